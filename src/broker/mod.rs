@@ -1,0 +1,1 @@
+//! The embeddable broker: one listener thread, one thread per connection.

@@ -1,0 +1,1 @@
+//! The blocking client: explicit receive or a background loop thread.

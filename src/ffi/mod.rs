@@ -1,0 +1,1 @@
+//! The C API: a thin, panic-proof layer over the Rust core.

@@ -1,0 +1,366 @@
+//! Incremental decoding: from a byte buffer to a packet plus the bytes it used, "need more bytes",
+//! or the specific rule the bytes break.
+
+use std::sync::Arc;
+
+use super::error::DecodeError;
+use super::packet::*;
+use crate::topic::TopicName;
+
+/// The largest remaining length the four-byte encoding can express (section 2.2.3).
+pub const MAX_REMAINING_LENGTH: usize = 268_435_455;
+
+/// The fixed header of a packet whose first bytes are buffered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FixedHeader {
+    pub packet_type: PacketType,
+    /// The low nibble of the first byte.
+    pub flags: u8,
+    /// Bytes taken by the first byte plus the remaining-length field.
+    pub header_len: usize,
+    pub remaining_length: usize,
+}
+
+impl FixedHeader {
+    /// Total size of the packet on the wire.
+    pub fn packet_len(&self) -> usize {
+        self.header_len + self.remaining_length
+    }
+}
+
+/// A decoder with a limit on packet size, so a peer's claimed remaining length is refused before
+/// anything is sized from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decoder {
+    max_packet_size: usize,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Decoder {
+            max_packet_size: MAX_REMAINING_LENGTH + 5,
+        }
+    }
+}
+
+impl Decoder {
+    /// A decoder refusing packets whose total size (fixed header included) exceeds `max`.
+    pub fn with_max_packet_size(max: usize) -> Self {
+        Decoder {
+            max_packet_size: max.max(2),
+        }
+    }
+
+    pub fn max_packet_size(&self) -> usize {
+        self.max_packet_size
+    }
+
+    /// Reads the fixed header from the front of `buf`. `Ok(None)` means more bytes are needed.
+    /// Type, flags and the size limit are checked as soon as their bytes are present.
+    pub fn fixed_header(&self, buf: &[u8]) -> Result<Option<FixedHeader>, DecodeError> {
+        let Some(&first) = buf.first() else {
+            return Ok(None);
+        };
+        let type_nibble = first >> 4;
+        let flags = first & 0x0F;
+        let packet_type =
+            PacketType::from_u8(type_nibble).ok_or(DecodeError::ReservedPacketType(type_nibble))?;
+        check_flags(packet_type, flags)?;
+
+        let mut remaining_length = 0usize;
+        let mut multiplier = 1usize;
+        for i in 0..4 {
+            let Some(&byte) = buf.get(1 + i) else {
+                return Ok(None);
+            };
+            remaining_length += (byte & 0x7F) as usize * multiplier;
+            if byte & 0x80 == 0 {
+                let header = FixedHeader {
+                    packet_type,
+                    flags,
+                    header_len: 2 + i,
+                    remaining_length,
+                };
+                if header.packet_len() > self.max_packet_size {
+                    return Err(DecodeError::PacketTooLarge {
+                        remaining_length,
+                        max_packet_size: self.max_packet_size,
+                    });
+                }
+                return Ok(Some(header));
+            }
+            multiplier *= 128;
+        }
+        Err(DecodeError::RemainingLengthTooLong)
+    }
+
+    /// Decodes one packet from the front of `buf`: `Ok(Some((packet, consumed)))`, or `Ok(None)` when
+    /// `buf` holds only a prefix of a packet.
+    pub fn decode(&self, buf: &[u8]) -> Result<Option<(Packet, usize)>, DecodeError> {
+        let Some(header) = self.fixed_header(buf)? else {
+            return Ok(None);
+        };
+        let total = header.packet_len();
+        if buf.len() < total {
+            return Ok(None);
+        }
+        let body = &buf[header.header_len..total];
+        let packet = decode_body(header.packet_type, header.flags, body)?;
+        Ok(Some((packet, total)))
+    }
+}
+
+/// Decodes with no size limit beyond the protocol's own; see [`Decoder::decode`].
+pub fn decode(buf: &[u8]) -> Result<Option<(Packet, usize)>, DecodeError> {
+    Decoder::default().decode(buf)
+}
+
+fn check_flags(packet_type: PacketType, flags: u8) -> Result<(), DecodeError> {
+    match packet_type.required_flags() {
+        Some(required) if required != flags => {
+            Err(DecodeError::InvalidFlags { packet_type, flags })
+        }
+        Some(_) => Ok(()),
+        None => {
+            let qos = (flags >> 1) & 0b11;
+            if qos == 3 {
+                Err(DecodeError::InvalidPublishQos)
+            } else if qos == 0 && flags & 0b1000 != 0 {
+                Err(DecodeError::DupOnQos0)
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Reads fields from a packet body, reporting running out as [`DecodeError::Truncated`].
+struct Fields<'a> {
+    buf: &'a [u8],
+    packet_type: PacketType,
+}
+
+impl<'a> Fields<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if self.buf.len() < n {
+            return Err(DecodeError::Truncated(self.packet_type));
+        }
+        let (head, tail) = self.buf.split_at(n);
+        self.buf = tail;
+        Ok(head)
+    }
+
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    fn packet_id(&mut self) -> Result<PacketId, DecodeError> {
+        PacketId::new(self.u16()?).ok_or(DecodeError::ZeroPacketId(self.packet_type))
+    }
+
+    fn binary(&mut self) -> Result<&'a [u8], DecodeError> {
+        let len = self.u16()? as usize;
+        self.take(len)
+    }
+
+    /// An MQTT UTF-8 string (section 1.5.3).
+    fn string(&mut self) -> Result<&'a str, DecodeError> {
+        let bytes = self.binary()?;
+        let s = std::str::from_utf8(bytes).map_err(|_| utf8_error_kind(bytes))?;
+        if s.contains('\0') {
+            return Err(DecodeError::Utf8NullCharacter);
+        }
+        Ok(s)
+    }
+
+    fn topic_name(&mut self) -> Result<TopicName, DecodeError> {
+        TopicName::new(self.string()?).map_err(DecodeError::InvalidTopic)
+    }
+
+    fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.buf)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    fn finish(self) -> Result<(), DecodeError> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError::TrailingBytes(self.packet_type))
+        }
+    }
+}
+
+/// Surrogates (U+D800..U+DFFF) encode as ED A0..BF xx; Rust's UTF-8 check rejects them as
+/// ill-formed, but the spec names them separately ([MQTT-1.5.3-1]), so the error does too.
+fn utf8_error_kind(bytes: &[u8]) -> DecodeError {
+    if bytes
+        .windows(2)
+        .any(|w| w[0] == 0xED && (0xA0..=0xBF).contains(&w[1]))
+    {
+        DecodeError::Utf8Surrogate
+    } else {
+        DecodeError::InvalidUtf8
+    }
+}
+
+fn decode_body(packet_type: PacketType, flags: u8, body: &[u8]) -> Result<Packet, DecodeError> {
+    let mut f = Fields {
+        buf: body,
+        packet_type,
+    };
+    let packet = match packet_type {
+        PacketType::Connect => Packet::Connect(decode_connect(&mut f)?),
+        PacketType::Connack => {
+            let ack_flags = f.u8()?;
+            if ack_flags & 0xFE != 0 {
+                return Err(DecodeError::InvalidConnackFlags(ack_flags));
+            }
+            let code = f.u8()?;
+            let code = ConnectReturnCode::from_u8(code)
+                .ok_or(DecodeError::InvalidConnectReturnCode(code))?;
+            Packet::Connack(Connack {
+                session_present: ack_flags & 1 == 1,
+                code,
+            })
+        }
+        PacketType::Publish => {
+            let qos = (flags >> 1) & 0b11;
+            let topic = f.topic_name()?;
+            let qospid = match qos {
+                0 => QosPid::AtMostOnce,
+                1 => QosPid::AtLeastOnce(f.packet_id()?),
+                _ => QosPid::ExactlyOnce(f.packet_id()?),
+            };
+            Packet::Publish(Publish {
+                dup: flags & 0b1000 != 0,
+                qospid,
+                retain: flags & 1 != 0,
+                topic,
+                payload: Arc::from(f.rest()),
+            })
+        }
+        PacketType::Puback => Packet::Puback(f.packet_id()?),
+        PacketType::Pubrec => Packet::Pubrec(f.packet_id()?),
+        PacketType::Pubrel => Packet::Pubrel(f.packet_id()?),
+        PacketType::Pubcomp => Packet::Pubcomp(f.packet_id()?),
+        PacketType::Unsuback => Packet::Unsuback(f.packet_id()?),
+        PacketType::Subscribe => {
+            let packet_id = f.packet_id()?;
+            let mut topics = Vec::new();
+            while !f.is_empty() {
+                let filter = f.string()?.to_owned();
+                let requested = f.u8()?;
+                let qos =
+                    QoS::from_u8(requested).ok_or(DecodeError::InvalidSubscribeQos(requested))?;
+                topics.push(SubscribeTopic { filter, qos });
+            }
+            if topics.is_empty() {
+                return Err(DecodeError::EmptySubscribe);
+            }
+            Packet::Subscribe(Subscribe { packet_id, topics })
+        }
+        PacketType::Suback => {
+            let packet_id = f.packet_id()?;
+            let codes = f
+                .rest()
+                .iter()
+                .map(|&c| match c {
+                    0x80 => Ok(SubackCode::Failure),
+                    _ => QoS::from_u8(c)
+                        .map(SubackCode::Granted)
+                        .ok_or(DecodeError::InvalidSubackCode(c)),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if codes.is_empty() {
+                return Err(DecodeError::Truncated(packet_type));
+            }
+            Packet::Suback(Suback { packet_id, codes })
+        }
+        PacketType::Unsubscribe => {
+            let packet_id = f.packet_id()?;
+            let mut filters = Vec::new();
+            while !f.is_empty() {
+                filters.push(f.string()?.to_owned());
+            }
+            if filters.is_empty() {
+                return Err(DecodeError::EmptyUnsubscribe);
+            }
+            Packet::Unsubscribe(Unsubscribe { packet_id, filters })
+        }
+        PacketType::Pingreq => Packet::Pingreq,
+        PacketType::Pingresp => Packet::Pingresp,
+        PacketType::Disconnect => Packet::Disconnect,
+    };
+    f.finish()?;
+    Ok(packet)
+}
+
+fn decode_connect(f: &mut Fields<'_>) -> Result<Connect, DecodeError> {
+    let name = f.string()?;
+    let level = f.u8()?;
+    let protocol = match (name, level) {
+        ("MQTT", 4) => ProtocolLevel::V311,
+        ("MQIsdp", 3) => ProtocolLevel::V31,
+        ("MQTT" | "MQIsdp", other) => return Err(DecodeError::UnsupportedProtocolLevel(other)),
+        (other, _) => return Err(DecodeError::InvalidProtocolName(other.to_owned())),
+    };
+    let flags = f.u8()?;
+    if flags & 0x01 != 0 {
+        return Err(DecodeError::ConnectReservedFlag);
+    }
+    let clean_session = flags & 0x02 != 0;
+    let will_flag = flags & 0x04 != 0;
+    let will_qos = (flags >> 3) & 0b11;
+    let will_retain = flags & 0x20 != 0;
+    let password_flag = flags & 0x40 != 0;
+    let username_flag = flags & 0x80 != 0;
+    if !will_flag && (will_qos != 0 || will_retain) {
+        return Err(DecodeError::WillFlagsWithoutWill);
+    }
+    let will_qos = QoS::from_u8(will_qos).ok_or(DecodeError::InvalidWillQos)?;
+    if password_flag && !username_flag {
+        return Err(DecodeError::PasswordWithoutUsername);
+    }
+    let keep_alive = f.u16()?;
+    let client_id = f.string()?.to_owned();
+    let will = if will_flag {
+        let topic = f.topic_name()?;
+        let payload = f.binary()?.to_vec();
+        Some(LastWill {
+            topic,
+            payload,
+            qos: will_qos,
+            retain: will_retain,
+        })
+    } else {
+        None
+    };
+    let username = if username_flag {
+        Some(f.string()?.to_owned())
+    } else {
+        None
+    };
+    let password = if password_flag {
+        Some(f.binary()?.to_vec())
+    } else {
+        None
+    };
+    Ok(Connect {
+        protocol,
+        clean_session,
+        keep_alive,
+        client_id,
+        will,
+        username,
+        password,
+    })
+}
