@@ -1,0 +1,1 @@
+//! C bindings of the embeddable broker (`mqtt_broker_*`).
