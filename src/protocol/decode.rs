@@ -67,18 +67,21 @@ impl Decoder {
             PacketType::from_u8(type_nibble).ok_or(DecodeError::ReservedPacketType(type_nibble))?;
         check_flags(packet_type, flags)?;
 
+        // Each length byte carries 7 bits, least significant first, and bit 7 says another byte
+        // follows (section 2.2.3). Four bytes at most keep the value below 2^28, so the shifted
+        // sum cannot overflow even where usize is 32 bits. Non-minimal encodings (such as
+        // 0x80 0x00 for zero) are accepted: MQTT 3.1.1, unlike MQTT 5, does not forbid them.
         let mut remaining_length = 0usize;
-        let mut multiplier = 1usize;
-        for i in 0..4 {
-            let Some(&byte) = buf.get(1 + i) else {
+        for (index, shift) in [0u32, 7, 14, 21].into_iter().enumerate() {
+            let Some(&byte) = buf.get(1 + index) else {
                 return Ok(None);
             };
-            remaining_length += (byte & 0x7F) as usize * multiplier;
+            remaining_length |= usize::from(byte & 0x7F) << shift;
             if byte & 0x80 == 0 {
                 let header = FixedHeader {
                     packet_type,
                     flags,
-                    header_len: 2 + i,
+                    header_len: 2 + index,
                     remaining_length,
                 };
                 if header.packet_len() > self.max_packet_size {
@@ -89,7 +92,6 @@ impl Decoder {
                 }
                 return Ok(Some(header));
             }
-            multiplier *= 128;
         }
         Err(DecodeError::RemainingLengthTooLong)
     }
@@ -101,10 +103,9 @@ impl Decoder {
             return Ok(None);
         };
         let total = header.packet_len();
-        if buf.len() < total {
+        let Some(body) = buf.get(header.header_len..total) else {
             return Ok(None);
-        }
-        let body = &buf[header.header_len..total];
+        };
         let packet = decode_body(header.packet_type, header.flags, body)?;
         Ok(Some((packet, total)))
     }
@@ -115,6 +116,8 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Packet, usize)>, DecodeError> {
     Decoder::default().decode(buf)
 }
 
+/// Fixed-header flags: the values table 2.2 lists for every type but PUBLISH ([MQTT-2.2.2-1],
+/// [MQTT-2.2.2-2]); for PUBLISH, QoS 3 ([MQTT-3.3.1-4]) and DUP at QoS 0 ([MQTT-3.3.1-2]).
 fn check_flags(packet_type: PacketType, flags: u8) -> Result<(), DecodeError> {
     match packet_type.required_flags() {
         Some(required) if required != flags => {
@@ -159,6 +162,8 @@ impl<'a> Fields<'a> {
         Ok(u16::from_be_bytes([b[0], b[1]]))
     }
 
+    /// A packet identifier, never zero ([MQTT-2.3.1-1]; the acknowledgements echo the identifier
+    /// they answer, [MQTT-2.3.1-6], [MQTT-2.3.1-7], so zero is just as wrong there).
     fn packet_id(&mut self) -> Result<PacketId, DecodeError> {
         PacketId::new(self.u16()?).ok_or(DecodeError::ZeroPacketId(self.packet_type))
     }
@@ -168,16 +173,20 @@ impl<'a> Fields<'a> {
         self.take(len)
     }
 
-    /// An MQTT UTF-8 string (section 1.5.3).
+    /// An MQTT UTF-8 string (section 1.5.3): well-formed, no surrogates ([MQTT-1.5.3-1]), no
+    /// U+0000 ([MQTT-1.5.3-2]). A leading U+FEFF stays part of the string ([MQTT-1.5.3-3]).
     fn string(&mut self) -> Result<&'a str, DecodeError> {
         let bytes = self.binary()?;
-        let s = std::str::from_utf8(bytes).map_err(|_| utf8_error_kind(bytes))?;
+        let s = std::str::from_utf8(bytes)
+            .map_err(|error| utf8_error_kind(bytes, error.valid_up_to()))?;
         if s.contains('\0') {
             return Err(DecodeError::Utf8NullCharacter);
         }
         Ok(s)
     }
 
+    /// A topic name: a string that is also non-empty and wildcard-free ([MQTT-3.3.2-1],
+    /// [MQTT-3.3.2-2], [MQTT-4.7.3-1]).
     fn topic_name(&mut self) -> Result<TopicName, DecodeError> {
         TopicName::new(self.string()?).map_err(DecodeError::InvalidTopic)
     }
@@ -199,16 +208,13 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// Surrogates (U+D800..U+DFFF) encode as ED A0..BF xx; Rust's UTF-8 check rejects them as
-/// ill-formed, but the spec names them separately ([MQTT-1.5.3-1]), so the error does too.
-fn utf8_error_kind(bytes: &[u8]) -> DecodeError {
-    if bytes
-        .windows(2)
-        .any(|w| w[0] == 0xED && (0xA0..=0xBF).contains(&w[1]))
-    {
-        DecodeError::Utf8Surrogate
-    } else {
-        DecodeError::InvalidUtf8
+/// Surrogates (U+D800..U+DFFF) would encode as ED A0..BF xx. Rust's UTF-8 check rejects them as
+/// ill-formed like any other bad sequence, but the spec names them separately ([MQTT-1.5.3-1]),
+/// so the error does too when the first bad sequence is one.
+fn utf8_error_kind(bytes: &[u8], valid_up_to: usize) -> DecodeError {
+    match bytes.get(valid_up_to..).unwrap_or_default() {
+        [0xED, 0xA0..=0xBF, ..] => DecodeError::Utf8Surrogate,
+        _ => DecodeError::InvalidUtf8,
     }
 }
 
@@ -220,6 +226,8 @@ fn decode_body(packet_type: PacketType, flags: u8, body: &[u8]) -> Result<Packet
     let packet = match packet_type {
         PacketType::Connect => Packet::Connect(decode_connect(&mut f)?),
         PacketType::Connack => {
+            // Bits 7-1 of the acknowledge flags are reserved and zero (section 3.2.2.1); return
+            // codes above 5 are reserved (section 3.2.2.3).
             let ack_flags = f.u8()?;
             if ack_flags & 0xFE != 0 {
                 return Err(DecodeError::InvalidConnackFlags(ack_flags));
@@ -254,6 +262,9 @@ fn decode_body(packet_type: PacketType, flags: u8, body: &[u8]) -> Result<Packet
         PacketType::Pubcomp => Packet::Pubcomp(f.packet_id()?),
         PacketType::Unsuback => Packet::Unsuback(f.packet_id()?),
         PacketType::Subscribe => {
+            // Filters stay unvalidated strings here: a server answers a bad filter with SUBACK
+            // 0x80 rather than dropping the connection. Only the string rules apply
+            // ([MQTT-3.8.3-1]); the requested-QoS byte is checked in full ([MQTT-3.8.3-4]).
             let packet_id = f.packet_id()?;
             let mut topics = Vec::new();
             while !f.is_empty() {
@@ -264,11 +275,14 @@ fn decode_body(packet_type: PacketType, flags: u8, body: &[u8]) -> Result<Packet
                 topics.push(SubscribeTopic { filter, qos });
             }
             if topics.is_empty() {
+                // [MQTT-3.8.3-3]
                 return Err(DecodeError::EmptySubscribe);
             }
             Packet::Subscribe(Subscribe { packet_id, topics })
         }
         PacketType::Suback => {
+            // One return code per requested filter, so at least one ([MQTT-3.9.3-1]); codes other
+            // than 0, 1, 2 and 0x80 are reserved ([MQTT-3.9.3-2]).
             let packet_id = f.packet_id()?;
             let codes = f
                 .rest()
@@ -292,6 +306,7 @@ fn decode_body(packet_type: PacketType, flags: u8, body: &[u8]) -> Result<Packet
                 filters.push(f.string()?.to_owned());
             }
             if filters.is_empty() {
+                // [MQTT-3.10.3-2]
                 return Err(DecodeError::EmptyUnsubscribe);
             }
             Packet::Unsubscribe(Unsubscribe { packet_id, filters })
@@ -305,6 +320,9 @@ fn decode_body(packet_type: PacketType, flags: u8, body: &[u8]) -> Result<Packet
 }
 
 fn decode_connect(f: &mut Fields<'_>) -> Result<Connect, DecodeError> {
+    // The level is judged before anything after it: a client speaking a later revision (MQTT 5
+    // adds properties) must get CONNACK 0x01 ([MQTT-3.1.2-2]), not a parse error on fields this
+    // revision does not have. An unknown name may be dropped without a CONNACK ([MQTT-3.1.2-1]).
     let name = f.string()?;
     let level = f.u8()?;
     let protocol = match (name, level) {
@@ -314,6 +332,7 @@ fn decode_connect(f: &mut Fields<'_>) -> Result<Connect, DecodeError> {
         (other, _) => return Err(DecodeError::InvalidProtocolName(other.to_owned())),
     };
     let flags = f.u8()?;
+    // [MQTT-3.1.2-3]
     if flags & 0x01 != 0 {
         return Err(DecodeError::ConnectReservedFlag);
     }
@@ -323,14 +342,21 @@ fn decode_connect(f: &mut Fields<'_>) -> Result<Connect, DecodeError> {
     let will_retain = flags & 0x20 != 0;
     let password_flag = flags & 0x40 != 0;
     let username_flag = flags & 0x80 != 0;
+    // [MQTT-3.1.2-11], [MQTT-3.1.2-13], [MQTT-3.1.2-15]
     if !will_flag && (will_qos != 0 || will_retain) {
         return Err(DecodeError::WillFlagsWithoutWill);
     }
+    // [MQTT-3.1.2-14]
     let will_qos = QoS::from_u8(will_qos).ok_or(DecodeError::InvalidWillQos)?;
+    // [MQTT-3.1.2-22]
     if password_flag && !username_flag {
         return Err(DecodeError::PasswordWithoutUsername);
     }
+    // Payload fields in order, each present exactly when its flag says so ([MQTT-3.1.3-1],
+    // [MQTT-3.1.2-9], [MQTT-3.1.2-18] to [MQTT-3.1.2-21]); a field the flags leave out but the
+    // client sent anyway shows up as trailing bytes.
     let keep_alive = f.u16()?;
+    // [MQTT-3.1.3-3], [MQTT-3.1.3-4]; an empty identifier is the broker's call ([MQTT-3.1.3-8]).
     let client_id = f.string()?.to_owned();
     let will = if will_flag {
         let topic = f.topic_name()?;

@@ -12,8 +12,15 @@ pub enum EncodeError {
     FieldTooLong { field: &'static str, len: usize },
     /// The packet's remaining length would exceed 268,435,455 bytes (section 2.2.3).
     PacketTooLarge(usize),
-    /// SUBSCRIBE, SUBACK or UNSUBSCRIBE without entries ([MQTT-3.8.3-3], [MQTT-3.10.3-2]).
+    /// SUBSCRIBE, SUBACK or UNSUBSCRIBE without entries ([MQTT-3.8.3-3], [MQTT-3.9.3-1],
+    /// [MQTT-3.10.3-2]).
     Empty(PacketType),
+    /// A string field holding U+0000, which the receiver would reject ([MQTT-1.5.3-2]).
+    NullCharacter { field: &'static str },
+    /// PUBLISH at QoS 0 with DUP set ([MQTT-3.3.1-2]).
+    DupOnQos0,
+    /// CONNECT with a password but no user name ([MQTT-3.1.2-22]).
+    PasswordWithoutUsername,
 }
 
 impl fmt::Display for EncodeError {
@@ -29,6 +36,11 @@ impl fmt::Display for EncodeError {
                 )
             }
             EncodeError::Empty(t) => write!(f, "{t:?} needs at least one entry"),
+            EncodeError::NullCharacter { field } => write!(f, "{field} contains U+0000"),
+            EncodeError::DupOnQos0 => f.write_str("DUP must be 0 on a QoS 0 PUBLISH"),
+            EncodeError::PasswordWithoutUsername => {
+                f.write_str("a password needs a user name in MQTT 3.1.1")
+            }
         }
     }
 }
@@ -44,6 +56,14 @@ fn field_len(field: &'static str, bytes: &[u8]) -> Result<usize, EncodeError> {
     } else {
         Ok(2 + bytes.len())
     }
+}
+
+/// Like [`field_len`] for a UTF-8 string field, which also must not hold U+0000.
+fn string_len(field: &'static str, s: &str) -> Result<usize, EncodeError> {
+    if s.contains('\0') {
+        return Err(EncodeError::NullCharacter { field });
+    }
+    field_len(field, s.as_bytes())
 }
 
 fn put_field(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -77,7 +97,9 @@ fn put_id_only(out: &mut Vec<u8>, first_byte: u8, id: PacketId) {
 }
 
 /// Appends a PUBLISH built from borrowed parts: the broker's fan-out path encodes one stored message
-/// for many subscribers without assembling a [`Publish`] each time.
+/// for many subscribers without assembling a [`Publish`] each time. `topic` should be a valid topic
+/// name (see [`crate::topic::TopicName`]); only the rules that keep the frame itself well formed
+/// (length, U+0000, DUP at QoS 0) are checked here.
 pub fn encode_publish(
     out: &mut Vec<u8>,
     dup: bool,
@@ -86,8 +108,11 @@ pub fn encode_publish(
     topic: &str,
     payload: &[u8],
 ) -> Result<(), EncodeError> {
+    if dup && qospid == QosPid::AtMostOnce {
+        return Err(EncodeError::DupOnQos0);
+    }
     let id_len = if qospid.packet_id().is_some() { 2 } else { 0 };
-    let remaining = field_len("topic", topic.as_bytes())? + id_len + payload.len();
+    let remaining = string_len("topic", topic)? + id_len + payload.len();
     let first = 0x30 | ((dup as u8) << 3) | ((qospid.qos() as u8) << 1) | retain as u8;
     put_header(out, first, remaining)?;
     put_field(out, topic.as_bytes());
@@ -100,6 +125,10 @@ pub fn encode_publish(
 
 impl Packet {
     /// Appends this packet's wire form to `out`. On error nothing is appended.
+    ///
+    /// Whatever encodes successfully decodes back to an equal packet: fields a receiver would
+    /// reject (U+0000 in a string, DUP at QoS 0, a password without user name, an empty
+    /// SUBSCRIBE, SUBACK or UNSUBSCRIBE, oversized fields) are refused here instead.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         match self {
             Packet::Connect(c) => encode_connect(c, out)?,
@@ -119,7 +148,7 @@ impl Packet {
                 }
                 let mut remaining = 2;
                 for t in &s.topics {
-                    remaining += field_len("topic filter", t.filter.as_bytes())? + 1;
+                    remaining += string_len("topic filter", &t.filter)? + 1;
                 }
                 put_header(out, 0x82, remaining)?;
                 out.extend_from_slice(&s.packet_id.get().to_be_bytes());
@@ -142,7 +171,7 @@ impl Packet {
                 }
                 let mut remaining = 2;
                 for f in &u.filters {
-                    remaining += field_len("topic filter", f.as_bytes())?;
+                    remaining += string_len("topic filter", f)?;
                 }
                 put_header(out, 0xA2, remaining)?;
                 out.extend_from_slice(&u.packet_id.get().to_be_bytes());
@@ -169,15 +198,18 @@ impl Packet {
 fn encode_connect(c: &Connect, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     let name = c.protocol.name();
     let mut remaining = 2 + name.len() + 1 + 1 + 2;
-    remaining += field_len("client id", c.client_id.as_bytes())?;
+    remaining += string_len("client id", &c.client_id)?;
     let mut flags = (c.clean_session as u8) << 1;
     if let Some(w) = &c.will {
         remaining += field_len("will topic", w.topic.as_str().as_bytes())?;
         remaining += field_len("will payload", &w.payload)?;
         flags |= 0x04 | ((w.qos as u8) << 3) | ((w.retain as u8) << 5);
     }
+    if c.password.is_some() && c.username.is_none() {
+        return Err(EncodeError::PasswordWithoutUsername);
+    }
     if let Some(u) = &c.username {
-        remaining += field_len("user name", u.as_bytes())?;
+        remaining += string_len("user name", u)?;
         flags |= 0x80;
     }
     if let Some(p) = &c.password {

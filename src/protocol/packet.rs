@@ -97,6 +97,7 @@ pub struct LastWill {
     pub retain: bool,
 }
 
+/// CONNECT (section 3.1). The password is binary data and needs a user name ([MQTT-3.1.2-22]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connect {
     pub protocol: ProtocolLevel,
@@ -146,6 +147,8 @@ impl ConnectReturnCode {
     }
 }
 
+/// CONNACK (section 3.2). A server refusing a connection must send `session_present: false`
+/// ([MQTT-3.2.2-4]); that is the broker's rule to keep, so the codec carries the bit as given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Connack {
     pub session_present: bool,
