@@ -1,0 +1,479 @@
+//! MQTT load generator: drives any MQTT 3.1.1 broker at host:port with raw, pre-encoded packets
+//! from a single epoll thread, and reports throughput, losses, latency percentiles, connection
+//! costs and (given the broker's pid) the broker's CPU time per delivered message.
+//!
+//! Run `loadgen --help` for the scenarios and options. Every run ends within `--timeout` seconds:
+//! a watchdog prints a failed RESULT line and exits if the engine has not finished by then.
+
+mod engine;
+mod proc_stats;
+mod report;
+mod sys;
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use mqtt::protocol::QoS;
+
+use engine::{Engine, Role, TrafficConfig};
+use report::{ResultLine, micros_per, per_second, percentile_us};
+
+const USAGE: &str = "\
+usage: loadgen --port PORT [options] [--scenario NAME]
+
+scenarios:
+  qos0 | qos1 | qos2   one publisher -> one subscriber, throughput at that QoS
+  fanin                --clients publishers (10) -> one subscriber
+  fanout               one publisher -> --clients subscribers (100)
+  pairs                --clients (10) independent publisher/subscriber pairs
+  latency0 | latency1 | latency2
+                       one message in flight; percentiles of publish-to-delivery and
+                       publish-to-acknowledgement (PUBACK / PUBCOMP)
+  idle                 --connections idle clients: connect rate, broker RSS and system
+                       memory (MemAvailable) per connection, connections still held after --hold
+
+options:
+  --host HOST            broker host (127.0.0.1)
+  --port PORT            broker port (required)
+  --qos N                QoS for fanin/fanout/pairs (0)
+  --payload BYTES        payload size (16)
+  --window N             messages in flight per topic (3000)
+  --duration SECONDS     publishing time (5)
+  --messages N           stop publishing after N messages per topic
+  --clients N            publishers (fanin), subscribers (fanout) or pairs
+  --connections N        idle connections (10000)
+  --concurrency N        connection handshakes in progress at once (100)
+  --hold SECONDS         how long idle connections are held (3)
+  --keep-alive SECONDS   keep alive announced in CONNECT, PINGREQ sent every half (60)
+  --spin                 latency scenarios: busy-poll instead of sleeping in epoll_wait
+  --broker-pid PID       read the broker's CPU time and memory from /proc/PID
+  --broker NAME          label for the RESULT line (unknown)
+  --timeout SECONDS      hard limit for the whole run (60)
+";
+
+struct Options {
+    scenario: String,
+    host: String,
+    port: Option<u16>,
+    qos: QoS,
+    payload: usize,
+    window: usize,
+    duration: Duration,
+    messages: Option<u64>,
+    clients: Option<usize>,
+    connections: usize,
+    concurrency: usize,
+    hold: Duration,
+    keep_alive: u16,
+    broker_pid: Option<u32>,
+    broker: String,
+    timeout: Duration,
+    spin: bool,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut o = Options {
+        scenario: "qos0".into(),
+        host: "127.0.0.1".into(),
+        port: None,
+        qos: QoS::AtMostOnce,
+        payload: 16,
+        window: 3000,
+        duration: Duration::from_secs(5),
+        messages: None,
+        clients: None,
+        connections: 10_000,
+        concurrency: 100,
+        hold: Duration::from_secs(3),
+        keep_alive: 60,
+        broker_pid: None,
+        broker: "unknown".into(),
+        timeout: Duration::from_secs(60),
+        spin: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        if flag == "--help" || flag == "-h" {
+            print!("{USAGE}");
+            std::process::exit(0);
+        }
+        if flag == "--spin" {
+            o.spin = true;
+            continue;
+        }
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let number = |v: &str| -> Result<u64, String> {
+            v.parse().map_err(|_| format!("{flag}: not a number: {v}"))
+        };
+        let seconds = |v: &str| -> Result<Duration, String> {
+            let s: f64 = v
+                .parse()
+                .map_err(|_| format!("{flag}: not a number of seconds: {v}"))?;
+            if s.is_finite() && s >= 0.0 {
+                Ok(Duration::from_secs_f64(s))
+            } else {
+                Err(format!("{flag}: out of range: {v}"))
+            }
+        };
+        match flag.as_str() {
+            "--scenario" => o.scenario = value,
+            "--host" => o.host = value,
+            "--port" => {
+                o.port = Some(u16::try_from(number(&value)?).map_err(|_| "--port: out of range")?)
+            }
+            "--qos" => {
+                o.qos = u8::try_from(number(&value)?)
+                    .ok()
+                    .and_then(QoS::from_u8)
+                    .ok_or("--qos must be 0, 1 or 2")?
+            }
+            "--payload" => o.payload = number(&value)? as usize,
+            "--window" => o.window = (number(&value)? as usize).max(1),
+            "--duration" => o.duration = seconds(&value)?,
+            "--messages" => o.messages = Some(number(&value)?),
+            "--clients" => o.clients = Some((number(&value)? as usize).max(1)),
+            "--connections" => o.connections = number(&value)? as usize,
+            "--concurrency" => o.concurrency = (number(&value)? as usize).max(1),
+            "--hold" => o.hold = seconds(&value)?,
+            "--keep-alive" => {
+                o.keep_alive =
+                    u16::try_from(number(&value)?).map_err(|_| "--keep-alive: out of range")?
+            }
+            "--broker-pid" => o.broker_pid = Some(number(&value)? as u32),
+            "--broker" => o.broker = value,
+            "--timeout" => o.timeout = seconds(&value)?,
+            _ => return Err(format!("unknown option {flag}\n{USAGE}")),
+        }
+    }
+    if o.payload > 1 << 20 {
+        return Err("--payload: at most 1 MiB".into());
+    }
+    Ok(o)
+}
+
+/// Topology of a traffic scenario: groups × (publishers → subscribers), QoS, window override.
+struct Shape {
+    groups: usize,
+    publishers: usize,
+    subscribers: usize,
+    qos: QoS,
+    latency: bool,
+}
+
+fn shape_of(o: &Options) -> Option<Shape> {
+    let one = |qos, latency| Shape {
+        groups: 1,
+        publishers: 1,
+        subscribers: 1,
+        qos,
+        latency,
+    };
+    Some(match o.scenario.as_str() {
+        "qos0" => one(QoS::AtMostOnce, false),
+        "qos1" => one(QoS::AtLeastOnce, false),
+        "qos2" => one(QoS::ExactlyOnce, false),
+        "latency0" => one(QoS::AtMostOnce, true),
+        "latency1" => one(QoS::AtLeastOnce, true),
+        "latency2" => one(QoS::ExactlyOnce, true),
+        "fanin" => Shape {
+            publishers: o.clients.unwrap_or(10),
+            ..one(o.qos, false)
+        },
+        "fanout" => Shape {
+            subscribers: o.clients.unwrap_or(100),
+            ..one(o.qos, false)
+        },
+        "pairs" => Shape {
+            groups: o.clients.unwrap_or(10),
+            ..one(o.qos, false)
+        },
+        _ => return None,
+    })
+}
+
+fn resolve(o: &Options) -> Result<SocketAddr, String> {
+    let port = o.port.ok_or("--port is required (see --help)")?;
+    (o.host.as_str(), port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {}: {e}", o.host))?
+        .next()
+        .ok_or_else(|| format!("{} has no address", o.host))
+}
+
+/// Prints a failed RESULT line and exits if the run outlives its time limit, whatever it is
+/// blocked on.
+fn start_watchdog(timeout: Duration, mut line: ResultLine) {
+    std::thread::Builder::new()
+        .name("watchdog".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            std::thread::sleep(timeout);
+            eprintln!(
+                "loadgen: hard timeout of {:.0} s reached",
+                timeout.as_secs_f64()
+            );
+            println!("{}", line.set("status", "timeout").render());
+            std::process::exit(3);
+        })
+        .expect("spawning the watchdog thread");
+}
+
+fn base_line(o: &Options) -> ResultLine {
+    let mut line = ResultLine::default();
+    line.set("scenario", &o.scenario).set("broker", &o.broker);
+    line
+}
+
+fn main() -> ExitCode {
+    let options = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let addr = match resolve(&options) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    start_watchdog(options.timeout, base_line(&options));
+    // The watchdog covers the whole run; the engine aims to finish a little before it.
+    let deadline = Instant::now() + options.timeout.mul_f64(0.9);
+    let outcome = if options.scenario == "idle" {
+        run_idle(&options, addr, deadline)
+    } else if let Some(shape) = shape_of(&options) {
+        run_traffic(&options, &shape, addr, deadline)
+    } else {
+        Err(format!("unknown scenario {}\n{USAGE}", options.scenario))
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            println!("{}", base_line(&options).set("status", "error").render());
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_traffic(
+    o: &Options,
+    shape: &Shape,
+    addr: SocketAddr,
+    deadline: Instant,
+) -> Result<bool, String> {
+    let mut engine =
+        Engine::new(addr, shape.qos, o.keep_alive).map_err(|e| format!("epoll: {e}"))?;
+    let roles = engine.add_groups(shape.groups, shape.publishers, shape.subscribers, o.payload);
+    let connected = engine.connect_all(&roles, o.concurrency, deadline);
+    if connected.failed > 0 {
+        return Err(format!(
+            "{} of {} connections failed: {}",
+            connected.failed,
+            roles.len(),
+            engine.first_errors.join("; ")
+        ));
+    }
+    let window = if shape.latency { 1 } else { o.window };
+    let cfg = TrafficConfig {
+        qos: shape.qos,
+        payload_len: o.payload,
+        window,
+        duration: o.duration,
+        messages: o.messages,
+        record_latency: shape.latency,
+        spin: shape.latency && o.spin,
+        drain_idle: Duration::from_secs(3),
+    };
+    let broker_cpu_before = o.broker_pid.and_then(proc_stats::process_cpu_time);
+    let own_cpu_before = proc_stats::own_cpu_time();
+    let mut result = engine.run_traffic(&cfg, deadline);
+    let own_cpu = proc_stats::own_cpu_time().saturating_sub(own_cpu_before);
+    let broker_cpu = o
+        .broker_pid
+        .and_then(proc_stats::process_cpu_time)
+        .zip(broker_cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
+    let broker_rss = o.broker_pid.and_then(proc_stats::resident_kib);
+
+    let lost = result.expected.saturating_sub(result.delivered);
+    let duplicates = result.delivered.saturating_sub(result.expected);
+    let rate = per_second(result.delivered, result.elapsed);
+    let ok = result.settled && lost == 0 && duplicates == 0 && engine.protocol_errors == 0;
+
+    println!(
+        "{} against {} ({}): {} publishers -> {} subscribers x {} topics, QoS {}, {} B payload, window {}",
+        o.scenario,
+        o.broker,
+        addr,
+        shape.publishers,
+        shape.subscribers,
+        shape.groups,
+        cfg.qos as u8,
+        cfg.payload_len,
+        window
+    );
+    println!(
+        "  sent {} messages, delivered {} of {} expected ({} lost, {} duplicated), {} handshakes completed, in {:.3} s",
+        result.sent,
+        result.delivered,
+        result.expected,
+        lost,
+        duplicates,
+        result.completed,
+        result.elapsed.as_secs_f64()
+    );
+    println!(
+        "  {:.0} deliveries/s, {:.0} publishes/s",
+        rate,
+        per_second(result.sent, result.elapsed)
+    );
+    let broker_us = broker_cpu.and_then(|c| micros_per(c, result.delivered));
+    let own_us = micros_per(own_cpu, result.delivered);
+    match broker_us {
+        Some(us) => println!(
+            "  broker CPU {:.3} µs per delivered message; load generator {:.3} µs",
+            us,
+            own_us.unwrap_or(0.0)
+        ),
+        None => println!(
+            "  load generator CPU {:.3} µs per delivered message",
+            own_us.unwrap_or(0.0)
+        ),
+    }
+    if !engine.first_errors.is_empty() {
+        println!("  errors: {}", engine.first_errors.join("; "));
+    }
+
+    let mut line = base_line(o);
+    line.set("qos", cfg.qos as u8)
+        .set("payload", cfg.payload_len)
+        .set("window", window)
+        .set("publishers", shape.publishers * shape.groups)
+        .set("subscribers", shape.subscribers * shape.groups)
+        .set("sent", result.sent)
+        .set("expected", result.expected)
+        .set("delivered", result.delivered)
+        .set("lost", lost)
+        .set("duplicates", duplicates)
+        .set("elapsed_s", format!("{:.3}", result.elapsed.as_secs_f64()))
+        .set("msgs_per_s", format!("{rate:.0}"))
+        .set_opt("broker_cpu_us_per_msg", broker_us, 3)
+        .set_opt("loadgen_cpu_us_per_msg", own_us, 3)
+        .set_opt("broker_rss_kib", broker_rss.map(|v| v as f64), 0);
+
+    if shape.latency {
+        result.delivery_ns.sort_unstable();
+        result.ack_ns.sort_unstable();
+        let pct = |samples: &[u64], f| percentile_us(samples, f);
+        let d = &result.delivery_ns;
+        let a = &result.ack_ns;
+        println!(
+            "  publish-to-delivery µs: p50 {} p99 {} p99.9 {} ({} samples)",
+            show(pct(d, 0.5)),
+            show(pct(d, 0.99)),
+            show(pct(d, 0.999)),
+            d.len()
+        );
+        if cfg.qos != QoS::AtMostOnce {
+            println!(
+                "  publish-to-ack µs:      p50 {} p99 {} p99.9 {} ({} samples)",
+                show(pct(a, 0.5)),
+                show(pct(a, 0.99)),
+                show(pct(a, 0.999)),
+                a.len()
+            );
+        }
+        line.set("samples", d.len())
+            .set_opt("p50_us", pct(d, 0.5), 1)
+            .set_opt("p99_us", pct(d, 0.99), 1)
+            .set_opt("p999_us", pct(d, 0.999), 1)
+            .set_opt("ack_p50_us", pct(a, 0.5), 1)
+            .set_opt("ack_p99_us", pct(a, 0.99), 1)
+            .set_opt("ack_p999_us", pct(a, 0.999), 1);
+    }
+    line.set("errors", engine.protocol_errors + engine.closed_by_peer)
+        .set("status", if ok { "ok" } else { "incomplete" });
+    println!("{}", line.render());
+    Ok(ok)
+}
+
+fn show(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.1}"))
+}
+
+fn run_idle(o: &Options, addr: SocketAddr, deadline: Instant) -> Result<bool, String> {
+    let limit = sys::raise_open_file_limit().map_err(|e| format!("RLIMIT_NOFILE: {e}"))?;
+    if (limit as usize) < o.connections + 64 {
+        return Err(format!(
+            "open-file limit {limit} is too low for {} connections",
+            o.connections
+        ));
+    }
+    let mut engine =
+        Engine::new(addr, QoS::AtMostOnce, o.keep_alive).map_err(|e| format!("epoll: {e}"))?;
+    let rss_before = o.broker_pid.and_then(proc_stats::resident_kib);
+    let available_before = proc_stats::mem_available_kib();
+    let roles = vec![Role::Idle; o.connections];
+    let connected = engine.connect_all(&roles, o.concurrency, deadline);
+    // Let the broker finish its per-connection setup before memory is read.
+    let settle = Duration::from_secs(1).min(o.hold);
+    engine.idle_for(settle);
+    let rss_after = o.broker_pid.and_then(proc_stats::resident_kib);
+    let available_after = proc_stats::mem_available_kib();
+    let threads = o.broker_pid.and_then(proc_stats::thread_count);
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    engine.idle_for(o.hold.saturating_sub(settle).min(remaining));
+    let held = engine.open_connections();
+
+    let n = connected.established.max(1) as f64;
+    let rate = per_second(connected.established as u64, connected.elapsed);
+    let rss_per = rss_before
+        .zip(rss_after)
+        .map(|(b, a)| (a as f64 - b as f64) / n);
+    let system_per = available_before
+        .zip(available_after)
+        .map(|(b, a)| (b as f64 - a as f64) / n);
+    let ok = connected.established == o.connections && held == o.connections;
+
+    println!(
+        "idle against {} ({}): {} of {} connections established in {:.3} s ({:.0}/s), {} held after {:.1} s",
+        o.broker,
+        addr,
+        connected.established,
+        o.connections,
+        connected.elapsed.as_secs_f64(),
+        rate,
+        held,
+        o.hold.as_secs_f64()
+    );
+    println!(
+        "  system memory {} KiB per connection (MemAvailable, both ends), broker RSS {} KiB per connection, broker threads {}",
+        show(system_per),
+        show(rss_per),
+        threads.map_or_else(|| "-".into(), |t| t.to_string())
+    );
+    if !engine.first_errors.is_empty() {
+        println!("  errors: {}", engine.first_errors.join("; "));
+    }
+    let mut line = base_line(o);
+    line.set("connections", o.connections)
+        .set("established", connected.established)
+        .set("held", held)
+        .set(
+            "connect_s",
+            format!("{:.3}", connected.elapsed.as_secs_f64()),
+        )
+        .set("connect_per_s", format!("{rate:.0}"))
+        .set_opt("broker_rss_per_conn_kib", rss_per, 2)
+        .set_opt("sys_mem_per_conn_kib", system_per, 2)
+        .set_opt("broker_threads", threads.map(|t| t as f64), 0)
+        .set("status", if ok { "ok" } else { "incomplete" });
+    println!("{}", line.render());
+    Ok(ok)
+}
