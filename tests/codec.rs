@@ -655,6 +655,59 @@ fn mqtt_3_10_1_1_unsubscribe_flags_must_be_0010() {
     );
 }
 
+/// MQTT 3.1 sets DUP when it resends PUBREL, SUBSCRIBE or UNSUBSCRIBE; a decoder switched to
+/// 3.1 accepts flags 1010 for exactly those three, while 3.1.1 refuses them ([MQTT-3.6.1-1],
+/// [MQTT-3.8.1-1], [MQTT-3.10.1-1]).
+#[test]
+fn mqtt_3_1_resent_pubrel_subscribe_unsubscribe_may_carry_dup() {
+    let mqtt31 = Decoder::default().with_protocol(ProtocolLevel::V31);
+    assert_eq!(mqtt31.protocol(), ProtocolLevel::V31);
+    assert_eq!(Decoder::default().protocol(), ProtocolLevel::V311);
+    let subscribe_body = cat(&[&[0x00, 0x05], &field(b"a"), &[0x01]]);
+    let unsubscribe_body = cat(&[&[0x00, 0x06], &field(b"a")]);
+    let cases = [
+        (vec![0x6A, 0x02, 0x00, 0x04], Packet::Pubrel(id(4))),
+        (
+            frame(0x8A, &subscribe_body),
+            Packet::Subscribe(Subscribe {
+                packet_id: id(5),
+                topics: vec![SubscribeTopic {
+                    filter: "a".into(),
+                    qos: QoS::AtLeastOnce,
+                }],
+            }),
+        ),
+        (
+            frame(0xAA, &unsubscribe_body),
+            Packet::Unsubscribe(Unsubscribe {
+                packet_id: id(6),
+                filters: vec!["a".into()],
+            }),
+        ),
+    ];
+    for (wire, packet) in cases {
+        assert_eq!(mqtt31.decode(&wire), Ok(Some((packet.clone(), wire.len()))));
+        assert_eq!(
+            decode(&wire),
+            Err(DecodeError::InvalidFlags {
+                packet_type: packet.packet_type(),
+                flags: 0b1010
+            })
+        );
+    }
+    // Everything else keeps its fixed flags under 3.1 too.
+    for wire in [[0x4A, 0x02, 0x00, 0x01], [0x68, 0x02, 0x00, 0x01]] {
+        assert!(matches!(
+            mqtt31.decode(&wire),
+            Err(DecodeError::InvalidFlags { .. })
+        ));
+    }
+    assert_eq!(
+        mqtt31.decode(&[0x38, 0x03, 0x00, 0x01, b't']),
+        Err(DecodeError::DupOnQos0)
+    );
+}
+
 /// DISCONNECT reserved bits must be zero ([MQTT-3.14.1-1]).
 #[test]
 fn mqtt_3_14_1_1_disconnect_reserved_bits_rejected() {

@@ -341,7 +341,8 @@ proptest! {
     #[test]
     fn arbitrary_bodies_never_panic(
         first in prop::sample::select(vec![
-            0x10u8, 0x20, 0x30, 0x32, 0x3D, 0x40, 0x50, 0x62, 0x70, 0x82, 0x90, 0xA2, 0xB0,
+            0x10u8, 0x20, 0x30, 0x32, 0x3D, 0x40, 0x50, 0x62, 0x6A, 0x70, 0x82, 0x8A, 0x90, 0xA2,
+            0xAA, 0xB0,
         ]),
         body in prop::collection::vec(any::<u8>(), 0..64),
     ) {
@@ -349,6 +350,7 @@ proptest! {
         bytes.extend_from_slice(&body);
         check_decode_is_sound(Decoder::default(), &bytes)?;
         check_decode_is_sound(Decoder::with_max_packet_size(16), &bytes)?;
+        check_decode_is_sound(Decoder::default().with_protocol(ProtocolLevel::V31), &bytes)?;
     }
 
     /// Damaged encodings of valid packets never panic the decoder.

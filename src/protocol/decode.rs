@@ -29,30 +29,49 @@ impl FixedHeader {
 }
 
 /// A decoder with a limit on packet size, so a peer's claimed remaining length is refused before
-/// anything is sized from it.
+/// anything is sized from it, and the protocol revision whose fixed-header rules apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decoder {
     max_packet_size: usize,
+    protocol: ProtocolLevel,
 }
 
 impl Default for Decoder {
+    /// No size limit beyond the protocol's own, MQTT 3.1.1 rules.
     fn default() -> Self {
         Decoder {
             max_packet_size: MAX_REMAINING_LENGTH + 5,
+            protocol: ProtocolLevel::V311,
         }
     }
 }
 
 impl Decoder {
-    /// A decoder refusing packets whose total size (fixed header included) exceeds `max`.
+    /// A decoder refusing packets whose total size (fixed header included) exceeds `max`, with
+    /// MQTT 3.1.1 rules.
     pub fn with_max_packet_size(max: usize) -> Self {
         Decoder {
             max_packet_size: max.max(2),
+            ..Decoder::default()
         }
+    }
+
+    /// The same decoder applying the fixed-header rules of `protocol`. Until CONNECT has been
+    /// read the revision is unknown; CONNECT decodes the same under both, so a server starts
+    /// with the default (3.1.1) and switches to the level the CONNECT announced.
+    ///
+    /// The one difference: MQTT 3.1 sets DUP (flags 1010) when it resends PUBREL, SUBSCRIBE or
+    /// UNSUBSCRIBE, which 3.1.1 forbids ([MQTT-3.6.1-1], [MQTT-3.8.1-1], [MQTT-3.10.1-1]).
+    pub fn with_protocol(self, protocol: ProtocolLevel) -> Self {
+        Decoder { protocol, ..self }
     }
 
     pub fn max_packet_size(&self) -> usize {
         self.max_packet_size
+    }
+
+    pub fn protocol(&self) -> ProtocolLevel {
+        self.protocol
     }
 
     /// Reads the fixed header from the front of `buf`. `Ok(None)` means more bytes are needed.
@@ -65,7 +84,7 @@ impl Decoder {
         let flags = first & 0x0F;
         let packet_type =
             PacketType::from_u8(type_nibble).ok_or(DecodeError::ReservedPacketType(type_nibble))?;
-        check_flags(packet_type, flags)?;
+        check_flags(packet_type, flags, self.protocol)?;
 
         // Each length byte carries 7 bits, least significant first, and bit 7 says another byte
         // follows (section 2.2.3). Four bytes at most keep the value below 2^28, so the shifted
@@ -111,19 +130,24 @@ impl Decoder {
     }
 }
 
-/// Decodes with no size limit beyond the protocol's own; see [`Decoder::decode`].
+/// Decodes with no size limit beyond the protocol's own and MQTT 3.1.1 rules; see
+/// [`Decoder::decode`].
 pub fn decode(buf: &[u8]) -> Result<Option<(Packet, usize)>, DecodeError> {
     Decoder::default().decode(buf)
 }
 
 /// Fixed-header flags: the values table 2.2 lists for every type but PUBLISH ([MQTT-2.2.2-1],
 /// [MQTT-2.2.2-2]); for PUBLISH, QoS 3 ([MQTT-3.3.1-4]) and DUP at QoS 0 ([MQTT-3.3.1-2]).
-fn check_flags(packet_type: PacketType, flags: u8) -> Result<(), DecodeError> {
+fn check_flags(
+    packet_type: PacketType,
+    flags: u8,
+    protocol: ProtocolLevel,
+) -> Result<(), DecodeError> {
     match packet_type.required_flags() {
-        Some(required) if required != flags => {
-            Err(DecodeError::InvalidFlags { packet_type, flags })
-        }
-        Some(_) => Ok(()),
+        Some(required) if flags == required => Ok(()),
+        // A resent PUBREL, SUBSCRIBE or UNSUBSCRIBE carries DUP under MQTT 3.1.
+        Some(0b0010) if protocol == ProtocolLevel::V31 && flags == 0b1010 => Ok(()),
+        Some(_) => Err(DecodeError::InvalidFlags { packet_type, flags }),
         None => {
             let qos = (flags >> 1) & 0b11;
             if qos == 3 {
