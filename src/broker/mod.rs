@@ -1,1 +1,251 @@
 //! The embeddable broker: one listener thread, one thread per connection.
+//!
+//! ```no_run
+//! use mqtt::broker::{Broker, BrokerOptions};
+//! let broker = Broker::new(BrokerOptions::with_port(0));
+//! broker.start().unwrap();
+//! println!("listening on port {}", broker.port());
+//! broker.stop();
+//! ```
+//!
+//! Threads and locks: the listener accepts and starts a connection thread per socket. Each
+//! connection thread owns its socket and its session's QoS flows; other threads reach it only by
+//! appending to its session queue and waking it. Callbacks (authenticator, authorizer, event
+//! hook) run on connection threads, concurrently, with no broker lock held, so they may call
+//! [`Broker::publish`] and [`Broker::stats`]; a [`Broker::stop`] from a callback starts the stop
+//! without waiting for it.
+
+mod connection;
+mod control;
+mod core;
+mod flows;
+mod handshake;
+mod io;
+mod listener;
+mod message;
+mod options;
+mod registry;
+mod retained;
+mod router;
+mod session;
+mod socket;
+mod stats;
+mod subscriptions;
+mod waker;
+
+use std::fmt;
+use std::io as stdio;
+use std::net::{TcpListener, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::thread::{self, JoinHandle};
+
+use parking_lot::{Condvar, Mutex};
+
+pub use options::{
+    Access, AuthRequest, AuthResult, Authenticator, Authorizer, BrokerEvent, BrokerOptions,
+    DisconnectReason, EventHook, MIN_THREAD_STACK_SIZE,
+};
+pub use stats::BrokerStats;
+
+use self::core::Core;
+use crate::protocol::{MAX_REMAINING_LENGTH, QoS};
+use crate::topic::{TopicError, TopicName};
+use waker::Waker;
+
+/// Why [`Broker::publish`] refused a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishError {
+    InvalidTopic(TopicError),
+    /// Topic and payload do not fit in one PUBLISH packet.
+    PayloadTooLarge(usize),
+}
+
+impl fmt::Display for PublishError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PublishError::InvalidTopic(e) => write!(f, "invalid topic name: {e}"),
+            PublishError::PayloadTooLarge(n) => {
+                write!(f, "payload of {n} bytes does not fit in a PUBLISH packet")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PublishError {}
+
+enum RunState {
+    Created,
+    Running {
+        listener: JoinHandle<()>,
+        waker: Arc<Waker>,
+    },
+    Stopped,
+}
+
+struct Shared {
+    core: Arc<Core>,
+    /// The bound port, readable without the state lock (which `stop` holds while joining).
+    port: AtomicU16,
+    state: Mutex<RunState>,
+    stopped: Condvar,
+}
+
+/// An MQTT 3.1.1 broker serving on its own threads.
+pub struct Broker {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Broker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Broker")
+            .field("options", &self.shared.core.options)
+            .field("port", &self.port())
+            .finish()
+    }
+}
+
+impl Broker {
+    /// A broker that will serve with `options` once started.
+    pub fn new(options: BrokerOptions) -> Broker {
+        Broker {
+            shared: Arc::new(Shared {
+                core: Arc::new(Core::new(options)),
+                port: AtomicU16::new(0),
+                state: Mutex::new(RunState::Created),
+                stopped: Condvar::new(),
+            }),
+        }
+    }
+
+    pub fn options(&self) -> &BrokerOptions {
+        &self.shared.core.options
+    }
+
+    /// Binds the listening socket and starts the listener thread. Returns once the broker is
+    /// listening: a client may connect as soon as this returns. Fails if it was started before or
+    /// the address cannot be bound (`AddrInUse` for a port in use).
+    pub fn start(&self) -> stdio::Result<()> {
+        let mut state = self.shared.state.lock();
+        if !matches!(*state, RunState::Created) {
+            return Err(stdio::Error::new(
+                stdio::ErrorKind::AlreadyExists,
+                "broker already started",
+            ));
+        }
+        let options = &self.shared.core.options;
+        let addresses: Vec<_> = (options.bind_address.as_str(), options.port)
+            .to_socket_addrs()?
+            .collect();
+        let listener = TcpListener::bind(&addresses[..])?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        let waker = Arc::new(Waker::new()?);
+        let core = Arc::clone(&self.shared.core);
+        let listener_waker = Arc::clone(&waker);
+        let handle = thread::Builder::new()
+            .name("mqtt-listener".to_owned())
+            .stack_size(256 * 1024)
+            .spawn(move || listener::run(core, listener, listener_waker))?;
+        self.shared.port.store(port, Ordering::Release);
+        *state = RunState::Running {
+            listener: handle,
+            waker,
+        };
+        Ok(())
+    }
+
+    /// The bound port once started (the one chosen when configured with port 0); 0 before.
+    pub fn port(&self) -> u16 {
+        self.shared.port.load(Ordering::Acquire)
+    }
+
+    /// Closes the listener and every connection and joins all broker threads; returns when they
+    /// are gone. Idempotent; a broker never started just becomes stopped. Wills are not published
+    /// for connections closed by the stop.
+    ///
+    /// Called from one of this broker's connection threads (a callback), it starts the stop on a
+    /// helper thread and returns at once, since a thread cannot join itself.
+    pub fn stop(&self) {
+        let on_own_thread =
+            listener::SERVING.with(|s| s.get()) == listener::core_tag(&self.shared.core);
+        if on_own_thread {
+            self.shared.core.stopping.store(true, Ordering::Release);
+            let shared = Arc::clone(&self.shared);
+            let _ = thread::Builder::new()
+                .name("mqtt-stop".to_owned())
+                .spawn(move || shared.stop());
+            return;
+        }
+        self.shared.stop();
+    }
+
+    /// Blocks until the broker has stopped (returns at once if it is not running).
+    pub fn wait(&self) {
+        let mut state = self.shared.state.lock();
+        while matches!(*state, RunState::Running { .. }) {
+            self.shared.stopped.wait(&mut state);
+        }
+    }
+
+    /// Publishes a message into the broker as if a client had sent it: retained handling and
+    /// delivery to every matching subscription. Works whether or not the broker is running.
+    pub fn publish(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<(), PublishError> {
+        let topic = TopicName::new(topic).map_err(PublishError::InvalidTopic)?;
+        let size = 2 + topic.as_str().len() + 2 + payload.len();
+        if size > MAX_REMAINING_LENGTH {
+            return Err(PublishError::PayloadTooLarge(payload.len()));
+        }
+        let mut scratch = Vec::new();
+        self.shared
+            .core
+            .route(topic, Arc::from(payload), qos, retain, &mut scratch);
+        Ok(())
+    }
+
+    pub fn stats(&self) -> BrokerStats {
+        self.shared.core.counters.snapshot()
+    }
+}
+
+impl Shared {
+    fn stop(&self) {
+        let mut state = self.state.lock();
+        let previous = std::mem::replace(&mut *state, RunState::Stopped);
+        let (listener, waker) = match previous {
+            RunState::Running { listener, waker } => (listener, waker),
+            RunState::Stopped => return,
+            RunState::Created => {
+                self.stopped.notify_all();
+                return;
+            }
+        };
+        // The state lock is held until every thread is joined, so a concurrent stop() waits for
+        // this one instead of returning early.
+        let core = &self.core;
+        core.stopping.store(true, Ordering::Release);
+        waker.wake();
+        let _ = listener.join();
+        let threads: Vec<_> = core.threads.lock().drain().map(|(_, t)| t).collect();
+        for thread in &threads {
+            thread.control.waker.wake();
+        }
+        for thread in threads {
+            let _ = thread.handle.join();
+        }
+        core.finished.lock().clear();
+        self.stopped.notify_all();
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

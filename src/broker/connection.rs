@@ -1,0 +1,428 @@
+//! One client connection, served by its own thread from accept to close: the handshake, then a
+//! loop that polls the socket together with the connection's waker, decodes and handles every
+//! packet that arrived, moves queued deliveries into the output buffer and writes it in one go.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::control::ConnectionControl;
+use super::core::Core;
+use super::flows::{Ack, Flows, Inflight};
+use super::handshake::{self, Accepted};
+use super::io::Io;
+use super::message::Delivery;
+use super::options::{Access, BrokerEvent, DisconnectReason};
+use super::session::Session;
+use super::stats::Counters;
+use super::subscriptions::Subscriber;
+use crate::protocol::{
+    LastWill, Packet, Publish, QoS, QosPid, Suback, SubackCode, Subscribe, Unsubscribe,
+    encode_publish,
+};
+use crate::topic::TopicFilter;
+
+/// Output buffered beyond this is not added to until the socket takes some: a subscriber that
+/// stops reading then leaves its messages in the bounded session queue, where excess is dropped.
+const OUTPUT_HIGH_WATER: usize = 64 * 1024;
+
+/// Serves one accepted socket until it closes.
+pub(crate) fn serve(
+    core: Arc<Core>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    control: Arc<ConnectionControl>,
+) {
+    let Ok(io) = Io::new(stream, core.options.max_packet_size) else {
+        return;
+    };
+    let Some((io, connect)) = handshake::read_connect(&core, io, &control) else {
+        return;
+    };
+    let Some((io, accepted)) = handshake::accept(&core, io, connect, peer, &control) else {
+        return;
+    };
+    let mut online = Online::new(core, io, peer, control, accepted);
+    let reason = online.run();
+    online.finish(reason);
+}
+
+/// A connection whose CONNECT was accepted.
+struct Online {
+    core: Arc<Core>,
+    io: Io,
+    peer: SocketAddr,
+    control: Arc<ConnectionControl>,
+    client_id: Arc<str>,
+    username: Option<String>,
+    will: Option<LastWill>,
+    /// 1.5 × the keep-alive the client asked for; `None` for keep-alive 0.
+    keep_alive_limit: Option<Duration>,
+    last_received: Instant,
+    session: Arc<Session>,
+    /// Owned while attached; handed back to the session on detach.
+    flows: Option<Box<Flows>>,
+    scratch: Vec<Subscriber>,
+    /// PUBLISH packets encoded since the counter was last updated.
+    unsent_count: u64,
+}
+
+impl Online {
+    fn new(
+        core: Arc<Core>,
+        io: Io,
+        peer: SocketAddr,
+        control: Arc<ConnectionControl>,
+        accepted: Accepted,
+    ) -> Online {
+        let Accepted {
+            connect,
+            client_id,
+            attached,
+        } = accepted;
+        Counters::add(&core.counters.clients_connected, 1);
+        // [MQTT-3.1.2-24]: the server allows one and a half times the keep-alive.
+        let keep_alive_limit = (connect.keep_alive > 0)
+            .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
+        let mut online = Online {
+            core,
+            io,
+            peer,
+            control,
+            client_id,
+            username: connect.username,
+            will: connect.will,
+            keep_alive_limit,
+            last_received: Instant::now(),
+            session: attached.session,
+            flows: Some(attached.flows),
+            scratch: Vec::new(),
+            unsent_count: 0,
+        };
+        online.resend_unacknowledged();
+        if let Some(hook) = &online.core.options.event_hook {
+            hook(&BrokerEvent::Connected {
+                client_id: &online.client_id,
+                username: online.username.as_deref(),
+                peer,
+                clean_session: connect.clean_session,
+                session_present: attached.session_present,
+            });
+        }
+        online
+    }
+
+    fn flows(&mut self) -> &mut Flows {
+        self.flows.as_mut().expect("flows are held while online")
+    }
+
+    /// On resuming a session, unacknowledged PUBLISH packets are sent again with DUP set and
+    /// their original identifiers, and PUBREL for those already acknowledged by PUBREC, in the
+    /// original order ([MQTT-4.4.0-1], [MQTT-3.3.1-1], [MQTT-4.6.0-1]).
+    fn resend_unacknowledged(&mut self) {
+        let flows = self.flows.as_mut().expect("flows are held while online");
+        for m in &flows.outgoing {
+            if m.released {
+                Packet::Pubrel(m.packet_id)
+                    .encode(&mut self.io.output)
+                    .expect("PUBREL always encodes");
+            } else if encode_publish(
+                &mut self.io.output,
+                true,
+                QosPid::new(m.qos, m.packet_id),
+                m.retain,
+                m.message.topic.as_str(),
+                &m.message.payload,
+            )
+            .is_ok()
+            {
+                self.unsent_count += 1;
+            }
+        }
+    }
+
+    /// Runs until the connection has to end, and says why.
+    fn run(&mut self) -> DisconnectReason {
+        loop {
+            self.pump_deliveries();
+            if self.io.flush().is_err() {
+                return DisconnectReason::ConnectionLost;
+            }
+            Counters::add(
+                &self.core.counters.messages_sent,
+                std::mem::take(&mut self.unsent_count),
+            );
+            let deadline = self.keep_alive_limit.map(|l| self.last_received + l);
+            let ready = match self.io.wait(self.control.waker_fd(), deadline) {
+                Ok(ready) => ready,
+                Err(_) => return DisconnectReason::ConnectionLost,
+            };
+            if self.core.is_stopping() {
+                return DisconnectReason::BrokerStopping;
+            }
+            if self.control.is_taken_over() {
+                return DisconnectReason::TakenOver;
+            }
+            if ready.woken {
+                self.control.waker.reset();
+            }
+            if ready.readable || ready.closed {
+                match self.io.fill() {
+                    Ok(0) => return DisconnectReason::ConnectionLost,
+                    Ok(_) => {
+                        if let Err(reason) = self.handle_input() {
+                            return reason;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => return DisconnectReason::ConnectionLost,
+                }
+            }
+            // [MQTT-3.1.2-24]: nothing received for 1.5 × keep-alive closes the connection.
+            if let Some(limit) = self.keep_alive_limit
+                && self.last_received.elapsed() >= limit
+            {
+                return DisconnectReason::KeepAliveTimeout;
+            }
+        }
+    }
+
+    /// Handles every complete packet buffered. A malformed packet is a protocol violation that
+    /// closes this connection only (section 4.8).
+    fn handle_input(&mut self) -> Result<(), DisconnectReason> {
+        let mut received_any = false;
+        loop {
+            match self.io.next_packet() {
+                Ok(Some(packet)) => {
+                    received_any = true;
+                    self.handle(packet)?;
+                }
+                Ok(None) => break,
+                Err(_) => return Err(DisconnectReason::ProtocolViolation),
+            }
+        }
+        if received_any {
+            self.last_received = Instant::now();
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, packet: Packet) -> Result<(), DisconnectReason> {
+        match packet {
+            Packet::Publish(publish) => self.on_publish(publish),
+            Packet::Puback(id) => {
+                self.flows().acknowledge(id, Ack::Puback);
+            }
+            Packet::Pubrec(id) => {
+                // [MQTT-4.3.3-1]: PUBREC is answered with PUBREL; the PUBLISH is not resent.
+                self.flows().acknowledge(id, Ack::Pubrec);
+                self.send(&Packet::Pubrel(id));
+            }
+            Packet::Pubrel(id) => {
+                // [MQTT-4.3.3-2]: PUBREL ends the dedup window for this identifier; PUBCOMP is
+                // sent even for an identifier not held (a resent PUBREL after reconnect).
+                self.flows().awaiting_pubrel.remove(&id.get());
+                self.send(&Packet::Pubcomp(id));
+            }
+            Packet::Pubcomp(id) => {
+                self.flows().acknowledge(id, Ack::Pubcomp);
+            }
+            Packet::Subscribe(subscribe) => self.on_subscribe(subscribe),
+            Packet::Unsubscribe(unsubscribe) => self.on_unsubscribe(unsubscribe),
+            // [MQTT-3.12.4-1]
+            Packet::Pingreq => self.send(&Packet::Pingresp),
+            // [MQTT-3.14.4-3]: DISCONNECT discards the will; the connection closes.
+            Packet::Disconnect => return Err(DisconnectReason::ClientDisconnected),
+            // [MQTT-3.1.0-2]: a second CONNECT is a protocol violation.
+            Packet::Connect(_) => return Err(DisconnectReason::ProtocolViolation),
+            // Packets only a server sends.
+            Packet::Connack(_) | Packet::Suback(_) | Packet::Unsuback(_) | Packet::Pingresp => {
+                return Err(DisconnectReason::ProtocolViolation);
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, packet: &Packet) {
+        // Only fixed-size acknowledgements go through here; they always encode.
+        let _ = packet.encode(&mut self.io.output);
+    }
+
+    fn authorized(&self, topic: &str, access: Access) -> bool {
+        match &self.core.options.authorizer {
+            Some(authorize) => authorize(&self.client_id, self.username.as_deref(), topic, access),
+            None => true,
+        }
+    }
+
+    /// A PUBLISH refused by the authorizer is acknowledged as usual but not forwarded
+    /// ([MQTT-3.3.5-2]).
+    fn on_publish(&mut self, publish: Publish) {
+        let allowed = self.authorized(publish.topic.as_str(), Access::Publish);
+        let forward = match publish.qospid {
+            QosPid::AtMostOnce => allowed,
+            // [MQTT-4.3.2-2]: PUBACK with the packet's identifier.
+            QosPid::AtLeastOnce(id) => {
+                self.send(&Packet::Puback(id));
+                allowed
+            }
+            // [MQTT-4.3.3-2]: PUBREC; a PUBLISH whose identifier awaits PUBREL is a duplicate and
+            // is not forwarded again.
+            QosPid::ExactlyOnce(id) => {
+                let first_time = self.flows().awaiting_pubrel.insert(id.get());
+                self.send(&Packet::Pubrec(id));
+                allowed && first_time
+            }
+        };
+        if forward {
+            self.core.route(
+                publish.topic,
+                publish.payload,
+                publish.qospid.qos(),
+                publish.retain,
+                &mut self.scratch,
+            );
+        }
+    }
+
+    /// SUBACK carries one return code per filter, in order, with the same packet identifier
+    /// ([MQTT-3.8.4-1], [MQTT-3.8.4-2], [MQTT-3.8.4-4], [MQTT-3.8.4-5]): the requested QoS (all
+    /// three are supported), or 0x80 for an invalid filter or one the authorizer refuses.
+    /// Retained messages matching each accepted filter follow, with RETAIN set ([MQTT-3.3.1-6],
+    /// [MQTT-3.3.1-8]), also when the subscription replaces an earlier one ([MQTT-3.8.4-3]).
+    fn on_subscribe(&mut self, subscribe: Subscribe) {
+        let mut codes = Vec::with_capacity(subscribe.topics.len());
+        let mut retained = Vec::new();
+        for topic in subscribe.topics {
+            let filter = match TopicFilter::new(&topic.filter) {
+                Ok(filter) if self.authorized(filter.as_str(), Access::Subscribe) => filter,
+                _ => {
+                    codes.push(SubackCode::Failure);
+                    continue;
+                }
+            };
+            let granted = topic.qos;
+            for r in self.core.retained_matching(filter.as_str()) {
+                retained.push(Delivery {
+                    message: r.message,
+                    qos: r.qos.min(granted),
+                    retain: true,
+                });
+            }
+            self.core.subscribe(&self.session, filter, granted);
+            codes.push(SubackCode::Granted(granted));
+        }
+        self.send(&Packet::Suback(Suback {
+            packet_id: subscribe.packet_id,
+            codes,
+        }));
+        self.flows().pending.extend(retained);
+    }
+
+    /// UNSUBACK is sent even when no filter matched a subscription ([MQTT-3.10.4-4],
+    /// [MQTT-3.10.4-5]).
+    fn on_unsubscribe(&mut self, unsubscribe: Unsubscribe) {
+        for filter in &unsubscribe.filters {
+            self.core.unsubscribe(&self.session, filter);
+        }
+        self.send(&Packet::Unsuback(unsubscribe.packet_id));
+    }
+
+    /// Moves deliveries from the session queue into the output buffer while the buffer has room
+    /// and, for QoS 1 and 2, while the in-flight window has room.
+    fn pump_deliveries(&mut self) {
+        let max_inflight = self.core.options.max_inflight_messages.max(1);
+        let flows = self.flows.as_mut().expect("flows are held while online");
+        loop {
+            while let Some(front) = flows.pending.front() {
+                if self.io.output.len() >= OUTPUT_HIGH_WATER
+                    || (front.qos != QoS::AtMostOnce && flows.outgoing.len() >= max_inflight)
+                {
+                    return;
+                }
+                let Some(delivery) = flows.pending.pop_front() else {
+                    break;
+                };
+                let allocated = (delivery.qos != QoS::AtMostOnce).then(|| flows.allocate_id());
+                let qospid = match allocated {
+                    Some((_, packet_id)) => QosPid::new(delivery.qos, packet_id),
+                    None => QosPid::AtMostOnce,
+                };
+                // Topic and payload were validated and size-checked on the way in.
+                if encode_publish(
+                    &mut self.io.output,
+                    false,
+                    qospid,
+                    delivery.retain,
+                    delivery.message.topic.as_str(),
+                    &delivery.message.payload,
+                )
+                .is_ok()
+                {
+                    self.unsent_count += 1;
+                }
+                if let Some((seq, packet_id)) = allocated {
+                    flows.outgoing.push_back(Inflight {
+                        seq,
+                        packet_id,
+                        qos: delivery.qos,
+                        retain: delivery.retain,
+                        message: delivery.message,
+                        released: false,
+                    });
+                }
+            }
+            self.session.take_queue(&mut flows.pending);
+            if flows.pending.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Ends the connection: publishes the will unless the client sent DISCONNECT
+    /// ([MQTT-3.1.2-8], [MQTT-3.1.2-10]), closes the socket and detaches from the session.
+    fn finish(mut self, reason: DisconnectReason) {
+        let _ = self.io.flush();
+        self.io.shutdown();
+        if reason.publishes_will()
+            && let Some(will) = self.will.take()
+            && self.authorized(will.topic.as_str(), Access::Publish)
+        {
+            self.core.route(
+                will.topic,
+                Arc::from(will.payload),
+                will.qos,
+                will.retain,
+                &mut self.scratch,
+            );
+        }
+        self.detach();
+        if let Some(hook) = &self.core.options.event_hook {
+            hook(&BrokerEvent::Disconnected {
+                client_id: &self.client_id,
+                peer: self.peer,
+                reason,
+            });
+        }
+    }
+
+    fn detach(&mut self) {
+        if let Some(flows) = self.flows.take() {
+            Counters::add(
+                &self.core.counters.messages_sent,
+                std::mem::take(&mut self.unsent_count),
+            );
+            self.core.detach(&self.session, flows);
+            Counters::sub(&self.core.counters.clients_connected, 1);
+        }
+    }
+}
+
+impl Drop for Online {
+    /// A panic while online must still release the session, or a reconnecting client would wait
+    /// for it forever.
+    fn drop(&mut self) {
+        self.detach();
+    }
+}

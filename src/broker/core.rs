@@ -1,0 +1,65 @@
+//! State shared by every thread of one broker: options, counters, the session registry, the
+//! subscription tree, retained messages, and the live connection threads.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+
+use parking_lot::{Mutex, RwLock};
+
+use super::control::ConnectionControl;
+use super::options::BrokerOptions;
+use super::retained::RetainedStore;
+use super::session::Session;
+use super::stats::Counters;
+use super::subscriptions::SubscriptionTree;
+
+/// A connection thread as the broker tracks it, so `stop()` can wake and join every one.
+pub(crate) struct ConnectionThread {
+    pub handle: JoinHandle<()>,
+    pub control: Arc<ConnectionControl>,
+}
+
+pub(crate) struct Core {
+    pub options: BrokerOptions,
+    pub counters: Counters,
+    /// Sessions by client id. Lock order: this lock, then a session's lock; never the reverse.
+    pub sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
+    /// Never held while taking a session's lock.
+    pub subscriptions: RwLock<SubscriptionTree>,
+    pub retained: RwLock<RetainedStore>,
+    pub stopping: AtomicBool,
+    next_session_id: AtomicU64,
+    /// Connection threads not yet joined, by connection number.
+    pub threads: Mutex<HashMap<u64, ConnectionThread>>,
+    /// Connection numbers whose thread has finished, for the listener to join.
+    pub finished: Mutex<Vec<u64>>,
+    /// Sockets being served by a connection thread right now.
+    pub live_connections: AtomicUsize,
+}
+
+impl Core {
+    pub fn new(options: BrokerOptions) -> Core {
+        Core {
+            options,
+            counters: Counters::default(),
+            sessions: Mutex::new(HashMap::new()),
+            subscriptions: RwLock::new(SubscriptionTree::default()),
+            retained: RwLock::new(RetainedStore::default()),
+            stopping: AtomicBool::new(false),
+            next_session_id: AtomicU64::new(1),
+            threads: Mutex::new(HashMap::new()),
+            finished: Mutex::new(Vec::new()),
+            live_connections: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    pub fn next_session_id(&self) -> u64 {
+        self.next_session_id.fetch_add(1, Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,152 @@
+//! Per-session QoS 1 and 2 state: outgoing messages awaiting acknowledgement (the in-flight
+//! window), packet identifier allocation, incoming QoS 2 identifiers awaiting PUBREL, and
+//! deliveries not yet sent. A connection thread owns it while connected; a persistent session
+//! keeps it while the client is away.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use super::message::{Delivery, Message};
+use crate::protocol::{PacketId, QoS};
+
+/// Packet identifiers cycle through 1..=65535 ([MQTT-2.3.1-1]: never 0).
+const ID_SPACE: u64 = u16::MAX as u64;
+
+#[derive(Debug)]
+pub(crate) struct Inflight {
+    /// Allocation sequence number; the packet id is derived from it.
+    pub seq: u64,
+    pub packet_id: PacketId,
+    pub qos: QoS,
+    pub retain: bool,
+    pub message: Arc<Message>,
+    /// QoS 2 only: PUBREC received and PUBREL sent, so the message itself is settled
+    /// ([MQTT-4.3.3-1]: after PUBREC the sender sends PUBREL and no longer resends the PUBLISH).
+    pub released: bool,
+}
+
+/// Which acknowledgement settled (or advanced) an outgoing message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ack {
+    Puback,
+    Pubrec,
+    Pubcomp,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Flows {
+    /// In allocation order, which is also the order of first transmission, so a reconnect resends
+    /// in the original order ([MQTT-4.6.0-1]).
+    pub outgoing: VecDeque<Inflight>,
+    next_seq: u64,
+    /// Identifiers of QoS 2 messages received and forwarded, awaiting PUBREL: a PUBLISH reusing one
+    /// is a duplicate and is not forwarded again ([MQTT-4.3.3-2]).
+    pub awaiting_pubrel: HashSet<u16>,
+    /// Deliveries taken from the session queue and not yet written.
+    pub pending: VecDeque<Delivery>,
+}
+
+impl Flows {
+    /// A fresh identifier not used by any message in flight ([MQTT-2.3.1-2]).
+    pub fn allocate_id(&mut self) -> (u64, PacketId) {
+        loop {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            let packet_id = id_of(seq);
+            // Identifiers are allocated in sequence, so one can only be in use by a message still
+            // in flight from a full cycle ago or more; the oldest entry tells whether any is.
+            let wrapped = self
+                .outgoing
+                .front()
+                .is_some_and(|oldest| oldest.seq + ID_SPACE <= seq);
+            if !wrapped || !self.outgoing.iter().any(|m| m.packet_id == packet_id) {
+                return (seq, packet_id);
+            }
+        }
+    }
+
+    /// Applies an acknowledgement from the client. Returns whether it matched a message in flight
+    /// in the state the acknowledgement applies to.
+    pub fn acknowledge(&mut self, packet_id: PacketId, ack: Ack) -> bool {
+        let Some(index) = self.outgoing.iter().position(|m| m.packet_id == packet_id) else {
+            return false;
+        };
+        let entry = &mut self.outgoing[index];
+        let settles = match ack {
+            Ack::Puback => entry.qos == QoS::AtLeastOnce,
+            Ack::Pubcomp => entry.qos == QoS::ExactlyOnce && entry.released,
+            Ack::Pubrec => {
+                if entry.qos == QoS::ExactlyOnce {
+                    entry.released = true;
+                    return true;
+                }
+                false
+            }
+        };
+        if settles {
+            self.outgoing.remove(index);
+        }
+        settles
+    }
+
+    /// Drops the QoS 0 deliveries not yet written: they are not kept for an absent client.
+    /// Returns how many were dropped.
+    pub fn drop_pending_qos0(&mut self) -> u64 {
+        let before = self.pending.len();
+        self.pending.retain(|d| d.qos != QoS::AtMostOnce);
+        (before - self.pending.len()) as u64
+    }
+}
+
+fn id_of(seq: u64) -> PacketId {
+    PacketId::new((seq % ID_SPACE) as u16 + 1).expect("seq % 65535 + 1 is in 1..=65535")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topic::TopicName;
+
+    fn message() -> Arc<Message> {
+        Arc::new(Message {
+            topic: TopicName::new("t").unwrap(),
+            payload: Arc::from(&b"x"[..]),
+        })
+    }
+
+    fn push(flows: &mut Flows, qos: QoS) -> PacketId {
+        let (seq, packet_id) = flows.allocate_id();
+        flows.outgoing.push_back(Inflight {
+            seq,
+            packet_id,
+            qos,
+            retain: false,
+            message: message(),
+            released: false,
+        });
+        packet_id
+    }
+
+    #[test]
+    fn mqtt_2_3_1_2_ids_skip_those_in_flight_after_wrapping() {
+        let mut flows = Flows::default();
+        let stuck = push(&mut flows, QoS::AtLeastOnce);
+        for _ in 0..ID_SPACE * 2 {
+            let id = push(&mut flows, QoS::AtLeastOnce);
+            assert_ne!(id, stuck);
+            assert!(flows.acknowledge(id, Ack::Puback));
+        }
+        assert_eq!(flows.outgoing.len(), 1);
+    }
+
+    #[test]
+    fn qos2_needs_pubrec_before_pubcomp() {
+        let mut flows = Flows::default();
+        let id = push(&mut flows, QoS::ExactlyOnce);
+        assert!(!flows.acknowledge(id, Ack::Pubcomp));
+        assert!(!flows.acknowledge(id, Ack::Puback));
+        assert!(flows.acknowledge(id, Ack::Pubrec));
+        assert!(flows.acknowledge(id, Ack::Pubcomp));
+        assert!(flows.outgoing.is_empty());
+    }
+}

@@ -1,0 +1,154 @@
+//! The start of a connection: the CONNECT packet within the connect timeout, the decisions it
+//! leads to (CONNACK return code, client identifier, session), and the CONNACK itself.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::control::ConnectionControl;
+use super::core::Core;
+use super::io::Io;
+use super::options::{AuthRequest, AuthResult};
+use super::registry::Attached;
+use crate::protocol::{Connack, Connect, ConnectReturnCode, DecodeError, Packet};
+
+/// How long a refused client gets to read its CONNACK before the socket is closed.
+const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+
+/// A CONNECT the broker accepted: the client is attached to its session and CONNACK 0x00 is
+/// buffered for sending.
+pub(crate) struct Accepted {
+    pub connect: Connect,
+    pub client_id: Arc<str>,
+    pub attached: Attached,
+}
+
+/// Reads the first packet. It must be a CONNECT ([MQTT-3.1.0-1]) and arrive before the connect
+/// timeout; otherwise the socket is closed and `None` returned. A CONNECT naming a protocol level
+/// other than 3 or 4 is answered with CONNACK 0x01 before closing ([MQTT-3.1.2-2]).
+pub(crate) fn read_connect(
+    core: &Core,
+    mut io: Io,
+    control: &ConnectionControl,
+) -> Option<(Io, Connect)> {
+    let deadline = Instant::now() + core.options.connect_timeout;
+    loop {
+        match io.next_packet() {
+            Ok(Some(Packet::Connect(connect))) => return Some((io, connect)),
+            Ok(Some(_)) => return None,
+            Ok(None) => {}
+            Err(DecodeError::UnsupportedProtocolLevel(_)) => {
+                refuse(&mut io, ConnectReturnCode::UnacceptableProtocolVersion);
+                io.close_after_final_packet(REFUSAL_LINGER);
+                return None;
+            }
+            Err(_) => return None,
+        }
+        loop {
+            if Instant::now() >= deadline {
+                return None;
+            }
+            let ready = io.wait(control.waker_fd(), Some(deadline)).ok()?;
+            if core.is_stopping() {
+                return None;
+            }
+            if ready.woken {
+                control.waker.reset();
+            }
+            if ready.readable || ready.closed {
+                match io.fill() {
+                    Ok(0) => return None,
+                    Ok(_) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => return None,
+                }
+            }
+        }
+    }
+}
+
+/// Buffers a refusing CONNACK: session present 0 with any non-zero code ([MQTT-3.2.2-4]).
+fn refuse(io: &mut Io, code: ConnectReturnCode) {
+    let connack = Packet::Connack(Connack {
+        session_present: false,
+        code,
+    });
+    connack
+        .encode(&mut io.output)
+        .expect("CONNACK always encodes");
+}
+
+/// Decides on a CONNECT. On refusal the CONNACK is sent, the socket closed ([MQTT-3.2.2-5]) and
+/// `None` returned (the `Io` is consumed either way only on refusal).
+pub(crate) fn accept(
+    core: &Core,
+    mut io: Io,
+    connect: Connect,
+    peer: SocketAddr,
+    control: &Arc<ConnectionControl>,
+) -> Option<(Io, Accepted)> {
+    let client_id: Arc<str> = if connect.client_id.is_empty() {
+        if !connect.clean_session {
+            // [MQTT-3.1.3-8]: an empty identifier needs clean session 1.
+            refuse(&mut io, ConnectReturnCode::IdentifierRejected);
+            io.close_after_final_packet(REFUSAL_LINGER);
+            return None;
+        }
+        // [MQTT-3.1.3-6]: the server assigns a unique identifier.
+        Arc::from(generated_client_id())
+    } else {
+        Arc::from(connect.client_id.as_str())
+    };
+
+    if let Some(authenticate) = &core.options.authenticator {
+        let request = AuthRequest {
+            client_id: &client_id,
+            username: connect.username.as_deref(),
+            password: connect.password.as_deref(),
+            peer,
+        };
+        let code = match authenticate(&request) {
+            AuthResult::Accept => None,
+            AuthResult::BadCredentials => Some(ConnectReturnCode::BadUsernameOrPassword),
+            AuthResult::NotAuthorized => Some(ConnectReturnCode::NotAuthorized),
+        };
+        if let Some(code) = code {
+            refuse(&mut io, code);
+            io.close_after_final_packet(REFUSAL_LINGER);
+            return None;
+        }
+    }
+
+    let attached = core.attach(&client_id, connect.clean_session, control);
+    // [MQTT-3.2.0-1]: CONNACK is the first packet the server sends.
+    Packet::Connack(Connack {
+        session_present: attached.session_present,
+        code: ConnectReturnCode::Accepted,
+    })
+    .encode(&mut io.output)
+    .expect("CONNACK always encodes");
+    Some((
+        io,
+        Accepted {
+            connect,
+            client_id,
+            attached,
+        },
+    ))
+}
+
+/// A client identifier no client is likely to have chosen: a per-process start stamp plus a
+/// counter.
+fn generated_client_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static STAMP: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let stamp = *STAMP.get_or_init(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            ^ u64::from(std::process::id()) << 40
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("auto-{stamp:016x}-{n}")
+}

@@ -1,0 +1,197 @@
+//! A connection's socket with its input and output buffers: reads append to one reusable buffer
+//! that the incremental decoder consumes; responses and deliveries are encoded into one output
+//! buffer and written with as few `send(2)` calls as the socket allows.
+
+use std::io;
+use std::net::{Shutdown, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+use super::socket::{Ready, poll2, read_into_spare, timeout_ms};
+use crate::protocol::{DecodeError, Decoder, Packet};
+
+/// First read size; doubled (up to `MAX_READ_CHUNK`) whenever a read fills the space offered, so
+/// idle connections stay small and busy ones read in large batches.
+const MIN_READ_CHUNK: usize = 2 * 1024;
+const MAX_READ_CHUNK: usize = 64 * 1024;
+/// Buffers grown beyond these by one large packet or burst are shrunk once drained.
+const INPUT_KEEP: usize = 256 * 1024;
+const OUTPUT_KEEP: usize = 256 * 1024;
+
+pub(crate) struct Io {
+    stream: TcpStream,
+    fd: RawFd,
+    decoder: Decoder,
+    input: Vec<u8>,
+    /// Bytes at the front of `input` already decoded.
+    consumed: usize,
+    /// Size of the packet being assembled, once its fixed header is buffered.
+    wanted: usize,
+    read_chunk: usize,
+    pub output: Vec<u8>,
+}
+
+impl Io {
+    pub fn new(stream: TcpStream, max_packet_size: usize) -> io::Result<Io> {
+        stream.set_nonblocking(true)?;
+        // Small packets must leave at once: latency matters more than segment count, and output
+        // is already batched per write.
+        stream.set_nodelay(true)?;
+        let fd = stream.as_raw_fd();
+        Ok(Io {
+            stream,
+            fd,
+            decoder: Decoder::with_max_packet_size(max_packet_size),
+            input: Vec::new(),
+            consumed: 0,
+            wanted: 0,
+            read_chunk: MIN_READ_CHUNK,
+            output: Vec::new(),
+        })
+    }
+
+    /// The next complete packet in the input, `Ok(None)` when more bytes are needed. A packet
+    /// whose fixed header announces more than the maximum size is refused here, before any buffer
+    /// is sized for it.
+    pub fn next_packet(&mut self) -> Result<Option<Packet>, DecodeError> {
+        let available = &self.input[self.consumed..];
+        match self.decoder.decode(available)? {
+            Some((packet, used)) => {
+                self.consumed += used;
+                if self.consumed == self.input.len() {
+                    self.input.clear();
+                    self.consumed = 0;
+                    if self.input.capacity() > INPUT_KEEP {
+                        self.input.shrink_to(MAX_READ_CHUNK);
+                    }
+                }
+                self.wanted = 0;
+                Ok(Some(packet))
+            }
+            None => {
+                self.wanted = match self.decoder.fixed_header(available) {
+                    Ok(Some(header)) => header.packet_len(),
+                    _ => 0,
+                };
+                Ok(None)
+            }
+        }
+    }
+
+    /// Reads what the socket has. `Ok(0)` is end of stream; `WouldBlock` means nothing yet.
+    ///
+    /// Room is made for the packet being assembled, but never more than doubles what is already
+    /// buffered: a peer claiming a huge packet gets memory only as fast as it sends bytes.
+    pub fn fill(&mut self) -> io::Result<usize> {
+        if self.consumed > 0 {
+            self.input.drain(..self.consumed);
+            self.consumed = 0;
+        }
+        let len = self.input.len();
+        let missing = self.wanted.saturating_sub(len);
+        let spare = self.read_chunk.max(missing.min(len.max(self.read_chunk)));
+        self.input.reserve(spare);
+        let offered = self.input.capacity() - len;
+        let n = read_into_spare(self.fd, &mut self.input)?;
+        if n == offered && self.read_chunk < MAX_READ_CHUNK {
+            self.read_chunk *= 2;
+        }
+        Ok(n)
+    }
+
+    /// Writes as much buffered output as the socket takes without blocking.
+    pub fn flush(&mut self) -> io::Result<()> {
+        let mut written = 0;
+        while written < self.output.len() {
+            let rest = &self.output[written..];
+            // SAFETY: sends from a live slice on an owned socket. MSG_NOSIGNAL: a peer that went
+            // away must not raise SIGPIPE in a host program that did not ignore it.
+            let n = unsafe {
+                libc::send(
+                    self.fd,
+                    rest.as_ptr().cast(),
+                    rest.len(),
+                    libc::MSG_NOSIGNAL,
+                )
+            };
+            if n > 0 {
+                written += n as usize;
+                continue;
+            }
+            let err = if n == 0 {
+                io::Error::from(io::ErrorKind::WriteZero)
+            } else {
+                io::Error::last_os_error()
+            };
+            match err.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => break,
+                _ => return Err(err),
+            }
+        }
+        if written == self.output.len() {
+            self.output.clear();
+            if self.output.capacity() > OUTPUT_KEEP {
+                self.output.shrink_to(MAX_READ_CHUNK);
+            }
+        } else {
+            self.output.drain(..written);
+        }
+        Ok(())
+    }
+
+    /// Waits for input, room to write pending output, a wake-up on `waker`, or `deadline`.
+    pub fn wait(&self, waker: RawFd, deadline: Option<Instant>) -> io::Result<Ready> {
+        poll2(
+            self.fd,
+            !self.output.is_empty(),
+            waker,
+            timeout_ms(deadline),
+        )
+    }
+
+    /// Sends what is buffered, then closes gracefully: our side is shut for writing and the
+    /// peer's remaining bytes are read and discarded until it closes or `linger` passes, so the
+    /// final packet (a refusing CONNACK) is not destroyed by a reset.
+    pub fn close_after_final_packet(mut self, linger: Duration) {
+        let deadline = Instant::now() + linger;
+        while !self.output.is_empty() && Instant::now() < deadline {
+            if self.flush().is_err() {
+                return;
+            }
+            if !self.output.is_empty() {
+                let mut fds = [libc::pollfd {
+                    fd: self.fd,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                }];
+                let _ = super::socket::poll_many(&mut fds, Some(Duration::from_millis(10)));
+            }
+        }
+        let _ = self.stream.shutdown(Shutdown::Write);
+        let mut sink = Vec::with_capacity(MIN_READ_CHUNK);
+        while Instant::now() < deadline {
+            let mut fds = [libc::pollfd {
+                fd: self.fd,
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            let left = deadline.saturating_duration_since(Instant::now());
+            if super::socket::poll_many(&mut fds, Some(left)).is_err() || fds[0].revents == 0 {
+                return;
+            }
+            sink.clear();
+            match read_into_spare(self.fd, &mut sink) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Shuts the socket both ways, so the peer learns at once that the connection is over.
+    pub fn shutdown(&self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}

@@ -1,0 +1,201 @@
+//! Everything a host can configure about a broker, with the defaults the issue asks for.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a connecting client presented, handed to the authenticator.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthRequest<'a> {
+    /// The client identifier, after the broker assigned one to an empty id.
+    pub client_id: &'a str,
+    pub username: Option<&'a str>,
+    pub password: Option<&'a [u8]>,
+    pub peer: SocketAddr,
+}
+
+/// The authenticator's verdict, mapped onto CONNACK return codes (section 3.2.2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthResult {
+    Accept,
+    /// CONNACK 0x04: bad user name or password.
+    BadCredentials,
+    /// CONNACK 0x05: not authorized.
+    NotAuthorized,
+}
+
+/// What a client wants to do with a topic, handed to the authorizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(C)]
+pub enum Access {
+    /// Publishing to a topic name (including the client's will when it is published).
+    Publish,
+    /// Subscribing with a topic filter.
+    Subscribe,
+}
+
+/// Why a connection ended, reported through [`BrokerEvent::Disconnected`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DisconnectReason {
+    /// The client sent DISCONNECT: its will is discarded.
+    ClientDisconnected,
+    /// End of stream or a socket error without DISCONNECT.
+    ConnectionLost,
+    /// Nothing received for 1.5 × the keep-alive.
+    KeepAliveTimeout,
+    /// A malformed packet or a packet the protocol forbids at that point.
+    ProtocolViolation,
+    /// Another connection presented the same client identifier.
+    TakenOver,
+    /// The broker is stopping.
+    BrokerStopping,
+}
+
+impl DisconnectReason {
+    /// Whether the will message is published for this reason ([MQTT-3.1.2-8]); a broker that is
+    /// shutting down closes everyone at once and publishes none.
+    pub fn publishes_will(self) -> bool {
+        !matches!(
+            self,
+            DisconnectReason::ClientDisconnected | DisconnectReason::BrokerStopping
+        )
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            DisconnectReason::ClientDisconnected => "client sent DISCONNECT",
+            DisconnectReason::ConnectionLost => "connection lost",
+            DisconnectReason::KeepAliveTimeout => "keep-alive timeout",
+            DisconnectReason::ProtocolViolation => "protocol violation",
+            DisconnectReason::TakenOver => "taken over by a new connection with the same client id",
+            DisconnectReason::BrokerStopping => "broker stopping",
+        }
+    }
+}
+
+/// A connection life-cycle event, delivered to the event hook on the connection's thread.
+#[derive(Debug, Clone, Copy)]
+pub enum BrokerEvent<'a> {
+    /// A CONNECT was accepted and CONNACK 0x00 sent.
+    Connected {
+        client_id: &'a str,
+        username: Option<&'a str>,
+        peer: SocketAddr,
+        clean_session: bool,
+        session_present: bool,
+    },
+    /// A connection that had been accepted ended.
+    Disconnected {
+        client_id: &'a str,
+        peer: SocketAddr,
+        reason: DisconnectReason,
+    },
+}
+
+pub type Authenticator = Arc<dyn Fn(&AuthRequest<'_>) -> AuthResult + Send + Sync>;
+/// Arguments: client id, user name, topic (name for publish, filter for subscribe), access.
+pub type Authorizer = Arc<dyn Fn(&str, Option<&str>, &str, Access) -> bool + Send + Sync>;
+pub type EventHook = Arc<dyn Fn(&BrokerEvent<'_>) + Send + Sync>;
+
+/// Broker configuration. Every field has a usable default; see [`BrokerOptions::default`].
+#[derive(Clone)]
+pub struct BrokerOptions {
+    /// Address to listen on (default `127.0.0.1`). A host name is resolved once at start.
+    pub bind_address: String,
+    /// Port to listen on; 0 picks a free one (see `Broker::port`). Default 1883.
+    pub port: u16,
+    /// Connections served at once; beyond it a client gets CONNACK 0x03 and is closed. Default 1024.
+    pub max_connections: usize,
+    /// The largest packet accepted from a client, fixed header included; a larger one closes the
+    /// connection before any buffer is sized for it. Default 16 MiB.
+    pub max_packet_size: usize,
+    /// Messages waiting for one session (connected and slow, or away); beyond it new messages
+    /// for that session are dropped and counted. Default 1000.
+    pub max_queued_messages: usize,
+    /// Outgoing QoS 1 and 2 messages awaiting acknowledgement per session. Default 512.
+    pub max_inflight_messages: usize,
+    /// Time allowed between accepting a socket and receiving its CONNECT. Default 10 s.
+    pub connect_timeout: Duration,
+    /// How long a persistent session outlives its connection; `None` (default) keeps it until the
+    /// broker stops, as MQTT 3.1.1 specifies.
+    pub session_expiry: Option<Duration>,
+    /// Stack size of each connection thread. Default 128 KiB; only touched pages use memory.
+    pub thread_stack_size: usize,
+    pub authenticator: Option<Authenticator>,
+    pub authorizer: Option<Authorizer>,
+    pub event_hook: Option<EventHook>,
+}
+
+/// The smallest connection-thread stack accepted: enough for the broker's own frames plus a
+/// modest user callback.
+pub const MIN_THREAD_STACK_SIZE: usize = 32 * 1024;
+
+impl Default for BrokerOptions {
+    fn default() -> Self {
+        BrokerOptions {
+            bind_address: "127.0.0.1".to_owned(),
+            port: 1883,
+            max_connections: 1024,
+            max_packet_size: 16 * 1024 * 1024,
+            max_queued_messages: 1000,
+            max_inflight_messages: 512,
+            connect_timeout: Duration::from_secs(10),
+            session_expiry: None,
+            thread_stack_size: 128 * 1024,
+            authenticator: None,
+            authorizer: None,
+            event_hook: None,
+        }
+    }
+}
+
+impl BrokerOptions {
+    /// Defaults listening on `port`.
+    pub fn with_port(port: u16) -> Self {
+        BrokerOptions {
+            port,
+            ..BrokerOptions::default()
+        }
+    }
+
+    pub fn authenticator(
+        mut self,
+        f: impl Fn(&AuthRequest<'_>) -> AuthResult + Send + Sync + 'static,
+    ) -> Self {
+        self.authenticator = Some(Arc::new(f));
+        self
+    }
+
+    pub fn authorizer(
+        mut self,
+        f: impl Fn(&str, Option<&str>, &str, Access) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.authorizer = Some(Arc::new(f));
+        self
+    }
+
+    pub fn event_hook(mut self, f: impl Fn(&BrokerEvent<'_>) + Send + Sync + 'static) -> Self {
+        self.event_hook = Some(Arc::new(f));
+        self
+    }
+}
+
+impl fmt::Debug for BrokerOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BrokerOptions")
+            .field("bind_address", &self.bind_address)
+            .field("port", &self.port)
+            .field("max_connections", &self.max_connections)
+            .field("max_packet_size", &self.max_packet_size)
+            .field("max_queued_messages", &self.max_queued_messages)
+            .field("max_inflight_messages", &self.max_inflight_messages)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("session_expiry", &self.session_expiry)
+            .field("thread_stack_size", &self.thread_stack_size)
+            .field("authenticator", &self.authenticator.is_some())
+            .field("authorizer", &self.authorizer.is_some())
+            .field("event_hook", &self.event_hook.is_some())
+            .finish()
+    }
+}

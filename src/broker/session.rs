@@ -1,0 +1,121 @@
+//! A session (section 3.1.2.4): the state that outlives a connection when clean session is 0 —
+//! subscriptions, messages queued for the client, and QoS 1/2 flows — and the queue through which
+//! other threads hand deliveries to the connection currently serving it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use super::control::ConnectionControl;
+use super::flows::Flows;
+use super::message::Delivery;
+use super::stats::Counters;
+use crate::protocol::QoS;
+use crate::topic::TopicFilter;
+
+#[derive(Debug)]
+pub(crate) struct Session {
+    /// Unique for the broker's lifetime; identifies the session in the subscription tree.
+    pub id: u64,
+    pub client_id: Arc<str>,
+    /// Clean session 1: the session ends with its connection ([MQTT-3.1.2-6]).
+    pub clean: bool,
+    state: Mutex<SessionState>,
+    detached: Condvar,
+}
+
+#[derive(Debug)]
+pub(crate) struct SessionState {
+    /// Deliveries for the client, bounded by `max_queued_messages`. A publisher only ever appends
+    /// here, under a lock held for the append, so it never waits on the subscriber's socket.
+    pub queue: VecDeque<Delivery>,
+    /// The connection serving the session, if any.
+    pub attached: Option<Arc<ConnectionControl>>,
+    /// The QoS flows while no connection holds them.
+    pub flows: Option<Box<Flows>>,
+    pub subscriptions: HashMap<TopicFilter, QoS>,
+    /// Set once the session is discarded; late deliveries are then dropped.
+    pub ended: bool,
+    pub detached_at: Instant,
+}
+
+/// Outcome of offering a delivery to a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Offer {
+    Queued,
+    Dropped,
+}
+
+impl Session {
+    pub fn new(id: u64, client_id: Arc<str>, clean: bool) -> Session {
+        Session {
+            id,
+            client_id,
+            clean,
+            state: Mutex::new(SessionState {
+                queue: VecDeque::new(),
+                attached: None,
+                flows: Some(Box::default()),
+                subscriptions: HashMap::new(),
+                ended: false,
+                detached_at: Instant::now(),
+            }),
+            detached: Condvar::new(),
+        }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, SessionState> {
+        self.state.lock()
+    }
+
+    /// Blocks until no connection is attached (or the session has ended).
+    pub fn wait_detached(&self, guard: &mut MutexGuard<'_, SessionState>) {
+        while guard.attached.is_some() && !guard.ended {
+            self.detached.wait(guard);
+        }
+    }
+
+    pub fn notify_detached(&self) {
+        self.detached.notify_all();
+    }
+
+    /// Queues a delivery. QoS 0 messages for an absent client are not kept (section 3.1.2.4 makes
+    /// storing them optional); anything beyond `max_queued` is dropped, so a subscriber that does
+    /// not read costs bounded memory and never slows the publisher. The connection thread is woken
+    /// only when the queue goes from empty to non-empty: one wake-up per batch, not per message.
+    pub fn offer(&self, delivery: Delivery, max_queued: usize, counters: &Counters) -> Offer {
+        let wake = {
+            let mut state = self.state.lock();
+            let absent = state.attached.is_none();
+            if state.ended
+                || state.queue.len() >= max_queued
+                || (absent && delivery.qos == QoS::AtMostOnce)
+            {
+                drop(state);
+                Counters::add(&counters.messages_dropped, 1);
+                return Offer::Dropped;
+            }
+            let was_empty = state.queue.is_empty();
+            state.queue.push_back(delivery);
+            if was_empty {
+                state.attached.clone()
+            } else {
+                None
+            }
+        };
+        if let Some(connection) = wake {
+            connection.waker.wake();
+        }
+        Offer::Queued
+    }
+
+    /// Moves every queued delivery into `into`, which must be empty; swapping keeps both buffers'
+    /// capacity, so steady traffic allocates nothing.
+    pub fn take_queue(&self, into: &mut VecDeque<Delivery>) {
+        debug_assert!(into.is_empty());
+        let mut state = self.state.lock();
+        std::mem::swap(&mut state.queue, into);
+    }
+}

@@ -1,0 +1,375 @@
+//! The subscription tree: topic filters stored level by level, so finding the subscribers of a
+//! topic walks the topic's levels instead of testing every filter (section 4.7).
+//!
+//! Everything is iterative: a filter or topic may hold tens of thousands of levels, more than a
+//! small connection-thread stack could recurse through.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::session::Session;
+use crate::protocol::QoS;
+use crate::topic::TopicFilter;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Subscriber {
+    pub session: Arc<Session>,
+    pub qos: QoS,
+}
+
+#[derive(Debug, Default)]
+struct Node {
+    children: HashMap<Box<str>, Node>,
+    /// The `+` child.
+    single: Option<Box<Node>>,
+    /// Subscribers whose filter ends at this node's level with `/#` (or is `#` at the root).
+    multi: Vec<Subscriber>,
+    /// Subscribers whose filter ends exactly at this node.
+    exact: Vec<Subscriber>,
+}
+
+impl Node {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.children.is_empty()
+            && self.single.is_none()
+            && self.multi.is_empty()
+            && self.exact.is_empty()
+    }
+
+    fn child(&self, step: Step<'_>) -> Option<&Node> {
+        match step {
+            Step::Named(name) => self.children.get(name),
+            Step::Single => self.single.as_deref(),
+        }
+    }
+
+    fn child_mut(&mut self, step: Step<'_>) -> Option<&mut Node> {
+        match step {
+            Step::Named(name) => self.children.get_mut(name),
+            Step::Single => self.single.as_deref_mut(),
+        }
+    }
+
+    fn child_or_insert(&mut self, step: Step<'_>) -> &mut Node {
+        match step {
+            Step::Named(name) => self.children.entry(name.into()).or_default(),
+            Step::Single => self.single.get_or_insert_with(Box::default),
+        }
+    }
+
+    fn remove_child(&mut self, step: Step<'_>) {
+        match step {
+            Step::Named(name) => {
+                self.children.remove(name);
+            }
+            Step::Single => self.single = None,
+        }
+    }
+
+    /// Whether this node holds nothing but the path to `next`.
+    fn only_leads_to(&self, next: Step<'_>) -> bool {
+        self.multi.is_empty()
+            && self.exact.is_empty()
+            && match next {
+                Step::Named(name) => {
+                    self.single.is_none()
+                        && self.children.len() == 1
+                        && self.children.contains_key(name)
+                }
+                Step::Single => self.children.is_empty(),
+            }
+    }
+}
+
+impl Drop for Node {
+    /// Dismantles deep subtrees with a heap worklist instead of recursion.
+    fn drop(&mut self) {
+        let mut worklist: Vec<Node> = self.children.drain().map(|(_, n)| n).collect();
+        worklist.extend(self.single.take().map(|b| *b));
+        while let Some(mut node) = worklist.pop() {
+            worklist.extend(node.children.drain().map(|(_, n)| n));
+            worklist.extend(node.single.take().map(|b| *b));
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step<'a> {
+    Named(&'a str),
+    Single,
+}
+
+/// A filter split into the steps leading to its node and which list at that node holds it.
+struct Path<'a> {
+    steps: Vec<Step<'a>>,
+    multi: bool,
+}
+
+fn path_of(filter: &str) -> Path<'_> {
+    let mut steps = Vec::new();
+    let mut multi = false;
+    for level in filter.split('/') {
+        match level {
+            "#" => multi = true,
+            "+" => steps.push(Step::Single),
+            name => steps.push(Step::Named(name)),
+        }
+    }
+    Path { steps, multi }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct SubscriptionTree {
+    root: Node,
+    len: usize,
+}
+
+impl SubscriptionTree {
+    /// Number of (filter, session) subscriptions held.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Adds or replaces `session`'s subscription to `filter`: a second SUBSCRIBE with the same
+    /// filter replaces the first ([MQTT-3.8.4-3]). Returns whether it is new.
+    pub fn subscribe(&mut self, filter: &TopicFilter, session: &Arc<Session>, qos: QoS) -> bool {
+        let path = path_of(filter.as_str());
+        let mut node = &mut self.root;
+        for step in &path.steps {
+            node = node.child_or_insert(*step);
+        }
+        let list = if path.multi {
+            &mut node.multi
+        } else {
+            &mut node.exact
+        };
+        if let Some(existing) = list.iter_mut().find(|s| s.session.id == session.id) {
+            existing.qos = qos;
+            return false;
+        }
+        list.push(Subscriber {
+            session: Arc::clone(session),
+            qos,
+        });
+        self.len += 1;
+        true
+    }
+
+    /// Removes `session_id`'s subscription to `filter` and any branch left empty. Returns whether
+    /// there was one.
+    pub fn unsubscribe(&mut self, filter: &str, session_id: u64) -> bool {
+        let path = path_of(filter);
+        // First pass, read-only: find the node and the shallowest point from which the whole
+        // branch becomes empty once the subscriber is gone.
+        let mut nodes: Vec<&Node> = Vec::with_capacity(path.steps.len() + 1);
+        let mut node = &self.root;
+        nodes.push(node);
+        for step in &path.steps {
+            match node.child(*step) {
+                Some(child) => node = child,
+                None => return false,
+            }
+            nodes.push(node);
+        }
+        let list = if path.multi { &node.multi } else { &node.exact };
+        let Some(position) = list.iter().position(|s| s.session.id == session_id) else {
+            return false;
+        };
+        let last_empties = list.len() == 1
+            && node.children.is_empty()
+            && node.single.is_none()
+            && (if path.multi {
+                node.exact.is_empty()
+            } else {
+                node.multi.is_empty()
+            });
+        // cut = depth of the node whose child on the path gets removed, if any.
+        let mut cut = None;
+        if last_empties && !path.steps.is_empty() {
+            let mut depth = path.steps.len() - 1;
+            cut = Some(depth);
+            while depth > 0 && nodes[depth].only_leads_to(path.steps[depth]) {
+                depth -= 1;
+                cut = Some(depth);
+            }
+        }
+        drop(nodes);
+
+        // Second pass: mutate.
+        let mut node = &mut self.root;
+        match cut {
+            Some(depth) => {
+                for step in &path.steps[..depth] {
+                    node = node
+                        .child_mut(*step)
+                        .expect("path checked in the first pass");
+                }
+                node.remove_child(path.steps[depth]);
+            }
+            None => {
+                for step in &path.steps {
+                    node = node
+                        .child_mut(*step)
+                        .expect("path checked in the first pass");
+                }
+                let list = if path.multi {
+                    &mut node.multi
+                } else {
+                    &mut node.exact
+                };
+                list.swap_remove(position);
+            }
+        }
+        self.len -= 1;
+        true
+    }
+
+    /// Appends every subscription matching `topic` to `out` (a session subscribed through several
+    /// overlapping filters appears once per filter). Wildcards at the first level do not match
+    /// topics starting with `$` ([MQTT-4.7.2-1]); `a/#` also matches `a` (section 4.7.1.2).
+    pub fn collect(&self, topic: &str, out: &mut Vec<Subscriber>) {
+        let dollar = topic.starts_with('$');
+        // (node, levels still to match or None once all are matched, is this the first level)
+        let mut stack: Vec<(&Node, Option<&str>, bool)> = Vec::with_capacity(8);
+        stack.push((&self.root, Some(topic), true));
+        while let Some((node, rest, first)) = stack.pop() {
+            let wildcards_allowed = !(first && dollar);
+            if wildcards_allowed {
+                out.extend(node.multi.iter().cloned());
+            }
+            let Some(rest) = rest else {
+                out.extend(node.exact.iter().cloned());
+                continue;
+            };
+            let (level, next) = match rest.split_once('/') {
+                Some((level, next)) => (level, Some(next)),
+                None => (rest, None),
+            };
+            if let Some(child) = node.children.get(level) {
+                stack.push((child, next, false));
+            }
+            if wildcards_allowed && let Some(single) = node.single.as_deref() {
+                stack.push((single, next, false));
+            }
+        }
+    }
+
+    /// Whether the tree holds no nodes besides the root (used by tests to check pruning).
+    #[cfg(test)]
+    pub fn is_pruned(&self) -> bool {
+        self.root.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topic::matches_str;
+
+    fn session(id: u64) -> Arc<Session> {
+        Arc::new(Session::new(id, Arc::from(format!("c{id}")), true))
+    }
+
+    fn matched(tree: &SubscriptionTree, topic: &str) -> Vec<(u64, QoS)> {
+        let mut out = Vec::new();
+        tree.collect(topic, &mut out);
+        let mut ids: Vec<_> = out.iter().map(|s| (s.session.id, s.qos)).collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn agrees_with_filter_matching() {
+        let filters = [
+            "#", "+", "a", "a/#", "a/+", "+/b", "a/b", "a/b/c", "+/+", "/+", "$SYS/#", "$SYS/+",
+            "a//b", "+/#", "a/+/c",
+        ];
+        let topics = [
+            "a", "a/b", "a/b/c", "/", "/x", "a//b", "$SYS/x", "$SYS", "b", "a/", "x/b",
+        ];
+        let mut tree = SubscriptionTree::default();
+        for (i, f) in filters.iter().enumerate() {
+            tree.subscribe(
+                &TopicFilter::new(f).unwrap(),
+                &session(i as u64),
+                QoS::AtMostOnce,
+            );
+        }
+        for topic in topics {
+            let expected: Vec<u64> = filters
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| matches_str(f, topic))
+                .map(|(i, _)| i as u64)
+                .collect();
+            let got: Vec<u64> = matched(&tree, topic)
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
+            assert_eq!(got, expected, "topic {topic}");
+        }
+    }
+
+    #[test]
+    fn mqtt_3_8_4_3_resubscribe_replaces() {
+        let mut tree = SubscriptionTree::default();
+        let s = session(1);
+        let f = TopicFilter::new("a/+").unwrap();
+        assert!(tree.subscribe(&f, &s, QoS::AtMostOnce));
+        assert!(!tree.subscribe(&f, &s, QoS::ExactlyOnce));
+        assert_eq!(tree.len(), 1);
+        assert_eq!(matched(&tree, "a/b"), vec![(1, QoS::ExactlyOnce)]);
+    }
+
+    #[test]
+    fn unsubscribe_prunes_empty_branches_only() {
+        let mut tree = SubscriptionTree::default();
+        let (s1, s2) = (session(1), session(2));
+        for f in ["a/b/c", "a/b", "a/+/#", "x/#", "#"] {
+            tree.subscribe(&TopicFilter::new(f).unwrap(), &s1, QoS::AtLeastOnce);
+        }
+        tree.subscribe(&TopicFilter::new("a/b/c").unwrap(), &s2, QoS::AtMostOnce);
+        assert!(tree.unsubscribe("a/b/c", 1));
+        assert!(!tree.unsubscribe("a/b/c", 1));
+        assert_eq!(
+            matched(&tree, "a/b/c"),
+            vec![
+                (1, QoS::AtLeastOnce),
+                (1, QoS::AtLeastOnce),
+                (2, QoS::AtMostOnce)
+            ]
+        );
+        for f in ["a/b", "a/+/#", "x/#", "#"] {
+            assert!(tree.unsubscribe(f, 1), "{f}");
+        }
+        assert!(tree.unsubscribe("a/b/c", 2));
+        assert_eq!(tree.len(), 0);
+        assert!(tree.is_pruned());
+    }
+
+    #[test]
+    fn deep_filters_do_not_recurse() {
+        let mut tree = SubscriptionTree::default();
+        let s = session(1);
+        let deep = "a/".repeat(30_000) + "#";
+        let filter = TopicFilter::new(&deep).unwrap();
+        let result = std::thread::Builder::new()
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                tree.subscribe(&filter, &s, QoS::AtMostOnce);
+                let topic = "a/".repeat(30_001) + "z";
+                let mut out = Vec::new();
+                tree.collect(&topic, &mut out);
+                assert_eq!(out.len(), 1);
+                assert!(tree.unsubscribe(filter.as_str(), 1));
+                assert!(tree.is_pruned());
+                tree.subscribe(&filter, &s, QoS::AtMostOnce);
+                drop(tree);
+            })
+            .unwrap()
+            .join();
+        assert!(result.is_ok());
+    }
+}

@@ -1,0 +1,268 @@
+//! Shared helpers for integration tests: a broker on an ephemeral port and a client that speaks
+//! raw MQTT bytes through the crate's codec, with a timeout on every read.
+#![allow(dead_code)]
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mqtt::broker::{Broker, BrokerOptions};
+use mqtt::protocol::{
+    Connack, Connect, ConnectReturnCode, Decoder, LastWill, Packet, PacketId, ProtocolLevel,
+    Publish, QoS, QosPid, Subscribe, SubscribeTopic, Unsubscribe,
+};
+use mqtt::topic::TopicName;
+
+/// How long any single expected packet may take to arrive.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Starts a broker on 127.0.0.1 with an ephemeral port and the given options.
+pub fn start_broker(options: BrokerOptions) -> Broker {
+    let broker = Broker::new(BrokerOptions { port: 0, ..options });
+    broker.start().expect("broker starts");
+    assert_ne!(broker.port(), 0);
+    broker
+}
+
+pub fn start_default_broker() -> Broker {
+    start_broker(BrokerOptions::default())
+}
+
+pub fn pid(n: u16) -> PacketId {
+    PacketId::new(n).expect("non-zero packet id")
+}
+
+/// A CONNECT for MQTT 3.1.1 with keep-alive 60 and no will or credentials.
+pub fn connect_packet(client_id: &str, clean_session: bool) -> Connect {
+    Connect {
+        protocol: ProtocolLevel::V311,
+        clean_session,
+        keep_alive: 60,
+        client_id: client_id.to_owned(),
+        will: None,
+        username: None,
+        password: None,
+    }
+}
+
+pub fn will(topic: &str, payload: &[u8], qos: QoS, retain: bool) -> LastWill {
+    LastWill {
+        topic: TopicName::new(topic).unwrap(),
+        payload: payload.to_vec(),
+        qos,
+        retain,
+    }
+}
+
+pub fn publish(topic: &str, payload: &[u8], qospid: QosPid, retain: bool) -> Packet {
+    Packet::Publish(Publish {
+        dup: false,
+        qospid,
+        retain,
+        topic: TopicName::new(topic).unwrap(),
+        payload: Arc::from(payload),
+    })
+}
+
+pub fn subscribe(id: u16, filters: &[(&str, QoS)]) -> Packet {
+    Packet::Subscribe(Subscribe {
+        packet_id: pid(id),
+        topics: filters
+            .iter()
+            .map(|(f, q)| SubscribeTopic {
+                filter: (*f).to_owned(),
+                qos: *q,
+            })
+            .collect(),
+    })
+}
+
+pub fn unsubscribe(id: u16, filters: &[&str]) -> Packet {
+    Packet::Unsubscribe(Unsubscribe {
+        packet_id: pid(id),
+        filters: filters.iter().map(|f| (*f).to_owned()).collect(),
+    })
+}
+
+/// A test peer speaking raw MQTT bytes.
+pub struct RawClient {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+    decoder: Decoder,
+}
+
+/// What a read observed instead of a packet.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadEnd {
+    Timeout,
+    Closed,
+}
+
+impl RawClient {
+    pub fn open(port: u16) -> RawClient {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to broker");
+        stream.set_nodelay(true).unwrap();
+        RawClient {
+            stream,
+            buf: Vec::new(),
+            decoder: Decoder::default(),
+        }
+    }
+
+    /// Opens a socket, sends `connect` and returns the client with the CONNACK it got.
+    pub fn connect_with(port: u16, connect: Connect) -> (RawClient, Connack) {
+        let mut client = RawClient::open(port);
+        client.send(&Packet::Connect(connect));
+        match client.recv() {
+            Packet::Connack(connack) => (client, connack),
+            other => panic!("expected CONNACK, got {other:?}"),
+        }
+    }
+
+    /// Connects with `client_id` and clean session as given; asserts CONNACK 0x00.
+    pub fn connect(port: u16, client_id: &str, clean_session: bool) -> (RawClient, Connack) {
+        let (client, connack) =
+            RawClient::connect_with(port, connect_packet(client_id, clean_session));
+        assert_eq!(connack.code, ConnectReturnCode::Accepted);
+        (client, connack)
+    }
+
+    /// A clean-session client that is accepted.
+    pub fn clean(port: u16, client_id: &str) -> RawClient {
+        RawClient::connect(port, client_id, true).0
+    }
+
+    pub fn send(&mut self, packet: &Packet) {
+        let bytes = packet.to_bytes().expect("test packet encodes");
+        self.stream.write_all(&bytes).expect("send to broker");
+    }
+
+    pub fn send_bytes(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send to broker");
+    }
+
+    /// Sends SUBSCRIBE and asserts the SUBACK carries `expected` codes (raw bytes).
+    pub fn subscribe_ok(&mut self, id: u16, filters: &[(&str, QoS)]) {
+        self.send(&subscribe(id, filters));
+        match self.recv() {
+            Packet::Suback(suback) => {
+                assert_eq!(suback.packet_id, pid(id));
+                let granted: Vec<u8> = suback.codes.iter().map(|c| c.to_u8()).collect();
+                let requested: Vec<u8> = filters.iter().map(|(_, q)| *q as u8).collect();
+                assert_eq!(granted, requested);
+            }
+            other => panic!("expected SUBACK, got {other:?}"),
+        }
+    }
+
+    /// The next packet, or why none arrived within `timeout`.
+    pub fn try_recv(&mut self, timeout: Duration) -> Result<Packet, ReadEnd> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.decoder.decode(&self.buf) {
+                Ok(Some((packet, used))) => {
+                    self.buf.drain(..used);
+                    return Ok(packet);
+                }
+                Ok(None) => {}
+                Err(e) => panic!("broker sent a malformed packet: {e}"),
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(ReadEnd::Timeout);
+            }
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            let mut chunk = [0u8; 16 * 1024];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Err(ReadEnd::Closed),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return Err(ReadEnd::Timeout);
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return Err(ReadEnd::Closed),
+            }
+        }
+    }
+
+    /// The next packet; panics if none arrives within [`READ_TIMEOUT`].
+    pub fn recv(&mut self) -> Packet {
+        match self.try_recv(READ_TIMEOUT) {
+            Ok(packet) => packet,
+            Err(end) => panic!("expected a packet, got {end:?}"),
+        }
+    }
+
+    /// The next packet, which must be a PUBLISH.
+    pub fn recv_publish(&mut self) -> Publish {
+        match self.recv() {
+            Packet::Publish(p) => p,
+            other => panic!("expected PUBLISH, got {other:?}"),
+        }
+    }
+
+    /// Asserts nothing arrives for `quiet`.
+    pub fn expect_silence(&mut self, quiet: Duration) {
+        match self.try_recv(quiet) {
+            Err(ReadEnd::Timeout) => {}
+            other => panic!("expected silence, got {other:?}"),
+        }
+    }
+
+    /// Asserts the broker closes the connection within `within` (packets before that are
+    /// skipped). Returns how long it took.
+    pub fn expect_closed(&mut self, within: Duration) -> Duration {
+        let start = Instant::now();
+        loop {
+            let left = within.saturating_sub(start.elapsed());
+            match self.try_recv(left) {
+                Ok(_) => continue,
+                Err(ReadEnd::Closed) => return start.elapsed(),
+                Err(ReadEnd::Timeout) => panic!("connection still open after {within:?}"),
+            }
+        }
+    }
+
+    /// Closes the socket without DISCONNECT.
+    pub fn drop_abruptly(self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+
+    pub fn disconnect(mut self) {
+        self.send(&Packet::Disconnect);
+        let _ = self.stream.shutdown(Shutdown::Write);
+        let _ = self.try_recv(Duration::from_secs(2));
+    }
+
+    /// Round-trips a PINGREQ, so everything sent before it has been processed by the broker;
+    /// asserts nothing else arrives first.
+    pub fn sync(&mut self) {
+        let before = self.sync_collect();
+        assert!(before.is_empty(), "unexpected packets before PINGRESP: {before:?}");
+    }
+
+    /// Round-trips a PINGREQ and returns the packets that arrived before the PINGRESP.
+    pub fn sync_collect(&mut self) -> Vec<Packet> {
+        self.send(&Packet::Pingreq);
+        let mut before = Vec::new();
+        loop {
+            match self.recv() {
+                Packet::Pingresp => return before,
+                other => before.push(other),
+            }
+        }
+    }
+}
+
+/// Polls `condition` every few milliseconds for up to [`READ_TIMEOUT`].
+pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + READ_TIMEOUT;
+    while Instant::now() < deadline {
+        if condition() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("timed out waiting for: {what}");
+}
