@@ -88,6 +88,7 @@ pub(crate) fn accept(
     peer: SocketAddr,
     control: &Arc<ConnectionControl>,
 ) -> Option<(Io, Accepted)> {
+    io.set_protocol(connect.protocol);
     let client_id: Arc<str> = if connect.client_id.is_empty() {
         if !connect.clean_session {
             // [MQTT-3.1.3-8]: an empty identifier needs clean session 1.

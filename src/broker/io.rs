@@ -8,7 +8,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use super::socket::{Ready, poll2, read_into_spare, timeout_ms};
-use crate::protocol::{DecodeError, Decoder, Packet};
+use crate::protocol::{DecodeError, Decoder, Packet, ProtocolLevel};
 
 /// First read size; doubled (up to `MAX_READ_CHUNK`) whenever a read fills the space offered, so
 /// idle connections stay small and busy ones read in large batches.
@@ -48,6 +48,12 @@ impl Io {
             read_chunk: MIN_READ_CHUNK,
             output: Vec::new(),
         })
+    }
+
+    /// Decodes by the rules of the protocol level the client's CONNECT announced (MQTT 3.1 sets
+    /// DUP on resent PUBREL, SUBSCRIBE and UNSUBSCRIBE).
+    pub fn set_protocol(&mut self, protocol: ProtocolLevel) {
+        self.decoder = self.decoder.with_protocol(protocol);
     }
 
     /// The next complete packet in the input, `Ok(None)` when more bytes are needed. A packet

@@ -239,7 +239,10 @@ impl RawClient {
     /// asserts nothing else arrives first.
     pub fn sync(&mut self) {
         let before = self.sync_collect();
-        assert!(before.is_empty(), "unexpected packets before PINGRESP: {before:?}");
+        assert!(
+            before.is_empty(),
+            "unexpected packets before PINGRESP: {before:?}"
+        );
     }
 
     /// Round-trips a PINGREQ and returns the packets that arrived before the PINGRESP.
