@@ -1,0 +1,280 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of our broker (examples-c/build/broker), mosquitto and rumqttd.
+#
+# One command from a fresh clone:   bench/compare.sh
+# Installs what is missing (Debian mosquitto, rumqttd into bench/.tools, matplotlib via pip),
+# builds our broker and the load generator, then for every scenario runs the brokers in turn
+# (A B C A B C ...) for --rounds rounds. Each run starts a fresh broker pinned to CPU 0 with the
+# load generator pinned to CPU 1, on a free port of 127.0.0.1. Prints medians and our ratio to each
+# peer; writes bench/results/{runs.txt,summary.md,compare.png}.
+#
+# Options:
+#   --rounds N          rounds per scenario (3)
+#   --duration S        publishing seconds per throughput/latency run (2)
+#   --connections N     idle connections in the idle scenario (10000)
+#   --scenarios "..."   subset of: qos0 qos1 qos2 fanin fanout pairs latency0 latency1 latency2 idle
+#   --brokers "..."     subset of: ours mosquitto rumqttd
+#   --window N          messages in flight per topic (3000)
+#   --payload B         payload bytes (16)
+#   --out DIR           results directory (bench/results)
+#   --no-install        fail instead of installing missing tools
+#   --client-bench      also run the client-side comparison (bench/client/, needs our C client API)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH="$ROOT/bench"
+TOOLS="$BENCH/.tools"
+OUT="$BENCH/results"
+ROUNDS=3
+DURATION=2
+CONNECTIONS=10000
+WINDOW=3000
+PAYLOAD=16
+SCENARIOS="qos0 qos1 qos2 fanin fanout pairs latency0 latency1 latency2 idle"
+BROKERS="ours mosquitto rumqttd"
+INSTALL=1
+CLIENT_BENCH=0
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --rounds) ROUNDS=$2; shift 2 ;;
+        --duration) DURATION=$2; shift 2 ;;
+        --connections) CONNECTIONS=$2; shift 2 ;;
+        --scenarios) SCENARIOS=$2; shift 2 ;;
+        --brokers) BROKERS=$2; shift 2 ;;
+        --window) WINDOW=$2; shift 2 ;;
+        --payload) PAYLOAD=$2; shift 2 ;;
+        --out) OUT=$2; shift 2 ;;
+        --no-install) INSTALL=0; shift ;;
+        --client-bench) CLIENT_BENCH=1; shift ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+log() { printf '[compare] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mqtt-compare.XXXXXX")
+BROKER_PID=""
+LOAD_PID=""
+
+cleanup() {
+    local status=$?
+    if [ -n "$LOAD_PID" ]; then kill "$LOAD_PID" 2>/dev/null || true; fi
+    stop_broker
+    rm -rf "$RUN_DIR"
+    exit $status
+}
+
+stop_broker() {
+    if [ -n "$BROKER_PID" ]; then
+        kill "$BROKER_PID" 2>/dev/null || true
+        for _ in $(seq 50); do
+            kill -0 "$BROKER_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$BROKER_PID" 2>/dev/null || true
+        wait "$BROKER_PID" 2>/dev/null || true
+        BROKER_PID=""
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        die "need root to run: $*"; fi
+}
+
+# ---------------------------------------------------------------- tools
+install_tools() {
+    if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then
+        [ "$INSTALL" = 1 ] || die "mosquitto is not installed"
+        log "installing mosquitto (Debian package)"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y mosquitto >/dev/null ||
+            { as_root apt-get update >/dev/null && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y mosquitto >/dev/null; }
+    fi
+    # The Debian package enables a system service on port 1883; it is not needed and not touched.
+    MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+
+    RUMQTTD=$(command -v rumqttd || true)
+    if [ -z "$RUMQTTD" ]; then
+        RUMQTTD="$TOOLS/bin/rumqttd"
+        if [ ! -x "$RUMQTTD" ]; then
+            [ "$INSTALL" = 1 ] || die "rumqttd is not installed"
+            log "installing rumqttd with cargo into $TOOLS (takes a few minutes)"
+            cargo install rumqttd --root "$TOOLS" >"$RUN_DIR/rumqttd-install.log" 2>&1 ||
+                { tail -20 "$RUN_DIR/rumqttd-install.log" >&2; die "cargo install rumqttd failed"; }
+        fi
+    fi
+    RUMQTTD_VERSION=$({ "$RUMQTTD" --version 2>/dev/null || true; } | awk '{print $NF}')
+    MOSQUITTO_VERSION=$({ "$MOSQUITTO" -h 2>/dev/null || true; } | awk '/version/ {print $3; exit}')
+
+    log "building the load generator"
+    (cd "$ROOT" && cargo build --release --example loadgen 2>"$RUN_DIR/loadgen-build.log") ||
+        { tail -20 "$RUN_DIR/loadgen-build.log" >&2; die "building the load generator failed"; }
+    LOADGEN="$ROOT/target/release/examples/loadgen"
+
+    OUR_BROKER="$ROOT/examples-c/build/broker"
+    if [[ " $BROKERS " == *" ours "* ]]; then
+        log "building our broker (make -C examples-c)"
+        if ! make -C "$ROOT/examples-c" >"$RUN_DIR/make.log" 2>&1 || [ ! -x "$OUR_BROKER" ]; then
+            tail -20 "$RUN_DIR/make.log" >&2
+            die "examples-c/build/broker did not build; run with --brokers \"mosquitto rumqttd\" to compare the peers alone"
+        fi
+    fi
+
+    if ! python3 -c 'import matplotlib' 2>/dev/null; then
+        if [ "$INSTALL" = 1 ]; then
+            log "installing matplotlib with pip (for the chart)"
+            python3 -m pip install --quiet --user matplotlib >/dev/null 2>&1 ||
+                python3 -m pip install --quiet --user --break-system-packages matplotlib >/dev/null 2>&1 ||
+                log "matplotlib unavailable: the chart will be skipped"
+        fi
+    fi
+}
+
+# ---------------------------------------------------------------- brokers
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_listening() {
+    local port=$1 pid=$2
+    for _ in $(seq 200); do
+        kill -0 "$pid" 2>/dev/null || return 1
+        if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then return 0; fi
+        sleep 0.05
+    done
+    return 1
+}
+
+write_configs() {
+    local port=$1
+    cat >"$RUN_DIR/mosquitto.conf" <<EOF
+listener $port 127.0.0.1
+allow_anonymous true
+persistence false
+max_connections -1
+# The load generator bounds messages in flight itself; no queue limit may drop them.
+max_queued_messages 0
+max_inflight_messages 0
+set_tcp_nodelay true
+log_dest stderr
+log_type error
+EOF
+    cat >"$RUN_DIR/rumqttd.toml" <<EOF
+id = 0
+
+[router]
+id = 0
+max_connections = 20010
+max_outgoing_packet_count = 200
+max_segment_size = 104857600
+max_segment_count = 10
+
+[v4.1]
+name = "v4-1"
+listen = "127.0.0.1:$port"
+next_connection_delay_ms = 0
+    [v4.1.connections]
+    connection_timeout_ms = 60000
+    max_payload_size = 1048576
+    max_inflight_count = 100
+    dynamic_filters = true
+EOF
+}
+
+# start_broker NAME: starts it pinned to CPU 0 on a fresh port; sets BROKER_PID and PORT.
+start_broker() {
+    local name=$1
+    PORT=$(free_port)
+    write_configs "$PORT"
+    case "$name" in
+        ours) taskset -c 0 "$OUR_BROKER" -p "$PORT" >"$RUN_DIR/broker.log" 2>&1 & ;;
+        mosquitto) taskset -c 0 "$MOSQUITTO" -c "$RUN_DIR/mosquitto.conf" >"$RUN_DIR/broker.log" 2>&1 & ;;
+        rumqttd) taskset -c 0 "$RUMQTTD" -q -c "$RUN_DIR/rumqttd.toml" >"$RUN_DIR/broker.log" 2>&1 & ;;
+        *) die "unknown broker $name" ;;
+    esac
+    BROKER_PID=$!
+    if ! wait_listening "$PORT" "$BROKER_PID"; then
+        tail -5 "$RUN_DIR/broker.log" >&2
+        stop_broker
+        return 1
+    fi
+}
+
+loadgen_args() {
+    local scenario=$1
+    case "$scenario" in
+        idle) echo "--connections $CONNECTIONS --hold 3 --timeout $((CONNECTIONS / 100 + 60))" ;;
+        latency*) echo "--duration $DURATION --timeout $((DURATION * 3 + 30))" ;;
+        *) echo "--duration $DURATION --window $WINDOW --timeout $((DURATION * 3 + 30))" ;;
+    esac
+}
+
+run_one() {
+    local scenario=$1 broker=$2 round=$3 line
+    if ! start_broker "$broker"; then
+        echo "RESULT scenario=$scenario broker=$broker round=$round status=broker_failed" >>"$RESULTS"
+        log "$scenario/$broker: broker did not start"
+        return
+    fi
+    # shellcheck disable=SC2046
+    taskset -c 1 "$LOADGEN" --scenario "$scenario" --port "$PORT" --broker "$broker" \
+        --broker-pid "$BROKER_PID" --payload "$PAYLOAD" $(loadgen_args "$scenario") \
+        >"$RUN_DIR/load.out" 2>&1 &
+    LOAD_PID=$!
+    wait "$LOAD_PID" || true
+    LOAD_PID=""
+    if ! kill -0 "$BROKER_PID" 2>/dev/null; then
+        log "$scenario/$broker: the broker exited during the run"
+    fi
+    stop_broker
+    line=$(grep '^RESULT ' "$RUN_DIR/load.out" | tail -1 || true)
+    [ -n "$line" ] || line="RESULT scenario=$scenario broker=$broker status=no_result"
+    echo "$line round=$round" >>"$RESULTS"
+    grep -v '^RESULT ' "$RUN_DIR/load.out" | sed 's/^/    /' >&2 || true
+}
+
+machine_info() {
+    {
+        echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+        echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+        echo "kernel: $(uname -sr)"
+        echo "cpu: $(lscpu 2>/dev/null | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')"
+        echo "nproc: $(nproc)"
+        echo "memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
+        echo "mosquitto: $MOSQUITTO_VERSION"
+        echo "rumqttd: $RUMQTTD_VERSION"
+        echo "rounds: $ROUNDS, duration: ${DURATION}s, window: $WINDOW, payload: ${PAYLOAD}B, idle connections: $CONNECTIONS"
+    } >"$OUT/machine.txt"
+}
+
+# ---------------------------------------------------------------- main
+[ "$(nproc)" -ge 2 ] || log "warning: fewer than 2 CPUs; broker and load share a core"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((CONNECTIONS + 100)) ]; then
+    log "warning: open-file limit $(ulimit -n) is below $CONNECTIONS idle connections"
+fi
+install_tools
+mkdir -p "$OUT"
+RESULTS="$OUT/runs.txt"
+: >"$RESULTS"
+machine_info
+
+for scenario in $SCENARIOS; do
+    for round in $(seq "$ROUNDS"); do
+        for broker in $BROKERS; do
+            log "$scenario round $round/$ROUNDS: $broker"
+            run_one "$scenario" "$broker" "$round"
+        done
+    done
+done
+
+if [ "$CLIENT_BENCH" = 1 ]; then
+    "$BENCH/client/run.sh" "$OUR_BROKER" "$ROUNDS" >>"$RESULTS" || log "client benchmark failed"
+fi
+
+python3 "$BENCH/summarize.py" "$RESULTS" "$OUT/machine.txt" "$OUT"

@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""Summarises the RESULT lines of bench/compare.sh: medians per scenario and broker, our ratio to
+each peer, whether each target of the benchmark issue is met, a markdown table and a PNG chart.
+
+usage: summarize.py RUNS_FILE MACHINE_FILE OUT_DIR
+"""
+
+import statistics
+import sys
+from pathlib import Path
+
+OURS = "ours"
+BROKER_ORDER = ["ours", "mosquitto", "rumqttd"]
+THROUGHPUT = ["qos0", "qos1", "qos2", "fanin", "fanout", "pairs"]
+LATENCY = ["latency0", "latency1", "latency2"]
+IDLE = ["idle"]
+CLIENT = ["client_pub_qos1", "client_recv_qos0"]
+
+# metric -> (label, unit, higher_is_better)
+METRICS = {
+    "msgs_per_s": ("deliveries/s", "", True),
+    "broker_cpu_us_per_msg": ("broker CPU per delivery", "µs", False),
+    "lost": ("lost (sum over rounds)", "", False),
+    "p50_us": ("publish→delivery p50", "µs", False),
+    "p99_us": ("publish→delivery p99", "µs", False),
+    "p999_us": ("publish→delivery p99.9", "µs", False),
+    "ack_p50_us": ("publish→ack p50", "µs", False),
+    "ack_p99_us": ("publish→ack p99", "µs", False),
+    "connect_per_s": ("accept rate", "conn/s", True),
+    "sys_mem_per_conn_kib": ("system memory per connection", "KiB", False),
+    "broker_rss_per_conn_kib": ("broker RSS per connection", "KiB", False),
+    "held": ("connections held (min)", "", True),
+}
+
+SCENARIO_METRICS = {
+    **{s: ["msgs_per_s", "broker_cpu_us_per_msg", "lost"] for s in THROUGHPUT},
+    "latency0": ["p50_us", "p99_us", "p999_us"],
+    "latency1": ["p50_us", "p99_us", "p999_us", "ack_p50_us", "ack_p99_us"],
+    "latency2": ["p50_us", "p99_us", "p999_us", "ack_p50_us", "ack_p99_us"],
+    "idle": ["connect_per_s", "sys_mem_per_conn_kib", "broker_rss_per_conn_kib", "held"],
+    **{s: ["msgs_per_s"] for s in CLIENT},
+}
+
+
+def parse(path):
+    runs = []
+    for line in Path(path).read_text().splitlines():
+        if not line.startswith("RESULT "):
+            continue
+        fields = dict(f.split("=", 1) for f in line.split()[1:] if "=" in f)
+        runs.append(fields)
+    return runs
+
+
+def number(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def aggregate(runs):
+    """(scenario, broker) -> {metric: value, 'runs': n, 'ok': n}"""
+    table = {}
+    for run in runs:
+        key = (run.get("scenario"), run.get("broker"))
+        entry = table.setdefault(key, {"runs": 0, "ok": 0, "values": {}})
+        entry["runs"] += 1
+        entry["ok"] += run.get("status") == "ok"
+        for metric in METRICS:
+            v = number(run.get(metric))
+            if v is not None:
+                entry["values"].setdefault(metric, []).append(v)
+    for entry in table.values():
+        for metric, values in entry["values"].items():
+            if metric == "lost":
+                entry[metric] = sum(values)
+            elif metric == "held":
+                entry[metric] = min(values)
+            else:
+                entry[metric] = statistics.median(values)
+    return table
+
+
+def fmt(v, metric):
+    if v is None:
+        return "–"
+    if metric in ("msgs_per_s", "connect_per_s"):
+        return f"{v / 1000:.1f}k" if v >= 10000 else f"{v:.0f}"
+    if metric in ("lost", "held"):
+        return f"{v:.0f}"
+    return f"{v:.1f}" if v >= 10 else f"{v:.2f}"
+
+
+def target(scenario, metric, table, connections):
+    """Text of the issue's target for this row, and whether it is met (None when not judged)."""
+    ours = table.get((scenario, OURS), {}).get(metric)
+    mosq = table.get((scenario, "mosquitto"), {}).get(metric)
+    rum = table.get((scenario, "rumqttd"), {}).get(metric)
+
+    def cmp(ok_when, peer, text):
+        if ours is None or peer is None:
+            return text, None
+        return text, ok_when(ours, peer)
+
+    if scenario in THROUGHPUT or scenario in CLIENT:
+        if metric == "msgs_per_s" and scenario in CLIENT:
+            peer = table.get((scenario, "libmosquitto"), {}).get(metric)
+            return cmp(lambda a, b: a >= b, peer, "≥ libmosquitto")
+        if metric == "msgs_per_s":
+            return cmp(lambda a, b: a >= b, rum, "≥ rumqttd")
+        if metric == "broker_cpu_us_per_msg":
+            return cmp(lambda a, b: a <= b, rum, "≤ rumqttd")
+        if metric == "lost":
+            return ("0", None) if ours is None else ("0", ours == 0)
+    if scenario in LATENCY and metric in ("p50_us", "p99_us"):
+        return cmp(lambda a, b: a <= b, mosq, "≤ mosquitto")
+    if scenario == "idle":
+        if ours is None:
+            return "", None
+        if metric == "connect_per_s":
+            return "≥ 10000/s", ours >= 10000
+        if metric == "sys_mem_per_conn_kib":
+            return "≤ 16 KiB", ours <= 16
+        if metric == "held":
+            return f"= {connections}", connections is not None and ours >= connections
+    return "", None
+
+
+def markdown(table, brokers, connections):
+    peers = [b for b in brokers if b != OURS]
+    head = ["scenario", "metric"] + brokers + [f"ours/{p}" for p in peers if OURS in brokers] + [
+        "target",
+        "met",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for scenario in THROUGHPUT + LATENCY + IDLE + CLIENT:
+        if not any((scenario, b) in table for b in brokers):
+            continue
+        for metric in SCENARIO_METRICS[scenario]:
+            label, unit, _ = METRICS[metric]
+            values = [table.get((scenario, b), {}).get(metric) for b in brokers]
+            if all(v is None for v in values):
+                continue
+            row = [scenario, f"{label}" + (f" ({unit})" if unit else "")]
+            row += [fmt(v, metric) for v in values]
+            if OURS in brokers:
+                ours = table.get((scenario, OURS), {}).get(metric)
+                for p in peers:
+                    peer = table.get((scenario, p), {}).get(metric)
+                    ratio = "–" if ours is None or not peer or metric in ("lost", "held") else f"{ours / peer:.2f}"
+                    row.append(ratio)
+            text, met = target(scenario, metric, table, connections)
+            row += [text, "" if met is None else ("yes" if met else "**no**")]
+            lines.append("| " + " | ".join(row) + " |")
+    incomplete = [
+        f"{s}/{b}: {e['ok']} of {e['runs']} runs complete"
+        for (s, b), e in sorted(table.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1])))
+        if e["ok"] < e["runs"]
+    ]
+    if incomplete:
+        lines += ["", "Runs that lost messages, failed or timed out: " + "; ".join(incomplete) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def chart(table, brokers, path):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("summarize: matplotlib not available, no chart", file=sys.stderr)
+        return False
+    panels = [
+        ("Throughput (deliveries/s, log)", THROUGHPUT, "msgs_per_s", True),
+        ("Broker CPU per delivery (µs)", THROUGHPUT, "broker_cpu_us_per_msg", False),
+        ("Latency p50 publish→delivery (µs)", LATENCY, "p50_us", False),
+        ("Latency p99 publish→delivery (µs)", LATENCY, "p99_us", False),
+        ("Idle: system memory per connection (KiB)", IDLE, "sys_mem_per_conn_kib", False),
+        ("Idle: accept rate (connections/s, log)", IDLE, "connect_per_s", True),
+    ]
+    colors = {"ours": "#2b7bba", "mosquitto": "#7f7f7f", "rumqttd": "#e07b39"}
+    fig, axes = plt.subplots(2, 3, figsize=(16, 8.5))
+    width = 0.8 / max(len(brokers), 1)
+    for ax, (title, scenarios, metric, log) in zip(axes.flat, panels):
+        for i, broker in enumerate(brokers):
+            xs, ys = [], []
+            for j, s in enumerate(scenarios):
+                v = table.get((s, broker), {}).get(metric)
+                if v is not None:
+                    xs.append(j + (i - (len(brokers) - 1) / 2) * width)
+                    ys.append(max(v, 1e-3) if log else v)
+            ax.bar(xs, ys, width, label=broker, color=colors.get(broker))
+        ax.set_xticks(range(len(scenarios)))
+        ax.set_xticklabels(scenarios)
+        ax.set_title(title, fontsize=10)
+        if log:
+            ax.set_yscale("log")
+        ax.grid(axis="y", alpha=0.3)
+    axes.flat[0].legend()
+    fig.suptitle("MQTT brokers side by side (medians; broker on CPU 0, load on CPU 1)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    return True
+
+
+def main():
+    if len(sys.argv) != 4:
+        sys.exit(__doc__)
+    runs_file, machine_file, out_dir = sys.argv[1:]
+    runs = parse(runs_file)
+    table = aggregate(runs)
+    present = {b for _, b in table}
+    brokers = [b for b in BROKER_ORDER if b in present] + sorted(
+        b for b in present if b not in BROKER_ORDER and b not in ("libmosquitto", "libmqtt")
+    )
+    connections = next((number(r.get("connections")) for r in runs if r.get("scenario") == "idle"), None)
+    md = markdown(table, brokers, connections)
+    client_rows = [s for s in CLIENT if any(k[0] == s for k in table)]
+    if client_rows:
+        md += "\nClient side (against our broker):\n\n" + markdown(table, ["libmqtt", "libmosquitto"], None)
+    machine = Path(machine_file).read_text() if Path(machine_file).exists() else ""
+    out = Path(out_dir)
+    summary = "```\n" + machine + "```\n\n" + md
+    (out / "summary.md").write_text(summary)
+    drew = chart(table, brokers, out / "compare.png")
+    print(summary)
+    print(f"written: {out / 'summary.md'}" + (f", {out / 'compare.png'}" if drew else ""))
+
+
+if __name__ == "__main__":
+    main()
