@@ -1,1 +1,42 @@
-//! The blocking client: explicit receive or a background loop thread.
+//! The blocking MQTT 3.1.1 client: explicit receive or a background loop thread.
+//!
+//! ```no_run
+//! use mqtt::client::{Client, ConnectOptions};
+//! use mqtt::protocol::QoS;
+//!
+//! let client = Client::connect("localhost", 1883, &ConnectOptions::new())?;
+//! client.subscribe("sensors/#", QoS::AtLeastOnce, |m| {
+//!     println!("{} {:?}", m.topic, m.payload);
+//! })?;
+//! client.publish("sensors/t1", b"21.5", QoS::AtLeastOnce, false)?;
+//! client.receive_message(None)?; // runs the callback
+//! client.disconnect()?;
+//! # Ok::<(), mqtt::client::ClientError>(())
+//! ```
+//!
+//! # Threads and callbacks
+//! Every method may be called from any thread and from inside a callback. Callbacks run on the
+//! thread that is reading the connection: the loop thread while it runs (`loop_start`),
+//! otherwise the thread inside `receive_message` or inside a call that waits for a reply
+//! (`subscribe`, `unsubscribe`, `publish` at QoS 1/2, `ping`, a blocked `publish_async`).
+//! Callbacks run one at a time, in arrival order; a callback should return promptly, as replies
+//! other threads wait for are read only between callbacks. See [`subscriptions`] for which
+//! callback runs when several filters match.
+//!
+//! Keep-alive: PINGREQ goes out when nothing was sent for a keep-alive period, from whichever
+//! thread reads; with neither the loop thread nor a reading call, no one pings.
+
+mod connection;
+mod error;
+mod handle;
+mod inbound;
+mod options;
+mod outbound;
+mod session;
+pub mod subscriptions;
+mod transport;
+
+pub use error::{ClientError, CloseReason};
+pub use handle::Client;
+pub use options::{ConnectOptions, Will};
+pub use subscriptions::{Message, MessageCallback};

@@ -1,0 +1,158 @@
+//! Every way a client call can fail, each distinct so callers (and the C status codes) can tell
+//! them apart.
+
+use std::fmt;
+use std::io;
+
+use crate::protocol::{ConnectReturnCode, DecodeError, EncodeError};
+use crate::topic::TopicError;
+
+/// Why a connection is no longer usable. Kept by the connection so every later call reports the
+/// same cause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// This client sent DISCONNECT.
+    Disconnected,
+    /// The `Client` was dropped (or freed) without DISCONNECT.
+    Dropped,
+    /// The broker closed the TCP connection.
+    ClosedByPeer,
+    /// A read or write failed; the text is the operating system's.
+    Io(String),
+    /// No PINGRESP arrived within the keep-alive period after a PINGREQ.
+    KeepAliveTimeout,
+    /// The broker sent something MQTT 3.1.1 does not allow a server to send.
+    ProtocolViolation(String),
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::Disconnected => f.write_str("disconnected by this client"),
+            CloseReason::Dropped => f.write_str("connection closed by this client"),
+            CloseReason::ClosedByPeer => f.write_str("connection closed by the broker"),
+            CloseReason::Io(e) => write!(f, "connection lost: {e}"),
+            CloseReason::KeepAliveTimeout => {
+                f.write_str("broker did not answer PINGREQ within the keep-alive period")
+            }
+            CloseReason::ProtocolViolation(e) => write!(f, "broker broke the protocol: {e}"),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum ClientError {
+    /// A value the caller passed is out of range or inconsistent.
+    InvalidArgument(String),
+    /// A topic name or filter breaks the topic rules (section 4.7).
+    InvalidTopic(TopicError),
+    /// The host name did not resolve to any address.
+    Resolve(String),
+    /// No TCP connection could be made; the text covers every address tried.
+    ConnectFailed(String),
+    /// The operation did not finish within its timeout.
+    Timeout,
+    /// CONNACK 0x01.
+    UnacceptableProtocolVersion,
+    /// CONNACK 0x02.
+    IdentifierRejected,
+    /// CONNACK 0x03.
+    ServerUnavailable,
+    /// CONNACK 0x04.
+    BadUsernameOrPassword,
+    /// CONNACK 0x05.
+    NotAuthorized,
+    /// SUBACK returned 0x80 for this filter.
+    SubscribeRefused(String),
+    /// The connection is closed; nothing more can be sent or received on it.
+    Closed(CloseReason),
+    /// The broker broke the protocol during connect (the connection is closed).
+    Protocol(String),
+    /// A packet could not be encoded (a field or the whole packet too long).
+    Encode(EncodeError),
+    /// `loop_start` while the loop thread already runs.
+    LoopAlreadyRunning,
+    /// An I/O error during connect.
+    Io(io::Error),
+}
+
+impl ClientError {
+    /// The refusal error for a non-zero CONNACK return code.
+    pub(crate) fn from_refusal(code: ConnectReturnCode) -> Option<ClientError> {
+        Some(match code {
+            ConnectReturnCode::Accepted => return None,
+            ConnectReturnCode::UnacceptableProtocolVersion => {
+                ClientError::UnacceptableProtocolVersion
+            }
+            ConnectReturnCode::IdentifierRejected => ClientError::IdentifierRejected,
+            ConnectReturnCode::ServerUnavailable => ClientError::ServerUnavailable,
+            ConnectReturnCode::BadUsernameOrPassword => ClientError::BadUsernameOrPassword,
+            ConnectReturnCode::NotAuthorized => ClientError::NotAuthorized,
+        })
+    }
+
+    fn refusal_code(&self) -> Option<ConnectReturnCode> {
+        Some(match self {
+            ClientError::UnacceptableProtocolVersion => {
+                ConnectReturnCode::UnacceptableProtocolVersion
+            }
+            ClientError::IdentifierRejected => ConnectReturnCode::IdentifierRejected,
+            ClientError::ServerUnavailable => ConnectReturnCode::ServerUnavailable,
+            ClientError::BadUsernameOrPassword => ConnectReturnCode::BadUsernameOrPassword,
+            ClientError::NotAuthorized => ConnectReturnCode::NotAuthorized,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(code) = self.refusal_code() {
+            return write!(
+                f,
+                "broker refused the connection (CONNACK {}): {}",
+                code as u8,
+                code.description()
+            );
+        }
+        match self {
+            ClientError::InvalidArgument(s) => write!(f, "invalid argument: {s}"),
+            ClientError::InvalidTopic(e) => write!(f, "invalid topic: {e}"),
+            ClientError::Resolve(s) => write!(f, "cannot resolve host: {s}"),
+            ClientError::ConnectFailed(s) => write!(f, "cannot connect: {s}"),
+            ClientError::Timeout => f.write_str("timed out"),
+            ClientError::SubscribeRefused(filter) => {
+                write!(
+                    f,
+                    "broker refused the subscription to {filter:?} (SUBACK 0x80)"
+                )
+            }
+            ClientError::Closed(reason) => write!(f, "connection closed: {reason}"),
+            ClientError::Protocol(s) => write!(f, "protocol error: {s}"),
+            ClientError::Encode(e) => write!(f, "cannot encode packet: {e}"),
+            ClientError::LoopAlreadyRunning => f.write_str("the loop thread is already running"),
+            ClientError::Io(e) => write!(f, "I/O error: {e}"),
+            _ => unreachable!("refusals are handled above"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+impl From<EncodeError> for ClientError {
+    fn from(e: EncodeError) -> Self {
+        ClientError::Encode(e)
+    }
+}
+
+impl From<TopicError> for ClientError {
+    fn from(e: TopicError) -> Self {
+        ClientError::InvalidTopic(e)
+    }
+}
+
+impl From<DecodeError> for CloseReason {
+    fn from(e: DecodeError) -> Self {
+        CloseReason::ProtocolViolation(e.to_string())
+    }
+}

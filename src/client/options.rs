@@ -1,0 +1,233 @@
+//! What a client asks for in CONNECT, plus the client-side limits and timeouts.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::protocol::{Connect, LastWill, ProtocolLevel, QoS};
+use crate::topic::TopicName;
+
+use super::error::ClientError;
+
+/// The message the broker publishes on the client's behalf when the connection ends without a
+/// DISCONNECT (section 3.1.2.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Will {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub qos: QoS,
+    pub retain: bool,
+}
+
+/// Connection settings. `Default` gives: generated client id, clean session, keep-alive 60 s,
+/// no credentials, no will, 30 s connect timeout, MQTT 3.1.1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// `None` generates a unique id of at most 23 characters, which every server must accept
+    /// ([MQTT-3.1.3-5]). `Some("")` sends an empty id, which a 3.1.1 server accepts only with a
+    /// clean session ([MQTT-3.1.3-7]).
+    pub client_id: Option<String>,
+    pub clean_session: bool,
+    /// Whole seconds, at most 65535; zero turns keep-alive off ([MQTT-3.1.2-23]).
+    pub keep_alive: Duration,
+    pub username: Option<String>,
+    /// Binary; sending a password requires a user name ([MQTT-3.1.2-22]).
+    pub password: Option<Vec<u8>>,
+    pub will: Option<Will>,
+    /// Bounds name resolution fallbacks, the TCP connect and the wait for CONNACK together.
+    pub connect_timeout: Duration,
+    /// Level 4 ("MQTT", 3.1.1) or level 3 ("MQIsdp", 3.1).
+    pub protocol: ProtocolLevel,
+    /// How long `publish` (QoS 1 and 2), `subscribe`, `unsubscribe` and `ping` wait for their
+    /// acknowledgement, and how long a write may stay blocked before the connection counts as lost.
+    pub operation_timeout: Duration,
+    /// How many QoS 1 and 2 publishes may await acknowledgement at once; `publish_async` blocks
+    /// while the window is full.
+    pub max_inflight: u16,
+    /// Incoming packets larger than this close the connection before any buffer is sized for them.
+    pub max_packet_size: usize,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            client_id: None,
+            clean_session: true,
+            keep_alive: Duration::from_secs(60),
+            username: None,
+            password: None,
+            will: None,
+            connect_timeout: Duration::from_secs(30),
+            protocol: ProtocolLevel::V311,
+            operation_timeout: Duration::from_secs(30),
+            max_inflight: 1024,
+            max_packet_size: crate::protocol::MAX_REMAINING_LENGTH + 5,
+        }
+    }
+}
+
+impl ConnectOptions {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.client_id = Some(id.into());
+        self
+    }
+
+    pub fn clean_session(mut self, clean: bool) -> Self {
+        self.clean_session = clean;
+        self
+    }
+
+    pub fn keep_alive(mut self, keep_alive: Duration) -> Self {
+        self.keep_alive = keep_alive;
+        self
+    }
+
+    pub fn credentials(mut self, username: impl Into<String>, password: Option<&[u8]>) -> Self {
+        self.username = Some(username.into());
+        self.password = password.map(<[u8]>::to_vec);
+        self
+    }
+
+    pub fn will(
+        mut self,
+        topic: impl Into<String>,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Self {
+        self.will = Some(Will {
+            topic: topic.into(),
+            payload: payload.to_vec(),
+            qos,
+            retain,
+        });
+        self
+    }
+
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    pub fn protocol(mut self, protocol: ProtocolLevel) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = timeout;
+        self
+    }
+
+    pub fn max_inflight(mut self, window: u16) -> Self {
+        self.max_inflight = window;
+        self
+    }
+
+    /// Checks every field and builds the CONNECT packet.
+    pub(crate) fn to_connect(&self) -> Result<Connect, ClientError> {
+        let keep_alive = u16::try_from(self.keep_alive.as_secs())
+            .map_err(|_| ClientError::InvalidArgument("keep-alive above 65535 s".into()))?;
+        if self.password.is_some() && self.username.is_none() {
+            return Err(ClientError::InvalidArgument(
+                "a password needs a user name [MQTT-3.1.2-22]".into(),
+            ));
+        }
+        if self.max_inflight == 0 {
+            return Err(ClientError::InvalidArgument(
+                "max_inflight must be at least 1".into(),
+            ));
+        }
+        if self.connect_timeout.is_zero() || self.operation_timeout.is_zero() {
+            return Err(ClientError::InvalidArgument(
+                "timeouts must be above zero".into(),
+            ));
+        }
+        let will = match &self.will {
+            None => None,
+            Some(w) => Some(LastWill {
+                topic: TopicName::new(&w.topic).map_err(ClientError::InvalidTopic)?,
+                payload: w.payload.clone(),
+                qos: w.qos,
+                retain: w.retain,
+            }),
+        };
+        let client_id = match &self.client_id {
+            Some(id) => id.clone(),
+            None => generated_client_id(),
+        };
+        if client_id.contains('\0') {
+            return Err(ClientError::InvalidArgument(
+                "client id contains U+0000".into(),
+            ));
+        }
+        Ok(Connect {
+            protocol: self.protocol,
+            clean_session: self.clean_session,
+            keep_alive,
+            client_id,
+            will,
+            username: self.username.clone(),
+            password: self.password.clone(),
+        })
+    }
+}
+
+/// "mqtt-" plus process id, clock and a counter in hex, cut to the 23 characters every server
+/// accepts ([MQTT-3.1.3-5]), so ids from one process and from concurrent processes differ.
+fn generated_client_id() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32))
+        .unwrap_or(0);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut id = format!("mqtt-{:x}-{:x}-{:x}", std::process::id(), count, nanos);
+    id.truncate(23);
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_are_short_distinct_and_allowed_characters() {
+        let a = ConnectOptions::new().to_connect().unwrap().client_id;
+        let b = ConnectOptions::new().to_connect().unwrap().client_id;
+        assert_ne!(a, b);
+        for id in [a, b] {
+            assert!((1..=23).contains(&id.len()), "{id}");
+            assert!(id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_documentation() {
+        let c = ConnectOptions::new().to_connect().unwrap();
+        assert!(c.clean_session);
+        assert_eq!(c.keep_alive, 60);
+        assert_eq!(c.protocol, ProtocolLevel::V311);
+        assert!(c.will.is_none() && c.username.is_none() && c.password.is_none());
+    }
+
+    #[test]
+    fn invalid_settings_are_refused() {
+        let mut o = ConnectOptions::new();
+        o.password = Some(b"x".to_vec());
+        assert!(matches!(
+            o.to_connect(),
+            Err(ClientError::InvalidArgument(_))
+        ));
+        let o = ConnectOptions::new().keep_alive(Duration::from_secs(70000));
+        assert!(matches!(
+            o.to_connect(),
+            Err(ClientError::InvalidArgument(_))
+        ));
+        let o = ConnectOptions::new().will("a/+", b"", QoS::AtMostOnce, false);
+        assert!(matches!(o.to_connect(), Err(ClientError::InvalidTopic(_))));
+    }
+}

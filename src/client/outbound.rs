@@ -1,0 +1,117 @@
+//! The send side: callers encode into one shared buffer under a short lock; whoever finds no
+//! flush in progress writes the whole buffer with one `write`, looping while others keep
+//! appending, so packets from many threads coalesce into few system calls under load.
+
+use std::io;
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use crate::protocol::EncodeError;
+
+/// A flushed buffer larger than this is not kept for reuse.
+const KEEP_CAPACITY: usize = 1 << 20;
+
+struct Pending {
+    buf: Vec<u8>,
+    /// An emptied buffer swapped in while the flusher writes the other one.
+    spare: Vec<u8>,
+    flushing: bool,
+    last_write: Instant,
+}
+
+pub(crate) struct Outbound {
+    pending: Mutex<Pending>,
+}
+
+/// What became of a [`Outbound::send`].
+pub(crate) enum SendError {
+    Encode(EncodeError),
+    Io(io::Error),
+}
+
+impl Outbound {
+    pub(crate) fn new() -> Outbound {
+        Outbound {
+            pending: Mutex::new(Pending {
+                buf: Vec::with_capacity(16 * 1024),
+                spare: Vec::with_capacity(16 * 1024),
+                flushing: false,
+                last_write: Instant::now(),
+            }),
+        }
+    }
+
+    /// When the socket last took bytes (or the connection started).
+    pub(crate) fn last_write(&self) -> Instant {
+        self.pending.lock().last_write
+    }
+
+    /// Appends what `encode` writes and makes sure it reaches the socket: either this call
+    /// writes it, or a flush already running on another thread will before it stops.
+    pub(crate) fn send(
+        &self,
+        stream: &TcpStream,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>,
+    ) -> Result<(), SendError> {
+        let mut p = self.pending.lock();
+        encode(&mut p.buf).map_err(SendError::Encode)?;
+        if p.flushing {
+            return Ok(());
+        }
+        p.flushing = true;
+        loop {
+            let mut out = std::mem::take(&mut p.spare);
+            std::mem::swap(&mut out, &mut p.buf);
+            drop(p);
+            let result = send_all(stream, &out);
+            out.clear();
+            if out.capacity() > KEEP_CAPACITY {
+                out = Vec::with_capacity(16 * 1024);
+            }
+            p = self.pending.lock();
+            p.spare = out;
+            p.last_write = Instant::now();
+            if let Err(e) = result {
+                p.flushing = false;
+                p.buf.clear();
+                return Err(SendError::Io(e));
+            }
+            if p.buf.is_empty() {
+                p.flushing = false;
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Writes all of `bytes`. `MSG_NOSIGNAL` because a C program embedding this library usually keeps
+/// SIGPIPE's default action, which would kill it when the broker has gone away.
+fn send_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        // SAFETY: the pointer and length describe a live slice.
+        let n = unsafe {
+            libc::send(
+                stream.as_raw_fd(),
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::Interrupted => continue,
+                // SO_SNDTIMEO expired: the broker has stopped reading.
+                io::ErrorKind::WouldBlock => {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out"));
+                }
+                _ => return Err(e),
+            }
+        }
+        bytes = &bytes[n as usize..];
+    }
+    Ok(())
+}

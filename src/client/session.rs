@@ -1,0 +1,262 @@
+//! Per-connection protocol bookkeeping with no I/O: packet identifiers in use, what each
+//! outgoing identifier waits for, QoS 2 identifiers received and not yet released, pings.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use crate::protocol::{PacketId, QoS, SubackCode};
+
+/// What an identifier this client chose is waiting for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outgoing {
+    /// QoS 1 PUBLISH sent.
+    Puback,
+    /// QoS 2 PUBLISH sent.
+    Pubrec,
+    /// PUBREL sent after PUBREC.
+    Pubcomp,
+    /// SUBSCRIBE sent; the codes once SUBACK arrives.
+    Suback(Option<Vec<SubackCode>>),
+    /// UNSUBSCRIBE sent; true once UNSUBACK arrives.
+    Unsuback(bool),
+}
+
+/// The reaction an acknowledgement calls for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AckOutcome {
+    /// Nothing to send.
+    Done,
+    /// Send PUBREL for this identifier.
+    SendPubrel(PacketId),
+    /// The identifier was not waiting for this packet; ignored.
+    Unexpected,
+}
+
+pub(crate) struct Session {
+    next_id: u16,
+    outgoing: HashMap<u16, Outgoing>,
+    inflight_publishes: usize,
+    max_inflight: usize,
+    /// QoS 2 PUBLISH identifiers dispatched and not yet released by PUBREL: a resent PUBLISH
+    /// with one of these is acknowledged but not dispatched again (section 4.3.3, method B).
+    awaiting_pubrel: HashSet<u16>,
+    pub(crate) pings_sent: u64,
+    pub(crate) pingresps_received: u64,
+    /// When the oldest unanswered PINGREQ went out.
+    pub(crate) ping_outstanding_since: Option<Instant>,
+}
+
+impl Session {
+    pub(crate) fn new(max_inflight: usize) -> Session {
+        Session {
+            next_id: 0,
+            outgoing: HashMap::new(),
+            inflight_publishes: 0,
+            max_inflight,
+            awaiting_pubrel: HashSet::new(),
+            pings_sent: 0,
+            pingresps_received: 0,
+            ping_outstanding_since: None,
+        }
+    }
+
+    pub(crate) fn window_full(&self) -> bool {
+        self.inflight_publishes >= self.max_inflight
+    }
+
+    /// Reserves a fresh identifier for `what`; `None` when all 65535 are in use.
+    pub(crate) fn allocate(&mut self, what: Outgoing) -> Option<PacketId> {
+        if self.outgoing.len() >= u16::MAX as usize {
+            return None;
+        }
+        loop {
+            self.next_id = self.next_id.wrapping_add(1);
+            let Some(id) = PacketId::new(self.next_id) else {
+                continue;
+            };
+            if let std::collections::hash_map::Entry::Vacant(v) = self.outgoing.entry(id.get()) {
+                if matches!(what, Outgoing::Puback | Outgoing::Pubrec) {
+                    self.inflight_publishes += 1;
+                }
+                v.insert(what);
+                return Some(id);
+            }
+        }
+    }
+
+    /// Reserves an identifier for a QoS 1 or 2 PUBLISH.
+    pub(crate) fn allocate_publish(&mut self, qos: QoS) -> Option<PacketId> {
+        match qos {
+            QoS::AtMostOnce => None,
+            QoS::AtLeastOnce => self.allocate(Outgoing::Puback),
+            QoS::ExactlyOnce => self.allocate(Outgoing::Pubrec),
+        }
+    }
+
+    pub(crate) fn is_publish_inflight(&self, id: PacketId) -> bool {
+        matches!(
+            self.outgoing.get(&id.get()),
+            Some(Outgoing::Puback | Outgoing::Pubrec | Outgoing::Pubcomp)
+        )
+    }
+
+    fn finish_publish(&mut self, id: PacketId) {
+        self.outgoing.remove(&id.get());
+        self.inflight_publishes -= 1;
+    }
+
+    pub(crate) fn on_puback(&mut self, id: PacketId) -> AckOutcome {
+        if self.outgoing.get(&id.get()) == Some(&Outgoing::Puback) {
+            self.finish_publish(id);
+            AckOutcome::Done
+        } else {
+            AckOutcome::Unexpected
+        }
+    }
+
+    /// PUBREC: the sender answers with PUBREL and then waits for PUBCOMP ([MQTT-4.3.3-1]).
+    pub(crate) fn on_pubrec(&mut self, id: PacketId) -> AckOutcome {
+        match self.outgoing.get_mut(&id.get()) {
+            Some(state @ Outgoing::Pubrec) => {
+                *state = Outgoing::Pubcomp;
+                AckOutcome::SendPubrel(id)
+            }
+            // A resent PUBREC (e.g. our PUBREL crossed it) is answered again.
+            Some(Outgoing::Pubcomp) => AckOutcome::SendPubrel(id),
+            _ => AckOutcome::Unexpected,
+        }
+    }
+
+    pub(crate) fn on_pubcomp(&mut self, id: PacketId) -> AckOutcome {
+        if self.outgoing.get(&id.get()) == Some(&Outgoing::Pubcomp) {
+            self.finish_publish(id);
+            AckOutcome::Done
+        } else {
+            AckOutcome::Unexpected
+        }
+    }
+
+    pub(crate) fn on_suback(&mut self, id: PacketId, codes: Vec<SubackCode>) -> AckOutcome {
+        match self.outgoing.get_mut(&id.get()) {
+            Some(Outgoing::Suback(slot @ None)) => {
+                *slot = Some(codes);
+                AckOutcome::Done
+            }
+            _ => AckOutcome::Unexpected,
+        }
+    }
+
+    pub(crate) fn on_unsuback(&mut self, id: PacketId) -> AckOutcome {
+        match self.outgoing.get_mut(&id.get()) {
+            Some(Outgoing::Unsuback(done @ false)) => {
+                *done = true;
+                AckOutcome::Done
+            }
+            _ => AckOutcome::Unexpected,
+        }
+    }
+
+    /// Takes the SUBACK codes for `id` once they have arrived, freeing the identifier.
+    pub(crate) fn take_suback(&mut self, id: PacketId) -> Option<Vec<SubackCode>> {
+        if let Some(Outgoing::Suback(Some(_))) = self.outgoing.get(&id.get())
+            && let Some(Outgoing::Suback(codes)) = self.outgoing.remove(&id.get())
+        {
+            return codes;
+        }
+        None
+    }
+
+    /// Whether UNSUBACK for `id` has arrived; frees the identifier if so.
+    pub(crate) fn take_unsuback(&mut self, id: PacketId) -> bool {
+        if self.outgoing.get(&id.get()) == Some(&Outgoing::Unsuback(true)) {
+            self.outgoing.remove(&id.get());
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Frees a SUBSCRIBE or UNSUBSCRIBE identifier whose caller stopped waiting; a late reply
+    /// is then ignored.
+    pub(crate) fn abandon(&mut self, id: PacketId) {
+        if matches!(
+            self.outgoing.get(&id.get()),
+            Some(Outgoing::Suback(_) | Outgoing::Unsuback(_))
+        ) {
+            self.outgoing.remove(&id.get());
+        }
+    }
+
+    /// Records an incoming QoS 2 PUBLISH; false when it is a resend of one not yet released,
+    /// which must not be delivered again ([MQTT-4.3.3-2]).
+    pub(crate) fn receive_qos2(&mut self, id: PacketId) -> bool {
+        self.awaiting_pubrel.insert(id.get())
+    }
+
+    /// PUBREL: the identifier may be used for a new message again.
+    pub(crate) fn release_qos2(&mut self, id: PacketId) {
+        self.awaiting_pubrel.remove(&id.get());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u16) -> PacketId {
+        PacketId::new(n).unwrap()
+    }
+
+    #[test]
+    fn identifiers_skip_zero_and_ids_in_use() {
+        let mut s = Session::new(10);
+        s.next_id = u16::MAX - 1;
+        let a = s.allocate(Outgoing::Puback).unwrap();
+        assert_eq!(a.get(), u16::MAX);
+        let b = s.allocate(Outgoing::Unsuback(false)).unwrap();
+        assert_eq!(b.get(), 1, "zero is never an identifier [MQTT-2.3.1-1]");
+        s.next_id = u16::MAX - 1;
+        let c = s.allocate(Outgoing::Puback).unwrap();
+        assert_eq!(c.get(), 2, "identifiers in use are skipped");
+    }
+
+    #[test]
+    fn qos2_outgoing_flow_and_window() {
+        let mut s = Session::new(1);
+        let p = s.allocate_publish(QoS::ExactlyOnce).unwrap();
+        assert!(s.window_full());
+        assert_eq!(s.on_puback(p), AckOutcome::Unexpected);
+        assert_eq!(s.on_pubcomp(p), AckOutcome::Unexpected);
+        assert_eq!(s.on_pubrec(p), AckOutcome::SendPubrel(p));
+        assert_eq!(s.on_pubrec(p), AckOutcome::SendPubrel(p));
+        assert!(s.is_publish_inflight(p));
+        assert_eq!(s.on_pubcomp(p), AckOutcome::Done);
+        assert!(!s.is_publish_inflight(p));
+        assert!(!s.window_full());
+    }
+
+    #[test]
+    fn subscribe_replies_are_taken_once() {
+        let mut s = Session::new(1);
+        let sub = s.allocate(Outgoing::Suback(None)).unwrap();
+        assert_eq!(s.take_suback(sub), None);
+        let codes = vec![SubackCode::Granted(QoS::AtLeastOnce)];
+        assert_eq!(s.on_suback(sub, codes.clone()), AckOutcome::Done);
+        assert_eq!(s.on_suback(sub, codes.clone()), AckOutcome::Unexpected);
+        assert_eq!(s.take_suback(sub), Some(codes));
+        assert_eq!(s.take_suback(sub), None);
+        let unsub = s.allocate(Outgoing::Unsuback(false)).unwrap();
+        s.abandon(unsub);
+        assert_eq!(s.on_unsuback(unsub), AckOutcome::Unexpected);
+        assert!(!s.window_full());
+    }
+
+    #[test]
+    fn qos2_received_once_until_released() {
+        let mut s = Session::new(1);
+        assert!(s.receive_qos2(id(7)));
+        assert!(!s.receive_qos2(id(7)));
+        s.release_qos2(id(7));
+        assert!(s.receive_qos2(id(7)));
+    }
+}

@@ -1,0 +1,147 @@
+//! The socket side: resolving and connecting within a deadline, waiting for readability with a
+//! timeout, and a wake-up descriptor that interrupts a reader blocked in `poll`.
+
+use std::io;
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Instant;
+
+use super::error::ClientError;
+
+/// Resolves `host` (names, IPv4 and IPv6 literals) and connects to the first address that
+/// answers before `deadline`.
+pub(crate) fn connect(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, ClientError> {
+    // A bracketed IPv6 literal ("[::1]") is accepted as well as the bare form.
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| ClientError::Resolve(format!("{host}: {e}")))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(ClientError::Resolve(format!("{host}: no addresses")));
+    }
+    let mut failures = Vec::new();
+    for addr in addrs {
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(ClientError::Timeout);
+        }
+        match TcpStream::connect_timeout(&addr, deadline - now) {
+            Ok(stream) => {
+                stream.set_nodelay(true).map_err(ClientError::Io)?;
+                return Ok(stream);
+            }
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(ClientError::Timeout),
+            Err(e) => failures.push(format!("{addr}: {e}")),
+        }
+    }
+    Err(ClientError::ConnectFailed(failures.join("; ")))
+}
+
+/// An eventfd that makes a blocked [`wait_readable`] return early.
+pub(crate) struct Waker {
+    fd: OwnedFd,
+}
+
+impl Waker {
+    pub(crate) fn new() -> io::Result<Waker> {
+        // SAFETY: eventfd takes no pointers; the result is checked before use.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is a freshly created descriptor nobody else owns.
+        Ok(Waker {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    pub(crate) fn wake(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64; a full counter (EAGAIN) already means "awake".
+        unsafe {
+            libc::write(
+                self.fd.as_raw_fd(),
+                (&one as *const u64).cast(),
+                std::mem::size_of::<u64>(),
+            )
+        };
+    }
+
+    fn drain(&self) {
+        let mut count: u64 = 0;
+        // SAFETY: reads at most 8 bytes into a live u64; non-blocking, so never waits.
+        unsafe {
+            libc::read(
+                self.fd.as_raw_fd(),
+                (&mut count as *mut u64).cast(),
+                std::mem::size_of::<u64>(),
+            )
+        };
+    }
+}
+
+/// What ended a [`wait_readable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Readiness {
+    /// The socket has bytes, an end of stream or an error to report.
+    Readable,
+    /// The deadline passed or the waker fired.
+    Interrupted,
+}
+
+/// Waits until `socket` is readable, `deadline` passes (`None`: no deadline) or `waker` fires.
+pub(crate) fn wait_readable(
+    socket: RawFd,
+    waker: &Waker,
+    deadline: Option<Instant>,
+) -> io::Result<Readiness> {
+    let timeout_ms: libc::c_int = match deadline {
+        None => -1,
+        Some(d) => {
+            let left = d.saturating_duration_since(Instant::now());
+            // Round up so a wait never ends a little before its deadline and spins.
+            let ms = left.as_micros().div_ceil(1000);
+            ms.min(libc::c_int::MAX as u128) as libc::c_int
+        }
+    };
+    let mut fds = [
+        libc::pollfd {
+            fd: socket,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: waker.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    // SAFETY: fds is a live array of two pollfd structures.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout_ms) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(Readiness::Interrupted)
+        } else {
+            Err(e)
+        };
+    }
+    if fds[1].revents != 0 {
+        waker.drain();
+    }
+    if fds[0].revents != 0 {
+        Ok(Readiness::Readable)
+    } else {
+        Ok(Readiness::Interrupted)
+    }
+}
+
+/// Ends the connection in both directions so a reader blocked on it returns at once; the
+/// descriptor itself stays open until the stream is dropped, so it cannot be reused meanwhile.
+pub(crate) fn shut_down(stream: &TcpStream) {
+    let _ = stream.shutdown(Shutdown::Both);
+}
