@@ -6,6 +6,7 @@ use std::fmt;
 use std::io;
 
 use super::status::mqtt_status;
+use crate::protocol::{DecodeError, EncodeError};
 use crate::topic::TopicError;
 
 /// A failure on its way to C: the status the function returns and the message
@@ -73,6 +74,25 @@ impl From<io::Error> for FfiError {
 impl From<TopicError> for FfiError {
     fn from(error: TopicError) -> Self {
         FfiError::new(mqtt_status::InvalidTopic, error.to_string())
+    }
+}
+
+impl From<EncodeError> for FfiError {
+    fn from(error: EncodeError) -> Self {
+        let status = match error {
+            EncodeError::FieldTooLong { .. } | EncodeError::PacketTooLarge(_) => {
+                mqtt_status::TooLarge
+            }
+            // The rest are values the caller chose that MQTT cannot carry.
+            _ => mqtt_status::InvalidArgument,
+        };
+        FfiError::new(status, error.to_string())
+    }
+}
+
+impl From<DecodeError> for FfiError {
+    fn from(error: DecodeError) -> Self {
+        FfiError::new(mqtt_status::ProtocolError, error.to_string())
     }
 }
 
@@ -187,6 +207,26 @@ mod tests {
         for (kind, status) in cases {
             assert_eq!(FfiError::from(io::Error::from(kind)).status(), status);
         }
+    }
+
+    #[test]
+    fn codec_errors_map_to_too_large_invalid_argument_or_protocol_error() {
+        let too_large = FfiError::from(EncodeError::FieldTooLong {
+            field: "topic",
+            len: 70_000,
+        });
+        assert_eq!(too_large.status(), mqtt_status::TooLarge);
+        assert!(too_large.message().contains("70000"), "{too_large}");
+        assert_eq!(
+            FfiError::from(EncodeError::PacketTooLarge(300_000_000)).status(),
+            mqtt_status::TooLarge
+        );
+        assert_eq!(
+            FfiError::from(EncodeError::PasswordWithoutUsername).status(),
+            mqtt_status::InvalidArgument
+        );
+        let decode = crate::protocol::decode(&[0xF0, 0x00]).unwrap_err();
+        assert_eq!(FfiError::from(decode).status(), mqtt_status::ProtocolError);
     }
 
     #[test]

@@ -24,7 +24,7 @@
 //! `Result<_, FfiError>` and uses `?` freely; a panic is caught, never crosses into C, and
 //! becomes `MQTT_STATUS_PANIC` with the panic message in `mqtt_last_error()`.
 //!
-//! ```ignore
+//! ```text
 //! #[unsafe(no_mangle)]
 //! pub unsafe extern "C" fn mqtt_thing_do(thing: *const mqtt_thing, topic: *const c_char,
 //!                                        qos: c_int, out: *mut bool) -> mqtt_status {
@@ -56,7 +56,8 @@
 //! thread calls it and which API functions it may call.
 //!
 //! **Errors from the core.** Rust-core error types convert into [`FfiError`] (with a status and
-//! a message) via `From`, so `?` maps them; `std::io::Error` and `TopicError` already do.
+//! a message) via `From`, so `?` maps them; `std::io::Error`, `TopicError`, `EncodeError` and
+//! `DecodeError` already do.
 
 #[allow(dead_code, reason = "used by the broker and client bindings")]
 mod args;
