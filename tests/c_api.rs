@@ -291,6 +291,47 @@ fn c_program_checks_the_api_conventions() {
     );
 }
 
+/// The same program under valgrind: no invalid reads or writes through the returned strings
+/// and no leaks of the per-thread error messages. Skipped when valgrind is missing, except
+/// under CI=true, where `.ci/run` has installed it.
+#[test]
+fn c_conventions_are_clean_under_valgrind() {
+    let available = Command::new("valgrind")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !available {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "valgrind is required under CI=true"
+        );
+        eprintln!("skipping: valgrind is not installed");
+        return;
+    }
+    let dir = scratch("conventions-valgrind");
+    let program = compile(
+        "cc",
+        C_STRICT,
+        &root().join("tests/c/conventions.c"),
+        &dir.join("conventions"),
+    );
+    let output = run(
+        Command::new("valgrind")
+            .args([
+                "--quiet",
+                "--error-exitcode=99",
+                "--leak-check=full",
+                "--errors-for-leak-kinds=definite,indirect",
+            ])
+            .arg(&program)
+            .env_remove("LD_LIBRARY_PATH"),
+        Duration::from_secs(120),
+    );
+    assert!(output.status.success(), "{}", output.describe());
+}
+
 #[test]
 fn header_holds_exactly_the_c_api_and_generated_version_macros() {
     let header = std::fs::read_to_string(root().join("include/mqtt.h")).expect("include/mqtt.h");
