@@ -207,7 +207,7 @@ fn mqtt_3_3_1_6_retained_sent_on_subscribe_with_retain_flag() {
     let mut wild = RawClient::clean(broker.port(), "wild");
     wild.send(&subscribe(4, &[("ret/+", QoS::AtMostOnce)]));
     assert!(matches!(wild.recv(), Packet::Suback(_)));
-    let mut got = vec![wild.recv_publish(), wild.recv_publish()];
+    let mut got = [wild.recv_publish(), wild.recv_publish()];
     got.sort_by(|a, b| a.topic.cmp(&b.topic));
     assert_eq!(got[0].payload.as_ref(), b"A");
     assert_eq!(got[1].payload.as_ref(), b"B");

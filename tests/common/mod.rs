@@ -110,6 +110,16 @@ impl RawClient {
         }
     }
 
+    /// Opens a socket, or says why it could not.
+    pub fn try_open(port: u16) -> std::io::Result<RawClient> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        Ok(RawClient {
+            stream,
+            buf: Vec::new(),
+            decoder: Decoder::default(),
+        })
+    }
+
     /// Opens a socket, sends `connect` and returns the client with the CONNACK it got.
     pub fn connect_with(port: u16, connect: Connect) -> (RawClient, Connack) {
         let mut client = RawClient::open(port);
