@@ -47,7 +47,11 @@
 //! because an out-of-range value would be undefined behaviour before any check could run.
 //!
 //! **Ownership.** Opaque handles are Rust values boxed with [`into_handle`] and released with
-//! [`free_handle`] by the matching `_free` function; `_free(NULL)` is a no-op. Strings and
+//! [`free_handle`] by the matching `_free` function; `_free(NULL)` is a no-op. A handle type is
+//! a plain `pub struct mqtt_thing { .. }` (not `#[repr(C)]`), which the header forward-declares
+//! as `typedef struct mqtt_thing mqtt_thing;`; structs C reads or fills (views, stats) are
+//! `#[repr(C)]` with public fields. An enum C names but no signature mentions (C passes it as
+//! `int`) must be listed under `[export] include` in cbindgen.toml to reach the header. Strings and
 //! buffers passed in are borrowed for the duration of the call (copied if kept). Pointers handed
 //! out to callbacks are valid only during the callback.
 //!
