@@ -19,7 +19,7 @@ const WINDOW: usize = 32;
 const DEADLINE: Duration = Duration::from_secs(60);
 
 fn qos_of(seq: u32) -> QoS {
-    if seq % 2 == 0 {
+    if seq.is_multiple_of(2) {
         QoS::AtLeastOnce
     } else {
         QoS::ExactlyOnce
@@ -41,7 +41,7 @@ fn decode(payload: &[u8]) -> (usize, u32) {
 fn run_publisher(port: u16, index: usize) {
     let mut client = RawClient::clean(port, &format!("stress-pub-{index}"));
     let mut outstanding = 0usize;
-    let mut handle = |client: &mut RawClient, outstanding: &mut usize| match client.recv() {
+    let handle = |client: &mut RawClient, outstanding: &mut usize| match client.recv() {
         Packet::Puback(_) | Packet::Pubcomp(_) => *outstanding -= 1,
         Packet::Pubrec(id) => client.send(&Packet::Pubrel(id)),
         other => panic!("publisher got {other:?}"),
