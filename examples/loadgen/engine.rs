@@ -127,6 +127,7 @@ struct Group {
     delivered: u64,
     completed: u64,
     rotate: usize,
+    wanted_subscribers: usize,
     last_sent_at: Instant,
 }
 
@@ -187,6 +188,7 @@ pub struct Engine {
     keep_alive: u16,
     client_prefix: String,
     topic_prefix: String,
+    fixed_topic: Option<String>,
     record_latency: bool,
     now: Instant,
     last_delivery_at: Option<Instant>,
@@ -217,6 +219,7 @@ impl Engine {
             keep_alive,
             client_prefix: format!("lg{pid}-"),
             topic_prefix: format!("loadgen/{pid}/"),
+            fixed_topic: None,
             record_latency: false,
             now,
             last_delivery_at: None,
@@ -229,6 +232,19 @@ impl Engine {
             protocol_errors: 0,
             first_errors: Vec::new(),
         })
+    }
+
+    /// Publishes every group to `topic` instead of a topic of its own, so an outside subscriber
+    /// can receive the messages.
+    pub fn set_topic(&mut self, topic: &str) {
+        self.fixed_topic = Some(topic.to_string());
+    }
+
+    fn topic_of(&self, group: usize) -> String {
+        match &self.fixed_topic {
+            Some(topic) => topic.clone(),
+            None => format!("{}{group}", self.topic_prefix),
+        }
     }
 
     /// Declares `count` groups of `publishers` → `subscribers`, each on its own topic, and returns
@@ -244,7 +260,7 @@ impl Engine {
         let mut roles = Vec::new();
         for _ in 0..count {
             let index = self.groups.len();
-            let topic = format!("{}{index}", self.topic_prefix);
+            let topic = self.topic_of(index);
             let first_pid = NonZeroU16::MIN;
             let mut template = Vec::new();
             encode_publish(
@@ -266,6 +282,7 @@ impl Engine {
                 delivered: 0,
                 completed: 0,
                 rotate: 0,
+                wanted_subscribers: subscribers,
                 last_sent_at: self.now,
             });
             roles.extend((0..subscribers).map(|_| Role::Subscriber(index)));
@@ -301,7 +318,7 @@ impl Engine {
             Packet::Subscribe(Subscribe {
                 packet_id: NonZeroU16::MIN,
                 topics: vec![SubscribeTopic {
-                    filter: format!("{}{group}", self.topic_prefix),
+                    filter: self.topic_of(group),
                     qos: self.qos,
                 }],
             })
@@ -428,9 +445,11 @@ impl Engine {
                 stopping = true;
                 self.last_progress_at = self.now;
             }
+            let sent_before: u64 = self.groups.iter().map(|g| g.sent).sum();
             if !stopping {
                 self.top_up(cfg);
             }
+            let sent_now = self.groups.iter().map(|g| g.sent).sum::<u64>() > sent_before;
             self.flush_dirty();
             if stopping && self.all_settled() {
                 settled = true;
@@ -444,16 +463,16 @@ impl Engine {
                 self.note_error("run deadline reached".into());
                 break;
             }
-            let groups_alive = self
-                .groups
-                .iter()
-                .all(|g| !g.publishers.is_empty() && !g.subscribers.is_empty());
+            let groups_alive = self.groups.iter().all(|g| {
+                !g.publishers.is_empty() && (g.wanted_subscribers == 0 || !g.subscribers.is_empty())
+            });
             if !groups_alive {
                 self.note_error("a group has no live publisher or subscriber".into());
                 break;
             }
             let read_before = self.bytes_read;
-            let timeout = if cfg.spin && !stopping {
+            // A group without subscribers is limited only by the socket: keep sending.
+            let timeout = if (cfg.spin || sent_now) && !stopping {
                 0
             } else if stopping {
                 20

@@ -30,6 +30,8 @@ scenarios:
   latency0 | latency1 | latency2
                        one message in flight; percentiles of publish-to-delivery and
                        publish-to-acknowledgement (PUBACK / PUBCOMP)
+  publish              one publisher, no subscriber, --messages to --topic (feeds an outside
+                       subscriber, e.g. a client library under test)
   idle                 --connections idle clients: connect rate, broker RSS and system
                        memory (MemAvailable) per connection, connections still held after --hold
 
@@ -41,6 +43,7 @@ options:
   --window N             messages in flight per topic (3000)
   --duration SECONDS     publishing time (5)
   --messages N           stop publishing after N messages per topic
+  --topic TOPIC          topic of the publish scenario (loadgen/feed)
   --clients N            publishers (fanin), subscribers (fanout) or pairs
   --connections N        idle connections (10000)
   --concurrency N        connection handshakes in progress at once (100)
@@ -54,6 +57,7 @@ options:
 
 struct Options {
     scenario: String,
+    topic: String,
     host: String,
     port: Option<u16>,
     qos: QoS,
@@ -75,6 +79,7 @@ struct Options {
 fn parse_args() -> Result<Options, String> {
     let mut o = Options {
         scenario: "qos0".into(),
+        topic: "loadgen/feed".into(),
         host: "127.0.0.1".into(),
         port: None,
         qos: QoS::AtMostOnce,
@@ -118,6 +123,7 @@ fn parse_args() -> Result<Options, String> {
         };
         match flag.as_str() {
             "--scenario" => o.scenario = value,
+            "--topic" => o.topic = value,
             "--host" => o.host = value,
             "--port" => {
                 o.port = Some(u16::try_from(number(&value)?).map_err(|_| "--port: out of range")?)
@@ -182,6 +188,10 @@ fn shape_of(o: &Options) -> Option<Shape> {
         },
         "fanout" => Shape {
             subscribers: o.clients.unwrap_or(100),
+            ..one(o.qos, false)
+        },
+        "publish" => Shape {
+            subscribers: 0,
             ..one(o.qos, false)
         },
         "pairs" => Shape {
@@ -269,6 +279,14 @@ fn run_traffic(
 ) -> Result<bool, String> {
     let mut engine =
         Engine::new(addr, shape.qos, o.keep_alive).map_err(|e| format!("epoll: {e}"))?;
+    if o.scenario == "publish" {
+        if o.messages.is_none() {
+            return Err("the publish scenario needs --messages".into());
+        }
+        mqtt::topic::TopicName::validate(&o.topic)
+            .map_err(|e| format!("--topic {}: {e:?}", o.topic))?;
+        engine.set_topic(&o.topic);
+    }
     let roles = engine.add_groups(shape.groups, shape.publishers, shape.subscribers, o.payload);
     let connected = engine.connect_all(&roles, o.concurrency, deadline);
     if connected.failed > 0 {
