@@ -144,9 +144,363 @@ typedef enum {
     MQTT_QOS_EXACTLY_ONCE = 2,
 } mqtt_qos;
 
+/**
+ * Connection settings for `mqtt_connect`. Create with `mqtt_connect_options_new`, release with
+ * `mqtt_connect_options_free`. Not thread-safe while being modified; `mqtt_connect` only reads
+ * it, and it may be freed or reused as soon as `mqtt_connect` returns.
+ */
+typedef struct mqtt_connect_options mqtt_connect_options;
+
+/**
+ * An open (or closed, but not yet freed) connection to a broker. Every function taking a
+ * `mqtt_connection *` may be called from any thread at the same time, and from inside a message
+ * callback, except `mqtt_connection_free`.
+ */
+typedef struct mqtt_connection mqtt_connection;
+
+/**
+ * A received application message, as a message callback sees it. Every pointer in it is valid
+ * only until the callback returns: copy what you keep.
+ */
+typedef struct {
+    /**
+     * The topic name, NUL-terminated UTF-8.
+     */
+    const char *topic;
+    /**
+     * Length of `topic` in bytes, without the NUL.
+     */
+    size_t topic_len;
+    /**
+     * The payload bytes (not NUL-terminated; may contain NUL bytes). Not NULL, even when empty.
+     */
+    const uint8_t *payload;
+    size_t payload_len;
+    /**
+     * The QoS it was delivered with: 0, 1 or 2 (an `mqtt_qos` value).
+     */
+    int qos;
+    /**
+     * Set when the broker sent a retained message because of a new subscription.
+     */
+    bool retain;
+    /**
+     * Set when the broker redelivers a message it may have sent before.
+     */
+    bool dup;
+} mqtt_message;
+
+/**
+ * A message callback: `userdata` is the pointer given to `mqtt_subscribe`; `message` is valid
+ * only during the call.
+ *
+ * Which thread calls it: the thread currently reading the connection — the loop thread while
+ * `mqtt_loop_start` is in effect; otherwise the thread inside `mqtt_receive_message`, or inside
+ * a call that waits for a reply (`mqtt_subscribe`, `mqtt_unsubscribe`, `mqtt_publish` at QoS 1
+ * or 2, `mqtt_publish_async` with a full window, `mqtt_wait_published`, `mqtt_ping`). Callbacks
+ * run one at a time, in arrival order.
+ *
+ * What it may call: every libmqtt function, including `mqtt_subscribe`, `mqtt_unsubscribe`,
+ * `mqtt_publish` (any QoS), `mqtt_ping`, `mqtt_disconnect` and `mqtt_loop_stop` on the same
+ * connection — none of them deadlocks — but not `mqtt_connection_free` on the connection that
+ * is calling it. Replies other threads wait for are read only between callbacks, so return
+ * promptly.
+ */
+typedef void (*mqtt_message_callback)(void *userdata, const mqtt_message *message);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * New connection settings with the defaults: generated client id, clean session, keep-alive
+ * 60 s, no user name, password or will, connect timeout 30 s, operation timeout 30 s,
+ * protocol level 4 (MQTT 3.1.1), at most 1024 QoS 1/2 publishes in flight. Release with
+ * `mqtt_connect_options_free`. Returns NULL only if memory is exhausted.
+ */
+mqtt_connect_options *mqtt_connect_options_new(void);
+
+/**
+ * Releases settings made by `mqtt_connect_options_new`. NULL is a no-op.
+ *
+ * # Safety
+ * `options` is NULL or a pointer from `mqtt_connect_options_new` not freed before.
+ */
+void mqtt_connect_options_free(mqtt_connect_options *options);
+
+/**
+ * Sets the client identifier (copied). NULL restores the default: an id generated at connect
+ * time, at most 23 characters. An empty string sends an empty id, which a broker accepts only
+ * with a clean session ([MQTT-3.1.3-7]).
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`; `client_id` is NULL or a
+ * NUL-terminated string.
+ */
+mqtt_status mqtt_connect_options_set_client_id(mqtt_connect_options *options, const char *client_id);
+
+/**
+ * Sets whether the broker discards the session at connect and disconnect (default true). With
+ * `false`, subscriptions and QoS 1/2 messages are kept while the client is away.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`.
+ */
+mqtt_status mqtt_connect_options_set_clean_session(mqtt_connect_options *options, bool clean_session);
+
+/**
+ * Sets the keep-alive in seconds, 0..65535 (default 60; 0 turns it off). While a thread reads
+ * the connection (the loop thread or a blocking call), PINGREQ goes out whenever nothing was
+ * sent for this long, and a missing PINGRESP one period later closes the connection.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`.
+ */
+mqtt_status mqtt_connect_options_set_keep_alive(mqtt_connect_options *options, int seconds);
+
+/**
+ * Sets the user name (copied); NULL removes user name and password.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`; `username` is NULL or a
+ * NUL-terminated string.
+ */
+mqtt_status mqtt_connect_options_set_username(mqtt_connect_options *options, const char *username);
+
+/**
+ * Sets the password: `len` bytes, binary (copied). NULL removes it. A password needs a user
+ * name ([MQTT-3.1.2-22]); `mqtt_connect` fails with `MQTT_STATUS_INVALID_ARGUMENT` otherwise.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`; `password` is NULL or points to `len`
+ * readable bytes.
+ */
+mqtt_status mqtt_connect_options_set_password(mqtt_connect_options *options, const uint8_t *password, size_t len);
+
+/**
+ * Sets the will: the message the broker publishes on `topic` if the connection ends without
+ * `mqtt_disconnect` (including `mqtt_connection_free` on an open connection). Topic and
+ * payload are copied; `qos` is 0, 1 or 2. A NULL topic removes the will.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`; `topic` is NULL or a NUL-terminated
+ * string; `payload` is NULL (only with `len` 0) or points to `len` readable bytes.
+ */
+mqtt_status mqtt_connect_options_set_will(mqtt_connect_options *options, const char *topic, const uint8_t *payload, size_t len, int qos, bool retain);
+
+/**
+ * Sets how long `mqtt_connect` may take in all — resolving, TCP connect, CONNACK — in
+ * milliseconds, above 0 (default 30000).
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`.
+ */
+mqtt_status mqtt_connect_options_set_connect_timeout(mqtt_connect_options *options, int timeout_ms);
+
+/**
+ * Sets how long `mqtt_subscribe`, `mqtt_unsubscribe`, `mqtt_publish` (QoS 1/2), `mqtt_ping` and
+ * a `mqtt_publish_async` waiting for window space wait, and how long a write may stay blocked
+ * before the connection counts as lost, in milliseconds, above 0 (default 30000).
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`.
+ */
+mqtt_status mqtt_connect_options_set_operation_timeout(mqtt_connect_options *options, int timeout_ms);
+
+/**
+ * Sets the protocol level: 4 for MQTT 3.1.1 (default) or 3 for MQTT 3.1 ("MQIsdp").
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`.
+ */
+mqtt_status mqtt_connect_options_set_protocol_level(mqtt_connect_options *options, int level);
+
+/**
+ * Sets how many QoS 1 and 2 publishes may await acknowledgement at once, 1..65535 (default
+ * 1024); `mqtt_publish_async` blocks while that many are in flight.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`.
+ */
+mqtt_status mqtt_connect_options_set_max_inflight(mqtt_connect_options *options, int max_inflight);
+
+/**
+ * Connects to the broker at `host` (a name, an IPv4 or an IPv6 address) and `port` (a decimal
+ * string such as "1883"), sends CONNECT and waits for CONNACK. Blocks at most the connect
+ * timeout (30 s unless set). `options` may be NULL for the defaults; it is only read.
+ *
+ * Returns the connection, to be released with `mqtt_connection_free`, or NULL on failure with
+ * `mqtt_last_status()` / `mqtt_last_error()` telling why: `MQTT_STATUS_RESOLVE`,
+ * `MQTT_STATUS_IO` (no address accepted the TCP connection), `MQTT_STATUS_TIMEOUT`, one of the
+ * `MQTT_STATUS_REFUSED_*` codes (the broker's CONNACK refusal; `mqtt_last_error()` gives its
+ * reason), `MQTT_STATUS_PROTOCOL_ERROR`, `MQTT_STATUS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `host` and `port` are NUL-terminated strings (or NULL, an error); `options` is NULL or a
+ * handle from `mqtt_connect_options_new`.
+ */
+mqtt_connection *mqtt_connect(const char *host, const char *port, const mqtt_connect_options *options);
+
+/**
+ * `mqtt_connect` returning its status directly: on `MQTT_STATUS_OK` `*connection` receives the
+ * new connection; on failure it is left untouched.
+ *
+ * # Safety
+ * As for `mqtt_connect`; `connection` points to a writable `mqtt_connection *`.
+ */
+mqtt_status mqtt_connect_ex(const char *host, const char *port, const mqtt_connect_options *options, mqtt_connection **connection);
+
+/**
+ * Subscribes to `filter` with the requested `qos` (0, 1 or 2) and waits for SUBACK (at most
+ * the operation timeout). `callback` is called with `userdata` for every message whose most
+ * specific matching filter (among this connection's subscriptions) is `filter`: when several
+ * filters match a topic, only one callback runs, chosen by
+ * 1. more literal (non-wildcard) levels: `a/b/+` beats `a/+/+`;
+ * 2. then no `#` beats `#`: `a/+` beats `a/#`, `a/b` beats `a/b/#`;
+ * 3. then the first differing level from the left: literal beats `+` beats `#`.
+ *
+ * Subscribing again to the same filter replaces its callback. The callback is registered
+ * before SUBSCRIBE is sent, so retained messages are not missed, and removed again on failure.
+ * On success the granted QoS is stored in `*granted_qos` (may be NULL).
+ *
+ * Returns `MQTT_STATUS_SUBSCRIBE_FAILED` if the broker refused (SUBACK 0x80),
+ * `MQTT_STATUS_INVALID_TOPIC`, `MQTT_STATUS_INVALID_QOS`, `MQTT_STATUS_TIMEOUT`,
+ * `MQTT_STATUS_CLOSED`. Messages arriving while it waits are dispatched, not lost.
+ *
+ * # Safety
+ * `connection` is a live handle; `filter` a NUL-terminated string; `granted_qos` NULL or a
+ * writable int; `userdata` is passed back untouched, from the thread documented at
+ * `mqtt_message_callback`.
+ */
+mqtt_status mqtt_subscribe(const mqtt_connection *connection, const char *filter, int qos, mqtt_message_callback callback, void *userdata, int *granted_qos);
+
+/**
+ * Unsubscribes from `filter` (exactly as subscribed), waits for UNSUBACK (at most the operation
+ * timeout), then removes its callback. Messages arriving meanwhile are still dispatched.
+ * Returns `MQTT_STATUS_TIMEOUT`, `MQTT_STATUS_CLOSED`, `MQTT_STATUS_INVALID_TOPIC`.
+ *
+ * # Safety
+ * `connection` is a live handle; `filter` a NUL-terminated string.
+ */
+mqtt_status mqtt_unsubscribe(const mqtt_connection *connection, const char *filter);
+
+/**
+ * Publishes `len` bytes of `payload` (NULL allowed when `len` is 0: an empty message) to
+ * `topic` with `qos` 0, 1 or 2 and the retain flag. Blocks: QoS 0 until the packet is handed to
+ * the socket; QoS 1 until PUBACK; QoS 2 until PUBCOMP (after PUBREC and PUBREL) — at most the
+ * operation timeout (`MQTT_STATUS_TIMEOUT`; the message then stays in flight). Messages
+ * arriving meanwhile are dispatched. Returns also `MQTT_STATUS_INVALID_TOPIC`,
+ * `MQTT_STATUS_INVALID_QOS`, `MQTT_STATUS_TOO_LARGE`, `MQTT_STATUS_CLOSED`.
+ *
+ * # Safety
+ * `connection` is a live handle; `topic` a NUL-terminated string; `payload` NULL (with `len`
+ * 0) or `len` readable bytes.
+ */
+mqtt_status mqtt_publish(const mqtt_connection *connection, const char *topic, const uint8_t *payload, size_t len, int qos, bool retain);
+
+/**
+ * Publishes without waiting for the acknowledgement, so many QoS 1/2 messages can be in flight
+ * (up to the max-inflight window; while it is full this blocks, at most the operation timeout).
+ * `*packet_id` (may be NULL) receives the packet identifier to pass to `mqtt_wait_published`,
+ * or 0 for QoS 0. Arguments and statuses as for `mqtt_publish`.
+ *
+ * # Safety
+ * As for `mqtt_publish`; `packet_id` is NULL or a writable `uint16_t`.
+ */
+mqtt_status mqtt_publish_async(const mqtt_connection *connection, const char *topic, const uint8_t *payload, size_t len, int qos, bool retain, uint16_t *packet_id);
+
+/**
+ * Waits until the publish with `packet_id` (from `mqtt_publish_async`) is acknowledged — PUBACK
+ * for QoS 1, PUBCOMP for QoS 2 — or `timeout_ms` passes (-1 waits for ever). Returns at once if
+ * no publish with that identifier is in flight. Messages arriving meanwhile are dispatched.
+ * Returns `MQTT_STATUS_TIMEOUT`, `MQTT_STATUS_CLOSED` (the acknowledgement can no longer
+ * come), `MQTT_STATUS_INVALID_ARGUMENT` for identifier 0.
+ *
+ * # Safety
+ * `connection` is a live handle.
+ */
+mqtt_status mqtt_wait_published(const mqtt_connection *connection, uint16_t packet_id, int timeout_ms);
+
+/**
+ * Reads until one incoming message has been processed: dispatched to its callback (or dropped
+ * when no subscription's filter matches) and acknowledged as its QoS requires (QoS 2 messages
+ * are dispatched exactly once). Sends PINGREQ when keep-alive is due while waiting. Blocks up
+ * to `timeout_ms` (-1: no limit). Returns `MQTT_STATUS_OK`, `MQTT_STATUS_TIMEOUT`, or
+ * `MQTT_STATUS_CLOSED` once the connection has ended (`mqtt_last_error()` says why). While the
+ * loop thread runs, waits for the loop thread to process the next message instead.
+ *
+ * # Safety
+ * `connection` is a live handle.
+ */
+mqtt_status mqtt_receive_message(const mqtt_connection *connection, int timeout_ms);
+
+/**
+ * Sends PINGREQ and waits for PINGRESP (at most the operation timeout). Returns
+ * `MQTT_STATUS_TIMEOUT` or `MQTT_STATUS_CLOSED` on failure.
+ *
+ * # Safety
+ * `connection` is a live handle.
+ */
+mqtt_status mqtt_ping(const mqtt_connection *connection);
+
+/**
+ * Starts the loop thread: it reads the connection, runs every message callback and keeps the
+ * connection alive, until `mqtt_loop_stop`, `mqtt_disconnect`, `mqtt_connection_free` or the
+ * connection ends. Returns `MQTT_STATUS_ALREADY_RUNNING` if it runs, `MQTT_STATUS_CLOSED` if
+ * the connection has ended.
+ *
+ * # Safety
+ * `connection` is a live handle.
+ */
+mqtt_status mqtt_loop_start(const mqtt_connection *connection);
+
+/**
+ * Stops the loop thread and waits until it has finished (the callback it may be running
+ * returns first). Called from a callback on the loop thread, it only asks the loop to stop
+ * after that callback. Does nothing if no loop runs.
+ *
+ * # Safety
+ * `connection` is a live handle.
+ */
+mqtt_status mqtt_loop_stop(const mqtt_connection *connection);
+
+/**
+ * Sends DISCONNECT, so the broker discards the will, closes the connection and stops the loop
+ * thread. Any blocked call on other threads returns `MQTT_STATUS_CLOSED`. Calling it again
+ * returns `MQTT_STATUS_OK`; after the connection was lost otherwise it returns
+ * `MQTT_STATUS_CLOSED`. The handle stays valid until `mqtt_connection_free`.
+ *
+ * # Safety
+ * `connection` is a live handle.
+ */
+mqtt_status mqtt_disconnect(const mqtt_connection *connection);
+
+/**
+ * Whether the connection is still open.
+ *
+ * # Safety
+ * `connection` is NULL (gives false) or a live handle.
+ */
+bool mqtt_connection_is_connected(const mqtt_connection *connection);
+
+/**
+ * The client identifier sent in CONNECT (the generated one if none was set), owned by the
+ * connection and valid until `mqtt_connection_free`. NULL only if `connection` is NULL.
+ *
+ * # Safety
+ * `connection` is NULL or a live handle.
+ */
+const char *mqtt_connection_client_id(const mqtt_connection *connection);
+
+/**
+ * Releases a connection. If it is still open it is closed *without* DISCONNECT — the broker
+ * then publishes the will — and the loop thread is stopped and joined. NULL is a no-op. Must
+ * not be called while another thread uses the connection, nor from one of its callbacks.
+ *
+ * # Safety
+ * `connection` is NULL or a handle from `mqtt_connect` not freed before and not in use.
+ */
+void mqtt_connection_free(mqtt_connection *connection);
 
 /**
  * The message describing the most recent failed call on the calling thread, or "" if the most
