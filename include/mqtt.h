@@ -126,6 +126,68 @@ typedef enum {
 } mqtt_status;
 
 /**
+ * What a client asks to do with a topic, passed to the authorizer callback.
+ */
+typedef enum {
+    /**
+     * Publish to the topic name (a PUBLISH packet, or the client's will when it is published).
+     */
+    MQTT_ACCESS_PUBLISH = 0,
+    /**
+     * Subscribe with the topic filter.
+     */
+    MQTT_ACCESS_SUBSCRIBE = 1,
+} mqtt_access;
+
+/**
+ * Which connection event `mqtt_broker_event` describes.
+ */
+typedef enum {
+    /**
+     * A client's CONNECT was accepted (CONNACK 0x00 sent).
+     */
+    MQTT_BROKER_EVENT_KIND_CONNECTED = 0,
+    /**
+     * A connection accepted earlier has ended.
+     */
+    MQTT_BROKER_EVENT_KIND_DISCONNECTED = 1,
+} mqtt_broker_event_kind;
+
+/**
+ * Why a connection ended (`MQTT_DISCONNECT_REASON_NONE` for connect events).
+ */
+typedef enum {
+    /**
+     * Not a disconnect event.
+     */
+    MQTT_DISCONNECT_REASON_NONE = 0,
+    /**
+     * The client sent DISCONNECT; its will was discarded.
+     */
+    MQTT_DISCONNECT_REASON_CLIENT_DISCONNECTED = 1,
+    /**
+     * The socket closed or failed without DISCONNECT; the will was published.
+     */
+    MQTT_DISCONNECT_REASON_CONNECTION_LOST = 2,
+    /**
+     * Nothing arrived for 1.5 × the keep-alive; the will was published.
+     */
+    MQTT_DISCONNECT_REASON_KEEP_ALIVE_TIMEOUT = 3,
+    /**
+     * The client sent a malformed or forbidden packet; the will was published.
+     */
+    MQTT_DISCONNECT_REASON_PROTOCOL_VIOLATION = 4,
+    /**
+     * A new connection with the same client identifier took over; the will was published.
+     */
+    MQTT_DISCONNECT_REASON_TAKEN_OVER = 5,
+    /**
+     * The broker is stopping; no will is published.
+     */
+    MQTT_DISCONNECT_REASON_BROKER_STOPPING = 6,
+} mqtt_disconnect_reason;
+
+/**
  * Quality of service levels (section 4.3). Functions take QoS as `int` and reject values other
  * than these with `MQTT_STATUS_INVALID_QOS`.
  */
@@ -145,6 +207,41 @@ typedef enum {
 } mqtt_qos;
 
 /**
+ * The verdict an authenticator callback returns, as an `int`. The values are chosen so a
+ * callback written as "return true / false" keeps its meaning: 1 accepts, 0 refuses with CONNACK
+ * 0x04. Any value other than these three refuses with 0x05, so a mistake fails closed.
+ */
+typedef enum {
+    /**
+     * Refuse with CONNACK 0x04, "bad user name or password".
+     */
+    MQTT_AUTH_RESULT_BAD_CREDENTIALS = 0,
+    /**
+     * Accept the connection.
+     */
+    MQTT_AUTH_RESULT_ACCEPT = 1,
+    /**
+     * Refuse with CONNACK 0x05, "not authorized".
+     */
+    MQTT_AUTH_RESULT_NOT_AUTHORIZED = 2,
+} mqtt_auth_result;
+
+/**
+ * A broker created by `mqtt_broker_new` and released by `mqtt_broker_free`. Every function
+ * taking a `mqtt_broker *` is thread-safe, except `mqtt_broker_free`, which must be the last
+ * call on the handle.
+ */
+typedef struct mqtt_broker mqtt_broker;
+
+/**
+ * Options for `mqtt_broker_new`. Created by `mqtt_broker_options_new` with the defaults below,
+ * changed by the setters, released by `mqtt_broker_options_free`. `mqtt_broker_new` copies
+ * them, so they may be freed or reused right after. Not thread-safe: do not change one
+ * options object from two threads at once.
+ */
+typedef struct mqtt_broker_options mqtt_broker_options;
+
+/**
  * Connection settings for `mqtt_connect`. Create with `mqtt_connect_options_new`, release with
  * `mqtt_connect_options_free`. Not thread-safe while being modified; `mqtt_connect` only reads
  * it, and it may be freed or reused as soon as `mqtt_connect` returns.
@@ -157,6 +254,102 @@ typedef struct mqtt_connect_options mqtt_connect_options;
  * callback, except `mqtt_connection_free`.
  */
 typedef struct mqtt_connection mqtt_connection;
+
+/**
+ * Decides whether a client may connect. Returns an `mqtt_auth_result` value as an `int`.
+ * `username` and `password` are NULL when the client sent none (`password_len` is then 0); the
+ * password is binary and not NUL-terminated. The strings are valid only during the call.
+ */
+typedef int (*mqtt_broker_authenticator)(void *userdata, const char *client_id, const char *username, const uint8_t *password, size_t password_len);
+
+/**
+ * Decides whether a client may publish to `topic` (a topic name) or subscribe with it (a topic
+ * filter). Returning false refuses: a subscription gets return code 0x80 in SUBACK, a PUBLISH is
+ * acknowledged as usual but not forwarded ([MQTT-3.3.5-2]). `username` is NULL when the client
+ * sent none. The strings are valid only during the call.
+ */
+typedef bool (*mqtt_broker_authorizer)(void *userdata, const char *client_id, const char *username, const char *topic, mqtt_access access);
+
+/**
+ * A connection event, passed to the event callback. Every pointer in it is valid only during
+ * the callback; copy what you keep.
+ */
+typedef struct {
+    mqtt_broker_event_kind kind;
+    /**
+     * The client identifier (assigned by the broker if the client sent an empty one).
+     */
+    const char *client_id;
+    /**
+     * The user name the client presented; NULL if none. Always NULL for disconnect events.
+     */
+    const char *username;
+    /**
+     * The peer's address as "ip:port".
+     */
+    const char *peer;
+    /**
+     * Connect events: the client's clean-session flag.
+     */
+    bool clean_session;
+    /**
+     * Connect events: whether a stored session was resumed (the CONNACK flag).
+     */
+    bool session_present;
+    /**
+     * Disconnect events: why the connection ended.
+     */
+    mqtt_disconnect_reason reason;
+    /**
+     * Disconnect events: the reason in words; NULL for connect events.
+     */
+    const char *reason_text;
+} mqtt_broker_event;
+
+/**
+ * Receives connect and disconnect events. `event` and its strings are valid only during the
+ * call.
+ */
+typedef void (*mqtt_broker_event_callback)(void *userdata, const mqtt_broker_event *event);
+
+/**
+ * A snapshot of a broker's counters, filled by `mqtt_broker_stats`.
+ */
+typedef struct {
+    /**
+     * Clients connected now.
+     */
+    uint64_t clients_connected;
+    /**
+     * Sockets accepted since start, refused ones included.
+     */
+    uint64_t connections_accepted;
+    /**
+     * Sessions held: connected clients plus stored persistent sessions.
+     */
+    uint64_t sessions;
+    /**
+     * Subscriptions held across all sessions.
+     */
+    uint64_t subscriptions;
+    /**
+     * Retained messages stored.
+     */
+    uint64_t retained_messages;
+    /**
+     * Messages received from clients or published by the host.
+     */
+    uint64_t messages_received;
+    /**
+     * PUBLISH packets sent to clients, resends included.
+     */
+    uint64_t messages_sent;
+    /**
+     * Messages discarded: a session's queue was full (slow or absent subscriber), or QoS 0 for
+     * an absent client.
+     */
+    uint64_t messages_dropped;
+} mqtt_broker_statistics;
 
 /**
  * A received application message, as a message callback sees it. Every pointer in it is valid
@@ -211,6 +404,280 @@ typedef void (*mqtt_message_callback)(void *userdata, const mqtt_message *messag
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Creates broker options with the defaults: bind address 127.0.0.1, at most 1024 connections,
+ * packets up to 16 MiB, 1000 queued messages and 512 in-flight messages per session, a 10 s
+ * connect timeout, persistent sessions kept until the broker stops, 128 KiB connection-thread
+ * stacks, no authenticator, authorizer or event callback.
+ *
+ * Returns a new object owned by the caller (release it with `mqtt_broker_options_free`), or NULL
+ * with `MQTT_STATUS_PANIC` if it could not be created. Does not block.
+ */
+mqtt_broker_options *mqtt_broker_options_new(void);
+
+/**
+ * Releases options created by `mqtt_broker_options_new`. NULL is a no-op. Brokers created from
+ * them are unaffected (they hold a copy).
+ *
+ * # Safety
+ * `opts` is NULL or a live options object, not used afterwards.
+ */
+void mqtt_broker_options_free(mqtt_broker_options *opts);
+
+/**
+ * Sets the address to listen on: an IPv4 or IPv6 address or a host name, resolved when the
+ * broker starts (default "127.0.0.1"; "0.0.0.0" listens on every interface). The string is
+ * copied.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT`, `MQTT_STATUS_INVALID_UTF8`, or
+ * `MQTT_STATUS_INVALID_ARGUMENT` for an empty address.
+ *
+ * # Safety
+ * `opts` is NULL or a live options object; `address` is NULL or a NUL-terminated string.
+ */
+mqtt_status mqtt_broker_options_set_bind_address(mqtt_broker_options *opts, const char *address);
+
+/**
+ * Sets how many connections are served at once (default 1024, at least 1). A client beyond it
+ * receives CONNACK 0x03 (server unavailable) and is closed.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` or `MQTT_STATUS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `opts` is NULL or a live options object.
+ */
+mqtt_status mqtt_broker_options_set_max_connections(mqtt_broker_options *opts, size_t max_connections);
+
+/**
+ * Sets the largest packet accepted from a client, fixed header included (default 16 MiB;
+ * between 16 bytes and 268,435,460). A client sending a larger one is disconnected before any
+ * memory is reserved for it.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` or `MQTT_STATUS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `opts` is NULL or a live options object.
+ */
+mqtt_status mqtt_broker_options_set_max_packet_size(mqtt_broker_options *opts, size_t max_packet_size);
+
+/**
+ * Sets how many messages may wait for one session (default 1000, at least 1): for a connected
+ * subscriber that reads slowly, and for an absent client with a persistent session. Messages
+ * beyond it are dropped and counted in `messages_dropped`; publishers never wait.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` or `MQTT_STATUS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `opts` is NULL or a live options object.
+ */
+mqtt_status mqtt_broker_options_set_max_queued_messages(mqtt_broker_options *opts, size_t max_queued);
+
+/**
+ * Sets how many QoS 1 and 2 messages may be sent to one client and not yet acknowledged
+ * (default 512; between 1 and 65535).
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` or `MQTT_STATUS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `opts` is NULL or a live options object.
+ */
+mqtt_status mqtt_broker_options_set_max_inflight_messages(mqtt_broker_options *opts, size_t max_inflight);
+
+/**
+ * Sets how long a new socket may take to send its CONNECT before it is closed, in milliseconds
+ * (default 10000, at least 1).
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` or `MQTT_STATUS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `opts` is NULL or a live options object.
+ */
+mqtt_status mqtt_broker_options_set_connect_timeout_ms(mqtt_broker_options *opts, uint32_t timeout_ms);
+
+/**
+ * Sets how long a persistent session (clean session 0) is kept after its client disconnects,
+ * in seconds; 0 (the default) keeps it until the broker stops, as MQTT 3.1.1 specifies.
+ *
+ * Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`.
+ *
+ * # Safety
+ * `opts` is NULL or a live options object.
+ */
+mqtt_status mqtt_broker_options_set_session_expiry_s(mqtt_broker_options *opts, uint64_t expiry_s);
+
+/**
+ * Sets the stack size of each connection thread in bytes (default 131072; at least 32768).
+ * Callbacks run on these threads: raise it if yours need deep stacks. Only the pages a thread
+ * touches use memory.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` or `MQTT_STATUS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `opts` is NULL or a live options object.
+ */
+mqtt_status mqtt_broker_options_set_thread_stack_size(mqtt_broker_options *opts, size_t stack_size);
+
+/**
+ * Sets the authenticator, called once per CONNECT before the client is accepted; NULL `cb`
+ * removes it (everyone is accepted). `cb` returns an `mqtt_auth_result` value:
+ * `MQTT_AUTH_RESULT_ACCEPT` (1), `MQTT_AUTH_RESULT_BAD_CREDENTIALS` (0, CONNACK 0x04) or
+ * `MQTT_AUTH_RESULT_NOT_AUTHORIZED` (2, CONNACK 0x05); any other value refuses with 0x05.
+ *
+ * Threads: `cb` runs on the connection's own thread, concurrently with other connections'
+ * callbacks, so it must be thread-safe; `userdata` is passed back untouched. While `cb` runs
+ * that client waits, no other. `cb` may call `mqtt_broker_publish`, `mqtt_broker_stats`,
+ * `mqtt_broker_port` and `mqtt_broker_stop` (which then only starts the stop and returns at
+ * once); it must not call `mqtt_broker_free` or `mqtt_broker_wait` on its own broker.
+ *
+ * Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT` (NULL `opts`).
+ *
+ * # Safety
+ * `opts` is NULL or a live options object; `cb`, if not NULL, is safe to call with `userdata`
+ * from any thread for as long as a broker created from these options exists.
+ */
+mqtt_status mqtt_broker_options_set_authenticator(mqtt_broker_options *opts, mqtt_broker_authenticator cb, void *userdata);
+
+/**
+ * Sets the authorizer, called for every topic filter in a SUBSCRIBE, every PUBLISH a client
+ * sends and every will about to be published; NULL `cb` removes it (everything is allowed).
+ *
+ * Threads: `cb` runs on the connection threads, concurrently, for every message a client
+ * publishes, so keep it fast and thread-safe. It may call `mqtt_broker_publish`,
+ * `mqtt_broker_stats`, `mqtt_broker_port` and `mqtt_broker_stop` (which then only starts the stop
+ * and returns at once); it must not call `mqtt_broker_free` or `mqtt_broker_wait` on its own
+ * broker.
+ *
+ * Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT` (NULL `opts`).
+ *
+ * # Safety
+ * `opts` is NULL or a live options object; `cb`, if not NULL, is safe to call with `userdata`
+ * from any thread for as long as a broker created from these options exists.
+ */
+mqtt_status mqtt_broker_options_set_authorizer(mqtt_broker_options *opts, mqtt_broker_authorizer cb, void *userdata);
+
+/**
+ * Sets the event callback, told of every accepted connection and of its end; NULL `cb`
+ * removes it.
+ *
+ * Threads: `cb` runs on the connection's thread, concurrently with other connections'
+ * callbacks; for disconnects caused by `mqtt_broker_stop` it runs while the stop is in
+ * progress. It may call `mqtt_broker_publish`, `mqtt_broker_stats`, `mqtt_broker_port` and
+ * `mqtt_broker_stop` (which then only starts the stop and returns at once); it must not call
+ * `mqtt_broker_free` or `mqtt_broker_wait` on its own broker.
+ *
+ * Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT` (NULL `opts`).
+ *
+ * # Safety
+ * `opts` is NULL or a live options object; `cb`, if not NULL, is safe to call with `userdata`
+ * from any thread for as long as a broker created from these options exists.
+ */
+mqtt_status mqtt_broker_options_set_event_callback(mqtt_broker_options *opts, mqtt_broker_event_callback cb, void *userdata);
+
+/**
+ * Creates a broker that will listen on `port` (a decimal string such as "1883"; "0" picks a
+ * free port, see `mqtt_broker_port`) with `opts`, or the defaults when `opts` is NULL. The
+ * options are copied. Nothing listens until `mqtt_broker_start`. Does not block.
+ *
+ * Returns a new broker owned by the caller (release it with `mqtt_broker_free`), or NULL with
+ * `MQTT_STATUS_NULL_ARGUMENT` (NULL `port`), `MQTT_STATUS_INVALID_UTF8` or
+ * `MQTT_STATUS_INVALID_ARGUMENT` (not a port number) in `mqtt_last_status()`.
+ *
+ * # Safety
+ * `port` is NULL or a NUL-terminated string; `opts` is NULL or a live options object.
+ */
+mqtt_broker *mqtt_broker_new(const char *port, const mqtt_broker_options *opts);
+
+/**
+ * Binds the listening socket and starts serving on the broker's own threads (a listener thread
+ * and one thread per connection). Blocks only until the socket is listening: clients may
+ * connect as soon as this returns.
+ *
+ * Returns `MQTT_STATUS_OK`; `MQTT_STATUS_ADDRESS_IN_USE` if the port is taken;
+ * `MQTT_STATUS_RESOLVE` or `MQTT_STATUS_IO` if the address cannot be resolved or bound;
+ * `MQTT_STATUS_ALREADY_RUNNING` if it is running; `MQTT_STATUS_INVALID_STATE` if it was stopped
+ * (a stopped broker cannot be restarted); `MQTT_STATUS_NULL_ARGUMENT` for NULL.
+ *
+ * # Safety
+ * `broker` is NULL or a live broker.
+ */
+mqtt_status mqtt_broker_start(mqtt_broker *broker);
+
+/**
+ * The port the broker listens on: the one it was created with, or the one the system chose for
+ * port "0". 0 before `mqtt_broker_start` succeeded, or for NULL (with
+ * `MQTT_STATUS_NULL_ARGUMENT`). Stays valid after stop. Does not block; thread-safe.
+ *
+ * # Safety
+ * `broker` is NULL or a live broker.
+ */
+uint16_t mqtt_broker_port(const mqtt_broker *broker);
+
+/**
+ * Stops the broker: closes the listening socket and every client connection (no wills are
+ * published), and blocks until all its threads have finished. Stored sessions and retained
+ * messages are discarded with the broker. Idempotent: stopping a stopped or never-started
+ * broker returns `MQTT_STATUS_OK` at once. Called from one of the broker's own callbacks it
+ * starts the stop and returns at once (a thread cannot wait for itself).
+ *
+ * Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`.
+ *
+ * # Safety
+ * `broker` is NULL or a live broker.
+ */
+mqtt_status mqtt_broker_stop(mqtt_broker *broker);
+
+/**
+ * Blocks the calling thread until the broker has stopped (by `mqtt_broker_stop` from another
+ * thread or a callback). Returns at once if the broker is not running. Must not be called from
+ * the broker's own callbacks.
+ *
+ * Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`.
+ *
+ * # Safety
+ * `broker` is NULL or a live broker, not freed while this waits.
+ */
+mqtt_status mqtt_broker_wait(mqtt_broker *broker);
+
+/**
+ * Stops the broker if it is running (blocking as `mqtt_broker_stop` does) and releases it.
+ * NULL is a no-op. Must not be called from the broker's own callbacks.
+ *
+ * # Safety
+ * `broker` is NULL or a live broker, not used afterwards by any thread.
+ */
+void mqtt_broker_free(mqtt_broker *broker);
+
+/**
+ * Publishes a message into the broker as if a client had sent it: it reaches every matching
+ * subscription (at min(qos, granted QoS)), and with `retain` it replaces the topic's retained
+ * message (an empty payload deletes it). `payload` may be NULL when `len` is 0; topic and
+ * payload are copied. Works whether or not the broker is running. Never blocks on subscribers:
+ * a full session queue drops the message for that session and counts it.
+ *
+ * Thread-safe, including from the broker's own callbacks.
+ *
+ * Returns `MQTT_STATUS_OK`; `MQTT_STATUS_INVALID_TOPIC` if `topic` is not a valid topic name
+ * (empty, wildcards); `MQTT_STATUS_INVALID_QOS`; `MQTT_STATUS_TOO_LARGE` if it cannot fit in a
+ * PUBLISH packet; `MQTT_STATUS_NULL_ARGUMENT`; `MQTT_STATUS_INVALID_UTF8`.
+ *
+ * # Safety
+ * `broker` is NULL or a live broker; `topic` is NULL or a NUL-terminated string; `payload` is
+ * NULL or points to `len` readable bytes.
+ */
+mqtt_status mqtt_broker_publish(mqtt_broker *broker, const char *topic, const uint8_t *payload, size_t len, int qos, bool retain);
+
+/**
+ * Fills `*out` with a snapshot of the broker's counters. Does not block; thread-safe, including
+ * from callbacks.
+ *
+ * Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`; `*out` is written only on success.
+ *
+ * # Safety
+ * `broker` is NULL or a live broker; `out` is NULL or points to a writable
+ * `mqtt_broker_statistics`.
+ */
+mqtt_status mqtt_broker_stats(const mqtt_broker *broker, mqtt_broker_statistics *out);
 
 /**
  * New connection settings with the defaults: generated client id, clean session, keep-alive

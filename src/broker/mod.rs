@@ -74,12 +74,22 @@ impl fmt::Display for PublishError {
 
 impl std::error::Error for PublishError {}
 
+/// Where a broker is in its life: created, running (between `start` and `stop`), or stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BrokerState {
+    Created,
+    Running,
+    Stopped,
+}
+
 enum RunState {
     Created,
     Running {
         listener: JoinHandle<()>,
         waker: Arc<Waker>,
     },
+    /// `stop` is joining the threads, without the state lock so callbacks can still call in.
+    Stopping,
     Stopped,
 }
 
@@ -127,11 +137,19 @@ impl Broker {
     /// the address cannot be bound (`AddrInUse` for a port in use).
     pub fn start(&self) -> stdio::Result<()> {
         let mut state = self.shared.state.lock();
-        if !matches!(*state, RunState::Created) {
-            return Err(stdio::Error::new(
-                stdio::ErrorKind::AlreadyExists,
-                "broker already started",
-            ));
+        match *state {
+            RunState::Created => {}
+            RunState::Running { .. } | RunState::Stopping => {
+                return Err(stdio::Error::new(
+                    stdio::ErrorKind::AlreadyExists,
+                    "the broker is already running",
+                ));
+            }
+            RunState::Stopped => {
+                return Err(stdio::Error::other(
+                    "the broker was stopped; a stopped broker cannot be restarted",
+                ));
+            }
         }
         let options = &self.shared.core.options;
         let addresses: Vec<_> = (options.bind_address.as_str(), options.port)
@@ -153,6 +171,14 @@ impl Broker {
             waker,
         };
         Ok(())
+    }
+
+    pub fn state(&self) -> BrokerState {
+        match &*self.shared.state.lock() {
+            RunState::Created => BrokerState::Created,
+            RunState::Running { .. } | RunState::Stopping => BrokerState::Running,
+            RunState::Stopped => BrokerState::Stopped,
+        }
     }
 
     /// The bound port once started (the one chosen when configured with port 0); 0 before.
@@ -183,7 +209,7 @@ impl Broker {
     /// Blocks until the broker has stopped (returns at once if it is not running).
     pub fn wait(&self) {
         let mut state = self.shared.state.lock();
-        while matches!(*state, RunState::Running { .. }) {
+        while matches!(*state, RunState::Running { .. } | RunState::Stopping) {
             self.shared.stopped.wait(&mut state);
         }
     }
@@ -217,17 +243,19 @@ impl Broker {
 impl Shared {
     fn stop(&self) {
         let mut state = self.state.lock();
-        let previous = std::mem::replace(&mut *state, RunState::Stopped);
-        let (listener, waker) = match previous {
-            RunState::Running { listener, waker } => (listener, waker),
-            RunState::Stopped => return,
-            RunState::Created => {
-                self.stopped.notify_all();
-                return;
+        let (listener, waker) = loop {
+            match std::mem::replace(&mut *state, RunState::Stopping) {
+                RunState::Running { listener, waker } => break (listener, waker),
+                RunState::Created | RunState::Stopped => {
+                    *state = RunState::Stopped;
+                    self.stopped.notify_all();
+                    return;
+                }
+                // Another thread is stopping: wait for it to finish.
+                RunState::Stopping => self.stopped.wait(&mut state),
             }
         };
-        // The state lock is held until every thread is joined, so a concurrent stop() waits for
-        // this one instead of returning early.
+        drop(state);
         let core = &self.core;
         core.stopping.store(true, Ordering::Release);
         waker.wake();
@@ -240,6 +268,7 @@ impl Shared {
             let _ = thread.handle.join();
         }
         core.finished.lock().clear();
+        *self.state.lock() = RunState::Stopped;
         self.stopped.notify_all();
     }
 }

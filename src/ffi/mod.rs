@@ -97,6 +97,7 @@ pub(crate) use guard::{guard_or, guard_status, guard_void};
 )]
 pub(crate) use handle::{free_handle, handle_mut, handle_ref, into_handle};
 
+pub use broker::*;
 pub use client::*;
 pub use error::{mqtt_last_error, mqtt_last_status};
 pub use status::{mqtt_qos, mqtt_status, mqtt_status_str};
