@@ -1449,3 +1449,173 @@ fn errors_display_their_rule() {
     let topic_message = DecodeError::InvalidTopic(TopicError::WildcardInName).to_string();
     assert!(topic_message.contains("wildcard"), "{topic_message}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Coverage of the error enums
+// ---------------------------------------------------------------------------------------------
+
+/// The name of each variant. The match has no wildcard arm, so a new variant does not compile
+/// until it is listed here, and then `every_decode_error_variant_is_reachable` asks for an input.
+fn decode_variant(error: &DecodeError) -> &'static str {
+    use DecodeError::*;
+    match error {
+        ReservedPacketType(_) => "ReservedPacketType",
+        InvalidFlags { .. } => "InvalidFlags",
+        InvalidPublishQos => "InvalidPublishQos",
+        DupOnQos0 => "DupOnQos0",
+        RemainingLengthTooLong => "RemainingLengthTooLong",
+        PacketTooLarge { .. } => "PacketTooLarge",
+        Truncated(_) => "Truncated",
+        TrailingBytes(_) => "TrailingBytes",
+        ZeroPacketId(_) => "ZeroPacketId",
+        InvalidUtf8 => "InvalidUtf8",
+        Utf8Surrogate => "Utf8Surrogate",
+        Utf8NullCharacter => "Utf8NullCharacter",
+        InvalidProtocolName(_) => "InvalidProtocolName",
+        UnsupportedProtocolLevel(_) => "UnsupportedProtocolLevel",
+        ConnectReservedFlag => "ConnectReservedFlag",
+        WillFlagsWithoutWill => "WillFlagsWithoutWill",
+        InvalidWillQos => "InvalidWillQos",
+        PasswordWithoutUsername => "PasswordWithoutUsername",
+        InvalidTopic(_) => "InvalidTopic",
+        InvalidConnackFlags(_) => "InvalidConnackFlags",
+        InvalidConnectReturnCode(_) => "InvalidConnectReturnCode",
+        EmptySubscribe => "EmptySubscribe",
+        EmptyUnsubscribe => "EmptyUnsubscribe",
+        InvalidSubscribeQos(_) => "InvalidSubscribeQos",
+        InvalidSubackCode(_) => "InvalidSubackCode",
+    }
+}
+
+const DECODE_VARIANTS: usize = 25;
+
+/// One input per [`DecodeError`] variant, each decoded to exactly that error; together they
+/// reach every variant (the rules themselves are tested one by one above).
+#[test]
+fn every_decode_error_variant_is_reachable() {
+    use DecodeError::*;
+    let connect = |flags: u8, payload: &[u8]| connect_wire(b"MQTT", 4, flags, payload);
+    let limited = Decoder::with_max_packet_size(64);
+    let cases: Vec<(Vec<u8>, DecodeError)> = vec![
+        (vec![0x00, 0x00], ReservedPacketType(0)),
+        (
+            vec![0x63, 0x02, 0x00, 0x01],
+            InvalidFlags {
+                packet_type: PacketType::Pubrel,
+                flags: 0b0011,
+            },
+        ),
+        (vec![0x36, 0x00], InvalidPublishQos),
+        (vec![0x38, 0x00], DupOnQos0),
+        (vec![0x30, 0xFF, 0xFF, 0xFF, 0xFF], RemainingLengthTooLong),
+        (
+            vec![0x30, 0x7F],
+            PacketTooLarge {
+                remaining_length: 127,
+                max_packet_size: 64,
+            },
+        ),
+        (vec![0x40, 0x01, 0x00], Truncated(PacketType::Puback)),
+        (
+            vec![0xE0, 0x01, 0x00],
+            TrailingBytes(PacketType::Disconnect),
+        ),
+        (
+            vec![0xB0, 0x02, 0x00, 0x00],
+            ZeroPacketId(PacketType::Unsuback),
+        ),
+        (connect(0x02, &field(&[0xC3, 0x28])), InvalidUtf8),
+        (connect(0x02, &field(&[0xED, 0xA0, 0x80])), Utf8Surrogate),
+        (connect(0x02, &field(b"\0")), Utf8NullCharacter),
+        (
+            connect_wire(b"MQTS", 4, 0x02, &field(b"c")),
+            InvalidProtocolName("MQTS".into()),
+        ),
+        (
+            connect_wire(b"MQTT", 5, 0x02, &field(b"c")),
+            UnsupportedProtocolLevel(5),
+        ),
+        (connect(0x03, &field(b"c")), ConnectReservedFlag),
+        (connect(0x22, &field(b"c")), WillFlagsWithoutWill),
+        (
+            connect(0x1E, &cat(&[&field(b"c"), &field(b"w"), &field(b"m")])),
+            InvalidWillQos,
+        ),
+        (
+            connect(0x42, &cat(&[&field(b"c"), &field(b"p")])),
+            PasswordWithoutUsername,
+        ),
+        (
+            frame(0x30, &field(b"a/#")),
+            InvalidTopic(TopicError::WildcardInName),
+        ),
+        (vec![0x20, 0x02, 0x04, 0x00], InvalidConnackFlags(0x04)),
+        (vec![0x20, 0x02, 0x00, 0x09], InvalidConnectReturnCode(9)),
+        (vec![0x82, 0x02, 0x00, 0x01], EmptySubscribe),
+        (vec![0xA2, 0x02, 0x00, 0x01], EmptyUnsubscribe),
+        (
+            frame(0x82, &cat(&[&[0x00, 0x01], &field(b"a"), &[0x43]])),
+            InvalidSubscribeQos(0x43),
+        ),
+        (vec![0x90, 0x03, 0x00, 0x01, 0x40], InvalidSubackCode(0x40)),
+    ];
+    let mut reached = std::collections::BTreeSet::new();
+    for (wire, expected) in cases {
+        assert_eq!(limited.decode(&wire), Err(expected.clone()), "{wire:02X?}");
+        reached.insert(decode_variant(&expected));
+    }
+    assert_eq!(reached.len(), DECODE_VARIANTS, "reached {reached:?}");
+}
+
+/// The same for [`EncodeError`]: one refused packet per variant.
+#[test]
+fn every_encode_error_variant_is_reachable() {
+    fn encode_variant(error: &EncodeError) -> &'static str {
+        match error {
+            EncodeError::FieldTooLong { .. } => "FieldTooLong",
+            EncodeError::PacketTooLarge(_) => "PacketTooLarge",
+            EncodeError::Empty(_) => "Empty",
+            EncodeError::NullCharacter { .. } => "NullCharacter",
+            EncodeError::DupOnQos0 => "DupOnQos0",
+            EncodeError::PasswordWithoutUsername => "PasswordWithoutUsername",
+        }
+    }
+    let oversized = vec![0u8; MAX_REMAINING_LENGTH];
+    let results = [
+        Packet::Connect(Connect {
+            username: Some("u".repeat(70_000)),
+            ..minimal_connect()
+        })
+        .to_bytes(),
+        encode_publish(
+            &mut Vec::new(),
+            false,
+            QosPid::AtMostOnce,
+            false,
+            "t",
+            &oversized,
+        )
+        .map(|()| Vec::new()),
+        Packet::Unsubscribe(Unsubscribe {
+            packet_id: id(1),
+            filters: vec![],
+        })
+        .to_bytes(),
+        Packet::Connect(Connect {
+            client_id: "\0".into(),
+            ..minimal_connect()
+        })
+        .to_bytes(),
+        publish(true, QosPid::AtMostOnce, true, b"").to_bytes(),
+        Packet::Connect(Connect {
+            password: Some(vec![1]),
+            ..minimal_connect()
+        })
+        .to_bytes(),
+    ];
+    let reached: std::collections::BTreeSet<_> = results
+        .iter()
+        .map(|result| encode_variant(result.as_ref().expect_err("refused")))
+        .collect();
+    assert_eq!(reached.len(), 6, "reached {reached:?}");
+}
