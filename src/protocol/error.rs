@@ -11,24 +11,27 @@ pub enum DecodeError {
     /// Packet type 0 or 15 is reserved (section 2.2.1).
     ReservedPacketType(u8),
     /// Fixed-header flags other than those the type requires ([MQTT-2.2.2-1], [MQTT-2.2.2-2],
-    /// [MQTT-3.6.1-1], [MQTT-3.8.1-1], [MQTT-3.10.1-1]).
+    /// [MQTT-3.6.1-1], [MQTT-3.8.1-1], [MQTT-3.10.1-1], [MQTT-3.14.1-1]).
     InvalidFlags { packet_type: PacketType, flags: u8 },
     /// PUBLISH with both QoS bits set ([MQTT-3.3.1-4]).
     InvalidPublishQos,
     /// PUBLISH at QoS 0 with DUP set ([MQTT-3.3.1-2]).
     DupOnQos0,
-    /// Remaining length encoded in more than four bytes (section 2.2.3).
+    /// Remaining length encoded in more than four bytes (section 2.2.3); reported as soon as the
+    /// fourth length byte still has its continuation bit set.
     RemainingLengthTooLong,
-    /// Remaining length above the decoder's configured maximum; refused before any buffer is sized.
+    /// Packet size (fixed header plus remaining length) above the decoder's configured maximum;
+    /// reported from the fixed header alone, before any buffer is sized.
     PacketTooLarge {
         remaining_length: usize,
         max_packet_size: usize,
     },
-    /// The content ends before the fields the packet type requires.
+    /// The remaining length ends before the fields the packet type requires (including a SUBACK
+    /// without return codes, [MQTT-3.9.3-1]) or a length prefix runs past it.
     Truncated(PacketType),
     /// Bytes left over inside the remaining length after the last field.
     TrailingBytes(PacketType),
-    /// A packet identifier of zero ([MQTT-2.3.1-1]).
+    /// A packet identifier of zero ([MQTT-2.3.1-1]), also in the acknowledgements that echo one.
     ZeroPacketId(PacketType),
     /// An MQTT string that is not well-formed UTF-8 ([MQTT-1.5.3-1]).
     InvalidUtf8,
@@ -50,11 +53,12 @@ pub enum DecodeError {
     InvalidWillQos,
     /// Password flag set without the user name flag ([MQTT-3.1.2-22]).
     PasswordWithoutUsername,
-    /// A topic name (PUBLISH or will topic) that breaks the topic rules ([MQTT-3.3.2-2], section 4.7).
+    /// A topic name (PUBLISH or will topic) that breaks the topic rules: empty or holding a
+    /// wildcard ([MQTT-3.3.2-2], [MQTT-4.7.1-1], [MQTT-4.7.3-1]).
     InvalidTopic(TopicError),
-    /// CONNACK acknowledge flags other than bit 0 set ([MQTT-3.2.2-1] reserved bits).
+    /// CONNACK acknowledge flags with any of the reserved bits 7-1 set (section 3.2.2.1).
     InvalidConnackFlags(u8),
-    /// CONNACK return code above 5.
+    /// CONNACK return code above 5, which table 3.1 reserves.
     InvalidConnectReturnCode(u8),
     /// SUBSCRIBE with no topic filter ([MQTT-3.8.3-3]).
     EmptySubscribe,
