@@ -17,6 +17,7 @@ use std::collections::VecDeque;
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
@@ -68,6 +69,9 @@ pub(crate) struct Shared {
     outbound: Outbound,
     inbound: Mutex<Inbound>,
     state: Mutex<State>,
+    /// Mirrors `!state.pending_dispatch.is_empty()` (updated under the lock) so the per-packet
+    /// path skips the lock when nothing is queued, which is nearly always.
+    dispatch_queued: AtomicBool,
     changed: Condvar,
     pub(crate) subscriptions: Mutex<Subscriptions>,
     keep_alive: Option<Duration>,
@@ -89,15 +93,19 @@ impl Drop for ReaderRole<'_> {
     }
 }
 
-/// Restores the dispatching flag, also when a callback panics.
+/// Restores the dispatching flag when a callback panics (normal exits restore it themselves,
+/// under a lock they take anyway).
 struct DispatchingFlag<'a> {
     shared: &'a Shared,
     previous: bool,
+    armed: bool,
 }
 
 impl Drop for DispatchingFlag<'_> {
     fn drop(&mut self) {
-        self.shared.state.lock().dispatching = self.previous;
+        if self.armed {
+            self.shared.state.lock().dispatching = self.previous;
+        }
     }
 }
 
@@ -135,6 +143,7 @@ impl Shared {
                 messages_processed: 0,
                 loop_thread: None,
             }),
+            dispatch_queued: AtomicBool::new(false),
             changed: Condvar::new(),
             subscriptions: Mutex::new(Subscriptions::default()),
             keep_alive: (!keep_alive.is_zero()).then_some(keep_alive),
@@ -241,6 +250,9 @@ impl Shared {
     ) -> Result<T, ClientError> {
         let me = thread::current().id();
         let mut st = self.state.lock();
+        // The first turn always gets to look (a zero timeout still handles what is buffered),
+        // which also saves a clock read per call on the hot path.
+        let mut first_turn = true;
         loop {
             if let Some(v) = ready(&mut st) {
                 return Ok(v);
@@ -248,9 +260,10 @@ impl Shared {
             if let Some(reason) = &st.closed {
                 return Err(ClientError::Closed(reason.clone()));
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if !first_turn && deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(ClientError::Timeout);
             }
+            first_turn = false;
             let may_read = match st.reader {
                 Some(owner) => owner == me,
                 None => st.loop_thread.is_none_or(|t| t == me),
@@ -300,17 +313,16 @@ impl Shared {
     /// Handles one buffered packet or queued message, or else waits (until `deadline`, the next
     /// keep-alive duty, or a wake-up) for bytes and reads them. Failures close the connection.
     fn read_step(&self, deadline: Option<Instant>, nesting: Nesting) {
-        let queued = {
+        if self.dispatch_queued.load(Ordering::Acquire) {
             let mut st = self.state.lock();
-            if !st.dispatching || nesting == Nesting::Dispatch {
-                st.pending_dispatch.pop_front()
-            } else {
-                None
+            if (!st.dispatching || nesting == Nesting::Dispatch)
+                && let Some((publish, callback)) = self.pop_queued(&mut st)
+            {
+                let previous = std::mem::replace(&mut st.dispatching, true);
+                drop(st);
+                self.dispatch(publish, callback, previous);
+                return;
             }
-        };
-        if let Some((publish, callback)) = queued {
-            self.dispatch(publish, callback);
-            return;
         }
         let next = self.inbound.lock().next_packet();
         match next {
@@ -419,6 +431,7 @@ impl Shared {
     }
 
     fn on_publish(&self, publish: Publish, nesting: Nesting) {
+        let callback = self.callback_for(&publish);
         let mut st = self.state.lock();
         if let QosPid::ExactlyOnce(id) = publish.qospid
             && !st.session.receive_qos2(id)
@@ -427,47 +440,57 @@ impl Shared {
             let _ = self.send_packet(&Packet::Pubrec(id));
             return;
         }
-        let queue = st.dispatching && nesting == Nesting::Queue;
-        drop(st);
-        let callback = self.callback_for(&publish);
-        if queue {
-            self.state
-                .lock()
-                .pending_dispatch
-                .push_back((publish, callback));
-        } else {
-            self.dispatch(publish, callback);
+        if st.dispatching && nesting == Nesting::Queue {
+            st.pending_dispatch.push_back((publish, callback));
+            self.dispatch_queued.store(true, Ordering::Release);
+            return;
         }
+        let previous = std::mem::replace(&mut st.dispatching, true);
+        drop(st);
+        self.dispatch(publish, callback, previous);
     }
 
-    /// Runs the callback for `publish`, then, at the outermost level, everything queued
-    /// meanwhile.
+    /// The callback chosen for a message on arrival.
     fn callback_for(&self, publish: &Publish) -> Option<MessageCallback> {
         self.subscriptions.lock().best_match(publish.topic.as_str())
     }
 
-    fn dispatch(&self, publish: Publish, callback: Option<MessageCallback>) {
-        let previous = std::mem::replace(&mut self.state.lock().dispatching, true);
-        let _flag = DispatchingFlag {
+    fn pop_queued(&self, st: &mut State) -> Option<(Publish, Option<MessageCallback>)> {
+        let next = st.pending_dispatch.pop_front();
+        self.dispatch_queued
+            .store(!st.pending_dispatch.is_empty(), Ordering::Release);
+        next
+    }
+
+    /// Delivers `publish`, then — unless nested under another callback (`previous` set) —
+    /// everything queued meanwhile, and finally restores the dispatching flag to `previous`.
+    fn dispatch(&self, publish: Publish, callback: Option<MessageCallback>, previous: bool) {
+        let mut flag = DispatchingFlag {
             shared: self,
             previous,
+            armed: true,
         };
-        self.deliver(&publish, callback);
-        if previous {
-            // Nested under receive_message in a callback: the outer dispatch drains the queue.
-            return;
-        }
-        loop {
-            let next = self.state.lock().pending_dispatch.pop_front();
-            match next {
-                Some((p, callback)) => self.deliver(&p, callback),
-                None => break,
+        let mut next = Some((publish, callback));
+        while let Some((publish, callback)) = next {
+            self.deliver(&publish, callback);
+            let mut st = self.state.lock();
+            st.messages_processed += 1;
+            next = if previous {
+                None
+            } else {
+                self.pop_queued(&mut st)
+            };
+            if next.is_none() {
+                st.dispatching = previous;
+                flag.armed = false;
             }
+            drop(st);
+            self.changed.notify_all();
         }
     }
 
-    /// Calls the most specific matching callback, then acknowledges: PUBACK for QoS 1, PUBREC
-    /// for QoS 2 ([MQTT-4.3.2-2], [MQTT-4.3.3-2]).
+    /// Runs the callback chosen on arrival, then acknowledges: PUBACK for QoS 1, PUBREC for
+    /// QoS 2 ([MQTT-4.3.2-2], [MQTT-4.3.3-2]).
     fn deliver(&self, publish: &Publish, callback: Option<MessageCallback>) {
         if let Some(callback) = callback {
             callback(&Message {
@@ -487,14 +510,12 @@ impl Shared {
                 let _ = self.send_packet(&Packet::Pubrec(id));
             }
         }
-        self.state.lock().messages_processed += 1;
-        self.changed.notify_all();
     }
 }
 
 /// The loop thread's body.
-pub(crate) fn run_loop(shared: Arc<Shared>, stop: Arc<std::sync::atomic::AtomicBool>) {
-    let is_stopped = || stop.load(std::sync::atomic::Ordering::Acquire);
+pub(crate) fn run_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
+    let is_stopped = || stop.load(Ordering::Acquire);
     while shared.serve_once(&is_stopped) {}
     let me = thread::current().id();
     let mut st = shared.state.lock();

@@ -316,6 +316,9 @@ impl Client {
         if slot.as_ref().is_some_and(|l| !l.handle.is_finished()) {
             return Err(ClientError::LoopAlreadyRunning);
         }
+        if let Some(finished) = slot.take() {
+            let _ = finished.handle.join();
+        }
         if let Some(e) = self.shared.closed_error() {
             return Err(e);
         }
@@ -337,7 +340,8 @@ impl Client {
     /// Stops the loop thread and waits for it to finish; from inside a callback on the loop
     /// thread it only asks it to stop once the callback returns. No effect when not running.
     pub fn loop_stop(&self) {
-        let Some(lt) = self.loop_thread.lock().take() else {
+        let mut slot = self.loop_thread.lock();
+        let Some(lt) = slot.as_ref() else {
             return;
         };
         lt.stop.store(true, Ordering::Release);
@@ -350,9 +354,14 @@ impl Client {
         }
         self.shared.notify();
         self.shared.wake_reader();
-        if loop_id != thread::current().id() {
-            let _ = lt.handle.join();
+        if loop_id == thread::current().id() {
+            // A thread cannot join itself; the handle stays, so a later `loop_stop` or the drop
+            // from another thread waits for the loop to end.
+            return;
         }
+        let lt = slot.take().expect("checked above");
+        drop(slot);
+        let _ = lt.handle.join();
     }
 
     /// Sends DISCONNECT, so the broker discards the will ([MQTT-3.14.4-3]), and closes the
