@@ -1,28 +1,31 @@
 //! The C API: a thin, panic-proof layer over the Rust core.
 //!
 //! Everything C can call lives in this module tree, and only this tree is read by cbindgen
-//! (`build.rs`), so `include/mqtt.h` holds exactly the public C API. Types that C sees carry
-//! their C names in Rust too (`mqtt_status`, `mqtt_broker`, ...), which keeps the header and
-//! the Rust source greppable side by side.
+//! (`build.rs`), so `include/mqtt.h` holds exactly the public C API. Types that C sees carry their
+//! C names in Rust too (`mqtt_status`, `mqtt_broker`, ...), which keeps the header and the Rust
+//! source greppable side by side.
 //!
 //! # Conventions every exported function follows
 //!
 //! **Shape.** `#[unsafe(no_mangle)] pub unsafe extern "C" fn mqtt_...` with a doc comment that
-//! cbindgen copies into the header. Functions that dereference pointers from C are `unsafe fn`
-//! (the caller promises the pointers are valid; a `# Safety` section, copied into the header,
-//! says exactly what it promises); everything else about the arguments is checked.
+//! cbindgen copies into the header. Functions that dereference pointers from C are `unsafe fn` (the
+//! caller promises the pointers are valid; a `# Safety` section, copied into the header, says
+//! exactly what it promises); everything else about the arguments is checked.
 //!
-//! **Results.** A function that can fail returns [`mqtt_status`] (`MQTT_STATUS_OK` on success).
-//! A constructor returns a pointer and NULL on failure; a predicate returns `bool` and `false` on
+//! **Results.** A function that can fail returns `mqtt_status` (`MQTT_STATUS_OK` on success). A
+//! constructor returns a pointer and NULL on failure; a predicate returns `bool` and `false` on
 //! failure. In every case the failure is recorded for the calling thread: `mqtt_last_status()`
 //! gives its status and `mqtt_last_error()` a human-readable message. Each fallible call resets
-//! both on entry, so they always describe the most recent call. Out-parameters are written only
-//! on success.
+//! both on entry, so they always describe the most recent call. Out-parameters are written only on
+//! success.
+//!
+//! The helpers live in `args`, `error`, `guard` and `handle`; import them from there (`use
+//! super::guard::guard_status;`).
 //!
 //! **Panic boundary.** The whole body of every fallible exported function runs inside
-//! [`guard_status`], [`guard_or`] or [`guard_void`]: the body returns
-//! `Result<_, FfiError>` and uses `?` freely; a panic is caught, never crosses into C, and
-//! becomes `MQTT_STATUS_PANIC` with the panic message in `mqtt_last_error()`.
+//! `guard::guard_status`, `guard::guard_or` or `guard::guard_void`: the body returns `Result<_,
+//! FfiError>` and uses `?` freely; a panic is caught, never crosses into C, and becomes
+//! `MQTT_STATUS_PANIC` with the panic message in `mqtt_last_error()`.
 //!
 //! ```text
 //! #[unsafe(no_mangle)]
@@ -39,63 +42,40 @@
 //! }
 //! ```
 //!
-//! **Arguments.** Every pointer is checked before use: [`c_str_arg`] (NULL →
-//! `MQTT_STATUS_NULL_ARGUMENT`, not UTF-8 → `MQTT_STATUS_INVALID_UTF8`), [`opt_c_str_arg`]
-//! (NULL means "absent"), [`bytes_arg`] (NULL is allowed when the length is 0), [`out_arg`],
-//! [`handle_ref`] / [`handle_mut`]. Integers that stand for enums arrive as `int` and are range
-//! checked ([`qos_arg`] → `MQTT_STATUS_INVALID_QOS`); Rust never receives a C enum by value,
-//! because an out-of-range value would be undefined behaviour before any check could run.
+//! **Arguments.** Every pointer is checked before use: `args::c_str_arg` (NULL →
+//! `MQTT_STATUS_NULL_ARGUMENT`, not UTF-8 → `MQTT_STATUS_INVALID_UTF8`), `args::opt_c_str_arg`
+//! (NULL means "absent"), `args::bytes_arg` (NULL is allowed when the length is 0),
+//! `args::out_arg`, `handle::handle_ref` / `handle::handle_mut`. Integers that stand for enums
+//! arrive as `int` and are range checked (`args::qos_arg` → `MQTT_STATUS_INVALID_QOS`); Rust
+//! never receives a C enum by value, because an out-of-range value would be undefined behaviour
+//! before any check could run.
 //!
-//! **Ownership.** Opaque handles are Rust values boxed with [`into_handle`] and released with
-//! [`free_handle`] by the matching `_free` function; `_free(NULL)` is a no-op. A handle type is
-//! a plain `pub struct mqtt_thing { .. }` (not `#[repr(C)]`), which the header forward-declares
+//! **Ownership.** Opaque handles are Rust values boxed with `handle::into_handle` and released with
+//! `handle::free_handle` by the matching `_free` function; `_free(NULL)` is a no-op. A handle type
+//! is a plain `pub struct mqtt_thing { .. }` (not `#[repr(C)]`), which the header forward-declares
 //! as `typedef struct mqtt_thing mqtt_thing;`; structs C reads or fills (views, stats) are
 //! `#[repr(C)]` with public fields. An enum C names but no signature mentions (C passes it as
 //! `int`) must be listed under `[export] include` in cbindgen.toml to reach the header. Strings and
 //! buffers passed in are borrowed for the duration of the call (copied if kept). Pointers handed
 //! out to callbacks are valid only during the callback.
 //!
-//! **Callbacks.** C function pointers travel with a `void *userdata`, wrapped in [`UserData`]
-//! so they can move to the threads that call them. Every callback's doc comment states which
-//! thread calls it and which API functions it may call.
+//! **Callbacks.** C function pointers travel with a `void *userdata`, wrapped in `args::UserData`
+//! so they can move to the threads that call them. Every callback's doc comment states which thread
+//! calls it and which API functions it may call.
 //!
-//! **Errors from the core.** Rust-core error types convert into [`FfiError`] (with a status and
-//! a message) via `From`, so `?` maps them; `std::io::Error`, `TopicError`, `EncodeError` and
+//! **Errors from the core.** Rust-core error types convert into `error::FfiError` (with a status
+//! and a message) via `From`, so `?` maps them; `std::io::Error`, `TopicError`, `EncodeError` and
 //! `DecodeError` already do.
 
-#[allow(dead_code, reason = "used by the broker and client bindings")]
 mod args;
 mod broker;
 mod client;
 mod error;
-#[allow(dead_code, reason = "used by the broker and client bindings")]
 mod guard;
-#[allow(dead_code, reason = "used by the broker and client bindings")]
 mod handle;
 mod status;
 mod topic;
 mod version;
-
-#[allow(
-    unused_imports,
-    reason = "the broker and client bindings build on these helpers"
-)]
-pub(crate) use args::{OutArg, UserData, bytes_arg, c_str_arg, opt_c_str_arg, out_arg, qos_arg};
-#[allow(
-    unused_imports,
-    reason = "the broker and client bindings build on these helpers"
-)]
-pub(crate) use error::{FfiError, clear_last_error, set_last_error};
-#[allow(
-    unused_imports,
-    reason = "the broker and client bindings build on these helpers"
-)]
-pub(crate) use guard::{guard_or, guard_status, guard_void};
-#[allow(
-    unused_imports,
-    reason = "the broker and client bindings build on these helpers"
-)]
-pub(crate) use handle::{free_handle, handle_mut, handle_ref, into_handle};
 
 pub use broker::*;
 pub use client::*;
