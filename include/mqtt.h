@@ -407,7 +407,7 @@ extern "C" {
 
 /**
  * Creates broker options with the defaults: bind address 127.0.0.1, at most 1024 connections,
- * packets up to 16 MiB, 1000 queued messages and 512 in-flight messages per session, a 10 s
+ * packets up to 16 MiB, 10000 queued messages and 512 in-flight messages per session, a 10 s
  * connect timeout, persistent sessions kept until the broker stops, 128 KiB connection-thread
  * stacks, no authenticator, authorizer or event callback.
  *
@@ -462,7 +462,7 @@ mqtt_status mqtt_broker_options_set_max_connections(mqtt_broker_options *opts, s
 mqtt_status mqtt_broker_options_set_max_packet_size(mqtt_broker_options *opts, size_t max_packet_size);
 
 /**
- * Sets how many messages may wait for one session (default 1000, at least 1): for a connected
+ * Sets how many messages may wait for one session (default 10000, at least 1): for a connected
  * subscriber that reads slowly, and for an absent client with a persistent session. Messages
  * beyond it are dropped and counted in `messages_dropped`; publishers never wait.
  *

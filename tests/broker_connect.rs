@@ -320,3 +320,16 @@ fn host_publish_reaches_subscriber() {
             .is_err()
     );
 }
+
+#[test]
+fn packets_pipelined_behind_connect_are_handled() {
+    let broker = start_default_broker();
+    let mut client = RawClient::open(broker.port());
+    let mut bytes = Packet::Connect(connect_packet("eager", true)).to_bytes().unwrap();
+    bytes.extend(subscribe(1, &[("eager", QoS::AtMostOnce)]).to_bytes().unwrap());
+    bytes.extend(publish("eager", b"self", QosPid::AtMostOnce, false).to_bytes().unwrap());
+    client.send_bytes(&bytes);
+    assert!(matches!(client.recv(), Packet::Connack(_)));
+    assert!(matches!(client.recv(), Packet::Suback(_)));
+    assert_eq!(client.recv_publish().payload.as_ref(), b"self");
+}

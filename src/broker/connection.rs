@@ -14,7 +14,7 @@ use super::handshake::{self, Accepted};
 use super::io::Io;
 use super::message::Delivery;
 use super::options::{Access, BrokerEvent, DisconnectReason};
-use super::session::Session;
+use super::session::{Session, Wakeups};
 use super::stats::Counters;
 use super::subscriptions::Subscriber;
 use crate::protocol::{
@@ -64,6 +64,8 @@ struct Online {
     /// Owned while attached; handed back to the session on detach.
     flows: Option<Box<Flows>>,
     scratch: Vec<Subscriber>,
+    /// Subscribers to wake once the packets of the current read are handled.
+    wakeups: Wakeups,
     /// PUBLISH packets encoded since the counter was last updated.
     unsent_count: u64,
 }
@@ -98,6 +100,7 @@ impl Online {
             session: attached.session,
             flows: Some(attached.flows),
             scratch: Vec::new(),
+            wakeups: Wakeups::default(),
             unsent_count: 0,
         };
         online.resend_unacknowledged();
@@ -144,10 +147,22 @@ impl Online {
 
     /// Runs until the connection has to end, and says why.
     fn run(&mut self) -> DisconnectReason {
+        // Packets pipelined behind CONNECT may already be buffered; the socket will not announce
+        // them again.
+        if let Err(reason) = self.handle_input() {
+            return reason;
+        }
         loop {
-            self.pump_deliveries();
-            if self.io.flush().is_err() {
-                return DisconnectReason::ConnectionLost;
+            // Refill as long as the socket takes everything: stopping at the output high-water
+            // mark must not leave deliveries waiting for a wake-up that will not come.
+            loop {
+                let output_full = self.pump_deliveries();
+                if self.io.flush().is_err() {
+                    return DisconnectReason::ConnectionLost;
+                }
+                if !output_full || !self.io.output.is_empty() {
+                    break;
+                }
             }
             Counters::add(
                 &self.core.counters.messages_sent,
@@ -196,12 +211,19 @@ impl Online {
             match self.io.next_packet() {
                 Ok(Some(packet)) => {
                     received_any = true;
-                    self.handle(packet)?;
+                    if let Err(reason) = self.handle(packet) {
+                        self.wakeups.wake_all();
+                        return Err(reason);
+                    }
                 }
                 Ok(None) => break,
-                Err(_) => return Err(DisconnectReason::ProtocolViolation),
+                Err(_) => {
+                    self.wakeups.wake_all();
+                    return Err(DisconnectReason::ProtocolViolation);
+                }
             }
         }
+        self.wakeups.wake_all();
         if received_any {
             self.last_received = Instant::now();
         }
@@ -282,6 +304,7 @@ impl Online {
                 publish.qospid.qos(),
                 publish.retain,
                 &mut self.scratch,
+                &mut self.wakeups,
             );
         }
     }
@@ -330,16 +353,18 @@ impl Online {
     }
 
     /// Moves deliveries from the session queue into the output buffer while the buffer has room
-    /// and, for QoS 1 and 2, while the in-flight window has room.
-    fn pump_deliveries(&mut self) {
+    /// and, for QoS 1 and 2, while the in-flight window has room. Returns whether it stopped
+    /// because the output buffer is full.
+    fn pump_deliveries(&mut self) -> bool {
         let max_inflight = self.core.options.max_inflight_messages.max(1);
         let flows = self.flows.as_mut().expect("flows are held while online");
         loop {
             while let Some(front) = flows.pending.front() {
-                if self.io.output.len() >= OUTPUT_HIGH_WATER
-                    || (front.qos != QoS::AtMostOnce && flows.outgoing.len() >= max_inflight)
-                {
-                    return;
+                if self.io.output.len() >= OUTPUT_HIGH_WATER {
+                    return true;
+                }
+                if front.qos != QoS::AtMostOnce && flows.outgoing.len() >= max_inflight {
+                    return false;
                 }
                 let Some(delivery) = flows.pending.pop_front() else {
                     break;
@@ -375,7 +400,7 @@ impl Online {
             }
             self.session.take_queue(&mut flows.pending);
             if flows.pending.is_empty() {
-                return;
+                return false;
             }
         }
     }
@@ -395,7 +420,9 @@ impl Online {
                 will.qos,
                 will.retain,
                 &mut self.scratch,
+                &mut self.wakeups,
             );
+            self.wakeups.wake_all();
         }
         self.detach();
         if let Some(hook) = &self.core.options.event_hook {

@@ -229,9 +229,16 @@ impl Broker {
             return Err(PublishError::PayloadTooLarge(payload.len()));
         }
         let mut scratch = Vec::new();
-        self.shared
-            .core
-            .route(topic, Arc::from(payload), qos, retain, &mut scratch);
+        let mut wakeups = session::Wakeups::default();
+        self.shared.core.route(
+            topic,
+            Arc::from(payload),
+            qos,
+            retain,
+            &mut scratch,
+            &mut wakeups,
+        );
+        wakeups.wake_all();
         Ok(())
     }
 

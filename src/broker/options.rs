@@ -111,7 +111,8 @@ pub struct BrokerOptions {
     /// connection before any buffer is sized for it. Default 16 MiB.
     pub max_packet_size: usize,
     /// Messages waiting for one session (connected and slow, or away); beyond it new messages
-    /// for that session are dropped and counted. Default 1000.
+    /// for that session are dropped and counted. Default 10,000, enough to absorb a burst of
+    /// thousands of messages routed from one read before the subscriber thread runs.
     pub max_queued_messages: usize,
     /// Outgoing QoS 1 and 2 messages awaiting acknowledgement per session. Default 512.
     pub max_inflight_messages: usize,
@@ -138,7 +139,7 @@ impl Default for BrokerOptions {
             port: 1883,
             max_connections: 1024,
             max_packet_size: 16 * 1024 * 1024,
-            max_queued_messages: 1000,
+            max_queued_messages: 10_000,
             max_inflight_messages: 512,
             connect_timeout: Duration::from_secs(10),
             session_expiry: None,

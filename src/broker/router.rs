@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::core::Core;
 use super::message::{Delivery, Message};
 use super::retained::Retained;
+use super::session::Wakeups;
 use super::stats::Counters;
 use super::subscriptions::Subscriber;
 use crate::protocol::QoS;
@@ -18,7 +19,9 @@ impl Core {
     /// topic it publishes on receives its own message. The message is forwarded as soon as it
     /// arrives, before any QoS 2 handshake with the publisher completes (section 4.3.3 permits it).
     ///
-    /// `scratch` is reused between calls so routing allocates nothing per subscriber.
+    /// `scratch` is reused between calls so routing allocates nothing per subscriber; the
+    /// subscribers' connections to wake are added to `wakeups` for the caller to wake once its
+    /// batch is routed.
     pub fn route(
         &self,
         topic: TopicName,
@@ -26,6 +29,7 @@ impl Core {
         qos: QoS,
         retain: bool,
         scratch: &mut Vec<Subscriber>,
+        wakeups: &mut Wakeups,
     ) {
         Counters::add(&self.counters.messages_received, 1);
         let message = Arc::new(Message { topic, payload });
@@ -60,7 +64,7 @@ impl Core {
             };
             subscriber
                 .session
-                .offer(delivery, max_queued, &self.counters);
+                .offer(delivery, max_queued, &self.counters, wakeups);
         }
     }
 

@@ -41,11 +41,36 @@ pub(crate) struct SessionState {
     pub detached_at: Instant,
 }
 
-/// Outcome of offering a delivery to a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Offer {
-    Queued,
-    Dropped,
+/// Connections to wake once a batch of deliveries has been queued. Waking is deferred to the end
+/// of the batch so that a publisher handling many messages from one read wakes each subscriber
+/// once, not once per message.
+#[derive(Debug, Default)]
+pub(crate) struct Wakeups {
+    pending: Vec<Arc<ConnectionControl>>,
+}
+
+impl Wakeups {
+    fn add(&mut self, connection: Arc<ConnectionControl>) {
+        if !self
+            .pending
+            .last()
+            .is_some_and(|last| Arc::ptr_eq(last, &connection))
+        {
+            self.pending.push(connection);
+        }
+    }
+
+    /// Wakes every connection noted since the last call, each once.
+    pub fn wake_all(&mut self) {
+        if self.pending.len() > 1 {
+            self.pending
+                .sort_unstable_by_key(|c| Arc::as_ptr(c) as usize);
+            self.pending.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        }
+        for connection in self.pending.drain(..) {
+            connection.waker.wake();
+        }
+    }
 }
 
 impl Session {
@@ -83,32 +108,31 @@ impl Session {
 
     /// Queues a delivery. QoS 0 messages for an absent client are not kept (section 3.1.2.4 makes
     /// storing them optional); anything beyond `max_queued` is dropped, so a subscriber that does
-    /// not read costs bounded memory and never slows the publisher. The connection thread is woken
-    /// only when the queue goes from empty to non-empty: one wake-up per batch, not per message.
-    pub fn offer(&self, delivery: Delivery, max_queued: usize, counters: &Counters) -> Offer {
-        let wake = {
-            let mut state = self.state.lock();
-            let absent = state.attached.is_none();
-            if state.ended
-                || state.queue.len() >= max_queued
-                || (absent && delivery.qos == QoS::AtMostOnce)
-            {
-                drop(state);
-                Counters::add(&counters.messages_dropped, 1);
-                return Offer::Dropped;
-            }
-            let was_empty = state.queue.is_empty();
-            state.queue.push_back(delivery);
-            if was_empty {
-                state.attached.clone()
-            } else {
-                None
-            }
-        };
-        if let Some(connection) = wake {
-            connection.waker.wake();
+    /// not read costs bounded memory and never slows the publisher. The connection is noted in
+    /// `wakeups` only when the queue goes from empty to non-empty: one wake-up per batch, not per
+    /// message.
+    pub fn offer(
+        &self,
+        delivery: Delivery,
+        max_queued: usize,
+        counters: &Counters,
+        wakeups: &mut Wakeups,
+    ) {
+        let mut state = self.state.lock();
+        let absent = state.attached.is_none();
+        if state.ended
+            || state.queue.len() >= max_queued
+            || (absent && delivery.qos == QoS::AtMostOnce)
+        {
+            drop(state);
+            Counters::add(&counters.messages_dropped, 1);
+            return;
         }
-        Offer::Queued
+        let was_empty = state.queue.is_empty();
+        state.queue.push_back(delivery);
+        if was_empty && let Some(connection) = &state.attached {
+            wakeups.add(Arc::clone(connection));
+        }
     }
 
     /// Moves every queued delivery into `into`, which must be empty; swapping keeps both buffers'
