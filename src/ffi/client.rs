@@ -531,6 +531,9 @@ pub unsafe extern "C" fn mqtt_subscribe(
     })
 }
 
+/// Where an empty payload points, so C never sees NULL.
+static EMPTY_PAYLOAD: [u8; 1] = [0];
+
 /// Topics up to this length are NUL-terminated on the stack; longer ones are copied to the heap.
 const STACK_TOPIC: usize = 256;
 
@@ -552,7 +555,7 @@ fn deliver_to_c(
         topic: topic.as_ptr().cast(),
         topic_len: m.topic.len(),
         payload: if m.payload.is_empty() {
-            [0u8; 1].as_ptr()
+            EMPTY_PAYLOAD.as_ptr()
         } else {
             m.payload.as_ptr()
         },
