@@ -196,6 +196,8 @@ pub struct Engine {
     delivery_ns: Vec<u64>,
     ack_ns: Vec<u64>,
     bytes_read: u64,
+    handshakes_ready: usize,
+    handshakes_failed: usize,
     last_ping_at: Instant,
     pub closed_by_peer: u64,
     pub protocol_errors: u64,
@@ -227,6 +229,8 @@ impl Engine {
             delivery_ns: Vec::new(),
             ack_ns: Vec::new(),
             bytes_read: 0,
+            handshakes_ready: 0,
+            handshakes_failed: 0,
             last_ping_at: now,
             closed_by_peer: 0,
             protocol_errors: 0,
@@ -354,9 +358,13 @@ impl Engine {
         let started = Instant::now();
         let mut outcome = ConnectOutcome::default();
         let mut next_role = 0;
-        let mut pending = 0usize;
         let first_conn = self.conns.len();
+        let ready_before = self.handshakes_ready;
+        let failed_before = self.handshakes_failed;
         loop {
+            let ready = self.handshakes_ready - ready_before;
+            let failed = self.handshakes_failed - failed_before;
+            let mut pending = self.conns.len() - first_conn - ready - failed;
             while next_role < roles.len() && pending < concurrency.max(1) {
                 match self.open(roles[next_role]) {
                     Ok(()) => pending += 1,
@@ -367,16 +375,6 @@ impl Engine {
                 }
                 next_role += 1;
             }
-            let mut ready = 0;
-            let mut failed = 0;
-            for c in &self.conns[first_conn..] {
-                match c.phase {
-                    Phase::Ready => ready += 1,
-                    Phase::Closed => failed += 1,
-                    _ => {}
-                }
-            }
-            pending = self.conns.len() - first_conn - ready - failed;
             if next_role >= roles.len() && pending == 0 {
                 outcome.established = ready;
                 outcome.failed += failed;
@@ -657,6 +655,9 @@ impl Engine {
         if conn.phase == Phase::Closed {
             return;
         }
+        if conn.phase != Phase::Ready {
+            self.handshakes_failed += 1;
+        }
         conn.fd = None;
         conn.phase = Phase::Closed;
         conn.out = Vec::new();
@@ -881,6 +882,9 @@ impl Engine {
                             Role::Subscriber(_) => Phase::AwaitSuback,
                             _ => Phase::Ready,
                         };
+                        if self.conns[index].phase == Phase::Ready {
+                            self.handshakes_ready += 1;
+                        }
                     }
                     Ok(Some((Packet::Connack(ack), _))) => {
                         return Err(format!("connection refused: {}", ack.code.description()));
@@ -894,6 +898,7 @@ impl Engine {
                         if ack.codes.len() == 1 && ack.codes[0] != SubackCode::Failure =>
                     {
                         self.conns[index].phase = Phase::Ready;
+                        self.handshakes_ready += 1;
                     }
                     other => return Err(format!("subscription refused: {other:?}")),
                 }
