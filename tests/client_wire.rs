@@ -536,3 +536,72 @@ fn invalid_topics_are_refused_locally() {
     client.disconnect().unwrap();
     broker.finish();
 }
+
+/// While the loop thread runs, callbacks run on it, and `receive_message` on another thread
+/// waits for the loop to process the next message.
+#[test]
+fn callbacks_run_on_the_loop_thread() {
+    let broker = FakeBroker::start(|mut conn| {
+        conn.accept_connect();
+        grant_subscribe(&mut conn);
+        // Sent once the test is waiting in receive_message.
+        thread::sleep(Duration::from_millis(200));
+        conn.send(&publish("loop/t", b"1", QosPid::AtMostOnce, false));
+        assert_eq!(conn.read(WAIT), Packet::Disconnect);
+    });
+    let client = connect(broker.port, &options());
+    let (tx, rx) = crossbeam_channel::unbounded();
+    client
+        .subscribe("loop/#", QoS::AtMostOnce, move |_| {
+            let _ = tx.send(thread::current().name().map(str::to_owned));
+        })
+        .unwrap();
+    client.loop_start().unwrap();
+    assert!(matches!(
+        client.loop_start(),
+        Err(ClientError::LoopAlreadyRunning)
+    ));
+    client.receive_message(Some(WAIT)).unwrap();
+    let thread_name = rx.recv_timeout(WAIT).unwrap();
+    assert_eq!(thread_name.as_deref(), Some("mqtt-client-loop"));
+    client.loop_stop();
+    client.disconnect().unwrap();
+    broker.finish();
+}
+
+/// One thread blocks in receive_message (no loop thread) while another subscribes, publishes
+/// and pings: the reading thread reads the replies and hands them over.
+#[test]
+fn replies_are_handed_over_by_the_reading_thread() {
+    let broker = FakeBroker::start(|mut conn| {
+        conn.accept_connect();
+        grant_subscribe(&mut conn);
+        let Packet::Publish(p) = conn.read(WAIT) else {
+            panic!("expected PUBLISH")
+        };
+        conn.send(&Packet::Puback(p.qospid.packet_id().unwrap()));
+        assert_eq!(conn.read(WAIT), Packet::Pingreq);
+        conn.send(&Packet::Pingresp);
+        conn.send(&publish("h/done", b"", QosPid::AtMostOnce, false));
+        assert_eq!(conn.read(WAIT), Packet::Disconnect);
+    });
+    let client = Arc::new(connect(broker.port, &options()));
+    let reader = {
+        let client = Arc::clone(&client);
+        thread::spawn(move || client.receive_message(None))
+    };
+    // Give the reader time to take the reading role and block.
+    thread::sleep(Duration::from_millis(100));
+    let inbox = Inbox::default();
+    client
+        .subscribe("h/#", QoS::AtMostOnce, inbox.callback("h"))
+        .unwrap();
+    client
+        .publish("h/out", b"x", QoS::AtLeastOnce, false)
+        .unwrap();
+    client.ping().unwrap();
+    reader.join().unwrap().unwrap();
+    assert_eq!(inbox.next(WAIT).topic, "h/done");
+    client.disconnect().unwrap();
+    broker.finish();
+}
