@@ -2,24 +2,25 @@
 //! timeout, and a wake-up descriptor that interrupts a reader blocked in `poll`.
 
 use std::io;
-use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::thread;
 use std::time::Instant;
 
 use super::error::ClientError;
 
 /// Resolves `host` (names, IPv4 and IPv6 literals) and connects to the first address that
-/// answers before `deadline`.
+/// answers, all before `deadline`.
 pub(crate) fn connect(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, ClientError> {
     // A bracketed IPv6 literal ("[::1]") is accepted as well as the bare form.
     let host = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
-    let addrs: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| ClientError::Resolve(format!("{host}: {e}")))?
-        .collect();
+    let addrs = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => resolve(host, port, deadline)?,
+    };
     if addrs.is_empty() {
         return Err(ClientError::Resolve(format!("{host}: no addresses")));
     }
@@ -40,6 +41,32 @@ pub(crate) fn connect(host: &str, port: u16, deadline: Instant) -> Result<TcpStr
     }
     Err(ClientError::ConnectFailed(failures.join("; ")))
 }
+
+/// Resolves a host name on a helper thread, so a slow resolver cannot hold `connect` past its
+/// deadline (the system resolver has no timeout of its own to pass); a resolution still running
+/// at the deadline finishes on its own thread and is discarded.
+fn resolve(host: &str, port: u16, deadline: Instant) -> Result<Vec<SocketAddr>, ClientError> {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let name = host.to_owned();
+    thread::Builder::new()
+        .name("mqtt-resolve".into())
+        .stack_size(RESOLVER_STACK_SIZE)
+        .spawn(move || {
+            let result = (name.as_str(), port)
+                .to_socket_addrs()
+                .map(|addrs| addrs.collect::<Vec<_>>());
+            let _ = tx.send(result);
+        })
+        .map_err(ClientError::Io)?;
+    match rx.recv_deadline(deadline) {
+        Ok(Ok(addrs)) => Ok(addrs),
+        Ok(Err(e)) => Err(ClientError::Resolve(format!("{host}: {e}"))),
+        Err(_) => Err(ClientError::Timeout),
+    }
+}
+
+/// The system resolver may load NSS modules, so its thread gets more than a minimal stack.
+const RESOLVER_STACK_SIZE: usize = 256 * 1024;
 
 /// An eventfd that makes a blocked [`wait_readable`] return early.
 pub(crate) struct Waker {
