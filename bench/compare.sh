@@ -192,7 +192,7 @@ start_broker() {
     PORT=$(free_port)
     write_configs "$PORT"
     case "$name" in
-        ours) taskset -c 0 "$OUR_BROKER" -p "$PORT" >"$RUN_DIR/broker.log" 2>&1 & ;;
+        ours) taskset -c 0 "$OUR_BROKER" -p "$PORT" --max-connections $((CONNECTIONS + 100)) >"$RUN_DIR/broker.log" 2>&1 & ;;
         mosquitto) taskset -c 0 "$MOSQUITTO" -c "$RUN_DIR/mosquitto.conf" >"$RUN_DIR/broker.log" 2>&1 & ;;
         rumqttd) taskset -c 0 "$RUMQTTD" -q -c "$RUN_DIR/rumqttd.toml" >"$RUN_DIR/broker.log" 2>&1 & ;;
         *) die "unknown broker $name" ;;
@@ -238,6 +238,72 @@ run_one() {
     grep -v '^RESULT ' "$RUN_DIR/load.out" | sed 's/^/    /' >&2 || true
 }
 
+# ---------------------------------------------------------------- client side
+# Our client library and libmosquitto, each against our broker: pipelined QoS 1 publish rate and
+# QoS 0 receive rate (fed by the load generator's publish scenario).
+CLIENT_MESSAGES=${CLIENT_MESSAGES:-200000}
+
+build_mosq_bench() {
+    if [ ! -e /usr/include/mosquitto.h ]; then
+        [ "$INSTALL" = 1 ] || die "libmosquitto-dev is not installed"
+        log "installing libmosquitto-dev (Debian package)"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y libmosquitto-dev >/dev/null
+    fi
+    MOSQ_BENCH="$RUN_DIR/mosq_bench"
+    ${CC:-cc} -std=c99 -Wall -Wextra -Wpedantic -Werror -D_POSIX_C_SOURCE=200809L -O2 \
+        -o "$MOSQ_BENCH" "$BENCH/client/mosq_bench.c" -lmosquitto -lpthread
+}
+
+# client_receive LIBRARY ROUND: starts the receiver on CPU 1, waits for READY, feeds it.
+client_receive() {
+    local library=$1 round=$2 topic="bench/client/feed" out="$RUN_DIR/receiver.out"
+    : >"$out"
+    case "$library" in
+        libmqtt) taskset -c 1 "$LOADGEN" --scenario client_recv_qos0 --port "$PORT" --broker ours \
+                     --topic "$topic" --messages "$CLIENT_MESSAGES" --timeout 90 >"$out" 2>&1 & ;;
+        libmosquitto) taskset -c 1 "$MOSQ_BENCH" recv0 "$PORT" "$topic" "$CLIENT_MESSAGES" >"$out" 2>&1 & ;;
+    esac
+    LOAD_PID=$!
+    for _ in $(seq 100); do
+        grep -q READY "$out" && break
+        sleep 0.05
+    done
+    # The feeder shares CPU 0 with the broker so the receiving client has CPU 1 to itself.
+    taskset -c 0 "$LOADGEN" --scenario publish --port "$PORT" --topic "$topic" \
+        --messages "$CLIENT_MESSAGES" --window 1000 --duration 60 --timeout 90 >/dev/null 2>&1 || true
+    wait "$LOAD_PID" || true
+    LOAD_PID=""
+    (grep '^RESULT ' "$out" || echo "RESULT scenario=client_recv_qos0 broker=$library status=no_result") |
+        tail -1 | sed "s/\$/ round=$round/" >>"$RESULTS"
+    grep -v '^RESULT \|^READY' "$out" | sed 's/^/    /' >&2 || true
+}
+
+client_publish() {
+    local library=$1 round=$2 out="$RUN_DIR/publisher.out"
+    case "$library" in
+        libmqtt) taskset -c 1 "$LOADGEN" --scenario client_pub_qos1 --port "$PORT" --broker ours \
+                     --messages "$CLIENT_MESSAGES" --window 1000 --payload "$PAYLOAD" --timeout 90 >"$out" 2>&1 || true ;;
+        libmosquitto) taskset -c 1 "$MOSQ_BENCH" pub1 "$PORT" "$CLIENT_MESSAGES" 1000 "$PAYLOAD" >"$out" 2>&1 || true ;;
+    esac
+    (grep '^RESULT ' "$out" || echo "RESULT scenario=client_pub_qos1 broker=$library status=no_result") |
+        tail -1 | sed "s/\$/ round=$round/" >>"$RESULTS"
+    grep -v '^RESULT ' "$out" | sed 's/^/    /' >&2 || true
+}
+
+client_bench() {
+    build_mosq_bench
+    for round in $(seq "$ROUNDS"); do
+        for library in libmqtt libmosquitto; do
+            for what in publish receive; do
+                log "client $what round $round/$ROUNDS: $library"
+                start_broker ours || { log "our broker did not start"; continue; }
+                "client_$what" "$library" "$round"
+                stop_broker
+            done
+        done
+    done
+}
+
 machine_info() {
     {
         echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -274,7 +340,7 @@ for scenario in $SCENARIOS; do
 done
 
 if [ "$CLIENT_BENCH" = 1 ]; then
-    "$BENCH/client/run.sh" "$OUR_BROKER" "$ROUNDS" >>"$RESULTS" || log "client benchmark failed"
+    client_bench
 fi
 
 python3 "$BENCH/summarize.py" "$RESULTS" "$OUT/machine.txt" "$OUT"

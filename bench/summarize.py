@@ -92,9 +92,9 @@ def fmt(v, metric):
     return f"{v:.1f}" if v >= 10 else f"{v:.2f}"
 
 
-def target(scenario, metric, table, connections):
+def target(scenario, metric, table, connections, ours_name=OURS):
     """Text of the issue's target for this row, and whether it is met (None when not judged)."""
-    ours = table.get((scenario, OURS), {}).get(metric)
+    ours = table.get((scenario, ours_name), {}).get(metric)
     mosq = table.get((scenario, "mosquitto"), {}).get(metric)
     rum = table.get((scenario, "rumqttd"), {}).get(metric)
 
@@ -127,9 +127,9 @@ def target(scenario, metric, table, connections):
     return "", None
 
 
-def markdown(table, brokers, connections):
-    peers = [b for b in brokers if b != OURS]
-    head = ["scenario", "metric"] + brokers + [f"ours/{p}" for p in peers if OURS in brokers] + [
+def markdown(table, brokers, connections, ours_name=OURS):
+    peers = [b for b in brokers if b != ours_name]
+    head = ["scenario", "metric"] + brokers + [f"{ours_name}/{p}" for p in peers if ours_name in brokers] + [
         "target",
         "met",
     ]
@@ -144,19 +144,19 @@ def markdown(table, brokers, connections):
                 continue
             row = [scenario, f"{label}" + (f" ({unit})" if unit else "")]
             row += [fmt(v, metric) for v in values]
-            if OURS in brokers:
-                ours = table.get((scenario, OURS), {}).get(metric)
+            if ours_name in brokers:
+                ours = table.get((scenario, ours_name), {}).get(metric)
                 for p in peers:
                     peer = table.get((scenario, p), {}).get(metric)
                     ratio = "–" if ours is None or not peer or metric in ("lost", "held") else f"{ours / peer:.2f}"
                     row.append(ratio)
-            text, met = target(scenario, metric, table, connections)
+            text, met = target(scenario, metric, table, connections, ours_name)
             row += [text, "" if met is None else ("yes" if met else "**no**")]
             lines.append("| " + " | ".join(row) + " |")
     incomplete = [
         f"{s}/{b}: {e['ok']} of {e['runs']} runs complete"
         for (s, b), e in sorted(table.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1])))
-        if e["ok"] < e["runs"]
+        if e["ok"] < e["runs"] and b in brokers
     ]
     if incomplete:
         lines += ["", "Runs that lost messages, failed or timed out: " + "; ".join(incomplete) + "."]
@@ -180,24 +180,42 @@ def chart(table, brokers, path):
         ("Idle: system memory per connection (KiB)", IDLE, "sys_mem_per_conn_kib", False),
         ("Idle: accept rate (connections/s, log)", IDLE, "connect_per_s", True),
     ]
-    colors = {"ours": "#2b7bba", "mosquitto": "#7f7f7f", "rumqttd": "#e07b39"}
-    fig, axes = plt.subplots(2, 3, figsize=(16, 8.5))
-    width = 0.8 / max(len(brokers), 1)
+    colors = {
+        "ours": "#2b7bba",
+        "mosquitto": "#7f7f7f",
+        "rumqttd": "#e07b39",
+        "libmqtt": "#2b7bba",
+        "libmosquitto": "#7f7f7f",
+    }
+    client_libraries = [b for b in ("libmqtt", "libmosquitto") if any(k[1] == b for k in table)]
+    if client_libraries:
+        panels.append(("Client library against our broker (msgs/s)", CLIENT, "msgs_per_s", False))
+    columns = (len(panels) + 1) // 2
+    fig, axes = plt.subplots(2, columns, figsize=(5.4 * columns, 8.5), squeeze=False)
     for ax, (title, scenarios, metric, log) in zip(axes.flat, panels):
-        for i, broker in enumerate(brokers):
+        series = client_libraries if scenarios is CLIENT else brokers
+        width = 0.8 / max(len(series), 1)
+        plotted = False
+        for i, broker in enumerate(series):
             xs, ys = [], []
             for j, s in enumerate(scenarios):
                 v = table.get((s, broker), {}).get(metric)
-                if v is not None:
-                    xs.append(j + (i - (len(brokers) - 1) / 2) * width)
-                    ys.append(max(v, 1e-3) if log else v)
-            ax.bar(xs, ys, width, label=broker, color=colors.get(broker))
+                if v is not None and (v > 0 or not log):
+                    xs.append(j + (i - (len(series) - 1) / 2) * width)
+                    ys.append(v)
+            if xs:
+                plotted = True
+                ax.bar(xs, ys, width, label=broker, color=colors.get(broker))
         ax.set_xticks(range(len(scenarios)))
-        ax.set_xticklabels(scenarios)
+        ax.set_xticklabels(scenarios, fontsize=8)
         ax.set_title(title, fontsize=10)
-        if log:
+        if log and plotted:
             ax.set_yscale("log")
+        if scenarios is CLIENT and plotted:
+            ax.legend()
         ax.grid(axis="y", alpha=0.3)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
     axes.flat[0].legend()
     fig.suptitle("MQTT brokers side by side (medians; broker on CPU 0, load on CPU 1)")
     fig.tight_layout()
@@ -219,9 +237,12 @@ def main():
     md = markdown(table, brokers, connections)
     client_rows = [s for s in CLIENT if any(k[0] == s for k in table)]
     if client_rows:
-        md += "\nClient side (against our broker):\n\n" + markdown(table, ["libmqtt", "libmosquitto"], None)
+        md += "\nClient side (against our broker):\n\n" + markdown(
+            table, ["libmqtt", "libmosquitto"], None, ours_name="libmqtt"
+        )
     machine = Path(machine_file).read_text() if Path(machine_file).exists() else ""
     out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     summary = "```\n" + machine + "```\n\n" + md
     (out / "summary.md").write_text(summary)
     drew = chart(table, brokers, out / "compare.png")

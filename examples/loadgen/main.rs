@@ -5,6 +5,7 @@
 //! Run `loadgen --help` for the scenarios and options. Every run ends within `--timeout` seconds:
 //! a watchdog prints a failed RESULT line and exits if the engine has not finished by then.
 
+mod client_bench;
 mod engine;
 mod proc_stats;
 mod report;
@@ -32,6 +33,9 @@ scenarios:
                        publish-to-acknowledgement (PUBACK / PUBCOMP)
   publish              one publisher, no subscriber, --messages to --topic (feeds an outside
                        subscriber, e.g. a client library under test)
+  client_pub_qos1      the crate's client: --messages QoS 1 publishes, --window in flight
+  client_recv_qos0     the crate's client: receive --messages QoS 0 messages on --topic
+                       (prints READY once subscribed; feed it with the publish scenario)
   idle                 --connections idle clients: connect rate, broker RSS and system
                        memory (MemAvailable) per connection, connections still held after --hold
 
@@ -255,6 +259,8 @@ fn main() -> ExitCode {
     let deadline = Instant::now() + options.timeout.mul_f64(0.9);
     let outcome = if options.scenario == "idle" {
         run_idle(&options, addr, deadline)
+    } else if options.scenario.starts_with("client_") {
+        run_client(&options, deadline)
     } else if let Some(shape) = shape_of(&options) {
         run_traffic(&options, &shape, addr, deadline)
     } else {
@@ -417,6 +423,27 @@ fn run_traffic(
     }
     line.set("errors", engine.protocol_errors + engine.closed_by_peer)
         .set("status", if ok { "ok" } else { "incomplete" });
+    println!("{}", line.render());
+    Ok(ok)
+}
+
+fn run_client(o: &Options, deadline: Instant) -> Result<bool, String> {
+    let run = client_bench::ClientRun {
+        host: &o.host,
+        port: o.port.ok_or("--port is required")?,
+        topic: &o.topic,
+        messages: o.messages.unwrap_or(100_000),
+        window: o.window,
+        payload: o.payload,
+        deadline,
+    };
+    let mut line = base_line(o);
+    line.set("broker", "libmqtt").set("target", &o.broker);
+    let ok = match o.scenario.as_str() {
+        "client_pub_qos1" => client_bench::publish_qos1(&run, &mut line)?,
+        "client_recv_qos0" => client_bench::receive_qos0(&run, &mut line)?,
+        other => return Err(format!("unknown scenario {other}\n{USAGE}")),
+    };
     println!("{}", line.render());
     Ok(ok)
 }
