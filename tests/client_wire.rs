@@ -605,3 +605,39 @@ fn replies_are_handed_over_by_the_reading_thread() {
     client.disconnect().unwrap();
     broker.finish();
 }
+
+/// loop_start while another thread is blocked reading (keep-alive off, so it would otherwise
+/// sleep until data arrives): the loop thread takes over reading and runs the callbacks.
+#[test]
+fn loop_start_takes_over_from_a_blocked_reader() {
+    let broker = FakeBroker::start(|mut conn| {
+        conn.accept_connect();
+        grant_subscribe(&mut conn);
+        // Well after loop_start below.
+        thread::sleep(Duration::from_millis(400));
+        conn.send(&publish("take/over", b"", QosPid::AtMostOnce, false));
+        assert_eq!(conn.read(WAIT), Packet::Disconnect);
+    });
+    let client = Arc::new(connect(broker.port, &options().keep_alive(Duration::ZERO)));
+    let (tx, rx) = crossbeam_channel::unbounded();
+    client
+        .subscribe("take/#", QoS::AtMostOnce, move |_| {
+            let _ = tx.send(thread::current().name().map(str::to_owned));
+        })
+        .unwrap();
+    let reader = {
+        let client = Arc::clone(&client);
+        thread::spawn(move || client.receive_message(None))
+    };
+    thread::sleep(Duration::from_millis(100));
+    client.loop_start().unwrap();
+    // Had the blocked thread kept reading, it would have run the callback itself.
+    assert_eq!(
+        rx.recv_timeout(WAIT).unwrap().as_deref(),
+        Some("mqtt-client-loop")
+    );
+    reader.join().unwrap().unwrap();
+    client.loop_stop();
+    client.disconnect().unwrap();
+    broker.finish();
+}

@@ -333,6 +333,9 @@ impl Client {
             })
             .map_err(ClientError::Io)?;
         self.shared.lock_state().loop_thread = Some(handle.thread().id());
+        // A thread blocked reading (say in receive_message) hands the reading role over to the
+        // loop thread at its next turn; wake it so that turn comes now.
+        self.shared.wake_reader();
         *slot = Some(LoopThread { handle, stop });
         Ok(())
     }
