@@ -409,7 +409,7 @@ extern "C" {
  * Creates broker options with the defaults: bind address 127.0.0.1, at most 1024 connections,
  * packets up to 16 MiB, 10000 queued messages and 512 in-flight messages per session, a 10 s
  * connect timeout, persistent sessions kept until the broker stops, 128 KiB connection-thread
- * stacks, no authenticator, authorizer or event callback.
+ * stacks, idle connections parked after 1 s, no authenticator, authorizer or event callback.
  *
  * Returns a new object owned by the caller (release it with `mqtt_broker_options_free`), or NULL
  * with `MQTT_STATUS_PANIC` if it could not be created. Does not block.
@@ -519,6 +519,19 @@ mqtt_status mqtt_broker_options_set_session_expiry_s(mqtt_broker_options *opts, 
 mqtt_status mqtt_broker_options_set_thread_stack_size(mqtt_broker_options *opts, size_t stack_size);
 
 /**
+ * Sets after how many milliseconds without traffic a connection gives up its thread and waits
+ * in the broker's parking lot (one epoll thread) until a packet, a delivery or its keep-alive
+ * deadline needs it again (default 1000); 0 keeps one thread per connection throughout. Parked
+ * connections cost far less memory than threads; resuming one costs a thread start.
+ *
+ * Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`.
+ *
+ * # Safety
+ * `opts` is NULL or a live options object.
+ */
+mqtt_status mqtt_broker_options_set_park_idle_after_ms(mqtt_broker_options *opts, uint32_t idle_ms);
+
+/**
  * Sets the authenticator, called once per CONNECT before the client is accepted; NULL `cb`
  * removes it (everyone is accepted). `cb` returns an `mqtt_auth_result` value:
  * `MQTT_AUTH_RESULT_ACCEPT` (1), `MQTT_AUTH_RESULT_BAD_CREDENTIALS` (0, CONNACK 0x04) or
@@ -561,8 +574,9 @@ mqtt_status mqtt_broker_options_set_authorizer(mqtt_broker_options *opts, mqtt_b
  * removes it.
  *
  * Threads: `cb` runs on the connection's thread, concurrently with other connections'
- * callbacks; for disconnects caused by `mqtt_broker_stop` it runs while the stop is in
- * progress. It may call `mqtt_broker_publish`, `mqtt_broker_stats`, `mqtt_broker_port` and
+ * callbacks (for a parked connection closed by `mqtt_broker_stop`, on the broker's parking
+ * thread); for disconnects caused by `mqtt_broker_stop` it runs while the stop is in progress.
+ * It may call `mqtt_broker_publish`, `mqtt_broker_stats`, `mqtt_broker_port` and
  * `mqtt_broker_stop` (which then only starts the stop and returns at once); it must not call
  * `mqtt_broker_free` or `mqtt_broker_wait` on its own broker.
  *

@@ -325,9 +325,19 @@ fn host_publish_reaches_subscriber() {
 fn packets_pipelined_behind_connect_are_handled() {
     let broker = start_default_broker();
     let mut client = RawClient::open(broker.port());
-    let mut bytes = Packet::Connect(connect_packet("eager", true)).to_bytes().unwrap();
-    bytes.extend(subscribe(1, &[("eager", QoS::AtMostOnce)]).to_bytes().unwrap());
-    bytes.extend(publish("eager", b"self", QosPid::AtMostOnce, false).to_bytes().unwrap());
+    let mut bytes = Packet::Connect(connect_packet("eager", true))
+        .to_bytes()
+        .unwrap();
+    bytes.extend(
+        subscribe(1, &[("eager", QoS::AtMostOnce)])
+            .to_bytes()
+            .unwrap(),
+    );
+    bytes.extend(
+        publish("eager", b"self", QosPid::AtMostOnce, false)
+            .to_bytes()
+            .unwrap(),
+    );
     client.send_bytes(&bytes);
     assert!(matches!(client.recv(), Packet::Connack(_)));
     assert!(matches!(client.recv(), Packet::Suback(_)));

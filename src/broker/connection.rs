@@ -4,6 +4,7 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
+use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,7 @@ use super::options::{Access, BrokerEvent, DisconnectReason};
 use super::session::{Session, Wakeups};
 use super::stats::Counters;
 use super::subscriptions::Subscriber;
+use super::threads::ThreadEnd;
 use crate::protocol::{
     LastWill, Packet, Publish, QoS, QosPid, Suback, SubackCode, Subscribe, Unsubscribe,
     encode_publish,
@@ -27,29 +29,59 @@ use crate::topic::TopicFilter;
 /// stops reading then leaves its messages in the bounded session queue, where excess is dropped.
 const OUTPUT_HIGH_WATER: usize = 64 * 1024;
 
-/// Serves one accepted socket until it closes.
+/// Serves one accepted socket until it closes or parks.
 pub(crate) fn serve(
     core: Arc<Core>,
     stream: TcpStream,
     peer: SocketAddr,
     control: Arc<ConnectionControl>,
-) {
+) -> ThreadEnd {
     let Ok(io) = Io::new(stream, core.options.max_packet_size) else {
-        return;
+        return ThreadEnd::Closed;
     };
     let Some((io, connect)) = handshake::read_connect(&core, io, &control) else {
-        return;
+        return ThreadEnd::Closed;
     };
     let Some((io, accepted)) = handshake::accept(&core, io, connect, peer, &control) else {
-        return;
+        return ThreadEnd::Closed;
     };
-    let mut online = Online::new(core, io, peer, control, accepted);
-    let reason = online.run();
-    online.finish(reason);
+    drive(Box::new(Online::new(core, io, peer, control, accepted)))
+}
+
+/// Serves an accepted connection on the calling thread until it closes, or until it has been
+/// idle long enough to wait in the parking lot without a thread.
+pub(crate) fn drive(mut online: Box<Online>) -> ThreadEnd {
+    match online.run() {
+        Outcome::Closed(reason) => {
+            online.finish(reason);
+            ThreadEnd::Closed
+        }
+        Outcome::Idle => {
+            online.release_buffers();
+            let Some(parking) = online.core.parking.get().cloned() else {
+                online.finish(DisconnectReason::BrokerStopping);
+                return ThreadEnd::Closed;
+            };
+            match parking.park(online) {
+                Ok(()) => ThreadEnd::Parked,
+                Err(online) => {
+                    online.finish(DisconnectReason::BrokerStopping);
+                    ThreadEnd::Closed
+                }
+            }
+        }
+    }
+}
+
+/// Why [`Online::run`] returned.
+enum Outcome {
+    Closed(DisconnectReason),
+    /// Nothing happened for `park_idle_after`: the connection may give up its thread.
+    Idle,
 }
 
 /// A connection whose CONNECT was accepted.
-struct Online {
+pub(crate) struct Online {
     core: Arc<Core>,
     io: Io,
     peer: SocketAddr,
@@ -60,6 +92,8 @@ struct Online {
     /// 1.5 × the keep-alive the client asked for; `None` for keep-alive 0.
     keep_alive_limit: Option<Duration>,
     last_received: Instant,
+    /// Last time anything was read, written or woke the thread.
+    last_activity: Instant,
     session: Arc<Session>,
     /// Owned while attached; handed back to the session on detach.
     flows: Option<Box<Flows>>,
@@ -97,6 +131,7 @@ impl Online {
             will: connect.will,
             keep_alive_limit,
             last_received: Instant::now(),
+            last_activity: Instant::now(),
             session: attached.session,
             flows: Some(attached.flows),
             scratch: Vec::new(),
@@ -145,20 +180,50 @@ impl Online {
         }
     }
 
-    /// Runs until the connection has to end, and says why.
-    fn run(&mut self) -> DisconnectReason {
-        // Packets pipelined behind CONNECT may already be buffered; the socket will not announce
-        // them again.
+    pub(crate) fn socket_fd(&self) -> RawFd {
+        self.io.fd()
+    }
+
+    pub(crate) fn waker_fd(&self) -> RawFd {
+        self.control.waker_fd()
+    }
+
+    pub(crate) fn control(&self) -> Arc<ConnectionControl> {
+        Arc::clone(&self.control)
+    }
+
+    /// When the keep-alive runs out unless a packet arrives.
+    pub(crate) fn keep_alive_deadline(&self) -> Option<Instant> {
+        self.keep_alive_limit.map(|l| self.last_received + l)
+    }
+
+    /// Frees the buffers an idle connection does not need.
+    fn release_buffers(&mut self) {
+        self.io.release_buffers();
+        self.scratch = Vec::new();
+        self.flows().pending.shrink_to_fit();
+    }
+
+    /// Runs until the connection has to end (and says why) or has been idle for
+    /// `park_idle_after`.
+    fn run(&mut self) -> Outcome {
+        // Packets pipelined behind CONNECT (or buffered before parking) may already be in the
+        // input buffer; the socket will not announce them again.
         if let Err(reason) = self.handle_input() {
-            return reason;
+            return Outcome::Closed(reason);
         }
+        let park_after = self
+            .core
+            .options
+            .park_idle_after
+            .filter(|_| self.core.parking.get().is_some());
         loop {
             // Refill as long as the socket takes everything: stopping at the output high-water
             // mark must not leave deliveries waiting for a wake-up that will not come.
             loop {
                 let output_full = self.pump_deliveries();
                 if self.io.flush().is_err() {
-                    return DisconnectReason::ConnectionLost;
+                    return Outcome::Closed(DisconnectReason::ConnectionLost);
                 }
                 if !output_full || !self.io.output.is_empty() {
                     break;
@@ -168,37 +233,54 @@ impl Online {
                 &self.core.counters.messages_sent,
                 std::mem::take(&mut self.unsent_count),
             );
-            let deadline = self.keep_alive_limit.map(|l| self.last_received + l);
+            let keep_alive_deadline = self.keep_alive_deadline();
+            let park_deadline = park_after
+                .filter(|_| self.io.output.is_empty())
+                .map(|after| self.last_activity + after);
+            let deadline = match (keep_alive_deadline, park_deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let ready = match self.io.wait(self.control.waker_fd(), deadline) {
                 Ok(ready) => ready,
-                Err(_) => return DisconnectReason::ConnectionLost,
+                Err(_) => return Outcome::Closed(DisconnectReason::ConnectionLost),
             };
             if self.core.is_stopping() {
-                return DisconnectReason::BrokerStopping;
+                return Outcome::Closed(DisconnectReason::BrokerStopping);
             }
             if self.control.is_taken_over() {
-                return DisconnectReason::TakenOver;
+                return Outcome::Closed(DisconnectReason::TakenOver);
+            }
+            let now = Instant::now();
+            if ready.woken || ready.readable || ready.writable || ready.closed {
+                self.last_activity = now;
             }
             if ready.woken {
                 self.control.waker.reset();
             }
             if ready.readable || ready.closed {
                 match self.io.fill() {
-                    Ok(0) => return DisconnectReason::ConnectionLost,
+                    Ok(0) => return Outcome::Closed(DisconnectReason::ConnectionLost),
                     Ok(_) => {
                         if let Err(reason) = self.handle_input() {
-                            return reason;
+                            return Outcome::Closed(reason);
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(_) => return DisconnectReason::ConnectionLost,
+                    Err(_) => return Outcome::Closed(DisconnectReason::ConnectionLost),
                 }
             }
             // [MQTT-3.1.2-24]: nothing received for 1.5 × keep-alive closes the connection.
             if let Some(limit) = self.keep_alive_limit
                 && self.last_received.elapsed() >= limit
             {
-                return DisconnectReason::KeepAliveTimeout;
+                return Outcome::Closed(DisconnectReason::KeepAliveTimeout);
+            }
+            if let Some(after) = park_after
+                && self.io.output.is_empty()
+                && self.last_activity.elapsed() >= after
+            {
+                return Outcome::Idle;
             }
         }
     }
@@ -407,7 +489,7 @@ impl Online {
 
     /// Ends the connection: publishes the will unless the client sent DISCONNECT
     /// ([MQTT-3.1.2-8], [MQTT-3.1.2-10]), closes the socket and detaches from the session.
-    fn finish(mut self, reason: DisconnectReason) {
+    pub(crate) fn finish(mut self: Box<Self>, reason: DisconnectReason) {
         let _ = self.io.flush();
         self.io.shutdown();
         if reason.publishes_will()

@@ -2,18 +2,20 @@
 //! subscription tree, retained messages, and the live connection threads.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
 use parking_lot::{Mutex, RwLock};
 
 use super::control::ConnectionControl;
 use super::options::BrokerOptions;
+use super::parking::Parking;
 use super::retained::RetainedStore;
 use super::session::Session;
 use super::stats::Counters;
 use super::subscriptions::SubscriptionTree;
+use super::waker::Waker;
 
 /// A connection thread as the broker tracks it, so `stop()` can wake and join every one.
 pub(crate) struct ConnectionThread {
@@ -35,8 +37,13 @@ pub(crate) struct Core {
     pub threads: Mutex<HashMap<u64, ConnectionThread>>,
     /// Connection numbers whose thread has finished, for the listener to join.
     pub finished: Mutex<Vec<u64>>,
-    /// Sockets being served by a connection thread right now.
+    /// Accepted sockets not yet closed: served by a thread or parked.
     pub live_connections: AtomicUsize,
+    next_thread_id: AtomicU64,
+    /// Wakes the listener (to join finished threads, or to stop); set by `start`.
+    pub listener_waker: OnceLock<Arc<Waker>>,
+    /// Where idle connections wait without a thread; set by `start`.
+    pub parking: OnceLock<Arc<Parking>>,
 }
 
 impl Core {
@@ -52,11 +59,24 @@ impl Core {
             threads: Mutex::new(HashMap::new()),
             finished: Mutex::new(Vec::new()),
             live_connections: AtomicUsize::new(0),
+            next_thread_id: AtomicU64::new(0),
+            listener_waker: OnceLock::new(),
+            parking: OnceLock::new(),
         }
     }
 
     pub fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
+    }
+
+    pub fn next_thread_id(&self) -> u64 {
+        self.next_thread_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn wake_listener(&self) {
+        if let Some(waker) = self.listener_waker.get() {
+            waker.wake();
+        }
     }
 
     pub fn next_session_id(&self) -> u64 {

@@ -50,6 +50,27 @@ impl Io {
         })
     }
 
+    pub fn fd(&self) -> RawFd {
+        self.fd
+    }
+
+    /// Gives back the memory of empty buffers, for a connection about to idle.
+    pub fn release_buffers(&mut self) {
+        if self.consumed > 0 {
+            self.input.drain(..self.consumed);
+            self.consumed = 0;
+        }
+        if self.input.is_empty() {
+            self.input = Vec::new();
+        } else {
+            self.input.shrink_to_fit();
+        }
+        if self.output.is_empty() {
+            self.output = Vec::new();
+        }
+        self.read_chunk = MIN_READ_CHUNK;
+    }
+
     /// Decodes by the rules of the protocol level the client's CONNECT announced (MQTT 3.1 sets
     /// DUP on resent PUBREL, SUBSCRIBE and UNSUBSCRIBE).
     pub fn set_protocol(&mut self, protocol: ProtocolLevel) {

@@ -5,7 +5,6 @@
 use std::io::{self, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread;
@@ -13,9 +12,10 @@ use std::time::{Duration, Instant};
 
 use super::connection;
 use super::control::ConnectionControl;
-use super::core::{ConnectionThread, Core};
+use super::core::Core;
 use super::socket::{deepen_backlog, poll_many};
 use super::stats::Counters;
+use super::threads::{join_finished, spawn_connection_thread};
 use super::waker::Waker;
 
 /// CONNACK, session present 0, return code 0x03 "server unavailable".
@@ -33,19 +33,8 @@ struct Refused {
     deadline: Instant,
 }
 
-thread_local! {
-    /// The broker whose connection thread this is, so `Broker::stop` called from a callback can
-    /// tell it must not join its own thread.
-    pub(crate) static SERVING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-pub(crate) fn core_tag(core: &Arc<Core>) -> usize {
-    Arc::as_ptr(core) as usize
-}
-
 pub(crate) fn run(core: Arc<Core>, listener: TcpListener, waker: Arc<Waker>) {
     deepen_backlog(listener.as_raw_fd(), BACKLOG);
-    let mut next_connection: u64 = 0;
     let mut refused: Vec<Refused> = Vec::new();
     let mut last_sweep = Instant::now();
     let mut fds: Vec<libc::pollfd> = Vec::new();
@@ -85,7 +74,7 @@ pub(crate) fn run(core: Arc<Core>, listener: TcpListener, waker: Arc<Waker>) {
             return;
         }
         if fds[0].revents != 0 {
-            accept_all(&core, &listener, &waker, &mut next_connection, &mut refused);
+            accept_all(&core, &listener, &mut refused);
         }
         let now = Instant::now();
         let mut index = 0;
@@ -118,13 +107,7 @@ fn drain(stream: &TcpStream) -> bool {
     }
 }
 
-fn accept_all(
-    core: &Arc<Core>,
-    listener: &TcpListener,
-    waker: &Arc<Waker>,
-    next_connection: &mut u64,
-    refused: &mut Vec<Refused>,
-) {
+fn accept_all(core: &Arc<Core>, listener: &TcpListener, refused: &mut Vec<Refused>) {
     loop {
         let (stream, peer) = match listener.accept() {
             Ok(pair) => pair,
@@ -146,38 +129,15 @@ fn accept_all(
             refuse(stream, refused);
             continue;
         };
-        let id = *next_connection;
-        *next_connection += 1;
+        core.live_connections.fetch_add(1, Ordering::AcqRel);
         let thread_core = Arc::clone(core);
         let thread_control = Arc::clone(&control);
-        let listener_waker = Arc::clone(waker);
-        // Held across the spawn so the thread cannot be reaped before it is registered.
-        let mut threads = core.threads.lock();
-        core.live_connections.fetch_add(1, Ordering::AcqRel);
-        let spawned = thread::Builder::new()
-            .name("mqtt-connection".to_owned())
-            .stack_size(
-                core.options
-                    .thread_stack_size
-                    .max(super::options::MIN_THREAD_STACK_SIZE),
-            )
-            .spawn(move || {
-                SERVING.with(|s| s.set(core_tag(&thread_core)));
-                let _ = catch_unwind(AssertUnwindSafe(|| {
-                    connection::serve(Arc::clone(&thread_core), stream, peer, thread_control)
-                }));
-                thread_core.live_connections.fetch_sub(1, Ordering::AcqRel);
-                thread_core.finished.lock().push(id);
-                listener_waker.wake();
-            });
-        match spawned {
-            Ok(handle) => {
-                threads.insert(id, ConnectionThread { handle, control });
-            }
-            Err(_) => {
-                core.live_connections.fetch_sub(1, Ordering::AcqRel);
-                // The stream moved into the closure that failed to start and is closed.
-            }
+        let spawned = spawn_connection_thread(core, control, move || {
+            connection::serve(thread_core, stream, peer, thread_control)
+        });
+        if spawned.is_err() {
+            // The stream moved into the closure that failed to start and is closed.
+            core.live_connections.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
@@ -192,23 +152,5 @@ fn refuse(mut stream: TcpStream, refused: &mut Vec<Refused>) {
             stream,
             deadline: Instant::now() + REFUSAL_LINGER,
         });
-    }
-}
-
-/// Joins the connection threads that have finished.
-pub(crate) fn join_finished(core: &Core) {
-    let finished = std::mem::take(&mut *core.finished.lock());
-    if finished.is_empty() {
-        return;
-    }
-    let handles: Vec<_> = {
-        let mut threads = core.threads.lock();
-        finished
-            .iter()
-            .filter_map(|id| threads.remove(id))
-            .collect()
-    };
-    for thread in handles {
-        let _ = thread.handle.join();
     }
 }

@@ -10,10 +10,13 @@
 //!
 //! Threads and locks: the listener accepts and starts a connection thread per socket. Each
 //! connection thread owns its socket and its session's QoS flows; other threads reach it only by
-//! appending to its session queue and waking it. Callbacks (authenticator, authorizer, event
-//! hook) run on connection threads, concurrently, with no broker lock held, so they may call
-//! [`Broker::publish`] and [`Broker::stats`]; a [`Broker::stop`] from a callback starts the stop
-//! without waiting for it.
+//! appending to its session queue and waking it. A connection idle for `park_idle_after` gives
+//! up its thread and waits in the parking lot (one epoll thread) until a packet, a delivery, a
+//! takeover or its keep-alive deadline needs it, so idle clients cost no thread. Callbacks
+//! (authenticator, authorizer, event hook) run on connection threads (the parking thread for
+//! parked connections closed by `stop`), concurrently, with no broker lock held, so they may
+//! call [`Broker::publish`] and [`Broker::stats`]; a [`Broker::stop`] from a callback starts the
+//! stop without waiting for it.
 
 mod connection;
 mod control;
@@ -24,6 +27,7 @@ mod io;
 mod listener;
 mod message;
 mod options;
+mod parking;
 mod registry;
 mod retained;
 mod router;
@@ -31,6 +35,7 @@ mod session;
 mod socket;
 mod stats;
 mod subscriptions;
+mod threads;
 mod waker;
 
 use std::fmt;
@@ -51,6 +56,7 @@ pub use stats::BrokerStats;
 use self::core::Core;
 use crate::protocol::{MAX_REMAINING_LENGTH, QoS};
 use crate::topic::{TopicError, TopicName};
+use parking::Parking;
 use waker::Waker;
 
 /// Why [`Broker::publish`] refused a message.
@@ -86,6 +92,7 @@ enum RunState {
     Created,
     Running {
         listener: JoinHandle<()>,
+        parker: Option<JoinHandle<()>>,
         waker: Arc<Waker>,
     },
     /// `stop` is joining the threads, without the state lock so callbacks can still call in.
@@ -159,15 +166,48 @@ impl Broker {
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         let waker = Arc::new(Waker::new()?);
-        let core = Arc::clone(&self.shared.core);
+        let core = &self.shared.core;
+        let _ = core.listener_waker.set(Arc::clone(&waker));
+        let parker = match core.options.park_idle_after {
+            Some(_) => {
+                let parking = Arc::new(Parking::new()?);
+                let _ = core.parking.set(Arc::clone(&parking));
+                let parker_core = Arc::clone(core);
+                Some(
+                    thread::Builder::new()
+                        .name("mqtt-parking".to_owned())
+                        .stack_size(256 * 1024)
+                        .spawn(move || {
+                            threads::mark_serving(&parker_core);
+                            parking.run(&parker_core);
+                        })?,
+                )
+            }
+            None => None,
+        };
+        let listener_core = Arc::clone(core);
         let listener_waker = Arc::clone(&waker);
-        let handle = thread::Builder::new()
+        let spawned = thread::Builder::new()
             .name("mqtt-listener".to_owned())
             .stack_size(256 * 1024)
-            .spawn(move || listener::run(core, listener, listener_waker))?;
+            .spawn(move || listener::run(listener_core, listener, listener_waker));
+        let handle = match spawned {
+            Ok(handle) => handle,
+            Err(e) => {
+                core.stopping.store(true, Ordering::Release);
+                if let Some(parker) = parker {
+                    if let Some(parking) = core.parking.get() {
+                        parking.wake();
+                    }
+                    let _ = parker.join();
+                }
+                return Err(e);
+            }
+        };
         self.shared.port.store(port, Ordering::Release);
         *state = RunState::Running {
             listener: handle,
+            parker,
             waker,
         };
         Ok(())
@@ -194,7 +234,7 @@ impl Broker {
     /// helper thread and returns at once, since a thread cannot join itself.
     pub fn stop(&self) {
         let on_own_thread =
-            listener::SERVING.with(|s| s.get()) == listener::core_tag(&self.shared.core);
+            threads::SERVING.with(|s| s.get()) == threads::core_tag(&self.shared.core);
         if on_own_thread {
             self.shared.core.stopping.store(true, Ordering::Release);
             let shared = Arc::clone(&self.shared);
@@ -250,9 +290,13 @@ impl Broker {
 impl Shared {
     fn stop(&self) {
         let mut state = self.state.lock();
-        let (listener, waker) = loop {
+        let (listener, parker, waker) = loop {
             match std::mem::replace(&mut *state, RunState::Stopping) {
-                RunState::Running { listener, waker } => break (listener, waker),
+                RunState::Running {
+                    listener,
+                    parker,
+                    waker,
+                } => break (listener, parker, waker),
                 RunState::Created | RunState::Stopped => {
                     *state = RunState::Stopped;
                     self.stopped.notify_all();
@@ -267,6 +311,14 @@ impl Shared {
         core.stopping.store(true, Ordering::Release);
         waker.wake();
         let _ = listener.join();
+        // Parked connections are closed by the parking thread; after it is gone no connection
+        // can park, and every thread it started is registered below.
+        if let Some(parker) = parker {
+            if let Some(parking) = core.parking.get() {
+                parking.wake();
+            }
+            let _ = parker.join();
+        }
         let threads: Vec<_> = core.threads.lock().drain().map(|(_, t)| t).collect();
         for thread in &threads {
             thread.control.waker.wake();

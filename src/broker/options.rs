@@ -123,6 +123,9 @@ pub struct BrokerOptions {
     pub session_expiry: Option<Duration>,
     /// Stack size of each connection thread. Default 128 KiB; only touched pages use memory.
     pub thread_stack_size: usize,
+    /// A connection idle this long gives up its thread and waits in the parking lot until
+    /// traffic resumes (default 1 s); `None` keeps one thread per connection throughout.
+    pub park_idle_after: Option<Duration>,
     pub authenticator: Option<Authenticator>,
     pub authorizer: Option<Authorizer>,
     pub event_hook: Option<EventHook>,
@@ -144,6 +147,7 @@ impl Default for BrokerOptions {
             connect_timeout: Duration::from_secs(10),
             session_expiry: None,
             thread_stack_size: 128 * 1024,
+            park_idle_after: Some(Duration::from_secs(1)),
             authenticator: None,
             authorizer: None,
             event_hook: None,
@@ -194,6 +198,7 @@ impl fmt::Debug for BrokerOptions {
             .field("connect_timeout", &self.connect_timeout)
             .field("session_expiry", &self.session_expiry)
             .field("thread_stack_size", &self.thread_stack_size)
+            .field("park_idle_after", &self.park_idle_after)
             .field("authenticator", &self.authenticator.is_some())
             .field("authorizer", &self.authorizer.is_some())
             .field("event_hook", &self.event_hook.is_some())

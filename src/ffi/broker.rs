@@ -186,7 +186,7 @@ pub type mqtt_broker_event_callback =
 /// Creates broker options with the defaults: bind address 127.0.0.1, at most 1024 connections,
 /// packets up to 16 MiB, 10000 queued messages and 512 in-flight messages per session, a 10 s
 /// connect timeout, persistent sessions kept until the broker stops, 128 KiB connection-thread
-/// stacks, no authenticator, authorizer or event callback.
+/// stacks, idle connections parked after 1 s, no authenticator, authorizer or event callback.
 ///
 /// Returns a new object owned by the caller (release it with `mqtt_broker_options_free`), or NULL
 /// with `MQTT_STATUS_PANIC` if it could not be created. Does not block.
@@ -419,6 +419,28 @@ pub unsafe extern "C" fn mqtt_broker_options_set_thread_stack_size(
     unsafe { with_options(opts, change) }
 }
 
+/// Sets after how many milliseconds without traffic a connection gives up its thread and waits
+/// in the broker's parking lot (one epoll thread) until a packet, a delivery or its keep-alive
+/// deadline needs it again (default 1000); 0 keeps one thread per connection throughout. Parked
+/// connections cost far less memory than threads; resuming one costs a thread start.
+///
+/// Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`.
+///
+/// # Safety
+/// `opts` is NULL or a live options object.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_broker_options_set_park_idle_after_ms(
+    opts: *mut mqtt_broker_options,
+    idle_ms: u32,
+) -> mqtt_status {
+    let change = |o: &mut BrokerOptions| {
+        o.park_idle_after = (idle_ms > 0).then(|| Duration::from_millis(u64::from(idle_ms)));
+        Ok(())
+    };
+    // SAFETY: forwarded to the caller.
+    unsafe { with_options(opts, change) }
+}
+
 /// Converts a string the broker produced (never holding NUL) for a callback.
 fn callback_string(s: &str) -> CString {
     CString::new(s).unwrap_or_default()
@@ -537,8 +559,9 @@ pub unsafe extern "C" fn mqtt_broker_options_set_authorizer(
 /// removes it.
 ///
 /// Threads: `cb` runs on the connection's thread, concurrently with other connections'
-/// callbacks; for disconnects caused by `mqtt_broker_stop` it runs while the stop is in
-/// progress. It may call `mqtt_broker_publish`, `mqtt_broker_stats`, `mqtt_broker_port` and
+/// callbacks (for a parked connection closed by `mqtt_broker_stop`, on the broker's parking
+/// thread); for disconnects caused by `mqtt_broker_stop` it runs while the stop is in progress.
+/// It may call `mqtt_broker_publish`, `mqtt_broker_stats`, `mqtt_broker_port` and
 /// `mqtt_broker_stop` (which then only starts the stop and returns at once); it must not call
 /// `mqtt_broker_free` or `mqtt_broker_wait` on its own broker.
 ///

@@ -1,0 +1,232 @@
+//! The parking lot: idle connections wait here without a thread.
+//!
+//! A thread per connection is simple and fast while the connection is busy, but a thread costs
+//! kernel memory (its kernel stack and task structure) that an idle connection should not pay.
+//! A connection thread that has seen no traffic for `park_idle_after` hands its connection to
+//! the lot and exits; one parking thread watches the parked sockets and wakers with epoll and
+//! starts a new connection thread as soon as a packet arrives, a delivery is queued, another
+//! connection takes the client id over, or the keep-alive deadline passes.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use super::connection::{Online, drive};
+use super::core::Core;
+use super::options::DisconnectReason;
+use super::socket::timeout_ms;
+use super::threads::spawn_connection_thread;
+use super::waker::Waker;
+
+/// The epoll token of the lot's own waker; connection tokens are `2 * n` (socket) and
+/// `2 * n + 1` (the connection's waker).
+const LOT_WAKER: u64 = u64::MAX;
+const EVENTS_PER_WAIT: usize = 256;
+
+pub(crate) struct Parking {
+    epoll: OwnedFd,
+    waker: Waker,
+    state: Mutex<LotState>,
+}
+
+struct LotState {
+    /// False once the broker stops: connections can no longer park.
+    open: bool,
+    next_token: u64,
+    parked: HashMap<u64, Box<Online>>,
+    /// Keep-alive deadlines of parked connections; entries of connections that left are skipped.
+    deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
+}
+
+fn epoll_ctl(epoll: RawFd, op: i32, fd: RawFd, token: u64) -> io::Result<()> {
+    let mut event = libc::epoll_event {
+        events: (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLONESHOT) as u32,
+        u64: token,
+    };
+    if token == LOT_WAKER {
+        event.events = libc::EPOLLIN as u32;
+    }
+    // SAFETY: epoll_ctl on descriptors we own, with a live event structure.
+    if unsafe { libc::epoll_ctl(epoll, op, fd, &mut event) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+impl Parking {
+    pub fn new() -> io::Result<Parking> {
+        // SAFETY: epoll_create1 has no memory arguments; the result is checked.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor owned by nobody else.
+        let epoll = unsafe { OwnedFd::from_raw_fd(fd) };
+        let waker = Waker::new()?;
+        epoll_ctl(
+            epoll.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            waker.as_raw_fd(),
+            LOT_WAKER,
+        )?;
+        Ok(Parking {
+            epoll,
+            waker,
+            state: Mutex::new(LotState {
+                open: true,
+                next_token: 0,
+                parked: HashMap::new(),
+                deadlines: BinaryHeap::new(),
+            }),
+        })
+    }
+
+    pub fn wake(&self) {
+        self.waker.wake();
+    }
+
+    /// Takes an idle connection in. Gives it back if the lot is closed (the broker is stopping)
+    /// or its descriptors cannot be watched; the caller then closes it.
+    pub fn park(&self, online: Box<Online>) -> Result<(), Box<Online>> {
+        let mut state = self.state.lock();
+        if !state.open {
+            return Err(online);
+        }
+        let token = state.next_token;
+        state.next_token += 1;
+        let (socket, waker) = (online.socket_fd(), online.waker_fd());
+        if let Some(deadline) = online.keep_alive_deadline() {
+            let earliest = state
+                .deadlines
+                .peek()
+                .is_none_or(|Reverse((first, _))| deadline < *first);
+            state.deadlines.push(Reverse((deadline, token)));
+            if earliest {
+                self.waker.wake();
+            }
+        }
+        // Registered while the lock is held, so an event for the token finds the entry.
+        state.parked.insert(token, online);
+        let epoll = self.epoll.as_raw_fd();
+        let added = epoll_ctl(epoll, libc::EPOLL_CTL_ADD, socket, 2 * token).and_then(|()| {
+            epoll_ctl(epoll, libc::EPOLL_CTL_ADD, waker, 2 * token + 1).inspect_err(|_| {
+                let _ = epoll_ctl(epoll, libc::EPOLL_CTL_DEL, socket, 0);
+            })
+        });
+        match added {
+            Ok(()) => Ok(()),
+            Err(_) => Err(state.parked.remove(&token).expect("inserted above")),
+        }
+    }
+
+    /// The parking thread: resumes connections as their descriptors become ready or their
+    /// keep-alive deadline passes; on stop, closes every parked connection.
+    pub fn run(&self, core: &Arc<Core>) {
+        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS_PER_WAIT];
+        while !core.is_stopping() {
+            let timeout = timeout_ms(self.next_deadline());
+            // SAFETY: waits into a live buffer of EVENTS_PER_WAIT events.
+            let n = unsafe {
+                libc::epoll_wait(
+                    self.epoll.as_raw_fd(),
+                    events.as_mut_ptr(),
+                    EVENTS_PER_WAIT as i32,
+                    timeout,
+                )
+            };
+            if core.is_stopping() {
+                break;
+            }
+            for event in events.iter().take(n.max(0) as usize) {
+                let token = event.u64;
+                if token == LOT_WAKER {
+                    self.waker.reset();
+                } else {
+                    self.resume(core, token / 2);
+                }
+            }
+            self.resume_expired(core);
+        }
+        self.close_all(core);
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let mut state = self.state.lock();
+        while let Some(&Reverse((deadline, token))) = state.deadlines.peek() {
+            if state.parked.contains_key(&token) {
+                return Some(deadline);
+            }
+            state.deadlines.pop();
+        }
+        None
+    }
+
+    fn take(&self, token: u64) -> Option<Box<Online>> {
+        let online = self.state.lock().parked.remove(&token)?;
+        let epoll = self.epoll.as_raw_fd();
+        let _ = epoll_ctl(epoll, libc::EPOLL_CTL_DEL, online.socket_fd(), 0);
+        let _ = epoll_ctl(epoll, libc::EPOLL_CTL_DEL, online.waker_fd(), 0);
+        Some(online)
+    }
+
+    /// Gives a parked connection a thread again.
+    fn resume(&self, core: &Arc<Core>, token: u64) {
+        let Some(online) = self.take(token) else {
+            return;
+        };
+        if core.is_stopping() {
+            close(core, online);
+            return;
+        }
+        let control = online.control();
+        if spawn_connection_thread(core, control, move || drive(online)).is_err() {
+            // The connection went down with the closure that could not start: its session was
+            // released by `Online`'s drop.
+            core.live_connections.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    fn resume_expired(&self, core: &Arc<Core>) {
+        let now = Instant::now();
+        let mut due = Vec::new();
+        {
+            let mut state = self.state.lock();
+            while let Some(&Reverse((deadline, token))) = state.deadlines.peek() {
+                if deadline > now {
+                    break;
+                }
+                state.deadlines.pop();
+                if state.parked.contains_key(&token) {
+                    due.push(token);
+                }
+            }
+        }
+        for token in due {
+            self.resume(core, token);
+        }
+    }
+
+    fn close_all(&self, core: &Arc<Core>) {
+        let parked: Vec<u64> = {
+            let mut state = self.state.lock();
+            state.open = false;
+            state.parked.keys().copied().collect()
+        };
+        for token in parked {
+            if let Some(online) = self.take(token) {
+                close(core, online);
+            }
+        }
+    }
+}
+
+fn close(core: &Core, online: Box<Online>) {
+    online.finish(DisconnectReason::BrokerStopping);
+    core.live_connections.fetch_sub(1, Ordering::AcqRel);
+}
