@@ -260,7 +260,11 @@ typedef struct mqtt_connection mqtt_connection;
  * `username` and `password` are NULL when the client sent none (`password_len` is then 0); the
  * password is binary and not NUL-terminated. The strings are valid only during the call.
  */
-typedef int (*mqtt_broker_authenticator)(void *userdata, const char *client_id, const char *username, const uint8_t *password, size_t password_len);
+typedef int (*mqtt_broker_authenticator)(void *userdata,
+                                         const char *client_id,
+                                         const char *username,
+                                         const uint8_t *password,
+                                         size_t password_len);
 
 /**
  * Decides whether a client may publish to `topic` (a topic name) or subscribe with it (a topic
@@ -268,7 +272,11 @@ typedef int (*mqtt_broker_authenticator)(void *userdata, const char *client_id, 
  * acknowledged as usual but not forwarded ([MQTT-3.3.5-2]). `username` is NULL when the client
  * sent none. The strings are valid only during the call.
  */
-typedef bool (*mqtt_broker_authorizer)(void *userdata, const char *client_id, const char *username, const char *topic, mqtt_access access);
+typedef bool (*mqtt_broker_authorizer)(void *userdata,
+                                       const char *client_id,
+                                       const char *username,
+                                       const char *topic,
+                                       mqtt_access access);
 
 /**
  * A connection event, passed to the event callback. Every pointer in it is valid only during
@@ -447,7 +455,8 @@ mqtt_status mqtt_broker_options_set_bind_address(mqtt_broker_options *opts, cons
  * # Safety
  * `opts` is NULL or a live options object.
  */
-mqtt_status mqtt_broker_options_set_max_connections(mqtt_broker_options *opts, size_t max_connections);
+mqtt_status mqtt_broker_options_set_max_connections(mqtt_broker_options *opts,
+                                                    size_t max_connections);
 
 /**
  * Sets the largest packet accepted from a client, fixed header included (default 16 MiB;
@@ -459,7 +468,8 @@ mqtt_status mqtt_broker_options_set_max_connections(mqtt_broker_options *opts, s
  * # Safety
  * `opts` is NULL or a live options object.
  */
-mqtt_status mqtt_broker_options_set_max_packet_size(mqtt_broker_options *opts, size_t max_packet_size);
+mqtt_status mqtt_broker_options_set_max_packet_size(mqtt_broker_options *opts,
+                                                    size_t max_packet_size);
 
 /**
  * Sets how many messages may wait for one session (default 10000, at least 1): for a connected
@@ -471,7 +481,8 @@ mqtt_status mqtt_broker_options_set_max_packet_size(mqtt_broker_options *opts, s
  * # Safety
  * `opts` is NULL or a live options object.
  */
-mqtt_status mqtt_broker_options_set_max_queued_messages(mqtt_broker_options *opts, size_t max_queued);
+mqtt_status mqtt_broker_options_set_max_queued_messages(mqtt_broker_options *opts,
+                                                        size_t max_queued);
 
 /**
  * Sets how many QoS 1 and 2 messages may be sent to one client and not yet acknowledged
@@ -482,7 +493,8 @@ mqtt_status mqtt_broker_options_set_max_queued_messages(mqtt_broker_options *opt
  * # Safety
  * `opts` is NULL or a live options object.
  */
-mqtt_status mqtt_broker_options_set_max_inflight_messages(mqtt_broker_options *opts, size_t max_inflight);
+mqtt_status mqtt_broker_options_set_max_inflight_messages(mqtt_broker_options *opts,
+                                                          size_t max_inflight);
 
 /**
  * Sets how long a new socket may take to send its CONNECT before it is closed, in milliseconds
@@ -493,7 +505,8 @@ mqtt_status mqtt_broker_options_set_max_inflight_messages(mqtt_broker_options *o
  * # Safety
  * `opts` is NULL or a live options object.
  */
-mqtt_status mqtt_broker_options_set_connect_timeout_ms(mqtt_broker_options *opts, uint32_t timeout_ms);
+mqtt_status mqtt_broker_options_set_connect_timeout_ms(mqtt_broker_options *opts,
+                                                       uint32_t timeout_ms);
 
 /**
  * Sets how long a persistent session (clean session 0) is kept after its client disconnects,
@@ -549,7 +562,9 @@ mqtt_status mqtt_broker_options_set_park_idle_after_ms(mqtt_broker_options *opts
  * `opts` is NULL or a live options object; `cb`, if not NULL, is safe to call with `userdata`
  * from any thread for as long as a broker created from these options exists.
  */
-mqtt_status mqtt_broker_options_set_authenticator(mqtt_broker_options *opts, mqtt_broker_authenticator cb, void *userdata);
+mqtt_status mqtt_broker_options_set_authenticator(mqtt_broker_options *opts,
+                                                  mqtt_broker_authenticator cb,
+                                                  void *userdata);
 
 /**
  * Sets the authorizer, called for every topic filter in a SUBSCRIBE, every PUBLISH a client
@@ -567,7 +582,9 @@ mqtt_status mqtt_broker_options_set_authenticator(mqtt_broker_options *opts, mqt
  * `opts` is NULL or a live options object; `cb`, if not NULL, is safe to call with `userdata`
  * from any thread for as long as a broker created from these options exists.
  */
-mqtt_status mqtt_broker_options_set_authorizer(mqtt_broker_options *opts, mqtt_broker_authorizer cb, void *userdata);
+mqtt_status mqtt_broker_options_set_authorizer(mqtt_broker_options *opts,
+                                               mqtt_broker_authorizer cb,
+                                               void *userdata);
 
 /**
  * Sets the event callback, told of every accepted connection and of its end; NULL `cb`
@@ -586,7 +603,9 @@ mqtt_status mqtt_broker_options_set_authorizer(mqtt_broker_options *opts, mqtt_b
  * `opts` is NULL or a live options object; `cb`, if not NULL, is safe to call with `userdata`
  * from any thread for as long as a broker created from these options exists.
  */
-mqtt_status mqtt_broker_options_set_event_callback(mqtt_broker_options *opts, mqtt_broker_event_callback cb, void *userdata);
+mqtt_status mqtt_broker_options_set_event_callback(mqtt_broker_options *opts,
+                                                   mqtt_broker_event_callback cb,
+                                                   void *userdata);
 
 /**
  * Creates a broker that will listen on `port` (a decimal string such as "1883"; "0" picks a
@@ -679,7 +698,12 @@ void mqtt_broker_free(mqtt_broker *broker);
  * `broker` is NULL or a live broker; `topic` is NULL or a NUL-terminated string; `payload` is
  * NULL or points to `len` readable bytes.
  */
-mqtt_status mqtt_broker_publish(mqtt_broker *broker, const char *topic, const uint8_t *payload, size_t len, int qos, bool retain);
+mqtt_status mqtt_broker_publish(mqtt_broker *broker,
+                                const char *topic,
+                                const uint8_t *payload,
+                                size_t len,
+                                int qos,
+                                bool retain);
 
 /**
  * Fills `*out` with a snapshot of the broker's counters. Does not block; thread-safe, including
@@ -718,7 +742,8 @@ void mqtt_connect_options_free(mqtt_connect_options *options);
  * `options` is a handle from `mqtt_connect_options_new`; `client_id` is NULL or a
  * NUL-terminated string.
  */
-mqtt_status mqtt_connect_options_set_client_id(mqtt_connect_options *options, const char *client_id);
+mqtt_status mqtt_connect_options_set_client_id(mqtt_connect_options *options,
+                                               const char *client_id);
 
 /**
  * Sets whether the broker discards the session at connect and disconnect (default true). With
@@ -727,7 +752,8 @@ mqtt_status mqtt_connect_options_set_client_id(mqtt_connect_options *options, co
  * # Safety
  * `options` is a handle from `mqtt_connect_options_new`.
  */
-mqtt_status mqtt_connect_options_set_clean_session(mqtt_connect_options *options, bool clean_session);
+mqtt_status mqtt_connect_options_set_clean_session(mqtt_connect_options *options,
+                                                   bool clean_session);
 
 /**
  * Sets the keep-alive in seconds, 0..65535 (default 60; 0 turns it off). While a thread reads
@@ -756,7 +782,9 @@ mqtt_status mqtt_connect_options_set_username(mqtt_connect_options *options, con
  * `options` is a handle from `mqtt_connect_options_new`; `password` is NULL or points to `len`
  * readable bytes.
  */
-mqtt_status mqtt_connect_options_set_password(mqtt_connect_options *options, const uint8_t *password, size_t len);
+mqtt_status mqtt_connect_options_set_password(mqtt_connect_options *options,
+                                              const uint8_t *password,
+                                              size_t len);
 
 /**
  * Sets the will: the message the broker publishes on `topic` if the connection ends without
@@ -767,7 +795,12 @@ mqtt_status mqtt_connect_options_set_password(mqtt_connect_options *options, con
  * `options` is a handle from `mqtt_connect_options_new`; `topic` is NULL or a NUL-terminated
  * string; `payload` is NULL (only with `len` 0) or points to `len` readable bytes.
  */
-mqtt_status mqtt_connect_options_set_will(mqtt_connect_options *options, const char *topic, const uint8_t *payload, size_t len, int qos, bool retain);
+mqtt_status mqtt_connect_options_set_will(mqtt_connect_options *options,
+                                          const char *topic,
+                                          const uint8_t *payload,
+                                          size_t len,
+                                          int qos,
+                                          bool retain);
 
 /**
  * Sets how long `mqtt_connect` may take in all — resolving, TCP connect, CONNACK — in
@@ -786,7 +819,8 @@ mqtt_status mqtt_connect_options_set_connect_timeout(mqtt_connect_options *optio
  * # Safety
  * `options` is a handle from `mqtt_connect_options_new`.
  */
-mqtt_status mqtt_connect_options_set_operation_timeout(mqtt_connect_options *options, int timeout_ms);
+mqtt_status mqtt_connect_options_set_operation_timeout(mqtt_connect_options *options,
+                                                       int timeout_ms);
 
 /**
  * Sets the protocol level: 4 for MQTT 3.1.1 (default) or 3 for MQTT 3.1 ("MQIsdp").
@@ -820,7 +854,9 @@ mqtt_status mqtt_connect_options_set_max_inflight(mqtt_connect_options *options,
  * `host` and `port` are NUL-terminated strings (or NULL, an error); `options` is NULL or a
  * handle from `mqtt_connect_options_new`.
  */
-mqtt_connection *mqtt_connect(const char *host, const char *port, const mqtt_connect_options *options);
+mqtt_connection *mqtt_connect(const char *host,
+                              const char *port,
+                              const mqtt_connect_options *options);
 
 /**
  * `mqtt_connect` returning its status directly: on `MQTT_STATUS_OK` `*connection` receives the
@@ -829,7 +865,10 @@ mqtt_connection *mqtt_connect(const char *host, const char *port, const mqtt_con
  * # Safety
  * As for `mqtt_connect`; `connection` points to a writable `mqtt_connection *`.
  */
-mqtt_status mqtt_connect_ex(const char *host, const char *port, const mqtt_connect_options *options, mqtt_connection **connection);
+mqtt_status mqtt_connect_ex(const char *host,
+                            const char *port,
+                            const mqtt_connect_options *options,
+                            mqtt_connection **connection);
 
 /**
  * Subscribes to `filter` with the requested `qos` (0, 1 or 2) and waits for SUBACK (at most
@@ -853,7 +892,12 @@ mqtt_status mqtt_connect_ex(const char *host, const char *port, const mqtt_conne
  * writable int; `userdata` is passed back untouched, from the thread documented at
  * `mqtt_message_callback`.
  */
-mqtt_status mqtt_subscribe(const mqtt_connection *connection, const char *filter, int qos, mqtt_message_callback callback, void *userdata, int *granted_qos);
+mqtt_status mqtt_subscribe(const mqtt_connection *connection,
+                           const char *filter,
+                           int qos,
+                           mqtt_message_callback callback,
+                           void *userdata,
+                           int *granted_qos);
 
 /**
  * Unsubscribes from `filter` (exactly as subscribed), waits for UNSUBACK (at most the operation
@@ -877,7 +921,12 @@ mqtt_status mqtt_unsubscribe(const mqtt_connection *connection, const char *filt
  * `connection` is a live handle; `topic` a NUL-terminated string; `payload` NULL (with `len`
  * 0) or `len` readable bytes.
  */
-mqtt_status mqtt_publish(const mqtt_connection *connection, const char *topic, const uint8_t *payload, size_t len, int qos, bool retain);
+mqtt_status mqtt_publish(const mqtt_connection *connection,
+                         const char *topic,
+                         const uint8_t *payload,
+                         size_t len,
+                         int qos,
+                         bool retain);
 
 /**
  * Publishes without waiting for the acknowledgement, so many QoS 1/2 messages can be in flight
@@ -888,7 +937,13 @@ mqtt_status mqtt_publish(const mqtt_connection *connection, const char *topic, c
  * # Safety
  * As for `mqtt_publish`; `packet_id` is NULL or a writable `uint16_t`.
  */
-mqtt_status mqtt_publish_async(const mqtt_connection *connection, const char *topic, const uint8_t *payload, size_t len, int qos, bool retain, uint16_t *packet_id);
+mqtt_status mqtt_publish_async(const mqtt_connection *connection,
+                               const char *topic,
+                               const uint8_t *payload,
+                               size_t len,
+                               int qos,
+                               bool retain,
+                               uint16_t *packet_id);
 
 /**
  * Waits until the publish with `packet_id` (from `mqtt_publish_async`) is acknowledged — PUBACK
@@ -900,7 +955,9 @@ mqtt_status mqtt_publish_async(const mqtt_connection *connection, const char *to
  * # Safety
  * `connection` is a live handle.
  */
-mqtt_status mqtt_wait_published(const mqtt_connection *connection, uint16_t packet_id, int timeout_ms);
+mqtt_status mqtt_wait_published(const mqtt_connection *connection,
+                                uint16_t packet_id,
+                                int timeout_ms);
 
 /**
  * Reads until one incoming message has been processed: dispatched to its callback (or dropped
