@@ -415,7 +415,7 @@ extern "C" {
 
 /**
  * Creates broker options with the defaults: bind address 127.0.0.1, at most 1024 connections,
- * packets up to 16 MiB, 10000 queued messages and 512 in-flight messages per session, a 10 s
+ * packets up to 16 MiB, 10000 queued messages and 4096 in-flight messages per session, a 10 s
  * connect timeout, persistent sessions kept until the broker stops, 128 KiB connection-thread
  * stacks, idle connections parked after 1 s, no authenticator, authorizer or event callback.
  *
@@ -486,7 +486,7 @@ mqtt_status mqtt_broker_options_set_max_queued_messages(mqtt_broker_options *opt
 
 /**
  * Sets how many QoS 1 and 2 messages may be sent to one client and not yet acknowledged
- * (default 512; between 1 and 65535).
+ * (default 4096; between 1 and 65535).
  *
  * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` or `MQTT_STATUS_INVALID_ARGUMENT`.
  *

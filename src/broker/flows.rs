@@ -68,7 +68,7 @@ impl Flows {
     /// Applies an acknowledgement from the client. Returns whether it matched a message in flight
     /// in the state the acknowledgement applies to.
     pub fn acknowledge(&mut self, packet_id: PacketId, ack: Ack) -> bool {
-        let Some(index) = self.outgoing.iter().position(|m| m.packet_id == packet_id) else {
+        let Some(index) = self.position(packet_id) else {
             return false;
         };
         let entry = &mut self.outgoing[index];
@@ -87,6 +87,19 @@ impl Flows {
             self.outgoing.remove(index);
         }
         settles
+    }
+
+    /// Where the message with `packet_id` sits in `outgoing`. Entries are in allocation order and
+    /// an identifier is a function of the allocation number, so while the window spans less than
+    /// one cycle of identifiers the entry's number is known and found by binary search.
+    fn position(&self, packet_id: PacketId) -> Option<usize> {
+        let (first, last) = (self.outgoing.front()?.seq, self.outgoing.back()?.seq);
+        if last - first >= ID_SPACE {
+            return self.outgoing.iter().position(|m| m.packet_id == packet_id);
+        }
+        let offset = (u64::from(packet_id.get()) - 1 + ID_SPACE - first % ID_SPACE) % ID_SPACE;
+        let seq = first + offset;
+        self.outgoing.binary_search_by_key(&seq, |m| m.seq).ok()
     }
 
     /// Drops the QoS 0 deliveries not yet written: they are not kept for an absent client.
@@ -137,6 +150,20 @@ mod tests {
             assert!(flows.acknowledge(id, Ack::Puback));
         }
         assert_eq!(flows.outgoing.len(), 1);
+    }
+
+    #[test]
+    fn acknowledgements_found_out_of_order_and_across_wrap() {
+        let mut flows = Flows::default();
+        flows.next_seq = ID_SPACE - 3;
+        let ids: Vec<PacketId> = (0..8).map(|_| push(&mut flows, QoS::AtLeastOnce)).collect();
+        assert_eq!(ids[0].get(), 65533);
+        assert_eq!(ids[3].get(), 1);
+        for i in [5, 0, 7, 3, 1, 2, 6, 4] {
+            assert!(flows.acknowledge(ids[i], Ack::Puback), "{i}");
+            assert!(!flows.acknowledge(ids[i], Ack::Puback), "{i} twice");
+        }
+        assert!(flows.outgoing.is_empty());
     }
 
     #[test]

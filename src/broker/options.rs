@@ -114,7 +114,9 @@ pub struct BrokerOptions {
     /// for that session are dropped and counted. Default 10,000, enough to absorb a burst of
     /// thousands of messages routed from one read before the subscriber thread runs.
     pub max_queued_messages: usize,
-    /// Outgoing QoS 1 and 2 messages awaiting acknowledgement per session. Default 512.
+    /// Outgoing QoS 1 and 2 messages awaiting acknowledgement per session. Default 4096: a deep
+    /// window keeps QoS 2 (two round trips per message) flowing at full speed; entries exist only
+    /// while in flight.
     pub max_inflight_messages: usize,
     /// Time allowed between accepting a socket and receiving its CONNECT. Default 10 s.
     pub connect_timeout: Duration,
@@ -143,7 +145,7 @@ impl Default for BrokerOptions {
             max_connections: 1024,
             max_packet_size: 16 * 1024 * 1024,
             max_queued_messages: 10_000,
-            max_inflight_messages: 512,
+            max_inflight_messages: 4096,
             connect_timeout: Duration::from_secs(10),
             session_expiry: None,
             thread_stack_size: 128 * 1024,
