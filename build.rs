@@ -16,6 +16,13 @@ fn main() {
     // The version macros come from the package version.
     println!("cargo:rerun-if-changed=Cargo.toml");
 
+    // An ELF shared library names its ABI version in its SONAME; examples-c/Makefile installs
+    // libmqtt.so.X.Y.Z under this name and links it to the same.
+    let apple = env::var("CARGO_CFG_TARGET_VENDOR").as_deref() == Ok("apple");
+    if env::var("CARGO_CFG_TARGET_FAMILY").as_deref() == Ok("unix") && !apple {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libmqtt.so.{}", soversion());
+    }
+
     let crate_dir = env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let crate_dir = Path::new(&crate_dir);
     let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
@@ -57,4 +64,16 @@ fn version_macros() -> String {
         part("CARGO_PKG_VERSION_MINOR"),
         part("CARGO_PKG_VERSION_PATCH"),
     )
+}
+
+/// The SONAME's version suffix, chosen as cargo-c does: an x.y.z release with x > 0 is
+/// compatible with every x.*, a 0.y.z release only with 0.y.*, a 0.0.z release with nothing else.
+fn soversion() -> String {
+    let part = |name: &str| env::var(name).unwrap_or_else(|_| panic!("cargo sets {name}"));
+    let (major, minor) = (part("CARGO_PKG_VERSION_MAJOR"), part("CARGO_PKG_VERSION_MINOR"));
+    match (major.as_str(), minor.as_str()) {
+        ("0", "0") => format!("0.0.{}", part("CARGO_PKG_VERSION_PATCH")),
+        ("0", minor) => format!("0.{minor}"),
+        (major, _) => major.to_owned(),
+    }
 }
