@@ -164,10 +164,24 @@ fn receive_until(client: &mut RawClient, receiver: &mut Receiver, distinct: usiz
 
 #[test]
 fn stress_hundreds_of_clients_qos1_at_least_once_qos2_exactly_once_in_order() {
+    stress(BrokerOptions::default());
+}
+
+/// The same load while connections park whenever they pause for a few milliseconds, so
+/// connections keep moving between threads and the parking lot mid-flow.
+#[test]
+fn stress_with_constant_parking() {
+    stress(BrokerOptions {
+        park_idle_after: Some(Duration::from_millis(3)),
+        ..BrokerOptions::default()
+    });
+}
+
+fn stress(options: BrokerOptions) {
     let broker = start_broker(BrokerOptions {
         max_connections: 4096,
         max_queued_messages: 1_000_000,
-        ..BrokerOptions::default()
+        ..options
     });
     let port = broker.port();
     let total = PUBLISHERS * MESSAGES_PER_PUBLISHER as usize;

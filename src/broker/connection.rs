@@ -51,22 +51,29 @@ pub(crate) fn serve(
 /// Serves an accepted connection on the calling thread until it closes, or until it has been
 /// idle long enough to wait in the parking lot without a thread.
 pub(crate) fn drive(mut online: Box<Online>) -> ThreadEnd {
-    match online.run() {
-        Outcome::Closed(reason) => {
-            online.finish(reason);
-            ThreadEnd::Closed
-        }
-        Outcome::Idle => {
-            online.release_buffers();
-            let Some(parking) = online.core.parking.get().cloned() else {
-                online.finish(DisconnectReason::BrokerStopping);
+    loop {
+        match online.run() {
+            Outcome::Closed(reason) => {
+                online.finish(reason);
                 return ThreadEnd::Closed;
-            };
-            match parking.park(online) {
-                Ok(()) => ThreadEnd::Parked,
-                Err(online) => {
-                    online.finish(DisconnectReason::BrokerStopping);
-                    ThreadEnd::Closed
+            }
+            Outcome::Idle => {
+                online.release_buffers();
+                let Some(parking) = online.core.parking.get().cloned() else {
+                    continue;
+                };
+                match parking.park(online) {
+                    Ok(()) => return ThreadEnd::Parked,
+                    Err(back) => {
+                        // Refused: the broker is stopping, or the lot cannot watch more
+                        // descriptors; in the latter case this thread goes on serving.
+                        online = back;
+                        if online.core.is_stopping() {
+                            online.finish(DisconnectReason::BrokerStopping);
+                            return ThreadEnd::Closed;
+                        }
+                        online.last_activity = Instant::now();
+                    }
                 }
             }
         }
