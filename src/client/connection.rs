@@ -12,37 +12,55 @@
 //! Messages that arrive while a callback's own nested call waits for a reply are queued and
 //! dispatched, in order, right after that callback returns, so callbacks never nest inside each
 //! other (except under `receive_message` called from a callback, which dispatches by design).
+//!
+//! The socket and its buffers form a [`Link`], replaced as a whole by a reconnect while the
+//! session state stays. Each link has a generation: a failure seen on a link that has since
+//! been replaced is ignored, so a late error from the old socket never closes the new one.
 
 use std::collections::VecDeque;
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 
-use crate::protocol::{Connack, Packet, Publish, QosPid};
+use crate::protocol::{Connack, Packet, PacketId, Publish, QosPid};
 
 use super::error::{ClientError, CloseReason};
 use super::inbound::Inbound;
 use super::outbound::{Outbound, SendError};
-use super::session::{AckOutcome, Session};
+use super::published::{PublishOutcome, PublishedCallback};
+use super::session::{AckOutcome, Resend, Session};
 use super::subscriptions::{Message, MessageCallback, Subscriptions};
 use super::transport::{self, Readiness, Waker};
+
+/// One TCP connection to the broker with its send and receive buffers.
+pub(crate) struct Link {
+    stream: TcpStream,
+    outbound: Outbound,
+    inbound: Mutex<Inbound>,
+    generation: u64,
+}
+
+/// A message read but not yet dispatched, with the callback chosen on arrival (so an
+/// unsubscribe made meanwhile does not lose it) and the link it came on.
+type Queued = (Publish, Option<MessageCallback>, Arc<Link>);
 
 /// Everything guarded by the state lock.
 pub(crate) struct State {
     pub(crate) session: Session,
     closed: Option<CloseReason>,
+    /// The generation of the current link.
+    generation: u64,
     reader: Option<ThreadId>,
     reader_depth: u32,
     /// A callback is running on the reader thread.
     dispatching: bool,
-    /// Messages that arrived during a nested call inside a callback, with the callback chosen
-    /// on arrival (so an unsubscribe later in that callback does not lose them).
-    pending_dispatch: VecDeque<(Publish, Option<MessageCallback>)>,
+    /// Messages that arrived during a nested call inside a callback.
+    pending_dispatch: VecDeque<Queued>,
     /// PUBLISH packets processed so far (dispatched, or dropped for want of a matching filter).
     pub(crate) messages_processed: u64,
     pub(crate) loop_thread: Option<ThreadId>,
@@ -63,19 +81,33 @@ pub(crate) enum Nesting {
     Dispatch,
 }
 
+/// What a waiter does when the connection closes before what it waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnClose {
+    /// Fail with `ClientError::Closed`.
+    Fail,
+    /// In a persistent session, keep waiting for a reconnect to finish the job — unless this
+    /// client disconnected or was dropped. Fails at once in a clean session.
+    AwaitReconnect,
+}
+
 pub(crate) struct Shared {
-    stream: TcpStream,
+    /// The current link; replaced only with the state lock held (lock order: state, then link).
+    link: RwLock<Arc<Link>>,
+    next_generation: AtomicU64,
     waker: Waker,
-    outbound: Outbound,
-    inbound: Mutex<Inbound>,
     state: Mutex<State>,
     /// Mirrors `!state.pending_dispatch.is_empty()` (updated under the lock) so the per-packet
     /// path skips the lock when nothing is queued, which is nearly always.
     dispatch_queued: AtomicBool,
     changed: Condvar,
     pub(crate) subscriptions: Mutex<Subscriptions>,
+    on_published: Mutex<Option<PublishedCallback>>,
     keep_alive: Option<Duration>,
     pub(crate) operation_timeout: Duration,
+    max_packet_size: usize,
+    /// Clean session 0: identifiers stay valid across connections.
+    persistent: bool,
 }
 
 /// Releases the reader role, also when a callback panics.
@@ -117,25 +149,48 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     }
 }
 
+/// The connection settings `Shared::new` needs.
+pub(crate) struct LinkSettings {
+    pub(crate) keep_alive: Duration,
+    pub(crate) operation_timeout: Duration,
+    pub(crate) max_inflight: usize,
+    pub(crate) max_packet_size: usize,
+    pub(crate) persistent: bool,
+}
+
+fn new_link(
+    stream: TcpStream,
+    operation_timeout: Duration,
+    max_packet_size: usize,
+    generation: u64,
+) -> Result<Arc<Link>, ClientError> {
+    stream
+        .set_write_timeout(Some(operation_timeout))
+        .map_err(ClientError::Io)?;
+    Ok(Arc::new(Link {
+        stream,
+        outbound: Outbound::new(),
+        inbound: Mutex::new(Inbound::new(max_packet_size)),
+        generation,
+    }))
+}
+
 impl Shared {
-    pub(crate) fn new(
-        stream: TcpStream,
-        keep_alive: Duration,
-        operation_timeout: Duration,
-        max_inflight: usize,
-        max_packet_size: usize,
-    ) -> Result<Shared, ClientError> {
-        stream
-            .set_write_timeout(Some(operation_timeout))
-            .map_err(ClientError::Io)?;
-        Ok(Shared {
+    pub(crate) fn new(stream: TcpStream, settings: LinkSettings) -> Result<Shared, ClientError> {
+        let link = new_link(
             stream,
+            settings.operation_timeout,
+            settings.max_packet_size,
+            0,
+        )?;
+        Ok(Shared {
+            link: RwLock::new(link),
+            next_generation: AtomicU64::new(1),
             waker: Waker::new().map_err(ClientError::Io)?,
-            outbound: Outbound::new(),
-            inbound: Mutex::new(Inbound::new(max_packet_size)),
             state: Mutex::new(State {
-                session: Session::new(max_inflight),
+                session: Session::new(settings.max_inflight, settings.persistent),
                 closed: None,
+                generation: 0,
                 reader: None,
                 reader_depth: 0,
                 dispatching: false,
@@ -146,9 +201,90 @@ impl Shared {
             dispatch_queued: AtomicBool::new(false),
             changed: Condvar::new(),
             subscriptions: Mutex::new(Subscriptions::default()),
-            keep_alive: (!keep_alive.is_zero()).then_some(keep_alive),
-            operation_timeout,
+            on_published: Mutex::new(None),
+            keep_alive: (!settings.keep_alive.is_zero()).then_some(settings.keep_alive),
+            operation_timeout: settings.operation_timeout,
+            max_packet_size: settings.max_packet_size,
+            persistent: settings.persistent,
         })
+    }
+
+    /// Clean session 0.
+    pub(crate) fn persistent(&self) -> bool {
+        self.persistent
+    }
+
+    /// The current link.
+    pub(crate) fn link(&self) -> Arc<Link> {
+        Arc::clone(&self.link.read())
+    }
+
+    /// A link over a freshly connected socket, not yet in use (see [`Shared::install_link`]).
+    pub(crate) fn prepare_link(&self, stream: TcpStream) -> Result<Arc<Link>, ClientError> {
+        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+        new_link(
+            stream,
+            self.operation_timeout,
+            self.max_packet_size,
+            generation,
+        )
+    }
+
+    pub(crate) fn set_on_published(&self, callback: Option<PublishedCallback>) {
+        *self.on_published.lock() = callback;
+    }
+
+    fn notify_published(&self, id: PacketId, outcome: PublishOutcome) {
+        let callback = self.on_published.lock().clone();
+        if let Some(callback) = callback {
+            callback(id, outcome);
+        }
+    }
+
+    /// Waits until no other thread holds the reader role (the connection must be closed, which
+    /// makes readers give the role up promptly), so a new link can be installed.
+    pub(crate) fn wait_reader_free(&self, deadline: Instant) -> Result<(), ClientError> {
+        let me = thread::current().id();
+        let mut st = self.state.lock();
+        while st.reader.is_some_and(|owner| owner != me) {
+            if self.changed.wait_until(&mut st, deadline).timed_out() {
+                return Err(ClientError::Timeout);
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes `link` (after its CONNACK) the connection: the session resumes on it — re-sends
+    /// queued ahead of anything else — or, for a clean session, is discarded. Reports discarded
+    /// publishes to the completion callback and wakes every waiter.
+    pub(crate) fn install_link(&self, link: Arc<Link>, session_present: bool) {
+        let mut st = self.state.lock();
+        let discarded = if self.persistent {
+            let resends = st.session.resume(session_present);
+            let queued = link.outbound.queue(|buf| {
+                for resend in &resends {
+                    match resend {
+                        Resend::Publish(encoded) => buf.extend_from_slice(encoded),
+                        Resend::Pubrel(id) => Packet::Pubrel(*id).encode(buf)?,
+                    }
+                }
+                Ok(())
+            });
+            debug_assert!(queued.is_ok(), "PUBREL always encodes");
+            Vec::new()
+        } else {
+            st.session.discard()
+        };
+        st.generation = link.generation;
+        st.closed = None;
+        *self.link.write() = Arc::clone(&link);
+        drop(st);
+        self.changed.notify_all();
+        // Flushes the re-sends; a failure closes this link like any other.
+        let _ = self.send_on(&link, |_| Ok(()));
+        for id in discarded {
+            self.notify_published(id, PublishOutcome::Discarded);
+        }
     }
 
     pub(crate) fn lock_state(&self) -> MutexGuard<'_, State> {
@@ -173,8 +309,23 @@ impl Shared {
 
     /// Marks the connection closed (the first reason wins), ends the socket and wakes everyone.
     pub(crate) fn close(&self, reason: CloseReason) {
-        self.state.lock().closed.get_or_insert(reason);
-        transport::shut_down(&self.stream);
+        let mut st = self.state.lock();
+        st.closed.get_or_insert(reason);
+        transport::shut_down(&self.link.read().stream);
+        drop(st);
+        self.changed.notify_all();
+        self.waker.wake();
+    }
+
+    /// [`Shared::close`] for a failure seen on `link`: ignored (beyond ending that socket) when
+    /// a reconnect has replaced it.
+    fn close_link(&self, link: &Link, reason: CloseReason) {
+        let mut st = self.state.lock();
+        if st.generation == link.generation {
+            st.closed.get_or_insert(reason);
+        }
+        transport::shut_down(&link.stream);
+        drop(st);
         self.changed.notify_all();
         self.waker.wake();
     }
@@ -187,19 +338,28 @@ impl Shared {
             .map(|r| ClientError::Closed(r.clone()))
     }
 
-    /// Queues bytes for the socket (see [`Outbound::send`]); a failed write closes the connection.
+    /// Queues bytes for the current socket (see [`Outbound::send`]); a failed write closes the
+    /// connection.
     pub(crate) fn send_with(
         &self,
         encode: impl FnOnce(&mut Vec<u8>) -> Result<(), crate::protocol::EncodeError>,
     ) -> Result<(), ClientError> {
-        match self.outbound.send(&self.stream, encode) {
+        self.send_on(&self.link(), encode)
+    }
+
+    /// [`Shared::send_with`] on a given link.
+    pub(crate) fn send_on(
+        &self,
+        link: &Link,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), crate::protocol::EncodeError>,
+    ) -> Result<(), ClientError> {
+        match link.outbound.send(&link.stream, encode) {
             Ok(()) => Ok(()),
             Err(SendError::Encode(e)) => Err(ClientError::Encode(e)),
             Err(SendError::Io(e)) => {
-                self.close(CloseReason::Io(e.to_string()));
-                Err(self
-                    .closed_error()
-                    .unwrap_or(ClientError::Closed(CloseReason::ClosedByPeer)))
+                let reason = CloseReason::Io(e.to_string());
+                self.close_link(link, reason.clone());
+                Err(ClientError::Closed(reason))
             }
         }
     }
@@ -208,9 +368,14 @@ impl Shared {
         self.send_with(|buf| packet.encode(buf))
     }
 
-    /// Reads until the first packet, which must be CONNACK ([MQTT-3.2.0-1]), or `deadline`.
-    pub(crate) fn read_connack(&self, deadline: Instant) -> Result<Connack, ClientError> {
-        let mut inbound = self.inbound.lock();
+    /// Reads from `link` until the first packet, which must be CONNACK ([MQTT-3.2.0-1]), or
+    /// `deadline`.
+    pub(crate) fn read_connack(
+        &self,
+        link: &Link,
+        deadline: Instant,
+    ) -> Result<Connack, ClientError> {
+        let mut inbound = link.inbound.lock();
         loop {
             match inbound.next_packet() {
                 Err(e) => return Err(ClientError::Protocol(e.to_string())),
@@ -226,10 +391,10 @@ impl Shared {
             if Instant::now() >= deadline {
                 return Err(ClientError::Timeout);
             }
-            match transport::wait_readable(self.stream.as_raw_fd(), &self.waker, Some(deadline)) {
+            match transport::wait_readable(link.stream.as_raw_fd(), &self.waker, Some(deadline)) {
                 Err(e) => return Err(ClientError::Io(e)),
                 Ok(Readiness::Interrupted) => {}
-                Ok(Readiness::Readable) => match inbound.fill(&self.stream) {
+                Ok(Readiness::Readable) => match inbound.fill(&link.stream) {
                     Ok(0) => return Err(ClientError::Closed(CloseReason::ClosedByPeer)),
                     Ok(_) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -246,6 +411,17 @@ impl Shared {
         &self,
         deadline: Option<Instant>,
         nesting: Nesting,
+        ready: impl FnMut(&mut State) -> Option<T>,
+    ) -> Result<T, ClientError> {
+        self.wait(deadline, nesting, OnClose::Fail, ready)
+    }
+
+    /// [`Shared::wait_for`] with a choice of what a closed connection means.
+    pub(crate) fn wait<T>(
+        &self,
+        deadline: Option<Instant>,
+        nesting: Nesting,
+        on_close: OnClose,
         mut ready: impl FnMut(&mut State) -> Option<T>,
     ) -> Result<T, ClientError> {
         let me = thread::current().id();
@@ -258,7 +434,22 @@ impl Shared {
                 return Ok(v);
             }
             if let Some(reason) = &st.closed {
-                return Err(ClientError::Closed(reason.clone()));
+                let awaits_reconnect = on_close == OnClose::AwaitReconnect
+                    && self.persistent
+                    && !matches!(reason, CloseReason::Disconnected | CloseReason::Dropped);
+                if !awaits_reconnect {
+                    return Err(ClientError::Closed(reason.clone()));
+                }
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(ClientError::Timeout);
+                }
+                match deadline {
+                    Some(d) => {
+                        self.changed.wait_until(&mut st, d);
+                    }
+                    None => self.changed.wait(&mut st),
+                }
+                continue;
             }
             if !first_turn && deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(ClientError::Timeout);
@@ -316,39 +507,40 @@ impl Shared {
         if self.dispatch_queued.load(Ordering::Acquire) {
             let mut st = self.state.lock();
             if (!st.dispatching || nesting == Nesting::Dispatch)
-                && let Some((publish, callback)) = self.pop_queued(&mut st)
+                && let Some(queued) = self.pop_queued(&mut st)
             {
                 let previous = std::mem::replace(&mut st.dispatching, true);
                 drop(st);
-                self.dispatch(publish, callback, previous);
+                self.dispatch(queued, previous);
                 return;
             }
         }
-        let next = self.inbound.lock().next_packet();
+        let link = self.link();
+        let next = link.inbound.lock().next_packet();
         match next {
-            Err(e) => return self.close(e.into()),
-            Ok(Some(packet)) => return self.handle(packet, nesting),
+            Err(e) => return self.close_link(&link, e.into()),
+            Ok(Some(packet)) => return self.handle(&link, packet, nesting),
             Ok(None) => {}
         }
-        let keep_alive_due = match self.keep_alive_duty() {
+        let keep_alive_due = match self.keep_alive_duty(&link) {
             Ok(due) => due,
-            Err(reason) => return self.close(reason),
+            Err(reason) => return self.close_link(&link, reason),
         };
         let until = earliest(deadline, keep_alive_due);
-        match transport::wait_readable(self.stream.as_raw_fd(), &self.waker, until) {
-            Err(e) => self.close(CloseReason::Io(e.to_string())),
+        match transport::wait_readable(link.stream.as_raw_fd(), &self.waker, until) {
+            Err(e) => self.close_link(&link, CloseReason::Io(e.to_string())),
             Ok(Readiness::Interrupted) => {}
             Ok(Readiness::Readable) => {
-                let filled = self.inbound.lock().fill(&self.stream);
+                let filled = link.inbound.lock().fill(&link.stream);
                 match filled {
-                    Ok(0) => self.close(CloseReason::ClosedByPeer),
+                    Ok(0) => self.close_link(&link, CloseReason::ClosedByPeer),
                     Ok(_) => {}
                     Err(e)
                         if matches!(
                             e.kind(),
                             std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
                         ) => {}
-                    Err(e) => self.close(CloseReason::Io(e.to_string())),
+                    Err(e) => self.close_link(&link, CloseReason::Io(e.to_string())),
                 }
             }
         }
@@ -356,7 +548,7 @@ impl Shared {
 
     /// Sends PINGREQ when nothing was sent for a keep-alive period ([MQTT-3.1.2-23]); fails when
     /// a PINGREQ went unanswered for a whole period. Returns when the next duty falls due.
-    fn keep_alive_duty(&self) -> Result<Option<Instant>, CloseReason> {
+    fn keep_alive_duty(&self, link: &Link) -> Result<Option<Instant>, CloseReason> {
         let Some(period) = self.keep_alive else {
             return Ok(None);
         };
@@ -368,12 +560,12 @@ impl Shared {
                 Ok(Some(since + period))
             };
         }
-        let ping_due = self.outbound.last_write() + period;
+        let ping_due = link.outbound.last_write() + period;
         if now < ping_due {
             return Ok(Some(ping_due));
         }
         self.start_ping();
-        self.send_packet(&Packet::Pingreq)
+        self.send_on(link, |buf| Packet::Pingreq.encode(buf))
             .map_err(|_| CloseReason::Io("PINGREQ could not be sent".into()))?;
         Ok(Some(now + period))
     }
@@ -389,18 +581,24 @@ impl Shared {
         st.session.pings_sent
     }
 
-    fn handle(&self, packet: Packet, nesting: Nesting) {
-        let outcome = match packet {
-            Packet::Publish(p) => return self.on_publish(p, nesting),
-            Packet::Puback(id) => self.state.lock().session.on_puback(id),
-            Packet::Pubrec(id) => self.state.lock().session.on_pubrec(id),
-            Packet::Pubcomp(id) => self.state.lock().session.on_pubcomp(id),
-            Packet::Suback(s) => self.state.lock().session.on_suback(s.packet_id, s.codes),
-            Packet::Unsuback(id) => self.state.lock().session.on_unsuback(id),
+    fn handle(&self, link: &Arc<Link>, packet: Packet, nesting: Nesting) {
+        let send = |packet: Packet| {
+            let _ = self.send_on(link, |buf| packet.encode(buf));
+        };
+        let (outcome, published) = match packet {
+            Packet::Publish(p) => return self.on_publish(link, p, nesting),
+            Packet::Puback(id) => (self.state.lock().session.on_puback(id), Some(id)),
+            Packet::Pubcomp(id) => (self.state.lock().session.on_pubcomp(id), Some(id)),
+            Packet::Pubrec(id) => (self.state.lock().session.on_pubrec(id), None),
+            Packet::Suback(s) => (
+                self.state.lock().session.on_suback(s.packet_id, s.codes),
+                None,
+            ),
+            Packet::Unsuback(id) => (self.state.lock().session.on_unsuback(id), None),
             Packet::Pubrel(id) => {
                 // [MQTT-4.3.3-2]: release the identifier, then answer PUBCOMP even if unknown.
                 self.state.lock().session.release_qos2(id);
-                let _ = self.send_packet(&Packet::Pubcomp(id));
+                send(Packet::Pubcomp(id));
                 return;
             }
             Packet::Pingresp => {
@@ -410,44 +608,49 @@ impl Shared {
                 if s.pingresps_received >= s.pings_sent {
                     s.ping_outstanding_since = None;
                 }
-                AckOutcome::Done
+                (AckOutcome::Done, None)
             }
             other => {
-                return self.close(CloseReason::ProtocolViolation(format!(
-                    "a server must not send {:?}",
-                    other.packet_type()
-                )));
+                return self.close_link(
+                    link,
+                    CloseReason::ProtocolViolation(format!(
+                        "a server must not send {:?}",
+                        other.packet_type()
+                    )),
+                );
             }
         };
         match outcome {
             AckOutcome::Done => {
                 self.changed.notify_all();
+                if let Some(id) = published {
+                    self.notify_published(id, PublishOutcome::Acknowledged);
+                }
             }
-            AckOutcome::SendPubrel(id) => {
-                let _ = self.send_packet(&Packet::Pubrel(id));
-            }
+            AckOutcome::SendPubrel(id) => send(Packet::Pubrel(id)),
             AckOutcome::Unexpected => {}
         }
     }
 
-    fn on_publish(&self, publish: Publish, nesting: Nesting) {
+    fn on_publish(&self, link: &Arc<Link>, publish: Publish, nesting: Nesting) {
         let callback = self.callback_for(&publish);
         let mut st = self.state.lock();
         if let QosPid::ExactlyOnce(id) = publish.qospid
             && !st.session.receive_qos2(id)
         {
             drop(st);
-            let _ = self.send_packet(&Packet::Pubrec(id));
+            let _ = self.send_on(link, |buf| Packet::Pubrec(id).encode(buf));
             return;
         }
+        let queued = (publish, callback, Arc::clone(link));
         if st.dispatching && nesting == Nesting::Queue {
-            st.pending_dispatch.push_back((publish, callback));
+            st.pending_dispatch.push_back(queued);
             self.dispatch_queued.store(true, Ordering::Release);
             return;
         }
         let previous = std::mem::replace(&mut st.dispatching, true);
         drop(st);
-        self.dispatch(publish, callback, previous);
+        self.dispatch(queued, previous);
     }
 
     /// The callback chosen for a message on arrival.
@@ -455,7 +658,7 @@ impl Shared {
         self.subscriptions.lock().best_match(publish.topic.as_str())
     }
 
-    fn pop_queued(&self, st: &mut State) -> Option<(Publish, Option<MessageCallback>)> {
+    fn pop_queued(&self, st: &mut State) -> Option<Queued> {
         let next = st.pending_dispatch.pop_front();
         self.dispatch_queued
             .store(!st.pending_dispatch.is_empty(), Ordering::Release);
@@ -464,15 +667,15 @@ impl Shared {
 
     /// Delivers `publish`, then — unless nested under another callback (`previous` set) —
     /// everything queued meanwhile, and finally restores the dispatching flag to `previous`.
-    fn dispatch(&self, publish: Publish, callback: Option<MessageCallback>, previous: bool) {
+    fn dispatch(&self, queued: Queued, previous: bool) {
         let mut flag = DispatchingFlag {
             shared: self,
             previous,
             armed: true,
         };
-        let mut next = Some((publish, callback));
-        while let Some((publish, callback)) = next {
-            self.deliver(&publish, callback);
+        let mut next = Some(queued);
+        while let Some((publish, callback, link)) = next {
+            self.deliver(&publish, callback, &link);
             let mut st = self.state.lock();
             st.messages_processed += 1;
             next = if previous {
@@ -490,8 +693,11 @@ impl Shared {
     }
 
     /// Runs the callback chosen on arrival, then acknowledges: PUBACK for QoS 1, PUBREC for
-    /// QoS 2 ([MQTT-4.3.2-2], [MQTT-4.3.3-2]).
-    fn deliver(&self, publish: &Publish, callback: Option<MessageCallback>) {
+    /// QoS 2 ([MQTT-4.3.2-2], [MQTT-4.3.3-2]). The acknowledgement goes on the link the message
+    /// came on — or, in a persistent session, whose identifiers outlive a connection
+    /// ([MQTT-4.4.0-1]), on the current link, so a message read just before a reconnect is
+    /// still acknowledged.
+    fn deliver(&self, publish: &Publish, callback: Option<MessageCallback>, link: &Arc<Link>) {
         if let Some(callback) = callback {
             callback(&Message {
                 topic: publish.topic.as_str(),
@@ -501,15 +707,19 @@ impl Shared {
                 dup: publish.dup,
             });
         }
-        match publish.qospid {
-            QosPid::AtMostOnce => {}
-            QosPid::AtLeastOnce(id) => {
-                let _ = self.send_packet(&Packet::Puback(id));
-            }
-            QosPid::ExactlyOnce(id) => {
-                let _ = self.send_packet(&Packet::Pubrec(id));
-            }
-        }
+        let ack = match publish.qospid {
+            QosPid::AtMostOnce => return,
+            QosPid::AtLeastOnce(id) => Packet::Puback(id),
+            QosPid::ExactlyOnce(id) => Packet::Pubrec(id),
+        };
+        let current;
+        let link = if self.persistent {
+            current = self.link();
+            &current
+        } else {
+            link
+        };
+        let _ = self.send_on(link, |buf| ack.encode(buf));
     }
 }
 

@@ -15,6 +15,8 @@ pub enum CloseReason {
     Disconnected,
     /// The `Client` was dropped (or freed) without DISCONNECT.
     Dropped,
+    /// `Client::reconnect` ended an open connection (without DISCONNECT) to open a new one.
+    Reconnecting,
     /// The broker closed the TCP connection.
     ClosedByPeer,
     /// A read or write failed; the text is the operating system's.
@@ -30,6 +32,9 @@ impl fmt::Display for CloseReason {
         match self {
             CloseReason::Disconnected => f.write_str("disconnected by this client"),
             CloseReason::Dropped => f.write_str("connection closed by this client"),
+            CloseReason::Reconnecting => {
+                f.write_str("connection closed by this client to reconnect")
+            }
             CloseReason::ClosedByPeer => f.write_str("connection closed by the broker"),
             CloseReason::Io(e) => write!(f, "connection lost: {e}"),
             CloseReason::KeepAliveTimeout => {

@@ -8,14 +8,15 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::protocol::{
-    MAX_REMAINING_LENGTH, Packet, PacketId, QoS, QosPid, SubackCode, Subscribe, SubscribeTopic,
-    Unsubscribe, encode_publish,
+    Connect, MAX_REMAINING_LENGTH, Packet, PacketId, QoS, QosPid, SubackCode, Subscribe,
+    SubscribeTopic, Unsubscribe, encode_publish,
 };
 use crate::topic::{TopicFilter, TopicName};
 
-use super::connection::{Nesting, Shared, run_loop};
+use super::connection::{LinkSettings, Nesting, OnClose, Shared, run_loop};
 use super::error::{ClientError, CloseReason};
 use super::options::ConnectOptions;
+use super::published::PublishedCallback;
 use super::session::Outgoing;
 use super::subscriptions::{Message, MessageCallback};
 use super::transport;
@@ -34,11 +35,29 @@ struct LoopThread {
 ///
 /// Dropping the client closes the socket *without* DISCONNECT, so the broker publishes the will;
 /// call [`Client::disconnect`] first for a clean end.
+///
+/// # Reconnecting
+/// [`Client::reconnect`] opens a new connection with the same settings and client id. The
+/// session lives in the `Client`, not in the socket: with clean session 0, unacknowledged
+/// publishes are re-sent and their waiters complete; with clean session 1 they are discarded.
+/// Subscription callbacks stay registered either way; with clean session 1 the broker forgot
+/// the subscriptions, so subscribe again after reconnecting (as with libmosquitto and Paho).
+/// Nothing reconnects by itself: the loop thread ends when the connection is lost, and
+/// `reconnect` starts it again.
 pub struct Client {
     shared: Arc<Shared>,
     loop_thread: Mutex<Option<LoopThread>>,
+    /// `loop_start` was called and `loop_stop` was not: a reconnect restarts the loop thread.
+    loop_wanted: AtomicBool,
     client_id: String,
-    session_present: bool,
+    session_present: AtomicBool,
+    host: String,
+    port: u16,
+    /// The CONNECT to send again on reconnect, with the client id actually used.
+    connect: Connect,
+    connect_timeout: Duration,
+    /// One reconnect at a time.
+    reconnecting: Mutex<()>,
 }
 
 impl Client {
@@ -51,23 +70,102 @@ impl Client {
         let stream = transport::connect(host, port, deadline)?;
         let shared = Shared::new(
             stream,
-            options.keep_alive,
-            options.operation_timeout,
-            options.max_inflight as usize,
-            options.max_packet_size,
+            LinkSettings {
+                keep_alive: options.keep_alive,
+                operation_timeout: options.operation_timeout,
+                max_inflight: options.max_inflight as usize,
+                max_packet_size: options.max_packet_size,
+                persistent: !options.clean_session,
+            },
         )?;
-        let client_id = connect.client_id.clone();
-        shared.send_packet(&Packet::Connect(connect))?;
-        let connack = shared.read_connack(deadline)?;
+        shared.send_packet(&Packet::Connect(connect.clone()))?;
+        let connack = shared.read_connack(&shared.link(), deadline)?;
         if let Some(refusal) = ClientError::from_refusal(connack.code) {
             return Err(refusal);
         }
         Ok(Client {
             shared: Arc::new(shared),
             loop_thread: Mutex::new(None),
-            client_id,
-            session_present: connack.session_present,
+            loop_wanted: AtomicBool::new(false),
+            client_id: connect.client_id.clone(),
+            session_present: AtomicBool::new(connack.session_present),
+            host: host.to_owned(),
+            port,
+            connect,
+            connect_timeout: options.connect_timeout,
+            reconnecting: Mutex::new(()),
         })
+    }
+
+    /// Closes the connection if it is open (without DISCONNECT, so the broker publishes the
+    /// will) and connects again to the same host with the same options and client id — the
+    /// generated one too — within the connect timeout. Callable at any time, from any thread,
+    /// also after the connection was lost or `disconnect`ed, and from inside a callback.
+    ///
+    /// With clean session 0 the session resumes [MQTT-4.4.0-1]: every unacknowledged QoS 1/2
+    /// PUBLISH is re-sent with DUP set [MQTT-3.3.1-1] and its original identifier, and PUBREL
+    /// for each one past PUBREC, in their original order, before anything sent afterwards;
+    /// QoS 2 messages received and not yet released stay known, so the broker's re-delivery is
+    /// not dispatched twice. Threads in [`Client::wait_published`] (or `publish` at QoS 1/2)
+    /// keep waiting across the lost connection and complete when the re-send is acknowledged.
+    /// If the broker answers that it has no session (session present 0), our publishes are
+    /// still re-sent, so none is lost.
+    ///
+    /// With clean session 1 the broker starts afresh: unacknowledged publishes are discarded
+    /// (the completion callback gets [`PublishOutcome::Discarded`](super::PublishOutcome) for
+    /// each; their waiters already failed with `Closed` when the connection was lost), and the
+    /// application subscribes again.
+    ///
+    /// The loop thread, if started and not stopped, is stopped first and started again on
+    /// success; called from a callback on the loop thread, the loop carries on with the new
+    /// connection once the callback returns. On failure the client stays closed and
+    /// `reconnect` may be tried again; a refusal comes back as its own error.
+    pub fn reconnect(&self) -> Result<(), ClientError> {
+        let deadline = Instant::now() + self.connect_timeout;
+        let _one_at_a_time = self
+            .reconnecting
+            .try_lock_until(deadline)
+            .ok_or(ClientError::Timeout)?;
+        let on_loop_thread = self.shared.lock_state().loop_thread == Some(thread::current().id());
+        if !on_loop_thread {
+            self.stop_loop_thread();
+        }
+        self.shared.close(CloseReason::Reconnecting);
+        self.shared.wait_reader_free(deadline)?;
+        self.open_new_link(deadline)?;
+        if !on_loop_thread && self.loop_wanted.load(Ordering::Acquire) {
+            self.start_loop_thread()?;
+        }
+        Ok(())
+    }
+
+    fn open_new_link(&self, deadline: Instant) -> Result<(), ClientError> {
+        let stream = transport::connect(&self.host, self.port, deadline)?;
+        let link = self.shared.prepare_link(stream)?;
+        let connect = Packet::Connect(self.connect.clone());
+        self.shared.send_on(&link, |buf| connect.encode(buf))?;
+        let connack = self.shared.read_connack(&link, deadline)?;
+        if let Some(refusal) = ClientError::from_refusal(connack.code) {
+            return Err(refusal);
+        }
+        self.session_present
+            .store(connack.session_present, Ordering::Release);
+        self.shared.install_link(link, connack.session_present);
+        Ok(())
+    }
+
+    /// Sets the callback that learns how each QoS 1 and 2 publish ended (`publish` and
+    /// `publish_async` alike), replacing an earlier one; `None` removes it. It gets the packet
+    /// identifier and [`PublishOutcome::Acknowledged`](super::PublishOutcome) once PUBACK
+    /// (QoS 1) or PUBCOMP (QoS 2) arrives — on the thread that read it: the loop thread while it
+    /// runs, otherwise whichever thread is reading inside a call (`receive_message`,
+    /// `wait_published`, `publish`, `subscribe`, ...) — or `Discarded` from a clean-session
+    /// [`Client::reconnect`], on the thread calling it. Calls follow the order in which the
+    /// acknowledgements arrive. No lock is held during the call, so it may call any method of
+    /// the client; if it waits for a reply itself (a QoS 1 `publish`, say), acknowledgements
+    /// read meanwhile are reported from inside that call, nested.
+    pub fn set_on_published(&self, callback: Option<PublishedCallback>) {
+        self.shared.set_on_published(callback);
     }
 
     /// The client identifier sent in CONNECT (the generated one when none was given).
@@ -76,8 +174,9 @@ impl Client {
     }
 
     /// CONNACK's session-present flag: the broker resumed a stored session ([MQTT-3.2.2-2]).
+    /// After [`Client::reconnect`], the flag of its CONNACK.
     pub fn session_present(&self) -> bool {
-        self.session_present
+        self.session_present.load(Ordering::Acquire)
     }
 
     /// Whether the connection is still open.
@@ -238,32 +337,57 @@ impl Client {
                 "PUBLISH of {size} bytes exceeds the protocol maximum"
             )));
         }
-        let id = match qos {
-            QoS::AtMostOnce => {
-                if let Some(e) = self.shared.closed_error() {
-                    return Err(e);
-                }
-                None
+        let shared = &self.shared;
+        if qos == QoS::AtMostOnce {
+            if let Some(e) = shared.closed_error() {
+                return Err(e);
             }
-            _ => Some(self.shared.wait_for(Some(deadline), Nesting::Queue, |st| {
-                if st.session.window_full() {
-                    None
-                } else {
-                    st.session.allocate_publish(qos)
-                }
-            })?),
+            let qospid = QosPid::AtMostOnce;
+            shared.send_with(|buf| encode_publish(buf, false, qospid, retain, topic, payload))?;
+            return Ok(None);
+        }
+        // The link is read together with the identifier: a clean-session reconnect in between
+        // discards the identifier, and the send then fails on the old link instead of putting
+        // a discarded identifier on the new one.
+        let (id, link) = shared.wait_for(Some(deadline), Nesting::Queue, |st| {
+            if st.session.window_full() {
+                None
+            } else {
+                let id = st.session.allocate_publish(qos)?;
+                Some((id, shared.link()))
+            }
+        })?;
+        let qospid = QosPid::new(qos, id);
+        if !shared.persistent() {
+            shared.send_on(&link, |buf| {
+                encode_publish(buf, false, qospid, retain, topic, payload)
+            })?;
+            return Ok(Some(id));
+        }
+        let mut encoded = Vec::with_capacity(size + 8);
+        encode_publish(&mut encoded, false, qospid, retain, topic, payload)?;
+        // Kept before it is first sent, so an acknowledgement cannot come before it is kept;
+        // the link is read under the same lock, so the message goes either on a link a
+        // reconnect re-sends it on or on the new link, never on both.
+        let link = {
+            let mut st = shared.lock_state();
+            st.session.keep_publish(id, &encoded);
+            shared.link()
         };
-        let qospid = match id {
-            Some(id) => QosPid::new(qos, id),
-            None => QosPid::AtMostOnce,
-        };
-        self.shared
-            .send_with(|buf| encode_publish(buf, false, qospid, retain, topic, payload))?;
-        Ok(id)
+        // A failed write leaves the message in the session; a reconnect re-sends it.
+        let _ = shared.send_on(&link, |buf| {
+            buf.extend_from_slice(&encoded);
+            Ok(())
+        });
+        Ok(Some(id))
     }
 
     /// Waits until the publish with identifier `id` is acknowledged (PUBACK, or PUBCOMP for
-    /// QoS 2); returns at once if it is not in flight. `None` waits for ever.
+    /// QoS 2); returns at once if it is not in flight. `None` waits for ever. With clean
+    /// session 0 a lost connection does not end the wait: the message is re-sent by
+    /// [`Client::reconnect`] and the wait ends when that is acknowledged, when the timeout
+    /// passes, or with `Closed` once the client disconnects. With clean session 1 it fails
+    /// with `Closed` when the connection is lost.
     pub fn wait_published(
         &self,
         id: PacketId,
@@ -277,9 +401,10 @@ impl Client {
         id: PacketId,
         deadline: Option<Instant>,
     ) -> Result<(), ClientError> {
-        self.shared.wait_for(deadline, Nesting::Queue, |st| {
-            (!st.session.is_publish_inflight(id)).then_some(())
-        })
+        self.shared
+            .wait(deadline, Nesting::Queue, OnClose::AwaitReconnect, |st| {
+                (!st.session.is_publish_inflight(id)).then_some(())
+            })
     }
 
     /// Reads until one PUBLISH has been processed — dispatched to the most specific matching
@@ -309,9 +434,15 @@ impl Client {
     }
 
     /// Starts the loop thread, which reads, dispatches callbacks and keeps the connection alive
-    /// until `loop_stop`, `disconnect`, drop, or the connection ends. While it runs, every
-    /// callback runs on it.
+    /// until `loop_stop`, `disconnect`, drop, or the connection ends (a [`Client::reconnect`]
+    /// then starts it again). While it runs, every callback runs on it.
     pub fn loop_start(&self) -> Result<(), ClientError> {
+        self.start_loop_thread()?;
+        self.loop_wanted.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn start_loop_thread(&self) -> Result<(), ClientError> {
         let mut slot = self.loop_thread.lock();
         if slot.as_ref().is_some_and(|l| !l.handle.is_finished()) {
             return Err(ClientError::LoopAlreadyRunning);
@@ -343,6 +474,11 @@ impl Client {
     /// Stops the loop thread and waits for it to finish; from inside a callback on the loop
     /// thread it only asks it to stop once the callback returns. No effect when not running.
     pub fn loop_stop(&self) {
+        self.loop_wanted.store(false, Ordering::Release);
+        self.stop_loop_thread();
+    }
+
+    fn stop_loop_thread(&self) {
         let mut slot = self.loop_thread.lock();
         let Some(lt) = slot.as_ref() else {
             return;
@@ -367,8 +503,9 @@ impl Client {
         let _ = lt.handle.join();
     }
 
-    /// Sends DISCONNECT, so the broker discards the will ([MQTT-3.14.4-3]), and closes the
-    /// connection ([MQTT-3.14.4-1]). A second call does nothing.
+    /// Sends DISCONNECT, so the broker discards the will ([MQTT-3.14.4-3]), closes the
+    /// connection ([MQTT-3.14.4-1]) and stops the loop thread (a later [`Client::reconnect`]
+    /// starts it again). A second call does nothing.
     pub fn disconnect(&self) -> Result<(), ClientError> {
         if let Some(reason) = self.shared.lock_state().closed() {
             return match reason {
@@ -381,7 +518,7 @@ impl Client {
         self.shared.mark_closed(CloseReason::Disconnected);
         let sent = self.shared.send_packet(&Packet::Disconnect);
         self.shared.close(CloseReason::Disconnected);
-        self.loop_stop();
+        self.stop_loop_thread();
         sent
     }
 }

@@ -49,6 +49,15 @@ impl Outbound {
         self.pending.lock().last_write
     }
 
+    /// Appends what `encode` writes without writing it: the next [`Outbound::send`] flushes it
+    /// ahead of its own bytes (a resumed session's re-sends go out before anything new).
+    pub(crate) fn queue(
+        &self,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>,
+    ) -> Result<(), EncodeError> {
+        encode(&mut self.pending.lock().buf)
+    }
+
     /// Appends what `encode` writes and makes sure it reaches the socket: either this call
     /// writes it, or a flush already running on another thread will before it stops.
     pub(crate) fn send(

@@ -1,5 +1,6 @@
-//! Per-connection protocol bookkeeping with no I/O: packet identifiers in use, what each
-//! outgoing identifier waits for, QoS 2 identifiers received and not yet released, pings.
+//! Session bookkeeping with no I/O: packet identifiers in use, what each outgoing identifier
+//! waits for, QoS 2 identifiers received and not yet released, pings — and, for a persistent
+//! session (clean session 0), the unacknowledged PUBLISH packets to re-send on reconnect.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -32,6 +33,22 @@ pub(crate) enum AckOutcome {
     Unexpected,
 }
 
+/// What a persistent session keeps of an unfinished QoS 1 or 2 publish, to re-send it.
+struct Unfinished {
+    /// Orders re-sends: when the PUBLISH was first sent, or when its PUBREC arrived.
+    order: u64,
+    /// The encoded PUBLISH until PUBACK/PUBREC; `None` once PUBREL is owed instead.
+    publish: Option<Vec<u8>>,
+}
+
+/// A packet to re-send when a persistent session resumes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Resend {
+    /// An encoded PUBLISH, DUP already set ([MQTT-3.3.1-1]).
+    Publish(Vec<u8>),
+    Pubrel(PacketId),
+}
+
 pub(crate) struct Session {
     next_id: u16,
     outgoing: HashMap<u16, Outgoing>,
@@ -40,6 +57,10 @@ pub(crate) struct Session {
     /// QoS 2 PUBLISH identifiers dispatched and not yet released by PUBREL: a resent PUBLISH
     /// with one of these is acknowledged but not dispatched again (section 4.3.3, method B).
     awaiting_pubrel: HashSet<u16>,
+    /// Clean session 0: unfinished publishes are kept for re-sending.
+    persistent: bool,
+    unfinished: HashMap<u16, Unfinished>,
+    next_order: u64,
     pub(crate) pings_sent: u64,
     pub(crate) pingresps_received: u64,
     /// When the oldest unanswered PINGREQ went out.
@@ -47,8 +68,11 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub(crate) fn new(max_inflight: usize) -> Session {
+    pub(crate) fn new(max_inflight: usize, persistent: bool) -> Session {
         Session {
+            persistent,
+            unfinished: HashMap::new(),
+            next_order: 0,
             next_id: 0,
             outgoing: HashMap::new(),
             inflight_publishes: 0,
@@ -100,8 +124,32 @@ impl Session {
         )
     }
 
+    /// Keeps the encoded PUBLISH for `id` so a reconnect can re-send it; called before it is
+    /// first sent, so no acknowledgement can precede it. Does nothing for a clean session, or
+    /// when a clean-session reconnect discarded `id` meanwhile (false then).
+    pub(crate) fn keep_publish(&mut self, id: PacketId, encoded: &[u8]) -> bool {
+        if !matches!(
+            self.outgoing.get(&id.get()),
+            Some(Outgoing::Puback | Outgoing::Pubrec)
+        ) {
+            return false;
+        }
+        if self.persistent {
+            self.next_order += 1;
+            self.unfinished.insert(
+                id.get(),
+                Unfinished {
+                    order: self.next_order,
+                    publish: Some(encoded.to_vec()),
+                },
+            );
+        }
+        true
+    }
+
     fn finish_publish(&mut self, id: PacketId) {
         self.outgoing.remove(&id.get());
+        self.unfinished.remove(&id.get());
         self.inflight_publishes -= 1;
     }
 
@@ -119,6 +167,13 @@ impl Session {
         match self.outgoing.get_mut(&id.get()) {
             Some(state @ Outgoing::Pubrec) => {
                 *state = Outgoing::Pubcomp;
+                if let Some(kept) = self.unfinished.get_mut(&id.get()) {
+                    // From now on PUBREL is re-sent, never the PUBLISH ([MQTT-4.3.3-1]), in
+                    // the order the PUBRECs arrived ([MQTT-4.6.0-3]).
+                    self.next_order += 1;
+                    kept.order = self.next_order;
+                    kept.publish = None;
+                }
                 AckOutcome::SendPubrel(id)
             }
             // A resent PUBREC (e.g. our PUBREL crossed it) is answered again.
@@ -197,7 +252,69 @@ impl Session {
     pub(crate) fn release_qos2(&mut self, id: PacketId) {
         self.awaiting_pubrel.remove(&id.get());
     }
+
+    /// Forgets what belonged to the previous connection only: pings and the SUBSCRIBE and
+    /// UNSUBSCRIBE identifiers, whose callers were told the connection closed.
+    fn forget_connection(&mut self) {
+        self.outgoing
+            .retain(|_, what| !matches!(what, Outgoing::Suback(_) | Outgoing::Unsuback(_)));
+        self.pingresps_received = self.pings_sent;
+        self.ping_outstanding_since = None;
+    }
+
+    /// A clean-session reconnect: the broker starts a new session, so every unfinished publish
+    /// is dropped; returns their identifiers in ascending order.
+    pub(crate) fn discard(&mut self) -> Vec<PacketId> {
+        self.forget_connection();
+        let mut dropped: Vec<PacketId> = self
+            .outgoing
+            .keys()
+            .filter_map(|&id| PacketId::new(id))
+            .collect();
+        dropped.sort_unstable();
+        self.outgoing.clear();
+        self.unfinished.clear();
+        self.inflight_publishes = 0;
+        self.awaiting_pubrel.clear();
+        dropped
+    }
+
+    /// A persistent session resumes on a new connection: what to re-send, in the original order
+    /// ([MQTT-4.4.0-1], [MQTT-4.6.0-1], [MQTT-4.6.0-3]) — each unacknowledged PUBLISH with DUP
+    /// set and its original identifier, and PUBREL for each one past PUBREC. Without
+    /// `session_present` the broker lost its side: it will not re-send the QoS 2 messages we
+    /// await PUBREL for, so their identifiers are released; ours are still re-sent, so nothing
+    /// this client published is lost (a PUBREL the broker does not know is answered with
+    /// PUBCOMP).
+    pub(crate) fn resume(&mut self, session_present: bool) -> Vec<Resend> {
+        self.forget_connection();
+        if !session_present {
+            self.awaiting_pubrel.clear();
+        }
+        let mut pending: Vec<(u64, u16)> = self
+            .unfinished
+            .iter()
+            .map(|(&id, u)| (u.order, id))
+            .collect();
+        pending.sort_unstable();
+        pending
+            .into_iter()
+            .filter_map(|(_, id)| {
+                let kept = self.unfinished.get_mut(&id)?;
+                Some(match &mut kept.publish {
+                    Some(encoded) => {
+                        encoded[0] |= DUP_FLAG;
+                        Resend::Publish(encoded.clone())
+                    }
+                    None => Resend::Pubrel(PacketId::new(id)?),
+                })
+            })
+            .collect()
+    }
 }
+
+/// The DUP bit of a PUBLISH's first byte (section 3.3.1.1).
+const DUP_FLAG: u8 = 0x08;
 
 #[cfg(test)]
 mod tests {
@@ -209,7 +326,7 @@ mod tests {
 
     #[test]
     fn identifiers_skip_zero_and_ids_in_use() {
-        let mut s = Session::new(10);
+        let mut s = Session::new(10, false);
         s.next_id = u16::MAX - 1;
         let a = s.allocate(Outgoing::Puback).unwrap();
         assert_eq!(a.get(), u16::MAX);
@@ -222,7 +339,7 @@ mod tests {
 
     #[test]
     fn qos2_outgoing_flow_and_window() {
-        let mut s = Session::new(1);
+        let mut s = Session::new(1, false);
         let p = s.allocate_publish(QoS::ExactlyOnce).unwrap();
         assert!(s.window_full());
         assert_eq!(s.on_puback(p), AckOutcome::Unexpected);
@@ -237,7 +354,7 @@ mod tests {
 
     #[test]
     fn subscribe_replies_are_taken_once() {
-        let mut s = Session::new(1);
+        let mut s = Session::new(1, false);
         let sub = s.allocate(Outgoing::Suback(None)).unwrap();
         assert_eq!(s.take_suback(sub), None);
         let codes = vec![SubackCode::Granted(QoS::AtLeastOnce)];
@@ -251,9 +368,74 @@ mod tests {
         assert!(!s.window_full());
     }
 
+    fn encoded(id: PacketId, qos: QoS) -> Vec<u8> {
+        let mut out = Vec::new();
+        let qospid = crate::protocol::QosPid::new(qos, id);
+        crate::protocol::encode_publish(&mut out, false, qospid, false, "t", b"p").unwrap();
+        out
+    }
+
+    #[test]
+    fn persistent_session_resends_in_order_with_dup() {
+        let mut s = Session::new(10, true);
+        let a = s.allocate_publish(QoS::ExactlyOnce).unwrap();
+        let b = s.allocate_publish(QoS::AtLeastOnce).unwrap();
+        let c = s.allocate_publish(QoS::AtLeastOnce).unwrap();
+        let sub = s.allocate(Outgoing::Suback(None)).unwrap();
+        for (id, qos) in [
+            (a, QoS::ExactlyOnce),
+            (b, QoS::AtLeastOnce),
+            (c, QoS::AtLeastOnce),
+        ] {
+            assert!(s.keep_publish(id, &encoded(id, qos)));
+        }
+        assert_eq!(s.on_puback(c), AckOutcome::Done);
+        assert_eq!(s.on_pubrec(a), AckOutcome::SendPubrel(a));
+        assert!(s.receive_qos2(id(9)));
+        let mut dup_b = encoded(b, QoS::AtLeastOnce);
+        dup_b[0] |= DUP_FLAG;
+        // b was sent first, but a's PUBREC came later: PUBLISH b, then PUBREL a.
+        assert_eq!(
+            s.resume(true),
+            vec![Resend::Publish(dup_b.clone()), Resend::Pubrel(a)]
+        );
+        assert!(
+            !s.receive_qos2(id(9)),
+            "still awaiting PUBREL from the broker"
+        );
+        assert!(s.is_publish_inflight(a) && s.is_publish_inflight(b));
+        assert_eq!(s.on_suback(sub, vec![]), AckOutcome::Unexpected);
+        assert_eq!(
+            s.resume(false),
+            vec![Resend::Publish(dup_b), Resend::Pubrel(a)]
+        );
+        assert!(
+            s.receive_qos2(id(9)),
+            "a new broker session re-sends nothing"
+        );
+        assert_eq!(s.on_puback(b), AckOutcome::Done);
+        assert_eq!(s.on_pubcomp(a), AckOutcome::Done);
+        assert_eq!(s.resume(true), vec![]);
+        assert!(!s.window_full());
+    }
+
+    #[test]
+    fn clean_session_discards_unfinished_publishes() {
+        let mut s = Session::new(2, false);
+        let a = s.allocate_publish(QoS::AtLeastOnce).unwrap();
+        let b = s.allocate_publish(QoS::ExactlyOnce).unwrap();
+        assert!(s.keep_publish(a, &encoded(a, QoS::AtLeastOnce)));
+        assert!(s.window_full());
+        assert!(s.receive_qos2(id(3)));
+        assert_eq!(s.discard(), vec![a, b]);
+        assert!(!s.keep_publish(b, &encoded(b, QoS::ExactlyOnce)));
+        assert!(!s.is_publish_inflight(a) && !s.window_full());
+        assert!(s.receive_qos2(id(3)));
+    }
+
     #[test]
     fn qos2_received_once_until_released() {
-        let mut s = Session::new(1);
+        let mut s = Session::new(1, false);
         assert!(s.receive_qos2(id(7)));
         assert!(!s.receive_qos2(id(7)));
         s.release_qos2(id(7));
