@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use mqtt::protocol::{Decoder, Packet};
 
+pub mod proxy;
 pub mod scenarios;
 
 /// A port that was free a moment ago (bound on 127.0.0.1:0, then released).
@@ -202,14 +203,48 @@ impl FakeConn {
 
     /// Reads CONNECT and accepts it.
     pub fn accept_connect(&mut self) -> mqtt::protocol::Connect {
+        self.accept_connect_with(false)
+    }
+
+    /// Reads CONNECT and accepts it with the given session-present flag.
+    pub fn accept_connect_with(&mut self, session_present: bool) -> mqtt::protocol::Connect {
         let Packet::Connect(c) = self.read(Duration::from_secs(5)) else {
             panic!("first packet is not CONNECT");
         };
         self.send(&Packet::Connack(mqtt::protocol::Connack {
-            session_present: false,
+            session_present,
             code: mqtt::protocol::ConnectReturnCode::Accepted,
         }));
         c
+    }
+}
+
+/// The listening side of a [`FakeBroker`] serving several connections in turn (a client that
+/// reconnects).
+pub struct FakeListener {
+    listener: TcpListener,
+}
+
+impl FakeListener {
+    /// The next connection, or panics after `within`.
+    pub fn accept(&self, within: Duration) -> FakeConn {
+        let deadline = Instant::now() + within;
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    stream.set_nonblocking(false).unwrap();
+                    return FakeConn {
+                        stream,
+                        buf: Vec::new(),
+                    };
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    assert!(Instant::now() < deadline, "no connection within {within:?}");
+                    thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
     }
 }
 
@@ -231,6 +266,18 @@ impl FakeBroker {
                 buf: Vec::new(),
             });
         });
+        FakeBroker {
+            port,
+            script: Some(script),
+        }
+    }
+
+    /// Like [`FakeBroker::start`], but the script accepts as many connections as it wants.
+    pub fn start_serving(script: impl FnOnce(FakeListener) + Send + 'static) -> FakeBroker {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let script = thread::spawn(move || script(FakeListener { listener }));
         FakeBroker {
             port,
             script: Some(script),
