@@ -18,7 +18,8 @@
 #   --payload B         payload bytes (16)
 #   --out DIR           results directory (bench/results)
 #   --no-install        fail instead of installing missing tools
-#   --client-bench      also run the client-side comparison (bench/client/, needs our C client API)
+#   --client-bench      also run the client-side comparison: our client vs libmosquitto
+#   --publish           copy the chart to docs/benchmarks.png (docs/BENCHMARKS.md shows it)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -34,6 +35,7 @@ SCENARIOS="qos0 qos1 qos2 fanin fanout pairs latency0 latency1 latency2 idle"
 BROKERS="ours mosquitto rumqttd"
 INSTALL=1
 CLIENT_BENCH=0
+PUBLISH=0
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -47,6 +49,7 @@ while [ $# -gt 0 ]; do
         --out) OUT=$2; shift 2 ;;
         --no-install) INSTALL=0; shift ;;
         --client-bench) CLIENT_BENCH=1; shift ;;
+        --publish) PUBLISH=1; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -344,3 +347,9 @@ if [ "$CLIENT_BENCH" = 1 ]; then
 fi
 
 python3 "$BENCH/summarize.py" "$RESULTS" "$OUT/machine.txt" "$OUT"
+if [ "$PUBLISH" = 1 ]; then
+    if [ -f "$OUT/compare.png" ]; then
+        cp "$OUT/compare.png" "$ROOT/docs/benchmarks.png"
+        log "chart copied to docs/benchmarks.png; the table is in $OUT/summary.md"
+    fi
+fi
