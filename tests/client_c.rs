@@ -400,6 +400,134 @@ fn c_api_calls_from_a_callback_on_the_loop_thread() {
     broker.stop();
 }
 
+/// What the completion callback saw, and the connection it publishes on from inside itself.
+struct Completions {
+    connection: *mut mqtt_connection,
+    calls: Mutex<Vec<(u16, mqtt_status)>>,
+    nested: Mutex<Vec<mqtt_status>>,
+}
+
+unsafe extern "C" fn record_completion(userdata: *mut c_void, packet_id: u16, status: mqtt_status) {
+    let completions = unsafe { &*(userdata as *const Completions) };
+    let first = {
+        let mut calls = completions.calls.lock().unwrap();
+        calls.push((packet_id, status));
+        calls.len() == 1
+    };
+    if first {
+        // A QoS 1 publish from inside the callback waits for its own PUBACK without deadlock.
+        let status = unsafe {
+            mqtt_publish(
+                completions.connection,
+                c"done/nested".as_ptr(),
+                ptr::null(),
+                0,
+                1,
+                false,
+            )
+        };
+        completions.nested.lock().unwrap().push(status);
+    }
+}
+
+/// `mqtt_connection_set_on_published` reports each pipelined publish once, in acknowledgement
+/// order, and may call the API; `mqtt_reconnect` reopens the connection (open, lost or
+/// disconnected) with the same client id and restarts the loop thread it stopped.
+#[test]
+fn c_api_completion_callback_and_reconnect() {
+    let broker = start_broker(BrokerOptions::with_port(0));
+    let connection = connect(&broker, ptr::null());
+    let completions = Box::new(Completions {
+        connection,
+        calls: Mutex::default(),
+        nested: Mutex::default(),
+    });
+    let userdata = &*completions as *const Completions as *mut c_void;
+    unsafe {
+        assert_eq!(
+            mqtt_connection_set_on_published(ptr::null(), Some(record_completion), userdata),
+            mqtt_status::NullArgument
+        );
+        assert_eq!(
+            mqtt_connection_set_on_published(connection, Some(record_completion), userdata),
+            mqtt_status::Ok
+        );
+        let mut ids = Vec::new();
+        for _ in 0..20 {
+            let mut id: u16 = 0;
+            assert_eq!(
+                mqtt_publish_async(
+                    connection,
+                    c"done/t".as_ptr(),
+                    b"x".as_ptr(),
+                    1,
+                    1,
+                    false,
+                    &mut id
+                ),
+                mqtt_status::Ok
+            );
+            ids.push(id);
+        }
+        for &id in &ids {
+            assert_eq!(mqtt_wait_published(connection, id, 5000), mqtt_status::Ok);
+        }
+        assert_eq!(*completions.nested.lock().unwrap(), [mqtt_status::Ok]);
+        let calls = completions.calls.lock().unwrap().clone();
+        assert_eq!(calls.len(), ids.len() + 1, "{calls:?}");
+        assert!(calls.iter().all(|&(_, s)| s == mqtt_status::Ok));
+        assert!(
+            calls.windows(2).all(|w| w[0].0 < w[1].0),
+            "in order: {calls:?}"
+        );
+        assert!(ids.iter().all(|id| calls.iter().any(|c| c.0 == *id)));
+        assert_eq!(
+            mqtt_connection_set_on_published(connection, None, ptr::null_mut()),
+            mqtt_status::Ok
+        );
+
+        let client_id = CStr::from_ptr(mqtt_connection_client_id(connection)).to_owned();
+        assert_eq!(mqtt_reconnect(ptr::null()), mqtt_status::NullArgument);
+        assert_eq!(mqtt_loop_start(connection), mqtt_status::Ok);
+        assert_eq!(
+            mqtt_reconnect(connection),
+            mqtt_status::Ok,
+            "{}",
+            last_error()
+        );
+        assert!(mqtt_connection_is_connected(connection));
+        assert_eq!(
+            mqtt_loop_start(connection),
+            mqtt_status::AlreadyRunning,
+            "the loop thread was restarted"
+        );
+        assert_eq!(
+            CStr::from_ptr(mqtt_connection_client_id(connection)),
+            &*client_id
+        );
+        assert_eq!(mqtt_disconnect(connection), mqtt_status::Ok);
+        assert!(!mqtt_connection_is_connected(connection));
+        assert_eq!(
+            mqtt_reconnect(connection),
+            mqtt_status::Ok,
+            "{}",
+            last_error()
+        );
+        assert_eq!(mqtt_ping(connection), mqtt_status::Ok);
+        // With the broker gone, the connection ends and a reconnect fails with a status.
+        broker.stop();
+        assert_eq!(mqtt_receive_message(connection, 5000), mqtt_status::Closed);
+        assert_eq!(
+            mqtt_reconnect(connection),
+            mqtt_status::Io,
+            "{}",
+            last_error()
+        );
+        assert!(!mqtt_connection_is_connected(connection));
+        mqtt_connection_free(connection);
+    }
+}
+
 /// A program from examples-c/build, built once per test binary by `make -C examples-c` under the
 /// file lock the other C tests use (target/examples-c.lock), as several test binaries may run
 /// the same make at once.

@@ -13,7 +13,7 @@ use super::error::FfiError;
 use super::guard::{guard_or, guard_status, guard_void};
 use super::handle::{free_handle, handle_mut, handle_ref, into_handle};
 use super::status::mqtt_status;
-use crate::client::{Client, ClientError, ConnectOptions, Message, Will};
+use crate::client::{Client, ClientError, ConnectOptions, Message, PublishOutcome, Will};
 use crate::protocol::{PacketId, ProtocolLevel};
 
 impl From<ClientError> for FfiError {
@@ -85,12 +85,32 @@ pub struct mqtt_message {
 /// run one at a time, in arrival order.
 ///
 /// What it may call: every libmqtt function, including `mqtt_subscribe`, `mqtt_unsubscribe`,
-/// `mqtt_publish` (any QoS), `mqtt_ping`, `mqtt_disconnect` and `mqtt_loop_stop` on the same
-/// connection — none of them deadlocks — but not `mqtt_connection_free` on the connection that
-/// is calling it. Replies other threads wait for are read only between callbacks, so return
-/// promptly.
+/// `mqtt_publish` (any QoS), `mqtt_ping`, `mqtt_disconnect`, `mqtt_reconnect` and
+/// `mqtt_loop_stop` on the same connection — none of them deadlocks — but not
+/// `mqtt_connection_free` on the connection that is calling it. Replies other threads wait for
+/// are read only between callbacks, so return promptly.
 pub type mqtt_message_callback =
     Option<unsafe extern "C" fn(userdata: *mut c_void, message: *const mqtt_message)>;
+
+/// A publish completion callback (see `mqtt_connection_set_on_published`): `userdata` is the
+/// pointer given with it, `packet_id` the identifier `mqtt_publish_async` returned (or that
+/// `mqtt_publish` used), and `status` how the publish ended: `MQTT_STATUS_OK` once PUBACK
+/// (QoS 1) or PUBCOMP (QoS 2) arrived, `MQTT_STATUS_CLOSED` when a clean-session
+/// `mqtt_reconnect` discarded it unacknowledged (it may or may not have been delivered).
+///
+/// Which thread calls it: for `MQTT_STATUS_OK`, the thread that read the acknowledgement — the
+/// loop thread while `mqtt_loop_start` is in effect; otherwise the thread inside
+/// `mqtt_receive_message`, `mqtt_wait_published`, `mqtt_publish` (QoS 1/2), `mqtt_subscribe`,
+/// `mqtt_unsubscribe`, `mqtt_ping` or a `mqtt_publish_async` waiting for window space. For
+/// `MQTT_STATUS_CLOSED`, the thread calling `mqtt_reconnect`. Calls come in the order the
+/// acknowledgements arrive, once per identifier.
+///
+/// What it may call: every libmqtt function on the connection except `mqtt_connection_free`,
+/// as for message callbacks. No lock is held during the call. If it waits for an
+/// acknowledgement itself (`mqtt_publish` at QoS 1/2, `mqtt_wait_published`), completions read
+/// meanwhile are reported from inside that call, nested.
+pub type mqtt_published_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, packet_id: u16, status: mqtt_status)>;
 
 /// A timeout in milliseconds from C: -1 means "no timeout".
 fn timeout_arg(timeout_ms: c_int, name: &str) -> Result<Option<Duration>, FfiError> {
@@ -668,6 +688,11 @@ pub unsafe extern "C" fn mqtt_publish_async(
 /// Returns `MQTT_STATUS_TIMEOUT`, `MQTT_STATUS_CLOSED` (the acknowledgement can no longer
 /// come), `MQTT_STATUS_INVALID_ARGUMENT` for identifier 0.
 ///
+/// With clean session false, a lost connection does not end the wait: the message stays in the
+/// session, `mqtt_reconnect` (from another thread) re-sends it, and the wait ends when that is
+/// acknowledged — or at the timeout, or with `MQTT_STATUS_CLOSED` after `mqtt_disconnect`. With
+/// clean session true it returns `MQTT_STATUS_CLOSED` as soon as the connection is lost.
+///
 /// # Safety
 /// `connection` is a live handle.
 #[unsafe(no_mangle)]
@@ -723,7 +748,9 @@ pub unsafe extern "C" fn mqtt_ping(connection: *const mqtt_connection) -> mqtt_s
 
 /// Starts the loop thread: it reads the connection, runs every message callback and keeps the
 /// connection alive, until `mqtt_loop_stop`, `mqtt_disconnect`, `mqtt_connection_free` or the
-/// connection ends. Returns `MQTT_STATUS_ALREADY_RUNNING` if it runs, `MQTT_STATUS_CLOSED` if
+/// connection ends. It does not reconnect by itself: after the connection ends (or after
+/// `mqtt_disconnect`), `mqtt_reconnect` starts it again, unless `mqtt_loop_stop` was called.
+/// Returns `MQTT_STATUS_ALREADY_RUNNING` if it runs, `MQTT_STATUS_CLOSED` if
 /// the connection has ended.
 ///
 /// # Safety
@@ -753,7 +780,7 @@ pub unsafe extern "C" fn mqtt_loop_stop(connection: *const mqtt_connection) -> m
 }
 
 /// Sends DISCONNECT, so the broker discards the will, closes the connection and stops the loop
-/// thread. Any blocked call on other threads returns `MQTT_STATUS_CLOSED`. Calling it again
+/// thread (`mqtt_reconnect` may open the connection again and restart it). Any blocked call on other threads returns `MQTT_STATUS_CLOSED`. Calling it again
 /// returns `MQTT_STATUS_OK`; after the connection was lost otherwise it returns
 /// `MQTT_STATUS_CLOSED`. The handle stays valid until `mqtt_connection_free`.
 ///
@@ -764,6 +791,76 @@ pub unsafe extern "C" fn mqtt_disconnect(connection: *const mqtt_connection) -> 
     guard_status(|| {
         // SAFETY: the caller passes a live handle.
         unsafe { connection_arg(connection) }?.disconnect()?;
+        Ok(())
+    })
+}
+
+/// Closes the connection if it is still open — without DISCONNECT, so the broker publishes the
+/// will — and connects again to the same host and port with the same options and the same
+/// client id (the generated one too), within the connect timeout. Blocks until CONNACK.
+/// Callable from any thread, after the connection was lost or `mqtt_disconnect`ed, with or
+/// without the loop thread, and from inside a callback.
+///
+/// Clean session false: the session resumes [MQTT-4.4.0-1]. Every unacknowledged QoS 1/2
+/// PUBLISH is re-sent with DUP set and its original packet identifier, and PUBREL for each one
+/// that got PUBREC, in their original order and before anything published afterwards; QoS 2
+/// messages received and awaiting PUBREL stay known, so their re-delivery is not dispatched
+/// twice. Pending `mqtt_wait_published` / `mqtt_publish` calls complete when the re-send is
+/// acknowledged. The broker keeps the subscriptions and the subscription callbacks stay.
+///
+/// Clean session true: unacknowledged publishes are discarded (the completion callback, if
+/// set, gets `MQTT_STATUS_CLOSED` for each, on this thread). The subscription callbacks stay
+/// registered but the broker has forgotten the subscriptions: call `mqtt_subscribe` again, as
+/// with libmosquitto or Paho.
+///
+/// The loop thread, if started with `mqtt_loop_start` and not stopped with `mqtt_loop_stop`, is
+/// stopped and joined first (the callback it runs finishes) and started again on success;
+/// called from a callback on the loop thread, the loop continues on the new connection after
+/// the callback returns. Returns `MQTT_STATUS_OK`, a connect failure (`MQTT_STATUS_RESOLVE`,
+/// `MQTT_STATUS_IO`, `MQTT_STATUS_TIMEOUT`, a `MQTT_STATUS_REFUSED_*` refusal), or
+/// `MQTT_STATUS_TIMEOUT` when another `mqtt_reconnect` did not finish within the connect
+/// timeout; after a failure the connection stays closed and this may be called again.
+///
+/// # Safety
+/// `connection` is a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_reconnect(connection: *const mqtt_connection) -> mqtt_status {
+    guard_status(|| {
+        // SAFETY: the caller passes a live handle.
+        unsafe { connection_arg(connection) }?.reconnect()?;
+        Ok(())
+    })
+}
+
+/// Sets the publish completion callback (see `mqtt_published_callback` for when, on which
+/// thread, and what it may call), replacing any earlier one; `callback` NULL removes it.
+/// `userdata` is handed back to it unchanged and must stay valid until the callback is replaced
+/// or removed, or the connection is freed. Applies to QoS 1/2 publishes whose acknowledgement
+/// arrives after this call. Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`.
+///
+/// # Safety
+/// `connection` is a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_connection_set_on_published(
+    connection: *const mqtt_connection,
+    callback: mqtt_published_callback,
+    userdata: *mut c_void,
+) -> mqtt_status {
+    guard_status(|| {
+        // SAFETY: the caller passes a live handle.
+        let client = unsafe { connection_arg(connection) }?;
+        let userdata = UserData::new(userdata);
+        client.set_on_published(callback.map(|callback| {
+            std::sync::Arc::new(move |id: PacketId, outcome: PublishOutcome| {
+                let status = match outcome {
+                    PublishOutcome::Acknowledged => mqtt_status::Ok,
+                    PublishOutcome::Discarded => mqtt_status::Closed,
+                };
+                // SAFETY: the C caller supplied this function and userdata for exactly these
+                // calls.
+                unsafe { callback(userdata.as_ptr(), id.get(), status) };
+            }) as crate::client::PublishedCallback
+        }));
         Ok(())
     })
 }
