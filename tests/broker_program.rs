@@ -233,7 +233,12 @@ fn help_bad_flags_and_port_in_use() {
         assert_eq!(out, "");
     }
 
-    let first = Running::start(&[]);
+    // An address that cannot be resolved or bound is a start failure, not a usage error.
+    let (status, _, err) = run_to_end(&["-p", "0", "-b", "no.such.host.invalid"]);
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("no.such.host.invalid"), "{err}");
+
+    let first = Running::start(&["-b", "127.0.0.1"]);
     let port = first.port.to_string();
     let (status, out, err) = run_to_end(&["-p", &port]);
     assert_eq!(status.code(), Some(1), "{err}");
