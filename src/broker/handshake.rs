@@ -79,8 +79,9 @@ fn refuse(io: &mut Io, code: ConnectReturnCode) {
         .expect("CONNACK always encodes");
 }
 
-/// Decides on a CONNECT. On refusal the CONNACK is sent, the socket closed ([MQTT-3.2.2-5]) and
-/// `None` returned (the `Io` is consumed either way only on refusal).
+/// Decides on a CONNECT. On acceptance the connection is attached to its session and CONNACK
+/// 0x00 buffered; on refusal the refusing CONNACK is sent, the socket closed ([MQTT-3.2.2-5]) and
+/// `None` returned.
 pub(crate) fn accept(
     core: &Core,
     mut io: Io,
