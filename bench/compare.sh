@@ -120,7 +120,7 @@ install_tools() {
     LOADGEN="$ROOT/target/release/examples/loadgen"
 
     OUR_BROKER="$ROOT/examples-c/build/broker"
-    if [[ " $BROKERS " == *" ours "* ]]; then
+    if [[ " $BROKERS " == *" ours "* ]] || [ "$CLIENT_BENCH" = 1 ]; then
         log "building our broker (make -C examples-c)"
         if ! make -C "$ROOT/examples-c" >"$RUN_DIR/make.log" 2>&1 || [ ! -x "$OUR_BROKER" ]; then
             tail -20 "$RUN_DIR/make.log" >&2
@@ -242,19 +242,26 @@ run_one() {
 }
 
 # ---------------------------------------------------------------- client side
-# Our client library and libmosquitto, each against our broker: pipelined QoS 1 publish rate and
-# QoS 0 receive rate (fed by the load generator's publish scenario).
+# Our client library and libmosquitto, each through a small C program doing the same thing
+# (bench/client/{mqtt,mosq}_bench.c) against our broker: pipelined QoS 1 publish rate and QoS 0
+# receive rate (fed by the load generator's publish scenario).
 CLIENT_MESSAGES=${CLIENT_MESSAGES:-200000}
 
-build_mosq_bench() {
+build_client_benches() {
     if [ ! -e /usr/include/mosquitto.h ]; then
         [ "$INSTALL" = 1 ] || die "libmosquitto-dev is not installed"
         log "installing libmosquitto-dev (Debian package)"
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y libmosquitto-dev >/dev/null
     fi
+    local strict="-std=c99 -Wall -Wextra -Wpedantic -Werror -D_POSIX_C_SOURCE=200809L -O2"
     MOSQ_BENCH="$RUN_DIR/mosq_bench"
-    ${CC:-cc} -std=c99 -Wall -Wextra -Wpedantic -Werror -D_POSIX_C_SOURCE=200809L -O2 \
-        -o "$MOSQ_BENCH" "$BENCH/client/mosq_bench.c" -lmosquitto -lpthread
+    MQTT_BENCH="$RUN_DIR/mqtt_bench"
+    # shellcheck disable=SC2086
+    ${CC:-cc} $strict -o "$MOSQ_BENCH" "$BENCH/client/mosq_bench.c" -lmosquitto -lpthread
+    # libmqtt.so was built by `make -C examples-c` along with our broker.
+    # shellcheck disable=SC2086
+    ${CC:-cc} $strict -I"$ROOT/include" -o "$MQTT_BENCH" "$BENCH/client/mqtt_bench.c" \
+        -L"$ROOT/target/release" -Wl,-rpath,"$ROOT/target/release" -lmqtt -lpthread
 }
 
 # client_receive LIBRARY ROUND: starts the receiver on CPU 1, waits for READY, feeds it.
@@ -262,8 +269,7 @@ client_receive() {
     local library=$1 round=$2 topic="bench/client/feed" out="$RUN_DIR/receiver.out"
     : >"$out"
     case "$library" in
-        libmqtt) taskset -c 1 "$LOADGEN" --scenario client_recv_qos0 --port "$PORT" --broker ours \
-                     --topic "$topic" --messages "$CLIENT_MESSAGES" --timeout 90 >"$out" 2>&1 & ;;
+        libmqtt) taskset -c 1 "$MQTT_BENCH" recv0 "$PORT" "$topic" "$CLIENT_MESSAGES" >"$out" 2>&1 & ;;
         libmosquitto) taskset -c 1 "$MOSQ_BENCH" recv0 "$PORT" "$topic" "$CLIENT_MESSAGES" >"$out" 2>&1 & ;;
     esac
     LOAD_PID=$!
@@ -284,8 +290,7 @@ client_receive() {
 client_publish() {
     local library=$1 round=$2 out="$RUN_DIR/publisher.out"
     case "$library" in
-        libmqtt) taskset -c 1 "$LOADGEN" --scenario client_pub_qos1 --port "$PORT" --broker ours \
-                     --messages "$CLIENT_MESSAGES" --window 1000 --payload "$PAYLOAD" --timeout 90 >"$out" 2>&1 || true ;;
+        libmqtt) taskset -c 1 "$MQTT_BENCH" pub1 "$PORT" "$CLIENT_MESSAGES" 1000 "$PAYLOAD" >"$out" 2>&1 || true ;;
         libmosquitto) taskset -c 1 "$MOSQ_BENCH" pub1 "$PORT" "$CLIENT_MESSAGES" 1000 "$PAYLOAD" >"$out" 2>&1 || true ;;
     esac
     (grep '^RESULT ' "$out" || echo "RESULT scenario=client_pub_qos1 broker=$library status=no_result") |
@@ -294,7 +299,7 @@ client_publish() {
 }
 
 client_bench() {
-    build_mosq_bench
+    build_client_benches
     for round in $(seq "$ROUNDS"); do
         for library in libmqtt libmosquitto; do
             for what in publish receive; do
