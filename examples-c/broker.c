@@ -45,7 +45,10 @@ static void log_event(void *userdata, const mqtt_broker_event *event) {
     }
 }
 
-/* Each connection needs a descriptor: make room for max_connections of them when allowed. */
+/* A busy connection uses two descriptors (its socket and a wake-up eventfd), an idle one just its
+ * socket: make room for max_connections busy ones. The soft limit is raised up to the hard limit, and the hard limit too
+ * where the process may (CAP_SYS_RESOURCE); otherwise the broker refuses connections it has no
+ * descriptors for. */
 static void raise_file_limit(size_t max_connections) {
     struct rlimit limit;
     if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
@@ -54,6 +57,12 @@ static void raise_file_limit(size_t max_connections) {
     rlim_t wanted = (rlim_t)max_connections * 2 + 64;
     if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= wanted) {
         return;
+    }
+    if (limit.rlim_max != RLIM_INFINITY && limit.rlim_max < wanted) {
+        struct rlimit raised = {wanted, wanted};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+            return;
+        }
     }
     limit.rlim_cur = (limit.rlim_max == RLIM_INFINITY || limit.rlim_max > wanted)
                          ? wanted

@@ -144,3 +144,28 @@ fn stop_closes_parked_connections() {
     }
     assert_eq!(broker.stats().clients_connected, 0);
 }
+
+fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+#[test]
+fn parked_connection_keeps_only_its_socket() {
+    let _serial = SERIAL.lock();
+    let broker = parking_broker();
+    eventually("no connections yet", || connection_threads() == 0);
+    let before = open_descriptors();
+    let mut clients: Vec<RawClient> = (0..50)
+        .map(|i| RawClient::clean(broker.port(), &format!("fd{i}")))
+        .collect();
+    // Both ends of 50 sockets, and no eventfd once parked.
+    eventually("parked with one descriptor each", || {
+        connection_threads() == 0 && open_descriptors() == before + 100
+    });
+    for client in &mut clients {
+        client.sync();
+    }
+    eventually("parked again", || {
+        connection_threads() == 0 && open_descriptors() == before + 100
+    });
+}

@@ -4,7 +4,7 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,10 +15,12 @@ use super::handshake::{self, Accepted};
 use super::io::Io;
 use super::message::Delivery;
 use super::options::{Access, BrokerEvent, DisconnectReason};
+use super::parking::Parking;
 use super::session::{Session, Wakeups};
 use super::stats::Counters;
 use super::subscriptions::Subscriber;
 use super::threads::ThreadEnd;
+use super::waker::Waker;
 use crate::protocol::{
     LastWill, Packet, Publish, QoS, QosPid, Suback, SubackCode, Subscribe, Unsubscribe,
     encode_publish,
@@ -39,7 +41,7 @@ pub(crate) fn serve(
     let Ok(io) = Io::new(stream, core.options.max_packet_size) else {
         return ThreadEnd::Closed;
     };
-    let Some((io, connect)) = handshake::read_connect(&core, io, &control) else {
+    let Some((io, connect)) = handshake::read_connect(&core, io) else {
         return ThreadEnd::Closed;
     };
     let Some((io, accepted)) = handshake::accept(&core, io, connect, peer, &control) else {
@@ -51,6 +53,16 @@ pub(crate) fn serve(
 /// Serves an accepted connection on the calling thread until it closes, or until it has been
 /// idle long enough to wait in the parking lot without a thread.
 pub(crate) fn drive(mut online: Box<Online>) -> ThreadEnd {
+    if online.waker.is_none() {
+        match online.control.attach_thread() {
+            Ok(waker) => online.waker = Some(waker),
+            Err(_) => {
+                // No descriptor for a waker: this connection cannot be served any more.
+                online.finish(DisconnectReason::ConnectionLost);
+                return ThreadEnd::Closed;
+            }
+        }
+    }
     loop {
         match online.run() {
             Outcome::Closed(reason) => {
@@ -93,6 +105,8 @@ pub(crate) struct Online {
     io: Io,
     peer: SocketAddr,
     control: Arc<ConnectionControl>,
+    /// The waker this connection's thread polls; `None` while parked (no thread, no descriptor).
+    waker: Option<Arc<Waker>>,
     client_id: Arc<str>,
     username: Option<String>,
     will: Option<LastWill>,
@@ -121,6 +135,7 @@ impl Online {
     ) -> Online {
         let Accepted {
             connect,
+            waker,
             client_id,
             attached,
         } = accepted;
@@ -133,6 +148,7 @@ impl Online {
             io,
             peer,
             control,
+            waker: Some(waker),
             client_id,
             username: connect.username,
             will: connect.will,
@@ -191,8 +207,11 @@ impl Online {
         self.io.fd()
     }
 
-    pub(crate) fn waker_fd(&self) -> RawFd {
-        self.control.waker_fd()
+    /// Hands wake-ups over to the parking lot under `token` and closes this thread's waker.
+    /// Returns whether a wake was pending, in which case the lot must resume the connection.
+    pub(crate) fn leave_thread(&mut self, lot: Arc<Parking>, token: u64) -> bool {
+        self.waker = None;
+        self.control.park_at(lot, token)
     }
 
     pub(crate) fn control(&self) -> Arc<ConnectionControl> {
@@ -248,7 +267,8 @@ impl Online {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let ready = match self.io.wait(self.control.waker_fd(), deadline) {
+            let waker_fd = self.waker.as_ref().map(|w| w.as_raw_fd());
+            let ready = match self.io.wait(waker_fd, deadline) {
                 Ok(ready) => ready,
                 Err(_) => return Outcome::Closed(DisconnectReason::ConnectionLost),
             };
@@ -262,8 +282,10 @@ impl Online {
             if ready.woken || ready.readable || ready.writable || ready.closed {
                 self.last_activity = now;
             }
-            if ready.woken {
-                self.control.waker.reset();
+            if ready.woken
+                && let Some(waker) = &self.waker
+            {
+                waker.reset();
             }
             if ready.readable || ready.closed {
                 match self.io.fill() {

@@ -1,37 +1,87 @@
-//! How other threads reach a connection thread: wake it (new deliveries, broker stopping) and ask
-//! it to close because a newer connection took over its client id.
+//! How other threads reach a connection: wake it (new deliveries, broker stopping) and ask it to
+//! close because a newer connection took over its client id.
+//!
+//! A connection thread polls an eventfd of its own; a parked connection has no thread and no
+//! eventfd (an idle connection then costs a single descriptor, its socket), and a wake asks the
+//! parking lot to resume it instead.
 
 use std::io;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use parking_lot::Mutex;
+
+use super::parking::Parking;
 use super::waker::Waker;
 
-#[derive(Debug)]
+enum WakeTarget {
+    /// Still in the handshake: nobody else can reach the connection yet.
+    Unset,
+    /// Served by a thread polling this waker.
+    Thread(Arc<Waker>),
+    /// Waiting in the parking lot under this token.
+    Parked { lot: Arc<Parking>, token: u64 },
+}
+
 pub(crate) struct ConnectionControl {
-    pub waker: Waker,
     taken_over: AtomicBool,
+    target: Mutex<WakeTarget>,
+}
+
+impl std::fmt::Debug for ConnectionControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionControl")
+            .field("taken_over", &self.is_taken_over())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ConnectionControl {
-    pub fn new() -> io::Result<ConnectionControl> {
-        Ok(ConnectionControl {
-            waker: Waker::new()?,
+    pub fn new() -> ConnectionControl {
+        ConnectionControl {
             taken_over: AtomicBool::new(false),
-        })
+            target: Mutex::new(WakeTarget::Unset),
+        }
+    }
+
+    /// Makes the connection look at its queue and flags: wakes its thread, or has the parking lot
+    /// resume it. Never blocks beyond a short lock.
+    pub fn wake(&self) {
+        match &*self.target.lock() {
+            WakeTarget::Unset => {}
+            WakeTarget::Thread(waker) => waker.wake(),
+            WakeTarget::Parked { lot, token } => lot.request_resume(*token),
+        }
     }
 
     /// Asks the connection to close, publishing its will ([MQTT-3.1.4-2]).
     pub fn take_over(&self) {
         self.taken_over.store(true, Ordering::Release);
-        self.waker.wake();
-    }
-
-    pub fn waker_fd(&self) -> std::os::fd::RawFd {
-        use std::os::fd::AsRawFd;
-        self.waker.as_raw_fd()
+        self.wake();
     }
 
     pub fn is_taken_over(&self) -> bool {
         self.taken_over.load(Ordering::Acquire)
+    }
+
+    /// Gives the calling thread a fresh waker to poll and routes wakes to it. The waker starts
+    /// signalled: wakes sent while the connection moved between threads went to a token the
+    /// parking lot had already released, so the thread looks at everything once.
+    pub fn attach_thread(&self) -> io::Result<Arc<Waker>> {
+        let waker = Arc::new(Waker::new()?);
+        waker.wake();
+        *self.target.lock() = WakeTarget::Thread(Arc::clone(&waker));
+        Ok(waker)
+    }
+
+    /// Routes wakes to the parking lot from now on and releases the thread's waker. Returns
+    /// whether a wake was pending on it, in which case the connection must be resumed at once.
+    pub fn park_at(&self, lot: Arc<Parking>, token: u64) -> bool {
+        let previous =
+            std::mem::replace(&mut *self.target.lock(), WakeTarget::Parked { lot, token });
+        match previous {
+            WakeTarget::Thread(waker) => waker.take_pending(),
+            _ => false,
+        }
     }
 }

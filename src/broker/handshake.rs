@@ -11,15 +11,21 @@ use super::core::Core;
 use super::io::Io;
 use super::options::{AuthRequest, AuthResult};
 use super::registry::Attached;
+use super::waker::Waker;
 use crate::protocol::{Connack, Connect, ConnectReturnCode, DecodeError, Packet};
 
 /// How long a refused client gets to read its CONNACK before the socket is closed.
 const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+/// Before CONNECT a connection has no waker (nothing else can reach it yet); it checks this
+/// often whether the broker is stopping.
+const STOP_CHECK: Duration = Duration::from_millis(100);
 
 /// A CONNECT the broker accepted: the client is attached to its session and CONNACK 0x00 is
 /// buffered for sending.
 pub(crate) struct Accepted {
     pub connect: Connect,
+    /// The waker the connection thread polls; others reach it through the connection control.
+    pub waker: Arc<Waker>,
     pub client_id: Arc<str>,
     pub attached: Attached,
 }
@@ -27,11 +33,7 @@ pub(crate) struct Accepted {
 /// Reads the first packet. It must be a CONNECT ([MQTT-3.1.0-1]) and arrive before the connect
 /// timeout; otherwise the socket is closed and `None` returned. A CONNECT naming a protocol level
 /// other than 3 or 4 is answered with CONNACK 0x01 before closing ([MQTT-3.1.2-2]).
-pub(crate) fn read_connect(
-    core: &Core,
-    mut io: Io,
-    control: &ConnectionControl,
-) -> Option<(Io, Connect)> {
+pub(crate) fn read_connect(core: &Core, mut io: Io) -> Option<(Io, Connect)> {
     let deadline = Instant::now() + core.options.connect_timeout;
     loop {
         match io.next_packet() {
@@ -49,12 +51,10 @@ pub(crate) fn read_connect(
             if Instant::now() >= deadline {
                 return None;
             }
-            let ready = io.wait(control.waker_fd(), Some(deadline)).ok()?;
+            let wake_at = deadline.min(Instant::now() + STOP_CHECK);
+            let ready = io.wait(None, Some(wake_at)).ok()?;
             if core.is_stopping() {
                 return None;
-            }
-            if ready.woken {
-                control.waker.reset();
             }
             if ready.readable || ready.closed {
                 match io.fill() {
@@ -122,6 +122,14 @@ pub(crate) fn accept(
         }
     }
 
+    // Installed before the session can hand the control to anyone: from here on deliveries and
+    // takeovers must be able to wake the thread. Without a descriptor left for it the client is
+    // told the server is unavailable.
+    let Ok(waker) = control.attach_thread() else {
+        refuse(&mut io, ConnectReturnCode::ServerUnavailable);
+        io.close_after_final_packet(REFUSAL_LINGER);
+        return None;
+    };
     let attached = core.attach(&client_id, connect.clean_session, control);
     // [MQTT-3.2.0-1]: CONNACK is the first packet the server sends.
     Packet::Connack(Connack {
@@ -134,6 +142,7 @@ pub(crate) fn accept(
         io,
         Accepted {
             connect,
+            waker,
             client_id,
             attached,
         },

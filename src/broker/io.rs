@@ -167,12 +167,14 @@ impl Io {
         Ok(())
     }
 
-    /// Waits for input, room to write pending output, a wake-up on `waker`, or `deadline`.
-    pub fn wait(&self, waker: RawFd, deadline: Option<Instant>) -> io::Result<Ready> {
+    /// Waits for input, room to write pending output, a wake-up on `waker` (if any), or
+    /// `deadline`.
+    pub fn wait(&self, waker: Option<RawFd>, deadline: Option<Instant>) -> io::Result<Ready> {
+        // poll(2) ignores negative descriptors.
         poll2(
             self.fd,
             !self.output.is_empty(),
-            waker,
+            waker.unwrap_or(-1),
             timeout_ms(deadline),
         )
     }

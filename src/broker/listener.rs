@@ -125,10 +125,7 @@ fn accept_all(core: &Arc<Core>, listener: &TcpListener, refused: &mut Vec<Refuse
             refuse(stream, refused);
             continue;
         }
-        let Ok(control) = ConnectionControl::new().map(Arc::new) else {
-            refuse(stream, refused);
-            continue;
-        };
+        let control = Arc::new(ConnectionControl::new());
         core.live_connections.fetch_add(1, Ordering::AcqRel);
         let thread_core = Arc::clone(core);
         let thread_control = Arc::clone(&control);

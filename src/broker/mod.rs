@@ -321,7 +321,7 @@ impl Shared {
         }
         let threads: Vec<_> = core.threads.lock().drain().map(|(_, t)| t).collect();
         for thread in &threads {
-            thread.control.waker.wake();
+            thread.control.wake();
         }
         for thread in threads {
             let _ = thread.handle.join();

@@ -3,9 +3,10 @@
 //! A thread per connection is simple and fast while the connection is busy, but a thread costs
 //! kernel memory (its kernel stack and task structure) that an idle connection should not pay.
 //! A connection thread that has seen no traffic for `park_idle_after` hands its connection to
-//! the lot and exits; one parking thread watches the parked sockets and wakers with epoll and
-//! starts a new connection thread as soon as a packet arrives, a delivery is queued, another
-//! connection takes the client id over, or the keep-alive deadline passes.
+//! the lot, closes its eventfd and exits, leaving the socket as the connection's only descriptor.
+//! One parking thread watches the parked sockets with epoll and starts a new connection thread as
+//! soon as a packet arrives, a delivery is queued or another connection takes the client id over
+//! (both signalled through `request_resume`), or the keep-alive deadline passes.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -24,8 +25,8 @@ use super::socket::timeout_ms;
 use super::threads::spawn_connection_thread;
 use super::waker::Waker;
 
-/// The epoll token of the lot's own waker; connection tokens are `2 * n` (socket) and
-/// `2 * n + 1` (the connection's waker).
+/// The epoll token of the lot's own waker; a parked connection's socket is registered under the
+/// connection's token.
 const LOT_WAKER: u64 = u64::MAX;
 const EVENTS_PER_WAIT: usize = 256;
 
@@ -33,6 +34,9 @@ pub(crate) struct Parking {
     epoll: OwnedFd,
     waker: Waker,
     state: Mutex<LotState>,
+    /// Tokens whose connection was woken while parked. Lock order: a connection's control, then
+    /// this; never the lot state while holding it.
+    ready: Mutex<Vec<u64>>,
 }
 
 struct LotState {
@@ -84,6 +88,7 @@ impl Parking {
                 parked: HashMap::new(),
                 deadlines: BinaryHeap::new(),
             }),
+            ready: Mutex::new(Vec::new()),
         })
     }
 
@@ -92,15 +97,20 @@ impl Parking {
     }
 
     /// Takes an idle connection in. Gives it back if the lot is closed (the broker is stopping)
-    /// or its descriptors cannot be watched; the caller then closes it.
-    pub fn park(&self, online: Box<Online>) -> Result<(), Box<Online>> {
+    /// or its socket cannot be watched; the caller then closes it or goes on serving it.
+    pub fn park(self: &Arc<Self>, mut online: Box<Online>) -> Result<(), Box<Online>> {
+        // Held throughout, so the parking thread cannot resume the connection before its wakes
+        // are routed here.
         let mut state = self.state.lock();
         if !state.open {
             return Err(online);
         }
         let token = state.next_token;
         state.next_token += 1;
-        let (socket, waker) = (online.socket_fd(), online.waker_fd());
+        let socket = online.socket_fd();
+        if epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, socket, token).is_err() {
+            return Err(online);
+        }
         if let Some(deadline) = online.keep_alive_deadline() {
             let earliest = state
                 .deadlines
@@ -111,18 +121,21 @@ impl Parking {
                 self.waker.wake();
             }
         }
-        // Registered while the lock is held, so an event for the token finds the entry.
+        let pending_wake = online.leave_thread(Arc::clone(self), token);
         state.parked.insert(token, online);
-        let epoll = self.epoll.as_raw_fd();
-        let added = epoll_ctl(epoll, libc::EPOLL_CTL_ADD, socket, 2 * token).and_then(|()| {
-            epoll_ctl(epoll, libc::EPOLL_CTL_ADD, waker, 2 * token + 1).inspect_err(|_| {
-                let _ = epoll_ctl(epoll, libc::EPOLL_CTL_DEL, socket, 0);
-            })
-        });
-        match added {
-            Ok(()) => Ok(()),
-            Err(_) => Err(state.parked.remove(&token).expect("inserted above")),
+        drop(state);
+        if pending_wake {
+            self.request_resume(token);
         }
+        Ok(())
+    }
+
+    /// Asks the parking thread to resume the connection parked under `token` (a delivery was
+    /// queued for it, or it was taken over). A token no longer parked is ignored: its connection
+    /// already has a thread, which looks at everything when it starts.
+    pub fn request_resume(&self, token: u64) {
+        self.ready.lock().push(token);
+        self.waker.wake();
     }
 
     /// The parking thread: resumes connections as their descriptors become ready or their
@@ -147,8 +160,12 @@ impl Parking {
                 let token = event.u64;
                 if token == LOT_WAKER {
                     self.waker.reset();
+                    let ready = std::mem::take(&mut *self.ready.lock());
+                    for token in ready {
+                        self.resume(core, token);
+                    }
                 } else {
-                    self.resume(core, token / 2);
+                    self.resume(core, token);
                 }
             }
             self.resume_expired(core);
@@ -171,7 +188,6 @@ impl Parking {
         let online = self.state.lock().parked.remove(&token)?;
         let epoll = self.epoll.as_raw_fd();
         let _ = epoll_ctl(epoll, libc::EPOLL_CTL_DEL, online.socket_fd(), 0);
-        let _ = epoll_ctl(epoll, libc::EPOLL_CTL_DEL, online.waker_fd(), 0);
         Some(online)
     }
 

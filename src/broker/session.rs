@@ -68,7 +68,7 @@ impl Wakeups {
             self.pending.dedup_by(|a, b| Arc::ptr_eq(a, b));
         }
         for connection in self.pending.drain(..) {
-            connection.waker.wake();
+            connection.wake();
         }
     }
 }

@@ -36,6 +36,20 @@ impl Waker {
         }
     }
 
+    /// Whether a wake was pending, consuming it.
+    pub fn take_pending(&self) -> bool {
+        let mut value: u64 = 0;
+        // SAFETY: reads at most 8 bytes into a live u64 from an owned, non-blocking descriptor.
+        let n = unsafe {
+            libc::read(
+                self.fd.as_raw_fd(),
+                (&mut value as *mut u64).cast(),
+                std::mem::size_of::<u64>(),
+            )
+        };
+        n == std::mem::size_of::<u64>() as isize && value > 0
+    }
+
     /// Makes the descriptor unreadable again. Call before looking at what the wake announced, so a
     /// wake that races with the look is not lost.
     pub fn reset(&self) {
