@@ -861,6 +861,23 @@ mqtt_status mqtt_connect_options_set_protocol_level(mqtt_connect_options *option
 mqtt_status mqtt_connect_options_set_max_inflight(mqtt_connect_options *options, int max_inflight);
 
 /**
+ * Makes the loop thread reconnect by itself when the connection is lost (not after
+ * `mqtt_disconnect`), as `mqtt_reconnect` would, like libmosquitto's loop: it waits `delay_ms`
+ * before the first attempt and doubles the wait after each failed one, up to `max_delay_ms`,
+ * until it succeeds or `mqtt_loop_stop`, `mqtt_disconnect` or `mqtt_connection_free` stops it
+ * (each may then wait for an attempt under way, at most the connect timeout). Only the loop
+ * thread reconnects by itself; without it, call `mqtt_reconnect`. `delay_ms` 0 turns it off
+ * (the default); otherwise `0 < delay_ms <= max_delay_ms`, else
+ * `MQTT_STATUS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`.
+ */
+mqtt_status mqtt_connect_options_set_auto_reconnect(mqtt_connect_options *options,
+                                                    int delay_ms,
+                                                    int max_delay_ms);
+
+/**
  * Connects to the broker at `host` (a name, an IPv4 or an IPv6 address) and `port` (a decimal
  * string such as "1883"), sends CONNECT and waits for CONNACK. Blocks at most the connect
  * timeout (30 s unless set). `options` may be NULL for the defaults; it is only read.
@@ -1010,8 +1027,9 @@ mqtt_status mqtt_ping(const mqtt_connection *connection);
 /**
  * Starts the loop thread: it reads the connection, runs every message callback and keeps the
  * connection alive, until `mqtt_loop_stop`, `mqtt_disconnect`, `mqtt_connection_free` or the
- * connection ends. It does not reconnect by itself: after the connection ends (or after
- * `mqtt_disconnect`), `mqtt_reconnect` starts it again, unless `mqtt_loop_stop` was called.
+ * connection ends — unless `mqtt_connect_options_set_auto_reconnect` asked it to reconnect by
+ * itself. After it ended (or after `mqtt_disconnect`), `mqtt_reconnect` starts it again, unless
+ * `mqtt_loop_stop` was called. With automatic reconnects it also starts on a lost connection.
  * Returns `MQTT_STATUS_ALREADY_RUNNING` if it runs, `MQTT_STATUS_CLOSED` if
  * the connection has ended.
  *

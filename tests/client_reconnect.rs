@@ -542,3 +542,90 @@ fn reconnect_from_a_callback_on_the_loop_thread() {
     publisher.disconnect().unwrap();
     broker.stop();
 }
+
+/// With automatic reconnects the loop thread reconnects by itself after a lost connection,
+/// backing off after a refusal, and the re-sent publish completes a waiter that never left.
+#[test]
+fn loop_thread_reconnects_by_itself() {
+    let broker = FakeBroker::start_serving(|listener| {
+        let mut conn = listener.accept(WAIT);
+        conn.accept_connect();
+        let first = read_publish(&mut conn);
+        drop(conn);
+        let mut conn = listener.accept(WAIT);
+        let Packet::Connect(_) = conn.read(WAIT) else {
+            panic!("expected CONNECT")
+        };
+        conn.send(&Packet::Connack(mqtt::protocol::Connack {
+            session_present: false,
+            code: mqtt::protocol::ConnectReturnCode::ServerUnavailable,
+        }));
+        drop(conn);
+        let mut conn = listener.accept(WAIT);
+        conn.accept_connect_with(true);
+        let again = read_publish(&mut conn);
+        assert!(again.dup);
+        assert_eq!(again.qospid, first.qospid);
+        conn.send(&Packet::Puback(again.qospid.packet_id().unwrap()));
+        assert_eq!(conn.read(WAIT), Packet::Disconnect);
+    });
+    let options = options()
+        .clean_session(false)
+        .auto_reconnect(Duration::from_millis(20), Duration::from_millis(100));
+    let client = connect(broker.port, &options);
+    client.loop_start().unwrap();
+    let id = client
+        .publish_async("auto", b"a", QoS::AtLeastOnce, false)
+        .unwrap()
+        .unwrap();
+    client.wait_published(id, Some(WAIT)).unwrap();
+    assert!(client.is_connected());
+    client.disconnect().unwrap();
+    broker.finish();
+}
+
+/// `disconnect` after a lost connection stops automatic reconnects and ends the waiters that
+/// were waiting for one.
+#[test]
+fn disconnect_stops_automatic_reconnects() {
+    let broker = FakeBroker::start_serving(|listener| {
+        let mut conn = listener.accept(WAIT);
+        conn.accept_connect();
+        let _ = read_publish(&mut conn);
+        drop(conn);
+        // Refuse every automatic attempt until the client gives up.
+        let deadline = Instant::now() + WAIT;
+        while let Some(mut conn) = listener.try_accept(Duration::from_millis(500)) {
+            assert!(Instant::now() < deadline, "the client kept reconnecting");
+            let Some(Packet::Connect(_)) = conn.try_read(WAIT) else {
+                continue;
+            };
+            conn.send(&Packet::Connack(mqtt::protocol::Connack {
+                session_present: false,
+                code: mqtt::protocol::ConnectReturnCode::ServerUnavailable,
+            }));
+        }
+    });
+    let options = options()
+        .clean_session(false)
+        .auto_reconnect(Duration::from_millis(10), Duration::from_millis(20));
+    let client = Arc::new(connect(broker.port, &options));
+    client.loop_start().unwrap();
+    let id = client
+        .publish_async("auto", b"a", QoS::AtLeastOnce, false)
+        .unwrap()
+        .unwrap();
+    let waiter = thread::spawn({
+        let client = Arc::clone(&client);
+        move || client.wait_published(id, None)
+    });
+    wait_until_closed(&client);
+    thread::sleep(Duration::from_millis(100));
+    assert!(matches!(client.disconnect(), Err(ClientError::Closed(_))));
+    assert!(matches!(
+        waiter.join().unwrap(),
+        Err(ClientError::Closed(mqtt::client::CloseReason::Disconnected))
+    ));
+    assert!(!client.is_connected());
+    broker.finish();
+}

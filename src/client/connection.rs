@@ -257,8 +257,17 @@ impl Shared {
     /// Makes `link` (after its CONNACK) the connection: the session resumes on it — re-sends
     /// queued ahead of anything else — or, for a clean session, is discarded. Reports discarded
     /// publishes to the completion callback and wakes every waiter.
-    pub(crate) fn install_link(&self, link: Arc<Link>, session_present: bool) {
+    /// Fails, closing `link`, when this client disconnected or was dropped meanwhile.
+    pub(crate) fn install_link(
+        &self,
+        link: Arc<Link>,
+        session_present: bool,
+    ) -> Result<(), ClientError> {
         let mut st = self.state.lock();
+        if let Some(reason @ (CloseReason::Disconnected | CloseReason::Dropped)) = &st.closed {
+            transport::shut_down(&link.stream);
+            return Err(ClientError::Closed(reason.clone()));
+        }
         let discarded = if self.persistent {
             let resends = st.session.resume(session_present);
             let queued = link.outbound.queue(|buf| {
@@ -285,6 +294,57 @@ impl Shared {
         for id in discarded {
             self.notify_published(id, PublishOutcome::Discarded);
         }
+        Ok(())
+    }
+
+    /// Ends the current connection for [`Client::reconnect`](super::Client::reconnect): the
+    /// reason becomes `Reconnecting` whatever it was (a reconnect may follow a disconnect).
+    pub(crate) fn begin_reconnect(&self) {
+        let mut st = self.state.lock();
+        st.closed = Some(CloseReason::Reconnecting);
+        transport::shut_down(&self.link.read().stream);
+        drop(st);
+        self.changed.notify_all();
+        self.waker.wake();
+    }
+
+    /// Records that this client ends the connection (`Disconnected` or `Dropped`), replacing a
+    /// reason that left room for a reconnect, so waiters and the loop thread give up; returns
+    /// the reason that was there before. The socket stays usable for a last packet.
+    pub(crate) fn mark_ended(&self, reason: CloseReason) -> Option<CloseReason> {
+        let mut st = self.state.lock();
+        let previous = st.closed.clone();
+        if !matches!(
+            previous,
+            Some(CloseReason::Disconnected | CloseReason::Dropped)
+        ) {
+            st.closed = Some(reason);
+        }
+        drop(st);
+        self.changed.notify_all();
+        previous
+    }
+
+    /// Waits `delay` unless `stop` turns true first (then false), woken by [`Shared::notify`].
+    pub(crate) fn sleep_unless(&self, delay: Duration, stop: &dyn Fn() -> bool) -> bool {
+        let deadline = Instant::now() + delay;
+        let mut st = self.state.lock();
+        while !stop() {
+            if self.changed.wait_until(&mut st, deadline).timed_out() {
+                return !stop();
+            }
+        }
+        false
+    }
+
+    /// The loop thread `me` is ending: other threads read again.
+    pub(crate) fn leave_loop_thread(&self, me: ThreadId) {
+        let mut st = self.state.lock();
+        if st.loop_thread == Some(me) {
+            st.loop_thread = None;
+        }
+        drop(st);
+        self.changed.notify_all();
     }
 
     pub(crate) fn lock_state(&self) -> MutexGuard<'_, State> {
@@ -298,13 +358,6 @@ impl Shared {
     /// Interrupts whichever thread is blocked reading, so it re-checks what it waits for.
     pub(crate) fn wake_reader(&self) {
         self.waker.wake();
-    }
-
-    /// Records why the connection ends (the first reason wins) and wakes every waiter; the
-    /// socket stays usable for a last packet.
-    pub(crate) fn mark_closed(&self, reason: CloseReason) {
-        self.state.lock().closed.get_or_insert(reason);
-        self.changed.notify_all();
     }
 
     /// Marks the connection closed (the first reason wins), ends the socket and wakes everyone.
@@ -723,15 +776,7 @@ impl Shared {
     }
 }
 
-/// The loop thread's body.
-pub(crate) fn run_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
-    let is_stopped = || stop.load(Ordering::Acquire);
-    while shared.serve_once(&is_stopped) {}
-    let me = thread::current().id();
-    let mut st = shared.state.lock();
-    if st.loop_thread == Some(me) {
-        st.loop_thread = None;
-    }
-    drop(st);
-    shared.changed.notify_all();
+/// Serves the connection on the loop thread until it is closed or `stop` returns true.
+pub(crate) fn serve_until_closed(shared: &Shared, stop: &dyn Fn() -> bool) {
+    while shared.serve_once(stop) {}
 }

@@ -8,15 +8,16 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::protocol::{
-    Connect, MAX_REMAINING_LENGTH, Packet, PacketId, QoS, QosPid, SubackCode, Subscribe,
-    SubscribeTopic, Unsubscribe, encode_publish,
+    MAX_REMAINING_LENGTH, Packet, PacketId, QoS, QosPid, SubackCode, Subscribe, SubscribeTopic,
+    Unsubscribe, encode_publish,
 };
 use crate::topic::{TopicFilter, TopicName};
 
-use super::connection::{LinkSettings, Nesting, OnClose, Shared, run_loop};
+use super::connection::{LinkSettings, Nesting, OnClose, Shared};
 use super::error::{ClientError, CloseReason};
 use super::options::ConnectOptions;
 use super::published::PublishedCallback;
+use super::reconnect::{Endpoint, run_loop};
 use super::session::Outgoing;
 use super::subscriptions::{Message, MessageCallback};
 use super::transport;
@@ -42,22 +43,17 @@ struct LoopThread {
 /// publishes are re-sent and their waiters complete; with clean session 1 they are discarded.
 /// Subscription callbacks stay registered either way; with clean session 1 the broker forgot
 /// the subscriptions, so subscribe again after reconnecting (as with libmosquitto and Paho).
-/// Nothing reconnects by itself: the loop thread ends when the connection is lost, and
-/// `reconnect` starts it again.
+/// By default nothing reconnects by itself: the loop thread ends when the connection is lost,
+/// and `reconnect` starts it again. With [`ConnectOptions::auto_reconnect`] the loop thread
+/// reconnects by itself, as libmosquitto's loop does; without the loop thread, only
+/// `reconnect` does.
 pub struct Client {
     shared: Arc<Shared>,
+    endpoint: Arc<Endpoint>,
     loop_thread: Mutex<Option<LoopThread>>,
     /// `loop_start` was called and `loop_stop` was not: a reconnect restarts the loop thread.
     loop_wanted: AtomicBool,
     client_id: String,
-    session_present: AtomicBool,
-    host: String,
-    port: u16,
-    /// The CONNECT to send again on reconnect, with the client id actually used.
-    connect: Connect,
-    connect_timeout: Duration,
-    /// One reconnect at a time.
-    reconnecting: Mutex<()>,
 }
 
 impl Client {
@@ -85,15 +81,20 @@ impl Client {
         }
         Ok(Client {
             shared: Arc::new(shared),
+            client_id: connect.client_id.clone(),
+            endpoint: Arc::new(Endpoint {
+                host: host.to_owned(),
+                port,
+                connect,
+                connect_timeout: options.connect_timeout,
+                session_present: AtomicBool::new(connack.session_present),
+                auto: options
+                    .reconnect_delay
+                    .map(|delay| (delay, options.reconnect_delay_max)),
+                reconnecting: Mutex::new(()),
+            }),
             loop_thread: Mutex::new(None),
             loop_wanted: AtomicBool::new(false),
-            client_id: connect.client_id.clone(),
-            session_present: AtomicBool::new(connack.session_present),
-            host: host.to_owned(),
-            port,
-            connect,
-            connect_timeout: options.connect_timeout,
-            reconnecting: Mutex::new(()),
         })
     }
 
@@ -116,42 +117,35 @@ impl Client {
     /// each; their waiters already failed with `Closed` when the connection was lost), and the
     /// application subscribes again.
     ///
-    /// The loop thread, if started and not stopped, is stopped first and started again on
-    /// success; called from a callback on the loop thread, the loop carries on with the new
-    /// connection once the callback returns. On failure the client stays closed and
-    /// `reconnect` may be tried again; a refusal comes back as its own error.
+    /// The loop thread, if started and not stopped, is stopped first (an automatic reconnect
+    /// it is attempting finishes first) and started again afterwards — also after a failure
+    /// when automatic reconnects are on, so it keeps trying. Called from a callback on the
+    /// loop thread, the loop carries on with the new connection once the callback returns. On
+    /// failure the client stays closed and `reconnect` may be tried again; a refusal comes back
+    /// as its own error. A `disconnect` racing with it wins: the new connection is closed.
     pub fn reconnect(&self) -> Result<(), ClientError> {
-        let deadline = Instant::now() + self.connect_timeout;
-        let _one_at_a_time = self
-            .reconnecting
-            .try_lock_until(deadline)
-            .ok_or(ClientError::Timeout)?;
         let on_loop_thread = self.shared.lock_state().loop_thread == Some(thread::current().id());
         if !on_loop_thread {
             self.stop_loop_thread();
         }
-        self.shared.close(CloseReason::Reconnecting);
-        self.shared.wait_reader_free(deadline)?;
-        self.open_new_link(deadline)?;
-        if !on_loop_thread && self.loop_wanted.load(Ordering::Acquire) {
+        let result = self.reconnect_now();
+        let keeps_trying = self.endpoint.auto.is_some() || result.is_ok();
+        if !on_loop_thread && keeps_trying && self.loop_wanted.load(Ordering::Acquire) {
             self.start_loop_thread()?;
         }
-        Ok(())
+        result
     }
 
-    fn open_new_link(&self, deadline: Instant) -> Result<(), ClientError> {
-        let stream = transport::connect(&self.host, self.port, deadline)?;
-        let link = self.shared.prepare_link(stream)?;
-        let connect = Packet::Connect(self.connect.clone());
-        self.shared.send_on(&link, |buf| connect.encode(buf))?;
-        let connack = self.shared.read_connack(&link, deadline)?;
-        if let Some(refusal) = ClientError::from_refusal(connack.code) {
-            return Err(refusal);
-        }
-        self.session_present
-            .store(connack.session_present, Ordering::Release);
-        self.shared.install_link(link, connack.session_present);
-        Ok(())
+    fn reconnect_now(&self) -> Result<(), ClientError> {
+        let deadline = Instant::now() + self.endpoint.connect_timeout;
+        let _one_at_a_time = self
+            .endpoint
+            .reconnecting
+            .try_lock_until(deadline)
+            .ok_or(ClientError::Timeout)?;
+        self.shared.begin_reconnect();
+        self.shared.wait_reader_free(deadline)?;
+        self.endpoint.open_new_link(&self.shared, deadline)
     }
 
     /// Sets the callback that learns how each QoS 1 and 2 publish ended (`publish` and
@@ -176,7 +170,7 @@ impl Client {
     /// CONNACK's session-present flag: the broker resumed a stored session ([MQTT-3.2.2-2]).
     /// After [`Client::reconnect`], the flag of its CONNACK.
     pub fn session_present(&self) -> bool {
-        self.session_present.load(Ordering::Acquire)
+        self.endpoint.session_present.load(Ordering::Acquire)
     }
 
     /// Whether the connection is still open.
@@ -435,7 +429,9 @@ impl Client {
 
     /// Starts the loop thread, which reads, dispatches callbacks and keeps the connection alive
     /// until `loop_stop`, `disconnect`, drop, or the connection ends (a [`Client::reconnect`]
-    /// then starts it again). While it runs, every callback runs on it.
+    /// then starts it again) — unless [`ConnectOptions::auto_reconnect`] lets it reconnect by
+    /// itself, in which case it may also be started on a lost connection. While it runs, every
+    /// callback runs on it.
     pub fn loop_start(&self) -> Result<(), ClientError> {
         self.start_loop_thread()?;
         self.loop_wanted.store(true, Ordering::Release);
@@ -450,8 +446,11 @@ impl Client {
         if let Some(finished) = slot.take() {
             let _ = finished.handle.join();
         }
-        if let Some(e) = self.shared.closed_error() {
-            return Err(e);
+        // A lost connection is no obstacle to a loop thread that reconnects by itself.
+        if let Some(reason) = self.shared.lock_state().closed()
+            && (self.endpoint.auto.is_none() || reason.ended_by_client())
+        {
+            return Err(ClientError::Closed(reason.clone()));
         }
         let stop = Arc::new(AtomicBool::new(false));
         let handle = thread::Builder::new()
@@ -459,8 +458,9 @@ impl Client {
             .stack_size(LOOP_STACK_SIZE)
             .spawn({
                 let shared = Arc::clone(&self.shared);
+                let endpoint = Arc::clone(&self.endpoint);
                 let stop = Arc::clone(&stop);
-                move || run_loop(shared, stop)
+                move || run_loop(shared, endpoint, stop)
             })
             .map_err(ClientError::Io)?;
         self.shared.lock_state().loop_thread = Some(handle.thread().id());
@@ -507,19 +507,17 @@ impl Client {
     /// connection ([MQTT-3.14.4-1]) and stops the loop thread (a later [`Client::reconnect`]
     /// starts it again). A second call does nothing.
     pub fn disconnect(&self) -> Result<(), ClientError> {
-        if let Some(reason) = self.shared.lock_state().closed() {
-            return match reason {
-                CloseReason::Disconnected => Ok(()),
-                other => Err(ClientError::Closed(other.clone())),
-            };
-        }
         // Recorded before DISCONNECT goes out, so the broker closing in response is not
-        // mistaken for the cause.
-        self.shared.mark_closed(CloseReason::Disconnected);
-        let sent = self.shared.send_packet(&Packet::Disconnect);
+        // mistaken for the cause; after a lost connection it still ends waiters that wait for
+        // a reconnect, and stops automatic reconnects.
+        let result = match self.shared.mark_ended(CloseReason::Disconnected) {
+            None => self.shared.send_packet(&Packet::Disconnect),
+            Some(CloseReason::Disconnected) => Ok(()),
+            Some(other) => Err(ClientError::Closed(other)),
+        };
         self.shared.close(CloseReason::Disconnected);
         self.stop_loop_thread();
-        sent
+        result
     }
 }
 
@@ -534,6 +532,7 @@ impl std::fmt::Debug for Client {
 
 impl Drop for Client {
     fn drop(&mut self) {
+        self.shared.mark_ended(CloseReason::Dropped);
         self.shared.close(CloseReason::Dropped);
         self.loop_stop();
     }

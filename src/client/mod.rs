@@ -33,6 +33,7 @@ mod inbound;
 mod options;
 mod outbound;
 mod published;
+mod reconnect;
 mod session;
 pub mod subscriptions;
 mod transport;

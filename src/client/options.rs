@@ -45,6 +45,12 @@ pub struct ConnectOptions {
     pub max_inflight: u16,
     /// Incoming packets larger than this close the connection before any buffer is sized for them.
     pub max_packet_size: usize,
+    /// `Some` makes the loop thread reconnect by itself when the connection is lost, as
+    /// [`Client::reconnect`](super::Client::reconnect) would, waiting this long before the first
+    /// attempt and doubling the wait after each failure. `None` (default): it does not.
+    pub reconnect_delay: Option<Duration>,
+    /// The longest wait between two automatic reconnect attempts (default 30 s).
+    pub reconnect_delay_max: Duration,
 }
 
 impl Default for ConnectOptions {
@@ -61,6 +67,8 @@ impl Default for ConnectOptions {
             operation_timeout: Duration::from_secs(30),
             max_inflight: 1024,
             max_packet_size: crate::protocol::MAX_REMAINING_LENGTH + 5,
+            reconnect_delay: None,
+            reconnect_delay_max: Duration::from_secs(30),
         }
     }
 }
@@ -127,6 +135,14 @@ impl ConnectOptions {
         self
     }
 
+    /// Lets the loop thread reconnect by itself after `delay`, doubling up to `max_delay`
+    /// between failed attempts (see [`ConnectOptions::reconnect_delay`]).
+    pub fn auto_reconnect(mut self, delay: Duration, max_delay: Duration) -> Self {
+        self.reconnect_delay = Some(delay);
+        self.reconnect_delay_max = max_delay;
+        self
+    }
+
     /// Checks every field and builds the CONNECT packet.
     pub(crate) fn to_connect(&self) -> Result<Connect, ClientError> {
         let keep_alive = u16::try_from(self.keep_alive.as_secs())
@@ -144,6 +160,13 @@ impl ConnectOptions {
         if self.connect_timeout.is_zero() || self.operation_timeout.is_zero() {
             return Err(ClientError::InvalidArgument(
                 "timeouts must be above zero".into(),
+            ));
+        }
+        if let Some(delay) = self.reconnect_delay
+            && (delay.is_zero() || self.reconnect_delay_max < delay)
+        {
+            return Err(ClientError::InvalidArgument(
+                "the reconnect delay must be above zero and at most its maximum".into(),
             ));
         }
         let will = match &self.will {

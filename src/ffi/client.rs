@@ -413,6 +413,43 @@ pub unsafe extern "C" fn mqtt_connect_options_set_max_inflight(
     }
 }
 
+/// Makes the loop thread reconnect by itself when the connection is lost (not after
+/// `mqtt_disconnect`), as `mqtt_reconnect` would, like libmosquitto's loop: it waits `delay_ms`
+/// before the first attempt and doubles the wait after each failed one, up to `max_delay_ms`,
+/// until it succeeds or `mqtt_loop_stop`, `mqtt_disconnect` or `mqtt_connection_free` stops it
+/// (each may then wait for an attempt under way, at most the connect timeout). Only the loop
+/// thread reconnects by itself; without it, call `mqtt_reconnect`. `delay_ms` 0 turns it off
+/// (the default); otherwise `0 < delay_ms <= max_delay_ms`, else
+/// `MQTT_STATUS_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `options` is a handle from `mqtt_connect_options_new`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_connect_options_set_auto_reconnect(
+    options: *mut mqtt_connect_options,
+    delay_ms: c_int,
+    max_delay_ms: c_int,
+) -> mqtt_status {
+    // SAFETY: the caller passes a live handle.
+    unsafe {
+        with_options(options, |o| {
+            if delay_ms == 0 {
+                o.reconnect_delay = None;
+                return Ok(());
+            }
+            if delay_ms < 0 || max_delay_ms < delay_ms {
+                return Err(FfiError::invalid_argument(format!(
+                    "reconnect delays must satisfy 0 < delay_ms <= max_delay_ms, not {delay_ms} \
+                     and {max_delay_ms}"
+                )));
+            }
+            o.reconnect_delay = Some(Duration::from_millis(delay_ms as u64));
+            o.reconnect_delay_max = Duration::from_millis(max_delay_ms as u64);
+            Ok(())
+        })
+    }
+}
+
 /// The shared body of `mqtt_connect` and `mqtt_connect_ex`.
 ///
 /// # Safety
@@ -748,8 +785,9 @@ pub unsafe extern "C" fn mqtt_ping(connection: *const mqtt_connection) -> mqtt_s
 
 /// Starts the loop thread: it reads the connection, runs every message callback and keeps the
 /// connection alive, until `mqtt_loop_stop`, `mqtt_disconnect`, `mqtt_connection_free` or the
-/// connection ends. It does not reconnect by itself: after the connection ends (or after
-/// `mqtt_disconnect`), `mqtt_reconnect` starts it again, unless `mqtt_loop_stop` was called.
+/// connection ends — unless `mqtt_connect_options_set_auto_reconnect` asked it to reconnect by
+/// itself. After it ended (or after `mqtt_disconnect`), `mqtt_reconnect` starts it again, unless
+/// `mqtt_loop_stop` was called. With automatic reconnects it also starts on a lost connection.
 /// Returns `MQTT_STATUS_ALREADY_RUNNING` if it runs, `MQTT_STATUS_CLOSED` if
 /// the connection has ended.
 ///
@@ -983,6 +1021,27 @@ mod tests {
                 mqtt_connect_options_set_max_inflight(o, 0),
                 mqtt_status::InvalidArgument
             );
+            assert_eq!(
+                mqtt_connect_options_set_auto_reconnect(o, 500, 100),
+                mqtt_status::InvalidArgument
+            );
+            assert_eq!(
+                mqtt_connect_options_set_auto_reconnect(o, -1, 100),
+                mqtt_status::InvalidArgument
+            );
+            assert_eq!(
+                mqtt_connect_options_set_auto_reconnect(o, 100, 2000),
+                mqtt_status::Ok
+            );
+            assert_eq!(
+                (*o).options.reconnect_delay,
+                Some(Duration::from_millis(100))
+            );
+            assert_eq!(
+                mqtt_connect_options_set_auto_reconnect(o, 0, 0),
+                mqtt_status::Ok
+            );
+            assert_eq!((*o).options.reconnect_delay, None);
             assert_eq!(
                 mqtt_connect_options_set_will(o, c"a/#".as_ptr(), std::ptr::null(), 0, 0, false),
                 mqtt_status::InvalidTopic

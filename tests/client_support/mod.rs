@@ -228,18 +228,26 @@ pub struct FakeListener {
 impl FakeListener {
     /// The next connection, or panics after `within`.
     pub fn accept(&self, within: Duration) -> FakeConn {
+        self.try_accept(within)
+            .unwrap_or_else(|| panic!("no connection within {within:?}"))
+    }
+
+    /// The next connection, or `None` after `within`.
+    pub fn try_accept(&self, within: Duration) -> Option<FakeConn> {
         let deadline = Instant::now() + within;
         loop {
             match self.listener.accept() {
                 Ok((stream, _)) => {
                     stream.set_nonblocking(false).unwrap();
-                    return FakeConn {
+                    return Some(FakeConn {
                         stream,
                         buf: Vec::new(),
-                    };
+                    });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    assert!(Instant::now() < deadline, "no connection within {within:?}");
+                    if Instant::now() >= deadline {
+                        return None;
+                    }
                     thread::sleep(Duration::from_millis(5));
                 }
                 Err(e) => panic!("accept: {e}"),
