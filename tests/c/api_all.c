@@ -1,0 +1,887 @@
+/*
+ * The whole C API from C, in one program run under AddressSanitizer + UBSan and under valgrind
+ * by tests/sanitizers.rs: broker options and every setter, the three broker callbacks, the
+ * broker life cycle, connect options and every setter, a subscriber and a publisher exchanging
+ * messages at QoS 0, 1 and 2 (blocking, asynchronous, with and without the loop thread), and the
+ * error paths: NULL for every pointer parameter, invalid QoS values and topics, double stop,
+ * stop before start, free while connected, free(NULL), connecting to a closed port.
+ *
+ * Prints every failed check and exits 1 if there was one; prints "all N checks passed" else.
+ * Every wait is bounded, generously, because valgrind runs this tens of times slower.
+ */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "mqtt.h"
+
+static int checks;
+static int failures;
+
+#define CHECK(cond)                                                                    \
+    do {                                                                               \
+        checks++;                                                                      \
+        if (!(cond)) {                                                                 \
+            failures++;                                                                \
+            fprintf(stderr, "%s:%d: check failed: %s (last error: \"%s\")\n", __FILE__, \
+                    __LINE__, #cond, mqtt_last_error());                               \
+        }                                                                              \
+    } while (0)
+
+/* A call that must fail with `status`, leaving that status and a message behind. */
+#define CHECK_FAILS(call, status)                                                     \
+    do {                                                                              \
+        mqtt_status got_ = (call);                                                    \
+        checks++;                                                                     \
+        if (got_ != (status) || mqtt_last_status() != (status) ||                     \
+            mqtt_last_error()[0] == '\0') {                                           \
+            failures++;                                                               \
+            fprintf(stderr, "%s:%d: %s gave %d (%s), last error \"%s\"; expected %s\n", \
+                    __FILE__, __LINE__, #call, (int)got_, mqtt_status_str(got_),      \
+                    mqtt_last_error(), #status);                                      \
+        }                                                                             \
+    } while (0)
+
+#define CHECK_OK(call)                                                                  \
+    do {                                                                                \
+        mqtt_status got_ = (call);                                                      \
+        checks++;                                                                       \
+        if (got_ != MQTT_STATUS_OK || mqtt_last_error()[0] != '\0') {                   \
+            failures++;                                                                 \
+            fprintf(stderr, "%s:%d: %s gave %d (%s), last error \"%s\"\n", __FILE__,     \
+                    __LINE__, #call, (int)got_, mqtt_status_str(got_), mqtt_last_error()); \
+        }                                                                               \
+    } while (0)
+
+/* A NULL-returning call that must fail with `status`. */
+#define CHECK_NULL_WITH(call, status)                                                   \
+    do {                                                                                \
+        const void *got_ = (call);                                                      \
+        checks++;                                                                       \
+        if (got_ != NULL || mqtt_last_status() != (status) || mqtt_last_error()[0] == '\0') { \
+            failures++;                                                                 \
+            fprintf(stderr, "%s:%d: %s gave %p, status %d, last error \"%s\"; expected %s\n", \
+                    __FILE__, __LINE__, #call, got_, (int)mqtt_last_status(),           \
+                    mqtt_last_error(), #status);                                        \
+        }                                                                               \
+    } while (0)
+
+/* Generous bounds: valgrind slows everything down by a factor of 20 to 50. */
+#define OPERATION_TIMEOUT_MS 20000
+#define WAIT_MS 20000
+
+static const uint8_t secret[] = {'s', 'e', 'c', 'r', 'e', 't'};
+
+static void sleep_ms(long ms) {
+    struct timespec pause;
+    pause.tv_sec = ms / 1000;
+    pause.tv_nsec = (ms % 1000) * 1000000L;
+    nanosleep(&pause, NULL);
+}
+
+static long now_ms(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* ---- What the broker's callbacks saw, written from its connection threads. ---- */
+
+typedef struct {
+    pthread_mutex_t lock;
+    mqtt_broker *broker; /* set after mqtt_broker_new; callbacks may call into it */
+    int authentications;
+    int authorizations;
+    int connects;
+    int disconnects;
+    int stats_from_callback;
+    bool saw_null_username;
+    mqtt_disconnect_reason reasons[8]; /* by reason, how many disconnects */
+    int reason_count[8];
+    char last_connected[64];
+} broker_log;
+
+static int authenticate(void *userdata, const char *client_id, const char *username,
+                        const uint8_t *password, size_t password_len) {
+    broker_log *log = userdata;
+    int verdict;
+    if (client_id == NULL) {
+        return MQTT_AUTH_RESULT_NOT_AUTHORIZED;
+    }
+    if (username == NULL) {
+        /* No user name: no password either, as the header promises. */
+        verdict = password == NULL && password_len == 0 ? MQTT_AUTH_RESULT_ACCEPT
+                                                        : MQTT_AUTH_RESULT_BAD_CREDENTIALS;
+    } else if (strcmp(username, "mallory") == 0) {
+        verdict = MQTT_AUTH_RESULT_NOT_AUTHORIZED;
+    } else if (strcmp(username, "confused") == 0) {
+        verdict = 42; /* not an mqtt_auth_result: must fail closed with 0x05 */
+    } else if (strcmp(username, "alice") == 0 && password != NULL &&
+               password_len == sizeof secret && memcmp(password, secret, sizeof secret) == 0) {
+        verdict = MQTT_AUTH_RESULT_ACCEPT;
+    } else {
+        verdict = MQTT_AUTH_RESULT_BAD_CREDENTIALS;
+    }
+    pthread_mutex_lock(&log->lock);
+    log->authentications++;
+    if (username == NULL) {
+        log->saw_null_username = true;
+    }
+    pthread_mutex_unlock(&log->lock);
+    return verdict;
+}
+
+static bool authorize(void *userdata, const char *client_id, const char *username,
+                      const char *topic, mqtt_access access) {
+    broker_log *log = userdata;
+    (void)username;
+    pthread_mutex_lock(&log->lock);
+    log->authorizations++;
+    pthread_mutex_unlock(&log->lock);
+    if (client_id == NULL || topic == NULL) {
+        return false;
+    }
+    if (access != MQTT_ACCESS_PUBLISH && access != MQTT_ACCESS_SUBSCRIBE) {
+        return false;
+    }
+    return strncmp(topic, "forbidden", strlen("forbidden")) != 0;
+}
+
+static void on_broker_event(void *userdata, const mqtt_broker_event *event) {
+    broker_log *log = userdata;
+    mqtt_broker_statistics stats;
+    /* Allowed from a callback: stats and port on the callback's own broker. */
+    bool stats_ok = log->broker != NULL && mqtt_broker_stats(log->broker, &stats) == MQTT_STATUS_OK &&
+                    mqtt_broker_port(log->broker) != 0;
+    pthread_mutex_lock(&log->lock);
+    if (stats_ok) {
+        log->stats_from_callback++;
+    }
+    if (event->kind == MQTT_BROKER_EVENT_KIND_CONNECTED) {
+        log->connects++;
+        if (event->client_id != NULL) {
+            snprintf(log->last_connected, sizeof log->last_connected, "%s", event->client_id);
+        }
+    } else {
+        log->disconnects++;
+        if ((int)event->reason >= 0 && (int)event->reason < 8) {
+            log->reason_count[event->reason]++;
+        }
+    }
+    pthread_mutex_unlock(&log->lock);
+}
+
+static int log_read(broker_log *log, const int *field) {
+    int value;
+    pthread_mutex_lock(&log->lock);
+    value = *field;
+    pthread_mutex_unlock(&log->lock);
+    return value;
+}
+
+/* Waits until the broker has reported `count` disconnects. */
+static bool broker_saw_disconnects(broker_log *log, int count) {
+    long deadline = now_ms() + WAIT_MS;
+    while (log_read(log, &log->disconnects) < count && now_ms() < deadline) {
+        sleep_ms(5);
+    }
+    return log_read(log, &log->disconnects) >= count;
+}
+
+/* ---- What a connection's message callback saw. ---- */
+
+typedef struct {
+    pthread_mutex_t lock;
+    int count;
+    int will_count;
+    char last_topic[128];
+    char last_payload[128];
+    size_t last_len;
+    int last_qos;
+    bool last_retain;
+    bool bad_message; /* a callback argument broke the header's promises */
+} inbox;
+
+static void on_message(void *userdata, const mqtt_message *message) {
+    inbox *box = userdata;
+    pthread_mutex_lock(&box->lock);
+    if (message->topic == NULL || message->payload == NULL ||
+        strlen(message->topic) != message->topic_len || message->qos < 0 || message->qos > 2) {
+        box->bad_message = true;
+    } else {
+        box->count++;
+        if (strcmp(message->topic, "api/will") == 0) {
+            box->will_count++;
+        }
+        snprintf(box->last_topic, sizeof box->last_topic, "%s", message->topic);
+        box->last_len = message->payload_len;
+        if (message->payload_len < sizeof box->last_payload) {
+            memcpy(box->last_payload, message->payload, message->payload_len);
+            box->last_payload[message->payload_len] = '\0';
+        } else {
+            box->last_payload[0] = '\0';
+        }
+        box->last_qos = message->qos;
+        box->last_retain = message->retain;
+    }
+    pthread_mutex_unlock(&box->lock);
+}
+
+static int inbox_count(inbox *box) {
+    int n;
+    pthread_mutex_lock(&box->lock);
+    n = box->count;
+    pthread_mutex_unlock(&box->lock);
+    return n;
+}
+
+/* Reads on this thread until the inbox holds `count` messages (or the wait runs out). */
+static bool receive_until(const mqtt_connection *conn, inbox *box, int count) {
+    long deadline = now_ms() + WAIT_MS;
+    while (inbox_count(box) < count && now_ms() < deadline) {
+        mqtt_status status = mqtt_receive_message(conn, 500);
+        if (status != MQTT_STATUS_OK && status != MQTT_STATUS_TIMEOUT) {
+            return false;
+        }
+    }
+    return inbox_count(box) >= count;
+}
+
+/* Waits while the loop thread fills the inbox. */
+static bool loop_delivers(inbox *box, int count) {
+    long deadline = now_ms() + WAIT_MS;
+    while (inbox_count(box) < count && now_ms() < deadline) {
+        sleep_ms(10);
+    }
+    return inbox_count(box) >= count;
+}
+
+typedef struct {
+    pthread_mutex_t lock;
+    int ok;
+    int other;
+} completions;
+
+static void on_published(void *userdata, uint16_t packet_id, mqtt_status status) {
+    completions *done = userdata;
+    pthread_mutex_lock(&done->lock);
+    if (status == MQTT_STATUS_OK && packet_id != 0) {
+        done->ok++;
+    } else {
+        done->other++;
+    }
+    pthread_mutex_unlock(&done->lock);
+}
+
+/* ---- Broker options ---- */
+
+static void check_broker_options(void) {
+    mqtt_broker_options *opts = mqtt_broker_options_new();
+    CHECK(opts != NULL);
+    if (opts == NULL) {
+        return;
+    }
+    CHECK_OK(mqtt_broker_options_set_bind_address(opts, "127.0.0.1"));
+    CHECK_OK(mqtt_broker_options_set_max_connections(opts, 64));
+    CHECK_OK(mqtt_broker_options_set_max_packet_size(opts, 65536));
+    CHECK_OK(mqtt_broker_options_set_max_queued_messages(opts, 1000));
+    CHECK_OK(mqtt_broker_options_set_max_inflight_messages(opts, 100));
+    CHECK_OK(mqtt_broker_options_set_connect_timeout_ms(opts, 5000));
+    CHECK_OK(mqtt_broker_options_set_session_expiry_s(opts, 3600));
+    CHECK_OK(mqtt_broker_options_set_thread_stack_size(opts, 256 * 1024));
+    CHECK_OK(mqtt_broker_options_set_park_idle_after_ms(opts, 0));
+    CHECK_OK(mqtt_broker_options_set_authenticator(opts, authenticate, NULL));
+    CHECK_OK(mqtt_broker_options_set_authorizer(opts, authorize, NULL));
+    CHECK_OK(mqtt_broker_options_set_event_callback(opts, on_broker_event, NULL));
+    /* NULL callbacks remove them. */
+    CHECK_OK(mqtt_broker_options_set_authenticator(opts, NULL, NULL));
+    CHECK_OK(mqtt_broker_options_set_authorizer(opts, NULL, NULL));
+    CHECK_OK(mqtt_broker_options_set_event_callback(opts, NULL, NULL));
+
+    /* Out-of-range values. */
+    CHECK_FAILS(mqtt_broker_options_set_bind_address(opts, ""), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_bind_address(opts, "\xff\xfe"), MQTT_STATUS_INVALID_UTF8);
+    CHECK_FAILS(mqtt_broker_options_set_max_connections(opts, 0), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_max_packet_size(opts, 15), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_max_packet_size(opts, 268435461u),
+                MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_max_queued_messages(opts, 0), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_max_inflight_messages(opts, 0),
+                MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_max_inflight_messages(opts, 65536),
+                MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_connect_timeout_ms(opts, 0), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_thread_stack_size(opts, 1024), MQTT_STATUS_INVALID_ARGUMENT);
+
+    /* NULL for every pointer parameter. */
+    CHECK_FAILS(mqtt_broker_options_set_bind_address(NULL, "127.0.0.1"),
+                MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_bind_address(opts, NULL), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_max_connections(NULL, 1), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_max_packet_size(NULL, 1024), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_max_queued_messages(NULL, 1), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_max_inflight_messages(NULL, 1), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_connect_timeout_ms(NULL, 1), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_session_expiry_s(NULL, 1), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_thread_stack_size(NULL, 65536), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_park_idle_after_ms(NULL, 1), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_authenticator(NULL, authenticate, NULL),
+                MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_authorizer(NULL, authorize, NULL),
+                MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_event_callback(NULL, on_broker_event, NULL),
+                MQTT_STATUS_NULL_ARGUMENT);
+    mqtt_broker_options_free(opts);
+    mqtt_broker_options_free(NULL);
+}
+
+/* ---- Broker life cycle and its error paths, without clients ---- */
+
+static void check_broker_life_cycle(void) {
+    mqtt_broker *broker;
+    mqtt_broker *second;
+    mqtt_broker_statistics stats;
+    char port_text[16];
+    uint16_t port;
+
+    CHECK_NULL_WITH(mqtt_broker_new(NULL, NULL), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_NULL_WITH(mqtt_broker_new("not a port", NULL), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_NULL_WITH(mqtt_broker_new("70000", NULL), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_NULL_WITH(mqtt_broker_new("\xff", NULL), MQTT_STATUS_INVALID_UTF8);
+
+    CHECK_FAILS(mqtt_broker_start(NULL), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK(mqtt_broker_port(NULL) == 0);
+    CHECK(mqtt_last_status() == MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_stop(NULL), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_wait(NULL), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_publish(NULL, "t", NULL, 0, 0, false), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_stats(NULL, &stats), MQTT_STATUS_NULL_ARGUMENT);
+    mqtt_broker_free(NULL);
+
+    /* Stop before start, wait while not running, then a stopped broker cannot start. */
+    broker = mqtt_broker_new("0", NULL);
+    CHECK(broker != NULL);
+    if (broker == NULL) {
+        return;
+    }
+    CHECK(mqtt_broker_port(broker) == 0);
+    CHECK_FAILS(mqtt_broker_stats(broker, NULL), MQTT_STATUS_NULL_ARGUMENT);
+    /* Publishing into a broker that is not running is allowed. */
+    CHECK_OK(mqtt_broker_publish(broker, "idle/topic", (const uint8_t *)"x", 1, 1, true));
+    CHECK_OK(mqtt_broker_stats(broker, &stats));
+    CHECK(stats.retained_messages == 1);
+    CHECK(stats.clients_connected == 0);
+    CHECK_OK(mqtt_broker_stop(broker));
+    CHECK_OK(mqtt_broker_stop(broker));
+    CHECK_OK(mqtt_broker_wait(broker));
+    CHECK_FAILS(mqtt_broker_start(broker), MQTT_STATUS_INVALID_STATE);
+    mqtt_broker_free(broker);
+
+    /* Start, start again, a second broker on the same port, double stop, wait after stop. */
+    broker = mqtt_broker_new("0", NULL);
+    CHECK(broker != NULL);
+    if (broker == NULL) {
+        return;
+    }
+    CHECK_OK(mqtt_broker_start(broker));
+    port = mqtt_broker_port(broker);
+    CHECK(port != 0);
+    CHECK_FAILS(mqtt_broker_start(broker), MQTT_STATUS_ALREADY_RUNNING);
+    snprintf(port_text, sizeof port_text, "%u", (unsigned)port);
+    second = mqtt_broker_new(port_text, NULL);
+    CHECK(second != NULL);
+    if (second != NULL) {
+        CHECK_FAILS(mqtt_broker_start(second), MQTT_STATUS_ADDRESS_IN_USE);
+        mqtt_broker_free(second);
+    }
+    /* Invalid arguments to a running broker's publish. */
+    CHECK_FAILS(mqtt_broker_publish(broker, NULL, NULL, 0, 0, false), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_publish(broker, "t", NULL, 3, 0, false), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_publish(broker, "t", NULL, 0, 3, false), MQTT_STATUS_INVALID_QOS);
+    CHECK_FAILS(mqtt_broker_publish(broker, "t", NULL, 0, -1, false), MQTT_STATUS_INVALID_QOS);
+    CHECK_FAILS(mqtt_broker_publish(broker, "a/+", NULL, 0, 0, false), MQTT_STATUS_INVALID_TOPIC);
+    CHECK_FAILS(mqtt_broker_publish(broker, "a/#", NULL, 0, 0, false), MQTT_STATUS_INVALID_TOPIC);
+    CHECK_FAILS(mqtt_broker_publish(broker, "", NULL, 0, 0, false), MQTT_STATUS_INVALID_TOPIC);
+    CHECK_FAILS(mqtt_broker_publish(broker, "\xc3\x28", NULL, 0, 0, false),
+                MQTT_STATUS_INVALID_UTF8);
+    CHECK_OK(mqtt_broker_stop(broker));
+    CHECK(mqtt_broker_port(broker) == port); /* stays valid after stop */
+    CHECK_OK(mqtt_broker_stop(broker));
+    CHECK_OK(mqtt_broker_wait(broker));
+    mqtt_broker_free(broker);
+
+    /* Free while running stops it. */
+    broker = mqtt_broker_new("0", NULL);
+    CHECK(broker != NULL);
+    if (broker != NULL) {
+        CHECK_OK(mqtt_broker_start(broker));
+        mqtt_broker_free(broker);
+    }
+}
+
+/* ---- Connect options ---- */
+
+static void check_connect_options(void) {
+    mqtt_connect_options *opts = mqtt_connect_options_new();
+    CHECK(opts != NULL);
+    if (opts == NULL) {
+        return;
+    }
+    CHECK_OK(mqtt_connect_options_set_client_id(opts, "options-check"));
+    CHECK_OK(mqtt_connect_options_set_client_id(opts, NULL)); /* back to generated */
+    CHECK_OK(mqtt_connect_options_set_client_id(opts, ""));
+    CHECK_OK(mqtt_connect_options_set_clean_session(opts, false));
+    CHECK_OK(mqtt_connect_options_set_keep_alive(opts, 0));
+    CHECK_OK(mqtt_connect_options_set_keep_alive(opts, 65535));
+    CHECK_OK(mqtt_connect_options_set_username(opts, "user"));
+    CHECK_OK(mqtt_connect_options_set_password(opts, secret, sizeof secret));
+    CHECK_OK(mqtt_connect_options_set_password(opts, NULL, 0));
+    CHECK_OK(mqtt_connect_options_set_username(opts, NULL));
+    CHECK_OK(mqtt_connect_options_set_will(opts, "will/topic", (const uint8_t *)"bye", 3, 2, true));
+    CHECK_OK(mqtt_connect_options_set_will(opts, "will/topic", NULL, 0, 0, false));
+    CHECK_OK(mqtt_connect_options_set_will(opts, NULL, NULL, 0, 0, false));
+    CHECK_OK(mqtt_connect_options_set_connect_timeout(opts, 1000));
+    CHECK_OK(mqtt_connect_options_set_operation_timeout(opts, 1000));
+    CHECK_OK(mqtt_connect_options_set_protocol_level(opts, 3));
+    CHECK_OK(mqtt_connect_options_set_protocol_level(opts, 4));
+    CHECK_OK(mqtt_connect_options_set_max_inflight(opts, 1));
+    CHECK_OK(mqtt_connect_options_set_max_inflight(opts, 65535));
+
+    CHECK_FAILS(mqtt_connect_options_set_client_id(opts, "\xff"), MQTT_STATUS_INVALID_UTF8);
+    CHECK_FAILS(mqtt_connect_options_set_keep_alive(opts, -1), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_options_set_keep_alive(opts, 65536), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_options_set_will(opts, "w", NULL, 0, 3, false), MQTT_STATUS_INVALID_QOS);
+    CHECK_FAILS(mqtt_connect_options_set_will(opts, "w", NULL, 0, -1, false),
+                MQTT_STATUS_INVALID_QOS);
+    CHECK_FAILS(mqtt_connect_options_set_will(opts, "w/#", NULL, 0, 0, false),
+                MQTT_STATUS_INVALID_TOPIC);
+    CHECK_FAILS(mqtt_connect_options_set_will(opts, "", NULL, 0, 0, false),
+                MQTT_STATUS_INVALID_TOPIC);
+    CHECK_FAILS(mqtt_connect_options_set_will(opts, "w", NULL, 2, 0, false),
+                MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_options_set_connect_timeout(opts, 0), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_options_set_connect_timeout(opts, -5), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_options_set_operation_timeout(opts, 0), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_options_set_protocol_level(opts, 5), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_options_set_protocol_level(opts, 2), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_options_set_max_inflight(opts, 0), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_options_set_max_inflight(opts, 65536), MQTT_STATUS_INVALID_ARGUMENT);
+
+    CHECK_FAILS(mqtt_connect_options_set_client_id(NULL, "x"), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_options_set_clean_session(NULL, true), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_options_set_keep_alive(NULL, 10), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_options_set_username(NULL, "u"), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_options_set_password(NULL, secret, sizeof secret),
+                MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_options_set_will(NULL, "w", NULL, 0, 0, false),
+                MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_options_set_connect_timeout(NULL, 1000), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_options_set_operation_timeout(NULL, 1000), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_options_set_protocol_level(NULL, 4), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_options_set_max_inflight(NULL, 10), MQTT_STATUS_NULL_ARGUMENT);
+    mqtt_connect_options_free(opts);
+    mqtt_connect_options_free(NULL);
+}
+
+/* Every client call with a NULL connection or NULL string/out arguments. */
+static void check_client_null_arguments(const mqtt_connection *conn) {
+    inbox unused;
+    uint16_t id = 0;
+    int granted = 0;
+    CHECK_FAILS(mqtt_subscribe(NULL, "a", 0, on_message, &unused, &granted),
+                MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_subscribe(conn, NULL, 0, on_message, &unused, &granted),
+                MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_subscribe(conn, "a", 0, NULL, &unused, &granted), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_unsubscribe(NULL, "a"), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_unsubscribe(conn, NULL), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_publish(NULL, "a", NULL, 0, 0, false), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_publish(conn, NULL, NULL, 0, 0, false), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_publish(conn, "a", NULL, 1, 0, false), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_publish_async(NULL, "a", NULL, 0, 1, false, &id), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_publish_async(conn, NULL, NULL, 0, 1, false, &id), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_publish_async(conn, "a", NULL, 1, 1, false, &id), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_wait_published(NULL, 1, 100), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_receive_message(NULL, 100), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_ping(NULL), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_loop_start(NULL), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_loop_stop(NULL), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_disconnect(NULL), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_reconnect(NULL), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_connection_set_on_published(NULL, on_published, NULL),
+                MQTT_STATUS_NULL_ARGUMENT);
+    CHECK(!mqtt_connection_is_connected(NULL));
+    CHECK(mqtt_connection_client_id(NULL) == NULL);
+    mqtt_connection_free(NULL);
+
+    /* Invalid QoS values and topics on a live connection. */
+    CHECK_FAILS(mqtt_subscribe(conn, "a", 3, on_message, &unused, &granted), MQTT_STATUS_INVALID_QOS);
+    CHECK_FAILS(mqtt_subscribe(conn, "a", -1, on_message, &unused, &granted),
+                MQTT_STATUS_INVALID_QOS);
+    CHECK_FAILS(mqtt_subscribe(conn, "a/#/b", 0, on_message, &unused, &granted),
+                MQTT_STATUS_INVALID_TOPIC);
+    CHECK_FAILS(mqtt_subscribe(conn, "a+", 0, on_message, &unused, &granted),
+                MQTT_STATUS_INVALID_TOPIC);
+    CHECK_FAILS(mqtt_subscribe(conn, "", 0, on_message, &unused, &granted),
+                MQTT_STATUS_INVALID_TOPIC);
+    CHECK_FAILS(mqtt_unsubscribe(conn, "a/#/b"), MQTT_STATUS_INVALID_TOPIC);
+    CHECK_FAILS(mqtt_publish(conn, "a", NULL, 0, 3, false), MQTT_STATUS_INVALID_QOS);
+    CHECK_FAILS(mqtt_publish(conn, "a", NULL, 0, 100000, false), MQTT_STATUS_INVALID_QOS);
+    CHECK_FAILS(mqtt_publish(conn, "a/+", NULL, 0, 0, false), MQTT_STATUS_INVALID_TOPIC);
+    CHECK_FAILS(mqtt_publish(conn, "", NULL, 0, 0, false), MQTT_STATUS_INVALID_TOPIC);
+    CHECK_FAILS(mqtt_publish(conn, "\xc3\x28", NULL, 0, 0, false), MQTT_STATUS_INVALID_UTF8);
+    CHECK_FAILS(mqtt_publish_async(conn, "a", NULL, 0, 3, false, &id), MQTT_STATUS_INVALID_QOS);
+    CHECK_FAILS(mqtt_publish_async(conn, "#", NULL, 0, 1, false, &id), MQTT_STATUS_INVALID_TOPIC);
+    CHECK_FAILS(mqtt_wait_published(conn, 0, 100), MQTT_STATUS_INVALID_ARGUMENT);
+}
+
+static mqtt_connect_options *client_options(const char *client_id, bool with_credentials) {
+    mqtt_connect_options *opts = mqtt_connect_options_new();
+    CHECK(opts != NULL);
+    if (opts == NULL) {
+        return NULL;
+    }
+    CHECK_OK(mqtt_connect_options_set_client_id(opts, client_id));
+    CHECK_OK(mqtt_connect_options_set_keep_alive(opts, 60));
+    CHECK_OK(mqtt_connect_options_set_connect_timeout(opts, OPERATION_TIMEOUT_MS));
+    CHECK_OK(mqtt_connect_options_set_operation_timeout(opts, OPERATION_TIMEOUT_MS));
+    if (with_credentials) {
+        CHECK_OK(mqtt_connect_options_set_username(opts, "alice"));
+        CHECK_OK(mqtt_connect_options_set_password(opts, secret, sizeof secret));
+    }
+    return opts;
+}
+
+/* Refusals: bad password, NOT_AUTHORIZED, an out-of-range verdict, password without user name,
+ * bad host and port arguments, a port nobody listens on. */
+static void check_connect_failures(const char *port, const char *closed_port) {
+    mqtt_connect_options *opts = client_options("refused", false);
+    mqtt_connection *conn = NULL;
+    static const uint8_t wrong[] = {'w', 'r', 'o', 'n', 'g'};
+    if (opts == NULL) {
+        return;
+    }
+    CHECK_OK(mqtt_connect_options_set_username(opts, "alice"));
+    CHECK_OK(mqtt_connect_options_set_password(opts, wrong, sizeof wrong));
+    CHECK_NULL_WITH(mqtt_connect("127.0.0.1", port, opts), MQTT_STATUS_REFUSED_BAD_CREDENTIALS);
+    CHECK_FAILS(mqtt_connect_ex("127.0.0.1", port, opts, &conn),
+                MQTT_STATUS_REFUSED_BAD_CREDENTIALS);
+    CHECK(conn == NULL); /* left untouched on failure */
+    CHECK_OK(mqtt_connect_options_set_username(opts, "mallory"));
+    CHECK_NULL_WITH(mqtt_connect("127.0.0.1", port, opts), MQTT_STATUS_REFUSED_NOT_AUTHORIZED);
+    CHECK_OK(mqtt_connect_options_set_username(opts, "confused"));
+    CHECK_NULL_WITH(mqtt_connect("127.0.0.1", port, opts), MQTT_STATUS_REFUSED_NOT_AUTHORIZED);
+    /* A password needs a user name [MQTT-3.1.2-22]: refused before anything is sent. */
+    CHECK_OK(mqtt_connect_options_set_username(opts, NULL));
+    CHECK_OK(mqtt_connect_options_set_password(opts, secret, sizeof secret));
+    CHECK_NULL_WITH(mqtt_connect("127.0.0.1", port, opts), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_OK(mqtt_connect_options_set_password(opts, NULL, 0));
+    /* An empty client id without clean session: 0x02 from the broker [MQTT-3.1.3-8]. */
+    CHECK_OK(mqtt_connect_options_set_client_id(opts, ""));
+    CHECK_OK(mqtt_connect_options_set_clean_session(opts, false));
+    CHECK_NULL_WITH(mqtt_connect("127.0.0.1", port, opts), MQTT_STATUS_REFUSED_IDENTIFIER);
+    CHECK_OK(mqtt_connect_options_set_clean_session(opts, true));
+
+    CHECK_NULL_WITH(mqtt_connect(NULL, port, opts), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_NULL_WITH(mqtt_connect("127.0.0.1", NULL, opts), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_NULL_WITH(mqtt_connect("127.0.0.1", "0", opts), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_NULL_WITH(mqtt_connect("127.0.0.1", "port", opts), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_ex("127.0.0.1", port, opts, NULL), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_ex(NULL, port, opts, &conn), MQTT_STATUS_NULL_ARGUMENT);
+
+    /* Nobody listens there any more. */
+    CHECK_OK(mqtt_connect_options_set_connect_timeout(opts, 5000));
+    CHECK_NULL_WITH(mqtt_connect("127.0.0.1", closed_port, opts), MQTT_STATUS_IO);
+    mqtt_connect_options_free(opts);
+}
+
+/* A port that was listening a moment ago and is closed now. */
+static void closed_port(char *out, size_t size) {
+    mqtt_broker *broker = mqtt_broker_new("0", NULL);
+    out[0] = '\0';
+    CHECK(broker != NULL);
+    if (broker == NULL) {
+        return;
+    }
+    CHECK_OK(mqtt_broker_start(broker));
+    snprintf(out, size, "%u", (unsigned)mqtt_broker_port(broker));
+    mqtt_broker_free(broker);
+}
+
+/* ---- The whole round trip through a broker with all three callbacks ---- */
+
+static void check_round_trip(void) {
+    static broker_log log;
+    static inbox sub_inbox;
+    static inbox refused_inbox;
+    static completions done;
+    mqtt_broker_options *broker_opts;
+    mqtt_broker *broker;
+    mqtt_broker_statistics stats;
+    mqtt_connect_options *sub_opts;
+    mqtt_connect_options *pub_opts;
+    mqtt_connection *sub = NULL;
+    mqtt_connection *pub = NULL;
+    char port[16];
+    char closed[16];
+    int granted = -1;
+    uint16_t id1 = 0, id2 = 0, id0 = 99;
+    int expected;
+
+    pthread_mutex_init(&log.lock, NULL);
+    pthread_mutex_init(&sub_inbox.lock, NULL);
+    pthread_mutex_init(&refused_inbox.lock, NULL);
+    pthread_mutex_init(&done.lock, NULL);
+
+    broker_opts = mqtt_broker_options_new();
+    CHECK(broker_opts != NULL);
+    if (broker_opts == NULL) {
+        return;
+    }
+    CHECK_OK(mqtt_broker_options_set_bind_address(broker_opts, "127.0.0.1"));
+    CHECK_OK(mqtt_broker_options_set_max_connections(broker_opts, 16));
+    CHECK_OK(mqtt_broker_options_set_max_packet_size(broker_opts, 64 * 1024));
+    CHECK_OK(mqtt_broker_options_set_max_queued_messages(broker_opts, 100));
+    CHECK_OK(mqtt_broker_options_set_max_inflight_messages(broker_opts, 20));
+    CHECK_OK(mqtt_broker_options_set_connect_timeout_ms(broker_opts, OPERATION_TIMEOUT_MS));
+    CHECK_OK(mqtt_broker_options_set_session_expiry_s(broker_opts, 0));
+    CHECK_OK(mqtt_broker_options_set_thread_stack_size(broker_opts, 256 * 1024));
+    CHECK_OK(mqtt_broker_options_set_park_idle_after_ms(broker_opts, 200));
+    CHECK_OK(mqtt_broker_options_set_authenticator(broker_opts, authenticate, &log));
+    CHECK_OK(mqtt_broker_options_set_authorizer(broker_opts, authorize, &log));
+    CHECK_OK(mqtt_broker_options_set_event_callback(broker_opts, on_broker_event, &log));
+    broker = mqtt_broker_new("0", broker_opts);
+    /* The broker holds a copy: the options may go at once. */
+    mqtt_broker_options_free(broker_opts);
+    CHECK(broker != NULL);
+    if (broker == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&log.lock);
+    log.broker = broker;
+    pthread_mutex_unlock(&log.lock);
+    CHECK_OK(mqtt_broker_start(broker));
+    snprintf(port, sizeof port, "%u", (unsigned)mqtt_broker_port(broker));
+    closed_port(closed, sizeof closed);
+
+    check_connect_failures(port, closed);
+    CHECK(log_read(&log, &log.authentications) >= 4);
+
+    /* The subscriber: MQTT 3.1.1, credentials, connected through mqtt_connect_ex. */
+    sub_opts = client_options("api-all-sub", true);
+    if (sub_opts == NULL) {
+        mqtt_broker_free(broker);
+        return;
+    }
+    CHECK_OK(mqtt_connect_options_set_protocol_level(sub_opts, 4));
+    CHECK_OK(mqtt_connect_options_set_max_inflight(sub_opts, 8));
+    CHECK_OK(mqtt_connect_ex("127.0.0.1", port, sub_opts, &sub));
+    mqtt_connect_options_free(sub_opts);
+    CHECK(sub != NULL);
+
+    /* The publisher: MQTT 3.1, no credentials, a will, through mqtt_connect. */
+    pub_opts = client_options("api-all-pub", false);
+    if (pub_opts != NULL) {
+        CHECK_OK(mqtt_connect_options_set_protocol_level(pub_opts, 3));
+        CHECK_OK(mqtt_connect_options_set_clean_session(pub_opts, true));
+        CHECK_OK(mqtt_connect_options_set_will(pub_opts, "api/will", (const uint8_t *)"gone", 4,
+                                               1, false));
+        pub = mqtt_connect("127.0.0.1", port, pub_opts);
+        CHECK(pub != NULL);
+        mqtt_connect_options_free(pub_opts);
+    }
+    if (sub == NULL || pub == NULL) {
+        mqtt_connection_free(sub);
+        mqtt_connection_free(pub);
+        mqtt_broker_free(broker);
+        return;
+    }
+    CHECK(mqtt_connection_is_connected(sub));
+    CHECK(strcmp(mqtt_connection_client_id(sub), "api-all-sub") == 0);
+    CHECK(strcmp(mqtt_connection_client_id(pub), "api-all-pub") == 0);
+    CHECK(log_read(&log, &log.connects) == 2);
+    pthread_mutex_lock(&log.lock);
+    CHECK(log.saw_null_username);
+    pthread_mutex_unlock(&log.lock);
+
+    check_client_null_arguments(pub);
+
+    /* Subscriptions: granted, refused by the authorizer. */
+    CHECK_OK(mqtt_subscribe(sub, "api/#", 2, on_message, &sub_inbox, &granted));
+    CHECK(granted == 2);
+    CHECK_OK(mqtt_subscribe(sub, "api/qos0/only", 0, on_message, &sub_inbox, NULL));
+    granted = -1;
+    CHECK_FAILS(mqtt_subscribe(sub, "forbidden/#", 1, on_message, &refused_inbox, &granted),
+                MQTT_STATUS_SUBSCRIBE_FAILED);
+    CHECK(granted == -1); /* written only on success */
+
+    /* Blocking publishes at QoS 0, 1 and 2, received by mqtt_receive_message. */
+    CHECK_OK(mqtt_publish(pub, "api/a", (const uint8_t *)"zero", 4, 0, false));
+    CHECK_OK(mqtt_publish(pub, "api/a", (const uint8_t *)"one", 3, 1, false));
+    CHECK_OK(mqtt_publish(pub, "api/a", (const uint8_t *)"two", 3, 2, false));
+    CHECK_OK(mqtt_publish(pub, "api/empty", NULL, 0, 1, false));
+    /* The authorizer drops this one after acknowledging it [MQTT-3.3.5-2]. */
+    CHECK_OK(mqtt_publish(pub, "forbidden/x", (const uint8_t *)"no", 2, 1, false));
+    CHECK(receive_until(sub, &sub_inbox, 4));
+    CHECK(strcmp(sub_inbox.last_topic, "api/empty") == 0 && sub_inbox.last_len == 0);
+    CHECK_FAILS(mqtt_receive_message(sub, 100), MQTT_STATUS_TIMEOUT);
+    CHECK(inbox_count(&sub_inbox) == 4);
+    CHECK(inbox_count(&refused_inbox) == 0);
+
+    /* Asynchronous publishes with a completion callback. */
+    CHECK_OK(mqtt_connection_set_on_published(pub, on_published, &done));
+    CHECK_OK(mqtt_publish_async(pub, "api/async", (const uint8_t *)"a1", 2, 1, false, &id1));
+    CHECK_OK(mqtt_publish_async(pub, "api/async", (const uint8_t *)"a2", 2, 2, true, &id2));
+    CHECK_OK(mqtt_publish_async(pub, "api/async", (const uint8_t *)"a0", 2, 0, false, &id0));
+    CHECK_OK(mqtt_publish_async(pub, "api/async", (const uint8_t *)"ax", 2, 1, false, NULL));
+    CHECK(id1 != 0 && id2 != 0 && id1 != id2 && id0 == 0);
+    CHECK_OK(mqtt_wait_published(pub, id1, WAIT_MS));
+    CHECK_OK(mqtt_wait_published(pub, id2, WAIT_MS));
+    CHECK_OK(mqtt_ping(pub)); /* reads any acknowledgement still owed */
+    pthread_mutex_lock(&done.lock);
+    CHECK(done.ok == 3 && done.other == 0);
+    pthread_mutex_unlock(&done.lock);
+    CHECK_OK(mqtt_connection_set_on_published(pub, NULL, NULL));
+    CHECK(receive_until(sub, &sub_inbox, 8));
+
+    /* The loop thread receives while this thread publishes; the broker publishes too. */
+    CHECK_OK(mqtt_loop_start(sub));
+    CHECK_FAILS(mqtt_loop_start(sub), MQTT_STATUS_ALREADY_RUNNING);
+    CHECK_OK(mqtt_publish(pub, "api/loop", (const uint8_t *)"l1", 2, 2, false));
+    CHECK_OK(mqtt_broker_publish(broker, "api/host", (const uint8_t *)"from host", 9, 1, true));
+    CHECK(loop_delivers(&sub_inbox, 10));
+    CHECK_OK(mqtt_ping(sub));
+    CHECK_OK(mqtt_loop_stop(sub));
+    CHECK_OK(mqtt_loop_stop(sub)); /* nothing runs: does nothing */
+
+    CHECK_OK(mqtt_broker_stats(broker, &stats));
+    CHECK(stats.clients_connected == 2);
+    CHECK(stats.connections_accepted >= 7);
+    CHECK(stats.sessions >= 2);
+    CHECK(stats.subscriptions == 2);
+    CHECK(stats.retained_messages == 2); /* api/async and api/host */
+    CHECK(stats.messages_received >= 10);
+    CHECK(stats.messages_sent >= 10);
+    CHECK_OK(mqtt_broker_publish(broker, "api/host", NULL, 0, 0, true)); /* clears it */
+    CHECK(receive_until(sub, &sub_inbox, 11));
+    CHECK_OK(mqtt_broker_stats(broker, &stats));
+    CHECK(stats.retained_messages == 1);
+
+    /* Unsubscribe: nothing more on api/# (api/qos0/only still matches its own filter). */
+    CHECK_OK(mqtt_unsubscribe(sub, "api/#"));
+    CHECK_OK(mqtt_publish(pub, "api/after", (const uint8_t *)"x", 1, 1, false));
+    CHECK_FAILS(mqtt_receive_message(sub, 300), MQTT_STATUS_TIMEOUT);
+    CHECK(inbox_count(&sub_inbox) == 11);
+    CHECK_OK(mqtt_subscribe(sub, "api/#", 1, on_message, &sub_inbox, &granted));
+    CHECK(granted == 1);
+    /* Subscribing again brings the retained api/async message [MQTT-3.3.1-6]. */
+    CHECK(receive_until(sub, &sub_inbox, 12));
+    CHECK(strcmp(sub_inbox.last_topic, "api/async") == 0 && sub_inbox.last_retain);
+
+    /* Disconnect, use after disconnect, disconnect again, reconnect. The reconnect waits until
+     * the broker has seen the DISCONNECT: a reconnect racing it counts as a takeover, which
+     * publishes the will (see tests/hostile_takeover.rs). */
+    expected = log_read(&log, &log.disconnects) + 1;
+    CHECK_OK(mqtt_disconnect(pub));
+    CHECK(broker_saw_disconnects(&log, expected));
+    CHECK(!mqtt_connection_is_connected(pub));
+    CHECK_OK(mqtt_disconnect(pub));
+    CHECK_FAILS(mqtt_publish(pub, "api/a", (const uint8_t *)"late", 4, 1, false),
+                MQTT_STATUS_CLOSED);
+    CHECK_FAILS(mqtt_ping(pub), MQTT_STATUS_CLOSED);
+    CHECK_FAILS(mqtt_loop_start(pub), MQTT_STATUS_CLOSED);
+    CHECK_OK(mqtt_reconnect(pub));
+    CHECK(mqtt_connection_is_connected(pub));
+    CHECK_OK(mqtt_publish(pub, "api/again", (const uint8_t *)"back", 4, 2, false));
+    CHECK(receive_until(sub, &sub_inbox, 13));
+    CHECK(strcmp(sub_inbox.last_payload, "back") == 0);
+
+    /* Free while connected: no DISCONNECT, so the broker publishes the will. */
+    expected = inbox_count(&sub_inbox) + 1;
+    mqtt_connection_free(pub);
+    pub = NULL;
+    CHECK(receive_until(sub, &sub_inbox, expected));
+    CHECK(sub_inbox.will_count == 1);
+
+    /* Stop with a client attached: the client sees the connection end. */
+    CHECK_OK(mqtt_loop_start(sub));
+    CHECK_OK(mqtt_broker_stop(broker));
+    CHECK_OK(mqtt_broker_stop(broker));
+    CHECK_OK(mqtt_broker_wait(broker));
+    {
+        long deadline = now_ms() + WAIT_MS;
+        while (mqtt_connection_is_connected(sub) && now_ms() < deadline) {
+            sleep_ms(10);
+        }
+    }
+    CHECK(!mqtt_connection_is_connected(sub));
+    CHECK_FAILS(mqtt_ping(sub), MQTT_STATUS_CLOSED);
+    CHECK(log_read(&log, &log.connects) >= 3);
+    CHECK(log_read(&log, &log.disconnects) == log_read(&log, &log.connects));
+    CHECK(log_read(&log, &log.reason_count[MQTT_DISCONNECT_REASON_CLIENT_DISCONNECTED]) >= 1);
+    CHECK(log_read(&log, &log.reason_count[MQTT_DISCONNECT_REASON_CONNECTION_LOST]) >= 1);
+    CHECK(log_read(&log, &log.reason_count[MQTT_DISCONNECT_REASON_BROKER_STOPPING]) >= 1);
+    CHECK(log_read(&log, &log.stats_from_callback) >= 1);
+    CHECK(log_read(&log, &log.authorizations) >= 1);
+    pthread_mutex_lock(&sub_inbox.lock);
+    CHECK(!sub_inbox.bad_message);
+    pthread_mutex_unlock(&sub_inbox.lock);
+    mqtt_connection_free(sub);
+    mqtt_broker_free(broker);
+
+    pthread_mutex_destroy(&log.lock);
+    pthread_mutex_destroy(&sub_inbox.lock);
+    pthread_mutex_destroy(&refused_inbox.lock);
+    pthread_mutex_destroy(&done.lock);
+}
+
+/* Free a connection whose loop thread runs, and free a broker with that client attached. */
+static void check_free_while_busy(void) {
+    static inbox box;
+    mqtt_broker *broker = mqtt_broker_new("0", NULL);
+    mqtt_connection *conn;
+    mqtt_connection *orphan;
+    char port[16];
+    pthread_mutex_init(&box.lock, NULL);
+    CHECK(broker != NULL);
+    if (broker == NULL) {
+        return;
+    }
+    CHECK_OK(mqtt_broker_start(broker));
+    snprintf(port, sizeof port, "%u", (unsigned)mqtt_broker_port(broker));
+    conn = mqtt_connect("127.0.0.1", port, NULL);
+    orphan = mqtt_connect("127.0.0.1", port, NULL);
+    CHECK(conn != NULL && orphan != NULL);
+    if (conn != NULL) {
+        CHECK(mqtt_connection_client_id(conn) != NULL && mqtt_connection_client_id(conn)[0] != '\0');
+        CHECK_OK(mqtt_subscribe(conn, "busy/#", 1, on_message, &box, NULL));
+        CHECK_OK(mqtt_loop_start(conn));
+        CHECK_OK(mqtt_broker_publish(broker, "busy/x", (const uint8_t *)"1", 1, 1, false));
+        CHECK(loop_delivers(&box, 1));
+        mqtt_connection_free(conn);
+    }
+    /* The broker goes first; the orphaned client finds out when it next talks. */
+    mqtt_broker_free(broker);
+    if (orphan != NULL) {
+        CHECK_FAILS(mqtt_ping(orphan), MQTT_STATUS_CLOSED);
+        mqtt_connection_free(orphan);
+    }
+    pthread_mutex_destroy(&box.lock);
+}
+
+int main(void) {
+    check_broker_options();
+    check_broker_life_cycle();
+    check_connect_options();
+    check_round_trip();
+    check_free_while_busy();
+    if (failures != 0) {
+        fprintf(stderr, "%d of %d checks failed\n", failures, checks);
+        return 1;
+    }
+    printf("all %d checks passed\n", checks);
+    return 0;
+}
