@@ -402,3 +402,27 @@ pub fn assert_publish(message: &Publish, topic: &str, payload: &[u8], qos: QoS, 
     assert_eq!(message.retain, retain, "RETAIN of {message:?}");
     assert!(!message.dup, "DUP set on a first delivery: {message:?}");
 }
+
+/// The paho-mqtt peer script (tests/python/paho_peer.py) run by python3.
+pub fn paho_script() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/paho_peer.py")
+}
+
+/// Python 3 with paho-mqtt 2.x (the callback API version 2 the script is written for).
+pub fn paho_present() -> bool {
+    let usable = Command::new("python3")
+        .args([
+            "-c",
+            "import paho.mqtt.client as c; assert hasattr(c, 'CallbackAPIVersion')",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    peer_present(
+        "python3 with paho-mqtt 2.x",
+        usable,
+        "python3 -m pip install paho-mqtt",
+    )
+}
