@@ -68,10 +68,6 @@ impl Peer {
         self.stream.write_all(bytes).unwrap();
     }
 
-    fn send(&mut self, packet: &Packet) {
-        self.send_bytes(&packet.to_bytes().unwrap());
-    }
-
     /// Reads CONNECT and accepts it.
     fn accept_connect(&mut self) -> Connect {
         let Packet::Connect(connect) = self.read() else {
