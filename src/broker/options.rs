@@ -126,7 +126,7 @@ pub struct BrokerOptions {
     /// Stack size of each connection thread. Default 128 KiB; only touched pages use memory.
     pub thread_stack_size: usize,
     /// A connection idle this long gives up its thread and waits in the parking lot until
-    /// traffic resumes (default 1 s); `None` keeps one thread per connection throughout.
+    /// traffic resumes (default 500 ms); `None` keeps one thread per connection throughout.
     pub park_idle_after: Option<Duration>,
     pub authenticator: Option<Authenticator>,
     pub authorizer: Option<Authorizer>,
@@ -149,7 +149,7 @@ impl Default for BrokerOptions {
             connect_timeout: Duration::from_secs(10),
             session_expiry: None,
             thread_stack_size: 128 * 1024,
-            park_idle_after: Some(Duration::from_secs(1)),
+            park_idle_after: Some(Duration::from_millis(500)),
             authenticator: None,
             authorizer: None,
             event_hook: None,

@@ -186,7 +186,7 @@ pub type mqtt_broker_event_callback =
 /// Creates broker options with the defaults: bind address 127.0.0.1, at most 1024 connections,
 /// packets up to 16 MiB, 10000 queued messages and 4096 in-flight messages per session, a 10 s
 /// connect timeout, persistent sessions kept until the broker stops, 128 KiB connection-thread
-/// stacks, idle connections parked after 1 s, no authenticator, authorizer or event callback.
+/// stacks, idle connections parked after 500 ms, no authenticator, authorizer or event callback.
 ///
 /// Returns a new object owned by the caller (release it with `mqtt_broker_options_free`), or NULL
 /// with `MQTT_STATUS_PANIC` if it could not be created. Does not block.
@@ -421,7 +421,7 @@ pub unsafe extern "C" fn mqtt_broker_options_set_thread_stack_size(
 
 /// Sets after how many milliseconds without traffic a connection gives up its thread and waits
 /// in the broker's parking lot (one epoll thread) until a packet, a delivery or its keep-alive
-/// deadline needs it again (default 1000); 0 keeps one thread per connection throughout. Parked
+/// deadline needs it again (default 500); 0 keeps one thread per connection throughout. Parked
 /// connections cost far less memory than threads; resuming one costs a thread start.
 ///
 /// Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`.
