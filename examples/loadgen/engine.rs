@@ -116,6 +116,8 @@ struct Conn {
     out: Vec<u8>,
     out_pos: usize,
     pids: Option<PidWindow>,
+    /// QoS 2 packet ids received and not yet released by PUBREL (subscribers of QoS 2 only).
+    unreleased: Option<Vec<bool>>,
 }
 
 struct Group {
@@ -333,6 +335,10 @@ impl Engine {
             (Role::Publisher(_), QoS::AtLeastOnce | QoS::ExactlyOnce) => Some(PidWindow::new()),
             _ => None,
         };
+        let unreleased = match (role, self.qos) {
+            (Role::Subscriber(_), QoS::ExactlyOnce) => Some(vec![false; PID_SPACE + 1]),
+            _ => None,
+        };
         self.conns.push(Conn {
             fd: Some(fd),
             role,
@@ -343,6 +349,7 @@ impl Engine {
             out,
             out_pos: 0,
             pids,
+            unreleased,
         });
         Ok(())
     }
@@ -815,6 +822,18 @@ impl Engine {
                         _ => return Err("PUBLISH without a packet id".into()),
                     }
                 };
+                // A QoS 2 message resent before our PUBREC reached the broker is the same message:
+                // it is acknowledged again but delivered once [MQTT-4.3.3-2].
+                if qos == 2
+                    && let (Some(unreleased), Some(id)) = (&mut self.conns[index].unreleased, pid)
+                {
+                    let slot = &mut unreleased[u16::from_be_bytes(id) as usize];
+                    if *slot {
+                        self.queue(index, [0x50, 2, id[0], id[1]]);
+                        return Ok(());
+                    }
+                    *slot = true;
+                }
                 self.groups[group].delivered += 1;
                 self.last_delivery_at = Some(self.now);
                 self.last_progress_at = self.now;
@@ -831,7 +850,11 @@ impl Engine {
             }
             (PacketType::Pubrel, Role::Subscriber(_)) => {
                 // PUBREL is answered with PUBCOMP carrying the same id [MQTT-4.3.3-2].
-                let [hi, lo] = pid_of(body)?.to_be_bytes();
+                let pid = pid_of(body)?;
+                if let Some(unreleased) = &mut self.conns[index].unreleased {
+                    unreleased[pid as usize] = false;
+                }
+                let [hi, lo] = pid.to_be_bytes();
                 self.queue(index, [0x70, 2, hi, lo]);
             }
             (
