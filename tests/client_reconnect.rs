@@ -629,3 +629,42 @@ fn disconnect_stops_automatic_reconnects() {
     assert!(!client.is_connected());
     broker.finish();
 }
+
+/// After a failed `reconnect`, a loop thread with automatic reconnects is started again and
+/// keeps trying until it gets through.
+#[test]
+fn loop_thread_keeps_trying_after_a_failed_reconnect() {
+    let broker = FakeBroker::start_serving(|listener| {
+        let mut conn = listener.accept(WAIT);
+        conn.accept_connect();
+        drop(conn);
+        let mut conn = listener.accept(WAIT);
+        let Packet::Connect(_) = conn.read(WAIT) else {
+            panic!("expected CONNECT")
+        };
+        conn.send(&Packet::Connack(mqtt::protocol::Connack {
+            session_present: false,
+            code: mqtt::protocol::ConnectReturnCode::ServerUnavailable,
+        }));
+        drop(conn);
+        let mut conn = listener.accept(WAIT);
+        conn.accept_connect();
+        assert_eq!(conn.read(WAIT), Packet::Disconnect);
+    });
+    let options = options().auto_reconnect(Duration::from_millis(500), Duration::from_secs(1));
+    let client = connect(broker.port, &options);
+    client.loop_start().unwrap();
+    wait_until_closed(&client);
+    // Well before the loop thread's first attempt: this one gets the refusal.
+    assert!(matches!(
+        client.reconnect(),
+        Err(ClientError::ServerUnavailable)
+    ));
+    let deadline = Instant::now() + WAIT;
+    while !client.is_connected() {
+        assert!(Instant::now() < deadline, "the loop thread gave up");
+        thread::sleep(Duration::from_millis(5));
+    }
+    client.disconnect().unwrap();
+    broker.finish();
+}

@@ -489,7 +489,7 @@ impl Shared {
             if let Some(reason) = &st.closed {
                 let awaits_reconnect = on_close == OnClose::AwaitReconnect
                     && self.persistent
-                    && !matches!(reason, CloseReason::Disconnected | CloseReason::Dropped);
+                    && !reason.ended_by_client();
                 if !awaits_reconnect {
                     return Err(ClientError::Closed(reason.clone()));
                 }

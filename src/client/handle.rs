@@ -131,7 +131,9 @@ impl Client {
         let result = self.reconnect_now();
         let keeps_trying = self.endpoint.auto.is_some() || result.is_ok();
         if !on_loop_thread && keeps_trying && self.loop_wanted.load(Ordering::Acquire) {
-            self.start_loop_thread()?;
+            // The reconnect's own failure is the one to report.
+            let started = self.start_loop_thread();
+            return result.and(started);
         }
         result
     }

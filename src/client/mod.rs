@@ -25,6 +25,12 @@
 //!
 //! Keep-alive: PINGREQ goes out when nothing was sent for a keep-alive period, from whichever
 //! thread reads; with neither the loop thread nor a reading call, no one pings.
+//!
+//! # Reconnecting and completions
+//! The session outlives a connection: [`Client::reconnect`] (or the loop thread, with
+//! [`ConnectOptions::auto_reconnect`]) opens a new one with the same client id and, with clean
+//! session 0, re-sends what was not acknowledged ([MQTT-4.4.0-1]). [`Client::set_on_published`]
+//! reports how each QoS 1/2 publish ended, for pipelined senders.
 
 mod connection;
 mod error;

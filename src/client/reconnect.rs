@@ -89,11 +89,10 @@ pub(crate) fn run_loop(shared: Arc<Shared>, endpoint: Arc<Endpoint>, stop: Arc<A
 }
 
 impl CloseReason {
-    /// Whether this client ended the connection on purpose (so nothing reconnects by itself).
+    /// Whether this client ended the connection for good (so nothing reconnects by itself and
+    /// nobody waits for a reconnect). `Reconnecting` is not: after a failed `reconnect` the
+    /// loop thread keeps trying.
     pub(crate) fn ended_by_client(&self) -> bool {
-        matches!(
-            self,
-            CloseReason::Disconnected | CloseReason::Dropped | CloseReason::Reconnecting
-        )
+        matches!(self, CloseReason::Disconnected | CloseReason::Dropped)
     }
 }
