@@ -17,6 +17,8 @@
 #   --window N          messages in flight per topic (3000)
 #   --payload B         payload bytes (16)
 #   --out DIR           results directory (bench/results)
+#   --nice N            niceness of brokers and load (default -5 as root, else 0): on a machine
+#                       shared with other work this keeps the scheduler from interleaving it
 #   --no-install        fail instead of installing missing tools
 #   --client-bench      also run the client-side comparison: our client vs libmosquitto
 #   --publish           copy the chart to docs/benchmarks.png (docs/BENCHMARKS.md shows it)
@@ -36,6 +38,7 @@ BROKERS="ours mosquitto rumqttd"
 INSTALL=1
 CLIENT_BENCH=0
 PUBLISH=0
+NICE=""
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -47,6 +50,7 @@ while [ $# -gt 0 ]; do
         --window) WINDOW=$2; shift 2 ;;
         --payload) PAYLOAD=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
+        --nice) NICE=$2; shift 2 ;;
         --no-install) INSTALL=0; shift ;;
         --client-bench) CLIENT_BENCH=1; shift ;;
         --publish) PUBLISH=1; shift ;;
@@ -195,9 +199,9 @@ start_broker() {
     PORT=$(free_port)
     write_configs "$PORT"
     case "$name" in
-        ours) taskset -c 0 "$OUR_BROKER" -p "$PORT" --max-connections $((CONNECTIONS + 100)) >"$RUN_DIR/broker.log" 2>&1 & ;;
-        mosquitto) taskset -c 0 "$MOSQUITTO" -c "$RUN_DIR/mosquitto.conf" >"$RUN_DIR/broker.log" 2>&1 & ;;
-        rumqttd) taskset -c 0 "$RUMQTTD" -q -c "$RUN_DIR/rumqttd.toml" >"$RUN_DIR/broker.log" 2>&1 & ;;
+        ours) $PIN0 "$OUR_BROKER" -p "$PORT" --max-connections $((CONNECTIONS + 100)) >"$RUN_DIR/broker.log" 2>&1 & ;;
+        mosquitto) $PIN0 "$MOSQUITTO" -c "$RUN_DIR/mosquitto.conf" >"$RUN_DIR/broker.log" 2>&1 & ;;
+        rumqttd) $PIN0 "$RUMQTTD" -q -c "$RUN_DIR/rumqttd.toml" >"$RUN_DIR/broker.log" 2>&1 & ;;
         *) die "unknown broker $name" ;;
     esac
     BROKER_PID=$!
@@ -225,7 +229,7 @@ run_one() {
         return
     fi
     # shellcheck disable=SC2046
-    taskset -c 1 "$LOADGEN" --scenario "$scenario" --port "$PORT" --broker "$broker" \
+    $PIN1 "$LOADGEN" --scenario "$scenario" --port "$PORT" --broker "$broker" \
         --broker-pid "$BROKER_PID" --payload "$PAYLOAD" $(loadgen_args "$scenario") \
         >"$RUN_DIR/load.out" 2>&1 &
     LOAD_PID=$!
@@ -269,8 +273,8 @@ client_receive() {
     local library=$1 round=$2 topic="bench/client/feed" out="$RUN_DIR/receiver.out"
     : >"$out"
     case "$library" in
-        libmqtt) taskset -c 1 "$MQTT_BENCH" recv0 "$PORT" "$topic" "$CLIENT_MESSAGES" >"$out" 2>&1 & ;;
-        libmosquitto) taskset -c 1 "$MOSQ_BENCH" recv0 "$PORT" "$topic" "$CLIENT_MESSAGES" >"$out" 2>&1 & ;;
+        libmqtt) $PIN1 "$MQTT_BENCH" recv0 "$PORT" "$topic" "$CLIENT_MESSAGES" >"$out" 2>&1 & ;;
+        libmosquitto) $PIN1 "$MOSQ_BENCH" recv0 "$PORT" "$topic" "$CLIENT_MESSAGES" >"$out" 2>&1 & ;;
     esac
     LOAD_PID=$!
     for _ in $(seq 100); do
@@ -278,7 +282,7 @@ client_receive() {
         sleep 0.05
     done
     # The feeder shares CPU 0 with the broker so the receiving client has CPU 1 to itself.
-    taskset -c 0 "$LOADGEN" --scenario publish --port "$PORT" --topic "$topic" \
+    $PIN0 "$LOADGEN" --scenario publish --port "$PORT" --topic "$topic" \
         --messages "$CLIENT_MESSAGES" --window 1000 --duration 60 --timeout 90 >/dev/null 2>&1 || true
     wait "$LOAD_PID" || true
     LOAD_PID=""
@@ -290,8 +294,8 @@ client_receive() {
 client_publish() {
     local library=$1 round=$2 out="$RUN_DIR/publisher.out"
     case "$library" in
-        libmqtt) taskset -c 1 "$MQTT_BENCH" pub1 "$PORT" "$CLIENT_MESSAGES" 1000 "$PAYLOAD" >"$out" 2>&1 || true ;;
-        libmosquitto) taskset -c 1 "$MOSQ_BENCH" pub1 "$PORT" "$CLIENT_MESSAGES" 1000 "$PAYLOAD" >"$out" 2>&1 || true ;;
+        libmqtt) $PIN1 "$MQTT_BENCH" pub1 "$PORT" "$CLIENT_MESSAGES" 1000 "$PAYLOAD" >"$out" 2>&1 || true ;;
+        libmosquitto) $PIN1 "$MOSQ_BENCH" pub1 "$PORT" "$CLIENT_MESSAGES" 1000 "$PAYLOAD" >"$out" 2>&1 || true ;;
     esac
     (grep '^RESULT ' "$out" || echo "RESULT scenario=client_pub_qos1 broker=$library status=no_result") |
         tail -1 | sed "s/\$/ round=$round/" >>"$RESULTS"
@@ -322,16 +326,22 @@ machine_info() {
         echo "memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
         echo "mosquitto: $MOSQUITTO_VERSION"
         echo "rumqttd: $RUMQTTD_VERSION"
-        echo "rounds: $ROUNDS, duration: ${DURATION}s, window: $WINDOW, payload: ${PAYLOAD}B, idle connections: $CONNECTIONS"
+        echo "rounds: $ROUNDS, duration: ${DURATION}s, window: $WINDOW, payload: ${PAYLOAD}B, idle connections: $CONNECTIONS, nice: $NICE"
+        echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
     } >"$OUT/machine.txt"
 }
 
 # ---------------------------------------------------------------- main
+if [ -z "$NICE" ]; then
+    if [ "$(id -u)" -eq 0 ]; then NICE=-5; else NICE=0; fi
+fi
 [ "$(nproc)" -ge 2 ] || log "warning: fewer than 2 CPUs; broker and load share a core"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((CONNECTIONS + 100)) ]; then
     log "warning: open-file limit $(ulimit -n) is below $CONNECTIONS idle connections"
 fi
+PIN0="nice -n $NICE taskset -c 0"
+PIN1="nice -n $NICE taskset -c 1"
 install_tools
 mkdir -p "$OUT"
 RESULTS="$OUT/runs.txt"
