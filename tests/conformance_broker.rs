@@ -679,3 +679,37 @@ fn mqtt_4_7_3_4_broker_matches_without_normalizing() {
     );
     assert!(sub.sync_collect().is_empty());
 }
+
+#[test]
+fn mqtt_3_8_4_3_resubscribe_does_not_interrupt_the_flow() {
+    let broker = start_default_broker();
+    let mut sub = RawClient::clean(broker.port(), "sub");
+    sub.subscribe_ok(1, &[("flow", QoS::AtLeastOnce)]);
+    for i in 0..5u8 {
+        broker
+            .publish("flow", &[i], QoS::AtLeastOnce, false)
+            .unwrap();
+    }
+    let in_flight: Vec<_> = (0..5).map(|_| sub.recv_publish()).collect();
+    // Re-subscribing while those five await PUBACK replaces the subscription, nothing else.
+    sub.send(&subscribe(2, &[("flow", QoS::ExactlyOnce)]));
+    assert!(matches!(sub.recv(), Packet::Suback(_)));
+    for i in 5..10u8 {
+        broker
+            .publish("flow", &[i], QoS::AtLeastOnce, false)
+            .unwrap();
+    }
+    for p in &in_flight {
+        sub.send(&Packet::Puback(p.qospid.packet_id().unwrap()));
+    }
+    let mut payloads: Vec<u8> = in_flight.iter().map(|p| p.payload[0]).collect();
+    for _ in 5..10 {
+        let p = sub.recv_publish();
+        assert!(!p.dup, "a message in flight was re-sent");
+        payloads.push(p.payload[0]);
+        sub.send(&Packet::Puback(p.qospid.packet_id().unwrap()));
+    }
+    assert_eq!(payloads, (0..10).collect::<Vec<u8>>());
+    assert!(sub.sync_collect().is_empty());
+    assert_eq!(broker.stats().subscriptions, 1);
+}
