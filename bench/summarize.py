@@ -29,6 +29,7 @@ METRICS = {
     "connect_per_s": ("accept rate", "conn/s", True),
     "sys_mem_per_conn_kib": ("system memory per connection", "KiB", False),
     "broker_rss_per_conn_kib": ("broker RSS per connection", "KiB", False),
+    "kernel_stack_per_conn_kib": ("kernel stacks per connection", "KiB", False),
     "held": ("connections held (min)", "", True),
 }
 
@@ -37,7 +38,13 @@ SCENARIO_METRICS = {
     "latency0": ["p50_us", "p99_us", "p999_us"],
     "latency1": ["p50_us", "p99_us", "p999_us", "ack_p50_us", "ack_p99_us"],
     "latency2": ["p50_us", "p99_us", "p999_us", "ack_p50_us", "ack_p99_us"],
-    "idle": ["connect_per_s", "sys_mem_per_conn_kib", "broker_rss_per_conn_kib", "held"],
+    "idle": [
+        "connect_per_s",
+        "sys_mem_per_conn_kib",
+        "broker_rss_per_conn_kib",
+        "kernel_stack_per_conn_kib",
+        "held",
+    ],
     **{s: ["msgs_per_s"] for s in CLIENT},
 }
 

@@ -464,6 +464,7 @@ fn run_idle(o: &Options, addr: SocketAddr, deadline: Instant) -> Result<bool, St
         Engine::new(addr, QoS::AtMostOnce, o.keep_alive).map_err(|e| format!("epoll: {e}"))?;
     let rss_before = o.broker_pid.and_then(proc_stats::resident_kib);
     let available_before = proc_stats::mem_available_kib();
+    let kernel_stack_before = proc_stats::kernel_stack_kib();
     let roles = vec![Role::Idle; o.connections];
     let connected = engine.connect_all(&roles, o.concurrency, deadline);
     // Let the broker finish its per-connection setup before memory is read.
@@ -471,6 +472,7 @@ fn run_idle(o: &Options, addr: SocketAddr, deadline: Instant) -> Result<bool, St
     engine.idle_for(settle);
     let rss_after = o.broker_pid.and_then(proc_stats::resident_kib);
     let available_after = proc_stats::mem_available_kib();
+    let kernel_stack_after = proc_stats::kernel_stack_kib();
     let threads = o.broker_pid.and_then(proc_stats::thread_count);
     let remaining = deadline.saturating_duration_since(Instant::now());
     engine.idle_for(o.hold.saturating_sub(settle).min(remaining));
@@ -484,6 +486,9 @@ fn run_idle(o: &Options, addr: SocketAddr, deadline: Instant) -> Result<bool, St
     let system_per = available_before
         .zip(available_after)
         .map(|(b, a)| (b as f64 - a as f64) / n);
+    let kernel_stack_per = kernel_stack_before
+        .zip(kernel_stack_after)
+        .map(|(b, a)| (a as f64 - b as f64) / n);
     let ok = connected.established == o.connections && held == o.connections;
 
     println!(
@@ -498,8 +503,9 @@ fn run_idle(o: &Options, addr: SocketAddr, deadline: Instant) -> Result<bool, St
         o.hold.as_secs_f64()
     );
     println!(
-        "  system memory {} KiB per connection (MemAvailable, both ends), broker RSS {} KiB per connection, broker threads {}",
+        "  system memory {} KiB per connection (MemAvailable, both ends), of which kernel stacks {} KiB; broker RSS {} KiB per connection, broker threads {}",
         show(system_per),
+        show(kernel_stack_per),
         show(rss_per),
         threads.map_or_else(|| "-".into(), |t| t.to_string())
     );
@@ -517,6 +523,7 @@ fn run_idle(o: &Options, addr: SocketAddr, deadline: Instant) -> Result<bool, St
         .set("connect_per_s", format!("{rate:.0}"))
         .set_opt("broker_rss_per_conn_kib", rss_per, 2)
         .set_opt("sys_mem_per_conn_kib", system_per, 2)
+        .set_opt("kernel_stack_per_conn_kib", kernel_stack_per, 2)
         .set_opt("broker_threads", threads.map(|t| t as f64), 0)
         .set("status", if ok { "ok" } else { "incomplete" });
     println!("{}", line.render());

@@ -41,8 +41,17 @@ pub fn thread_count(pid: u32) -> Option<u64> {
 
 /// MemAvailable of /proc/meminfo in KiB.
 pub fn mem_available_kib() -> Option<u64> {
+    meminfo_kib("MemAvailable:")
+}
+
+/// KernelStack of /proc/meminfo in KiB: grows by the kernel stack of every thread created.
+pub fn kernel_stack_kib() -> Option<u64> {
+    meminfo_kib("KernelStack:")
+}
+
+fn meminfo_kib(name: &str) -> Option<u64> {
     let meminfo = fs::read_to_string("/proc/meminfo").ok()?;
-    kib_field(&meminfo, "MemAvailable:")
+    kib_field(&meminfo, name)
 }
 
 fn kib_field(text: &str, name: &str) -> Option<u64> {
