@@ -10,7 +10,10 @@ import gc
 import sys
 import threading
 
-import libmqtt
+# Keeps a run from leaving __pycache__ in the source tree.
+sys.dont_write_bytecode = True
+
+import libmqtt  # noqa: E402 (after the setting above)
 
 
 def authenticate(client_id, username, password):
