@@ -39,6 +39,9 @@ against_our_broker!(
     many_threads_publish,
     most_specific_filter,
     closed_connection,
+    qos1_publish_cut_before_puback,
+    qos2_publish_cut_before_pubrec,
+    qos2_publish_cut_before_pubcomp,
 );
 
 /// The authenticator's verdicts reach the client as distinct errors with the reason text.

@@ -28,6 +28,9 @@ against_mosquitto!(
     many_threads_publish,
     most_specific_filter,
     closed_connection,
+    qos1_publish_cut_before_puback,
+    qos2_publish_cut_before_pubrec,
+    qos2_publish_cut_before_pubcomp,
 );
 
 /// mosquitto with authentication: every refusal is its own error ([MQTT-3.2.2-5]).

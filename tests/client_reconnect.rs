@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use client_support::proxy::CuttingProxy;
 use client_support::{FakeBroker, FakeConn, Inbox};
 use mqtt::broker::{Broker, BrokerOptions};
 use mqtt::client::{Client, ClientError, ConnectOptions, PublishOutcome, PublishedCallback};
@@ -309,78 +308,6 @@ fn start_broker() -> Broker {
     });
     broker.start().expect("start broker");
     broker
-}
-
-/// End to end: the proxy drops the publisher's connection right before the broker's `cut_at`
-/// reply reaches it; after `reconnect` the publish completes and the subscriber has the message.
-/// Returns how many copies the subscriber got.
-fn interrupted_publish(qos: QoS, cut_at: client_support::proxy::CutAt) -> usize {
-    let broker = start_broker();
-    let subscriber = connect(broker.port(), &options());
-    let inbox = Inbox::default();
-    subscriber
-        .subscribe("cut/#", QoS::ExactlyOnce, inbox.callback("sub"))
-        .unwrap();
-    subscriber.loop_start().unwrap();
-
-    let proxy = CuttingProxy::start(broker.port(), cut_at);
-    let publisher = Arc::new(connect(
-        proxy.port,
-        &options()
-            .client_id(format!("cut-{qos:?}"))
-            .clean_session(false),
-    ));
-    let (seen, callback) = recorder();
-    publisher.set_on_published(Some(callback));
-    let id = publisher
-        .publish_async("cut/t", b"survives", qos, false)
-        .unwrap()
-        .unwrap();
-    // This thread reads, sees the connection drop and keeps waiting for the re-send.
-    let waiter = thread::spawn({
-        let publisher = Arc::clone(&publisher);
-        move || publisher.wait_published(id, Some(WAIT * 2))
-    });
-    wait_until_closed(&publisher);
-    assert!(proxy.has_cut());
-    publisher.reconnect().unwrap();
-    assert!(publisher.session_present());
-    waiter.join().unwrap().unwrap();
-    assert_eq!(
-        *seen.lock().unwrap(),
-        vec![(id.get(), PublishOutcome::Acknowledged)]
-    );
-    let first = inbox.next(WAIT);
-    assert_eq!(
-        (first.topic.as_str(), &first.payload[..]),
-        ("cut/t", &b"survives"[..])
-    );
-    let mut copies = 1;
-    while inbox.try_next(Duration::from_millis(300)).is_some() {
-        copies += 1;
-    }
-    publisher.disconnect().unwrap();
-    subscriber.disconnect().unwrap();
-    broker.stop();
-    copies
-}
-
-#[test]
-fn qos1_publish_cut_before_puback_completes_after_reconnect() {
-    let copies = interrupted_publish(QoS::AtLeastOnce, |p| matches!(p, Packet::Puback(_)));
-    assert!((1..=2).contains(&copies), "at least once, got {copies}");
-}
-
-#[test]
-fn qos2_publish_cut_before_pubrec_is_delivered_exactly_once() {
-    let copies = interrupted_publish(QoS::ExactlyOnce, |p| matches!(p, Packet::Pubrec(_)));
-    assert_eq!(copies, 1);
-}
-
-#[test]
-fn qos2_publish_cut_before_pubcomp_is_delivered_exactly_once() {
-    let copies = interrupted_publish(QoS::ExactlyOnce, |p| matches!(p, Packet::Pubcomp(_)));
-    assert_eq!(copies, 1);
 }
 
 /// A completion callback's identifier and the name of the thread it ran on.

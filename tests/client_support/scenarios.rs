@@ -6,10 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mqtt::client::{Client, ClientError, CloseReason, ConnectOptions};
-use mqtt::protocol::QoS;
+use mqtt::client::{Client, ClientError, CloseReason, ConnectOptions, PublishOutcome};
+use mqtt::protocol::{Packet, PacketId, QoS};
 
 use super::Inbox;
+use super::proxy::{CutAt, CuttingProxy};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -435,4 +436,89 @@ pub fn closed_connection(port: u16) {
         Err(ClientError::Closed(CloseReason::Disconnected))
     ));
     client.disconnect().unwrap();
+}
+
+/// Polls until the client notices its connection is gone.
+fn wait_until_closed(client: &Client) {
+    let deadline = Instant::now() + WAIT;
+    while client.is_connected() {
+        assert!(
+            Instant::now() < deadline,
+            "the client did not notice the loss"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// End to end: the proxy drops the publisher's connection right before the broker's `cut_at`
+/// reply reaches it; after `reconnect` the publish completes and the subscriber has the message.
+/// Returns how many copies the subscriber got.
+fn interrupted_publish(port: u16, qos: QoS, cut_at: CutAt) -> usize {
+    let subscriber = connect(port, &options());
+    let inbox = Inbox::default();
+    subscriber
+        .subscribe("cut/#", QoS::ExactlyOnce, inbox.callback("sub"))
+        .unwrap();
+    subscriber.loop_start().unwrap();
+
+    let proxy = CuttingProxy::start(port, cut_at);
+    let publisher = Arc::new(connect(
+        proxy.port,
+        &options()
+            .client_id(format!("cut-{qos:?}-{}", std::process::id()))
+            .clean_session(false),
+    ));
+    let seen: Arc<Mutex<Vec<(u16, PublishOutcome)>>> = Arc::default();
+    publisher.set_on_published(Some(Arc::new({
+        let seen = Arc::clone(&seen);
+        move |id: PacketId, outcome| seen.lock().unwrap().push((id.get(), outcome))
+    })));
+    let id = publisher
+        .publish_async("cut/t", b"survives", qos, false)
+        .unwrap()
+        .unwrap();
+    // This thread reads, sees the connection drop and keeps waiting for the re-send.
+    let waiter = thread::spawn({
+        let publisher = Arc::clone(&publisher);
+        move || publisher.wait_published(id, Some(WAIT * 2))
+    });
+    wait_until_closed(&publisher);
+    assert!(proxy.has_cut());
+    publisher.reconnect().unwrap();
+    assert!(publisher.session_present());
+    waiter.join().unwrap().unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![(id.get(), PublishOutcome::Acknowledged)]
+    );
+    let first = inbox.next(WAIT);
+    assert_eq!(
+        (first.topic.as_str(), &first.payload[..]),
+        ("cut/t", &b"survives"[..])
+    );
+    let mut copies = 1;
+    while inbox.try_next(Duration::from_millis(300)).is_some() {
+        copies += 1;
+    }
+    publisher.disconnect().unwrap();
+    subscriber.disconnect().unwrap();
+    copies
+}
+
+/// A QoS 1 publish whose PUBACK is lost completes after `reconnect` [MQTT-4.4.0-1].
+pub fn qos1_publish_cut_before_puback(port: u16) {
+    let copies = interrupted_publish(port, QoS::AtLeastOnce, |p| matches!(p, Packet::Puback(_)));
+    assert!((1..=2).contains(&copies), "at least once, got {copies}");
+}
+
+/// A QoS 2 publish whose PUBREC is lost is re-sent (DUP) and delivered exactly once.
+pub fn qos2_publish_cut_before_pubrec(port: u16) {
+    let copies = interrupted_publish(port, QoS::ExactlyOnce, |p| matches!(p, Packet::Pubrec(_)));
+    assert_eq!(copies, 1);
+}
+
+/// A QoS 2 publish whose PUBCOMP is lost gets its PUBREL re-sent and is delivered once.
+pub fn qos2_publish_cut_before_pubcomp(port: u16) {
+    let copies = interrupted_publish(port, QoS::ExactlyOnce, |p| matches!(p, Packet::Pubcomp(_)));
+    assert_eq!(copies, 1);
 }
