@@ -362,9 +362,10 @@ impl Client {
         }
         let mut encoded = Vec::with_capacity(size + 8);
         encode_publish(&mut encoded, false, qospid, retain, topic, payload)?;
-        // Kept before it is first sent, so an acknowledgement cannot come before it is kept;
-        // the link is read under the same lock, so the message goes either on a link a
-        // reconnect re-sends it on or on the new link, never on both.
+        // Kept before it is first sent, so an acknowledgement cannot come before it is kept.
+        // The link is read under the same lock: a reconnect that installs a new link later
+        // re-sends the message there (after this send on the old link went out or failed); one
+        // that installed it earlier did not know the message, which goes out once, here.
         let link = {
             let mut st = shared.lock_state();
             st.session.keep_publish(id, &encoded);
