@@ -20,7 +20,10 @@ fn main() {
     // libmqtt.so.X.Y.Z under this name and links it to the same.
     let apple = env::var("CARGO_CFG_TARGET_VENDOR").as_deref() == Ok("apple");
     if env::var("CARGO_CFG_TARGET_FAMILY").as_deref() == Ok("unix") && !apple {
-        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libmqtt.so.{}", soversion());
+        println!(
+            "cargo:rustc-cdylib-link-arg=-Wl,-soname,libmqtt.so.{}",
+            soversion()
+        );
     }
 
     let crate_dir = env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
@@ -70,7 +73,10 @@ fn version_macros() -> String {
 /// compatible with every x.*, a 0.y.z release only with 0.y.*, a 0.0.z release with nothing else.
 fn soversion() -> String {
     let part = |name: &str| env::var(name).unwrap_or_else(|_| panic!("cargo sets {name}"));
-    let (major, minor) = (part("CARGO_PKG_VERSION_MAJOR"), part("CARGO_PKG_VERSION_MINOR"));
+    let (major, minor) = (
+        part("CARGO_PKG_VERSION_MAJOR"),
+        part("CARGO_PKG_VERSION_MINOR"),
+    );
     match (major.as_str(), minor.as_str()) {
         ("0", "0") => format!("0.0.{}", part("CARGO_PKG_VERSION_PATCH")),
         ("0", minor) => format!("0.{minor}"),
