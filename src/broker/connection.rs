@@ -214,10 +214,6 @@ impl Online {
         self.control.park_at(lot, token)
     }
 
-    pub(crate) fn control(&self) -> Arc<ConnectionControl> {
-        Arc::clone(&self.control)
-    }
-
     /// When the keep-alive runs out unless a packet arrives.
     pub(crate) fn keep_alive_deadline(&self) -> Option<Instant> {
         self.keep_alive_limit.map(|l| self.last_received + l)

@@ -8,19 +8,18 @@ use std::thread::JoinHandle;
 
 use parking_lot::{Mutex, RwLock};
 
-use super::control::ConnectionControl;
 use super::options::BrokerOptions;
 use super::parking::Parking;
 use super::retained::RetainedStore;
 use super::session::Session;
 use super::stats::Counters;
 use super::subscriptions::SubscriptionTree;
+use super::threads::Workers;
 use super::waker::Waker;
 
 /// A connection thread as the broker tracks it, so `stop()` can wake and join every one.
 pub(crate) struct ConnectionThread {
     pub handle: JoinHandle<()>,
-    pub control: Arc<ConnectionControl>,
 }
 
 pub(crate) struct Core {
@@ -44,6 +43,7 @@ pub(crate) struct Core {
     pub listener_waker: OnceLock<Arc<Waker>>,
     /// Where idle connections wait without a thread; set by `start`.
     pub parking: OnceLock<Arc<Parking>>,
+    pub workers: Workers,
 }
 
 impl Core {
@@ -62,11 +62,23 @@ impl Core {
             next_thread_id: AtomicU64::new(0),
             listener_waker: OnceLock::new(),
             parking: OnceLock::new(),
+            workers: Workers::new(),
         }
     }
 
     pub fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Wakes every connection attached to a session, so each notices the broker is stopping.
+    pub fn wake_attached(&self) {
+        let sessions: Vec<_> = self.sessions.lock().values().cloned().collect();
+        for session in sessions {
+            let attached = session.lock().attached.clone();
+            if let Some(control) = attached {
+                control.wake();
+            }
+        }
     }
 
     pub fn next_thread_id(&self) -> u64 {

@@ -12,7 +12,7 @@ use super::io::Io;
 use super::options::{AuthRequest, AuthResult};
 use super::registry::Attached;
 use super::waker::Waker;
-use crate::protocol::{Connack, Connect, ConnectReturnCode, DecodeError, Packet};
+use crate::protocol::{Connack, Connect, ConnectReturnCode, DecodeError, Packet, ProtocolLevel};
 
 /// How long a refused client gets to read its CONNACK before the socket is closed.
 const REFUSAL_LINGER: Duration = Duration::from_secs(1);
@@ -133,7 +133,8 @@ pub(crate) fn accept(
     let attached = core.attach(&client_id, connect.clean_session, control);
     // [MQTT-3.2.0-1]: CONNACK is the first packet the server sends.
     Packet::Connack(Connack {
-        session_present: attached.session_present,
+        // MQTT 3.1 has no session-present flag: its CONNACK's first byte is reserved, 0.
+        session_present: attached.session_present && connect.protocol == ProtocolLevel::V311,
         code: ConnectReturnCode::Accepted,
     })
     .encode(&mut io.output)

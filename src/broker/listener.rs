@@ -128,9 +128,8 @@ fn accept_all(core: &Arc<Core>, listener: &TcpListener, refused: &mut Vec<Refuse
         let control = Arc::new(ConnectionControl::new());
         core.live_connections.fetch_add(1, Ordering::AcqRel);
         let thread_core = Arc::clone(core);
-        let thread_control = Arc::clone(&control);
-        let spawned = spawn_connection_thread(core, control, move || {
-            connection::serve(thread_core, stream, peer, thread_control)
+        let spawned = spawn_connection_thread(core, move || {
+            connection::serve(thread_core, stream, peer, control)
         });
         if spawned.is_err() {
             // The stream moved into the closure that failed to start and is closed.

@@ -319,10 +319,11 @@ impl Shared {
             }
             let _ = parker.join();
         }
+        // Threads waiting for work exit; threads serving a connection are woken through its
+        // session (a thread still in the handshake checks for stop on its own within 100 ms).
+        core.workers.stop();
+        core.wake_attached();
         let threads: Vec<_> = core.threads.lock().drain().map(|(_, t)| t).collect();
-        for thread in &threads {
-            thread.control.wake();
-        }
         for thread in threads {
             let _ = thread.handle.join();
         }

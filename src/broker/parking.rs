@@ -200,8 +200,7 @@ impl Parking {
             close(core, online);
             return;
         }
-        let control = online.control();
-        if spawn_connection_thread(core, control, move || drive(online)).is_err() {
+        if spawn_connection_thread(core, move || drive(online)).is_err() {
             // The connection went down with the closure that could not start: its session was
             // released by `Online`'s drop.
             core.live_connections.fetch_sub(1, Ordering::AcqRel);

@@ -1,13 +1,17 @@
-//! Starting connection threads (from the listener for new sockets, from the parking lot for idle
-//! connections that became active again) and the bookkeeping that lets `stop()` join them all.
+//! Connection threads: handing a connection to one (from the listener for new sockets, from the
+//! parking lot for idle connections that became active again), reusing threads between
+//! connections, and the bookkeeping that lets `stop()` join them all.
 
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread;
+use std::time::Duration;
 
-use super::control::ConnectionControl;
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::Mutex;
+
 use super::core::{ConnectionThread, Core};
 use super::options::MIN_THREAD_STACK_SIZE;
 
@@ -35,14 +39,51 @@ pub(crate) fn mark_serving(core: &Arc<Core>) {
     SERVING.with(|s| s.set(core_tag(core)));
 }
 
-/// Runs `body` on a new thread with the configured (small) stack, registered so the listener
-/// joins it once finished and `stop()` can wake and join it. The live-connection count is
-/// decremented when `body` reports the connection closed (or panics).
+/// A connection's work: serve it until it closes or parks.
+type Job = Box<dyn FnOnce() -> ThreadEnd + Send>;
+
+/// How long a connection thread with nothing to do waits for the next connection before exiting.
+const WORKER_IDLE: Duration = Duration::from_secs(2);
+
+/// Connection threads are reused: one that finished its connection (closed or parked) waits a
+/// while for the next, so accepting a socket or resuming a parked connection usually costs a
+/// channel hand-off instead of a thread start.
+pub(crate) struct Workers {
+    /// Zero capacity: a send succeeds only when a thread is waiting for work.
+    jobs: (Sender<Job>, Receiver<Job>),
+    /// Dropped by `stop`, which wakes every waiting thread at once.
+    stop: Mutex<Option<Sender<()>>>,
+    stopped: Receiver<()>,
+}
+
+impl Workers {
+    pub fn new() -> Workers {
+        let (stop, stopped) = crossbeam_channel::bounded(0);
+        Workers {
+            jobs: crossbeam_channel::bounded(0),
+            stop: Mutex::new(Some(stop)),
+            stopped,
+        }
+    }
+
+    /// Tells waiting threads to exit.
+    pub fn stop(&self) {
+        self.stop.lock().take();
+    }
+}
+
+/// Runs `body` on a connection thread: a waiting one if any, else a new one with the configured
+/// (small) stack, registered so the listener joins it once finished and `stop()` joins it. The
+/// live-connection count is decremented when `body` reports the connection closed (or panics).
 pub(crate) fn spawn_connection_thread(
     core: &Arc<Core>,
-    control: Arc<ConnectionControl>,
     body: impl FnOnce() -> ThreadEnd + Send + 'static,
 ) -> io::Result<()> {
+    let job: Job = Box::new(body);
+    let job = match core.workers.jobs.0.try_send(job) {
+        Ok(()) => return Ok(()),
+        Err(refused) => refused.into_inner(),
+    };
     let id = core.next_thread_id();
     let thread_core = Arc::clone(core);
     // Held across the spawn so the thread cannot be reaped before it is registered.
@@ -50,17 +91,31 @@ pub(crate) fn spawn_connection_thread(
     let handle = thread::Builder::new()
         .name("mqtt-connection".to_owned())
         .stack_size(core.options.thread_stack_size.max(MIN_THREAD_STACK_SIZE))
-        .spawn(move || {
-            mark_serving(&thread_core);
-            let end = catch_unwind(AssertUnwindSafe(body)).unwrap_or(ThreadEnd::Closed);
-            if end == ThreadEnd::Closed {
-                thread_core.live_connections.fetch_sub(1, Ordering::AcqRel);
-            }
-            thread_core.finished.lock().push(id);
-            thread_core.wake_listener();
-        })?;
-    threads.insert(id, ConnectionThread { handle, control });
+        .spawn(move || work(&thread_core, id, job))?;
+    threads.insert(id, ConnectionThread { handle });
     Ok(())
+}
+
+fn work(core: &Arc<Core>, id: u64, first: Job) {
+    mark_serving(core);
+    let workers = &core.workers;
+    let mut next = Some(first);
+    while let Some(job) = next.take() {
+        let end = catch_unwind(AssertUnwindSafe(job)).unwrap_or(ThreadEnd::Closed);
+        if end == ThreadEnd::Closed {
+            core.live_connections.fetch_sub(1, Ordering::AcqRel);
+        }
+        if core.is_stopping() {
+            break;
+        }
+        crossbeam_channel::select! {
+            recv(workers.jobs.1) -> job => next = job.ok(),
+            recv(workers.stopped) -> _ => {}
+            default(WORKER_IDLE) => {}
+        }
+    }
+    core.finished.lock().push(id);
+    core.wake_listener();
 }
 
 /// Joins the connection threads that have finished.
