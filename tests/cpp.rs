@@ -33,3 +33,37 @@ fn cpp_demo_builds_warning_free_and_runs() {
         );
     }
 }
+
+/// The demo under valgrind: the wrapper's destructors release every handle, and the callbacks
+/// it hands to C are never used after they are freed. Skipped when valgrind is missing, except
+/// under CI=true, where `.ci/run` has installed it.
+#[test]
+fn cpp_demo_is_clean_under_valgrind() {
+    let available = Command::new("valgrind")
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !available {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "valgrind is required under CI=true"
+        );
+        eprintln!("skipping: valgrind is not installed");
+        return;
+    }
+    make(&["cpp"], &[]);
+    run_ok(
+        Command::new("valgrind")
+            .args([
+                "--quiet",
+                "--error-exitcode=99",
+                "--leak-check=full",
+                "--errors-for-leak-kinds=definite,indirect",
+            ])
+            .arg(root().join("examples-c/build/cpp-demo"))
+            .env_remove("LD_LIBRARY_PATH"),
+        Duration::from_secs(180),
+    );
+}
