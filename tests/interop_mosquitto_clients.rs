@@ -9,13 +9,13 @@ mod interop_support;
 
 use std::process::Command;
 
-use common::RawClient;
+use common::{RawClient, connect_packet};
 use interop_support::{
     Event, ObservedBroker, PEER_TIMEOUT, PeerProcess, assert_publish, hex,
     mosquitto_clients_present, publish_from_raw, raw_subscriber, recv_publish_acked, settle,
 };
 use mqtt::broker::DisconnectReason;
-use mqtt::protocol::QoS;
+use mqtt::protocol::{ProtocolLevel, QoS};
 
 const VERSIONS: [&str; 2] = ["mqttv311", "mqttv31"];
 const ALL_QOS: [QoS; 3] = [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce];
@@ -547,5 +547,26 @@ fn takeover_by_the_same_client_id() {
             false,
         );
         settle(&mut observer);
+    }
+}
+
+/// MQTT 3.1's CONNACK has no session-present flag: the byte before the return code is
+/// "reserved, not used", so a 3.1 client resuming a persistent session must still read 0 there
+/// (mosquitto sends 0 too; a strict 3.1 client may reject anything else). A 3.1.1 client gets
+/// the flag ([MQTT-3.2.2-2]).
+#[test]
+fn mqtt_3_1_connack_reserved_byte_stays_zero_on_session_resume() {
+    let broker = ObservedBroker::start();
+    for (protocol, flag_on_resume) in [(ProtocolLevel::V31, false), (ProtocolLevel::V311, true)] {
+        let client_id = format!("resume-{protocol:?}");
+        let mut connect = connect_packet(&client_id, false);
+        connect.protocol = protocol;
+        let (first, connack) = RawClient::connect_with(broker.port(), connect.clone());
+        assert!(!connack.session_present);
+        first.disconnect();
+        broker.wait_disconnected(&client_id, 0);
+        let (again, connack) = RawClient::connect_with(broker.port(), connect);
+        assert_eq!(connack.session_present, flag_on_resume, "{protocol:?}");
+        again.disconnect();
     }
 }
