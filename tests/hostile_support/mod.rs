@@ -90,9 +90,16 @@ pub fn largest_allocation() -> usize {
 
 pub const MIB: usize = 1024 * 1024;
 
-/// Threads of this process (/proc/self/task).
-pub fn thread_count() -> usize {
-    std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
+/// The names of this process's threads, for messages.
+pub fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+                .map(|name| name.trim_end().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Open file descriptors of this process (/proc/self/fd; the directory handle itself is
@@ -118,7 +125,27 @@ pub fn resident_bytes() -> usize {
         * 1024
 }
 
-/// What the process holds, to compare before and after an attack.
+/// Threads the broker started: they are all named `mqtt-*` (connection, listener, parking,
+/// stop). The test harness starts threads of its own for other tests at any time, so counting
+/// every thread of the process would be flaky.
+pub fn broker_thread_count() -> usize {
+    thread_names()
+        .iter()
+        .filter(|name| name.starts_with("mqtt-"))
+        .count()
+}
+
+/// Threads serving one connection each (`mqtt-connection`). The broker's permanent threads
+/// (listener, parking lot) may start lazily, so only these are compared across an attack.
+pub fn connection_thread_count() -> usize {
+    thread_names()
+        .iter()
+        .filter(|name| name.as_str() == "mqtt-connection")
+        .count()
+}
+
+/// What the process holds, to compare before and after an attack: connection threads and open
+/// descriptors (tests holding the measuring lock open no descriptors of their own meanwhile).
 #[derive(Debug, Clone, Copy)]
 pub struct Footprint {
     pub threads: usize,
@@ -128,7 +155,7 @@ pub struct Footprint {
 impl Footprint {
     pub fn now() -> Footprint {
         Footprint {
-            threads: thread_count(),
+            threads: connection_thread_count(),
             fds: fd_count(),
         }
     }
