@@ -429,7 +429,9 @@ fn persistent_session(version: &str) {
     expected.push(line(QoS::ExactlyOnce, false, "queue/pub", b"from pub"));
 
     let mut command = mosquitto_sub(port, version, &client_id, "queue/#", QoS::ExactlyOnce);
-    command.args(["-c", "-C"]).arg(expected.len().to_string());
+    command
+        .args(["--disable-clean-session", "-C"])
+        .arg(expected.len().to_string());
     let resumed = PeerProcess::spawn(command, false);
     assert_eq!(broker.wait_connected(&client_id, 1), (true, false));
     // libmosquitto hands a QoS 2 message to mosquitto_sub only at PUBREL, a round trip later

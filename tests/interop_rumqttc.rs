@@ -482,3 +482,61 @@ fn rumqttc_takeover_by_the_same_client_id() {
     assert_received(&got, "takeover/x", b"still here", QoS::AtLeastOnce, false);
     second.disconnect();
 }
+
+/// rumqttc with manual acknowledgements receives a QoS 1 and a QoS 2 message, acknowledges
+/// neither, and its connection drops. On reconnecting to its persistent session the broker
+/// re-sends both with DUP set ([MQTT-4.4.0-1], [MQTT-3.3.1-1]); once acknowledged they are not
+/// sent again.
+#[test]
+fn rumqttc_unacknowledged_messages_are_resent_with_dup() {
+    let broker = ObservedBroker::start();
+    let port = broker.port();
+    let mut persistent = options(port, "rumqttc-slow");
+    persistent.set_clean_session(false).set_manual_acks(true);
+
+    let (mut first, _) = Rumqtt::connect(persistent.clone());
+    first.subscribe("resend/#", QoS::ExactlyOnce);
+    let mut publisher = RawClient::clean(port, "publisher");
+    publish_from_raw(
+        &mut publisher,
+        "resend/1",
+        b"one",
+        QoS::AtLeastOnce,
+        false,
+        1,
+    );
+    publish_from_raw(
+        &mut publisher,
+        "resend/2",
+        b"two",
+        QoS::ExactlyOnce,
+        false,
+        2,
+    );
+    let one = first.next_publish();
+    assert_received(&one, "resend/1", b"one", QoS::AtLeastOnce, false);
+    let two = first.next_publish();
+    assert_received(&two, "resend/2", b"two", QoS::ExactlyOnce, false);
+    first.vanish();
+    broker.wait_disconnected("rumqttc-slow", 0);
+
+    let (mut resumed, connack) = Rumqtt::connect(persistent);
+    assert!(connack.session_present);
+    for (topic, payload, qos) in [
+        ("resend/1", &b"one"[..], rumqttc::QoS::AtLeastOnce),
+        ("resend/2", &b"two"[..], rumqttc::QoS::ExactlyOnce),
+    ] {
+        let again = resumed.next_publish();
+        assert_eq!(
+            (again.topic.as_str(), &again.payload[..], again.qos),
+            (topic, payload, qos)
+        );
+        assert!(again.dup, "a re-sent PUBLISH has DUP set: {again:?}");
+        assert!(!again.retain, "{again:?}");
+        resumed.client.ack(&again).unwrap();
+    }
+    // The QoS 2 flow completes: PUBREL arrives for the PUBREC just sent.
+    resumed.wait_for("PUBREL", |p| matches!(p, Incoming::PubRel(_)));
+    resumed.expect_no_publish();
+    resumed.disconnect();
+}
