@@ -260,8 +260,8 @@ def _byte_buffer(data):
     return (ctypes.c_uint8 * len(data)).from_buffer_copy(data), len(data)
 
 
-def _report_callback_exception(what):
-    print(f"libmqtt: exception in {what} (ignored):", file=sys.stderr)
+def _report_callback_exception(what, outcome="ignored"):
+    print(f"libmqtt: exception in {what} ({outcome}):", file=sys.stderr)
     traceback.print_exc()
 
 
@@ -425,7 +425,7 @@ def _authenticator_trampoline(authenticate):
             )
             return int(verdict)
         except BaseException:
-            _report_callback_exception("an authenticator")
+            _report_callback_exception("an authenticator", "client refused")
             return AUTH_NOT_AUTHORIZED
 
     return trampoline
@@ -443,7 +443,7 @@ def _authorizer_trampoline(authorize):
                 )
             )
         except BaseException:
-            _report_callback_exception("an authorizer")
+            _report_callback_exception("an authorizer", "access denied")
             return False
 
     return trampoline
