@@ -838,14 +838,40 @@ static void check_round_trip(void) {
     pthread_mutex_destroy(&done.lock);
 }
 
+/* A message callback that publishes on its own connection, at QoS 1, which waits for PUBACK
+ * from inside the callback — allowed by the header, and a nested path worth checking. */
+typedef struct {
+    pthread_mutex_t lock;
+    const mqtt_connection *conn;
+    int echoed;
+    bool failed;
+} echo_ctx;
+
+static void echo(void *userdata, const mqtt_message *message) {
+    echo_ctx *ctx = userdata;
+    mqtt_status status =
+        mqtt_publish(ctx->conn, "echo/out", message->payload, message->payload_len, 1, false);
+    pthread_mutex_lock(&ctx->lock);
+    if (status == MQTT_STATUS_OK) {
+        ctx->echoed++;
+    } else {
+        ctx->failed = true;
+    }
+    pthread_mutex_unlock(&ctx->lock);
+}
+
 /* Free a connection whose loop thread runs, and free a broker with that client attached. */
 static void check_free_while_busy(void) {
     static inbox box;
+    static inbox echoes;
+    static echo_ctx ctx;
     mqtt_broker *broker = mqtt_broker_new("0", NULL);
     mqtt_connection *conn;
     mqtt_connection *orphan;
     char port[16];
     pthread_mutex_init(&box.lock, NULL);
+    pthread_mutex_init(&echoes.lock, NULL);
+    pthread_mutex_init(&ctx.lock, NULL);
     CHECK(broker != NULL);
     if (broker == NULL) {
         return;
@@ -857,10 +883,21 @@ static void check_free_while_busy(void) {
     CHECK(conn != NULL && orphan != NULL);
     if (conn != NULL) {
         CHECK(mqtt_connection_client_id(conn) != NULL && mqtt_connection_client_id(conn)[0] != '\0');
+        ctx.conn = conn;
         CHECK_OK(mqtt_subscribe(conn, "busy/#", 1, on_message, &box, NULL));
+        CHECK_OK(mqtt_subscribe(conn, "echo/in", 1, echo, &ctx, NULL));
+        CHECK_OK(mqtt_subscribe(conn, "echo/out", 1, on_message, &echoes, NULL));
         CHECK_OK(mqtt_loop_start(conn));
         CHECK_OK(mqtt_broker_publish(broker, "busy/x", (const uint8_t *)"1", 1, 1, false));
+        CHECK_OK(mqtt_broker_publish(broker, "echo/in", (const uint8_t *)"ping", 4, 2, false));
         CHECK(loop_delivers(&box, 1));
+        CHECK(loop_delivers(&echoes, 1));
+        pthread_mutex_lock(&ctx.lock);
+        CHECK(ctx.echoed == 1 && !ctx.failed);
+        pthread_mutex_unlock(&ctx.lock);
+        pthread_mutex_lock(&echoes.lock);
+        CHECK(strcmp(echoes.last_payload, "ping") == 0);
+        pthread_mutex_unlock(&echoes.lock);
         mqtt_connection_free(conn);
     }
     /* The broker goes first; the orphaned client finds out when it next talks. */
@@ -870,6 +907,8 @@ static void check_free_while_busy(void) {
         mqtt_connection_free(orphan);
     }
     pthread_mutex_destroy(&box.lock);
+    pthread_mutex_destroy(&echoes.lock);
+    pthread_mutex_destroy(&ctx.lock);
 }
 
 int main(void) {
