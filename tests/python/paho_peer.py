@@ -120,12 +120,13 @@ class Peer:
         if not self.pump_until(lambda: self.connected is not None) or not self.connected:
             sys.exit(2)
 
-    def finish(self):
+    def finish(self, status=0):
         self.client.disconnect()
         # Write out the DISCONNECT before the socket goes away.
         self.client.loop(timeout=0.05)
-        say("done")
-        sys.exit(0)
+        if status == 0:
+            say("done")
+        sys.exit(status)
 
     def publish(self):
         self.connect()
@@ -150,13 +151,8 @@ class Peer:
             self.pump_until(lambda: False)
             sys.exit(3)
         if not self.pump_until(lambda: self.received >= self.args.count):
-            self.finish_after_timeout()
+            self.finish(status=3)
         self.finish()
-
-    def finish_after_timeout(self):
-        self.client.disconnect()
-        self.client.loop(timeout=0.05)
-        sys.exit(3)
 
 
 def main():
