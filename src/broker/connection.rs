@@ -54,7 +54,7 @@ pub(crate) fn serve(
 /// idle long enough to wait in the parking lot without a thread.
 pub(crate) fn drive(mut online: Box<Online>) -> ThreadEnd {
     if online.waker.is_none() {
-        match online.control.attach_thread() {
+        match online.control.attach_thread(true) {
             Ok(waker) => online.waker = Some(waker),
             Err(_) => {
                 // No descriptor for a waker: this connection cannot be served any more.
@@ -115,6 +115,8 @@ pub(crate) struct Online {
     last_received: Instant,
     /// Last time anything was read, written or woke the thread.
     last_activity: Instant,
+    /// CONNACK is being sent: the connection parks as soon as nothing else is pending.
+    just_connected: bool,
     session: Arc<Session>,
     /// Owned while attached; handed back to the session on detach.
     flows: Option<Box<Flows>>,
@@ -155,6 +157,7 @@ impl Online {
             keep_alive_limit,
             last_received: Instant::now(),
             last_activity: Instant::now(),
+            just_connected: true,
             session: attached.session,
             flows: Some(attached.flows),
             scratch: Vec::new(),
@@ -256,9 +259,18 @@ impl Online {
                 std::mem::take(&mut self.unsent_count),
             );
             let keep_alive_deadline = self.keep_alive_deadline();
+            // A connection that just got its CONNACK parks at once unless the client already
+            // sent more: the thread is free for the next connection, which keeps connection
+            // bursts from needing a thread each.
             let park_deadline = park_after
                 .filter(|_| self.io.output.is_empty())
-                .map(|after| self.last_activity + after);
+                .map(|after| {
+                    if self.just_connected {
+                        self.last_activity
+                    } else {
+                        self.last_activity + after
+                    }
+                });
             let deadline = match (keep_alive_deadline, park_deadline) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -275,9 +287,11 @@ impl Online {
                 return Outcome::Closed(DisconnectReason::TakenOver);
             }
             let now = Instant::now();
-            if ready.woken || ready.readable || ready.writable || ready.closed {
+            let timed_out = !(ready.woken || ready.readable || ready.writable || ready.closed);
+            if !timed_out {
                 self.last_activity = now;
             }
+            let just_connected = std::mem::take(&mut self.just_connected);
             if ready.woken
                 && let Some(waker) = &self.waker
             {
@@ -302,8 +316,9 @@ impl Online {
                 return Outcome::Closed(DisconnectReason::KeepAliveTimeout);
             }
             if let Some(after) = park_after
+                && timed_out
                 && self.io.output.is_empty()
-                && self.last_activity.elapsed() >= after
+                && (just_connected || self.last_activity.elapsed() >= after)
             {
                 return Outcome::Idle;
             }

@@ -64,12 +64,15 @@ impl ConnectionControl {
         self.taken_over.load(Ordering::Acquire)
     }
 
-    /// Gives the calling thread a fresh waker to poll and routes wakes to it. The waker starts
-    /// signalled: wakes sent while the connection moved between threads went to a token the
-    /// parking lot had already released, so the thread looks at everything once.
-    pub fn attach_thread(&self) -> io::Result<Arc<Waker>> {
+    /// Gives the calling thread a fresh waker to poll and routes wakes to it. A resumed
+    /// connection's waker starts signalled (`signalled`): wakes sent while it moved from the
+    /// parking lot to a thread went to a token the lot had already released, so the thread looks
+    /// at everything once.
+    pub fn attach_thread(&self, signalled: bool) -> io::Result<Arc<Waker>> {
         let waker = Arc::new(Waker::new()?);
-        waker.wake();
+        if signalled {
+            waker.wake();
+        }
         *self.target.lock() = WakeTarget::Thread(Arc::clone(&waker));
         Ok(waker)
     }

@@ -125,7 +125,7 @@ pub(crate) fn accept(
     // Installed before the session can hand the control to anyone: from here on deliveries and
     // takeovers must be able to wake the thread. Without a descriptor left for it the client is
     // told the server is unavailable.
-    let Ok(waker) = control.attach_thread() else {
+    let Ok(waker) = control.attach_thread(false) else {
         refuse(&mut io, ConnectReturnCode::ServerUnavailable);
         io.close_after_final_packet(REFUSAL_LINGER);
         return None;

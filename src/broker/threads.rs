@@ -5,7 +5,7 @@
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -44,6 +44,9 @@ type Job = Box<dyn FnOnce() -> ThreadEnd + Send>;
 
 /// How long a connection thread with nothing to do waits for the next connection before exiting.
 const WORKER_IDLE: Duration = Duration::from_secs(2);
+/// At most this many threads wait for work at once; others exit at once, so a burst of connects
+/// that all go idle does not leave thousands of threads behind.
+const MAX_IDLE_WORKERS: usize = 64;
 
 /// Connection threads are reused: one that finished its connection (closed or parked) waits a
 /// while for the next, so accepting a socket or resuming a parked connection usually costs a
@@ -54,6 +57,7 @@ pub(crate) struct Workers {
     /// Dropped by `stop`, which wakes every waiting thread at once.
     stop: Mutex<Option<Sender<()>>>,
     stopped: Receiver<()>,
+    idle: AtomicUsize,
 }
 
 impl Workers {
@@ -63,6 +67,7 @@ impl Workers {
             jobs: crossbeam_channel::bounded(0),
             stop: Mutex::new(Some(stop)),
             stopped,
+            idle: AtomicUsize::new(0),
         }
     }
 
@@ -108,11 +113,16 @@ fn work(core: &Arc<Core>, id: u64, first: Job) {
         if core.is_stopping() {
             break;
         }
+        if workers.idle.fetch_add(1, Ordering::AcqRel) >= MAX_IDLE_WORKERS {
+            workers.idle.fetch_sub(1, Ordering::AcqRel);
+            break;
+        }
         crossbeam_channel::select! {
             recv(workers.jobs.1) -> job => next = job.ok(),
             recv(workers.stopped) -> _ => {}
             default(WORKER_IDLE) => {}
         }
+        workers.idle.fetch_sub(1, Ordering::AcqRel);
     }
     core.finished.lock().push(id);
     core.wake_listener();
