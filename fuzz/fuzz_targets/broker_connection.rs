@@ -2,7 +2,8 @@
 //! half-closes it. Checks: the broker closes that connection (a malformed stream or end of input
 //! must end it, never leave it hanging), nothing it sends back is malformed, nothing panics on any
 //! broker thread (libFuzzer's panic hook aborts the process), and afterwards the broker still
-//! answers a fresh CONNECT with CONNACK 0x00.
+//! answers a fresh CONNECT with CONNACK 0x00 — which, with a small connection limit, also
+//! catches connection slots that are never released.
 //!
 //! The broker is started once, lazily, with small limits so state left behind by earlier inputs
 //! (persistent sessions, retained messages, queued deliveries) stays bounded.
@@ -30,6 +31,9 @@ fn broker() -> &'static Broker {
     BROKER.get_or_init(|| {
         let broker = Broker::new(BrokerOptions {
             port: 0,
+            // Far above the two connections an input uses at once, so only connection slots
+            // that are never given back (a leak) make the liveness probe's CONNECT refused.
+            max_connections: 16,
             max_packet_size: 64 * 1024,
             max_queued_messages: 64,
             max_inflight_messages: 16,
