@@ -8,6 +8,8 @@ mod common;
 mod interop_support;
 
 use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use common::RawClient;
 use interop_support::{
@@ -492,5 +494,111 @@ fn paho_takeover_by_the_same_client_id() {
         let got = recv_publish_acked(&mut observer);
         assert_publish(&got, "takeover/msg", b"new", QoS::AtLeastOnce, false);
         settle(&mut observer);
+    }
+}
+
+/// Keep-alive with paho at 1 s: a running paho client's PINGREQs keep it connected well past
+/// 1.5 × the keep-alive; one frozen with SIGSTOP (socket open, nothing sent) is closed by the
+/// broker after 1.5 × the keep-alive and its will is published ([MQTT-3.1.2-24],
+/// [MQTT-3.1.2-8]).
+#[test]
+fn paho_keep_alive_pings_and_expiry() {
+    if !paho_present() {
+        return;
+    }
+    let broker = ObservedBroker::start();
+    let port = broker.port();
+    let mut observer = raw_subscriber(port, "observer", "ka/will/#", QoS::AtLeastOnce);
+    let mut alive = Vec::new();
+    let mut frozen = Vec::new();
+    let mut frozen_processes = Vec::new();
+    for version in VERSIONS {
+        let alive_id = format!("ka-alive-{version}");
+        let args = [
+            "--client-id",
+            &alive_id,
+            "--keepalive",
+            "1",
+            "--filter",
+            "ka/alive",
+            "--count",
+            "1",
+        ];
+        alive.push((
+            alive_id.clone(),
+            paho_subscriber(port, version, &args, false, QoS::AtMostOnce),
+        ));
+        let frozen_id = format!("ka-frozen-{version}");
+        let will_topic = format!("ka/will/{version}");
+        let args = [
+            "--client-id",
+            &frozen_id,
+            "--keepalive",
+            "1",
+            "--filter",
+            "ka/idle",
+            "--stay",
+            "--will-topic",
+            &will_topic,
+            "--will-payload",
+            "66726f7a656e",
+            "--will-qos",
+            "1",
+        ];
+        let process = paho_subscriber(port, version, &args, false, QoS::AtMostOnce);
+        process.freeze();
+        frozen.push((frozen_id, Instant::now()));
+        frozen_processes.push(process);
+    }
+    for (frozen_id, frozen_at) in &frozen {
+        assert_eq!(
+            broker.wait_disconnected(frozen_id, 0),
+            DisconnectReason::KeepAliveTimeout
+        );
+        let waited = frozen_at.elapsed();
+        // Closed for silence, so not before a full keep-alive period passed.
+        assert!(waited >= Duration::from_secs(1), "closed after {waited:?}");
+    }
+    let mut wills: Vec<String> = (0..frozen.len())
+        .map(|_| {
+            let will = recv_publish_acked(&mut observer);
+            assert_publish(
+                &will,
+                will.topic.as_str(),
+                b"frozen",
+                QoS::AtLeastOnce,
+                false,
+            );
+            will.topic.as_str().to_owned()
+        })
+        .collect();
+    wills.sort();
+    assert_eq!(wills, ["ka/will/31", "ka/will/311"]);
+    settle(&mut observer);
+    drop(frozen_processes);
+
+    // Idle for longer than 1.5 × the keep-alive since they subscribed: pings kept them in.
+    thread::sleep(Duration::from_millis(1600));
+    let mut publisher = RawClient::clean(port, "publisher");
+    publish_from_raw(
+        &mut publisher,
+        "ka/alive",
+        b"alive",
+        QoS::AtMostOnce,
+        false,
+        1,
+    );
+    for (alive_id, process) in alive {
+        assert_eq!(
+            process.finish_ok(PEER_TIMEOUT),
+            [
+                message(QoS::AtMostOnce, false, "ka/alive", b"alive"),
+                "done".to_owned()
+            ]
+        );
+        assert_eq!(
+            broker.wait_disconnected(&alive_id, 0),
+            DisconnectReason::ClientDisconnected
+        );
     }
 }

@@ -310,6 +310,15 @@ impl PeerProcess {
         lines
     }
 
+    /// Stops the program with SIGSTOP: its socket stays open but it sends nothing more, not even
+    /// PINGREQ. Dropping it (SIGKILL) still ends it.
+    pub fn freeze(&self) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
+        // SAFETY: kill(2) with a pid of our own child and a valid signal number.
+        let rc = unsafe { libc::kill(pid, libc::SIGSTOP) };
+        assert_eq!(rc, 0, "SIGSTOP {}", self.name);
+    }
+
     /// Kills the program with SIGKILL: its socket closes without DISCONNECT.
     pub fn kill(mut self) {
         self.child.kill().expect("kill peer");

@@ -34,6 +34,7 @@ def parse_args():
     parser.add_argument("--client-id", default="")
     parser.add_argument("--protocol", choices=["311", "31"], default="311")
     parser.add_argument("--persistent", action="store_true", help="clean session 0")
+    parser.add_argument("--keepalive", type=int, default=30, help="seconds")
     parser.add_argument("--will-topic")
     parser.add_argument("--will-payload", default="", help="hex")
     parser.add_argument("--will-qos", type=int, default=0)
@@ -113,7 +114,7 @@ class Peer:
 
     def connect(self):
         try:
-            self.client.connect(self.args.host, self.args.port, keepalive=30)
+            self.client.connect(self.args.host, self.args.port, keepalive=self.args.keepalive)
         except OSError as error:
             say(f"failed {error}")
             sys.exit(2)
