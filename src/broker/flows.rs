@@ -154,8 +154,10 @@ mod tests {
 
     #[test]
     fn acknowledgements_found_out_of_order_and_across_wrap() {
-        let mut flows = Flows::default();
-        flows.next_seq = ID_SPACE - 3;
+        let mut flows = Flows {
+            next_seq: ID_SPACE - 3,
+            ..Flows::default()
+        };
         let ids: Vec<PacketId> = (0..8).map(|_| push(&mut flows, QoS::AtLeastOnce)).collect();
         assert_eq!(ids[0].get(), 65533);
         assert_eq!(ids[3].get(), 1);
