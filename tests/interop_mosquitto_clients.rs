@@ -572,3 +572,41 @@ fn mqtt_3_1_connack_reserved_byte_stays_zero_on_session_resume() {
         again.disconnect();
     }
 }
+
+/// A 200 kB binary payload (a three-byte remaining length) on a topic with multi-byte UTF-8
+/// characters, both ways between mosquitto's programs and our broker, arrives byte for byte
+/// ([MQTT-1.5.3-1], section 2.2.3).
+#[test]
+fn large_payload_and_utf8_topic_both_ways() {
+    if !mosquitto_clients_present() {
+        return;
+    }
+    let broker = ObservedBroker::start();
+    let port = broker.port();
+    let topic = "big/ünïcødé/✓";
+    let payload: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    for version in VERSIONS {
+        let mut observer = raw_subscriber(port, "observer", "big/#", QoS::AtLeastOnce);
+        mosquitto_pub_stdin(port, version, &["-q", "1", "-t", topic], &payload);
+        let got = recv_publish_acked(&mut observer);
+        assert_publish(&got, topic, &payload, QoS::AtLeastOnce, false);
+        settle(&mut observer);
+        observer.disconnect();
+
+        let client_id = format!("big-{version}");
+        let mut command = mosquitto_sub(port, version, &client_id, "big/#", QoS::ExactlyOnce);
+        command.args(["-C", "1"]);
+        let subscriber = PeerProcess::spawn(command, false);
+        broker.wait_connected(&client_id, 0);
+        broker.wait_subscriptions(1);
+        let mut publisher = RawClient::clean(port, "publisher");
+        publish_from_raw(&mut publisher, topic, &payload, QoS::ExactlyOnce, false, 1);
+        assert_eq!(
+            subscriber.finish_ok(PEER_TIMEOUT),
+            [line(QoS::ExactlyOnce, false, topic, &payload)]
+        );
+        publisher.disconnect();
+        broker.wait_disconnected(&client_id, 0);
+        broker.wait_subscriptions(0);
+    }
+}
