@@ -82,3 +82,27 @@ fn mqtt_3_1_2_10_no_will_after_disconnect() {
     w.expect_silence(Duration::from_millis(300));
     assert_eq!(broker.stats().retained_messages, 0);
 }
+
+/// A DISCONNECT still in the old connection's socket when the same client id reconnects must
+/// win over the takeover it triggers: no will.
+#[test]
+fn mqtt_3_14_4_3_disconnect_then_immediate_takeover_publishes_no_will() {
+    for park in [None, Some(Duration::from_millis(20))] {
+        let broker = start_broker(mqtt::broker::BrokerOptions {
+            park_idle_after: park,
+            ..mqtt::broker::BrokerOptions::default()
+        });
+        let mut w = watcher(broker.port());
+        for round in 0..20 {
+            let mut old = with_will(broker.port(), "hasty", QoS::AtMostOnce, false, 60);
+            if park.is_some() && round % 2 == 0 {
+                std::thread::sleep(Duration::from_millis(40));
+            }
+            old.send(&Packet::Disconnect);
+            let mut new = with_will(broker.port(), "hasty", QoS::AtMostOnce, false, 60);
+            new.sync();
+            new.disconnect();
+        }
+        w.expect_silence(Duration::from_millis(300));
+    }
+}

@@ -284,7 +284,7 @@ impl Online {
                 return Outcome::Closed(DisconnectReason::BrokerStopping);
             }
             if self.control.is_taken_over() {
-                return Outcome::Closed(DisconnectReason::TakenOver);
+                return Outcome::Closed(self.last_words(DisconnectReason::TakenOver));
             }
             let now = Instant::now();
             let timed_out = !(ready.woken || ready.readable || ready.writable || ready.closed);
@@ -323,6 +323,23 @@ impl Online {
                 return Outcome::Idle;
             }
         }
+    }
+
+    /// Handles what the client sent before the connection is closed for `reason`: a DISCONNECT
+    /// already on its way when a new connection took the client id over still means the will
+    /// is discarded ([MQTT-3.14.4-3]). Reads only what has arrived, a bounded amount.
+    fn last_words(&mut self, reason: DisconnectReason) -> DisconnectReason {
+        const MAX_READS: usize = 16;
+        for _ in 0..MAX_READS {
+            if let Err(said) = self.handle_input() {
+                return said;
+            }
+            match self.io.fill() {
+                Ok(0) | Err(_) => return reason,
+                Ok(_) => {}
+            }
+        }
+        reason
     }
 
     /// Handles every complete packet buffered. A malformed packet is a protocol violation that
