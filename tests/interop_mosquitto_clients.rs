@@ -273,7 +273,9 @@ fn retained_set_and_cleared_by_mosquitto_pub() {
     let cleared_b = recv_publish_acked(&mut observer);
     assert_publish(&cleared_b, "ret/b", b"", QoS::AtMostOnce, false);
     settle(&mut observer);
-    assert_eq!(broker.stats().retained_messages, 0);
+    common::eventually("no retained message left", || {
+        broker.stats().retained_messages == 0
+    });
 
     let mut command = mosquitto_sub(port, "mqttv311", "after-clear", "ret/#", QoS::AtLeastOnce);
     command.args(["-C", "1"]);
@@ -524,8 +526,10 @@ fn takeover_by_the_same_client_id() {
             client_id: client_id.clone(),
             reason: DisconnectReason::TakenOver,
         });
-        assert_eq!(broker.wait_connected(&client_id, 1), (true, false));
+        // mosquitto_sub reconnects a second after losing its connection; gone before then, it
+        // cannot take the id back.
         first.kill();
+        assert_eq!(broker.wait_connected(&client_id, 1), (true, false));
 
         // The will (from the closed connection's thread) and the newcomer's message may arrive
         // in either order.
