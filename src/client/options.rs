@@ -182,6 +182,13 @@ impl ConnectOptions {
             Some(id) => id.clone(),
             None => generated_client_id(),
         };
+        // [MQTT-3.1.3-7]: a zero-byte client id only goes with clean session 1. Refused here, as
+        // libmosquitto does, rather than silently switching the session the caller asked for.
+        if client_id.is_empty() && !self.clean_session {
+            return Err(ClientError::InvalidArgument(
+                "an empty client id requires clean session [MQTT-3.1.3-7]".into(),
+            ));
+        }
         if client_id.contains('\0') {
             return Err(ClientError::InvalidArgument(
                 "client id contains U+0000".into(),
