@@ -122,7 +122,9 @@ fn paho_publishes(version: &str) {
         }
     }
     settle(&mut observer);
-    assert_eq!(broker.stats().messages_received, 9);
+    common::eventually("9 messages received", || {
+        broker.stats().messages_received == 9
+    });
 }
 
 #[test]
