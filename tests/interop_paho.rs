@@ -602,3 +602,84 @@ fn paho_keep_alive_pings_and_expiry() {
         );
     }
 }
+
+/// A persistent paho client with manual acknowledgements that acknowledges nothing, then is
+/// killed: it has received a QoS 1 message without sending PUBACK, and a QoS 2 message whose
+/// PUBREC paho sends on its own but whose PUBCOMP it withholds. When it returns, the broker
+/// re-sends the QoS 1 PUBLISH with DUP set and the QoS 2 PUBREL, not the QoS 2 PUBLISH
+/// ([MQTT-4.4.0-1], [MQTT-3.3.1-1]): the QoS 1 message arrives again (at least once), the QoS 2
+/// one does not (exactly once, [MQTT-4.3.3-2]). Then nothing is left to send.
+fn paho_unacknowledged_messages_resent(version: &str) {
+    if !paho_present() {
+        return;
+    }
+    let broker = ObservedBroker::start();
+    let port = broker.port();
+    let client_id = format!("paho-no-ack-{version}");
+    let persistent = [
+        "--client-id",
+        &client_id,
+        "--persistent",
+        "--filter",
+        "resend/#",
+        "--qos",
+        "2",
+    ];
+    let mut args = persistent.to_vec();
+    args.extend(["--no-ack", "--stay"]);
+    let forgetful = paho_subscriber(port, version, &args, false, QoS::ExactlyOnce);
+    let mut publisher = RawClient::clean(port, "publisher");
+    publish_from_raw(
+        &mut publisher,
+        "resend/1",
+        b"one",
+        QoS::AtLeastOnce,
+        false,
+        1,
+    );
+    publish_from_raw(
+        &mut publisher,
+        "resend/2",
+        b"two",
+        QoS::ExactlyOnce,
+        false,
+        2,
+    );
+    let mut first = vec![forgetful.expect_line(), forgetful.expect_line()];
+    first.sort();
+    assert_eq!(
+        first,
+        [
+            message(QoS::AtLeastOnce, false, "resend/1", b"one"),
+            message(QoS::ExactlyOnce, false, "resend/2", b"two"),
+        ]
+    );
+    forgetful.kill();
+    broker.wait_disconnected(&client_id, 0);
+
+    // Waits up to 1.5 s for a second message, which must not come.
+    let mut args = persistent.to_vec();
+    args.extend(["--count", "2", "--timeout", "1.5"]);
+    let (status, lines) =
+        PeerProcess::spawn(paho(port, version, "subscribe", &args), false).finish(PEER_TIMEOUT);
+    assert_eq!(status.code(), Some(PEER_TIMED_OUT), "{lines:?}");
+    let messages: Vec<&String> = lines.iter().filter(|l| l.starts_with("message ")).collect();
+    assert_eq!(messages, ["message 1 0 1 resend/1 6f6e65"]);
+
+    let mut args = persistent.to_vec();
+    args.extend(["--count", "1", "--timeout", "1"]);
+    let (status, lines) =
+        PeerProcess::spawn(paho(port, version, "subscribe", &args), false).finish(PEER_TIMEOUT);
+    assert_eq!(status.code(), Some(PEER_TIMED_OUT), "{lines:?}");
+    assert!(!lines.iter().any(|l| l.starts_with("message")), "{lines:?}");
+}
+
+#[test]
+fn paho_v311_unacknowledged_qos_1_resent_with_dup_qos_2_completed() {
+    paho_unacknowledged_messages_resent("311");
+}
+
+#[test]
+fn paho_v31_unacknowledged_qos_1_resent_with_dup_qos_2_completed() {
+    paho_unacknowledged_messages_resent("31");
+}

@@ -49,6 +49,9 @@ def parse_args():
     parser.add_argument(
         "--stay", action="store_true", help="subscribe: run until killed or the deadline"
     )
+    parser.add_argument(
+        "--no-ack", action="store_true", help="never acknowledge received QoS 1/2 messages"
+    )
     return parser.parse_args()
 
 
@@ -62,6 +65,7 @@ class Peer:
             client_id=args.client_id,
             clean_session=not args.persistent,
             protocol=protocol,
+            manual_ack=args.no_ack,
         )
         if args.will_topic:
             self.client.will_set(
