@@ -611,9 +611,11 @@ mqtt_status mqtt_broker_options_set_authorizer(mqtt_broker_options *opts,
  * Sets the event callback, told of every accepted connection and of its end; NULL `cb`
  * removes it.
  *
- * Threads: `cb` runs on the connection's thread, concurrently with other connections'
- * callbacks (for a parked connection closed by `mqtt_broker_stop`, on the broker's parking
- * thread); for disconnects caused by `mqtt_broker_stop` it runs while the stop is in progress.
+ * Threads: `cb` runs on a broker thread, concurrently with other connections' callbacks: the
+ * connection's own thread, the listener thread for a connect accepted as soon as it arrived,
+ * or the parking thread for a parked connection closed by `mqtt_broker_stop` (for disconnects
+ * caused by the stop it runs while the stop is in progress). Keep it short: while it runs on
+ * the listener, no new connection is accepted.
  * It may call `mqtt_broker_publish`, `mqtt_broker_stats`, `mqtt_broker_port` and
  * `mqtt_broker_stop` (which then only starts the stop and returns at once); it must not call
  * `mqtt_broker_free` or `mqtt_broker_wait` on its own broker.
@@ -756,8 +758,12 @@ void mqtt_connect_options_free(mqtt_connect_options *options);
 
 /**
  * Sets the client identifier (copied). NULL restores the default: an id generated at connect
- * time, at most 23 characters. An empty string sends an empty id, which a broker accepts only
- * with a clean session ([MQTT-3.1.3-7]).
+ * time, at most 23 characters. An empty string sends an empty id, which is allowed only with a
+ * clean session ([MQTT-3.1.3-7]): with clean session off, `mqtt_connect` fails with
+ * `MQTT_STATUS_INVALID_ARGUMENT` before connecting.
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL,
+ * `MQTT_STATUS_INVALID_UTF8` when `client_id` is not UTF-8.
  *
  * # Safety
  * `options` is a handle from `mqtt_connect_options_new`; `client_id` is NULL or a
@@ -770,6 +776,8 @@ mqtt_status mqtt_connect_options_set_client_id(mqtt_connect_options *options,
  * Sets whether the broker discards the session at connect and disconnect (default true). With
  * `false`, subscriptions and QoS 1/2 messages are kept while the client is away.
  *
+ * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL.
+ *
  * # Safety
  * `options` is a handle from `mqtt_connect_options_new`.
  */
@@ -781,6 +789,9 @@ mqtt_status mqtt_connect_options_set_clean_session(mqtt_connect_options *options
  * the connection (the loop thread or a blocking call), PINGREQ goes out whenever nothing was
  * sent for this long, and a missing PINGRESP one period later closes the connection.
  *
+ * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL,
+ * `MQTT_STATUS_INVALID_ARGUMENT` when `seconds` is outside 0..65535.
+ *
  * # Safety
  * `options` is a handle from `mqtt_connect_options_new`.
  */
@@ -788,6 +799,9 @@ mqtt_status mqtt_connect_options_set_keep_alive(mqtt_connect_options *options, i
 
 /**
  * Sets the user name (copied); NULL removes user name and password.
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL,
+ * `MQTT_STATUS_INVALID_UTF8` when `username` is not UTF-8.
  *
  * # Safety
  * `options` is a handle from `mqtt_connect_options_new`; `username` is NULL or a
@@ -798,6 +812,8 @@ mqtt_status mqtt_connect_options_set_username(mqtt_connect_options *options, con
 /**
  * Sets the password: `len` bytes, binary (copied). NULL removes it. A password needs a user
  * name ([MQTT-3.1.2-22]); `mqtt_connect` fails with `MQTT_STATUS_INVALID_ARGUMENT` otherwise.
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL.
  *
  * # Safety
  * `options` is a handle from `mqtt_connect_options_new`; `password` is NULL or points to `len`
@@ -811,6 +827,10 @@ mqtt_status mqtt_connect_options_set_password(mqtt_connect_options *options,
  * Sets the will: the message the broker publishes on `topic` if the connection ends without
  * `mqtt_disconnect` (including `mqtt_connection_free` on an open connection). Topic and
  * payload are copied; `qos` is 0, 1 or 2. A NULL topic removes the will.
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL
+ * (or `payload` is NULL with `len` above 0), `MQTT_STATUS_INVALID_UTF8`, `MQTT_STATUS_INVALID_TOPIC`
+ * (a wildcard, empty topic or U+0000), `MQTT_STATUS_INVALID_QOS` (not 0..2).
  *
  * # Safety
  * `options` is a handle from `mqtt_connect_options_new`; `topic` is NULL or a NUL-terminated
@@ -827,6 +847,9 @@ mqtt_status mqtt_connect_options_set_will(mqtt_connect_options *options,
  * Sets how long `mqtt_connect` may take in all — resolving, TCP connect, CONNACK — in
  * milliseconds, above 0 (default 30000).
  *
+ * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL,
+ * `MQTT_STATUS_INVALID_ARGUMENT` when `timeout_ms` is not above 0.
+ *
  * # Safety
  * `options` is a handle from `mqtt_connect_options_new`.
  */
@@ -837,6 +860,9 @@ mqtt_status mqtt_connect_options_set_connect_timeout(mqtt_connect_options *optio
  * a `mqtt_publish_async` waiting for window space wait, and how long a write may stay blocked
  * before the connection counts as lost, in milliseconds, above 0 (default 30000).
  *
+ * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL,
+ * `MQTT_STATUS_INVALID_ARGUMENT` when `timeout_ms` is not above 0.
+ *
  * # Safety
  * `options` is a handle from `mqtt_connect_options_new`.
  */
@@ -846,6 +872,9 @@ mqtt_status mqtt_connect_options_set_operation_timeout(mqtt_connect_options *opt
 /**
  * Sets the protocol level: 4 for MQTT 3.1.1 (default) or 3 for MQTT 3.1 ("MQIsdp").
  *
+ * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL,
+ * `MQTT_STATUS_INVALID_ARGUMENT` for a level other than 3 or 4.
+ *
  * # Safety
  * `options` is a handle from `mqtt_connect_options_new`.
  */
@@ -854,6 +883,9 @@ mqtt_status mqtt_connect_options_set_protocol_level(mqtt_connect_options *option
 /**
  * Sets how many QoS 1 and 2 publishes may await acknowledgement at once, 1..65535 (default
  * 1024); `mqtt_publish_async` blocks while that many are in flight.
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL,
+ * `MQTT_STATUS_INVALID_ARGUMENT` outside 1..65535.
  *
  * # Safety
  * `options` is a handle from `mqtt_connect_options_new`.
@@ -1041,7 +1073,9 @@ mqtt_status mqtt_loop_start(const mqtt_connection *connection);
 /**
  * Stops the loop thread and waits until it has finished (the callback it may be running
  * returns first). Called from a callback on the loop thread, it only asks the loop to stop
- * after that callback. Does nothing if no loop runs.
+ * after that callback. Does nothing if no loop runs. Blocks until the loop thread has ended
+ * (at most the callback it is running plus a connect attempt under way). Returns
+ * `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `connection` is NULL.
  *
  * # Safety
  * `connection` is a live handle.
@@ -1050,7 +1084,8 @@ mqtt_status mqtt_loop_stop(const mqtt_connection *connection);
 
 /**
  * Sends DISCONNECT, so the broker discards the will, closes the connection and stops the loop
- * thread (`mqtt_reconnect` may open the connection again and restart it). Any blocked call on other threads returns `MQTT_STATUS_CLOSED`. Calling it again
+ * thread (`mqtt_reconnect` may open the connection again and restart it). Any blocked call on
+ * other threads returns `MQTT_STATUS_CLOSED`. Calling it again
  * returns `MQTT_STATUS_OK`; after the connection was lost otherwise it returns
  * `MQTT_STATUS_CLOSED`. The handle stays valid until `mqtt_connection_free`.
  *

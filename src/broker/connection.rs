@@ -19,10 +19,10 @@ use super::parking::Parking;
 use super::session::{Session, Wakeups};
 use super::stats::Counters;
 use super::subscriptions::Subscriber;
-use super::threads::ThreadEnd;
+use super::threads::{ThreadEnd, spawn_connection_thread};
 use super::waker::Waker;
 use crate::protocol::{
-    LastWill, Packet, Publish, QoS, QosPid, Suback, SubackCode, Subscribe, Unsubscribe,
+    Connect, LastWill, Packet, Publish, QoS, QosPid, Suback, SubackCode, Subscribe, Unsubscribe,
     encode_publish,
 };
 use crate::topic::TopicFilter;
@@ -31,18 +31,62 @@ use crate::topic::TopicFilter;
 /// stops reading then leaves its messages in the bounded session queue, where excess is dropped.
 const OUTPUT_HIGH_WATER: usize = 64 * 1024;
 
-/// Serves one accepted socket until it closes or parks.
-pub(crate) fn serve(
+/// Takes over a socket the listener just accepted. When the client's CONNECT has already arrived
+/// and can be accepted without waiting (see [`handshake::accept_at_once`]), the listener thread
+/// answers it and parks the connection: a burst of connecting clients needs no thread at all.
+/// Otherwise the connection goes to a connection thread. Errors only when no thread could be
+/// started, in which case the socket is closed.
+pub(crate) fn start(core: &Arc<Core>, stream: TcpStream, peer: SocketAddr) -> io::Result<()> {
+    let control = Arc::new(ConnectionControl::new());
+    let mut io = Io::new(stream, core.options.max_packet_size)?;
+    let parking = core.parking.get().cloned();
+    let early_connect = match parking {
+        Some(_) => match io.fill() {
+            Ok(n) if n > 0 => io.take_connect(),
+            _ => None,
+        },
+        None => None,
+    };
+    let thread_core = Arc::clone(core);
+    let Some(connect) = early_connect else {
+        return spawn_connection_thread(core, move || serve(thread_core, io, peer, control, None));
+    };
+    let (io, accepted) = match handshake::accept_at_once(core, io, connect, &control) {
+        Ok(accepted) => accepted,
+        Err((io, connect)) => {
+            return spawn_connection_thread(core, move || {
+                serve(thread_core, io, peer, control, Some(connect))
+            });
+        }
+    };
+    let mut online = Box::new(Online::new(Arc::clone(core), io, peer, control, accepted));
+    let settled =
+        online.io.flush().is_ok() && online.io.output.is_empty() && online.io.buffered_input() == 0;
+    if settled && let Some(parking) = parking {
+        online.release_buffers();
+        match parking.park(online) {
+            Ok(()) => return Ok(()),
+            Err(back) => online = back,
+        }
+    }
+    spawn_connection_thread(core, move || drive(online))
+}
+
+/// Serves one accepted socket (whose CONNECT may already have been read) until it closes or
+/// parks.
+fn serve(
     core: Arc<Core>,
-    stream: TcpStream,
+    io: Io,
     peer: SocketAddr,
     control: Arc<ConnectionControl>,
+    connect: Option<Connect>,
 ) -> ThreadEnd {
-    let Ok(io) = Io::new(stream, core.options.max_packet_size) else {
-        return ThreadEnd::Closed;
-    };
-    let Some((io, connect)) = handshake::read_connect(&core, io) else {
-        return ThreadEnd::Closed;
+    let (io, connect) = match connect {
+        Some(connect) => (io, connect),
+        None => match handshake::read_connect(&core, io) {
+            Some(read) => read,
+            None => return ThreadEnd::Closed,
+        },
     };
     let Some((io, accepted)) = handshake::accept(&core, io, connect, peer, &control) else {
         return ThreadEnd::Closed;
@@ -150,7 +194,7 @@ impl Online {
             io,
             peer,
             control,
-            waker: Some(waker),
+            waker,
             client_id,
             username: connect.username,
             will: connect.will,

@@ -15,8 +15,9 @@ use super::parking::Parking;
 use super::waker::Waker;
 
 enum WakeTarget {
-    /// Still in the handshake: nobody else can reach the connection yet.
-    Unset,
+    /// Not yet served by a thread or parked (the handshake, or a connection the listener accepted
+    /// and is about to park); remembers a wake until one of them takes over.
+    Unset { pending: bool },
     /// Served by a thread polling this waker.
     Thread(Arc<Waker>),
     /// Waiting in the parking lot under this token.
@@ -40,15 +41,15 @@ impl ConnectionControl {
     pub fn new() -> ConnectionControl {
         ConnectionControl {
             taken_over: AtomicBool::new(false),
-            target: Mutex::new(WakeTarget::Unset),
+            target: Mutex::new(WakeTarget::Unset { pending: false }),
         }
     }
 
     /// Makes the connection look at its queue and flags: wakes its thread, or has the parking lot
     /// resume it. Never blocks beyond a short lock.
     pub fn wake(&self) {
-        match &*self.target.lock() {
-            WakeTarget::Unset => {}
+        match &mut *self.target.lock() {
+            WakeTarget::Unset { pending } => *pending = true,
             WakeTarget::Thread(waker) => waker.wake(),
             WakeTarget::Parked { lot, token } => lot.request_resume(*token),
         }
@@ -70,10 +71,13 @@ impl ConnectionControl {
     /// at everything once.
     pub fn attach_thread(&self, signalled: bool) -> io::Result<Arc<Waker>> {
         let waker = Arc::new(Waker::new()?);
-        if signalled {
+        let previous = std::mem::replace(
+            &mut *self.target.lock(),
+            WakeTarget::Thread(Arc::clone(&waker)),
+        );
+        if signalled || matches!(previous, WakeTarget::Unset { pending: true }) {
             waker.wake();
         }
-        *self.target.lock() = WakeTarget::Thread(Arc::clone(&waker));
         Ok(waker)
     }
 
@@ -84,7 +88,8 @@ impl ConnectionControl {
             std::mem::replace(&mut *self.target.lock(), WakeTarget::Parked { lot, token });
         match previous {
             WakeTarget::Thread(waker) => waker.take_pending(),
-            _ => false,
+            WakeTarget::Unset { pending } => pending,
+            WakeTarget::Parked { .. } => false,
         }
     }
 }

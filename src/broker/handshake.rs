@@ -24,8 +24,9 @@ const STOP_CHECK: Duration = Duration::from_millis(100);
 /// buffered for sending.
 pub(crate) struct Accepted {
     pub connect: Connect,
-    /// The waker the connection thread polls; others reach it through the connection control.
-    pub waker: Arc<Waker>,
+    /// The waker the connection thread polls (others reach it through the connection control);
+    /// `None` when accepted on the listener thread, which parks the connection at once.
+    pub waker: Option<Arc<Waker>>,
     pub client_id: Arc<str>,
     pub attached: Attached,
 }
@@ -131,7 +132,20 @@ pub(crate) fn accept(
         return None;
     };
     let attached = core.attach(&client_id, connect.clean_session, control);
-    // [MQTT-3.2.0-1]: CONNACK is the first packet the server sends.
+    connack(&mut io, &connect, &attached);
+    Some((
+        io,
+        Accepted {
+            connect,
+            waker: Some(waker),
+            client_id,
+            attached,
+        },
+    ))
+}
+
+/// [MQTT-3.2.0-1]: CONNACK is the first packet the server sends.
+fn connack(io: &mut Io, connect: &Connect, attached: &Attached) {
     Packet::Connack(Connack {
         // MQTT 3.1 has no session-present flag: its CONNACK's first byte is reserved, 0.
         session_present: attached.session_present && connect.protocol == ProtocolLevel::V311,
@@ -139,11 +153,37 @@ pub(crate) fn accept(
     })
     .encode(&mut io.output)
     .expect("CONNACK always encodes");
-    Some((
+}
+
+/// Accepts a CONNECT without waiting for anything, for the listener thread: only when there is
+/// no authenticator to call and the client id names no existing session (nothing to resume or
+/// take over). Anything else is given back, to be decided by [`accept`] on a connection thread.
+pub(crate) fn accept_at_once(
+    core: &Core,
+    mut io: Io,
+    connect: Connect,
+    control: &Arc<ConnectionControl>,
+) -> Result<(Io, Accepted), (Io, Connect)> {
+    if core.options.authenticator.is_some()
+        || (connect.client_id.is_empty() && !connect.clean_session)
+    {
+        return Err((io, connect));
+    }
+    io.set_protocol(connect.protocol);
+    let client_id: Arc<str> = if connect.client_id.is_empty() {
+        Arc::from(generated_client_id())
+    } else {
+        Arc::from(connect.client_id.as_str())
+    };
+    let Some(attached) = core.attach_if_vacant(&client_id, connect.clean_session, control) else {
+        return Err((io, connect));
+    };
+    connack(&mut io, &connect, &attached);
+    Ok((
         io,
         Accepted {
             connect,
-            waker,
+            waker: None,
             client_id,
             attached,
         },

@@ -77,6 +77,23 @@ impl Io {
         self.decoder = self.decoder.with_protocol(protocol);
     }
 
+    /// Takes the first buffered packet if it is a complete, valid CONNECT; leaves the input
+    /// untouched otherwise.
+    pub fn take_connect(&mut self) -> Option<crate::protocol::Connect> {
+        match self.decoder.decode(&self.input[self.consumed..]) {
+            Ok(Some((Packet::Connect(connect), used))) => {
+                self.consumed += used;
+                Some(connect)
+            }
+            _ => None,
+        }
+    }
+
+    /// Bytes received and not yet decoded.
+    pub fn buffered_input(&self) -> usize {
+        self.input.len() - self.consumed
+    }
+
     /// The next complete packet in the input, `Ok(None)` when more bytes are needed. A packet
     /// whose fixed header announces more than the maximum size is refused here, before any buffer
     /// is sized for it.

@@ -11,11 +11,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::connection;
-use super::control::ConnectionControl;
 use super::core::Core;
 use super::socket::{deepen_backlog, poll_many};
 use super::stats::Counters;
-use super::threads::{join_finished, spawn_connection_thread};
+use super::threads::{join_finished, mark_serving};
 use super::waker::Waker;
 
 /// CONNACK, session present 0, return code 0x03 "server unavailable".
@@ -34,6 +33,8 @@ struct Refused {
 }
 
 pub(crate) fn run(core: Arc<Core>, listener: TcpListener, waker: Arc<Waker>) {
+    // Connections accepted at once run their event hook here.
+    mark_serving(&core);
     deepen_backlog(listener.as_raw_fd(), BACKLOG);
     let mut refused: Vec<Refused> = Vec::new();
     let mut last_sweep = Instant::now();
@@ -125,14 +126,9 @@ fn accept_all(core: &Arc<Core>, listener: &TcpListener, refused: &mut Vec<Refuse
             refuse(stream, refused);
             continue;
         }
-        let control = Arc::new(ConnectionControl::new());
         core.live_connections.fetch_add(1, Ordering::AcqRel);
-        let thread_core = Arc::clone(core);
-        let spawned = spawn_connection_thread(core, move || {
-            connection::serve(thread_core, stream, peer, control)
-        });
-        if spawned.is_err() {
-            // The stream moved into the closure that failed to start and is closed.
+        if connection::start(core, stream, peer).is_err() {
+            // The socket went down with the connection that could not start.
             core.live_connections.fetch_sub(1, Ordering::AcqRel);
         }
     }

@@ -108,6 +108,25 @@ impl Core {
         }
     }
 
+    /// Attaches a connection to a new session for `client_id` if none exists; `None` if one does
+    /// (resuming or taking it over may have to wait, which only a connection thread may do).
+    pub fn attach_if_vacant(
+        &self,
+        client_id: &str,
+        clean: bool,
+        control: &Arc<ConnectionControl>,
+    ) -> Option<Attached> {
+        let mut sessions = self.sessions.lock();
+        if sessions.contains_key(client_id) {
+            return None;
+        }
+        let key: Arc<str> = Arc::from(client_id);
+        let session = self.create_session(Arc::clone(&key), clean);
+        sessions.insert(key, Arc::clone(&session));
+        drop(sessions);
+        Some(Self::attach_to(session, control))
+    }
+
     /// Detaches the calling connection. A clean session ends here ([MQTT-3.1.2-6]); a persistent
     /// one keeps its flows and goes on queueing QoS 1 and 2 messages ([MQTT-3.1.2-5]).
     pub fn detach(&self, session: &Arc<Session>, mut flows: Box<Flows>) {
