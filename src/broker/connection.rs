@@ -53,7 +53,8 @@ pub(crate) fn start(core: &Arc<Core>, stream: TcpStream, peer: SocketAddr) -> io
     };
     let (io, accepted) = match handshake::accept_at_once(core, io, connect, &control) {
         Ok(accepted) => accepted,
-        Err((io, connect)) => {
+        Err(deferred) => {
+            let (io, connect) = *deferred;
             return spawn_connection_thread(core, move || {
                 serve(thread_core, io, peer, control, Some(connect))
             });

@@ -163,11 +163,11 @@ pub(crate) fn accept_at_once(
     mut io: Io,
     connect: Connect,
     control: &Arc<ConnectionControl>,
-) -> Result<(Io, Accepted), (Io, Connect)> {
+) -> Result<(Io, Accepted), Box<(Io, Connect)>> {
     if core.options.authenticator.is_some()
         || (connect.client_id.is_empty() && !connect.clean_session)
     {
-        return Err((io, connect));
+        return Err(Box::new((io, connect)));
     }
     io.set_protocol(connect.protocol);
     let client_id: Arc<str> = if connect.client_id.is_empty() {
@@ -176,7 +176,7 @@ pub(crate) fn accept_at_once(
         Arc::from(connect.client_id.as_str())
     };
     let Some(attached) = core.attach_if_vacant(&client_id, connect.clean_session, control) else {
-        return Err((io, connect));
+        return Err(Box::new((io, connect)));
     };
     connack(&mut io, &connect, &attached);
     Ok((
