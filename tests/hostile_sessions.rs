@@ -221,10 +221,6 @@ fn disconnect_then_reconnect_at_once(options: BrokerOptions, idle: Duration, rou
 }
 
 #[test]
-#[ignore = "bug: when the takeover's wake-up and the old connection's DISCONNECT are ready \
-            together, the connection thread checks is_taken_over() before reading its input \
-            (src/broker/connection.rs, after io.wait) and closes as TakenOver, publishing the \
-            will; fails in about half the runs of 30 rounds"]
 fn mqtt_3_14_4_3_disconnect_then_immediate_reconnect_publishes_no_will() {
     disconnect_then_reconnect_at_once(
         BrokerOptions {
@@ -237,9 +233,6 @@ fn mqtt_3_14_4_3_disconnect_then_immediate_reconnect_publishes_no_will() {
 }
 
 #[test]
-#[ignore = "bug: the same race for a parked connection, which loses it more often: the \
-            takeover is handled before the parking lot resumes the connection to read its \
-            DISCONNECT; fails in most runs of 30 rounds"]
 fn mqtt_3_14_4_3_parked_client_disconnect_then_immediate_reconnect_publishes_no_will() {
     disconnect_then_reconnect_at_once(
         BrokerOptions {
