@@ -373,3 +373,25 @@ fn header_holds_exactly_the_c_api_and_generated_version_macros() {
         assert!(!header.contains(rust_only), "header leaks {rust_only}");
     }
 }
+
+/// The README shows examples-c/embedded.c; the program must run as shown, and the README must
+/// show it as it is.
+#[test]
+fn embedded_example_runs_and_is_the_one_in_the_readme() {
+    examples_built();
+    let output = run_program(&root().join("examples-c/build/embedded"), &[]);
+    assert_eq!(
+        output.stdout,
+        "greetings/client: Hello MQTT (QoS 1)\ngreetings/host: hi (QoS 0)\n",
+        "{}",
+        output.describe()
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", output.describe());
+
+    let source = std::fs::read_to_string(root().join("examples-c/embedded.c")).unwrap();
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("```c\n{source}```")),
+        "README.md must show examples-c/embedded.c verbatim in a ```c block"
+    );
+}
