@@ -151,7 +151,11 @@ wait_listening() {
     local port=$1 pid=$2
     for _ in $(seq 200); do
         kill -0 "$pid" 2>/dev/null || return 1
-        if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then return 0; fi
+        if command -v ss >/dev/null; then
+            if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then return 0; fi
+        elif (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return 0
+        fi
         sleep 0.05
     done
     return 1
