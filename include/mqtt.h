@@ -612,10 +612,11 @@ mqtt_status mqtt_broker_options_set_authorizer(mqtt_broker_options *opts,
  * removes it.
  *
  * Threads: `cb` runs on a broker thread, concurrently with other connections' callbacks: the
- * connection's own thread, the listener thread for a connect accepted as soon as it arrived,
- * or the parking thread for a parked connection closed by `mqtt_broker_stop` (for disconnects
- * caused by the stop it runs while the stop is in progress). Keep it short: while it runs on
- * the listener, no new connection is accepted.
+ * connection's own thread, the listener or parking thread for a connect accepted as soon as it
+ * arrived, or the parking thread for a parked connection closed by `mqtt_broker_stop` (for
+ * disconnects caused by the stop it runs while the stop is in progress). Keep it short: while it
+ * runs on the listener or parking thread, no new connection is accepted and no parked one
+ * resumed.
  * It may call `mqtt_broker_publish`, `mqtt_broker_stats`, `mqtt_broker_port` and
  * `mqtt_broker_stop` (which then only starts the stop and returns at once); it must not call
  * `mqtt_broker_free` or `mqtt_broker_wait` on its own broker.

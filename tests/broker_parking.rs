@@ -171,3 +171,68 @@ fn parked_connection_keeps_only_its_socket() {
         connection_threads() == 0 && open_descriptors() == before + 100
     });
 }
+
+/// Threads named for serving connections (the kernel truncates names to 15 bytes).
+fn serving_threads() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, |tasks| {
+        tasks
+            .filter_map(Result::ok)
+            .filter(|task| {
+                std::fs::read_to_string(task.path().join("comm"))
+                    .is_ok_and(|name| name.trim_end() == "mqtt-connectio")
+            })
+            .count()
+    })
+}
+
+#[test]
+fn connecting_clients_wait_for_connect_and_are_answered_without_a_thread() {
+    let _serial = SERIAL.lock();
+    let broker = start_broker(BrokerOptions {
+        park_idle_after: Some(PARK_AFTER),
+        connect_timeout: Duration::from_millis(300),
+        ..BrokerOptions::default()
+    });
+    assert_eq!(
+        serving_threads(),
+        0,
+        "a connection thread outlived its broker"
+    );
+    let mut silent = RawClient::open(broker.port());
+    // Each CONNECT arrives in two parts, well after the socket was accepted.
+    let mut clients: Vec<RawClient> = (0..20).map(|_| RawClient::open(broker.port())).collect();
+    let encoded: Vec<Vec<u8>> = (0..clients.len())
+        .map(|i| {
+            let mut bytes = Vec::new();
+            Packet::Connect(connect_packet(&format!("greet{i}"), true))
+                .encode(&mut bytes)
+                .unwrap();
+            bytes
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(50));
+    for (client, bytes) in clients.iter_mut().zip(&encoded) {
+        client.send_bytes(&bytes[..3]);
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    for (client, bytes) in clients.iter_mut().zip(&encoded) {
+        client.send_bytes(&bytes[3..]);
+    }
+    for client in &mut clients {
+        match client.recv() {
+            Packet::Connack(connack) => {
+                assert_eq!(connack.code, mqtt::protocol::ConnectReturnCode::Accepted)
+            }
+            other => panic!("expected CONNACK, got {other:?}"),
+        }
+    }
+    assert_eq!(broker.stats().clients_connected, 20);
+    assert_eq!(serving_threads(), 0, "a connecting client took a thread");
+    // The connect timeout still closes a socket that never sends CONNECT.
+    silent.expect_closed(Duration::from_secs(2));
+    // Traffic gets a thread as before.
+    clients[0].subscribe_ok(1, &[("greet/topic", QoS::AtMostOnce)]);
+    for client in &mut clients {
+        client.sync();
+    }
+}

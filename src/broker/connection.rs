@@ -12,7 +12,7 @@ use super::control::ConnectionControl;
 use super::core::Core;
 use super::flows::{Ack, Flows, Inflight};
 use super::handshake::{self, Accepted};
-use super::io::Io;
+use super::io::{FirstPacket, Io};
 use super::message::Delivery;
 use super::options::{Access, BrokerEvent, DisconnectReason};
 use super::parking::Parking;
@@ -31,26 +31,94 @@ use crate::topic::TopicFilter;
 /// stops reading then leaves its messages in the bounded session queue, where excess is dropped.
 const OUTPUT_HIGH_WATER: usize = 64 * 1024;
 
-/// Takes over a socket the listener just accepted. When the client's CONNECT has already arrived
-/// and can be accepted without waiting (see [`handshake::accept_at_once`]), the listener thread
-/// answers it and parks the connection: a burst of connecting clients needs no thread at all.
-/// Otherwise the connection goes to a connection thread. Errors only when no thread could be
-/// started, in which case the socket is closed.
+/// A socket whose CONNECT has not arrived yet, waiting in the parking lot without a thread.
+pub(crate) struct Greeting {
+    pub io: Io,
+    pub peer: SocketAddr,
+    pub control: Arc<ConnectionControl>,
+    /// The connect timeout runs out here: a client that sends no CONNECT by then is dropped.
+    pub deadline: Instant,
+}
+
+/// Takes over a socket the listener just accepted. Until its CONNECT arrives the connection waits
+/// in the parking lot, and when that CONNECT can be accepted without waiting (see
+/// [`handshake::accept_at_once`]) the listener or parking thread answers it and parks the
+/// connection again: a burst of connecting clients needs no connection thread at all. Anything
+/// else (an authenticator to call, a session to take over, a refusal to deliver) goes to a
+/// connection thread. Errors when the connection ended here (see [`greet`]); the socket is then
+/// closed.
 pub(crate) fn start(core: &Arc<Core>, stream: TcpStream, peer: SocketAddr) -> io::Result<()> {
     let control = Arc::new(ConnectionControl::new());
-    let mut io = Io::new(stream, core.options.max_packet_size)?;
-    let parking = core.parking.get().cloned();
-    let early_connect = match parking {
-        Some(_) => match io.fill() {
-            Ok(n) if n > 0 => io.take_connect(),
-            _ => None,
-        },
-        None => None,
-    };
-    let thread_core = Arc::clone(core);
-    let Some(connect) = early_connect else {
+    let io = Io::new(stream, core.options.max_packet_size)?;
+    let Some(parking) = core.parking.get().cloned() else {
+        let thread_core = Arc::clone(core);
         return spawn_connection_thread(core, move || serve(thread_core, io, peer, control, None));
     };
+    let greeting = Box::new(Greeting {
+        io,
+        peer,
+        control,
+        deadline: Instant::now() + core.options.connect_timeout,
+    });
+    greet(core, &parking, greeting)
+}
+
+/// Reads what a client waiting to be greeted sent and moves it on: back to the parking lot while
+/// its CONNECT is incomplete, to [`answer`] once it is whole, to a connection thread for anything
+/// else. Called on the listener thread for a new socket and on the parking thread when a waiting
+/// one becomes readable. Errors when the connection ended here (the client closed it, or no
+/// thread could be started): the socket is closed and the caller no longer counts it.
+pub(crate) fn greet(
+    core: &Arc<Core>,
+    parking: &Arc<Parking>,
+    mut greeting: Box<Greeting>,
+) -> io::Result<()> {
+    match greeting.io.fill() {
+        Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) => return Err(e),
+    }
+    let thread_core = Arc::clone(core);
+    match greeting.io.first_packet() {
+        FirstPacket::Connect(connect) => answer(core, parking, *greeting, *connect),
+        FirstPacket::Incomplete => {
+            greeting.io.release_buffers();
+            match parking.await_connect(greeting) {
+                Ok(()) => Ok(()),
+                // The lot is closed (the broker is stopping) or cannot watch the socket.
+                Err(back) => {
+                    let Greeting {
+                        io, peer, control, ..
+                    } = *back;
+                    spawn_connection_thread(core, move || {
+                        serve(thread_core, io, peer, control, None)
+                    })
+                }
+            }
+        }
+        FirstPacket::NotConnect => {
+            let Greeting {
+                io, peer, control, ..
+            } = *greeting;
+            spawn_connection_thread(core, move || serve(thread_core, io, peer, control, None))
+        }
+    }
+}
+
+/// Answers a CONNECT on the calling (listener or parking) thread when that needs no waiting, and
+/// parks the connection once CONNACK is written and nothing else is pending; otherwise hands the
+/// connection to a connection thread.
+fn answer(
+    core: &Arc<Core>,
+    parking: &Arc<Parking>,
+    greeting: Greeting,
+    connect: Connect,
+) -> io::Result<()> {
+    let Greeting {
+        io, peer, control, ..
+    } = greeting;
+    let thread_core = Arc::clone(core);
     let (io, accepted) = match handshake::accept_at_once(core, io, connect, &control) {
         Ok(accepted) => accepted,
         Err(deferred) => {
@@ -63,7 +131,7 @@ pub(crate) fn start(core: &Arc<Core>, stream: TcpStream, peer: SocketAddr) -> io
     let mut online = Box::new(Online::new(Arc::clone(core), io, peer, control, accepted));
     let settled =
         online.io.flush().is_ok() && online.io.output.is_empty() && online.io.buffered_input() == 0;
-    if settled && let Some(parking) = parking {
+    if settled {
         online.release_buffers();
         match parking.park(online) {
             Ok(()) => return Ok(()),

@@ -8,7 +8,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use super::socket::{Ready, poll2, read_into_spare, timeout_ms};
-use crate::protocol::{DecodeError, Decoder, Packet, ProtocolLevel};
+use crate::protocol::{Connect, DecodeError, Decoder, Packet, ProtocolLevel};
 
 /// First read size; doubled (up to `MAX_READ_CHUNK`) whenever a read fills the space offered, so
 /// idle connections stay small and busy ones read in large batches.
@@ -17,6 +17,15 @@ const MAX_READ_CHUNK: usize = 64 * 1024;
 /// Buffers grown beyond these by one large packet or burst are shrunk once drained.
 const INPUT_KEEP: usize = 256 * 1024;
 const OUTPUT_KEEP: usize = 256 * 1024;
+
+/// What the first bytes a client sent amount to.
+pub(crate) enum FirstPacket {
+    Connect(Box<Connect>),
+    /// Not a whole packet yet.
+    Incomplete,
+    /// Another packet or malformed input: refused by [`super::handshake::read_connect`].
+    NotConnect,
+}
 
 pub(crate) struct Io {
     stream: TcpStream,
@@ -77,15 +86,16 @@ impl Io {
         self.decoder = self.decoder.with_protocol(protocol);
     }
 
-    /// Takes the first buffered packet if it is a complete, valid CONNECT; leaves the input
-    /// untouched otherwise.
-    pub fn take_connect(&mut self) -> Option<crate::protocol::Connect> {
+    /// Takes the first buffered packet if it is a complete, valid CONNECT; otherwise leaves the
+    /// input untouched and says whether more bytes may still make one.
+    pub fn first_packet(&mut self) -> FirstPacket {
         match self.decoder.decode(&self.input[self.consumed..]) {
             Ok(Some((Packet::Connect(connect), used))) => {
                 self.consumed += used;
-                Some(connect)
+                FirstPacket::Connect(Box::new(connect))
             }
-            _ => None,
+            Ok(None) => FirstPacket::Incomplete,
+            Ok(Some(_)) | Err(_) => FirstPacket::NotConnect,
         }
     }
 

@@ -1,6 +1,6 @@
-//! The listener thread: accepts sockets, starts a connection thread for each (with the configured
-//! small stack), refuses sockets beyond the connection limit, joins finished connection threads
-//! and expires idle persistent sessions.
+//! The listener thread: accepts sockets and hands each to [`connection::start`] (which answers
+//! its CONNECT at once or lets it wait for one in the parking lot), refuses sockets beyond the
+//! connection limit, joins finished connection threads and expires idle persistent sessions.
 
 use std::io::{self, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};

@@ -12,9 +12,11 @@
 //! connection thread owns its socket and its session's QoS flows; other threads reach it only by
 //! appending to its session queue and waking it. A connection idle for `park_idle_after` gives
 //! up its thread and waits in the parking lot (one epoll thread) until a packet, a delivery, a
-//! takeover or its keep-alive deadline needs it, so idle clients cost no thread; a CONNECT that
-//! arrives with its connection and needs no waiting is even answered by the listener, which
-//! parks the connection straight away. Connection threads are reused between connections.
+//! takeover or its keep-alive deadline needs it, so idle clients cost no thread. A new socket
+//! waits there for its CONNECT too, and a CONNECT that needs no waiting (no authenticator, no
+//! session to take over) is answered by the listener or parking thread, which parks the
+//! connection straight away: connecting clients get a thread only once they carry traffic.
+//! Connection threads are reused between connections.
 //! Callbacks (authenticator, authorizer, event hook) run on broker threads (connection threads;
 //! the listener or parking thread for some connect and stop events), concurrently, with no
 //! broker lock held, so they may call [`Broker::publish`] and [`Broker::stats`]; a

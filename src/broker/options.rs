@@ -74,7 +74,8 @@ impl DisconnectReason {
     }
 }
 
-/// A connection life-cycle event, delivered to the event hook on the connection's thread.
+/// A connection life-cycle event, delivered to the event hook on a broker thread: the
+/// connection's own, or the listener or parking thread (see the [`super`] module docs).
 #[derive(Debug, Clone, Copy)]
 pub enum BrokerEvent<'a> {
     /// A CONNECT was accepted and CONNACK 0x00 sent.

@@ -7,6 +7,11 @@
 //! One parking thread watches the parked sockets with epoll and starts a new connection thread as
 //! soon as a packet arrives, a delivery is queued or another connection takes the client id over
 //! (both signalled through `request_resume`), or the keep-alive deadline passes.
+//!
+//! New sockets wait here too until their CONNECT arrives (see [`super::connection::greet`]): the
+//! parking thread reads it, and answers it itself when that needs no waiting, so accepting a
+//! connection costs no thread hand-off. A socket still without its CONNECT when the connect
+//! timeout runs out is closed.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -18,7 +23,7 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use super::connection::{Online, drive};
+use super::connection::{Greeting, Online, drive, greet};
 use super::core::Core;
 use super::options::DisconnectReason;
 use super::socket::timeout_ms;
@@ -44,7 +49,10 @@ struct LotState {
     open: bool,
     next_token: u64,
     parked: HashMap<u64, Box<Online>>,
-    /// Keep-alive deadlines of parked connections; entries of connections that left are skipped.
+    /// New sockets waiting for their CONNECT.
+    greeting: HashMap<u64, Box<Greeting>>,
+    /// Keep-alive deadlines of parked connections and connect deadlines of greeting ones; entries
+    /// of connections that left are skipped.
     deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
 }
 
@@ -86,6 +94,7 @@ impl Parking {
                 open: true,
                 next_token: 0,
                 parked: HashMap::new(),
+                greeting: HashMap::new(),
                 deadlines: BinaryHeap::new(),
             }),
             ready: Mutex::new(Vec::new()),
@@ -112,14 +121,7 @@ impl Parking {
             return Err(online);
         }
         if let Some(deadline) = online.keep_alive_deadline() {
-            let earliest = state
-                .deadlines
-                .peek()
-                .is_none_or(|Reverse((first, _))| deadline < *first);
-            state.deadlines.push(Reverse((deadline, token)));
-            if earliest {
-                self.waker.wake();
-            }
+            state.push_deadline(&self.waker, deadline, token);
         }
         let pending_wake = online.leave_thread(Arc::clone(self), token);
         state.parked.insert(token, online);
@@ -127,6 +129,24 @@ impl Parking {
         if pending_wake {
             self.request_resume(token);
         }
+        Ok(())
+    }
+
+    /// Takes in a new socket whose CONNECT has not (entirely) arrived, until it does or the
+    /// connect timeout runs out. Gives it back if the lot is closed or cannot watch the socket.
+    pub fn await_connect(&self, greeting: Box<Greeting>) -> Result<(), Box<Greeting>> {
+        let mut state = self.state.lock();
+        if !state.open {
+            return Err(greeting);
+        }
+        let token = state.next_token;
+        state.next_token += 1;
+        let socket = greeting.io.fd();
+        if epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, socket, token).is_err() {
+            return Err(greeting);
+        }
+        state.push_deadline(&self.waker, greeting.deadline, token);
+        state.greeting.insert(token, greeting);
         Ok(())
     }
 
@@ -140,7 +160,7 @@ impl Parking {
 
     /// The parking thread: resumes connections as their descriptors become ready or their
     /// keep-alive deadline passes; on stop, closes every parked connection.
-    pub fn run(&self, core: &Arc<Core>) {
+    pub fn run(self: &Arc<Self>, core: &Arc<Core>) {
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS_PER_WAIT];
         while !core.is_stopping() {
             let timeout = timeout_ms(self.next_deadline());
@@ -176,7 +196,7 @@ impl Parking {
     fn next_deadline(&self) -> Option<Instant> {
         let mut state = self.state.lock();
         while let Some(&Reverse((deadline, token))) = state.deadlines.peek() {
-            if state.parked.contains_key(&token) {
+            if state.holds(token) {
                 return Some(deadline);
             }
             state.deadlines.pop();
@@ -191,8 +211,21 @@ impl Parking {
         Some(online)
     }
 
-    /// Gives a parked connection a thread again.
-    fn resume(&self, core: &Arc<Core>, token: u64) {
+    fn take_greeting(&self, token: u64) -> Option<Box<Greeting>> {
+        let greeting = self.state.lock().greeting.remove(&token)?;
+        let epoll = self.epoll.as_raw_fd();
+        let _ = epoll_ctl(epoll, libc::EPOLL_CTL_DEL, greeting.io.fd(), 0);
+        Some(greeting)
+    }
+
+    /// Gives a parked connection a thread again; reads what a greeting socket sent.
+    fn resume(self: &Arc<Self>, core: &Arc<Core>, token: u64) {
+        if let Some(greeting) = self.take_greeting(token) {
+            if core.is_stopping() || greet(core, self, greeting).is_err() {
+                core.live_connections.fetch_sub(1, Ordering::AcqRel);
+            }
+            return;
+        }
         let Some(online) = self.take(token) else {
             return;
         };
@@ -207,7 +240,7 @@ impl Parking {
         }
     }
 
-    fn resume_expired(&self, core: &Arc<Core>) {
+    fn resume_expired(self: &Arc<Self>, core: &Arc<Core>) {
         let now = Instant::now();
         let mut due = Vec::new();
         {
@@ -217,26 +250,59 @@ impl Parking {
                     break;
                 }
                 state.deadlines.pop();
-                if state.parked.contains_key(&token) {
+                if state.holds(token) {
                     due.push(token);
                 }
             }
         }
         for token in due {
+            // [MQTT-3.1.0-1] gives no time limit, but a socket that never sends CONNECT must not
+            // hold a descriptor forever: past the connect timeout it is closed.
+            if self.take_greeting(token).is_some() {
+                core.live_connections.fetch_sub(1, Ordering::AcqRel);
+                continue;
+            }
             self.resume(core, token);
         }
     }
 
     fn close_all(&self, core: &Arc<Core>) {
-        let parked: Vec<u64> = {
+        let (parked, greeting): (Vec<u64>, Vec<u64>) = {
             let mut state = self.state.lock();
             state.open = false;
-            state.parked.keys().copied().collect()
+            (
+                state.parked.keys().copied().collect(),
+                state.greeting.keys().copied().collect(),
+            )
         };
+        for token in greeting {
+            if self.take_greeting(token).is_some() {
+                core.live_connections.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
         for token in parked {
             if let Some(online) = self.take(token) {
                 close(core, online);
             }
+        }
+    }
+}
+
+impl LotState {
+    /// Whether `token` names a connection still in the lot.
+    fn holds(&self, token: u64) -> bool {
+        self.parked.contains_key(&token) || self.greeting.contains_key(&token)
+    }
+
+    /// Records a deadline, waking the parking thread when it comes before all others.
+    fn push_deadline(&mut self, waker: &Waker, deadline: Instant, token: u64) {
+        let earliest = self
+            .deadlines
+            .peek()
+            .is_none_or(|Reverse((first, _))| deadline < *first);
+        self.deadlines.push(Reverse((deadline, token)));
+        if earliest {
+            waker.wake();
         }
     }
 }
