@@ -119,6 +119,53 @@ fn path_of(filter: &str) -> Path<'_> {
     Path { steps, multi }
 }
 
+/// A node still to visit while collecting: the node, the levels of the topic still to match
+/// (`None` once all are matched), and whether it is at the first level.
+type Visit<'a> = (&'a Node, Option<&'a str>, bool);
+
+/// Branches pending at once before [`Worklist`] spills to the heap. Each level adds at most one
+/// (a named child and the `+` child are both followed), so this covers topics of 16 levels.
+const INLINE_VISITS: usize = 16;
+
+/// The depth-first stack of [`SubscriptionTree::collect`], kept inline so routing a message
+/// allocates nothing for it; only topics that branch into more wildcard paths than
+/// `INLINE_VISITS` at once spill into a heap vector.
+struct Worklist<'a> {
+    inline: [Option<Visit<'a>>; INLINE_VISITS],
+    len: usize,
+    /// Entries pushed while `inline` was full; always above every inline entry.
+    spilled: Vec<Visit<'a>>,
+}
+
+impl Default for Worklist<'_> {
+    fn default() -> Self {
+        Worklist {
+            inline: [None; INLINE_VISITS],
+            len: 0,
+            spilled: Vec::new(),
+        }
+    }
+}
+
+impl<'a> Worklist<'a> {
+    fn push(&mut self, visit: Visit<'a>) {
+        if self.len < INLINE_VISITS && self.spilled.is_empty() {
+            self.inline[self.len] = Some(visit);
+            self.len += 1;
+        } else {
+            self.spilled.push(visit);
+        }
+    }
+
+    fn pop(&mut self) -> Option<Visit<'a>> {
+        if let Some(visit) = self.spilled.pop() {
+            return Some(visit);
+        }
+        self.len = self.len.checked_sub(1)?;
+        self.inline[self.len].take()
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct SubscriptionTree {
     root: Node,
@@ -231,8 +278,7 @@ impl SubscriptionTree {
     /// topics starting with `$` ([MQTT-4.7.2-1]); `a/#` also matches `a` (section 4.7.1.2).
     pub fn collect(&self, topic: &str, out: &mut Vec<Subscriber>) {
         let dollar = topic.starts_with('$');
-        // (node, levels still to match or None once all are matched, is this the first level)
-        let mut stack: Vec<(&Node, Option<&str>, bool)> = Vec::with_capacity(8);
+        let mut stack = Worklist::default();
         stack.push((&self.root, Some(topic), true));
         while let Some((node, rest, first)) = stack.pop() {
             let wildcards_allowed = !(first && dollar);
@@ -347,6 +393,50 @@ mod tests {
         assert!(tree.unsubscribe("a/b/c", 2));
         assert_eq!(tree.len(), 0);
         assert!(tree.is_pruned());
+    }
+
+    #[test]
+    fn many_pending_branches_spill_and_still_match() {
+        const LEVELS: usize = 3 * INLINE_VISITS;
+        // Filters with `a` at one level and `+` everywhere else: walking the all-`+` path, every
+        // level leaves its `a` branch pending, more than the inline worklist holds. And the
+        // converse, `+` at one level and `a` elsewhere.
+        let one_level = |k: usize, here: &'static str, elsewhere: &'static str| {
+            let mut levels = vec![elsewhere; LEVELS];
+            levels[k] = here;
+            levels.join("/")
+        };
+        let mut filters: Vec<String> = (0..LEVELS)
+            .flat_map(|k| [one_level(k, "a", "+"), one_level(k, "+", "a")])
+            .collect();
+        filters.push(vec!["a"; LEVELS].join("/"));
+        filters.push(vec!["+"; LEVELS].join("/"));
+        let mut tree = SubscriptionTree::default();
+        for (i, f) in filters.iter().enumerate() {
+            tree.subscribe(
+                &TopicFilter::new(f).unwrap(),
+                &session(i as u64),
+                QoS::AtMostOnce,
+            );
+        }
+        for topic in [
+            vec!["a"; LEVELS].join("/"),
+            vec!["b"; LEVELS].join("/"),
+            format!("b/{}", vec!["a"; LEVELS - 1].join("/")),
+            vec!["a"; LEVELS - 1].join("/"),
+        ] {
+            let expected: Vec<u64> = filters
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| matches_str(f, &topic))
+                .map(|(i, _)| i as u64)
+                .collect();
+            let got: Vec<u64> = matched(&tree, &topic)
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
+            assert_eq!(got, expected, "topic {topic}");
+        }
     }
 
     #[test]
