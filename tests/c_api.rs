@@ -6,18 +6,16 @@
 //! examples-c` under a file lock (target/examples-c.lock), because other test binaries or
 //! another cargo test in the same tree may run the same make at the same time.
 
-use std::fs::File;
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
-use std::thread;
-use std::time::{Duration, Instant};
+mod shipping;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-/// A release build of the whole crate from scratch on a slow two-core machine stays well
-/// within this; a hang (e.g. a stuck lock) fails the test instead of blocking CI forever.
-const BUILD_LIMIT: Duration = Duration::from_secs(900);
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use shipping::{
+    Output, examples_built, link_with_library, root, run_bounded as run, valgrind_present,
+};
+
 const COMPILE_LIMIT: Duration = Duration::from_secs(120);
 const RUN_LIMIT: Duration = Duration::from_secs(20);
 
@@ -33,92 +31,6 @@ const C_STRICT: &[&str] = &[
 ];
 const CXX_STRICT: &[&str] = &["-std=c++17", "-Wall", "-Wextra", "-Wpedantic", "-Werror"];
 
-struct Output {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Output {
-    fn describe(&self) -> String {
-        format!(
-            "{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.status, self.stdout, self.stderr
-        )
-    }
-}
-
-/// Runs `command` to completion, killing it if it outlives `limit`.
-fn run(command: &mut Command, limit: Duration) -> Output {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            text
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().expect("piped")));
-    let stderr = drain(Box::new(child.stderr.take().expect("piped")));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for child") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{command:?} took longer than {limit:?}");
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: stdout.join().expect("stdout reader"),
-        stderr: stderr.join().expect("stderr reader"),
-    }
-}
-
-fn root() -> &'static Path {
-    Path::new(ROOT)
-}
-
-fn release_dir() -> PathBuf {
-    root().join("target/release")
-}
-
-/// Runs `make -C examples-c` once for this test binary; every test that needs the release
-/// library or the example programs calls this first.
-fn examples_built() {
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    let result = BUILT.get_or_init(|| {
-        let target = root().join("target");
-        std::fs::create_dir_all(&target).expect("target/ can be created");
-        let lock = File::create(target.join("examples-c.lock")).expect("lock file");
-        lock.lock().expect("locking target/examples-c.lock");
-        let output = run(
-            Command::new("make")
-                .arg("-C")
-                .arg(root().join("examples-c")),
-            BUILD_LIMIT,
-        );
-        drop(lock);
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(format!("make -C examples-c failed: {}", output.describe()))
-        }
-    });
-    if let Err(message) = result {
-        panic!("{message}");
-    }
-}
-
 /// A scratch directory for this test's compiler output.
 fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -133,18 +45,8 @@ fn scratch(name: &str) -> PathBuf {
 fn compile(compiler: &str, flags: &[&str], source: &Path, program: &Path) -> PathBuf {
     examples_built();
     let mut command = Command::new(compiler);
-    command
-        .args(flags)
-        .arg("-pthread")
-        .arg("-I")
-        .arg(root().join("include"))
-        .arg(source)
-        .arg("-o")
-        .arg(program)
-        .arg("-L")
-        .arg(release_dir())
-        .arg(format!("-Wl,-rpath,{}", release_dir().display()))
-        .arg("-lmqtt");
+    command.args(flags);
+    link_with_library(&mut command, source, program);
     let output = run(&mut command, COMPILE_LIMIT);
     assert!(
         output.status.success(),
@@ -296,18 +198,7 @@ fn c_program_checks_the_api_conventions() {
 /// under CI=true, where `.ci/run` has installed it.
 #[test]
 fn c_conventions_are_clean_under_valgrind() {
-    let available = Command::new("valgrind")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    if !available {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "valgrind is required under CI=true"
-        );
-        eprintln!("skipping: valgrind is not installed");
+    if !valgrind_present() {
         return;
     }
     let dir = scratch("conventions-valgrind");

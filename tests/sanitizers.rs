@@ -12,18 +12,20 @@
 //! file lock as tests/c_api.rs (target/examples-c.lock). Valgrind is required under CI=true and
 //! skipped with a message otherwise.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+mod shipping;
+
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-/// A release build from scratch on a slow two-core machine stays well within this.
-const BUILD_LIMIT: Duration = Duration::from_secs(900);
+use shipping::{
+    Output, drain, examples_built, link_with_library, root, run_bounded as run, valgrind_present,
+    wait_bounded,
+};
+
 const COMPILE_LIMIT: Duration = Duration::from_secs(120);
 /// Valgrind runs programs tens of times slower; this still bounds a hang.
 const RUN_LIMIT: Duration = Duration::from_secs(180);
@@ -53,104 +55,6 @@ const VALGRIND: &[&str] = &[
     "--show-leak-kinds=definite,indirect",
     "--errors-for-leak-kinds=definite,indirect",
 ];
-
-struct Output {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Output {
-    fn describe(&self) -> String {
-        format!(
-            "{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.status, self.stdout, self.stderr
-        )
-    }
-}
-
-fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut text = String::new();
-        let _ = pipe.read_to_string(&mut text);
-        text
-    })
-}
-
-/// Waits for `child` for at most `limit`; kills it and returns None when it takes longer.
-fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("waiting for child") {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Runs `command` to completion, panicking if it outlives `limit`.
-fn run(command: &mut Command, limit: Duration) -> Output {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
-    let stdout = drain(child.stdout.take().expect("piped"));
-    let stderr = drain(child.stderr.take().expect("piped"));
-    let status = wait_bounded(&mut child, limit);
-    let output = Output {
-        status: status.unwrap_or_default(),
-        stdout: stdout.join().expect("stdout reader"),
-        stderr: stderr.join().expect("stderr reader"),
-    };
-    assert!(
-        status.is_some(),
-        "{command:?} took longer than {limit:?}: {}",
-        output.describe()
-    );
-    output
-}
-
-fn root() -> &'static Path {
-    Path::new(ROOT)
-}
-
-fn release_dir() -> PathBuf {
-    root().join("target/release")
-}
-
-/// Runs `make -C examples-c` once for this test binary, under the lock tests/c_api.rs uses,
-/// because other test binaries may run the same make at the same time.
-fn examples_built() {
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    let result = BUILT.get_or_init(|| {
-        let target = root().join("target");
-        std::fs::create_dir_all(&target).expect("target/ can be created");
-        let lock = File::create(target.join("examples-c.lock")).expect("lock file");
-        lock.lock().expect("locking target/examples-c.lock");
-        let output = run(
-            Command::new("make")
-                .arg("-C")
-                .arg(root().join("examples-c")),
-            BUILD_LIMIT,
-        );
-        drop(lock);
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(format!("make -C examples-c failed: {}", output.describe()))
-        }
-    });
-    if let Err(message) = result {
-        panic!("{message}");
-    }
-}
 
 fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -187,17 +91,7 @@ impl Checker {
         if self == Checker::Sanitizers {
             command.args(SANITIZE);
         }
-        command
-            .arg("-pthread")
-            .arg("-I")
-            .arg(root().join("include"))
-            .arg(source)
-            .arg("-o")
-            .arg(&program)
-            .arg("-L")
-            .arg(release_dir())
-            .arg(format!("-Wl,-rpath,{}", release_dir().display()))
-            .arg("-lmqtt");
+        link_with_library(&mut command, source, &program);
         let output = run(&mut command, COMPILE_LIMIT);
         assert!(
             output.status.success(),
@@ -233,21 +127,7 @@ impl Checker {
         if self == Checker::Sanitizers {
             return true;
         }
-        let present = Command::new("valgrind")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success());
-        if !present {
-            assert_ne!(
-                std::env::var("CI").as_deref(),
-                Ok("true"),
-                "valgrind is required under CI=true"
-            );
-            eprintln!("skipping: valgrind is not installed");
-        }
-        present
+        valgrind_present()
     }
 }
 

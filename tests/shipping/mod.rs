@@ -1,12 +1,15 @@
-//! Shared helpers for the tests of the library as it ships (install, C++, Python, ABI): building
-//! through `make -C examples-c` under the file lock every C test takes, running programs with a
-//! time limit, and scratch directories that clean up after themselves.
+//! Shared helpers for the tests of the library as it ships (install, C++, Python, ABI, the C API
+//! and the sanitizer runs): building through `make -C examples-c` under the file lock every C
+//! test takes, compiling C and C++ against the release library, running programs with a time
+//! limit, and scratch directories that clean up after themselves.
+// Each test binary uses only some of these helpers.
 #![allow(dead_code)]
 
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -48,6 +51,31 @@ impl Finished {
     }
 }
 
+/// Reads all of `pipe` on a thread of its own, so that a chatty child never blocks on a full pipe.
+pub fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        text
+    })
+}
+
+/// Waits for `child` for at most `limit`; kills it and returns None when it takes longer.
+pub fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("waiting for a child") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Runs `command` with no standard input, collecting its output, and kills it after `limit`.
 pub fn run(command: &mut Command, limit: Duration) -> Finished {
     let mut child = command
@@ -56,35 +84,48 @@ pub fn run(command: &mut Command, limit: Duration) -> Finished {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
-    let mut stdout = child.stdout.take().expect("piped");
-    let mut stderr = child.stderr.take().expect("piped");
-    let out_reader = thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        text
-    });
-    let err_reader = thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for a child") {
-            break Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
+    let out_reader = drain(child.stdout.take().expect("piped"));
+    let err_reader = drain(child.stderr.take().expect("piped"));
+    let status = wait_bounded(&mut child, limit);
     Finished {
         status,
         stdout: out_reader.join().unwrap_or_default(),
         stderr: err_reader.join().unwrap_or_default(),
     }
+}
+
+/// What a program that finished within its time limit did.
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn describe(&self) -> String {
+        format!(
+            "{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `command` to completion, panicking with its output if it outlives `limit`; the exit
+/// status is left to the caller.
+pub fn run_bounded(command: &mut Command, limit: Duration) -> Output {
+    let description = format!("{command:?}");
+    let finished = run(command, limit);
+    let output = Output {
+        status: finished.status.unwrap_or_default(),
+        stdout: finished.stdout,
+        stderr: finished.stderr,
+    };
+    assert!(
+        finished.status.is_some(),
+        "{description} took longer than {limit:?}: {}",
+        output.describe()
+    );
+    output
 }
 
 /// Runs `command` and panics with its output unless it exits 0 within `limit`.
@@ -101,8 +142,19 @@ pub fn run_ok(command: &mut Command, limit: Duration) -> Finished {
 
 /// Runs `make -C examples-c <targets> <variables>` while holding target/examples-c.lock, the lock
 /// every test that builds through the Makefile takes, so that test binaries running at the same
-/// time never build target/release at once.
+/// time never build target/release at once. Panics unless make succeeds.
 pub fn make(targets: &[&str], variables: &[(&str, &Path)]) -> Finished {
+    let finished = make_unchecked(targets, variables);
+    assert!(
+        finished.success(),
+        "make -C examples-c {targets:?} failed: {}",
+        finished.describe()
+    );
+    finished
+}
+
+/// [`make`] without the check of its outcome.
+fn make_unchecked(targets: &[&str], variables: &[(&str, &Path)]) -> Finished {
     let target_dir = root().join("target");
     std::fs::create_dir_all(&target_dir).expect("target/ can be created");
     let lock = File::create(target_dir.join("examples-c.lock")).expect("lock file");
@@ -115,9 +167,66 @@ pub fn make(targets: &[&str], variables: &[(&str, &Path)]) -> Finished {
     for (name, value) in variables {
         command.arg(format!("{name}={}", value.display()));
     }
-    let finished = run_ok(&mut command, BUILD_LIMIT);
+    let finished = run(&mut command, BUILD_LIMIT);
     drop(lock);
     finished
+}
+
+/// Runs `make -C examples-c` once for this test binary (the release library and the example
+/// programs); every test that needs them calls this first. A failure is remembered, so every
+/// later caller fails with the same message instead of building again.
+pub fn examples_built() {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let result = BUILT.get_or_init(|| {
+        let finished = make_unchecked(&[], &[]);
+        if finished.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "make -C examples-c failed: {}",
+                finished.describe()
+            ))
+        }
+    });
+    if let Err(message) = result {
+        panic!("{message}");
+    }
+}
+
+/// Adds to a compiler `command` the source, the output, the header directory and the release
+/// library with an rpath, so the program runs without LD_LIBRARY_PATH.
+pub fn link_with_library(command: &mut Command, source: &Path, program: &Path) {
+    command
+        .arg("-pthread")
+        .arg("-I")
+        .arg(root().join("include"))
+        .arg(source)
+        .arg("-o")
+        .arg(program)
+        .arg("-L")
+        .arg(release_dir())
+        .arg(format!("-Wl,-rpath,{}", release_dir().display()))
+        .arg("-lmqtt");
+}
+
+/// Whether valgrind can run here; under CI=true, where `.ci/run` installs it, its absence fails
+/// the test, otherwise it prints why the test is skipped.
+pub fn valgrind_present() -> bool {
+    let present = Command::new("valgrind")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !present {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "valgrind is required under CI=true"
+        );
+        eprintln!("skipping: valgrind is not installed");
+    }
+    present
 }
 
 /// A fresh directory under the system's temporary directory, removed when dropped.
