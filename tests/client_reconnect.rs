@@ -9,46 +9,13 @@ use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use client_support::{FakeBroker, FakeConn, Inbox};
+use client_support::{
+    FakeBroker, Inbox, WAIT, connect, id, options, read_publish, wait_until_closed,
+};
 use mqtt::broker::{Broker, BrokerOptions};
-use mqtt::client::{Client, ClientError, ConnectOptions, PublishOutcome, PublishedCallback};
+use mqtt::client::{Client, ClientError, PublishOutcome, PublishedCallback};
 use mqtt::protocol::{Packet, PacketId, Publish, QoS, QosPid, Suback, SubackCode};
 use mqtt::topic::TopicName;
-
-const WAIT: Duration = Duration::from_secs(5);
-
-fn id(n: u16) -> NonZeroU16 {
-    NonZeroU16::new(n).unwrap()
-}
-
-fn options() -> ConnectOptions {
-    ConnectOptions::new()
-        .connect_timeout(WAIT)
-        .operation_timeout(WAIT)
-}
-
-fn connect(port: u16, options: &ConnectOptions) -> Client {
-    Client::connect("127.0.0.1", port, options).expect("connect")
-}
-
-fn read_publish(conn: &mut FakeConn) -> Publish {
-    match conn.read(WAIT) {
-        Packet::Publish(p) => p,
-        other => panic!("expected PUBLISH, got {other:?}"),
-    }
-}
-
-/// Polls until the client notices its connection is gone.
-fn wait_until_closed(client: &Client) {
-    let deadline = Instant::now() + WAIT;
-    while client.is_connected() {
-        assert!(
-            Instant::now() < deadline,
-            "the client did not notice the loss"
-        );
-        thread::sleep(Duration::from_millis(5));
-    }
-}
 
 type Completions = Arc<Mutex<Vec<(u16, PublishOutcome)>>>;
 

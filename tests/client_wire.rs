@@ -3,23 +3,16 @@
 
 mod client_support;
 
-use std::num::NonZeroU16;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use client_support::{FakeBroker, FakeConn, Inbox};
+use client_support::{FakeBroker, FakeConn, Inbox, WAIT, connect, id, options};
 use mqtt::client::{Client, ClientError, CloseReason, ConnectOptions};
 use mqtt::protocol::{
     Connack, ConnectReturnCode, Packet, ProtocolLevel, Publish, QoS, QosPid, Suback, SubackCode,
 };
 use mqtt::topic::TopicName;
-
-const WAIT: Duration = Duration::from_secs(5);
-
-fn id(n: u16) -> NonZeroU16 {
-    NonZeroU16::new(n).unwrap()
-}
 
 fn publish(topic: &str, payload: &[u8], qospid: QosPid, dup: bool) -> Packet {
     Packet::Publish(Publish {
@@ -29,16 +22,6 @@ fn publish(topic: &str, payload: &[u8], qospid: QosPid, dup: bool) -> Packet {
         topic: TopicName::new(topic).unwrap(),
         payload: Arc::from(payload),
     })
-}
-
-fn options() -> ConnectOptions {
-    ConnectOptions::new()
-        .connect_timeout(WAIT)
-        .operation_timeout(WAIT)
-}
-
-fn connect(port: u16, options: &ConnectOptions) -> Client {
-    Client::connect("127.0.0.1", port, options).expect("connect")
 }
 
 /// Answers the client's SUBSCRIBE with a grant of what it asked for.

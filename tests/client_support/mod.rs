@@ -12,10 +12,76 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use mqtt::protocol::{Decoder, Packet};
+use std::num::NonZeroU16;
+
+use mqtt::client::{Client, ConnectOptions};
+use mqtt::protocol::{Decoder, Packet, Publish};
 
 pub mod proxy;
 pub mod scenarios;
+
+/// Runs `$each!` over the name of every scenario in [`scenarios`] that takes only a port, so that
+/// each broker's test file runs them all from this one list.
+// Only the files that run the scenarios against a broker use it.
+#[allow(unused_macros)]
+macro_rules! every_scenario {
+    ($each:ident) => {
+        $each!(
+            qos_both_ways,
+            retained,
+            will,
+            persistent_session,
+            keep_alive,
+            api_calls_from_callbacks,
+            many_threads_publish,
+            most_specific_filter,
+            closed_connection,
+            qos1_publish_cut_before_puback,
+            qos2_publish_cut_before_pubrec,
+            qos2_publish_cut_before_pubcomp,
+        );
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use every_scenario;
+
+/// The bound on every wait of the client tests.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+pub fn id(n: u16) -> NonZeroU16 {
+    NonZeroU16::new(n).unwrap()
+}
+
+/// Default options with [`WAIT`] as the connect and operation timeout.
+pub fn options() -> ConnectOptions {
+    ConnectOptions::new()
+        .connect_timeout(WAIT)
+        .operation_timeout(WAIT)
+}
+
+pub fn connect(port: u16, options: &ConnectOptions) -> Client {
+    Client::connect("127.0.0.1", port, options).expect("connect")
+}
+
+/// Polls until the client notices its connection is gone.
+pub fn wait_until_closed(client: &Client) {
+    let deadline = Instant::now() + WAIT;
+    while client.is_connected() {
+        assert!(
+            Instant::now() < deadline,
+            "the client did not notice the loss"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The next packet on `conn`, which must be a PUBLISH.
+pub fn read_publish(conn: &mut FakeConn) -> Publish {
+    match conn.read(WAIT) {
+        Packet::Publish(p) => p,
+        other => panic!("expected PUBLISH, got {other:?}"),
+    }
+}
 
 /// A port that was free a moment ago (bound on 127.0.0.1:0, then released).
 pub fn free_port() -> u16 {

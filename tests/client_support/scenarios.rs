@@ -6,23 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mqtt::client::{Client, ClientError, CloseReason, ConnectOptions, PublishOutcome};
+use mqtt::client::{Client, ClientError, CloseReason, PublishOutcome};
 use mqtt::protocol::{Packet, PacketId, QoS};
 
-use super::Inbox;
 use super::proxy::{CutAt, CuttingProxy};
-
-const WAIT: Duration = Duration::from_secs(5);
-
-fn options() -> ConnectOptions {
-    ConnectOptions::new()
-        .connect_timeout(WAIT)
-        .operation_timeout(WAIT)
-}
-
-pub fn connect(port: u16, options: &ConnectOptions) -> Client {
-    Client::connect("127.0.0.1", port, options).expect("connect")
-}
+use super::{Inbox, WAIT, connect, options, wait_until_closed};
 
 /// The next message in `inbox`, reading if none was dispatched yet (a blocking publish or
 /// subscribe may already have dispatched it while waiting for its acknowledgement).
@@ -436,18 +424,6 @@ pub fn closed_connection(port: u16) {
         Err(ClientError::Closed(CloseReason::Disconnected))
     ));
     client.disconnect().unwrap();
-}
-
-/// Polls until the client notices its connection is gone.
-fn wait_until_closed(client: &Client) {
-    let deadline = Instant::now() + WAIT;
-    while client.is_connected() {
-        assert!(
-            Instant::now() < deadline,
-            "the client did not notice the loss"
-        );
-        thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// End to end: the proxy drops the publisher's connection right before the broker's `cut_at`
