@@ -29,7 +29,20 @@ macro_rules! against_our_broker {
     )*};
 }
 
-client_support::every_scenario!(against_our_broker);
+against_our_broker!(
+    qos_both_ways,
+    retained,
+    will,
+    persistent_session,
+    keep_alive,
+    api_calls_from_callbacks,
+    many_threads_publish,
+    most_specific_filter,
+    closed_connection,
+    qos1_publish_cut_before_puback,
+    qos2_publish_cut_before_pubrec,
+    qos2_publish_cut_before_pubcomp,
+);
 
 /// The authenticator's verdicts reach the client as distinct errors with the reason text.
 #[test]

@@ -18,7 +18,20 @@ macro_rules! against_mosquitto {
     )*};
 }
 
-client_support::every_scenario!(against_mosquitto);
+against_mosquitto!(
+    qos_both_ways,
+    retained,
+    will,
+    persistent_session,
+    keep_alive,
+    api_calls_from_callbacks,
+    many_threads_publish,
+    most_specific_filter,
+    closed_connection,
+    qos1_publish_cut_before_puback,
+    qos2_publish_cut_before_pubrec,
+    qos2_publish_cut_before_pubcomp,
+);
 
 /// mosquitto with authentication: every refusal is its own error ([MQTT-3.2.2-5]).
 #[test]

@@ -20,31 +20,6 @@ use mqtt::protocol::{Decoder, Packet, Publish};
 pub mod proxy;
 pub mod scenarios;
 
-/// Runs `$each!` over the name of every scenario in [`scenarios`] that takes only a port, so that
-/// each broker's test file runs them all from this one list.
-// Only the files that run the scenarios against a broker use it.
-#[allow(unused_macros)]
-macro_rules! every_scenario {
-    ($each:ident) => {
-        $each!(
-            qos_both_ways,
-            retained,
-            will,
-            persistent_session,
-            keep_alive,
-            api_calls_from_callbacks,
-            many_threads_publish,
-            most_specific_filter,
-            closed_connection,
-            qos1_publish_cut_before_puback,
-            qos2_publish_cut_before_pubrec,
-            qos2_publish_cut_before_pubcomp,
-        );
-    };
-}
-#[allow(unused_imports)]
-pub(crate) use every_scenario;
-
 /// The bound on every wait of the client tests.
 pub const WAIT: Duration = Duration::from_secs(5);
 
