@@ -13,21 +13,6 @@ use mqtt::protocol::{ConnectReturnCode, Packet, QoS, QosPid, SubackCode};
 
 const QUIET: Duration = Duration::from_millis(200);
 
-/// A length-prefixed string field.
-fn field(bytes: &[u8]) -> Vec<u8> {
-    let mut out = (bytes.len() as u16).to_be_bytes().to_vec();
-    out.extend_from_slice(bytes);
-    out
-}
-
-/// A packet with a one-byte remaining length.
-fn frame(first_byte: u8, body: &[u8]) -> Vec<u8> {
-    assert!(body.len() < 128);
-    let mut out = vec![first_byte, body.len() as u8];
-    out.extend_from_slice(body);
-    out
-}
-
 /// A raw MQTT 3.1.1 CONNECT with keep-alive 60 and the given flags and payload fields.
 fn raw_connect(flags: u8, payload: &[&[u8]]) -> Vec<u8> {
     let mut body = field(b"MQTT");

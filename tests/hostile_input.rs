@@ -93,21 +93,6 @@ const ALL_CLASSES: &[&str] = &[
     "InvalidSubackCode",
 ];
 
-/// A length-prefixed MQTT string or binary field.
-fn field(bytes: &[u8]) -> Vec<u8> {
-    let mut out = (bytes.len() as u16).to_be_bytes().to_vec();
-    out.extend_from_slice(bytes);
-    out
-}
-
-/// A packet with the given first byte and body (remaining length below 128).
-fn frame(first_byte: u8, body: &[u8]) -> Vec<u8> {
-    assert!(body.len() < 128);
-    let mut out = vec![first_byte, body.len() as u8];
-    out.extend_from_slice(body);
-    out
-}
-
 /// A CONNECT with protocol name, level, flags and payload fields as given.
 fn raw_connect(name: &[u8], level: u8, flags: u8, payload: &[&[u8]]) -> Vec<u8> {
     let mut body = field(name);

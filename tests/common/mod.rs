@@ -17,6 +17,22 @@ use mqtt::topic::TopicName;
 /// How long any single expected packet may take to arrive.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A length-prefixed MQTT string or binary field holding exactly `bytes`, built by hand for tests
+/// that send bytes the codec would refuse to encode.
+pub fn field(bytes: &[u8]) -> Vec<u8> {
+    let mut out = (bytes.len() as u16).to_be_bytes().to_vec();
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// A packet with the given first byte and body (remaining length below 128), built by hand.
+pub fn frame(first_byte: u8, body: &[u8]) -> Vec<u8> {
+    assert!(body.len() < 128);
+    let mut out = vec![first_byte, body.len() as u8];
+    out.extend_from_slice(body);
+    out
+}
+
 /// Starts a broker on 127.0.0.1 with an ephemeral port and the given options.
 pub fn start_broker(options: BrokerOptions) -> Broker {
     let broker = Broker::new(BrokerOptions { port: 0, ..options });
