@@ -12,7 +12,8 @@ use std::process::Command;
 use common::{RawClient, connect_packet};
 use interop_support::{
     Event, ObservedBroker, PEER_TIMEOUT, PeerProcess, assert_publish, hex,
-    mosquitto_clients_present, publish_from_raw, raw_subscriber, recv_publish_acked, settle,
+    mosquitto_clients_present, publish_from_raw, publish_queue, raw_subscriber, recv_publish_acked,
+    settle,
 };
 use mqtt::broker::DisconnectReason;
 use mqtt::protocol::{ProtocolLevel, QoS};
@@ -402,25 +403,10 @@ fn persistent_session(version: &str) {
     );
 
     let mut publisher = RawClient::clean(port, "publisher");
-    let mut expected = Vec::new();
-    for i in 0..6u16 {
-        let qos = if i % 2 == 0 {
-            QoS::AtLeastOnce
-        } else {
-            QoS::ExactlyOnce
-        };
-        let topic = format!("queue/{i}");
-        let payload = format!("queued while away {i}");
-        publish_from_raw(
-            &mut publisher,
-            &topic,
-            payload.as_bytes(),
-            qos,
-            false,
-            i + 1,
-        );
-        expected.push(line(qos, false, &topic, payload.as_bytes()));
-    }
+    let mut expected: Vec<String> = publish_queue(&mut publisher, "queued while away")
+        .into_iter()
+        .map(|(topic, payload, qos)| line(qos, false, &topic, payload.as_bytes()))
+        .collect();
     // Also through a third-party publisher, in the other protocol version.
     let other = if version == "mqttv31" {
         "mqttv311"

@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::RawClient;
 use interop_support::{
     Event, ObservedBroker, PEER_TIMEOUT, PeerProcess, assert_publish, hex, paho_present,
-    paho_script, publish_from_raw, raw_subscriber, recv_publish_acked, settle,
+    paho_script, publish_from_raw, publish_queue, raw_subscriber, recv_publish_acked, settle,
 };
 use mqtt::broker::DisconnectReason;
 use mqtt::protocol::QoS;
@@ -377,25 +377,10 @@ fn paho_persistent_session(version: &str) {
     broker.wait_disconnected(&client_id, 0);
 
     let mut publisher = RawClient::clean(port, "publisher");
-    let mut expected = Vec::new();
-    for i in 0..6u16 {
-        let qos = if i % 2 == 0 {
-            QoS::AtLeastOnce
-        } else {
-            QoS::ExactlyOnce
-        };
-        let topic = format!("queue/{i}");
-        let payload = format!("queued {i}");
-        publish_from_raw(
-            &mut publisher,
-            &topic,
-            payload.as_bytes(),
-            qos,
-            false,
-            i + 1,
-        );
-        expected.push(message(qos, false, &topic, payload.as_bytes()));
-    }
+    let expected: Vec<String> = publish_queue(&mut publisher, "queued")
+        .into_iter()
+        .map(|(topic, payload, qos)| message(qos, false, &topic, payload.as_bytes()))
+        .collect();
 
     let mut args = persistent.to_vec();
     args.extend(["--count", "6"]);

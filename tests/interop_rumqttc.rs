@@ -19,8 +19,8 @@ use rumqttc::{
 
 use common::RawClient;
 use interop_support::{
-    Event as BrokerEvent, ObservedBroker, assert_publish, publish_from_raw, raw_subscriber,
-    recv_publish_acked, settle,
+    Event as BrokerEvent, ObservedBroker, assert_publish, publish_from_raw, publish_queue,
+    raw_subscriber, recv_publish_acked, settle,
 };
 use mqtt::broker::DisconnectReason;
 use mqtt::protocol::QoS;
@@ -418,25 +418,7 @@ fn rumqttc_persistent_session_redelivers() {
     broker.wait_disconnected("rumqttc-persistent", 0);
 
     let mut publisher = RawClient::clean(port, "publisher");
-    let mut expected = Vec::new();
-    for i in 0..6u16 {
-        let qos = if i % 2 == 0 {
-            QoS::AtLeastOnce
-        } else {
-            QoS::ExactlyOnce
-        };
-        let topic = format!("queue/{i}");
-        let payload = format!("queued {i}");
-        publish_from_raw(
-            &mut publisher,
-            &topic,
-            payload.as_bytes(),
-            qos,
-            false,
-            i + 1,
-        );
-        expected.push((topic, payload, qos));
-    }
+    let expected = publish_queue(&mut publisher, "queued");
 
     let (mut resumed, connack) = Rumqtt::connect(persistent.clone());
     assert!(connack.session_present);

@@ -396,6 +396,25 @@ pub fn publish_from_raw(
     }
 }
 
+/// Publishes six messages from `client` on queue/0 to queue/5, alternating QoS 1 and 2, with the
+/// payloads "`payload_prefix` 0" to "`payload_prefix` 5" and packet identifiers 1 to 6, each
+/// acknowledged; returns (topic, payload, QoS) of each in publishing order.
+pub fn publish_queue(client: &mut RawClient, payload_prefix: &str) -> Vec<(String, String, QoS)> {
+    (0..6u16)
+        .map(|i| {
+            let qos = if i % 2 == 0 {
+                QoS::AtLeastOnce
+            } else {
+                QoS::ExactlyOnce
+            };
+            let topic = format!("queue/{i}");
+            let payload = format!("{payload_prefix} {i}");
+            publish_from_raw(client, &topic, payload.as_bytes(), qos, false, i + 1);
+            (topic, payload, qos)
+        })
+        .collect()
+}
+
 /// A raw subscriber on 127.0.0.1:`port` with `filter` granted at `qos`.
 pub fn raw_subscriber(port: u16, client_id: &str, filter: &str, qos: QoS) -> RawClient {
     let mut client = RawClient::clean(port, client_id);
