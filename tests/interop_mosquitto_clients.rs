@@ -12,8 +12,8 @@ use std::process::Command;
 use common::{RawClient, connect_packet};
 use interop_support::{
     Event, ObservedBroker, PEER_TIMEOUT, PeerProcess, assert_publish, hex,
-    mosquitto_clients_present, publish_from_raw, publish_queue, raw_subscriber, recv_publish_acked,
-    settle,
+    mosquitto_clients_present, publish_at_each_qos, publish_from_raw, publish_queue,
+    raw_subscriber, recv_publish_acked, settle,
 };
 use mqtt::broker::DisconnectReason;
 use mqtt::protocol::{ProtocolLevel, QoS};
@@ -151,25 +151,11 @@ fn mosquitto_sub_each_qos(version: &str) {
         let subscriber = PeerProcess::spawn(command, false);
         broker.wait_connected(&client_id, 0);
         broker.wait_subscriptions(1);
-        let mut expected = Vec::new();
-        for (n, pub_qos) in ALL_QOS.into_iter().enumerate() {
-            let topic = format!("out/{}/{}", sub_qos as u8, pub_qos as u8);
-            let payload = format!("to mosquitto_sub {}{}", sub_qos as u8, pub_qos as u8);
-            publish_from_raw(
-                &mut publisher,
-                &topic,
-                payload.as_bytes(),
-                pub_qos,
-                false,
-                n as u16 + 1,
-            );
-            expected.push(line(
-                pub_qos.min(sub_qos),
-                false,
-                &topic,
-                payload.as_bytes(),
-            ));
-        }
+        let expected: Vec<String> =
+            publish_at_each_qos(&mut publisher, sub_qos, "to mosquitto_sub")
+                .into_iter()
+                .map(|(topic, payload, qos)| line(qos, false, &topic, payload.as_bytes()))
+                .collect();
         assert_eq!(subscriber.finish_ok(PEER_TIMEOUT), expected);
         // mosquitto_sub -C sends DISCONNECT after its last message.
         assert_eq!(

@@ -14,7 +14,8 @@ use std::time::Duration;
 use common::RawClient;
 use interop_support::{
     Event, ObservedBroker, PEER_TIMEOUT, PeerProcess, assert_publish, hex, paho_present,
-    paho_script, publish_from_raw, publish_queue, raw_subscriber, recv_publish_acked, settle,
+    paho_script, publish_at_each_qos, publish_from_raw, publish_queue, raw_subscriber,
+    recv_publish_acked, settle,
 };
 use mqtt::broker::DisconnectReason;
 use mqtt::protocol::QoS;
@@ -164,25 +165,10 @@ fn paho_subscribes(version: &str) {
             false,
             sub_qos,
         );
-        let mut expected = Vec::new();
-        for (n, pub_qos) in ALL_QOS.into_iter().enumerate() {
-            let topic = format!("out/{}/{}", sub_qos as u8, pub_qos as u8);
-            let payload = format!("to paho {}{}", sub_qos as u8, pub_qos as u8);
-            publish_from_raw(
-                &mut publisher,
-                &topic,
-                payload.as_bytes(),
-                pub_qos,
-                false,
-                n as u16 + 1,
-            );
-            expected.push(message(
-                pub_qos.min(sub_qos),
-                false,
-                &topic,
-                payload.as_bytes(),
-            ));
-        }
+        let mut expected: Vec<String> = publish_at_each_qos(&mut publisher, sub_qos, "to paho")
+            .into_iter()
+            .map(|(topic, payload, qos)| message(qos, false, &topic, payload.as_bytes()))
+            .collect();
         expected.push("done".to_owned());
         let mut got = subscriber.finish_ok(PEER_TIMEOUT);
         got.sort();

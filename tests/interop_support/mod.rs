@@ -396,6 +396,34 @@ pub fn publish_from_raw(
     }
 }
 
+/// Publishes from `client`, to a subscriber granted `sub_qos`, one message at each QoS on
+/// out/`sub_qos`/`pub_qos` with the payload "`payload_prefix` `sub_qos``pub_qos`" and packet
+/// identifiers 1 to 3, each acknowledged; returns (topic, payload, delivered QoS) of each in
+/// publishing order, the delivered QoS being the minimum of both ([MQTT-3.8.4-6]).
+pub fn publish_at_each_qos(
+    client: &mut RawClient,
+    sub_qos: QoS,
+    payload_prefix: &str,
+) -> Vec<(String, String, QoS)> {
+    [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce]
+        .into_iter()
+        .enumerate()
+        .map(|(n, pub_qos)| {
+            let topic = format!("out/{}/{}", sub_qos as u8, pub_qos as u8);
+            let payload = format!("{payload_prefix} {}{}", sub_qos as u8, pub_qos as u8);
+            publish_from_raw(
+                client,
+                &topic,
+                payload.as_bytes(),
+                pub_qos,
+                false,
+                n as u16 + 1,
+            );
+            (topic, payload, pub_qos.min(sub_qos))
+        })
+        .collect()
+}
+
 /// Publishes six messages from `client` on queue/0 to queue/5, alternating QoS 1 and 2, with the
 /// payloads "`payload_prefix` 0" to "`payload_prefix` 5" and packet identifiers 1 to 6, each
 /// acknowledged; returns (topic, payload, QoS) of each in publishing order.
