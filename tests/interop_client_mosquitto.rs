@@ -16,7 +16,9 @@ use std::time::Duration;
 use crossbeam_channel::Receiver;
 
 use client_support::Mosquitto;
-use interop_support::{PEER_TIMEOUT, PeerProcess, hex, mosquitto_clients_present};
+use interop_support::{
+    FORMAT, PEER_TIMEOUT, PeerProcess, SUB_TIMED_OUT, line, mosquitto_clients_present,
+};
 use mqtt::client::{Client, ClientError, CloseReason, ConnectOptions};
 use mqtt::protocol::{ProtocolLevel, QoS};
 
@@ -24,10 +26,6 @@ const WAIT: Duration = Duration::from_secs(5);
 const QUIET: Duration = Duration::from_millis(300);
 const ALL_QOS: [QoS; 3] = [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce];
 const PROTOCOLS: [ProtocolLevel; 2] = [ProtocolLevel::V311, ProtocolLevel::V31];
-/// mosquitto_sub's output: QoS, RETAIN flag, topic, payload as hex.
-const FORMAT: &str = "%q %r %t %x";
-/// mosquitto_sub's exit status when `-W` expired before `-C` messages arrived.
-const SUB_TIMED_OUT: i32 = 27;
 
 /// mosquitto and mosquitto-clients, or `None` after printing why the test is skipped.
 fn mosquitto() -> Option<Mosquitto> {
@@ -92,15 +90,6 @@ fn mosquitto_sub(
         .args(["-F", FORMAT, "-W", "10", "-C"])
         .arg(count.to_string());
     PeerProcess::spawn(command, false)
-}
-
-fn line(qos: QoS, retain: bool, topic: &str, payload: &[u8]) -> String {
-    format!(
-        "{} {} {topic} {}",
-        qos as u8,
-        u8::from(retain),
-        hex(payload)
-    )
 }
 
 fn options(protocol: ProtocolLevel) -> ConnectOptions {

@@ -11,7 +11,7 @@ use std::process::Command;
 
 use common::{RawClient, connect_packet};
 use interop_support::{
-    Event, ObservedBroker, PEER_TIMEOUT, PeerProcess, assert_publish, hex,
+    Event, FORMAT, ObservedBroker, PEER_TIMEOUT, PeerProcess, SUB_TIMED_OUT, assert_publish, line,
     mosquitto_clients_present, publish_at_each_qos, publish_from_raw, publish_queue,
     raw_subscriber, recv_publish_acked, settle,
 };
@@ -20,10 +20,6 @@ use mqtt::protocol::{ProtocolLevel, QoS};
 
 const VERSIONS: [&str; 2] = ["mqttv311", "mqttv31"];
 const ALL_QOS: [QoS; 3] = [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce];
-/// mosquitto_sub's output: QoS, RETAIN flag, topic, payload as hex.
-const FORMAT: &str = "%q %r %t %x";
-/// mosquitto_sub's exit status when `-W` expired before `-C` messages arrived.
-const SUB_TIMED_OUT: i32 = 27;
 
 fn mosquitto(tool: &str, port: u16, version: &str) -> Command {
     let mut command = Command::new(tool);
@@ -54,15 +50,6 @@ fn by_qos(lines: &[String]) -> [Vec<&str>; 3] {
         groups[qos].push(line);
     }
     groups
-}
-
-fn line(qos: QoS, retain: bool, topic: &str, payload: &[u8]) -> String {
-    format!(
-        "{} {} {topic} {}",
-        qos as u8,
-        u8::from(retain),
-        hex(payload)
-    )
 }
 
 /// Runs mosquitto_pub with `args` and the payload on stdin (`-s`), and waits for success: for

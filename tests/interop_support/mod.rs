@@ -59,6 +59,21 @@ pub fn on_path(tool: &str) -> bool {
     })
 }
 
+/// mosquitto_sub's output format (`-F`): QoS, RETAIN flag, topic, payload as hex.
+pub const FORMAT: &str = "%q %r %t %x";
+/// mosquitto_sub's exit status when `-W` expired before `-C` messages arrived.
+pub const SUB_TIMED_OUT: i32 = 27;
+
+/// mosquitto_sub's line in [`FORMAT`] for a received message.
+pub fn line(qos: QoS, retain: bool, topic: &str, payload: &[u8]) -> String {
+    format!(
+        "{} {} {topic} {}",
+        qos as u8,
+        u8::from(retain),
+        hex(payload)
+    )
+}
+
 /// A connection life-cycle event the broker reported, owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
