@@ -14,7 +14,9 @@ use client_support::{
 };
 use mqtt::broker::{Broker, BrokerOptions};
 use mqtt::client::{Client, ClientError, PublishOutcome, PublishedCallback};
-use mqtt::protocol::{Packet, PacketId, Publish, QoS, QosPid, Suback, SubackCode};
+use mqtt::protocol::{
+    ConnectReturnCode, Packet, PacketId, Publish, QoS, QosPid, Suback, SubackCode,
+};
 use mqtt::topic::TopicName;
 
 type Completions = Arc<Mutex<Vec<(u16, PublishOutcome)>>>;
@@ -238,13 +240,7 @@ fn failed_reconnect_can_be_retried() {
         conn.accept_connect();
         drop(conn);
         let mut conn = listener.accept(WAIT);
-        let Packet::Connect(_) = conn.read(WAIT) else {
-            panic!("expected CONNECT")
-        };
-        conn.send(&Packet::Connack(mqtt::protocol::Connack {
-            session_present: false,
-            code: mqtt::protocol::ConnectReturnCode::ServerUnavailable,
-        }));
+        conn.refuse_connect(ConnectReturnCode::ServerUnavailable);
         drop(conn);
         let mut conn = listener.accept(WAIT);
         conn.accept_connect();
@@ -447,13 +443,7 @@ fn loop_thread_reconnects_by_itself() {
         let first = read_publish(&mut conn);
         drop(conn);
         let mut conn = listener.accept(WAIT);
-        let Packet::Connect(_) = conn.read(WAIT) else {
-            panic!("expected CONNECT")
-        };
-        conn.send(&Packet::Connack(mqtt::protocol::Connack {
-            session_present: false,
-            code: mqtt::protocol::ConnectReturnCode::ServerUnavailable,
-        }));
+        conn.refuse_connect(ConnectReturnCode::ServerUnavailable);
         drop(conn);
         let mut conn = listener.accept(WAIT);
         conn.accept_connect_with(true);
@@ -533,13 +523,7 @@ fn loop_thread_keeps_trying_after_a_failed_reconnect() {
         conn.accept_connect();
         drop(conn);
         let mut conn = listener.accept(WAIT);
-        let Packet::Connect(_) = conn.read(WAIT) else {
-            panic!("expected CONNECT")
-        };
-        conn.send(&Packet::Connack(mqtt::protocol::Connack {
-            session_present: false,
-            code: mqtt::protocol::ConnectReturnCode::ServerUnavailable,
-        }));
+        conn.refuse_connect(ConnectReturnCode::ServerUnavailable);
         drop(conn);
         let mut conn = listener.accept(WAIT);
         conn.accept_connect();

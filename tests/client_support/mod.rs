@@ -258,6 +258,17 @@ impl FakeConn {
         }));
         c
     }
+
+    /// Reads CONNECT and refuses it with `code`.
+    pub fn refuse_connect(&mut self, code: mqtt::protocol::ConnectReturnCode) {
+        let Packet::Connect(_) = self.read(WAIT) else {
+            panic!("expected CONNECT")
+        };
+        self.send(&Packet::Connack(mqtt::protocol::Connack {
+            session_present: false,
+            code,
+        }));
+    }
 }
 
 /// The listening side of a [`FakeBroker`] serving several connections in turn (a client that
