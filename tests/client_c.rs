@@ -1,16 +1,18 @@
 //! The client through its C API: the exported functions called from Rust as C would call them,
 //! and the C programs (subscribe, publish, the demo) run against this project's broker.
 
+mod shipping;
+
 use std::ffi::{CStr, CString, c_int, c_void};
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::ptr;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use mqtt::broker::{AuthResult, Broker, BrokerOptions};
 use mqtt::ffi::*;
+use shipping::{examples_built, root};
 
 fn start_broker(options: BrokerOptions) -> Broker {
     let broker = Broker::new(options);
@@ -532,32 +534,8 @@ fn c_api_completion_callback_and_reconnect() {
 /// file lock the other C tests use (target/examples-c.lock), as several test binaries may run
 /// the same make at once.
 fn c_program(name: &str) -> PathBuf {
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let built = BUILT.get_or_init(|| {
-        std::fs::create_dir_all(root.join("target")).map_err(|e| e.to_string())?;
-        let lock = File::create(root.join("target/examples-c.lock")).map_err(|e| e.to_string())?;
-        lock.lock().map_err(|e| e.to_string())?;
-        let output = Command::new("make")
-            .arg("-C")
-            .arg(root.join("examples-c"))
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| e.to_string())?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "make -C examples-c failed:\n{}{}",
-                text(&output.stdout),
-                text(&output.stderr)
-            ))
-        }
-    });
-    if let Err(message) = built {
-        panic!("{message}");
-    }
-    root.join("examples-c/build").join(name)
+    examples_built();
+    root().join("examples-c/build").join(name)
 }
 
 /// Runs a C program to completion (at most 15 s). Every C program here runs without
@@ -711,7 +689,7 @@ fn c_programs_report_failures() {
 fn demo_runs_and_every_message_arrives() {
     let program = c_program("broker");
     let build_dir = program.parent().unwrap();
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples-c/demo.sh");
+    let demo = root().join("examples-c/demo.sh");
     let mut child = Command::new("sh")
         .env_remove("LD_LIBRARY_PATH")
         .arg(&demo)
