@@ -14,8 +14,8 @@ use std::time::Duration;
 use common::RawClient;
 use interop_support::{
     Event, ObservedBroker, PEER_TIMEOUT, PeerProcess, assert_publish, hex, paho_present,
-    paho_script, publish_at_each_qos, publish_from_raw, publish_queue, raw_subscriber,
-    recv_publish_acked, settle,
+    paho_script, publish_at_each_qos, publish_from_raw, publish_queue, publish_resend_pair,
+    raw_subscriber, recv_publish_acked, settle,
 };
 use mqtt::broker::DisconnectReason;
 use mqtt::protocol::QoS;
@@ -600,22 +600,7 @@ fn paho_unacknowledged_messages_resent(version: &str) {
     args.extend(["--no-ack", "--stay"]);
     let forgetful = paho_subscriber(port, version, &args, false, QoS::ExactlyOnce);
     let mut publisher = RawClient::clean(port, "publisher");
-    publish_from_raw(
-        &mut publisher,
-        "resend/1",
-        b"one",
-        QoS::AtLeastOnce,
-        false,
-        1,
-    );
-    publish_from_raw(
-        &mut publisher,
-        "resend/2",
-        b"two",
-        QoS::ExactlyOnce,
-        false,
-        2,
-    );
+    publish_resend_pair(&mut publisher);
     let mut first = vec![forgetful.expect_line(), forgetful.expect_line()];
     first.sort();
     assert_eq!(

@@ -20,7 +20,7 @@ use rumqttc::{
 use common::RawClient;
 use interop_support::{
     Event as BrokerEvent, ObservedBroker, assert_publish, publish_from_raw, publish_queue,
-    raw_subscriber, recv_publish_acked, settle,
+    publish_resend_pair, raw_subscriber, recv_publish_acked, settle,
 };
 use mqtt::broker::DisconnectReason;
 use mqtt::protocol::QoS;
@@ -481,22 +481,7 @@ fn rumqttc_unacknowledged_messages_are_resent_with_dup() {
     let (mut first, _) = Rumqtt::connect(persistent.clone());
     first.subscribe("resend/#", QoS::ExactlyOnce);
     let mut publisher = RawClient::clean(port, "publisher");
-    publish_from_raw(
-        &mut publisher,
-        "resend/1",
-        b"one",
-        QoS::AtLeastOnce,
-        false,
-        1,
-    );
-    publish_from_raw(
-        &mut publisher,
-        "resend/2",
-        b"two",
-        QoS::ExactlyOnce,
-        false,
-        2,
-    );
+    publish_resend_pair(&mut publisher);
     let one = first.next_publish();
     assert_received(&one, "resend/1", b"one", QoS::AtLeastOnce, false);
     let two = first.next_publish();

@@ -458,6 +458,13 @@ pub fn publish_queue(client: &mut RawClient, payload_prefix: &str) -> Vec<(Strin
         .collect()
 }
 
+/// Publishes "one" on resend/1 at QoS 1 (packet id 1) and "two" on resend/2 at QoS 2 (packet
+/// id 2) from `client`, each acknowledged: the pair the resend tests leave unacknowledged.
+pub fn publish_resend_pair(client: &mut RawClient) {
+    publish_from_raw(client, "resend/1", b"one", QoS::AtLeastOnce, false, 1);
+    publish_from_raw(client, "resend/2", b"two", QoS::ExactlyOnce, false, 2);
+}
+
 /// A raw subscriber on 127.0.0.1:`port` with `filter` granted at `qos`.
 pub fn raw_subscriber(port: u16, client_id: &str, filter: &str, qos: QoS) -> RawClient {
     let mut client = RawClient::clean(port, client_id);
