@@ -579,10 +579,11 @@ static void check_connect_failures(const char *port, const char *closed_port) {
     CHECK_OK(mqtt_connect_options_set_password(opts, secret, sizeof secret));
     CHECK_NULL_WITH(mqtt_connect("127.0.0.1", port, opts), MQTT_STATUS_INVALID_ARGUMENT);
     CHECK_OK(mqtt_connect_options_set_password(opts, NULL, 0));
-    /* An empty client id without clean session: 0x02 from the broker [MQTT-3.1.3-8]. */
+    /* An empty client id needs clean session [MQTT-3.1.3-7]: refused before anything is sent
+     * (the broker's own 0x02 answer, [MQTT-3.1.3-8], is tested over raw sockets). */
     CHECK_OK(mqtt_connect_options_set_client_id(opts, ""));
     CHECK_OK(mqtt_connect_options_set_clean_session(opts, false));
-    CHECK_NULL_WITH(mqtt_connect("127.0.0.1", port, opts), MQTT_STATUS_REFUSED_IDENTIFIER);
+    CHECK_NULL_WITH(mqtt_connect("127.0.0.1", port, opts), MQTT_STATUS_INVALID_ARGUMENT);
     CHECK_OK(mqtt_connect_options_set_clean_session(opts, true));
 
     CHECK_NULL_WITH(mqtt_connect(NULL, port, opts), MQTT_STATUS_NULL_ARGUMENT);
@@ -759,7 +760,7 @@ static void check_round_trip(void) {
 
     CHECK_OK(mqtt_broker_stats(broker, &stats));
     CHECK(stats.clients_connected == 2);
-    CHECK(stats.connections_accepted >= 7);
+    CHECK(stats.connections_accepted >= 6); /* 4 refused by the callbacks, sub, pub */
     CHECK(stats.sessions >= 2);
     CHECK(stats.subscriptions == 2);
     CHECK(stats.retained_messages == 2); /* api/async and api/host */
