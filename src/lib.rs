@@ -8,3 +8,4 @@ pub mod client;
 pub mod ffi;
 pub mod protocol;
 pub mod topic;
+mod waker;

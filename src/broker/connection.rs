@@ -20,12 +20,12 @@ use super::session::{Session, Wakeups};
 use super::stats::Counters;
 use super::subscriptions::Subscriber;
 use super::threads::{ThreadEnd, spawn_connection_thread};
-use super::waker::Waker;
 use crate::protocol::{
     Connect, LastWill, Packet, Publish, QoS, QosPid, Suback, SubackCode, Subscribe, Unsubscribe,
     encode_publish,
 };
 use crate::topic::TopicFilter;
+use crate::waker::Waker;
 
 /// Output buffered beyond this is not added to until the socket takes some: a subscriber that
 /// stops reading then leaves its messages in the bounded session queue, where excess is dropped.

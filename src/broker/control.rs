@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use parking_lot::Mutex;
 
 use super::parking::Parking;
-use super::waker::Waker;
+use crate::waker::Waker;
 
 enum WakeTarget {
     /// Not yet served by a thread or parked (the handshake, or a connection the listener accepted

@@ -15,7 +15,7 @@ use super::session::Session;
 use super::stats::Counters;
 use super::subscriptions::SubscriptionTree;
 use super::threads::Workers;
-use super::waker::Waker;
+use crate::waker::Waker;
 
 /// A connection thread as the broker tracks it, so `stop()` can wake and join every one.
 pub(crate) struct ConnectionThread {

@@ -11,8 +11,8 @@ use super::core::Core;
 use super::io::Io;
 use super::options::{AuthRequest, AuthResult};
 use super::registry::Attached;
-use super::waker::Waker;
 use crate::protocol::{Connack, Connect, ConnectReturnCode, DecodeError, Packet, ProtocolLevel};
+use crate::waker::Waker;
 
 /// How long a refused client gets to read its CONNACK before the socket is closed.
 const REFUSAL_LINGER: Duration = Duration::from_secs(1);

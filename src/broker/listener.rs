@@ -15,7 +15,7 @@ use super::core::Core;
 use super::socket::{deepen_backlog, poll_many};
 use super::stats::Counters;
 use super::threads::{join_finished, mark_serving};
-use super::waker::Waker;
+use crate::waker::Waker;
 
 /// CONNACK, session present 0, return code 0x03 "server unavailable".
 const CONNACK_SERVER_UNAVAILABLE: [u8; 4] = [0x20, 2, 0, 3];

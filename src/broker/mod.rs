@@ -40,7 +40,6 @@ mod socket;
 mod stats;
 mod subscriptions;
 mod threads;
-mod waker;
 
 use std::fmt;
 use std::io as stdio;
@@ -60,8 +59,8 @@ pub use stats::BrokerStats;
 use self::core::Core;
 use crate::protocol::{MAX_REMAINING_LENGTH, QoS};
 use crate::topic::{TopicError, TopicName};
+use crate::waker::Waker;
 use parking::Parking;
-use waker::Waker;
 
 /// Why [`Broker::publish`] refused a message.
 #[derive(Debug, Clone, PartialEq, Eq)]

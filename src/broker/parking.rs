@@ -28,7 +28,7 @@ use super::core::Core;
 use super::options::DisconnectReason;
 use super::socket::timeout_ms;
 use super::threads::spawn_connection_thread;
-use super::waker::Waker;
+use crate::waker::Waker;
 
 /// The epoll token of the lot's own waker; a parked connection's socket is registered under the
 /// connection's token.

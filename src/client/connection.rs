@@ -35,7 +35,8 @@ use super::outbound::{Outbound, SendError};
 use super::published::{PublishOutcome, PublishedCallback};
 use super::session::{AckOutcome, Resend, Session};
 use super::subscriptions::{Message, MessageCallback, Subscriptions};
-use super::transport::{self, Readiness, Waker};
+use super::transport::{self, Readiness};
+use crate::waker::Waker;
 
 /// One TCP connection to the broker with its send and receive buffers.
 pub(crate) struct Link {

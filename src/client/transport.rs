@@ -3,11 +3,12 @@
 
 use std::io;
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::thread;
 use std::time::Instant;
 
 use super::error::ClientError;
+use crate::waker::Waker;
 
 /// Resolves `host` (names, IPv4 and IPv6 literals) and connects to the first address that
 /// answers, all before `deadline`.
@@ -68,49 +69,6 @@ fn resolve(host: &str, port: u16, deadline: Instant) -> Result<Vec<SocketAddr>, 
 /// The system resolver may load NSS modules, so its thread gets more than a minimal stack.
 const RESOLVER_STACK_SIZE: usize = 256 * 1024;
 
-/// An eventfd that makes a blocked [`wait_readable`] return early.
-pub(crate) struct Waker {
-    fd: OwnedFd,
-}
-
-impl Waker {
-    pub(crate) fn new() -> io::Result<Waker> {
-        // SAFETY: eventfd takes no pointers; the result is checked before use.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd is a freshly created descriptor nobody else owns.
-        Ok(Waker {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
-    }
-
-    pub(crate) fn wake(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live u64; a full counter (EAGAIN) already means "awake".
-        unsafe {
-            libc::write(
-                self.fd.as_raw_fd(),
-                (&one as *const u64).cast(),
-                std::mem::size_of::<u64>(),
-            )
-        };
-    }
-
-    fn drain(&self) {
-        let mut count: u64 = 0;
-        // SAFETY: reads at most 8 bytes into a live u64; non-blocking, so never waits.
-        unsafe {
-            libc::read(
-                self.fd.as_raw_fd(),
-                (&mut count as *mut u64).cast(),
-                std::mem::size_of::<u64>(),
-            )
-        };
-    }
-}
-
 /// What ended a [`wait_readable`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Readiness {
@@ -142,7 +100,7 @@ pub(crate) fn wait_readable(
             revents: 0,
         },
         libc::pollfd {
-            fd: waker.fd.as_raw_fd(),
+            fd: waker.as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         },
@@ -158,7 +116,7 @@ pub(crate) fn wait_readable(
         };
     }
     if fds[1].revents != 0 {
-        waker.drain();
+        waker.reset();
     }
     if fds[0].revents != 0 {
         Ok(Readiness::Readable)

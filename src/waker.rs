@@ -1,5 +1,6 @@
-//! An eventfd that wakes a thread sleeping in `poll(2)`: the connection thread polls its socket
-//! and its waker together, so one thread both reads and flushes queued deliveries.
+//! An eventfd that wakes a thread sleeping in `poll(2)` on a socket and this descriptor together:
+//! a broker connection thread so it flushes queued deliveries, a client thread blocked reading
+//! so it sees a reply another thread read, or a close.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
