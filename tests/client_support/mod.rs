@@ -166,13 +166,19 @@ impl Mosquitto {
         );
     }
 
+    /// Ready once mosquitto logs that it runs (it does so only after opening every listener) and
+    /// the port accepts. The log line matters: the port was free when chosen, but another test's
+    /// listener can take it before mosquitto binds; mosquitto then exits, and a connect made
+    /// before it has exited would reach that other listener instead.
     fn wait_ready(&mut self, within: Duration) -> bool {
         let deadline = Instant::now() + within;
+        let log = self.dir.join("log");
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            let running = fs::read_to_string(&log).is_ok_and(|text| text.contains(" running"));
+            if running && TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return true;
             }
             thread::sleep(Duration::from_millis(20));
