@@ -7,5 +7,6 @@ pub mod broker;
 pub mod client;
 pub mod ffi;
 pub mod protocol;
+mod socket;
 pub mod topic;
 mod waker;

@@ -54,15 +54,7 @@ impl Waker {
     /// Makes the descriptor unreadable again. Call before looking at what the wake announced, so a
     /// wake that races with the look is not lost.
     pub fn reset(&self) {
-        let mut value: u64 = 0;
-        // SAFETY: reads at most 8 bytes into a live u64 from an owned descriptor.
-        unsafe {
-            libc::read(
-                self.fd.as_raw_fd(),
-                (&mut value as *mut u64).cast(),
-                std::mem::size_of::<u64>(),
-            );
-        }
+        self.take_pending();
     }
 }
 

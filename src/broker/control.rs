@@ -2,17 +2,23 @@
 //! close because a newer connection took over its client id.
 //!
 //! A connection thread polls an eventfd of its own; a parked connection has no thread and no
-//! eventfd (an idle connection then costs a single descriptor, its socket), and a wake asks the
-//! parking lot to resume it instead.
+//! eventfd (an idle connection then costs a single descriptor, its socket), and a wake asks
+//! whoever holds it (the parking lot) to resume it instead, through [`ResumeQueue`]. This file is
+//! part of the data layer: sessions hold a connection's control, so it names no runtime type.
 
-use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 
-use super::parking::Parking;
 use crate::waker::Waker;
+
+/// Where a connection without a thread waits: asked to give the connection filed under `token`
+/// a thread again. Must not block beyond a short lock, and must not take a connection's control
+/// lock (it is called with one held).
+pub(crate) trait ResumeQueue: Send + Sync {
+    fn request_resume(&self, token: u64);
+}
 
 enum WakeTarget {
     /// Not yet served by a thread or parked (the handshake, or a connection the listener accepted
@@ -20,8 +26,11 @@ enum WakeTarget {
     Unset { pending: bool },
     /// Served by a thread polling this waker.
     Thread(Arc<Waker>),
-    /// Waiting in the parking lot under this token.
-    Parked { lot: Arc<Parking>, token: u64 },
+    /// Waiting without a thread, in `lot` under `token`.
+    Parked {
+        lot: Arc<dyn ResumeQueue>,
+        token: u64,
+    },
 }
 
 pub(crate) struct ConnectionControl {
@@ -65,25 +74,23 @@ impl ConnectionControl {
         self.taken_over.load(Ordering::Acquire)
     }
 
-    /// Gives the calling thread a fresh waker to poll and routes wakes to it. A resumed
-    /// connection's waker starts signalled (`signalled`): wakes sent while it moved from the
-    /// parking lot to a thread went to a token the lot had already released, so the thread looks
-    /// at everything once.
-    pub fn attach_thread(&self, signalled: bool) -> io::Result<Arc<Waker>> {
-        let waker = Arc::new(Waker::new()?);
+    /// Routes wakes to `waker`, the fresh waker of the thread that now serves the connection. A
+    /// resumed connection's waker starts signalled (`signalled`): wakes sent while it moved from
+    /// the parking lot to a thread went to a token the lot had already released, so the thread
+    /// looks at everything once.
+    pub fn attach_thread(&self, waker: &Arc<Waker>, signalled: bool) {
         let previous = std::mem::replace(
             &mut *self.target.lock(),
-            WakeTarget::Thread(Arc::clone(&waker)),
+            WakeTarget::Thread(Arc::clone(waker)),
         );
         if signalled || matches!(previous, WakeTarget::Unset { pending: true }) {
             waker.wake();
         }
-        Ok(waker)
     }
 
-    /// Routes wakes to the parking lot from now on and releases the thread's waker. Returns
-    /// whether a wake was pending on it, in which case the connection must be resumed at once.
-    pub fn park_at(&self, lot: Arc<Parking>, token: u64) -> bool {
+    /// Routes wakes to `lot` from now on and releases the thread's waker. Returns whether a wake
+    /// was pending on it, in which case the connection must be resumed at once.
+    pub fn park_at(&self, lot: Arc<dyn ResumeQueue>, token: u64) -> bool {
         let previous =
             std::mem::replace(&mut *self.target.lock(), WakeTarget::Parked { lot, token });
         match previous {

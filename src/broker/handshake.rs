@@ -7,15 +7,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::control::ConnectionControl;
-use super::core::Core;
 use super::io::Io;
 use super::options::{AuthRequest, AuthResult};
+use super::refusal::refuse;
 use super::registry::Attached;
+use super::runtime::Runtime;
+use super::state::State;
 use crate::protocol::{Connack, Connect, ConnectReturnCode, DecodeError, Packet, ProtocolLevel};
 use crate::waker::Waker;
 
-/// How long a refused client gets to read its CONNACK before the socket is closed.
-const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 /// Before CONNECT a connection has no waker (nothing else can reach it yet); it checks this
 /// often whether the broker is stopping.
 const STOP_CHECK: Duration = Duration::from_millis(100);
@@ -25,7 +25,8 @@ const STOP_CHECK: Duration = Duration::from_millis(100);
 pub(crate) struct Accepted {
     pub connect: Connect,
     /// The waker the connection thread polls (others reach it through the connection control);
-    /// `None` when accepted on the listener thread, which parks the connection at once.
+    /// `None` when accepted at once by the listener or parking thread, which parks the
+    /// connection straight away.
     pub waker: Option<Arc<Waker>>,
     pub client_id: Arc<str>,
     pub attached: Attached,
@@ -34,16 +35,15 @@ pub(crate) struct Accepted {
 /// Reads the first packet. It must be a CONNECT ([MQTT-3.1.0-1]) and arrive before the connect
 /// timeout; otherwise the socket is closed and `None` returned. A CONNECT naming a protocol level
 /// other than 3 or 4 is answered with CONNACK 0x01 before closing ([MQTT-3.1.2-2]).
-pub(crate) fn read_connect(core: &Core, mut io: Io) -> Option<(Io, Connect)> {
-    let deadline = Instant::now() + core.options.connect_timeout;
+pub(crate) fn read_connect(runtime: &Runtime, mut io: Io) -> Option<(Io, Connect)> {
+    let deadline = Instant::now() + runtime.state.options.connect_timeout;
     loop {
         match io.next_packet() {
             Ok(Some(Packet::Connect(connect))) => return Some((io, connect)),
             Ok(Some(_)) => return None,
             Ok(None) => {}
             Err(DecodeError::UnsupportedProtocolLevel(_)) => {
-                refuse(&mut io, ConnectReturnCode::UnacceptableProtocolVersion);
-                io.close_after_final_packet(REFUSAL_LINGER);
+                refuse(runtime, io, ConnectReturnCode::UnacceptableProtocolVersion);
                 return None;
             }
             Err(_) => return None,
@@ -54,7 +54,7 @@ pub(crate) fn read_connect(core: &Core, mut io: Io) -> Option<(Io, Connect)> {
             }
             let wake_at = deadline.min(Instant::now() + STOP_CHECK);
             let ready = io.wait(None, Some(wake_at)).ok()?;
-            if core.is_stopping() {
+            if runtime.is_stopping() {
                 return None;
             }
             if ready.readable || ready.closed {
@@ -69,22 +69,11 @@ pub(crate) fn read_connect(core: &Core, mut io: Io) -> Option<(Io, Connect)> {
     }
 }
 
-/// Buffers a refusing CONNACK: session present 0 with any non-zero code ([MQTT-3.2.2-4]).
-fn refuse(io: &mut Io, code: ConnectReturnCode) {
-    let connack = Packet::Connack(Connack {
-        session_present: false,
-        code,
-    });
-    connack
-        .encode(&mut io.output)
-        .expect("CONNACK always encodes");
-}
-
 /// Decides on a CONNECT. On acceptance the connection is attached to its session and CONNACK
 /// 0x00 buffered; on refusal the refusing CONNACK is sent, the socket closed ([MQTT-3.2.2-5]) and
 /// `None` returned.
 pub(crate) fn accept(
-    core: &Core,
+    runtime: &Runtime,
     mut io: Io,
     connect: Connect,
     peer: SocketAddr,
@@ -94,8 +83,7 @@ pub(crate) fn accept(
     let client_id: Arc<str> = if connect.client_id.is_empty() {
         if !connect.clean_session {
             // [MQTT-3.1.3-8]: an empty identifier needs clean session 1.
-            refuse(&mut io, ConnectReturnCode::IdentifierRejected);
-            io.close_after_final_packet(REFUSAL_LINGER);
+            refuse(runtime, io, ConnectReturnCode::IdentifierRejected);
             return None;
         }
         // [MQTT-3.1.3-6]: the server assigns a unique identifier.
@@ -104,7 +92,8 @@ pub(crate) fn accept(
         Arc::from(connect.client_id.as_str())
     };
 
-    if let Some(authenticate) = &core.options.authenticator {
+    let state = &runtime.state;
+    if let Some(authenticate) = &state.options.authenticator {
         let request = AuthRequest {
             client_id: &client_id,
             username: connect.username.as_deref(),
@@ -117,8 +106,7 @@ pub(crate) fn accept(
             AuthResult::NotAuthorized => Some(ConnectReturnCode::NotAuthorized),
         };
         if let Some(code) = code {
-            refuse(&mut io, code);
-            io.close_after_final_packet(REFUSAL_LINGER);
+            refuse(runtime, io, code);
             return None;
         }
     }
@@ -126,12 +114,12 @@ pub(crate) fn accept(
     // Installed before the session can hand the control to anyone: from here on deliveries and
     // takeovers must be able to wake the thread. Without a descriptor left for it the client is
     // told the server is unavailable.
-    let Ok(waker) = control.attach_thread(false) else {
-        refuse(&mut io, ConnectReturnCode::ServerUnavailable);
-        io.close_after_final_packet(REFUSAL_LINGER);
+    let Ok(waker) = Waker::new().map(Arc::new) else {
+        refuse(runtime, io, ConnectReturnCode::ServerUnavailable);
         return None;
     };
-    let attached = core.attach(&client_id, connect.clean_session, control);
+    control.attach_thread(&waker, false);
+    let attached = state.attach(&client_id, connect.clean_session, control);
     connack(&mut io, &connect, &attached);
     Some((
         io,
@@ -159,12 +147,12 @@ fn connack(io: &mut Io, connect: &Connect, attached: &Attached) {
 /// no authenticator to call and the client id names no existing session (nothing to resume or
 /// take over). Anything else is given back, to be decided by [`accept`] on a connection thread.
 pub(crate) fn accept_at_once(
-    core: &Core,
+    state: &State,
     mut io: Io,
     connect: Connect,
     control: &Arc<ConnectionControl>,
 ) -> Result<(Io, Accepted), Box<(Io, Connect)>> {
-    if core.options.authenticator.is_some()
+    if state.options.authenticator.is_some()
         || (connect.client_id.is_empty() && !connect.clean_session)
     {
         return Err(Box::new((io, connect)));
@@ -175,7 +163,7 @@ pub(crate) fn accept_at_once(
     } else {
         Arc::from(connect.client_id.as_str())
     };
-    let Some(attached) = core.attach_if_vacant(&client_id, connect.clean_session, control) else {
+    let Some(attached) = state.attach_if_vacant(&client_id, connect.clean_session, control) else {
         return Err(Box::new((io, connect)));
     };
     connack(&mut io, &connect, &attached);

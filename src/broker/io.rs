@@ -5,10 +5,10 @@
 use std::io;
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::socket::{Ready, poll2, read_into_spare, timeout_ms};
 use crate::protocol::{Connect, DecodeError, Decoder, Packet, ProtocolLevel};
+use crate::socket::{Ready, poll2, read_into_spare, timeout_ms};
 
 /// First read size; doubled (up to `MAX_READ_CHUNK`) whenever a read fills the space offered, so
 /// idle connections stay small and busy ones read in large batches.
@@ -206,44 +206,27 @@ impl Io {
         )
     }
 
-    /// Sends what is buffered, then closes gracefully: our side is shut for writing and the
-    /// peer's remaining bytes are read and discarded until it closes or `linger` passes, so the
-    /// final packet (a refusing CONNACK) is not destroyed by a reset.
-    pub fn close_after_final_packet(mut self, linger: Duration) {
-        let deadline = Instant::now() + linger;
-        while !self.output.is_empty() && Instant::now() < deadline {
-            if self.flush().is_err() {
-                return;
-            }
-            if !self.output.is_empty() {
-                let mut fds = [libc::pollfd {
-                    fd: self.fd,
-                    events: libc::POLLOUT,
-                    revents: 0,
-                }];
-                let _ = super::socket::poll_many(&mut fds, Some(Duration::from_millis(10)));
-            }
-        }
+    /// Shuts our side for writing: the peer reads what was sent, then end of stream.
+    pub fn shutdown_write(&self) {
         let _ = self.stream.shutdown(Shutdown::Write);
-        let mut sink = Vec::with_capacity(MIN_READ_CHUNK);
-        while Instant::now() < deadline {
-            let mut fds = [libc::pollfd {
-                fd: self.fd,
-                events: libc::POLLIN,
-                revents: 0,
-            }];
-            let left = deadline.saturating_duration_since(Instant::now());
-            if super::socket::poll_many(&mut fds, Some(left)).is_err() || fds[0].revents == 0 {
-                return;
-            }
-            sink.clear();
-            match read_into_spare(self.fd, &mut sink) {
-                Ok(0) => return,
+    }
+
+    /// Reads and discards what the peer sent, a bounded amount per call so a peer that keeps
+    /// sending cannot hold the caller; false once it closed (or the socket failed).
+    pub fn discard_input(&mut self) -> bool {
+        const MAX_READS: usize = 16;
+        for _ in 0..MAX_READS {
+            self.input.clear();
+            self.consumed = 0;
+            self.input.reserve(MIN_READ_CHUNK);
+            match read_into_spare(self.fd, &mut self.input) {
+                Ok(0) => return false,
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(_) => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(_) => return false,
             }
         }
+        true
     }
 
     /// Shuts the socket both ways, so the peer learns at once that the connection is over.

@@ -1,47 +1,42 @@
-//! The listener thread: accepts sockets and hands each to [`connection::start`] (which answers
-//! its CONNECT at once or lets it wait for one in the parking lot), refuses sockets beyond the
-//! connection limit, joins finished connection threads and expires idle persistent sessions.
+//! The listener thread: accepts sockets and hands each to [`accept::start`] (which answers its
+//! CONNECT at once or lets it wait for one in the parking lot), refuses sockets beyond the
+//! connection limit, watches refused sockets while they linger, joins finished connection threads
+//! and expires idle persistent sessions.
 
-use std::io::{self, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::io;
+use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::connection;
-use super::core::Core;
-use super::socket::{deepen_backlog, poll_many};
+use super::accept;
+use super::io::Io;
+use super::refusal::refuse;
+use super::runtime::Runtime;
 use super::stats::Counters;
 use super::threads::{join_finished, mark_serving};
+use crate::protocol::ConnectReturnCode;
+use crate::socket::{deepen_backlog, poll_many};
 use crate::waker::Waker;
 
-/// CONNACK, session present 0, return code 0x03 "server unavailable".
-const CONNACK_SERVER_UNAVAILABLE: [u8; 4] = [0x20, 2, 0, 3];
-/// Refused sockets are kept open this long at most so the client can read its CONNACK.
-const REFUSAL_LINGER: Duration = Duration::from_secs(2);
-/// Refused sockets lingering at once; beyond this they are closed at once.
-const MAX_LINGERING: usize = 1024;
 const BACKLOG: i32 = 4096;
 /// How often idle persistent sessions are checked for expiry.
 const EXPIRY_SWEEP: Duration = Duration::from_secs(1);
+/// `fds` starts with the listening socket and the waker; the lingering sockets follow.
+const FIRST_LINGERING: usize = 2;
 
-struct Refused {
-    stream: TcpStream,
-    deadline: Instant,
-}
-
-pub(crate) fn run(core: Arc<Core>, listener: TcpListener, waker: Arc<Waker>) {
+pub(crate) fn run(runtime: Arc<Runtime>, listener: TcpListener, waker: Arc<Waker>) {
     // Connections accepted at once run their event hook here.
-    mark_serving(&core);
+    mark_serving(&runtime);
     deepen_backlog(listener.as_raw_fd(), BACKLOG);
-    let mut refused: Vec<Refused> = Vec::new();
+    let state = &runtime.state;
     let mut last_sweep = Instant::now();
     let mut fds: Vec<libc::pollfd> = Vec::new();
     loop {
-        join_finished(&core);
-        if core.is_stopping() {
+        join_finished(&runtime);
+        if runtime.is_stopping() {
             return;
         }
         fds.clear();
@@ -52,16 +47,11 @@ pub(crate) fn run(core: Arc<Core>, listener: TcpListener, waker: Arc<Waker>) {
                 revents: 0,
             });
         }
-        fds.extend(refused.iter().map(|r| libc::pollfd {
-            fd: r.stream.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }));
-        let mut timeout = refused
-            .iter()
-            .map(|r| r.deadline.saturating_duration_since(Instant::now()))
-            .min();
-        if core.options.session_expiry.is_some() {
+        let mut timeout = runtime
+            .lingering
+            .watch(&mut fds)
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()));
+        if state.options.session_expiry.is_some() {
             timeout = Some(timeout.map_or(EXPIRY_SWEEP, |t| t.min(EXPIRY_SWEEP)));
         }
         if poll_many(&mut fds, timeout).is_err() {
@@ -71,44 +61,25 @@ pub(crate) fn run(core: Arc<Core>, listener: TcpListener, waker: Arc<Waker>) {
         if fds[1].revents != 0 {
             waker.reset();
         }
-        if core.is_stopping() {
+        if runtime.is_stopping() {
             return;
         }
+        runtime.lingering.service(&fds[FIRST_LINGERING..]);
         if fds[0].revents != 0 {
-            accept_all(&core, &listener, &mut refused);
+            accept_all(&runtime, &listener);
         }
         let now = Instant::now();
-        let mut index = 0;
-        refused.retain(|r| {
-            let revents = fds.get(2 + index).map_or(0, |p| p.revents);
-            index += 1;
-            now < r.deadline && (revents == 0 || drain(&r.stream))
-        });
-        if let Some(expiry) = core.options.session_expiry
+        if let Some(expiry) = state.options.session_expiry
             && now.duration_since(last_sweep) >= EXPIRY_SWEEP
         {
             last_sweep = now;
-            core.expire_sessions(expiry);
+            state.expire_sessions(expiry);
         }
     }
 }
 
-/// Reads and discards what a refused client sent; false once it closed.
-fn drain(stream: &TcpStream) -> bool {
-    use std::io::Read;
-    let mut sink = [0u8; 512];
-    loop {
-        match (&*stream).read(&mut sink) {
-            Ok(0) => return false,
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return false,
-        }
-    }
-}
-
-fn accept_all(core: &Arc<Core>, listener: &TcpListener, refused: &mut Vec<Refused>) {
+fn accept_all(runtime: &Arc<Runtime>, listener: &TcpListener) {
+    let state = &runtime.state;
     loop {
         let (stream, peer) = match listener.accept() {
             Ok(pair) => pair,
@@ -121,28 +92,18 @@ fn accept_all(core: &Arc<Core>, listener: &TcpListener, refused: &mut Vec<Refuse
                 return;
             }
         };
-        Counters::add(&core.counters.connections_accepted, 1);
-        if core.connection_count() >= core.options.max_connections {
-            refuse(stream, refused);
+        Counters::add(&state.counters.connections_accepted, 1);
+        if runtime.connection_count() >= state.options.max_connections {
+            // CONNACK 0x03, server unavailable.
+            if let Ok(io) = Io::new(stream, state.options.max_packet_size) {
+                refuse(runtime, io, ConnectReturnCode::ServerUnavailable);
+            }
             continue;
         }
-        core.live_connections.fetch_add(1, Ordering::AcqRel);
-        if connection::start(core, stream, peer).is_err() {
+        runtime.live_connections.fetch_add(1, Ordering::AcqRel);
+        if accept::start(runtime, stream, peer).is_err() {
             // The socket went down with the connection that could not start.
-            core.live_connections.fetch_sub(1, Ordering::AcqRel);
+            runtime.live_connections.fetch_sub(1, Ordering::AcqRel);
         }
-    }
-}
-
-/// Answers CONNACK 0x03 and closes ([MQTT-3.2.2-5]), lingering briefly so the client reads it.
-fn refuse(mut stream: TcpStream, refused: &mut Vec<Refused>) {
-    let _ = stream.set_nonblocking(true);
-    let _ = stream.write(&CONNACK_SERVER_UNAVAILABLE);
-    let _ = stream.shutdown(Shutdown::Write);
-    if refused.len() < MAX_LINGERING {
-        refused.push(Refused {
-            stream,
-            deadline: Instant::now() + REFUSAL_LINGER,
-        });
     }
 }

@@ -1,4 +1,4 @@
-//! The embeddable broker: one listener thread, one thread per connection.
+//! The embeddable broker.
 //!
 //! ```no_run
 //! use mqtt::broker::{Broker, BrokerOptions};
@@ -8,35 +8,68 @@
 //! broker.stop();
 //! ```
 //!
-//! Threads and locks: the listener accepts and starts a connection thread per socket. Each
-//! connection thread owns its socket and its session's QoS flows; other threads reach it only by
-//! appending to its session queue and waking it. A connection idle for `park_idle_after` gives
-//! up its thread and waits in the parking lot (one epoll thread) until a packet, a delivery, a
-//! takeover or its keep-alive deadline needs it, so idle clients cost no thread. A new socket
-//! waits there for its CONNECT too, and a CONNECT that needs no waiting (no authenticator, no
-//! session to take over) is answered by the listener or parking thread, which parks the
-//! connection straight away: connecting clients get a thread only once they carry traffic.
-//! Connection threads are reused between connections.
+//! # Layers
+//!
+//! Each layer imports only the layers below it.
+//!
+//! 1. **Data** — what the broker knows, with no sockets, threads or epoll: [`options`],
+//!    `stats`, `message`, `flows` (a session's QoS 1/2 state), `retained`, `subscriptions` (the
+//!    topic tree), `session` (a session and the queue other threads append to), `control` (how a
+//!    session reaches the connection serving it: a waker, or a [`control::ResumeQueue`] for a
+//!    connection without a thread), and `state` ([`state::State`]: options, counters, sessions,
+//!    the tree and the retained store) with its `registry` (sessions attached and detached,
+//!    subscriptions) and `router` (one message to every matching session) methods.
+//! 2. **Runtime** — what serves connections: `runtime` ([`runtime::Runtime`]: owns an
+//!    `Arc<State>` plus the stopping flag, thread bookkeeping, the parking lot and lingering
+//!    refused sockets), `io` (a socket with its buffers), `refusal`, `handshake` (deciding a
+//!    CONNECT), `accept` (a new socket until its CONNECT is answered), `online` (a connected
+//!    client on a thread), `parking` (idle connections in one epoll thread) and `threads`
+//!    (reused connection threads). `accept`, `online`, `parking` and `threads` call each other:
+//!    a connection moves between a thread and the lot. `listener` accepts sockets.
+//! 3. **Facade** — this file: [`Broker`] starts and stops the runtime's threads.
+//!
+//! # Threads
+//!
+//! The listener thread accepts sockets. A new socket waits for its CONNECT in the parking lot (one
+//! epoll thread), and a CONNECT that needs no waiting (no authenticator, no session to take over)
+//! is answered by the listener or parking thread, which parks the connection straight away:
+//! connecting clients get a thread only once they carry traffic. A connection thread owns its
+//! socket and its session's QoS flows while it serves the connection; other threads reach it only
+//! by appending to its session queue and waking it. A connection idle for `park_idle_after`
+//! gives up its thread and waits in the lot until a packet, a delivery, a takeover or its
+//! keep-alive deadline needs it, so idle clients cost no thread. Connection threads are reused
+//! between connections.
+//!
+//! # Locks
+//!
+//! Outermost first: the sessions map, one session's lock, then the subscription tree or the
+//! retained store (see [`state`]); a connection's control lock, then the parking lot's ready list.
+//! No broker lock is held while a callback runs.
+//!
+//! # Callbacks
+//!
 //! Callbacks (authenticator, authorizer, event hook) run on broker threads (connection threads;
 //! the listener or parking thread for some connect and stop events), concurrently, with no
 //! broker lock held, so they may call [`Broker::publish`] and [`Broker::stats`]; a
 //! [`Broker::stop`] from a callback starts the stop without waiting for it.
 
-mod connection;
+mod accept;
 mod control;
-mod core;
 mod flows;
 mod handshake;
 mod io;
 mod listener;
 mod message;
+mod online;
 mod options;
 mod parking;
+mod refusal;
 mod registry;
 mod retained;
 mod router;
+mod runtime;
 mod session;
-mod socket;
+mod state;
 mod stats;
 mod subscriptions;
 mod threads;
@@ -56,7 +89,8 @@ pub use options::{
 };
 pub use stats::BrokerStats;
 
-use self::core::Core;
+use self::runtime::Runtime;
+use self::state::State;
 use crate::protocol::{MAX_REMAINING_LENGTH, QoS};
 use crate::topic::{TopicError, TopicName};
 use crate::waker::Waker;
@@ -104,7 +138,7 @@ enum RunState {
 }
 
 struct Shared {
-    core: Arc<Core>,
+    runtime: Arc<Runtime>,
     /// The bound port, readable without the state lock (which `stop` holds while joining).
     port: AtomicU16,
     state: Mutex<RunState>,
@@ -119,7 +153,7 @@ pub struct Broker {
 impl fmt::Debug for Broker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Broker")
-            .field("options", &self.shared.core.options)
+            .field("options", &self.shared.runtime.state.options)
             .field("port", &self.port())
             .finish()
     }
@@ -130,7 +164,7 @@ impl Broker {
     pub fn new(options: BrokerOptions) -> Broker {
         Broker {
             shared: Arc::new(Shared {
-                core: Arc::new(Core::new(options)),
+                runtime: Arc::new(Runtime::new(Arc::new(State::new(options)))),
                 port: AtomicU16::new(0),
                 state: Mutex::new(RunState::Created),
                 stopped: Condvar::new(),
@@ -139,7 +173,7 @@ impl Broker {
     }
 
     pub fn options(&self) -> &BrokerOptions {
-        &self.shared.core.options
+        &self.shared.runtime.state.options
     }
 
     /// Binds the listening socket and starts the listener thread. Returns once the broker is
@@ -161,7 +195,8 @@ impl Broker {
                 ));
             }
         }
-        let options = &self.shared.core.options;
+        let runtime = &self.shared.runtime;
+        let options = &runtime.state.options;
         let addresses: Vec<_> = (options.bind_address.as_str(), options.port)
             .to_socket_addrs()?
             .collect();
@@ -169,37 +204,36 @@ impl Broker {
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         let waker = Arc::new(Waker::new()?);
-        let core = &self.shared.core;
-        let _ = core.listener_waker.set(Arc::clone(&waker));
-        let parker = match core.options.park_idle_after {
+        let _ = runtime.listener_waker.set(Arc::clone(&waker));
+        let parker = match options.park_idle_after {
             Some(_) => {
                 let parking = Arc::new(Parking::new()?);
-                let _ = core.parking.set(Arc::clone(&parking));
-                let parker_core = Arc::clone(core);
+                let _ = runtime.parking.set(Arc::clone(&parking));
+                let parker_runtime = Arc::clone(runtime);
                 Some(
                     thread::Builder::new()
                         .name("mqtt-parking".to_owned())
                         .stack_size(256 * 1024)
                         .spawn(move || {
-                            threads::mark_serving(&parker_core);
-                            parking.run(&parker_core);
+                            threads::mark_serving(&parker_runtime);
+                            parking.run(&parker_runtime);
                         })?,
                 )
             }
             None => None,
         };
-        let listener_core = Arc::clone(core);
+        let listener_runtime = Arc::clone(runtime);
         let listener_waker = Arc::clone(&waker);
         let spawned = thread::Builder::new()
             .name("mqtt-listener".to_owned())
             .stack_size(256 * 1024)
-            .spawn(move || listener::run(listener_core, listener, listener_waker));
+            .spawn(move || listener::run(listener_runtime, listener, listener_waker));
         let handle = match spawned {
             Ok(handle) => handle,
             Err(e) => {
-                core.stopping.store(true, Ordering::Release);
+                runtime.stopping.store(true, Ordering::Release);
                 if let Some(parker) = parker {
-                    if let Some(parking) = core.parking.get() {
+                    if let Some(parking) = runtime.parking.get() {
                         parking.wake();
                     }
                     let _ = parker.join();
@@ -237,9 +271,9 @@ impl Broker {
     /// helper thread and returns at once, since a thread cannot join itself.
     pub fn stop(&self) {
         let on_own_thread =
-            threads::SERVING.with(|s| s.get()) == threads::core_tag(&self.shared.core);
+            threads::SERVING.with(|s| s.get()) == threads::runtime_tag(&self.shared.runtime);
         if on_own_thread {
-            self.shared.core.stopping.store(true, Ordering::Release);
+            self.shared.runtime.stopping.store(true, Ordering::Release);
             let shared = Arc::clone(&self.shared);
             let _ = thread::Builder::new()
                 .name("mqtt-stop".to_owned())
@@ -273,7 +307,7 @@ impl Broker {
         }
         let mut scratch = Vec::new();
         let mut wakeups = session::Wakeups::default();
-        self.shared.core.route(
+        self.shared.runtime.state.route(
             topic,
             Arc::from(payload),
             qos,
@@ -286,7 +320,7 @@ impl Broker {
     }
 
     pub fn stats(&self) -> BrokerStats {
-        self.shared.core.counters.snapshot()
+        self.shared.runtime.state.stats()
     }
 }
 
@@ -310,27 +344,28 @@ impl Shared {
             }
         };
         drop(state);
-        let core = &self.core;
-        core.stopping.store(true, Ordering::Release);
+        let runtime = &self.runtime;
+        runtime.stopping.store(true, Ordering::Release);
         waker.wake();
         let _ = listener.join();
         // Parked connections are closed by the parking thread; after it is gone no connection
         // can park, and every thread it started is registered below.
         if let Some(parker) = parker {
-            if let Some(parking) = core.parking.get() {
+            if let Some(parking) = runtime.parking.get() {
                 parking.wake();
             }
             let _ = parker.join();
         }
         // Threads waiting for work exit; threads serving a connection are woken through its
         // session (a thread still in the handshake checks for stop on its own within 100 ms).
-        core.workers.stop();
-        core.wake_attached();
-        let threads: Vec<_> = core.threads.lock().drain().map(|(_, t)| t).collect();
+        runtime.workers.stop();
+        runtime.wake_attached();
+        let threads: Vec<_> = runtime.threads.lock().drain().map(|(_, t)| t).collect();
         for thread in threads {
             let _ = thread.handle.join();
         }
-        core.finished.lock().clear();
+        runtime.finished.lock().clear();
+        runtime.lingering.clear();
         *self.state.lock() = RunState::Stopped;
         self.stopped.notify_all();
     }

@@ -8,7 +8,7 @@
 //! soon as a packet arrives, a delivery is queued or another connection takes the client id over
 //! (both signalled through `request_resume`), or the keep-alive deadline passes.
 //!
-//! New sockets wait here too until their CONNECT arrives (see [`super::connection::greet`]): the
+//! New sockets wait here too until their CONNECT arrives (see [`super::accept::greet`]): the
 //! parking thread reads it, and answers it itself when that needs no waiting, so accepting a
 //! connection costs no thread hand-off. A socket still without its CONNECT when the connect
 //! timeout runs out is closed.
@@ -23,11 +23,13 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use super::connection::{Greeting, Online, drive, greet};
-use super::core::Core;
+use super::accept::{Greeting, greet};
+use super::control::ResumeQueue;
+use super::online::{Online, drive};
 use super::options::DisconnectReason;
-use super::socket::timeout_ms;
+use super::runtime::Runtime;
 use super::threads::spawn_connection_thread;
+use crate::socket::timeout_ms;
 use crate::waker::Waker;
 
 /// The epoll token of the lot's own waker; a parked connection's socket is registered under the
@@ -123,7 +125,7 @@ impl Parking {
         if let Some(deadline) = online.keep_alive_deadline() {
             state.push_deadline(&self.waker, deadline, token);
         }
-        let pending_wake = online.leave_thread(Arc::clone(self), token);
+        let pending_wake = online.leave_thread(Arc::clone(self) as Arc<dyn ResumeQueue>, token);
         state.parked.insert(token, online);
         drop(state);
         if pending_wake {
@@ -150,19 +152,11 @@ impl Parking {
         Ok(())
     }
 
-    /// Asks the parking thread to resume the connection parked under `token` (a delivery was
-    /// queued for it, or it was taken over). A token no longer parked is ignored: its connection
-    /// already has a thread, which looks at everything when it starts.
-    pub fn request_resume(&self, token: u64) {
-        self.ready.lock().push(token);
-        self.waker.wake();
-    }
-
     /// The parking thread: resumes connections as their descriptors become ready or their
     /// keep-alive deadline passes; on stop, closes every parked connection.
-    pub fn run(self: &Arc<Self>, core: &Arc<Core>) {
+    pub fn run(self: &Arc<Self>, runtime: &Arc<Runtime>) {
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS_PER_WAIT];
-        while !core.is_stopping() {
+        while !runtime.is_stopping() {
             let timeout = timeout_ms(self.next_deadline());
             // SAFETY: waits into a live buffer of EVENTS_PER_WAIT events.
             let n = unsafe {
@@ -173,7 +167,7 @@ impl Parking {
                     timeout,
                 )
             };
-            if core.is_stopping() {
+            if runtime.is_stopping() {
                 break;
             }
             for event in events.iter().take(n.max(0) as usize) {
@@ -182,15 +176,15 @@ impl Parking {
                     self.waker.reset();
                     let ready = std::mem::take(&mut *self.ready.lock());
                     for token in ready {
-                        self.resume(core, token);
+                        self.resume(runtime, token);
                     }
                 } else {
-                    self.resume(core, token);
+                    self.resume(runtime, token);
                 }
             }
-            self.resume_expired(core);
+            self.resume_expired(runtime);
         }
-        self.close_all(core);
+        self.close_all(runtime);
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -219,28 +213,28 @@ impl Parking {
     }
 
     /// Gives a parked connection a thread again; reads what a greeting socket sent.
-    fn resume(self: &Arc<Self>, core: &Arc<Core>, token: u64) {
+    fn resume(self: &Arc<Self>, runtime: &Arc<Runtime>, token: u64) {
         if let Some(greeting) = self.take_greeting(token) {
-            if core.is_stopping() || greet(core, self, greeting).is_err() {
-                core.live_connections.fetch_sub(1, Ordering::AcqRel);
+            if runtime.is_stopping() || greet(runtime, self, greeting).is_err() {
+                runtime.live_connections.fetch_sub(1, Ordering::AcqRel);
             }
             return;
         }
         let Some(online) = self.take(token) else {
             return;
         };
-        if core.is_stopping() {
-            close(core, online);
+        if runtime.is_stopping() {
+            close(runtime, online);
             return;
         }
-        if spawn_connection_thread(core, move || drive(online)).is_err() {
+        if spawn_connection_thread(runtime, move || drive(online)).is_err() {
             // The connection went down with the closure that could not start: its session was
             // released by `Online`'s drop.
-            core.live_connections.fetch_sub(1, Ordering::AcqRel);
+            runtime.live_connections.fetch_sub(1, Ordering::AcqRel);
         }
     }
 
-    fn resume_expired(self: &Arc<Self>, core: &Arc<Core>) {
+    fn resume_expired(self: &Arc<Self>, runtime: &Arc<Runtime>) {
         let now = Instant::now();
         let mut due = Vec::new();
         {
@@ -259,14 +253,14 @@ impl Parking {
             // [MQTT-3.1.0-1] gives no time limit, but a socket that never sends CONNECT must not
             // hold a descriptor forever: past the connect timeout it is closed.
             if self.take_greeting(token).is_some() {
-                core.live_connections.fetch_sub(1, Ordering::AcqRel);
+                runtime.live_connections.fetch_sub(1, Ordering::AcqRel);
                 continue;
             }
-            self.resume(core, token);
+            self.resume(runtime, token);
         }
     }
 
-    fn close_all(&self, core: &Arc<Core>) {
+    fn close_all(&self, runtime: &Arc<Runtime>) {
         let (parked, greeting): (Vec<u64>, Vec<u64>) = {
             let mut state = self.state.lock();
             state.open = false;
@@ -277,14 +271,24 @@ impl Parking {
         };
         for token in greeting {
             if self.take_greeting(token).is_some() {
-                core.live_connections.fetch_sub(1, Ordering::AcqRel);
+                runtime.live_connections.fetch_sub(1, Ordering::AcqRel);
             }
         }
         for token in parked {
             if let Some(online) = self.take(token) {
-                close(core, online);
+                close(runtime, online);
             }
         }
+    }
+}
+
+impl ResumeQueue for Parking {
+    /// Asks the parking thread to resume the connection parked under `token` (a delivery was
+    /// queued for it, or it was taken over). A token no longer parked is ignored: its connection
+    /// already has a thread, which looks at everything when it starts.
+    fn request_resume(&self, token: u64) {
+        self.ready.lock().push(token);
+        self.waker.wake();
     }
 }
 
@@ -307,7 +311,7 @@ impl LotState {
     }
 }
 
-fn close(core: &Core, online: Box<Online>) {
+fn close(runtime: &Runtime, online: Box<Online>) {
     online.finish(DisconnectReason::BrokerStopping);
-    core.live_connections.fetch_sub(1, Ordering::AcqRel);
+    runtime.live_connections.fetch_sub(1, Ordering::AcqRel);
 }

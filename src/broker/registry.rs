@@ -3,13 +3,12 @@
 
 use std::mem;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::control::ConnectionControl;
-use super::core::Core;
 use super::flows::Flows;
 use super::session::Session;
+use super::state::State;
 use super::stats::Counters;
 use crate::protocol::QoS;
 use crate::topic::TopicFilter;
@@ -23,7 +22,7 @@ pub(crate) struct Attached {
     pub session_present: bool,
 }
 
-impl Core {
+impl State {
     fn create_session(&self, client_id: Arc<str>, clean: bool) -> Arc<Session> {
         Counters::add(&self.counters.sessions, 1);
         Arc::new(Session::new(self.next_session_id(), client_id, clean))
@@ -169,23 +168,16 @@ impl Core {
         session: &Session,
         filters: impl IntoIterator<Item = TopicFilter>,
     ) {
-        let mut removed = 0;
         let mut tree = self.subscriptions.write();
         for filter in filters {
-            if tree.unsubscribe(filter.as_str(), session.id) {
-                removed += 1;
-            }
+            tree.unsubscribe(filter.as_str(), session.id);
         }
-        drop(tree);
-        Counters::sub(&self.counters.subscriptions, removed);
     }
 
     /// Adds or replaces a subscription of `session`.
     pub fn subscribe(&self, session: &Arc<Session>, filter: TopicFilter, qos: QoS) {
         session.lock().subscriptions.insert(filter.clone(), qos);
-        if self.subscriptions.write().subscribe(&filter, session, qos) {
-            Counters::add(&self.counters.subscriptions, 1);
-        }
+        self.subscriptions.write().subscribe(&filter, session, qos);
     }
 
     /// Removes a subscription of `session`, if it has one to exactly `filter` ([MQTT-3.10.4-1]).
@@ -193,9 +185,7 @@ impl Core {
         if let Ok(filter) = TopicFilter::new(filter) {
             session.lock().subscriptions.remove(&filter);
         }
-        if self.subscriptions.write().unsubscribe(filter, session.id) {
-            Counters::sub(&self.counters.subscriptions, 1);
-        }
+        self.subscriptions.write().unsubscribe(filter, session.id);
     }
 
     /// Discards persistent sessions whose client has been away for longer than `expiry`.
@@ -221,10 +211,5 @@ impl Core {
             Counters::sub(&self.counters.sessions, 1);
             self.remove_subscriptions(&session, filters.into_keys());
         }
-    }
-
-    /// Number of live connection threads.
-    pub fn connection_count(&self) -> usize {
-        self.live_connections.load(Ordering::Acquire)
     }
 }

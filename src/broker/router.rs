@@ -3,16 +3,16 @@
 
 use std::sync::Arc;
 
-use super::core::Core;
 use super::message::{Delivery, Message};
 use super::retained::Retained;
 use super::session::Wakeups;
+use super::state::State;
 use super::stats::Counters;
 use super::subscriptions::Subscriber;
 use crate::protocol::QoS;
 use crate::topic::TopicName;
 
-impl Core {
+impl State {
     /// Forwards a message to every session with a matching subscription, at
     /// min(publish QoS, granted QoS) ([MQTT-3.8.4-6]), once per session even when several of its
     /// filters match, at the highest QoS among them ([MQTT-3.3.5-1]). A client subscribed to a
@@ -34,13 +34,7 @@ impl Core {
         Counters::add(&self.counters.messages_received, 1);
         let message = Arc::new(Message { topic, payload });
         if retain {
-            let mut store = self.retained.write();
-            store.update(&message, qos);
-            let count = store.len() as u64;
-            drop(store);
-            self.counters
-                .retained_messages
-                .store(count, std::sync::atomic::Ordering::Relaxed);
+            self.retained.write().update(&message, qos);
         }
         scratch.clear();
         self.subscriptions

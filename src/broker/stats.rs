@@ -30,8 +30,6 @@ pub(crate) struct Counters {
     pub clients_connected: AtomicU64,
     pub connections_accepted: AtomicU64,
     pub sessions: AtomicU64,
-    pub subscriptions: AtomicU64,
-    pub retained_messages: AtomicU64,
     pub messages_received: AtomicU64,
     pub messages_sent: AtomicU64,
     pub messages_dropped: AtomicU64,
@@ -50,14 +48,16 @@ impl Counters {
         }
     }
 
+    /// The counters' values; the subscription and retained-message counts, which the tree and
+    /// the store hold, are left 0 for `State::stats` to fill in.
     pub fn snapshot(&self) -> BrokerStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         BrokerStats {
             clients_connected: get(&self.clients_connected),
             connections_accepted: get(&self.connections_accepted),
             sessions: get(&self.sessions),
-            subscriptions: get(&self.subscriptions),
-            retained_messages: get(&self.retained_messages),
+            subscriptions: 0,
+            retained_messages: 0,
             messages_received: get(&self.messages_received),
             messages_sent: get(&self.messages_sent),
             messages_dropped: get(&self.messages_dropped),

@@ -173,8 +173,7 @@ pub(crate) struct SubscriptionTree {
 }
 
 impl SubscriptionTree {
-    /// Number of (filter, session) subscriptions held.
-    #[cfg(test)]
+    /// Number of (filter, session) subscriptions held; the broker's subscription count.
     pub fn len(&self) -> usize {
         self.len
     }

@@ -12,8 +12,8 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
-use super::core::{ConnectionThread, Core};
 use super::options::MIN_THREAD_STACK_SIZE;
+use super::runtime::{ConnectionThread, Runtime};
 
 /// How a connection thread ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,13 +30,13 @@ thread_local! {
     pub(crate) static SERVING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-pub(crate) fn core_tag(core: &Arc<Core>) -> usize {
-    Arc::as_ptr(core) as usize
+pub(crate) fn runtime_tag(runtime: &Arc<Runtime>) -> usize {
+    Arc::as_ptr(runtime) as usize
 }
 
-/// Marks the calling thread as one of `core`'s.
-pub(crate) fn mark_serving(core: &Arc<Core>) {
-    SERVING.with(|s| s.set(core_tag(core)));
+/// Marks the calling thread as one of `runtime`'s.
+pub(crate) fn mark_serving(runtime: &Arc<Runtime>) {
+    SERVING.with(|s| s.set(runtime_tag(runtime)));
 }
 
 /// A connection's work: serve it until it closes or parks.
@@ -81,36 +81,37 @@ impl Workers {
 /// (small) stack, registered so the listener joins it once finished and `stop()` joins it. The
 /// live-connection count is decremented when `body` reports the connection closed (or panics).
 pub(crate) fn spawn_connection_thread(
-    core: &Arc<Core>,
+    runtime: &Arc<Runtime>,
     body: impl FnOnce() -> ThreadEnd + Send + 'static,
 ) -> io::Result<()> {
     let job: Job = Box::new(body);
-    let job = match core.workers.jobs.0.try_send(job) {
+    let job = match runtime.workers.jobs.0.try_send(job) {
         Ok(()) => return Ok(()),
         Err(refused) => refused.into_inner(),
     };
-    let id = core.next_thread_id();
-    let thread_core = Arc::clone(core);
+    let id = runtime.next_thread_id();
+    let thread_runtime = Arc::clone(runtime);
+    let stack_size = runtime.state.options.thread_stack_size;
     // Held across the spawn so the thread cannot be reaped before it is registered.
-    let mut threads = core.threads.lock();
+    let mut threads = runtime.threads.lock();
     let handle = thread::Builder::new()
         .name("mqtt-connection".to_owned())
-        .stack_size(core.options.thread_stack_size.max(MIN_THREAD_STACK_SIZE))
-        .spawn(move || work(&thread_core, id, job))?;
+        .stack_size(stack_size.max(MIN_THREAD_STACK_SIZE))
+        .spawn(move || work(&thread_runtime, id, job))?;
     threads.insert(id, ConnectionThread { handle });
     Ok(())
 }
 
-fn work(core: &Arc<Core>, id: u64, first: Job) {
-    mark_serving(core);
-    let workers = &core.workers;
+fn work(runtime: &Arc<Runtime>, id: u64, first: Job) {
+    mark_serving(runtime);
+    let workers = &runtime.workers;
     let mut next = Some(first);
     while let Some(job) = next.take() {
         let end = catch_unwind(AssertUnwindSafe(job)).unwrap_or(ThreadEnd::Closed);
         if end == ThreadEnd::Closed {
-            core.live_connections.fetch_sub(1, Ordering::AcqRel);
+            runtime.live_connections.fetch_sub(1, Ordering::AcqRel);
         }
-        if core.is_stopping() {
+        if runtime.is_stopping() {
             break;
         }
         if workers.idle.fetch_add(1, Ordering::AcqRel) >= MAX_IDLE_WORKERS {
@@ -124,18 +125,18 @@ fn work(core: &Arc<Core>, id: u64, first: Job) {
         }
         workers.idle.fetch_sub(1, Ordering::AcqRel);
     }
-    core.finished.lock().push(id);
-    core.wake_listener();
+    runtime.finished.lock().push(id);
+    runtime.wake_listener();
 }
 
 /// Joins the connection threads that have finished.
-pub(crate) fn join_finished(core: &Core) {
-    let finished = std::mem::take(&mut *core.finished.lock());
+pub(crate) fn join_finished(runtime: &Runtime) {
+    let finished = std::mem::take(&mut *runtime.finished.lock());
     if finished.is_empty() {
         return;
     }
     let handles: Vec<_> = {
-        let mut threads = core.threads.lock();
+        let mut threads = runtime.threads.lock();
         finished
             .iter()
             .filter_map(|id| threads.remove(id))

@@ -1,19 +1,18 @@
-//! State shared by every thread of one broker: options, counters, the session registry, the
-//! subscription tree, retained messages, and the live connection threads.
+//! The broker's runtime: what serves connections on top of the shared [`State`] — the stopping
+//! flag, the connection threads and their bookkeeping, the count of open sockets, the parking
+//! lot, the refused sockets lingering until their client read its CONNACK, and the listener's
+//! waker. The runtime owns an `Arc<State>`; the state never refers back to it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 
-use super::options::BrokerOptions;
 use super::parking::Parking;
-use super::retained::RetainedStore;
-use super::session::Session;
-use super::stats::Counters;
-use super::subscriptions::SubscriptionTree;
+use super::refusal::Lingering;
+use super::state::State;
 use super::threads::Workers;
 use crate::waker::Waker;
 
@@ -22,40 +21,31 @@ pub(crate) struct ConnectionThread {
     pub handle: JoinHandle<()>,
 }
 
-pub(crate) struct Core {
-    pub options: BrokerOptions,
-    pub counters: Counters,
-    /// Sessions by client id. Lock order: this lock, then a session's lock; never the reverse.
-    pub sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
-    /// Never held while taking a session's lock.
-    pub subscriptions: RwLock<SubscriptionTree>,
-    pub retained: RwLock<RetainedStore>,
+pub(crate) struct Runtime {
+    pub state: Arc<State>,
     pub stopping: AtomicBool,
-    next_session_id: AtomicU64,
     /// Connection threads not yet joined, by connection number.
     pub threads: Mutex<HashMap<u64, ConnectionThread>>,
     /// Connection numbers whose thread has finished, for the listener to join.
     pub finished: Mutex<Vec<u64>>,
-    /// Accepted sockets not yet closed: served by a thread or parked.
+    /// Accepted sockets not yet closed: served by a thread or parked (refused ones excluded).
     pub live_connections: AtomicUsize,
     next_thread_id: AtomicU64,
-    /// Wakes the listener (to join finished threads, or to stop); set by `start`.
+    /// Wakes the listener (to join finished threads, watch a refused socket, or stop); set by
+    /// `start`.
     pub listener_waker: OnceLock<Arc<Waker>>,
     /// Where idle connections wait without a thread; set by `start`.
     pub parking: OnceLock<Arc<Parking>>,
     pub workers: Workers,
+    /// Refused sockets the listener keeps open until their client has read the CONNACK.
+    pub lingering: Lingering,
 }
 
-impl Core {
-    pub fn new(options: BrokerOptions) -> Core {
-        Core {
-            options,
-            counters: Counters::default(),
-            sessions: Mutex::new(HashMap::new()),
-            subscriptions: RwLock::new(SubscriptionTree::default()),
-            retained: RwLock::new(RetainedStore::default()),
+impl Runtime {
+    pub fn new(state: Arc<State>) -> Runtime {
+        Runtime {
+            state,
             stopping: AtomicBool::new(false),
-            next_session_id: AtomicU64::new(1),
             threads: Mutex::new(HashMap::new()),
             finished: Mutex::new(Vec::new()),
             live_connections: AtomicUsize::new(0),
@@ -63,6 +53,7 @@ impl Core {
             listener_waker: OnceLock::new(),
             parking: OnceLock::new(),
             workers: Workers::new(),
+            lingering: Lingering::default(),
         }
     }
 
@@ -70,9 +61,14 @@ impl Core {
         self.stopping.load(Ordering::Acquire)
     }
 
+    /// Open client sockets: served by a thread, parked, or waiting for their CONNECT.
+    pub fn connection_count(&self) -> usize {
+        self.live_connections.load(Ordering::Acquire)
+    }
+
     /// Wakes every connection attached to a session, so each notices the broker is stopping.
     pub fn wake_attached(&self) {
-        let sessions: Vec<_> = self.sessions.lock().values().cloned().collect();
+        let sessions: Vec<_> = self.state.sessions.lock().values().cloned().collect();
         for session in sessions {
             let attached = session.lock().attached.clone();
             if let Some(control) = attached {
@@ -89,9 +85,5 @@ impl Core {
         if let Some(waker) = self.listener_waker.get() {
             waker.wake();
         }
-    }
-
-    pub fn next_session_id(&self) -> u64 {
-        self.next_session_id.fetch_add(1, Ordering::Relaxed)
     }
 }

@@ -1,27 +1,29 @@
-//! One client connection, served by its own thread from accept to close: the handshake, then a
-//! loop that polls the socket together with the connection's waker, decodes and handles every
-//! packet that arrived, moves queued deliveries into the output buffer and writes it in one go.
+//! A connection whose CONNECT was accepted, while it has a thread: a loop that polls the socket
+//! together with the connection's waker, decodes and handles every packet that arrived, moves
+//! queued deliveries into the output buffer and writes it in one go. After `park_idle_after`
+//! without traffic it gives its thread up and waits in the parking lot, which hands it to a
+//! thread again (through [`drive`]) when it has something to do.
 
 use std::io;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::control::ConnectionControl;
-use super::core::Core;
+use super::control::{ConnectionControl, ResumeQueue};
 use super::flows::{Ack, Flows, Inflight};
-use super::handshake::{self, Accepted};
-use super::io::{FirstPacket, Io};
+use super::handshake::Accepted;
+use super::io::Io;
 use super::message::Delivery;
 use super::options::{Access, BrokerEvent, DisconnectReason};
-use super::parking::Parking;
+use super::runtime::Runtime;
 use super::session::{Session, Wakeups};
+use super::state::State;
 use super::stats::Counters;
 use super::subscriptions::Subscriber;
-use super::threads::{ThreadEnd, spawn_connection_thread};
+use super::threads::ThreadEnd;
 use crate::protocol::{
-    Connect, LastWill, Packet, Publish, QoS, QosPid, Suback, SubackCode, Subscribe, Unsubscribe,
+    LastWill, Packet, Publish, QoS, QosPid, Suback, SubackCode, Subscribe, Unsubscribe,
     encode_publish,
 };
 use crate::topic::TopicFilter;
@@ -31,144 +33,15 @@ use crate::waker::Waker;
 /// stops reading then leaves its messages in the bounded session queue, where excess is dropped.
 const OUTPUT_HIGH_WATER: usize = 64 * 1024;
 
-/// A socket whose CONNECT has not arrived yet, waiting in the parking lot without a thread.
-pub(crate) struct Greeting {
-    pub io: Io,
-    pub peer: SocketAddr,
-    pub control: Arc<ConnectionControl>,
-    /// The connect timeout runs out here: a client that sends no CONNECT by then is dropped.
-    pub deadline: Instant,
-}
-
-/// Takes over a socket the listener just accepted. Until its CONNECT arrives the connection waits
-/// in the parking lot, and when that CONNECT can be accepted without waiting (see
-/// [`handshake::accept_at_once`]) the listener or parking thread answers it and parks the
-/// connection again: a burst of connecting clients needs no connection thread at all. Anything
-/// else (an authenticator to call, a session to take over, a refusal to deliver) goes to a
-/// connection thread. Errors when the connection ended here (see [`greet`]); the socket is then
-/// closed.
-pub(crate) fn start(core: &Arc<Core>, stream: TcpStream, peer: SocketAddr) -> io::Result<()> {
-    let control = Arc::new(ConnectionControl::new());
-    let io = Io::new(stream, core.options.max_packet_size)?;
-    let Some(parking) = core.parking.get().cloned() else {
-        let thread_core = Arc::clone(core);
-        return spawn_connection_thread(core, move || serve(thread_core, io, peer, control, None));
-    };
-    let greeting = Box::new(Greeting {
-        io,
-        peer,
-        control,
-        deadline: Instant::now() + core.options.connect_timeout,
-    });
-    greet(core, &parking, greeting)
-}
-
-/// Reads what a client waiting to be greeted sent and moves it on: back to the parking lot while
-/// its CONNECT is incomplete, to [`answer`] once it is whole, to a connection thread for anything
-/// else. Called on the listener thread for a new socket and on the parking thread when a waiting
-/// one becomes readable. Errors when the connection ended here (the client closed it, or no
-/// thread could be started): the socket is closed and the caller no longer counts it.
-pub(crate) fn greet(
-    core: &Arc<Core>,
-    parking: &Arc<Parking>,
-    mut greeting: Box<Greeting>,
-) -> io::Result<()> {
-    match greeting.io.fill() {
-        Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-        Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-        Err(e) => return Err(e),
-    }
-    let thread_core = Arc::clone(core);
-    match greeting.io.first_packet() {
-        FirstPacket::Connect(connect) => answer(core, parking, *greeting, *connect),
-        FirstPacket::Incomplete => {
-            greeting.io.release_buffers();
-            match parking.await_connect(greeting) {
-                Ok(()) => Ok(()),
-                // The lot is closed (the broker is stopping) or cannot watch the socket.
-                Err(back) => {
-                    let Greeting {
-                        io, peer, control, ..
-                    } = *back;
-                    spawn_connection_thread(core, move || {
-                        serve(thread_core, io, peer, control, None)
-                    })
-                }
-            }
-        }
-        FirstPacket::NotConnect => {
-            let Greeting {
-                io, peer, control, ..
-            } = *greeting;
-            spawn_connection_thread(core, move || serve(thread_core, io, peer, control, None))
-        }
-    }
-}
-
-/// Answers a CONNECT on the calling (listener or parking) thread when that needs no waiting, and
-/// parks the connection once CONNACK is written and nothing else is pending; otherwise hands the
-/// connection to a connection thread.
-fn answer(
-    core: &Arc<Core>,
-    parking: &Arc<Parking>,
-    greeting: Greeting,
-    connect: Connect,
-) -> io::Result<()> {
-    let Greeting {
-        io, peer, control, ..
-    } = greeting;
-    let thread_core = Arc::clone(core);
-    let (io, accepted) = match handshake::accept_at_once(core, io, connect, &control) {
-        Ok(accepted) => accepted,
-        Err(deferred) => {
-            let (io, connect) = *deferred;
-            return spawn_connection_thread(core, move || {
-                serve(thread_core, io, peer, control, Some(connect))
-            });
-        }
-    };
-    let mut online = Box::new(Online::new(Arc::clone(core), io, peer, control, accepted));
-    let settled =
-        online.io.flush().is_ok() && online.io.output.is_empty() && online.io.buffered_input() == 0;
-    if settled {
-        online.release_buffers();
-        match parking.park(online) {
-            Ok(()) => return Ok(()),
-            Err(back) => online = back,
-        }
-    }
-    spawn_connection_thread(core, move || drive(online))
-}
-
-/// Serves one accepted socket (whose CONNECT may already have been read) until it closes or
-/// parks.
-fn serve(
-    core: Arc<Core>,
-    io: Io,
-    peer: SocketAddr,
-    control: Arc<ConnectionControl>,
-    connect: Option<Connect>,
-) -> ThreadEnd {
-    let (io, connect) = match connect {
-        Some(connect) => (io, connect),
-        None => match handshake::read_connect(&core, io) {
-            Some(read) => read,
-            None => return ThreadEnd::Closed,
-        },
-    };
-    let Some((io, accepted)) = handshake::accept(&core, io, connect, peer, &control) else {
-        return ThreadEnd::Closed;
-    };
-    drive(Box::new(Online::new(core, io, peer, control, accepted)))
-}
-
 /// Serves an accepted connection on the calling thread until it closes, or until it has been
 /// idle long enough to wait in the parking lot without a thread.
 pub(crate) fn drive(mut online: Box<Online>) -> ThreadEnd {
     if online.waker.is_none() {
-        match online.control.attach_thread(true) {
-            Ok(waker) => online.waker = Some(waker),
+        match Waker::new().map(Arc::new) {
+            Ok(waker) => {
+                online.control.attach_thread(&waker, true);
+                online.waker = Some(waker);
+            }
             Err(_) => {
                 // No descriptor for a waker: this connection cannot be served any more.
                 online.finish(DisconnectReason::ConnectionLost);
@@ -184,7 +57,7 @@ pub(crate) fn drive(mut online: Box<Online>) -> ThreadEnd {
             }
             Outcome::Idle => {
                 online.release_buffers();
-                let Some(parking) = online.core.parking.get().cloned() else {
+                let Some(parking) = online.runtime.parking.get().cloned() else {
                     continue;
                 };
                 match parking.park(online) {
@@ -193,7 +66,7 @@ pub(crate) fn drive(mut online: Box<Online>) -> ThreadEnd {
                         // Refused: the broker is stopping, or the lot cannot watch more
                         // descriptors; in the latter case this thread goes on serving.
                         online = back;
-                        if online.core.is_stopping() {
+                        if online.runtime.is_stopping() {
                             online.finish(DisconnectReason::BrokerStopping);
                             return ThreadEnd::Closed;
                         }
@@ -214,7 +87,9 @@ enum Outcome {
 
 /// A connection whose CONNECT was accepted.
 pub(crate) struct Online {
-    core: Arc<Core>,
+    runtime: Arc<Runtime>,
+    /// The runtime's state, held directly: the packet handlers use little else.
+    state: Arc<State>,
     io: Io,
     peer: SocketAddr,
     control: Arc<ConnectionControl>,
@@ -241,8 +116,8 @@ pub(crate) struct Online {
 }
 
 impl Online {
-    fn new(
-        core: Arc<Core>,
+    pub(crate) fn new(
+        runtime: Arc<Runtime>,
         io: Io,
         peer: SocketAddr,
         control: Arc<ConnectionControl>,
@@ -254,12 +129,14 @@ impl Online {
             client_id,
             attached,
         } = accepted;
-        Counters::add(&core.counters.clients_connected, 1);
+        let state = Arc::clone(&runtime.state);
+        Counters::add(&state.counters.clients_connected, 1);
         // [MQTT-3.1.2-24]: the server allows one and a half times the keep-alive.
         let keep_alive_limit = (connect.keep_alive > 0)
             .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
         let mut online = Online {
-            core,
+            runtime,
+            state,
             io,
             peer,
             control,
@@ -278,7 +155,7 @@ impl Online {
             unsent_count: 0,
         };
         online.resend_unacknowledged();
-        if let Some(hook) = &online.core.options.event_hook {
+        if let Some(hook) = &online.state.options.event_hook {
             hook(&BrokerEvent::Connected {
                 client_id: &online.client_id,
                 username: online.username.as_deref(),
@@ -325,7 +202,7 @@ impl Online {
 
     /// Hands wake-ups over to the parking lot under `token` and closes this thread's waker.
     /// Returns whether a wake was pending, in which case the lot must resume the connection.
-    pub(crate) fn leave_thread(&mut self, lot: Arc<Parking>, token: u64) -> bool {
+    pub(crate) fn leave_thread(&mut self, lot: Arc<dyn ResumeQueue>, token: u64) -> bool {
         self.waker = None;
         self.control.park_at(lot, token)
     }
@@ -333,6 +210,17 @@ impl Online {
     /// When the keep-alive runs out unless a packet arrives.
     pub(crate) fn keep_alive_deadline(&self) -> Option<Instant> {
         self.keep_alive_limit.map(|l| self.last_received + l)
+    }
+
+    /// Writes the CONNACK just accepted; when that leaves nothing to write or read, frees the
+    /// buffers and says the connection may park at once.
+    pub(crate) fn settle(&mut self) -> bool {
+        let settled =
+            self.io.flush().is_ok() && self.io.output.is_empty() && self.io.buffered_input() == 0;
+        if settled {
+            self.release_buffers();
+        }
+        settled
     }
 
     /// Frees the buffers an idle connection does not need.
@@ -351,10 +239,10 @@ impl Online {
             return Outcome::Closed(reason);
         }
         let park_after = self
-            .core
+            .state
             .options
             .park_idle_after
-            .filter(|_| self.core.parking.get().is_some());
+            .filter(|_| self.runtime.parking.get().is_some());
         loop {
             // Refill as long as the socket takes everything: stopping at the output high-water
             // mark must not leave deliveries waiting for a wake-up that will not come.
@@ -368,7 +256,7 @@ impl Online {
                 }
             }
             Counters::add(
-                &self.core.counters.messages_sent,
+                &self.state.counters.messages_sent,
                 std::mem::take(&mut self.unsent_count),
             );
             let keep_alive_deadline = self.keep_alive_deadline();
@@ -393,7 +281,7 @@ impl Online {
                 Ok(ready) => ready,
                 Err(_) => return Outcome::Closed(DisconnectReason::ConnectionLost),
             };
-            if self.core.is_stopping() {
+            if self.runtime.is_stopping() {
                 return Outcome::Closed(DisconnectReason::BrokerStopping);
             }
             if self.control.is_taken_over() {
@@ -524,7 +412,7 @@ impl Online {
     }
 
     fn authorized(&self, topic: &str, access: Access) -> bool {
-        match &self.core.options.authorizer {
+        match &self.state.options.authorizer {
             Some(authorize) => authorize(&self.client_id, self.username.as_deref(), topic, access),
             None => true,
         }
@@ -550,7 +438,7 @@ impl Online {
             }
         };
         if forward {
-            self.core.route(
+            self.state.route(
                 publish.topic,
                 publish.payload,
                 publish.qospid.qos(),
@@ -578,14 +466,14 @@ impl Online {
                 }
             };
             let granted = topic.qos;
-            for r in self.core.retained_matching(filter.as_str()) {
+            for r in self.state.retained_matching(filter.as_str()) {
                 retained.push(Delivery {
                     message: r.message,
                     qos: r.qos.min(granted),
                     retain: true,
                 });
             }
-            self.core.subscribe(&self.session, filter, granted);
+            self.state.subscribe(&self.session, filter, granted);
             codes.push(SubackCode::Granted(granted));
         }
         self.send(&Packet::Suback(Suback {
@@ -599,7 +487,7 @@ impl Online {
     /// [MQTT-3.10.4-5]).
     fn on_unsubscribe(&mut self, unsubscribe: Unsubscribe) {
         for filter in &unsubscribe.filters {
-            self.core.unsubscribe(&self.session, filter);
+            self.state.unsubscribe(&self.session, filter);
         }
         self.send(&Packet::Unsuback(unsubscribe.packet_id));
     }
@@ -608,7 +496,7 @@ impl Online {
     /// and, for QoS 1 and 2, while the in-flight window has room. Returns whether it stopped
     /// because the output buffer is full.
     fn pump_deliveries(&mut self) -> bool {
-        let max_inflight = self.core.options.max_inflight_messages.max(1);
+        let max_inflight = self.state.options.max_inflight_messages.max(1);
         let flows = self.flows.as_mut().expect("flows are held while online");
         loop {
             while let Some(front) = flows.pending.front() {
@@ -666,7 +554,7 @@ impl Online {
             && let Some(will) = self.will.take()
             && self.authorized(will.topic.as_str(), Access::Publish)
         {
-            self.core.route(
+            self.state.route(
                 will.topic,
                 Arc::from(will.payload),
                 will.qos,
@@ -677,7 +565,7 @@ impl Online {
             self.wakeups.wake_all();
         }
         self.detach();
-        if let Some(hook) = &self.core.options.event_hook {
+        if let Some(hook) = &self.state.options.event_hook {
             hook(&BrokerEvent::Disconnected {
                 client_id: &self.client_id,
                 peer: self.peer,
@@ -689,11 +577,11 @@ impl Online {
     fn detach(&mut self) {
         if let Some(flows) = self.flows.take() {
             Counters::add(
-                &self.core.counters.messages_sent,
+                &self.state.counters.messages_sent,
                 std::mem::take(&mut self.unsent_count),
             );
-            self.core.detach(&self.session, flows);
-            Counters::sub(&self.core.counters.clients_connected, 1);
+            self.state.detach(&self.session, flows);
+            Counters::sub(&self.state.counters.clients_connected, 1);
         }
     }
 }

@@ -1,0 +1,183 @@
+//! The broker's shared data: options, counters, the session registry, the subscription tree and
+//! the retained store. This is the data layer: it knows nothing of sockets, threads or epoll, so
+//! it is tested without a socket (see the tests at the end of this file). Connections reach it
+//! through the methods of `registry` (attaching and detaching sessions, subscriptions) and
+//! `router` (routing one message), which are `impl State` blocks.
+//!
+//! Lock order, outermost first: `sessions`, then one session's lock, then the subscription tree or
+//! the retained store (each taken alone and briefly). The tree and the store are never held while
+//! a session's lock is taken.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+
+use super::options::BrokerOptions;
+use super::retained::RetainedStore;
+use super::session::Session;
+use super::stats::{BrokerStats, Counters};
+use super::subscriptions::SubscriptionTree;
+
+pub(crate) struct State {
+    pub options: BrokerOptions,
+    pub counters: Counters,
+    /// Sessions by client id. Lock order: this lock, then a session's lock; never the reverse.
+    pub sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
+    /// Never held while taking a session's lock.
+    pub subscriptions: RwLock<SubscriptionTree>,
+    pub retained: RwLock<RetainedStore>,
+    next_session_id: AtomicU64,
+}
+
+impl State {
+    pub fn new(options: BrokerOptions) -> State {
+        State {
+            options,
+            counters: Counters::default(),
+            sessions: Mutex::new(HashMap::new()),
+            subscriptions: RwLock::new(SubscriptionTree::default()),
+            retained: RwLock::new(RetainedStore::default()),
+            next_session_id: AtomicU64::new(1),
+        }
+    }
+
+    pub fn next_session_id(&self) -> u64 {
+        self.next_session_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The counters, with the subscription and retained-message counts read from the tree and
+    /// the store that hold them.
+    pub fn stats(&self) -> BrokerStats {
+        let mut stats = self.counters.snapshot();
+        stats.subscriptions = self.subscriptions.read().len() as u64;
+        stats.retained_messages = self.retained.read().len() as u64;
+        stats
+    }
+}
+
+/// The data layer on its own: sessions, subscriptions, routing and retained messages, with no
+/// socket and no thread.
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::broker::control::ConnectionControl;
+    use crate::broker::message::Delivery;
+    use crate::broker::session::Wakeups;
+    use crate::protocol::QoS;
+    use crate::topic::{TopicFilter, TopicName};
+
+    fn state() -> State {
+        State::new(BrokerOptions::with_port(0))
+    }
+
+    fn publish(state: &State, topic: &str, payload: &[u8], qos: QoS, retain: bool) {
+        let mut wakeups = Wakeups::default();
+        state.route(
+            TopicName::new(topic).unwrap(),
+            Arc::from(payload),
+            qos,
+            retain,
+            &mut Vec::new(),
+            &mut wakeups,
+        );
+        wakeups.wake_all();
+    }
+
+    fn queued(session: &Session) -> Vec<(String, QoS)> {
+        let mut queue = VecDeque::new();
+        session.take_queue(&mut queue);
+        queue
+            .into_iter()
+            .map(|d: Delivery| (d.message.topic.as_str().to_owned(), d.qos))
+            .collect()
+    }
+
+    #[test]
+    fn routes_once_per_session_at_the_highest_granted_qos() {
+        let state = state();
+        let control = Arc::new(ConnectionControl::new());
+        let attached = state.attach("sub", true, &control);
+        let session = &attached.session;
+        state.subscribe(session, TopicFilter::new("a/+").unwrap(), QoS::AtMostOnce);
+        state.subscribe(session, TopicFilter::new("a/#").unwrap(), QoS::ExactlyOnce);
+        publish(&state, "a/b", b"x", QoS::AtLeastOnce, false);
+        publish(&state, "b", b"y", QoS::AtLeastOnce, false);
+        assert_eq!(queued(session), [("a/b".to_owned(), QoS::AtLeastOnce)]);
+        let stats = state.stats();
+        assert_eq!(stats.subscriptions, 2);
+        assert_eq!(stats.messages_received, 2);
+    }
+
+    #[test]
+    fn a_persistent_session_keeps_subscriptions_and_qos1_messages_while_away() {
+        let state = state();
+        let control = Arc::new(ConnectionControl::new());
+        let attached = state.attach("p", false, &control);
+        assert!(!attached.session_present);
+        state.subscribe(
+            &attached.session,
+            TopicFilter::new("t").unwrap(),
+            QoS::AtLeastOnce,
+        );
+        state.detach(&attached.session, attached.flows);
+        publish(&state, "t", b"kept", QoS::AtLeastOnce, false);
+        publish(&state, "t", b"dropped", QoS::AtMostOnce, false);
+        let again = state.attach("p", false, &Arc::new(ConnectionControl::new()));
+        assert!(again.session_present);
+        assert!(Arc::ptr_eq(&again.session, &attached.session));
+        assert_eq!(queued(&again.session), [("t".to_owned(), QoS::AtLeastOnce)]);
+        assert_eq!(state.stats().messages_dropped, 1);
+    }
+
+    #[test]
+    fn a_clean_session_ends_with_its_connection() {
+        let state = state();
+        let attached = state.attach("c", true, &Arc::new(ConnectionControl::new()));
+        state.subscribe(
+            &attached.session,
+            TopicFilter::new("t").unwrap(),
+            QoS::AtLeastOnce,
+        );
+        state.detach(&attached.session, attached.flows);
+        let stats = state.stats();
+        assert_eq!((stats.sessions, stats.subscriptions), (0, 0));
+        let again = state.attach("c", false, &Arc::new(ConnectionControl::new()));
+        assert!(!again.session_present);
+    }
+
+    #[test]
+    fn retained_messages_are_replaced_and_cleared() {
+        let state = state();
+        publish(&state, "r/1", b"old", QoS::AtLeastOnce, true);
+        publish(&state, "r/1", b"new", QoS::AtMostOnce, true);
+        publish(&state, "r/2", b"two", QoS::AtMostOnce, true);
+        let found = state.retained_matching("r/1");
+        assert_eq!(found.len(), 1);
+        assert_eq!(&*found[0].message.payload, b"new");
+        publish(&state, "r/2", b"", QoS::AtMostOnce, true);
+        assert_eq!(state.retained_matching("r/#").len(), 1);
+        assert_eq!(state.stats().retained_messages, 1);
+    }
+
+    #[test]
+    fn expired_persistent_sessions_are_discarded() {
+        let state = state();
+        let attached = state.attach("gone", false, &Arc::new(ConnectionControl::new()));
+        state.subscribe(
+            &attached.session,
+            TopicFilter::new("t").unwrap(),
+            QoS::AtLeastOnce,
+        );
+        state.detach(&attached.session, attached.flows);
+        state.expire_sessions(Duration::from_secs(3600));
+        assert_eq!(state.stats().sessions, 1);
+        state.expire_sessions(Duration::ZERO);
+        let stats = state.stats();
+        assert_eq!((stats.sessions, stats.subscriptions), (0, 0));
+    }
+}
