@@ -82,8 +82,10 @@ impl Decoder {
         };
         let type_nibble = first >> 4;
         let flags = first & 0x0F;
-        let packet_type =
-            PacketType::from_u8(type_nibble).ok_or(DecodeError::ReservedPacketType(type_nibble))?;
+        // AUTH (15) exists only in MQTT 5.0, which this decoder does not speak yet.
+        let packet_type = PacketType::from_u8(type_nibble)
+            .filter(|t| *t != PacketType::Auth)
+            .ok_or(DecodeError::ReservedPacketType(type_nibble))?;
         check_flags(packet_type, flags, self.protocol)?;
 
         // Each length byte carries 7 bits, least significant first, and bit 7 says another byte
@@ -162,13 +164,51 @@ fn check_flags(
 }
 
 /// Reads fields from a packet body, reporting running out as [`DecodeError::Truncated`].
-struct Fields<'a> {
+pub(crate) struct Fields<'a> {
     buf: &'a [u8],
     packet_type: PacketType,
 }
 
 impl<'a> Fields<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+    pub(crate) fn new(buf: &'a [u8], packet_type: PacketType) -> Fields<'a> {
+        Fields { buf, packet_type }
+    }
+
+    /// The next `len` bytes as fields of their own (a property list), skipped here.
+    pub(crate) fn sub(&mut self, len: usize) -> Result<Fields<'a>, DecodeError> {
+        Ok(Fields {
+            buf: self.take(len)?,
+            packet_type: self.packet_type,
+        })
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// A Variable Byte Integer (MQTT 5.0 section 1.5.5): at most four bytes, in the fewest that
+    /// hold the value ([MQTT-1.5.5-1]); anything else is malformed.
+    pub(crate) fn var_int(&mut self) -> Result<u32, DecodeError> {
+        let mut value = 0u32;
+        for (index, shift) in [0u32, 7, 14, 21].into_iter().enumerate() {
+            let byte = self.u8()?;
+            value |= u32::from(byte & 0x7F) << shift;
+            if byte & 0x80 == 0 {
+                if index > 0 && byte == 0 {
+                    return Err(DecodeError::NonMinimalVariableByteInteger);
+                }
+                return Ok(value);
+            }
+        }
+        Err(DecodeError::VariableByteIntegerTooLong)
+    }
+
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if self.buf.len() < n {
             return Err(DecodeError::Truncated(self.packet_type));
         }
@@ -177,11 +217,11 @@ impl<'a> Fields<'a> {
         Ok(head)
     }
 
-    fn u8(&mut self) -> Result<u8, DecodeError> {
+    pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.take(1)?[0])
     }
 
-    fn u16(&mut self) -> Result<u16, DecodeError> {
+    pub(crate) fn u16(&mut self) -> Result<u16, DecodeError> {
         let b = self.take(2)?;
         Ok(u16::from_be_bytes([b[0], b[1]]))
     }
@@ -192,14 +232,14 @@ impl<'a> Fields<'a> {
         PacketId::new(self.u16()?).ok_or(DecodeError::ZeroPacketId(self.packet_type))
     }
 
-    fn binary(&mut self) -> Result<&'a [u8], DecodeError> {
+    pub(crate) fn binary(&mut self) -> Result<&'a [u8], DecodeError> {
         let len = self.u16()? as usize;
         self.take(len)
     }
 
     /// An MQTT UTF-8 string (section 1.5.3): well-formed, no surrogates ([MQTT-1.5.3-1]), no
     /// U+0000 ([MQTT-1.5.3-2]). A leading U+FEFF stays part of the string ([MQTT-1.5.3-3]).
-    fn string(&mut self) -> Result<&'a str, DecodeError> {
+    pub(crate) fn string(&mut self) -> Result<&'a str, DecodeError> {
         let bytes = self.binary()?;
         let s = std::str::from_utf8(bytes)
             .map_err(|error| utf8_error_kind(bytes, error.valid_up_to()))?;
@@ -219,7 +259,7 @@ impl<'a> Fields<'a> {
         std::mem::take(&mut self.buf)
     }
 
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
 
@@ -338,6 +378,7 @@ fn decode_body(packet_type: PacketType, flags: u8, body: &[u8]) -> Result<Packet
         PacketType::Pingreq => Packet::Pingreq,
         PacketType::Pingresp => Packet::Pingresp,
         PacketType::Disconnect => Packet::Disconnect,
+        PacketType::Auth => return Err(DecodeError::ReservedPacketType(packet_type as u8)),
     };
     f.finish()?;
     Ok(packet)

@@ -5,6 +5,7 @@ use std::fmt;
 
 use super::decode::MAX_REMAINING_LENGTH;
 use super::packet::*;
+use super::properties::{PropertyId, put_var_int};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EncodeError {
@@ -21,6 +22,9 @@ pub enum EncodeError {
     DupOnQos0,
     /// CONNECT with a password but no user name ([MQTT-3.1.2-22]).
     PasswordWithoutUsername,
+    /// A property the packet may not carry, given twice though single-valued, or with a value
+    /// outside its range (MQTT 5.0 section 2.2.2.2); the receiver would reject the packet.
+    InvalidProperty(PropertyId),
 }
 
 impl fmt::Display for EncodeError {
@@ -41,13 +45,18 @@ impl fmt::Display for EncodeError {
             EncodeError::PasswordWithoutUsername => {
                 f.write_str("a password needs a user name in MQTT 3.1.1")
             }
+            EncodeError::InvalidProperty(id) => write!(
+                f,
+                "the {} property is not allowed here, repeated, or out of range",
+                id.name()
+            ),
         }
     }
 }
 
 impl std::error::Error for EncodeError {}
 
-fn field_len(field: &'static str, bytes: &[u8]) -> Result<usize, EncodeError> {
+pub(crate) fn field_len(field: &'static str, bytes: &[u8]) -> Result<usize, EncodeError> {
     if bytes.len() > u16::MAX as usize {
         Err(EncodeError::FieldTooLong {
             field,
@@ -59,16 +68,27 @@ fn field_len(field: &'static str, bytes: &[u8]) -> Result<usize, EncodeError> {
 }
 
 /// Like [`field_len`] for a UTF-8 string field, which also must not hold U+0000.
-fn string_len(field: &'static str, s: &str) -> Result<usize, EncodeError> {
+pub(crate) fn string_len(field: &'static str, s: &str) -> Result<usize, EncodeError> {
     if s.contains('\0') {
         return Err(EncodeError::NullCharacter { field });
     }
     field_len(field, s.as_bytes())
 }
 
-fn put_field(out: &mut Vec<u8>, bytes: &[u8]) {
+pub(crate) fn put_field(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
     out.extend_from_slice(bytes);
+}
+
+/// Bytes a Variable Byte Integer (or remaining length) of `value` takes (MQTT 5.0 section
+/// 1.5.5).
+pub(crate) fn var_int_len(value: usize) -> usize {
+    match value {
+        0..=127 => 1,
+        128..=16_383 => 2,
+        16_384..=2_097_151 => 3,
+        _ => 4,
+    }
 }
 
 fn put_header(out: &mut Vec<u8>, first_byte: u8, remaining: usize) -> Result<(), EncodeError> {
@@ -77,18 +97,8 @@ fn put_header(out: &mut Vec<u8>, first_byte: u8, remaining: usize) -> Result<(),
     }
     out.reserve(5 + remaining);
     out.push(first_byte);
-    let mut len = remaining;
-    loop {
-        let mut byte = (len % 128) as u8;
-        len /= 128;
-        if len > 0 {
-            byte |= 0x80;
-        }
-        out.push(byte);
-        if len == 0 {
-            return Ok(());
-        }
-    }
+    put_var_int(out, remaining);
+    Ok(())
 }
 
 fn put_id_only(out: &mut Vec<u8>, first_byte: u8, id: PacketId) {

@@ -4,6 +4,8 @@
 use std::fmt;
 
 use super::packet::PacketType;
+use super::properties::{PropertyContext, PropertyId};
+use super::reason::ReasonCode;
 use crate::topic::TopicError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +70,25 @@ pub enum DecodeError {
     InvalidSubscribeQos(u8),
     /// SUBACK return code other than 0, 1, 2 or 0x80 ([MQTT-3.9.3-2]).
     InvalidSubackCode(u8),
+    /// A Variable Byte Integer in more bytes than its value needs ([MQTT-1.5.5-1], MQTT 5.0).
+    NonMinimalVariableByteInteger,
+    /// A Variable Byte Integer whose fourth byte still has its continuation bit set (MQTT 5.0
+    /// section 1.5.5).
+    VariableByteIntegerTooLong,
+    /// A property identifier MQTT 5.0 does not define (section 2.2.2.2: malformed).
+    UnknownProperty(u32),
+    /// A property the packet may not carry (MQTT 5.0 section 2.2.2.2: malformed).
+    PropertyNotAllowed {
+        property: PropertyId,
+        context: PropertyContext,
+    },
+    /// A property other than User Property (or Subscription Identifier in PUBLISH) given more
+    /// than once: a protocol error by each property's definition (MQTT 5.0 section 3).
+    DuplicateProperty(PropertyId),
+    /// A property value outside its range: a flag byte other than 0 or 1, Receive Maximum,
+    /// Maximum Packet Size, Topic Alias or Subscription Identifier 0 (MQTT 5.0 sections
+    /// 3.1.2.11, 3.2.2.3, [MQTT-3.3.2-8], 3.8.2.1.2): a protocol error.
+    InvalidPropertyValue(PropertyId),
 }
 
 impl fmt::Display for DecodeError {
@@ -110,8 +131,46 @@ impl fmt::Display for DecodeError {
             EmptyUnsubscribe => f.write_str("UNSUBSCRIBE without topic filters"),
             InvalidSubscribeQos(b) => write!(f, "invalid requested QoS byte {b:#04x}"),
             InvalidSubackCode(c) => write!(f, "invalid SUBACK return code {c:#04x}"),
+            NonMinimalVariableByteInteger => {
+                f.write_str("variable byte integer not in its shortest form")
+            }
+            VariableByteIntegerTooLong => f.write_str("variable byte integer longer than 4 bytes"),
+            UnknownProperty(id) => write!(f, "unknown property identifier {id:#04x}"),
+            PropertyNotAllowed { property, context } => {
+                write!(
+                    f,
+                    "the {} property is not allowed in {context:?}",
+                    property.name()
+                )
+            }
+            DuplicateProperty(id) => write!(f, "the {} property appears twice", id.name()),
+            InvalidPropertyValue(id) => write!(f, "invalid value of the {} property", id.name()),
         }
     }
 }
 
 impl std::error::Error for DecodeError {}
+
+impl DecodeError {
+    /// The MQTT 5.0 reason code to send (in CONNACK before CONNECT was accepted, in DISCONNECT
+    /// after) when closing a connection for this error (MQTT 5.0 section 4.13): a packet over the
+    /// size limit is 0x95, an unknown protocol 0x84, a topic name that breaks the topic rules
+    /// 0x90, what the specification calls a protocol error 0x82, and every other malformed
+    /// packet 0x81.
+    pub fn reason_code(&self) -> ReasonCode {
+        use DecodeError::*;
+        match self {
+            PacketTooLarge { .. } => ReasonCode::PACKET_TOO_LARGE,
+            UnsupportedProtocolLevel(_) | InvalidProtocolName(_) => {
+                ReasonCode::UNSUPPORTED_PROTOCOL_VERSION
+            }
+            InvalidTopic(_) => ReasonCode::TOPIC_NAME_INVALID,
+            // [MQTT-3.8.3-2], [MQTT-3.10.3-2] and the property definitions name these protocol
+            // errors.
+            EmptySubscribe | EmptyUnsubscribe | DuplicateProperty(_) | InvalidPropertyValue(_) => {
+                ReasonCode::PROTOCOL_ERROR
+            }
+            _ => ReasonCode::MALFORMED_PACKET,
+        }
+    }
+}

@@ -5,8 +5,14 @@ mod decode;
 mod encode;
 mod error;
 mod packet;
+mod properties;
+mod reason;
 
 pub use decode::{Decoder, FixedHeader, MAX_REMAINING_LENGTH, decode};
 pub use encode::{EncodeError, encode_publish};
 pub use error::DecodeError;
 pub use packet::*;
+pub use properties::{
+    ALL_PROPERTY_IDS, MAX_VAR_INT, Properties, Property, PropertyContext, PropertyId, PropertyType,
+};
+pub use reason::ReasonCode;

@@ -245,6 +245,8 @@ pub enum PacketType {
     Pingreq = 12,
     Pingresp = 13,
     Disconnect = 14,
+    /// MQTT 5.0 only (section 3.15); reserved in MQTT 3.1.1, whose decoder refuses it.
+    Auth = 15,
 }
 
 impl PacketType {
@@ -265,6 +267,7 @@ impl PacketType {
             12 => Pingreq,
             13 => Pingresp,
             14 => Disconnect,
+            15 => Auth,
             _ => return None,
         })
     }
