@@ -80,6 +80,17 @@ impl TopicName {
         &self.0
     }
 
+    /// The empty name of an MQTT 5.0 PUBLISH that names its topic through a Topic Alias only
+    /// (MQTT 5.0 section 3.3.2.3.4); the receiver replaces it with the name the alias stands for.
+    pub fn aliased() -> Self {
+        TopicName(Arc::from(""))
+    }
+
+    /// Whether this is the empty name of [`TopicName::aliased`].
+    pub fn is_aliased(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Topics starting with `$` are reserved for the server ([MQTT-4.7.2-1]).
     pub fn is_system(&self) -> bool {
         self.0.starts_with('$')

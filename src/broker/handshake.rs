@@ -13,7 +13,9 @@ use super::refusal::refuse;
 use super::registry::Attached;
 use super::runtime::Runtime;
 use super::state::State;
-use crate::protocol::{Connack, Connect, ConnectReturnCode, DecodeError, Packet, ProtocolLevel};
+use crate::protocol::{
+    Connack, Connect, ConnectReturnCode, DecodeError, Packet, ProtocolLevel, ReasonCode,
+};
 use crate::waker::Waker;
 
 /// Before CONNECT a connection has no waker (nothing else can reach it yet); it checks this
@@ -79,6 +81,12 @@ pub(crate) fn accept(
     peer: SocketAddr,
     control: &Arc<ConnectionControl>,
 ) -> Option<(Io, Accepted)> {
+    if connect.protocol.is_v5() {
+        // The codec reads MQTT 5.0; until the broker serves it, a 5.0 client gets the 3.1.1
+        // answer for a level it does not support ([MQTT-3.1.2-2]).
+        refuse(runtime, io, ConnectReturnCode::UnacceptableProtocolVersion);
+        return None;
+    }
     io.set_protocol(connect.protocol);
     let client_id: Arc<str> = if connect.client_id.is_empty() {
         if !connect.clean_session {
@@ -134,12 +142,10 @@ pub(crate) fn accept(
 
 /// [MQTT-3.2.0-1]: CONNACK is the first packet the server sends.
 fn connack(io: &mut Io, connect: &Connect, attached: &Attached) {
-    Packet::Connack(Connack {
-        // MQTT 3.1 has no session-present flag: its CONNACK's first byte is reserved, 0.
-        session_present: attached.session_present && connect.protocol == ProtocolLevel::V311,
-        code: ConnectReturnCode::Accepted,
-    })
-    .encode(&mut io.output)
+    // MQTT 3.1 has no session-present flag: its CONNACK's first byte is reserved, 0.
+    let session_present = attached.session_present && connect.protocol == ProtocolLevel::V311;
+    Packet::Connack(Connack::new(session_present, ReasonCode::SUCCESS))
+        .encode(&mut io.output)
     .expect("CONNACK always encodes");
 }
 
@@ -153,6 +159,7 @@ pub(crate) fn accept_at_once(
     control: &Arc<ConnectionControl>,
 ) -> Result<(Io, Accepted), Box<(Io, Connect)>> {
     if state.options.authenticator.is_some()
+        || connect.protocol.is_v5()
         || (connect.client_id.is_empty() && !connect.clean_session)
     {
         return Err(Box::new((io, connect)));

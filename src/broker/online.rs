@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::control::{ConnectionControl, ResumeQueue};
-use super::flows::{Ack, Flows, Inflight};
+use super::flows::{Ack as FlowAck, Flows, Inflight};
 use super::handshake::Accepted;
 use super::io::Io;
 use super::message::Delivery;
@@ -23,8 +23,8 @@ use super::stats::Counters;
 use super::subscriptions::Subscriber;
 use super::threads::ThreadEnd;
 use crate::protocol::{
-    LastWill, Packet, Publish, QoS, QosPid, Suback, SubackCode, Subscribe, Unsubscribe,
-    encode_publish,
+    LastWill, Packet, Properties, Publish, QoS, QosPid, Suback, SubackCode, Subscribe,
+    Unsuback, Unsubscribe, encode_publish,
 };
 use crate::topic::TopicFilter;
 use crate::waker::Waker;
@@ -178,7 +178,7 @@ impl Online {
         let flows = self.flows.as_mut().expect("flows are held while online");
         for m in &flows.outgoing {
             if m.released {
-                Packet::Pubrel(m.packet_id)
+                Packet::Pubrel(m.packet_id.into())
                     .encode(&mut self.io.output)
                     .expect("PUBREL always encodes");
             } else if encode_publish(
@@ -373,33 +373,37 @@ impl Online {
     fn handle(&mut self, packet: Packet) -> Result<(), DisconnectReason> {
         match packet {
             Packet::Publish(publish) => self.on_publish(publish),
-            Packet::Puback(id) => {
-                self.flows().acknowledge(id, Ack::Puback);
+            Packet::Puback(ack) => {
+                self.flows().acknowledge(ack.packet_id, FlowAck::Puback);
             }
-            Packet::Pubrec(id) => {
+            Packet::Pubrec(ack) => {
                 // [MQTT-4.3.3-1]: PUBREC is answered with PUBREL; the PUBLISH is not resent.
-                self.flows().acknowledge(id, Ack::Pubrec);
-                self.send(&Packet::Pubrel(id));
+                self.flows().acknowledge(ack.packet_id, FlowAck::Pubrec);
+                self.send(&Packet::Pubrel(ack.packet_id.into()));
             }
-            Packet::Pubrel(id) => {
+            Packet::Pubrel(ack) => {
                 // [MQTT-4.3.3-2]: PUBREL ends the dedup window for this identifier; PUBCOMP is
                 // sent even for an identifier not held (a resent PUBREL after reconnect).
-                self.flows().awaiting_pubrel.remove(&id.get());
-                self.send(&Packet::Pubcomp(id));
+                self.flows().awaiting_pubrel.remove(&ack.packet_id.get());
+                self.send(&Packet::Pubcomp(ack.packet_id.into()));
             }
-            Packet::Pubcomp(id) => {
-                self.flows().acknowledge(id, Ack::Pubcomp);
+            Packet::Pubcomp(ack) => {
+                self.flows().acknowledge(ack.packet_id, FlowAck::Pubcomp);
             }
             Packet::Subscribe(subscribe) => self.on_subscribe(subscribe),
             Packet::Unsubscribe(unsubscribe) => self.on_unsubscribe(unsubscribe),
             // [MQTT-3.12.4-1]
             Packet::Pingreq => self.send(&Packet::Pingresp),
             // [MQTT-3.14.4-3]: DISCONNECT discards the will; the connection closes.
-            Packet::Disconnect => return Err(DisconnectReason::ClientDisconnected),
+            Packet::Disconnect(_) => return Err(DisconnectReason::ClientDisconnected),
             // [MQTT-3.1.0-2]: a second CONNECT is a protocol violation.
             Packet::Connect(_) => return Err(DisconnectReason::ProtocolViolation),
             // Packets only a server sends.
-            Packet::Connack(_) | Packet::Suback(_) | Packet::Unsuback(_) | Packet::Pingresp => {
+            Packet::Connack(_)
+            | Packet::Suback(_)
+            | Packet::Unsuback(_)
+            | Packet::Pingresp
+            | Packet::Auth(_) => {
                 return Err(DisconnectReason::ProtocolViolation);
             }
         }
@@ -426,14 +430,14 @@ impl Online {
             QosPid::AtMostOnce => allowed,
             // [MQTT-4.3.2-2]: PUBACK with the packet's identifier.
             QosPid::AtLeastOnce(id) => {
-                self.send(&Packet::Puback(id));
+                self.send(&Packet::Puback(id.into()));
                 allowed
             }
             // [MQTT-4.3.3-2]: PUBREC; a PUBLISH whose identifier awaits PUBREL is a duplicate and
             // is not forwarded again.
             QosPid::ExactlyOnce(id) => {
                 let first_time = self.flows().awaiting_pubrel.insert(id.get());
-                self.send(&Packet::Pubrec(id));
+                self.send(&Packet::Pubrec(id.into()));
                 allowed && first_time
             }
         };
@@ -461,7 +465,7 @@ impl Online {
             let filter = match TopicFilter::new(&topic.filter) {
                 Ok(filter) if self.authorized(filter.as_str(), Access::Subscribe) => filter,
                 _ => {
-                    codes.push(SubackCode::Failure);
+                    codes.push(SubackCode::Failure.to_reason());
                     continue;
                 }
             };
@@ -474,11 +478,12 @@ impl Online {
                 });
             }
             self.state.subscribe(&self.session, filter, granted);
-            codes.push(SubackCode::Granted(granted));
+            codes.push(SubackCode::Granted(granted).to_reason());
         }
         self.send(&Packet::Suback(Suback {
             packet_id: subscribe.packet_id,
             codes,
+            properties: Properties::new(),
         }));
         self.flows().pending.extend(retained);
     }
@@ -489,7 +494,7 @@ impl Online {
         for filter in &unsubscribe.filters {
             self.state.unsubscribe(&self.session, filter);
         }
-        self.send(&Packet::Unsuback(unsubscribe.packet_id));
+        self.send(&Packet::Unsuback(Unsuback::new(unsubscribe.packet_id)));
     }
 
     /// Moves deliveries from the session queue into the output buffer while the buffer has room

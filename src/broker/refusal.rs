@@ -35,11 +35,8 @@ pub(crate) struct Lingering {
 /// Sends a CONNACK with `code` (session present 0 with any non-zero code, [MQTT-3.2.2-4]) and
 /// hands the socket to the listener to linger; returns at once.
 pub(crate) fn refuse(runtime: &Runtime, mut io: Io, code: ConnectReturnCode) {
-    Packet::Connack(Connack {
-        session_present: false,
-        code,
-    })
-    .encode(&mut io.output)
+    Packet::Connack(Connack::new(false, code.to_reason()))
+        .encode(&mut io.output)
     .expect("CONNACK always encodes");
     if io.flush().is_err() {
         return;

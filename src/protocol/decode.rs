@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use super::error::DecodeError;
 use super::packet::*;
-use crate::topic::TopicName;
+use super::properties::{Properties, PropertyContext, PropertyId};
+use super::reason::ReasonCode;
+use crate::topic::{TopicError, TopicName};
 
 /// The largest remaining length the four-byte encoding can express (section 2.2.3).
 pub const MAX_REMAINING_LENGTH: usize = 268_435_455;
@@ -82,16 +84,17 @@ impl Decoder {
         };
         let type_nibble = first >> 4;
         let flags = first & 0x0F;
-        // AUTH (15) exists only in MQTT 5.0, which this decoder does not speak yet.
+        // AUTH (15) exists only in MQTT 5.0; MQTT 3.1.1 reserves the number (section 2.2.1).
         let packet_type = PacketType::from_u8(type_nibble)
-            .filter(|t| *t != PacketType::Auth)
+            .filter(|t| *t != PacketType::Auth || self.protocol.is_v5())
             .ok_or(DecodeError::ReservedPacketType(type_nibble))?;
         check_flags(packet_type, flags, self.protocol)?;
 
         // Each length byte carries 7 bits, least significant first, and bit 7 says another byte
         // follows (section 2.2.3). Four bytes at most keep the value below 2^28, so the shifted
         // sum cannot overflow even where usize is 32 bits. Non-minimal encodings (such as
-        // 0x80 0x00 for zero) are accepted: MQTT 3.1.1, unlike MQTT 5, does not forbid them.
+        // 0x80 0x00 for zero) are accepted under MQTT 3.1.1, which does not forbid them; MQTT 5.0
+        // does ([MQTT-1.5.5-1]).
         let mut remaining_length = 0usize;
         for (index, shift) in [0u32, 7, 14, 21].into_iter().enumerate() {
             let Some(&byte) = buf.get(1 + index) else {
@@ -99,6 +102,9 @@ impl Decoder {
             };
             remaining_length |= usize::from(byte & 0x7F) << shift;
             if byte & 0x80 == 0 {
+                if index > 0 && byte == 0 && self.protocol.is_v5() {
+                    return Err(DecodeError::NonMinimalVariableByteInteger);
+                }
                 let header = FixedHeader {
                     packet_type,
                     flags,
@@ -127,7 +133,7 @@ impl Decoder {
         let Some(body) = buf.get(header.header_len..total) else {
             return Ok(None);
         };
-        let packet = decode_body(header.packet_type, header.flags, body)?;
+        let packet = decode_body(header.packet_type, header.flags, body, self.protocol)?;
         Ok(Some((packet, total)))
     }
 }
@@ -255,6 +261,37 @@ impl<'a> Fields<'a> {
         TopicName::new(self.string()?).map_err(DecodeError::InvalidTopic)
     }
 
+    /// A reason code that packets of `context` may carry; any other makes the packet malformed
+    /// (MQTT 5.0 section 2.4).
+    fn reason(&mut self, context: PropertyContext) -> Result<ReasonCode, DecodeError> {
+        let code = ReasonCode(self.u8()?);
+        if code.is_valid_in(context) {
+            Ok(code)
+        } else {
+            Err(DecodeError::InvalidReasonCode {
+                packet_type: self.packet_type,
+                code: code.0,
+            })
+        }
+    }
+
+    /// The rest of a PUBACK, PUBREC, PUBREL, PUBCOMP, DISCONNECT or AUTH after its packet
+    /// identifier (if any), in MQTT 5.0: nothing means success without properties, a reason code
+    /// alone means no properties (MQTT 5.0 sections 3.4.2.1, 3.14.2.1, 3.15.2.1).
+    fn optional_reason(
+        &mut self,
+        context: PropertyContext,
+    ) -> Result<(ReasonCode, Properties), DecodeError> {
+        if self.is_empty() {
+            return Ok((ReasonCode::SUCCESS, Properties::new()));
+        }
+        let reason = self.reason(context)?;
+        if self.is_empty() {
+            return Ok((reason, Properties::new()));
+        }
+        Ok((reason, Properties::read(self, context)?))
+    }
+
     fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.buf)
     }
@@ -282,89 +319,150 @@ fn utf8_error_kind(bytes: &[u8], valid_up_to: usize) -> DecodeError {
     }
 }
 
-fn decode_body(packet_type: PacketType, flags: u8, body: &[u8]) -> Result<Packet, DecodeError> {
+fn decode_body(
+    packet_type: PacketType,
+    flags: u8,
+    body: &[u8],
+    protocol: ProtocolLevel,
+) -> Result<Packet, DecodeError> {
     let mut f = Fields {
         buf: body,
         packet_type,
     };
+    let v5 = protocol.is_v5();
     let packet = match packet_type {
         PacketType::Connect => Packet::Connect(decode_connect(&mut f)?),
         PacketType::Connack => {
-            // Bits 7-1 of the acknowledge flags are reserved and zero (section 3.2.2.1); return
-            // codes above 5 are reserved (section 3.2.2.3).
+            // Bits 7-1 of the acknowledge flags are reserved and zero (section 3.2.2.1; MQTT 5.0
+            // section 3.2.2.1); MQTT 3.1.1 return codes above 5 are reserved (section 3.2.2.3).
             let ack_flags = f.u8()?;
             if ack_flags & 0xFE != 0 {
                 return Err(DecodeError::InvalidConnackFlags(ack_flags));
             }
-            let code = f.u8()?;
-            let code = ConnectReturnCode::from_u8(code)
-                .ok_or(DecodeError::InvalidConnectReturnCode(code))?;
+            let (code, properties) = if v5 {
+                let code = f.reason(PropertyContext::Connack)?;
+                (code, Properties::read(&mut f, PropertyContext::Connack)?)
+            } else {
+                let code = f.u8()?;
+                let code = ConnectReturnCode::from_u8(code)
+                    .ok_or(DecodeError::InvalidConnectReturnCode(code))?;
+                (code.to_reason(), Properties::new())
+            };
             Packet::Connack(Connack {
                 session_present: ack_flags & 1 == 1,
                 code,
+                properties,
             })
         }
         PacketType::Publish => {
             let qos = (flags >> 1) & 0b11;
-            let topic = f.topic_name()?;
+            let topic = if v5 {
+                match TopicName::new(f.string()?) {
+                    Ok(name) => name,
+                    Err(TopicError::Empty) => TopicName::aliased(),
+                    Err(e) => return Err(DecodeError::InvalidTopic(e)),
+                }
+            } else {
+                f.topic_name()?
+            };
             let qospid = match qos {
                 0 => QosPid::AtMostOnce,
                 1 => QosPid::AtLeastOnce(f.packet_id()?),
                 _ => QosPid::ExactlyOnce(f.packet_id()?),
             };
+            let properties = if v5 {
+                Properties::read(&mut f, PropertyContext::Publish)?
+            } else {
+                Properties::new()
+            };
+            // MQTT 5.0 section 3.3.2.1: a zero-length topic needs a Topic Alias.
+            if topic.is_aliased() && properties.get(PropertyId::TopicAlias).is_none() {
+                return Err(DecodeError::InvalidTopic(TopicError::Empty));
+            }
             Packet::Publish(Publish {
                 dup: flags & 0b1000 != 0,
                 qospid,
                 retain: flags & 1 != 0,
                 topic,
                 payload: Arc::from(f.rest()),
+                properties,
             })
         }
-        PacketType::Puback => Packet::Puback(f.packet_id()?),
-        PacketType::Pubrec => Packet::Pubrec(f.packet_id()?),
-        PacketType::Pubrel => Packet::Pubrel(f.packet_id()?),
-        PacketType::Pubcomp => Packet::Pubcomp(f.packet_id()?),
-        PacketType::Unsuback => Packet::Unsuback(f.packet_id()?),
+        PacketType::Puback => Packet::Puback(decode_ack(&mut f, v5, PropertyContext::Puback)?),
+        PacketType::Pubrec => Packet::Pubrec(decode_ack(&mut f, v5, PropertyContext::Pubrec)?),
+        PacketType::Pubrel => Packet::Pubrel(decode_ack(&mut f, v5, PropertyContext::Pubrel)?),
+        PacketType::Pubcomp => {
+            Packet::Pubcomp(decode_ack(&mut f, v5, PropertyContext::Pubcomp)?)
+        }
         PacketType::Subscribe => {
-            // Filters stay unvalidated strings here: a server answers a bad filter with SUBACK
-            // 0x80 rather than dropping the connection. Only the string rules apply
-            // ([MQTT-3.8.3-1]); the requested-QoS byte is checked in full ([MQTT-3.8.3-4]).
+            // Filters stay unvalidated strings here: a server answers a bad filter with a
+            // SUBACK failure code rather than dropping the connection. Only the string rules
+            // apply ([MQTT-3.8.3-1]); the options byte is checked in full ([MQTT-3.8.3-4];
+            // MQTT 5.0 section 3.8.3.1).
             let packet_id = f.packet_id()?;
+            let properties = if v5 {
+                Properties::read(&mut f, PropertyContext::Subscribe)?
+            } else {
+                Properties::new()
+            };
             let mut topics = Vec::new();
             while !f.is_empty() {
                 let filter = f.string()?.to_owned();
-                let requested = f.u8()?;
-                let qos =
-                    QoS::from_u8(requested).ok_or(DecodeError::InvalidSubscribeQos(requested))?;
-                topics.push(SubscribeTopic { filter, qos });
+                let byte = f.u8()?;
+                topics.push(subscribe_options(filter, byte, v5)?);
             }
             if topics.is_empty() {
                 // [MQTT-3.8.3-3]
                 return Err(DecodeError::EmptySubscribe);
             }
-            Packet::Subscribe(Subscribe { packet_id, topics })
+            Packet::Subscribe(Subscribe {
+                packet_id,
+                topics,
+                properties,
+            })
         }
         PacketType::Suback => {
             // One return code per requested filter, so at least one ([MQTT-3.9.3-1]); codes other
-            // than 0, 1, 2 and 0x80 are reserved ([MQTT-3.9.3-2]).
+            // than 0, 1, 2 and 0x80 are reserved ([MQTT-3.9.3-2]), and in MQTT 5.0 those of its
+            // table in section 3.9.3.
             let packet_id = f.packet_id()?;
+            let properties = if v5 {
+                Properties::read(&mut f, PropertyContext::Suback)?
+            } else {
+                Properties::new()
+            };
             let codes = f
                 .rest()
                 .iter()
-                .map(|&c| match c {
-                    0x80 => Ok(SubackCode::Failure),
-                    _ => QoS::from_u8(c)
-                        .map(SubackCode::Granted)
-                        .ok_or(DecodeError::InvalidSubackCode(c)),
+                .map(|&c| {
+                    let valid = if v5 {
+                        ReasonCode(c).is_valid_in(PropertyContext::Suback)
+                    } else {
+                        matches!(c, 0 | 1 | 2 | 0x80)
+                    };
+                    if valid {
+                        Ok(ReasonCode(c))
+                    } else {
+                        Err(DecodeError::InvalidSubackCode(c))
+                    }
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             if codes.is_empty() {
                 return Err(DecodeError::Truncated(packet_type));
             }
-            Packet::Suback(Suback { packet_id, codes })
+            Packet::Suback(Suback {
+                packet_id,
+                codes,
+                properties,
+            })
         }
         PacketType::Unsubscribe => {
             let packet_id = f.packet_id()?;
+            let properties = if v5 {
+                Properties::read(&mut f, PropertyContext::Unsubscribe)?
+            } else {
+                Properties::new()
+            };
             let mut filters = Vec::new();
             while !f.is_empty() {
                 filters.push(f.string()?.to_owned());
@@ -373,32 +471,110 @@ fn decode_body(packet_type: PacketType, flags: u8, body: &[u8]) -> Result<Packet
                 // [MQTT-3.10.3-2]
                 return Err(DecodeError::EmptyUnsubscribe);
             }
-            Packet::Unsubscribe(Unsubscribe { packet_id, filters })
+            Packet::Unsubscribe(Unsubscribe {
+                packet_id,
+                filters,
+                properties,
+            })
+        }
+        PacketType::Unsuback => {
+            let packet_id = f.packet_id()?;
+            if v5 {
+                // MQTT 5.0 section 3.11.3: one reason code per filter of the UNSUBSCRIBE.
+                let properties = Properties::read(&mut f, PropertyContext::Unsuback)?;
+                let mut codes = Vec::new();
+                while !f.is_empty() {
+                    codes.push(f.reason(PropertyContext::Unsuback)?);
+                }
+                if codes.is_empty() {
+                    return Err(DecodeError::Truncated(packet_type));
+                }
+                Packet::Unsuback(Unsuback {
+                    packet_id,
+                    codes,
+                    properties,
+                })
+            } else {
+                Packet::Unsuback(Unsuback::new(packet_id))
+            }
         }
         PacketType::Pingreq => Packet::Pingreq,
         PacketType::Pingresp => Packet::Pingresp,
-        PacketType::Disconnect => Packet::Disconnect,
-        PacketType::Auth => return Err(DecodeError::ReservedPacketType(packet_type as u8)),
+        PacketType::Disconnect => {
+            let (reason, properties) = if v5 {
+                f.optional_reason(PropertyContext::Disconnect)?
+            } else {
+                (ReasonCode::NORMAL_DISCONNECTION, Properties::new())
+            };
+            Packet::Disconnect(Disconnect { reason, properties })
+        }
+        PacketType::Auth => {
+            // Only a v5 decoder lets AUTH through the fixed header.
+            let (reason, properties) = f.optional_reason(PropertyContext::Auth)?;
+            Packet::Auth(Auth { reason, properties })
+        }
     };
     f.finish()?;
     Ok(packet)
 }
 
+/// PUBACK, PUBREC, PUBREL or PUBCOMP: a packet identifier, then in MQTT 5.0 an optional reason
+/// code and properties.
+fn decode_ack(f: &mut Fields<'_>, v5: bool, context: PropertyContext) -> Result<Ack, DecodeError> {
+    let packet_id = f.packet_id()?;
+    let (reason, properties) = if v5 {
+        f.optional_reason(context)?
+    } else {
+        (ReasonCode::SUCCESS, Properties::new())
+    };
+    Ok(Ack {
+        packet_id,
+        reason,
+        properties,
+    })
+}
+
+/// One SUBSCRIBE entry's options byte. MQTT 3.1.1: the requested QoS, upper bits reserved
+/// ([MQTT-3.8.3-4]). MQTT 5.0 (section 3.8.3.1): QoS in bits 0-1, No Local, Retain As Published,
+/// Retain Handling in bits 4-5 (3 is a protocol error), bits 6-7 reserved ([MQTT-3.8.3-5]).
+fn subscribe_options(filter: String, byte: u8, v5: bool) -> Result<SubscribeTopic, DecodeError> {
+    let reserved = if v5 { 0b1100_0000 } else { 0b1111_1100 };
+    let qos = QoS::from_u8(byte & 0b11)
+        .filter(|_| byte & reserved == 0)
+        .ok_or(DecodeError::InvalidSubscribeQos(byte))?;
+    let retain_handling = (byte >> 4) & 0b11;
+    if retain_handling == 3 {
+        return Err(DecodeError::InvalidRetainHandling);
+    }
+    Ok(SubscribeTopic {
+        filter,
+        qos,
+        options: SubscriptionOptions {
+            no_local: byte & 0b0100 != 0,
+            retain_as_published: byte & 0b1000 != 0,
+            retain_handling,
+        },
+    })
+}
+
 fn decode_connect(f: &mut Fields<'_>) -> Result<Connect, DecodeError> {
-    // The level is judged before anything after it: a client speaking a later revision (MQTT 5
-    // adds properties) must get CONNACK 0x01 ([MQTT-3.1.2-2]), not a parse error on fields this
-    // revision does not have. An unknown name may be dropped without a CONNACK ([MQTT-3.1.2-1]).
+    // The level is judged before anything after it: a client speaking a revision this server
+    // does not must get CONNACK 0x01 ([MQTT-3.1.2-2]), not a parse error on fields that revision
+    // may have. An unknown name may be dropped without a CONNACK ([MQTT-3.1.2-1]).
     let name = f.string()?;
     let level = f.u8()?;
     let protocol = match (name, level) {
         ("MQTT", 4) => ProtocolLevel::V311,
+        ("MQTT", 5) => ProtocolLevel::V5,
         ("MQIsdp", 3) => ProtocolLevel::V31,
         ("MQTT" | "MQIsdp", other) => return Err(DecodeError::UnsupportedProtocolLevel(other)),
         (other, _) => return Err(DecodeError::InvalidProtocolName(other.to_owned())),
     };
+    let v5 = protocol.is_v5();
     let flags = f.u8()?;
-    // [MQTT-3.1.2-3]
-    if flags & 0x01 != 0 {
+    // [MQTT-3.1.2-3] (the same rule in MQTT 5.0); MQTT 3.1 had no such rule, and some of its
+    // clients set the bit.
+    if flags & 0x01 != 0 && protocol != ProtocolLevel::V31 {
         return Err(DecodeError::ConnectReservedFlag);
     }
     let clean_session = flags & 0x02 != 0;
@@ -413,17 +589,27 @@ fn decode_connect(f: &mut Fields<'_>) -> Result<Connect, DecodeError> {
     }
     // [MQTT-3.1.2-14]
     let will_qos = QoS::from_u8(will_qos).ok_or(DecodeError::InvalidWillQos)?;
-    // [MQTT-3.1.2-22]
-    if password_flag && !username_flag {
+    // [MQTT-3.1.2-22]; MQTT 5.0 allows a password without a user name (section 3.1.2.9).
+    if password_flag && !username_flag && !v5 {
         return Err(DecodeError::PasswordWithoutUsername);
     }
     // Payload fields in order, each present exactly when its flag says so ([MQTT-3.1.3-1],
     // [MQTT-3.1.2-9], [MQTT-3.1.2-18] to [MQTT-3.1.2-21]); a field the flags leave out but the
     // client sent anyway shows up as trailing bytes.
     let keep_alive = f.u16()?;
+    let properties = if v5 {
+        Properties::read(f, PropertyContext::Connect)?
+    } else {
+        Properties::new()
+    };
     // [MQTT-3.1.3-3], [MQTT-3.1.3-4]; an empty identifier is the broker's call ([MQTT-3.1.3-8]).
     let client_id = f.string()?.to_owned();
     let will = if will_flag {
+        let will_properties = if v5 {
+            Properties::read(f, PropertyContext::Will)?
+        } else {
+            Properties::new()
+        };
         let topic = f.topic_name()?;
         let payload = f.binary()?.to_vec();
         Some(LastWill {
@@ -431,6 +617,7 @@ fn decode_connect(f: &mut Fields<'_>) -> Result<Connect, DecodeError> {
             payload,
             qos: will_qos,
             retain: will_retain,
+            properties: will_properties,
         })
     } else {
         None
@@ -453,5 +640,6 @@ fn decode_connect(f: &mut Fields<'_>) -> Result<Connect, DecodeError> {
         will,
         username,
         password,
+        properties,
     })
 }

@@ -85,6 +85,10 @@ pub enum DecodeError {
     /// A property other than User Property (or Subscription Identifier in PUBLISH) given more
     /// than once: a protocol error by each property's definition (MQTT 5.0 section 3).
     DuplicateProperty(PropertyId),
+    /// A reason code the packet type does not define (MQTT 5.0 section 2.4: malformed).
+    InvalidReasonCode { packet_type: PacketType, code: u8 },
+    /// Retain Handling 3 in a SUBSCRIBE option byte (MQTT 5.0 section 3.8.3.1: protocol error).
+    InvalidRetainHandling,
     /// A property value outside its range: a flag byte other than 0 or 1, Receive Maximum,
     /// Maximum Packet Size, Topic Alias or Subscription Identifier 0 (MQTT 5.0 sections
     /// 3.1.2.11, 3.2.2.3, [MQTT-3.3.2-8], 3.8.2.1.2): a protocol error.
@@ -131,6 +135,10 @@ impl fmt::Display for DecodeError {
             EmptyUnsubscribe => f.write_str("UNSUBSCRIBE without topic filters"),
             InvalidSubscribeQos(b) => write!(f, "invalid requested QoS byte {b:#04x}"),
             InvalidSubackCode(c) => write!(f, "invalid SUBACK return code {c:#04x}"),
+            InvalidReasonCode { packet_type, code } => {
+                write!(f, "reason code {code:#04x} is not defined for {packet_type:?}")
+            }
+            InvalidRetainHandling => f.write_str("retain handling 3 in a subscription option"),
             NonMinimalVariableByteInteger => {
                 f.write_str("variable byte integer not in its shortest form")
             }
@@ -164,12 +172,16 @@ impl DecodeError {
             UnsupportedProtocolLevel(_) | InvalidProtocolName(_) => {
                 ReasonCode::UNSUPPORTED_PROTOCOL_VERSION
             }
+            // MQTT 5.0 section 3.3.2.1: an empty topic without a Topic Alias is a protocol error.
+            InvalidTopic(TopicError::Empty) => ReasonCode::PROTOCOL_ERROR,
             InvalidTopic(_) => ReasonCode::TOPIC_NAME_INVALID,
-            // [MQTT-3.8.3-2], [MQTT-3.10.3-2] and the property definitions name these protocol
-            // errors.
-            EmptySubscribe | EmptyUnsubscribe | DuplicateProperty(_) | InvalidPropertyValue(_) => {
-                ReasonCode::PROTOCOL_ERROR
-            }
+            // [MQTT-3.8.3-2], [MQTT-3.10.3-2] and the property and option definitions name these
+            // protocol errors.
+            EmptySubscribe
+            | EmptyUnsubscribe
+            | DuplicateProperty(_)
+            | InvalidPropertyValue(_)
+            | InvalidRetainHandling => ReasonCode::PROTOCOL_ERROR,
             _ => ReasonCode::MALFORMED_PACKET,
         }
     }

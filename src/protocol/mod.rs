@@ -9,7 +9,7 @@ mod properties;
 mod reason;
 
 pub use decode::{Decoder, FixedHeader, MAX_REMAINING_LENGTH, decode};
-pub use encode::{EncodeError, encode_publish};
+pub use encode::{EncodeError, encode_publish, encode_publish_v5};
 pub use error::DecodeError;
 pub use packet::*;
 pub use properties::{

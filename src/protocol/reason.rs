@@ -8,7 +8,7 @@ use super::properties::PropertyContext;
 
 /// A reason code. Kept as the byte so an unknown value received from a peer can still be shown;
 /// [`ReasonCode::is_valid_in`] says whether a packet may carry it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ReasonCode(pub u8);
 
 impl ReasonCode {
