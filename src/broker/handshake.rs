@@ -146,7 +146,7 @@ fn connack(io: &mut Io, connect: &Connect, attached: &Attached) {
     let session_present = attached.session_present && connect.protocol == ProtocolLevel::V311;
     Packet::Connack(Connack::new(session_present, ReasonCode::SUCCESS))
         .encode(&mut io.output)
-    .expect("CONNACK always encodes");
+        .expect("CONNACK always encodes");
 }
 
 /// Accepts a CONNECT without waiting for anything, for the listener thread: only when there is

@@ -23,8 +23,8 @@ use super::stats::Counters;
 use super::subscriptions::Subscriber;
 use super::threads::ThreadEnd;
 use crate::protocol::{
-    LastWill, Packet, Properties, Publish, QoS, QosPid, Suback, SubackCode, Subscribe,
-    Unsuback, Unsubscribe, encode_publish,
+    LastWill, Packet, Properties, Publish, QoS, QosPid, Suback, SubackCode, Subscribe, Unsuback,
+    Unsubscribe, encode_publish,
 };
 use crate::topic::TopicFilter;
 use crate::waker::Waker;

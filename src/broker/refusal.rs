@@ -37,7 +37,7 @@ pub(crate) struct Lingering {
 pub(crate) fn refuse(runtime: &Runtime, mut io: Io, code: ConnectReturnCode) {
     Packet::Connack(Connack::new(false, code.to_reason()))
         .encode(&mut io.output)
-    .expect("CONNACK always encodes");
+        .expect("CONNACK always encodes");
     if io.flush().is_err() {
         return;
     }

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 
-use crate::protocol::{Connack, Packet, PacketId, Publish, QosPid};
+use crate::protocol::{Connack, Packet, PacketId, Publish, QosPid, SubackCode};
 
 use super::error::{ClientError, CloseReason};
 use super::inbound::Inbound;
@@ -275,7 +275,7 @@ impl Shared {
                 for resend in &resends {
                     match resend {
                         Resend::Publish(encoded) => buf.extend_from_slice(encoded),
-                        Resend::Pubrel(id) => Packet::Pubrel(*id).encode(buf)?,
+                        Resend::Pubrel(id) => Packet::Pubrel((*id).into()).encode(buf)?,
                     }
                 }
                 Ok(())
@@ -641,18 +641,27 @@ impl Shared {
         };
         let (outcome, published) = match packet {
             Packet::Publish(p) => return self.on_publish(link, p, nesting),
-            Packet::Puback(id) => (self.state.lock().session.on_puback(id), Some(id)),
-            Packet::Pubcomp(id) => (self.state.lock().session.on_pubcomp(id), Some(id)),
-            Packet::Pubrec(id) => (self.state.lock().session.on_pubrec(id), None),
-            Packet::Suback(s) => (
-                self.state.lock().session.on_suback(s.packet_id, s.codes),
-                None,
-            ),
-            Packet::Unsuback(id) => (self.state.lock().session.on_unsuback(id), None),
-            Packet::Pubrel(id) => {
+            Packet::Puback(ack) => {
+                let id = ack.packet_id;
+                (self.state.lock().session.on_puback(id), Some(id))
+            }
+            Packet::Pubcomp(ack) => {
+                let id = ack.packet_id;
+                (self.state.lock().session.on_pubcomp(id), Some(id))
+            }
+            Packet::Pubrec(ack) => (self.state.lock().session.on_pubrec(ack.packet_id), None),
+            Packet::Suback(s) => {
+                let codes = s.codes.into_iter().map(SubackCode::from_reason).collect();
+                (
+                    self.state.lock().session.on_suback(s.packet_id, codes),
+                    None,
+                )
+            }
+            Packet::Unsuback(u) => (self.state.lock().session.on_unsuback(u.packet_id), None),
+            Packet::Pubrel(ack) => {
                 // [MQTT-4.3.3-2]: release the identifier, then answer PUBCOMP even if unknown.
-                self.state.lock().session.release_qos2(id);
-                send(Packet::Pubcomp(id));
+                self.state.lock().session.release_qos2(ack.packet_id);
+                send(Packet::Pubcomp(ack.packet_id.into()));
                 return;
             }
             Packet::Pingresp => {
@@ -681,7 +690,7 @@ impl Shared {
                     self.notify_published(id, PublishOutcome::Acknowledged);
                 }
             }
-            AckOutcome::SendPubrel(id) => send(Packet::Pubrel(id)),
+            AckOutcome::SendPubrel(id) => send(Packet::Pubrel(id.into())),
             AckOutcome::Unexpected => {}
         }
     }
@@ -693,7 +702,7 @@ impl Shared {
             && !st.session.receive_qos2(id)
         {
             drop(st);
-            let _ = self.send_on(link, |buf| Packet::Pubrec(id).encode(buf));
+            let _ = self.send_on(link, |buf| Packet::Pubrec(id.into()).encode(buf));
             return;
         }
         let queued = (publish, callback, Arc::clone(link));
@@ -763,8 +772,8 @@ impl Shared {
         }
         let ack = match publish.qospid {
             QosPid::AtMostOnce => return,
-            QosPid::AtLeastOnce(id) => Packet::Puback(id),
-            QosPid::ExactlyOnce(id) => Packet::Pubrec(id),
+            QosPid::AtLeastOnce(id) => Packet::Puback(id.into()),
+            QosPid::ExactlyOnce(id) => Packet::Pubrec(id.into()),
         };
         let current;
         let link = if self.persistent {

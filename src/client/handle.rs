@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::protocol::{
-    MAX_REMAINING_LENGTH, Packet, PacketId, QoS, QosPid, SubackCode, Subscribe, SubscribeTopic,
-    Unsubscribe, encode_publish,
+    ConnectReturnCode, Disconnect, MAX_REMAINING_LENGTH, Packet, PacketId, Properties, QoS, QosPid,
+    SubackCode, Subscribe, SubscribeTopic, Unsubscribe, encode_publish,
 };
 use crate::topic::{TopicFilter, TopicName};
 
@@ -76,7 +76,9 @@ impl Client {
         )?;
         shared.send_packet(&Packet::Connect(connect.clone()))?;
         let connack = shared.read_connack(&shared.link(), deadline)?;
-        if let Some(refusal) = ClientError::from_refusal(connack.code) {
+        if let Some(refusal) =
+            ClientError::from_refusal(ConnectReturnCode::from_reason(connack.code))
+        {
             return Err(refusal);
         }
         Ok(Client {
@@ -236,10 +238,8 @@ impl Client {
         let id = self.allocate_id(Outgoing::Suback(None), deadline)?;
         let packet = Packet::Subscribe(Subscribe {
             packet_id: id,
-            topics: vec![SubscribeTopic {
-                filter: filter.to_string(),
-                qos,
-            }],
+            topics: vec![SubscribeTopic::new(filter.to_string(), qos)],
+            properties: Properties::new(),
         });
         let codes = self.send_and_wait(id, &packet, deadline, |st| st.session.take_suback(id))?;
         codes.first().copied().ok_or_else(|| {
@@ -255,6 +255,7 @@ impl Client {
         let packet = Packet::Unsubscribe(Unsubscribe {
             packet_id: id,
             filters: vec![filter.to_owned()],
+            properties: Properties::new(),
         });
         self.send_and_wait(id, &packet, deadline, |st| {
             st.session.take_unsuback(id).then_some(())
@@ -514,7 +515,9 @@ impl Client {
         // mistaken for the cause; after a lost connection it still ends waiters that wait for
         // a reconnect, and stops automatic reconnects.
         let result = match self.shared.mark_ended(CloseReason::Disconnected) {
-            None => self.shared.send_packet(&Packet::Disconnect),
+            None => self
+                .shared
+                .send_packet(&Packet::Disconnect(Disconnect::default())),
             Some(CloseReason::Disconnected) => Ok(()),
             Some(other) => Err(ClientError::Closed(other)),
         };

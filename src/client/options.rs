@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::protocol::{Connect, LastWill, ProtocolLevel, QoS};
+use crate::protocol::{Connect, LastWill, Properties, ProtocolLevel, QoS};
 use crate::topic::TopicName;
 
 use super::error::ClientError;
@@ -171,12 +171,12 @@ impl ConnectOptions {
         }
         let will = match &self.will {
             None => None,
-            Some(w) => Some(LastWill {
-                topic: TopicName::new(&w.topic).map_err(ClientError::InvalidTopic)?,
-                payload: w.payload.clone(),
-                qos: w.qos,
-                retain: w.retain,
-            }),
+            Some(w) => Some(LastWill::new(
+                TopicName::new(&w.topic).map_err(ClientError::InvalidTopic)?,
+                w.payload.clone(),
+                w.qos,
+                w.retain,
+            )),
         };
         let client_id = match &self.client_id {
             Some(id) => id.clone(),
@@ -202,6 +202,7 @@ impl ConnectOptions {
             will,
             username: self.username.clone(),
             password: self.password.clone(),
+            properties: Properties::new(),
         })
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::protocol::{Connect, Packet};
+use crate::protocol::{Connect, ConnectReturnCode, Packet};
 
 use super::connection::{Shared, serve_until_closed};
 use super::error::{ClientError, CloseReason};
@@ -41,7 +41,9 @@ impl Endpoint {
         let connect = Packet::Connect(self.connect.clone());
         shared.send_on(&link, |buf| connect.encode(buf))?;
         let connack = shared.read_connack(&link, deadline)?;
-        if let Some(refusal) = ClientError::from_refusal(connack.code) {
+        if let Some(refusal) =
+            ClientError::from_refusal(ConnectReturnCode::from_reason(connack.code))
+        {
             return Err(refusal);
         }
         shared.install_link(link, connack.session_present)?;

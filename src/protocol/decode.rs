@@ -391,9 +391,7 @@ fn decode_body(
         PacketType::Puback => Packet::Puback(decode_ack(&mut f, v5, PropertyContext::Puback)?),
         PacketType::Pubrec => Packet::Pubrec(decode_ack(&mut f, v5, PropertyContext::Pubrec)?),
         PacketType::Pubrel => Packet::Pubrel(decode_ack(&mut f, v5, PropertyContext::Pubrel)?),
-        PacketType::Pubcomp => {
-            Packet::Pubcomp(decode_ack(&mut f, v5, PropertyContext::Pubcomp)?)
-        }
+        PacketType::Pubcomp => Packet::Pubcomp(decode_ack(&mut f, v5, PropertyContext::Pubcomp)?),
         PacketType::Subscribe => {
             // Filters stay unvalidated strings here: a server answers a bad filter with a
             // SUBACK failure code rather than dropping the connection. Only the string rules

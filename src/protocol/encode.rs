@@ -53,7 +53,11 @@ impl fmt::Display for EncodeError {
                 f.write_str("a password needs a user name in MQTT 3.1.1")
             }
             EncodeError::NotInProtocol { what, protocol } => {
-                write!(f, "{what} does not exist in MQTT protocol level {}", protocol.level())
+                write!(
+                    f,
+                    "{what} does not exist in MQTT protocol level {}",
+                    protocol.level()
+                )
             }
             EncodeError::InvalidProperty(id) => write!(
                 f,
@@ -268,7 +272,11 @@ impl Packet {
     /// properties a packet may not carry) are refused here instead. For the older revisions what
     /// MQTT 5.0 added is left out: properties, UNSUBACK codes, the reasons of acknowledgements
     /// and DISCONNECT; CONNACK and SUBACK codes become their MQTT 3.1.1 equivalents.
-    pub fn encode_for(&self, protocol: ProtocolLevel, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    pub fn encode_for(
+        &self,
+        protocol: ProtocolLevel,
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
         let v5 = protocol.is_v5();
         match self {
             Packet::Connect(c) => encode_connect(c, out)?,
@@ -300,7 +308,8 @@ impl Packet {
                 if s.topics.is_empty() {
                     return Err(EncodeError::Empty(PacketType::Subscribe));
                 }
-                let mut remaining = 2 + properties_len(&s.properties, PropertyContext::Subscribe, v5)?;
+                let mut remaining =
+                    2 + properties_len(&s.properties, PropertyContext::Subscribe, v5)?;
                 for t in &s.topics {
                     remaining += string_len("topic filter", &t.filter)? + 1;
                 }
@@ -383,7 +392,14 @@ impl Packet {
                         protocol,
                     });
                 }
-                put_reason_only(out, 0xF0, a.reason, &a.properties, PropertyContext::Auth, true)?
+                put_reason_only(
+                    out,
+                    0xF0,
+                    a.reason,
+                    &a.properties,
+                    PropertyContext::Auth,
+                    true,
+                )?
             }
         }
         Ok(())

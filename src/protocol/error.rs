@@ -136,7 +136,10 @@ impl fmt::Display for DecodeError {
             InvalidSubscribeQos(b) => write!(f, "invalid requested QoS byte {b:#04x}"),
             InvalidSubackCode(c) => write!(f, "invalid SUBACK return code {c:#04x}"),
             InvalidReasonCode { packet_type, code } => {
-                write!(f, "reason code {code:#04x} is not defined for {packet_type:?}")
+                write!(
+                    f,
+                    "reason code {code:#04x} is not defined for {packet_type:?}"
+                )
             }
             InvalidRetainHandling => f.write_str("retain handling 3 in a subscription option"),
             NonMinimalVariableByteInteger => {

@@ -684,8 +684,6 @@ impl FromIterator<Property> for Properties {
 
 #[cfg(test)]
 mod tests {
-    use proptest::prelude::*;
-
     use super::*;
     use crate::protocol::{PacketType, ReasonCode};
 
@@ -935,91 +933,6 @@ mod tests {
                 PropertyContext::Auth,
             ];
             assert!(contexts.iter().any(|c| id.allowed_in(*c)), "{id:?}");
-        }
-    }
-
-    fn text() -> impl Strategy<Value = String> {
-        "[a-zA-Z0-9/ é€😀]{0,12}"
-    }
-
-    fn flag() -> impl Strategy<Value = u8> {
-        0u8..=1
-    }
-
-    fn property() -> impl Strategy<Value = Property> {
-        prop_oneof![
-            flag().prop_map(Property::PayloadFormatIndicator),
-            any::<u32>().prop_map(Property::MessageExpiryInterval),
-            text().prop_map(Property::ContentType),
-            text().prop_map(Property::ResponseTopic),
-            proptest::collection::vec(any::<u8>(), 0..8).prop_map(Property::CorrelationData),
-            (1..=MAX_VAR_INT).prop_map(Property::SubscriptionIdentifier),
-            any::<u32>().prop_map(Property::SessionExpiryInterval),
-            text().prop_map(Property::AssignedClientIdentifier),
-            any::<u16>().prop_map(Property::ServerKeepAlive),
-            text().prop_map(Property::AuthenticationMethod),
-            proptest::collection::vec(any::<u8>(), 0..8).prop_map(Property::AuthenticationData),
-            flag().prop_map(Property::RequestProblemInformation),
-            any::<u32>().prop_map(Property::WillDelayInterval),
-            flag().prop_map(Property::RequestResponseInformation),
-            text().prop_map(Property::ResponseInformation),
-            text().prop_map(Property::ServerReference),
-            text().prop_map(Property::ReasonString),
-            (1..=u16::MAX).prop_map(Property::ReceiveMaximum),
-            any::<u16>().prop_map(Property::TopicAliasMaximum),
-            (1..=u16::MAX).prop_map(Property::TopicAlias),
-            flag().prop_map(Property::MaximumQos),
-            flag().prop_map(Property::RetainAvailable),
-            (text(), text()).prop_map(|(k, v)| Property::UserProperty(k, v)),
-            (1..=u32::MAX).prop_map(Property::MaximumPacketSize),
-            flag().prop_map(Property::WildcardSubscriptionAvailable),
-            flag().prop_map(Property::SubscriptionIdentifierAvailable),
-            flag().prop_map(Property::SharedSubscriptionAvailable),
-        ]
-    }
-
-    const CONTEXTS: [PropertyContext; 14] = [
-        PropertyContext::Connect,
-        PropertyContext::Will,
-        PropertyContext::Connack,
-        PropertyContext::Publish,
-        PropertyContext::Puback,
-        PropertyContext::Pubrec,
-        PropertyContext::Pubrel,
-        PropertyContext::Pubcomp,
-        PropertyContext::Subscribe,
-        PropertyContext::Suback,
-        PropertyContext::Unsubscribe,
-        PropertyContext::Unsuback,
-        PropertyContext::Disconnect,
-        PropertyContext::Auth,
-    ];
-
-    proptest! {
-        /// Any list valid for a context encodes and decodes back to itself, byte for byte.
-        #[test]
-        fn valid_lists_round_trip(
-            list in proptest::collection::vec(property(), 0..10),
-            context in proptest::sample::select(&CONTEXTS[..]),
-        ) {
-            let properties = Properties(list);
-            let bytes = encode(&properties);
-            prop_assert_eq!(bytes.len(), properties.encoded_len().unwrap());
-            match properties.validate(context) {
-                Ok(()) => prop_assert_eq!(decode(&bytes, context).unwrap(), properties),
-                Err(_) => prop_assert!(decode(&bytes, context).is_err()),
-            }
-        }
-
-        /// Arbitrary bytes never panic; they decode or are refused.
-        #[test]
-        fn arbitrary_bytes_never_panic(
-            bytes in proptest::collection::vec(any::<u8>(), 0..64),
-            context in proptest::sample::select(&CONTEXTS[..]),
-        ) {
-            if let Ok((_, used)) = Properties::decode(&bytes, context) {
-                prop_assert!(used <= bytes.len());
-            }
         }
     }
 }
