@@ -20,6 +20,8 @@ pub(crate) struct Inflight {
     pub qos: QoS,
     pub retain: bool,
     pub message: Arc<Message>,
+    /// The delivery's Subscription Identifiers, sent again with a resent PUBLISH.
+    pub identifiers: Box<[u32]>,
     /// QoS 2 only: PUBREC received and PUBREL sent, so the message itself is settled
     /// ([MQTT-4.3.3-1]: after PUBREC the sender sends PUBREL and no longer resends the PUBLISH).
     pub released: bool,
@@ -30,7 +32,25 @@ pub(crate) struct Inflight {
 pub(crate) enum Ack {
     Puback,
     Pubrec,
+    /// An MQTT 5.0 PUBREC with a failure reason code: the QoS 2 flow ends there, without PUBREL
+    /// (MQTT 5.0 section 4.3.3).
+    PubrecFailed,
     Pubcomp,
+}
+
+/// What an acknowledgement did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Acknowledged {
+    /// The message is settled and left the window.
+    Settled,
+    /// PUBREC: the message awaits PUBCOMP now.
+    Released,
+    /// No message in flight has this identifier (a late duplicate): ignored.
+    Unknown,
+    /// The message in flight under this identifier is not at the step this acknowledgement
+    /// answers (PUBREC for QoS 1, PUBACK for QoS 2, PUBCOMP before PUBREC): a protocol error,
+    /// as mosquitto treats it.
+    Mismatch,
 }
 
 #[derive(Debug, Default)]
@@ -65,28 +85,28 @@ impl Flows {
         }
     }
 
-    /// Applies an acknowledgement from the client. Returns whether it matched a message in flight
-    /// in the state the acknowledgement applies to.
-    pub fn acknowledge(&mut self, packet_id: PacketId, ack: Ack) -> bool {
+    /// Applies an acknowledgement from the client.
+    pub fn acknowledge(&mut self, packet_id: PacketId, ack: Ack) -> Acknowledged {
         let Some(index) = self.position(packet_id) else {
-            return false;
+            return Acknowledged::Unknown;
         };
         let entry = &mut self.outgoing[index];
-        let settles = match ack {
-            Ack::Puback => entry.qos == QoS::AtLeastOnce,
-            Ack::Pubcomp => entry.qos == QoS::ExactlyOnce && entry.released,
-            Ack::Pubrec => {
-                if entry.qos == QoS::ExactlyOnce {
-                    entry.released = true;
-                    return true;
-                }
-                false
+        let outcome = match (ack, entry.qos, entry.released) {
+            (Ack::Puback, QoS::AtLeastOnce, _) => Acknowledged::Settled,
+            (Ack::Pubrec | Ack::PubrecFailed, QoS::ExactlyOnce, true) => {
+                // A PUBREC repeated after PUBREL was sent: answered with PUBREL again.
+                return Acknowledged::Released;
             }
+            (Ack::Pubrec, QoS::ExactlyOnce, false) => {
+                entry.released = true;
+                return Acknowledged::Released;
+            }
+            (Ack::PubrecFailed, QoS::ExactlyOnce, false) => Acknowledged::Settled,
+            (Ack::Pubcomp, QoS::ExactlyOnce, true) => Acknowledged::Settled,
+            _ => return Acknowledged::Mismatch,
         };
-        if settles {
-            self.outgoing.remove(index);
-        }
-        settles
+        self.outgoing.remove(index);
+        outcome
     }
 
     /// Where the message with `packet_id` sits in `outgoing`. Entries are in allocation order and
@@ -121,10 +141,13 @@ mod tests {
     use crate::topic::TopicName;
 
     fn message() -> Arc<Message> {
-        Arc::new(Message {
-            topic: TopicName::new("t").unwrap(),
-            payload: Arc::from(&b"x"[..]),
-        })
+        Arc::new(Message::new(
+            TopicName::new("t").unwrap(),
+            Arc::from(&b"x"[..]),
+            crate::protocol::Properties::new(),
+            None,
+            false,
+        ))
     }
 
     fn push(flows: &mut Flows, qos: QoS) -> PacketId {
@@ -135,6 +158,7 @@ mod tests {
             qos,
             retain: false,
             message: message(),
+            identifiers: Box::default(),
             released: false,
         });
         packet_id
@@ -147,7 +171,7 @@ mod tests {
         for _ in 0..ID_SPACE * 2 {
             let id = push(&mut flows, QoS::AtLeastOnce);
             assert_ne!(id, stuck);
-            assert!(flows.acknowledge(id, Ack::Puback));
+            assert_eq!(flows.acknowledge(id, Ack::Puback), Acknowledged::Settled);
         }
         assert_eq!(flows.outgoing.len(), 1);
     }
@@ -162,20 +186,39 @@ mod tests {
         assert_eq!(ids[0].get(), 65533);
         assert_eq!(ids[3].get(), 1);
         for i in [5, 0, 7, 3, 1, 2, 6, 4] {
-            assert!(flows.acknowledge(ids[i], Ack::Puback), "{i}");
-            assert!(!flows.acknowledge(ids[i], Ack::Puback), "{i} twice");
+            let first = flows.acknowledge(ids[i], Ack::Puback);
+            assert_eq!(first, Acknowledged::Settled, "{i}");
+            let twice = flows.acknowledge(ids[i], Ack::Puback);
+            assert_eq!(twice, Acknowledged::Unknown, "{i} twice");
         }
         assert!(flows.outgoing.is_empty());
     }
 
+    /// An acknowledgement of the wrong kind for the message in flight is a protocol error
+    /// (mosquitto closes the connection for it); the message stays in flight meanwhile.
     #[test]
     fn qos2_needs_pubrec_before_pubcomp() {
         let mut flows = Flows::default();
         let id = push(&mut flows, QoS::ExactlyOnce);
-        assert!(!flows.acknowledge(id, Ack::Pubcomp));
-        assert!(!flows.acknowledge(id, Ack::Puback));
-        assert!(flows.acknowledge(id, Ack::Pubrec));
-        assert!(flows.acknowledge(id, Ack::Pubcomp));
+        assert_eq!(flows.acknowledge(id, Ack::Pubcomp), Acknowledged::Mismatch);
+        assert_eq!(flows.acknowledge(id, Ack::Puback), Acknowledged::Mismatch);
+        assert_eq!(flows.acknowledge(id, Ack::Pubrec), Acknowledged::Released);
+        assert_eq!(flows.acknowledge(id, Ack::Pubrec), Acknowledged::Released);
+        assert_eq!(flows.acknowledge(id, Ack::Pubcomp), Acknowledged::Settled);
         assert!(flows.outgoing.is_empty());
+    }
+
+    #[test]
+    fn qos1_refuses_pubrec_and_a_failed_pubrec_ends_qos2() {
+        let mut flows = Flows::default();
+        let one = push(&mut flows, QoS::AtLeastOnce);
+        assert_eq!(flows.acknowledge(one, Ack::Pubrec), Acknowledged::Mismatch);
+        assert_eq!(flows.acknowledge(one, Ack::Pubcomp), Acknowledged::Mismatch);
+        let two = push(&mut flows, QoS::ExactlyOnce);
+        assert_eq!(
+            flows.acknowledge(two, Ack::PubrecFailed),
+            Acknowledged::Settled
+        );
+        assert_eq!(flows.outgoing.len(), 1);
     }
 }

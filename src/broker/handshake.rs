@@ -12,9 +12,11 @@ use super::options::{AuthRequest, AuthResult};
 use super::refusal::refuse;
 use super::registry::Attached;
 use super::runtime::Runtime;
+use super::session::NEVER_EXPIRES;
 use super::state::State;
 use crate::protocol::{
-    Connack, Connect, ConnectReturnCode, DecodeError, Packet, ProtocolLevel, ReasonCode,
+    Connack, Connect, DecodeError, MAX_REMAINING_LENGTH, Packet, Property, PropertyId,
+    ProtocolLevel, QoS, ReasonCode,
 };
 use crate::waker::Waker;
 
@@ -31,12 +33,13 @@ pub(crate) struct Accepted {
     /// connection straight away.
     pub waker: Option<Arc<Waker>>,
     pub client_id: Arc<str>,
+    pub terms: Terms,
     pub attached: Attached,
 }
 
 /// Reads the first packet. It must be a CONNECT ([MQTT-3.1.0-1]) and arrive before the connect
 /// timeout; otherwise the socket is closed and `None` returned. A CONNECT naming a protocol level
-/// other than 3 or 4 is answered with CONNACK 0x01 before closing ([MQTT-3.1.2-2]).
+/// other than 3, 4 or 5 is answered with CONNACK 0x01 before closing ([MQTT-3.1.2-2]).
 pub(crate) fn read_connect(runtime: &Runtime, mut io: Io) -> Option<(Io, Connect)> {
     let deadline = Instant::now() + runtime.state.options.connect_timeout;
     loop {
@@ -45,7 +48,7 @@ pub(crate) fn read_connect(runtime: &Runtime, mut io: Io) -> Option<(Io, Connect
             Ok(Some(_)) => return None,
             Ok(None) => {}
             Err(DecodeError::UnsupportedProtocolLevel(_)) => {
-                refuse(runtime, io, ConnectReturnCode::UnacceptableProtocolVersion);
+                refuse(runtime, io, ReasonCode::UNSUPPORTED_PROTOCOL_VERSION);
                 return None;
             }
             Err(_) => return None,
@@ -71,6 +74,67 @@ pub(crate) fn read_connect(runtime: &Runtime, mut io: Io) -> Option<(Io, Connect
     }
 }
 
+/// What the broker granted a connection beyond the CONNECT itself.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Terms {
+    /// Seconds the session outlives the connection (0: it ends with it).
+    pub expiry_interval: u32,
+    /// The keep-alive in force: the client's, or the broker's Server Keep Alive.
+    pub keep_alive: u16,
+    /// The client sent an empty identifier and was given one.
+    pub assigned_id: bool,
+}
+
+/// The identifier a client is known by, the session expiry and the keep-alive it gets; `Err`
+/// with the CONNACK code when the CONNECT must be refused.
+fn terms(state: &State, connect: &Connect) -> Result<(Arc<str>, Terms), ReasonCode> {
+    let v5 = connect.protocol.is_v5();
+    let assigned_id = connect.client_id.is_empty();
+    // [MQTT-3.1.3-8]: in MQTT 3.1.1 an empty identifier needs clean session 1; MQTT 5.0
+    // assigns one whatever Clean Start says and returns it (section 3.1.3.1).
+    if assigned_id && !connect.clean_session && !v5 {
+        return Err(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
+    }
+    // Enhanced authentication is not offered: a client asking for it is refused
+    // (MQTT 5.0 section 4.12).
+    if connect
+        .properties
+        .get(PropertyId::AuthenticationMethod)
+        .is_some()
+    {
+        return Err(ReasonCode::BAD_AUTHENTICATION_METHOD);
+    }
+    let client_id: Arc<str> = if assigned_id {
+        // [MQTT-3.1.3-6]: the server assigns a unique identifier.
+        Arc::from(generated_client_id())
+    } else {
+        Arc::from(connect.client_id.as_str())
+    };
+    let requested = if v5 {
+        // MQTT 5.0 section 3.1.2.11.2: absent means 0, the session ends with the connection.
+        connect
+            .properties
+            .integer(PropertyId::SessionExpiryInterval)
+            .unwrap_or(0)
+    } else if connect.clean_session {
+        0
+    } else {
+        NEVER_EXPIRES
+    };
+    let cap = state.options.session_expiry.map_or(NEVER_EXPIRES, |d| {
+        d.as_secs().min(u64::from(NEVER_EXPIRES - 1)) as u32
+    });
+    let terms = Terms {
+        expiry_interval: requested.min(cap),
+        keep_alive: match state.options.server_keep_alive {
+            Some(keep_alive) if v5 => keep_alive,
+            _ => connect.keep_alive,
+        },
+        assigned_id,
+    };
+    Ok((client_id, terms))
+}
+
 /// Decides on a CONNECT. On acceptance the connection is attached to its session and CONNACK
 /// 0x00 buffered; on refusal the refusing CONNACK is sent, the socket closed ([MQTT-3.2.2-5]) and
 /// `None` returned.
@@ -81,26 +145,15 @@ pub(crate) fn accept(
     peer: SocketAddr,
     control: &Arc<ConnectionControl>,
 ) -> Option<(Io, Accepted)> {
-    if connect.protocol.is_v5() {
-        // The codec reads MQTT 5.0; until the broker serves it, a 5.0 client gets the 3.1.1
-        // answer for a level it does not support ([MQTT-3.1.2-2]).
-        refuse(runtime, io, ConnectReturnCode::UnacceptableProtocolVersion);
-        return None;
-    }
     io.set_protocol(connect.protocol);
-    let client_id: Arc<str> = if connect.client_id.is_empty() {
-        if !connect.clean_session {
-            // [MQTT-3.1.3-8]: an empty identifier needs clean session 1.
-            refuse(runtime, io, ConnectReturnCode::IdentifierRejected);
+    let state = &runtime.state;
+    let (client_id, terms) = match terms(state, &connect) {
+        Ok(granted) => granted,
+        Err(code) => {
+            refuse(runtime, io, code);
             return None;
         }
-        // [MQTT-3.1.3-6]: the server assigns a unique identifier.
-        Arc::from(generated_client_id())
-    } else {
-        Arc::from(connect.client_id.as_str())
     };
-
-    let state = &runtime.state;
     if let Some(authenticate) = &state.options.authenticator {
         let request = AuthRequest {
             client_id: &client_id,
@@ -110,8 +163,8 @@ pub(crate) fn accept(
         };
         let code = match authenticate(&request) {
             AuthResult::Accept => None,
-            AuthResult::BadCredentials => Some(ConnectReturnCode::BadUsernameOrPassword),
-            AuthResult::NotAuthorized => Some(ConnectReturnCode::NotAuthorized),
+            AuthResult::BadCredentials => Some(ReasonCode::BAD_USER_NAME_OR_PASSWORD),
+            AuthResult::NotAuthorized => Some(ReasonCode::NOT_AUTHORIZED),
         };
         if let Some(code) = code {
             refuse(runtime, io, code);
@@ -123,30 +176,91 @@ pub(crate) fn accept(
     // takeovers must be able to wake the thread. Without a descriptor left for it the client is
     // told the server is unavailable.
     let Ok(waker) = Waker::new().map(Arc::new) else {
-        refuse(runtime, io, ConnectReturnCode::ServerUnavailable);
+        refuse(runtime, io, ReasonCode::SERVER_UNAVAILABLE);
         return None;
     };
     control.attach_thread(&waker, false);
-    let attached = state.attach(&client_id, connect.clean_session, control);
-    connack(&mut io, &connect, &attached);
+    let attached = state.attach(
+        &client_id,
+        connect.clean_session,
+        terms.expiry_interval,
+        control,
+    );
+    connack(state, &mut io, &connect, &client_id, terms, &attached);
     Some((
         io,
         Accepted {
             connect,
             waker: Some(waker),
             client_id,
+            terms,
             attached,
         },
     ))
 }
 
-/// [MQTT-3.2.0-1]: CONNACK is the first packet the server sends.
-fn connack(io: &mut Io, connect: &Connect, attached: &Attached) {
+/// [MQTT-3.2.0-1]: CONNACK is the first packet the server sends. To an MQTT 5.0 client it also
+/// says what the broker granted and supports (MQTT 5.0 section 3.2.2.3); a value equal to the
+/// protocol's default is left out.
+fn connack(
+    state: &State,
+    io: &mut Io,
+    connect: &Connect,
+    client_id: &str,
+    terms: Terms,
+    attached: &Attached,
+) {
     // MQTT 3.1 has no session-present flag: its CONNACK's first byte is reserved, 0.
-    let session_present = attached.session_present && connect.protocol == ProtocolLevel::V311;
-    Packet::Connack(Connack::new(session_present, ReasonCode::SUCCESS))
-        .encode(&mut io.output)
-        .expect("CONNACK always encodes");
+    let session_present = attached.session_present && connect.protocol != ProtocolLevel::V31;
+    let mut connack = Connack::new(session_present, ReasonCode::SUCCESS);
+    if connect.protocol.is_v5() {
+        let options = &state.options;
+        let p = &mut connack.properties;
+        let requested_expiry = connect
+            .properties
+            .integer(PropertyId::SessionExpiryInterval)
+            .unwrap_or(0);
+        if terms.expiry_interval != requested_expiry {
+            p.push(Property::SessionExpiryInterval(terms.expiry_interval));
+        }
+        if options.receive_maximum != u16::MAX {
+            p.push(Property::ReceiveMaximum(options.receive_maximum.max(1)));
+        }
+        if options.maximum_qos != QoS::ExactlyOnce {
+            p.push(Property::MaximumQos(options.maximum_qos as u8));
+        }
+        if !options.retain_available {
+            p.push(Property::RetainAvailable(0));
+        }
+        if options.max_packet_size < MAX_REMAINING_LENGTH + 5 {
+            p.push(Property::MaximumPacketSize(options.max_packet_size as u32));
+        }
+        if terms.assigned_id {
+            p.push(Property::AssignedClientIdentifier(client_id.to_owned()));
+        }
+        if options.topic_alias_maximum > 0 {
+            p.push(Property::TopicAliasMaximum(options.topic_alias_maximum));
+        }
+        if !options.wildcard_subscriptions {
+            p.push(Property::WildcardSubscriptionAvailable(0));
+        }
+        if !options.subscription_identifiers {
+            p.push(Property::SubscriptionIdentifierAvailable(0));
+        }
+        // Shared subscriptions are not offered yet.
+        p.push(Property::SharedSubscriptionAvailable(0));
+        if terms.keep_alive != connect.keep_alive {
+            p.push(Property::ServerKeepAlive(terms.keep_alive));
+        }
+        let wants_response_information = connect
+            .properties
+            .integer(PropertyId::RequestResponseInformation)
+            == Some(1);
+        if wants_response_information && let Some(info) = &options.response_information {
+            p.push(Property::ResponseInformation(info.clone()));
+        }
+    }
+    io.send(&Packet::Connack(connack));
 }
 
 /// Accepts a CONNECT without waiting for anything, for the listener thread: only when there is
@@ -158,28 +272,24 @@ pub(crate) fn accept_at_once(
     connect: Connect,
     control: &Arc<ConnectionControl>,
 ) -> Result<(Io, Accepted), Box<(Io, Connect)>> {
-    if state.options.authenticator.is_some()
-        || connect.protocol.is_v5()
-        || (connect.client_id.is_empty() && !connect.clean_session)
-    {
+    if state.options.authenticator.is_some() {
         return Err(Box::new((io, connect)));
     }
-    io.set_protocol(connect.protocol);
-    let client_id: Arc<str> = if connect.client_id.is_empty() {
-        Arc::from(generated_client_id())
-    } else {
-        Arc::from(connect.client_id.as_str())
-    };
-    let Some(attached) = state.attach_if_vacant(&client_id, connect.clean_session, control) else {
+    let Ok((client_id, terms)) = terms(state, &connect) else {
         return Err(Box::new((io, connect)));
     };
-    connack(&mut io, &connect, &attached);
+    let Some(attached) = state.attach_if_vacant(&client_id, terms.expiry_interval, control) else {
+        return Err(Box::new((io, connect)));
+    };
+    io.set_protocol(connect.protocol);
+    connack(state, &mut io, &connect, &client_id, terms, &attached);
     Ok((
         io,
         Accepted {
             connect,
             waker: None,
             client_id,
+            terms,
             attached,
         },
     ))

@@ -38,6 +38,8 @@ pub(crate) struct Io {
     wanted: usize,
     read_chunk: usize,
     pub output: Vec<u8>,
+    /// The revision the client's CONNECT announced, which decides how packets are encoded.
+    protocol: ProtocolLevel,
 }
 
 impl Io {
@@ -56,6 +58,7 @@ impl Io {
             wanted: 0,
             read_chunk: MIN_READ_CHUNK,
             output: Vec::new(),
+            protocol: ProtocolLevel::V311,
         })
     }
 
@@ -84,6 +87,18 @@ impl Io {
     /// DUP on resent PUBREL, SUBSCRIBE and UNSUBSCRIBE).
     pub fn set_protocol(&mut self, protocol: ProtocolLevel) {
         self.decoder = self.decoder.with_protocol(protocol);
+        self.protocol = protocol;
+    }
+
+    pub fn protocol(&self) -> ProtocolLevel {
+        self.protocol
+    }
+
+    /// Buffers `packet`, encoded for the client's revision. Only packets the broker builds go
+    /// through here, and those always encode (their properties are the broker's own).
+    pub fn send(&mut self, packet: &Packet) {
+        let encoded = packet.encode_for(self.protocol, &mut self.output);
+        debug_assert!(encoded.is_ok(), "{packet:?}: {encoded:?}");
     }
 
     /// Takes the first buffered packet if it is a complete, valid CONNECT; otherwise leaves the

@@ -17,7 +17,7 @@ use super::refusal::refuse;
 use super::runtime::Runtime;
 use super::stats::Counters;
 use super::threads::{join_finished, mark_serving};
-use crate::protocol::ConnectReturnCode;
+use crate::protocol::ReasonCode;
 use crate::socket::{deepen_backlog, poll_many};
 use crate::waker::Waker;
 
@@ -47,13 +47,12 @@ pub(crate) fn run(runtime: Arc<Runtime>, listener: TcpListener, waker: Arc<Waker
                 revents: 0,
             });
         }
-        let mut timeout = runtime
+        let mut timeout: Option<Duration> = runtime
             .lingering
             .watch(&mut fds)
             .map(|deadline| deadline.saturating_duration_since(Instant::now()));
-        if state.options.session_expiry.is_some() {
-            timeout = Some(timeout.map_or(EXPIRY_SWEEP, |t| t.min(EXPIRY_SWEEP)));
-        }
+        // Any session may expire: an MQTT 5.0 client chooses its own expiry interval.
+        timeout = Some(timeout.map_or(EXPIRY_SWEEP, |t| t.min(EXPIRY_SWEEP)));
         if poll_many(&mut fds, timeout).is_err() {
             thread::sleep(Duration::from_millis(10));
             continue;
@@ -69,11 +68,9 @@ pub(crate) fn run(runtime: Arc<Runtime>, listener: TcpListener, waker: Arc<Waker
             accept_all(&runtime, &listener);
         }
         let now = Instant::now();
-        if let Some(expiry) = state.options.session_expiry
-            && now.duration_since(last_sweep) >= EXPIRY_SWEEP
-        {
+        if now.duration_since(last_sweep) >= EXPIRY_SWEEP {
             last_sweep = now;
-            state.expire_sessions(expiry);
+            state.expire_sessions(state.options.session_expiry);
         }
     }
 }
@@ -96,7 +93,7 @@ fn accept_all(runtime: &Arc<Runtime>, listener: &TcpListener) {
         if runtime.connection_count() >= state.options.max_connections {
             // CONNACK 0x03, server unavailable.
             if let Ok(io) = Io::new(stream, state.options.max_packet_size) {
-                refuse(runtime, io, ConnectReturnCode::ServerUnavailable);
+                refuse(runtime, io, ReasonCode::SERVER_UNAVAILABLE);
             }
             continue;
         }

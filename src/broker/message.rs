@@ -2,14 +2,77 @@
 //! referenced by a small [`Delivery`] per subscriber, so fan-out copies no topic or payload bytes.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use crate::protocol::QoS;
+use crate::protocol::{Properties, PropertyId, QoS};
 use crate::topic::TopicName;
 
 #[derive(Debug)]
 pub(crate) struct Message {
     pub topic: TopicName,
     pub payload: Arc<[u8]>,
+    /// The MQTT 5.0 properties forwarded to every subscriber unchanged and in order: payload format
+    /// indicator, content type, response topic, correlation data, user properties (MQTT 5.0
+    /// [MQTT-3.3.2-15] to [MQTT-3.3.2-18], [MQTT-3.3.2-20]). The per-delivery ones (topic alias,
+    /// subscription identifiers, the remaining message expiry) are not kept here. Empty for
+    /// messages from MQTT 3.1.1 clients.
+    pub properties: Properties,
+    /// When the Message Expiry Interval runs out: the message is then no longer delivered (MQTT
+    /// 5.0 [MQTT-3.3.2-5]).
+    pub expires_at: Option<Instant>,
+    /// The client id of the connection that published it (`None`: the host or a will), for No
+    /// Local, which compares client ids (MQTT 5.0 [MQTT-3.8.3-3]).
+    pub publisher: Option<Arc<str>>,
+    /// The RETAIN flag it was published with, for Retain As Published (MQTT 5.0
+    /// [MQTT-3.3.1-12], [MQTT-3.3.1-13]).
+    pub retain: bool,
+}
+
+impl Message {
+    /// A message from PUBLISH `properties`: the per-hop ones are dropped and the Message Expiry
+    /// Interval becomes a deadline.
+    pub fn new(
+        topic: TopicName,
+        payload: Arc<[u8]>,
+        mut properties: Properties,
+        publisher: Option<Arc<str>>,
+        retain: bool,
+    ) -> Message {
+        let expires_at = properties
+            .integer(PropertyId::MessageExpiryInterval)
+            .map(|seconds| Instant::now() + Duration::from_secs(u64::from(seconds)));
+        if !properties.is_empty() {
+            properties.0.retain(|p| {
+                !matches!(
+                    p.id(),
+                    PropertyId::MessageExpiryInterval
+                        | PropertyId::TopicAlias
+                        | PropertyId::SubscriptionIdentifier
+                )
+            });
+        }
+        Message {
+            topic,
+            payload,
+            properties,
+            expires_at,
+            publisher,
+            retain,
+        }
+    }
+
+    /// Whole seconds left before the message expires, rounded up so a message that is still
+    /// deliverable never announces 0 (which would mean no expiry to some readers); `Some(0)` once
+    /// it has expired. `None` for a message without expiry.
+    pub fn seconds_left(&self, now: Instant) -> Option<u32> {
+        let deadline = self.expires_at?;
+        let left = deadline.saturating_duration_since(now);
+        Some(left.as_millis().div_ceil(1000).min(u128::from(u32::MAX)) as u32)
+    }
+
+    pub fn has_expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|deadline| now >= deadline)
+    }
 }
 
 /// One message on its way to one session.
@@ -18,7 +81,11 @@ pub(crate) struct Delivery {
     pub message: Arc<Message>,
     /// min(publish QoS, granted QoS) ([MQTT-3.8.4-6]).
     pub qos: QoS,
-    /// Set only for retained messages sent because of a new subscription ([MQTT-3.3.1-8]); clear
-    /// for messages matching an established subscription ([MQTT-3.3.1-9]).
+    /// Set for retained messages sent because of a new subscription ([MQTT-3.3.1-8]), and with
+    /// Retain As Published for messages published with RETAIN; clear otherwise
+    /// ([MQTT-3.3.1-9]).
     pub retain: bool,
+    /// The Subscription Identifiers of the session's subscriptions the message matched (MQTT 5.0
+    /// [MQTT-3.3.4-3], [MQTT-3.3.4-4]); empty (no allocation) for most deliveries.
+    pub identifiers: Box<[u32]>,
 }

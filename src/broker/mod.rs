@@ -56,6 +56,7 @@
 mod accept;
 mod control;
 mod flows;
+mod handlers;
 mod handshake;
 mod io;
 mod listener;
@@ -307,14 +308,18 @@ impl Broker {
         }
         let mut scratch = Vec::new();
         let mut wakeups = session::Wakeups::default();
-        self.shared.runtime.state.route(
+        let publication = router::Publication {
             topic,
-            Arc::from(payload),
+            payload: Arc::from(payload),
             qos,
             retain,
-            &mut scratch,
-            &mut wakeups,
-        );
+            properties: crate::protocol::Properties::new(),
+            publisher: None,
+        };
+        self.shared
+            .runtime
+            .state
+            .route(publication, &mut scratch, &mut wakeups);
         wakeups.wake_all();
         Ok(())
     }

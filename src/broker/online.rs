@@ -10,11 +10,14 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+
 use super::control::{ConnectionControl, ResumeQueue};
-use super::flows::{Ack as FlowAck, Flows, Inflight};
+use super::flows::{Flows, Inflight};
+use super::handlers::will_publication;
 use super::handshake::Accepted;
 use super::io::Io;
-use super::message::Delivery;
+use super::message::Message;
 use super::options::{Access, BrokerEvent, DisconnectReason};
 use super::runtime::Runtime;
 use super::session::{Session, Wakeups};
@@ -23,10 +26,10 @@ use super::stats::Counters;
 use super::subscriptions::Subscriber;
 use super::threads::ThreadEnd;
 use crate::protocol::{
-    LastWill, Packet, Properties, Publish, QoS, QosPid, Suback, SubackCode, Subscribe, Unsuback,
-    Unsubscribe, encode_publish,
+    Disconnect, LastWill, Packet, Property, PropertyId, QoS, QosPid, ReasonCode, encode_publish,
+    encode_publish_v5,
 };
-use crate::topic::TopicFilter;
+use crate::topic::TopicName;
 use crate::waker::Waker;
 
 /// Output buffered beyond this is not added to until the socket takes some: a subscriber that
@@ -85,34 +88,60 @@ enum Outcome {
     Idle,
 }
 
+/// What an MQTT 5.0 client's CONNECT said about what it can receive (MQTT 5.0 section
+/// 3.1.2.11); an MQTT 3.1.1 client has the defaults.
+struct ClientLimits {
+    /// QoS 1 and 2 PUBLISH packets in flight to the client at most: its Receive Maximum, capped
+    /// by the broker's `max_inflight_messages` (MQTT 5.0 [MQTT-3.3.4-9]).
+    send_window: usize,
+    /// Its Maximum Packet Size: a delivery that would be larger is dropped for this client (MQTT
+    /// 5.0 [MQTT-3.1.2-24], [MQTT-3.1.2-25]).
+    max_packet_size: usize,
+    /// Its Topic Alias Maximum: how many aliases the broker may set on this connection (MQTT 5.0
+    /// [MQTT-3.1.2-26], [MQTT-3.1.2-27], [MQTT-3.3.2-11]).
+    topic_alias_maximum: u16,
+}
+
 /// A connection whose CONNECT was accepted.
 pub(crate) struct Online {
-    runtime: Arc<Runtime>,
+    pub(crate) runtime: Arc<Runtime>,
     /// The runtime's state, held directly: the packet handlers use little else.
-    state: Arc<State>,
-    io: Io,
+    pub(crate) state: Arc<State>,
+    pub(crate) io: Io,
     peer: SocketAddr,
     control: Arc<ConnectionControl>,
     /// The waker this connection's thread polls; `None` while parked (no thread, no descriptor).
     waker: Option<Arc<Waker>>,
-    client_id: Arc<str>,
-    username: Option<String>,
+    pub(crate) client_id: Arc<str>,
+    pub(crate) username: Option<String>,
     will: Option<LastWill>,
-    /// 1.5 × the keep-alive the client asked for; `None` for keep-alive 0.
+    /// The client speaks MQTT 5.0.
+    pub(crate) v5: bool,
+    limits: ClientLimits,
+    /// Topics the client named by Topic Alias, by alias - 1 (MQTT 5.0 section 3.3.2.3.4); they
+    /// live as long as the network connection.
+    pub(crate) aliases_in: Vec<Option<TopicName>>,
+    /// Aliases the broker set for topics it sends to the client, up to the client's maximum.
+    aliases_out: HashMap<TopicName, u16>,
+    /// The reason code of a rule the client broke, for the DISCONNECT a 5.0 client is sent.
+    pub(crate) close_code: Option<ReasonCode>,
+    /// 1.5 × the keep-alive in force; `None` for keep-alive 0.
     keep_alive_limit: Option<Duration>,
-    last_received: Instant,
+    pub(crate) last_received: Instant,
     /// Last time anything was read, written or woke the thread.
     last_activity: Instant,
     /// CONNACK is being sent: the connection parks as soon as nothing else is pending.
     just_connected: bool,
-    session: Arc<Session>,
+    pub(crate) session: Arc<Session>,
     /// Owned while attached; handed back to the session on detach.
     flows: Option<Box<Flows>>,
-    scratch: Vec<Subscriber>,
+    pub(crate) scratch: Vec<Subscriber>,
     /// Subscribers to wake once the packets of the current read are handled.
-    wakeups: Wakeups,
+    pub(crate) wakeups: Wakeups,
     /// PUBLISH packets encoded since the counter was last updated.
     unsent_count: u64,
+    /// The per-delivery properties of the PUBLISH being encoded, reused.
+    extra_properties: Vec<Property>,
 }
 
 impl Online {
@@ -127,16 +156,27 @@ impl Online {
             connect,
             waker,
             client_id,
+            terms,
             attached,
         } = accepted;
         let state = Arc::clone(&runtime.state);
         Counters::add(&state.counters.clients_connected, 1);
         // [MQTT-3.1.2-24]: the server allows one and a half times the keep-alive.
-        let keep_alive_limit = (connect.keep_alive > 0)
-            .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
+        let keep_alive_limit = (terms.keep_alive > 0)
+            .then(|| Duration::from_millis(u64::from(terms.keep_alive) * 1500));
+        let requested = |id| connect.properties.integer(id);
+        let limits = ClientLimits {
+            send_window: requested(PropertyId::ReceiveMaximum)
+                .map_or(usize::MAX, |n| n as usize)
+                .min(state.options.max_inflight_messages.max(1)),
+            max_packet_size: requested(PropertyId::MaximumPacketSize)
+                .map_or(usize::MAX, |n| n as usize),
+            topic_alias_maximum: requested(PropertyId::TopicAliasMaximum).unwrap_or(0) as u16,
+        };
         let mut online = Online {
             runtime,
             state,
+            v5: io.protocol().is_v5(),
             io,
             peer,
             control,
@@ -144,6 +184,10 @@ impl Online {
             client_id,
             username: connect.username,
             will: connect.will,
+            limits,
+            aliases_in: Vec::new(),
+            aliases_out: HashMap::new(),
+            close_code: None,
             keep_alive_limit,
             last_received: Instant::now(),
             last_activity: Instant::now(),
@@ -153,6 +197,7 @@ impl Online {
             scratch: Vec::new(),
             wakeups: Wakeups::default(),
             unsent_count: 0,
+            extra_properties: Vec::new(),
         };
         online.resend_unacknowledged();
         if let Some(hook) = &online.state.options.event_hook {
@@ -167,33 +212,94 @@ impl Online {
         online
     }
 
-    fn flows(&mut self) -> &mut Flows {
+    pub(crate) fn flows(&mut self) -> &mut Flows {
         self.flows.as_mut().expect("flows are held while online")
     }
 
     /// On resuming a session, unacknowledged PUBLISH packets are sent again with DUP set and
     /// their original identifiers, and PUBREL for those already acknowledged by PUBREC, in the
-    /// original order ([MQTT-4.4.0-1], [MQTT-3.3.1-1], [MQTT-4.6.0-1]).
+    /// original order ([MQTT-4.4.0-1], [MQTT-3.3.1-1], [MQTT-4.6.0-1]). A message once sent no
+    /// longer expires (MQTT 5.0 [MQTT-4.3.3-7]); topic aliases are per connection (MQTT 5.0
+    /// [MQTT-3.3.2-7]), so resent messages name their topic in full.
     fn resend_unacknowledged(&mut self) {
-        let flows = self.flows.as_mut().expect("flows are held while online");
+        let flows = self.flows.take().expect("flows are held while online");
         for m in &flows.outgoing {
             if m.released {
-                Packet::Pubrel(m.packet_id.into())
-                    .encode(&mut self.io.output)
-                    .expect("PUBREL always encodes");
-            } else if encode_publish(
-                &mut self.io.output,
-                true,
-                QosPid::new(m.qos, m.packet_id),
-                m.retain,
-                m.message.topic.as_str(),
-                &m.message.payload,
-            )
-            .is_ok()
-            {
-                self.unsent_count += 1;
+                self.io.send(&Packet::Pubrel(m.packet_id.into()));
+            } else {
+                let qospid = QosPid::new(m.qos, m.packet_id);
+                self.encode_delivery(&m.message, qospid, true, m.retain, &m.identifiers, false);
             }
         }
+        self.flows = Some(flows);
+    }
+
+    /// Encodes one PUBLISH of `message` for this client: for 5.0 with the message's properties
+    /// plus this delivery's (the Subscription Identifiers, the seconds left of the Message
+    /// Expiry Interval, a Topic Alias when `may_alias` and the client allows them). Returns false
+    /// when it was not written because it would exceed the client's Maximum Packet Size.
+    fn encode_delivery(
+        &mut self,
+        message: &Message,
+        qospid: QosPid,
+        dup: bool,
+        retain: bool,
+        identifiers: &[u32],
+        may_alias: bool,
+    ) -> bool {
+        let before = self.io.output.len();
+        let topic = message.topic.as_str();
+        let encoded = if self.v5 {
+            let extra = &mut self.extra_properties;
+            extra.clear();
+            extra.extend(
+                identifiers
+                    .iter()
+                    .map(|id| Property::SubscriptionIdentifier(*id)),
+            );
+            if let Some(left) = message.seconds_left(Instant::now()) {
+                extra.push(Property::MessageExpiryInterval(left));
+            }
+            let mut named = topic;
+            if may_alias && self.limits.topic_alias_maximum > 0 {
+                if let Some(alias) = self.aliases_out.get(&message.topic) {
+                    extra.push(Property::TopicAlias(*alias));
+                    named = "";
+                } else if self.aliases_out.len() < usize::from(self.limits.topic_alias_maximum) {
+                    let alias = self.aliases_out.len() as u16 + 1;
+                    self.aliases_out.insert(message.topic.clone(), alias);
+                    extra.push(Property::TopicAlias(alias));
+                }
+            }
+            encode_publish_v5(
+                &mut self.io.output,
+                dup,
+                qospid,
+                retain,
+                named,
+                &message.payload,
+                &message.properties,
+                extra,
+            )
+        } else {
+            encode_publish(
+                &mut self.io.output,
+                dup,
+                qospid,
+                retain,
+                topic,
+                &message.payload,
+            )
+        };
+        if encoded.is_err() {
+            return false;
+        }
+        if self.io.output.len() - before > self.limits.max_packet_size {
+            self.io.output.truncate(before);
+            return false;
+        }
+        self.unsent_count += 1;
+        true
     }
 
     pub(crate) fn socket_fd(&self) -> RawFd {
@@ -343,194 +449,54 @@ impl Online {
         reason
     }
 
-    /// Handles every complete packet buffered. A malformed packet is a protocol violation that
-    /// closes this connection only (section 4.8).
-    fn handle_input(&mut self) -> Result<(), DisconnectReason> {
-        let mut received_any = false;
-        loop {
-            match self.io.next_packet() {
-                Ok(Some(packet)) => {
-                    received_any = true;
-                    if let Err(reason) = self.handle(packet) {
-                        self.wakeups.wake_all();
-                        return Err(reason);
-                    }
-                }
-                Ok(None) => break,
-                Err(_) => {
-                    self.wakeups.wake_all();
-                    return Err(DisconnectReason::ProtocolViolation);
-                }
-            }
-        }
-        self.wakeups.wake_all();
-        if received_any {
-            self.last_received = Instant::now();
-        }
-        Ok(())
-    }
-
-    fn handle(&mut self, packet: Packet) -> Result<(), DisconnectReason> {
-        match packet {
-            Packet::Publish(publish) => self.on_publish(publish),
-            Packet::Puback(ack) => {
-                self.flows().acknowledge(ack.packet_id, FlowAck::Puback);
-            }
-            Packet::Pubrec(ack) => {
-                // [MQTT-4.3.3-1]: PUBREC is answered with PUBREL; the PUBLISH is not resent.
-                self.flows().acknowledge(ack.packet_id, FlowAck::Pubrec);
-                self.send(&Packet::Pubrel(ack.packet_id.into()));
-            }
-            Packet::Pubrel(ack) => {
-                // [MQTT-4.3.3-2]: PUBREL ends the dedup window for this identifier; PUBCOMP is
-                // sent even for an identifier not held (a resent PUBREL after reconnect).
-                self.flows().awaiting_pubrel.remove(&ack.packet_id.get());
-                self.send(&Packet::Pubcomp(ack.packet_id.into()));
-            }
-            Packet::Pubcomp(ack) => {
-                self.flows().acknowledge(ack.packet_id, FlowAck::Pubcomp);
-            }
-            Packet::Subscribe(subscribe) => self.on_subscribe(subscribe),
-            Packet::Unsubscribe(unsubscribe) => self.on_unsubscribe(unsubscribe),
-            // [MQTT-3.12.4-1]
-            Packet::Pingreq => self.send(&Packet::Pingresp),
-            // [MQTT-3.14.4-3]: DISCONNECT discards the will; the connection closes.
-            Packet::Disconnect(_) => return Err(DisconnectReason::ClientDisconnected),
-            // [MQTT-3.1.0-2]: a second CONNECT is a protocol violation.
-            Packet::Connect(_) => return Err(DisconnectReason::ProtocolViolation),
-            // Packets only a server sends.
-            Packet::Connack(_)
-            | Packet::Suback(_)
-            | Packet::Unsuback(_)
-            | Packet::Pingresp
-            | Packet::Auth(_) => {
-                return Err(DisconnectReason::ProtocolViolation);
-            }
-        }
-        Ok(())
-    }
-
-    fn send(&mut self, packet: &Packet) {
-        // Only fixed-size acknowledgements go through here; they always encode.
-        let _ = packet.encode(&mut self.io.output);
-    }
-
-    fn authorized(&self, topic: &str, access: Access) -> bool {
-        match &self.state.options.authorizer {
-            Some(authorize) => authorize(&self.client_id, self.username.as_deref(), topic, access),
-            None => true,
-        }
-    }
-
-    /// A PUBLISH refused by the authorizer is acknowledged as usual but not forwarded
-    /// ([MQTT-3.3.5-2]).
-    fn on_publish(&mut self, publish: Publish) {
-        let allowed = self.authorized(publish.topic.as_str(), Access::Publish);
-        let forward = match publish.qospid {
-            QosPid::AtMostOnce => allowed,
-            // [MQTT-4.3.2-2]: PUBACK with the packet's identifier.
-            QosPid::AtLeastOnce(id) => {
-                self.send(&Packet::Puback(id.into()));
-                allowed
-            }
-            // [MQTT-4.3.3-2]: PUBREC; a PUBLISH whose identifier awaits PUBREL is a duplicate and
-            // is not forwarded again.
-            QosPid::ExactlyOnce(id) => {
-                let first_time = self.flows().awaiting_pubrel.insert(id.get());
-                self.send(&Packet::Pubrec(id.into()));
-                allowed && first_time
-            }
-        };
-        if forward {
-            self.state.route(
-                publish.topic,
-                publish.payload,
-                publish.qospid.qos(),
-                publish.retain,
-                &mut self.scratch,
-                &mut self.wakeups,
-            );
-        }
-    }
-
-    /// SUBACK carries one return code per filter, in order, with the same packet identifier
-    /// ([MQTT-3.8.4-1], [MQTT-3.8.4-2], [MQTT-3.8.4-4], [MQTT-3.8.4-5]): the requested QoS (all
-    /// three are supported), or 0x80 for an invalid filter or one the authorizer refuses.
-    /// Retained messages matching each accepted filter follow, with RETAIN set ([MQTT-3.3.1-6],
-    /// [MQTT-3.3.1-8]), also when the subscription replaces an earlier one ([MQTT-3.8.4-3]).
-    fn on_subscribe(&mut self, subscribe: Subscribe) {
-        let mut codes = Vec::with_capacity(subscribe.topics.len());
-        let mut retained = Vec::new();
-        for topic in subscribe.topics {
-            let filter = match TopicFilter::new(&topic.filter) {
-                Ok(filter) if self.authorized(filter.as_str(), Access::Subscribe) => filter,
-                _ => {
-                    codes.push(SubackCode::Failure.to_reason());
-                    continue;
-                }
-            };
-            let granted = topic.qos;
-            for r in self.state.retained_matching(filter.as_str()) {
-                retained.push(Delivery {
-                    message: r.message,
-                    qos: r.qos.min(granted),
-                    retain: true,
-                });
-            }
-            self.state.subscribe(&self.session, filter, granted);
-            codes.push(SubackCode::Granted(granted).to_reason());
-        }
-        self.send(&Packet::Suback(Suback {
-            packet_id: subscribe.packet_id,
-            codes,
-            properties: Properties::new(),
-        }));
-        self.flows().pending.extend(retained);
-    }
-
-    /// UNSUBACK is sent even when no filter matched a subscription ([MQTT-3.10.4-4],
-    /// [MQTT-3.10.4-5]).
-    fn on_unsubscribe(&mut self, unsubscribe: Unsubscribe) {
-        for filter in &unsubscribe.filters {
-            self.state.unsubscribe(&self.session, filter);
-        }
-        self.send(&Packet::Unsuback(Unsuback::new(unsubscribe.packet_id)));
-    }
-
     /// Moves deliveries from the session queue into the output buffer while the buffer has room
     /// and, for QoS 1 and 2, while the in-flight window has room. Returns whether it stopped
     /// because the output buffer is full.
     fn pump_deliveries(&mut self) -> bool {
-        let max_inflight = self.state.options.max_inflight_messages.max(1);
-        let flows = self.flows.as_mut().expect("flows are held while online");
-        loop {
+        let mut flows = self.flows.take().expect("flows are held while online");
+        let full = self.pump_from(&mut flows);
+        self.flows = Some(flows);
+        full
+    }
+
+    fn pump_from(&mut self, flows: &mut Flows) -> bool {
+        let window = self.limits.send_window;
+        let mut expired = 0;
+        let now = Instant::now();
+        let full = 'pump: loop {
             while let Some(front) = flows.pending.front() {
                 if self.io.output.len() >= OUTPUT_HIGH_WATER {
-                    return true;
+                    break 'pump true;
                 }
-                if front.qos != QoS::AtMostOnce && flows.outgoing.len() >= max_inflight {
-                    return false;
+                if front.qos != QoS::AtMostOnce && flows.outgoing.len() >= window {
+                    break 'pump false;
                 }
                 let Some(delivery) = flows.pending.pop_front() else {
                     break;
                 };
+                // MQTT 5.0 [MQTT-3.3.2-5]: an expired message is not delivered.
+                if delivery.message.has_expired(now) {
+                    expired += 1;
+                    continue;
+                }
                 let allocated = (delivery.qos != QoS::AtMostOnce).then(|| flows.allocate_id());
                 let qospid = match allocated {
                     Some((_, packet_id)) => QosPid::new(delivery.qos, packet_id),
                     None => QosPid::AtMostOnce,
                 };
                 // Topic and payload were validated and size-checked on the way in.
-                if encode_publish(
-                    &mut self.io.output,
-                    false,
+                let sent = self.encode_delivery(
+                    &delivery.message,
                     qospid,
+                    false,
                     delivery.retain,
-                    delivery.message.topic.as_str(),
-                    &delivery.message.payload,
-                )
-                .is_ok()
-                {
-                    self.unsent_count += 1;
+                    &delivery.identifiers,
+                    true,
+                );
+                if !sent {
+                    // Too large for this client (MQTT 5.0 [MQTT-3.1.2-25]): dropped for it alone.
+                    expired += 1;
+                    continue;
                 }
                 if let Some((seq, packet_id)) = allocated {
                     flows.outgoing.push_back(Inflight {
@@ -539,34 +505,34 @@ impl Online {
                         qos: delivery.qos,
                         retain: delivery.retain,
                         message: delivery.message,
+                        identifiers: delivery.identifiers,
                         released: false,
                     });
                 }
             }
             self.session.take_queue(&mut flows.pending);
             if flows.pending.is_empty() {
-                return false;
+                break false;
             }
-        }
+        };
+        Counters::add(&self.state.counters.messages_dropped, expired);
+        full
     }
 
     /// Ends the connection: publishes the will unless the client sent DISCONNECT
     /// ([MQTT-3.1.2-8], [MQTT-3.1.2-10]), closes the socket and detaches from the session.
     pub(crate) fn finish(mut self: Box<Self>, reason: DisconnectReason) {
+        if self.v5 {
+            self.say_why(reason);
+        }
         let _ = self.io.flush();
         self.io.shutdown();
         if reason.publishes_will()
             && let Some(will) = self.will.take()
             && self.authorized(will.topic.as_str(), Access::Publish)
         {
-            self.state.route(
-                will.topic,
-                Arc::from(will.payload),
-                will.qos,
-                will.retain,
-                &mut self.scratch,
-                &mut self.wakeups,
-            );
+            self.state
+                .route(will_publication(will), &mut self.scratch, &mut self.wakeups);
             self.wakeups.wake_all();
         }
         self.detach();
@@ -577,6 +543,22 @@ impl Online {
                 reason,
             });
         }
+    }
+
+    /// A server closing an MQTT 5.0 connection says why in a DISCONNECT (MQTT 5.0 section
+    /// 4.13.2): 0x8E taken over, 0x8D keep-alive timeout, 0x8B shutting down, or the code of the
+    /// rule the client broke. Nothing is sent when the client closed or disconnected itself.
+    fn say_why(&mut self, reason: DisconnectReason) {
+        let code = match reason {
+            DisconnectReason::TakenOver => ReasonCode::SESSION_TAKEN_OVER,
+            DisconnectReason::KeepAliveTimeout => ReasonCode::KEEP_ALIVE_TIMEOUT,
+            DisconnectReason::BrokerStopping => ReasonCode::SERVER_SHUTTING_DOWN,
+            DisconnectReason::ProtocolViolation => {
+                self.close_code.unwrap_or(ReasonCode::PROTOCOL_ERROR)
+            }
+            DisconnectReason::ClientDisconnected | DisconnectReason::ConnectionLost => return,
+        };
+        self.io.send(&Packet::Disconnect(Disconnect::new(code)));
     }
 
     fn detach(&mut self) {

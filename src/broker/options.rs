@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::protocol::QoS;
+
 /// What a connecting client presented, handed to the authenticator.
 #[derive(Debug, Clone, Copy)]
 pub struct AuthRequest<'a> {
@@ -121,8 +123,10 @@ pub struct BrokerOptions {
     pub max_inflight_messages: usize,
     /// Time allowed between accepting a socket and receiving its CONNECT. Default 10 s.
     pub connect_timeout: Duration,
-    /// How long a persistent session outlives its connection; `None` (default) keeps it until the
-    /// broker stops, as MQTT 3.1.1 specifies.
+    /// The longest a session outlives its connection: bounds MQTT 3.1.1 persistent sessions and
+    /// what MQTT 5.0 clients ask with Session Expiry Interval (the CONNACK then tells them the
+    /// shorter value). `None` (default) keeps them until the broker stops, as MQTT 3.1.1
+    /// specifies.
     pub session_expiry: Option<Duration>,
     /// Stack size of each connection thread. Default 128 KiB; only touched pages use memory.
     pub thread_stack_size: usize,
@@ -132,6 +136,31 @@ pub struct BrokerOptions {
     pub authenticator: Option<Authenticator>,
     pub authorizer: Option<Authorizer>,
     pub event_hook: Option<EventHook>,
+    /// MQTT 5.0: QoS 2 messages a client may have unacknowledged at once (Receive Maximum,
+    /// MQTT 5.0 section 3.2.2.3.3); one more gets DISCONNECT 0x93. Default 65535, the protocol's
+    /// own maximum (then not announced).
+    pub receive_maximum: u16,
+    /// MQTT 5.0: the highest Topic Alias a client may use (Topic Alias Maximum, MQTT 5.0 section
+    /// 3.2.2.3.8). Default 10, as mosquitto; 0 refuses topic aliases.
+    pub topic_alias_maximum: u16,
+    /// MQTT 5.0: the highest QoS the broker accepts in PUBLISH and grants in SUBACK (Maximum
+    /// QoS, MQTT 5.0 section 3.2.2.3.4). Default QoS 2.
+    pub maximum_qos: QoS,
+    /// MQTT 5.0: whether retained messages are supported (Retain Available). Default true; when
+    /// false, a PUBLISH with RETAIN gets DISCONNECT 0x9A.
+    pub retain_available: bool,
+    /// MQTT 5.0: whether filters may hold wildcards (Wildcard Subscription Available). Default
+    /// true; when false, such a filter gets SUBACK 0xA2.
+    pub wildcard_subscriptions: bool,
+    /// MQTT 5.0: whether SUBSCRIBE may carry a Subscription Identifier. Default true; when false
+    /// one gets DISCONNECT 0xA1.
+    pub subscription_identifiers: bool,
+    /// MQTT 5.0: a keep-alive the broker imposes instead of the client's (Server Keep Alive,
+    /// MQTT 5.0 section 3.2.2.3.14). Default none.
+    pub server_keep_alive: Option<u16>,
+    /// MQTT 5.0: the Response Information returned to a client that asks for it (MQTT 5.0
+    /// section 3.2.2.3.15), the base of its response topics. Default none: not returned.
+    pub response_information: Option<String>,
 }
 
 /// The smallest connection-thread stack accepted: enough for the broker's own frames plus a
@@ -154,6 +183,14 @@ impl Default for BrokerOptions {
             authenticator: None,
             authorizer: None,
             event_hook: None,
+            receive_maximum: u16::MAX,
+            topic_alias_maximum: 10,
+            maximum_qos: QoS::ExactlyOnce,
+            retain_available: true,
+            wildcard_subscriptions: true,
+            subscription_identifiers: true,
+            server_keep_alive: None,
+            response_information: None,
         }
     }
 }
@@ -205,6 +242,14 @@ impl fmt::Debug for BrokerOptions {
             .field("authenticator", &self.authenticator.is_some())
             .field("authorizer", &self.authorizer.is_some())
             .field("event_hook", &self.event_hook.is_some())
+            .field("receive_maximum", &self.receive_maximum)
+            .field("topic_alias_maximum", &self.topic_alias_maximum)
+            .field("maximum_qos", &self.maximum_qos)
+            .field("retain_available", &self.retain_available)
+            .field("wildcard_subscriptions", &self.wildcard_subscriptions)
+            .field("subscription_identifiers", &self.subscription_identifiers)
+            .field("server_keep_alive", &self.server_keep_alive)
+            .field("response_information", &self.response_information)
             .finish()
     }
 }

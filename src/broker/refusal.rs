@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 
 use super::io::Io;
 use super::runtime::Runtime;
-use crate::protocol::{Connack, ConnectReturnCode, Packet};
+use crate::protocol::{Connack, Packet, ReasonCode};
 
 /// How long a refused socket stays open at most for its client to read the CONNACK.
 pub(crate) const REFUSAL_LINGER: Duration = Duration::from_secs(1);
@@ -32,12 +32,11 @@ pub(crate) struct Lingering {
     sockets: Mutex<Vec<Refused>>,
 }
 
-/// Sends a CONNACK with `code` (session present 0 with any non-zero code, [MQTT-3.2.2-4]) and
-/// hands the socket to the listener to linger; returns at once.
-pub(crate) fn refuse(runtime: &Runtime, mut io: Io, code: ConnectReturnCode) {
-    Packet::Connack(Connack::new(false, code.to_reason()))
-        .encode(&mut io.output)
-        .expect("CONNACK always encodes");
+/// Sends a CONNACK with `code` (session present 0 with any non-zero code, [MQTT-3.2.2-4]; an
+/// MQTT 3.1.1 client gets the return code of the same meaning) and hands the socket to the
+/// listener to linger; returns at once.
+pub(crate) fn refuse(runtime: &Runtime, mut io: Io, code: ReasonCode) {
+    io.send(&Packet::Connack(Connack::new(false, code)));
     if io.flush().is_err() {
         return;
     }

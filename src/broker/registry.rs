@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use super::control::ConnectionControl;
 use super::flows::Flows;
-use super::session::Session;
+use super::session::{NEVER_EXPIRES, Session};
 use super::state::State;
 use super::stats::Counters;
+use super::subscriptions::Grant;
 use crate::protocol::QoS;
 use crate::topic::TopicFilter;
 
@@ -23,9 +24,13 @@ pub(crate) struct Attached {
 }
 
 impl State {
-    fn create_session(&self, client_id: Arc<str>, clean: bool) -> Arc<Session> {
+    fn create_session(&self, client_id: Arc<str>, expiry_interval: u32) -> Arc<Session> {
         Counters::add(&self.counters.sessions, 1);
-        Arc::new(Session::new(self.next_session_id(), client_id, clean))
+        Arc::new(Session::new(
+            self.next_session_id(),
+            client_id,
+            expiry_interval,
+        ))
     }
 
     fn attach_to(session: Arc<Session>, control: &Arc<ConnectionControl>) -> Attached {
@@ -41,18 +46,20 @@ impl State {
         }
     }
 
-    /// Attaches a connection to the session of `client_id`.
+    /// Attaches a connection to the session of `client_id`; the session will outlive the
+    /// connection by `expiry_interval` seconds (0: it ends with it).
     ///
     /// - No session: a new one ([MQTT-3.1.2-4] for clean session 0).
     /// - A connection is serving it: that connection is told to close (publishing its will) and
     ///   this call waits until it has detached ([MQTT-3.1.4-2]).
-    /// - Clean session 1 now or before: the old session's state is discarded and a new one begins
-    ///   ([MQTT-3.1.2-6]).
+    /// - `clean_start` (clean session 1), or an old session that was to end with its connection:
+    ///   the old session's state is discarded and a new one begins ([MQTT-3.1.2-6]).
     /// - Otherwise the session resumes with its subscriptions, queue and flows ([MQTT-3.1.2-4]).
     pub fn attach(
         &self,
         client_id: &str,
-        clean: bool,
+        clean_start: bool,
+        expiry_interval: u32,
         control: &Arc<ConnectionControl>,
     ) -> Attached {
         loop {
@@ -62,7 +69,7 @@ impl State {
                     Some(session) => Arc::clone(session),
                     None => {
                         let key: Arc<str> = Arc::from(client_id);
-                        let session = self.create_session(Arc::clone(&key), clean);
+                        let session = self.create_session(Arc::clone(&key), expiry_interval);
                         sessions.insert(key, Arc::clone(&session));
                         drop(sessions);
                         return Self::attach_to(session, control);
@@ -81,7 +88,7 @@ impl State {
                 std::thread::yield_now();
                 continue;
             }
-            if clean || existing.clean {
+            if clean_start || state.expiry_interval == 0 {
                 state.ended = true;
                 let subscriptions = mem::take(&mut state.subscriptions);
                 let dropped = state.queue.len() as u64;
@@ -89,7 +96,7 @@ impl State {
                 drop(state);
                 Counters::add(&self.counters.messages_dropped, dropped);
                 self.remove_subscriptions(&existing, subscriptions.into_keys());
-                let session = self.create_session(Arc::clone(&existing.client_id), clean);
+                let session = self.create_session(Arc::clone(&existing.client_id), expiry_interval);
                 Counters::sub(&self.counters.sessions, 1);
                 self.sessions
                     .lock()
@@ -97,6 +104,7 @@ impl State {
                 return Self::attach_to(session, control);
             }
             state.attached = Some(Arc::clone(control));
+            state.expiry_interval = expiry_interval;
             let flows = state.flows.take().unwrap_or_default();
             drop(state);
             return Attached {
@@ -112,7 +120,7 @@ impl State {
     pub fn attach_if_vacant(
         &self,
         client_id: &str,
-        clean: bool,
+        expiry_interval: u32,
         control: &Arc<ConnectionControl>,
     ) -> Option<Attached> {
         let mut sessions = self.sessions.lock();
@@ -120,19 +128,20 @@ impl State {
             return None;
         }
         let key: Arc<str> = Arc::from(client_id);
-        let session = self.create_session(Arc::clone(&key), clean);
+        let session = self.create_session(Arc::clone(&key), expiry_interval);
         sessions.insert(key, Arc::clone(&session));
         drop(sessions);
         Some(Self::attach_to(session, control))
     }
 
-    /// Detaches the calling connection. A clean session ends here ([MQTT-3.1.2-6]); a persistent
-    /// one keeps its flows and goes on queueing QoS 1 and 2 messages ([MQTT-3.1.2-5]).
+    /// Detaches the calling connection. A session with expiry interval 0 (clean session) ends
+    /// here ([MQTT-3.1.2-6]); any other keeps its flows and goes on queueing QoS 1 and 2
+    /// messages ([MQTT-3.1.2-5]) until it expires.
     pub fn detach(&self, session: &Arc<Session>, mut flows: Box<Flows>) {
         let mut dropped = flows.drop_pending_qos0();
         let mut state = session.lock();
         state.attached = None;
-        if session.clean || state.ended {
+        if state.expiry_interval == 0 || state.ended {
             let already_ended = mem::replace(&mut state.ended, true);
             let subscriptions = mem::take(&mut state.subscriptions);
             dropped += state.queue.len() as u64 + flows.pending.len() as u64;
@@ -174,29 +183,47 @@ impl State {
         }
     }
 
-    /// Adds or replaces a subscription of `session`.
-    pub fn subscribe(&self, session: &Arc<Session>, filter: TopicFilter, qos: QoS) {
-        session.lock().subscriptions.insert(filter.clone(), qos);
-        self.subscriptions.write().subscribe(&filter, session, qos);
+    /// Adds or replaces a subscription of `session`. Returns whether it is new (the filter was
+    /// not subscribed before), for Retain Handling 1.
+    pub fn subscribe(&self, session: &Arc<Session>, filter: TopicFilter, grant: Grant) -> bool {
+        let new = session
+            .lock()
+            .subscriptions
+            .insert(filter.clone(), grant)
+            .is_none();
+        self.subscriptions
+            .write()
+            .subscribe(&filter, session, grant);
+        new
     }
 
     /// Removes a subscription of `session`, if it has one to exactly `filter` ([MQTT-3.10.4-1]).
-    pub fn unsubscribe(&self, session: &Arc<Session>, filter: &str) {
+    /// Returns whether it had one.
+    pub fn unsubscribe(&self, session: &Arc<Session>, filter: &str) -> bool {
         if let Ok(filter) = TopicFilter::new(filter) {
             session.lock().subscriptions.remove(&filter);
         }
-        self.subscriptions.write().unsubscribe(filter, session.id);
+        self.subscriptions.write().unsubscribe(filter, session.id)
     }
 
-    /// Discards persistent sessions whose client has been away for longer than `expiry`.
-    pub fn expire_sessions(&self, expiry: Duration) {
+    /// Discards sessions whose client has been away for longer than their expiry interval
+    /// (MQTT 5.0 section 3.1.2.11.2), or than `cap` (the broker's maximum) if shorter.
+    pub fn expire_sessions(&self, cap: Option<Duration>) {
         let now = Instant::now();
         let mut expired = Vec::new();
         self.sessions.lock().retain(|_, session| {
             let mut state = session.lock();
+            let interval = match state.expiry_interval {
+                NEVER_EXPIRES => None,
+                seconds => Some(Duration::from_secs(u64::from(seconds))),
+            };
+            let expiry = match (interval, cap) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let idle = state.attached.is_none()
                 && !state.ended
-                && now.saturating_duration_since(state.detached_at) >= expiry;
+                && expiry.is_some_and(|e| now.saturating_duration_since(state.detached_at) >= e);
             if idle {
                 state.ended = true;
                 let filters = mem::take(&mut state.subscriptions);

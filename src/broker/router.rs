@@ -9,30 +9,51 @@ use super::session::Wakeups;
 use super::state::State;
 use super::stats::Counters;
 use super::subscriptions::Subscriber;
-use crate::protocol::QoS;
+use crate::protocol::{Properties, QoS};
 use crate::topic::TopicName;
+
+/// An application message as it enters the broker: from a client's PUBLISH, a will, or the host.
+#[derive(Debug)]
+pub(crate) struct Publication {
+    pub topic: TopicName,
+    pub payload: Arc<[u8]>,
+    pub qos: QoS,
+    pub retain: bool,
+    /// MQTT 5.0 PUBLISH (or will) properties as received; empty from 3.1.1 clients.
+    pub properties: Properties,
+    /// The publishing client's id, `None` for the host and for wills.
+    pub publisher: Option<Arc<str>>,
+}
 
 impl State {
     /// Forwards a message to every session with a matching subscription, at
     /// min(publish QoS, granted QoS) ([MQTT-3.8.4-6]), once per session even when several of its
-    /// filters match, at the highest QoS among them ([MQTT-3.3.5-1]). A client subscribed to a
-    /// topic it publishes on receives its own message. The message is forwarded as soon as it
-    /// arrives, before any QoS 2 handshake with the publisher completes (section 4.3.3 permits it).
+    /// filters match, at the highest QoS among them ([MQTT-3.3.5-1]) and with the Subscription
+    /// Identifiers of all of them (MQTT 5.0 [MQTT-3.3.4-4]). A subscription with No Local does
+    /// not deliver the client's own messages (MQTT 5.0 [MQTT-3.8.3-3]); otherwise a client
+    /// subscribed to a topic it publishes on receives its own message. The message is forwarded
+    /// as soon as it arrives, before any QoS 2 handshake with the publisher completes (section
+    /// 4.3.3 permits it).
     ///
     /// `scratch` is reused between calls so routing allocates nothing per subscriber; the
     /// subscribers' connections to wake are added to `wakeups` for the caller to wake once its
     /// batch is routed.
     pub fn route(
         &self,
-        topic: TopicName,
-        payload: Arc<[u8]>,
-        qos: QoS,
-        retain: bool,
+        publication: Publication,
         scratch: &mut Vec<Subscriber>,
         wakeups: &mut Wakeups,
     ) {
         Counters::add(&self.counters.messages_received, 1);
-        let message = Arc::new(Message { topic, payload });
+        let Publication {
+            topic,
+            payload,
+            qos,
+            retain,
+            properties,
+            publisher,
+        } = publication;
+        let message = Arc::new(Message::new(topic, payload, properties, publisher, retain));
         if retain {
             self.retained.write().update(&message, qos);
         }
@@ -41,25 +62,24 @@ impl State {
             .read()
             .collect(message.topic.as_str(), scratch);
         if scratch.len() > 1 {
-            scratch.sort_unstable_by(|a, b| {
-                a.session
-                    .id
-                    .cmp(&b.session.id)
-                    .then_with(|| b.qos.cmp(&a.qos))
-            });
-            scratch.dedup_by_key(|s| s.session.id);
+            scratch.sort_unstable_by_key(|s| s.session.id);
         }
         let max_queued = self.options.max_queued_messages;
-        for subscriber in scratch.drain(..) {
-            let delivery = Delivery {
-                message: Arc::clone(&message),
-                qos: qos.min(subscriber.qos),
-                retain: false,
-            };
-            subscriber
-                .session
-                .offer(delivery, max_queued, &self.counters, wakeups);
+        let mut rest = &scratch[..];
+        while let Some(first) = rest.first() {
+            let same = rest
+                .iter()
+                .take_while(|s| s.session.id == first.session.id)
+                .count();
+            let (matches, tail) = rest.split_at(same);
+            rest = tail;
+            if let Some(delivery) = delivery_for(&message, qos, matches) {
+                first
+                    .session
+                    .offer(delivery, max_queued, &self.counters, wakeups);
+            }
         }
+        scratch.clear();
     }
 
     /// Retained messages matching `filter`, for a new subscription.
@@ -68,4 +88,27 @@ impl State {
         self.retained.read().matching(filter, &mut out);
         out
     }
+}
+
+/// The one delivery of `message` to a session whose subscriptions `matches` all match it, or
+/// `None` when every one of them has No Local and the session published it.
+fn delivery_for(message: &Arc<Message>, qos: QoS, matches: &[Subscriber]) -> Option<Delivery> {
+    let publisher = message.publisher.as_deref();
+    let own = |s: &&Subscriber| !(s.grant.no_local && publisher == Some(&*s.session.client_id));
+    let mut granted = None;
+    let mut retain = false;
+    let mut identifiers = Vec::new();
+    for s in matches.iter().filter(own) {
+        granted = granted.max(Some(s.grant.qos));
+        retain |= s.grant.retain_as_published && message.retain;
+        if s.grant.identifier != 0 {
+            identifiers.push(s.grant.identifier);
+        }
+    }
+    Some(Delivery {
+        message: Arc::clone(message),
+        qos: qos.min(granted?),
+        retain,
+        identifiers: identifiers.into_boxed_slice(),
+    })
 }

@@ -12,16 +12,19 @@ use super::control::ConnectionControl;
 use super::flows::Flows;
 use super::message::Delivery;
 use super::stats::Counters;
+use super::subscriptions::Grant;
 use crate::protocol::QoS;
 use crate::topic::TopicFilter;
+
+/// A Session Expiry Interval that never runs out (MQTT 5.0 section 3.1.2.11.2): what MQTT 3.1.1
+/// clean session 0 means.
+pub(crate) const NEVER_EXPIRES: u32 = u32::MAX;
 
 #[derive(Debug)]
 pub(crate) struct Session {
     /// Unique for the broker's lifetime; identifies the session in the subscription tree.
     pub id: u64,
     pub client_id: Arc<str>,
-    /// Clean session 1: the session ends with its connection ([MQTT-3.1.2-6]).
-    pub clean: bool,
     state: Mutex<SessionState>,
     detached: Condvar,
 }
@@ -35,10 +38,14 @@ pub(crate) struct SessionState {
     pub attached: Option<Arc<ConnectionControl>>,
     /// The QoS flows while no connection holds them.
     pub flows: Option<Box<Flows>>,
-    pub subscriptions: HashMap<TopicFilter, QoS>,
+    pub subscriptions: HashMap<TopicFilter, Grant>,
     /// Set once the session is discarded; late deliveries are then dropped.
     pub ended: bool,
     pub detached_at: Instant,
+    /// Seconds the session outlives its connection: 0 ends it with the connection (MQTT 3.1.1
+    /// clean session 1, [MQTT-3.1.2-6]), [`NEVER_EXPIRES`] keeps it (clean session 0). An MQTT
+    /// 5.0 client sets it in CONNECT and may change it in DISCONNECT.
+    pub expiry_interval: u32,
 }
 
 /// Connections to wake once a batch of deliveries has been queued. Waking is deferred to the end
@@ -74,11 +81,10 @@ impl Wakeups {
 }
 
 impl Session {
-    pub fn new(id: u64, client_id: Arc<str>, clean: bool) -> Session {
+    pub fn new(id: u64, client_id: Arc<str>, expiry_interval: u32) -> Session {
         Session {
             id,
             client_id,
-            clean,
             state: Mutex::new(SessionState {
                 queue: VecDeque::new(),
                 attached: None,
@@ -86,6 +92,7 @@ impl Session {
                 subscriptions: HashMap::new(),
                 ended: false,
                 detached_at: Instant::now(),
+                expiry_interval,
             }),
             detached: Condvar::new(),
         }

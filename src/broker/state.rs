@@ -67,8 +67,10 @@ mod tests {
     use super::*;
     use crate::broker::control::ConnectionControl;
     use crate::broker::message::Delivery;
-    use crate::broker::session::Wakeups;
-    use crate::protocol::QoS;
+    use crate::broker::router::Publication;
+    use crate::broker::session::{NEVER_EXPIRES, Wakeups};
+    use crate::broker::subscriptions::Grant;
+    use crate::protocol::{Properties, QoS};
     use crate::topic::{TopicFilter, TopicName};
 
     fn state() -> State {
@@ -76,16 +78,34 @@ mod tests {
     }
 
     fn publish(state: &State, topic: &str, payload: &[u8], qos: QoS, retain: bool) {
+        publish_from(state, None, topic, payload, qos, retain);
+    }
+
+    fn publish_from(
+        state: &State,
+        publisher: Option<&str>,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) {
         let mut wakeups = Wakeups::default();
-        state.route(
-            TopicName::new(topic).unwrap(),
-            Arc::from(payload),
+        let publication = Publication {
+            topic: TopicName::new(topic).unwrap(),
+            payload: Arc::from(payload),
             qos,
             retain,
-            &mut Vec::new(),
-            &mut wakeups,
-        );
+            properties: Properties::new(),
+            publisher: publisher.map(Arc::from),
+        };
+        state.route(publication, &mut Vec::new(), &mut wakeups);
         wakeups.wake_all();
+    }
+
+    fn deliveries(session: &Session) -> Vec<Delivery> {
+        let mut queue = VecDeque::new();
+        session.take_queue(&mut queue);
+        queue.into()
     }
 
     fn queued(session: &Session) -> Vec<(String, QoS)> {
@@ -101,10 +121,18 @@ mod tests {
     fn routes_once_per_session_at_the_highest_granted_qos() {
         let state = state();
         let control = Arc::new(ConnectionControl::new());
-        let attached = state.attach("sub", true, &control);
+        let attached = state.attach("sub", true, 0, &control);
         let session = &attached.session;
-        state.subscribe(session, TopicFilter::new("a/+").unwrap(), QoS::AtMostOnce);
-        state.subscribe(session, TopicFilter::new("a/#").unwrap(), QoS::ExactlyOnce);
+        state.subscribe(
+            session,
+            TopicFilter::new("a/+").unwrap(),
+            QoS::AtMostOnce.into(),
+        );
+        state.subscribe(
+            session,
+            TopicFilter::new("a/#").unwrap(),
+            QoS::ExactlyOnce.into(),
+        );
         publish(&state, "a/b", b"x", QoS::AtLeastOnce, false);
         publish(&state, "b", b"y", QoS::AtLeastOnce, false);
         assert_eq!(queued(session), [("a/b".to_owned(), QoS::AtLeastOnce)]);
@@ -117,17 +145,22 @@ mod tests {
     fn a_persistent_session_keeps_subscriptions_and_qos1_messages_while_away() {
         let state = state();
         let control = Arc::new(ConnectionControl::new());
-        let attached = state.attach("p", false, &control);
+        let attached = state.attach("p", false, NEVER_EXPIRES, &control);
         assert!(!attached.session_present);
         state.subscribe(
             &attached.session,
             TopicFilter::new("t").unwrap(),
-            QoS::AtLeastOnce,
+            QoS::AtLeastOnce.into(),
         );
         state.detach(&attached.session, attached.flows);
         publish(&state, "t", b"kept", QoS::AtLeastOnce, false);
         publish(&state, "t", b"dropped", QoS::AtMostOnce, false);
-        let again = state.attach("p", false, &Arc::new(ConnectionControl::new()));
+        let again = state.attach(
+            "p",
+            false,
+            NEVER_EXPIRES,
+            &Arc::new(ConnectionControl::new()),
+        );
         assert!(again.session_present);
         assert!(Arc::ptr_eq(&again.session, &attached.session));
         assert_eq!(queued(&again.session), [("t".to_owned(), QoS::AtLeastOnce)]);
@@ -137,16 +170,21 @@ mod tests {
     #[test]
     fn a_clean_session_ends_with_its_connection() {
         let state = state();
-        let attached = state.attach("c", true, &Arc::new(ConnectionControl::new()));
+        let attached = state.attach("c", true, 0, &Arc::new(ConnectionControl::new()));
         state.subscribe(
             &attached.session,
             TopicFilter::new("t").unwrap(),
-            QoS::AtLeastOnce,
+            QoS::AtLeastOnce.into(),
         );
         state.detach(&attached.session, attached.flows);
         let stats = state.stats();
         assert_eq!((stats.sessions, stats.subscriptions), (0, 0));
-        let again = state.attach("c", false, &Arc::new(ConnectionControl::new()));
+        let again = state.attach(
+            "c",
+            false,
+            NEVER_EXPIRES,
+            &Arc::new(ConnectionControl::new()),
+        );
         assert!(!again.session_present);
     }
 
@@ -167,17 +205,113 @@ mod tests {
     #[test]
     fn expired_persistent_sessions_are_discarded() {
         let state = state();
-        let attached = state.attach("gone", false, &Arc::new(ConnectionControl::new()));
+        let attached = state.attach("gone", false, 60, &Arc::new(ConnectionControl::new()));
         state.subscribe(
             &attached.session,
             TopicFilter::new("t").unwrap(),
-            QoS::AtLeastOnce,
+            QoS::AtLeastOnce.into(),
         );
         state.detach(&attached.session, attached.flows);
-        state.expire_sessions(Duration::from_secs(3600));
-        assert_eq!(state.stats().sessions, 1);
-        state.expire_sessions(Duration::ZERO);
+        state.expire_sessions(None);
+        assert_eq!(state.stats().sessions, 1, "60 s have not passed");
+        state.expire_sessions(Some(Duration::ZERO));
         let stats = state.stats();
         assert_eq!((stats.sessions, stats.subscriptions), (0, 0));
+    }
+
+    fn grant(qos: QoS, no_local: bool, retain_as_published: bool, identifier: u32) -> Grant {
+        Grant {
+            qos,
+            no_local,
+            retain_as_published,
+            identifier,
+        }
+    }
+
+    /// MQTT 5.0 [MQTT-3.8.3-3]: No Local keeps a client's own messages from the subscription
+    /// that has it, but not from an overlapping one without it.
+    #[test]
+    fn no_local_skips_only_the_publishers_own_messages() {
+        let state = state();
+        let a = state.attach("a", true, 0, &Arc::new(ConnectionControl::new()));
+        let b = state.attach("b", true, 0, &Arc::new(ConnectionControl::new()));
+        let filter = |f: &str| TopicFilter::new(f).unwrap();
+        state.subscribe(
+            &a.session,
+            filter("t"),
+            grant(QoS::AtLeastOnce, true, false, 0),
+        );
+        state.subscribe(
+            &b.session,
+            filter("t"),
+            grant(QoS::AtLeastOnce, true, false, 0),
+        );
+        publish_from(&state, Some("a"), "t", b"mine", QoS::AtLeastOnce, false);
+        assert!(queued(&a.session).is_empty());
+        assert_eq!(queued(&b.session).len(), 1);
+        state.subscribe(
+            &a.session,
+            filter("#"),
+            grant(QoS::AtMostOnce, false, false, 0),
+        );
+        publish_from(&state, Some("a"), "t", b"mine", QoS::AtLeastOnce, false);
+        assert_eq!(queued(&a.session), [("t".to_owned(), QoS::AtMostOnce)]);
+    }
+
+    /// MQTT 5.0 [MQTT-3.3.1-12], [MQTT-3.3.1-13]: Retain As Published keeps the RETAIN flag;
+    /// [MQTT-3.3.4-4]: one delivery carries the identifiers of every matching subscription.
+    #[test]
+    fn retain_as_published_and_subscription_identifiers() {
+        let state = state();
+        let s = state.attach("s", true, 0, &Arc::new(ConnectionControl::new()));
+        let filter = |f: &str| TopicFilter::new(f).unwrap();
+        state.subscribe(
+            &s.session,
+            filter("a/+"),
+            grant(QoS::AtLeastOnce, false, true, 7),
+        );
+        state.subscribe(
+            &s.session,
+            filter("a/#"),
+            grant(QoS::AtMostOnce, false, false, 9),
+        );
+        publish(&state, "a/b", b"x", QoS::AtLeastOnce, true);
+        publish(&state, "a/b", b"y", QoS::AtLeastOnce, false);
+        let got = deliveries(&s.session);
+        assert_eq!(got.len(), 2);
+        assert!(
+            got[0].retain,
+            "published retained, kept by Retain As Published"
+        );
+        assert!(!got[1].retain);
+        let mut ids = got[0].identifiers.to_vec();
+        ids.sort_unstable();
+        assert_eq!(ids, [7, 9]);
+        assert_eq!(got[0].qos, QoS::AtLeastOnce);
+    }
+
+    /// A session's expiry interval decides its end: 0 with its connection, otherwise that many
+    /// seconds later (MQTT 5.0 section 3.1.2.11.2).
+    #[test]
+    fn session_expiry_interval_decides_when_a_session_ends() {
+        let state = state();
+        let short = state.attach("short", false, 0, &Arc::new(ConnectionControl::new()));
+        state.detach(&short.session, short.flows);
+        assert_eq!(
+            state.stats().sessions,
+            0,
+            "expiry 0 ends with the connection"
+        );
+        let kept = state.attach(
+            "kept",
+            false,
+            NEVER_EXPIRES,
+            &Arc::new(ConnectionControl::new()),
+        );
+        state.detach(&kept.session, kept.flows);
+        state.expire_sessions(None);
+        assert_eq!(state.stats().sessions, 1, "never expires");
+        state.expire_sessions(Some(Duration::ZERO));
+        assert_eq!(state.stats().sessions, 0, "the broker's cap applies");
     }
 }

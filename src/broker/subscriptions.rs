@@ -11,10 +11,34 @@ use super::session::Session;
 use crate::protocol::QoS;
 use crate::topic::TopicFilter;
 
+/// What a subscription grants: the maximum QoS and the MQTT 5.0 options that shape each
+/// delivery (MQTT 5.0 section 3.8.3.1). MQTT 3.1.1 subscriptions have the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Grant {
+    pub qos: QoS,
+    /// The session's own messages are not delivered through this subscription.
+    pub no_local: bool,
+    /// Deliveries keep the RETAIN flag the message was published with.
+    pub retain_as_published: bool,
+    /// The Subscription Identifier, 0 for none.
+    pub identifier: u32,
+}
+
+impl From<QoS> for Grant {
+    fn from(qos: QoS) -> Grant {
+        Grant {
+            qos,
+            no_local: false,
+            retain_as_published: false,
+            identifier: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Subscriber {
     pub session: Arc<Session>,
-    pub qos: QoS,
+    pub grant: Grant,
 }
 
 #[derive(Debug, Default)]
@@ -180,7 +204,12 @@ impl SubscriptionTree {
 
     /// Adds or replaces `session`'s subscription to `filter`: a second SUBSCRIBE with the same
     /// filter replaces the first ([MQTT-3.8.4-3]). Returns whether it is new.
-    pub fn subscribe(&mut self, filter: &TopicFilter, session: &Arc<Session>, qos: QoS) -> bool {
+    pub fn subscribe(
+        &mut self,
+        filter: &TopicFilter,
+        session: &Arc<Session>,
+        grant: Grant,
+    ) -> bool {
         let path = path_of(filter.as_str());
         let mut node = &mut self.root;
         for step in &path.steps {
@@ -192,12 +221,12 @@ impl SubscriptionTree {
             &mut node.exact
         };
         if let Some(existing) = list.iter_mut().find(|s| s.session.id == session.id) {
-            existing.qos = qos;
+            existing.grant = grant;
             return false;
         }
         list.push(Subscriber {
             session: Arc::clone(session),
-            qos,
+            grant,
         });
         self.len += 1;
         true
@@ -314,13 +343,13 @@ mod tests {
     use crate::topic::matches_str;
 
     fn session(id: u64) -> Arc<Session> {
-        Arc::new(Session::new(id, Arc::from(format!("c{id}")), true))
+        Arc::new(Session::new(id, Arc::from(format!("c{id}")), 0))
     }
 
     fn matched(tree: &SubscriptionTree, topic: &str) -> Vec<(u64, QoS)> {
         let mut out = Vec::new();
         tree.collect(topic, &mut out);
-        let mut ids: Vec<_> = out.iter().map(|s| (s.session.id, s.qos)).collect();
+        let mut ids: Vec<_> = out.iter().map(|s| (s.session.id, s.grant.qos)).collect();
         ids.sort();
         ids
     }
@@ -339,7 +368,7 @@ mod tests {
             tree.subscribe(
                 &TopicFilter::new(f).unwrap(),
                 &session(i as u64),
-                QoS::AtMostOnce,
+                QoS::AtMostOnce.into(),
             );
         }
         for topic in topics {
@@ -362,8 +391,8 @@ mod tests {
         let mut tree = SubscriptionTree::default();
         let s = session(1);
         let f = TopicFilter::new("a/+").unwrap();
-        assert!(tree.subscribe(&f, &s, QoS::AtMostOnce));
-        assert!(!tree.subscribe(&f, &s, QoS::ExactlyOnce));
+        assert!(tree.subscribe(&f, &s, QoS::AtMostOnce.into()));
+        assert!(!tree.subscribe(&f, &s, QoS::ExactlyOnce.into()));
         assert_eq!(tree.len(), 1);
         assert_eq!(matched(&tree, "a/b"), vec![(1, QoS::ExactlyOnce)]);
     }
@@ -373,9 +402,13 @@ mod tests {
         let mut tree = SubscriptionTree::default();
         let (s1, s2) = (session(1), session(2));
         for f in ["a/b/c", "a/b", "a/+/#", "x/#", "#"] {
-            tree.subscribe(&TopicFilter::new(f).unwrap(), &s1, QoS::AtLeastOnce);
+            tree.subscribe(&TopicFilter::new(f).unwrap(), &s1, QoS::AtLeastOnce.into());
         }
-        tree.subscribe(&TopicFilter::new("a/b/c").unwrap(), &s2, QoS::AtMostOnce);
+        tree.subscribe(
+            &TopicFilter::new("a/b/c").unwrap(),
+            &s2,
+            QoS::AtMostOnce.into(),
+        );
         assert!(tree.unsubscribe("a/b/c", 1));
         assert!(!tree.unsubscribe("a/b/c", 1));
         assert_eq!(
@@ -415,7 +448,7 @@ mod tests {
             tree.subscribe(
                 &TopicFilter::new(f).unwrap(),
                 &session(i as u64),
-                QoS::AtMostOnce,
+                QoS::AtMostOnce.into(),
             );
         }
         for topic in [
@@ -447,14 +480,14 @@ mod tests {
         let result = std::thread::Builder::new()
             .stack_size(64 * 1024)
             .spawn(move || {
-                tree.subscribe(&filter, &s, QoS::AtMostOnce);
+                tree.subscribe(&filter, &s, QoS::AtMostOnce.into());
                 let topic = "a/".repeat(30_001) + "z";
                 let mut out = Vec::new();
                 tree.collect(&topic, &mut out);
                 assert_eq!(out.len(), 1);
                 assert!(tree.unsubscribe(filter.as_str(), 1));
                 assert!(tree.is_pruned());
-                tree.subscribe(&filter, &s, QoS::AtMostOnce);
+                tree.subscribe(&filter, &s, QoS::AtMostOnce.into());
                 drop(tree);
             })
             .unwrap()

@@ -5,7 +5,10 @@ use std::fmt;
 
 use super::decode::MAX_REMAINING_LENGTH;
 use super::packet::*;
-use super::properties::{Properties, PropertyContext, PropertyId, put_var_int};
+use super::properties::{
+    Properties, Property, PropertyContext, PropertyId, list_body_len, put_list, put_var_int,
+    validate_list,
+};
 use super::reason::ReasonCode;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,9 +155,12 @@ pub fn encode_publish(
     put_publish(out, dup, qospid, retain, topic, payload, None)
 }
 
-/// [`encode_publish`] for an MQTT 5.0 peer: the same with the PUBLISH properties, which must be
-/// valid for a PUBLISH (see [`Properties::validate`]). An empty topic relies on a Topic Alias
-/// among them.
+/// [`encode_publish`] for an MQTT 5.0 peer: the same with PUBLISH properties, the message's own
+/// (`properties`) followed by those of this one delivery (`extra`: a Topic Alias, Subscription
+/// Identifiers, the remaining Message Expiry Interval), so a broker fanning out one message adds
+/// per-subscriber properties without copying the shared ones. Together they must be valid for a
+/// PUBLISH (see [`Properties::validate`]). An empty topic relies on a Topic Alias among them.
+#[allow(clippy::too_many_arguments)]
 pub fn encode_publish_v5(
     out: &mut Vec<u8>,
     dup: bool,
@@ -163,8 +169,17 @@ pub fn encode_publish_v5(
     topic: &str,
     payload: &[u8],
     properties: &Properties,
+    extra: &[Property],
 ) -> Result<(), EncodeError> {
-    put_publish(out, dup, qospid, retain, topic, payload, Some(properties))
+    put_publish(
+        out,
+        dup,
+        qospid,
+        retain,
+        topic,
+        payload,
+        Some((properties, extra)),
+    )
 }
 
 fn put_publish(
@@ -174,7 +189,7 @@ fn put_publish(
     retain: bool,
     topic: &str,
     payload: &[u8],
-    properties: Option<&Properties>,
+    properties: Option<(&Properties, &[Property])>,
 ) -> Result<(), EncodeError> {
     if dup && qospid == QosPid::AtMostOnce {
         return Err(EncodeError::DupOnQos0);
@@ -186,9 +201,14 @@ fn put_publish(
         });
     }
     let id_len = if qospid.packet_id().is_some() { 2 } else { 0 };
-    let props_len = match properties {
-        Some(p) => properties_len(p, PropertyContext::Publish, true)?,
-        None => 0,
+    let (props_len, body_len) = match properties {
+        Some((shared, extra)) => {
+            let all = || shared.iter().chain(extra.iter());
+            validate_list(all(), PropertyContext::Publish)?;
+            let body = list_body_len(all())?;
+            (var_int_len(body) + body, body)
+        }
+        None => (0, 0),
     };
     let remaining = string_len("topic", topic)? + id_len + props_len + payload.len();
     let first = 0x30 | ((dup as u8) << 3) | ((qospid.qos() as u8) << 1) | retain as u8;
@@ -197,8 +217,8 @@ fn put_publish(
     if let Some(id) = qospid.packet_id() {
         out.extend_from_slice(&id.get().to_be_bytes());
     }
-    if let Some(p) = properties {
-        put_properties(out, p, true);
+    if let Some((shared, extra)) = properties {
+        put_list(out, shared.iter().chain(extra.iter()), body_len);
     }
     out.extend_from_slice(payload);
     Ok(())
@@ -298,7 +318,7 @@ impl Packet {
                 p.retain,
                 p.topic.as_str(),
                 &p.payload,
-                v5.then_some(&p.properties),
+                v5.then_some((&p.properties, &[][..])),
             )?,
             Packet::Puback(a) => put_ack(out, 0x40, a, PropertyContext::Puback, v5)?,
             Packet::Pubrec(a) => put_ack(out, 0x50, a, PropertyContext::Pubrec, v5)?,

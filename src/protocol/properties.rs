@@ -529,7 +529,7 @@ impl Properties {
 
     /// Bytes the properties take on the wire, without the length that precedes them.
     pub fn body_len(&self) -> Result<usize, EncodeError> {
-        self.0.iter().map(Property::encoded_len).sum()
+        list_body_len(self.0.iter())
     }
 
     /// Bytes the property length plus the properties take on the wire.
@@ -544,19 +544,7 @@ impl Properties {
     /// Checks what a receiver in `context` would check, so that whatever encodes also decodes:
     /// the property is allowed there, not repeated unless repeatable, and has a valid value.
     pub fn validate(&self, context: PropertyContext) -> Result<(), EncodeError> {
-        let mut seen = 0u64;
-        for p in &self.0 {
-            let id = p.id();
-            if !id.allowed_in(context) || !p.value_is_valid() {
-                return Err(EncodeError::InvalidProperty(id));
-            }
-            let bit = 1u64 << (id as u8);
-            if seen & bit != 0 && !id.repeatable_in(context) {
-                return Err(EncodeError::InvalidProperty(id));
-            }
-            seen |= bit;
-        }
-        Ok(())
+        validate_list(self.0.iter(), context)
     }
 
     /// Appends the property length and the properties, as a packet carries them. Checks only
@@ -570,10 +558,7 @@ impl Properties {
 
     /// Appends the property length and the properties, already checked and sized.
     pub(crate) fn put(&self, out: &mut Vec<u8>, body_len: usize) {
-        put_var_int(out, body_len);
-        for p in &self.0 {
-            p.encode(out);
-        }
+        put_list(out, self.0.iter(), body_len);
     }
 
     /// Decodes a property length and the properties it covers from the front of `bytes`, by the
@@ -639,6 +624,46 @@ impl Properties {
             list.push(property);
         }
         Ok(Properties(list))
+    }
+}
+
+/// [`Properties::validate`] over any sequence of properties, such as a message's own followed by
+/// those a broker adds for one delivery.
+pub(crate) fn validate_list<'a>(
+    list: impl Iterator<Item = &'a Property>,
+    context: PropertyContext,
+) -> Result<(), EncodeError> {
+    let mut seen = 0u64;
+    for p in list {
+        let id = p.id();
+        if !id.allowed_in(context) || !p.value_is_valid() {
+            return Err(EncodeError::InvalidProperty(id));
+        }
+        let bit = 1u64 << (id as u8);
+        if seen & bit != 0 && !id.repeatable_in(context) {
+            return Err(EncodeError::InvalidProperty(id));
+        }
+        seen |= bit;
+    }
+    Ok(())
+}
+
+/// Bytes a sequence of properties takes on the wire, without the length before it.
+pub(crate) fn list_body_len<'a>(
+    list: impl Iterator<Item = &'a Property>,
+) -> Result<usize, EncodeError> {
+    list.map(Property::encoded_len).sum()
+}
+
+/// Appends the property length and a sequence of properties measured by [`list_body_len`].
+pub(crate) fn put_list<'a>(
+    out: &mut Vec<u8>,
+    list: impl Iterator<Item = &'a Property>,
+    body_len: usize,
+) {
+    put_var_int(out, body_len);
+    for p in list {
+        p.encode(out);
     }
 }
 

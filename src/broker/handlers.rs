@@ -1,0 +1,399 @@
+//! What a connected client's packets do: PUBLISH and the acknowledgement flows, SUBSCRIBE,
+//! UNSUBSCRIBE, PINGREQ and DISCONNECT, under the rules of the revision the client speaks.
+//! A packet that breaks a rule ends the connection with the reason code MQTT 5.0 gives for it
+//! (sent in DISCONNECT to a 5.0 client, see [`Online::finish`]).
+
+use std::sync::Arc;
+
+use super::flows::{Ack as FlowAck, Acknowledged};
+use super::message::Delivery;
+use super::online::Online;
+use super::options::{Access, DisconnectReason};
+use super::router::Publication;
+use super::session::NEVER_EXPIRES;
+use super::subscriptions::Grant;
+use crate::protocol::{
+    Ack, Packet, Properties, PropertyId, Publish, QosPid, ReasonCode, Suback, SubackCode,
+    Subscribe, Unsuback, Unsubscribe,
+};
+use crate::topic::{TopicFilter, TopicName};
+
+/// Why a packet ends the connection: the reason code for a 5.0 client's DISCONNECT.
+pub(crate) type Violation = ReasonCode;
+
+impl Online {
+    /// Handles every complete packet buffered. A malformed packet is a protocol violation that
+    /// closes this connection only (section 4.8; MQTT 5.0 section 4.13).
+    pub(crate) fn handle_input(&mut self) -> Result<(), DisconnectReason> {
+        let mut received_any = false;
+        let result = loop {
+            match self.io.next_packet() {
+                Ok(Some(packet)) => {
+                    received_any = true;
+                    if let Err(reason) = self.handle(packet) {
+                        break Err(reason);
+                    }
+                }
+                Ok(None) => break Ok(()),
+                Err(error) => break Err(self.violation(error.reason_code())),
+            }
+        };
+        self.wakeups.wake_all();
+        if received_any {
+            self.last_received = std::time::Instant::now();
+        }
+        result
+    }
+
+    /// Records why the connection ends for breaking a rule.
+    fn violation(&mut self, code: Violation) -> DisconnectReason {
+        self.close_code = Some(code);
+        DisconnectReason::ProtocolViolation
+    }
+
+    fn handle(&mut self, packet: Packet) -> Result<(), DisconnectReason> {
+        match packet {
+            Packet::Publish(publish) => self.on_publish(publish)?,
+            Packet::Puback(ack) => {
+                self.on_ack(&ack, FlowAck::Puback)?;
+            }
+            Packet::Pubrec(ack) => {
+                // MQTT 5.0 section 4.3.3: a PUBREC with a failure code ends the flow.
+                let failed = !ack.reason.is_success();
+                let kind = if failed {
+                    FlowAck::PubrecFailed
+                } else {
+                    FlowAck::Pubrec
+                };
+                if self.on_ack(&ack, kind)? == Acknowledged::Released {
+                    // [MQTT-4.3.3-1]: PUBREC is answered with PUBREL; the PUBLISH is not resent.
+                    self.send(&Packet::Pubrel(ack.packet_id.into()));
+                }
+            }
+            Packet::Pubrel(ack) => {
+                // [MQTT-4.3.3-2]: PUBREL ends the dedup window for this identifier; PUBCOMP is
+                // sent even for an identifier not held (a resent PUBREL after reconnect), with
+                // 0x92 for a 5.0 client (MQTT 5.0 section 3.7.2.1).
+                let held = self.flows().awaiting_pubrel.remove(&ack.packet_id.get());
+                let mut pubcomp = Ack::new(ack.packet_id);
+                if !held {
+                    pubcomp.reason = ReasonCode::PACKET_IDENTIFIER_NOT_FOUND;
+                }
+                self.send(&Packet::Pubcomp(pubcomp));
+            }
+            Packet::Pubcomp(ack) => {
+                self.on_ack(&ack, FlowAck::Pubcomp)?;
+            }
+            Packet::Subscribe(subscribe) => self.on_subscribe(subscribe)?,
+            Packet::Unsubscribe(unsubscribe) => self.on_unsubscribe(unsubscribe),
+            // [MQTT-3.12.4-1]
+            Packet::Pingreq => self.send(&Packet::Pingresp),
+            Packet::Disconnect(disconnect) => {
+                // MQTT 5.0 section 3.14.2.2.2: a session that was to end with the connection
+                // cannot be given an expiry now; trying is a protocol error.
+                if let Some(expiry) = disconnect
+                    .properties
+                    .integer(PropertyId::SessionExpiryInterval)
+                {
+                    let mut state = self.session.lock();
+                    if state.expiry_interval == 0 && expiry != 0 {
+                        drop(state);
+                        return Err(self.violation(ReasonCode::PROTOCOL_ERROR));
+                    }
+                    state.expiry_interval = expiry.min(self.expiry_cap());
+                }
+                // [MQTT-3.14.4-3]: DISCONNECT discards the will, unless a 5.0 client asks for
+                // it with 0x04 (MQTT 5.0 section 3.14.2.1).
+                if disconnect.reason == ReasonCode::DISCONNECT_WITH_WILL_MESSAGE {
+                    return Err(DisconnectReason::ConnectionLost);
+                }
+                return Err(DisconnectReason::ClientDisconnected);
+            }
+            // [MQTT-3.1.0-2]: a second CONNECT is a protocol violation.
+            Packet::Connect(_) => return Err(self.violation(ReasonCode::PROTOCOL_ERROR)),
+            // Packets only a server sends; AUTH outside an authentication exchange.
+            Packet::Connack(_)
+            | Packet::Suback(_)
+            | Packet::Unsuback(_)
+            | Packet::Pingresp
+            | Packet::Auth(_) => return Err(self.violation(ReasonCode::PROTOCOL_ERROR)),
+        }
+        Ok(())
+    }
+
+    /// The longest session expiry the broker grants, in seconds.
+    fn expiry_cap(&self) -> u32 {
+        self.state
+            .options
+            .session_expiry
+            .map_or(NEVER_EXPIRES, |d| {
+                d.as_secs().min(u64::from(NEVER_EXPIRES - 1)) as u32
+            })
+    }
+
+    /// An acknowledgement of a message the broker sent. One of the wrong kind for the message
+    /// in flight under that identifier (PUBREC for QoS 1, PUBACK for QoS 2, PUBCOMP before
+    /// PUBREC) is a protocol error, as mosquitto treats it; one for no message in flight is a
+    /// late duplicate and is ignored.
+    fn on_ack(&mut self, ack: &Ack, kind: FlowAck) -> Result<Acknowledged, DisconnectReason> {
+        match self.flows().acknowledge(ack.packet_id, kind) {
+            Acknowledged::Mismatch => Err(self.violation(ReasonCode::PROTOCOL_ERROR)),
+            outcome => Ok(outcome),
+        }
+    }
+
+    pub(crate) fn send(&mut self, packet: &Packet) {
+        self.io.send(packet);
+    }
+
+    pub(crate) fn authorized(&self, topic: &str, access: Access) -> bool {
+        match &self.state.options.authorizer {
+            Some(authorize) => authorize(&self.client_id, self.username.as_deref(), topic, access),
+            None => true,
+        }
+    }
+
+    /// The topic a PUBLISH names, through its Topic Alias if it has one (MQTT 5.0 section
+    /// 3.3.2.3.4; every alias up to the maximum is accepted, [MQTT-3.3.2-12]): an alias of 0 or
+    /// above the broker's maximum is refused with 0x94, an empty
+    /// topic with an alias not set before with 0x82; a topic with an alias sets it.
+    fn resolve_topic(&mut self, publish: &Publish) -> Result<TopicName, Violation> {
+        let Some(alias) = publish.properties.integer(PropertyId::TopicAlias) else {
+            return Ok(publish.topic.clone());
+        };
+        let maximum = self.state.options.topic_alias_maximum;
+        if alias == 0 || alias > u32::from(maximum) {
+            return Err(ReasonCode::TOPIC_ALIAS_INVALID);
+        }
+        let slot = alias as usize - 1;
+        if self.aliases_in.len() < usize::from(maximum) {
+            self.aliases_in.resize(usize::from(maximum), None);
+        }
+        if publish.topic.is_aliased() {
+            self.aliases_in[slot]
+                .clone()
+                .ok_or(ReasonCode::PROTOCOL_ERROR)
+        } else {
+            self.aliases_in[slot] = Some(publish.topic.clone());
+            Ok(publish.topic.clone())
+        }
+    }
+
+    /// The MQTT 5.0 rules a PUBLISH from a client must meet beyond its encoding: a QoS and
+    /// RETAIN the broker supports (0x9B, 0x9A: MQTT 5.0 sections 3.2.2.3.4, 3.2.2.3.5), no
+    /// Subscription Identifier (a client never sends one, [MQTT-3.3.4-6]: 0x82), a Response
+    /// Topic without wildcards ([MQTT-3.3.2-14]: 0x82), and room under the broker's Receive
+    /// Maximum for QoS 2 (0x93).
+    fn check_publish(&mut self, publish: &Publish) -> Result<(), Violation> {
+        let options = &self.state.options;
+        if publish.qospid.qos() > options.maximum_qos {
+            return Err(ReasonCode::QOS_NOT_SUPPORTED);
+        }
+        if publish.retain && !options.retain_available {
+            return Err(ReasonCode::RETAIN_NOT_SUPPORTED);
+        }
+        let properties = &publish.properties;
+        if properties.get(PropertyId::SubscriptionIdentifier).is_some() {
+            return Err(ReasonCode::PROTOCOL_ERROR);
+        }
+        if let Some(topic) = properties.string(PropertyId::ResponseTopic)
+            && TopicName::validate(topic).is_err()
+        {
+            return Err(ReasonCode::PROTOCOL_ERROR);
+        }
+        let receive_maximum = usize::from(options.receive_maximum.max(1));
+        if let QosPid::ExactlyOnce(id) = publish.qospid
+            && self.flows().awaiting_pubrel.len() >= receive_maximum
+            && !self.flows().awaiting_pubrel.contains(&id.get())
+        {
+            return Err(ReasonCode::RECEIVE_MAXIMUM_EXCEEDED);
+        }
+        Ok(())
+    }
+
+    /// A PUBLISH refused by the authorizer is acknowledged but not forwarded ([MQTT-3.3.5-2]);
+    /// a 5.0 client learns it from the reason code 0x87 of its PUBACK or PUBREC. A payload that
+    /// claims to be UTF-8 (Payload Format Indicator 1) and is not gets 0x99 (MQTT 5.0 section
+    /// 3.3.2.3.2), or DISCONNECT 0x99 at QoS 0.
+    fn on_publish(&mut self, publish: Publish) -> Result<(), DisconnectReason> {
+        let topic = if self.v5 {
+            if let Err(code) = self.check_publish(&publish) {
+                return Err(self.violation(code));
+            }
+            match self.resolve_topic(&publish) {
+                Ok(topic) => topic,
+                Err(code) => return Err(self.violation(code)),
+            }
+        } else {
+            publish.topic.clone()
+        };
+        let mut reason = ReasonCode::SUCCESS;
+        if !self.authorized(topic.as_str(), Access::Publish) {
+            reason = ReasonCode::NOT_AUTHORIZED;
+        } else if self.v5
+            && publish
+                .properties
+                .integer(PropertyId::PayloadFormatIndicator)
+                == Some(1)
+            && std::str::from_utf8(&publish.payload).is_err()
+        {
+            if publish.qospid == QosPid::AtMostOnce {
+                return Err(self.violation(ReasonCode::PAYLOAD_FORMAT_INVALID));
+            }
+            reason = ReasonCode::PAYLOAD_FORMAT_INVALID;
+        }
+        let forward = match publish.qospid {
+            QosPid::AtMostOnce => reason.is_success(),
+            // [MQTT-4.3.2-2]: PUBACK with the packet's identifier.
+            QosPid::AtLeastOnce(id) => {
+                self.send(&Packet::Puback(Ack {
+                    packet_id: id,
+                    reason,
+                    properties: Properties::new(),
+                }));
+                reason.is_success()
+            }
+            // [MQTT-4.3.3-2]: PUBREC; a PUBLISH whose identifier awaits PUBREL is a duplicate and
+            // is not forwarded again. A refused one does not wait for PUBREL (MQTT 5.0 section
+            // 4.3.3: a PUBREC with a failure code ends the flow).
+            QosPid::ExactlyOnce(id) => {
+                let first_time =
+                    reason.is_success() && self.flows().awaiting_pubrel.insert(id.get());
+                self.send(&Packet::Pubrec(Ack {
+                    packet_id: id,
+                    reason,
+                    properties: Properties::new(),
+                }));
+                first_time
+            }
+        };
+        if forward {
+            let publication = Publication {
+                topic,
+                payload: publish.payload,
+                qos: publish.qospid.qos(),
+                retain: publish.retain,
+                properties: publish.properties,
+                publisher: Some(Arc::clone(&self.client_id)),
+            };
+            self.state
+                .route(publication, &mut self.scratch, &mut self.wakeups);
+        }
+        Ok(())
+    }
+
+    /// SUBACK carries one code per filter, in order, with the same packet identifier
+    /// ([MQTT-3.8.4-1], [MQTT-3.8.4-2], [MQTT-3.8.4-4], [MQTT-3.8.4-5]): the granted QoS (the
+    /// requested one, capped at the broker's Maximum QoS), or a failure — 0x80 for MQTT 3.1.1;
+    /// for 5.0 0x8F for an invalid filter, 0x87 for one the authorizer refuses, 0xA2 for a
+    /// wildcard when wildcards are off, 0x9E for a shared subscription. Retained messages
+    /// matching each accepted filter follow, with RETAIN set ([MQTT-3.3.1-6], [MQTT-3.3.1-8]),
+    /// also when the subscription replaces an earlier one ([MQTT-3.8.4-3]), unless its Retain
+    /// Handling says otherwise (MQTT 5.0 section 3.8.3.1).
+    fn on_subscribe(&mut self, subscribe: Subscribe) -> Result<(), DisconnectReason> {
+        let identifier = subscribe
+            .properties
+            .integer(PropertyId::SubscriptionIdentifier)
+            .unwrap_or(0);
+        if identifier != 0 && !self.state.options.subscription_identifiers {
+            return Err(self.violation(ReasonCode::SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED));
+        }
+        let mut codes = Vec::with_capacity(subscribe.topics.len());
+        let mut retained = Vec::new();
+        for topic in subscribe.topics {
+            let failure = |v5_code| {
+                if self.v5 {
+                    v5_code
+                } else {
+                    SubackCode::Failure.to_reason()
+                }
+            };
+            if topic.filter.starts_with("$share/") {
+                // Shared subscriptions are not offered yet (CONNACK says so to 5.0 clients).
+                codes.push(failure(ReasonCode::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED));
+                continue;
+            }
+            let filter = match TopicFilter::new(&topic.filter) {
+                Ok(filter) => filter,
+                Err(_) => {
+                    codes.push(failure(ReasonCode::TOPIC_FILTER_INVALID));
+                    continue;
+                }
+            };
+            if filter.has_wildcards() && !self.state.options.wildcard_subscriptions {
+                codes.push(failure(ReasonCode::WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED));
+                continue;
+            }
+            if !self.authorized(filter.as_str(), Access::Subscribe) {
+                codes.push(failure(ReasonCode::NOT_AUTHORIZED));
+                continue;
+            }
+            let grant = Grant {
+                qos: topic.qos.min(self.state.options.maximum_qos),
+                no_local: topic.options.no_local,
+                retain_as_published: topic.options.retain_as_published,
+                identifier,
+            };
+            let retained_now = self.state.retained_matching(filter.as_str());
+            let new = self.state.subscribe(&self.session, filter, grant);
+            let send_retained = match topic.options.retain_handling {
+                0 => true,
+                1 => new,
+                _ => false,
+            };
+            if send_retained {
+                let identifiers: Box<[u32]> = match identifier {
+                    0 => Box::default(),
+                    id => Box::new([id]),
+                };
+                for r in retained_now {
+                    retained.push(Delivery {
+                        message: r.message,
+                        qos: r.qos.min(grant.qos),
+                        retain: true,
+                        identifiers: identifiers.clone(),
+                    });
+                }
+            }
+            codes.push(SubackCode::Granted(grant.qos).to_reason());
+        }
+        self.send(&Packet::Suback(Suback {
+            packet_id: subscribe.packet_id,
+            codes,
+            properties: Properties::new(),
+        }));
+        self.flows().pending.extend(retained);
+        Ok(())
+    }
+
+    /// UNSUBACK is sent even when no filter matched a subscription ([MQTT-3.10.4-4],
+    /// [MQTT-3.10.4-5]); a 5.0 client gets a code per filter: success, 0x11 when there was no
+    /// such subscription, 0x8F for an invalid filter (MQTT 5.0 section 3.11.3).
+    fn on_unsubscribe(&mut self, unsubscribe: Unsubscribe) {
+        let mut unsuback = Unsuback::new(unsubscribe.packet_id);
+        for filter in &unsubscribe.filters {
+            let existed = self.state.unsubscribe(&self.session, filter);
+            let code = if TopicFilter::validate(filter).is_err() {
+                ReasonCode::TOPIC_FILTER_INVALID
+            } else if existed {
+                ReasonCode::SUCCESS
+            } else {
+                ReasonCode::NO_SUBSCRIPTION_EXISTED
+            };
+            unsuback.codes.push(code);
+        }
+        self.send(&Packet::Unsuback(unsuback));
+    }
+}
+
+/// The will of a connection as a message to route; the will properties travel with it.
+pub(crate) fn will_publication(will: crate::protocol::LastWill) -> Publication {
+    Publication {
+        topic: will.topic,
+        payload: Arc::from(will.payload),
+        qos: will.qos,
+        retain: will.retain,
+        properties: will.properties,
+        publisher: None,
+    }
+}
