@@ -1,0 +1,688 @@
+//! The broker with MQTT 5.0 clients, at the wire: CONNACK properties, session expiry, properties
+//! forwarded, message expiry, subscription options and identifiers, topic aliases, flow control,
+//! maximum packet size, server DISCONNECT reason codes, and 3.1.1 and 5.0 clients side by side.
+//! Statement ids are MQTT 5.0's unless a test says otherwise.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mqtt::broker::{Broker, BrokerOptions};
+use mqtt::protocol::*;
+use mqtt::topic::TopicName;
+
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn broker(options: BrokerOptions) -> Broker {
+    let broker = Broker::new(BrokerOptions { port: 0, ..options });
+    broker.start().expect("broker starts");
+    broker
+}
+
+fn id(n: u16) -> PacketId {
+    PacketId::new(n).unwrap()
+}
+
+/// A client speaking raw packets of one protocol revision.
+struct Peer {
+    stream: TcpStream,
+    protocol: ProtocolLevel,
+    input: Vec<u8>,
+}
+
+impl Peer {
+    fn open(broker: &Broker, protocol: ProtocolLevel) -> Peer {
+        let stream = TcpStream::connect(("127.0.0.1", broker.port())).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Peer {
+            stream,
+            protocol,
+            input: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, packet: &Packet) {
+        let bytes = packet.to_bytes_for(self.protocol).unwrap();
+        self.stream.write_all(&bytes).unwrap();
+    }
+
+    fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// The next packet, or `None` once the broker closed the connection; panics after the read
+    /// timeout.
+    fn next(&mut self) -> Option<Packet> {
+        self.next_within(READ_TIMEOUT)
+            .unwrap_or_else(|| panic!("no packet within {READ_TIMEOUT:?}"))
+    }
+
+    /// `Some(packet or None for closed)`, or `None` when nothing arrived within `wait`.
+    fn next_within(&mut self, wait: Duration) -> Option<Option<Packet>> {
+        let decoder = Decoder::default().with_protocol(self.protocol);
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Some((packet, used)) = decoder.decode(&self.input).expect("valid packet") {
+                self.input.drain(..used);
+                return Some(Some(packet));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            let mut buf = [0u8; 4096];
+            match self.stream.read(&mut buf) {
+                Ok(0) => return Some(None),
+                Ok(n) => self.input.extend_from_slice(&buf[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(_) => return Some(None),
+            }
+        }
+    }
+
+    fn expect_publish(&mut self) -> Publish {
+        match self.next() {
+            Some(Packet::Publish(p)) => p,
+            other => panic!("expected PUBLISH, got {other:?}"),
+        }
+    }
+
+    fn expect_nothing(&mut self, wait: Duration) {
+        if let Some(got) = self.next_within(wait) {
+            panic!("expected nothing, got {got:?}");
+        }
+    }
+
+    /// The reason code of the DISCONNECT the broker sends before closing.
+    fn expect_disconnect(&mut self) -> ReasonCode {
+        match self.next() {
+            Some(Packet::Disconnect(d)) => {
+                assert_eq!(self.next(), None, "closed after DISCONNECT");
+                d.reason
+            }
+            other => panic!("expected DISCONNECT, got {other:?}"),
+        }
+    }
+}
+
+fn connect5(client_id: &str, properties: Properties) -> Connect {
+    Connect {
+        protocol: ProtocolLevel::V5,
+        clean_session: true,
+        keep_alive: 60,
+        client_id: client_id.to_owned(),
+        will: None,
+        username: None,
+        password: None,
+        properties,
+    }
+}
+
+/// Connects an MQTT 5.0 client and returns it with its CONNACK.
+fn join(broker: &Broker, connect: Connect) -> (Peer, Connack) {
+    let mut peer = Peer::open(broker, connect.protocol);
+    peer.send(&Packet::Connect(connect));
+    match peer.next() {
+        Some(Packet::Connack(c)) => (peer, c),
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+}
+
+fn join5(broker: &Broker, client_id: &str) -> Peer {
+    let (peer, connack) = join(broker, connect5(client_id, Properties::new()));
+    assert_eq!(connack.code, ReasonCode::SUCCESS);
+    peer
+}
+
+fn subscribe(peer: &mut Peer, packet_id: u16, topics: Vec<SubscribeTopic>, props: Properties) {
+    let count = topics.len();
+    peer.send(&Packet::Subscribe(Subscribe {
+        packet_id: id(packet_id),
+        topics,
+        properties: props,
+    }));
+    match peer.next() {
+        Some(Packet::Suback(s)) => {
+            assert_eq!(s.packet_id, id(packet_id));
+            assert_eq!(s.codes.len(), count);
+        }
+        other => panic!("expected SUBACK, got {other:?}"),
+    }
+}
+
+fn publish(topic: &str, payload: &[u8], qospid: QosPid, props: Properties) -> Packet {
+    Packet::Publish(Publish {
+        dup: false,
+        qospid,
+        retain: false,
+        topic: TopicName::new(topic).unwrap(),
+        payload: Arc::from(payload),
+        properties: props,
+    })
+}
+
+#[test]
+fn connack_says_what_the_broker_grants() {
+    let broker = broker(BrokerOptions {
+        receive_maximum: 50,
+        maximum_qos: QoS::AtLeastOnce,
+        server_keep_alive: Some(30),
+        session_expiry: Some(Duration::from_secs(100)),
+        ..BrokerOptions::default()
+    });
+    let asked = Properties(vec![Property::SessionExpiryInterval(1000)]);
+    let (_peer, connack) = join(&broker, connect5("", asked));
+    assert_eq!(connack.code, ReasonCode::SUCCESS);
+    let p = &connack.properties;
+    // [MQTT-3.1.3-7]: an empty client id gets one, returned in CONNACK.
+    let assigned = p
+        .string(PropertyId::AssignedClientIdentifier)
+        .expect("assigned id");
+    assert!(!assigned.is_empty());
+    assert_eq!(p.integer(PropertyId::SessionExpiryInterval), Some(100));
+    assert_eq!(p.integer(PropertyId::ReceiveMaximum), Some(50));
+    assert_eq!(p.integer(PropertyId::MaximumQos), Some(1));
+    assert_eq!(p.integer(PropertyId::ServerKeepAlive), Some(30));
+    assert_eq!(p.integer(PropertyId::TopicAliasMaximum), Some(10));
+    assert_eq!(p.integer(PropertyId::SharedSubscriptionAvailable), Some(0));
+}
+
+/// Enhanced authentication is not offered: CONNACK 0x8C (MQTT 5.0 section 4.12).
+#[test]
+fn an_authentication_method_is_refused() {
+    let broker = broker(BrokerOptions::default());
+    let asked = Properties(vec![Property::AuthenticationMethod("SCRAM-SHA-1".into())]);
+    let (mut peer, connack) = join(&broker, connect5("c", asked));
+    assert_eq!(connack.code, ReasonCode::BAD_AUTHENTICATION_METHOD);
+    assert_eq!(peer.next(), None);
+}
+
+/// [MQTT-3.3.2-15] to [MQTT-3.3.2-18], [MQTT-3.3.2-20]: properties reach the subscriber
+/// unchanged and in order; [MQTT-3.3.2-6]: the expiry counts down.
+#[test]
+fn properties_are_forwarded_unchanged() {
+    let broker = broker(BrokerOptions::default());
+    let mut sub = join5(&broker, "sub");
+    subscribe(
+        &mut sub,
+        1,
+        vec![SubscribeTopic::new("req/#", QoS::AtLeastOnce)],
+        Properties::new(),
+    );
+    let mut publisher = join5(&broker, "pub");
+    let sent = vec![
+        Property::PayloadFormatIndicator(1),
+        Property::MessageExpiryInterval(60),
+        Property::ContentType("text/plain".into()),
+        Property::ResponseTopic("resp/1".into()),
+        Property::CorrelationData(vec![1, 2, 3]),
+        Property::UserProperty("b".into(), "2".into()),
+        Property::UserProperty("a".into(), "1".into()),
+        Property::UserProperty("b".into(), "3".into()),
+    ];
+    publisher.send(&publish(
+        "req/x",
+        b"hello",
+        QosPid::AtLeastOnce(id(7)),
+        Properties(sent.clone()),
+    ));
+    assert!(matches!(publisher.next(), Some(Packet::Puback(a)) if a.reason == ReasonCode::SUCCESS));
+    let got = sub.expect_publish();
+    assert_eq!(&*got.payload, b"hello");
+    let expiry = got
+        .properties
+        .integer(PropertyId::MessageExpiryInterval)
+        .unwrap();
+    assert!((59..=60).contains(&expiry), "{expiry}");
+    let others: Vec<_> = got
+        .properties
+        .iter()
+        .filter(|p| p.id() != PropertyId::MessageExpiryInterval)
+        .cloned()
+        .collect();
+    let expected: Vec<_> = sent
+        .into_iter()
+        .filter(|p| p.id() != PropertyId::MessageExpiryInterval)
+        .collect();
+    assert_eq!(others, expected);
+}
+
+/// [MQTT-3.3.2-5]: a message that expired while queued is not delivered.
+#[test]
+fn expired_messages_are_not_delivered() {
+    let broker = broker(BrokerOptions::default());
+    let asked = Properties(vec![Property::SessionExpiryInterval(60)]);
+    let (mut sub, _) = join(&broker, connect5("away", asked.clone()));
+    subscribe(
+        &mut sub,
+        1,
+        vec![SubscribeTopic::new("t", QoS::AtLeastOnce)],
+        Properties::new(),
+    );
+    sub.send(&Packet::Disconnect(Disconnect::default()));
+    drop(sub);
+    let mut publisher = join5(&broker, "pub");
+    let short = Properties(vec![Property::MessageExpiryInterval(1)]);
+    publisher.send(&publish("t", b"short", QosPid::AtLeastOnce(id(1)), short));
+    publisher.send(&publish(
+        "t",
+        b"long",
+        QosPid::AtLeastOnce(id(2)),
+        Properties::new(),
+    ));
+    publisher.next();
+    publisher.next();
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut again = connect5("away", asked);
+    again.clean_session = false;
+    let (mut sub, connack) = join(&broker, again);
+    assert!(connack.session_present);
+    let got = sub.expect_publish();
+    assert_eq!(&*got.payload, b"long");
+    sub.expect_nothing(Duration::from_millis(300));
+}
+
+/// [MQTT-3.8.3-3]: No Local; [MQTT-3.3.1-12], [MQTT-3.3.1-13]: Retain As Published;
+/// [MQTT-3.3.4-4]: the identifiers of every matching subscription.
+#[test]
+fn subscription_options_and_identifiers() {
+    let broker = broker(BrokerOptions::default());
+    let mut me = join5(&broker, "me");
+    let options = |no_local, retain_as_published| SubscriptionOptions {
+        no_local,
+        retain_as_published,
+        retain_handling: 0,
+    };
+    subscribe(
+        &mut me,
+        1,
+        vec![SubscribeTopic {
+            filter: "own/#".into(),
+            qos: QoS::AtMostOnce,
+            options: options(true, false),
+        }],
+        Properties(vec![Property::SubscriptionIdentifier(5)]),
+    );
+    subscribe(
+        &mut me,
+        2,
+        vec![SubscribeTopic {
+            filter: "own/+".into(),
+            qos: QoS::AtMostOnce,
+            options: options(false, true),
+        }],
+        Properties(vec![Property::SubscriptionIdentifier(6)]),
+    );
+    let mut retained = publish("own/x", b"r", QosPid::AtMostOnce, Properties::new());
+    if let Packet::Publish(p) = &mut retained {
+        p.retain = true;
+    }
+    me.send(&retained);
+    let got = me.expect_publish();
+    assert!(got.retain, "kept by Retain As Published");
+    assert_eq!(
+        got.properties
+            .subscription_identifiers()
+            .collect::<Vec<_>>(),
+        [6],
+        "the No Local subscription does not match the client's own message"
+    );
+    let mut other = join5(&broker, "other");
+    other.send(&publish(
+        "own/y",
+        b"o",
+        QosPid::AtMostOnce,
+        Properties::new(),
+    ));
+    let got = me.expect_publish();
+    let mut ids: Vec<_> = got.properties.subscription_identifiers().collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [5, 6]);
+    assert!(!got.retain);
+}
+
+/// MQTT 5.0 section 3.8.3.1: Retain Handling 0 sends retained messages on every subscribe, 1
+/// only for a new subscription, 2 never.
+#[test]
+fn retain_handling() {
+    let broker = broker(BrokerOptions::default());
+    broker
+        .publish("r/1", b"kept", QoS::AtMostOnce, true)
+        .unwrap();
+    let mut sub = join5(&broker, "sub");
+    let with = |retain_handling| {
+        vec![SubscribeTopic {
+            filter: "r/#".into(),
+            qos: QoS::AtMostOnce,
+            options: SubscriptionOptions {
+                retain_handling,
+                ..SubscriptionOptions::default()
+            },
+        }]
+    };
+    subscribe(&mut sub, 1, with(2), Properties::new());
+    sub.expect_nothing(Duration::from_millis(200));
+    subscribe(&mut sub, 2, with(1), Properties::new());
+    sub.expect_nothing(Duration::from_millis(200));
+    subscribe(&mut sub, 3, with(0), Properties::new());
+    assert!(sub.expect_publish().retain);
+    let mut fresh = join5(&broker, "fresh");
+    subscribe(&mut fresh, 1, with(1), Properties::new());
+    assert_eq!(&*fresh.expect_publish().payload, b"kept");
+}
+
+/// MQTT 5.0 section 3.3.2.3.4: a topic alias set with a topic then stands for it; alias 0 or
+/// above the maximum gets DISCONNECT 0x94, an unknown alias alone 0x82.
+#[test]
+fn topic_aliases_from_the_client() {
+    let broker = broker(BrokerOptions::default());
+    let mut sub = join5(&broker, "sub");
+    subscribe(
+        &mut sub,
+        1,
+        vec![SubscribeTopic::new("long/topic/name", QoS::AtMostOnce)],
+        Properties::new(),
+    );
+    let mut publisher = join5(&broker, "pub");
+    let alias = |n| Properties(vec![Property::TopicAlias(n)]);
+    publisher.send(&publish(
+        "long/topic/name",
+        b"1",
+        QosPid::AtMostOnce,
+        alias(3),
+    ));
+    publisher.send(&Packet::Publish(Publish {
+        dup: false,
+        qospid: QosPid::AtMostOnce,
+        retain: false,
+        topic: TopicName::aliased(),
+        payload: Arc::from(&b"2"[..]),
+        properties: alias(3),
+    }));
+    for payload in [b"1", b"2"] {
+        let got = sub.expect_publish();
+        assert_eq!(got.topic.as_str(), "long/topic/name");
+        assert_eq!(&*got.payload, payload);
+    }
+    publisher.send(&publish("t", b"x", QosPid::AtMostOnce, alias(11)));
+    assert_eq!(
+        publisher.expect_disconnect(),
+        ReasonCode::TOPIC_ALIAS_INVALID
+    );
+    let mut unknown = join5(&broker, "unknown");
+    unknown.send(&Packet::Publish(Publish {
+        dup: false,
+        qospid: QosPid::AtMostOnce,
+        retain: false,
+        topic: TopicName::aliased(),
+        payload: Arc::from(&b"x"[..]),
+        properties: alias(2),
+    }));
+    assert_eq!(unknown.expect_disconnect(), ReasonCode::PROTOCOL_ERROR);
+}
+
+/// [MQTT-3.1.2-26], [MQTT-3.3.2-11]: the broker sets aliases only when the client allows them,
+/// and never above its maximum.
+#[test]
+fn topic_aliases_to_the_client() {
+    let broker = broker(BrokerOptions::default());
+    let asked = Properties(vec![Property::TopicAliasMaximum(1)]);
+    let (mut sub, _) = join(&broker, connect5("sub", asked));
+    subscribe(
+        &mut sub,
+        1,
+        vec![SubscribeTopic::new("a/#", QoS::AtMostOnce)],
+        Properties::new(),
+    );
+    for topic in ["a/1", "a/1", "a/2"] {
+        broker.publish(topic, b"x", QoS::AtMostOnce, false).unwrap();
+    }
+    let first = sub.expect_publish();
+    assert_eq!(first.topic.as_str(), "a/1");
+    assert_eq!(first.properties.integer(PropertyId::TopicAlias), Some(1));
+    let second = sub.expect_publish();
+    assert!(second.topic.is_aliased(), "named by its alias alone");
+    assert_eq!(second.properties.integer(PropertyId::TopicAlias), Some(1));
+    let third = sub.expect_publish();
+    assert_eq!(third.topic.as_str(), "a/2");
+    assert_eq!(third.properties.integer(PropertyId::TopicAlias), None);
+}
+
+/// [MQTT-3.3.4-9]: never more unacknowledged QoS 1 PUBLISHes than the client's Receive Maximum.
+#[test]
+fn receive_maximum_of_the_client() {
+    let broker = broker(BrokerOptions::default());
+    let asked = Properties(vec![Property::ReceiveMaximum(2)]);
+    let (mut sub, _) = join(&broker, connect5("sub", asked));
+    subscribe(
+        &mut sub,
+        1,
+        vec![SubscribeTopic::new("t", QoS::AtLeastOnce)],
+        Properties::new(),
+    );
+    for n in 0..5u8 {
+        broker.publish("t", &[n], QoS::AtLeastOnce, false).unwrap();
+    }
+    let first = sub.expect_publish();
+    let second = sub.expect_publish();
+    sub.expect_nothing(Duration::from_millis(300));
+    for p in [first, second] {
+        sub.send(&Packet::Puback(Ack::new(p.qospid.packet_id().unwrap())));
+    }
+    let mut rest = Vec::new();
+    while rest.len() < 3 {
+        let p = sub.expect_publish();
+        rest.push(p.payload[0]);
+        sub.send(&Packet::Puback(Ack::new(p.qospid.packet_id().unwrap())));
+    }
+    assert_eq!(rest, [2, 3, 4]);
+}
+
+/// [MQTT-3.1.2-24], [MQTT-3.1.2-25]: a message too large for the client is dropped for it.
+#[test]
+fn maximum_packet_size_of_the_client() {
+    let broker = broker(BrokerOptions::default());
+    let asked = Properties(vec![Property::MaximumPacketSize(64)]);
+    let (mut sub, _) = join(&broker, connect5("sub", asked));
+    subscribe(
+        &mut sub,
+        1,
+        vec![SubscribeTopic::new("t", QoS::AtMostOnce)],
+        Properties::new(),
+    );
+    broker
+        .publish("t", &[0; 100], QoS::AtMostOnce, false)
+        .unwrap();
+    broker
+        .publish("t", b"small", QoS::AtMostOnce, false)
+        .unwrap();
+    assert_eq!(&*sub.expect_publish().payload, b"small");
+    assert!(broker.stats().messages_dropped >= 1);
+}
+
+/// A 3.1.1 subscriber gets a 5.0 publisher's message without properties; a 5.0 subscriber gets
+/// a 3.1.1 publisher's.
+#[test]
+fn mixed_revisions_share_topics() {
+    let broker = broker(BrokerOptions::default());
+    let mut old = Peer::open(&broker, ProtocolLevel::V311);
+    let mut connect = connect5("old", Properties::new());
+    connect.protocol = ProtocolLevel::V311;
+    old.send(&Packet::Connect(connect));
+    assert!(matches!(old.next(), Some(Packet::Connack(c)) if c.code == ReasonCode::SUCCESS));
+    subscribe(
+        &mut old,
+        1,
+        vec![SubscribeTopic::new("m/#", QoS::AtLeastOnce)],
+        Properties::new(),
+    );
+    let mut new = join5(&broker, "new");
+    subscribe(
+        &mut new,
+        1,
+        vec![SubscribeTopic::new("m/#", QoS::AtLeastOnce)],
+        Properties::new(),
+    );
+    let props = Properties(vec![Property::UserProperty("k".into(), "v".into())]);
+    new.send(&publish("m/5", b"five", QosPid::AtMostOnce, props));
+    let got = old.expect_publish();
+    assert_eq!(&*got.payload, b"five");
+    assert!(got.properties.is_empty());
+    let got = new.expect_publish();
+    assert_eq!(got.properties.user_properties().count(), 1);
+    old.send(&publish(
+        "m/3",
+        b"three",
+        QosPid::AtMostOnce,
+        Properties::new(),
+    ));
+    assert_eq!(&*old.expect_publish().payload, b"three");
+    assert_eq!(&*new.expect_publish().payload, b"three");
+}
+
+/// MQTT 5.0 section 4.13: the broker says why it closes — 0x8E on takeover, 0x81 for a
+/// malformed packet, 0x82 for a protocol error.
+#[test]
+fn disconnect_reason_codes() {
+    let broker = broker(BrokerOptions::default());
+    let mut first = join5(&broker, "same");
+    let _second = join5(&broker, "same");
+    assert_eq!(first.expect_disconnect(), ReasonCode::SESSION_TAKEN_OVER);
+    let mut malformed = join5(&broker, "malformed");
+    malformed.send_raw(&[0x40, 3, 0, 1, 0x92]); // PUBACK with a PUBREL-only reason code
+    assert_eq!(malformed.expect_disconnect(), ReasonCode::MALFORMED_PACKET);
+    let mut second_connect = join5(&broker, "twice");
+    second_connect.send(&Packet::Connect(connect5("twice", Properties::new())));
+    assert_eq!(
+        second_connect.expect_disconnect(),
+        ReasonCode::PROTOCOL_ERROR
+    );
+}
+
+/// A PUBREC for a QoS 1 message closes the connection, as mosquitto does (the flows must
+/// match); for a 5.0 client with 0x82.
+#[test]
+fn an_acknowledgement_of_the_wrong_kind_is_a_protocol_error() {
+    let broker = broker(BrokerOptions::default());
+    let mut sub = join5(&broker, "sub");
+    subscribe(
+        &mut sub,
+        1,
+        vec![SubscribeTopic::new("t", QoS::AtLeastOnce)],
+        Properties::new(),
+    );
+    broker.publish("t", b"x", QoS::AtLeastOnce, false).unwrap();
+    let got = sub.expect_publish();
+    sub.send(&Packet::Pubrec(Ack::new(got.qospid.packet_id().unwrap())));
+    assert_eq!(sub.expect_disconnect(), ReasonCode::PROTOCOL_ERROR);
+}
+
+/// MQTT 5.0 section 3.1.2.11.2: with a Session Expiry Interval the session outlives the
+/// connection for that long, then ends.
+#[test]
+fn sessions_expire_after_their_interval() {
+    let broker = broker(BrokerOptions::default());
+    let asked = Properties(vec![Property::SessionExpiryInterval(1)]);
+    let (mut peer, _) = join(&broker, connect5("brief", asked.clone()));
+    peer.send(&Packet::Disconnect(Disconnect::default()));
+    drop(peer);
+    let mut again = connect5("brief", asked.clone());
+    again.clean_session = false;
+    let (mut peer, connack) = join(&broker, again.clone());
+    assert!(connack.session_present, "resumed within the interval");
+    peer.send(&Packet::Disconnect(Disconnect::default()));
+    drop(peer);
+    std::thread::sleep(Duration::from_millis(2600));
+    let (_peer, connack) = join(&broker, again);
+    assert!(!connack.session_present, "expired");
+}
+
+/// MQTT 5.0 section 3.14.2.1: DISCONNECT 0x04 asks for the will to be published.
+#[test]
+fn disconnect_with_will_message() {
+    let broker = broker(BrokerOptions::default());
+    let mut watcher = join5(&broker, "watcher");
+    subscribe(
+        &mut watcher,
+        1,
+        vec![SubscribeTopic::new("will/#", QoS::AtMostOnce)],
+        Properties::new(),
+    );
+    let mut connect = connect5("leaver", Properties::new());
+    let mut will = LastWill::new(
+        TopicName::new("will/leaver").unwrap(),
+        b"gone".to_vec(),
+        QoS::AtMostOnce,
+        false,
+    );
+    will.properties
+        .push(Property::ContentType("text/plain".into()));
+    connect.will = Some(will);
+    let (mut leaver, _) = join(&broker, connect);
+    leaver.send(&Packet::Disconnect(Disconnect::new(
+        ReasonCode::DISCONNECT_WITH_WILL_MESSAGE,
+    )));
+    let got = watcher.expect_publish();
+    assert_eq!(&*got.payload, b"gone");
+    assert_eq!(
+        got.properties.string(PropertyId::ContentType),
+        Some("text/plain")
+    );
+}
+
+/// MQTT 5.0 section 3.3.2.3.2: a payload that claims to be UTF-8 and is not gets PUBACK 0x99
+/// and is not forwarded; a refused PUBLISH gets 0x87.
+#[test]
+fn payload_format_and_authorization_reason_codes() {
+    let broker =
+        broker(BrokerOptions::default().authorizer(|_, _, topic, _| !topic.starts_with("secret")));
+    let mut publisher = join5(&broker, "pub");
+    let utf8 = Properties(vec![Property::PayloadFormatIndicator(1)]);
+    publisher.send(&publish(
+        "t",
+        &[0xFF, 0xFE],
+        QosPid::AtLeastOnce(id(1)),
+        utf8,
+    ));
+    match publisher.next() {
+        Some(Packet::Puback(a)) => assert_eq!(a.reason, ReasonCode::PAYLOAD_FORMAT_INVALID),
+        other => panic!("expected PUBACK, got {other:?}"),
+    }
+    publisher.send(&publish(
+        "secret/x",
+        b"x",
+        QosPid::ExactlyOnce(id(2)),
+        Properties::new(),
+    ));
+    match publisher.next() {
+        Some(Packet::Pubrec(a)) => assert_eq!(a.reason, ReasonCode::NOT_AUTHORIZED),
+        other => panic!("expected PUBREC, got {other:?}"),
+    }
+}
+
+/// MQTT 5.0 section 3.11.3: UNSUBACK says per filter whether there was a subscription.
+#[test]
+fn unsuback_codes() {
+    let broker = broker(BrokerOptions::default());
+    let mut peer = join5(&broker, "p");
+    subscribe(
+        &mut peer,
+        1,
+        vec![SubscribeTopic::new("a", QoS::AtMostOnce)],
+        Properties::new(),
+    );
+    peer.send(&Packet::Unsubscribe(Unsubscribe {
+        packet_id: id(2),
+        filters: vec!["a".into(), "b".into()],
+        properties: Properties::new(),
+    }));
+    match peer.next() {
+        Some(Packet::Unsuback(u)) => assert_eq!(
+            u.codes,
+            [ReasonCode::SUCCESS, ReasonCode::NO_SUBSCRIPTION_EXISTED]
+        ),
+        other => panic!("expected UNSUBACK, got {other:?}"),
+    }
+}
