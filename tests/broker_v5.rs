@@ -186,7 +186,11 @@ fn connack_says_what_the_broker_grants() {
     assert_eq!(p.integer(PropertyId::MaximumQos), Some(1));
     assert_eq!(p.integer(PropertyId::ServerKeepAlive), Some(30));
     assert_eq!(p.integer(PropertyId::TopicAliasMaximum), Some(10));
-    assert_eq!(p.integer(PropertyId::SharedSubscriptionAvailable), Some(0));
+    assert_eq!(
+        p.integer(PropertyId::SharedSubscriptionAvailable),
+        None,
+        "available, the default"
+    );
 }
 
 /// Enhanced authentication is not offered: CONNACK 0x8C (MQTT 5.0 section 4.12).
@@ -685,4 +689,110 @@ fn unsuback_codes() {
         ),
         other => panic!("expected UNSUBACK, got {other:?}"),
     }
+}
+
+/// MQTT 5.0 section 4.8.2: each message matching a shared subscription goes to one member of
+/// its group, in turn; other subscriptions get their own copy; retained messages are not sent
+/// for shared subscriptions (section 3.3.1.3); MQTT 3.1.1 clients may join groups too.
+#[test]
+fn shared_subscriptions_spread_messages_over_the_group() {
+    let broker = broker(BrokerOptions::default());
+    broker
+        .publish("jobs/old", b"retained", QoS::AtMostOnce, true)
+        .unwrap();
+    let mut a = join5(&broker, "a");
+    let mut b = Peer::open(&broker, ProtocolLevel::V311);
+    let mut connect = connect5("b", Properties::new());
+    connect.protocol = ProtocolLevel::V311;
+    b.send(&Packet::Connect(connect));
+    assert!(matches!(b.next(), Some(Packet::Connack(_))));
+    let mut watcher = join5(&broker, "watcher");
+    for peer in [&mut a, &mut b] {
+        subscribe(
+            peer,
+            1,
+            vec![SubscribeTopic::new(
+                "$share/workers/jobs/#",
+                QoS::AtLeastOnce,
+            )],
+            Properties::new(),
+        );
+    }
+    subscribe(
+        &mut watcher,
+        1,
+        vec![SubscribeTopic::new("jobs/#", QoS::AtMostOnce)],
+        Properties::new(),
+    );
+    assert!(
+        watcher.expect_publish().retain,
+        "the plain subscription gets the retained one"
+    );
+    for n in 0..6u8 {
+        broker
+            .publish("jobs/new", &[n], QoS::AtLeastOnce, false)
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    for peer in [&mut a, &mut b] {
+        for _ in 0..3 {
+            let p = peer.expect_publish();
+            assert!(!p.retain);
+            seen.push(p.payload[0]);
+            peer.send(&Packet::Puback(Ack::new(p.qospid.packet_id().unwrap())));
+        }
+        peer.expect_nothing(Duration::from_millis(200));
+    }
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        [0, 1, 2, 3, 4, 5],
+        "each message to exactly one member"
+    );
+    for n in 0..6u8 {
+        assert_eq!(watcher.expect_publish().payload[0], n);
+    }
+}
+
+/// [MQTT-4.8.2-1], [MQTT-4.8.2-2]: a share name of at least one character without wildcards;
+/// [MQTT-3.8.3-4]: No Local on a shared subscription is a protocol error.
+#[test]
+fn shared_subscription_rules() {
+    let broker = broker(BrokerOptions::default());
+    let mut peer = join5(&broker, "p");
+    peer.send(&Packet::Subscribe(Subscribe {
+        packet_id: id(1),
+        topics: vec![
+            SubscribeTopic::new("$share//t", QoS::AtMostOnce),
+            SubscribeTopic::new("$share/g+/t", QoS::AtMostOnce),
+            SubscribeTopic::new("$share/g", QoS::AtMostOnce),
+            SubscribeTopic::new("$share/g/t", QoS::AtMostOnce),
+        ],
+        properties: Properties::new(),
+    }));
+    match peer.next() {
+        Some(Packet::Suback(s)) => assert_eq!(
+            s.codes,
+            [
+                ReasonCode::TOPIC_FILTER_INVALID,
+                ReasonCode::TOPIC_FILTER_INVALID,
+                ReasonCode::TOPIC_FILTER_INVALID,
+                ReasonCode::GRANTED_QOS_0,
+            ]
+        ),
+        other => panic!("expected SUBACK, got {other:?}"),
+    }
+    peer.send(&Packet::Subscribe(Subscribe {
+        packet_id: id(2),
+        topics: vec![SubscribeTopic {
+            filter: "$share/g/t".into(),
+            qos: QoS::AtMostOnce,
+            options: SubscriptionOptions {
+                no_local: true,
+                ..SubscriptionOptions::default()
+            },
+        }],
+        properties: Properties::new(),
+    }));
+    assert_eq!(peer.expect_disconnect(), ReasonCode::PROTOCOL_ERROR);
 }

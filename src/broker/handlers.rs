@@ -11,7 +11,7 @@ use super::online::Online;
 use super::options::{Access, DisconnectReason};
 use super::router::Publication;
 use super::session::NEVER_EXPIRES;
-use super::subscriptions::Grant;
+use super::subscriptions::{Grant, split_shared};
 use crate::protocol::{
     Ack, Packet, Properties, PropertyId, Publish, QosPid, ReasonCode, Suback, SubackCode,
     Subscribe, Unsuback, Unsubscribe,
@@ -308,19 +308,31 @@ impl Online {
                     SubackCode::Failure.to_reason()
                 }
             };
-            if topic.filter.starts_with("$share/") {
-                // Shared subscriptions are not offered yet (CONNACK says so to 5.0 clients).
+            let shared = topic.filter.starts_with("$share/");
+            if shared && !self.state.options.shared_subscriptions {
                 codes.push(failure(ReasonCode::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED));
                 continue;
             }
-            let filter = match TopicFilter::new(&topic.filter) {
+            // MQTT 5.0 [MQTT-4.8.2-1], [MQTT-4.8.2-2]: a share name, then a valid filter.
+            let inner = match split_shared(&topic.filter) {
+                Some((_, inner)) => inner,
+                None if shared => "",
+                None => &topic.filter,
+            };
+            let filter = match TopicFilter::validate(inner).and(TopicFilter::new(&topic.filter)) {
                 Ok(filter) => filter,
                 Err(_) => {
                     codes.push(failure(ReasonCode::TOPIC_FILTER_INVALID));
                     continue;
                 }
             };
-            if filter.has_wildcards() && !self.state.options.wildcard_subscriptions {
+            // MQTT 5.0 [MQTT-3.8.3-4]: No Local on a shared subscription is a protocol error.
+            if shared && topic.options.no_local {
+                return Err(self.violation(ReasonCode::PROTOCOL_ERROR));
+            }
+            if TopicFilter::new(inner).is_ok_and(|f| f.has_wildcards())
+                && !self.state.options.wildcard_subscriptions
+            {
                 codes.push(failure(ReasonCode::WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED));
                 continue;
             }
@@ -333,14 +345,18 @@ impl Online {
                 no_local: topic.options.no_local,
                 retain_as_published: topic.options.retain_as_published,
                 identifier,
+                shared,
             };
             let retained_now = self.state.retained_matching(filter.as_str());
             let new = self.state.subscribe(&self.session, filter, grant);
-            let send_retained = match topic.options.retain_handling {
-                0 => true,
-                1 => new,
-                _ => false,
-            };
+            // Retained messages go to new non-shared subscriptions only (MQTT 5.0 section
+            // 3.3.1.3).
+            let send_retained = !shared
+                && match topic.options.retain_handling {
+                    0 => true,
+                    1 => new,
+                    _ => false,
+                };
             if send_retained {
                 let identifiers: Box<[u32]> = match identifier {
                     0 => Box::default(),

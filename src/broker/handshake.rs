@@ -247,8 +247,9 @@ fn connack(
         if !options.subscription_identifiers {
             p.push(Property::SubscriptionIdentifierAvailable(0));
         }
-        // Shared subscriptions are not offered yet.
-        p.push(Property::SharedSubscriptionAvailable(0));
+        if !options.shared_subscriptions {
+            p.push(Property::SharedSubscriptionAvailable(0));
+        }
         if terms.keep_alive != connect.keep_alive {
             p.push(Property::ServerKeepAlive(terms.keep_alive));
         }

@@ -152,6 +152,10 @@ pub struct BrokerOptions {
     /// MQTT 5.0: whether filters may hold wildcards (Wildcard Subscription Available). Default
     /// true; when false, such a filter gets SUBACK 0xA2.
     pub wildcard_subscriptions: bool,
+    /// Whether `$share/{group}/{filter}` subscriptions are served (MQTT 5.0 section 4.8.2; also
+    /// for MQTT 3.1.1 clients, as mosquitto does). Default true; when false they get SUBACK
+    /// 0x9E (0x80 for 3.1.1).
+    pub shared_subscriptions: bool,
     /// MQTT 5.0: whether SUBSCRIBE may carry a Subscription Identifier. Default true; when false
     /// one gets DISCONNECT 0xA1.
     pub subscription_identifiers: bool,
@@ -188,6 +192,7 @@ impl Default for BrokerOptions {
             maximum_qos: QoS::ExactlyOnce,
             retain_available: true,
             wildcard_subscriptions: true,
+            shared_subscriptions: true,
             subscription_identifiers: true,
             server_keep_alive: None,
             response_information: None,
@@ -247,6 +252,7 @@ impl fmt::Debug for BrokerOptions {
             .field("maximum_qos", &self.maximum_qos)
             .field("retain_available", &self.retain_available)
             .field("wildcard_subscriptions", &self.wildcard_subscriptions)
+            .field("shared_subscriptions", &self.shared_subscriptions)
             .field("subscription_identifiers", &self.subscription_identifiers)
             .field("server_keep_alive", &self.server_keep_alive)
             .field("response_information", &self.response_information)

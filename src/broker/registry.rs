@@ -36,7 +36,7 @@ impl State {
     fn attach_to(session: Arc<Session>, control: &Arc<ConnectionControl>) -> Attached {
         let flows = {
             let mut state = session.lock();
-            state.attached = Some(Arc::clone(control));
+            session.set_attached(&mut state, Some(Arc::clone(control)));
             state.flows.take().unwrap_or_default()
         };
         Attached {
@@ -103,7 +103,7 @@ impl State {
                     .insert(Arc::clone(&existing.client_id), Arc::clone(&session));
                 return Self::attach_to(session, control);
             }
-            state.attached = Some(Arc::clone(control));
+            existing.set_attached(&mut state, Some(Arc::clone(control)));
             state.expiry_interval = expiry_interval;
             let flows = state.flows.take().unwrap_or_default();
             drop(state);
@@ -140,7 +140,7 @@ impl State {
     pub fn detach(&self, session: &Arc<Session>, mut flows: Box<Flows>) {
         let mut dropped = flows.drop_pending_qos0();
         let mut state = session.lock();
-        state.attached = None;
+        session.set_attached(&mut state, None);
         if state.expiry_interval == 0 || state.ended {
             let already_ended = mem::replace(&mut state.ended, true);
             let subscriptions = mem::take(&mut state.subscriptions);

@@ -62,15 +62,20 @@ impl State {
             .read()
             .collect(message.topic.as_str(), scratch);
         if scratch.len() > 1 {
-            scratch.sort_unstable_by_key(|s| s.session.id);
+            scratch.sort_unstable_by_key(|s| (s.session.id, s.grant.shared));
         }
         let max_queued = self.options.max_queued_messages;
         let mut rest = &scratch[..];
         while let Some(first) = rest.first() {
-            let same = rest
-                .iter()
-                .take_while(|s| s.session.id == first.session.id)
-                .count();
+            // A session's non-shared subscriptions make one delivery; each share group that
+            // picked it makes one more (MQTT 5.0 section 4.8.2).
+            let same = if first.grant.shared {
+                1
+            } else {
+                rest.iter()
+                    .take_while(|s| s.session.id == first.session.id && !s.grant.shared)
+                    .count()
+            };
             let (matches, tail) = rest.split_at(same);
             rest = tail;
             if let Some(delivery) = delivery_for(&message, qos, matches) {

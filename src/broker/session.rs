@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
@@ -25,6 +26,9 @@ pub(crate) struct Session {
     /// Unique for the broker's lifetime; identifies the session in the subscription tree.
     pub id: u64,
     pub client_id: Arc<str>,
+    /// Whether a connection serves the session, readable without its lock (the subscription
+    /// tree, which must not take a session's lock, picks connected members of share groups).
+    connected: AtomicBool,
     state: Mutex<SessionState>,
     detached: Condvar,
 }
@@ -85,6 +89,7 @@ impl Session {
         Session {
             id,
             client_id,
+            connected: AtomicBool::new(false),
             state: Mutex::new(SessionState {
                 queue: VecDeque::new(),
                 attached: None,
@@ -100,6 +105,17 @@ impl Session {
 
     pub fn lock(&self) -> MutexGuard<'_, SessionState> {
         self.state.lock()
+    }
+
+    /// Records which connection serves the session now (`None`: none), in `state` (this
+    /// session's, locked by the caller).
+    pub fn set_attached(&self, state: &mut SessionState, control: Option<Arc<ConnectionControl>>) {
+        self.connected.store(control.is_some(), Ordering::Release);
+        state.attached = control;
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
     }
 
     /// Blocks until no connection is attached (or the session has ended).

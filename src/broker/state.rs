@@ -225,6 +225,7 @@ mod tests {
             no_local,
             retain_as_published,
             identifier,
+            shared: false,
         }
     }
 

@@ -1,11 +1,16 @@
 //! The subscription tree: topic filters stored level by level, so finding the subscribers of a
 //! topic walks the topic's levels instead of testing every filter (section 4.7).
 //!
+//! A shared subscription `$share/{group}/{filter}` (MQTT 5.0 section 4.8.2, also accepted from
+//! MQTT 3.1.1 clients as mosquitto does) sits at its filter's node as a member of its group;
+//! each message matching it goes to one member, chosen round robin among the connected ones.
+//!
 //! Everything is iterative: a filter or topic may hold tens of thousands of levels, more than a
 //! small connection-thread stack could recurse through.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::session::Session;
 use crate::protocol::QoS;
@@ -22,6 +27,8 @@ pub(crate) struct Grant {
     pub retain_as_published: bool,
     /// The Subscription Identifier, 0 for none.
     pub identifier: u32,
+    /// A shared subscription: its deliveries are never merged with the session's others.
+    pub shared: bool,
 }
 
 impl From<QoS> for Grant {
@@ -31,6 +38,7 @@ impl From<QoS> for Grant {
             no_local: false,
             retain_as_published: false,
             identifier: 0,
+            shared: false,
         }
     }
 }
@@ -50,6 +58,35 @@ struct Node {
     multi: Vec<Subscriber>,
     /// Subscribers whose filter ends exactly at this node.
     exact: Vec<Subscriber>,
+    /// Shared subscriptions whose filter ends at this node (with `/#` or exactly).
+    shared: Vec<SharedGroup>,
+}
+
+/// The members of one share group for one filter.
+#[derive(Debug)]
+struct SharedGroup {
+    name: Box<str>,
+    /// The filter ends with `/#` at this node (otherwise exactly here).
+    multi: bool,
+    members: Vec<Subscriber>,
+    /// Round-robin position of the next member to try.
+    next: AtomicUsize,
+}
+
+impl SharedGroup {
+    /// The member that gets the next message: the next connected one in turn, or the next one
+    /// in turn if none is connected (its session queues the message).
+    fn pick(&self) -> Option<&Subscriber> {
+        let count = self.members.len();
+        if count == 0 {
+            return None;
+        }
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..count)
+            .map(|i| &self.members[(start + i) % count])
+            .find(|m| m.session.is_connected())
+            .or(Some(&self.members[start % count]))
+    }
 }
 
 impl Node {
@@ -59,6 +96,14 @@ impl Node {
             && self.single.is_none()
             && self.multi.is_empty()
             && self.exact.is_empty()
+            && self.shared.is_empty()
+    }
+
+    /// Subscriptions held at this node itself.
+    fn entries(&self) -> usize {
+        self.multi.len()
+            + self.exact.len()
+            + self.shared.iter().map(|g| g.members.len()).sum::<usize>()
     }
 
     fn child(&self, step: Step<'_>) -> Option<&Node> {
@@ -93,8 +138,7 @@ impl Node {
 
     /// Whether this node holds nothing but the path to `next`.
     fn only_leads_to(&self, next: Step<'_>) -> bool {
-        self.multi.is_empty()
-            && self.exact.is_empty()
+        self.entries() == 0
             && match next {
                 Step::Named(name) => {
                     self.single.is_none()
@@ -128,9 +172,15 @@ enum Step<'a> {
 struct Path<'a> {
     steps: Vec<Step<'a>>,
     multi: bool,
+    /// The share group of a `$share/{group}/{filter}` subscription.
+    group: Option<&'a str>,
 }
 
 fn path_of(filter: &str) -> Path<'_> {
+    let (group, filter) = match split_shared(filter) {
+        Some((group, inner)) => (Some(group), inner),
+        None => (None, filter),
+    };
     let mut steps = Vec::new();
     let mut multi = false;
     for level in filter.split('/') {
@@ -140,7 +190,20 @@ fn path_of(filter: &str) -> Path<'_> {
             name => steps.push(Step::Named(name)),
         }
     }
-    Path { steps, multi }
+    Path {
+        steps,
+        multi,
+        group,
+    }
+}
+
+/// The share group and the filter of a shared subscription `$share/{group}/{filter}` (MQTT 5.0
+/// [MQTT-4.8.2-1], [MQTT-4.8.2-2]: a group name of at least one character without `/`, `+` or
+/// `#`, then a filter); `None` for any other filter.
+pub(crate) fn split_shared(filter: &str) -> Option<(&str, &str)> {
+    let rest = filter.strip_prefix("$share/")?;
+    let (group, inner) = rest.split_once('/')?;
+    (!group.is_empty() && !group.contains(['+', '#'])).then_some((group, inner))
 }
 
 /// A node still to visit while collecting: the node, the levels of the topic still to match
@@ -215,10 +278,25 @@ impl SubscriptionTree {
         for step in &path.steps {
             node = node.child_or_insert(*step);
         }
-        let list = if path.multi {
-            &mut node.multi
-        } else {
-            &mut node.exact
+        let list = match path.group {
+            Some(name) => {
+                let position = node
+                    .shared
+                    .iter()
+                    .position(|g| &*g.name == name && g.multi == path.multi);
+                let index = position.unwrap_or_else(|| {
+                    node.shared.push(SharedGroup {
+                        name: name.into(),
+                        multi: path.multi,
+                        members: Vec::new(),
+                        next: AtomicUsize::new(0),
+                    });
+                    node.shared.len() - 1
+                });
+                &mut node.shared[index].members
+            }
+            None if path.multi => &mut node.multi,
+            None => &mut node.exact,
         };
         if let Some(existing) = list.iter_mut().find(|s| s.session.id == session.id) {
             existing.grant = grant;
@@ -248,18 +326,28 @@ impl SubscriptionTree {
             }
             nodes.push(node);
         }
-        let list = if path.multi { &node.multi } else { &node.exact };
+        let group = match path.group {
+            Some(name) => {
+                match node
+                    .shared
+                    .iter()
+                    .position(|g| &*g.name == name && g.multi == path.multi)
+                {
+                    Some(index) => Some(index),
+                    None => return false,
+                }
+            }
+            None => None,
+        };
+        let list = match group {
+            Some(index) => &node.shared[index].members,
+            None if path.multi => &node.multi,
+            None => &node.exact,
+        };
         let Some(position) = list.iter().position(|s| s.session.id == session_id) else {
             return false;
         };
-        let last_empties = list.len() == 1
-            && node.children.is_empty()
-            && node.single.is_none()
-            && (if path.multi {
-                node.exact.is_empty()
-            } else {
-                node.multi.is_empty()
-            });
+        let last_empties = node.entries() == 1 && node.children.is_empty() && node.single.is_none();
         // cut = depth of the node whose child on the path gets removed, if any.
         let mut cut = None;
         if last_empties && !path.steps.is_empty() {
@@ -289,12 +377,21 @@ impl SubscriptionTree {
                         .child_mut(*step)
                         .expect("path checked in the first pass");
                 }
-                let list = if path.multi {
-                    &mut node.multi
-                } else {
-                    &mut node.exact
-                };
-                list.swap_remove(position);
+                match group {
+                    Some(index) => {
+                        let members = &mut node.shared[index].members;
+                        members.remove(position);
+                        if members.is_empty() {
+                            node.shared.swap_remove(index);
+                        }
+                    }
+                    None if path.multi => {
+                        node.multi.swap_remove(position);
+                    }
+                    None => {
+                        node.exact.swap_remove(position);
+                    }
+                }
             }
         }
         self.len -= 1;
@@ -312,6 +409,16 @@ impl SubscriptionTree {
             let wildcards_allowed = !(first && dollar);
             if wildcards_allowed {
                 out.extend(node.multi.iter().cloned());
+            }
+            for group in &node.shared {
+                let matches = if group.multi {
+                    wildcards_allowed
+                } else {
+                    rest.is_none()
+                };
+                if matches && let Some(member) = group.pick() {
+                    out.push(member.clone());
+                }
             }
             let Some(rest) = rest else {
                 out.extend(node.exact.iter().cloned());
