@@ -601,4 +601,41 @@ mod tests {
             .join();
         assert!(result.is_ok());
     }
+
+    /// A share group yields one member per message, in turn, beside plain subscriptions to the
+    /// same filter; removing the last member prunes the branch.
+    #[test]
+    fn shared_groups_give_one_member_per_message() {
+        let mut tree = SubscriptionTree::default();
+        let shared = |f: &str| TopicFilter::new(f).unwrap();
+        let grant = Grant {
+            shared: true,
+            ..Grant::from(QoS::AtLeastOnce)
+        };
+        let (s1, s2, s3) = (session(1), session(2), session(3));
+        tree.subscribe(&shared("$share/g/a/#"), &s1, grant);
+        tree.subscribe(&shared("$share/g/a/#"), &s2, grant);
+        tree.subscribe(&shared("$share/h/a/+"), &s3, grant);
+        tree.subscribe(&shared("a/b"), &s3, QoS::AtMostOnce.into());
+        assert_eq!(tree.len(), 4);
+        let mut picked = Vec::new();
+        for _ in 0..4 {
+            let got = matched(&tree, "a/b");
+            assert_eq!(got.len(), 3, "{got:?}");
+            picked.extend(got.iter().map(|(id, _)| *id).filter(|id| *id != 3));
+        }
+        picked.sort_unstable();
+        assert_eq!(picked, [1, 1, 2, 2], "members in turn");
+        assert_eq!(matched(&tree, "x").len(), 0);
+        assert!(!tree.unsubscribe("$share/other/a/#", 1));
+        assert!(tree.unsubscribe("$share/g/a/#", 1));
+        assert!(tree.unsubscribe("$share/g/a/#", 2));
+        assert!(tree.unsubscribe("$share/h/a/+", 3));
+        assert!(tree.unsubscribe("a/b", 3));
+        assert!(tree.is_pruned());
+        assert_eq!(split_shared("$share/g/a"), Some(("g", "a")));
+        assert_eq!(split_shared("$share//a"), None);
+        assert_eq!(split_shared("$share/g#/a"), None);
+        assert_eq!(split_shared("$shared/g/a"), None);
+    }
 }
