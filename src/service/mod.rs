@@ -19,6 +19,7 @@
 //! All three report problems as [`ConfigError`], which names the file, the line (when there is one)
 //! and the reason, so the program can print it and refuse to start.
 
+pub mod acl;
 pub mod passwd;
 
 use std::fmt;
@@ -96,27 +97,20 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Reads `path` whole, mapping the failure to a [`ConfigError`] naming the file.
-fn read_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
-    std::fs::read(path).map_err(|e| ConfigError::io(path, &e))
+/// Reads `path` as text, naming the file when it cannot be read and the line when it is not
+/// UTF-8 (mosquitto also refuses malformed UTF-8 in string values, and the parsers work on `str`).
+fn read_text(path: &Path) -> Result<String, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|e| ConfigError::io(path, &e))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+        ConfigError::invalid(path, line, "line is not valid UTF-8")
+    })
 }
 
-/// Splits file contents into `(line_number, line)` with the line ending (`\n` or `\r\n`) removed.
-/// A line that is not UTF-8 is an error naming it: mosquitto also refuses malformed UTF-8 in
-/// string values, and the rest of the crate works on `str`.
-fn lines(origin: &Path, bytes: &[u8]) -> Result<Vec<(usize, String)>, ConfigError> {
-    let mut out = Vec::new();
-    if bytes.is_empty() {
-        return Ok(out);
-    }
-    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-    for (index, raw) in body.split(|&b| b == b'\n').enumerate() {
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let line = std::str::from_utf8(raw)
-            .map_err(|_| ConfigError::invalid(origin, index + 1, "line is not valid UTF-8"))?;
-        out.push((index + 1, line.to_owned()));
-    }
-    Ok(out)
+/// `text`'s lines numbered from 1 (`\n` or `\r\n` endings), as every parser here reports them.
+fn numbered_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines().enumerate().map(|(i, l)| (i + 1, l))
 }
 
 #[cfg(test)]
@@ -136,18 +130,14 @@ mod tests {
     }
 
     #[test]
-    fn lines_are_numbered_and_stripped() {
-        let l = lines(Path::new("f"), b"a\r\nb\n\nc").unwrap();
-        assert_eq!(
-            l,
-            vec![
-                (1, "a".to_owned()),
-                (2, "b".to_owned()),
-                (3, String::new()),
-                (4, "c".to_owned())
-            ]
-        );
-        let e = lines(Path::new("f"), b"ok\n\xff\n").unwrap_err();
-        assert_eq!(e.line, Some(2));
+    fn lines_are_numbered_and_utf8_errors_name_the_line() {
+        let l: Vec<_> = numbered_lines("a\r\nb\n\nc").collect();
+        assert_eq!(l, vec![(1, "a"), (2, "b"), (3, ""), (4, "c")]);
+        let dir = std::env::temp_dir().join(format!("mqtt-service-utf8-{}", std::process::id()));
+        std::fs::write(&dir, b"ok\nok\n\xff\n").unwrap();
+        let e = read_text(&dir).unwrap_err();
+        std::fs::remove_file(&dir).unwrap();
+        assert_eq!(e.line, Some(3));
+        assert_eq!(e.reason, "line is not valid UTF-8");
     }
 }

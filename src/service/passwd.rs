@@ -170,31 +170,17 @@ impl PasswordFile {
     /// is an error; malformed entries are dropped with a warning, as mosquitto does.
     pub fn load(path: impl AsRef<Path>) -> Result<PasswordFile, ConfigError> {
         let path = path.as_ref();
-        let bytes = super::read_file(path)?;
-        let text = super::lines(path, &bytes)?;
-        Ok(Self::parse_lines(
-            path,
-            text.iter().map(|(n, l)| (*n, l.as_str())),
-        ))
+        Ok(Self::parse(&super::read_text(path)?, path))
     }
 
     /// Parses `text` as a password file; `origin` names it in warnings (a path, or a label such
     /// as `"<inline>"`). Never fails: see the [module](self) docs for what happens to bad lines.
     pub fn parse(text: &str, origin: impl AsRef<Path>) -> PasswordFile {
-        Self::parse_lines(
-            origin.as_ref(),
-            text.lines().enumerate().map(|(i, l)| (i + 1, l)),
-        )
-    }
-
-    fn parse_lines<'a>(
-        origin: &Path,
-        lines: impl Iterator<Item = (usize, &'a str)>,
-    ) -> PasswordFile {
+        let origin = origin.as_ref();
         let mut users = HashMap::new();
         let mut first_line: HashMap<String, usize> = HashMap::new();
         let mut warnings = Vec::new();
-        for (number, line) in lines {
+        for (number, line) in super::numbered_lines(text) {
             if line.starts_with('#') {
                 continue;
             }
