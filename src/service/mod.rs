@@ -20,6 +20,7 @@
 //! and the reason, so the program can print it and refuse to start.
 
 pub mod acl;
+pub mod config;
 pub mod passwd;
 
 use std::fmt;
