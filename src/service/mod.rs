@@ -119,6 +119,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn loaded_files_can_be_shared_between_threads() {
+        // The broker keeps them in an Arc and swaps them on reload (see the module docs).
+        fn shareable<T: Send + Sync>() {}
+        shareable::<config::Config>();
+        shareable::<passwd::PasswordFile>();
+        shareable::<acl::AclFile>();
+        shareable::<acl::ClientAcl>();
+        shareable::<ConfigError>();
+    }
+
+    #[test]
     fn error_display_names_file_and_line() {
         let e = ConfigError::invalid(Path::new("/etc/m.conf"), 7, "bad");
         assert_eq!(e.to_string(), "/etc/m.conf:7: bad");
