@@ -18,6 +18,29 @@
 //!
 //! All three report problems as [`ConfigError`], which names the file, the line (when there is one)
 //! and the reason, so the program can print it and refuse to start.
+//!
+//! # Wiring them into the broker (where mosquitto 2.0 makes each check)
+//! - **Start / `-c FILE`:** [`config::Config::load`]; on `Err`, print it and exit. Then load
+//!   `password_file` and `acl_file` ([`passwd::PasswordFile::load`], [`acl::AclFile::load`]) and
+//!   log their `warnings()`. Listeners: [`config::Config::all_listeners`]; when it is empty the
+//!   program's `-p`/`-b` (or mosquitto's local-only default, loopback port 1883) apply.
+//! - **CONNECT:** with a user name and a password file, [`passwd::PasswordFile::check_connect`]
+//!   (refuse: CONNACK 0x05 "not authorized"); without a user name,
+//!   [`config::Config::allow_anonymous`] decides. Then compile the client's ACL once with
+//!   [`acl::AclFile::for_client`] and keep it with the connection. mosquitto also re-checks the
+//!   messages queued in a resumed session against the ACL here (`handle_connect.c`) and drops
+//!   those no longer allowed.
+//! - **PUBLISH in:** [`acl::ClientAcl::check`] with `Write`; when denied mosquitto completes the
+//!   QoS flow (PUBACK/PUBREC, "not authorized" in MQTT 5) and does not route the message
+//!   (`handle_publish.c`). Wills are checked the same way when they are sent (`context.c`).
+//! - **Delivery:** `check` with `Read` for each message to each subscriber, retained ones included
+//!   (`subs.c`, `retain.c`); a denied message is skipped silently.
+//! - **SUBSCRIBE:** [`acl::ClientAcl::may_ever_read`]; `false` → SUBACK 0x80 for that filter.
+//! - **Bridges** are not subject to the ACL (mosquitto skips `ed->client->bridge`).
+//! - **Reload:** load the password and ACL files again; on success swap them in and recompile
+//!   every connected client's [`acl::ClientAcl`] (mosquitto also disconnects clients whose
+//!   password no longer checks, `mosquitto_security_apply_default`); on failure keep the old ones
+//!   and log the error.
 
 pub mod acl;
 pub mod config;
