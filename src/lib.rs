@@ -7,6 +7,7 @@ pub mod broker;
 pub mod client;
 pub mod ffi;
 pub mod protocol;
+pub mod service;
 mod socket;
 pub mod topic;
 mod waker;
