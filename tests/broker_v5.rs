@@ -796,3 +796,55 @@ fn shared_subscription_rules() {
     }));
     assert_eq!(peer.expect_disconnect(), ReasonCode::PROTOCOL_ERROR);
 }
+
+fn connect_with_will(client_id: &str, delay: u32, session_expiry: u32) -> Connect {
+    let mut will = LastWill::new(
+        TopicName::new("will/x").unwrap(),
+        client_id.as_bytes().to_vec(),
+        QoS::AtMostOnce,
+        false,
+    );
+    will.properties.push(Property::WillDelayInterval(delay));
+    let mut connect = connect5(
+        client_id,
+        Properties(vec![Property::SessionExpiryInterval(session_expiry)]),
+    );
+    connect.will = Some(will);
+    connect
+}
+
+/// MQTT 5.0 [MQTT-3.1.2-8]: a will with a delay is published when the delay has passed or the
+/// session ends, whichever comes first; [MQTT-3.1.3-9]: not at all if the client is back first.
+#[test]
+fn will_delay_interval() {
+    let broker = broker(BrokerOptions::default());
+    let mut watcher = join5(&broker, "watcher");
+    subscribe(
+        &mut watcher,
+        1,
+        vec![SubscribeTopic::new("will/#", QoS::AtMostOnce)],
+        Properties::new(),
+    );
+    // Session ends with the connection: the will goes at once despite its delay.
+    let (peer, _) = join(&broker, connect_with_will("ends", 30, 0));
+    drop(peer);
+    assert_eq!(&*watcher.expect_publish().payload, b"ends");
+    // Session outlives the connection: the will waits for its delay.
+    let started = Instant::now();
+    let (peer, _) = join(&broker, connect_with_will("waits", 1, 60));
+    drop(peer);
+    assert_eq!(&*watcher.expect_publish().payload, b"waits");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    // The client comes back within the delay: no will.
+    let (peer, _) = join(&broker, connect_with_will("back", 2, 60));
+    drop(peer);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut again = connect5(
+        "back",
+        Properties(vec![Property::SessionExpiryInterval(60)]),
+    );
+    again.clean_session = false;
+    let (_back, connack) = join(&broker, again);
+    assert!(connack.session_present);
+    watcher.expect_nothing(Duration::from_millis(3000));
+}

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::protocol::{Properties, PropertyId, QoS};
+use crate::protocol::{Properties, PropertyContext, PropertyId, QoS};
 use crate::topic::TopicName;
 
 #[derive(Debug)]
@@ -29,8 +29,8 @@ pub(crate) struct Message {
 }
 
 impl Message {
-    /// A message from PUBLISH `properties`: the per-hop ones are dropped and the Message Expiry
-    /// Interval becomes a deadline.
+    /// A message from PUBLISH or will `properties`: the per-hop ones and those a PUBLISH cannot
+    /// carry are dropped, and the Message Expiry Interval becomes a deadline.
     pub fn new(
         topic: TopicName,
         payload: Arc<[u8]>,
@@ -42,13 +42,16 @@ impl Message {
             .integer(PropertyId::MessageExpiryInterval)
             .map(|seconds| Instant::now() + Duration::from_secs(u64::from(seconds)));
         if !properties.is_empty() {
+            // What a PUBLISH may carry onward: a will's Will Delay Interval stays behind.
             properties.0.retain(|p| {
-                !matches!(
-                    p.id(),
-                    PropertyId::MessageExpiryInterval
-                        | PropertyId::TopicAlias
-                        | PropertyId::SubscriptionIdentifier
-                )
+                let id = p.id();
+                id.allowed_in(PropertyContext::Publish)
+                    && !matches!(
+                        id,
+                        PropertyId::MessageExpiryInterval
+                            | PropertyId::TopicAlias
+                            | PropertyId::SubscriptionIdentifier
+                    )
             });
         }
         Message {

@@ -531,9 +531,21 @@ impl Online {
             && let Some(will) = self.will.take()
             && self.authorized(will.topic.as_str(), Access::Publish)
         {
-            self.state
-                .route(will_publication(will), &mut self.scratch, &mut self.wakeups);
-            self.wakeups.wake_all();
+            let delay = will
+                .properties
+                .integer(PropertyId::WillDelayInterval)
+                .unwrap_or(0);
+            let publication = will_publication(will);
+            if delay > 0 {
+                // Published when due or when the session ends, whichever comes first
+                // (MQTT 5.0 [MQTT-3.1.2-8]); detaching ends a session with expiry 0 at once.
+                let due = Instant::now() + Duration::from_secs(u64::from(delay));
+                self.session.lock().delayed_will = Some((due, publication));
+            } else {
+                self.state
+                    .route(publication, &mut self.scratch, &mut self.wakeups);
+                self.wakeups.wake_all();
+            }
         }
         self.detach();
         if let Some(hook) = &self.state.options.event_hook {

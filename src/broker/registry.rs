@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use super::control::ConnectionControl;
 use super::flows::Flows;
-use super::session::{NEVER_EXPIRES, Session};
+use super::router::Publication;
+use super::session::{NEVER_EXPIRES, Session, Wakeups};
 use super::state::State;
 use super::stats::Counters;
 use super::subscriptions::Grant;
@@ -90,12 +91,16 @@ impl State {
             }
             if clean_start || state.expiry_interval == 0 {
                 state.ended = true;
+                // The old session ends here, and with it the wait of its will (MQTT 5.0
+                // [MQTT-3.1.2-8]).
+                let will = state.delayed_will.take().map(|(_, will)| will);
                 let subscriptions = mem::take(&mut state.subscriptions);
                 let dropped = state.queue.len() as u64;
                 state.queue.clear();
                 drop(state);
                 Counters::add(&self.counters.messages_dropped, dropped);
                 self.remove_subscriptions(&existing, subscriptions.into_keys());
+                self.publish_wills(will);
                 let session = self.create_session(Arc::clone(&existing.client_id), expiry_interval);
                 Counters::sub(&self.counters.sessions, 1);
                 self.sessions
@@ -105,6 +110,8 @@ impl State {
             }
             existing.set_attached(&mut state, Some(Arc::clone(control)));
             state.expiry_interval = expiry_interval;
+            // MQTT 5.0 [MQTT-3.1.3-9]: the client is back before its will was due.
+            state.delayed_will = None;
             let flows = state.flows.take().unwrap_or_default();
             drop(state);
             return Attached {
@@ -142,6 +149,7 @@ impl State {
         let mut state = session.lock();
         session.set_attached(&mut state, None);
         if state.expiry_interval == 0 || state.ended {
+            let will = state.delayed_will.take().map(|(_, will)| will);
             let already_ended = mem::replace(&mut state.ended, true);
             let subscriptions = mem::take(&mut state.subscriptions);
             dropped += state.queue.len() as u64 + flows.pending.len() as u64;
@@ -149,6 +157,7 @@ impl State {
             drop(state);
             session.notify_detached();
             self.remove_subscriptions(session, subscriptions.into_keys());
+            self.publish_wills(will);
             if !already_ended {
                 let mut sessions = self.sessions.lock();
                 if sessions
@@ -207,12 +216,17 @@ impl State {
     }
 
     /// Discards sessions whose client has been away for longer than their expiry interval
-    /// (MQTT 5.0 section 3.1.2.11.2), or than `cap` (the broker's maximum) if shorter.
+    /// (MQTT 5.0 section 3.1.2.11.2), or than `cap` (the broker's maximum) if shorter, and
+    /// publishes delayed wills that are due or whose session ends (MQTT 5.0 [MQTT-3.1.2-8]).
     pub fn expire_sessions(&self, cap: Option<Duration>) {
         let now = Instant::now();
         let mut expired = Vec::new();
+        let mut wills = Vec::new();
         self.sessions.lock().retain(|_, session| {
             let mut state = session.lock();
+            if state.attached.is_some() || state.ended {
+                return true;
+            }
             let interval = match state.expiry_interval {
                 NEVER_EXPIRES => None,
                 seconds => Some(Duration::from_secs(u64::from(seconds))),
@@ -221,9 +235,15 @@ impl State {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let idle = state.attached.is_none()
-                && !state.ended
-                && expiry.is_some_and(|e| now.saturating_duration_since(state.detached_at) >= e);
+            let idle =
+                expiry.is_some_and(|e| now.saturating_duration_since(state.detached_at) >= e);
+            let will_due = state
+                .delayed_will
+                .as_ref()
+                .is_some_and(|(due, _)| *due <= now);
+            if idle || will_due {
+                wills.extend(state.delayed_will.take().map(|(_, will)| will));
+            }
             if idle {
                 state.ended = true;
                 let filters = mem::take(&mut state.subscriptions);
@@ -238,5 +258,16 @@ impl State {
             Counters::sub(&self.counters.sessions, 1);
             self.remove_subscriptions(&session, filters.into_keys());
         }
+        self.publish_wills(wills);
+    }
+
+    /// Routes wills whose time has come, with no lock held.
+    fn publish_wills(&self, wills: impl IntoIterator<Item = Publication>) {
+        let mut scratch = Vec::new();
+        let mut wakeups = Wakeups::default();
+        for will in wills {
+            self.route(will, &mut scratch, &mut wakeups);
+        }
+        wakeups.wake_all();
     }
 }

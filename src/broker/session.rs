@@ -12,6 +12,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 use super::control::ConnectionControl;
 use super::flows::Flows;
 use super::message::Delivery;
+use super::router::Publication;
 use super::stats::Counters;
 use super::subscriptions::Grant;
 use crate::protocol::QoS;
@@ -50,6 +51,10 @@ pub(crate) struct SessionState {
     /// clean session 1, [MQTT-3.1.2-6]), [`NEVER_EXPIRES`] keeps it (clean session 0). An MQTT
     /// 5.0 client sets it in CONNECT and may change it in DISCONNECT.
     pub expiry_interval: u32,
+    /// An MQTT 5.0 will waiting for its Will Delay Interval: published when it is due or the
+    /// session ends, whichever comes first, and dropped if the client reconnects before
+    /// (MQTT 5.0 [MQTT-3.1.2-8], [MQTT-3.1.3-9]).
+    pub delayed_will: Option<(Instant, Publication)>,
 }
 
 /// Connections to wake once a batch of deliveries has been queued. Waking is deferred to the end
@@ -98,6 +103,7 @@ impl Session {
                 ended: false,
                 detached_at: Instant::now(),
                 expiry_interval,
+                delayed_will: None,
             }),
             detached: Condvar::new(),
         }
