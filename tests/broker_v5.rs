@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mqtt::broker::{Broker, BrokerOptions};
+use mqtt::broker::{AuthVerdict, Broker, BrokerOptions};
 use mqtt::protocol::*;
 use mqtt::topic::TopicName;
 
@@ -847,4 +847,111 @@ fn will_delay_interval() {
     let (_back, connack) = join(&broker, again);
     assert!(connack.session_present);
     watcher.expect_nothing(Duration::from_millis(3000));
+}
+
+/// A toy method: the client sends a number, the broker challenges with number + 1, the client
+/// must answer number + 2.
+fn counting_broker() -> Broker {
+    broker(BrokerOptions::default().enhanced_authenticator(|step| {
+        if step.method != "count" {
+            return AuthVerdict::Fail(ReasonCode::BAD_AUTHENTICATION_METHOD);
+        }
+        let n = step.data.and_then(|d| d.first().copied()).unwrap_or(0);
+        match step.step % 2 {
+            0 => AuthVerdict::Continue(vec![n + 1]),
+            _ if n % 2 == 0 && n > 0 => AuthVerdict::Success(Some(b"welcome".to_vec())),
+            _ => AuthVerdict::Fail(ReasonCode::NOT_AUTHORIZED),
+        }
+    }))
+}
+
+fn auth(reason: ReasonCode, method: &str, data: &[u8]) -> Packet {
+    Packet::Auth(Auth {
+        reason,
+        properties: Properties(vec![
+            Property::AuthenticationMethod(method.into()),
+            Property::AuthenticationData(data.to_vec()),
+        ]),
+    })
+}
+
+fn expect_auth(peer: &mut Peer) -> Auth {
+    match peer.next() {
+        Some(Packet::Auth(a)) => a,
+        other => panic!("expected AUTH, got {other:?}"),
+    }
+}
+
+/// MQTT 5.0 section 4.12: an exchange of AUTH packets before CONNACK, every one naming the
+/// method ([MQTT-4.12.0-2], [MQTT-4.12.0-5]); a wrong answer refused in CONNACK
+/// ([MQTT-4.12.0-4]); re-authentication on the live connection ([MQTT-4.12.1-1]).
+#[test]
+fn enhanced_authentication_and_reauthentication() {
+    let broker = counting_broker();
+    let with_method = |data: u8| {
+        connect5(
+            "auth",
+            Properties(vec![
+                Property::AuthenticationMethod("count".into()),
+                Property::AuthenticationData(vec![data]),
+            ]),
+        )
+    };
+    let mut peer = Peer::open(&broker, ProtocolLevel::V5);
+    peer.send(&Packet::Connect(with_method(4)));
+    let challenge = expect_auth(&mut peer);
+    assert_eq!(challenge.reason, ReasonCode::CONTINUE_AUTHENTICATION);
+    assert_eq!(
+        challenge
+            .properties
+            .string(PropertyId::AuthenticationMethod),
+        Some("count")
+    );
+    assert_eq!(
+        challenge.properties.binary(PropertyId::AuthenticationData),
+        Some(&[5][..])
+    );
+    peer.send(&auth(ReasonCode::CONTINUE_AUTHENTICATION, "count", &[6]));
+    let connack = match peer.next() {
+        Some(Packet::Connack(c)) => c,
+        other => panic!("expected CONNACK, got {other:?}"),
+    };
+    assert_eq!(connack.code, ReasonCode::SUCCESS);
+    assert_eq!(
+        connack.properties.string(PropertyId::AuthenticationMethod),
+        Some("count")
+    );
+    assert_eq!(
+        connack.properties.binary(PropertyId::AuthenticationData),
+        Some(&b"welcome"[..])
+    );
+    // Re-authentication while connected.
+    peer.send(&auth(ReasonCode::RE_AUTHENTICATE, "count", &[8]));
+    assert_eq!(
+        expect_auth(&mut peer)
+            .properties
+            .binary(PropertyId::AuthenticationData),
+        Some(&[9][..])
+    );
+    peer.send(&auth(ReasonCode::CONTINUE_AUTHENTICATION, "count", &[10]));
+    assert_eq!(expect_auth(&mut peer).reason, ReasonCode::SUCCESS);
+    // A failed re-authentication ends the connection with the host's code.
+    peer.send(&auth(ReasonCode::RE_AUTHENTICATE, "count", &[1]));
+    expect_auth(&mut peer);
+    peer.send(&auth(ReasonCode::CONTINUE_AUTHENTICATION, "count", &[3]));
+    assert_eq!(peer.expect_disconnect(), ReasonCode::NOT_AUTHORIZED);
+    // A wrong answer at connect time: CONNACK 0x87, then closed.
+    let mut wrong = Peer::open(&broker, ProtocolLevel::V5);
+    wrong.send(&Packet::Connect(with_method(2)));
+    expect_auth(&mut wrong);
+    wrong.send(&auth(ReasonCode::CONTINUE_AUTHENTICATION, "count", &[5]));
+    match wrong.next() {
+        Some(Packet::Connack(c)) => assert_eq!(c.code, ReasonCode::NOT_AUTHORIZED),
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+    assert_eq!(wrong.next(), None);
+    // [MQTT-4.12.0-7]: AUTH from a client that connected without a method.
+    let mut plain = join5(&broker, "plain");
+    plain.send(&auth(ReasonCode::RE_AUTHENTICATE, "count", &[1]));
+    assert_eq!(plain.expect_disconnect(), ReasonCode::PROTOCOL_ERROR);
 }

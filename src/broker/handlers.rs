@@ -46,7 +46,7 @@ impl Online {
     }
 
     /// Records why the connection ends for breaking a rule.
-    fn violation(&mut self, code: Violation) -> DisconnectReason {
+    pub(crate) fn violation(&mut self, code: Violation) -> DisconnectReason {
         self.close_code = Some(code);
         DisconnectReason::ProtocolViolation
     }
@@ -111,12 +111,11 @@ impl Online {
             }
             // [MQTT-3.1.0-2]: a second CONNECT is a protocol violation.
             Packet::Connect(_) => return Err(self.violation(ReasonCode::PROTOCOL_ERROR)),
-            // Packets only a server sends; AUTH outside an authentication exchange.
-            Packet::Connack(_)
-            | Packet::Suback(_)
-            | Packet::Unsuback(_)
-            | Packet::Pingresp
-            | Packet::Auth(_) => return Err(self.violation(ReasonCode::PROTOCOL_ERROR)),
+            Packet::Auth(auth) => self.on_auth(auth)?,
+            // Packets only a server sends.
+            Packet::Connack(_) | Packet::Suback(_) | Packet::Unsuback(_) | Packet::Pingresp => {
+                return Err(self.violation(ReasonCode::PROTOCOL_ERROR));
+            }
         }
         Ok(())
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::auth;
 use super::control::ConnectionControl;
 use super::io::Io;
 use super::options::{AuthRequest, AuthResult};
@@ -42,32 +43,43 @@ pub(crate) struct Accepted {
 /// other than 3, 4 or 5 is answered with CONNACK 0x01 before closing ([MQTT-3.1.2-2]).
 pub(crate) fn read_connect(runtime: &Runtime, mut io: Io) -> Option<(Io, Connect)> {
     let deadline = Instant::now() + runtime.state.options.connect_timeout;
+    match read_packet(runtime, &mut io, deadline) {
+        Ok(Packet::Connect(connect)) => Some((io, connect)),
+        Err(Some(DecodeError::UnsupportedProtocolLevel(_))) => {
+            refuse(runtime, io, ReasonCode::UNSUPPORTED_PROTOCOL_VERSION);
+            None
+        }
+        _ => None,
+    }
+}
+
+/// The next packet from a connection that has no thread waker yet, read before `deadline`:
+/// `Err(Some(error))` for a malformed one, `Err(None)` when the connection closed, the deadline
+/// passed or the broker is stopping.
+pub(crate) fn read_packet(
+    runtime: &Runtime,
+    io: &mut Io,
+    deadline: Instant,
+) -> Result<Packet, Option<DecodeError>> {
     loop {
-        match io.next_packet() {
-            Ok(Some(Packet::Connect(connect))) => return Some((io, connect)),
-            Ok(Some(_)) => return None,
-            Ok(None) => {}
-            Err(DecodeError::UnsupportedProtocolLevel(_)) => {
-                refuse(runtime, io, ReasonCode::UNSUPPORTED_PROTOCOL_VERSION);
-                return None;
-            }
-            Err(_) => return None,
+        if let Some(packet) = io.next_packet().map_err(Some)? {
+            return Ok(packet);
         }
         loop {
             if Instant::now() >= deadline {
-                return None;
+                return Err(None);
             }
             let wake_at = deadline.min(Instant::now() + STOP_CHECK);
-            let ready = io.wait(None, Some(wake_at)).ok()?;
+            let ready = io.wait(None, Some(wake_at)).map_err(|_| None)?;
             if runtime.is_stopping() {
-                return None;
+                return Err(None);
             }
             if ready.readable || ready.closed {
                 match io.fill() {
-                    Ok(0) => return None,
+                    Ok(0) => return Err(None),
                     Ok(_) => break,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(_) => return None,
+                    Err(_) => return Err(None),
                 }
             }
         }
@@ -95,12 +107,12 @@ fn terms(state: &State, connect: &Connect) -> Result<(Arc<str>, Terms), ReasonCo
     if assigned_id && !connect.clean_session && !v5 {
         return Err(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
     }
-    // Enhanced authentication is not offered: a client asking for it is refused
-    // (MQTT 5.0 section 4.12).
+    // Enhanced authentication needs a host that offers it (MQTT 5.0 section 4.12).
     if connect
         .properties
         .get(PropertyId::AuthenticationMethod)
         .is_some()
+        && state.options.enhanced_authenticator.is_none()
     {
         return Err(ReasonCode::BAD_AUTHENTICATION_METHOD);
     }
@@ -154,7 +166,18 @@ pub(crate) fn accept(
             return None;
         }
     };
-    if let Some(authenticate) = &state.options.authenticator {
+    let method = connect.properties.string(PropertyId::AuthenticationMethod);
+    let mut auth_data = None;
+    if let Some(method) = method {
+        match auth::exchange_at_connect(runtime, &mut io, &connect, method, &client_id, peer) {
+            Ok(data) => auth_data = data,
+            Err(Some(code)) => {
+                refuse(runtime, io, code);
+                return None;
+            }
+            Err(None) => return None,
+        }
+    } else if let Some(authenticate) = &state.options.authenticator {
         let request = AuthRequest {
             client_id: &client_id,
             username: connect.username.as_deref(),
@@ -186,7 +209,8 @@ pub(crate) fn accept(
         terms.expiry_interval,
         control,
     );
-    connack(state, &mut io, &connect, &client_id, terms, &attached);
+    let auth = method.map(|m| (m, auth_data));
+    connack(state, &mut io, &connect, &client_id, terms, &attached, auth);
     Some((
         io,
         Accepted {
@@ -209,6 +233,7 @@ fn connack(
     client_id: &str,
     terms: Terms,
     attached: &Attached,
+    auth: Option<(&str, Option<Vec<u8>>)>,
 ) {
     // MQTT 3.1 has no session-present flag: its CONNACK's first byte is reserved, 0.
     let session_present = attached.session_present && connect.protocol != ProtocolLevel::V31;
@@ -260,6 +285,11 @@ fn connack(
         if wants_response_information && let Some(info) = &options.response_information {
             p.push(Property::ResponseInformation(info.clone()));
         }
+        // MQTT 5.0 section 4.12: a successful exchange ends with CONNACK naming the method.
+        if let Some((method, data)) = auth {
+            p.push(Property::AuthenticationMethod(method.to_owned()));
+            p.extend(data.map(Property::AuthenticationData));
+        }
     }
     io.send(&Packet::Connack(connack));
 }
@@ -273,7 +303,8 @@ pub(crate) fn accept_at_once(
     connect: Connect,
     control: &Arc<ConnectionControl>,
 ) -> Result<(Io, Accepted), Box<(Io, Connect)>> {
-    if state.options.authenticator.is_some() {
+    let method = connect.properties.get(PropertyId::AuthenticationMethod);
+    if state.options.authenticator.is_some() || method.is_some() {
         return Err(Box::new((io, connect)));
     }
     let Ok((client_id, terms)) = terms(state, &connect) else {
@@ -283,7 +314,7 @@ pub(crate) fn accept_at_once(
         return Err(Box::new((io, connect)));
     };
     io.set_protocol(connect.protocol);
-    connack(state, &mut io, &connect, &client_id, terms, &attached);
+    connack(state, &mut io, &connect, &client_id, terms, &attached, None);
     Ok((
         io,
         Accepted {

@@ -54,6 +54,7 @@
 //! [`Broker::stop`] from a callback starts the stop without waiting for it.
 
 mod accept;
+mod auth;
 mod control;
 mod flows;
 mod handlers;
@@ -85,8 +86,8 @@ use std::thread::{self, JoinHandle};
 use parking_lot::{Condvar, Mutex};
 
 pub use options::{
-    Access, AuthRequest, AuthResult, Authenticator, Authorizer, BrokerEvent, BrokerOptions,
-    DisconnectReason, EventHook, MIN_THREAD_STACK_SIZE,
+    Access, AuthRequest, AuthResult, AuthStep, AuthVerdict, Authenticator, Authorizer, BrokerEvent,
+    BrokerOptions, DisconnectReason, EnhancedAuthenticator, EventHook, MIN_THREAD_STACK_SIZE,
 };
 pub use stats::BrokerStats;
 

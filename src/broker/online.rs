@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use std::collections::HashMap;
 
+use super::auth::Reauthentication;
 use super::control::{ConnectionControl, ResumeQueue};
 use super::flows::{Flows, Inflight};
 use super::handlers::will_publication;
@@ -108,7 +109,7 @@ pub(crate) struct Online {
     /// The runtime's state, held directly: the packet handlers use little else.
     pub(crate) state: Arc<State>,
     pub(crate) io: Io,
-    peer: SocketAddr,
+    pub(crate) peer: SocketAddr,
     control: Arc<ConnectionControl>,
     /// The waker this connection's thread polls; `None` while parked (no thread, no descriptor).
     waker: Option<Arc<Waker>>,
@@ -125,6 +126,10 @@ pub(crate) struct Online {
     aliases_out: HashMap<TopicName, u16>,
     /// The reason code of a rule the client broke, for the DISCONNECT a 5.0 client is sent.
     pub(crate) close_code: Option<ReasonCode>,
+    /// The Authentication Method the client connected with, which a re-authentication must use.
+    pub(crate) auth_method: Option<String>,
+    /// A re-authentication in progress.
+    pub(crate) reauth: Option<Reauthentication>,
     /// 1.5 × the keep-alive in force; `None` for keep-alive 0.
     keep_alive_limit: Option<Duration>,
     pub(crate) last_received: Instant,
@@ -188,6 +193,11 @@ impl Online {
             aliases_in: Vec::new(),
             aliases_out: HashMap::new(),
             close_code: None,
+            auth_method: connect
+                .properties
+                .string(PropertyId::AuthenticationMethod)
+                .map(str::to_owned),
+            reauth: None,
             keep_alive_limit,
             last_received: Instant::now(),
             last_activity: Instant::now(),

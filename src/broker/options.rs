@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::protocol::QoS;
+use crate::protocol::{QoS, ReasonCode};
 
 /// What a connecting client presented, handed to the authenticator.
 #[derive(Debug, Clone, Copy)]
@@ -97,6 +97,42 @@ pub enum BrokerEvent<'a> {
 }
 
 pub type Authenticator = Arc<dyn Fn(&AuthRequest<'_>) -> AuthResult + Send + Sync>;
+
+/// One step of an MQTT 5.0 enhanced authentication (MQTT 5.0 section 4.12), handed to the
+/// [`EnhancedAuthenticator`]: the client's CONNECT (step 0), or its AUTH packets after that; or,
+/// on a connected client, its AUTH 0x19 asking to re-authenticate (step 0) and what follows.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthStep<'a> {
+    /// Identifies one exchange, so a host keeping state between steps (a SCRAM nonce, say) can
+    /// key it; unique for the broker's lifetime.
+    pub exchange: u64,
+    pub client_id: &'a str,
+    pub username: Option<&'a str>,
+    /// The Authentication Method the client named.
+    pub method: &'a str,
+    /// The Authentication Data the client sent in this step.
+    pub data: Option<&'a [u8]>,
+    /// 0 for the packet that opens the exchange, then 1, 2, ... for each AUTH the client sends.
+    pub step: u32,
+    /// A connected client re-authenticating.
+    pub reauthenticating: bool,
+    pub peer: SocketAddr,
+}
+
+/// What the [`EnhancedAuthenticator`] decides at one step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthVerdict {
+    /// Authenticated; the data, if any, goes to the client with CONNACK (or AUTH 0x00).
+    Success(Option<Vec<u8>>),
+    /// Another round: the client is sent AUTH 0x18 (continue authentication) with this data.
+    Continue(Vec<u8>),
+    /// Refused with this reason code, e.g. 0x87 not authorized or 0x8C bad authentication
+    /// method: CONNACK with it while connecting, DISCONNECT with it when re-authenticating.
+    Fail(ReasonCode),
+}
+
+/// Decides MQTT 5.0 enhanced authentication exchanges; called on the connection's thread.
+pub type EnhancedAuthenticator = Arc<dyn Fn(&AuthStep<'_>) -> AuthVerdict + Send + Sync>;
 /// Arguments: client id, user name, topic (name for publish, filter for subscribe), access.
 pub type Authorizer = Arc<dyn Fn(&str, Option<&str>, &str, Access) -> bool + Send + Sync>;
 pub type EventHook = Arc<dyn Fn(&BrokerEvent<'_>) + Send + Sync>;
@@ -134,6 +170,10 @@ pub struct BrokerOptions {
     /// traffic resumes (default 500 ms); `None` keeps one thread per connection throughout.
     pub park_idle_after: Option<Duration>,
     pub authenticator: Option<Authenticator>,
+    /// MQTT 5.0 enhanced authentication (CONNECT with an Authentication Method, and
+    /// re-authentication); without it such a CONNECT gets CONNACK 0x8C. A CONNECT with a method
+    /// is decided by this alone, one without by `authenticator`.
+    pub enhanced_authenticator: Option<EnhancedAuthenticator>,
     pub authorizer: Option<Authorizer>,
     pub event_hook: Option<EventHook>,
     /// MQTT 5.0: QoS 2 messages a client may have unacknowledged at once (Receive Maximum,
@@ -185,6 +225,7 @@ impl Default for BrokerOptions {
             thread_stack_size: 128 * 1024,
             park_idle_after: Some(Duration::from_millis(500)),
             authenticator: None,
+            enhanced_authenticator: None,
             authorizer: None,
             event_hook: None,
             receive_maximum: u16::MAX,
@@ -217,6 +258,14 @@ impl BrokerOptions {
         self
     }
 
+    pub fn enhanced_authenticator(
+        mut self,
+        f: impl Fn(&AuthStep<'_>) -> AuthVerdict + Send + Sync + 'static,
+    ) -> Self {
+        self.enhanced_authenticator = Some(Arc::new(f));
+        self
+    }
+
     pub fn authorizer(
         mut self,
         f: impl Fn(&str, Option<&str>, &str, Access) -> bool + Send + Sync + 'static,
@@ -245,6 +294,10 @@ impl fmt::Debug for BrokerOptions {
             .field("thread_stack_size", &self.thread_stack_size)
             .field("park_idle_after", &self.park_idle_after)
             .field("authenticator", &self.authenticator.is_some())
+            .field(
+                "enhanced_authenticator",
+                &self.enhanced_authenticator.is_some(),
+            )
             .field("authorizer", &self.authorizer.is_some())
             .field("event_hook", &self.event_hook.is_some())
             .field("receive_maximum", &self.receive_maximum)

@@ -473,6 +473,10 @@ impl Properties {
         self.0.push(property);
     }
 
+    pub fn extend(&mut self, properties: impl IntoIterator<Item = Property>) {
+        self.0.extend(properties);
+    }
+
     /// The first property with `id`.
     pub fn get(&self, id: PropertyId) -> Option<&Property> {
         self.0.iter().find(|p| p.id() == id)
