@@ -12,8 +12,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use mqtt::protocol::{
-    Connect, ConnectReturnCode, Decoder, FixedHeader, Packet, PacketType, ProtocolLevel, QoS,
-    QosPid, SubackCode, Subscribe, SubscribeTopic, encode_publish,
+    Connect, Decoder, FixedHeader, Packet, PacketType, Properties, ProtocolLevel, QoS, QosPid,
+    ReasonCode, Subscribe, SubscribeTopic, encode_publish, encode_publish_v5,
 };
 
 use crate::sys::{self, BROKEN, Epoll, READABLE, WRITABLE};
@@ -183,6 +183,8 @@ pub struct Engine {
     conns: Vec<Conn>,
     groups: Vec<Group>,
     decoder: Decoder,
+    /// The revision every connection speaks (MQTT 3.1.1 or 5.0).
+    protocol: ProtocolLevel,
     scratch: Vec<u8>,
     dirty: Vec<usize>,
     ready: Vec<(u64, u32)>,
@@ -207,7 +209,12 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(addr: SocketAddr, qos: QoS, keep_alive: u16) -> std::io::Result<Engine> {
+    pub fn new(
+        addr: SocketAddr,
+        qos: QoS,
+        keep_alive: u16,
+        protocol: ProtocolLevel,
+    ) -> std::io::Result<Engine> {
         let pid = std::process::id();
         let now = Instant::now();
         Ok(Engine {
@@ -215,7 +222,8 @@ impl Engine {
             epoll: Epoll::new(1024)?,
             conns: Vec::new(),
             groups: Vec::new(),
-            decoder: Decoder::with_max_packet_size(MAX_PACKET),
+            decoder: Decoder::with_max_packet_size(MAX_PACKET).with_protocol(protocol),
+            protocol,
             scratch: vec![0; READ_CHUNK],
             dirty: Vec::new(),
             ready: Vec::new(),
@@ -269,16 +277,26 @@ impl Engine {
             let topic = self.topic_of(index);
             let first_pid = NonZeroU16::MIN;
             let mut template = Vec::new();
-            encode_publish(
-                &mut template,
-                false,
-                QosPid::new(self.qos, first_pid),
-                false,
-                &topic,
-                &payload,
-            )
-            .expect("a short topic and a bounded payload always encode");
-            let pid_offset = template.len() - payload.len() - 2;
+            let qospid = QosPid::new(self.qos, first_pid);
+            let encoded = if self.protocol.is_v5() {
+                let none = Properties::new();
+                encode_publish_v5(
+                    &mut template,
+                    false,
+                    qospid,
+                    false,
+                    &topic,
+                    &payload,
+                    &none,
+                    &[],
+                )
+            } else {
+                encode_publish(&mut template, false, qospid, false, &topic, &payload)
+            };
+            encoded.expect("a short topic and a bounded payload always encode");
+            // The packet id sits before the payload (and, in 5.0, the empty property length).
+            let properties_len = usize::from(self.protocol.is_v5());
+            let pid_offset = template.len() - payload.len() - properties_len - 2;
             self.groups.push(Group {
                 template,
                 pid_offset,
@@ -310,25 +328,24 @@ impl Engine {
             .add(fd.as_raw_fd(), READABLE | WRITABLE, index as u64)?;
         let mut out = Vec::new();
         Packet::Connect(Connect {
-            protocol: ProtocolLevel::V311,
+            protocol: self.protocol,
             clean_session: true,
             keep_alive: self.keep_alive,
             client_id: format!("{}{index}", self.client_prefix),
             will: None,
             username: None,
             password: None,
+            properties: Properties::new(),
         })
         .encode(&mut out)
         .expect("CONNECT with a short client id always encodes");
         if let Role::Subscriber(group) = role {
             Packet::Subscribe(Subscribe {
                 packet_id: NonZeroU16::MIN,
-                topics: vec![SubscribeTopic {
-                    filter: self.topic_of(group),
-                    qos: self.qos,
-                }],
+                topics: vec![SubscribeTopic::new(self.topic_of(group), self.qos)],
+                properties: Properties::new(),
             })
-            .encode(&mut out)
+            .encode_for(self.protocol, &mut out)
             .expect("SUBSCRIBE with one short filter always encodes");
         }
         let pids = match (role, self.qos) {
@@ -898,9 +915,7 @@ impl Engine {
             }
             (PacketType::Connack, _) if phase == Phase::AwaitConnack => {
                 match self.decoder.decode(packet) {
-                    Ok(Some((Packet::Connack(ack), _)))
-                        if ack.code == ConnectReturnCode::Accepted =>
-                    {
+                    Ok(Some((Packet::Connack(ack), _))) if ack.code == ReasonCode::SUCCESS => {
                         self.conns[index].phase = match role {
                             Role::Subscriber(_) => Phase::AwaitSuback,
                             _ => Phase::Ready,
@@ -918,7 +933,7 @@ impl Engine {
             (PacketType::Suback, Role::Subscriber(_)) if phase == Phase::AwaitSuback => {
                 match self.decoder.decode(packet) {
                     Ok(Some((Packet::Suback(ack), _)))
-                        if ack.codes.len() == 1 && ack.codes[0] != SubackCode::Failure =>
+                        if ack.codes.len() == 1 && ack.codes[0].is_success() =>
                     {
                         self.conns[index].phase = Phase::Ready;
                         self.handshakes_ready += 1;

@@ -15,7 +15,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use mqtt::protocol::QoS;
+use mqtt::protocol::{ProtocolLevel, QoS};
 
 use engine::{Engine, Role, TrafficConfig};
 use report::{ResultLine, micros_per, per_second, percentile_us};
@@ -53,6 +53,7 @@ options:
   --concurrency N        connection handshakes in progress at once (100)
   --hold SECONDS         how long idle connections are held (3)
   --keep-alive SECONDS   keep alive announced in CONNECT, PINGREQ sent every half (60)
+  --protocol 4|5         MQTT 3.1.1 (4, the default) or 5.0 (5) on every connection
   --spin                 latency scenarios: busy-poll instead of sleeping in epoll_wait
   --broker-pid PID       read the broker's CPU time and memory from /proc/PID
   --broker NAME          label for the RESULT line (unknown)
@@ -78,6 +79,7 @@ struct Options {
     broker: String,
     timeout: Duration,
     spin: bool,
+    protocol: ProtocolLevel,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -100,6 +102,7 @@ fn parse_args() -> Result<Options, String> {
         broker: "unknown".into(),
         timeout: Duration::from_secs(60),
         spin: false,
+        protocol: ProtocolLevel::V311,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -128,6 +131,13 @@ fn parse_args() -> Result<Options, String> {
         match flag.as_str() {
             "--scenario" => o.scenario = value,
             "--topic" => o.topic = value,
+            "--protocol" => {
+                o.protocol = match value.as_str() {
+                    "4" | "311" => ProtocolLevel::V311,
+                    "5" => ProtocolLevel::V5,
+                    _ => return Err("--protocol must be 4 or 5".into()),
+                }
+            }
             "--host" => o.host = value,
             "--port" => {
                 o.port = Some(u16::try_from(number(&value)?).map_err(|_| "--port: out of range")?)
@@ -283,8 +293,8 @@ fn run_traffic(
     addr: SocketAddr,
     deadline: Instant,
 ) -> Result<bool, String> {
-    let mut engine =
-        Engine::new(addr, shape.qos, o.keep_alive).map_err(|e| format!("epoll: {e}"))?;
+    let mut engine = Engine::new(addr, shape.qos, o.keep_alive, o.protocol)
+        .map_err(|e| format!("epoll: {e}"))?;
     if o.scenario == "publish" {
         if o.messages.is_none() {
             return Err("the publish scenario needs --messages".into());
@@ -460,8 +470,8 @@ fn run_idle(o: &Options, addr: SocketAddr, deadline: Instant) -> Result<bool, St
             o.connections
         ));
     }
-    let mut engine =
-        Engine::new(addr, QoS::AtMostOnce, o.keep_alive).map_err(|e| format!("epoll: {e}"))?;
+    let mut engine = Engine::new(addr, QoS::AtMostOnce, o.keep_alive, o.protocol)
+        .map_err(|e| format!("epoll: {e}"))?;
     let rss_before = o.broker_pid.and_then(proc_stats::resident_kib);
     let available_before = proc_stats::mem_available_kib();
     let kernel_stack_before = proc_stats::kernel_stack_kib();
