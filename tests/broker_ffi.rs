@@ -1,15 +1,19 @@
 //! The broker's C API exercised from Rust through the exported functions: argument checks,
 //! status codes, life cycle, and the authenticator, authorizer and event callbacks (including
-//! calling back into the broker from a callback).
+//! calling back into the broker from a callback). The last tests check the same life-cycle
+//! promises the C API relies on through the Rust `Broker` it wraps: `wait` returns once another
+//! thread stops the broker, and event hooks may publish and even stop it without deadlock.
 
 mod common;
 
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::ptr;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use common::*;
+use mqtt::broker::{Broker, BrokerEvent, BrokerOptions};
 use mqtt::ffi::*;
 use mqtt::protocol::{ConnectReturnCode, Packet, QoS, QosPid, SubackCode};
 
@@ -431,4 +435,64 @@ fn event_callback_reports_and_may_publish() {
             .any(|l| l.starts_with("disconnected watcher BrokerStopping")),
         "{lines:?}"
     );
+}
+
+#[test]
+fn wait_returns_when_another_thread_stops() {
+    let broker = Arc::new(start_default_broker());
+    let stopper = Arc::clone(&broker);
+    let handle = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        stopper.stop();
+    });
+    broker.wait();
+    handle.join().unwrap();
+    assert!(RawClient::try_open(broker.port()).is_err());
+}
+
+#[test]
+fn callbacks_may_publish_and_stop_without_deadlock() {
+    let slot: Arc<parking_lot::Mutex<Option<Arc<Broker>>>> = Arc::default();
+    let hook_slot = Arc::clone(&slot);
+    let stopped_from_hook = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stopped_from_hook);
+    let broker = Arc::new(start_broker(BrokerOptions::default().event_hook(
+        move |event| {
+            let Some(broker) = hook_slot.lock().clone() else {
+                return;
+            };
+            match event {
+                BrokerEvent::Connected { client_id, .. } if *client_id == "announcer" => {
+                    broker
+                        .publish(
+                            "events/connected",
+                            client_id.as_bytes(),
+                            QoS::AtLeastOnce,
+                            true,
+                        )
+                        .unwrap();
+                    let _ = broker.stats();
+                    let _ = broker.port();
+                }
+                BrokerEvent::Connected { client_id, .. } if *client_id == "stopper" => {
+                    broker.stop();
+                    flag.store(true, Ordering::SeqCst);
+                }
+                _ => {}
+            }
+        },
+    )));
+    *slot.lock() = Some(Arc::clone(&broker));
+    let mut sub = RawClient::clean(broker.port(), "listener");
+    sub.subscribe_ok(1, &[("events/#", QoS::AtLeastOnce)]);
+    let mut announcer = RawClient::clean(broker.port(), "announcer");
+    assert_eq!(sub.recv_publish().payload.as_ref(), b"announcer");
+    announcer.sync();
+    let mut stopper = RawClient::open(broker.port());
+    stopper.send(&Packet::Connect(connect_packet("stopper", true)));
+    stopper.expect_closed(READ_TIMEOUT);
+    assert!(stopped_from_hook.load(Ordering::SeqCst));
+    broker.wait();
+    sub.expect_closed(READ_TIMEOUT);
+    slot.lock().take();
 }

@@ -1,5 +1,6 @@
 //! Hostile input over real sockets: every class of malformed packet the codec rejects, after a
-//! valid CONNECT and as the first packet; lengths claiming 256 MiB; and a storm of random and
+//! valid CONNECT and as the first packet, and well-formed packets only a server may send;
+//! packets over the configured size limit; lengths claiming 256 MiB; and a storm of random and
 //! mutated byte streams from many sockets at once. Each closes only the offending connection,
 //! allocates nothing the peer merely claims, and leaves the broker serving everyone else with
 //! its threads and descriptors back where they were ([MQTT-4.8.0-1]: a protocol violation
@@ -188,6 +189,17 @@ fn malformed_samples() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
+/// Well-formed packets that only a server sends: from a client each is a protocol violation
+/// that the codec cannot see, so the broker must close the connection for it.
+fn server_only_samples() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("CONNACK from a client", vec![0x20, 2, 0, 0]),
+        ("SUBACK from a client", vec![0x90, 3, 0, 1, 0]),
+        ("UNSUBACK from a client", vec![0xB0, 2, 0, 1]),
+        ("PINGRESP from a client", vec![0xD0, 0]),
+    ]
+}
+
 /// What the codec says about `bytes`, with the broker's packet limit.
 fn decode_error(bytes: &[u8]) -> Option<DecodeError> {
     let decoder = Decoder::with_max_packet_size(MAX_PACKET);
@@ -236,7 +248,7 @@ fn mqtt_4_8_0_1_every_malformed_class_after_connect_closes_only_that_connection(
     watch_broker_panics();
     let broker = start_default_broker();
     let mut bystanders = Bystanders::new(broker.port());
-    for (what, bytes) in malformed_samples() {
+    for (what, bytes) in malformed_samples().into_iter().chain(server_only_samples()) {
         let mut bad = RawClient::clean(broker.port(), "offender");
         bad.send_bytes(&bytes);
         // Nothing comes back before the close: no acknowledgement of the damaged packet.
@@ -369,6 +381,27 @@ fn claimed_256_mib_is_never_allocated() {
     }
     drop(claimants);
     eventually("claimants gone", || broker.stats().clients_connected == 2);
+    bystanders.still_served();
+    assert_eq!(broker_panics(), 0);
+}
+
+/// [MQTT-4.8.0-2]: with a configured packet limit, a real packet just over it is closed before
+/// it is buffered, while one just under it is served; bystanders carry on.
+#[test]
+fn mqtt_4_8_0_2_packet_over_max_packet_size_closes_one_under_is_served() {
+    let _serial = serial();
+    watch_broker_panics();
+    let broker = start_broker(BrokerOptions {
+        max_packet_size: 1024,
+        ..BrokerOptions::default()
+    });
+    let mut bystanders = Bystanders::new(broker.port());
+    let mut big = RawClient::clean(broker.port(), "just-over");
+    big.send(&publish("t", &[0u8; 1100], QosPid::AtMostOnce, false));
+    big.expect_closed(READ_TIMEOUT);
+    let mut fits = RawClient::clean(broker.port(), "just-under");
+    fits.send(&publish("t", &[0u8; 1000], QosPid::AtMostOnce, false));
+    fits.sync();
     bystanders.still_served();
     assert_eq!(broker_panics(), 0);
 }
