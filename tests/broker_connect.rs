@@ -214,12 +214,27 @@ fn mqtt_3_1_2_24_keep_alive_1_5x() {
 #[test]
 fn mqtt_3_1_2_23_keep_alive_reset_by_any_packet() {
     let broker = start_default_broker();
-    let mut connect = connect_packet("pinger", true);
+    let mut connect = connect_packet("chatty", true);
     connect.keep_alive = 1;
     let (mut client, _) = RawClient::connect_with(broker.port(), connect);
-    for _ in 0..4 {
+    // No PINGREQ at all: other packets 700 ms apart, for 3.5 s (1.5 × keep-alive is 1.5 s).
+    // The first two are QoS 0 PUBLISHes, which get no answer: the SUBACK after them shows they
+    // kept the connection open on their own.
+    for round in 1..=5u16 {
         std::thread::sleep(Duration::from_millis(700));
-        client.sync();
+        match round {
+            1 | 2 => client.send(&publish("chatter", b"qos 0", QosPid::AtMostOnce, false)),
+            3 => client.subscribe_ok(round, &[("subscribed/#", QoS::AtMostOnce)]),
+            4 => {
+                let id = QosPid::AtLeastOnce(pid(round));
+                client.send(&publish("chatter", b"qos 1", id, false));
+                assert_eq!(client.recv(), Packet::Puback(pid(round)));
+            }
+            _ => {
+                client.send(&unsubscribe(round, &["subscribed/#"]));
+                assert_eq!(client.recv(), Packet::Unsuback(pid(round)));
+            }
+        }
     }
 }
 
