@@ -2,6 +2,7 @@
 //! refusals decided by the broker's authenticator.
 
 mod client_support;
+mod common;
 
 use std::time::Duration;
 

@@ -2,6 +2,7 @@
 //! message when mosquitto is not installed, a failure under CI=true).
 
 mod client_support;
+mod common;
 
 use std::time::Duration;
 

@@ -3,6 +3,7 @@
 //! proxy that drops the connection where a test wants it dropped.
 
 mod client_support;
+mod common;
 
 use std::num::NonZeroU16;
 use std::sync::{Arc, Mutex, Weak};

@@ -2,6 +2,7 @@
 //! chosen server behaviour (interleaving, duplicates, silence, refusals).
 
 mod client_support;
+mod common;
 
 use std::sync::Arc;
 use std::thread;

@@ -7,6 +7,9 @@
 
 use std::sync::Arc;
 
+mod common;
+
+use common::{field, frame};
 use mqtt::protocol::*;
 use mqtt::topic::{TopicError, TopicName};
 
@@ -16,30 +19,6 @@ fn id(n: u16) -> PacketId {
 
 fn topic(s: &str) -> TopicName {
     TopicName::new(s).expect("valid test topic")
-}
-
-/// Frames `body` behind `first_byte` with a remaining length encoded here, independently of the
-/// codec (section 2.2.3).
-fn frame(first_byte: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![first_byte];
-    let mut len = body.len();
-    loop {
-        let digit = (len % 128) as u8;
-        len /= 128;
-        out.push(if len > 0 { digit | 0x80 } else { digit });
-        if len == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(body);
-    out
-}
-
-/// A length-prefixed MQTT string or binary field holding exactly `bytes` (section 1.5.3).
-fn field(bytes: &[u8]) -> Vec<u8> {
-    let mut out = (bytes.len() as u16).to_be_bytes().to_vec();
-    out.extend_from_slice(bytes);
-    out
 }
 
 fn cat(parts: &[&[u8]]) -> Vec<u8> {

@@ -4,7 +4,6 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::Read;
 use std::time::Duration;
 
 use common::*;
@@ -23,16 +22,12 @@ fn raw_connect(flags: u8, payload: &[&[u8]]) -> Vec<u8> {
     frame(0x10, &body)
 }
 
-/// The next packet from the broker as raw bytes (packets here are below 128 bytes, so the
-/// remaining length is one byte).
+/// The next packet from the broker as raw bytes, exactly as sent.
 fn read_raw_packet(client: &mut RawClient) -> Vec<u8> {
-    let mut header = [0u8; 2];
-    client.stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
-    client.stream.read_exact(&mut header).unwrap();
-    assert!(header[1] < 128, "unexpectedly long packet");
-    let mut body = vec![0u8; header[1] as usize];
-    client.stream.read_exact(&mut body).unwrap();
-    [&header[..], &body].concat()
+    match client.try_read_raw(READ_TIMEOUT) {
+        Ok(bytes) => bytes,
+        Err(end) => panic!("expected a packet, got {end:?}"),
+    }
 }
 
 /// Sends `bytes` on a fresh socket and asserts the broker closes it without answering anything,

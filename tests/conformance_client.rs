@@ -3,11 +3,14 @@
 //! statement to its tests).
 
 use std::collections::HashSet;
-use std::io::{ErrorKind, Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+mod common;
+
+use common::{PacketStream, ReadEnd, field, frame};
 use mqtt::client::{Client, ClientError, CloseReason, ConnectOptions};
 use mqtt::protocol::{Connect, Decoder, Packet, PacketId, QoS};
 
@@ -15,41 +18,13 @@ const WAIT: Duration = Duration::from_secs(5);
 
 /// The server end of one client connection, speaking raw bytes.
 struct Peer {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-/// How a read from the client ended without a packet.
-#[derive(Debug, PartialEq, Eq)]
-enum End {
-    Closed,
-    Timeout,
+    packets: PacketStream,
 }
 
 impl Peer {
     /// Bytes of one whole packet from the client, exactly as sent.
-    fn read_raw(&mut self, within: Duration) -> Result<Vec<u8>, End> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(len) = whole_packet_len(&self.buf) {
-                return Ok(self.buf.drain(..len).collect());
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(End::Timeout);
-            }
-            self.stream.set_read_timeout(Some(left)).unwrap();
-            let mut chunk = [0u8; 4096];
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return Err(End::Closed),
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    return Err(End::Timeout);
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => return Err(End::Closed),
-            }
-        }
+    fn read_raw(&mut self, within: Duration) -> Result<Vec<u8>, ReadEnd> {
+        self.packets.try_read_raw(within)
     }
 
     fn raw(&mut self) -> Vec<u8> {
@@ -65,7 +40,7 @@ impl Peer {
     }
 
     fn send_bytes(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).unwrap();
+        self.packets.stream.write_all(bytes).unwrap();
     }
 
     /// Reads CONNECT and accepts it.
@@ -80,23 +55,10 @@ impl Peer {
     /// Asserts the client closes the connection (end of stream) without sending anything more.
     fn expect_closed(&mut self) {
         match self.read_raw(WAIT) {
-            Err(End::Closed) => {}
+            Err(ReadEnd::Closed) => {}
             other => panic!("expected the client to close, got {other:?}"),
         }
     }
-}
-
-/// Length of the first packet in `buf` once all of it is there.
-fn whole_packet_len(buf: &[u8]) -> Option<usize> {
-    let mut remaining = 0usize;
-    for (i, byte) in buf.iter().skip(1).take(4).enumerate() {
-        remaining |= ((byte & 0x7F) as usize) << (7 * i);
-        if byte & 0x80 == 0 {
-            let total = 1 + i + 1 + remaining;
-            return (buf.len() >= total).then_some(total);
-        }
-    }
-    None
 }
 
 /// A one-connection scripted server on 127.0.0.1; `finish` re-raises the script's failures.
@@ -112,8 +74,7 @@ impl Server {
         let script = thread::spawn(move || {
             let (stream, _) = listener.accept().unwrap();
             script(Peer {
-                stream,
-                buf: Vec::new(),
+                packets: PacketStream::new(stream),
             });
         });
         Server { port, script }
@@ -135,20 +96,13 @@ impl Server {
     }
 }
 
-fn field(bytes: &[u8]) -> Vec<u8> {
-    let mut out = (bytes.len() as u16).to_be_bytes().to_vec();
-    out.extend_from_slice(bytes);
-    out
-}
-
 fn raw_publish(first_byte: u8, topic: &[u8], id: Option<u16>, payload: &[u8]) -> Vec<u8> {
     let mut body = field(topic);
     if let Some(id) = id {
         body.extend_from_slice(&id.to_be_bytes());
     }
     body.extend_from_slice(payload);
-    assert!(body.len() < 128);
-    [&[first_byte, body.len() as u8][..], &body].concat()
+    frame(first_byte, &body)
 }
 
 /// Lets the client read and answer what the server sent last, when no PUBLISH is coming.

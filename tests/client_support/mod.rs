@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use std::num::NonZeroU16;
 
 use mqtt::client::{Client, ConnectOptions};
-use mqtt::protocol::{Decoder, Packet, Publish};
+use mqtt::protocol::{Packet, Publish};
+
+use crate::common::PacketStream;
 
 pub mod proxy;
 pub mod scenarios;
@@ -201,11 +203,16 @@ impl Drop for Mosquitto {
 
 /// One accepted connection of a [`FakeBroker`], speaking raw packets.
 pub struct FakeConn {
-    stream: TcpStream,
-    buf: Vec<u8>,
+    packets: PacketStream,
 }
 
 impl FakeConn {
+    fn new(stream: TcpStream) -> FakeConn {
+        FakeConn {
+            packets: PacketStream::new(stream),
+        }
+    }
+
     /// The next packet from the client, or panics after `within`.
     pub fn read(&mut self, within: Duration) -> Packet {
         self.try_read(within)
@@ -214,38 +221,14 @@ impl FakeConn {
 
     /// The next packet, or `None` on timeout or end of stream.
     pub fn try_read(&mut self, within: Duration) -> Option<Packet> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some((packet, used)) = Decoder::default()
-                .decode(&self.buf)
-                .expect("client sent a malformed packet")
-            {
-                self.buf.drain(..used);
-                return Some(packet);
-            }
-            let left = deadline.checked_duration_since(Instant::now())?;
-            self.stream
-                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
-                .unwrap();
-            let mut chunk = [0u8; 4096];
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return None,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return None;
-                }
-                Err(_) => return None,
-            }
-        }
+        self.packets.try_read(within).ok()
     }
 
     pub fn send(&mut self, packet: &Packet) {
-        self.stream.write_all(&packet.to_bytes().unwrap()).unwrap();
+        self.packets
+            .stream
+            .write_all(&packet.to_bytes().unwrap())
+            .unwrap();
     }
 
     /// Reads CONNECT and accepts it.
@@ -297,10 +280,7 @@ impl FakeListener {
             match self.listener.accept() {
                 Ok((stream, _)) => {
                     stream.set_nonblocking(false).unwrap();
-                    return Some(FakeConn {
-                        stream,
-                        buf: Vec::new(),
-                    });
+                    return Some(FakeConn::new(stream));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     if Instant::now() >= deadline {
@@ -327,10 +307,7 @@ impl FakeBroker {
         let port = listener.local_addr().unwrap().port();
         let script = thread::spawn(move || {
             let (stream, _) = listener.accept().unwrap();
-            script(FakeConn {
-                stream,
-                buf: Vec::new(),
-            });
+            script(FakeConn::new(stream));
         });
         FakeBroker {
             port,

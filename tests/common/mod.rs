@@ -25,10 +25,19 @@ pub fn field(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A packet with the given first byte and body (remaining length below 128), built by hand.
+/// A packet with the given first byte and body, framed by hand: the remaining length is encoded
+/// here, independently of the codec (section 2.2.3).
 pub fn frame(first_byte: u8, body: &[u8]) -> Vec<u8> {
-    assert!(body.len() < 128);
-    let mut out = vec![first_byte, body.len() as u8];
+    let mut out = vec![first_byte];
+    let mut len = body.len();
+    loop {
+        let digit = (len % 128) as u8;
+        len /= 128;
+        out.push(if len > 0 { digit | 0x80 } else { digit });
+        if len == 0 {
+            break;
+        }
+    }
     out.extend_from_slice(body);
     out
 }
@@ -101,13 +110,6 @@ pub fn unsubscribe(id: u16, filters: &[&str]) -> Packet {
     })
 }
 
-/// A test peer speaking raw MQTT bytes.
-pub struct RawClient {
-    pub stream: TcpStream,
-    buf: Vec<u8>,
-    decoder: Decoder,
-}
-
 /// What a read observed instead of a packet.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ReadEnd {
@@ -115,14 +117,115 @@ pub enum ReadEnd {
     Closed,
 }
 
+/// A socket read packet by packet until a deadline: the one place tests decode what a peer (the
+/// broker, or a client under test) sends them.
+pub struct PacketStream {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl PacketStream {
+    pub fn new(stream: TcpStream) -> PacketStream {
+        PacketStream {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// The next packet, decoded, or why none arrived within `within`; panics if the peer sent a
+    /// malformed one.
+    pub fn try_read(&mut self, within: Duration) -> Result<Packet, ReadEnd> {
+        let deadline = Instant::now() + within;
+        loop {
+            match Decoder::default().decode(&self.buf) {
+                Ok(Some((packet, used))) => {
+                    self.buf.drain(..used);
+                    return Ok(packet);
+                }
+                Ok(None) => {}
+                Err(e) => panic!("peer sent a malformed packet: {e}"),
+            }
+            self.fill(deadline)?;
+        }
+    }
+
+    /// The bytes of the next whole packet exactly as sent, undecoded, or why none arrived
+    /// within `within`.
+    pub fn try_read_raw(&mut self, within: Duration) -> Result<Vec<u8>, ReadEnd> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(len) = whole_packet_len(&self.buf) {
+                return Ok(self.buf.drain(..len).collect());
+            }
+            self.fill(deadline)?;
+        }
+    }
+
+    /// Reads what the socket has, waiting until `deadline` at most.
+    fn fill(&mut self, deadline: Instant) -> Result<(), ReadEnd> {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(ReadEnd::Timeout);
+            }
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            let mut chunk = [0u8; 16 * 1024];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Err(ReadEnd::Closed),
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    return Ok(());
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return Err(ReadEnd::Timeout);
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                // A reset also means closed.
+                Err(_) => return Err(ReadEnd::Closed),
+            }
+        }
+    }
+}
+
+/// Length of the first packet in `buf` once all of it is there (the remaining length decoded
+/// here, independently of the codec).
+fn whole_packet_len(buf: &[u8]) -> Option<usize> {
+    let mut remaining = 0usize;
+    for (i, byte) in buf.iter().skip(1).take(4).enumerate() {
+        remaining |= ((byte & 0x7F) as usize) << (7 * i);
+        if byte & 0x80 == 0 {
+            let total = 1 + i + 1 + remaining;
+            return (buf.len() >= total).then_some(total);
+        }
+    }
+    None
+}
+
+/// A test peer speaking raw MQTT bytes to a broker; its [`PacketStream`] (and the socket in it,
+/// as `client.stream`) is reachable through it.
+pub struct RawClient {
+    packets: PacketStream,
+}
+
+impl std::ops::Deref for RawClient {
+    type Target = PacketStream;
+    fn deref(&self) -> &PacketStream {
+        &self.packets
+    }
+}
+
+impl std::ops::DerefMut for RawClient {
+    fn deref_mut(&mut self) -> &mut PacketStream {
+        &mut self.packets
+    }
+}
+
 impl RawClient {
     pub fn open(port: u16) -> RawClient {
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to broker");
         stream.set_nodelay(true).unwrap();
         RawClient {
-            stream,
-            buf: Vec::new(),
-            decoder: Decoder::default(),
+            packets: PacketStream::new(stream),
         }
     }
 
@@ -130,9 +233,7 @@ impl RawClient {
     pub fn try_open(port: u16) -> std::io::Result<RawClient> {
         let stream = TcpStream::connect(("127.0.0.1", port))?;
         Ok(RawClient {
-            stream,
-            buf: Vec::new(),
-            decoder: Decoder::default(),
+            packets: PacketStream::new(stream),
         })
     }
 
@@ -184,32 +285,7 @@ impl RawClient {
 
     /// The next packet, or why none arrived within `timeout`.
     pub fn try_recv(&mut self, timeout: Duration) -> Result<Packet, ReadEnd> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            match self.decoder.decode(&self.buf) {
-                Ok(Some((packet, used))) => {
-                    self.buf.drain(..used);
-                    return Ok(packet);
-                }
-                Ok(None) => {}
-                Err(e) => panic!("broker sent a malformed packet: {e}"),
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(ReadEnd::Timeout);
-            }
-            self.stream.set_read_timeout(Some(left)).unwrap();
-            let mut chunk = [0u8; 16 * 1024];
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return Err(ReadEnd::Closed),
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    return Err(ReadEnd::Timeout);
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => return Err(ReadEnd::Closed),
-            }
-        }
+        self.packets.try_read(timeout)
     }
 
     /// The next packet; panics if none arrives within [`READ_TIMEOUT`].
