@@ -1,4 +1,4 @@
-//! The C++17 wrapper (examples-c/cpp/mqtt.hpp) and its demo: built by `make -C examples-c cpp`
+//! The C++17 wrapper (bindings/cpp/mqtt.hpp) and its demo: built by `make -C examples-c cpp`
 //! with `-std=c++17 -Wall -Wextra -Wpedantic -Werror`, then run.
 
 mod shipping;

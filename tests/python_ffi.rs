@@ -1,4 +1,4 @@
-//! The Python binding (examples-c/python/libmqtt.py, ctypes) through its example: an embedded
+//! The Python binding (bindings/python/libmqtt.py, ctypes) through its example: an embedded
 //! broker with Python authenticator and authorizer, a subscription whose Python callback runs on
 //! the loop thread, a callback that raises, and publishes from the client and the broker.
 
@@ -16,7 +16,7 @@ fn python_example_embeds_a_broker_and_receives_through_a_callback() {
     let finished = run(
         Command::new("python3")
             .arg("example.py")
-            .current_dir(root().join("examples-c/python"))
+            .current_dir(root().join("bindings/python"))
             .env("LIBMQTT_PATH", release_dir().join("libmqtt.so"))
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .env_remove("LD_LIBRARY_PATH"),
@@ -72,7 +72,7 @@ fn python_binding_reports_errors_keeps_callbacks_alive_and_receives_on_the_calli
     let finished = run(
         Command::new("python3")
             .arg(&script)
-            .env("PYTHONPATH", root().join("examples-c/python"))
+            .env("PYTHONPATH", root().join("bindings/python"))
             .env("LIBMQTT_PATH", release_dir().join("libmqtt.so"))
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .env_remove("LD_LIBRARY_PATH"),

@@ -1,7 +1,7 @@
 """libmqtt from Python: embeds a broker that admits only user "python", subscribes with a Python
 callback that runs on the connection's loop thread, publishes, prints what arrived.
 
-    LIBMQTT_PATH=target/release/libmqtt.so python3 examples-c/python/example.py
+    LIBMQTT_PATH=target/release/libmqtt.so python3 bindings/python/example.py
 
 Exits 0 when every message arrived, 1 otherwise. Every wait is bounded.
 """
