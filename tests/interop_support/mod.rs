@@ -4,7 +4,6 @@
 //!
 //! Every test file that uses this module also declares `mod common;` (tests/common) for the
 //! raw MQTT client.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -131,11 +130,6 @@ impl ObservedBroker {
 
     pub fn stats(&self) -> BrokerStats {
         self.broker.stats()
-    }
-
-    /// Every event recorded so far, in order.
-    pub fn events(&self) -> Vec<Event> {
-        self.events.lock().clone()
     }
 
     /// Waits for the `nth` (0-based) connection of `client_id`; returns its session-present flag
@@ -268,17 +262,6 @@ impl PeerProcess {
                 self.stderr()
             )
         })
-    }
-
-    /// Waits for the next line that starts with `prefix`, failing on anything else before it.
-    pub fn expect_line_starting(&self, prefix: &str) -> String {
-        let line = self.expect_line();
-        assert!(
-            line.starts_with(prefix),
-            "{}: expected a line starting {prefix:?}, got {line:?}",
-            self.name
-        );
-        line
     }
 
     pub fn stderr(&self) -> String {

@@ -1,0 +1,18 @@
+//! Test binary `broker`: the broker through raw MQTT clients, its Rust and C APIs, the
+//! standalone broker program and the fuzzer's regressions. Tests that count the process's
+//! threads or descriptors are not here (they would see the other tests' brokers): see
+//! broker_parking.rs and hostile.rs.
+
+mod common;
+mod packet_stream;
+
+mod broker {
+    mod connect;
+    mod ffi;
+    mod fuzz_regressions;
+    mod program;
+    mod pubsub;
+    mod sessions;
+    mod stress;
+    mod will;
+}

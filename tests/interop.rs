@@ -1,0 +1,14 @@
+//! Test binary `interop`: peers this project did not write — mosquitto and its command-line
+//! clients, Python paho-mqtt and the rumqttc crate — against this crate's broker and client.
+
+mod common;
+mod interop_support;
+mod mosquitto;
+mod packet_stream;
+
+mod interop {
+    mod client_mosquitto;
+    mod mosquitto_clients;
+    mod paho;
+    mod rumqttc;
+}
