@@ -1,5 +1,6 @@
 //! Test binary `broker`: the broker through raw MQTT clients, its Rust and C APIs, the
-//! standalone broker program and the fuzzer's regressions. Tests that count the process's
+//! standalone broker program, the service files it reads (password, ACL, configuration) and the
+//! fuzzer's regressions. Tests that count the process's
 //! threads or descriptors are not here (they would see the other tests' brokers): see
 //! broker_parking.rs and hostile.rs.
 
@@ -12,6 +13,7 @@ mod broker {
     mod fuzz_regressions;
     mod program;
     mod pubsub;
+    mod service_files;
     mod sessions;
     mod stress;
     mod will;
