@@ -742,175 +742,6 @@ mqtt_status mqtt_broker_publish(mqtt_broker *broker,
 mqtt_status mqtt_broker_stats(const mqtt_broker *broker, mqtt_broker_statistics *out);
 
 /**
- * New connection settings with the defaults: generated client id, clean session, keep-alive
- * 60 s, no user name, password or will, connect timeout 30 s, operation timeout 30 s,
- * protocol level 4 (MQTT 3.1.1), at most 1024 QoS 1/2 publishes in flight. Release with
- * `mqtt_connect_options_free`. Returns NULL only if memory is exhausted.
- */
-mqtt_connect_options *mqtt_connect_options_new(void);
-
-/**
- * Releases settings made by `mqtt_connect_options_new`. NULL is a no-op.
- *
- * # Safety
- * `options` is NULL or a pointer from `mqtt_connect_options_new` not freed before.
- */
-void mqtt_connect_options_free(mqtt_connect_options *options);
-
-/**
- * Sets the client identifier (copied). NULL restores the default: an id generated at connect
- * time, at most 23 characters. An empty string sends an empty id, which is allowed only with a
- * clean session ([MQTT-3.1.3-7]): with clean session off, `mqtt_connect` fails with
- * `MQTT_STATUS_INVALID_ARGUMENT` before connecting.
- *
- * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL,
- * `MQTT_STATUS_INVALID_UTF8` when `client_id` is not UTF-8.
- *
- * # Safety
- * `options` is a handle from `mqtt_connect_options_new`; `client_id` is NULL or a
- * NUL-terminated string.
- */
-mqtt_status mqtt_connect_options_set_client_id(mqtt_connect_options *options,
-                                               const char *client_id);
-
-/**
- * Sets whether the broker discards the session at connect and disconnect (default true). With
- * `false`, subscriptions and QoS 1/2 messages are kept while the client is away.
- *
- * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL.
- *
- * # Safety
- * `options` is a handle from `mqtt_connect_options_new`.
- */
-mqtt_status mqtt_connect_options_set_clean_session(mqtt_connect_options *options,
-                                                   bool clean_session);
-
-/**
- * Sets the keep-alive in seconds, 0..65535 (default 60; 0 turns it off). While a thread reads
- * the connection (the loop thread or a blocking call), PINGREQ goes out whenever nothing was
- * sent for this long, and a missing PINGRESP one period later closes the connection.
- *
- * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL,
- * `MQTT_STATUS_INVALID_ARGUMENT` when `seconds` is outside 0..65535.
- *
- * # Safety
- * `options` is a handle from `mqtt_connect_options_new`.
- */
-mqtt_status mqtt_connect_options_set_keep_alive(mqtt_connect_options *options, int seconds);
-
-/**
- * Sets the user name (copied); NULL removes user name and password.
- *
- * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL,
- * `MQTT_STATUS_INVALID_UTF8` when `username` is not UTF-8.
- *
- * # Safety
- * `options` is a handle from `mqtt_connect_options_new`; `username` is NULL or a
- * NUL-terminated string.
- */
-mqtt_status mqtt_connect_options_set_username(mqtt_connect_options *options, const char *username);
-
-/**
- * Sets the password: `len` bytes, binary (copied). NULL removes it. A password needs a user
- * name ([MQTT-3.1.2-22]); `mqtt_connect` fails with `MQTT_STATUS_INVALID_ARGUMENT` otherwise.
- *
- * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL.
- *
- * # Safety
- * `options` is a handle from `mqtt_connect_options_new`; `password` is NULL or points to `len`
- * readable bytes.
- */
-mqtt_status mqtt_connect_options_set_password(mqtt_connect_options *options,
-                                              const uint8_t *password,
-                                              size_t len);
-
-/**
- * Sets the will: the message the broker publishes on `topic` if the connection ends without
- * `mqtt_disconnect` (including `mqtt_connection_free` on an open connection). Topic and
- * payload are copied; `qos` is 0, 1 or 2. A NULL topic removes the will.
- *
- * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL
- * (or `payload` is NULL with `len` above 0), `MQTT_STATUS_INVALID_UTF8`, `MQTT_STATUS_INVALID_TOPIC`
- * (a wildcard, empty topic or U+0000), `MQTT_STATUS_INVALID_QOS` (not 0..2).
- *
- * # Safety
- * `options` is a handle from `mqtt_connect_options_new`; `topic` is NULL or a NUL-terminated
- * string; `payload` is NULL (only with `len` 0) or points to `len` readable bytes.
- */
-mqtt_status mqtt_connect_options_set_will(mqtt_connect_options *options,
-                                          const char *topic,
-                                          const uint8_t *payload,
-                                          size_t len,
-                                          int qos,
-                                          bool retain);
-
-/**
- * Sets how long `mqtt_connect` may take in all — resolving, TCP connect, CONNACK — in
- * milliseconds, above 0 (default 30000).
- *
- * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL,
- * `MQTT_STATUS_INVALID_ARGUMENT` when `timeout_ms` is not above 0.
- *
- * # Safety
- * `options` is a handle from `mqtt_connect_options_new`.
- */
-mqtt_status mqtt_connect_options_set_connect_timeout(mqtt_connect_options *options, int timeout_ms);
-
-/**
- * Sets how long `mqtt_subscribe`, `mqtt_unsubscribe`, `mqtt_publish` (QoS 1/2), `mqtt_ping` and
- * a `mqtt_publish_async` waiting for window space wait, and how long a write may stay blocked
- * before the connection counts as lost, in milliseconds, above 0 (default 30000).
- *
- * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL,
- * `MQTT_STATUS_INVALID_ARGUMENT` when `timeout_ms` is not above 0.
- *
- * # Safety
- * `options` is a handle from `mqtt_connect_options_new`.
- */
-mqtt_status mqtt_connect_options_set_operation_timeout(mqtt_connect_options *options,
-                                                       int timeout_ms);
-
-/**
- * Sets the protocol level: 4 for MQTT 3.1.1 (default) or 3 for MQTT 3.1 ("MQIsdp").
- *
- * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL,
- * `MQTT_STATUS_INVALID_ARGUMENT` for a level other than 3 or 4.
- *
- * # Safety
- * `options` is a handle from `mqtt_connect_options_new`.
- */
-mqtt_status mqtt_connect_options_set_protocol_level(mqtt_connect_options *options, int level);
-
-/**
- * Sets how many QoS 1 and 2 publishes may await acknowledgement at once, 1..65535 (default
- * 1024); `mqtt_publish_async` blocks while that many are in flight.
- *
- * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL,
- * `MQTT_STATUS_INVALID_ARGUMENT` outside 1..65535.
- *
- * # Safety
- * `options` is a handle from `mqtt_connect_options_new`.
- */
-mqtt_status mqtt_connect_options_set_max_inflight(mqtt_connect_options *options, int max_inflight);
-
-/**
- * Makes the loop thread reconnect by itself when the connection is lost (not after
- * `mqtt_disconnect`), as `mqtt_reconnect` would, like libmosquitto's loop: it waits `delay_ms`
- * before the first attempt and doubles the wait after each failed one, up to `max_delay_ms`,
- * until it succeeds or `mqtt_loop_stop`, `mqtt_disconnect` or `mqtt_connection_free` stops it
- * (each may then wait for an attempt under way, at most the connect timeout). Only the loop
- * thread reconnects by itself; without it, call `mqtt_reconnect`. `delay_ms` 0 turns it off
- * (the default); otherwise `0 < delay_ms <= max_delay_ms`, else
- * `MQTT_STATUS_INVALID_ARGUMENT`.
- *
- * # Safety
- * `options` is a handle from `mqtt_connect_options_new`.
- */
-mqtt_status mqtt_connect_options_set_auto_reconnect(mqtt_connect_options *options,
-                                                    int delay_ms,
-                                                    int max_delay_ms);
-
-/**
  * Connects to the broker at `host` (a name, an IPv4 or an IPv6 address) and `port` (a decimal
  * string such as "1883"), sends CONNECT and waits for CONNACK. Blocks at most the connect
  * timeout (30 s unless set). `options` may be NULL for the defaults; it is only read.
@@ -1167,6 +998,175 @@ const char *mqtt_connection_client_id(const mqtt_connection *connection);
  * `connection` is NULL or a handle from `mqtt_connect` not freed before and not in use.
  */
 void mqtt_connection_free(mqtt_connection *connection);
+
+/**
+ * New connection settings with the defaults: generated client id, clean session, keep-alive
+ * 60 s, no user name, password or will, connect timeout 30 s, operation timeout 30 s,
+ * protocol level 4 (MQTT 3.1.1), at most 1024 QoS 1/2 publishes in flight. Release with
+ * `mqtt_connect_options_free`. Returns NULL only if memory is exhausted.
+ */
+mqtt_connect_options *mqtt_connect_options_new(void);
+
+/**
+ * Releases settings made by `mqtt_connect_options_new`. NULL is a no-op.
+ *
+ * # Safety
+ * `options` is NULL or a pointer from `mqtt_connect_options_new` not freed before.
+ */
+void mqtt_connect_options_free(mqtt_connect_options *options);
+
+/**
+ * Sets the client identifier (copied). NULL restores the default: an id generated at connect
+ * time, at most 23 characters. An empty string sends an empty id, which is allowed only with a
+ * clean session ([MQTT-3.1.3-7]): with clean session off, `mqtt_connect` fails with
+ * `MQTT_STATUS_INVALID_ARGUMENT` before connecting.
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL,
+ * `MQTT_STATUS_INVALID_UTF8` when `client_id` is not UTF-8.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`; `client_id` is NULL or a
+ * NUL-terminated string.
+ */
+mqtt_status mqtt_connect_options_set_client_id(mqtt_connect_options *options,
+                                               const char *client_id);
+
+/**
+ * Sets whether the broker discards the session at connect and disconnect (default true). With
+ * `false`, subscriptions and QoS 1/2 messages are kept while the client is away.
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`.
+ */
+mqtt_status mqtt_connect_options_set_clean_session(mqtt_connect_options *options,
+                                                   bool clean_session);
+
+/**
+ * Sets the keep-alive in seconds, 0..65535 (default 60; 0 turns it off). While a thread reads
+ * the connection (the loop thread or a blocking call), PINGREQ goes out whenever nothing was
+ * sent for this long, and a missing PINGRESP one period later closes the connection.
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL,
+ * `MQTT_STATUS_INVALID_ARGUMENT` when `seconds` is outside 0..65535.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`.
+ */
+mqtt_status mqtt_connect_options_set_keep_alive(mqtt_connect_options *options, int seconds);
+
+/**
+ * Sets the user name (copied); NULL removes user name and password.
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL,
+ * `MQTT_STATUS_INVALID_UTF8` when `username` is not UTF-8.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`; `username` is NULL or a
+ * NUL-terminated string.
+ */
+mqtt_status mqtt_connect_options_set_username(mqtt_connect_options *options, const char *username);
+
+/**
+ * Sets the password: `len` bytes, binary (copied). NULL removes it. A password needs a user
+ * name ([MQTT-3.1.2-22]); `mqtt_connect` fails with `MQTT_STATUS_INVALID_ARGUMENT` otherwise.
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`; `password` is NULL or points to `len`
+ * readable bytes.
+ */
+mqtt_status mqtt_connect_options_set_password(mqtt_connect_options *options,
+                                              const uint8_t *password,
+                                              size_t len);
+
+/**
+ * Sets the will: the message the broker publishes on `topic` if the connection ends without
+ * `mqtt_disconnect` (including `mqtt_connection_free` on an open connection). Topic and
+ * payload are copied; `qos` is 0, 1 or 2. A NULL topic removes the will.
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL
+ * (or `payload` is NULL with `len` above 0), `MQTT_STATUS_INVALID_UTF8`, `MQTT_STATUS_INVALID_TOPIC`
+ * (a wildcard, empty topic or U+0000), `MQTT_STATUS_INVALID_QOS` (not 0..2).
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`; `topic` is NULL or a NUL-terminated
+ * string; `payload` is NULL (only with `len` 0) or points to `len` readable bytes.
+ */
+mqtt_status mqtt_connect_options_set_will(mqtt_connect_options *options,
+                                          const char *topic,
+                                          const uint8_t *payload,
+                                          size_t len,
+                                          int qos,
+                                          bool retain);
+
+/**
+ * Sets how long `mqtt_connect` may take in all — resolving, TCP connect, CONNACK — in
+ * milliseconds, above 0 (default 30000).
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL,
+ * `MQTT_STATUS_INVALID_ARGUMENT` when `timeout_ms` is not above 0.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`.
+ */
+mqtt_status mqtt_connect_options_set_connect_timeout(mqtt_connect_options *options, int timeout_ms);
+
+/**
+ * Sets how long `mqtt_subscribe`, `mqtt_unsubscribe`, `mqtt_publish` (QoS 1/2), `mqtt_ping` and
+ * a `mqtt_publish_async` waiting for window space wait, and how long a write may stay blocked
+ * before the connection counts as lost, in milliseconds, above 0 (default 30000).
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL,
+ * `MQTT_STATUS_INVALID_ARGUMENT` when `timeout_ms` is not above 0.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`.
+ */
+mqtt_status mqtt_connect_options_set_operation_timeout(mqtt_connect_options *options,
+                                                       int timeout_ms);
+
+/**
+ * Sets the protocol level: 4 for MQTT 3.1.1 (default) or 3 for MQTT 3.1 ("MQIsdp").
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL,
+ * `MQTT_STATUS_INVALID_ARGUMENT` for a level other than 3 or 4.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`.
+ */
+mqtt_status mqtt_connect_options_set_protocol_level(mqtt_connect_options *options, int level);
+
+/**
+ * Sets how many QoS 1 and 2 publishes may await acknowledgement at once, 1..65535 (default
+ * 1024); `mqtt_publish_async` blocks while that many are in flight.
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL,
+ * `MQTT_STATUS_INVALID_ARGUMENT` outside 1..65535.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`.
+ */
+mqtt_status mqtt_connect_options_set_max_inflight(mqtt_connect_options *options, int max_inflight);
+
+/**
+ * Makes the loop thread reconnect by itself when the connection is lost (not after
+ * `mqtt_disconnect`), as `mqtt_reconnect` would, like libmosquitto's loop: it waits `delay_ms`
+ * before the first attempt and doubles the wait after each failed one, up to `max_delay_ms`,
+ * until it succeeds or `mqtt_loop_stop`, `mqtt_disconnect` or `mqtt_connection_free` stops it
+ * (each may then wait for an attempt under way, at most the connect timeout). Only the loop
+ * thread reconnects by itself; without it, call `mqtt_reconnect`. `delay_ms` 0 turns it off
+ * (the default); otherwise `0 < delay_ms <= max_delay_ms`, else
+ * `MQTT_STATUS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`.
+ */
+mqtt_status mqtt_connect_options_set_auto_reconnect(mqtt_connect_options *options,
+                                                    int delay_ms,
+                                                    int max_delay_ms);
 
 /**
  * The message describing the most recent failed call on the calling thread, or "" if the most
