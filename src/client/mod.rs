@@ -46,6 +46,9 @@ mod transport;
 
 pub use error::{ClientError, CloseReason};
 pub use handle::Client;
-pub use options::{ConnectOptions, Will};
+pub use options::{
+    Callbacks, ConnectCallback, ConnectOptions, DisconnectCallback, LogCallback, LogLevel,
+    OfflineQueue, QueueOverflow, Will,
+};
 pub use published::{PublishOutcome, PublishedCallback};
 pub use subscriptions::{Message, MessageCallback};

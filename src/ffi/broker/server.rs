@@ -5,7 +5,7 @@ use std::ptr;
 
 use super::super::args::{bytes_arg, c_str_arg, out_arg, qos_arg};
 use super::super::error::FfiError;
-use super::super::guard::{guard_or, guard_status, guard_void};
+use super::super::guard::{guard_or, guard_quiet, guard_status, guard_void};
 use super::super::handle::{free_handle, handle_ref, into_handle};
 use super::super::status::mqtt_status;
 use super::{mqtt_broker, mqtt_broker_options, mqtt_broker_statistics};
@@ -94,14 +94,15 @@ pub unsafe extern "C" fn mqtt_broker_start(broker: *mut mqtt_broker) -> mqtt_sta
 }
 
 /// The port the broker listens on: the one it was created with, or the one the system chose for
-/// port "0". 0 before `mqtt_broker_start` succeeded, or for NULL (with
-/// `MQTT_STATUS_NULL_ARGUMENT`). Stays valid after stop. Does not block; thread-safe.
+/// port "0". 0 before `mqtt_broker_start` succeeded, or for NULL. Stays valid after stop. Does
+/// not block; thread-safe. A pure getter: leaves `mqtt_last_status()` and `mqtt_last_error()`
+/// as they were.
 ///
 /// # Safety
 /// `broker` is NULL or a live broker.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mqtt_broker_port(broker: *const mqtt_broker) -> u16 {
-    guard_or(0, || {
+    guard_quiet(0, || {
         // SAFETY: NULL or live per the caller.
         Ok(unsafe { handle_ref(broker, "broker") }?.broker.port())
     })

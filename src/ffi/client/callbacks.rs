@@ -1,13 +1,16 @@
 //! Adapters from a C function pointer plus its `userdata` to the client's Rust callbacks. Each
 //! one builds what C expects (NUL-terminated topic, status codes) for the duration of the call.
 
-use std::ffi::{c_int, c_void};
+use std::ffi::{CString, c_char, c_int, c_void};
 use std::sync::Arc;
 
 use super::super::args::UserData;
 use super::super::status::mqtt_status;
-use super::mqtt_message;
-use crate::client::{Message, MessageCallback, PublishOutcome, PublishedCallback};
+use super::{mqtt_close_reason, mqtt_message};
+use crate::client::{
+    CloseReason, ConnectCallback, DisconnectCallback, LogCallback, LogLevel, Message,
+    MessageCallback, PublishOutcome, PublishedCallback,
+};
 use crate::protocol::PacketId;
 
 /// Where an empty payload points, so C never sees NULL.
@@ -24,8 +27,45 @@ pub(super) fn c_message_callback(
     Arc::new(move |m: &Message<'_>| deliver_to_c(callback, userdata, m))
 }
 
+/// A C connect callback as a [`ConnectCallback`].
+pub(super) fn c_connect_callback(
+    callback: unsafe extern "C" fn(*mut c_void, bool, c_int),
+    userdata: UserData,
+) -> ConnectCallback {
+    Arc::new(move |session_present: bool, code: u8| {
+        // SAFETY: the C caller supplied this function and userdata for exactly these calls.
+        unsafe { callback(userdata.as_ptr(), session_present, c_int::from(code)) };
+    })
+}
+
+/// A C disconnect callback as a [`DisconnectCallback`]: the reason becomes an
+/// `mqtt_close_reason` value.
+pub(super) fn c_disconnect_callback(
+    callback: unsafe extern "C" fn(*mut c_void, c_int, bool),
+    userdata: UserData,
+) -> DisconnectCallback {
+    Arc::new(move |reason: &CloseReason, will_reconnect: bool| {
+        let reason = mqtt_close_reason::from(reason) as c_int;
+        // SAFETY: the C caller supplied this function and userdata for exactly these calls.
+        unsafe { callback(userdata.as_ptr(), reason, will_reconnect) };
+    })
+}
+
+/// A C log callback as a [`LogCallback`]: the line is NUL-terminated for the call.
+pub(super) fn c_log_callback(
+    callback: unsafe extern "C" fn(*mut c_void, c_int, *const c_char),
+    userdata: UserData,
+) -> LogCallback {
+    Arc::new(move |level: LogLevel, line: &str| {
+        let line = CString::new(line.replace('\0', "\u{FFFD}")).unwrap_or_default();
+        // SAFETY: the C caller supplied this function and userdata for exactly these calls;
+        // the string lives until it returns.
+        unsafe { callback(userdata.as_ptr(), level as c_int, line.as_ptr()) };
+    })
+}
+
 /// A C publish completion callback as a [`PublishedCallback`]: `Acknowledged` becomes
-/// `MQTT_STATUS_OK`, `Discarded` `MQTT_STATUS_CLOSED`.
+/// `MQTT_STATUS_OK`, `Discarded` `MQTT_STATUS_CLOSED`, `Dropped` `MQTT_STATUS_QUEUE_FULL`.
 pub(super) fn c_published_callback(
     callback: unsafe extern "C" fn(*mut c_void, u16, mqtt_status),
     userdata: UserData,
@@ -34,6 +74,7 @@ pub(super) fn c_published_callback(
         let status = match outcome {
             PublishOutcome::Acknowledged => mqtt_status::Ok,
             PublishOutcome::Discarded => mqtt_status::Closed,
+            PublishOutcome::Dropped => mqtt_status::QueueFull,
         };
         // SAFETY: the C caller supplied this function and userdata for exactly these calls.
         unsafe { callback(userdata.as_ptr(), id.get(), status) };

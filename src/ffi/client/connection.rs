@@ -4,16 +4,17 @@ use std::ffi::{CString, c_char, c_int, c_void};
 
 use super::super::args::{UserData, bytes_arg, c_str_arg, out_arg, qos_arg};
 use super::super::error::FfiError;
-use super::super::guard::{guard_or, guard_status, guard_void};
-use super::super::handle::{free_handle, handle_ref, into_handle};
+use super::super::guard::{guard_or, guard_quiet, guard_status, guard_void};
+use super::super::handle::{handle_ref, into_handle};
 use super::super::status::mqtt_status;
 use super::callbacks::{c_message_callback, c_published_callback};
+use super::lifetime::free_connection;
 use super::{
     connection_arg, mqtt_connect_options, mqtt_connection, mqtt_message_callback,
     mqtt_published_callback, packet_id_arg, timeout_arg,
 };
-use crate::client::{Client, ConnectOptions};
-use crate::protocol::PacketId;
+use crate::client::{Client, ClientError, ConnectOptions};
+use crate::protocol::{PacketId, SubackCode};
 
 /// The shared body of `mqtt_connect` and `mqtt_connect_ex`.
 ///
@@ -43,7 +44,11 @@ unsafe fn open_connection(
     let client = Client::connect(host, port, options)?;
     let client_id = CString::new(client.client_id())
         .map_err(|_| FfiError::invalid_argument("client id contains a NUL byte"))?;
-    Ok(into_handle(mqtt_connection { client, client_id }))
+    Ok(into_handle(mqtt_connection {
+        client,
+        client_id,
+        calls: Default::default(),
+    }))
 }
 
 /// Connects to the broker at `host` (a name, an IPv4 or an IPv6 address) and `port` (a decimal
@@ -142,6 +147,76 @@ pub unsafe extern "C" fn mqtt_subscribe(
         Ok(())
     })
 }
+/// Subscribes to `count` filters in one SUBSCRIBE: `filters[i]` with the requested `qos[i]` (0,
+/// 1 or 2), all with the same `callback` and `userdata` (chosen per message as for
+/// `mqtt_subscribe`), and waits for the SUBACK (at most the operation timeout). On
+/// `MQTT_STATUS_OK`, `granted_qos[i]` (the array may be NULL) receives the QoS granted for
+/// `filters[i]`, or 0x80 (128) when the broker refused that filter, whose callback is then
+/// removed again; the call succeeds even if some filters were refused ([MQTT-3.9.3-1]).
+///
+/// Returns `MQTT_STATUS_INVALID_ARGUMENT` when `count` is 0 ([MQTT-3.8.3-3]),
+/// `MQTT_STATUS_INVALID_TOPIC`, `MQTT_STATUS_INVALID_QOS`, `MQTT_STATUS_TIMEOUT`,
+/// `MQTT_STATUS_CLOSED`, `MQTT_STATUS_NULL_ARGUMENT`. Messages arriving while it waits are
+/// dispatched, not lost.
+///
+/// # Safety
+/// `connection` is a live handle; `filters` and `qos` point to `count` NUL-terminated strings
+/// and ints; `granted_qos` is NULL or points to `count` writable ints; `userdata` is passed back
+/// untouched, from the thread documented at `mqtt_message_callback`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_subscribe_many(
+    connection: *const mqtt_connection,
+    filters: *const *const c_char,
+    qos: *const c_int,
+    count: usize,
+    callback: mqtt_message_callback,
+    userdata: *mut c_void,
+    granted_qos: *mut c_int,
+) -> mqtt_status {
+    guard_status(|| {
+        // SAFETY: the caller passes a live handle.
+        let client = unsafe { connection_arg(connection) }?;
+        if count == 0 {
+            return Err(FfiError::invalid_argument(
+                "SUBSCRIBE needs at least one filter [MQTT-3.8.3-3]",
+            ));
+        }
+        if filters.is_null() || qos.is_null() {
+            return Err(FfiError::null_argument(if filters.is_null() {
+                "filters"
+            } else {
+                "qos"
+            }));
+        }
+        // SAFETY: non-NULL, with `count` elements per the caller.
+        let (filter_ptrs, qos_values) = unsafe {
+            (
+                std::slice::from_raw_parts(filters, count),
+                std::slice::from_raw_parts(qos, count),
+            )
+        };
+        let mut requested = Vec::with_capacity(count);
+        for (&filter, &q) in filter_ptrs.iter().zip(qos_values) {
+            // SAFETY: each is a NUL-terminated string per the caller.
+            requested.push((unsafe { c_str_arg(filter, "filters[i]") }?, qos_arg(q)?));
+        }
+        let callback = callback.ok_or_else(|| FfiError::null_argument("callback"))?;
+        let userdata = UserData::new(userdata);
+        let codes = client.subscribe_many(&requested, c_message_callback(callback, userdata))?;
+        if !granted_qos.is_null() {
+            // SAFETY: non-NULL, so `count` writable ints per the caller.
+            let out = unsafe { std::slice::from_raw_parts_mut(granted_qos, count) };
+            for (slot, code) in out.iter_mut().zip(codes) {
+                *slot = match code {
+                    SubackCode::Granted(q) => q as c_int,
+                    SubackCode::Failure => 0x80,
+                };
+            }
+        }
+        Ok(())
+    })
+}
+
 /// Unsubscribes from `filter` (exactly as subscribed), waits for UNSUBACK (at most the operation
 /// timeout), then removes its callback. Messages arriving meanwhile are still dispatched.
 /// Returns `MQTT_STATUS_TIMEOUT`, `MQTT_STATUS_CLOSED`, `MQTT_STATUS_INVALID_TOPIC`.
@@ -165,9 +240,20 @@ pub unsafe extern "C" fn mqtt_unsubscribe(
 /// Publishes `len` bytes of `payload` (NULL allowed when `len` is 0: an empty message) to
 /// `topic` with `qos` 0, 1 or 2 and the retain flag. Blocks: QoS 0 until the packet is handed to
 /// the socket; QoS 1 until PUBACK; QoS 2 until PUBCOMP (after PUBREC and PUBREL) — at most the
-/// operation timeout (`MQTT_STATUS_TIMEOUT`; the message then stays in flight). Messages
-/// arriving meanwhile are dispatched. Returns also `MQTT_STATUS_INVALID_TOPIC`,
-/// `MQTT_STATUS_INVALID_QOS`, `MQTT_STATUS_TOO_LARGE`, `MQTT_STATUS_CLOSED`.
+/// operation timeout (`MQTT_STATUS_TIMEOUT` while connected; the message then stays in flight).
+/// Messages arriving meanwhile are dispatched. Returns also `MQTT_STATUS_INVALID_TOPIC`,
+/// `MQTT_STATUS_INVALID_QOS`, `MQTT_STATUS_TOO_LARGE`, `MQTT_STATUS_CLOSED` (the same error
+/// text at every QoS for the same lost connection).
+///
+/// While the connection is down and automatic reconnects are on, the message goes to the
+/// offline queue (see `mqtt_connect_options_set_offline_queue`) and this returns
+/// `MQTT_STATUS_QUEUED` at once, or `MQTT_STATUS_QUEUE_FULL`. A QoS 1/2 message whose
+/// connection is lost while this waits, and that the reconnect will still send (clean session
+/// false), also returns `MQTT_STATUS_QUEUED` rather than a timeout: a program that retries on
+/// `MQTT_STATUS_TIMEOUT` never sends a duplicate of a message still on its way.
+/// `mqtt_last_error()` then names the packet id, which `mqtt_wait_published` and the
+/// on_published callback complete once acknowledged; use `mqtt_publish_async` to get it as a
+/// number.
 ///
 /// # Safety
 /// `connection` is a live handle; `topic` a NUL-terminated string; `payload` NULL (with `len`
@@ -198,7 +284,9 @@ pub unsafe extern "C" fn mqtt_publish(
 /// Publishes without waiting for the acknowledgement, so many QoS 1/2 messages can be in flight
 /// (up to the max-inflight window; while it is full this blocks, at most the operation timeout).
 /// `*packet_id` (may be NULL) receives the packet identifier to pass to `mqtt_wait_published`,
-/// or 0 for QoS 0. Arguments and statuses as for `mqtt_publish`.
+/// or 0 for QoS 0. Arguments and statuses as for `mqtt_publish`; with `MQTT_STATUS_QUEUED`
+/// (the connection is down and the message waits in the offline queue) `*packet_id` is written
+/// too, and `mqtt_wait_published` / the on_published callback complete it after the reconnect.
 ///
 /// # Safety
 /// As for `mqtt_publish`; `packet_id` is NULL or a writable `uint16_t`.
@@ -227,10 +315,12 @@ pub unsafe extern "C" fn mqtt_publish_async(
             // SAFETY: non-NULL, so writable per the caller.
             Some(unsafe { out_arg(packet_id, "packet_id") }?)
         };
-        let id = client.publish_async(topic, payload, qos_arg(qos)?, retain)?;
-        if let Some(out) = id_out {
+        let result = client.publish_async(topic, payload, qos_arg(qos)?, retain);
+        // A queued publish has its identifier already: the caller waits for it like any other.
+        if let (Ok(id) | Err(ClientError::Queued(id)), Some(out)) = (&result, id_out) {
             out.write(id.map_or(0, PacketId::get));
         }
+        result?;
         Ok(())
     })
 }
@@ -242,9 +332,12 @@ pub unsafe extern "C" fn mqtt_publish_async(
 /// come), `MQTT_STATUS_INVALID_ARGUMENT` for identifier 0.
 ///
 /// With clean session false, a lost connection does not end the wait: the message stays in the
-/// session, `mqtt_reconnect` (from another thread) re-sends it, and the wait ends when that is
-/// acknowledged — or at the timeout, or with `MQTT_STATUS_CLOSED` after `mqtt_disconnect`. With
-/// clean session true it returns `MQTT_STATUS_CLOSED` as soon as the connection is lost.
+/// session, `mqtt_reconnect` (from another thread, or the loop thread's automatic reconnect)
+/// re-sends it, and the wait ends when that is acknowledged — or at the timeout, or with
+/// `MQTT_STATUS_CLOSED` after `mqtt_disconnect` or `mqtt_connection_free`. A message waiting
+/// in the offline queue (`MQTT_STATUS_QUEUED`) is waited for the same way at either clean
+/// session setting. Otherwise, with clean session true, it returns `MQTT_STATUS_CLOSED` as
+/// soon as the connection is lost.
 ///
 /// # Safety
 /// `connection` is a live handle.
@@ -366,9 +459,11 @@ pub unsafe extern "C" fn mqtt_disconnect(connection: *const mqtt_connection) -> 
 /// acknowledged. The broker keeps the subscriptions and the subscription callbacks stay.
 ///
 /// Clean session true: unacknowledged publishes are discarded (the completion callback, if
-/// set, gets `MQTT_STATUS_CLOSED` for each, on this thread). The subscription callbacks stay
-/// registered but the broker has forgotten the subscriptions: call `mqtt_subscribe` again, as
-/// with libmosquitto or Paho.
+/// set, gets `MQTT_STATUS_CLOSED` for each, on this thread); publishes in the offline queue were
+/// never sent and go out now. The subscription callbacks stay registered, and since the broker
+/// has forgotten the subscriptions (no session present) they are subscribed again in one
+/// SUBSCRIBE — unless `mqtt_connect_options_set_resubscribe` turned that off. The same happens
+/// with clean session false when the broker reports no session present.
 ///
 /// The loop thread, if started with `mqtt_loop_start` and not stopped with `mqtt_loop_stop`, is
 /// stopped and joined first (the callback it runs finishes) and started again on success;
@@ -412,20 +507,23 @@ pub unsafe extern "C" fn mqtt_connection_set_on_published(
     })
 }
 
-/// Whether the connection is still open.
+/// Whether the connection is still open. A pure getter: leaves `mqtt_last_status()` and
+/// `mqtt_last_error()` as they were, also for NULL (which gives false) and for a connection
+/// being freed.
 ///
 /// # Safety
 /// `connection` is NULL (gives false) or a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mqtt_connection_is_connected(connection: *const mqtt_connection) -> bool {
-    guard_or(false, || {
+    guard_quiet(false, || {
         // SAFETY: the caller passes a live handle or NULL.
         Ok(unsafe { connection_arg(connection) }?.is_connected())
     })
 }
 
 /// The client identifier sent in CONNECT (the generated one if none was set), owned by the
-/// connection and valid until `mqtt_connection_free`. NULL only if `connection` is NULL.
+/// connection and valid until `mqtt_connection_free`. NULL only if `connection` is NULL. A pure
+/// getter: leaves `mqtt_last_status()` and `mqtt_last_error()` as they were.
 ///
 /// # Safety
 /// `connection` is NULL or a live handle.
@@ -433,7 +531,7 @@ pub unsafe extern "C" fn mqtt_connection_is_connected(connection: *const mqtt_co
 pub unsafe extern "C" fn mqtt_connection_client_id(
     connection: *const mqtt_connection,
 ) -> *const c_char {
-    guard_or(std::ptr::null(), || {
+    guard_quiet(std::ptr::null(), || {
         // SAFETY: the caller passes a live handle or NULL.
         Ok(unsafe { handle_ref(connection, "connection") }?
             .client_id
@@ -442,13 +540,119 @@ pub unsafe extern "C" fn mqtt_connection_client_id(
 }
 
 /// Releases a connection. If it is still open it is closed *without* DISCONNECT — the broker
-/// then publishes the will — and the loop thread is stopped and joined. NULL is a no-op. Must
-/// not be called while another thread uses the connection, nor from one of its callbacks.
+/// then publishes the will — and the loop thread is stopped and joined (unless called from it).
+/// NULL is a no-op.
+///
+/// May be called from any thread at any time, also while other threads are blocked in calls
+/// on the connection (`mqtt_receive_message`, `mqtt_publish`, `mqtt_wait_published`, ...) and
+/// from inside a callback: calls in progress return `MQTT_STATUS_CLOSED` (as do calls that start
+/// while the free is under way), and the memory is released once the last of them has
+/// returned — before this function returns, except when called from inside a call on the same
+/// connection (a callback run by `mqtt_receive_message`, say), where the outermost call releases
+/// it as it returns. The on_disconnect callback, if set, runs on this thread with
+/// `MQTT_CLOSE_REASON_FREED` if the connection was open. The handle must not be passed to any
+/// function once this returns.
+///
+/// Leaves `mqtt_last_status()` and `mqtt_last_error()` as they were, so a cleanup path can still
+/// report the failure that led to it.
 ///
 /// # Safety
-/// `connection` is NULL or a handle from `mqtt_connect` not freed before and not in use.
+/// `connection` is NULL or a handle from `mqtt_connect` not freed before.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mqtt_connection_free(connection: *mut mqtt_connection) {
-    // SAFETY: the caller passes a live, unused handle or NULL.
-    guard_void(|| unsafe { free_handle(connection) })
+    // SAFETY: the caller passes a handle not freed before, or NULL.
+    guard_void(|| unsafe { free_connection(connection) })
+}
+
+/// The connection's socket descriptor, for a program that drives the connection from its own
+/// event loop (poll, epoll, libuv, GLib, Python asyncio through ctypes) instead of
+/// `mqtt_loop_start`'s thread: wait until it is readable and call `mqtt_loop_read`; when
+/// `mqtt_connection_want_write` is true, also wait until it is writable and call
+/// `mqtt_loop_write`; call `mqtt_loop_misc` at least once a second. A reconnect replaces the
+/// socket: ask for it again after each `mqtt_loop_misc` or connect callback. The descriptor is
+/// owned by the connection: do not close it or read from it.
+///
+/// Does not block. Returns -1 when `connection` is NULL (`MQTT_STATUS_NULL_ARGUMENT`).
+///
+/// # Safety
+/// `connection` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_connection_socket(connection: *const mqtt_connection) -> c_int {
+    guard_or(-1, || {
+        // SAFETY: the caller passes a live handle or NULL.
+        Ok(unsafe { connection_arg(connection) }?.socket())
+    })
+}
+
+/// Whether bytes wait in the connection's send buffer — the re-sends and offline queue a
+/// reconnect put there — so an event loop should wait for the socket to be writable and call
+/// `mqtt_loop_write`. Other packets are written by the call that makes them. A pure getter:
+/// does not block and leaves `mqtt_last_status()` and `mqtt_last_error()` as they were; false
+/// for NULL.
+///
+/// # Safety
+/// `connection` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_connection_want_write(connection: *const mqtt_connection) -> bool {
+    guard_quiet(false, || {
+        // SAFETY: the caller passes a live handle or NULL.
+        Ok(unsafe { connection_arg(connection) }?.want_write())
+    })
+}
+
+/// The event loop's read step: handles every packet that can be read now without blocking —
+/// message callbacks run on this thread, acknowledgements complete `mqtt_publish_async`
+/// identifiers (the on_published callback runs here too) — and sends PINGREQ when keep-alive is
+/// due. Never waits for the socket; call it when `mqtt_connection_socket` is readable.
+///
+/// Returns `MQTT_STATUS_OK`; `MQTT_STATUS_CLOSED` once the connection has ended (the disconnect
+/// callback has run; with automatic reconnects on, `mqtt_loop_misc` reconnects);
+/// `MQTT_STATUS_ALREADY_RUNNING` while the loop thread runs; `MQTT_STATUS_NULL_ARGUMENT`.
+///
+/// # Safety
+/// `connection` is a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_loop_read(connection: *const mqtt_connection) -> mqtt_status {
+    guard_status(|| {
+        // SAFETY: the caller passes a live handle.
+        unsafe { connection_arg(connection) }?.loop_read()?;
+        Ok(())
+    })
+}
+
+/// The event loop's write step: writes the bytes `mqtt_connection_want_write` reported (blocks
+/// only while the socket's buffer is full, at most the operation timeout). Returns
+/// `MQTT_STATUS_OK`, `MQTT_STATUS_CLOSED`, `MQTT_STATUS_NULL_ARGUMENT`.
+///
+/// # Safety
+/// `connection` is a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_loop_write(connection: *const mqtt_connection) -> mqtt_status {
+    guard_status(|| {
+        // SAFETY: the caller passes a live handle.
+        unsafe { connection_arg(connection) }?.loop_write()?;
+        Ok(())
+    })
+}
+
+/// The event loop's timer step, to call at least once a second: keep-alive (PINGREQ when
+/// nothing was sent for the keep-alive period, [MQTT-3.1.2-23]; the connection closed when the
+/// PINGRESP is overdue) and, with `mqtt_connect_options_set_auto_reconnect` on and the
+/// connection lost, a reconnect once the backoff wait has passed (same backoff and jitter as the
+/// loop thread). Only the reconnect attempt blocks, at most the connect timeout; the connect
+/// and disconnect callbacks run on this thread. Does nothing while the loop thread runs.
+///
+/// Returns `MQTT_STATUS_OK` (also when nothing was due), the failure of a reconnect attempt
+/// (`MQTT_STATUS_IO`, `MQTT_STATUS_TIMEOUT`, a `MQTT_STATUS_REFUSED_*` code; the next call
+/// tries again after a longer wait), `MQTT_STATUS_NULL_ARGUMENT`.
+///
+/// # Safety
+/// `connection` is a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_loop_misc(connection: *const mqtt_connection) -> mqtt_status {
+    guard_status(|| {
+        // SAFETY: the caller passes a live handle.
+        unsafe { connection_arg(connection) }?.loop_misc()?;
+        Ok(())
+    })
 }

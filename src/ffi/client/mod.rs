@@ -12,18 +12,20 @@
 
 mod callbacks;
 mod connection;
+mod lifetime;
 mod options;
 
 pub use connection::*;
 pub use options::*;
 
 use std::ffi::{CString, c_char, c_int, c_void};
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use super::error::FfiError;
-use super::handle::{OptionsHandle, handle_ref};
+use super::handle::OptionsHandle;
 use super::status::mqtt_status;
-use crate::client::{Client, ClientError, ConnectOptions};
+use crate::client::{Client, ClientError, CloseReason, ConnectOptions};
 use crate::protocol::PacketId;
 
 impl From<ClientError> for FfiError {
@@ -45,6 +47,8 @@ impl From<ClientError> for FfiError {
             ClientError::Protocol(_) => mqtt_status::ProtocolError,
             ClientError::Encode(e) => return FfiError::from(e),
             ClientError::LoopAlreadyRunning => mqtt_status::AlreadyRunning,
+            ClientError::Queued(_) => mqtt_status::Queued,
+            ClientError::QueueFull => mqtt_status::QueueFull,
             ClientError::Io(e) => return FfiError::from(e),
         };
         FfiError::new(status, message)
@@ -67,11 +71,14 @@ impl OptionsHandle for mqtt_connect_options {
 }
 
 /// An open (or closed, but not yet freed) connection to a broker. Every function taking a
-/// `mqtt_connection *` may be called from any thread at the same time, and from inside a message
-/// callback, except `mqtt_connection_free`.
+/// `mqtt_connection *` may be called from any thread at the same time and from inside a
+/// callback — `mqtt_connection_free` too: calls blocked on other threads then return
+/// `MQTT_STATUS_CLOSED` before the memory is released.
 pub struct mqtt_connection {
     client: Client,
     client_id: CString,
+    /// Calls in progress, and whether a free began (see `lifetime`).
+    calls: AtomicUsize,
 }
 
 /// A received application message, as a message callback sees it. Every pointer in it is valid
@@ -130,6 +137,99 @@ pub type mqtt_message_callback =
 pub type mqtt_published_callback =
     Option<unsafe extern "C" fn(userdata: *mut c_void, packet_id: u16, status: mqtt_status)>;
 
+/// Why a client connection ended, as the disconnect callback receives it (an `int`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum mqtt_close_reason {
+    /// `mqtt_disconnect` sent DISCONNECT.
+    Disconnected = 1,
+    /// `mqtt_connection_free` closed it without DISCONNECT.
+    Freed = 2,
+    /// `mqtt_reconnect` closed it to open a new one.
+    Reconnecting = 3,
+    /// The broker closed the TCP connection.
+    ClosedByPeer = 4,
+    /// A read or write failed (`on_log` has the system's text).
+    Io = 5,
+    /// No PINGRESP within the keep-alive period.
+    KeepAliveTimeout = 6,
+    /// The broker broke the protocol.
+    ProtocolError = 7,
+}
+
+impl From<&CloseReason> for mqtt_close_reason {
+    fn from(reason: &CloseReason) -> Self {
+        match reason {
+            CloseReason::Disconnected => mqtt_close_reason::Disconnected,
+            CloseReason::Dropped => mqtt_close_reason::Freed,
+            CloseReason::Reconnecting => mqtt_close_reason::Reconnecting,
+            CloseReason::ClosedByPeer => mqtt_close_reason::ClosedByPeer,
+            CloseReason::Io(_) => mqtt_close_reason::Io,
+            CloseReason::KeepAliveTimeout => mqtt_close_reason::KeepAliveTimeout,
+            CloseReason::ProtocolViolation(_) => mqtt_close_reason::ProtocolError,
+        }
+    }
+}
+
+/// The level of a log line passed to the log callback (an `int`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum mqtt_log_level {
+    Error = 1,
+    Warning = 2,
+    Info = 3,
+    Debug = 4,
+}
+
+/// What a full offline queue does with one more publish (see
+/// `mqtt_connect_options_set_offline_queue`), passed as an `int`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum mqtt_queue_overflow {
+    /// The new publish fails with `MQTT_STATUS_QUEUE_FULL`.
+    RefuseNew = 0,
+    /// The oldest queued publish is dropped (its on_published callback gets
+    /// `MQTT_STATUS_QUEUE_FULL`) to make room.
+    DropOldest = 1,
+}
+
+/// Told of every CONNACK: `session_present` is its flag ([MQTT-3.2.2-2]) and `code` its return
+/// code (0 accepted, 1 to 5 refused).
+///
+/// Which thread calls it: for the first connect, the thread inside `mqtt_connect` (before it
+/// returns); for a reconnect, the thread inside `mqtt_reconnect`, or the loop thread for an
+/// automatic reconnect.
+///
+/// What it may call: every libmqtt function on the connection except `mqtt_connection_free`
+/// (during the first connect there is no connection handle yet). No lock is held.
+pub type mqtt_connect_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, session_present: bool, code: c_int)>;
+
+/// Told once per connection when it ends: `reason` is an `mqtt_close_reason` value,
+/// `will_reconnect` whether the loop thread will reconnect by itself (automatic reconnects on,
+/// loop thread running, not ended by this program) or `mqtt_reconnect` is the cause.
+///
+/// Which thread calls it: the thread that noticed the end — the loop thread or a thread reading
+/// inside a blocking call (`mqtt_receive_message`, `mqtt_publish`, ...) for a lost connection;
+/// the thread calling `mqtt_disconnect`, `mqtt_reconnect` or `mqtt_connection_free` otherwise.
+///
+/// What it may call: every libmqtt function on the connection except `mqtt_connection_free`
+/// and `mqtt_reconnect`. No lock is held.
+pub type mqtt_disconnect_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, reason: c_int, will_reconnect: bool)>;
+
+/// Receives the client's log lines: `level` is an `mqtt_log_level` value, `message` a
+/// NUL-terminated string valid only during the call.
+///
+/// Which thread calls it: whichever thread the event happens on (the loop thread, a thread in
+/// a blocking call, or the caller of `mqtt_connect`, `mqtt_reconnect`, `mqtt_disconnect` or
+/// `mqtt_connection_free`).
+///
+/// What it may call: libmqtt functions that do not block (status and topic functions,
+/// `mqtt_connection_is_connected`); keep it short. No lock is held.
+pub type mqtt_log_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, level: c_int, message: *const c_char)>;
+
 /// A timeout in milliseconds from C: -1 means "no timeout".
 pub(super) fn timeout_arg(timeout_ms: c_int, name: &str) -> Result<Option<Duration>, FfiError> {
     match timeout_ms {
@@ -156,15 +256,16 @@ pub(super) fn packet_id_arg(packet_id: u16) -> Result<PacketId, FfiError> {
         .ok_or_else(|| FfiError::invalid_argument("packet_id 0 never names a QoS 1 or 2 publish"))
 }
 
-/// Borrows the connection behind a handle.
+/// Starts a call on the connection behind a handle (see `lifetime`): dereferences to the
+/// client until dropped.
 ///
 /// # Safety
 /// `connection` is NULL or a live handle from `mqtt_connect`.
-pub(super) unsafe fn connection_arg<'a>(
+pub(super) unsafe fn connection_arg(
     connection: *const mqtt_connection,
-) -> Result<&'a Client, FfiError> {
+) -> Result<lifetime::ConnectionCall, FfiError> {
     // SAFETY: forwarded to the caller.
-    Ok(&unsafe { handle_ref(connection, "connection") }?.client)
+    unsafe { lifetime::ConnectionCall::start(connection) }
 }
 
 #[cfg(test)]

@@ -1,15 +1,22 @@
 //! `mqtt_connect_options_*`: the settings `mqtt_connect` reads.
 
-use std::ffi::{c_char, c_int};
+use std::ffi::{c_char, c_int, c_void};
 use std::time::Duration;
 
+use super::super::args::UserData;
 use super::super::args::{bytes_arg, opt_c_str_arg, qos_arg};
 use super::super::error::FfiError;
 use super::super::guard::{guard_or, guard_void};
 use super::super::handle::{free_handle, into_handle, with_options};
 use super::super::status::mqtt_status;
-use super::{mqtt_connect_options, positive_ms};
-use crate::client::{ConnectOptions, Will};
+use super::callbacks::{
+    c_connect_callback, c_disconnect_callback, c_log_callback, c_message_callback,
+};
+use super::{
+    mqtt_connect_callback, mqtt_connect_options, mqtt_disconnect_callback, mqtt_log_callback,
+    mqtt_message_callback, mqtt_queue_overflow, positive_ms,
+};
+use crate::client::{ConnectOptions, OfflineQueue, QueueOverflow, Will};
 use crate::protocol::ProtocolLevel;
 
 /// New connection settings with the defaults: generated client id, clean session, keep-alive
@@ -303,9 +310,11 @@ pub unsafe extern "C" fn mqtt_connect_options_set_max_inflight(
 }
 
 /// Makes the loop thread reconnect by itself when the connection is lost (not after
-/// `mqtt_disconnect`), as `mqtt_reconnect` would, like libmosquitto's loop: it waits `delay_ms`
-/// before the first attempt and doubles the wait after each failed one, up to `max_delay_ms`,
-/// until it succeeds or `mqtt_loop_stop`, `mqtt_disconnect` or `mqtt_connection_free` stops it
+/// `mqtt_disconnect`), as `mqtt_reconnect` would, like libmosquitto's loop. Backoff: the step
+/// starts at `delay_ms` and doubles after each failed attempt, up to `max_delay_ms`; each wait
+/// is the step with jitter, a random point between half the step and the whole step, so
+/// clients that lost the same broker do not all return at once. It keeps trying until it
+/// succeeds or `mqtt_loop_stop`, `mqtt_disconnect` or `mqtt_connection_free` stops it
 /// (each may then wait for an attempt under way, at most the connect timeout). Only the loop
 /// thread reconnects by itself; without it, call `mqtt_reconnect`. `delay_ms` 0 turns it off
 /// (the default); otherwise `0 < delay_ms <= max_delay_ms`, else
@@ -334,6 +343,185 @@ pub unsafe extern "C" fn mqtt_connect_options_set_auto_reconnect(
             }
             o.reconnect_delay = Some(Duration::from_millis(delay_ms as u64));
             o.reconnect_delay_max = Duration::from_millis(max_delay_ms as u64);
+            Ok(())
+        })
+    }
+}
+
+/// Sets the default message callback (NULL removes it): it receives, with `userdata`, every
+/// message for which no `mqtt_subscribe` callback matches — above all the messages a broker
+/// delivers from a resumed session (clean session false) right after CONNACK, before the
+/// program has subscribed again. Without it such messages are acknowledged and dropped (and
+/// logged through the log callback); with it, no message the client acknowledges is lost: the
+/// callback runs before the acknowledgement goes out ([MQTT-4.3.2-2], [MQTT-4.3.3-2]).
+/// Per-filter callbacks keep precedence (the most specific matching filter wins).
+///
+/// Which thread calls it, and what it may call: as for `mqtt_message_callback`.
+///
+/// Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL.
+///
+/// # Safety
+/// `options` is a handle from `mqtt_connect_options_new`; `callback`, if not NULL, is safe to
+/// call with `userdata` from the threads documented at `mqtt_message_callback` for as long as a
+/// connection made with these options exists.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_connect_options_set_on_message(
+    options: *mut mqtt_connect_options,
+    callback: mqtt_message_callback,
+    userdata: *mut c_void,
+) -> mqtt_status {
+    let userdata = UserData::new(userdata);
+    // SAFETY: the caller passes a live handle.
+    unsafe {
+        with_options(options, |o| {
+            o.callbacks.on_message = callback.map(|cb| c_message_callback(cb, userdata));
+            Ok(())
+        })
+    }
+}
+
+/// Sets the connect callback (NULL removes it), called with `userdata` for every CONNACK —
+/// the first connect's included — see `mqtt_connect_callback` for its arguments, which thread
+/// calls it and what it may call.
+///
+/// Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL.
+///
+/// # Safety
+/// `options` is a handle from `mqtt_connect_options_new`; `callback`, if not NULL, is safe to
+/// call with `userdata` from those threads while a connection made with these options exists.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_connect_options_set_on_connect(
+    options: *mut mqtt_connect_options,
+    callback: mqtt_connect_callback,
+    userdata: *mut c_void,
+) -> mqtt_status {
+    let userdata = UserData::new(userdata);
+    // SAFETY: the caller passes a live handle.
+    unsafe {
+        with_options(options, |o| {
+            o.callbacks.on_connect = callback.map(|cb| c_connect_callback(cb, userdata));
+            Ok(())
+        })
+    }
+}
+
+/// Sets the disconnect callback (NULL removes it), called with `userdata` once whenever a
+/// connection ends — see `mqtt_disconnect_callback` for its arguments, which thread calls it
+/// and what it may call.
+///
+/// Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL.
+///
+/// # Safety
+/// `options` is a handle from `mqtt_connect_options_new`; `callback`, if not NULL, is safe to
+/// call with `userdata` from those threads while a connection made with these options exists.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_connect_options_set_on_disconnect(
+    options: *mut mqtt_connect_options,
+    callback: mqtt_disconnect_callback,
+    userdata: *mut c_void,
+) -> mqtt_status {
+    let userdata = UserData::new(userdata);
+    // SAFETY: the caller passes a live handle.
+    unsafe {
+        with_options(options, |o| {
+            o.callbacks.on_disconnect = callback.map(|cb| c_disconnect_callback(cb, userdata));
+            Ok(())
+        })
+    }
+}
+
+/// Sets the log callback (NULL removes it), called with `userdata` for the client's log lines:
+/// CONNACKs, lost connections, failed reconnect attempts, resubscriptions, messages no callback
+/// took, offline-queue overflow. See `mqtt_log_callback` for which thread calls it and what it
+/// may call.
+///
+/// Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL.
+///
+/// # Safety
+/// `options` is a handle from `mqtt_connect_options_new`; `callback`, if not NULL, is safe to
+/// call with `userdata` from any thread while a connection made with these options exists.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_connect_options_set_on_log(
+    options: *mut mqtt_connect_options,
+    callback: mqtt_log_callback,
+    userdata: *mut c_void,
+) -> mqtt_status {
+    let userdata = UserData::new(userdata);
+    // SAFETY: the caller passes a live handle.
+    unsafe {
+        with_options(options, |o| {
+            o.callbacks.on_log = callback.map(|cb| c_log_callback(cb, userdata));
+            Ok(())
+        })
+    }
+}
+
+/// Sets whether a reconnect whose CONNACK reports no session present (clean session true, or a
+/// broker that lost the session, [MQTT-3.2.2-2]) subscribes again, in one SUBSCRIBE sent
+/// before anything else, to every filter subscribed with `mqtt_subscribe` and not unsubscribed,
+/// with the QoS asked for then (default true). The callbacks stay registered either way; a
+/// refusal is reported through the log callback.
+///
+/// Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL.
+///
+/// # Safety
+/// `options` is a handle from `mqtt_connect_options_new`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_connect_options_set_resubscribe(
+    options: *mut mqtt_connect_options,
+    resubscribe: bool,
+) -> mqtt_status {
+    // SAFETY: the caller passes a live handle.
+    unsafe {
+        with_options(options, |o| {
+            o.resubscribe = resubscribe;
+            Ok(())
+        })
+    }
+}
+
+/// Bounds the offline queue: while the connection is down (lost, not ended with
+/// `mqtt_disconnect`) and automatic reconnects are on, `mqtt_publish` and `mqtt_publish_async`
+/// put messages in this queue and return `MQTT_STATUS_QUEUED`; the reconnect sends them, in
+/// order, right after the re-sends of the session. At most `max_messages` messages and
+/// `max_bytes` bytes (encoded packets) wait; `overflow` (an `mqtt_queue_overflow` value) says
+/// what one more does: `MQTT_QUEUE_OVERFLOW_REFUSE_NEW` fails it with `MQTT_STATUS_QUEUE_FULL`,
+/// `MQTT_QUEUE_OVERFLOW_DROP_OLDEST` drops the oldest queued messages to make room (their
+/// on_published callback gets `MQTT_STATUS_QUEUE_FULL`). `queue_qos0` false makes QoS 0
+/// publishes fail with `MQTT_STATUS_CLOSED` instead of queuing. `max_messages` 0 turns the
+/// queue off. Defaults: 1000 messages, 1 MiB, refuse new, QoS 0 queued.
+///
+/// Does not block. Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL,
+/// `MQTT_STATUS_INVALID_ARGUMENT` for an unknown `overflow`.
+///
+/// # Safety
+/// `options` is a handle from `mqtt_connect_options_new`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_connect_options_set_offline_queue(
+    options: *mut mqtt_connect_options,
+    max_messages: usize,
+    max_bytes: usize,
+    overflow: c_int,
+    queue_qos0: bool,
+) -> mqtt_status {
+    // SAFETY: the caller passes a live handle.
+    unsafe {
+        with_options(options, |o| {
+            let overflow = match overflow {
+                v if v == mqtt_queue_overflow::RefuseNew as c_int => QueueOverflow::RefuseNew,
+                v if v == mqtt_queue_overflow::DropOldest as c_int => QueueOverflow::DropOldest,
+                other => {
+                    return Err(FfiError::invalid_argument(format!(
+                        "overflow must be an mqtt_queue_overflow value, not {other}"
+                    )));
+                }
+            };
+            o.offline_queue = OfflineQueue {
+                max_messages,
+                max_bytes,
+                overflow,
+                qos0: queue_qos0,
+            };
             Ok(())
         })
     }
