@@ -648,3 +648,54 @@ fn event_loop_example_runs_without_library_threads() {
     drop(broker);
     thread::sleep(Duration::from_millis(1));
 }
+
+/// The Python binding's additions: timeouts, will, auto-reconnect with the lifecycle callbacks
+/// across a broker restart, the offline queue, subscribe_many, publish_async / wait_published,
+/// the broker event callback and the event loop methods (tests/python/lifecycle_test.py).
+#[test]
+fn python_binding_covers_the_lifecycle_api() {
+    examples_built();
+    let output = run_c(
+        Command::new("python3")
+            .arg(root().join("tests/python/lifecycle_test.py"))
+            .env("LIBMQTT_PATH", shipping::release_dir().join("libmqtt.so"))
+            .env("PYTHONDONTWRITEBYTECODE", "1"),
+    );
+    assert!(output.status.success(), "{}", output.describe());
+    assert!(
+        output.stdout.contains("lifecycle ok"),
+        "{}",
+        output.describe()
+    );
+}
+
+/// The C++ wrapper's additions (tests/c/lifecycle_wrapper.cpp), built as strict C++17, run
+/// natively and under valgrind.
+#[test]
+fn cpp_wrapper_covers_the_lifecycle_api() {
+    examples_built();
+    let program = scratch("cpp").join("lifecycle_wrapper");
+    let mut command = Command::new("c++");
+    command.args([
+        "-std=c++17",
+        "-Wall",
+        "-Wextra",
+        "-Wpedantic",
+        "-Werror",
+        "-g",
+    ]);
+    link_with_library(
+        &mut command,
+        &root().join("tests/c/lifecycle_wrapper.cpp"),
+        &program,
+    );
+    let output = run(&mut command, Duration::from_secs(180));
+    assert!(output.status.success(), "c++: {}", output.describe());
+    let output = run_c(&mut Command::new(&program));
+    assert!(output.status.success(), "{}", output.describe());
+    assert!(output.stdout.contains("lifecycle wrapper ok"));
+    if valgrind_present() {
+        let output = valgrind(&program, &[]);
+        assert!(output.status.success(), "valgrind: {}", output.describe());
+    }
+}
