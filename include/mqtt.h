@@ -123,10 +123,10 @@ typedef enum {
      */
     MQTT_STATUS_SUBSCRIBE_FAILED = 60,
     /**
-     * Not an error: the connection is down and automatic reconnects are on, so the publish
-     * waits in the offline queue (or for its re-send) and goes out after the reconnect. A
-     * QoS 1/2 publish's packet id completes later through `mqtt_wait_published` and the
-     * `on_published` callback.
+     * Not an error: the connection is down, and the publish waits — in the offline queue
+     * (automatic reconnects on), or in the persistent session for its re-send — and goes out
+     * after the reconnect. A QoS 1/2 publish's packet id completes later through
+     * `mqtt_wait_published` and the `on_published` callback; do not publish it again.
      */
     MQTT_STATUS_QUEUED = 70,
     /**
