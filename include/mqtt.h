@@ -1249,7 +1249,9 @@ mqtt_status mqtt_loop_misc(const mqtt_connection *connection);
 /**
  * New connection settings with the defaults: generated client id, clean session, keep-alive
  * 60 s, no user name, password or will, connect timeout 30 s, operation timeout 30 s,
- * protocol level 4 (MQTT 3.1.1), at most 1024 QoS 1/2 publishes in flight. Release with
+ * protocol level 4 (MQTT 3.1.1), at most 1024 QoS 1/2 publishes in flight, no automatic
+ * reconnect, resubscribe after a reconnect without session, an offline queue of 1000 messages
+ * and 1 MiB (refuse new, QoS 0 queued), no callbacks. Release with
  * `mqtt_connect_options_free`. Returns NULL only if memory is exhausted.
  */
 mqtt_connect_options *mqtt_connect_options_new(void);

@@ -128,7 +128,8 @@ impl Default for OfflineQueue {
 }
 
 /// Connection settings. `Default` gives: generated client id, clean session, keep-alive 60 s,
-/// no credentials, no will, 30 s connect timeout, MQTT 3.1.1.
+/// no credentials, no will, 30 s connect timeout, MQTT 3.1.1, no automatic reconnect,
+/// resubscribe on, the default [`OfflineQueue`], no callbacks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectOptions {
     /// `None` generates a unique id of at most 23 characters, which every server must accept

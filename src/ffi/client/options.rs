@@ -21,7 +21,9 @@ use crate::protocol::ProtocolLevel;
 
 /// New connection settings with the defaults: generated client id, clean session, keep-alive
 /// 60 s, no user name, password or will, connect timeout 30 s, operation timeout 30 s,
-/// protocol level 4 (MQTT 3.1.1), at most 1024 QoS 1/2 publishes in flight. Release with
+/// protocol level 4 (MQTT 3.1.1), at most 1024 QoS 1/2 publishes in flight, no automatic
+/// reconnect, resubscribe after a reconnect without session, an offline queue of 1000 messages
+/// and 1 MiB (refuse new, QoS 0 queued), no callbacks. Release with
 /// `mqtt_connect_options_free`. Returns NULL only if memory is exhausted.
 #[unsafe(no_mangle)]
 pub extern "C" fn mqtt_connect_options_new() -> *mut mqtt_connect_options {
