@@ -254,7 +254,7 @@ fn resubscribing_can_be_switched_off() {
 // Defect 3: publishing while disconnected.
 
 /// A client connected through a proxy that cuts the connection when the broker answers the
-/// client's first SUBSCRIBE; automatic reconnects wait about a second, so the test publishes
+/// client's first SUBSCRIBE; automatic reconnects wait 0.75 to 1.5 s, so the test publishes
 /// while the connection is down.
 struct Offline {
     _broker: Broker,
@@ -275,7 +275,7 @@ fn offline_client(clean: bool, queue: OfflineQueue) -> Offline {
             options()
                 .clean_session(clean)
                 .offline_queue(queue)
-                .auto_reconnect(Duration::from_millis(800), Duration::from_millis(800)),
+                .auto_reconnect(Duration::from_millis(1500), Duration::from_millis(1500)),
         ),
     ));
     client.loop_start().unwrap();
