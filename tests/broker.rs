@@ -5,6 +5,7 @@
 //! broker_parking.rs and hostile.rs.
 
 mod common;
+mod fixture;
 mod packet_stream;
 
 mod broker {

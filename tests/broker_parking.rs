@@ -3,6 +3,7 @@
 //! takeover and stop.
 
 mod common;
+mod fixture;
 mod packet_stream;
 
 use std::time::{Duration, Instant};

@@ -2,6 +2,7 @@
 //! client's behaviour for normative statements of MQTT 3.1.1 no other test covers.
 
 mod common;
+mod fixture;
 mod framing;
 mod packet_stream;
 

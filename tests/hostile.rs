@@ -4,6 +4,7 @@
 //! test in it holds `support::serial()`: they run one at a time.
 
 mod common;
+mod fixture;
 mod framing;
 mod packet_stream;
 

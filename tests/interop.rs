@@ -2,6 +2,7 @@
 //! clients, Python paho-mqtt and the rumqttc crate — against this crate's broker and client.
 
 mod common;
+mod fixture;
 mod interop_support;
 mod mosquitto;
 mod packet_stream;

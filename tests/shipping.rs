@@ -2,6 +2,8 @@
 //! docs, the C API from C (also under sanitizers and valgrind), the C++ and Python bindings and
 //! installation. The C builds share one `make -C examples-c` under a file lock.
 
+mod programs;
+
 mod shipping {
     mod abi;
     mod c_api;

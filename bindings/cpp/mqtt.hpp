@@ -9,7 +9,11 @@
 // Threads (as in mqtt.h): message handlers run on the thread reading the connection — the loop
 // thread after loop_start(), otherwise the thread inside receive() or a call waiting for a reply.
 // Broker authenticators and authorizers run on the broker's connection threads, several at once,
-// so they must be thread-safe.
+// so they must be thread-safe. The connection's lifecycle handlers (ConnectOptions::on_message,
+// on_connect, on_disconnect, on_log) and Connection::on_published run on the thread reading the
+// connection, or on the thread calling connect, reconnect, disconnect or the destructor; a
+// broker's event handler on the broker's threads. A Connection may be destroyed from any
+// thread while others are blocked in its calls (they throw Error with MQTT_STATUS_CLOSED).
 #ifndef MQTT_HPP
 #define MQTT_HPP
 
@@ -113,6 +117,19 @@ using Authenticator = std::function<mqtt_auth_result(const Credentials &)>;
 using Authorizer = std::function<bool(std::string_view client_id, std::string_view topic,
                                       mqtt_access access)>;
 
+/// Told of every CONNACK: session present flag and return code (0 accepted).
+using ConnectHandler = std::function<void(bool session_present, int code)>;
+/// Told once per connection when it ends: an mqtt_close_reason value, and whether the library
+/// will reconnect by itself.
+using DisconnectHandler = std::function<void(mqtt_close_reason reason, bool will_reconnect)>;
+/// Receives the client's log lines (an mqtt_log_level value and the text).
+using LogHandler = std::function<void(int level, std::string_view message)>;
+/// Learns how each QoS 1/2 publish ended: MQTT_STATUS_OK, MQTT_STATUS_CLOSED (discarded) or
+/// MQTT_STATUS_QUEUE_FULL (dropped from the offline queue).
+using PublishedHandler = std::function<void(std::uint16_t packet_id, mqtt_status status)>;
+/// Receives the broker's connect and disconnect events.
+using BrokerEventHandler = std::function<void(const mqtt_broker_event &event)>;
+
 namespace detail {
 
 // The trampolines have C language linkage because the C library calls them. A handler's
@@ -165,7 +182,56 @@ inline bool mqtt_hpp_authorizer_trampoline(void *userdata, const char *client_id
     }
 }
 
+inline void mqtt_hpp_connect_trampoline(void *userdata, bool session_present, int code) {
+    try {
+        (*static_cast<const ConnectHandler *>(userdata))(session_present, code);
+    } catch (...) {
+        report_callback_exception("a connect handler");
+    }
+}
+
+inline void mqtt_hpp_disconnect_trampoline(void *userdata, int reason, bool will_reconnect) {
+    try {
+        (*static_cast<const DisconnectHandler *>(userdata))(
+            static_cast<mqtt_close_reason>(reason), will_reconnect);
+    } catch (...) {
+        report_callback_exception("a disconnect handler");
+    }
+}
+
+inline void mqtt_hpp_log_trampoline(void *userdata, int level, const char *message) {
+    try {
+        (*static_cast<const LogHandler *>(userdata))(level, message);
+    } catch (...) {
+        report_callback_exception("a log handler");
+    }
+}
+
+inline void mqtt_hpp_published_trampoline(void *userdata, std::uint16_t packet_id,
+                                          mqtt_status status) {
+    try {
+        (*static_cast<const PublishedHandler *>(userdata))(packet_id, status);
+    } catch (...) {
+        report_callback_exception("a published handler");
+    }
+}
+
+inline void mqtt_hpp_broker_event_trampoline(void *userdata, const mqtt_broker_event *event) {
+    try {
+        (*static_cast<const BrokerEventHandler *>(userdata))(*event);
+    } catch (...) {
+        report_callback_exception("a broker event handler");
+    }
+}
+
 } // extern "C"
+
+/// Keeps a handler alive in a shared object C can point at; returns the pointer C gets.
+template <typename Handler>
+void *share(std::shared_ptr<const Handler> &slot, Handler handler) {
+    slot = std::make_shared<const Handler>(std::move(handler));
+    return const_cast<Handler *>(slot.get());
+}
 
 } // namespace detail
 
@@ -208,11 +274,22 @@ public:
         return *this;
     }
 
+    /// Runs on the broker's threads (see mqtt_broker_options_set_event_callback): keep it
+    /// short and thread-safe.
+    BrokerOptions &on_event(BrokerEventHandler handler) {
+        void *userdata = detail::share(event_handler_, std::move(handler));
+        detail::check(mqtt_broker_options_set_event_callback(
+                          handle_.get(), detail::mqtt_hpp_broker_event_trampoline, userdata),
+                      "mqtt_broker_options_set_event_callback");
+        return *this;
+    }
+
 private:
     friend class Broker;
     detail::Handle<mqtt_broker_options> handle_;
     std::shared_ptr<const Authenticator> authenticator_;
     std::shared_ptr<const Authorizer> authorizer_;
+    std::shared_ptr<const BrokerEventHandler> event_handler_;
 };
 
 /// An embedded broker. Destroying it stops it (blocking until its threads have finished).
@@ -221,6 +298,7 @@ public:
     /// `port` "0" lets the system choose; see port().
     explicit Broker(const std::string &port = "0", const BrokerOptions &options = BrokerOptions())
         : authenticator_(options.authenticator_), authorizer_(options.authorizer_),
+          event_handler_(options.event_handler_),
           handle_(detail::check_handle(mqtt_broker_new(port.c_str(), options.handle_.get()),
                                        "mqtt_broker_new")) {}
 
@@ -251,6 +329,7 @@ private:
     // them until mqtt_broker_free has returned.
     std::shared_ptr<const Authenticator> authenticator_;
     std::shared_ptr<const Authorizer> authorizer_;
+    std::shared_ptr<const BrokerEventHandler> event_handler_;
     detail::Handle<mqtt_broker> handle_;
 };
 
@@ -292,16 +371,113 @@ public:
         return *this;
     }
 
+    /// The message the broker publishes if the connection ends without disconnect().
+    ConnectOptions &will(const std::string &topic, std::string_view payload, int qos = 0,
+                         bool retain = false) {
+        detail::check(mqtt_connect_options_set_will(handle_.get(), topic.c_str(),
+                                                    detail::bytes(payload), payload.size(), qos,
+                                                    retain),
+                      "mqtt_connect_options_set_will");
+        return *this;
+    }
+
+    ConnectOptions &connect_timeout(std::chrono::milliseconds timeout) {
+        detail::check(mqtt_connect_options_set_connect_timeout(handle_.get(),
+                                                               static_cast<int>(timeout.count())),
+                      "mqtt_connect_options_set_connect_timeout");
+        return *this;
+    }
+
+    ConnectOptions &operation_timeout(std::chrono::milliseconds timeout) {
+        detail::check(mqtt_connect_options_set_operation_timeout(
+                          handle_.get(), static_cast<int>(timeout.count())),
+                      "mqtt_connect_options_set_operation_timeout");
+        return *this;
+    }
+
+    /// Reconnect by itself (loop thread or loop_misc) with exponential backoff from `first` up
+    /// to `max`, with jitter.
+    ConnectOptions &auto_reconnect(std::chrono::milliseconds first, std::chrono::milliseconds max) {
+        detail::check(mqtt_connect_options_set_auto_reconnect(
+                          handle_.get(), static_cast<int>(first.count()),
+                          static_cast<int>(max.count())),
+                      "mqtt_connect_options_set_auto_reconnect");
+        return *this;
+    }
+
+    ConnectOptions &resubscribe(bool on) {
+        detail::check(mqtt_connect_options_set_resubscribe(handle_.get(), on),
+                      "mqtt_connect_options_set_resubscribe");
+        return *this;
+    }
+
+    ConnectOptions &offline_queue(std::size_t max_messages, std::size_t max_bytes,
+                                  mqtt_queue_overflow overflow, bool queue_qos0) {
+        detail::check(mqtt_connect_options_set_offline_queue(handle_.get(), max_messages,
+                                                             max_bytes, overflow, queue_qos0),
+                      "mqtt_connect_options_set_offline_queue");
+        return *this;
+    }
+
+    /// Receives every message no subscription's handler takes (a resumed session's included).
+    ConnectOptions &on_message(MessageHandler handler) {
+        void *userdata = detail::share(handlers_.message, std::move(handler));
+        detail::check(mqtt_connect_options_set_on_message(
+                          handle_.get(), detail::mqtt_hpp_message_trampoline, userdata),
+                      "mqtt_connect_options_set_on_message");
+        return *this;
+    }
+
+    ConnectOptions &on_connect(ConnectHandler handler) {
+        void *userdata = detail::share(handlers_.connect, std::move(handler));
+        detail::check(mqtt_connect_options_set_on_connect(
+                          handle_.get(), detail::mqtt_hpp_connect_trampoline, userdata),
+                      "mqtt_connect_options_set_on_connect");
+        return *this;
+    }
+
+    ConnectOptions &on_disconnect(DisconnectHandler handler) {
+        void *userdata = detail::share(handlers_.disconnect, std::move(handler));
+        detail::check(mqtt_connect_options_set_on_disconnect(
+                          handle_.get(), detail::mqtt_hpp_disconnect_trampoline, userdata),
+                      "mqtt_connect_options_set_on_disconnect");
+        return *this;
+    }
+
+    ConnectOptions &on_log(LogHandler handler) {
+        void *userdata = detail::share(handlers_.log, std::move(handler));
+        detail::check(mqtt_connect_options_set_on_log(handle_.get(),
+                                                      detail::mqtt_hpp_log_trampoline, userdata),
+                      "mqtt_connect_options_set_on_log");
+        return *this;
+    }
+
     const mqtt_connect_options *get() const noexcept { return handle_.get(); }
 
 private:
+    friend class Connection;
+    /// The handlers the options point C at; a Connection made from them shares them.
+    struct Handlers {
+        std::shared_ptr<const MessageHandler> message;
+        std::shared_ptr<const ConnectHandler> connect;
+        std::shared_ptr<const DisconnectHandler> disconnect;
+        std::shared_ptr<const LogHandler> log;
+    };
     detail::Handle<mqtt_connect_options> handle_;
+    Handlers handlers_;
 };
 
-/// A client connection. Every member except the destructor may be called from any thread and
-/// from inside a message handler. Destroying an open connection closes it without DISCONNECT
-/// (the broker publishes the will) and joins the loop thread: never destroy it from one of its
-/// own handlers.
+/// What publish_async() did: the packet id (0 for QoS 0) and whether the message waits in the
+/// offline queue (MQTT_STATUS_QUEUED) rather than having been sent.
+struct PublishResult {
+    std::uint16_t packet_id;
+    bool queued;
+};
+
+/// A client connection. Every member may be called from any thread and from inside a handler.
+/// Destroying an open connection closes it without DISCONNECT (the broker publishes the will)
+/// and joins the loop thread; calls blocked on other threads then throw Error with
+/// MQTT_STATUS_CLOSED.
 class Connection {
 public:
     /// Connects to `host` (a name or an address) and waits for CONNACK, at most the connect
@@ -313,8 +489,72 @@ public:
         detail::check(
             mqtt_connect_ex(host.c_str(), std::to_string(port).c_str(), options.get(), &handle),
             "mqtt_connect");
-        return Connection(handle);
+        return Connection(handle, options.handlers_);
     }
+
+    /// Subscribes to several filters in one SUBSCRIBE; returns the granted QoS per filter,
+    /// 0x80 for one the broker refused.
+    std::vector<int> subscribe_many(const std::vector<std::pair<std::string, int>> &filters,
+                                    MessageHandler handler) {
+        std::vector<const char *> names;
+        std::vector<int> qos;
+        for (const auto &f : filters) {
+            names.push_back(f.first.c_str());
+            qos.push_back(f.second);
+        }
+        std::vector<int> granted(filters.size(), -1);
+        detail::check(mqtt_subscribe_many(handle_.get(), names.data(), qos.data(), names.size(),
+                                          detail::mqtt_hpp_message_trampoline,
+                                          handlers_->keep(std::move(handler)), granted.data()),
+                      "mqtt_subscribe_many");
+        return granted;
+    }
+
+    /// Publishes without waiting for the acknowledgement (see mqtt_publish_async); a message
+    /// queued while disconnected is not an error.
+    PublishResult publish_async(const std::string &topic, std::string_view payload, int qos = 0,
+                                bool retain = false) {
+        std::uint16_t id = 0;
+        const mqtt_status status = mqtt_publish_async(handle_.get(), topic.c_str(),
+                                                      detail::bytes(payload), payload.size(), qos,
+                                                      retain, &id);
+        if (status != MQTT_STATUS_QUEUED) {
+            detail::check(status, "mqtt_publish_async");
+        }
+        return PublishResult{id, status == MQTT_STATUS_QUEUED};
+    }
+
+    /// Waits for the acknowledgement of `packet_id`; false if it did not come within `timeout`.
+    bool wait_published(std::uint16_t packet_id, std::chrono::milliseconds timeout) {
+        const mqtt_status status =
+            mqtt_wait_published(handle_.get(), packet_id, static_cast<int>(timeout.count()));
+        if (status == MQTT_STATUS_TIMEOUT) {
+            return false;
+        }
+        detail::check(status, "mqtt_wait_published");
+        return true;
+    }
+
+    /// Sets the publish completion handler (replacing an earlier one).
+    void on_published(PublishedHandler handler) {
+        auto owned = std::make_shared<const PublishedHandler>(std::move(handler));
+        detail::check(mqtt_connection_set_on_published(
+                          handle_.get(), detail::mqtt_hpp_published_trampoline,
+                          const_cast<PublishedHandler *>(owned.get())),
+                      "mqtt_connection_set_on_published");
+        handlers_->keep_published(std::move(owned));
+    }
+
+    /// Connects again with the same options (see mqtt_reconnect).
+    void reconnect() { detail::check(mqtt_reconnect(handle_.get()), "mqtt_reconnect"); }
+
+    /// For the program's own event loop: the socket (ask again after loop_misc), whether to wait
+    /// for writability, and the read, write and timer steps.
+    int socket() const { return mqtt_connection_socket(handle_.get()); }
+    bool want_write() const noexcept { return mqtt_connection_want_write(handle_.get()); }
+    void loop_read() { detail::check(mqtt_loop_read(handle_.get()), "mqtt_loop_read"); }
+    void loop_write() { detail::check(mqtt_loop_write(handle_.get()), "mqtt_loop_write"); }
+    void loop_misc() { detail::check(mqtt_loop_misc(handle_.get()), "mqtt_loop_misc"); }
 
     /// Subscribes and waits for SUBACK; returns the granted QoS. `handler` receives the
     /// messages for which `filter` is the most specific matching subscription (see
@@ -377,12 +617,22 @@ private:
             return userdata;
         }
 
+        void keep_published(std::shared_ptr<const PublishedHandler> handler) {
+            const std::lock_guard<std::mutex> guard(mutex_);
+            published_.push_back(std::move(handler));
+        }
+
+        ConnectOptions::Handlers lifecycle;
+
     private:
         std::mutex mutex_;
         std::vector<std::unique_ptr<MessageHandler>> handlers_;
+        std::vector<std::shared_ptr<const PublishedHandler>> published_;
     };
 
-    explicit Connection(mqtt_connection *handle) : handle_(handle) {}
+    Connection(mqtt_connection *handle, ConnectOptions::Handlers lifecycle) : handle_(handle) {
+        handlers_->lifecycle = std::move(lifecycle);
+    }
 
     // Declared before the handle so they are destroyed after it: mqtt_connection_free joins the
     // loop thread, after which no handler runs.

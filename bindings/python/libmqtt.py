@@ -25,8 +25,13 @@ Threads and the GIL:
 * An exception raised in a callback cannot propagate into C. It is printed to stderr with its
   traceback and then ignored for a message callback; an authenticator that raises refuses the
   client ("not authorized") and an authorizer that raises denies the access, so bugs fail closed.
-* Callbacks may call this module (publish, subscribe, ...) but must not close the connection or
-  broker that is calling them.
+* Callbacks may call this module (publish, subscribe, ...). :meth:`Connection.close` may be
+  called from any thread, also while other threads are blocked in calls on the connection
+  (they raise MqttError with STATUS_CLOSED) and from the connection's own callbacks.
+* The connection's lifecycle callbacks (:class:`ConnectOptions` ``on_message``, ``on_connect``,
+  ``on_disconnect``, ``on_log``) and ``on_published`` run on the thread that reads the
+  connection (the loop thread, a thread in a blocking call, or the caller of connect,
+  reconnect, disconnect or close); a broker's ``on_event`` on the broker's threads.
 
 Lifetime: the ctypes function objects handed to C are kept referenced by the Broker or
 Connection that uses them until it is closed (a replaced subscription callback too, since the
@@ -56,12 +61,40 @@ __all__ = [
     "ACCESS_SUBSCRIBE",
     "STATUS_OK",
     "STATUS_TIMEOUT",
+    "STATUS_CLOSED",
+    "STATUS_QUEUED",
+    "STATUS_QUEUE_FULL",
+    "CLOSE_REASONS",
+    "QUEUE_REFUSE_NEW",
+    "QUEUE_DROP_OLDEST",
 ]
 
 # mqtt_status values this module refers to by name; the others are reported by number and text.
 STATUS_OK = 0
 STATUS_TIMEOUT = 44
 STATUS_CLOSED = 43
+# A publish made while disconnected with auto-reconnect on waits in the offline queue.
+STATUS_QUEUED = 70
+STATUS_QUEUE_FULL = 71
+
+# mqtt_close_reason: why a connection ended, as on_disconnect receives it.
+CLOSE_REASONS = {
+    1: "disconnected",
+    2: "freed",
+    3: "reconnecting",
+    4: "closed by peer",
+    5: "io error",
+    6: "keep-alive timeout",
+    7: "protocol error",
+}
+
+# mqtt_queue_overflow: what a full offline queue does.
+QUEUE_REFUSE_NEW = 0
+QUEUE_DROP_OLDEST = 1
+
+# mqtt_broker_event_kind and mqtt_disconnect_reason are reported as ints.
+BROKER_EVENT_CONNECTED = 0
+BROKER_EVENT_DISCONNECTED = 1
 
 # mqtt_auth_result: what an authenticator returns.
 AUTH_BAD_CREDENTIALS = 0
@@ -122,7 +155,25 @@ class _BrokerStatistics(ctypes.Structure):
     ]
 
 
+class _BrokerEvent(ctypes.Structure):
+    _fields_ = [
+        ("kind", ctypes.c_int),
+        ("client_id", ctypes.c_char_p),
+        ("username", ctypes.c_char_p),
+        ("peer", ctypes.c_char_p),
+        ("clean_session", ctypes.c_bool),
+        ("session_present", ctypes.c_bool),
+        ("reason", ctypes.c_int),
+        ("reason_text", ctypes.c_char_p),
+    ]
+
+
 _MESSAGE_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(_Message))
+_PUBLISHED_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint16, ctypes.c_int)
+_CONNECT_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_bool, ctypes.c_int)
+_DISCONNECT_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_bool)
+_LOG_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p)
+_EVENT_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(_BrokerEvent))
 _AUTHENTICATOR = ctypes.CFUNCTYPE(
     ctypes.c_int,
     ctypes.c_void_p,
@@ -171,6 +222,9 @@ _broker_options_set_authenticator = _declare(
 _broker_options_set_authorizer = _declare(
     "mqtt_broker_options_set_authorizer", _status, _handle, _AUTHORIZER, ctypes.c_void_p
 )
+_broker_options_set_event_callback = _declare(
+    "mqtt_broker_options_set_event_callback", _status, _handle, _EVENT_CALLBACK, ctypes.c_void_p
+)
 _broker_new = _declare("mqtt_broker_new", _handle, _text, _handle)
 _broker_start = _declare("mqtt_broker_start", _status, _handle)
 _broker_port = _declare("mqtt_broker_port", ctypes.c_uint16, _handle)
@@ -205,6 +259,35 @@ _connect_options_set_will = _declare(
     "mqtt_connect_options_set_will", _status, _handle, _text, _bytes, ctypes.c_size_t,
     ctypes.c_int, ctypes.c_bool,
 )
+_connect_options_set_connect_timeout = _declare(
+    "mqtt_connect_options_set_connect_timeout", _status, _handle, ctypes.c_int
+)
+_connect_options_set_operation_timeout = _declare(
+    "mqtt_connect_options_set_operation_timeout", _status, _handle, ctypes.c_int
+)
+_connect_options_set_auto_reconnect = _declare(
+    "mqtt_connect_options_set_auto_reconnect", _status, _handle, ctypes.c_int, ctypes.c_int
+)
+_connect_options_set_resubscribe = _declare(
+    "mqtt_connect_options_set_resubscribe", _status, _handle, ctypes.c_bool
+)
+_connect_options_set_offline_queue = _declare(
+    "mqtt_connect_options_set_offline_queue", _status, _handle, ctypes.c_size_t,
+    ctypes.c_size_t, ctypes.c_int, ctypes.c_bool,
+)
+_connect_options_set_on_message = _declare(
+    "mqtt_connect_options_set_on_message", _status, _handle, _MESSAGE_CALLBACK, ctypes.c_void_p
+)
+_connect_options_set_on_connect = _declare(
+    "mqtt_connect_options_set_on_connect", _status, _handle, _CONNECT_CALLBACK, ctypes.c_void_p
+)
+_connect_options_set_on_disconnect = _declare(
+    "mqtt_connect_options_set_on_disconnect", _status, _handle, _DISCONNECT_CALLBACK,
+    ctypes.c_void_p,
+)
+_connect_options_set_on_log = _declare(
+    "mqtt_connect_options_set_on_log", _status, _handle, _LOG_CALLBACK, ctypes.c_void_p
+)
 _connect_ex = _declare(
     "mqtt_connect_ex", _status, _text, _text, _handle, ctypes.POINTER(ctypes.c_void_p)
 )
@@ -212,7 +295,28 @@ _subscribe = _declare(
     "mqtt_subscribe", _status, _handle, _text, ctypes.c_int, _MESSAGE_CALLBACK, ctypes.c_void_p,
     ctypes.POINTER(ctypes.c_int),
 )
+_subscribe_many = _declare(
+    "mqtt_subscribe_many", _status, _handle, ctypes.POINTER(ctypes.c_char_p),
+    ctypes.POINTER(ctypes.c_int), ctypes.c_size_t, _MESSAGE_CALLBACK, ctypes.c_void_p,
+    ctypes.POINTER(ctypes.c_int),
+)
 _unsubscribe = _declare("mqtt_unsubscribe", _status, _handle, _text)
+_publish_async = _declare(
+    "mqtt_publish_async", _status, _handle, _text, _bytes, ctypes.c_size_t, ctypes.c_int,
+    ctypes.c_bool, ctypes.POINTER(ctypes.c_uint16),
+)
+_wait_published = _declare(
+    "mqtt_wait_published", _status, _handle, ctypes.c_uint16, ctypes.c_int
+)
+_set_on_published = _declare(
+    "mqtt_connection_set_on_published", _status, _handle, _PUBLISHED_CALLBACK, ctypes.c_void_p
+)
+_reconnect = _declare("mqtt_reconnect", _status, _handle)
+_connection_socket = _declare("mqtt_connection_socket", ctypes.c_int, _handle)
+_connection_want_write = _declare("mqtt_connection_want_write", ctypes.c_bool, _handle)
+_loop_read = _declare("mqtt_loop_read", _status, _handle)
+_loop_write = _declare("mqtt_loop_write", _status, _handle)
+_loop_misc = _declare("mqtt_loop_misc", _status, _handle)
 _publish = _declare(
     "mqtt_publish", _status, _handle, _text, _bytes, ctypes.c_size_t, ctypes.c_int, ctypes.c_bool
 )
@@ -309,12 +413,16 @@ class BrokerOptions:
     """Settings for a :class:`Broker`; they are copied when the broker is created."""
 
     def __init__(self, bind_address=None, max_connections=None, authenticator=None,
-                 authorizer=None):
+                 authorizer=None, on_event=None):
         """`authenticator(client_id, username, password)` gets str, str or None, bytes or None
         and returns AUTH_ACCEPT, AUTH_BAD_CREDENTIALS or AUTH_NOT_AUTHORIZED (True / False work
         too). `authorizer(client_id, username, topic, access)` returns whether the client may
         publish to (ACCESS_PUBLISH) or subscribe with (ACCESS_SUBSCRIBE) `topic`. Both run on
-        the broker's connection threads, concurrently."""
+        the broker's connection threads, concurrently. `on_event(event)` gets a dict (kind
+        "connected" or "disconnected", client_id, username, peer, clean_session,
+        session_present, reason, reason_text) for every accepted connection and its end, on a
+        broker thread."""
+        self.on_event = on_event
         self.bind_address = bind_address
         self.max_connections = max_connections
         self.authenticator = authenticator
@@ -361,6 +469,14 @@ class Broker:
             _check(
                 "mqtt_broker_options_set_authorizer",
                 _broker_options_set_authorizer(c_options, callback, None),
+            )
+
+        if options.on_event is not None:
+            callback = _EVENT_CALLBACK(_event_trampoline(options.on_event))
+            self._callbacks.append(callback)
+            _check(
+                "mqtt_broker_options_set_event_callback",
+                _broker_options_set_event_callback(c_options, callback, None),
             )
 
     def _live(self):
@@ -449,6 +565,40 @@ def _authorizer_trampoline(authorize):
     return trampoline
 
 
+def _event_trampoline(on_event):
+    def trampoline(_userdata, event):
+        try:
+            e = event.contents
+            on_event(
+                {
+                    "kind": "connected" if e.kind == BROKER_EVENT_CONNECTED else "disconnected",
+                    "client_id": _decode_optional(e.client_id),
+                    "username": _decode_optional(e.username),
+                    "peer": _decode_optional(e.peer),
+                    "clean_session": e.clean_session,
+                    "session_present": e.session_present,
+                    "reason": e.reason,
+                    "reason_text": _decode_optional(e.reason_text),
+                }
+            )
+        except BaseException:
+            _report_callback_exception("a broker event callback")
+
+    return trampoline
+
+
+def _guarded(what, function):
+    """A ctypes callback body that reports, and never propagates, an exception."""
+
+    def trampoline(_userdata, *args):
+        try:
+            function(*args)
+        except BaseException:
+            _report_callback_exception(what)
+
+    return trampoline
+
+
 def _message_trampoline(callback):
     def trampoline(_userdata, message):
         try:
@@ -463,8 +613,25 @@ class ConnectOptions:
     """Settings for :meth:`Connection.connect`."""
 
     def __init__(self, client_id=None, username=None, password=None, keep_alive=None,
-                 clean_session=None, will=None):
-        """`will` is (topic, payload, qos, retain) or None."""
+                 clean_session=None, will=None, connect_timeout=None, operation_timeout=None,
+                 auto_reconnect=None, resubscribe=None, offline_queue=None, on_message=None,
+                 on_connect=None, on_disconnect=None, on_log=None):
+        """`will` is (topic, payload, qos, retain) or None. Timeouts are in seconds.
+        `auto_reconnect` is (min_delay, max_delay) in seconds: the loop thread reconnects by
+        itself with exponential backoff and jitter. `offline_queue` is (max_messages,
+        max_bytes, QUEUE_REFUSE_NEW or QUEUE_DROP_OLDEST, queue_qos0). Callbacks:
+        `on_message(message)` gets every message no subscription's callback takes;
+        `on_connect(session_present, code)`; `on_disconnect(reason, will_reconnect)` with a
+        CLOSE_REASONS key; `on_log(level, text)`."""
+        self.connect_timeout = connect_timeout
+        self.operation_timeout = operation_timeout
+        self.auto_reconnect = auto_reconnect
+        self.resubscribe = resubscribe
+        self.offline_queue = offline_queue
+        self.on_message = on_message
+        self.on_connect = on_connect
+        self.on_disconnect = on_disconnect
+        self.on_log = on_log
         self.client_id = client_id
         self.username = username
         self.password = password
@@ -472,9 +639,11 @@ class ConnectOptions:
         self.clean_session = clean_session
         self.will = will
 
-    def _to_c(self):
+    def _to_c(self, keep):
+        """The C options; the ctypes callbacks they hold are appended to `keep`."""
         handle = _checked_handle("mqtt_connect_options_new", _connect_options_new())
         try:
+            self._set_extras(handle, keep)
             if self.client_id is not None:
                 _check(
                     "mqtt_connect_options_set_client_id",
@@ -517,6 +686,52 @@ class ConnectOptions:
             _connect_options_free(handle)
             raise
 
+    def _set_extras(self, handle, keep):
+        ms = lambda seconds: int(seconds * 1000)  # noqa: E731
+        if self.connect_timeout is not None:
+            _check(
+                "mqtt_connect_options_set_connect_timeout",
+                _connect_options_set_connect_timeout(handle, ms(self.connect_timeout)),
+            )
+        if self.operation_timeout is not None:
+            _check(
+                "mqtt_connect_options_set_operation_timeout",
+                _connect_options_set_operation_timeout(handle, ms(self.operation_timeout)),
+            )
+        if self.auto_reconnect is not None:
+            low, high = self.auto_reconnect
+            _check(
+                "mqtt_connect_options_set_auto_reconnect",
+                _connect_options_set_auto_reconnect(handle, ms(low), ms(high)),
+            )
+        if self.resubscribe is not None:
+            _check(
+                "mqtt_connect_options_set_resubscribe",
+                _connect_options_set_resubscribe(handle, self.resubscribe),
+            )
+        if self.offline_queue is not None:
+            _check(
+                "mqtt_connect_options_set_offline_queue",
+                _connect_options_set_offline_queue(handle, *self.offline_queue),
+            )
+        callbacks = [
+            ("on_message", _MESSAGE_CALLBACK, _connect_options_set_on_message,
+             _message_trampoline(self.on_message) if self.on_message else None),
+            ("on_connect", _CONNECT_CALLBACK, _connect_options_set_on_connect,
+             _guarded("a connect callback", self.on_connect) if self.on_connect else None),
+            ("on_disconnect", _DISCONNECT_CALLBACK, _connect_options_set_on_disconnect,
+             _guarded("a disconnect callback", self.on_disconnect)
+             if self.on_disconnect else None),
+            ("on_log", _LOG_CALLBACK, _connect_options_set_on_log,
+             _guarded("a log callback", lambda level, text: self.on_log(
+                 level, text.decode(errors="replace"))) if self.on_log else None),
+        ]
+        for name, kind, setter, body in callbacks:
+            if body is not None:
+                callback = kind(body)
+                keep.append(callback)
+                _check(f"mqtt_connect_options_set_{name}", setter(handle, callback, None))
+
 
 class Connection:
     """A client connection. Use as a context manager, or call :meth:`close`.
@@ -525,17 +740,18 @@ class Connection:
     :meth:`close`, which must not be called from this connection's callbacks.
     """
 
-    def __init__(self, handle):
+    def __init__(self, handle, callbacks=()):
         self._handle = handle
-        # Every ctypes callback given to mqtt_subscribe, kept until the connection is freed: a
-        # replaced or unsubscribed one may still be running on the loop thread.
-        self._callbacks = []
+        # Every ctypes callback given to C (options, mqtt_subscribe, on_published), kept until
+        # the connection is freed: a replaced or unsubscribed one may still be running.
+        self._callbacks = list(callbacks)
 
     @classmethod
     def connect(cls, host, port, options=None):
         """Connects and waits for CONNACK (at most the connect timeout, 30 s by default).
         Raises MqttError, e.g. with status 54 (bad user name or password) when refused."""
-        c_options = (options or ConnectOptions())._to_c()
+        callbacks = []
+        c_options = (options or ConnectOptions())._to_c(callbacks)
         try:
             handle = ctypes.c_void_p()
             _check(
@@ -544,7 +760,7 @@ class Connection:
             )
         finally:
             _connect_options_free(c_options)
-        return cls(handle.value)
+        return cls(handle.value, callbacks)
 
     def _live(self):
         if self._handle is None:
@@ -566,6 +782,21 @@ class Connection:
         )
         return granted.value
 
+    def subscribe_many(self, filters, callback):
+        """Subscribes to [(filter, qos), ...] in one SUBSCRIBE; returns the granted QoS per
+        filter, 0x80 (128) for one the broker refused."""
+        c_callback = _MESSAGE_CALLBACK(_message_trampoline(callback))
+        self._callbacks.append(c_callback)
+        count = len(filters)
+        names = (ctypes.c_char_p * count)(*[_encode(f) for f, _ in filters])
+        qos = (ctypes.c_int * count)(*[q for _, q in filters])
+        granted = (ctypes.c_int * count)()
+        _check(
+            "mqtt_subscribe_many",
+            _subscribe_many(self._live(), names, qos, count, c_callback, None, granted),
+        )
+        return list(granted)
+
     def unsubscribe(self, topic_filter):
         _check("mqtt_unsubscribe", _unsubscribe(self._live(), _encode(topic_filter)))
 
@@ -576,6 +807,65 @@ class Connection:
         _check(
             "mqtt_publish", _publish(self._live(), _encode(topic), data, length, qos, retain)
         )
+
+    def publish_async(self, topic, payload=b"", qos=0, retain=False):
+        """Publishes without waiting for the acknowledgement; returns the packet id (0 for
+        QoS 0) to pass to :meth:`wait_published`. While disconnected with auto-reconnect on,
+        the message is queued and the id is returned just the same (its status would be
+        STATUS_QUEUED)."""
+        data, length = _byte_buffer(payload)
+        packet_id = ctypes.c_uint16(0)
+        status = _publish_async(
+            self._live(), _encode(topic), data, length, qos, retain, ctypes.byref(packet_id)
+        )
+        if status != STATUS_QUEUED:
+            _check("mqtt_publish_async", status)
+        return packet_id.value
+
+    def wait_published(self, packet_id, timeout=None):
+        """Waits until the publish `packet_id` is acknowledged; returns False on timeout."""
+        timeout_ms = -1 if timeout is None else int(timeout * 1000)
+        status = _wait_published(self._live(), packet_id, timeout_ms)
+        if status == STATUS_TIMEOUT:
+            return False
+        _check("mqtt_wait_published", status)
+        return True
+
+    def set_on_published(self, callback):
+        """`callback(packet_id, status)` learns how each QoS 1/2 publish ended (STATUS_OK,
+        STATUS_CLOSED when discarded, STATUS_QUEUE_FULL when dropped from the offline queue);
+        None removes it."""
+        c_callback = (
+            _PUBLISHED_CALLBACK(_guarded("an on_published callback", callback))
+            if callback
+            else _PUBLISHED_CALLBACK()
+        )
+        self._callbacks.append(c_callback)
+        _check(
+            "mqtt_connection_set_on_published", _set_on_published(self._live(), c_callback, None)
+        )
+
+    def reconnect(self):
+        """Connects again with the same options (see mqtt_reconnect)."""
+        _check("mqtt_reconnect", _reconnect(self._live()))
+
+    def socket(self):
+        """The socket descriptor, for the host's own event loop (e.g. asyncio's add_reader)."""
+        return _connection_socket(self._live())
+
+    def want_write(self):
+        return _connection_want_write(self._live())
+
+    def loop_read(self):
+        """Handles what can be read without blocking; callbacks run on this thread."""
+        _check("mqtt_loop_read", _loop_read(self._live()))
+
+    def loop_write(self):
+        _check("mqtt_loop_write", _loop_write(self._live()))
+
+    def loop_misc(self):
+        """Keep-alive and automatic reconnects; call at least once a second."""
+        _check("mqtt_loop_misc", _loop_misc(self._live()))
 
     def receive(self, timeout=None):
         """Processes one incoming message on this thread (its callback runs here); returns
@@ -609,11 +899,13 @@ class Connection:
 
     def close(self):
         """Frees the connection; if still open it is closed without DISCONNECT (the broker
-        publishes the will) and the loop thread is joined. Then its callbacks are released."""
+        publishes the will) and the loop thread is joined. Calls blocked on other threads
+        raise MqttError with STATUS_CLOSED. Then its callbacks are released."""
         handle, self._handle = getattr(self, "_handle", None), None
         if handle is not None:
             _connection_free(handle)
-        self._callbacks = []
+        # The ctypes callbacks stay referenced until this object goes: close() may be called
+        # from one of them, which is still running until it returns.
 
     def __enter__(self):
         return self

@@ -6,31 +6,16 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mqtt::broker::{Broker, BrokerOptions};
 use mqtt::protocol::{
     Connack, Connect, ConnectReturnCode, LastWill, Packet, PacketId, ProtocolLevel, Publish, QoS,
     QosPid, Subscribe, SubscribeTopic, Unsubscribe,
 };
 use mqtt::topic::TopicName;
 
+// broker_parking sets its own options and never starts a default broker.
+#[allow(unused_imports)]
+pub use crate::fixture::{READ_TIMEOUT, eventually, start_broker, start_default_broker};
 pub use crate::packet_stream::{PacketStream, ReadEnd};
-
-/// How long any single expected packet may take to arrive.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Starts a broker on 127.0.0.1 with an ephemeral port and the given options.
-pub fn start_broker(options: BrokerOptions) -> Broker {
-    let broker = Broker::new(BrokerOptions { port: 0, ..options });
-    broker.start().expect("broker starts");
-    assert_ne!(broker.port(), 0);
-    broker
-}
-
-// Not called by the broker_parking and interop binaries, which set options.
-#[allow(dead_code)]
-pub fn start_default_broker() -> Broker {
-    start_broker(BrokerOptions::default())
-}
 
 pub fn pid(n: u16) -> PacketId {
     PacketId::new(n).expect("non-zero packet id")
@@ -248,16 +233,4 @@ impl RawClient {
             }
         }
     }
-}
-
-/// Polls `condition` every few milliseconds for up to [`READ_TIMEOUT`].
-pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + READ_TIMEOUT;
-    while Instant::now() < deadline {
-        if condition() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    panic!("timed out waiting for: {what}");
 }
