@@ -51,7 +51,7 @@ mod outbound;
 mod published;
 mod reconnect;
 mod session;
-pub mod subscriptions;
+mod subscriptions;
 mod transport;
 
 pub use error::{ClientError, CloseReason};
