@@ -4,9 +4,12 @@
  * Conventions: functions that can fail return mqtt_status (MQTT_STATUS_OK is 0); functions
  * returning a pointer return NULL on failure and functions returning bool return false; in
  * every case mqtt_last_status() and mqtt_last_error() describe the failure, per thread, until
- * the next libmqtt call on that thread. Strings are NUL-terminated UTF-8, borrowed for the
- * duration of the call. Objects created by a _new function are released by the matching
- * _free function; _free(NULL) does nothing. QoS arguments are ints, range-checked.
+ * the next libmqtt call on that thread. Free functions (_free) and pure getters
+ * (mqtt_connection_is_connected, mqtt_connection_client_id, mqtt_broker_port, mqtt_version,
+ * mqtt_status_str, mqtt_last_status, mqtt_last_error) leave them as they were, so a cleanup
+ * path can still report the failure that led to it. Strings are NUL-terminated UTF-8, borrowed
+ * for the duration of the call. Objects created by a _new function are released by the
+ * matching _free function; _free(NULL) does nothing. QoS arguments are ints, range-checked.
  */
 
 #ifndef MQTT_H
@@ -120,6 +123,18 @@ typedef enum {
      */
     MQTT_STATUS_SUBSCRIBE_FAILED = 60,
     /**
+     * Not an error: the connection is down, and the publish waits — in the offline queue
+     * (automatic reconnects on), or in the persistent session for its re-send — and goes out
+     * after the reconnect. A QoS 1/2 publish's packet id completes later through
+     * `mqtt_wait_published` and the `on_published` callback; do not publish it again.
+     */
+    MQTT_STATUS_QUEUED = 70,
+    /**
+     * The connection is down and the offline queue is full (refuse-new policy) or the message
+     * exceeds its byte limit: nothing was queued.
+     */
+    MQTT_STATUS_QUEUE_FULL = 71,
+    /**
      * An internal error (a caught panic); the object involved may be unusable.
      */
     MQTT_STATUS_PANIC = 90,
@@ -227,6 +242,66 @@ typedef enum {
 } mqtt_auth_result;
 
 /**
+ * Why a client connection ended, as the disconnect callback receives it (an `int`).
+ */
+typedef enum {
+    /**
+     * `mqtt_disconnect` sent DISCONNECT.
+     */
+    MQTT_CLOSE_REASON_DISCONNECTED = 1,
+    /**
+     * `mqtt_connection_free` closed it without DISCONNECT.
+     */
+    MQTT_CLOSE_REASON_FREED = 2,
+    /**
+     * `mqtt_reconnect` closed it to open a new one.
+     */
+    MQTT_CLOSE_REASON_RECONNECTING = 3,
+    /**
+     * The broker closed the TCP connection.
+     */
+    MQTT_CLOSE_REASON_CLOSED_BY_PEER = 4,
+    /**
+     * A read or write failed (`on_log` has the system's text).
+     */
+    MQTT_CLOSE_REASON_IO = 5,
+    /**
+     * No PINGRESP within the keep-alive period.
+     */
+    MQTT_CLOSE_REASON_KEEP_ALIVE_TIMEOUT = 6,
+    /**
+     * The broker broke the protocol.
+     */
+    MQTT_CLOSE_REASON_PROTOCOL_ERROR = 7,
+} mqtt_close_reason;
+
+/**
+ * The level of a log line passed to the log callback (an `int`).
+ */
+typedef enum {
+    MQTT_LOG_LEVEL_ERROR = 1,
+    MQTT_LOG_LEVEL_WARNING = 2,
+    MQTT_LOG_LEVEL_INFO = 3,
+    MQTT_LOG_LEVEL_DEBUG = 4,
+} mqtt_log_level;
+
+/**
+ * What a full offline queue does with one more publish (see
+ * `mqtt_connect_options_set_offline_queue`), passed as an `int`.
+ */
+typedef enum {
+    /**
+     * The new publish fails with `MQTT_STATUS_QUEUE_FULL`.
+     */
+    MQTT_QUEUE_OVERFLOW_REFUSE_NEW = 0,
+    /**
+     * The oldest queued publish is dropped (its on_published callback gets
+     * `MQTT_STATUS_QUEUE_FULL`) to make room.
+     */
+    MQTT_QUEUE_OVERFLOW_DROP_OLDEST = 1,
+} mqtt_queue_overflow;
+
+/**
  * A broker created by `mqtt_broker_new` and released by `mqtt_broker_free`. Every function
  * taking a `mqtt_broker *` is thread-safe, except `mqtt_broker_free`, which must be the last
  * call on the handle.
@@ -250,8 +325,9 @@ typedef struct mqtt_connect_options mqtt_connect_options;
 
 /**
  * An open (or closed, but not yet freed) connection to a broker. Every function taking a
- * `mqtt_connection *` may be called from any thread at the same time, and from inside a message
- * callback, except `mqtt_connection_free`.
+ * `mqtt_connection *` may be called from any thread at the same time and from inside a
+ * callback — `mqtt_connection_free` too: calls blocked on other threads then return
+ * `MQTT_STATUS_CLOSED` before the memory is released.
  */
 typedef struct mqtt_connection mqtt_connection;
 
@@ -429,6 +505,46 @@ typedef void (*mqtt_message_callback)(void *userdata, const mqtt_message *messag
  * meanwhile are reported from inside that call, nested.
  */
 typedef void (*mqtt_published_callback)(void *userdata, uint16_t packet_id, mqtt_status status);
+
+/**
+ * Told of every CONNACK: `session_present` is its flag ([MQTT-3.2.2-2]) and `code` its return
+ * code (0 accepted, 1 to 5 refused).
+ *
+ * Which thread calls it: for the first connect, the thread inside `mqtt_connect` (before it
+ * returns); for a reconnect, the thread inside `mqtt_reconnect`, or the loop thread for an
+ * automatic reconnect.
+ *
+ * What it may call: every libmqtt function on the connection except `mqtt_connection_free`
+ * (during the first connect there is no connection handle yet). No lock is held.
+ */
+typedef void (*mqtt_connect_callback)(void *userdata, bool session_present, int code);
+
+/**
+ * Told once per connection when it ends: `reason` is an `mqtt_close_reason` value,
+ * `will_reconnect` whether the loop thread will reconnect by itself (automatic reconnects on,
+ * loop thread running, not ended by this program) or `mqtt_reconnect` is the cause.
+ *
+ * Which thread calls it: the thread that noticed the end — the loop thread or a thread reading
+ * inside a blocking call (`mqtt_receive_message`, `mqtt_publish`, ...) for a lost connection;
+ * the thread calling `mqtt_disconnect`, `mqtt_reconnect` or `mqtt_connection_free` otherwise.
+ *
+ * What it may call: every libmqtt function on the connection except `mqtt_connection_free`
+ * and `mqtt_reconnect`. No lock is held.
+ */
+typedef void (*mqtt_disconnect_callback)(void *userdata, int reason, bool will_reconnect);
+
+/**
+ * Receives the client's log lines: `level` is an `mqtt_log_level` value, `message` a
+ * NUL-terminated string valid only during the call.
+ *
+ * Which thread calls it: whichever thread the event happens on (the loop thread, a thread in
+ * a blocking call, or the caller of `mqtt_connect`, `mqtt_reconnect`, `mqtt_disconnect` or
+ * `mqtt_connection_free`).
+ *
+ * What it may call: libmqtt functions that do not block (status and topic functions,
+ * `mqtt_connection_is_connected`); keep it short. No lock is held.
+ */
+typedef void (*mqtt_log_callback)(void *userdata, int level, const char *message);
 
 #ifdef __cplusplus
 extern "C" {
@@ -662,8 +778,9 @@ mqtt_status mqtt_broker_start(mqtt_broker *broker);
 
 /**
  * The port the broker listens on: the one it was created with, or the one the system chose for
- * port "0". 0 before `mqtt_broker_start` succeeded, or for NULL (with
- * `MQTT_STATUS_NULL_ARGUMENT`). Stays valid after stop. Does not block; thread-safe.
+ * port "0". 0 before `mqtt_broker_start` succeeded, or for NULL. Stays valid after stop. Does
+ * not block; thread-safe. A pure getter: leaves `mqtt_last_status()` and `mqtt_last_error()`
+ * as they were.
  *
  * # Safety
  * `broker` is NULL or a live broker.
@@ -742,9 +859,399 @@ mqtt_status mqtt_broker_publish(mqtt_broker *broker,
 mqtt_status mqtt_broker_stats(const mqtt_broker *broker, mqtt_broker_statistics *out);
 
 /**
+ * Connects to the broker at `host` (a name, an IPv4 or an IPv6 address) and `port` (a decimal
+ * string such as "1883"), sends CONNECT and waits for CONNACK. Blocks at most the connect
+ * timeout (30 s unless set). `options` may be NULL for the defaults; it is only read.
+ *
+ * Returns the connection, to be released with `mqtt_connection_free`, or NULL on failure with
+ * `mqtt_last_status()` / `mqtt_last_error()` telling why: `MQTT_STATUS_RESOLVE`,
+ * `MQTT_STATUS_IO` (no address accepted the TCP connection), `MQTT_STATUS_TIMEOUT`, one of the
+ * `MQTT_STATUS_REFUSED_*` codes (the broker's CONNACK refusal; `mqtt_last_error()` gives its
+ * reason), `MQTT_STATUS_PROTOCOL_ERROR`, `MQTT_STATUS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `host` and `port` are NUL-terminated strings (or NULL, an error); `options` is NULL or a
+ * handle from `mqtt_connect_options_new`.
+ */
+mqtt_connection *mqtt_connect(const char *host,
+                              const char *port,
+                              const mqtt_connect_options *options);
+
+/**
+ * `mqtt_connect` returning its status directly: on `MQTT_STATUS_OK` `*connection` receives the
+ * new connection; on failure it is left untouched.
+ *
+ * # Safety
+ * As for `mqtt_connect`; `connection` points to a writable `mqtt_connection *`.
+ */
+mqtt_status mqtt_connect_ex(const char *host,
+                            const char *port,
+                            const mqtt_connect_options *options,
+                            mqtt_connection **connection);
+
+/**
+ * Subscribes to `filter` with the requested `qos` (0, 1 or 2) and waits for SUBACK (at most
+ * the operation timeout). `callback` is called with `userdata` for every message whose most
+ * specific matching filter (among this connection's subscriptions) is `filter`: when several
+ * filters match a topic, only one callback runs, chosen by
+ * 1. more literal (non-wildcard) levels: `a/b/+` beats `a/+/+`;
+ * 2. then no `#` beats `#`: `a/+` beats `a/#`, `a/b` beats `a/b/#`;
+ * 3. then the first differing level from the left: literal beats `+` beats `#`.
+ *
+ * Subscribing again to the same filter replaces its callback. The callback is registered
+ * before SUBSCRIBE is sent, so retained messages are not missed, and removed again on failure.
+ * On success the granted QoS is stored in `*granted_qos` (may be NULL).
+ *
+ * Returns `MQTT_STATUS_SUBSCRIBE_FAILED` if the broker refused (SUBACK 0x80),
+ * `MQTT_STATUS_INVALID_TOPIC`, `MQTT_STATUS_INVALID_QOS`, `MQTT_STATUS_TIMEOUT`,
+ * `MQTT_STATUS_CLOSED`. Messages arriving while it waits are dispatched, not lost.
+ *
+ * # Safety
+ * `connection` is a live handle; `filter` a NUL-terminated string; `granted_qos` NULL or a
+ * writable int; `userdata` is passed back untouched, from the thread documented at
+ * `mqtt_message_callback`.
+ */
+mqtt_status mqtt_subscribe(const mqtt_connection *connection,
+                           const char *filter,
+                           int qos,
+                           mqtt_message_callback callback,
+                           void *userdata,
+                           int *granted_qos);
+
+/**
+ * Subscribes to `count` filters in one SUBSCRIBE: `filters[i]` with the requested `qos[i]` (0,
+ * 1 or 2), all with the same `callback` and `userdata` (chosen per message as for
+ * `mqtt_subscribe`), and waits for the SUBACK (at most the operation timeout). On
+ * `MQTT_STATUS_OK`, `granted_qos[i]` (the array may be NULL) receives the QoS granted for
+ * `filters[i]`, or 0x80 (128) when the broker refused that filter, whose callback is then
+ * removed again; the call succeeds even if some filters were refused ([MQTT-3.9.3-1]).
+ *
+ * Returns `MQTT_STATUS_INVALID_ARGUMENT` when `count` is 0 ([MQTT-3.8.3-3]),
+ * `MQTT_STATUS_INVALID_TOPIC`, `MQTT_STATUS_INVALID_QOS`, `MQTT_STATUS_TIMEOUT`,
+ * `MQTT_STATUS_CLOSED`, `MQTT_STATUS_NULL_ARGUMENT`. Messages arriving while it waits are
+ * dispatched, not lost.
+ *
+ * # Safety
+ * `connection` is a live handle; `filters` and `qos` point to `count` NUL-terminated strings
+ * and ints; `granted_qos` is NULL or points to `count` writable ints; `userdata` is passed back
+ * untouched, from the thread documented at `mqtt_message_callback`.
+ */
+mqtt_status mqtt_subscribe_many(const mqtt_connection *connection,
+                                const char *const *filters,
+                                const int *qos,
+                                size_t count,
+                                mqtt_message_callback callback,
+                                void *userdata,
+                                int *granted_qos);
+
+/**
+ * Unsubscribes from `filter` (exactly as subscribed), waits for UNSUBACK (at most the operation
+ * timeout), then removes its callback. Messages arriving meanwhile are still dispatched.
+ * Returns `MQTT_STATUS_TIMEOUT`, `MQTT_STATUS_CLOSED`, `MQTT_STATUS_INVALID_TOPIC`.
+ *
+ * # Safety
+ * `connection` is a live handle; `filter` a NUL-terminated string.
+ */
+mqtt_status mqtt_unsubscribe(const mqtt_connection *connection, const char *filter);
+
+/**
+ * Publishes `len` bytes of `payload` (NULL allowed when `len` is 0: an empty message) to
+ * `topic` with `qos` 0, 1 or 2 and the retain flag. Blocks: QoS 0 until the packet is handed to
+ * the socket; QoS 1 until PUBACK; QoS 2 until PUBCOMP (after PUBREC and PUBREL) — at most the
+ * operation timeout (`MQTT_STATUS_TIMEOUT` while connected; the message then stays in flight).
+ * Messages arriving meanwhile are dispatched. Returns also `MQTT_STATUS_INVALID_TOPIC`,
+ * `MQTT_STATUS_INVALID_QOS`, `MQTT_STATUS_TOO_LARGE`, `MQTT_STATUS_CLOSED` (the same error
+ * text at every QoS for the same lost connection).
+ *
+ * While the connection is down and automatic reconnects are on, the message goes to the
+ * offline queue (see `mqtt_connect_options_set_offline_queue`) and this returns
+ * `MQTT_STATUS_QUEUED` at once, or `MQTT_STATUS_QUEUE_FULL`. A QoS 1/2 message whose
+ * connection is lost while this waits, and that the reconnect will still send (clean session
+ * false), also returns `MQTT_STATUS_QUEUED` rather than a timeout: a program that retries on
+ * `MQTT_STATUS_TIMEOUT` never sends a duplicate of a message still on its way.
+ * `mqtt_last_error()` then names the packet id, which `mqtt_wait_published` and the
+ * on_published callback complete once acknowledged; use `mqtt_publish_async` to get it as a
+ * number.
+ *
+ * # Safety
+ * `connection` is a live handle; `topic` a NUL-terminated string; `payload` NULL (with `len`
+ * 0) or `len` readable bytes.
+ */
+mqtt_status mqtt_publish(const mqtt_connection *connection,
+                         const char *topic,
+                         const uint8_t *payload,
+                         size_t len,
+                         int qos,
+                         bool retain);
+
+/**
+ * Publishes without waiting for the acknowledgement, so many QoS 1/2 messages can be in flight
+ * (up to the max-inflight window; while it is full this blocks, at most the operation timeout).
+ * `*packet_id` (may be NULL) receives the packet identifier to pass to `mqtt_wait_published`,
+ * or 0 for QoS 0. Arguments and statuses as for `mqtt_publish`; with `MQTT_STATUS_QUEUED`
+ * (the connection is down and the message waits in the offline queue) `*packet_id` is written
+ * too, and `mqtt_wait_published` / the on_published callback complete it after the reconnect.
+ *
+ * # Safety
+ * As for `mqtt_publish`; `packet_id` is NULL or a writable `uint16_t`.
+ */
+mqtt_status mqtt_publish_async(const mqtt_connection *connection,
+                               const char *topic,
+                               const uint8_t *payload,
+                               size_t len,
+                               int qos,
+                               bool retain,
+                               uint16_t *packet_id);
+
+/**
+ * Waits until the publish with `packet_id` (from `mqtt_publish_async`) is acknowledged — PUBACK
+ * for QoS 1, PUBCOMP for QoS 2 — or `timeout_ms` passes (-1 waits for ever). Returns at once if
+ * no publish with that identifier is in flight. Messages arriving meanwhile are dispatched.
+ * Returns `MQTT_STATUS_TIMEOUT`, `MQTT_STATUS_CLOSED` (the acknowledgement can no longer
+ * come), `MQTT_STATUS_INVALID_ARGUMENT` for identifier 0.
+ *
+ * With clean session false, a lost connection does not end the wait: the message stays in the
+ * session, `mqtt_reconnect` (from another thread, or the loop thread's automatic reconnect)
+ * re-sends it, and the wait ends when that is acknowledged — or at the timeout, or with
+ * `MQTT_STATUS_CLOSED` after `mqtt_disconnect` or `mqtt_connection_free`. A message waiting
+ * in the offline queue (`MQTT_STATUS_QUEUED`) is waited for the same way at either clean
+ * session setting. Otherwise, with clean session true, it returns `MQTT_STATUS_CLOSED` as
+ * soon as the connection is lost.
+ *
+ * # Safety
+ * `connection` is a live handle.
+ */
+mqtt_status mqtt_wait_published(const mqtt_connection *connection,
+                                uint16_t packet_id,
+                                int timeout_ms);
+
+/**
+ * Reads until one incoming message has been processed: dispatched to its callback (or dropped
+ * when no subscription's filter matches) and acknowledged as its QoS requires (QoS 2 messages
+ * are dispatched exactly once). Sends PINGREQ when keep-alive is due while waiting. Blocks up
+ * to `timeout_ms` (-1: no limit). Returns `MQTT_STATUS_OK`, `MQTT_STATUS_TIMEOUT`, or
+ * `MQTT_STATUS_CLOSED` once the connection has ended (`mqtt_last_error()` says why). While the
+ * loop thread runs, waits for the loop thread to process the next message instead.
+ *
+ * # Safety
+ * `connection` is a live handle.
+ */
+mqtt_status mqtt_receive_message(const mqtt_connection *connection, int timeout_ms);
+
+/**
+ * Sends PINGREQ and waits for PINGRESP (at most the operation timeout). Returns
+ * `MQTT_STATUS_TIMEOUT` or `MQTT_STATUS_CLOSED` on failure.
+ *
+ * # Safety
+ * `connection` is a live handle.
+ */
+mqtt_status mqtt_ping(const mqtt_connection *connection);
+
+/**
+ * Starts the loop thread: it reads the connection, runs every message callback and keeps the
+ * connection alive, until `mqtt_loop_stop`, `mqtt_disconnect`, `mqtt_connection_free` or the
+ * connection ends — unless `mqtt_connect_options_set_auto_reconnect` asked it to reconnect by
+ * itself. After it ended (or after `mqtt_disconnect`), `mqtt_reconnect` starts it again, unless
+ * `mqtt_loop_stop` was called. With automatic reconnects it also starts on a lost connection.
+ * Returns `MQTT_STATUS_ALREADY_RUNNING` if it runs, `MQTT_STATUS_CLOSED` if
+ * the connection has ended.
+ *
+ * # Safety
+ * `connection` is a live handle.
+ */
+mqtt_status mqtt_loop_start(const mqtt_connection *connection);
+
+/**
+ * Stops the loop thread and waits until it has finished (the callback it may be running
+ * returns first). Called from a callback on the loop thread, it only asks the loop to stop
+ * after that callback. Does nothing if no loop runs. Blocks until the loop thread has ended
+ * (at most the callback it is running plus a connect attempt under way). Returns
+ * `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `connection` is NULL.
+ *
+ * # Safety
+ * `connection` is a live handle.
+ */
+mqtt_status mqtt_loop_stop(const mqtt_connection *connection);
+
+/**
+ * Sends DISCONNECT, so the broker discards the will, closes the connection and stops the loop
+ * thread (`mqtt_reconnect` may open the connection again and restart it). Any blocked call on
+ * other threads returns `MQTT_STATUS_CLOSED`. Calling it again
+ * returns `MQTT_STATUS_OK`; after the connection was lost otherwise it returns
+ * `MQTT_STATUS_CLOSED`. The handle stays valid until `mqtt_connection_free`.
+ *
+ * # Safety
+ * `connection` is a live handle.
+ */
+mqtt_status mqtt_disconnect(const mqtt_connection *connection);
+
+/**
+ * Closes the connection if it is still open — without DISCONNECT, so the broker publishes the
+ * will — and connects again to the same host and port with the same options and the same
+ * client id (the generated one too), within the connect timeout. Blocks until CONNACK.
+ * Callable from any thread, after the connection was lost or `mqtt_disconnect`ed, with or
+ * without the loop thread, and from inside a callback.
+ *
+ * Clean session false: the session resumes [MQTT-4.4.0-1]. Every unacknowledged QoS 1/2
+ * PUBLISH is re-sent with DUP set and its original packet identifier, and PUBREL for each one
+ * that got PUBREC, in their original order and before anything published afterwards; QoS 2
+ * messages received and awaiting PUBREL stay known, so their re-delivery is not dispatched
+ * twice. Pending `mqtt_wait_published` / `mqtt_publish` calls complete when the re-send is
+ * acknowledged. The broker keeps the subscriptions and the subscription callbacks stay.
+ *
+ * Clean session true: unacknowledged publishes are discarded (the completion callback, if
+ * set, gets `MQTT_STATUS_CLOSED` for each, on this thread); publishes in the offline queue were
+ * never sent and go out now. The subscription callbacks stay registered, and since the broker
+ * has forgotten the subscriptions (no session present) they are subscribed again in one
+ * SUBSCRIBE — unless `mqtt_connect_options_set_resubscribe` turned that off. The same happens
+ * with clean session false when the broker reports no session present.
+ *
+ * The loop thread, if started with `mqtt_loop_start` and not stopped with `mqtt_loop_stop`, is
+ * stopped and joined first (the callback it runs finishes) and started again on success;
+ * called from a callback on the loop thread, the loop continues on the new connection after
+ * the callback returns. Returns `MQTT_STATUS_OK`, a connect failure (`MQTT_STATUS_RESOLVE`,
+ * `MQTT_STATUS_IO`, `MQTT_STATUS_TIMEOUT`, a `MQTT_STATUS_REFUSED_*` refusal), or
+ * `MQTT_STATUS_TIMEOUT` when another `mqtt_reconnect` did not finish within the connect
+ * timeout; after a failure the connection stays closed and this may be called again.
+ *
+ * # Safety
+ * `connection` is a live handle.
+ */
+mqtt_status mqtt_reconnect(const mqtt_connection *connection);
+
+/**
+ * Sets the publish completion callback (see `mqtt_published_callback` for when, on which
+ * thread, and what it may call), replacing any earlier one; `callback` NULL removes it.
+ * `userdata` is handed back to it unchanged and must stay valid until the callback is replaced
+ * or removed, or the connection is freed. Applies to QoS 1/2 publishes whose acknowledgement
+ * arrives after this call. Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`.
+ *
+ * # Safety
+ * `connection` is a live handle.
+ */
+mqtt_status mqtt_connection_set_on_published(const mqtt_connection *connection,
+                                             mqtt_published_callback callback,
+                                             void *userdata);
+
+/**
+ * Whether the connection is still open. A pure getter: leaves `mqtt_last_status()` and
+ * `mqtt_last_error()` as they were, also for NULL (which gives false) and for a connection
+ * being freed.
+ *
+ * # Safety
+ * `connection` is NULL (gives false) or a live handle.
+ */
+bool mqtt_connection_is_connected(const mqtt_connection *connection);
+
+/**
+ * The client identifier sent in CONNECT (the generated one if none was set), owned by the
+ * connection and valid until `mqtt_connection_free`. NULL only if `connection` is NULL. A pure
+ * getter: leaves `mqtt_last_status()` and `mqtt_last_error()` as they were.
+ *
+ * # Safety
+ * `connection` is NULL or a live handle.
+ */
+const char *mqtt_connection_client_id(const mqtt_connection *connection);
+
+/**
+ * Releases a connection. If it is still open it is closed *without* DISCONNECT — the broker
+ * then publishes the will — and the loop thread is stopped and joined (unless called from it).
+ * NULL is a no-op.
+ *
+ * May be called from any thread at any time, also while other threads are blocked in calls
+ * on the connection (`mqtt_receive_message`, `mqtt_publish`, `mqtt_wait_published`, ...) and
+ * from inside a callback: calls in progress return `MQTT_STATUS_CLOSED` (as do calls that start
+ * while the free is under way), and the memory is released once the last of them has
+ * returned — before this function returns, except when called from inside a call on the same
+ * connection (a callback run by `mqtt_receive_message`, say), where the outermost call releases
+ * it as it returns. The on_disconnect callback, if set, runs on this thread with
+ * `MQTT_CLOSE_REASON_FREED` if the connection was open. The handle must not be passed to any
+ * function once this returns.
+ *
+ * Leaves `mqtt_last_status()` and `mqtt_last_error()` as they were, so a cleanup path can still
+ * report the failure that led to it.
+ *
+ * # Safety
+ * `connection` is NULL or a handle from `mqtt_connect` not freed before.
+ */
+void mqtt_connection_free(mqtt_connection *connection);
+
+/**
+ * The connection's socket descriptor, for a program that drives the connection from its own
+ * event loop (poll, epoll, libuv, GLib, Python asyncio through ctypes) instead of
+ * `mqtt_loop_start`'s thread: wait until it is readable and call `mqtt_loop_read`; when
+ * `mqtt_connection_want_write` is true, also wait until it is writable and call
+ * `mqtt_loop_write`; call `mqtt_loop_misc` at least once a second. A reconnect replaces the
+ * socket: ask for it again after each `mqtt_loop_misc` or connect callback. The descriptor is
+ * owned by the connection: do not close it or read from it.
+ *
+ * Does not block. Returns -1 when `connection` is NULL (`MQTT_STATUS_NULL_ARGUMENT`).
+ *
+ * # Safety
+ * `connection` is NULL or a live handle.
+ */
+int mqtt_connection_socket(const mqtt_connection *connection);
+
+/**
+ * Whether bytes wait in the connection's send buffer — the re-sends and offline queue a
+ * reconnect put there — so an event loop should wait for the socket to be writable and call
+ * `mqtt_loop_write`. Other packets are written by the call that makes them. A pure getter:
+ * does not block and leaves `mqtt_last_status()` and `mqtt_last_error()` as they were; false
+ * for NULL.
+ *
+ * # Safety
+ * `connection` is NULL or a live handle.
+ */
+bool mqtt_connection_want_write(const mqtt_connection *connection);
+
+/**
+ * The event loop's read step: handles every packet that can be read now without blocking —
+ * message callbacks run on this thread, acknowledgements complete `mqtt_publish_async`
+ * identifiers (the on_published callback runs here too) — and sends PINGREQ when keep-alive is
+ * due. Never waits for the socket; call it when `mqtt_connection_socket` is readable.
+ *
+ * Returns `MQTT_STATUS_OK`; `MQTT_STATUS_CLOSED` once the connection has ended (the disconnect
+ * callback has run; with automatic reconnects on, `mqtt_loop_misc` reconnects);
+ * `MQTT_STATUS_ALREADY_RUNNING` while the loop thread runs; `MQTT_STATUS_NULL_ARGUMENT`.
+ *
+ * # Safety
+ * `connection` is a live handle.
+ */
+mqtt_status mqtt_loop_read(const mqtt_connection *connection);
+
+/**
+ * The event loop's write step: writes the bytes `mqtt_connection_want_write` reported (blocks
+ * only while the socket's buffer is full, at most the operation timeout). Returns
+ * `MQTT_STATUS_OK`, `MQTT_STATUS_CLOSED`, `MQTT_STATUS_NULL_ARGUMENT`.
+ *
+ * # Safety
+ * `connection` is a live handle.
+ */
+mqtt_status mqtt_loop_write(const mqtt_connection *connection);
+
+/**
+ * The event loop's timer step, to call at least once a second: keep-alive (PINGREQ when
+ * nothing was sent for the keep-alive period, [MQTT-3.1.2-23]; the connection closed when the
+ * PINGRESP is overdue) and, with `mqtt_connect_options_set_auto_reconnect` on and the
+ * connection lost, a reconnect once the backoff wait has passed (same backoff and jitter as the
+ * loop thread). Only the reconnect attempt blocks, at most the connect timeout; the connect
+ * and disconnect callbacks run on this thread. Does nothing while the loop thread runs.
+ *
+ * Returns `MQTT_STATUS_OK` (also when nothing was due), the failure of a reconnect attempt
+ * (`MQTT_STATUS_IO`, `MQTT_STATUS_TIMEOUT`, a `MQTT_STATUS_REFUSED_*` code; the next call
+ * tries again after a longer wait), `MQTT_STATUS_NULL_ARGUMENT`.
+ *
+ * # Safety
+ * `connection` is a live handle.
+ */
+mqtt_status mqtt_loop_misc(const mqtt_connection *connection);
+
+/**
  * New connection settings with the defaults: generated client id, clean session, keep-alive
  * 60 s, no user name, password or will, connect timeout 30 s, operation timeout 30 s,
- * protocol level 4 (MQTT 3.1.1), at most 1024 QoS 1/2 publishes in flight. Release with
+ * protocol level 4 (MQTT 3.1.1), at most 1024 QoS 1/2 publishes in flight, no automatic
+ * reconnect, resubscribe after a reconnect without session, an offline queue of 1000 messages
+ * and 1 MiB (refuse new, QoS 0 queued), no callbacks. Release with
  * `mqtt_connect_options_free`. Returns NULL only if memory is exhausted.
  */
 mqtt_connect_options *mqtt_connect_options_new(void);
@@ -895,9 +1402,11 @@ mqtt_status mqtt_connect_options_set_max_inflight(mqtt_connect_options *options,
 
 /**
  * Makes the loop thread reconnect by itself when the connection is lost (not after
- * `mqtt_disconnect`), as `mqtt_reconnect` would, like libmosquitto's loop: it waits `delay_ms`
- * before the first attempt and doubles the wait after each failed one, up to `max_delay_ms`,
- * until it succeeds or `mqtt_loop_stop`, `mqtt_disconnect` or `mqtt_connection_free` stops it
+ * `mqtt_disconnect`), as `mqtt_reconnect` would, like libmosquitto's loop. Backoff: the step
+ * starts at `delay_ms` and doubles after each failed attempt, up to `max_delay_ms`; each wait
+ * is the step with jitter, a random point between half the step and the whole step, so
+ * clients that lost the same broker do not all return at once. It keeps trying until it
+ * succeeds or `mqtt_loop_stop`, `mqtt_disconnect` or `mqtt_connection_free` stops it
  * (each may then wait for an attempt under way, at most the connect timeout). Only the loop
  * thread reconnects by itself; without it, call `mqtt_reconnect`. `delay_ms` 0 turns it off
  * (the default); otherwise `0 < delay_ms <= max_delay_ms`, else
@@ -911,262 +1420,110 @@ mqtt_status mqtt_connect_options_set_auto_reconnect(mqtt_connect_options *option
                                                     int max_delay_ms);
 
 /**
- * Connects to the broker at `host` (a name, an IPv4 or an IPv6 address) and `port` (a decimal
- * string such as "1883"), sends CONNECT and waits for CONNACK. Blocks at most the connect
- * timeout (30 s unless set). `options` may be NULL for the defaults; it is only read.
+ * Sets the default message callback (NULL removes it): it receives, with `userdata`, every
+ * message for which no `mqtt_subscribe` callback matches — above all the messages a broker
+ * delivers from a resumed session (clean session false) right after CONNACK, before the
+ * program has subscribed again. Without it such messages are acknowledged and dropped (and
+ * logged through the log callback); with it, no message the client acknowledges is lost: the
+ * callback runs before the acknowledgement goes out ([MQTT-4.3.2-2], [MQTT-4.3.3-2]).
+ * Per-filter callbacks keep precedence (the most specific matching filter wins).
  *
- * Returns the connection, to be released with `mqtt_connection_free`, or NULL on failure with
- * `mqtt_last_status()` / `mqtt_last_error()` telling why: `MQTT_STATUS_RESOLVE`,
- * `MQTT_STATUS_IO` (no address accepted the TCP connection), `MQTT_STATUS_TIMEOUT`, one of the
- * `MQTT_STATUS_REFUSED_*` codes (the broker's CONNACK refusal; `mqtt_last_error()` gives its
- * reason), `MQTT_STATUS_PROTOCOL_ERROR`, `MQTT_STATUS_INVALID_ARGUMENT`.
+ * Which thread calls it, and what it may call: as for `mqtt_message_callback`.
+ *
+ * Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL.
  *
  * # Safety
- * `host` and `port` are NUL-terminated strings (or NULL, an error); `options` is NULL or a
- * handle from `mqtt_connect_options_new`.
+ * `options` is a handle from `mqtt_connect_options_new`; `callback`, if not NULL, is safe to
+ * call with `userdata` from the threads documented at `mqtt_message_callback` for as long as a
+ * connection made with these options exists.
  */
-mqtt_connection *mqtt_connect(const char *host,
-                              const char *port,
-                              const mqtt_connect_options *options);
+mqtt_status mqtt_connect_options_set_on_message(mqtt_connect_options *options,
+                                                mqtt_message_callback callback,
+                                                void *userdata);
 
 /**
- * `mqtt_connect` returning its status directly: on `MQTT_STATUS_OK` `*connection` receives the
- * new connection; on failure it is left untouched.
+ * Sets the connect callback (NULL removes it), called with `userdata` for every CONNACK —
+ * the first connect's included — see `mqtt_connect_callback` for its arguments, which thread
+ * calls it and what it may call.
+ *
+ * Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL.
  *
  * # Safety
- * As for `mqtt_connect`; `connection` points to a writable `mqtt_connection *`.
+ * `options` is a handle from `mqtt_connect_options_new`; `callback`, if not NULL, is safe to
+ * call with `userdata` from those threads while a connection made with these options exists.
  */
-mqtt_status mqtt_connect_ex(const char *host,
-                            const char *port,
-                            const mqtt_connect_options *options,
-                            mqtt_connection **connection);
+mqtt_status mqtt_connect_options_set_on_connect(mqtt_connect_options *options,
+                                                mqtt_connect_callback callback,
+                                                void *userdata);
 
 /**
- * Subscribes to `filter` with the requested `qos` (0, 1 or 2) and waits for SUBACK (at most
- * the operation timeout). `callback` is called with `userdata` for every message whose most
- * specific matching filter (among this connection's subscriptions) is `filter`: when several
- * filters match a topic, only one callback runs, chosen by
- * 1. more literal (non-wildcard) levels: `a/b/+` beats `a/+/+`;
- * 2. then no `#` beats `#`: `a/+` beats `a/#`, `a/b` beats `a/b/#`;
- * 3. then the first differing level from the left: literal beats `+` beats `#`.
+ * Sets the disconnect callback (NULL removes it), called with `userdata` once whenever a
+ * connection ends — see `mqtt_disconnect_callback` for its arguments, which thread calls it
+ * and what it may call.
  *
- * Subscribing again to the same filter replaces its callback. The callback is registered
- * before SUBSCRIBE is sent, so retained messages are not missed, and removed again on failure.
- * On success the granted QoS is stored in `*granted_qos` (may be NULL).
- *
- * Returns `MQTT_STATUS_SUBSCRIBE_FAILED` if the broker refused (SUBACK 0x80),
- * `MQTT_STATUS_INVALID_TOPIC`, `MQTT_STATUS_INVALID_QOS`, `MQTT_STATUS_TIMEOUT`,
- * `MQTT_STATUS_CLOSED`. Messages arriving while it waits are dispatched, not lost.
+ * Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL.
  *
  * # Safety
- * `connection` is a live handle; `filter` a NUL-terminated string; `granted_qos` NULL or a
- * writable int; `userdata` is passed back untouched, from the thread documented at
- * `mqtt_message_callback`.
+ * `options` is a handle from `mqtt_connect_options_new`; `callback`, if not NULL, is safe to
+ * call with `userdata` from those threads while a connection made with these options exists.
  */
-mqtt_status mqtt_subscribe(const mqtt_connection *connection,
-                           const char *filter,
-                           int qos,
-                           mqtt_message_callback callback,
-                           void *userdata,
-                           int *granted_qos);
+mqtt_status mqtt_connect_options_set_on_disconnect(mqtt_connect_options *options,
+                                                   mqtt_disconnect_callback callback,
+                                                   void *userdata);
 
 /**
- * Unsubscribes from `filter` (exactly as subscribed), waits for UNSUBACK (at most the operation
- * timeout), then removes its callback. Messages arriving meanwhile are still dispatched.
- * Returns `MQTT_STATUS_TIMEOUT`, `MQTT_STATUS_CLOSED`, `MQTT_STATUS_INVALID_TOPIC`.
+ * Sets the log callback (NULL removes it), called with `userdata` for the client's log lines:
+ * CONNACKs, lost connections, failed reconnect attempts, resubscriptions, messages no callback
+ * took, offline-queue overflow. See `mqtt_log_callback` for which thread calls it and what it
+ * may call.
+ *
+ * Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL.
  *
  * # Safety
- * `connection` is a live handle; `filter` a NUL-terminated string.
+ * `options` is a handle from `mqtt_connect_options_new`; `callback`, if not NULL, is safe to
+ * call with `userdata` from any thread while a connection made with these options exists.
  */
-mqtt_status mqtt_unsubscribe(const mqtt_connection *connection, const char *filter);
+mqtt_status mqtt_connect_options_set_on_log(mqtt_connect_options *options,
+                                            mqtt_log_callback callback,
+                                            void *userdata);
 
 /**
- * Publishes `len` bytes of `payload` (NULL allowed when `len` is 0: an empty message) to
- * `topic` with `qos` 0, 1 or 2 and the retain flag. Blocks: QoS 0 until the packet is handed to
- * the socket; QoS 1 until PUBACK; QoS 2 until PUBCOMP (after PUBREC and PUBREL) — at most the
- * operation timeout (`MQTT_STATUS_TIMEOUT`; the message then stays in flight). Messages
- * arriving meanwhile are dispatched. Returns also `MQTT_STATUS_INVALID_TOPIC`,
- * `MQTT_STATUS_INVALID_QOS`, `MQTT_STATUS_TOO_LARGE`, `MQTT_STATUS_CLOSED`.
+ * Sets whether a reconnect whose CONNACK reports no session present (clean session true, or a
+ * broker that lost the session, [MQTT-3.2.2-2]) subscribes again, in one SUBSCRIBE sent
+ * before anything else, to every filter subscribed with `mqtt_subscribe` and not unsubscribed,
+ * with the QoS asked for then (default true). The callbacks stay registered either way; a
+ * refusal is reported through the log callback.
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL.
  *
  * # Safety
- * `connection` is a live handle; `topic` a NUL-terminated string; `payload` NULL (with `len`
- * 0) or `len` readable bytes.
+ * `options` is a handle from `mqtt_connect_options_new`.
  */
-mqtt_status mqtt_publish(const mqtt_connection *connection,
-                         const char *topic,
-                         const uint8_t *payload,
-                         size_t len,
-                         int qos,
-                         bool retain);
+mqtt_status mqtt_connect_options_set_resubscribe(mqtt_connect_options *options, bool resubscribe);
 
 /**
- * Publishes without waiting for the acknowledgement, so many QoS 1/2 messages can be in flight
- * (up to the max-inflight window; while it is full this blocks, at most the operation timeout).
- * `*packet_id` (may be NULL) receives the packet identifier to pass to `mqtt_wait_published`,
- * or 0 for QoS 0. Arguments and statuses as for `mqtt_publish`.
+ * Bounds the offline queue: while the connection is down (lost, not ended with
+ * `mqtt_disconnect`) and automatic reconnects are on, `mqtt_publish` and `mqtt_publish_async`
+ * put messages in this queue and return `MQTT_STATUS_QUEUED`; the reconnect sends them, in
+ * order, right after the re-sends of the session. At most `max_messages` messages and
+ * `max_bytes` bytes (encoded packets) wait; `overflow` (an `mqtt_queue_overflow` value) says
+ * what one more does: `MQTT_QUEUE_OVERFLOW_REFUSE_NEW` fails it with `MQTT_STATUS_QUEUE_FULL`,
+ * `MQTT_QUEUE_OVERFLOW_DROP_OLDEST` drops the oldest queued messages to make room (their
+ * on_published callback gets `MQTT_STATUS_QUEUE_FULL`). `queue_qos0` false makes QoS 0
+ * publishes fail with `MQTT_STATUS_CLOSED` instead of queuing. `max_messages` 0 turns the
+ * queue off. Defaults: 1000 messages, 1 MiB, refuse new, QoS 0 queued.
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL,
+ * `MQTT_STATUS_INVALID_ARGUMENT` for an unknown `overflow`.
  *
  * # Safety
- * As for `mqtt_publish`; `packet_id` is NULL or a writable `uint16_t`.
+ * `options` is a handle from `mqtt_connect_options_new`.
  */
-mqtt_status mqtt_publish_async(const mqtt_connection *connection,
-                               const char *topic,
-                               const uint8_t *payload,
-                               size_t len,
-                               int qos,
-                               bool retain,
-                               uint16_t *packet_id);
-
-/**
- * Waits until the publish with `packet_id` (from `mqtt_publish_async`) is acknowledged — PUBACK
- * for QoS 1, PUBCOMP for QoS 2 — or `timeout_ms` passes (-1 waits for ever). Returns at once if
- * no publish with that identifier is in flight. Messages arriving meanwhile are dispatched.
- * Returns `MQTT_STATUS_TIMEOUT`, `MQTT_STATUS_CLOSED` (the acknowledgement can no longer
- * come), `MQTT_STATUS_INVALID_ARGUMENT` for identifier 0.
- *
- * With clean session false, a lost connection does not end the wait: the message stays in the
- * session, `mqtt_reconnect` (from another thread) re-sends it, and the wait ends when that is
- * acknowledged — or at the timeout, or with `MQTT_STATUS_CLOSED` after `mqtt_disconnect`. With
- * clean session true it returns `MQTT_STATUS_CLOSED` as soon as the connection is lost.
- *
- * # Safety
- * `connection` is a live handle.
- */
-mqtt_status mqtt_wait_published(const mqtt_connection *connection,
-                                uint16_t packet_id,
-                                int timeout_ms);
-
-/**
- * Reads until one incoming message has been processed: dispatched to its callback (or dropped
- * when no subscription's filter matches) and acknowledged as its QoS requires (QoS 2 messages
- * are dispatched exactly once). Sends PINGREQ when keep-alive is due while waiting. Blocks up
- * to `timeout_ms` (-1: no limit). Returns `MQTT_STATUS_OK`, `MQTT_STATUS_TIMEOUT`, or
- * `MQTT_STATUS_CLOSED` once the connection has ended (`mqtt_last_error()` says why). While the
- * loop thread runs, waits for the loop thread to process the next message instead.
- *
- * # Safety
- * `connection` is a live handle.
- */
-mqtt_status mqtt_receive_message(const mqtt_connection *connection, int timeout_ms);
-
-/**
- * Sends PINGREQ and waits for PINGRESP (at most the operation timeout). Returns
- * `MQTT_STATUS_TIMEOUT` or `MQTT_STATUS_CLOSED` on failure.
- *
- * # Safety
- * `connection` is a live handle.
- */
-mqtt_status mqtt_ping(const mqtt_connection *connection);
-
-/**
- * Starts the loop thread: it reads the connection, runs every message callback and keeps the
- * connection alive, until `mqtt_loop_stop`, `mqtt_disconnect`, `mqtt_connection_free` or the
- * connection ends — unless `mqtt_connect_options_set_auto_reconnect` asked it to reconnect by
- * itself. After it ended (or after `mqtt_disconnect`), `mqtt_reconnect` starts it again, unless
- * `mqtt_loop_stop` was called. With automatic reconnects it also starts on a lost connection.
- * Returns `MQTT_STATUS_ALREADY_RUNNING` if it runs, `MQTT_STATUS_CLOSED` if
- * the connection has ended.
- *
- * # Safety
- * `connection` is a live handle.
- */
-mqtt_status mqtt_loop_start(const mqtt_connection *connection);
-
-/**
- * Stops the loop thread and waits until it has finished (the callback it may be running
- * returns first). Called from a callback on the loop thread, it only asks the loop to stop
- * after that callback. Does nothing if no loop runs. Blocks until the loop thread has ended
- * (at most the callback it is running plus a connect attempt under way). Returns
- * `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `connection` is NULL.
- *
- * # Safety
- * `connection` is a live handle.
- */
-mqtt_status mqtt_loop_stop(const mqtt_connection *connection);
-
-/**
- * Sends DISCONNECT, so the broker discards the will, closes the connection and stops the loop
- * thread (`mqtt_reconnect` may open the connection again and restart it). Any blocked call on
- * other threads returns `MQTT_STATUS_CLOSED`. Calling it again
- * returns `MQTT_STATUS_OK`; after the connection was lost otherwise it returns
- * `MQTT_STATUS_CLOSED`. The handle stays valid until `mqtt_connection_free`.
- *
- * # Safety
- * `connection` is a live handle.
- */
-mqtt_status mqtt_disconnect(const mqtt_connection *connection);
-
-/**
- * Closes the connection if it is still open — without DISCONNECT, so the broker publishes the
- * will — and connects again to the same host and port with the same options and the same
- * client id (the generated one too), within the connect timeout. Blocks until CONNACK.
- * Callable from any thread, after the connection was lost or `mqtt_disconnect`ed, with or
- * without the loop thread, and from inside a callback.
- *
- * Clean session false: the session resumes [MQTT-4.4.0-1]. Every unacknowledged QoS 1/2
- * PUBLISH is re-sent with DUP set and its original packet identifier, and PUBREL for each one
- * that got PUBREC, in their original order and before anything published afterwards; QoS 2
- * messages received and awaiting PUBREL stay known, so their re-delivery is not dispatched
- * twice. Pending `mqtt_wait_published` / `mqtt_publish` calls complete when the re-send is
- * acknowledged. The broker keeps the subscriptions and the subscription callbacks stay.
- *
- * Clean session true: unacknowledged publishes are discarded (the completion callback, if
- * set, gets `MQTT_STATUS_CLOSED` for each, on this thread). The subscription callbacks stay
- * registered but the broker has forgotten the subscriptions: call `mqtt_subscribe` again, as
- * with libmosquitto or Paho.
- *
- * The loop thread, if started with `mqtt_loop_start` and not stopped with `mqtt_loop_stop`, is
- * stopped and joined first (the callback it runs finishes) and started again on success;
- * called from a callback on the loop thread, the loop continues on the new connection after
- * the callback returns. Returns `MQTT_STATUS_OK`, a connect failure (`MQTT_STATUS_RESOLVE`,
- * `MQTT_STATUS_IO`, `MQTT_STATUS_TIMEOUT`, a `MQTT_STATUS_REFUSED_*` refusal), or
- * `MQTT_STATUS_TIMEOUT` when another `mqtt_reconnect` did not finish within the connect
- * timeout; after a failure the connection stays closed and this may be called again.
- *
- * # Safety
- * `connection` is a live handle.
- */
-mqtt_status mqtt_reconnect(const mqtt_connection *connection);
-
-/**
- * Sets the publish completion callback (see `mqtt_published_callback` for when, on which
- * thread, and what it may call), replacing any earlier one; `callback` NULL removes it.
- * `userdata` is handed back to it unchanged and must stay valid until the callback is replaced
- * or removed, or the connection is freed. Applies to QoS 1/2 publishes whose acknowledgement
- * arrives after this call. Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`.
- *
- * # Safety
- * `connection` is a live handle.
- */
-mqtt_status mqtt_connection_set_on_published(const mqtt_connection *connection,
-                                             mqtt_published_callback callback,
-                                             void *userdata);
-
-/**
- * Whether the connection is still open.
- *
- * # Safety
- * `connection` is NULL (gives false) or a live handle.
- */
-bool mqtt_connection_is_connected(const mqtt_connection *connection);
-
-/**
- * The client identifier sent in CONNECT (the generated one if none was set), owned by the
- * connection and valid until `mqtt_connection_free`. NULL only if `connection` is NULL.
- *
- * # Safety
- * `connection` is NULL or a live handle.
- */
-const char *mqtt_connection_client_id(const mqtt_connection *connection);
-
-/**
- * Releases a connection. If it is still open it is closed *without* DISCONNECT — the broker
- * then publishes the will — and the loop thread is stopped and joined. NULL is a no-op. Must
- * not be called while another thread uses the connection, nor from one of its callbacks.
- *
- * # Safety
- * `connection` is NULL or a handle from `mqtt_connect` not freed before and not in use.
- */
-void mqtt_connection_free(mqtt_connection *connection);
+mqtt_status mqtt_connect_options_set_offline_queue(mqtt_connect_options *options,
+                                                   size_t max_messages,
+                                                   size_t max_bytes,
+                                                   int overflow,
+                                                   bool queue_qos0);
 
 /**
  * The message describing the most recent failed call on the calling thread, or "" if the most

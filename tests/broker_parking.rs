@@ -3,6 +3,8 @@
 //! takeover and stop.
 
 mod common;
+mod fixture;
+mod packet_stream;
 
 use std::time::{Duration, Instant};
 
@@ -60,7 +62,7 @@ fn idle_connections_park_and_keep_working() {
         .unwrap();
     let p = clients[7].recv_publish();
     assert_eq!(p.payload.as_ref(), b"wake up");
-    clients[7].send(&Packet::Puback(p.qospid.packet_id().unwrap()));
+    clients[7].send(&Packet::Puback(p.qospid.packet_id().unwrap().into()));
     clients[7].sync();
     // And they park again.
     eventually("parked again", || connection_threads() == 0);
@@ -125,7 +127,7 @@ fn in_flight_window_survives_parking() {
     eventually("parked with a message in flight", || {
         connection_threads() == 0
     });
-    sub.send(&Packet::Puback(first.qospid.packet_id().unwrap()));
+    sub.send(&Packet::Puback(first.qospid.packet_id().unwrap().into()));
     let second = sub.recv_publish();
     assert_eq!(second.payload.as_ref(), b"2");
     assert!(matches!(second.qospid, QosPid::AtLeastOnce(_)));
@@ -221,7 +223,10 @@ fn connecting_clients_wait_for_connect_and_are_answered_without_a_thread() {
     for client in &mut clients {
         match client.recv() {
             Packet::Connack(connack) => {
-                assert_eq!(connack.code, mqtt::protocol::ConnectReturnCode::Accepted)
+                assert_eq!(
+                    connack.code,
+                    mqtt::protocol::ConnectReturnCode::Accepted.to_reason()
+                )
             }
             other => panic!("expected CONNACK, got {other:?}"),
         }

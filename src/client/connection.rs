@@ -27,16 +27,23 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 
-use crate::protocol::{Connack, Packet, PacketId, Publish, QosPid, SubackCode};
+use crate::protocol::{
+    Connack, ConnectReturnCode, Packet, PacketId, Properties, Publish, QoS, QosPid, SubackCode,
+    Subscribe, SubscribeTopic,
+};
 
 use super::error::{ClientError, CloseReason};
 use super::inbound::Inbound;
+use super::options::{Callbacks, LogLevel, OfflineQueue};
 use super::outbound::{Outbound, SendError};
 use super::published::{PublishOutcome, PublishedCallback};
-use super::session::{AckOutcome, Resend, Session};
+use super::session::{AckOutcome, Enqueued, QueueError, Resend, Session};
 use super::subscriptions::{Message, MessageCallback, Subscriptions};
 use super::transport::{self, Readiness};
 use crate::waker::Waker;
+
+/// The most read steps one `loop_read` takes.
+const MAX_STEPS_PER_LOOP_READ: usize = 1000;
 
 /// One TCP connection to the broker with its send and receive buffers.
 pub(crate) struct Link {
@@ -65,6 +72,8 @@ pub(crate) struct State {
     /// PUBLISH packets processed so far (dispatched, or dropped for want of a matching filter).
     pub(crate) messages_processed: u64,
     pub(crate) loop_thread: Option<ThreadId>,
+    /// The SUBSCRIBE a reconnect sent to restore the subscriptions; its SUBACK is only logged.
+    resubscribe_id: Option<PacketId>,
 }
 
 impl State {
@@ -87,9 +96,10 @@ pub(crate) enum Nesting {
 pub(crate) enum OnClose {
     /// Fail with `ClientError::Closed`.
     Fail,
-    /// In a persistent session, keep waiting for a reconnect to finish the job — unless this
-    /// client disconnected or was dropped. Fails at once in a clean session.
-    AwaitReconnect,
+    /// Keep waiting for a reconnect to finish the job when it will — in a persistent session,
+    /// or while this publish waits in the offline queue — unless this client disconnected or
+    /// was dropped. Otherwise fails at once.
+    AwaitReconnect(PacketId),
 }
 
 pub(crate) struct Shared {
@@ -109,6 +119,15 @@ pub(crate) struct Shared {
     max_packet_size: usize,
     /// Clean session 0: identifiers stay valid across connections.
     persistent: bool,
+    /// The loop thread (or `loop_misc`) reconnects by itself: publishes made meanwhile are
+    /// queued.
+    auto_reconnect: bool,
+    /// The host's event loop drives the connection (`loop_read` / `loop_misc` were called), so
+    /// `loop_misc` reconnects without a loop thread.
+    external_loop: AtomicBool,
+    resubscribe: bool,
+    offline_queue: OfflineQueue,
+    callbacks: Callbacks,
 }
 
 /// Releases the reader role, also when a callback panics.
@@ -157,6 +176,10 @@ pub(crate) struct LinkSettings {
     pub(crate) max_inflight: usize,
     pub(crate) max_packet_size: usize,
     pub(crate) persistent: bool,
+    pub(crate) auto_reconnect: bool,
+    pub(crate) resubscribe: bool,
+    pub(crate) offline_queue: OfflineQueue,
+    pub(crate) callbacks: Callbacks,
 }
 
 fn new_link(
@@ -198,6 +221,7 @@ impl Shared {
                 pending_dispatch: VecDeque::new(),
                 messages_processed: 0,
                 loop_thread: None,
+                resubscribe_id: None,
             }),
             dispatch_queued: AtomicBool::new(false),
             changed: Condvar::new(),
@@ -207,6 +231,11 @@ impl Shared {
             operation_timeout: settings.operation_timeout,
             max_packet_size: settings.max_packet_size,
             persistent: settings.persistent,
+            auto_reconnect: settings.auto_reconnect,
+            external_loop: AtomicBool::new(false),
+            resubscribe: settings.resubscribe,
+            offline_queue: settings.offline_queue,
+            callbacks: settings.callbacks,
         })
     }
 
@@ -242,6 +271,112 @@ impl Shared {
         }
     }
 
+    /// Passes a log line to the log callback, if any. Call with no lock held.
+    pub(crate) fn log(&self, level: LogLevel, message: impl FnOnce() -> String) {
+        if let Some(on_log) = &self.callbacks.on_log {
+            on_log(level, &message());
+        }
+    }
+
+    /// Tells the connect callback of a CONNACK. Call with no lock held.
+    pub(crate) fn notify_connect(&self, connack: &Connack) {
+        // The MQTT 3.1.1 return code this client's callers know.
+        let code = ConnectReturnCode::from_reason(connack.code) as u8;
+        self.log(LogLevel::Info, || {
+            format!(
+                "CONNACK {code}, session present {}",
+                u8::from(connack.session_present)
+            )
+        });
+        if let Some(on_connect) = &self.callbacks.on_connect {
+            on_connect(connack.session_present, code);
+        }
+    }
+
+    /// Tells the disconnect callback that the connection ended (once per connection: callers
+    /// pass only the reason that closed an open one). Call with no lock held.
+    fn notify_disconnect(&self, reason: &CloseReason, will_reconnect: bool) {
+        let level = if reason.ended_by_client() {
+            LogLevel::Info
+        } else {
+            LogLevel::Warning
+        };
+        self.log(level, || {
+            let next = if will_reconnect { "; reconnecting" } else { "" };
+            format!("{reason}{next}")
+        });
+        if let Some(on_disconnect) = &self.callbacks.on_disconnect {
+            on_disconnect(reason, will_reconnect);
+        }
+    }
+
+    /// Whether something will reconnect by itself after `reason` closed the connection.
+    fn will_reconnect(&self, st: &State, reason: &CloseReason) -> bool {
+        *reason == CloseReason::Reconnecting
+            || (self.auto_reconnect
+                && !reason.ended_by_client()
+                && (st.loop_thread.is_some() || self.external_loop.load(Ordering::Acquire)))
+    }
+
+    /// Records `reason` if the connection is open (the first reason wins), returning what the
+    /// disconnect callback must be told, if anything.
+    fn record_close(&self, st: &mut State, reason: CloseReason) -> Option<(CloseReason, bool)> {
+        if st.closed.is_some() {
+            return None;
+        }
+        let will_reconnect = self.will_reconnect(st, &reason);
+        st.closed = Some(reason.clone());
+        Some((reason, will_reconnect))
+    }
+
+    /// Queues a publish made while the connection is down and automatic reconnects are on, or
+    /// says why not. `Ok` carries the queued identifier (QoS 1/2).
+    pub(crate) fn enqueue_offline(
+        &self,
+        st: &mut MutexGuard<'_, State>,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<Option<PacketId>, ClientError> {
+        let enqueued = st
+            .session
+            .enqueue(&self.offline_queue, topic, payload, qos, retain);
+        let Enqueued {
+            id,
+            dropped,
+            dropped_count,
+        } = match enqueued {
+            Ok(e) => e,
+            Err(QueueError::Full) => return Err(ClientError::QueueFull),
+            Err(QueueError::NoIdentifier) => {
+                return Err(ClientError::InvalidArgument(
+                    "all 65535 packet identifiers are in use".into(),
+                ));
+            }
+            Err(QueueError::Encode(e)) => return Err(ClientError::Encode(e)),
+        };
+        if dropped_count > 0 {
+            MutexGuard::unlocked(st, || {
+                self.log(LogLevel::Warning, || {
+                    format!("offline queue full: dropped the {dropped_count} oldest publish(es)")
+                });
+                for id in dropped {
+                    self.notify_published(id, PublishOutcome::Dropped);
+                }
+            });
+        }
+        Ok(id)
+    }
+
+    /// Whether a publish made now goes to the offline queue: the connection is down, not
+    /// ended by this client, and the loop thread reconnects by itself.
+    pub(crate) fn queues_offline(&self, st: &State, qos: QoS) -> bool {
+        st.closed.as_ref().is_some_and(|r| !r.ended_by_client())
+            && self.auto_reconnect
+            && (qos != QoS::AtMostOnce || self.offline_queue.qos0)
+    }
+
     /// Waits until no other thread holds the reader role (the connection must be closed, which
     /// makes readers give the role up promptly), so a new link can be installed.
     pub(crate) fn wait_reader_free(&self, deadline: Instant) -> Result<(), ClientError> {
@@ -264,27 +399,60 @@ impl Shared {
         link: Arc<Link>,
         session_present: bool,
     ) -> Result<(), ClientError> {
+        // Taken before the state lock (lock order: subscriptions are never locked inside it).
+        let filters = if self.resubscribe && !session_present {
+            self.subscriptions.lock().filters()
+        } else {
+            Vec::new()
+        };
         let mut st = self.state.lock();
         if let Some(reason @ (CloseReason::Disconnected | CloseReason::Dropped)) = &st.closed {
             transport::shut_down(&link.stream);
             return Err(ClientError::Closed(reason.clone()));
         }
-        let discarded = if self.persistent {
-            let resends = st.session.resume(session_present);
-            let queued = link.outbound.queue(|buf| {
-                for resend in &resends {
-                    match resend {
-                        Resend::Publish(encoded) => buf.extend_from_slice(encoded),
-                        Resend::Pubrel(id) => Packet::Pubrel((*id).into()).encode(buf)?,
-                    }
-                }
-                Ok(())
-            });
-            debug_assert!(queued.is_ok(), "PUBREL always encodes");
-            Vec::new()
+        let (resends, discarded) = if self.persistent {
+            (st.session.resume(session_present), Vec::new())
         } else {
-            st.session.discard()
+            (Vec::new(), st.session.discard())
         };
+        // The broker has no session: subscribe again to what the application subscribed to,
+        // first thing, so the filters and callbacks registered before keep working.
+        st.resubscribe_id = None;
+        let resubscribe = if filters.is_empty() {
+            None
+        } else {
+            st.session
+                .allocate(super::session::Outgoing::Suback(None))
+                .map(|packet_id| {
+                    st.resubscribe_id = Some(packet_id);
+                    Packet::Subscribe(Subscribe {
+                        packet_id,
+                        topics: filters
+                            .iter()
+                            .map(|(filter, qos)| SubscribeTopic::new(filter.clone(), *qos))
+                            .collect(),
+                        properties: Properties::new(),
+                    })
+                })
+        };
+        // Publishes queued while offline go after the re-sends, in the order they were made.
+        let offline = st.session.take_offline();
+        let queued = link.outbound.queue(|buf| {
+            if let Some(subscribe) = &resubscribe {
+                subscribe.encode(buf)?;
+            }
+            for resend in &resends {
+                match resend {
+                    Resend::Publish(encoded) => buf.extend_from_slice(encoded),
+                    Resend::Pubrel(id) => Packet::Pubrel((*id).into()).encode(buf)?,
+                }
+            }
+            for encoded in &offline {
+                buf.extend_from_slice(encoded);
+            }
+            Ok(())
+        });
+        debug_assert!(queued.is_ok(), "SUBSCRIBE and PUBREL encode");
         st.generation = link.generation;
         st.closed = None;
         *self.link.write() = Arc::clone(&link);
@@ -295,6 +463,14 @@ impl Shared {
         for id in discarded {
             self.notify_published(id, PublishOutcome::Discarded);
         }
+        if resubscribe.is_some() {
+            self.log(LogLevel::Info, || {
+                format!(
+                    "no session present: subscribing again to {} filter(s)",
+                    filters.len()
+                )
+            });
+        }
         Ok(())
     }
 
@@ -302,11 +478,15 @@ impl Shared {
     /// reason becomes `Reconnecting` whatever it was (a reconnect may follow a disconnect).
     pub(crate) fn begin_reconnect(&self) {
         let mut st = self.state.lock();
+        let closed = self.record_close(&mut st, CloseReason::Reconnecting);
         st.closed = Some(CloseReason::Reconnecting);
         transport::shut_down(&self.link.read().stream);
         drop(st);
         self.changed.notify_all();
         self.waker.wake();
+        if let Some((reason, will_reconnect)) = closed {
+            self.notify_disconnect(&reason, will_reconnect);
+        }
     }
 
     /// Records that this client ends the connection (`Disconnected` or `Dropped`), replacing a
@@ -315,6 +495,7 @@ impl Shared {
     pub(crate) fn mark_ended(&self, reason: CloseReason) -> Option<CloseReason> {
         let mut st = self.state.lock();
         let previous = st.closed.clone();
+        let closed = self.record_close(&mut st, reason.clone());
         if !matches!(
             previous,
             Some(CloseReason::Disconnected | CloseReason::Dropped)
@@ -323,6 +504,9 @@ impl Shared {
         }
         drop(st);
         self.changed.notify_all();
+        if let Some((reason, will_reconnect)) = closed {
+            self.notify_disconnect(&reason, will_reconnect);
+        }
         previous
     }
 
@@ -364,24 +548,32 @@ impl Shared {
     /// Marks the connection closed (the first reason wins), ends the socket and wakes everyone.
     pub(crate) fn close(&self, reason: CloseReason) {
         let mut st = self.state.lock();
-        st.closed.get_or_insert(reason);
+        let closed = self.record_close(&mut st, reason);
         transport::shut_down(&self.link.read().stream);
         drop(st);
         self.changed.notify_all();
         self.waker.wake();
+        if let Some((reason, will_reconnect)) = closed {
+            self.notify_disconnect(&reason, will_reconnect);
+        }
     }
 
     /// [`Shared::close`] for a failure seen on `link`: ignored (beyond ending that socket) when
     /// a reconnect has replaced it.
     fn close_link(&self, link: &Link, reason: CloseReason) {
         let mut st = self.state.lock();
-        if st.generation == link.generation {
-            st.closed.get_or_insert(reason);
-        }
+        let closed = if st.generation == link.generation {
+            self.record_close(&mut st, reason)
+        } else {
+            None
+        };
         transport::shut_down(&link.stream);
         drop(st);
         self.changed.notify_all();
         self.waker.wake();
+        if let Some((reason, will_reconnect)) = closed {
+            self.notify_disconnect(&reason, will_reconnect);
+        }
     }
 
     pub(crate) fn closed_error(&self) -> Option<ClientError> {
@@ -411,9 +603,12 @@ impl Shared {
             Ok(()) => Ok(()),
             Err(SendError::Encode(e)) => Err(ClientError::Encode(e)),
             Err(SendError::Io(e)) => {
-                let reason = CloseReason::Io(e.to_string());
-                self.close_link(link, reason.clone());
-                Err(ClientError::Closed(reason))
+                self.close_link(link, CloseReason::Io(e.to_string()));
+                // The reason recorded for the connection, not this write's own error, so every
+                // call that finds the connection lost reports the same cause, whatever its QoS.
+                Err(self
+                    .closed_error()
+                    .unwrap_or(ClientError::Closed(CloseReason::Io(e.to_string()))))
             }
         }
     }
@@ -488,9 +683,13 @@ impl Shared {
                 return Ok(v);
             }
             if let Some(reason) = &st.closed {
-                let awaits_reconnect = on_close == OnClose::AwaitReconnect
-                    && self.persistent
-                    && !reason.ended_by_client();
+                let awaits_reconnect = match on_close {
+                    OnClose::Fail => false,
+                    OnClose::AwaitReconnect(id) => {
+                        (self.persistent || st.session.is_queued_offline(id))
+                            && !reason.ended_by_client()
+                    }
+                };
                 if !awaits_reconnect {
                     return Err(ClientError::Closed(reason.clone()));
                 }
@@ -557,7 +756,8 @@ impl Shared {
 
     /// Handles one buffered packet or queued message, or else waits (until `deadline`, the next
     /// keep-alive duty, or a wake-up) for bytes and reads them. Failures close the connection.
-    fn read_step(&self, deadline: Option<Instant>, nesting: Nesting) {
+    /// Returns whether it made progress (handled something or read bytes).
+    fn read_step(&self, deadline: Option<Instant>, nesting: Nesting) -> bool {
         if self.dispatch_queued.load(Ordering::Acquire) {
             let mut st = self.state.lock();
             if (!st.dispatching || nesting == Nesting::Dispatch)
@@ -566,19 +766,28 @@ impl Shared {
                 let previous = std::mem::replace(&mut st.dispatching, true);
                 drop(st);
                 self.dispatch(queued, previous);
-                return;
+                return true;
             }
         }
         let link = self.link();
         let next = link.inbound.lock().next_packet();
         match next {
-            Err(e) => return self.close_link(&link, e.into()),
-            Ok(Some(packet)) => return self.handle(&link, packet, nesting),
+            Err(e) => {
+                self.close_link(&link, e.into());
+                return false;
+            }
+            Ok(Some(packet)) => {
+                self.handle(&link, packet, nesting);
+                return true;
+            }
             Ok(None) => {}
         }
         let keep_alive_due = match self.keep_alive_duty(&link) {
             Ok(due) => due,
-            Err(reason) => return self.close_link(&link, reason),
+            Err(reason) => {
+                self.close_link(&link, reason);
+                return false;
+            }
         };
         let until = earliest(deadline, keep_alive_due);
         match transport::wait_readable(link.stream.as_raw_fd(), &self.waker, until) {
@@ -588,7 +797,7 @@ impl Shared {
                 let filled = link.inbound.lock().fill(&link.stream);
                 match filled {
                     Ok(0) => self.close_link(&link, CloseReason::ClosedByPeer),
-                    Ok(_) => {}
+                    Ok(_) => return true,
                     Err(e)
                         if matches!(
                             e.kind(),
@@ -597,6 +806,73 @@ impl Shared {
                     Err(e) => self.close_link(&link, CloseReason::Io(e.to_string())),
                 }
             }
+        }
+        false
+    }
+
+    /// The external event loop's read step: handles, on this thread, every packet that can be
+    /// read without blocking (at most [`MAX_STEPS_PER_LOOP_READ`] steps, so one busy connection
+    /// cannot starve the host's loop), dispatching messages to their callbacks. Sends PINGREQ
+    /// when keep-alive is due. Fails with `LoopAlreadyRunning` while the loop thread runs and
+    /// with `Closed` once the connection is closed.
+    pub(crate) fn read_available(&self) -> Result<(), ClientError> {
+        let me = thread::current().id();
+        let mut st = self.state.lock();
+        self.external_loop.store(true, Ordering::Release);
+        if let Some(reason) = &st.closed {
+            return Err(ClientError::Closed(reason.clone()));
+        }
+        if st.loop_thread.is_some() {
+            return Err(ClientError::LoopAlreadyRunning);
+        }
+        if st.reader.is_some_and(|owner| owner != me) {
+            // Another thread is reading (a blocking call); it handles what arrives.
+            return Ok(());
+        }
+        st.reader = Some(me);
+        st.reader_depth += 1;
+        drop(st);
+        {
+            let _role = ReaderRole(self);
+            for _ in 0..MAX_STEPS_PER_LOOP_READ {
+                if !self.read_step(Some(Instant::now()), Nesting::Dispatch) {
+                    break;
+                }
+            }
+        }
+        self.closed_error().map_or(Ok(()), Err)
+    }
+
+    /// The external event loop's write step: flushes bytes waiting in the send buffer (the
+    /// re-sends and offline queue a reconnect put there).
+    pub(crate) fn flush(&self) -> Result<(), ClientError> {
+        if let Some(e) = self.closed_error() {
+            return Err(e);
+        }
+        self.send_with(|_| Ok(()))
+    }
+
+    /// Bytes wait in the send buffer.
+    pub(crate) fn want_write(&self) -> bool {
+        self.link().outbound.has_pending()
+    }
+
+    /// The current socket (a reconnect replaces it).
+    pub(crate) fn socket(&self) -> std::os::fd::RawFd {
+        self.link().stream.as_raw_fd()
+    }
+
+    /// The external event loop's keep-alive step: PINGREQ when nothing was sent for a
+    /// keep-alive period ([MQTT-3.1.2-23]), and the connection closed when a PINGRESP is
+    /// overdue.
+    pub(crate) fn keep_alive_tick(&self) {
+        self.external_loop.store(true, Ordering::Release);
+        let link = self.link();
+        if self.state.lock().generation != link.generation {
+            return;
+        }
+        if let Err(reason) = self.keep_alive_duty(&link) {
+            self.close_link(&link, reason);
         }
     }
 
@@ -651,11 +927,16 @@ impl Shared {
             }
             Packet::Pubrec(ack) => (self.state.lock().session.on_pubrec(ack.packet_id), None),
             Packet::Suback(s) => {
-                let codes = s.codes.into_iter().map(SubackCode::from_reason).collect();
-                (
-                    self.state.lock().session.on_suback(s.packet_id, codes),
-                    None,
-                )
+                let codes: Vec<SubackCode> =
+                    s.codes.into_iter().map(SubackCode::from_reason).collect();
+                let mut st = self.state.lock();
+                if st.resubscribe_id == Some(s.packet_id) {
+                    st.resubscribe_id = None;
+                    st.session.abandon(s.packet_id);
+                    drop(st);
+                    return self.log_resubscribed(&codes);
+                }
+                (st.session.on_suback(s.packet_id, codes), None)
             }
             Packet::Unsuback(u) => (self.state.lock().session.on_unsuback(u.packet_id), None),
             Packet::Pubrel(ack) => {
@@ -695,6 +976,18 @@ impl Shared {
         }
     }
 
+    /// Logs the outcome of the SUBSCRIBE a reconnect sent by itself.
+    fn log_resubscribed(&self, codes: &[SubackCode]) {
+        let refused = codes.iter().filter(|c| **c == SubackCode::Failure).count();
+        if refused > 0 {
+            self.log(LogLevel::Warning, || {
+                format!(
+                    "subscribing again after the reconnect: the broker refused {refused} filter(s)"
+                )
+            });
+        }
+    }
+
     fn on_publish(&self, link: &Arc<Link>, publish: Publish, nesting: Nesting) {
         let callback = self.callback_for(&publish);
         let mut st = self.state.lock();
@@ -716,9 +1009,11 @@ impl Shared {
         self.dispatch(queued, previous);
     }
 
-    /// The callback chosen for a message on arrival.
+    /// The callback chosen for a message on arrival: the most specific matching filter's, or
+    /// else the default message callback.
     fn callback_for(&self, publish: &Publish) -> Option<MessageCallback> {
-        self.subscriptions.lock().best_match(publish.topic.as_str())
+        let best = self.subscriptions.lock().best_match(publish.topic.as_str());
+        best.or_else(|| self.callbacks.on_message.clone())
     }
 
     fn pop_queued(&self, st: &mut State) -> Option<Queued> {
@@ -761,14 +1056,21 @@ impl Shared {
     /// ([MQTT-4.4.0-1]), on the current link, so a message read just before a reconnect is
     /// still acknowledged.
     fn deliver(&self, publish: &Publish, callback: Option<MessageCallback>, link: &Arc<Link>) {
-        if let Some(callback) = callback {
-            callback(&Message {
+        match callback {
+            Some(callback) => callback(&Message {
                 topic: publish.topic.as_str(),
                 payload: &publish.payload,
                 qos: publish.qospid.qos(),
                 retain: publish.retain,
                 dup: publish.dup,
-            });
+            }),
+            None => self.log(LogLevel::Warning, || {
+                format!(
+                    "message on {:?} dropped: no subscription callback matches and no default \
+                     message callback is set",
+                    publish.topic.as_str()
+                )
+            }),
         }
         let ack = match publish.qospid {
             QosPid::AtMostOnce => return,

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::io;
 
-use crate::protocol::{ConnectReturnCode, DecodeError, EncodeError};
+use crate::protocol::{ConnectReturnCode, DecodeError, EncodeError, ReasonCode};
 use crate::topic::TopicError;
 
 /// Why a connection is no longer usable. Kept by the connection so every later call reports the
@@ -79,12 +79,20 @@ pub enum ClientError {
     LoopAlreadyRunning,
     /// An I/O error during connect.
     Io(io::Error),
+    /// Not a failure of the publish, only of the wish to finish it now: the connection is down and the
+    /// publish waits in the offline queue (or, in a persistent session, for a re-send) until a
+    /// reconnect sends it. The identifier (QoS 1/2) completes later through `wait_published`
+    /// and the completion callback.
+    Queued(Option<crate::protocol::PacketId>),
+    /// The offline queue is full (refuse-new policy) or the message is larger than its byte
+    /// limit; nothing was queued.
+    QueueFull,
 }
 
 impl ClientError {
     /// The refusal error for a non-zero CONNACK return code.
-    pub(crate) fn from_refusal(code: ConnectReturnCode) -> Option<ClientError> {
-        Some(match code {
+    pub(crate) fn from_refusal(code: ReasonCode) -> Option<ClientError> {
+        Some(match ConnectReturnCode::from_reason(code) {
             ConnectReturnCode::Accepted => return None,
             ConnectReturnCode::UnacceptableProtocolVersion => {
                 ClientError::UnacceptableProtocolVersion
@@ -137,6 +145,14 @@ impl fmt::Display for ClientError {
             ClientError::Encode(e) => write!(f, "cannot encode packet: {e}"),
             ClientError::LoopAlreadyRunning => f.write_str("the loop thread is already running"),
             ClientError::Io(e) => write!(f, "I/O error: {e}"),
+            ClientError::Queued(Some(id)) => write!(
+                f,
+                "not connected: queued as packet id {id}, sent after the reconnect"
+            ),
+            ClientError::Queued(None) => {
+                f.write_str("not connected: queued, sent after the reconnect")
+            }
+            ClientError::QueueFull => f.write_str("not connected and the offline queue is full"),
             _ => unreachable!("refusals are handled above"),
         }
     }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::protocol::{
-    ConnectReturnCode, Disconnect, MAX_REMAINING_LENGTH, Packet, PacketId, Properties, QoS, QosPid,
-    SubackCode, Subscribe, SubscribeTopic, Unsubscribe, encode_publish,
+    Disconnect, MAX_REMAINING_LENGTH, Packet, PacketId, Properties, QoS, QosPid, SubackCode,
+    Subscribe, SubscribeTopic, Unsubscribe, encode_publish,
 };
 use crate::topic::{TopicFilter, TopicName};
 
@@ -41,8 +41,9 @@ struct LoopThread {
 /// [`Client::reconnect`] opens a new connection with the same settings and client id. The
 /// session lives in the `Client`, not in the socket: with clean session 0, unacknowledged
 /// publishes are re-sent and their waiters complete; with clean session 1 they are discarded.
-/// Subscription callbacks stay registered either way; with clean session 1 the broker forgot
-/// the subscriptions, so subscribe again after reconnecting (as with libmosquitto and Paho).
+/// Subscription callbacks stay registered either way; when the broker reports no session
+/// present (always with clean session 1) the client subscribes again to every filter, with
+/// its QoS, unless [`ConnectOptions::resubscribe`] is off.
 /// By default nothing reconnects by itself: the loop thread ends when the connection is lost,
 /// and `reconnect` starts it again. With [`ConnectOptions::auto_reconnect`] the loop thread
 /// reconnects by itself, as libmosquitto's loop does; without the loop thread, only
@@ -72,13 +73,16 @@ impl Client {
                 max_inflight: options.max_inflight as usize,
                 max_packet_size: options.max_packet_size,
                 persistent: !options.clean_session,
+                auto_reconnect: options.reconnect_delay.is_some(),
+                resubscribe: options.resubscribe,
+                offline_queue: options.offline_queue,
+                callbacks: options.callbacks.clone(),
             },
         )?;
         shared.send_packet(&Packet::Connect(connect.clone()))?;
         let connack = shared.read_connack(&shared.link(), deadline)?;
-        if let Some(refusal) =
-            ClientError::from_refusal(ConnectReturnCode::from_reason(connack.code))
-        {
+        shared.notify_connect(&connack);
+        if let Some(refusal) = ClientError::from_refusal(connack.code) {
             return Err(refusal);
         }
         Ok(Client {
@@ -94,6 +98,7 @@ impl Client {
                     .reconnect_delay
                     .map(|delay| (delay, options.reconnect_delay_max)),
                 reconnecting: Mutex::new(()),
+                external_backoff: Mutex::new(None),
             }),
             loop_thread: Mutex::new(None),
             loop_wanted: AtomicBool::new(false),
@@ -116,8 +121,9 @@ impl Client {
     ///
     /// With clean session 1 the broker starts afresh: unacknowledged publishes are discarded
     /// (the completion callback gets [`PublishOutcome::Discarded`](super::PublishOutcome) for
-    /// each; their waiters already failed with `Closed` when the connection was lost), and the
-    /// application subscribes again.
+    /// each; their waiters already failed with `Closed` when the connection was lost). Without
+    /// a session present the filters are subscribed again (see [`ConnectOptions::resubscribe`]),
+    /// and the offline queue is sent after the re-sends.
     ///
     /// The loop thread, if started and not stopped, is stopped first (an automatic reconnect
     /// it is attempting finishes first) and started again afterwards — also after a failure
@@ -210,41 +216,82 @@ impl Client {
         qos: QoS,
         callback: MessageCallback,
     ) -> Result<QoS, ClientError> {
-        let filter = TopicFilter::new(filter)?;
+        let codes = self.subscribe_many(&[(filter, qos)], callback)?;
+        match codes[0] {
+            SubackCode::Granted(granted) => Ok(granted),
+            SubackCode::Failure => Err(ClientError::SubscribeRefused(filter.to_owned())),
+        }
+    }
+
+    /// Subscribes to several filters in one SUBSCRIBE and waits for its SUBACK; returns one
+    /// return code per filter, in order ([MQTT-3.9.3-1]): the granted QoS, or `Failure` (0x80)
+    /// for a filter the broker refused. `callback` is registered for every filter before
+    /// SUBSCRIBE goes out and removed again from the refused ones (and from all if the call
+    /// fails). At least one filter is required ([MQTT-3.8.3-3]).
+    pub fn subscribe_many(
+        &self,
+        filters: &[(&str, QoS)],
+        callback: MessageCallback,
+    ) -> Result<Vec<SubackCode>, ClientError> {
+        if filters.is_empty() {
+            return Err(ClientError::InvalidArgument(
+                "SUBSCRIBE needs at least one filter [MQTT-3.8.3-3]".into(),
+            ));
+        }
+        let parsed = filters
+            .iter()
+            .map(|(f, qos)| Ok((TopicFilter::new(f)?, *qos)))
+            .collect::<Result<Vec<_>, ClientError>>()?;
         if let Some(e) = self.shared.closed_error() {
             return Err(e);
         }
-        let previous = self
-            .shared
-            .subscriptions
-            .lock()
-            .insert(filter.clone(), callback);
-        let result = self.request_subscription(&filter, qos);
-        if !matches!(result, Ok(SubackCode::Granted(_))) {
-            self.shared.subscriptions.lock().restore(&filter, previous);
+        let previous: Vec<_> = {
+            let mut table = self.shared.subscriptions.lock();
+            parsed
+                .iter()
+                .map(|(filter, qos)| table.insert(filter.clone(), *qos, Arc::clone(&callback)))
+                .collect()
+        };
+        let result = self.request_subscription(&parsed);
+        {
+            let mut table = self.shared.subscriptions.lock();
+            // Undone in reverse, so a filter given twice ends as it was.
+            for (i, ((filter, _), previous)) in parsed.iter().zip(previous).enumerate().rev() {
+                let granted = matches!(
+                    result.as_ref().map(|codes| codes[i]),
+                    Ok(SubackCode::Granted(_))
+                );
+                if !granted {
+                    table.restore(filter, previous);
+                }
+            }
         }
-        match result? {
-            SubackCode::Granted(granted) => Ok(granted),
-            SubackCode::Failure => Err(ClientError::SubscribeRefused(filter.to_string())),
-        }
+        result
     }
 
     fn request_subscription(
         &self,
-        filter: &TopicFilter,
-        qos: QoS,
-    ) -> Result<SubackCode, ClientError> {
+        filters: &[(TopicFilter, QoS)],
+    ) -> Result<Vec<SubackCode>, ClientError> {
         let deadline = self.deadline();
         let id = self.allocate_id(Outgoing::Suback(None), deadline)?;
         let packet = Packet::Subscribe(Subscribe {
             packet_id: id,
-            topics: vec![SubscribeTopic::new(filter.to_string(), qos)],
+            topics: filters
+                .iter()
+                .map(|(filter, qos)| SubscribeTopic::new(filter.to_string(), *qos))
+                .collect(),
             properties: Properties::new(),
         });
         let codes = self.send_and_wait(id, &packet, deadline, |st| st.session.take_suback(id))?;
-        codes.first().copied().ok_or_else(|| {
-            ClientError::Protocol("SUBACK without a return code [MQTT-3.8.4-5]".into())
-        })
+        if codes.len() != filters.len() {
+            return Err(ClientError::Protocol(format!(
+                "SUBACK with {} return codes for {} filters [MQTT-3.9.3-1]",
+                codes.len(),
+                filters.len()
+            )));
+        }
+        Ok(codes)
     }
 
     /// Unsubscribes from `filter`, waits for UNSUBACK, then removes its callback.
@@ -291,7 +338,15 @@ impl Client {
 
     /// Publishes and waits as the QoS requires: QoS 0 returns once the packet is handed to the
     /// socket, QoS 1 once PUBACK arrives, QoS 2 once PUBCOMP arrives (after PUBREC → PUBREL), or
-    /// `ClientError::Timeout` after the operation timeout (the message stays in flight).
+    /// `ClientError::Timeout` after the operation timeout while connected (the message stays in
+    /// flight).
+    ///
+    /// While the connection is down and automatic reconnects are on, the publish goes to the
+    /// offline queue and this returns `ClientError::Queued` at once (see
+    /// [`Client::publish_async`]). A QoS 1/2 publish whose connection is lost while it waits,
+    /// and that a reconnect will still send (a persistent session, [MQTT-4.4.0-1]), also ends
+    /// with `Queued` rather than `Timeout`: a timeout never hides a message that will still go
+    /// out.
     pub fn publish(
         &self,
         topic: &str,
@@ -300,15 +355,33 @@ impl Client {
         retain: bool,
     ) -> Result<(), ClientError> {
         let deadline = self.deadline();
-        match self.start_publish(topic, payload, qos, retain, deadline)? {
-            None => Ok(()),
-            Some(id) => self.wait_published_until(id, Some(deadline)),
+        let Some(id) = self.start_publish(topic, payload, qos, retain, deadline)? else {
+            return Ok(());
+        };
+        match self.wait_published_until(id, Some(deadline)) {
+            Err(ClientError::Timeout) => {
+                let st = self.shared.lock_state();
+                let pending = st.session.is_publish_inflight(id);
+                if pending && st.closed().is_some() {
+                    Err(ClientError::Queued(Some(id)))
+                } else {
+                    Err(ClientError::Timeout)
+                }
+            }
+            other => other,
         }
     }
 
     /// Sends a PUBLISH without waiting for its acknowledgement, so many can be in flight; returns
     /// the packet identifier for QoS 1 and 2 (`None` for QoS 0). Blocks while `max_inflight`
     /// publishes await acknowledgement (at most the operation timeout).
+    ///
+    /// While the connection is down (lost, not ended by this client) and automatic reconnects
+    /// are on, the publish is put in the offline queue — bounded by
+    /// [`ConnectOptions::offline_queue`] in messages and bytes, QoS 0 only if it says so — and
+    /// `ClientError::Queued` carries its identifier: the reconnect sends it, and
+    /// [`Client::wait_published`] and the completion callback complete it then.
+    /// `ClientError::QueueFull` when the queue refuses it; otherwise `Closed`.
     pub fn publish_async(
         &self,
         topic: &str,
@@ -335,6 +408,13 @@ impl Client {
             )));
         }
         let shared = &self.shared;
+        {
+            let mut st = shared.lock_state();
+            if shared.queues_offline(&st, qos) {
+                let id = shared.enqueue_offline(&mut st, topic, payload, qos, retain)?;
+                return Err(ClientError::Queued(id));
+            }
+        }
         if qos == QoS::AtMostOnce {
             if let Some(e) = shared.closed_error() {
                 return Err(e);
@@ -399,10 +479,12 @@ impl Client {
         id: PacketId,
         deadline: Option<Instant>,
     ) -> Result<(), ClientError> {
-        self.shared
-            .wait(deadline, Nesting::Queue, OnClose::AwaitReconnect, |st| {
-                (!st.session.is_publish_inflight(id)).then_some(())
-            })
+        self.shared.wait(
+            deadline,
+            Nesting::Queue,
+            OnClose::AwaitReconnect(id),
+            |st| (!st.session.is_publish_inflight(id)).then_some(()),
+        )
     }
 
     /// Reads until one PUBLISH has been processed — dispatched to the most specific matching
@@ -507,6 +589,49 @@ impl Client {
         let _ = lt.handle.join();
     }
 
+    /// The connection's socket, for the host's own event loop: wait for it to be readable,
+    /// then call [`Client::loop_read`]. A reconnect replaces the socket, so ask again after
+    /// [`Client::loop_misc`] (or the connect callback) reports one.
+    pub fn socket(&self) -> std::os::fd::RawFd {
+        self.shared.socket()
+    }
+
+    /// Whether bytes wait in the send buffer (the re-sends and offline queue after a reconnect):
+    /// wait for the socket to be writable, then call [`Client::loop_write`]. Other sends are
+    /// written by the call that makes them.
+    pub fn want_write(&self) -> bool {
+        self.shared.want_write()
+    }
+
+    /// The host event loop's read step: handles everything that can be read without blocking,
+    /// running message callbacks on this thread, and sends PINGREQ when due. Fails with
+    /// `LoopAlreadyRunning` while the loop thread runs, `Closed` once the connection has ended
+    /// (then [`Client::loop_misc`] reconnects, with automatic reconnects on).
+    pub fn loop_read(&self) -> Result<(), ClientError> {
+        self.shared.read_available()
+    }
+
+    /// The host event loop's write step: flushes what [`Client::want_write`] reported.
+    pub fn loop_write(&self) -> Result<(), ClientError> {
+        self.shared.flush()
+    }
+
+    /// The host event loop's timer step, to call at least once a second: keep-alive (PINGREQ
+    /// when due, the connection closed when PINGRESP is overdue) and, with automatic reconnects
+    /// on and the connection lost, a reconnect once the backoff wait has passed (the attempt
+    /// blocks for at most the connect timeout). The reconnect's failure is returned; the next
+    /// call tries again after a longer wait.
+    pub fn loop_misc(&self) -> Result<(), ClientError> {
+        if self.is_connected() {
+            self.shared.keep_alive_tick();
+            return Ok(());
+        }
+        if self.shared.lock_state().loop_thread.is_some() {
+            return Ok(());
+        }
+        self.endpoint.reconnect_when_due(&self.shared).map(|_| ())
+    }
+
     /// Sends DISCONNECT, so the broker discards the will ([MQTT-3.14.4-3]), closes the
     /// connection ([MQTT-3.14.4-1]) and stops the loop thread (a later [`Client::reconnect`]
     /// starts it again). A second call does nothing.
@@ -536,10 +661,19 @@ impl std::fmt::Debug for Client {
     }
 }
 
-impl Drop for Client {
-    fn drop(&mut self) {
+impl Client {
+    /// What dropping does, callable while other threads still use the client: ends the
+    /// connection without DISCONNECT (so every blocked call returns `Closed`), stops automatic
+    /// reconnects and the loop thread.
+    pub(crate) fn shut_down(&self) {
         self.shared.mark_ended(CloseReason::Dropped);
         self.shared.close(CloseReason::Dropped);
         self.loop_stop();
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.shut_down();
     }
 }

@@ -31,6 +31,16 @@
 //! [`ConnectOptions::auto_reconnect`]) opens a new one with the same client id and, with clean
 //! session 0, re-sends what was not acknowledged ([MQTT-4.4.0-1]). [`Client::set_on_published`]
 //! reports how each QoS 1/2 publish ended, for pipelined senders.
+//!
+//! # Lifecycle
+//! The [`Callbacks`] in [`ConnectOptions`] apply from the first CONNECT on: a default message
+//! callback for messages no filter's callback takes (a resumed session's queued messages, say),
+//! and callbacks for every CONNACK, every connection's end and log lines. Automatic reconnects
+//! back off exponentially with jitter, subscribe again when the broker has no session
+//! ([`ConnectOptions::resubscribe`]), and meanwhile put publishes in a bounded
+//! [`OfflineQueue`] (`ClientError::Queued`). Without any thread of the library, the host's own
+//! event loop can drive the connection: [`Client::socket`], [`Client::want_write`],
+//! [`Client::loop_read`], [`Client::loop_write`], [`Client::loop_misc`].
 
 mod connection;
 mod error;
@@ -41,11 +51,14 @@ mod outbound;
 mod published;
 mod reconnect;
 mod session;
-pub mod subscriptions;
+mod subscriptions;
 mod transport;
 
 pub use error::{ClientError, CloseReason};
 pub use handle::Client;
-pub use options::{ConnectOptions, Will};
+pub use options::{
+    Callbacks, ConnectCallback, ConnectOptions, DisconnectCallback, LogCallback, LogLevel,
+    OfflineQueue, QueueOverflow, Will,
+};
 pub use published::{PublishOutcome, PublishedCallback};
 pub use subscriptions::{Message, MessageCallback};

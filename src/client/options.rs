@@ -1,12 +1,15 @@
 //! What a client asks for in CONNECT, plus the client-side limits and timeouts.
 
+use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::protocol::{Connect, LastWill, Properties, ProtocolLevel, QoS};
 use crate::topic::TopicName;
 
-use super::error::ClientError;
+use super::error::{ClientError, CloseReason};
+use super::subscriptions::MessageCallback;
 
 /// The message the broker publishes on the client's behalf when the connection ends without a
 /// DISCONNECT (section 3.1.2.5).
@@ -18,8 +21,115 @@ pub struct Will {
     pub retain: bool,
 }
 
+/// Called with CONNACK's session-present flag and return code (0 accepted, 1..5 refused) each
+/// time a CONNACK arrives: for the first connect on the thread in [`Client::connect`], for a
+/// reconnect on the thread that reconnects (the caller of `reconnect`, or the loop thread).
+///
+/// [`Client::connect`]: super::Client::connect
+pub type ConnectCallback = Arc<dyn Fn(bool, u8) + Send + Sync>;
+
+/// Called once per connection when it ends, with why and whether the loop thread will try to
+/// reconnect by itself; on the thread that noticed (the reading thread, or the caller of
+/// `disconnect`, `reconnect` or the client's drop).
+pub type DisconnectCallback = Arc<dyn Fn(&CloseReason, bool) + Send + Sync>;
+
+/// How much a log line matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Error = 1,
+    Warning = 2,
+    Info = 3,
+    Debug = 4,
+}
+
+/// Receives the client's log lines (connection lost, reconnect attempts, resubscriptions,
+/// messages no callback took, offline-queue overflow) on whichever thread made them.
+pub type LogCallback = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;
+
+/// The callbacks a client has from its first CONNECT on. Compared by identity.
+#[derive(Clone, Default)]
+pub struct Callbacks {
+    /// Receives every message no per-filter callback takes (see
+    /// [`ConnectOptions::on_message`]).
+    pub on_message: Option<MessageCallback>,
+    pub on_connect: Option<ConnectCallback>,
+    pub on_disconnect: Option<DisconnectCallback>,
+    pub on_log: Option<LogCallback>,
+}
+
+impl Callbacks {
+    fn parts(&self) -> [Option<*const ()>; 4] {
+        [
+            self.on_message
+                .as_ref()
+                .map(|c| Arc::as_ptr(c).cast::<()>()),
+            self.on_connect
+                .as_ref()
+                .map(|c| Arc::as_ptr(c).cast::<()>()),
+            self.on_disconnect
+                .as_ref()
+                .map(|c| Arc::as_ptr(c).cast::<()>()),
+            self.on_log.as_ref().map(|c| Arc::as_ptr(c).cast::<()>()),
+        ]
+    }
+}
+
+impl PartialEq for Callbacks {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for Callbacks {}
+
+impl fmt::Debug for Callbacks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [m, c, d, l] = self.parts().map(|p| p.is_some());
+        f.debug_struct("Callbacks")
+            .field("on_message", &m)
+            .field("on_connect", &c)
+            .field("on_disconnect", &d)
+            .field("on_log", &l)
+            .finish()
+    }
+}
+
+/// What a full offline queue does with one more publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueOverflow {
+    /// The new publish fails (`ClientError::QueueFull`); the queue is unchanged.
+    RefuseNew,
+    /// The oldest queued publish is dropped (its completion callback gets
+    /// [`PublishOutcome::Dropped`](super::PublishOutcome)) to make room.
+    DropOldest,
+}
+
+/// Limits of the queue that holds publishes made while the connection is down and automatic
+/// reconnects are on. Defaults: 1000 messages, 1 MiB of encoded packets, refuse new, QoS 0
+/// queued too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OfflineQueue {
+    pub max_messages: usize,
+    pub max_bytes: usize,
+    pub overflow: QueueOverflow,
+    /// Whether QoS 0 publishes are queued too (otherwise they fail with `Closed`).
+    pub qos0: bool,
+}
+
+impl Default for OfflineQueue {
+    fn default() -> Self {
+        OfflineQueue {
+            max_messages: 1000,
+            max_bytes: 1 << 20,
+            overflow: QueueOverflow::RefuseNew,
+            qos0: true,
+        }
+    }
+}
+
 /// Connection settings. `Default` gives: generated client id, clean session, keep-alive 60 s,
-/// no credentials, no will, 30 s connect timeout, MQTT 3.1.1.
+/// no credentials, no will, 30 s connect timeout, MQTT 3.1.1, no automatic reconnect,
+/// resubscribe on, the default [`OfflineQueue`], no callbacks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectOptions {
     /// `None` generates a unique id of at most 23 characters, which every server must accept
@@ -51,6 +161,13 @@ pub struct ConnectOptions {
     pub reconnect_delay: Option<Duration>,
     /// The longest wait between two automatic reconnect attempts (default 30 s).
     pub reconnect_delay_max: Duration,
+    /// After a reconnect whose CONNACK says no session is present (clean session 1, or a
+    /// broker that lost the session), subscribe again to every filter subscribed before, with
+    /// the same QoS, in one SUBSCRIBE (default true): the callbacks stay registered either way.
+    pub resubscribe: bool,
+    /// Where publishes go while the connection is down and automatic reconnects are on.
+    pub offline_queue: OfflineQueue,
+    pub callbacks: Callbacks,
 }
 
 impl Default for ConnectOptions {
@@ -69,6 +186,9 @@ impl Default for ConnectOptions {
             max_packet_size: crate::protocol::MAX_REMAINING_LENGTH + 5,
             reconnect_delay: None,
             reconnect_delay_max: Duration::from_secs(30),
+            resubscribe: true,
+            offline_queue: OfflineQueue::default(),
+            callbacks: Callbacks::default(),
         }
     }
 }
@@ -140,6 +260,50 @@ impl ConnectOptions {
     pub fn auto_reconnect(mut self, delay: Duration, max_delay: Duration) -> Self {
         self.reconnect_delay = Some(delay);
         self.reconnect_delay_max = max_delay;
+        self
+    }
+
+    /// Sets the default message callback: it receives every message for which no per-filter
+    /// callback matches — messages of a resumed session that arrive before the application
+    /// subscribed again, say — so no message the client acknowledges is dropped unseen.
+    pub fn on_message(
+        mut self,
+        callback: impl Fn(&super::Message<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.callbacks.on_message = Some(Arc::new(callback));
+        self
+    }
+
+    /// Sets the callback told of every CONNACK (see [`ConnectCallback`]).
+    pub fn on_connect(mut self, callback: impl Fn(bool, u8) + Send + Sync + 'static) -> Self {
+        self.callbacks.on_connect = Some(Arc::new(callback));
+        self
+    }
+
+    /// Sets the callback told of every connection's end (see [`DisconnectCallback`]).
+    pub fn on_disconnect(
+        mut self,
+        callback: impl Fn(&CloseReason, bool) + Send + Sync + 'static,
+    ) -> Self {
+        self.callbacks.on_disconnect = Some(Arc::new(callback));
+        self
+    }
+
+    /// Sets the log callback (see [`LogCallback`]).
+    pub fn on_log(mut self, callback: impl Fn(LogLevel, &str) + Send + Sync + 'static) -> Self {
+        self.callbacks.on_log = Some(Arc::new(callback));
+        self
+    }
+
+    /// Sets whether filters are subscribed again after a reconnect without a session.
+    pub fn resubscribe(mut self, on: bool) -> Self {
+        self.resubscribe = on;
+        self
+    }
+
+    /// Sets the offline queue's limits and policy.
+    pub fn offline_queue(mut self, queue: OfflineQueue) -> Self {
+        self.offline_queue = queue;
         self
     }
 

@@ -44,6 +44,12 @@ impl Outbound {
         }
     }
 
+    /// Whether bytes wait to be written (queued, or a flush is under way).
+    pub(crate) fn has_pending(&self) -> bool {
+        let p = self.pending.lock();
+        !p.buf.is_empty() || p.flushing
+    }
+
     /// When the socket last took bytes (or the connection started).
     pub(crate) fn last_write(&self) -> Instant {
         self.pending.lock().last_write

@@ -13,6 +13,9 @@ pub enum PublishOutcome {
     /// A clean-session reconnect dropped it unacknowledged: the broker started a new session,
     /// so the message may or may not have been delivered.
     Discarded,
+    /// Dropped from the offline queue before it was ever sent, to make room for a newer
+    /// publish (the drop-oldest policy).
+    Dropped,
 }
 
 /// Called once per QoS 1/2 publish identifier with its outcome; see

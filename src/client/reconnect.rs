@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::protocol::{Connect, ConnectReturnCode, Packet};
+use crate::protocol::{Connect, Packet};
 
 use super::connection::{Shared, serve_until_closed};
 use super::error::{ClientError, CloseReason};
+use super::options::LogLevel;
 use super::transport;
 
 /// Where and how to connect again: everything a reconnect needs, shared with the loop thread.
@@ -22,10 +23,14 @@ pub(crate) struct Endpoint {
     pub(crate) connect: Connect,
     pub(crate) connect_timeout: Duration,
     pub(crate) session_present: AtomicBool,
-    /// First wait and longest wait between automatic attempts; `None`: no automatic reconnect.
+    /// First and largest backoff step between automatic attempts (each wait is jittered);
+    /// `None`: no automatic reconnect.
     pub(crate) auto: Option<(Duration, Duration)>,
     /// One reconnect at a time.
     pub(crate) reconnecting: Mutex<()>,
+    /// `loop_misc`'s backoff: when the next automatic attempt is due, the current step, and
+    /// the jitter's random state.
+    pub(crate) external_backoff: Mutex<Option<(Instant, Duration, u64)>>,
 }
 
 impl Endpoint {
@@ -41,9 +46,8 @@ impl Endpoint {
         let connect = Packet::Connect(self.connect.clone());
         shared.send_on(&link, |buf| connect.encode(buf))?;
         let connack = shared.read_connack(&link, deadline)?;
-        if let Some(refusal) =
-            ClientError::from_refusal(ConnectReturnCode::from_reason(connack.code))
-        {
+        shared.notify_connect(&connack);
+        if let Some(refusal) = ClientError::from_refusal(connack.code) {
             return Err(refusal);
         }
         shared.install_link(link, connack.session_present)?;
@@ -63,28 +67,98 @@ impl Endpoint {
     }
 }
 
+impl Endpoint {
+    /// `loop_misc`'s reconnect duty: with automatic reconnects on and the connection lost (not
+    /// ended by this client), attempts a reconnect once the backoff wait has passed (the wait
+    /// follows the loop thread's rule: see [`run_loop`]). `Ok(true)` when it reconnected.
+    pub(crate) fn reconnect_when_due(&self, shared: &Shared) -> Result<bool, ClientError> {
+        let Some((first, max)) = self.auto else {
+            return Ok(false);
+        };
+        let lost = shared
+            .lock_state()
+            .closed()
+            .is_some_and(|reason| !reason.ended_by_client());
+        let mut backoff = self.external_backoff.lock();
+        if !lost {
+            *backoff = None;
+            return Ok(false);
+        }
+        let now = Instant::now();
+        let (due, step, mut random) = *backoff.get_or_insert_with(|| {
+            let mut random = seed();
+            (now + jittered(first, &mut random), first, random)
+        });
+        if now < due {
+            return Ok(false);
+        }
+        drop(backoff);
+        let result = self.try_reconnect(shared);
+        let mut backoff = self.external_backoff.lock();
+        match result {
+            Ok(()) => {
+                *backoff = None;
+                Ok(true)
+            }
+            Err(e) => {
+                let step = (step * 2).min(max);
+                *backoff = Some((Instant::now() + jittered(step, &mut random), step, random));
+                shared.log(LogLevel::Warning, || format!("reconnect failed: {e}"));
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The wait before an automatic attempt: "equal jitter" — a uniformly random point in the
+/// upper half of the backoff step, `[step / 2, step]`, so many clients that lost the same
+/// broker do not all come back at the same instant, while the wait still grows with the step.
+pub(crate) fn jittered(step: Duration, random: &mut u64) -> Duration {
+    // xorshift64: plenty for spreading reconnects, no dependency.
+    *random ^= *random << 13;
+    *random ^= *random >> 7;
+    *random ^= *random << 17;
+    let half = step / 2;
+    let spread = u64::try_from((step - half).as_nanos()).unwrap_or(u64::MAX);
+    half + Duration::from_nanos(if spread == 0 {
+        0
+    } else {
+        *random % (spread + 1)
+    })
+}
+
+/// A seed that differs between clients and processes.
+pub(crate) fn seed() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now()) | 1
+}
+
 /// The loop thread's body: serve the connection; when it is lost (not ended by this client)
-/// and automatic reconnects are on, reconnect with a doubling delay and serve again.
+/// and automatic reconnects are on, reconnect and serve again. The backoff step starts at the
+/// first delay and doubles after each failed attempt up to the maximum; each wait is the step
+/// with jitter (see [`jittered`]).
 pub(crate) fn run_loop(shared: Arc<Shared>, endpoint: Arc<Endpoint>, stop: Arc<AtomicBool>) {
     let is_stopped = || stop.load(Ordering::Acquire);
+    let mut random = seed();
     'serve: loop {
         serve_until_closed(&shared, &is_stopped);
         let Some((first_delay, max_delay)) = endpoint.auto else {
             break;
         };
-        let mut delay = first_delay;
+        let mut step = first_delay;
         loop {
             let lost = shared
                 .lock_state()
                 .closed()
                 .is_some_and(|reason| !reason.ended_by_client());
-            if !lost || !shared.sleep_unless(delay, &is_stopped) {
+            if !lost || !shared.sleep_unless(jittered(step, &mut random), &is_stopped) {
                 break 'serve;
             }
-            if endpoint.try_reconnect(&shared).is_ok() {
-                continue 'serve;
+            match endpoint.try_reconnect(&shared) {
+                Ok(()) => continue 'serve,
+                Err(e) => shared.log(LogLevel::Warning, || format!("reconnect failed: {e}")),
             }
-            delay = (delay * 2).min(max_delay);
+            step = (step * 2).min(max_delay);
         }
     }
     shared.leave_loop_thread(thread::current().id());
@@ -96,5 +170,20 @@ impl CloseReason {
     /// loop thread keeps trying.
     pub(crate) fn ended_by_client(&self) -> bool {
         matches!(self, CloseReason::Disconnected | CloseReason::Dropped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_in_the_upper_half_of_the_step() {
+        let mut random = seed();
+        let step = Duration::from_millis(1000);
+        let waits: Vec<Duration> = (0..200).map(|_| jittered(step, &mut random)).collect();
+        assert!(waits.iter().all(|w| *w >= step / 2 && *w <= step));
+        assert!(waits.iter().any(|w| *w != waits[0]), "the waits vary");
+        assert_eq!(jittered(Duration::ZERO, &mut random), Duration::ZERO);
     }
 }

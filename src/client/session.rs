@@ -1,11 +1,15 @@
 //! Session bookkeeping with no I/O: packet identifiers in use, what each outgoing identifier
 //! waits for, QoS 2 identifiers received and not yet released, pings — and, for a persistent
-//! session (clean session 0), the unacknowledged PUBLISH packets to re-send on reconnect.
+//! session (clean session 0), the unacknowledged PUBLISH packets to re-send on reconnect — and
+//! the offline queue: publishes made while the connection is down, sent first thing after the
+//! next CONNACK.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
-use crate::protocol::{PacketId, QoS, SubackCode};
+use crate::protocol::{EncodeError, PacketId, QoS, QosPid, SubackCode, encode_publish};
+
+use super::options::{OfflineQueue, QueueOverflow};
 
 /// What an identifier this client chose is waiting for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,8 +53,38 @@ pub(crate) enum Resend {
     Pubrel(PacketId),
 }
 
+/// A publish waiting in the offline queue: never sent yet, so no DUP ([MQTT-3.3.1-1]).
+struct OfflinePublish {
+    /// Reserved at queue time (QoS 1 and 2), so callers can wait for it.
+    id: Option<PacketId>,
+    encoded: Vec<u8>,
+}
+
+/// Why a publish could not be queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum QueueError {
+    /// The queue's message or byte limit (with the refuse-new policy, or a message larger than
+    /// the whole byte limit).
+    Full,
+    /// All 65535 packet identifiers are in use.
+    NoIdentifier,
+    Encode(EncodeError),
+}
+
+/// A publish accepted into the offline queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Enqueued {
+    pub(crate) id: Option<PacketId>,
+    /// QoS 1/2 identifiers of older publishes dropped to make room (drop-oldest policy).
+    pub(crate) dropped: Vec<PacketId>,
+    /// How many publishes were dropped, QoS 0 ones included.
+    pub(crate) dropped_count: usize,
+}
+
 pub(crate) struct Session {
     next_id: u16,
+    offline: VecDeque<OfflinePublish>,
+    offline_bytes: usize,
     outgoing: HashMap<u16, Outgoing>,
     inflight_publishes: usize,
     max_inflight: usize,
@@ -70,6 +104,8 @@ pub(crate) struct Session {
 impl Session {
     pub(crate) fn new(max_inflight: usize, persistent: bool) -> Session {
         Session {
+            offline: VecDeque::new(),
+            offline_bytes: 0,
             persistent,
             unfinished: HashMap::new(),
             next_order: 0,
@@ -253,6 +289,85 @@ impl Session {
         self.awaiting_pubrel.remove(&id.get());
     }
 
+    /// Puts a publish made while the connection is down into the offline queue, within
+    /// `limits`: reserves its identifier (QoS 1/2) and encodes it.
+    pub(crate) fn enqueue(
+        &mut self,
+        limits: &OfflineQueue,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<Enqueued, QueueError> {
+        // The encoded size does not depend on the identifier's value.
+        let size = 2 + 2 + topic.len() + payload.len() + 5;
+        if size > limits.max_bytes || limits.max_messages == 0 {
+            return Err(QueueError::Full);
+        }
+        let fits = |s: &Session| {
+            s.offline.len() < limits.max_messages && s.offline_bytes + size <= limits.max_bytes
+        };
+        let mut enqueued = Enqueued {
+            id: None,
+            dropped: Vec::new(),
+            dropped_count: 0,
+        };
+        if !fits(self) && limits.overflow == QueueOverflow::RefuseNew {
+            return Err(QueueError::Full);
+        }
+        while !fits(self) {
+            let oldest = self
+                .offline
+                .pop_front()
+                .expect("a queue that does not fit is not empty");
+            self.offline_bytes -= oldest.encoded.len();
+            enqueued.dropped_count += 1;
+            if let Some(id) = oldest.id {
+                self.outgoing.remove(&id.get());
+                self.inflight_publishes -= 1;
+                enqueued.dropped.push(id);
+            }
+        }
+        let id = match qos {
+            QoS::AtMostOnce => None,
+            qos => Some(self.allocate_publish(qos).ok_or(QueueError::NoIdentifier)?),
+        };
+        let mut encoded = Vec::with_capacity(size);
+        let qospid = id.map_or(QosPid::AtMostOnce, |id| QosPid::new(qos, id));
+        if let Err(e) = encode_publish(&mut encoded, false, qospid, retain, topic, payload) {
+            if let Some(id) = id {
+                self.outgoing.remove(&id.get());
+                self.inflight_publishes -= 1;
+            }
+            return Err(QueueError::Encode(e));
+        }
+        self.offline_bytes += encoded.len();
+        self.offline.push_back(OfflinePublish { id, encoded });
+        enqueued.id = id;
+        Ok(enqueued)
+    }
+
+    /// Whether the publish `id` waits in the offline queue.
+    pub(crate) fn is_queued_offline(&self, id: PacketId) -> bool {
+        self.offline.iter().any(|q| q.id == Some(id))
+    }
+
+    /// Empties the offline queue for sending on a new connection, in the order queued; a
+    /// persistent session keeps the QoS 1/2 ones for re-sending from now on.
+    pub(crate) fn take_offline(&mut self) -> Vec<Vec<u8>> {
+        self.offline_bytes = 0;
+        let queued: Vec<OfflinePublish> = self.offline.drain(..).collect();
+        queued
+            .into_iter()
+            .map(|q| {
+                if let Some(id) = q.id {
+                    self.keep_publish(id, &q.encoded);
+                }
+                q.encoded
+            })
+            .collect()
+    }
+
     /// Forgets what belonged to the previous connection only: pings and the SUBSCRIBE and
     /// UNSUBSCRIBE identifiers, whose callers were told the connection closed.
     fn forget_connection(&mut self) {
@@ -263,18 +378,26 @@ impl Session {
     }
 
     /// A clean-session reconnect: the broker starts a new session, so every unfinished publish
-    /// is dropped; returns their identifiers in ascending order.
+    /// that was sent is dropped; returns their identifiers in ascending order. Publishes in the
+    /// offline queue were never sent and stay.
     pub(crate) fn discard(&mut self) -> Vec<PacketId> {
         self.forget_connection();
+        let queued: HashSet<u16> = self
+            .offline
+            .iter()
+            .filter_map(|q| q.id)
+            .map(PacketId::get)
+            .collect();
         let mut dropped: Vec<PacketId> = self
             .outgoing
             .keys()
+            .filter(|id| !queued.contains(id))
             .filter_map(|&id| PacketId::new(id))
             .collect();
         dropped.sort_unstable();
-        self.outgoing.clear();
+        self.outgoing.retain(|id, _| queued.contains(id));
         self.unfinished.clear();
-        self.inflight_publishes = 0;
+        self.inflight_publishes = queued.len();
         self.awaiting_pubrel.clear();
         dropped
     }

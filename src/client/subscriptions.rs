@@ -61,7 +61,12 @@ struct Entry {
     filter: TopicFilter,
     specificity: Specificity,
     callback: MessageCallback,
+    /// The QoS asked for, to subscribe again after a reconnect without a session.
+    qos: QoS,
 }
+
+/// A filter's callback and requested QoS, as [`Subscriptions::insert`] replaces it.
+pub(crate) type Registered = (MessageCallback, QoS);
 
 #[derive(Default)]
 pub(crate) struct Subscriptions {
@@ -69,21 +74,32 @@ pub(crate) struct Subscriptions {
 }
 
 impl Subscriptions {
-    /// Sets the callback for `filter`, returning the one it replaces.
+    /// Sets the callback and QoS for `filter`, returning the ones it replaces.
     pub(crate) fn insert(
         &mut self,
         filter: TopicFilter,
+        qos: QoS,
         callback: MessageCallback,
-    ) -> Option<MessageCallback> {
+    ) -> Option<Registered> {
         if let Some(e) = self.entries.iter_mut().find(|e| e.filter == filter) {
-            return Some(std::mem::replace(&mut e.callback, callback));
+            let old_qos = std::mem::replace(&mut e.qos, qos);
+            return Some((std::mem::replace(&mut e.callback, callback), old_qos));
         }
         self.entries.push(Entry {
             specificity: Specificity::of(filter.as_str()),
             filter,
             callback,
+            qos,
         });
         None
+    }
+
+    /// Every filter with its QoS: what to subscribe again to.
+    pub(crate) fn filters(&self) -> Vec<(String, QoS)> {
+        self.entries
+            .iter()
+            .map(|e| (e.filter.to_string(), e.qos))
+            .collect()
     }
 
     /// Removes `filter`'s entry, returning its callback.
@@ -97,10 +113,10 @@ impl Subscriptions {
 
     /// Puts back `previous` for `filter` (or removes the entry when there was none): undoes an
     /// `insert` whose subscription the broker refused.
-    pub(crate) fn restore(&mut self, filter: &TopicFilter, previous: Option<MessageCallback>) {
+    pub(crate) fn restore(&mut self, filter: &TopicFilter, previous: Option<Registered>) {
         match previous {
-            Some(cb) => {
-                self.insert(filter.clone(), cb);
+            Some((cb, qos)) => {
+                self.insert(filter.clone(), qos, cb);
             }
             None => {
                 self.remove(filter.as_str());
@@ -138,7 +154,11 @@ mod tests {
     fn table(filters: &[&str]) -> Subscriptions {
         let mut t = Subscriptions::default();
         for f in filters {
-            t.insert(TopicFilter::new(f).unwrap(), Arc::new(|_: &Message<'_>| {}));
+            t.insert(
+                TopicFilter::new(f).unwrap(),
+                QoS::AtMostOnce,
+                Arc::new(|_: &Message<'_>| {}),
+            );
         }
         t
     }
@@ -214,7 +234,7 @@ mod tests {
         let mut t = table(&["a/b"]);
         let f = TopicFilter::new("a/b").unwrap();
         assert!(
-            t.insert(f.clone(), Arc::new(|_: &Message<'_>| {}))
+            t.insert(f.clone(), QoS::AtLeastOnce, Arc::new(|_: &Message<'_>| {}))
                 .is_some()
         );
         assert_eq!(t.entries.len(), 1);

@@ -1,5 +1,5 @@
-//! The socket side: resolving and connecting within a deadline, waiting for readability with a
-//! timeout, and a wake-up descriptor that interrupts a reader blocked in `poll`.
+//! The socket side: resolving and connecting within a deadline, and waiting until the socket is
+//! readable, a deadline passes or the client's waker (`crate::waker`) interrupts the wait.
 
 use std::io;
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
@@ -8,6 +8,7 @@ use std::thread;
 use std::time::Instant;
 
 use super::error::ClientError;
+use crate::socket::{poll2, timeout_ms};
 use crate::waker::Waker;
 
 /// Resolves `host` (names, IPv4 and IPv6 literals) and connects to the first address that
@@ -84,41 +85,11 @@ pub(crate) fn wait_readable(
     waker: &Waker,
     deadline: Option<Instant>,
 ) -> io::Result<Readiness> {
-    let timeout_ms: libc::c_int = match deadline {
-        None => -1,
-        Some(d) => {
-            let left = d.saturating_duration_since(Instant::now());
-            // Round up so a wait never ends a little before its deadline and spins.
-            let ms = left.as_micros().div_ceil(1000);
-            ms.min(libc::c_int::MAX as u128) as libc::c_int
-        }
-    };
-    let mut fds = [
-        libc::pollfd {
-            fd: socket,
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: waker.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
-    // SAFETY: fds is a live array of two pollfd structures.
-    let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout_ms) };
-    if n < 0 {
-        let e = io::Error::last_os_error();
-        return if e.kind() == io::ErrorKind::Interrupted {
-            Ok(Readiness::Interrupted)
-        } else {
-            Err(e)
-        };
-    }
-    if fds[1].revents != 0 {
+    let ready = poll2(socket, false, waker.as_raw_fd(), timeout_ms(deadline))?;
+    if ready.woken {
         waker.reset();
     }
-    if fds[0].revents != 0 {
+    if ready.readable || ready.closed {
         Ok(Readiness::Readable)
     } else {
         Ok(Readiness::Interrupted)

@@ -22,13 +22,30 @@ pub(crate) fn guard_or<T>(on_error: T, body: impl FnOnce() -> Result<T, FfiError
     run(body).unwrap_or(on_error)
 }
 
-/// Runs the body of a function that returns nothing (`_free`, `_stop`): a panic is recorded
-/// and swallowed.
+/// Runs the body of a `_free` function: the thread's last error is left as it was, so a
+/// cleanup path can still report the failure that led to it; only a panic is recorded.
 pub(crate) fn guard_void(body: impl FnOnce()) {
-    guard_or((), || {
+    guard_quiet((), || {
         body();
         Ok(())
     })
+}
+
+/// Runs the body of a pure getter (`mqtt_connection_is_connected`, `mqtt_broker_port`, ...):
+/// like [`guard_void`] it leaves the thread's last error alone — a NULL handle gives `on_error`
+/// without a trace — and records only a panic.
+pub(crate) fn guard_quiet<T>(on_error: T, body: impl FnOnce() -> Result<T, FfiError>) -> T {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(value)) => value,
+        Ok(Err(_)) => on_error,
+        Err(payload) => {
+            set_last_error(
+                mqtt_status::Panic,
+                &format!("internal panic: {}", panic_message(&*payload)),
+            );
+            on_error
+        }
+    }
 }
 
 fn run<T>(body: impl FnOnce() -> Result<T, FfiError>) -> Result<T, FfiError> {

@@ -5,6 +5,8 @@
 //! pointers to it.
 
 use super::error::FfiError;
+use super::guard::guard_status;
+use super::status::mqtt_status;
 
 /// Moves `value` to the heap and gives C ownership of it. The matching `_free` function
 /// returns it to Rust with [`free_handle`].
@@ -52,6 +54,33 @@ pub(crate) unsafe fn free_handle<T>(ptr: *mut T) {
         // SAFETY: per the caller, this is the Box leaked by `into_handle`.
         drop(unsafe { Box::from_raw(ptr) });
     }
+}
+
+/// A handle that holds settings changed one setter at a time (`mqtt_connect_options`,
+/// `mqtt_broker_options`): what [`with_options`] edits.
+pub(crate) trait OptionsHandle {
+    /// The Rust settings behind the handle.
+    type Options;
+    /// The parameter name used in error messages ("options", "opts").
+    const ARG: &'static str;
+    fn options_mut(&mut self) -> &mut Self::Options;
+}
+
+/// The body of every options setter: checks the handle, applies `change` to the settings
+/// behind it inside the panic guard, and returns the status.
+///
+/// # Safety
+/// `handle` is NULL or a live handle not used concurrently (options are documented as not
+/// thread-safe while being modified).
+pub(crate) unsafe fn with_options<H: OptionsHandle>(
+    handle: *mut H,
+    change: impl FnOnce(&mut H::Options) -> Result<(), FfiError>,
+) -> mqtt_status {
+    guard_status(|| {
+        // SAFETY: forwarded to the caller.
+        let handle = unsafe { handle_mut(handle, H::ARG) }?;
+        change(handle.options_mut())
+    })
 }
 
 #[cfg(test)]

@@ -16,14 +16,19 @@
 //! constructor returns a pointer and NULL on failure; a predicate returns `bool` and `false` on
 //! failure. In every case the failure is recorded for the calling thread: `mqtt_last_status()`
 //! gives its status and `mqtt_last_error()` a human-readable message. Each fallible call resets
-//! both on entry, so they always describe the most recent call. Out-parameters are written only on
-//! success.
+//! both on entry, so they always describe the most recent call. Free functions (`_free`) and pure
+//! getters (`mqtt_connection_is_connected`, `mqtt_connection_client_id`,
+//! `mqtt_connection_want_write`, `mqtt_broker_port`) are not fallible calls: they run in
+//! `guard::guard_void` / `guard::guard_quiet`, which leave both alone (a NULL handle gives the
+//! documented default silently), so a goto-cleanup path still reports the failure that led to
+//! it. Out-parameters are written only on success — except the packet id of a publish that
+//! returns `MQTT_STATUS_QUEUED`, which is a result, not a failure.
 //!
 //! The helpers live in `args`, `error`, `guard` and `handle`; import them from there (`use
 //! super::guard::guard_status;`).
 //!
-//! **Panic boundary.** The whole body of every fallible exported function runs inside
-//! `guard::guard_status`, `guard::guard_or` or `guard::guard_void`: the body returns `Result<_,
+//! **Panic boundary.** The whole body of every exported function runs inside
+//! `guard::guard_status`, `guard::guard_or`, `guard::guard_void` or `guard::guard_quiet`: the body returns `Result<_,
 //! FfiError>` and uses `?` freely; a panic is caught, never crosses into C, and becomes
 //! `MQTT_STATUS_PANIC` with the panic message in `mqtt_last_error()`.
 //!

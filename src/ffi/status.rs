@@ -62,6 +62,15 @@ pub enum mqtt_status {
     /// The server refused a subscription (SUBACK return code 0x80).
     SubscribeFailed = 60,
 
+    /// Not an error: the connection is down, and the publish waits — in the offline queue
+    /// (automatic reconnects on), or in the persistent session for its re-send — and goes out
+    /// after the reconnect. A QoS 1/2 publish's packet id completes later through
+    /// `mqtt_wait_published` and the `on_published` callback; do not publish it again.
+    Queued = 70,
+    /// The connection is down and the offline queue is full (refuse-new policy) or the message
+    /// exceeds its byte limit: nothing was queued.
+    QueueFull = 71,
+
     /// An internal error (a caught panic); the object involved may be unusable.
     Panic = 90,
 }
@@ -87,6 +96,8 @@ impl mqtt_status {
             43 => S::Closed,
             44 => S::Timeout,
             45 => S::ProtocolError,
+            70 => S::Queued,
+            71 => S::QueueFull,
             51 => S::RefusedProtocolVersion,
             52 => S::RefusedIdentifier,
             53 => S::RefusedServerUnavailable,
@@ -131,6 +142,8 @@ impl mqtt_status {
             S::Closed => c"connection closed",
             S::Timeout => c"timed out",
             S::ProtocolError => c"protocol error",
+            S::Queued => c"queued until reconnected",
+            S::QueueFull => c"offline queue full",
             S::RefusedProtocolVersion => c"connection refused: unacceptable protocol version",
             S::RefusedIdentifier => c"connection refused: identifier rejected",
             S::RefusedServerUnavailable => c"connection refused: server unavailable",
@@ -201,7 +214,7 @@ mod tests {
             }
         }
         assert_eq!(
-            known, 23,
+            known, 25,
             "a status was added without updating from_raw (or this count)"
         );
     }

@@ -1,7 +1,7 @@
 /*
  * The whole C API from C, in one program run under AddressSanitizer + UBSan and under valgrind
- * by tests/sanitizers.rs: broker options and every setter, the three broker callbacks, the
- * broker life cycle, connect options and every setter, a subscriber and a publisher exchanging
+ * by tests/shipping/sanitizers.rs: broker options and every setter, the three broker callbacks,
+ * the broker life cycle, connect options and every setter, a subscriber and a publisher exchanging
  * messages at QoS 0, 1 and 2 (blocking, asynchronous, with and without the loop thread), and the
  * error paths: NULL for every pointer parameter, invalid QoS values and topics, double stop,
  * stop before start, free while connected, free(NULL), connecting to a closed port.
@@ -784,7 +784,7 @@ static void check_round_trip(void) {
 
     /* Disconnect, use after disconnect, disconnect again, reconnect. The reconnect waits until
      * the broker has seen the DISCONNECT: a reconnect racing it counts as a takeover, which
-     * publishes the will (see tests/hostile_takeover.rs). */
+     * publishes the will (see tests/broker/will.rs). */
     expected = log_read(&log, &log.disconnects) + 1;
     CHECK_OK(mqtt_disconnect(pub));
     CHECK(broker_saw_disconnects(&log, expected));

@@ -49,6 +49,8 @@ static const int known_statuses[] = {
     MQTT_STATUS_REFUSED_BAD_CREDENTIALS,
     MQTT_STATUS_REFUSED_NOT_AUTHORIZED,
     MQTT_STATUS_SUBSCRIBE_FAILED,
+    MQTT_STATUS_QUEUED,
+    MQTT_STATUS_QUEUE_FULL,
     MQTT_STATUS_PANIC,
 };
 #define KNOWN_COUNT (sizeof known_statuses / sizeof known_statuses[0])

@@ -355,8 +355,8 @@ pub fn many_threads_publish(port: u16) {
     subscriber.loop_stop();
 }
 
-/// With overlapping filters, only the most specific one's callback runs (see
-/// `mqtt::client::subscriptions`).
+/// With overlapping filters, only the most specific one's callback runs (the rule is in
+/// src/client/subscriptions.rs).
 pub fn most_specific_filter(port: u16) {
     let client = connect(port, &options());
     let inbox = Inbox::default();

@@ -1,49 +1,21 @@
 //! Shared helpers for integration tests: a broker on an ephemeral port and a client that speaks
 //! raw MQTT bytes through the crate's codec, with a timeout on every read.
-#![allow(dead_code)]
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mqtt::broker::{Broker, BrokerOptions};
 use mqtt::protocol::{
-    Connack, Connect, ConnectReturnCode, Decoder, LastWill, Packet, PacketId, ProtocolLevel,
-    Publish, QoS, QosPid, Subscribe, SubscribeTopic, Unsubscribe,
+    Connack, Connect, LastWill, Packet, PacketId, Properties, ProtocolLevel, Publish, QoS, QosPid,
+    ReasonCode, Subscribe, SubscribeTopic, Unsubscribe,
 };
 use mqtt::topic::TopicName;
 
-/// How long any single expected packet may take to arrive.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A length-prefixed MQTT string or binary field holding exactly `bytes`, built by hand for tests
-/// that send bytes the codec would refuse to encode.
-pub fn field(bytes: &[u8]) -> Vec<u8> {
-    let mut out = (bytes.len() as u16).to_be_bytes().to_vec();
-    out.extend_from_slice(bytes);
-    out
-}
-
-/// A packet with the given first byte and body (remaining length below 128), built by hand.
-pub fn frame(first_byte: u8, body: &[u8]) -> Vec<u8> {
-    assert!(body.len() < 128);
-    let mut out = vec![first_byte, body.len() as u8];
-    out.extend_from_slice(body);
-    out
-}
-
-/// Starts a broker on 127.0.0.1 with an ephemeral port and the given options.
-pub fn start_broker(options: BrokerOptions) -> Broker {
-    let broker = Broker::new(BrokerOptions { port: 0, ..options });
-    broker.start().expect("broker starts");
-    assert_ne!(broker.port(), 0);
-    broker
-}
-
-pub fn start_default_broker() -> Broker {
-    start_broker(BrokerOptions::default())
-}
+// broker_parking sets its own options and never starts a default broker.
+#[allow(unused_imports)]
+pub use crate::fixture::{READ_TIMEOUT, eventually, start_broker, start_default_broker};
+pub use crate::packet_stream::{PacketStream, ReadEnd};
 
 pub fn pid(n: u16) -> PacketId {
     PacketId::new(n).expect("non-zero packet id")
@@ -59,18 +31,23 @@ pub fn connect_packet(client_id: &str, clean_session: bool) -> Connect {
         will: None,
         username: None,
         password: None,
+        properties: Properties::new(),
     }
 }
 
+// Not called by the interop binary.
+#[allow(dead_code)]
 pub fn will(topic: &str, payload: &[u8], qos: QoS, retain: bool) -> LastWill {
-    LastWill {
-        topic: TopicName::new(topic).unwrap(),
-        payload: payload.to_vec(),
+    LastWill::new(
+        TopicName::new(topic).unwrap(),
+        payload.to_vec(),
         qos,
         retain,
-    }
+    )
 }
 
+// Not called by the broker_parking binary.
+#[allow(dead_code)]
 pub fn publish(topic: &str, payload: &[u8], qospid: QosPid, retain: bool) -> Packet {
     Packet::Publish(Publish {
         dup: false,
@@ -78,6 +55,7 @@ pub fn publish(topic: &str, payload: &[u8], qospid: QosPid, retain: bool) -> Pac
         retain,
         topic: TopicName::new(topic).unwrap(),
         payload: Arc::from(payload),
+        properties: Properties::new(),
     })
 }
 
@@ -86,33 +64,39 @@ pub fn subscribe(id: u16, filters: &[(&str, QoS)]) -> Packet {
         packet_id: pid(id),
         topics: filters
             .iter()
-            .map(|(f, q)| SubscribeTopic {
-                filter: (*f).to_owned(),
-                qos: *q,
-            })
+            .map(|(f, q)| SubscribeTopic::new(*f, *q))
             .collect(),
+        properties: Properties::new(),
     })
 }
 
+// Not called by the broker_parking and interop binaries.
+#[allow(dead_code)]
 pub fn unsubscribe(id: u16, filters: &[&str]) -> Packet {
     Packet::Unsubscribe(Unsubscribe {
         packet_id: pid(id),
         filters: filters.iter().map(|f| (*f).to_owned()).collect(),
+        properties: Properties::new(),
     })
 }
 
-/// A test peer speaking raw MQTT bytes.
+/// A test peer speaking raw MQTT bytes to a broker; its [`PacketStream`] (and the socket in it,
+/// as `client.stream`) is reachable through it.
 pub struct RawClient {
-    pub stream: TcpStream,
-    buf: Vec<u8>,
-    decoder: Decoder,
+    packets: PacketStream,
 }
 
-/// What a read observed instead of a packet.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ReadEnd {
-    Timeout,
-    Closed,
+impl std::ops::Deref for RawClient {
+    type Target = PacketStream;
+    fn deref(&self) -> &PacketStream {
+        &self.packets
+    }
+}
+
+impl std::ops::DerefMut for RawClient {
+    fn deref_mut(&mut self) -> &mut PacketStream {
+        &mut self.packets
+    }
 }
 
 impl RawClient {
@@ -120,20 +104,8 @@ impl RawClient {
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to broker");
         stream.set_nodelay(true).unwrap();
         RawClient {
-            stream,
-            buf: Vec::new(),
-            decoder: Decoder::default(),
+            packets: PacketStream::new(stream),
         }
-    }
-
-    /// Opens a socket, or says why it could not.
-    pub fn try_open(port: u16) -> std::io::Result<RawClient> {
-        let stream = TcpStream::connect(("127.0.0.1", port))?;
-        Ok(RawClient {
-            stream,
-            buf: Vec::new(),
-            decoder: Decoder::default(),
-        })
     }
 
     /// Opens a socket, sends `connect` and returns the client with the CONNACK it got.
@@ -150,7 +122,7 @@ impl RawClient {
     pub fn connect(port: u16, client_id: &str, clean_session: bool) -> (RawClient, Connack) {
         let (client, connack) =
             RawClient::connect_with(port, connect_packet(client_id, clean_session));
-        assert_eq!(connack.code, ConnectReturnCode::Accepted);
+        assert_eq!(connack.code, ReasonCode::SUCCESS);
         (client, connack)
     }
 
@@ -164,17 +136,13 @@ impl RawClient {
         self.stream.write_all(&bytes).expect("send to broker");
     }
 
-    pub fn send_bytes(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("send to broker");
-    }
-
     /// Sends SUBSCRIBE and asserts the SUBACK carries `expected` codes (raw bytes).
     pub fn subscribe_ok(&mut self, id: u16, filters: &[(&str, QoS)]) {
         self.send(&subscribe(id, filters));
         match self.recv() {
             Packet::Suback(suback) => {
                 assert_eq!(suback.packet_id, pid(id));
-                let granted: Vec<u8> = suback.codes.iter().map(|c| c.to_u8()).collect();
+                let granted: Vec<u8> = suback.codes.iter().map(|c| c.0).collect();
                 let requested: Vec<u8> = filters.iter().map(|(_, q)| *q as u8).collect();
                 assert_eq!(granted, requested);
             }
@@ -184,32 +152,7 @@ impl RawClient {
 
     /// The next packet, or why none arrived within `timeout`.
     pub fn try_recv(&mut self, timeout: Duration) -> Result<Packet, ReadEnd> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            match self.decoder.decode(&self.buf) {
-                Ok(Some((packet, used))) => {
-                    self.buf.drain(..used);
-                    return Ok(packet);
-                }
-                Ok(None) => {}
-                Err(e) => panic!("broker sent a malformed packet: {e}"),
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(ReadEnd::Timeout);
-            }
-            self.stream.set_read_timeout(Some(left)).unwrap();
-            let mut chunk = [0u8; 16 * 1024];
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return Err(ReadEnd::Closed),
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    return Err(ReadEnd::Timeout);
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => return Err(ReadEnd::Closed),
-            }
-        }
+        self.packets.try_read(timeout)
     }
 
     /// The next packet; panics if none arrives within [`READ_TIMEOUT`].
@@ -218,6 +161,15 @@ impl RawClient {
             Ok(packet) => packet,
             Err(end) => panic!("expected a packet, got {end:?}"),
         }
+    }
+}
+
+/// Assertions about what the broker does next. The broker, hostile and conformance binaries use
+/// every one; the broker_parking and interop binaries compile this module but call only some.
+#[allow(dead_code)]
+impl RawClient {
+    pub fn send_bytes(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send to broker");
     }
 
     /// The next packet, which must be a PUBLISH.
@@ -256,7 +208,7 @@ impl RawClient {
     }
 
     pub fn disconnect(mut self) {
-        self.send(&Packet::Disconnect);
+        self.send(&Packet::Disconnect(mqtt::protocol::Disconnect::default()));
         let _ = self.stream.shutdown(Shutdown::Write);
         let _ = self.try_recv(Duration::from_secs(2));
     }
@@ -282,16 +234,4 @@ impl RawClient {
             }
         }
     }
-}
-
-/// Polls `condition` every few milliseconds for up to [`READ_TIMEOUT`].
-pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + READ_TIMEOUT;
-    while Instant::now() < deadline {
-        if condition() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    panic!("timed out waiting for: {what}");
 }

@@ -4,7 +4,6 @@
 //!
 //! Every test file that uses this module also declares `mod common;` (tests/common) for the
 //! raw MQTT client.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -131,11 +130,6 @@ impl ObservedBroker {
 
     pub fn stats(&self) -> BrokerStats {
         self.broker.stats()
-    }
-
-    /// Every event recorded so far, in order.
-    pub fn events(&self) -> Vec<Event> {
-        self.events.lock().clone()
     }
 
     /// Waits for the `nth` (0-based) connection of `client_id`; returns its session-present flag
@@ -270,17 +264,6 @@ impl PeerProcess {
         })
     }
 
-    /// Waits for the next line that starts with `prefix`, failing on anything else before it.
-    pub fn expect_line_starting(&self, prefix: &str) -> String {
-        let line = self.expect_line();
-        assert!(
-            line.starts_with(prefix),
-            "{}: expected a line starting {prefix:?}, got {line:?}",
-            self.name
-        );
-        line
-    }
-
     pub fn stderr(&self) -> String {
         self.stderr.lock().clone()
     }
@@ -365,8 +348,8 @@ pub fn recv_publish_acked(client: &mut RawClient) -> Publish {
             Packet::Publish(message) => {
                 match message.qospid {
                     QosPid::AtMostOnce => {}
-                    QosPid::AtLeastOnce(id) => client.send(&Packet::Puback(id)),
-                    QosPid::ExactlyOnce(id) => client.send(&Packet::Pubrec(id)),
+                    QosPid::AtLeastOnce(id) => client.send(&Packet::Puback(id.into())),
+                    QosPid::ExactlyOnce(id) => client.send(&Packet::Pubrec(id.into())),
                 }
                 return message;
             }
@@ -402,11 +385,11 @@ pub fn publish_from_raw(
     client.send(&publish(topic, payload, QosPid::new(qos, pid(id)), retain));
     match qos {
         QoS::AtMostOnce => {}
-        QoS::AtLeastOnce => assert_eq!(client.recv(), Packet::Puback(pid(id))),
+        QoS::AtLeastOnce => assert_eq!(client.recv(), Packet::Puback(pid(id).into())),
         QoS::ExactlyOnce => {
-            assert_eq!(client.recv(), Packet::Pubrec(pid(id)));
-            client.send(&Packet::Pubrel(pid(id)));
-            assert_eq!(client.recv(), Packet::Pubcomp(pid(id)));
+            assert_eq!(client.recv(), Packet::Pubrec(pid(id).into()));
+            client.send(&Packet::Pubrel(pid(id).into()));
+            assert_eq!(client.recv(), Packet::Pubcomp(pid(id).into()));
         }
     }
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""An MQTT peer built on paho-mqtt 2.x, driven by the Rust interop tests (tests/interop_paho.rs).
+"""An MQTT peer built on paho-mqtt 2.x, driven by the Rust interop tests (tests/interop/paho.rs).
 
 Usage: paho_peer.py HOST PORT {publish,subscribe} [options]
 

@@ -1,0 +1,917 @@
+"""libmqtt from Python, through ctypes: an embedded MQTT 3.1.1 broker and a client.
+
+The shared library is looked up in this order: the path in the environment variable
+LIBMQTT_PATH; target/release/libmqtt.so of the source tree this file sits in (after
+``make -C examples-c`` or ``cargo build --release``); an installed ``libmqtt`` (``make -C
+examples-c install``), found by ``ctypes.util.find_library``.
+
+Errors: every failing call raises :class:`MqttError`, whose ``status`` is the ``mqtt_status``
+code, ``status_text`` its ``mqtt_status_str()`` and ``detail`` the ``mqtt_last_error()`` text,
+read on the thread that made the call (the library keeps it per thread).
+
+Threads and the GIL:
+
+* Every libmqtt function is called through ``ctypes.CDLL``, which releases the GIL for the
+  duration of the call. Blocking calls (``connect``, ``publish`` at QoS 1/2, ``receive``,
+  ``loop_stop``, ``Broker.stop``) therefore let other Python threads run, and a callback that
+  needs the GIL on another thread can always get it: no deadlock between a Python thread blocked
+  in libmqtt and a callback.
+* Callbacks run on libmqtt's threads, not the caller's: a subscription's callback on the
+  connection's loop thread after :meth:`Connection.loop_start` (otherwise on the thread inside
+  :meth:`Connection.receive` or a call waiting for a reply); a broker's authenticator and
+  authorizer on the broker's connection threads, several at once. ctypes takes the GIL before
+  running the Python function, so callbacks run one Python bytecode at a time like any thread,
+  but they must still not assume they run on the main thread.
+* An exception raised in a callback cannot propagate into C. It is printed to stderr with its
+  traceback and then ignored for a message callback; an authenticator that raises refuses the
+  client ("not authorized") and an authorizer that raises denies the access, so bugs fail closed.
+* Callbacks may call this module (publish, subscribe, ...). :meth:`Connection.close` may be
+  called from any thread, also while other threads are blocked in calls on the connection
+  (they raise MqttError with STATUS_CLOSED) and from the connection's own callbacks.
+* The connection's lifecycle callbacks (:class:`ConnectOptions` ``on_message``, ``on_connect``,
+  ``on_disconnect``, ``on_log``) and ``on_published`` run on the thread that reads the
+  connection (the loop thread, a thread in a blocking call, or the caller of connect,
+  reconnect, disconnect or close); a broker's ``on_event`` on the broker's threads.
+
+Lifetime: the ctypes function objects handed to C are kept referenced by the Broker or
+Connection that uses them until it is closed (a replaced subscription callback too, since the
+loop thread may still be running it), so the garbage collector never frees one C can still call.
+"""
+
+import ctypes
+import ctypes.util
+import os
+import sys
+import traceback
+
+__all__ = [
+    "Broker",
+    "BrokerOptions",
+    "Connection",
+    "ConnectOptions",
+    "Message",
+    "MqttError",
+    "library",
+    "topic_matches",
+    "version",
+    "AUTH_ACCEPT",
+    "AUTH_BAD_CREDENTIALS",
+    "AUTH_NOT_AUTHORIZED",
+    "ACCESS_PUBLISH",
+    "ACCESS_SUBSCRIBE",
+    "STATUS_OK",
+    "STATUS_TIMEOUT",
+    "STATUS_CLOSED",
+    "STATUS_QUEUED",
+    "STATUS_QUEUE_FULL",
+    "CLOSE_REASONS",
+    "QUEUE_REFUSE_NEW",
+    "QUEUE_DROP_OLDEST",
+]
+
+# mqtt_status values this module refers to by name; the others are reported by number and text.
+STATUS_OK = 0
+STATUS_TIMEOUT = 44
+STATUS_CLOSED = 43
+# A publish made while disconnected with auto-reconnect on waits in the offline queue.
+STATUS_QUEUED = 70
+STATUS_QUEUE_FULL = 71
+
+# mqtt_close_reason: why a connection ended, as on_disconnect receives it.
+CLOSE_REASONS = {
+    1: "disconnected",
+    2: "freed",
+    3: "reconnecting",
+    4: "closed by peer",
+    5: "io error",
+    6: "keep-alive timeout",
+    7: "protocol error",
+}
+
+# mqtt_queue_overflow: what a full offline queue does.
+QUEUE_REFUSE_NEW = 0
+QUEUE_DROP_OLDEST = 1
+
+# mqtt_broker_event_kind and mqtt_disconnect_reason are reported as ints.
+BROKER_EVENT_CONNECTED = 0
+BROKER_EVENT_DISCONNECTED = 1
+
+# mqtt_auth_result: what an authenticator returns.
+AUTH_BAD_CREDENTIALS = 0
+AUTH_ACCEPT = 1
+AUTH_NOT_AUTHORIZED = 2
+
+# mqtt_access: what the authorizer is asked about.
+ACCESS_PUBLISH = 0
+ACCESS_SUBSCRIBE = 1
+
+
+def _find_library():
+    explicit = os.environ.get("LIBMQTT_PATH")
+    if explicit:
+        return explicit
+    source_tree = os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..", "target", "release", "libmqtt.so"
+    )
+    if os.path.exists(source_tree):
+        return os.path.normpath(source_tree)
+    installed = ctypes.util.find_library("mqtt")
+    if installed:
+        return installed
+    raise OSError(
+        "libmqtt.so not found: set LIBMQTT_PATH, run `make -C examples-c` in the source tree, "
+        "or install the library"
+    )
+
+
+library = ctypes.CDLL(_find_library())
+
+
+class _Message(ctypes.Structure):
+    _fields_ = [
+        ("topic", ctypes.c_void_p),
+        ("topic_len", ctypes.c_size_t),
+        ("payload", ctypes.c_void_p),
+        ("payload_len", ctypes.c_size_t),
+        ("qos", ctypes.c_int),
+        ("retain", ctypes.c_bool),
+        ("dup", ctypes.c_bool),
+    ]
+
+
+class _BrokerStatistics(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_uint64)
+        for name in (
+            "clients_connected",
+            "connections_accepted",
+            "sessions",
+            "subscriptions",
+            "retained_messages",
+            "messages_received",
+            "messages_sent",
+            "messages_dropped",
+        )
+    ]
+
+
+class _BrokerEvent(ctypes.Structure):
+    _fields_ = [
+        ("kind", ctypes.c_int),
+        ("client_id", ctypes.c_char_p),
+        ("username", ctypes.c_char_p),
+        ("peer", ctypes.c_char_p),
+        ("clean_session", ctypes.c_bool),
+        ("session_present", ctypes.c_bool),
+        ("reason", ctypes.c_int),
+        ("reason_text", ctypes.c_char_p),
+    ]
+
+
+_MESSAGE_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(_Message))
+_PUBLISHED_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint16, ctypes.c_int)
+_CONNECT_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_bool, ctypes.c_int)
+_DISCONNECT_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_bool)
+_LOG_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p)
+_EVENT_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(_BrokerEvent))
+_AUTHENTICATOR = ctypes.CFUNCTYPE(
+    ctypes.c_int,
+    ctypes.c_void_p,
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.POINTER(ctypes.c_uint8),
+    ctypes.c_size_t,
+)
+# mqtt_access is a C enum, passed as an int.
+_AUTHORIZER = ctypes.CFUNCTYPE(
+    ctypes.c_bool, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int
+)
+
+_status = ctypes.c_int
+_handle = ctypes.c_void_p
+_text = ctypes.c_char_p
+_bytes = ctypes.POINTER(ctypes.c_uint8)
+
+
+def _declare(name, restype, *argtypes):
+    function = getattr(library, name)
+    function.restype = restype
+    function.argtypes = list(argtypes)
+    return function
+
+
+_last_error = _declare("mqtt_last_error", _text)
+_last_status = _declare("mqtt_last_status", _status)
+_status_str = _declare("mqtt_status_str", _text, ctypes.c_int)
+_version = _declare("mqtt_version", _text)
+_topic_matches = _declare(
+    "mqtt_topic_matches", _status, _text, _text, ctypes.POINTER(ctypes.c_bool)
+)
+
+_broker_options_new = _declare("mqtt_broker_options_new", _handle)
+_broker_options_free = _declare("mqtt_broker_options_free", None, _handle)
+_broker_options_set_bind_address = _declare(
+    "mqtt_broker_options_set_bind_address", _status, _handle, _text
+)
+_broker_options_set_max_connections = _declare(
+    "mqtt_broker_options_set_max_connections", _status, _handle, ctypes.c_size_t
+)
+_broker_options_set_authenticator = _declare(
+    "mqtt_broker_options_set_authenticator", _status, _handle, _AUTHENTICATOR, ctypes.c_void_p
+)
+_broker_options_set_authorizer = _declare(
+    "mqtt_broker_options_set_authorizer", _status, _handle, _AUTHORIZER, ctypes.c_void_p
+)
+_broker_options_set_event_callback = _declare(
+    "mqtt_broker_options_set_event_callback", _status, _handle, _EVENT_CALLBACK, ctypes.c_void_p
+)
+_broker_new = _declare("mqtt_broker_new", _handle, _text, _handle)
+_broker_start = _declare("mqtt_broker_start", _status, _handle)
+_broker_port = _declare("mqtt_broker_port", ctypes.c_uint16, _handle)
+_broker_stop = _declare("mqtt_broker_stop", _status, _handle)
+_broker_free = _declare("mqtt_broker_free", None, _handle)
+_broker_publish = _declare(
+    "mqtt_broker_publish", _status, _handle, _text, _bytes, ctypes.c_size_t, ctypes.c_int,
+    ctypes.c_bool,
+)
+_broker_stats = _declare(
+    "mqtt_broker_stats", _status, _handle, ctypes.POINTER(_BrokerStatistics)
+)
+
+_connect_options_new = _declare("mqtt_connect_options_new", _handle)
+_connect_options_free = _declare("mqtt_connect_options_free", None, _handle)
+_connect_options_set_client_id = _declare(
+    "mqtt_connect_options_set_client_id", _status, _handle, _text
+)
+_connect_options_set_clean_session = _declare(
+    "mqtt_connect_options_set_clean_session", _status, _handle, ctypes.c_bool
+)
+_connect_options_set_keep_alive = _declare(
+    "mqtt_connect_options_set_keep_alive", _status, _handle, ctypes.c_int
+)
+_connect_options_set_username = _declare(
+    "mqtt_connect_options_set_username", _status, _handle, _text
+)
+_connect_options_set_password = _declare(
+    "mqtt_connect_options_set_password", _status, _handle, _bytes, ctypes.c_size_t
+)
+_connect_options_set_will = _declare(
+    "mqtt_connect_options_set_will", _status, _handle, _text, _bytes, ctypes.c_size_t,
+    ctypes.c_int, ctypes.c_bool,
+)
+_connect_options_set_connect_timeout = _declare(
+    "mqtt_connect_options_set_connect_timeout", _status, _handle, ctypes.c_int
+)
+_connect_options_set_operation_timeout = _declare(
+    "mqtt_connect_options_set_operation_timeout", _status, _handle, ctypes.c_int
+)
+_connect_options_set_auto_reconnect = _declare(
+    "mqtt_connect_options_set_auto_reconnect", _status, _handle, ctypes.c_int, ctypes.c_int
+)
+_connect_options_set_resubscribe = _declare(
+    "mqtt_connect_options_set_resubscribe", _status, _handle, ctypes.c_bool
+)
+_connect_options_set_offline_queue = _declare(
+    "mqtt_connect_options_set_offline_queue", _status, _handle, ctypes.c_size_t,
+    ctypes.c_size_t, ctypes.c_int, ctypes.c_bool,
+)
+_connect_options_set_on_message = _declare(
+    "mqtt_connect_options_set_on_message", _status, _handle, _MESSAGE_CALLBACK, ctypes.c_void_p
+)
+_connect_options_set_on_connect = _declare(
+    "mqtt_connect_options_set_on_connect", _status, _handle, _CONNECT_CALLBACK, ctypes.c_void_p
+)
+_connect_options_set_on_disconnect = _declare(
+    "mqtt_connect_options_set_on_disconnect", _status, _handle, _DISCONNECT_CALLBACK,
+    ctypes.c_void_p,
+)
+_connect_options_set_on_log = _declare(
+    "mqtt_connect_options_set_on_log", _status, _handle, _LOG_CALLBACK, ctypes.c_void_p
+)
+_connect_ex = _declare(
+    "mqtt_connect_ex", _status, _text, _text, _handle, ctypes.POINTER(ctypes.c_void_p)
+)
+_subscribe = _declare(
+    "mqtt_subscribe", _status, _handle, _text, ctypes.c_int, _MESSAGE_CALLBACK, ctypes.c_void_p,
+    ctypes.POINTER(ctypes.c_int),
+)
+_subscribe_many = _declare(
+    "mqtt_subscribe_many", _status, _handle, ctypes.POINTER(ctypes.c_char_p),
+    ctypes.POINTER(ctypes.c_int), ctypes.c_size_t, _MESSAGE_CALLBACK, ctypes.c_void_p,
+    ctypes.POINTER(ctypes.c_int),
+)
+_unsubscribe = _declare("mqtt_unsubscribe", _status, _handle, _text)
+_publish_async = _declare(
+    "mqtt_publish_async", _status, _handle, _text, _bytes, ctypes.c_size_t, ctypes.c_int,
+    ctypes.c_bool, ctypes.POINTER(ctypes.c_uint16),
+)
+_wait_published = _declare(
+    "mqtt_wait_published", _status, _handle, ctypes.c_uint16, ctypes.c_int
+)
+_set_on_published = _declare(
+    "mqtt_connection_set_on_published", _status, _handle, _PUBLISHED_CALLBACK, ctypes.c_void_p
+)
+_reconnect = _declare("mqtt_reconnect", _status, _handle)
+_connection_socket = _declare("mqtt_connection_socket", ctypes.c_int, _handle)
+_connection_want_write = _declare("mqtt_connection_want_write", ctypes.c_bool, _handle)
+_loop_read = _declare("mqtt_loop_read", _status, _handle)
+_loop_write = _declare("mqtt_loop_write", _status, _handle)
+_loop_misc = _declare("mqtt_loop_misc", _status, _handle)
+_publish = _declare(
+    "mqtt_publish", _status, _handle, _text, _bytes, ctypes.c_size_t, ctypes.c_int, ctypes.c_bool
+)
+_receive_message = _declare("mqtt_receive_message", _status, _handle, ctypes.c_int)
+_loop_start = _declare("mqtt_loop_start", _status, _handle)
+_loop_stop = _declare("mqtt_loop_stop", _status, _handle)
+_disconnect = _declare("mqtt_disconnect", _status, _handle)
+_connection_is_connected = _declare("mqtt_connection_is_connected", ctypes.c_bool, _handle)
+_connection_client_id = _declare("mqtt_connection_client_id", _text, _handle)
+_connection_free = _declare("mqtt_connection_free", None, _handle)
+
+
+class MqttError(Exception):
+    """A libmqtt call failed: ``status`` (an mqtt_status int), ``status_text`` and ``detail``."""
+
+    def __init__(self, call, status):
+        self.call = call
+        self.status = status
+        self.status_text = _status_str(status).decode()
+        # Read right away, on the failing thread: the next libmqtt call on it overwrites it.
+        self.detail = _last_error().decode(errors="replace")
+        super().__init__(f"{call}: {self.status_text} ({self.detail})")
+
+
+def _check(call, status):
+    if status != STATUS_OK:
+        raise MqttError(call, status)
+
+
+def _checked_handle(call, handle):
+    if not handle:
+        raise MqttError(call, _last_status())
+    return handle
+
+
+def _encode(text):
+    return text.encode() if isinstance(text, str) else text
+
+
+def _byte_buffer(data):
+    """A C copy of `data` (bytes or str, sent as UTF-8) and its length; None for empty data."""
+    data = _encode(data)
+    if not data:
+        return None, 0
+    return (ctypes.c_uint8 * len(data)).from_buffer_copy(data), len(data)
+
+
+def _report_callback_exception(what, outcome="ignored"):
+    print(f"libmqtt: exception in {what} ({outcome}):", file=sys.stderr)
+    traceback.print_exc()
+
+
+def version():
+    """The loaded library's version, e.g. "0.1.0"."""
+    return _version().decode()
+
+
+def topic_matches(topic_filter, topic):
+    """Whether topic name `topic` matches `topic_filter` (MQTT section 4.7)."""
+    matches = ctypes.c_bool(False)
+    _check(
+        "mqtt_topic_matches",
+        _topic_matches(_encode(topic_filter), _encode(topic), ctypes.byref(matches)),
+    )
+    return matches.value
+
+
+class Message:
+    """A received message, copied out of the library's buffers, so it may be kept."""
+
+    __slots__ = ("topic", "payload", "qos", "retain", "dup")
+
+    def __init__(self, topic, payload, qos, retain, dup):
+        self.topic = topic
+        self.payload = payload
+        self.qos = qos
+        self.retain = retain
+        self.dup = dup
+
+    @classmethod
+    def _from_c(cls, message):
+        topic = ctypes.string_at(message.topic, message.topic_len).decode()
+        payload = ctypes.string_at(message.payload, message.payload_len)
+        return cls(topic, payload, message.qos, message.retain, message.dup)
+
+    def __repr__(self):
+        return (
+            f"Message(topic={self.topic!r}, payload={self.payload!r}, qos={self.qos}, "
+            f"retain={self.retain}, dup={self.dup})"
+        )
+
+
+class BrokerOptions:
+    """Settings for a :class:`Broker`; they are copied when the broker is created."""
+
+    def __init__(self, bind_address=None, max_connections=None, authenticator=None,
+                 authorizer=None, on_event=None):
+        """`authenticator(client_id, username, password)` gets str, str or None, bytes or None
+        and returns AUTH_ACCEPT, AUTH_BAD_CREDENTIALS or AUTH_NOT_AUTHORIZED (True / False work
+        too). `authorizer(client_id, username, topic, access)` returns whether the client may
+        publish to (ACCESS_PUBLISH) or subscribe with (ACCESS_SUBSCRIBE) `topic`. Both run on
+        the broker's connection threads, concurrently. `on_event(event)` gets a dict (kind
+        "connected" or "disconnected", client_id, username, peer, clean_session,
+        session_present, reason, reason_text) for every accepted connection and its end, on a
+        broker thread."""
+        self.on_event = on_event
+        self.bind_address = bind_address
+        self.max_connections = max_connections
+        self.authenticator = authenticator
+        self.authorizer = authorizer
+
+
+class Broker:
+    """An embedded MQTT broker. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(self, port=0, options=None):
+        options = options or BrokerOptions()
+        # The ctypes callbacks given to C: referenced here until the broker is freed.
+        self._callbacks = []
+        c_options = _checked_handle("mqtt_broker_options_new", _broker_options_new())
+        try:
+            self._configure(c_options, options)
+            self._handle = _checked_handle(
+                "mqtt_broker_new", _broker_new(str(port).encode(), c_options)
+            )
+        finally:
+            _broker_options_free(c_options)
+
+    def _configure(self, c_options, options):
+        if options.bind_address is not None:
+            _check(
+                "mqtt_broker_options_set_bind_address",
+                _broker_options_set_bind_address(c_options, _encode(options.bind_address)),
+            )
+        if options.max_connections is not None:
+            _check(
+                "mqtt_broker_options_set_max_connections",
+                _broker_options_set_max_connections(c_options, options.max_connections),
+            )
+        if options.authenticator is not None:
+            callback = _AUTHENTICATOR(_authenticator_trampoline(options.authenticator))
+            self._callbacks.append(callback)
+            _check(
+                "mqtt_broker_options_set_authenticator",
+                _broker_options_set_authenticator(c_options, callback, None),
+            )
+        if options.authorizer is not None:
+            callback = _AUTHORIZER(_authorizer_trampoline(options.authorizer))
+            self._callbacks.append(callback)
+            _check(
+                "mqtt_broker_options_set_authorizer",
+                _broker_options_set_authorizer(c_options, callback, None),
+            )
+
+        if options.on_event is not None:
+            callback = _EVENT_CALLBACK(_event_trampoline(options.on_event))
+            self._callbacks.append(callback)
+            _check(
+                "mqtt_broker_options_set_event_callback",
+                _broker_options_set_event_callback(c_options, callback, None),
+            )
+
+    def _live(self):
+        if self._handle is None:
+            raise ValueError("the broker is closed")
+        return self._handle
+
+    def start(self):
+        """Starts listening; returns as soon as clients can connect."""
+        _check("mqtt_broker_start", _broker_start(self._live()))
+
+    @property
+    def port(self):
+        """The port listened on (the system's choice for port 0), once started."""
+        return _broker_port(self._live())
+
+    def publish(self, topic, payload=b"", qos=0, retain=False):
+        """Publishes as if a client had sent it; never blocks on subscribers."""
+        data, length = _byte_buffer(payload)
+        _check(
+            "mqtt_broker_publish",
+            _broker_publish(self._live(), _encode(topic), data, length, qos, retain),
+        )
+
+    def stats(self):
+        """A dict of the broker's counters."""
+        stats = _BrokerStatistics()
+        _check("mqtt_broker_stats", _broker_stats(self._live(), ctypes.byref(stats)))
+        return {name: getattr(stats, name) for name, _ in _BrokerStatistics._fields_}
+
+    def stop(self):
+        """Closes every connection and waits for the broker's threads to finish."""
+        _check("mqtt_broker_stop", _broker_stop(self._live()))
+
+    def close(self):
+        """Stops (if running) and frees the broker; afterwards its callbacks are released."""
+        handle, self._handle = getattr(self, "_handle", None), None
+        if handle is not None:
+            _broker_free(handle)
+        self._callbacks = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+
+def _decode_optional(text):
+    return None if text is None else text.decode(errors="replace")
+
+
+def _authenticator_trampoline(authenticate):
+    def trampoline(_userdata, client_id, username, password, password_len):
+        try:
+            secret = None if not password else ctypes.string_at(password, password_len)
+            verdict = authenticate(
+                _decode_optional(client_id), _decode_optional(username), secret
+            )
+            return int(verdict)
+        except BaseException:
+            _report_callback_exception("an authenticator", "client refused")
+            return AUTH_NOT_AUTHORIZED
+
+    return trampoline
+
+
+def _authorizer_trampoline(authorize):
+    def trampoline(_userdata, client_id, username, topic, access):
+        try:
+            return bool(
+                authorize(
+                    _decode_optional(client_id),
+                    _decode_optional(username),
+                    _decode_optional(topic),
+                    access,
+                )
+            )
+        except BaseException:
+            _report_callback_exception("an authorizer", "access denied")
+            return False
+
+    return trampoline
+
+
+def _event_trampoline(on_event):
+    def trampoline(_userdata, event):
+        try:
+            e = event.contents
+            on_event(
+                {
+                    "kind": "connected" if e.kind == BROKER_EVENT_CONNECTED else "disconnected",
+                    "client_id": _decode_optional(e.client_id),
+                    "username": _decode_optional(e.username),
+                    "peer": _decode_optional(e.peer),
+                    "clean_session": e.clean_session,
+                    "session_present": e.session_present,
+                    "reason": e.reason,
+                    "reason_text": _decode_optional(e.reason_text),
+                }
+            )
+        except BaseException:
+            _report_callback_exception("a broker event callback")
+
+    return trampoline
+
+
+def _guarded(what, function):
+    """A ctypes callback body that reports, and never propagates, an exception."""
+
+    def trampoline(_userdata, *args):
+        try:
+            function(*args)
+        except BaseException:
+            _report_callback_exception(what)
+
+    return trampoline
+
+
+def _message_trampoline(callback):
+    def trampoline(_userdata, message):
+        try:
+            callback(Message._from_c(message.contents))
+        except BaseException:
+            _report_callback_exception("a message callback")
+
+    return trampoline
+
+
+class ConnectOptions:
+    """Settings for :meth:`Connection.connect`."""
+
+    def __init__(self, client_id=None, username=None, password=None, keep_alive=None,
+                 clean_session=None, will=None, connect_timeout=None, operation_timeout=None,
+                 auto_reconnect=None, resubscribe=None, offline_queue=None, on_message=None,
+                 on_connect=None, on_disconnect=None, on_log=None):
+        """`will` is (topic, payload, qos, retain) or None. Timeouts are in seconds.
+        `auto_reconnect` is (min_delay, max_delay) in seconds: the loop thread reconnects by
+        itself with exponential backoff and jitter. `offline_queue` is (max_messages,
+        max_bytes, QUEUE_REFUSE_NEW or QUEUE_DROP_OLDEST, queue_qos0). Callbacks:
+        `on_message(message)` gets every message no subscription's callback takes;
+        `on_connect(session_present, code)`; `on_disconnect(reason, will_reconnect)` with a
+        CLOSE_REASONS key; `on_log(level, text)`."""
+        self.connect_timeout = connect_timeout
+        self.operation_timeout = operation_timeout
+        self.auto_reconnect = auto_reconnect
+        self.resubscribe = resubscribe
+        self.offline_queue = offline_queue
+        self.on_message = on_message
+        self.on_connect = on_connect
+        self.on_disconnect = on_disconnect
+        self.on_log = on_log
+        self.client_id = client_id
+        self.username = username
+        self.password = password
+        self.keep_alive = keep_alive
+        self.clean_session = clean_session
+        self.will = will
+
+    def _to_c(self, keep):
+        """The C options; the ctypes callbacks they hold are appended to `keep`."""
+        handle = _checked_handle("mqtt_connect_options_new", _connect_options_new())
+        try:
+            self._set_extras(handle, keep)
+            if self.client_id is not None:
+                _check(
+                    "mqtt_connect_options_set_client_id",
+                    _connect_options_set_client_id(handle, _encode(self.client_id)),
+                )
+            if self.clean_session is not None:
+                _check(
+                    "mqtt_connect_options_set_clean_session",
+                    _connect_options_set_clean_session(handle, self.clean_session),
+                )
+            if self.keep_alive is not None:
+                _check(
+                    "mqtt_connect_options_set_keep_alive",
+                    _connect_options_set_keep_alive(handle, self.keep_alive),
+                )
+            if self.username is not None:
+                _check(
+                    "mqtt_connect_options_set_username",
+                    _connect_options_set_username(handle, _encode(self.username)),
+                )
+            if self.password is not None:
+                password = _encode(self.password)
+                # A C pointer even for an empty password: NULL would mean "no password".
+                buffer = (ctypes.c_uint8 * max(len(password), 1)).from_buffer_copy(
+                    password or b"\0"
+                )
+                _check(
+                    "mqtt_connect_options_set_password",
+                    _connect_options_set_password(handle, buffer, len(password)),
+                )
+            if self.will is not None:
+                topic, payload, qos, retain = self.will
+                data, length = _byte_buffer(payload)
+                _check(
+                    "mqtt_connect_options_set_will",
+                    _connect_options_set_will(handle, _encode(topic), data, length, qos, retain),
+                )
+            return handle
+        except BaseException:
+            _connect_options_free(handle)
+            raise
+
+    def _set_extras(self, handle, keep):
+        ms = lambda seconds: int(seconds * 1000)  # noqa: E731
+        if self.connect_timeout is not None:
+            _check(
+                "mqtt_connect_options_set_connect_timeout",
+                _connect_options_set_connect_timeout(handle, ms(self.connect_timeout)),
+            )
+        if self.operation_timeout is not None:
+            _check(
+                "mqtt_connect_options_set_operation_timeout",
+                _connect_options_set_operation_timeout(handle, ms(self.operation_timeout)),
+            )
+        if self.auto_reconnect is not None:
+            low, high = self.auto_reconnect
+            _check(
+                "mqtt_connect_options_set_auto_reconnect",
+                _connect_options_set_auto_reconnect(handle, ms(low), ms(high)),
+            )
+        if self.resubscribe is not None:
+            _check(
+                "mqtt_connect_options_set_resubscribe",
+                _connect_options_set_resubscribe(handle, self.resubscribe),
+            )
+        if self.offline_queue is not None:
+            _check(
+                "mqtt_connect_options_set_offline_queue",
+                _connect_options_set_offline_queue(handle, *self.offline_queue),
+            )
+        callbacks = [
+            ("on_message", _MESSAGE_CALLBACK, _connect_options_set_on_message,
+             _message_trampoline(self.on_message) if self.on_message else None),
+            ("on_connect", _CONNECT_CALLBACK, _connect_options_set_on_connect,
+             _guarded("a connect callback", self.on_connect) if self.on_connect else None),
+            ("on_disconnect", _DISCONNECT_CALLBACK, _connect_options_set_on_disconnect,
+             _guarded("a disconnect callback", self.on_disconnect)
+             if self.on_disconnect else None),
+            ("on_log", _LOG_CALLBACK, _connect_options_set_on_log,
+             _guarded("a log callback", lambda level, text: self.on_log(
+                 level, text.decode(errors="replace"))) if self.on_log else None),
+        ]
+        for name, kind, setter, body in callbacks:
+            if body is not None:
+                callback = kind(body)
+                keep.append(callback)
+                _check(f"mqtt_connect_options_set_{name}", setter(handle, callback, None))
+
+
+class Connection:
+    """A client connection. Use as a context manager, or call :meth:`close`.
+
+    Any method may be called from any Python thread and from a message callback, except
+    :meth:`close`, which must not be called from this connection's callbacks.
+    """
+
+    def __init__(self, handle, callbacks=()):
+        self._handle = handle
+        # Every ctypes callback given to C (options, mqtt_subscribe, on_published), kept until
+        # the connection is freed: a replaced or unsubscribed one may still be running.
+        self._callbacks = list(callbacks)
+
+    @classmethod
+    def connect(cls, host, port, options=None):
+        """Connects and waits for CONNACK (at most the connect timeout, 30 s by default).
+        Raises MqttError, e.g. with status 54 (bad user name or password) when refused."""
+        callbacks = []
+        c_options = (options or ConnectOptions())._to_c(callbacks)
+        try:
+            handle = ctypes.c_void_p()
+            _check(
+                "mqtt_connect",
+                _connect_ex(_encode(host), str(port).encode(), c_options, ctypes.byref(handle)),
+            )
+        finally:
+            _connect_options_free(c_options)
+        return cls(handle.value, callbacks)
+
+    def _live(self):
+        if self._handle is None:
+            raise ValueError("the connection is closed")
+        return self._handle
+
+    def subscribe(self, topic_filter, callback, qos=0):
+        """Subscribes and waits for SUBACK; returns the granted QoS. `callback(message)` runs
+        for each :class:`Message` whose most specific matching subscription is `topic_filter`,
+        on the thread described in the module's documentation."""
+        c_callback = _MESSAGE_CALLBACK(_message_trampoline(callback))
+        self._callbacks.append(c_callback)
+        granted = ctypes.c_int(-1)
+        _check(
+            "mqtt_subscribe",
+            _subscribe(
+                self._live(), _encode(topic_filter), qos, c_callback, None, ctypes.byref(granted)
+            ),
+        )
+        return granted.value
+
+    def subscribe_many(self, filters, callback):
+        """Subscribes to [(filter, qos), ...] in one SUBSCRIBE; returns the granted QoS per
+        filter, 0x80 (128) for one the broker refused."""
+        c_callback = _MESSAGE_CALLBACK(_message_trampoline(callback))
+        self._callbacks.append(c_callback)
+        count = len(filters)
+        names = (ctypes.c_char_p * count)(*[_encode(f) for f, _ in filters])
+        qos = (ctypes.c_int * count)(*[q for _, q in filters])
+        granted = (ctypes.c_int * count)()
+        _check(
+            "mqtt_subscribe_many",
+            _subscribe_many(self._live(), names, qos, count, c_callback, None, granted),
+        )
+        return list(granted)
+
+    def unsubscribe(self, topic_filter):
+        _check("mqtt_unsubscribe", _unsubscribe(self._live(), _encode(topic_filter)))
+
+    def publish(self, topic, payload=b"", qos=0, retain=False):
+        """Publishes; blocks until PUBACK (QoS 1) or PUBCOMP (QoS 2), at most the operation
+        timeout. `payload` is bytes or str (sent as UTF-8)."""
+        data, length = _byte_buffer(payload)
+        _check(
+            "mqtt_publish", _publish(self._live(), _encode(topic), data, length, qos, retain)
+        )
+
+    def publish_async(self, topic, payload=b"", qos=0, retain=False):
+        """Publishes without waiting for the acknowledgement; returns the packet id (0 for
+        QoS 0) to pass to :meth:`wait_published`. While disconnected with auto-reconnect on,
+        the message is queued and the id is returned just the same (its status would be
+        STATUS_QUEUED)."""
+        data, length = _byte_buffer(payload)
+        packet_id = ctypes.c_uint16(0)
+        status = _publish_async(
+            self._live(), _encode(topic), data, length, qos, retain, ctypes.byref(packet_id)
+        )
+        if status != STATUS_QUEUED:
+            _check("mqtt_publish_async", status)
+        return packet_id.value
+
+    def wait_published(self, packet_id, timeout=None):
+        """Waits until the publish `packet_id` is acknowledged; returns False on timeout."""
+        timeout_ms = -1 if timeout is None else int(timeout * 1000)
+        status = _wait_published(self._live(), packet_id, timeout_ms)
+        if status == STATUS_TIMEOUT:
+            return False
+        _check("mqtt_wait_published", status)
+        return True
+
+    def set_on_published(self, callback):
+        """`callback(packet_id, status)` learns how each QoS 1/2 publish ended (STATUS_OK,
+        STATUS_CLOSED when discarded, STATUS_QUEUE_FULL when dropped from the offline queue);
+        None removes it."""
+        c_callback = (
+            _PUBLISHED_CALLBACK(_guarded("an on_published callback", callback))
+            if callback
+            else _PUBLISHED_CALLBACK()
+        )
+        self._callbacks.append(c_callback)
+        _check(
+            "mqtt_connection_set_on_published", _set_on_published(self._live(), c_callback, None)
+        )
+
+    def reconnect(self):
+        """Connects again with the same options (see mqtt_reconnect)."""
+        _check("mqtt_reconnect", _reconnect(self._live()))
+
+    def socket(self):
+        """The socket descriptor, for the host's own event loop (e.g. asyncio's add_reader)."""
+        return _connection_socket(self._live())
+
+    def want_write(self):
+        return _connection_want_write(self._live())
+
+    def loop_read(self):
+        """Handles what can be read without blocking; callbacks run on this thread."""
+        _check("mqtt_loop_read", _loop_read(self._live()))
+
+    def loop_write(self):
+        _check("mqtt_loop_write", _loop_write(self._live()))
+
+    def loop_misc(self):
+        """Keep-alive and automatic reconnects; call at least once a second."""
+        _check("mqtt_loop_misc", _loop_misc(self._live()))
+
+    def receive(self, timeout=None):
+        """Processes one incoming message on this thread (its callback runs here); returns
+        False if none arrived within `timeout` seconds (None: wait without limit)."""
+        timeout_ms = -1 if timeout is None else int(timeout * 1000)
+        status = _receive_message(self._live(), timeout_ms)
+        if status == STATUS_TIMEOUT:
+            return False
+        _check("mqtt_receive_message", status)
+        return True
+
+    def loop_start(self):
+        """Starts the loop thread, which then runs every message callback."""
+        _check("mqtt_loop_start", _loop_start(self._live()))
+
+    def loop_stop(self):
+        """Stops the loop thread and waits for it to finish."""
+        _check("mqtt_loop_stop", _loop_stop(self._live()))
+
+    def disconnect(self):
+        """Sends DISCONNECT (the broker then discards the will) and closes the connection."""
+        _check("mqtt_disconnect", _disconnect(self._live()))
+
+    @property
+    def connected(self):
+        return self._handle is not None and _connection_is_connected(self._handle)
+
+    @property
+    def client_id(self):
+        return _connection_client_id(self._live()).decode()
+
+    def close(self):
+        """Frees the connection; if still open it is closed without DISCONNECT (the broker
+        publishes the will) and the loop thread is joined. Calls blocked on other threads
+        raise MqttError with STATUS_CLOSED. Then its callbacks are released."""
+        handle, self._handle = getattr(self, "_handle", None), None
+        if handle is not None:
+            _connection_free(handle)
+        # The ctypes callbacks stay referenced until this object goes: close() may be called
+        # from one of them, which is still running until it returns.
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()

@@ -1,0 +1,193 @@
+//! C bindings of the embeddable broker (`mqtt_broker_*`).
+//!
+//! Thin by design: options are collected into a [`BrokerOptions`], C callbacks are wrapped into
+//! the Rust hooks, and every call is forwarded to [`Broker`]. This file holds the types C sees;
+//! the functions are grouped by role:
+//! - `options`: `mqtt_broker_options_*`, including the callback setters;
+//! - `callbacks`: the named adapters (`c_authenticator`, `c_authorizer`, `c_event_hook`) that
+//!   turn a C function pointer and its `userdata` into the broker's Rust hooks;
+//! - `server`: creating, starting, stopping and querying a broker.
+
+#![allow(non_camel_case_types, reason = "C API types carry their C names")]
+
+mod callbacks;
+mod options;
+mod server;
+
+pub use options::*;
+pub use server::*;
+
+use std::ffi::{c_char, c_int, c_void};
+
+use super::handle::OptionsHandle;
+use crate::broker::{Broker, BrokerOptions, DisconnectReason};
+
+/// Options for `mqtt_broker_new`. Created by `mqtt_broker_options_new` with the defaults below,
+/// changed by the setters, released by `mqtt_broker_options_free`. `mqtt_broker_new` copies
+/// them, so they may be freed or reused right after. Not thread-safe: do not change one
+/// options object from two threads at once.
+pub struct mqtt_broker_options {
+    inner: BrokerOptions,
+}
+
+impl OptionsHandle for mqtt_broker_options {
+    type Options = BrokerOptions;
+    const ARG: &'static str = "opts";
+    fn options_mut(&mut self) -> &mut BrokerOptions {
+        &mut self.inner
+    }
+}
+
+/// A broker created by `mqtt_broker_new` and released by `mqtt_broker_free`. Every function
+/// taking a `mqtt_broker *` is thread-safe, except `mqtt_broker_free`, which must be the last
+/// call on the handle.
+pub struct mqtt_broker {
+    broker: Broker,
+}
+
+/// What a client asks to do with a topic, passed to the authorizer callback.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum mqtt_access {
+    /// Publish to the topic name (a PUBLISH packet, or the client's will when it is published).
+    Publish = 0,
+    /// Subscribe with the topic filter.
+    Subscribe = 1,
+}
+
+/// The verdict an authenticator callback returns, as an `int`. The values are chosen so a
+/// callback written as "return true / false" keeps its meaning: 1 accepts, 0 refuses with CONNACK
+/// 0x04. Any value other than these three refuses with 0x05, so a mistake fails closed.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum mqtt_auth_result {
+    /// Refuse with CONNACK 0x04, "bad user name or password".
+    BadCredentials = 0,
+    /// Accept the connection.
+    Accept = 1,
+    /// Refuse with CONNACK 0x05, "not authorized".
+    NotAuthorized = 2,
+}
+
+/// Which connection event `mqtt_broker_event` describes.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum mqtt_broker_event_kind {
+    /// A client's CONNECT was accepted (CONNACK 0x00 sent).
+    Connected = 0,
+    /// A connection accepted earlier has ended.
+    Disconnected = 1,
+}
+
+/// Why a connection ended (`MQTT_DISCONNECT_REASON_NONE` for connect events).
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum mqtt_disconnect_reason {
+    /// Not a disconnect event.
+    None = 0,
+    /// The client sent DISCONNECT; its will was discarded.
+    ClientDisconnected = 1,
+    /// The socket closed or failed without DISCONNECT; the will was published.
+    ConnectionLost = 2,
+    /// Nothing arrived for 1.5 × the keep-alive; the will was published.
+    KeepAliveTimeout = 3,
+    /// The client sent a malformed or forbidden packet; the will was published.
+    ProtocolViolation = 4,
+    /// A new connection with the same client identifier took over; the will was published.
+    TakenOver = 5,
+    /// The broker is stopping; no will is published.
+    BrokerStopping = 6,
+}
+
+impl From<DisconnectReason> for mqtt_disconnect_reason {
+    fn from(reason: DisconnectReason) -> Self {
+        match reason {
+            DisconnectReason::ClientDisconnected => mqtt_disconnect_reason::ClientDisconnected,
+            DisconnectReason::ConnectionLost => mqtt_disconnect_reason::ConnectionLost,
+            DisconnectReason::KeepAliveTimeout => mqtt_disconnect_reason::KeepAliveTimeout,
+            DisconnectReason::ProtocolViolation => mqtt_disconnect_reason::ProtocolViolation,
+            DisconnectReason::TakenOver => mqtt_disconnect_reason::TakenOver,
+            DisconnectReason::BrokerStopping => mqtt_disconnect_reason::BrokerStopping,
+        }
+    }
+}
+
+/// A connection event, passed to the event callback. Every pointer in it is valid only during
+/// the callback; copy what you keep.
+#[repr(C)]
+pub struct mqtt_broker_event {
+    pub kind: mqtt_broker_event_kind,
+    /// The client identifier (assigned by the broker if the client sent an empty one).
+    pub client_id: *const c_char,
+    /// The user name the client presented; NULL if none. Always NULL for disconnect events.
+    pub username: *const c_char,
+    /// The peer's address as "ip:port".
+    pub peer: *const c_char,
+    /// Connect events: the client's clean-session flag.
+    pub clean_session: bool,
+    /// Connect events: whether a stored session was resumed (the CONNACK flag).
+    pub session_present: bool,
+    /// Disconnect events: why the connection ended.
+    pub reason: mqtt_disconnect_reason,
+    /// Disconnect events: the reason in words; NULL for connect events.
+    pub reason_text: *const c_char,
+}
+
+/// A snapshot of a broker's counters, filled by `mqtt_broker_stats`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct mqtt_broker_statistics {
+    /// Clients connected now.
+    pub clients_connected: u64,
+    /// Sockets accepted since start, refused ones included.
+    pub connections_accepted: u64,
+    /// Sessions held: connected clients plus stored persistent sessions.
+    pub sessions: u64,
+    /// Subscriptions held across all sessions.
+    pub subscriptions: u64,
+    /// Retained messages stored.
+    pub retained_messages: u64,
+    /// Messages received from clients or published by the host.
+    pub messages_received: u64,
+    /// PUBLISH packets sent to clients, resends included.
+    pub messages_sent: u64,
+    /// Messages discarded: a session's queue was full (slow or absent subscriber), or QoS 0 for
+    /// an absent client.
+    pub messages_dropped: u64,
+}
+
+/// Decides whether a client may connect. Returns an `mqtt_auth_result` value as an `int`.
+/// `username` and `password` are NULL when the client sent none (`password_len` is then 0); the
+/// password is binary and not NUL-terminated. The strings are valid only during the call.
+pub type mqtt_broker_authenticator = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        client_id: *const c_char,
+        username: *const c_char,
+        password: *const u8,
+        password_len: usize,
+    ) -> c_int,
+>;
+
+/// Decides whether a client may publish to `topic` (a topic name) or subscribe with it (a topic
+/// filter). Returning false refuses: a subscription gets return code 0x80 in SUBACK, a PUBLISH is
+/// acknowledged as usual but not forwarded ([MQTT-3.3.5-2]). `username` is NULL when the client
+/// sent none. The strings are valid only during the call.
+pub type mqtt_broker_authorizer = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        client_id: *const c_char,
+        username: *const c_char,
+        topic: *const c_char,
+        access: mqtt_access,
+    ) -> bool,
+>;
+
+/// Receives connect and disconnect events. `event` and its strings are valid only during the
+/// call.
+pub type mqtt_broker_event_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, event: *const mqtt_broker_event)>;

@@ -1,0 +1,357 @@
+//! PUBLISH, SUBSCRIBE and UNSUBSCRIBE at every QoS, retained messages, overlapping
+//! subscriptions, authorization and stats — checked at the wire.
+
+use std::time::Duration;
+
+use crate::common::*;
+use mqtt::broker::{Access, BrokerOptions};
+use mqtt::protocol::{Packet, QoS, QosPid, SubackCode};
+
+const QUIET: Duration = Duration::from_millis(200);
+
+#[test]
+fn mqtt_4_3_1_qos0_delivered_without_ack() {
+    let broker = start_default_broker();
+    let mut sub = RawClient::clean(broker.port(), "sub");
+    sub.subscribe_ok(1, &[("a/b", QoS::AtMostOnce)]);
+    let mut publisher = RawClient::clean(broker.port(), "pub");
+    publisher.send(&publish("a/b", b"zero", QosPid::AtMostOnce, false));
+    let p = sub.recv_publish();
+    assert_eq!((p.topic.as_str(), &*p.payload), ("a/b", &b"zero"[..]));
+    assert_eq!(p.qospid, QosPid::AtMostOnce);
+    assert!(!p.dup && !p.retain);
+    publisher.sync();
+}
+
+#[test]
+fn mqtt_4_3_2_2_qos1_puback_and_delivery_acked() {
+    let broker = start_default_broker();
+    let mut sub = RawClient::clean(broker.port(), "sub");
+    sub.subscribe_ok(1, &[("q1", QoS::AtLeastOnce)]);
+    let mut publisher = RawClient::clean(broker.port(), "pub");
+    publisher.send(&publish("q1", b"one", QosPid::AtLeastOnce(pid(7)), false));
+    assert_eq!(publisher.recv(), Packet::Puback(pid(7).into()));
+    let p = sub.recv_publish();
+    let QosPid::AtLeastOnce(id) = p.qospid else {
+        panic!("expected QoS 1, got {:?}", p.qospid)
+    };
+    assert!(!p.dup);
+    sub.send(&Packet::Puback(id.into()));
+    sub.sync();
+    // Acknowledged: not resent.
+    sub.expect_silence(QUIET);
+}
+
+#[test]
+fn mqtt_4_3_3_2_qos2_flows_both_directions() {
+    let broker = start_default_broker();
+    let mut sub = RawClient::clean(broker.port(), "sub");
+    sub.subscribe_ok(1, &[("q2", QoS::ExactlyOnce)]);
+    let mut publisher = RawClient::clean(broker.port(), "pub");
+    publisher.send(&publish("q2", b"two", QosPid::ExactlyOnce(pid(9)), false));
+    assert_eq!(publisher.recv(), Packet::Pubrec(pid(9).into()));
+    // Forwarded at once, before PUBREL.
+    let p = sub.recv_publish();
+    let QosPid::ExactlyOnce(id) = p.qospid else {
+        panic!("expected QoS 2, got {:?}", p.qospid)
+    };
+    publisher.send(&Packet::Pubrel(pid(9).into()));
+    assert_eq!(publisher.recv(), Packet::Pubcomp(pid(9).into()));
+    sub.send(&Packet::Pubrec(id.into()));
+    assert_eq!(sub.recv(), Packet::Pubrel(id.into()));
+    sub.send(&Packet::Pubcomp(id.into()));
+    sub.sync();
+    sub.expect_silence(QUIET);
+}
+
+#[test]
+fn mqtt_4_3_3_2_qos2_deduplicated_until_pubrel() {
+    let broker = start_default_broker();
+    let mut sub = RawClient::clean(broker.port(), "sub");
+    sub.subscribe_ok(1, &[("dedup", QoS::AtMostOnce)]);
+    let mut publisher = RawClient::clean(broker.port(), "pub");
+    let mut again = publish("dedup", b"x", QosPid::ExactlyOnce(pid(3)), false);
+    publisher.send(&again);
+    assert_eq!(publisher.recv(), Packet::Pubrec(pid(3).into()));
+    if let Packet::Publish(p) = &mut again {
+        p.dup = true;
+    }
+    publisher.send(&again);
+    assert_eq!(publisher.recv(), Packet::Pubrec(pid(3).into()));
+    assert_eq!(sub.recv_publish().payload.as_ref(), b"x");
+    sub.sync();
+    // After PUBREL the identifier is free: the same id is a new message.
+    publisher.send(&Packet::Pubrel(pid(3).into()));
+    assert_eq!(publisher.recv(), Packet::Pubcomp(pid(3).into()));
+    publisher.send(&publish("dedup", b"y", QosPid::ExactlyOnce(pid(3)), false));
+    assert_eq!(publisher.recv(), Packet::Pubrec(pid(3).into()));
+    assert_eq!(sub.recv_publish().payload.as_ref(), b"y");
+    assert_eq!(broker.stats().messages_received, 2);
+}
+
+#[test]
+fn mqtt_3_8_4_6_delivery_qos_is_min_of_publish_and_granted() {
+    let broker = start_default_broker();
+    let mut low = RawClient::clean(broker.port(), "low");
+    low.subscribe_ok(1, &[("m", QoS::AtMostOnce)]);
+    let mut high = RawClient::clean(broker.port(), "high");
+    high.subscribe_ok(1, &[("m", QoS::ExactlyOnce)]);
+    let mut publisher = RawClient::clean(broker.port(), "pub");
+    publisher.send(&publish("m", b"1", QosPid::AtLeastOnce(pid(1)), false));
+    assert_eq!(publisher.recv(), Packet::Puback(pid(1).into()));
+    assert_eq!(low.recv_publish().qospid, QosPid::AtMostOnce);
+    assert!(matches!(high.recv_publish().qospid, QosPid::AtLeastOnce(_)));
+}
+
+#[test]
+fn mqtt_3_3_5_1_overlapping_subscriptions_delivered_once_at_max_qos() {
+    let broker = start_default_broker();
+    let mut sub = RawClient::clean(broker.port(), "sub");
+    sub.subscribe_ok(
+        1,
+        &[
+            ("o/#", QoS::AtMostOnce),
+            ("o/+", QoS::ExactlyOnce),
+            ("o/x", QoS::AtLeastOnce),
+        ],
+    );
+    let mut publisher = RawClient::clean(broker.port(), "pub");
+    publisher.send(&publish("o/x", b"once", QosPid::ExactlyOnce(pid(1)), false));
+    assert_eq!(publisher.recv(), Packet::Pubrec(pid(1).into()));
+    let p = sub.recv_publish();
+    assert!(matches!(p.qospid, QosPid::ExactlyOnce(_)));
+    let extra = sub.sync_collect();
+    assert!(extra.is_empty(), "delivered more than once: {extra:?}");
+}
+
+#[test]
+fn mqtt_3_3_1_publisher_receives_its_own_message() {
+    let broker = start_default_broker();
+    let mut client = RawClient::clean(broker.port(), "self");
+    client.subscribe_ok(1, &[("echo", QoS::AtMostOnce)]);
+    client.send(&publish("echo", b"me", QosPid::AtMostOnce, false));
+    assert_eq!(client.recv_publish().payload.as_ref(), b"me");
+}
+
+#[test]
+fn mqtt_3_8_4_5_suback_codes_in_order_with_0x80_for_invalid_filter() {
+    let broker = start_default_broker();
+    let mut sub = RawClient::clean(broker.port(), "sub");
+    sub.send(&subscribe(
+        42,
+        &[
+            ("good/+", QoS::ExactlyOnce),
+            ("bad/#/x", QoS::AtLeastOnce),
+            ("fine", QoS::AtMostOnce),
+            ("bad+", QoS::AtMostOnce),
+        ],
+    ));
+    let mut raw = [0u8; 8];
+    sub.stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    std::io::Read::read_exact(&mut sub.stream, &mut raw).unwrap();
+    assert_eq!(raw, [0x90, 6, 0, 42, 2, 0x80, 0, 0x80]);
+    assert_eq!(broker.stats().subscriptions, 2);
+}
+
+#[test]
+fn mqtt_3_8_4_3_resubscribe_replaces_qos() {
+    let broker = start_default_broker();
+    let mut sub = RawClient::clean(broker.port(), "sub");
+    sub.subscribe_ok(1, &[("r", QoS::ExactlyOnce)]);
+    sub.subscribe_ok(2, &[("r", QoS::AtMostOnce)]);
+    assert_eq!(broker.stats().subscriptions, 1);
+    broker.publish("r", b"x", QoS::ExactlyOnce, false).unwrap();
+    assert_eq!(sub.recv_publish().qospid, QosPid::AtMostOnce);
+    assert!(sub.sync_collect().is_empty());
+}
+
+#[test]
+fn mqtt_3_10_4_4_unsubscribe_stops_delivery_and_is_acked() {
+    let broker = start_default_broker();
+    let mut sub = RawClient::clean(broker.port(), "sub");
+    sub.subscribe_ok(1, &[("u/1", QoS::AtMostOnce), ("u/2", QoS::AtMostOnce)]);
+    sub.send(&unsubscribe(5, &["u/1", "never/subscribed"]));
+    assert_eq!(
+        sub.recv(),
+        Packet::Unsuback(mqtt::protocol::Unsuback::new(pid(5)))
+    );
+    assert_eq!(broker.stats().subscriptions, 1);
+    broker
+        .publish("u/1", b"gone", QoS::AtMostOnce, false)
+        .unwrap();
+    broker
+        .publish("u/2", b"kept", QoS::AtMostOnce, false)
+        .unwrap();
+    assert_eq!(sub.recv_publish().payload.as_ref(), b"kept");
+    assert!(sub.sync_collect().is_empty());
+}
+
+#[test]
+fn mqtt_3_3_1_6_retained_sent_on_subscribe_with_retain_flag() {
+    let broker = start_default_broker();
+    let mut publisher = RawClient::clean(broker.port(), "pub");
+    publisher.send(&publish("ret/a", b"A", QosPid::AtLeastOnce(pid(1)), true));
+    assert_eq!(publisher.recv(), Packet::Puback(pid(1).into()));
+    publisher.send(&publish("ret/b", b"B", QosPid::AtMostOnce, true));
+    publisher.sync();
+    assert_eq!(broker.stats().retained_messages, 2);
+
+    let mut sub = RawClient::clean(broker.port(), "sub");
+    sub.send(&subscribe(3, &[("ret/a", QoS::ExactlyOnce)]));
+    assert!(matches!(sub.recv(), Packet::Suback(_)));
+    let p = sub.recv_publish();
+    // [MQTT-3.3.1-8] RETAIN set; delivered at the retained message's QoS 1.
+    assert!(p.retain);
+    assert_eq!(p.payload.as_ref(), b"A");
+    assert!(matches!(p.qospid, QosPid::AtLeastOnce(_)));
+
+    let mut wild = RawClient::clean(broker.port(), "wild");
+    wild.send(&subscribe(4, &[("ret/+", QoS::AtMostOnce)]));
+    assert!(matches!(wild.recv(), Packet::Suback(_)));
+    let mut got = [wild.recv_publish(), wild.recv_publish()];
+    got.sort_by(|a, b| a.topic.cmp(&b.topic));
+    assert_eq!(got[0].payload.as_ref(), b"A");
+    assert_eq!(got[1].payload.as_ref(), b"B");
+    assert!(
+        got.iter()
+            .all(|p| p.retain && p.qospid == QosPid::AtMostOnce)
+    );
+
+    // [MQTT-3.3.1-9] a live delivery of a retained publish has RETAIN clear.
+    publisher.send(&publish("ret/a", b"A2", QosPid::AtMostOnce, true));
+    let live = wild.recv_publish();
+    assert_eq!(live.payload.as_ref(), b"A2");
+    assert!(!live.retain);
+}
+
+#[test]
+fn mqtt_3_3_1_5_retained_replaced_and_mqtt_3_3_1_10_cleared() {
+    let broker = start_default_broker();
+    broker
+        .publish("keep", b"v1", QoS::AtMostOnce, true)
+        .unwrap();
+    broker
+        .publish("keep", b"v2", QoS::AtMostOnce, true)
+        .unwrap();
+    assert_eq!(broker.stats().retained_messages, 1);
+    let mut sub = RawClient::clean(broker.port(), "sub");
+    sub.send(&subscribe(1, &[("keep", QoS::AtMostOnce)]));
+    assert!(matches!(sub.recv(), Packet::Suback(_)));
+    assert_eq!(sub.recv_publish().payload.as_ref(), b"v2");
+    assert!(sub.sync_collect().is_empty());
+
+    // An empty retained payload is delivered as normal and deletes the retained message.
+    let mut publisher = RawClient::clean(broker.port(), "pub");
+    publisher.send(&publish("keep", b"", QosPid::AtMostOnce, true));
+    let cleared = sub.recv_publish();
+    assert!(cleared.payload.is_empty());
+    publisher.sync();
+    assert_eq!(broker.stats().retained_messages, 0);
+    let mut late = RawClient::clean(broker.port(), "late");
+    late.subscribe_ok(1, &[("keep", QoS::AtMostOnce)]);
+    assert!(late.sync_collect().is_empty());
+}
+
+#[test]
+fn mqtt_3_8_4_3_resubscribe_resends_retained() {
+    let broker = start_default_broker();
+    broker.publish("rr", b"r", QoS::AtMostOnce, true).unwrap();
+    let mut sub = RawClient::clean(broker.port(), "sub");
+    for id in 1..=2 {
+        sub.send(&subscribe(id, &[("rr", QoS::AtMostOnce)]));
+        assert!(matches!(sub.recv(), Packet::Suback(_)));
+        assert!(sub.recv_publish().retain);
+    }
+}
+
+#[test]
+fn mqtt_4_7_2_1_wildcards_do_not_match_dollar_topics() {
+    let broker = start_default_broker();
+    let mut sub = RawClient::clean(broker.port(), "sub");
+    sub.subscribe_ok(1, &[("#", QoS::AtMostOnce), ("$SYS/+", QoS::AtMostOnce)]);
+    broker
+        .publish("$SYS/x", b"s", QoS::AtMostOnce, false)
+        .unwrap();
+    broker
+        .publish("plain", b"p", QoS::AtMostOnce, false)
+        .unwrap();
+    let got: Vec<_> = (0..2).map(|_| sub.recv_publish()).collect();
+    assert_eq!(got[0].payload.as_ref(), b"s");
+    assert_eq!(got[1].payload.as_ref(), b"p");
+    assert!(sub.sync_collect().is_empty());
+}
+
+fn authorizing_broker() -> mqtt::broker::Broker {
+    start_broker(BrokerOptions::default().authorizer(
+        |client_id, _user, topic, access| match access {
+            Access::Subscribe => !topic.starts_with("secret"),
+            Access::Publish => client_id != "muted" && topic != "readonly",
+        },
+    ))
+}
+
+#[test]
+fn authorizer_refusing_subscribe_gets_0x80() {
+    let broker = authorizing_broker();
+    let mut sub = RawClient::clean(broker.port(), "sub");
+    sub.send(&subscribe(
+        1,
+        &[("secret/#", QoS::AtLeastOnce), ("open", QoS::AtLeastOnce)],
+    ));
+    match sub.recv() {
+        Packet::Suback(s) => assert_eq!(
+            s.codes,
+            vec![
+                SubackCode::Failure.to_reason(),
+                SubackCode::Granted(QoS::AtLeastOnce).to_reason()
+            ]
+        ),
+        other => panic!("expected SUBACK, got {other:?}"),
+    }
+    broker
+        .publish("secret/x", b"no", QoS::AtMostOnce, false)
+        .unwrap();
+    assert!(sub.sync_collect().is_empty());
+}
+
+#[test]
+fn mqtt_3_3_5_2_authorizer_refusing_publish_acks_and_drops() {
+    let broker = authorizing_broker();
+    let mut sub = RawClient::clean(broker.port(), "sub");
+    sub.subscribe_ok(1, &[("#", QoS::AtLeastOnce)]);
+    let mut muted = RawClient::clean(broker.port(), "muted");
+    muted.send(&publish("t", b"x", QosPid::AtLeastOnce(pid(1)), false));
+    assert_eq!(muted.recv(), Packet::Puback(pid(1).into()));
+    muted.send(&publish("t", b"x", QosPid::ExactlyOnce(pid(2)), false));
+    assert_eq!(muted.recv(), Packet::Pubrec(pid(2).into()));
+    let mut other = RawClient::clean(broker.port(), "other");
+    other.send(&publish("readonly", b"x", QosPid::AtMostOnce, false));
+    other.send(&publish("t", b"allowed", QosPid::AtMostOnce, false));
+    let p = sub.recv_publish();
+    assert_eq!(p.payload.as_ref(), b"allowed");
+    assert_eq!(p.qospid, QosPid::AtMostOnce);
+    assert!(sub.sync_collect().is_empty());
+}
+
+#[test]
+fn stats_count_traffic() {
+    let broker = start_default_broker();
+    let mut sub = RawClient::clean(broker.port(), "sub");
+    sub.subscribe_ok(1, &[("s/#", QoS::AtMostOnce), ("x", QoS::AtMostOnce)]);
+    let mut publisher = RawClient::clean(broker.port(), "pub");
+    for i in 0..10u8 {
+        publisher.send(&publish("s/t", &[i], QosPid::AtMostOnce, false));
+    }
+    for _ in 0..10 {
+        sub.recv_publish();
+    }
+    publisher.sync();
+    let stats = broker.stats();
+    assert_eq!(stats.clients_connected, 2);
+    assert_eq!(stats.connections_accepted, 2);
+    assert_eq!(stats.sessions, 2);
+    assert_eq!(stats.subscriptions, 2);
+    assert_eq!(stats.messages_received, 10);
+    eventually("sent counted", || broker.stats().messages_sent == 10);
+    assert_eq!(stats.messages_dropped, 0);
+}

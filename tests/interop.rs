@@ -1,0 +1,17 @@
+//! Test binary `interop`: peers this project did not write — mosquitto and its command-line
+//! clients, Python paho-mqtt and the rumqttc crate — against this crate's broker and client, in
+//! MQTT 3.1.1, 3.1 and 5.0.
+
+mod common;
+mod fixture;
+mod interop_support;
+mod mosquitto;
+mod packet_stream;
+
+mod interop {
+    mod client_mosquitto;
+    mod mosquitto_clients;
+    mod paho;
+    mod rumqttc;
+    mod v5;
+}
