@@ -24,8 +24,8 @@ fn mqtt_3_2_2_accepted_connack_bytes() {
 fn mqtt_3_1_2_2_unsupported_protocol_level_gets_0x01_then_close() {
     let broker = start_default_broker();
     let mut client = RawClient::open(broker.port());
-    // CONNECT "MQTT" level 5.
-    client.send_bytes(&[0x10, 12, 0, 4, b'M', b'Q', b'T', b'T', 5, 0x02, 0, 60, 0, 0]);
+    // CONNECT "MQTT" level 6, a revision that does not exist (yet).
+    client.send_bytes(&[0x10, 12, 0, 4, b'M', b'Q', b'T', b'T', 6, 0x02, 0, 60, 0, 0]);
     match client.recv() {
         Packet::Connack(c) => {
             assert_eq!(
