@@ -1099,12 +1099,12 @@ fn mqtt_3_1_2_1_bad_protocol_name_rejected() {
 
 /// A known protocol name with a level this library does not speak is reported as its own error,
 /// so the server can answer CONNACK 0x01 ([MQTT-3.1.2-2]). The level is judged before anything
-/// after it: an MQTT 5 CONNECT, whose variable header goes on with properties, gets the same
-/// answer.
+/// after it: a CONNECT of a later revision, whose variable header may go on differently, gets
+/// the same answer. Level 5 (MQTT 5.0) is spoken: MQIsdp with it is not.
 #[test]
 fn mqtt_3_1_2_2_unsupported_protocol_level_reported_distinctly() {
     for (name, level) in [
-        (&b"MQTT"[..], 5),
+        (&b"MQTT"[..], 6),
         (b"MQTT", 3),
         (b"MQTT", 0),
         (b"MQIsdp", 4),
@@ -1115,24 +1115,24 @@ fn mqtt_3_1_2_2_unsupported_protocol_level_reported_distinctly() {
             DecodeError::UnsupportedProtocolLevel(level)
         );
     }
-    // MQTT 5: flags, keep alive, property length 0, client id.
-    let mqtt5 = frame(
+    // A later revision with properties after the keep alive.
+    let later = frame(
         0x10,
         &cat(&[
             &field(b"MQTT"),
-            &[0x05, 0x02, 0x00, 0x3C, 0x00],
+            &[0x06, 0x02, 0x00, 0x3C, 0x00],
             &field(b"c"),
         ]),
     );
     assert_eq!(
-        decode_error(&mqtt5),
-        DecodeError::UnsupportedProtocolLevel(5)
+        decode_error(&later),
+        DecodeError::UnsupportedProtocolLevel(6)
     );
     // Nothing after the level at all.
-    let bare = frame(0x10, &cat(&[&field(b"MQTT"), &[0x05]]));
+    let bare = frame(0x10, &cat(&[&field(b"MQTT"), &[0x06]]));
     assert_eq!(
         decode_error(&bare),
-        DecodeError::UnsupportedProtocolLevel(5)
+        DecodeError::UnsupportedProtocolLevel(6)
     );
 }
 
@@ -1560,8 +1560,8 @@ fn every_decode_error_variant_is_reachable() {
             InvalidProtocolName("MQTS".into()),
         ),
         (
-            connect_wire(b"MQTT", 5, 0x02, &field(b"c")),
-            UnsupportedProtocolLevel(5),
+            connect_wire(b"MQTT", 6, 0x02, &field(b"c")),
+            UnsupportedProtocolLevel(6),
         ),
         (connect(0x03, &field(b"c")), ConnectReservedFlag),
         (connect(0x22, &field(b"c")), WillFlagsWithoutWill),
