@@ -1,5 +1,5 @@
 /*
- * libmqtt: an embeddable MQTT 3.1.1 broker and client.
+ * libmqtt: an embeddable MQTT 5.0 and 3.1.1 broker and client.
  *
  * Conventions: functions that can fail return mqtt_status (MQTT_STATUS_OK is 0); functions
  * returning a pointer return NULL on failure and functions returning bool return false; in
@@ -302,6 +302,36 @@ typedef enum {
 } mqtt_queue_overflow;
 
 /**
+ * What `mqtt_broker_options_set_feature` switches on or off. Each is on by default and, when
+ * off, announced to MQTT 5.0 clients in CONNACK.
+ */
+typedef enum {
+    /**
+     * Retained messages. Off: a 5.0 PUBLISH with RETAIN gets DISCONNECT 0x9A.
+     */
+    MQTT_BROKER_FEATURE_RETAIN_AVAILABLE = 0,
+    /**
+     * Wildcards in topic filters. Off: such a filter gets SUBACK 0xA2 (0x80 for 3.1.1).
+     */
+    MQTT_BROKER_FEATURE_WILDCARD_SUBSCRIPTIONS = 1,
+    /**
+     * Subscription Identifiers. Off: a SUBSCRIBE carrying one gets DISCONNECT 0xA1.
+     */
+    MQTT_BROKER_FEATURE_SUBSCRIPTION_IDENTIFIERS = 2,
+    /**
+     * Shared subscriptions (`$share/{group}/{filter}`), for 5.0 and 3.1.1 clients. Off: they
+     * get SUBACK 0x9E (0x80 for 3.1.1).
+     */
+    MQTT_BROKER_FEATURE_SHARED_SUBSCRIPTIONS = 3,
+} mqtt_broker_feature;
+
+/**
+ * Where the enhanced authenticator leaves the data for the client, with
+ * `mqtt_auth_reply_set_data`; only valid during the callback.
+ */
+typedef struct mqtt_auth_reply mqtt_auth_reply;
+
+/**
  * A broker created by `mqtt_broker_new` and released by `mqtt_broker_free`. Every function
  * taking a `mqtt_broker *` is thread-safe, except `mqtt_broker_free`, which must be the last
  * call on the handle.
@@ -388,6 +418,17 @@ typedef struct {
      * Disconnect events: the reason in words; NULL for connect events.
      */
     const char *reason_text;
+    /**
+     * Connect events: the protocol level the client speaks, 3 (MQTT 3.1), 4 (3.1.1) or 5
+     * (5.0); 0 for disconnect events.
+     */
+    int protocol_level;
+    /**
+     * Disconnect events of MQTT 5.0 clients: the reason code of the DISCONNECT that ended the
+     * connection, the client's or the one the broker sent (see `mqtt_reason_code_str`); -1
+     * when none was exchanged.
+     */
+    int reason_code;
 } mqtt_broker_event;
 
 /**
@@ -395,6 +436,58 @@ typedef struct {
  * call.
  */
 typedef void (*mqtt_broker_event_callback)(void *userdata, const mqtt_broker_event *event);
+
+/**
+ * One step of an MQTT 5.0 enhanced authentication exchange, passed to the enhanced
+ * authenticator. Every pointer in it is valid only during the callback.
+ */
+typedef struct {
+    /**
+     * Identifies the exchange, so state kept between steps (a nonce, say) can be keyed by it;
+     * unique for the broker's lifetime.
+     */
+    uint64_t exchange;
+    /**
+     * The client identifier (assigned by the broker if the client sent an empty one).
+     */
+    const char *client_id;
+    /**
+     * The user name the client presented; NULL if none.
+     */
+    const char *username;
+    /**
+     * The Authentication Method the client named.
+     */
+    const char *method;
+    /**
+     * The Authentication Data the client sent in this step (not NUL-terminated); NULL, with
+     * `data_len` 0, if none.
+     */
+    const uint8_t *data;
+    size_t data_len;
+    /**
+     * 0 for the packet that opens the exchange (CONNECT, or AUTH 0x19 when re-authenticating),
+     * then 1, 2, ... for each AUTH the client sends.
+     */
+    uint32_t step;
+    /**
+     * A connected client re-authenticating.
+     */
+    bool reauthenticating;
+    /**
+     * The peer's address as "ip:port".
+     */
+    const char *peer;
+} mqtt_auth_step;
+
+/**
+ * Decides one step of an MQTT 5.0 enhanced authentication (see
+ * `mqtt_broker_options_set_enhanced_authenticator`): returns 0x00 (success), 0x18 (continue)
+ * or a failure reason code of 0x80 and above, as an `int`.
+ */
+typedef int (*mqtt_broker_enhanced_authenticator)(void *userdata,
+                                                  const mqtt_auth_step *step,
+                                                  mqtt_auth_reply *reply);
 
 /**
  * A snapshot of a broker's counters, filled by `mqtt_broker_stats`.
@@ -746,6 +839,121 @@ mqtt_status mqtt_broker_options_set_authorizer(mqtt_broker_options *opts,
 mqtt_status mqtt_broker_options_set_event_callback(mqtt_broker_options *opts,
                                                    mqtt_broker_event_callback cb,
                                                    void *userdata);
+
+/**
+ * MQTT 5.0: sets how many QoS 2 messages one client may have unacknowledged at once (the
+ * Receive Maximum announced in CONNACK; default 65535, between 1 and 65535). A client sending
+ * more is disconnected with reason code 0x93.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` or `MQTT_STATUS_INVALID_ARGUMENT` (0).
+ *
+ * # Safety
+ * `opts` is NULL or a live options object.
+ */
+mqtt_status mqtt_broker_options_set_receive_maximum(mqtt_broker_options *opts,
+                                                    uint16_t receive_maximum);
+
+/**
+ * MQTT 5.0: sets the highest Topic Alias a client may use (default 10, as mosquitto; 0 refuses
+ * topic aliases). A client using 0 or a higher one is disconnected with reason code 0x94.
+ *
+ * Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`.
+ *
+ * # Safety
+ * `opts` is NULL or a live options object.
+ */
+mqtt_status mqtt_broker_options_set_topic_alias_maximum(mqtt_broker_options *opts,
+                                                        uint16_t topic_alias_maximum);
+
+/**
+ * MQTT 5.0: sets the highest QoS the broker accepts in PUBLISH and grants in SUBACK (default
+ * 2). A 5.0 client publishing above it is disconnected with reason code 0x9B; subscriptions are
+ * granted at most this QoS, for every revision.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` or `MQTT_STATUS_INVALID_QOS`.
+ *
+ * # Safety
+ * `opts` is NULL or a live options object.
+ */
+mqtt_status mqtt_broker_options_set_maximum_qos(mqtt_broker_options *opts, int qos);
+
+/**
+ * Switches one MQTT 5.0 capability on or off (see `mqtt_broker_feature`; all are on by
+ * default). `feature` is an `mqtt_broker_feature` value.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` or `MQTT_STATUS_INVALID_ARGUMENT` (an
+ * unknown feature).
+ *
+ * # Safety
+ * `opts` is NULL or a live options object.
+ */
+mqtt_status mqtt_broker_options_set_feature(mqtt_broker_options *opts, int feature, bool enabled);
+
+/**
+ * MQTT 5.0: sets a keep-alive, in seconds, that the broker imposes on 5.0 clients instead of
+ * the one they ask for (Server Keep Alive in CONNACK); -1 (the default) leaves each client its
+ * own. Between -1 and 65535.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` or `MQTT_STATUS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `opts` is NULL or a live options object.
+ */
+mqtt_status mqtt_broker_options_set_server_keep_alive(mqtt_broker_options *opts, int seconds);
+
+/**
+ * MQTT 5.0: sets the Response Information returned to a client that asks for it in CONNECT
+ * (the base of its response topics, for request/response); NULL (the default) returns none.
+ * The string is copied.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` (NULL `opts`) or
+ * `MQTT_STATUS_INVALID_UTF8`.
+ *
+ * # Safety
+ * `opts` is NULL or a live options object; `info` is NULL or a NUL-terminated string.
+ */
+mqtt_status mqtt_broker_options_set_response_information(mqtt_broker_options *opts,
+                                                         const char *info);
+
+/**
+ * MQTT 5.0: sets the enhanced authenticator, which decides every step of the AUTH exchange a
+ * CONNECT with an Authentication Method opens, and of re-authentications; NULL `cb` removes it
+ * (a CONNECT with a method then gets CONNACK 0x8C). CONNECTs without a method go to the
+ * authenticator of `mqtt_broker_options_set_authenticator`.
+ *
+ * Each call gets the step (`mqtt_auth_step`) and returns a reason code as an `int`: 0x00
+ * success, 0x18 continue (another AUTH round), or a failure code of 0x80 and above (0x87 not
+ * authorized, 0x8C bad authentication method, ...), which refuses the client. Data for the
+ * client (with success or continue) is handed over with `mqtt_auth_reply_set_data(reply, ...)`.
+ *
+ * Threads: `cb` runs on connection threads, concurrently for different clients; one exchange's
+ * steps come one after another. It may call `mqtt_broker_publish`, `mqtt_broker_stats`,
+ * `mqtt_broker_port` and `mqtt_broker_stop` (which then only starts the stop); it must not call
+ * `mqtt_broker_free` or `mqtt_broker_wait` on its own broker.
+ *
+ * Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT` (NULL `opts`).
+ *
+ * # Safety
+ * `opts` is NULL or a live options object; `cb`, if not NULL, is safe to call with `userdata`
+ * from any thread for as long as a broker created from these options exists.
+ */
+mqtt_status mqtt_broker_options_set_enhanced_authenticator(mqtt_broker_options *opts,
+                                                           mqtt_broker_enhanced_authenticator cb,
+                                                           void *userdata);
+
+/**
+ * Hands the data to send to the client with this authentication step (CONNACK on success,
+ * AUTH on continue), replacing any set before; `len` 0 sends none. Only valid inside the
+ * enhanced authenticator callback that received `reply`. The bytes are copied.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` or `MQTT_STATUS_TOO_LARGE` (over
+ * 65535 bytes).
+ *
+ * # Safety
+ * `reply` is the pointer the callback received, during the callback; `data` points to `len`
+ * readable bytes (it may be NULL when `len` is 0).
+ */
+mqtt_status mqtt_auth_reply_set_data(mqtt_auth_reply *reply, const uint8_t *data, size_t len);
 
 /**
  * Creates a broker that will listen on `port` (a decimal string such as "1883"; "0" picks a
@@ -1544,6 +1752,14 @@ mqtt_status mqtt_last_status(void);
  * "unknown status". Never returns NULL; the string must not be freed.
  */
 const char *mqtt_status_str(int status);
+
+/**
+ * A static, NUL-terminated name of an MQTT 5.0 reason code (e.g. "session taken over" for
+ * 0x8E; MQTT 5.0 table 2-6). The argument is an `int` so that any value is safe to pass: one
+ * that is not a defined reason code gives "unknown reason code". Never returns NULL; the string
+ * must not be freed. Does not touch `mqtt_last_error`.
+ */
+const char *mqtt_reason_code_str(int code);
 
 /**
  * Whether the topic name `topic` matches the topic filter `filter`, stored in `*matches`.

@@ -102,6 +102,7 @@ impl Online {
                     }
                     state.expiry_interval = expiry.min(self.expiry_cap());
                 }
+                self.close_code = Some(disconnect.reason);
                 // [MQTT-3.14.4-3]: DISCONNECT discards the will, unless a 5.0 client asks for
                 // it with 0x04 (MQTT 5.0 section 3.14.2.1).
                 if disconnect.reason == ReasonCode::DISCONNECT_WITH_WILL_MESSAGE {

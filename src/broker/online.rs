@@ -217,6 +217,7 @@ impl Online {
                 peer,
                 clean_session: connect.clean_session,
                 session_present: attached.session_present,
+                protocol_level: connect.protocol.level(),
             });
         }
         online
@@ -535,6 +536,7 @@ impl Online {
         if self.v5 {
             self.say_why(reason);
         }
+        let reason_code = self.close_code.filter(|_| self.v5);
         let _ = self.io.flush();
         self.io.shutdown();
         if reason.publishes_will()
@@ -563,6 +565,7 @@ impl Online {
                 client_id: &self.client_id,
                 peer: self.peer,
                 reason,
+                reason_code,
             });
         }
     }
@@ -580,6 +583,7 @@ impl Online {
             }
             DisconnectReason::ClientDisconnected | DisconnectReason::ConnectionLost => return,
         };
+        self.close_code = Some(code);
         self.io.send(&Packet::Disconnect(Disconnect::new(code)));
     }
 

@@ -87,12 +87,17 @@ pub enum BrokerEvent<'a> {
         peer: SocketAddr,
         clean_session: bool,
         session_present: bool,
+        /// The protocol level the client speaks: 3 (MQTT 3.1), 4 (3.1.1) or 5 (5.0).
+        protocol_level: u8,
     },
     /// A connection that had been accepted ended.
     Disconnected {
         client_id: &'a str,
         peer: SocketAddr,
         reason: DisconnectReason,
+        /// For an MQTT 5.0 client, the reason code of the DISCONNECT that ended the connection:
+        /// the client's, or the one the broker sent; `None` when none was exchanged.
+        reason_code: Option<ReasonCode>,
     },
 }
 

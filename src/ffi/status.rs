@@ -200,9 +200,40 @@ pub extern "C" fn mqtt_status_str(status: c_int) -> *const c_char {
     }
 }
 
+/// A static, NUL-terminated name of an MQTT 5.0 reason code (e.g. "session taken over" for
+/// 0x8E; MQTT 5.0 table 2-6). The argument is an `int` so that any value is safe to pass: one
+/// that is not a defined reason code gives "unknown reason code". Never returns NULL; the string
+/// must not be freed. Does not touch `mqtt_last_error`.
+#[unsafe(no_mangle)]
+pub extern "C" fn mqtt_reason_code_str(code: c_int) -> *const c_char {
+    static NAMES: std::sync::OnceLock<Vec<std::ffi::CString>> = std::sync::OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        (0..=u8::MAX)
+            .map(|byte| {
+                let name = crate::protocol::ReasonCode(byte).description();
+                std::ffi::CString::new(name).expect("reason code names hold no NUL")
+            })
+            .collect()
+    });
+    match u8::try_from(code) {
+        Ok(byte) => names[usize::from(byte)].as_ptr(),
+        Err(_) => c"unknown reason code".as_ptr(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reason_code_names() {
+        let name = |code| unsafe { std::ffi::CStr::from_ptr(mqtt_reason_code_str(code)) };
+        assert_eq!(name(0x8E).to_str(), Ok("session taken over"));
+        assert_eq!(name(0x00).to_str(), Ok("success"));
+        assert_eq!(name(0x03).to_str(), Ok("unknown reason code"));
+        assert_eq!(name(-1).to_str(), Ok("unknown reason code"));
+        assert_eq!(name(256).to_str(), Ok("unknown reason code"));
+    }
 
     #[test]
     fn from_raw_inverts_the_discriminant() {

@@ -955,3 +955,203 @@ fn enhanced_authentication_and_reauthentication() {
     plain.send(&auth(ReasonCode::RE_AUTHENTICATE, "count", &[1]));
     assert_eq!(plain.expect_disconnect(), ReasonCode::PROTOCOL_ERROR);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The same through the C API
+// ---------------------------------------------------------------------------------------------
+
+mod c_api {
+    use std::ffi::{CStr, c_int, c_void};
+    use std::sync::Mutex;
+
+    use super::*;
+    use mqtt::ffi::*;
+
+    /// A broker built and started through the C API; freed on drop.
+    struct CBroker(*mut mqtt_broker);
+
+    impl CBroker {
+        fn start(opts: *mut mqtt_broker_options) -> CBroker {
+            let broker = unsafe { mqtt_broker_new(c"0".as_ptr(), opts) };
+            assert!(!broker.is_null());
+            assert_eq!(unsafe { mqtt_broker_start(broker) }, mqtt_status::Ok);
+            unsafe { mqtt_broker_options_free(opts) };
+            CBroker(broker)
+        }
+
+        fn port(&self) -> u16 {
+            unsafe { mqtt_broker_port(self.0) }
+        }
+
+        fn join(&self, connect: Connect) -> (Peer, Connack) {
+            let stream = TcpStream::connect(("127.0.0.1", self.port())).unwrap();
+            let mut peer = Peer {
+                stream,
+                protocol: connect.protocol,
+                input: Vec::new(),
+            };
+            peer.send(&Packet::Connect(connect));
+            match peer.next() {
+                Some(Packet::Connack(c)) => (peer, c),
+                other => panic!("expected CONNACK, got {other:?}"),
+            }
+        }
+    }
+
+    impl Drop for CBroker {
+        fn drop(&mut self) {
+            unsafe { mqtt_broker_free(self.0) };
+        }
+    }
+
+    /// The MQTT 5.0 setters reach CONNACK.
+    #[test]
+    fn v5_limits_and_features_from_c() {
+        let opts = mqtt_broker_options_new();
+        unsafe {
+            assert_eq!(
+                mqtt_broker_options_set_receive_maximum(opts, 7),
+                mqtt_status::Ok
+            );
+            assert_eq!(
+                mqtt_broker_options_set_topic_alias_maximum(opts, 3),
+                mqtt_status::Ok
+            );
+            assert_eq!(
+                mqtt_broker_options_set_maximum_qos(opts, 1),
+                mqtt_status::Ok
+            );
+            let shared = mqtt_broker_feature::SharedSubscriptions as c_int;
+            assert_eq!(
+                mqtt_broker_options_set_feature(opts, shared, false),
+                mqtt_status::Ok
+            );
+            assert_eq!(
+                mqtt_broker_options_set_server_keep_alive(opts, 20),
+                mqtt_status::Ok
+            );
+            assert_eq!(
+                mqtt_broker_options_set_response_information(opts, c"answers/".as_ptr()),
+                mqtt_status::Ok
+            );
+        }
+        let broker = CBroker::start(opts);
+        let asked = Properties(vec![Property::RequestResponseInformation(1)]);
+        let (_peer, connack) = broker.join(connect5("c", asked));
+        let p = &connack.properties;
+        assert_eq!(p.integer(PropertyId::ReceiveMaximum), Some(7));
+        assert_eq!(p.integer(PropertyId::TopicAliasMaximum), Some(3));
+        assert_eq!(p.integer(PropertyId::MaximumQos), Some(1));
+        assert_eq!(p.integer(PropertyId::SharedSubscriptionAvailable), Some(0));
+        assert_eq!(p.integer(PropertyId::ServerKeepAlive), Some(20));
+        assert_eq!(p.string(PropertyId::ResponseInformation), Some("answers/"));
+    }
+
+    /// The toy "count" method of `counting_broker`, written as a C callback.
+    unsafe extern "C" fn count(
+        _userdata: *mut c_void,
+        step: *const mqtt_auth_step,
+        reply: *mut mqtt_auth_reply,
+    ) -> c_int {
+        let step = unsafe { &*step };
+        let method = unsafe { CStr::from_ptr(step.method) };
+        if method.to_bytes() != b"count" {
+            return 0x8C;
+        }
+        let n = if step.data_len > 0 {
+            unsafe { *step.data }
+        } else {
+            0
+        };
+        if step.step % 2 == 0 {
+            let challenge = [n + 1];
+            let status = unsafe { mqtt_auth_reply_set_data(reply, challenge.as_ptr(), 1) };
+            assert_eq!(status, mqtt_status::Ok);
+            0x18
+        } else if n % 2 == 0 && n > 0 {
+            let welcome = b"welcome";
+            unsafe { mqtt_auth_reply_set_data(reply, welcome.as_ptr(), welcome.len()) };
+            0x00
+        } else {
+            0x87
+        }
+    }
+
+    /// MQTT 5.0 section 4.12 through the C enhanced authenticator.
+    #[test]
+    fn enhanced_authentication_from_c() {
+        let opts = mqtt_broker_options_new();
+        let status = unsafe {
+            mqtt_broker_options_set_enhanced_authenticator(opts, Some(count), std::ptr::null_mut())
+        };
+        assert_eq!(status, mqtt_status::Ok);
+        let broker = CBroker::start(opts);
+        let stream = TcpStream::connect(("127.0.0.1", broker.port())).unwrap();
+        let mut peer = Peer {
+            stream,
+            protocol: ProtocolLevel::V5,
+            input: Vec::new(),
+        };
+        peer.send(&Packet::Connect(connect5(
+            "auth",
+            Properties(vec![
+                Property::AuthenticationMethod("count".into()),
+                Property::AuthenticationData(vec![4]),
+            ]),
+        )));
+        let challenge = expect_auth(&mut peer);
+        assert_eq!(
+            challenge.properties.binary(PropertyId::AuthenticationData),
+            Some(&[5][..])
+        );
+        peer.send(&auth(ReasonCode::CONTINUE_AUTHENTICATION, "count", &[6]));
+        match peer.next() {
+            Some(Packet::Connack(c)) => {
+                assert_eq!(c.code, ReasonCode::SUCCESS);
+                assert_eq!(
+                    c.properties.binary(PropertyId::AuthenticationData),
+                    Some(&b"welcome"[..])
+                );
+            }
+            other => panic!("expected CONNACK, got {other:?}"),
+        }
+    }
+
+    static EVENTS: Mutex<Vec<(c_int, c_int, c_int)>> = Mutex::new(Vec::new());
+
+    unsafe extern "C" fn record(_userdata: *mut c_void, event: *const mqtt_broker_event) {
+        let event = unsafe { &*event };
+        EVENTS
+            .lock()
+            .unwrap()
+            .push((event.kind as c_int, event.protocol_level, event.reason_code));
+    }
+
+    /// The event callback tells the protocol level of a connecting client and the reason code
+    /// of a 5.0 client's DISCONNECT.
+    #[test]
+    fn event_callback_reports_level_and_reason_code() {
+        let opts = mqtt_broker_options_new();
+        let status = unsafe {
+            mqtt_broker_options_set_event_callback(opts, Some(record), std::ptr::null_mut())
+        };
+        assert_eq!(status, mqtt_status::Ok);
+        let broker = CBroker::start(opts);
+        let (mut first, _) = broker.join(connect5("same", Properties::new()));
+        let (_second, _) = broker.join(connect5("same", Properties::new()));
+        assert_eq!(first.expect_disconnect(), ReasonCode::SESSION_TAKEN_OVER);
+        let deadline = Instant::now() + READ_TIMEOUT;
+        loop {
+            let events = EVENTS.lock().unwrap().clone();
+            let connected = mqtt_broker_event_kind::Connected as c_int;
+            let disconnected = mqtt_broker_event_kind::Disconnected as c_int;
+            if events.len() >= 3 {
+                assert!(events.contains(&(connected, 5, -1)), "{events:?}");
+                assert!(events.contains(&(disconnected, 0, 0x8E)), "{events:?}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "{events:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}

@@ -300,6 +300,36 @@ static void check_broker_options(void) {
     CHECK_OK(mqtt_broker_options_set_authenticator(opts, NULL, NULL));
     CHECK_OK(mqtt_broker_options_set_authorizer(opts, NULL, NULL));
     CHECK_OK(mqtt_broker_options_set_event_callback(opts, NULL, NULL));
+    /* MQTT 5.0 limits and capabilities. */
+    CHECK_OK(mqtt_broker_options_set_receive_maximum(opts, 100));
+    CHECK_OK(mqtt_broker_options_set_topic_alias_maximum(opts, 0));
+    CHECK_OK(mqtt_broker_options_set_maximum_qos(opts, MQTT_QOS_AT_LEAST_ONCE));
+    CHECK_OK(mqtt_broker_options_set_feature(opts, MQTT_BROKER_FEATURE_SHARED_SUBSCRIPTIONS, false));
+    CHECK_OK(mqtt_broker_options_set_feature(opts, MQTT_BROKER_FEATURE_RETAIN_AVAILABLE, true));
+    CHECK_OK(mqtt_broker_options_set_server_keep_alive(opts, 30));
+    CHECK_OK(mqtt_broker_options_set_server_keep_alive(opts, -1));
+    CHECK_OK(mqtt_broker_options_set_response_information(opts, "responses/"));
+    CHECK_OK(mqtt_broker_options_set_response_information(opts, NULL));
+    CHECK_OK(mqtt_broker_options_set_enhanced_authenticator(opts, NULL, NULL));
+    CHECK_FAILS(mqtt_broker_options_set_receive_maximum(opts, 0), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_maximum_qos(opts, 3), MQTT_STATUS_INVALID_QOS);
+    CHECK_FAILS(mqtt_broker_options_set_feature(opts, 99, true), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_server_keep_alive(opts, 65536),
+                MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_server_keep_alive(opts, -2), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_response_information(opts, "\xff"), MQTT_STATUS_INVALID_UTF8);
+    CHECK_FAILS(mqtt_broker_options_set_receive_maximum(NULL, 1), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_topic_alias_maximum(NULL, 1), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_maximum_qos(NULL, 1), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_feature(NULL, 0, true), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_server_keep_alive(NULL, 1), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_response_information(NULL, "r"), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_enhanced_authenticator(NULL, NULL, NULL),
+                MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_auth_reply_set_data(NULL, NULL, 0), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK(strcmp(mqtt_reason_code_str(0x8E), "session taken over") == 0);
+    CHECK(strcmp(mqtt_reason_code_str(0x03), "unknown reason code") == 0);
+    CHECK(strcmp(mqtt_reason_code_str(-1), "unknown reason code") == 0);
 
     /* Out-of-range values. */
     CHECK_FAILS(mqtt_broker_options_set_bind_address(opts, ""), MQTT_STATUS_INVALID_ARGUMENT);

@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use super::super::args::UserData;
 use super::{
-    mqtt_access, mqtt_auth_result, mqtt_broker_event, mqtt_broker_event_kind,
-    mqtt_disconnect_reason,
+    mqtt_access, mqtt_auth_reply, mqtt_auth_result, mqtt_auth_step, mqtt_broker_event,
+    mqtt_broker_event_kind, mqtt_disconnect_reason,
 };
 use crate::broker::{
-    Access, AuthRequest, AuthResult, Authenticator, Authorizer, BrokerEvent, EventHook,
+    Access, AuthRequest, AuthResult, AuthStep, AuthVerdict, Authenticator, Authorizer, BrokerEvent,
+    EnhancedAuthenticator, EventHook,
 };
+use crate::protocol::ReasonCode;
 
 /// Converts a string the broker produced (never holding NUL) for a callback.
 fn callback_string(s: &str) -> CString {
@@ -92,51 +94,94 @@ pub(super) fn c_event_hook(
     userdata: UserData,
 ) -> EventHook {
     Arc::new(move |event: &BrokerEvent<'_>| {
-        let (kind, client_id, username, peer, clean, present, reason) = match *event {
+        let mut c_event = mqtt_broker_event {
+            kind: mqtt_broker_event_kind::Connected,
+            client_id: ptr::null(),
+            username: ptr::null(),
+            peer: ptr::null(),
+            clean_session: false,
+            session_present: false,
+            reason: mqtt_disconnect_reason::None,
+            reason_text: ptr::null(),
+            protocol_level: 0,
+            reason_code: -1,
+        };
+        let (client_id, username, peer, reason_text) = match *event {
             BrokerEvent::Connected {
                 client_id,
                 username,
                 peer,
                 clean_session,
                 session_present,
-            } => (
-                mqtt_broker_event_kind::Connected,
-                client_id,
-                username,
-                peer,
-                clean_session,
-                session_present,
-                None,
-            ),
+                protocol_level,
+            } => {
+                c_event.clean_session = clean_session;
+                c_event.session_present = session_present;
+                c_event.protocol_level = c_int::from(protocol_level);
+                (client_id, username, peer, None)
+            }
             BrokerEvent::Disconnected {
                 client_id,
                 peer,
                 reason,
-            } => (
-                mqtt_broker_event_kind::Disconnected,
-                client_id,
-                None,
-                peer,
-                false,
-                false,
-                Some(reason),
-            ),
+                reason_code,
+            } => {
+                c_event.kind = mqtt_broker_event_kind::Disconnected;
+                c_event.reason = reason.into();
+                c_event.reason_code = reason_code.map_or(-1, |code| c_int::from(code.0));
+                (client_id, None, peer, Some(reason.description()))
+            }
         };
         let client_id = callback_string(client_id);
         let username = username.map(callback_string);
         let peer = callback_string(&peer.to_string());
-        let reason_text = reason.map(|r| callback_string(r.description()));
-        let c_event = mqtt_broker_event {
-            kind,
-            client_id: client_id.as_ptr(),
-            username: username.as_ref().map_or(ptr::null(), |u| u.as_ptr()),
-            peer: peer.as_ptr(),
-            clean_session: clean,
-            session_present: present,
-            reason: reason.map_or(mqtt_disconnect_reason::None, Into::into),
-            reason_text: reason_text.as_ref().map_or(ptr::null(), |r| r.as_ptr()),
-        };
+        let reason_text = reason_text.map(callback_string);
+        c_event.client_id = client_id.as_ptr();
+        c_event.username = username.as_ref().map_or(ptr::null(), |u| u.as_ptr());
+        c_event.peer = peer.as_ptr();
+        c_event.reason_text = reason_text.as_ref().map_or(ptr::null(), |r| r.as_ptr());
         // SAFETY: as for the authenticator; `c_event` lives for the call.
         unsafe { cb(userdata.as_ptr(), &c_event) };
+    })
+}
+
+/// A C enhanced authenticator as the broker's [`EnhancedAuthenticator`]: the returned `int` is a
+/// reason code — 0x00 success, 0x18 continue, anything else a refusal (a value that is not a
+/// failure code refuses with 0x87, so a mistake fails closed).
+pub(super) fn c_enhanced_authenticator(
+    cb: unsafe extern "C" fn(*mut c_void, *const mqtt_auth_step, *mut mqtt_auth_reply) -> c_int,
+    userdata: UserData,
+) -> EnhancedAuthenticator {
+    Arc::new(move |step: &AuthStep<'_>| {
+        let client_id = callback_string(step.client_id);
+        let username = step.username.map(callback_string);
+        let method = callback_string(step.method);
+        let peer = callback_string(&step.peer.to_string());
+        let (data, data_len) = match step.data {
+            Some(d) => (d.as_ptr(), d.len()),
+            None => (ptr::null(), 0),
+        };
+        let c_step = mqtt_auth_step {
+            exchange: step.exchange,
+            client_id: client_id.as_ptr(),
+            username: username.as_ref().map_or(ptr::null(), |u| u.as_ptr()),
+            method: method.as_ptr(),
+            data,
+            data_len,
+            step: step.step,
+            reauthenticating: step.reauthenticating,
+            peer: peer.as_ptr(),
+        };
+        let mut reply = mqtt_auth_reply { data: None };
+        // SAFETY: as for the authenticator; `c_step` and `reply` live for the call.
+        let code = unsafe { cb(userdata.as_ptr(), &c_step, &mut reply) };
+        match u8::try_from(code).map(ReasonCode) {
+            Ok(ReasonCode::SUCCESS) => AuthVerdict::Success(reply.data),
+            Ok(ReasonCode::CONTINUE_AUTHENTICATION) => {
+                AuthVerdict::Continue(reply.data.unwrap_or_default())
+            }
+            Ok(code) if !code.is_success() => AuthVerdict::Fail(code),
+            _ => AuthVerdict::Fail(ReasonCode::NOT_AUTHORIZED),
+        }
     })
 }

@@ -135,6 +135,13 @@ pub struct mqtt_broker_event {
     pub reason: mqtt_disconnect_reason,
     /// Disconnect events: the reason in words; NULL for connect events.
     pub reason_text: *const c_char,
+    /// Connect events: the protocol level the client speaks, 3 (MQTT 3.1), 4 (3.1.1) or 5
+    /// (5.0); 0 for disconnect events.
+    pub protocol_level: c_int,
+    /// Disconnect events of MQTT 5.0 clients: the reason code of the DISCONNECT that ended the
+    /// connection, the client's or the one the broker sent (see `mqtt_reason_code_str`); -1
+    /// when none was exchanged.
+    pub reason_code: c_int,
 }
 
 /// A snapshot of a broker's counters, filled by `mqtt_broker_stats`.
@@ -185,6 +192,49 @@ pub type mqtt_broker_authorizer = Option<
         topic: *const c_char,
         access: mqtt_access,
     ) -> bool,
+>;
+
+/// One step of an MQTT 5.0 enhanced authentication exchange, passed to the enhanced
+/// authenticator. Every pointer in it is valid only during the callback.
+#[repr(C)]
+pub struct mqtt_auth_step {
+    /// Identifies the exchange, so state kept between steps (a nonce, say) can be keyed by it;
+    /// unique for the broker's lifetime.
+    pub exchange: u64,
+    /// The client identifier (assigned by the broker if the client sent an empty one).
+    pub client_id: *const c_char,
+    /// The user name the client presented; NULL if none.
+    pub username: *const c_char,
+    /// The Authentication Method the client named.
+    pub method: *const c_char,
+    /// The Authentication Data the client sent in this step (not NUL-terminated); NULL, with
+    /// `data_len` 0, if none.
+    pub data: *const u8,
+    pub data_len: usize,
+    /// 0 for the packet that opens the exchange (CONNECT, or AUTH 0x19 when re-authenticating),
+    /// then 1, 2, ... for each AUTH the client sends.
+    pub step: u32,
+    /// A connected client re-authenticating.
+    pub reauthenticating: bool,
+    /// The peer's address as "ip:port".
+    pub peer: *const c_char,
+}
+
+/// Where the enhanced authenticator leaves the data for the client, with
+/// `mqtt_auth_reply_set_data`; only valid during the callback.
+pub struct mqtt_auth_reply {
+    pub(crate) data: Option<Vec<u8>>,
+}
+
+/// Decides one step of an MQTT 5.0 enhanced authentication (see
+/// `mqtt_broker_options_set_enhanced_authenticator`): returns 0x00 (success), 0x18 (continue)
+/// or a failure reason code of 0x80 and above, as an `int`.
+pub type mqtt_broker_enhanced_authenticator = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        step: *const mqtt_auth_step,
+        reply: *mut mqtt_auth_reply,
+    ) -> c_int,
 >;
 
 /// Receives connect and disconnect events. `event` and its strings are valid only during the
