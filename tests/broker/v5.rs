@@ -163,6 +163,8 @@ fn publish(topic: &str, payload: &[u8], qospid: QosPid, props: Properties) -> Pa
     })
 }
 
+/// [MQTT-3.1.3-6], [MQTT-3.1.3-7], [MQTT-3.2.2-16]: an empty client id gets one, returned in
+/// CONNACK; [MQTT-3.2.2-9]: CONNACK announces the broker's Maximum QoS and other limits.
 #[test]
 fn connack_says_what_the_broker_grants() {
     let broker = broker(BrokerOptions {
@@ -193,7 +195,8 @@ fn connack_says_what_the_broker_grants() {
     );
 }
 
-/// Enhanced authentication is not offered: CONNACK 0x8C (MQTT 5.0 section 4.12).
+/// Enhanced authentication is not offered: CONNACK 0x8C (MQTT 5.0 section 4.12, [MQTT-4.12.0-1]),
+/// then the connection closes ([MQTT-3.2.2-7]).
 #[test]
 fn an_authentication_method_is_refused() {
     let broker = broker(BrokerOptions::default());
@@ -203,8 +206,8 @@ fn an_authentication_method_is_refused() {
     assert_eq!(peer.next(), None);
 }
 
-/// [MQTT-3.3.2-15] to [MQTT-3.3.2-18], [MQTT-3.3.2-20]: properties reach the subscriber
-/// unchanged and in order; [MQTT-3.3.2-6]: the expiry counts down.
+/// [MQTT-3.3.2-4], [MQTT-3.3.2-15] to [MQTT-3.3.2-18], [MQTT-3.3.2-20]: properties reach the
+/// subscriber unchanged and in order; [MQTT-3.3.2-6]: the expiry counts down.
 #[test]
 fn properties_are_forwarded_unchanged() {
     let broker = broker(BrokerOptions::default());
@@ -288,8 +291,8 @@ fn expired_messages_are_not_delivered() {
     sub.expect_nothing(Duration::from_millis(300));
 }
 
-/// [MQTT-3.8.3-3]: No Local; [MQTT-3.3.1-12], [MQTT-3.3.1-13]: Retain As Published;
-/// [MQTT-3.3.4-4]: the identifiers of every matching subscription.
+/// [MQTT-3.8.3-3]: No Local; [MQTT-3.3.1-13]: Retain As Published 1 keeps RETAIN;
+/// [MQTT-3.3.4-3], [MQTT-3.3.4-4]: the identifiers of every matching subscription.
 #[test]
 fn subscription_options_and_identifiers() {
     let broker = broker(BrokerOptions::default());
@@ -348,7 +351,7 @@ fn subscription_options_and_identifiers() {
 }
 
 /// MQTT 5.0 section 3.8.3.1: Retain Handling 0 sends retained messages on every subscribe, 1
-/// only for a new subscription, 2 never.
+/// only for a new subscription, 2 never ([MQTT-3.3.1-9] to [MQTT-3.3.1-11], [MQTT-3.8.4-4]).
 #[test]
 fn retain_handling() {
     let broker = broker(BrokerOptions::default());
@@ -377,8 +380,9 @@ fn retain_handling() {
     assert_eq!(&*fresh.expect_publish().payload, b"kept");
 }
 
-/// MQTT 5.0 section 3.3.2.3.4: a topic alias set with a topic then stands for it; alias 0 or
-/// above the maximum gets DISCONNECT 0x94, an unknown alias alone 0x82.
+/// MQTT 5.0 section 3.3.2.3.4: a topic alias set with a topic then stands for it
+/// ([MQTT-3.3.2-12]); alias 0 or above the maximum gets DISCONNECT 0x94, an unknown alias alone
+/// 0x82.
 #[test]
 fn topic_aliases_from_the_client() {
     let broker = broker(BrokerOptions::default());
@@ -454,7 +458,8 @@ fn topic_aliases_to_the_client() {
     assert_eq!(third.properties.integer(PropertyId::TopicAlias), None);
 }
 
-/// [MQTT-3.3.4-9]: never more unacknowledged QoS 1 PUBLISHes than the client's Receive Maximum.
+/// [MQTT-3.3.4-9], [MQTT-4.9.0-1], [MQTT-4.9.0-2]: never more unacknowledged QoS 1 PUBLISHes
+/// than the client's Receive Maximum.
 #[test]
 fn receive_maximum_of_the_client() {
     let broker = broker(BrokerOptions::default());
@@ -546,8 +551,8 @@ fn mixed_revisions_share_topics() {
     assert_eq!(&*new.expect_publish().payload, b"three");
 }
 
-/// MQTT 5.0 section 4.13: the broker says why it closes — 0x8E on takeover, 0x81 for a
-/// malformed packet, 0x82 for a protocol error.
+/// MQTT 5.0 section 4.13: the broker says why it closes — 0x8E on takeover ([MQTT-3.1.4-3]),
+/// 0x81 for a malformed packet ([MQTT-4.13.1-1]), 0x82 for a second CONNECT ([MQTT-3.1.0-2]).
 #[test]
 fn disconnect_reason_codes() {
     let broker = broker(BrokerOptions::default());
@@ -584,7 +589,7 @@ fn an_acknowledgement_of_the_wrong_kind_is_a_protocol_error() {
 }
 
 /// MQTT 5.0 section 3.1.2.11.2: with a Session Expiry Interval the session outlives the
-/// connection for that long, then ends.
+/// connection for that long ([MQTT-3.1.2-23]), then ends ([MQTT-4.1.0-2]).
 #[test]
 fn sessions_expire_after_their_interval() {
     let broker = broker(BrokerOptions::default());
@@ -666,7 +671,8 @@ fn payload_format_and_authorization_reason_codes() {
     }
 }
 
-/// MQTT 5.0 section 3.11.3: UNSUBACK says per filter whether there was a subscription.
+/// MQTT 5.0 section 3.11.3: UNSUBACK says per filter, in order, whether there was a
+/// subscription ([MQTT-3.11.3-1], [MQTT-3.11.3-2]).
 #[test]
 fn unsuback_codes() {
     let broker = broker(BrokerOptions::default());

@@ -40,7 +40,8 @@ fn string(s: &str) -> Vec<u8> {
 }
 
 /// MQTT 5.0 section 3.1.2.12, figure 3-6: the variable header of a CONNECT with user name,
-/// password, a QoS 1 will and Clean Start, keep-alive 10 and Session Expiry Interval 10.
+/// password, a QoS 1 will and Clean Start, keep-alive 10 and Session Expiry Interval 10; the
+/// payload fields in their order (MQTT 5.0 [MQTT-3.1.3-1]).
 #[test]
 fn connect_variable_header_of_the_specification() {
     let mut will = LastWill::new(
@@ -200,7 +201,8 @@ fn acknowledgements_take_their_short_forms() {
     assert_eq!(explained.to_bytes().unwrap(), [0x62, 2, 0, 2]);
 }
 
-/// A reason code a packet type does not define makes it malformed (MQTT 5.0 section 2.4).
+/// A reason code a packet type does not define makes it malformed (MQTT 5.0 section 2.4;
+/// [MQTT-3.2.2-8], [MQTT-3.4.2-1], [MQTT-3.6.2-1], [MQTT-3.14.2-1], [MQTT-3.15.2-1]).
 #[test]
 fn reason_codes_are_checked_per_packet_type() {
     let cases: [(&[u8], PacketType, u8); 5] = [
@@ -322,6 +324,8 @@ fn subscription_options() {
     assert!(decode(&[0x82, 6, 0, 1, 0, 1, b'a', 0b0000_0100]).is_err());
 }
 
+/// A property length of 0 is sent, not left out (MQTT 5.0 [MQTT-2.2.2-1]); one reason code per
+/// filter (MQTT 5.0 [MQTT-3.9.3-2], [MQTT-3.11.3-2]).
 #[test]
 fn suback_and_unsuback_carry_a_code_per_filter() {
     let suback = Packet::Suback(Suback {

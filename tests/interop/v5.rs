@@ -39,7 +39,7 @@ fn value<'a>(lines: &'a [String], key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {key} in {lines:?}"))
 }
 
-/// MQTT 5.0 [MQTT-3.3.2-15] to [MQTT-3.3.2-18], [MQTT-3.3.2-20], [MQTT-3.3.2-6].
+/// MQTT 5.0 [MQTT-3.3.2-4], [MQTT-3.3.2-15] to [MQTT-3.3.2-18], [MQTT-3.3.2-20], [MQTT-3.3.2-6].
 #[test]
 fn paho_v5_properties_are_forwarded() {
     let Some(lines) = paho("properties") else {
@@ -54,7 +54,8 @@ fn paho_v5_properties_are_forwarded() {
     assert_eq!(value(&lines, "expiry_ok"), "1");
 }
 
-/// MQTT 5.0 [MQTT-3.8.3-3], [MQTT-3.3.1-13], [MQTT-3.3.4-3], retain handling 1 and 2.
+/// MQTT 5.0 [MQTT-3.8.3-3], [MQTT-3.3.1-13], [MQTT-3.3.4-3], retain handling 1 and 2
+/// ([MQTT-3.3.1-10], [MQTT-3.3.1-11]).
 #[test]
 fn paho_v5_subscription_options() {
     let Some(lines) = paho("options") else {
@@ -67,7 +68,8 @@ fn paho_v5_subscription_options() {
     assert_eq!(value(&lines, "retain_handling_1_existing"), "nothing");
 }
 
-/// MQTT 5.0 section 3.1.2.11.2: a session with an expiry interval keeps its messages.
+/// MQTT 5.0 section 3.1.2.11.2: a session with an expiry interval keeps its messages
+/// ([MQTT-3.1.2-5], [MQTT-3.1.2-23]).
 #[test]
 fn paho_v5_session_expiry_keeps_queued_messages() {
     let Some(lines) = paho("session") else {
@@ -77,7 +79,7 @@ fn paho_v5_session_expiry_keeps_queued_messages() {
     assert_eq!(value(&lines, "queued"), "m0,m1,m2");
 }
 
-/// MQTT 5.0 section 3.3.2.3.4: paho's topic aliases resolve to the topic.
+/// MQTT 5.0 section 3.3.2.3.4: paho's topic aliases resolve to the topic ([MQTT-3.3.2-12]).
 #[test]
 fn paho_v5_topic_alias() {
     let Some(lines) = paho("alias") else {
