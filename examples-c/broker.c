@@ -1,10 +1,11 @@
 /*
- * broker: a standalone MQTT 3.1.1 broker built on libmqtt's embeddable broker.
+ * broker: a standalone MQTT 5.0 / 3.1.1 broker built on libmqtt's embeddable broker.
  *
- *     build/broker [-p PORT] [-b ADDRESS] [--max-connections N] [-v]
+ *     build/broker [-c FILE] [-p PORT] [-b ADDRESS] [--max-connections N] [-v]
  *
- * Listens on 127.0.0.1:1883 unless told otherwise (-p 0 picks a free port) and prints
- * "listening on ADDRESS:PORT" once it accepts connections. Runs until SIGINT or SIGTERM, then
+ * Listens on 127.0.0.1:1883 unless told otherwise (-p 0 picks a free port; -c reads a
+ * mosquitto.conf, whose listener -p and -b override) and prints "listening on ADDRESS:PORT"
+ * once it accepts connections. Runs until SIGINT or SIGTERM, then
  * closes every connection and exits 0. -v logs connects and disconnects to stderr. A usage error
  * exits 2; a port that cannot be bound (e.g. in use) exits 1.
  */
@@ -21,7 +22,10 @@
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: broker [-p PORT] [-b ADDRESS] [--max-connections N] [-v]\n"
+            "usage: broker [-c FILE] [-p PORT] [-b ADDRESS] [--max-connections N] [-v]\n"
+            "  -c, --config-file FILE   read a mosquitto.conf: listener, allow_anonymous,\n"
+            "                           password_file, acl_file, max_queued_messages,\n"
+            "                           max_inflight_messages, max_packet_size, message_size_limit\n"
             "  -p, --port PORT          port to listen on (default 1883; 0 picks a free one)\n"
             "  -b, --bind ADDRESS       address to listen on (default 127.0.0.1)\n"
             "      --max-connections N  connections served at once (default 1024)\n"
@@ -93,9 +97,10 @@ static const char *option_value(int argc, char **argv, int *i) {
 }
 
 int main(int argc, char **argv) {
-    const char *port = "1883";
-    const char *address = "127.0.0.1";
-    size_t max_connections = 1024;
+    const char *port = NULL;
+    const char *address = NULL;
+    const char *config = NULL;
+    size_t max_connections = 0;
     bool verbose = false;
 
     for (int i = 1; i < argc; i++) {
@@ -105,6 +110,11 @@ int main(int argc, char **argv) {
             return 0;
         } else if (strcmp(arg, "-v") == 0 || strcmp(arg, "--verbose") == 0) {
             verbose = true;
+        } else if (strcmp(arg, "-c") == 0 || strcmp(arg, "--config-file") == 0) {
+            if ((config = option_value(argc, argv, &i)) == NULL) {
+                usage(stderr);
+                return 2;
+            }
         } else if (strcmp(arg, "-p") == 0 || strcmp(arg, "--port") == 0) {
             if ((port = option_value(argc, argv, &i)) == NULL) {
                 usage(stderr);
@@ -145,17 +155,41 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    raise_file_limit(max_connections);
-
     mqtt_broker_options *opts = mqtt_broker_options_new();
-    if (opts == NULL || mqtt_broker_options_set_bind_address(opts, address) != MQTT_STATUS_OK ||
-        mqtt_broker_options_set_max_connections(opts, max_connections) != MQTT_STATUS_OK ||
-        (verbose &&
-         mqtt_broker_options_set_event_callback(opts, log_event, NULL) != MQTT_STATUS_OK)) {
+    if (opts == NULL) {
+        fprintf(stderr, "broker: %s\n", mqtt_last_error());
+        return 1;
+    }
+    /* The configuration file first; the command line overrides what it sets. */
+    if (config != NULL && mqtt_broker_options_load_config(opts, config) != MQTT_STATUS_OK) {
+        fprintf(stderr, "broker: %s\n", mqtt_last_error());
+        mqtt_broker_options_free(opts);
+        return 3;
+    }
+    if ((address != NULL || config == NULL) &&
+        mqtt_broker_options_set_bind_address(opts, address ? address : "127.0.0.1") !=
+            MQTT_STATUS_OK) {
         fprintf(stderr, "broker: %s\n", mqtt_last_error());
         mqtt_broker_options_free(opts);
         usage(stderr);
         return 2;
+    }
+    if (max_connections > 0 &&
+        mqtt_broker_options_set_max_connections(opts, max_connections) != MQTT_STATUS_OK) {
+        fprintf(stderr, "broker: %s\n", mqtt_last_error());
+        mqtt_broker_options_free(opts);
+        return 2;
+    }
+    raise_file_limit(max_connections > 0 ? max_connections : 1024);
+    if (verbose && mqtt_broker_options_set_event_callback(opts, log_event, NULL) != MQTT_STATUS_OK) {
+        fprintf(stderr, "broker: %s\n", mqtt_last_error());
+        mqtt_broker_options_free(opts);
+        return 1;
+    }
+    char config_port[8];
+    if (port == NULL) {
+        snprintf(config_port, sizeof config_port, "%d", mqtt_broker_options_get_port(opts));
+        port = config_port;
     }
     mqtt_broker *broker = mqtt_broker_new(port, opts);
     mqtt_broker_options_free(opts);
@@ -171,7 +205,8 @@ int main(int argc, char **argv) {
         mqtt_broker_free(broker);
         return 1;
     }
-    printf("listening on %s:%u\n", address, (unsigned)mqtt_broker_port(broker));
+    printf("listening on %s:%u\n", address ? address : (config ? "*" : "127.0.0.1"),
+           (unsigned)mqtt_broker_port(broker));
     fflush(stdout);
 
     int signal_number = 0;

@@ -16,6 +16,7 @@ use crate::protocol::{
     Ack, Packet, Properties, PropertyId, Publish, QosPid, ReasonCode, Suback, SubackCode,
     Subscribe, Unsuback, Unsubscribe,
 };
+use crate::service::acl::AclAccess;
 use crate::topic::{TopicFilter, TopicName};
 
 /// Why a packet ends the connection: the reason code for a 5.0 client's DISCONNECT.
@@ -146,11 +147,25 @@ impl Online {
         self.io.send(packet);
     }
 
+    /// Whether the client may publish to `topic` or subscribe with it: the ACL file first (for
+    /// a subscription, whether any of its read rules could ever match; a shared subscription is
+    /// judged by its filter), then the authorizer callback; both must allow.
     pub(crate) fn authorized(&self, topic: &str, access: Access) -> bool {
-        match &self.state.options.authorizer {
-            Some(authorize) => authorize(&self.client_id, self.username.as_deref(), topic, access),
-            None => true,
-        }
+        let by_file = match (&self.acl, access) {
+            (None, _) => true,
+            (Some(acl), Access::Publish) => acl.check(topic, AclAccess::Write),
+            (Some(acl), Access::Subscribe) => {
+                let filter = split_shared(topic).map_or(topic, |(_, filter)| filter);
+                acl.may_ever_read(filter)
+            }
+        };
+        by_file
+            && match &self.state.options.authorizer {
+                Some(authorize) => {
+                    authorize(&self.client_id, self.username.as_deref(), topic, access)
+                }
+                None => true,
+            }
     }
 
     /// The topic a PUBLISH names, through its Topic Alias if it has one (MQTT 5.0 section

@@ -147,6 +147,53 @@ fn terms(state: &State, connect: &Connect) -> Result<(Arc<str>, Terms), ReasonCo
     Ok((client_id, terms))
 }
 
+/// Decides who may connect without enhanced authentication: files first, then the callback, as
+/// mosquitto's password file comes before its plugins. A client without a user name needs
+/// `allow_anonymous` (else 0x05, not authorized). A user the password file lists must give its
+/// password (else 0x04, bad user name or password); one it does not list is left to the
+/// authenticator callback, and refused with 0x04 when there is none. Without a password file the
+/// callback decides alone, and without either everyone allowed so far is accepted.
+fn authenticate(
+    state: &State,
+    connect: &Connect,
+    client_id: &str,
+    peer: SocketAddr,
+) -> Result<(), ReasonCode> {
+    let options = &state.options;
+    let username = connect.username.as_deref();
+    if username.is_none() && !options.allow_anonymous {
+        return Err(ReasonCode::NOT_AUTHORIZED);
+    }
+    if let (Some(file), Some(user)) = (&options.password_file, username)
+        && file.contains(user)
+    {
+        return if file.check_connect(user, connect.password.as_deref()) {
+            Ok(())
+        } else {
+            Err(ReasonCode::BAD_USER_NAME_OR_PASSWORD)
+        };
+    }
+    match &options.authenticator {
+        Some(authenticate) => {
+            let request = AuthRequest {
+                client_id,
+                username,
+                password: connect.password.as_deref(),
+                peer,
+            };
+            match authenticate(&request) {
+                AuthResult::Accept => Ok(()),
+                AuthResult::BadCredentials => Err(ReasonCode::BAD_USER_NAME_OR_PASSWORD),
+                AuthResult::NotAuthorized => Err(ReasonCode::NOT_AUTHORIZED),
+            }
+        }
+        None if options.password_file.is_some() && username.is_some() => {
+            Err(ReasonCode::BAD_USER_NAME_OR_PASSWORD)
+        }
+        None => Ok(()),
+    }
+}
+
 /// Decides on a CONNECT. On acceptance the connection is attached to its session and CONNACK
 /// 0x00 buffered; on refusal the refusing CONNACK is sent, the socket closed ([MQTT-3.2.2-5]) and
 /// `None` returned.
@@ -177,22 +224,9 @@ pub(crate) fn accept(
             }
             Err(None) => return None,
         }
-    } else if let Some(authenticate) = &state.options.authenticator {
-        let request = AuthRequest {
-            client_id: &client_id,
-            username: connect.username.as_deref(),
-            password: connect.password.as_deref(),
-            peer,
-        };
-        let code = match authenticate(&request) {
-            AuthResult::Accept => None,
-            AuthResult::BadCredentials => Some(ReasonCode::BAD_USER_NAME_OR_PASSWORD),
-            AuthResult::NotAuthorized => Some(ReasonCode::NOT_AUTHORIZED),
-        };
-        if let Some(code) = code {
-            refuse(runtime, io, code);
-            return None;
-        }
+    } else if let Err(code) = authenticate(state, &connect, &client_id, peer) {
+        refuse(runtime, io, code);
+        return None;
     }
 
     // Installed before the session can hand the control to anyone: from here on deliveries and
@@ -303,8 +337,14 @@ pub(crate) fn accept_at_once(
     connect: Connect,
     control: &Arc<ConnectionControl>,
 ) -> Result<(Io, Accepted), Box<(Io, Connect)>> {
+    // Authentication may take long (a callback, PBKDF2 for a password file): never here.
+    let options = &state.options;
     let method = connect.properties.get(PropertyId::AuthenticationMethod);
-    if state.options.authenticator.is_some() || method.is_some() {
+    if options.authenticator.is_some()
+        || options.password_file.is_some()
+        || !options.allow_anonymous
+        || method.is_some()
+    {
         return Err(Box::new((io, connect)));
     }
     let Ok((client_id, terms)) = terms(state, &connect) else {

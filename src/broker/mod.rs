@@ -55,6 +55,7 @@
 
 mod accept;
 mod auth;
+mod config;
 mod control;
 mod flows;
 mod handlers;

@@ -30,6 +30,7 @@ use crate::protocol::{
     Disconnect, LastWill, Packet, Property, PropertyId, QoS, QosPid, ReasonCode, encode_publish,
     encode_publish_v5,
 };
+use crate::service::acl::{AclAccess, ClientAcl};
 use crate::topic::TopicName;
 use crate::waker::Waker;
 
@@ -130,6 +131,8 @@ pub(crate) struct Online {
     pub(crate) auth_method: Option<String>,
     /// A re-authentication in progress.
     pub(crate) reauth: Option<Reauthentication>,
+    /// What the broker's ACL file says for this client, compiled once at connect.
+    pub(crate) acl: Option<ClientAcl>,
     /// 1.5 × the keep-alive in force; `None` for keep-alive 0.
     keep_alive_limit: Option<Duration>,
     pub(crate) last_received: Instant,
@@ -198,6 +201,7 @@ impl Online {
                 .string(PropertyId::AuthenticationMethod)
                 .map(str::to_owned),
             reauth: None,
+            acl: None,
             keep_alive_limit,
             last_received: Instant::now(),
             last_activity: Instant::now(),
@@ -209,6 +213,12 @@ impl Online {
             unsent_count: 0,
             extra_properties: Vec::new(),
         };
+        online.acl = online
+            .state
+            .options
+            .acl_file
+            .as_ref()
+            .map(|acl| acl.for_client(&online.client_id, online.username.as_deref()));
         online.resend_unacknowledged();
         if let Some(hook) = &online.state.options.event_hook {
             hook(&BrokerEvent::Connected {
@@ -488,6 +498,12 @@ impl Online {
                 // MQTT 5.0 [MQTT-3.3.2-5]: an expired message is not delivered.
                 if delivery.message.has_expired(now) {
                     expired += 1;
+                    continue;
+                }
+                // The ACL file's read rules apply to every message, as in mosquitto.
+                if let Some(acl) = &self.acl
+                    && !acl.check(delivery.message.topic.as_str(), AclAccess::Read)
+                {
                     continue;
                 }
                 let allocated = (delivery.qos != QoS::AtMostOnce).then(|| flows.allocate_id());

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::protocol::{QoS, ReasonCode};
+use crate::service::acl::AclFile;
+use crate::service::passwd::PasswordFile;
 
 /// What a connecting client presented, handed to the authenticator.
 #[derive(Debug, Clone, Copy)]
@@ -175,6 +177,17 @@ pub struct BrokerOptions {
     /// traffic resumes (default 500 ms); `None` keeps one thread per connection throughout.
     pub park_idle_after: Option<Duration>,
     pub authenticator: Option<Authenticator>,
+    /// A mosquitto password file (`mosquitto_passwd`): a client presenting a user name it lists
+    /// must give that user's password; other user names go to `authenticator`, and are refused
+    /// without one.
+    pub password_file: Option<Arc<PasswordFile>>,
+    /// Whether clients without a user name are accepted (mosquitto's `allow_anonymous`; default
+    /// true). When false they get CONNACK 0x05 (0x87 for MQTT 5.0).
+    pub allow_anonymous: bool,
+    /// A mosquitto ACL file: what each client may publish (write), receive (read: checked for
+    /// every message delivered) and subscribe to (refused when no read rule could ever match).
+    /// Checked before `authorizer`; both must allow.
+    pub acl_file: Option<Arc<AclFile>>,
     /// MQTT 5.0 enhanced authentication (CONNECT with an Authentication Method, and
     /// re-authentication); without it such a CONNECT gets CONNACK 0x8C. A CONNECT with a method
     /// is decided by this alone, one without by `authenticator`.
@@ -230,6 +243,9 @@ impl Default for BrokerOptions {
             thread_stack_size: 128 * 1024,
             park_idle_after: Some(Duration::from_millis(500)),
             authenticator: None,
+            password_file: None,
+            allow_anonymous: true,
+            acl_file: None,
             enhanced_authenticator: None,
             authorizer: None,
             event_hook: None,
@@ -299,6 +315,15 @@ impl fmt::Debug for BrokerOptions {
             .field("thread_stack_size", &self.thread_stack_size)
             .field("park_idle_after", &self.park_idle_after)
             .field("authenticator", &self.authenticator.is_some())
+            .field(
+                "password_file",
+                &self.password_file.as_ref().map(|f| f.origin().to_owned()),
+            )
+            .field("allow_anonymous", &self.allow_anonymous)
+            .field(
+                "acl_file",
+                &self.acl_file.as_ref().map(|f| f.origin().to_owned()),
+            )
             .field(
                 "enhanced_authenticator",
                 &self.enhanced_authenticator.is_some(),

@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::service_files::{Scratch, mosquitto_passwd};
 use crate::common::*;
 use mqtt::protocol::{ConnectReturnCode, Packet, QoS, QosPid};
 
@@ -328,4 +329,147 @@ fn interoperates_with_mosquitto_clients() {
     let (status, log) = broker.stop_with(libc::SIGTERM);
     assert_eq!(status.code(), Some(0));
     assert!(log.contains("connected"), "{log}");
+}
+
+/// Connects with a user name and password; returns the client and the CONNACK return code.
+fn connect_as(port: u16, user: Option<&str>, password: &str) -> (RawClient, ConnectReturnCode) {
+    let mut connect = connect_packet(user.unwrap_or("anonymous"), true);
+    connect.username = user.map(str::to_owned);
+    connect.password = user.map(|_| password.as_bytes().to_vec());
+    let (client, connack) = RawClient::connect_with(port, connect);
+    (client, ConnectReturnCode::from_reason(connack.code))
+}
+
+/// `-c FILE` reads a mosquitto.conf whose password file (made by the real `mosquitto_passwd`)
+/// and ACL file decide who connects and what each client may publish, receive and subscribe to,
+/// as mosquitto would: a wrong password gets 0x04, an anonymous client 0x05 when
+/// `allow_anonymous false`; a subscription no read rule can match gets 0x80; a publish without
+/// write access is not routed; a message the subscriber may not read is not delivered.
+#[test]
+fn config_file_with_password_and_acl_files() {
+    let Some(passwd_tool) = mosquitto_passwd() else {
+        return;
+    };
+    let scratch = Scratch::new("program-config");
+    let passwd = scratch.write("passwd", "");
+    for (user, password) in [("alice", "secret-a"), ("bob", "secret-b")] {
+        let status = Command::new(&passwd_tool)
+            .args(["-b", passwd.to_str().unwrap(), user, password])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let acl = scratch.write(
+        "acl",
+        "user alice\ntopic readwrite alice/#\ntopic read news/#\n\
+         user bob\ntopic write news/#\ntopic read alice/inbox\n\
+         pattern readwrite devices/%u/#\n",
+    );
+    let conf = scratch.write(
+        "broker.conf",
+        &format!(
+            "listener 1883\nallow_anonymous false\npassword_file {}\nacl_file {}\n\
+             max_queued_messages 100\n",
+            passwd.display(),
+            acl.display()
+        ),
+    );
+    let broker = Running::start(&["-c", conf.to_str().unwrap(), "-b", "127.0.0.1"]);
+    let port = broker.port;
+    assert_eq!(
+        connect_as(port, None, "").1,
+        ConnectReturnCode::NotAuthorized
+    );
+    assert_eq!(
+        connect_as(port, Some("alice"), "wrong").1,
+        ConnectReturnCode::BadUsernameOrPassword
+    );
+    assert_eq!(
+        connect_as(port, Some("mallory"), "x").1,
+        ConnectReturnCode::BadUsernameOrPassword
+    );
+    let (mut alice, code) = connect_as(port, Some("alice"), "secret-a");
+    assert_eq!(code, ConnectReturnCode::Accepted);
+    let (mut bob, code) = connect_as(port, Some("bob"), "secret-b");
+    assert_eq!(code, ConnectReturnCode::Accepted);
+
+    // Subscriptions: refused where no read rule could ever match.
+    alice.send(&subscribe(
+        1,
+        &[("alice/#", QoS::AtMostOnce), ("secret/#", QoS::AtMostOnce)],
+    ));
+    match alice.recv() {
+        Packet::Suback(s) => assert_eq!(s.codes.iter().map(|c| c.0).collect::<Vec<_>>(), [0, 0x80]),
+        other => panic!("expected SUBACK, got {other:?}"),
+    }
+    alice.subscribe_ok(
+        2,
+        &[
+            ("news/#", QoS::AtMostOnce),
+            ("devices/alice/#", QoS::AtMostOnce),
+        ],
+    );
+    bob.subscribe_ok(1, &[("alice/#", QoS::AtMostOnce)]);
+
+    // Write access: bob may publish news, alice may not.
+    bob.send(&publish("news/1", b"from bob", QosPid::AtMostOnce, false));
+    alice.send(&publish("news/2", b"from alice", QosPid::AtMostOnce, false));
+    // The pattern gives alice her own device tree.
+    alice.send(&publish(
+        "devices/alice/lamp",
+        b"on",
+        QosPid::AtMostOnce,
+        false,
+    ));
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        match alice.recv() {
+            Packet::Publish(p) => got.push(p.topic.as_str().to_owned()),
+            other => panic!("expected PUBLISH, got {other:?}"),
+        }
+    }
+    got.sort();
+    assert_eq!(got, ["devices/alice/lamp", "news/1"]);
+    // Read access per message: bob's alice/# subscription only lets alice/inbox through.
+    alice.send(&publish(
+        "alice/diary",
+        b"private",
+        QosPid::AtMostOnce,
+        false,
+    ));
+    alice.send(&publish(
+        "alice/inbox",
+        b"hello bob",
+        QosPid::AtMostOnce,
+        false,
+    ));
+    match bob.recv() {
+        Packet::Publish(p) => assert_eq!(p.topic.as_str(), "alice/inbox"),
+        other => panic!("expected PUBLISH, got {other:?}"),
+    }
+    assert!(
+        bob.try_recv(Duration::from_millis(300)).is_err(),
+        "nothing else reaches bob"
+    );
+    let (status, _) = broker.stop_with(libc::SIGTERM);
+    assert!(status.success());
+}
+
+/// A configuration the broker cannot honour stops it before it listens, naming the file and
+/// line (exit status 3).
+#[test]
+fn config_file_errors_name_the_line() {
+    let scratch = Scratch::new("program-bad-config");
+    for (text, expected) in [
+        ("listener 1883\nno_such_keyword 1\n", ":2: "),
+        ("listener 1883\npersistence true\n", "not supported"),
+        ("listener 1883\nlistener 1884\n", ":2: a second listener"),
+        ("password_file /nonexistent/passwd\n", "/nonexistent/passwd"),
+    ] {
+        let conf = scratch.write("bad.conf", text);
+        let (status, out, err) = run_to_end(&["-c", conf.to_str().unwrap(), "-p", "0"]);
+        assert_eq!(status.code(), Some(3), "{text:?}: {out}{err}");
+        assert!(err.contains(expected), "{text:?}: {err}");
+        assert!(out.is_empty(), "{text:?} listened: {out}");
+    }
 }

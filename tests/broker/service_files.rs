@@ -16,17 +16,17 @@ use mqtt::service::passwd::PasswordFile;
 use mqtt::service::{ConfigError, ConfigErrorKind};
 
 /// A scratch directory for one test, removed when dropped.
-struct Scratch(PathBuf);
+pub(super) struct Scratch(PathBuf);
 
 impl Scratch {
-    fn new(name: &str) -> Scratch {
+    pub(super) fn new(name: &str) -> Scratch {
         let dir = std::env::temp_dir().join(format!("mqtt-service-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         Scratch(dir)
     }
 
-    fn write(&self, name: &str, text: &str) -> PathBuf {
+    pub(super) fn write(&self, name: &str, text: &str) -> PathBuf {
         let path = self.0.join(name);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, text).unwrap();
@@ -42,7 +42,7 @@ impl Drop for Scratch {
 
 /// `mosquitto_passwd` on PATH, or `None` after saying why the test is skipped; under CI=true a
 /// missing tool is a failure (CI installs mosquitto).
-fn mosquitto_passwd() -> Option<PathBuf> {
+pub(super) fn mosquitto_passwd() -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|dir| dir.join("mosquitto_passwd"))

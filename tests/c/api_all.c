@@ -327,6 +327,21 @@ static void check_broker_options(void) {
     CHECK_FAILS(mqtt_broker_options_set_enhanced_authenticator(NULL, NULL, NULL),
                 MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_auth_reply_set_data(NULL, NULL, 0), MQTT_STATUS_NULL_ARGUMENT);
+    /* Service files and mosquitto.conf. */
+    CHECK_OK(mqtt_broker_options_set_allow_anonymous(opts, false));
+    CHECK_OK(mqtt_broker_options_set_allow_anonymous(opts, true));
+    CHECK_OK(mqtt_broker_options_set_password_file(opts, NULL));
+    CHECK_OK(mqtt_broker_options_set_acl_file(opts, NULL));
+    CHECK_FAILS(mqtt_broker_options_set_password_file(opts, "/nonexistent/passwd"), MQTT_STATUS_IO);
+    CHECK_FAILS(mqtt_broker_options_set_acl_file(opts, "/nonexistent/acl"), MQTT_STATUS_IO);
+    CHECK_FAILS(mqtt_broker_options_load_config(opts, "/nonexistent/mosquitto.conf"), MQTT_STATUS_IO);
+    CHECK_FAILS(mqtt_broker_options_load_config(opts, NULL), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_load_config(NULL, "x.conf"), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_password_file(NULL, NULL), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_acl_file(NULL, NULL), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_allow_anonymous(NULL, true), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK(mqtt_broker_options_get_port(opts) == 1883);
+    CHECK(mqtt_broker_options_get_port(NULL) == -1);
     CHECK(strcmp(mqtt_reason_code_str(0x8E), "session taken over") == 0);
     CHECK(strcmp(mqtt_reason_code_str(0x03), "unknown reason code") == 0);
     CHECK(strcmp(mqtt_reason_code_str(-1), "unknown reason code") == 0);
