@@ -12,7 +12,9 @@
 #   --rounds N          rounds per scenario (3)
 #   --duration S        publishing seconds per throughput/latency run (2)
 #   --connections N     idle connections in the idle scenario (10000)
-#   --scenarios "..."   subset of: qos0 qos1 qos2 fanin fanout pairs latency0 latency1 latency2 idle
+#   --scenarios "..."   subset of: qos0 qos1 qos2 fanin fanout pairs latency0 latency1 latency2 idle,
+#                       and any of them with the suffix _v5 (e.g. qos1_v5) to run it over MQTT 5.0
+#                       (rumqttd then on its v5 listener)
 #   --brokers "..."     subset of: ours mosquitto rumqttd
 #   --window N          messages in flight per topic (3000)
 #   --payload B         payload bytes (16)
@@ -162,7 +164,7 @@ wait_listening() {
 }
 
 write_configs() {
-    local port=$1
+    local port=$1 version=${2:-v4}
     cat >"$RUN_DIR/mosquitto.conf" <<EOF
 listener $port 127.0.0.1
 allow_anonymous true
@@ -185,11 +187,11 @@ max_outgoing_packet_count = 200
 max_segment_size = 104857600
 max_segment_count = 10
 
-[v4.1]
-name = "v4-1"
+[$version.1]
+name = "$version-1"
 listen = "127.0.0.1:$port"
 next_connection_delay_ms = 0
-    [v4.1.connections]
+    [$version.1.connections]
     connection_timeout_ms = 60000
     max_payload_size = 1048576
     max_inflight_count = 100
@@ -197,11 +199,11 @@ next_connection_delay_ms = 0
 EOF
 }
 
-# start_broker NAME: starts it pinned to CPU 0 on a fresh port; sets BROKER_PID and PORT.
+# start_broker NAME [v4|v5]: starts it pinned to CPU 0 on a fresh port; sets BROKER_PID and PORT.
 start_broker() {
-    local name=$1
+    local name=$1 version=${2:-v4}
     PORT=$(free_port)
-    write_configs "$PORT"
+    write_configs "$PORT" "$version"
     case "$name" in
         ours) $PIN0 "$OUR_BROKER" -p "$PORT" --max-connections $((CONNECTIONS + 100)) >"$RUN_DIR/broker.log" 2>&1 & ;;
         mosquitto) $PIN0 "$MOSQUITTO" -c "$RUN_DIR/mosquitto.conf" >"$RUN_DIR/broker.log" 2>&1 & ;;
@@ -226,15 +228,19 @@ loadgen_args() {
 }
 
 run_one() {
-    local scenario=$1 broker=$2 round=$3 line
-    if ! start_broker "$broker"; then
+    local scenario=$1 broker=$2 round=$3 line base=$1 version=v4 protocol=4
+    # A scenario with the suffix _v5 is the same load over MQTT 5.0.
+    if [[ $scenario == *_v5 ]]; then
+        base=${scenario%_v5} version=v5 protocol=5
+    fi
+    if ! start_broker "$broker" "$version"; then
         echo "RESULT scenario=$scenario broker=$broker round=$round status=broker_failed" >>"$RESULTS"
         log "$scenario/$broker: broker did not start"
         return
     fi
     # shellcheck disable=SC2046
-    $PIN1 "$LOADGEN" --scenario "$scenario" --port "$PORT" --broker "$broker" \
-        --broker-pid "$BROKER_PID" --payload "$PAYLOAD" $(loadgen_args "$scenario") \
+    $PIN1 "$LOADGEN" --scenario "$base" --port "$PORT" --broker "$broker" --protocol "$protocol" \
+        --broker-pid "$BROKER_PID" --payload "$PAYLOAD" $(loadgen_args "$base") \
         >"$RUN_DIR/load.out" 2>&1 &
     LOAD_PID=$!
     wait "$LOAD_PID" || true
@@ -243,7 +249,7 @@ run_one() {
         log "$scenario/$broker: the broker exited during the run"
     fi
     stop_broker
-    line=$(grep '^RESULT ' "$RUN_DIR/load.out" | tail -1 || true)
+    line=$(grep '^RESULT ' "$RUN_DIR/load.out" | tail -1 | sed "s/scenario=$base /scenario=$scenario /" || true)
     [ -n "$line" ] || line="RESULT scenario=$scenario broker=$broker status=no_result"
     echo "$line round=$round" >>"$RESULTS"
     grep -v '^RESULT ' "$RUN_DIR/load.out" | sed 's/^/    /' >&2 || true

@@ -15,6 +15,8 @@ THROUGHPUT = ["qos0", "qos1", "qos2", "fanin", "fanout", "pairs"]
 LATENCY = ["latency0", "latency1", "latency2"]
 IDLE = ["idle"]
 CLIENT = ["client_pub_qos1", "client_recv_qos0"]
+# The same loads over MQTT 5.0 (compare.sh runs NAME_v5 for any scenario NAME).
+V5 = [s + "_v5" for s in THROUGHPUT + LATENCY]
 
 # metric -> (label, unit, higher_is_better)
 METRICS = {
@@ -47,6 +49,7 @@ SCENARIO_METRICS = {
     ],
     **{s: ["msgs_per_s"] for s in CLIENT},
 }
+SCENARIO_METRICS.update({s: SCENARIO_METRICS[s[: -len("_v5")]] for s in V5})
 
 
 def parse(path):
@@ -110,6 +113,19 @@ def target(scenario, metric, table, connections, ours_name=OURS):
             return text, None
         return text, ok_when(ours, peer)
 
+    if scenario in V5:
+        # MQTT 5.0 must not make the broker slower: within 10% of our 3.1.1 throughput and
+        # ≤ 1.1× its CPU per message; latency as for 3.1.1.
+        base = table.get((scenario[: -len("_v5")], ours_name), {}).get(metric)
+        if metric == "msgs_per_s":
+            return cmp(lambda a, b: a >= 0.9 * b, base, "≥ 0.9 × ours 3.1.1")
+        if metric == "broker_cpu_us_per_msg":
+            return cmp(lambda a, b: a <= 1.1 * b, base, "≤ 1.1 × ours 3.1.1")
+        if metric == "lost":
+            return ("0", None) if ours is None else ("0", ours == 0)
+        if metric in ("p50_us", "p99_us"):
+            return cmp(lambda a, b: a <= b, mosq, "≤ mosquitto")
+        return "", None
     if scenario in THROUGHPUT or scenario in CLIENT:
         if metric == "msgs_per_s" and scenario in CLIENT:
             peer = table.get((scenario, "libmosquitto"), {}).get(metric)
@@ -141,7 +157,7 @@ def markdown(table, brokers, connections, ours_name=OURS):
         "met",
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for scenario in THROUGHPUT + LATENCY + IDLE + CLIENT:
+    for scenario in THROUGHPUT + LATENCY + IDLE + V5 + CLIENT:
         if not any((scenario, b) in table for b in brokers):
             continue
         for metric in SCENARIO_METRICS[scenario]:

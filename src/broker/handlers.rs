@@ -168,13 +168,14 @@ impl Online {
             }
     }
 
-    /// The topic a PUBLISH names, through its Topic Alias if it has one (MQTT 5.0 section
-    /// 3.3.2.3.4; every alias up to the maximum is accepted, [MQTT-3.3.2-12]): an alias of 0 or
-    /// above the broker's maximum is refused with 0x94, an empty
-    /// topic with an alias not set before with 0x82; a topic with an alias sets it.
-    fn resolve_topic(&mut self, publish: &Publish) -> Result<TopicName, Violation> {
+    /// The topic a PUBLISH names through its Topic Alias, when it names it only by the alias
+    /// (`None`: its own topic stands) (MQTT 5.0 section 3.3.2.3.4; every alias up to the maximum
+    /// is accepted, [MQTT-3.3.2-12]). An alias of 0 or above the broker's maximum is refused with
+    /// 0x94, an empty topic with an alias not set before with 0x82; a topic with an alias sets
+    /// the alias.
+    fn resolve_topic(&mut self, publish: &Publish) -> Result<Option<TopicName>, Violation> {
         let Some(alias) = publish.properties.integer(PropertyId::TopicAlias) else {
-            return Ok(publish.topic.clone());
+            return Ok(None);
         };
         let maximum = self.state.options.topic_alias_maximum;
         if alias == 0 || alias > u32::from(maximum) {
@@ -187,10 +188,11 @@ impl Online {
         if publish.topic.is_aliased() {
             self.aliases_in[slot]
                 .clone()
+                .map(Some)
                 .ok_or(ReasonCode::PROTOCOL_ERROR)
         } else {
             self.aliases_in[slot] = Some(publish.topic.clone());
-            Ok(publish.topic.clone())
+            Ok(None)
         }
     }
 
@@ -230,18 +232,18 @@ impl Online {
     /// a 5.0 client learns it from the reason code 0x87 of its PUBACK or PUBREC. A payload that
     /// claims to be UTF-8 (Payload Format Indicator 1) and is not gets 0x99 (MQTT 5.0 section
     /// 3.3.2.3.2), or DISCONNECT 0x99 at QoS 0.
-    fn on_publish(&mut self, publish: Publish) -> Result<(), DisconnectReason> {
-        let topic = if self.v5 {
+    fn on_publish(&mut self, mut publish: Publish) -> Result<(), DisconnectReason> {
+        if self.v5 {
             if let Err(code) = self.check_publish(&publish) {
                 return Err(self.violation(code));
             }
             match self.resolve_topic(&publish) {
-                Ok(topic) => topic,
+                Ok(Some(topic)) => publish.topic = topic,
+                Ok(None) => {}
                 Err(code) => return Err(self.violation(code)),
             }
-        } else {
-            publish.topic.clone()
-        };
+        }
+        let topic = &publish.topic;
         let mut reason = ReasonCode::SUCCESS;
         if !self.authorized(topic.as_str(), Access::Publish) {
             reason = ReasonCode::NOT_AUTHORIZED;
@@ -284,7 +286,7 @@ impl Online {
         };
         if forward {
             let publication = Publication {
-                topic,
+                topic: publish.topic,
                 payload: publish.payload,
                 qos: publish.qospid.qos(),
                 retain: publish.retain,

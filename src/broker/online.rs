@@ -278,7 +278,10 @@ impl Online {
                     .iter()
                     .map(|id| Property::SubscriptionIdentifier(*id)),
             );
-            if let Some(left) = message.seconds_left(Instant::now()) {
+            // Reading the clock only for messages that expire keeps it off the fan-out path.
+            if message.expires_at.is_some()
+                && let Some(left) = message.seconds_left(Instant::now())
+            {
                 extra.push(Property::MessageExpiryInterval(left));
             }
             let mut named = topic;
