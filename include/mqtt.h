@@ -644,6 +644,75 @@ extern "C" {
 #endif // __cplusplus
 
 /**
+ * Reads a mosquitto.conf (and its `include_dir`s) and applies what it says: one listener
+ * (`listener PORT [ADDRESS]` or `port` / `bind_address`, with `max_connections`),
+ * `allow_anonymous`, `password_file`, `acl_file`, `max_queued_messages`,
+ * `max_inflight_messages`, `max_packet_size`, `message_size_limit`. Keywords mosquitto knows but
+ * this broker does not support yet (a second listener, TLS or WebSocket listeners,
+ * `persistence true`, bridges) are refused. Settings made before are kept unless the file
+ * changes them; setters called after override it. Blocks while reading the files.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT`, `MQTT_STATUS_INVALID_UTF8`,
+ * `MQTT_STATUS_IO` (a file cannot be read) or `MQTT_STATUS_INVALID_ARGUMENT` (a malformed or
+ * unsupported line); `mqtt_last_error()` then says `FILE:LINE: reason`. On failure the options
+ * are left as they were.
+ *
+ * # Safety
+ * `opts` is NULL or a live options object; `path` is NULL or a NUL-terminated string.
+ */
+mqtt_status mqtt_broker_options_load_config(mqtt_broker_options *opts, const char *path);
+
+/**
+ * Sets a mosquitto password file (made by `mosquitto_passwd`, `$7$` and `$6$` entries), read
+ * now; NULL removes it. A client presenting a user name the file lists must give that user's
+ * password (else CONNACK 0x04, 0x86 for MQTT 5.0); other user names are left to the
+ * authenticator callback, and refused without one. Blocks while reading the file.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` (NULL `opts`), `MQTT_STATUS_INVALID_UTF8`
+ * or `MQTT_STATUS_IO` (naming the file).
+ *
+ * # Safety
+ * `opts` is NULL or a live options object; `path` is NULL or a NUL-terminated string.
+ */
+mqtt_status mqtt_broker_options_set_password_file(mqtt_broker_options *opts, const char *path);
+
+/**
+ * Sets a mosquitto ACL file (`user`, `topic [read|write|readwrite|deny] FILTER`, `pattern`
+ * with `%c` and `%u`), read now; NULL removes it. Publishing needs write access (refused
+ * messages are acknowledged but not forwarded, 0x87 for MQTT 5.0), every delivered message read
+ * access, and a subscription whose filter no read rule could ever match is refused in SUBACK.
+ * Checked before the authorizer callback; both must allow. Blocks while reading the file.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` (NULL `opts`), `MQTT_STATUS_INVALID_UTF8`,
+ * `MQTT_STATUS_IO` or `MQTT_STATUS_INVALID_ARGUMENT` (a malformed line; the message names it).
+ *
+ * # Safety
+ * `opts` is NULL or a live options object; `path` is NULL or a NUL-terminated string.
+ */
+mqtt_status mqtt_broker_options_set_acl_file(mqtt_broker_options *opts, const char *path);
+
+/**
+ * Sets whether clients without a user name are accepted (default true; mosquitto's
+ * `allow_anonymous`). When false they get CONNACK 0x05 (0x87 for MQTT 5.0).
+ *
+ * Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`.
+ *
+ * # Safety
+ * `opts` is NULL or a live options object.
+ */
+mqtt_status mqtt_broker_options_set_allow_anonymous(mqtt_broker_options *opts, bool allow);
+
+/**
+ * The port the options listen on: 1883 unless `mqtt_broker_options_load_config` read another
+ * (a program then passes it to `mqtt_broker_new`); -1 for NULL `opts`. A pure getter: it does
+ * not touch `mqtt_last_error`.
+ *
+ * # Safety
+ * `opts` is NULL or a live options object.
+ */
+int mqtt_broker_options_get_port(const mqtt_broker_options *opts);
+
+/**
  * Creates broker options with the defaults: bind address 127.0.0.1, at most 1024 connections,
  * packets up to 16 MiB, 10000 queued messages and 4096 in-flight messages per session, a 10 s
  * connect timeout, persistent sessions kept until the broker stops, 128 KiB connection-thread
@@ -954,75 +1023,6 @@ mqtt_status mqtt_broker_options_set_enhanced_authenticator(mqtt_broker_options *
  * readable bytes (it may be NULL when `len` is 0).
  */
 mqtt_status mqtt_auth_reply_set_data(mqtt_auth_reply *reply, const uint8_t *data, size_t len);
-
-/**
- * Reads a mosquitto.conf (and its `include_dir`s) and applies what it says: one listener
- * (`listener PORT [ADDRESS]` or `port` / `bind_address`, with `max_connections`),
- * `allow_anonymous`, `password_file`, `acl_file`, `max_queued_messages`,
- * `max_inflight_messages`, `max_packet_size`, `message_size_limit`. Keywords mosquitto knows but
- * this broker does not support yet (a second listener, TLS or WebSocket listeners,
- * `persistence true`, bridges) are refused. Settings made before are kept unless the file
- * changes them; setters called after override it. Blocks while reading the files.
- *
- * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT`, `MQTT_STATUS_INVALID_UTF8`,
- * `MQTT_STATUS_IO` (a file cannot be read) or `MQTT_STATUS_INVALID_ARGUMENT` (a malformed or
- * unsupported line); `mqtt_last_error()` then says `FILE:LINE: reason`. On failure the options
- * are left as they were.
- *
- * # Safety
- * `opts` is NULL or a live options object; `path` is NULL or a NUL-terminated string.
- */
-mqtt_status mqtt_broker_options_load_config(mqtt_broker_options *opts, const char *path);
-
-/**
- * Sets a mosquitto password file (made by `mosquitto_passwd`, `$7$` and `$6$` entries), read
- * now; NULL removes it. A client presenting a user name the file lists must give that user's
- * password (else CONNACK 0x04, 0x86 for MQTT 5.0); other user names are left to the
- * authenticator callback, and refused without one. Blocks while reading the file.
- *
- * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` (NULL `opts`), `MQTT_STATUS_INVALID_UTF8`
- * or `MQTT_STATUS_IO` (naming the file).
- *
- * # Safety
- * `opts` is NULL or a live options object; `path` is NULL or a NUL-terminated string.
- */
-mqtt_status mqtt_broker_options_set_password_file(mqtt_broker_options *opts, const char *path);
-
-/**
- * Sets a mosquitto ACL file (`user`, `topic [read|write|readwrite|deny] FILTER`, `pattern`
- * with `%c` and `%u`), read now; NULL removes it. Publishing needs write access (refused
- * messages are acknowledged but not forwarded, 0x87 for MQTT 5.0), every delivered message read
- * access, and a subscription whose filter no read rule could ever match is refused in SUBACK.
- * Checked before the authorizer callback; both must allow. Blocks while reading the file.
- *
- * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` (NULL `opts`), `MQTT_STATUS_INVALID_UTF8`,
- * `MQTT_STATUS_IO` or `MQTT_STATUS_INVALID_ARGUMENT` (a malformed line; the message names it).
- *
- * # Safety
- * `opts` is NULL or a live options object; `path` is NULL or a NUL-terminated string.
- */
-mqtt_status mqtt_broker_options_set_acl_file(mqtt_broker_options *opts, const char *path);
-
-/**
- * Sets whether clients without a user name are accepted (default true; mosquitto's
- * `allow_anonymous`). When false they get CONNACK 0x05 (0x87 for MQTT 5.0).
- *
- * Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`.
- *
- * # Safety
- * `opts` is NULL or a live options object.
- */
-mqtt_status mqtt_broker_options_set_allow_anonymous(mqtt_broker_options *opts, bool allow);
-
-/**
- * The port the options listen on: 1883 unless `mqtt_broker_options_load_config` read another
- * (a program then passes it to `mqtt_broker_new`); -1 for NULL `opts`. A pure getter: it does
- * not touch `mqtt_last_error`.
- *
- * # Safety
- * `opts` is NULL or a live options object.
- */
-int mqtt_broker_options_get_port(const mqtt_broker_options *opts);
 
 /**
  * Creates a broker that will listen on `port` (a decimal string such as "1883"; "0" picks a

@@ -4,6 +4,8 @@
 //! the Rust hooks, and every call is forwarded to [`Broker`]. This file holds the types C sees;
 //! the functions are grouped by role:
 //! - `options`: `mqtt_broker_options_*`, including the callback setters;
+//! - `options_v5`: the MQTT 5.0 limits, capabilities and enhanced authentication;
+//! - `files`: mosquitto.conf, password and ACL files;
 //! - `callbacks`: the named adapters (`c_authenticator`, `c_authorizer`, `c_event_hook`) that
 //!   turn a C function pointer and its `userdata` into the broker's Rust hooks;
 //! - `server`: creating, starting, stopping and querying a broker.
@@ -11,10 +13,14 @@
 #![allow(non_camel_case_types, reason = "C API types carry their C names")]
 
 mod callbacks;
+mod files;
 mod options;
+mod options_v5;
 mod server;
 
+pub use files::*;
 pub use options::*;
+pub use options_v5::*;
 pub use server::*;
 
 use std::ffi::{c_char, c_int, c_void};
