@@ -116,6 +116,16 @@ fn terms(state: &State, connect: &Connect) -> Result<(Arc<str>, Terms), ReasonCo
     {
         return Err(ReasonCode::BAD_AUTHENTICATION_METHOD);
     }
+    // MQTT 5.0 [MQTT-3.2.2-12], [MQTT-3.2.2-13]: a will the broker could not publish as asked
+    // is refused.
+    if v5 && let Some(will) = &connect.will {
+        if will.qos > state.options.maximum_qos {
+            return Err(ReasonCode::QOS_NOT_SUPPORTED);
+        }
+        if will.retain && !state.options.retain_available {
+            return Err(ReasonCode::RETAIN_NOT_SUPPORTED);
+        }
+    }
     let client_id: Arc<str> = if assigned_id {
         // [MQTT-3.1.3-6]: the server assigns a unique identifier.
         Arc::from(generated_client_id())

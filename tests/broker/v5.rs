@@ -1161,3 +1161,214 @@ mod c_api {
         }
     }
 }
+
+/// MQTT 5.0 [MQTT-3.2.2-12], [MQTT-3.2.2-13]: a will above the broker's Maximum QoS, or retained
+/// where retain is not available, is refused in CONNACK; [MQTT-3.2.2-10]: a subscription asking
+/// more than Maximum QoS is granted Maximum QoS.
+#[test]
+fn maximum_qos_and_retain_availability_apply_to_wills_and_subscriptions() {
+    let broker = broker(BrokerOptions {
+        maximum_qos: QoS::AtLeastOnce,
+        retain_available: false,
+        ..BrokerOptions::default()
+    });
+    let with_will = |qos, retain| {
+        let mut connect = connect5("w", Properties::new());
+        connect.will = Some(LastWill::new(
+            TopicName::new("will").unwrap(),
+            b"x".to_vec(),
+            qos,
+            retain,
+        ));
+        connect
+    };
+    let (_, connack) = join(&broker, with_will(QoS::ExactlyOnce, false));
+    assert_eq!(connack.code, ReasonCode::QOS_NOT_SUPPORTED);
+    let (_, connack) = join(&broker, with_will(QoS::AtMostOnce, true));
+    assert_eq!(connack.code, ReasonCode::RETAIN_NOT_SUPPORTED);
+    let (mut peer, connack) = join(&broker, with_will(QoS::AtLeastOnce, false));
+    assert_eq!(connack.code, ReasonCode::SUCCESS);
+    peer.send(&Packet::Subscribe(Subscribe {
+        packet_id: id(1),
+        topics: vec![SubscribeTopic::new("t", QoS::ExactlyOnce)],
+        properties: Properties::new(),
+    }));
+    match peer.next() {
+        Some(Packet::Suback(s)) => assert_eq!(s.codes, [ReasonCode::GRANTED_QOS_1]),
+        other => panic!("expected SUBACK, got {other:?}"),
+    }
+    // A retained PUBLISH where retain is not available: DISCONNECT 0x9A.
+    let mut retained = publish("t", b"r", QosPid::AtMostOnce, Properties::new());
+    if let Packet::Publish(p) = &mut retained {
+        p.retain = true;
+    }
+    peer.send(&retained);
+    assert_eq!(peer.expect_disconnect(), ReasonCode::RETAIN_NOT_SUPPORTED);
+    // A QoS 2 PUBLISH above Maximum QoS: DISCONNECT 0x9B.
+    let mut qos2 = join5(&broker, "q");
+    qos2.send(&publish(
+        "t",
+        b"x",
+        QosPid::ExactlyOnce(id(1)),
+        Properties::new(),
+    ));
+    assert_eq!(qos2.expect_disconnect(), ReasonCode::QOS_NOT_SUPPORTED);
+}
+
+/// MQTT 5.0 [MQTT-3.1.2-28]: Response Information only for a client that asks for it;
+/// [MQTT-4.12.0-6]: no Authentication Method in CONNACK without one in CONNECT.
+#[test]
+fn response_information_only_when_asked() {
+    let broker = broker(BrokerOptions {
+        response_information: Some("replies/".into()),
+        ..BrokerOptions::default()
+    });
+    let (_, connack) = join(&broker, connect5("quiet", Properties::new()));
+    assert_eq!(
+        connack.properties.string(PropertyId::ResponseInformation),
+        None
+    );
+    assert_eq!(
+        connack.properties.string(PropertyId::AuthenticationMethod),
+        None
+    );
+    let asked = Properties(vec![Property::RequestResponseInformation(1)]);
+    let (_, connack) = join(&broker, connect5("asks", asked));
+    assert_eq!(
+        connack.properties.string(PropertyId::ResponseInformation),
+        Some("replies/")
+    );
+}
+
+/// MQTT 5.0 [MQTT-3.3.2-7]: topic aliases live as long as the connection; [MQTT-3.3.2-14]: a
+/// Response Topic holds no wildcards; [MQTT-3.3.4-6]: a client never sends a Subscription
+/// Identifier. Each is a protocol error.
+#[test]
+fn alias_response_topic_and_subscription_identifier_rules() {
+    let broker = broker(BrokerOptions::default());
+    let asked = Properties(vec![Property::SessionExpiryInterval(60)]);
+    let (mut first, _) = join(&broker, connect5("aliaser", asked.clone()));
+    let alias = |n| Properties(vec![Property::TopicAlias(n)]);
+    first.send(&publish("a/b", b"1", QosPid::AtMostOnce, alias(1)));
+    first.send(&Packet::Disconnect(Disconnect::default()));
+    drop(first);
+    let mut again = connect5("aliaser", asked);
+    again.clean_session = false;
+    let (mut second, connack) = join(&broker, again);
+    assert!(
+        connack.session_present,
+        "the session survives, its aliases do not"
+    );
+    second.send(&Packet::Publish(Publish {
+        dup: false,
+        qospid: QosPid::AtMostOnce,
+        retain: false,
+        topic: TopicName::aliased(),
+        payload: Arc::from(&b"2"[..]),
+        properties: alias(1),
+    }));
+    assert_eq!(second.expect_disconnect(), ReasonCode::PROTOCOL_ERROR);
+
+    let mut wildcard = join5(&broker, "wildcard");
+    let response = Properties(vec![Property::ResponseTopic("replies/#".into())]);
+    wildcard.send(&publish("t", b"x", QosPid::AtMostOnce, response));
+    assert_eq!(wildcard.expect_disconnect(), ReasonCode::PROTOCOL_ERROR);
+
+    let mut identified = join5(&broker, "identified");
+    let id_property = Properties(vec![Property::SubscriptionIdentifier(3)]);
+    identified.send(&publish("t", b"x", QosPid::AtMostOnce, id_property));
+    assert_eq!(identified.expect_disconnect(), ReasonCode::PROTOCOL_ERROR);
+}
+
+/// MQTT 5.0 [MQTT-3.5.2-1], [MQTT-3.7.2-1]: a reason code the packet does not define, and
+/// [MQTT-3.15.1-1]: AUTH with non-zero flags, are malformed (DISCONNECT 0x81).
+#[test]
+fn undefined_reason_codes_and_auth_flags_are_malformed() {
+    let broker = broker(BrokerOptions::default());
+    for bytes in [
+        &[0x50, 3, 0, 1, 0x92][..], // PUBREC with PUBREL's 0x92
+        &[0x70, 3, 0, 1, 0x10],     // PUBCOMP with PUBACK's 0x10
+        &[0xF1, 0],                 // AUTH with flags 0001
+    ] {
+        let mut peer = join5(&broker, "bad");
+        peer.send_raw(bytes);
+        assert_eq!(
+            peer.expect_disconnect(),
+            ReasonCode::MALFORMED_PACKET,
+            "{bytes:02x?}"
+        );
+    }
+}
+
+/// MQTT 5.0 [MQTT-3.1.3-10]: a will's User Properties arrive in their order.
+#[test]
+fn will_user_properties_keep_their_order() {
+    let broker = broker(BrokerOptions::default());
+    let mut watcher = join5(&broker, "watcher");
+    subscribe(
+        &mut watcher,
+        1,
+        vec![SubscribeTopic::new("will/#", QoS::AtMostOnce)],
+        Properties::new(),
+    );
+    let mut connect = connect5("leaver", Properties::new());
+    let mut will = LastWill::new(
+        TopicName::new("will/leaver").unwrap(),
+        b"gone".to_vec(),
+        QoS::AtMostOnce,
+        false,
+    );
+    for (k, v) in [("z", "1"), ("a", "2"), ("z", "3")] {
+        will.properties
+            .push(Property::UserProperty(k.into(), v.into()));
+    }
+    connect.will = Some(will);
+    let (leaver, _) = join(&broker, connect);
+    drop(leaver);
+    let got = watcher.expect_publish();
+    let pairs: Vec<String> = got
+        .properties
+        .user_properties()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    assert_eq!(pairs, ["z=1", "a=2", "z=3"]);
+}
+
+/// MQTT 5.0 [MQTT-4.8.2-3]: a shared message goes out at the chosen member's granted QoS;
+/// [MQTT-4.8.2-6]: a member refusing it (PUBACK 0x80 or above) does not make the broker send it
+/// to another member.
+#[test]
+fn shared_members_get_their_own_qos_and_refusals_are_final() {
+    let broker = broker(BrokerOptions::default());
+    let mut low = join5(&broker, "low");
+    let mut high = join5(&broker, "high");
+    subscribe(
+        &mut low,
+        1,
+        vec![SubscribeTopic::new("$share/g/jobs", QoS::AtMostOnce)],
+        Properties::new(),
+    );
+    subscribe(
+        &mut high,
+        1,
+        vec![SubscribeTopic::new("$share/g/jobs", QoS::AtLeastOnce)],
+        Properties::new(),
+    );
+    for n in 0..2u8 {
+        broker
+            .publish("jobs", &[n], QoS::AtLeastOnce, false)
+            .unwrap();
+    }
+    let from_low = low.expect_publish();
+    assert_eq!(from_low.qospid, QosPid::AtMostOnce, "granted QoS 0");
+    let from_high = high.expect_publish();
+    assert_eq!(from_high.qospid.qos(), QoS::AtLeastOnce, "granted QoS 1");
+    // The QoS 1 member refuses its message: it is not sent again, to anyone.
+    high.send(&Packet::Puback(Ack {
+        packet_id: from_high.qospid.packet_id().unwrap(),
+        reason: ReasonCode::UNSPECIFIED_ERROR,
+        properties: Properties::new(),
+    }));
+    low.expect_nothing(Duration::from_millis(300));
+    high.expect_nothing(Duration::from_millis(100));
+}
