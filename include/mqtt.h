@@ -910,6 +910,18 @@ mqtt_status mqtt_broker_options_set_event_callback(mqtt_broker_options *opts,
                                                    void *userdata);
 
 /**
+ * Sets how often the `$SYS` topics (mosquitto's names: `$SYS/broker/clients/connected`,
+ * `$SYS/broker/messages/received`, `$SYS/broker/uptime`, ...) are published, retained, in
+ * seconds (default 10; 0 publishes none).
+ *
+ * Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`.
+ *
+ * # Safety
+ * `opts` is NULL or a live options object.
+ */
+mqtt_status mqtt_broker_options_set_sys_interval_s(mqtt_broker_options *opts, uint32_t seconds);
+
+/**
  * MQTT 5.0: sets how many QoS 2 messages one client may have unacknowledged at once (the
  * Receive Maximum announced in CONNACK; default 65535, between 1 and 65535). A client sending
  * more is disconnected with reason code 0x93.

@@ -12,6 +12,7 @@ use super::options::{Access, DisconnectReason};
 use super::router::Publication;
 use super::session::NEVER_EXPIRES;
 use super::subscriptions::{Grant, split_shared};
+use super::sys::client_may_publish;
 use crate::protocol::{
     Ack, Packet, Properties, PropertyId, Publish, QosPid, ReasonCode, Suback, SubackCode,
     Subscribe, Unsuback, Unsubscribe,
@@ -245,7 +246,8 @@ impl Online {
         }
         let topic = &publish.topic;
         let mut reason = ReasonCode::SUCCESS;
-        if !self.authorized(topic.as_str(), Access::Publish) {
+        if !client_may_publish(topic.as_str()) || !self.authorized(topic.as_str(), Access::Publish)
+        {
             reason = ReasonCode::NOT_AUTHORIZED;
         } else if self.v5
             && publish
@@ -292,6 +294,7 @@ impl Online {
                 retain: publish.retain,
                 properties: publish.properties,
                 publisher: Some(Arc::clone(&self.client_id)),
+                internal: false,
             };
             self.state
                 .route(publication, &mut self.scratch, &mut self.wakeups);
@@ -428,5 +431,6 @@ pub(crate) fn will_publication(will: crate::protocol::LastWill) -> Publication {
         retain: will.retain,
         properties: will.properties,
         publisher: None,
+        internal: false,
     }
 }

@@ -40,6 +40,8 @@ pub(crate) struct Io {
     pub output: Vec<u8>,
     /// The revision the client's CONNECT announced, which decides how packets are encoded.
     protocol: ProtocolLevel,
+    /// Bytes read and written since the owner last took them ([`Io::take_traffic`]).
+    traffic: (u64, u64),
 }
 
 impl Io {
@@ -59,6 +61,7 @@ impl Io {
             read_chunk: MIN_READ_CHUNK,
             output: Vec::new(),
             protocol: ProtocolLevel::V311,
+            traffic: (0, 0),
         })
     }
 
@@ -92,6 +95,11 @@ impl Io {
 
     pub fn protocol(&self) -> ProtocolLevel {
         self.protocol
+    }
+
+    /// Bytes read and written since the last call, for the broker's counters.
+    pub fn take_traffic(&mut self) -> (u64, u64) {
+        std::mem::take(&mut self.traffic)
     }
 
     /// Buffers `packet`, encoded for the client's revision. Only packets the broker builds go
@@ -162,6 +170,7 @@ impl Io {
         self.input.reserve(spare);
         let offered = self.input.capacity() - len;
         let n = read_into_spare(self.fd, &mut self.input)?;
+        self.traffic.0 += n as u64;
         if n == offered && self.read_chunk < MAX_READ_CHUNK {
             self.read_chunk *= 2;
         }
@@ -198,6 +207,7 @@ impl Io {
                 _ => return Err(err),
             }
         }
+        self.traffic.1 += written as u64;
         if written == self.output.len() {
             self.output.clear();
             if self.output.capacity() > OUTPUT_KEEP {

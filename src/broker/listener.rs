@@ -16,6 +16,7 @@ use super::io::Io;
 use super::refusal::refuse;
 use super::runtime::Runtime;
 use super::stats::Counters;
+use super::sys::SysTopics;
 use super::threads::{join_finished, mark_serving};
 use crate::protocol::ReasonCode;
 use crate::socket::{deepen_backlog, poll_many};
@@ -33,6 +34,8 @@ pub(crate) fn run(runtime: Arc<Runtime>, listener: TcpListener, waker: Arc<Waker
     deepen_backlog(listener.as_raw_fd(), BACKLOG);
     let state = &runtime.state;
     let mut last_sweep = Instant::now();
+    let mut sys = SysTopics::new();
+    sys.tick(state, last_sweep);
     let mut fds: Vec<libc::pollfd> = Vec::new();
     loop {
         join_finished(&runtime);
@@ -71,6 +74,7 @@ pub(crate) fn run(runtime: Arc<Runtime>, listener: TcpListener, waker: Arc<Waker
         if now.duration_since(last_sweep) >= EXPIRY_SWEEP {
             last_sweep = now;
             state.expire_sessions(state.options.session_expiry);
+            sys.tick(state, now);
         }
     }
 }

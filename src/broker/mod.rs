@@ -75,6 +75,7 @@ mod session;
 mod state;
 mod stats;
 mod subscriptions;
+mod sys;
 mod threads;
 
 use std::fmt;
@@ -317,6 +318,7 @@ impl Broker {
             retain,
             properties: crate::protocol::Properties::new(),
             publisher: None,
+            internal: false,
         };
         self.shared
             .runtime

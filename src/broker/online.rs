@@ -25,6 +25,7 @@ use super::session::{Session, Wakeups};
 use super::state::State;
 use super::stats::Counters;
 use super::subscriptions::Subscriber;
+use super::sys::client_may_publish;
 use super::threads::ThreadEnd;
 use crate::protocol::{
     Disconnect, LastWill, Packet, Property, PropertyId, QoS, QosPid, ReasonCode, encode_publish,
@@ -168,7 +169,15 @@ impl Online {
             attached,
         } = accepted;
         let state = Arc::clone(&runtime.state);
-        Counters::add(&state.counters.clients_connected, 1);
+        let connected = state
+            .counters
+            .clients_connected
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        state
+            .counters
+            .clients_maximum
+            .fetch_max(connected, std::sync::atomic::Ordering::Relaxed);
         // [MQTT-3.1.2-24]: the server allows one and a half times the keep-alive.
         let keep_alive_limit = (terms.keep_alive > 0)
             .then(|| Duration::from_millis(u64::from(terms.keep_alive) * 1500));
@@ -385,10 +394,7 @@ impl Online {
                     break;
                 }
             }
-            Counters::add(
-                &self.state.counters.messages_sent,
-                std::mem::take(&mut self.unsent_count),
-            );
+            self.count_traffic();
             let keep_alive_deadline = self.keep_alive_deadline();
             // A connection that just got its CONNACK parks at once unless the client already
             // sent more: the thread is free for the next connection, which keeps connection
@@ -560,6 +566,7 @@ impl Online {
         self.io.shutdown();
         if reason.publishes_will()
             && let Some(will) = self.will.take()
+            && client_may_publish(will.topic.as_str())
             && self.authorized(will.topic.as_str(), Access::Publish)
         {
             let delay = will
@@ -606,12 +613,22 @@ impl Online {
         self.io.send(&Packet::Disconnect(Disconnect::new(code)));
     }
 
+    /// Adds the messages and bytes sent and received since the last call to the broker's counters
+    /// (once per loop, not per packet, so threads do not fight over their cache lines).
+    fn count_traffic(&mut self) {
+        let counters = &self.state.counters;
+        Counters::add(
+            &counters.messages_sent,
+            std::mem::take(&mut self.unsent_count),
+        );
+        let (read, written) = self.io.take_traffic();
+        Counters::add(&counters.bytes_received, read);
+        Counters::add(&counters.bytes_sent, written);
+    }
+
     fn detach(&mut self) {
         if let Some(flows) = self.flows.take() {
-            Counters::add(
-                &self.state.counters.messages_sent,
-                std::mem::take(&mut self.unsent_count),
-            );
+            self.count_traffic();
             self.state.detach(&self.session, flows);
             Counters::sub(&self.state.counters.clients_connected, 1);
         }

@@ -220,6 +220,9 @@ pub struct BrokerOptions {
     /// MQTT 5.0: a keep-alive the broker imposes instead of the client's (Server Keep Alive,
     /// MQTT 5.0 section 3.2.2.3.14). Default none.
     pub server_keep_alive: Option<u16>,
+    /// How often the `$SYS` topics are published (mosquitto's `sys_interval`; default 10 s);
+    /// zero publishes none.
+    pub sys_interval: Duration,
     /// MQTT 5.0: the Response Information returned to a client that asks for it (MQTT 5.0
     /// section 3.2.2.3.15), the base of its response topics. Default none: not returned.
     pub response_information: Option<String>,
@@ -258,6 +261,7 @@ impl Default for BrokerOptions {
             subscription_identifiers: true,
             server_keep_alive: None,
             response_information: None,
+            sys_interval: Duration::from_secs(10),
         }
     }
 }
@@ -339,6 +343,7 @@ impl fmt::Debug for BrokerOptions {
             .field("subscription_identifiers", &self.subscription_identifiers)
             .field("server_keep_alive", &self.server_keep_alive)
             .field("response_information", &self.response_information)
+            .field("sys_interval", &self.sys_interval)
             .finish()
     }
 }

@@ -17,17 +17,21 @@ pub(crate) struct Retained {
 #[derive(Debug, Default)]
 pub(crate) struct RetainedStore {
     by_topic: HashMap<TopicName, Retained>,
+    /// How many of them are the broker's own (`$SYS`), which the retained count leaves out.
+    system: usize,
 }
 
 impl RetainedStore {
+    /// Retained messages clients and the host published (`$SYS` left out).
     pub fn len(&self) -> usize {
-        self.by_topic.len()
+        self.by_topic.len() - self.system
     }
 
     /// Stores `message` as the topic's retained message, replacing any earlier one
     /// ([MQTT-3.3.1-5], [MQTT-3.3.1-7]); an empty payload removes it instead and is not stored
     /// ([MQTT-3.3.1-10], [MQTT-3.3.1-11]).
     pub fn update(&mut self, message: &Arc<Message>, qos: QoS) {
+        let before = self.by_topic.len();
         if message.payload.is_empty() {
             self.by_topic.remove(&message.topic);
         } else {
@@ -38,6 +42,9 @@ impl RetainedStore {
                     qos,
                 },
             );
+        }
+        if message.topic.as_str().starts_with("$SYS") {
+            self.system = self.system + self.by_topic.len() - before;
         }
     }
 

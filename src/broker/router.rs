@@ -23,6 +23,8 @@ pub(crate) struct Publication {
     pub properties: Properties,
     /// The publishing client's id, `None` for the host and for wills.
     pub publisher: Option<Arc<str>>,
+    /// Published by the broker itself (`$SYS`): not counted as a message received.
+    pub internal: bool,
 }
 
 impl State {
@@ -44,7 +46,6 @@ impl State {
         scratch: &mut Vec<Subscriber>,
         wakeups: &mut Wakeups,
     ) {
-        Counters::add(&self.counters.messages_received, 1);
         let Publication {
             topic,
             payload,
@@ -52,7 +53,11 @@ impl State {
             retain,
             properties,
             publisher,
+            internal,
         } = publication;
+        if !internal {
+            Counters::add(&self.counters.messages_received, 1);
+        }
         let message = Arc::new(Message::new(topic, payload, properties, publisher, retain));
         if retain {
             self.retained.write().update(&message, qos);

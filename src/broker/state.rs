@@ -97,6 +97,7 @@ mod tests {
             retain,
             properties: Properties::new(),
             publisher: publisher.map(Arc::from),
+            internal: false,
         };
         state.route(publication, &mut Vec::new(), &mut wakeups);
         wakeups.wake_all();

@@ -23,6 +23,11 @@ pub struct BrokerStats {
     /// Messages discarded because a session's queue was full, or QoS 0 messages for an absent or
     /// closing session.
     pub messages_dropped: u64,
+    /// The most clients connected at once since the broker started.
+    pub clients_maximum: u64,
+    /// Bytes read from and written to client sockets after their CONNECT.
+    pub bytes_received: u64,
+    pub bytes_sent: u64,
 }
 
 #[derive(Debug, Default)]
@@ -33,6 +38,9 @@ pub(crate) struct Counters {
     pub messages_received: AtomicU64,
     pub messages_sent: AtomicU64,
     pub messages_dropped: AtomicU64,
+    pub clients_maximum: AtomicU64,
+    pub bytes_received: AtomicU64,
+    pub bytes_sent: AtomicU64,
 }
 
 impl Counters {
@@ -61,6 +69,9 @@ impl Counters {
             messages_received: get(&self.messages_received),
             messages_sent: get(&self.messages_sent),
             messages_dropped: get(&self.messages_dropped),
+            clients_maximum: get(&self.clients_maximum),
+            bytes_received: get(&self.bytes_received),
+            bytes_sent: get(&self.bytes_sent),
         }
     }
 }

@@ -355,3 +355,76 @@ fn stats_count_traffic() {
     eventually("sent counted", || broker.stats().messages_sent == 10);
     assert_eq!(stats.messages_dropped, 0);
 }
+
+/// `$SYS` topics under mosquitto's names, published retained every `sys_interval`, with values
+/// that follow the traffic; `#` does not match them ([MQTT-4.7.2-1]) and clients cannot publish
+/// into them.
+#[test]
+fn sys_topics_report_the_traffic() {
+    let broker = start_broker(BrokerOptions {
+        sys_interval: Duration::from_secs(1),
+        ..BrokerOptions::default()
+    });
+    let mut everything = RawClient::clean(broker.port(), "everything");
+    everything.subscribe_ok(1, &[("#", QoS::AtMostOnce)]);
+    let mut publisher = RawClient::clean(broker.port(), "publisher");
+    for n in 0..3u8 {
+        publisher.send(&publish("data", &[n], QosPid::AtMostOnce, false));
+    }
+    // A client cannot write $SYS.
+    publisher.send(&publish(
+        "$SYS/broker/uptime",
+        b"forged",
+        QosPid::AtMostOnce,
+        false,
+    ));
+    for _ in 0..3 {
+        assert!(matches!(everything.recv(), Packet::Publish(p) if p.topic.as_str() == "data"));
+    }
+    // Wait for a publication after the traffic, then read the retained values.
+    std::thread::sleep(Duration::from_millis(2100));
+    let mut reader = RawClient::clean(broker.port(), "reader");
+    reader.subscribe_ok(1, &[("$SYS/broker/#", QoS::AtMostOnce)]);
+    let mut values = std::collections::HashMap::new();
+    while let Ok(Packet::Publish(p)) = reader.try_recv(Duration::from_millis(300)) {
+        assert!(p.retain);
+        let topic = p
+            .topic
+            .as_str()
+            .trim_start_matches("$SYS/broker/")
+            .to_owned();
+        values.insert(topic, String::from_utf8_lossy(&p.payload).into_owned());
+    }
+    assert_eq!(
+        values["version"],
+        format!("libmqtt {}", env!("CARGO_PKG_VERSION"))
+    );
+    assert_ne!(values["uptime"], "forged");
+    assert!(
+        values["uptime"].ends_with(" seconds"),
+        "{}",
+        values["uptime"]
+    );
+    assert_eq!(
+        values["messages/received"], "3",
+        "the refused $SYS one is not received"
+    );
+    assert_eq!(values["clients/connected"], "2");
+    assert_eq!(values["clients/maximum"], "2");
+    assert_eq!(values["subscriptions/count"], "1");
+    assert!(values["bytes/received"].parse::<u64>().unwrap() > 0);
+    for key in [
+        "load/messages/received/1min",
+        "retained messages/count",
+        "messages/sent",
+    ] {
+        assert!(values.contains_key(key), "{key} missing from {values:?}");
+    }
+    // Nothing of $SYS reached the `#` subscriber.
+    assert!(everything.try_recv(Duration::from_millis(200)).is_err());
+    assert_eq!(
+        broker.stats().retained_messages,
+        0,
+        "$SYS is not counted as retained"
+    );
+}

@@ -352,3 +352,24 @@ pub unsafe extern "C" fn mqtt_broker_options_set_event_callback(
     // SAFETY: forwarded to the caller.
     unsafe { with_options(opts, change) }
 }
+
+/// Sets how often the `$SYS` topics (mosquitto's names: `$SYS/broker/clients/connected`,
+/// `$SYS/broker/messages/received`, `$SYS/broker/uptime`, ...) are published, retained, in
+/// seconds (default 10; 0 publishes none).
+///
+/// Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`.
+///
+/// # Safety
+/// `opts` is NULL or a live options object.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_broker_options_set_sys_interval_s(
+    opts: *mut mqtt_broker_options,
+    seconds: u32,
+) -> mqtt_status {
+    let change = |o: &mut BrokerOptions| {
+        o.sys_interval = Duration::from_secs(u64::from(seconds));
+        Ok(())
+    };
+    // SAFETY: forwarded to the caller.
+    unsafe { with_options(opts, change) }
+}
