@@ -362,6 +362,12 @@ typedef struct mqtt_connect_options mqtt_connect_options;
 typedef struct mqtt_connection mqtt_connection;
 
 /**
+ * Where the message hook leaves a replacement topic and payload, with
+ * `mqtt_hook_reply_replace`; only valid during the callback.
+ */
+typedef struct mqtt_hook_reply mqtt_hook_reply;
+
+/**
  * Decides whether a client may connect. Returns an `mqtt_auth_result` value as an `int`.
  * `username` and `password` are NULL when the client sent none (`password_len` is then 0); the
  * password is binary and not NUL-terminated. The strings are valid only during the call.
@@ -436,6 +442,35 @@ typedef struct {
  * call.
  */
 typedef void (*mqtt_broker_event_callback)(void *userdata, const mqtt_broker_event *event);
+
+/**
+ * A PUBLISH from a client, passed to the message hook before it is routed. Every pointer in it
+ * is valid only during the callback.
+ */
+typedef struct {
+    const char *client_id;
+    /**
+     * NULL when the client presented no user name.
+     */
+    const char *username;
+    const char *topic;
+    /**
+     * Not NUL-terminated; NULL when `payload_len` is 0.
+     */
+    const uint8_t *payload;
+    size_t payload_len;
+    int qos;
+    bool retain;
+} mqtt_hooked_message;
+
+/**
+ * Sees every PUBLISH a client sends, after authorization and before routing (see
+ * `mqtt_broker_options_set_message_hook`). Returns 0 to route it (or its replacement), or a
+ * failure reason code of 0x80 and above to drop it.
+ */
+typedef int (*mqtt_broker_message_hook)(void *userdata,
+                                        const mqtt_hooked_message *message,
+                                        mqtt_hook_reply *reply);
 
 /**
  * One step of an MQTT 5.0 enhanced authentication exchange, passed to the enhanced
@@ -920,6 +955,47 @@ mqtt_status mqtt_broker_options_set_event_callback(mqtt_broker_options *opts,
  * `opts` is NULL or a live options object.
  */
 mqtt_status mqtt_broker_options_set_sys_interval_s(mqtt_broker_options *opts, uint32_t seconds);
+
+/**
+ * Sets the message hook, called for every PUBLISH a client sends, after authorization and
+ * before routing (not for the host's own `mqtt_broker_publish` nor for wills); NULL `cb`
+ * removes it, and without one routing costs nothing extra. The hook returns 0 to route the
+ * message — or the replacement it left with `mqtt_hook_reply_replace` — or a failure reason
+ * code (0x80 and above, e.g. 0x87 not authorized, 0x97 quota exceeded) to drop it: a QoS 1 or 2
+ * message is still acknowledged, and an MQTT 5.0 client gets that code in its PUBACK or PUBREC.
+ *
+ * Threads: `cb` runs on the publishing client's connection thread, concurrently for different
+ * clients, once per message: keep it fast. It may call `mqtt_broker_publish`,
+ * `mqtt_broker_stats`, `mqtt_broker_port` and `mqtt_broker_stop` (which then only starts the
+ * stop); it must not call `mqtt_broker_free` or `mqtt_broker_wait` on its own broker.
+ *
+ * Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT` (NULL `opts`).
+ *
+ * # Safety
+ * `opts` is NULL or a live options object; `cb`, if not NULL, is safe to call with `userdata`
+ * from any thread for as long as a broker created from these options exists.
+ */
+mqtt_status mqtt_broker_options_set_message_hook(mqtt_broker_options *opts,
+                                                 mqtt_broker_message_hook cb,
+                                                 void *userdata);
+
+/**
+ * Replaces the topic and payload of the message the hook is looking at (the rest of the
+ * message stays as it was). Only valid inside the message hook that received `reply`; the hook
+ * must then return 0. Topic and payload are copied.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT`, `MQTT_STATUS_INVALID_UTF8` or
+ * `MQTT_STATUS_INVALID_TOPIC` (not a valid topic name).
+ *
+ * # Safety
+ * `reply` is the pointer the hook received, during the hook; `topic` is NULL or a
+ * NUL-terminated string; `payload` points to `len` readable bytes (NULL allowed when `len` is
+ * 0).
+ */
+mqtt_status mqtt_hook_reply_replace(mqtt_hook_reply *reply,
+                                    const char *topic,
+                                    const uint8_t *payload,
+                                    size_t len);
 
 /**
  * MQTT 5.0: sets how many QoS 2 messages one client may have unacknowledged at once (the

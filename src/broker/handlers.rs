@@ -8,14 +8,14 @@ use std::sync::Arc;
 use super::flows::{Ack as FlowAck, Acknowledged};
 use super::message::Delivery;
 use super::online::Online;
-use super::options::{Access, DisconnectReason};
+use super::options::{Access, DisconnectReason, HookVerdict, HookedMessage, MessageHook};
 use super::router::Publication;
 use super::session::NEVER_EXPIRES;
 use super::subscriptions::{Grant, split_shared};
 use super::sys::client_may_publish;
 use crate::protocol::{
-    Ack, Packet, Properties, PropertyId, Publish, QosPid, ReasonCode, Suback, SubackCode,
-    Subscribe, Unsuback, Unsubscribe,
+    Ack, Packet, Properties, PropertyContext, PropertyId, Publish, QosPid, ReasonCode, Suback,
+    SubackCode, Subscribe, Unsuback, Unsubscribe,
 };
 use crate::service::acl::AclAccess;
 use crate::topic::{TopicFilter, TopicName};
@@ -261,6 +261,11 @@ impl Online {
             }
             reason = ReasonCode::PAYLOAD_FORMAT_INVALID;
         }
+        if reason.is_success()
+            && let Some(hook) = &self.state.options.message_hook
+        {
+            reason = self.apply_hook(hook.clone(), &mut publish);
+        }
         let forward = match publish.qospid {
             QosPid::AtMostOnce => reason.is_success(),
             // [MQTT-4.3.2-2]: PUBACK with the packet's identifier.
@@ -300,6 +305,39 @@ impl Online {
                 .route(publication, &mut self.scratch, &mut self.wakeups);
         }
         Ok(())
+    }
+
+    /// Asks the host's message hook about `publish`, rewriting it if the hook says so; returns
+    /// the reason code for the acknowledgement (a failure means: do not route). A replacement
+    /// topic that is not a valid topic name drops the message with 0x90.
+    fn apply_hook(&self, hook: MessageHook, publish: &mut Publish) -> ReasonCode {
+        let verdict = hook(&HookedMessage {
+            client_id: &self.client_id,
+            username: self.username.as_deref(),
+            topic: publish.topic.as_str(),
+            payload: &publish.payload,
+            qos: publish.qospid.qos(),
+            retain: publish.retain,
+            properties: &publish.properties,
+        });
+        match verdict {
+            HookVerdict::Accept => ReasonCode::SUCCESS,
+            // A code PUBACK and PUBREC cannot carry reads as unspecified error.
+            HookVerdict::Drop(code)
+                if code.is_valid_in(PropertyContext::Puback) && !code.is_success() =>
+            {
+                code
+            }
+            HookVerdict::Drop(_) => ReasonCode::UNSPECIFIED_ERROR,
+            HookVerdict::Replace { topic, payload } => match TopicName::new(&topic) {
+                Ok(topic) => {
+                    publish.topic = topic;
+                    publish.payload = Arc::from(payload);
+                    ReasonCode::SUCCESS
+                }
+                Err(_) => ReasonCode::TOPIC_NAME_INVALID,
+            },
+        }
     }
 
     /// SUBACK carries one code per filter, in order, with the same packet identifier

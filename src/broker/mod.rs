@@ -89,7 +89,8 @@ use parking_lot::{Condvar, Mutex};
 
 pub use options::{
     Access, AuthRequest, AuthResult, AuthStep, AuthVerdict, Authenticator, Authorizer, BrokerEvent,
-    BrokerOptions, DisconnectReason, EnhancedAuthenticator, EventHook, MIN_THREAD_STACK_SIZE,
+    BrokerOptions, DisconnectReason, EnhancedAuthenticator, EventHook, HookVerdict, HookedMessage,
+    MIN_THREAD_STACK_SIZE, MessageHook,
 };
 pub use stats::BrokerStats;
 

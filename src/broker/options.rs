@@ -144,6 +144,35 @@ pub type EnhancedAuthenticator = Arc<dyn Fn(&AuthStep<'_>) -> AuthVerdict + Send
 pub type Authorizer = Arc<dyn Fn(&str, Option<&str>, &str, Access) -> bool + Send + Sync>;
 pub type EventHook = Arc<dyn Fn(&BrokerEvent<'_>) + Send + Sync>;
 
+/// A PUBLISH from a client as the [`MessageHook`] sees it, before routing.
+#[derive(Debug, Clone, Copy)]
+pub struct HookedMessage<'a> {
+    pub client_id: &'a str,
+    pub username: Option<&'a str>,
+    pub topic: &'a str,
+    pub payload: &'a [u8],
+    pub qos: QoS,
+    pub retain: bool,
+    /// Its MQTT 5.0 properties (empty from MQTT 3.1.1 clients).
+    pub properties: &'a crate::protocol::Properties,
+}
+
+/// What the [`MessageHook`] decides about a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookVerdict {
+    /// Route it as it is.
+    Accept,
+    /// Do not route it. A QoS 1 or 2 message is still acknowledged; an MQTT 5.0 client gets this
+    /// reason code in its PUBACK or PUBREC (a failure code: 0x80 and above).
+    Drop(ReasonCode),
+    /// Route this topic and payload instead (the rest of the message as it was).
+    Replace { topic: String, payload: Vec<u8> },
+}
+
+/// Sees every PUBLISH a client sends, after authorization and before routing; called on the
+/// client's connection thread. Not called for the host's own publications or for wills.
+pub type MessageHook = Arc<dyn Fn(&HookedMessage<'_>) -> HookVerdict + Send + Sync>;
+
 /// Broker configuration. Every field has a usable default; see [`BrokerOptions::default`].
 #[derive(Clone)]
 pub struct BrokerOptions {
@@ -194,6 +223,9 @@ pub struct BrokerOptions {
     pub enhanced_authenticator: Option<EnhancedAuthenticator>,
     pub authorizer: Option<Authorizer>,
     pub event_hook: Option<EventHook>,
+    /// Sees, and may drop or rewrite, every PUBLISH a client sends; `None` (the default) costs
+    /// nothing on the routing path.
+    pub message_hook: Option<MessageHook>,
     /// MQTT 5.0: QoS 2 messages a client may have unacknowledged at once (Receive Maximum,
     /// MQTT 5.0 section 3.2.2.3.3); one more gets DISCONNECT 0x93. Default 65535, the protocol's
     /// own maximum (then not announced).
@@ -252,6 +284,7 @@ impl Default for BrokerOptions {
             enhanced_authenticator: None,
             authorizer: None,
             event_hook: None,
+            message_hook: None,
             receive_maximum: u16::MAX,
             topic_alias_maximum: 10,
             maximum_qos: QoS::ExactlyOnce,
@@ -299,6 +332,14 @@ impl BrokerOptions {
         self
     }
 
+    pub fn message_hook(
+        mut self,
+        f: impl Fn(&HookedMessage<'_>) -> HookVerdict + Send + Sync + 'static,
+    ) -> Self {
+        self.message_hook = Some(Arc::new(f));
+        self
+    }
+
     pub fn event_hook(mut self, f: impl Fn(&BrokerEvent<'_>) + Send + Sync + 'static) -> Self {
         self.event_hook = Some(Arc::new(f));
         self
@@ -334,6 +375,7 @@ impl fmt::Debug for BrokerOptions {
             )
             .field("authorizer", &self.authorizer.is_some())
             .field("event_hook", &self.event_hook.is_some())
+            .field("message_hook", &self.message_hook.is_some())
             .field("receive_maximum", &self.receive_maximum)
             .field("topic_alias_maximum", &self.topic_alias_maximum)
             .field("maximum_qos", &self.maximum_qos)

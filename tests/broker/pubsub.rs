@@ -428,3 +428,45 @@ fn sys_topics_report_the_traffic() {
         "$SYS is not counted as retained"
     );
 }
+
+/// The host's message hook sees every client PUBLISH before routing and may drop or rewrite it;
+/// a dropped QoS 1 message is still acknowledged.
+#[test]
+fn message_hook_drops_and_rewrites() {
+    use mqtt::broker::HookVerdict;
+    use mqtt::protocol::ReasonCode;
+    let broker = start_broker(BrokerOptions::default().message_hook(|m| {
+        if m.topic.starts_with("drop/") {
+            HookVerdict::Drop(ReasonCode::QUOTA_EXCEEDED)
+        } else if m.topic == "old" {
+            HookVerdict::Replace {
+                topic: "new".into(),
+                payload: m.payload.to_ascii_uppercase(),
+            }
+        } else {
+            HookVerdict::Accept
+        }
+    }));
+    let mut sub = RawClient::clean(broker.port(), "sub");
+    sub.subscribe_ok(1, &[("#", QoS::AtMostOnce)]);
+    let mut publisher = RawClient::clean(broker.port(), "pub");
+    publisher.send(&publish(
+        "drop/x",
+        b"gone",
+        QosPid::AtLeastOnce(pid(1)),
+        false,
+    ));
+    assert!(matches!(publisher.recv(), Packet::Puback(a) if a.packet_id == pid(1)));
+    publisher.send(&publish("old", b"shout", QosPid::AtMostOnce, false));
+    publisher.send(&publish("kept", b"as is", QosPid::AtMostOnce, false));
+    for (topic, payload) in [("new", &b"SHOUT"[..]), ("kept", b"as is")] {
+        match sub.recv() {
+            Packet::Publish(p) => {
+                assert_eq!(p.topic.as_str(), topic);
+                assert_eq!(&*p.payload, payload);
+            }
+            other => panic!("expected PUBLISH, got {other:?}"),
+        }
+    }
+    assert!(sub.try_recv(Duration::from_millis(200)).is_err());
+}

@@ -974,10 +974,10 @@ mod c_api {
     use mqtt::ffi::*;
 
     /// A broker built and started through the C API; freed on drop.
-    struct CBroker(*mut mqtt_broker);
+    pub(super) struct CBroker(*mut mqtt_broker);
 
     impl CBroker {
-        fn start(opts: *mut mqtt_broker_options) -> CBroker {
+        pub(super) fn start(opts: *mut mqtt_broker_options) -> CBroker {
             let broker = unsafe { mqtt_broker_new(c"0".as_ptr(), opts) };
             assert!(!broker.is_null());
             assert_eq!(unsafe { mqtt_broker_start(broker) }, mqtt_status::Ok);
@@ -989,7 +989,7 @@ mod c_api {
             unsafe { mqtt_broker_port(self.0) }
         }
 
-        fn join(&self, connect: Connect) -> (Peer, Connack) {
+        pub(super) fn join(&self, connect: Connect) -> (Peer, Connack) {
             let stream = TcpStream::connect(("127.0.0.1", self.port())).unwrap();
             let mut peer = Peer {
                 stream,
@@ -1371,4 +1371,76 @@ fn shared_members_get_their_own_qos_and_refusals_are_final() {
     }));
     low.expect_nothing(Duration::from_millis(300));
     high.expect_nothing(Duration::from_millis(100));
+}
+
+/// The message hook through the C API.
+mod c_hook {
+    use std::ffi::{CStr, c_int, c_void};
+    use std::ptr;
+
+    use super::c_api::CBroker;
+    use super::*;
+    use mqtt::ffi::*;
+
+    unsafe extern "C" fn hook(
+        _userdata: *mut c_void,
+        message: *const mqtt_hooked_message,
+        reply: *mut mqtt_hook_reply,
+    ) -> c_int {
+        let message = unsafe { &*message };
+        let topic = unsafe { CStr::from_ptr(message.topic) };
+        match topic.to_bytes() {
+            b"secret" => 0x87,
+            b"rename" => {
+                let status = unsafe {
+                    mqtt_hook_reply_replace(reply, c"renamed".as_ptr(), b"x".as_ptr(), 1)
+                };
+                assert_eq!(status, mqtt_status::Ok);
+                let bad =
+                    unsafe { mqtt_hook_reply_replace(reply, c"a/#".as_ptr(), ptr::null(), 0) };
+                assert_eq!(bad, mqtt_status::InvalidTopic);
+                0
+            }
+            _ => 0,
+        }
+    }
+
+    /// The message hook from C: a refusal reaches a 5.0 publisher in its PUBACK, a replacement
+    /// reaches the subscribers.
+    #[test]
+    fn message_hook_from_c() {
+        let opts = mqtt_broker_options_new();
+        let status =
+            unsafe { mqtt_broker_options_set_message_hook(opts, Some(hook), ptr::null_mut()) };
+        assert_eq!(status, mqtt_status::Ok);
+        let broker = CBroker::start(opts);
+        let (mut sub, _) = broker.join(connect5("sub", Properties::new()));
+        subscribe(
+            &mut sub,
+            1,
+            vec![SubscribeTopic::new("#", QoS::AtMostOnce)],
+            Properties::new(),
+        );
+        let (mut publisher, _) = broker.join(connect5("pub", Properties::new()));
+        publisher.send(&publish(
+            "secret",
+            b"s",
+            QosPid::AtLeastOnce(id(1)),
+            Properties::new(),
+        ));
+        match publisher.next() {
+            Some(Packet::Puback(a)) => assert_eq!(a.reason, ReasonCode::NOT_AUTHORIZED),
+            other => panic!("expected PUBACK, got {other:?}"),
+        }
+        publisher.send(&publish(
+            "rename",
+            b"r",
+            QosPid::AtMostOnce,
+            Properties::new(),
+        ));
+        let got = sub.expect_publish();
+        assert_eq!(got.topic.as_str(), "renamed");
+        assert_eq!(&*got.payload, b"x");
+        sub.expect_nothing(Duration::from_millis(200));
+    }
 }

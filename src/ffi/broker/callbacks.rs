@@ -8,11 +8,11 @@ use std::sync::Arc;
 use super::super::args::UserData;
 use super::{
     mqtt_access, mqtt_auth_reply, mqtt_auth_result, mqtt_auth_step, mqtt_broker_event,
-    mqtt_broker_event_kind, mqtt_disconnect_reason,
+    mqtt_broker_event_kind, mqtt_disconnect_reason, mqtt_hook_reply, mqtt_hooked_message,
 };
 use crate::broker::{
     Access, AuthRequest, AuthResult, AuthStep, AuthVerdict, Authenticator, Authorizer, BrokerEvent,
-    EnhancedAuthenticator, EventHook,
+    EnhancedAuthenticator, EventHook, HookVerdict, HookedMessage, MessageHook,
 };
 use crate::protocol::ReasonCode;
 
@@ -182,6 +182,51 @@ pub(super) fn c_enhanced_authenticator(
             }
             Ok(code) if !code.is_success() => AuthVerdict::Fail(code),
             _ => AuthVerdict::Fail(ReasonCode::NOT_AUTHORIZED),
+        }
+    })
+}
+
+/// A C message hook as the broker's [`MessageHook`]: 0 routes the message (or the replacement
+/// the hook left in its reply), a failure reason code drops it; any other value drops it with
+/// 0x80, so a mistake fails closed.
+pub(super) fn c_message_hook(
+    cb: unsafe extern "C" fn(
+        *mut c_void,
+        *const mqtt_hooked_message,
+        *mut mqtt_hook_reply,
+    ) -> c_int,
+    userdata: UserData,
+) -> MessageHook {
+    Arc::new(move |message: &HookedMessage<'_>| {
+        let client_id = callback_string(message.client_id);
+        let username = message.username.map(callback_string);
+        let topic = callback_string(message.topic);
+        let c_message = mqtt_hooked_message {
+            client_id: client_id.as_ptr(),
+            username: username.as_ref().map_or(ptr::null(), |u| u.as_ptr()),
+            topic: topic.as_ptr(),
+            payload: if message.payload.is_empty() {
+                ptr::null()
+            } else {
+                message.payload.as_ptr()
+            },
+            payload_len: message.payload.len(),
+            qos: message.qos as c_int,
+            retain: message.retain,
+        };
+        let mut reply = mqtt_hook_reply { replacement: None };
+        // SAFETY: as for the authenticator; `c_message` and `reply` live for the call.
+        let code = unsafe { cb(userdata.as_ptr(), &c_message, &mut reply) };
+        match (code, reply.replacement) {
+            (0, None) => HookVerdict::Accept,
+            (0, Some((topic, payload))) => HookVerdict::Replace { topic, payload },
+            (code, _) => HookVerdict::Drop(
+                u8::try_from(code)
+                    .map(ReasonCode)
+                    .ok()
+                    .filter(|c| !c.is_success())
+                    .unwrap_or(ReasonCode::UNSPECIFIED_ERROR),
+            ),
         }
     })
 }

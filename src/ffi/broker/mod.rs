@@ -243,6 +243,38 @@ pub type mqtt_broker_enhanced_authenticator = Option<
     ) -> c_int,
 >;
 
+/// A PUBLISH from a client, passed to the message hook before it is routed. Every pointer in it
+/// is valid only during the callback.
+#[repr(C)]
+pub struct mqtt_hooked_message {
+    pub client_id: *const c_char,
+    /// NULL when the client presented no user name.
+    pub username: *const c_char,
+    pub topic: *const c_char,
+    /// Not NUL-terminated; NULL when `payload_len` is 0.
+    pub payload: *const u8,
+    pub payload_len: usize,
+    pub qos: c_int,
+    pub retain: bool,
+}
+
+/// Where the message hook leaves a replacement topic and payload, with
+/// `mqtt_hook_reply_replace`; only valid during the callback.
+pub struct mqtt_hook_reply {
+    pub(crate) replacement: Option<(String, Vec<u8>)>,
+}
+
+/// Sees every PUBLISH a client sends, after authorization and before routing (see
+/// `mqtt_broker_options_set_message_hook`). Returns 0 to route it (or its replacement), or a
+/// failure reason code of 0x80 and above to drop it.
+pub type mqtt_broker_message_hook = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        message: *const mqtt_hooked_message,
+        reply: *mut mqtt_hook_reply,
+    ) -> c_int,
+>;
+
 /// Receives connect and disconnect events. `event` and its strings are valid only during the
 /// call.
 pub type mqtt_broker_event_callback =

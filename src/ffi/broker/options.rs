@@ -4,18 +4,19 @@ use std::ffi::{c_char, c_void};
 use std::ptr;
 use std::time::Duration;
 
-use super::super::args::{UserData, c_str_arg};
+use super::super::args::{UserData, bytes_arg, c_str_arg};
 use super::super::error::FfiError;
-use super::super::guard::{guard_or, guard_void};
-use super::super::handle::{free_handle, into_handle, with_options};
+use super::super::guard::{guard_or, guard_status, guard_void};
+use super::super::handle::{free_handle, handle_mut, into_handle, with_options};
 use super::super::status::mqtt_status;
-use super::callbacks::{c_authenticator, c_authorizer, c_event_hook};
+use super::callbacks::{c_authenticator, c_authorizer, c_event_hook, c_message_hook};
 use super::{
     mqtt_broker_authenticator, mqtt_broker_authorizer, mqtt_broker_event_callback,
-    mqtt_broker_options,
+    mqtt_broker_message_hook, mqtt_broker_options, mqtt_hook_reply,
 };
 use crate::broker::{BrokerOptions, MIN_THREAD_STACK_SIZE};
 use crate::protocol::MAX_REMAINING_LENGTH;
+use crate::topic::TopicName;
 
 /// Creates broker options with the defaults: bind address 127.0.0.1, at most 1024 connections,
 /// packets up to 16 MiB, 10000 queued messages and 4096 in-flight messages per session, a 10 s
@@ -372,4 +373,67 @@ pub unsafe extern "C" fn mqtt_broker_options_set_sys_interval_s(
     };
     // SAFETY: forwarded to the caller.
     unsafe { with_options(opts, change) }
+}
+
+/// Sets the message hook, called for every PUBLISH a client sends, after authorization and
+/// before routing (not for the host's own `mqtt_broker_publish` nor for wills); NULL `cb`
+/// removes it, and without one routing costs nothing extra. The hook returns 0 to route the
+/// message — or the replacement it left with `mqtt_hook_reply_replace` — or a failure reason
+/// code (0x80 and above, e.g. 0x87 not authorized, 0x97 quota exceeded) to drop it: a QoS 1 or 2
+/// message is still acknowledged, and an MQTT 5.0 client gets that code in its PUBACK or PUBREC.
+///
+/// Threads: `cb` runs on the publishing client's connection thread, concurrently for different
+/// clients, once per message: keep it fast. It may call `mqtt_broker_publish`,
+/// `mqtt_broker_stats`, `mqtt_broker_port` and `mqtt_broker_stop` (which then only starts the
+/// stop); it must not call `mqtt_broker_free` or `mqtt_broker_wait` on its own broker.
+///
+/// Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT` (NULL `opts`).
+///
+/// # Safety
+/// `opts` is NULL or a live options object; `cb`, if not NULL, is safe to call with `userdata`
+/// from any thread for as long as a broker created from these options exists.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_broker_options_set_message_hook(
+    opts: *mut mqtt_broker_options,
+    cb: mqtt_broker_message_hook,
+    userdata: *mut c_void,
+) -> mqtt_status {
+    let userdata = UserData::new(userdata);
+    let change = |o: &mut BrokerOptions| {
+        o.message_hook = cb.map(|cb| c_message_hook(cb, userdata));
+        Ok(())
+    };
+    // SAFETY: forwarded to the caller.
+    unsafe { with_options(opts, change) }
+}
+
+/// Replaces the topic and payload of the message the hook is looking at (the rest of the
+/// message stays as it was). Only valid inside the message hook that received `reply`; the hook
+/// must then return 0. Topic and payload are copied.
+///
+/// Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT`, `MQTT_STATUS_INVALID_UTF8` or
+/// `MQTT_STATUS_INVALID_TOPIC` (not a valid topic name).
+///
+/// # Safety
+/// `reply` is the pointer the hook received, during the hook; `topic` is NULL or a
+/// NUL-terminated string; `payload` points to `len` readable bytes (NULL allowed when `len` is
+/// 0).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_hook_reply_replace(
+    reply: *mut mqtt_hook_reply,
+    topic: *const c_char,
+    payload: *const u8,
+    len: usize,
+) -> mqtt_status {
+    guard_status(|| {
+        // SAFETY: per the caller.
+        let reply = unsafe { handle_mut(reply, "reply") }?;
+        // SAFETY: per the caller.
+        let topic = unsafe { c_str_arg(topic, "topic") }?;
+        TopicName::validate(topic)?;
+        // SAFETY: per the caller.
+        let payload = unsafe { bytes_arg(payload, len, "payload") }?;
+        reply.replacement = Some((topic.to_owned(), payload.to_vec()));
+        Ok(())
+    })
 }
