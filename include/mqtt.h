@@ -200,6 +200,14 @@ typedef enum {
      * The broker is stopping; no will is published.
      */
     MQTT_DISCONNECT_REASON_BROKER_STOPPING = 6,
+    /**
+     * The host closed it with `mqtt_broker_disconnect_client`; the will was published.
+     */
+    MQTT_DISCONNECT_REASON_KICKED = 7,
+    /**
+     * The host closed it with `mqtt_broker_disconnect_client`; the will was discarded.
+     */
+    MQTT_DISCONNECT_REASON_KICKED_WITHOUT_WILL = 8,
 } mqtt_disconnect_reason;
 
 /**
@@ -562,6 +570,39 @@ typedef struct {
      */
     uint64_t messages_dropped;
 } mqtt_broker_statistics;
+
+/**
+ * A connected client, passed to the callback of `mqtt_broker_clients`. Every pointer in it is
+ * valid only during the callback.
+ */
+typedef struct {
+    const char *client_id;
+    /**
+     * NULL when the client presented no user name.
+     */
+    const char *username;
+    /**
+     * The peer's address as "ip:port".
+     */
+    const char *peer;
+    /**
+     * 3 (MQTT 3.1), 4 (3.1.1) or 5 (5.0).
+     */
+    int protocol_level;
+    /**
+     * When the CONNECT was accepted, in seconds since the Unix epoch.
+     */
+    uint64_t connected_since;
+    /**
+     * Messages waiting in the client's session queue.
+     */
+    size_t queued;
+} mqtt_client_info;
+
+/**
+ * Receives one connected client of `mqtt_broker_clients`.
+ */
+typedef void (*mqtt_broker_client_callback)(void *userdata, const mqtt_client_info *client);
 
 /**
  * A received application message, as a message callback sees it. Every pointer in it is valid
@@ -1222,6 +1263,38 @@ mqtt_status mqtt_broker_publish(mqtt_broker *broker,
  * `mqtt_broker_statistics`.
  */
 mqtt_status mqtt_broker_stats(const mqtt_broker *broker, mqtt_broker_statistics *out);
+
+/**
+ * Closes the connection of the client with `client_id`, publishing its will if `publish_will`
+ * (an MQTT 5.0 client is told why: DISCONNECT 0x98, administrative action). Its session stays
+ * or ends as its expiry says. Returns at once; the event callback reports the disconnect with
+ * `MQTT_DISCONNECT_REASON_KICKED` or `_KICKED_WITHOUT_WILL`. Thread-safe; may be called from the
+ * broker's callbacks.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT`, `MQTT_STATUS_INVALID_UTF8` or
+ * `MQTT_STATUS_NOT_FOUND` (no client with that identifier is connected).
+ *
+ * # Safety
+ * `broker` is NULL or a live broker; `client_id` is NULL or a NUL-terminated string.
+ */
+mqtt_status mqtt_broker_disconnect_client(const mqtt_broker *broker,
+                                          const char *client_id,
+                                          bool publish_will);
+
+/**
+ * Calls `cb` once for every client connected now, with its identifier, user name, address,
+ * protocol level, connection time and queued messages (`mqtt_client_info`, valid during the
+ * call). Blocks only while the list is taken, not while `cb` runs; `cb` runs on the calling
+ * thread and may call any broker function but `mqtt_broker_free`.
+ *
+ * Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`.
+ *
+ * # Safety
+ * `broker` is NULL or a live broker; `cb`, if not NULL, is safe to call with `userdata`.
+ */
+mqtt_status mqtt_broker_clients(const mqtt_broker *broker,
+                                mqtt_broker_client_callback cb,
+                                void *userdata);
 
 /**
  * Connects to the broker at `host` (a name, an IPv4 or an IPv6 address) and `port` (a decimal

@@ -6,8 +6,10 @@
 //! whoever holds it (the parking lot) to resume it instead, through [`ResumeQueue`]. This file is
 //! part of the data layer: sessions hold a connection's control, so it names no runtime type.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
 
 use parking_lot::Mutex;
 
@@ -35,8 +37,28 @@ enum WakeTarget {
 
 pub(crate) struct ConnectionControl {
     taken_over: AtomicBool,
+    /// Set by the host to close the connection: [`KICK_WITH_WILL`] or [`KICK_WITHOUT_WILL`].
+    kicked: AtomicU8,
     target: Mutex<WakeTarget>,
+    /// Who is connected, for the host's list of clients; set once the CONNECT is accepted.
+    pub info: OnceLock<ClientInfo>,
 }
+
+/// A connected client as the host lists it.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub client_id: Arc<str>,
+    pub username: Option<String>,
+    pub peer: SocketAddr,
+    /// 3 (MQTT 3.1), 4 (3.1.1) or 5 (5.0).
+    pub protocol_level: u8,
+    pub connected_since: SystemTime,
+    /// Messages waiting in its session queue when listed.
+    pub queued: usize,
+}
+
+pub(crate) const KICK_WITH_WILL: u8 = 1;
+pub(crate) const KICK_WITHOUT_WILL: u8 = 2;
 
 impl std::fmt::Debug for ConnectionControl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -50,7 +72,9 @@ impl ConnectionControl {
     pub fn new() -> ConnectionControl {
         ConnectionControl {
             taken_over: AtomicBool::new(false),
+            kicked: AtomicU8::new(0),
             target: Mutex::new(WakeTarget::Unset { pending: false }),
+            info: OnceLock::new(),
         }
     }
 
@@ -72,6 +96,22 @@ impl ConnectionControl {
 
     pub fn is_taken_over(&self) -> bool {
         self.taken_over.load(Ordering::Acquire)
+    }
+
+    /// Asks the connection to close because the host said so, publishing its will or not.
+    pub fn kick(&self, publish_will: bool) {
+        let how = if publish_will {
+            KICK_WITH_WILL
+        } else {
+            KICK_WITHOUT_WILL
+        };
+        self.kicked.store(how, Ordering::Release);
+        self.wake();
+    }
+
+    /// 0, or how the host asked the connection to close.
+    pub fn kicked(&self) -> u8 {
+        self.kicked.load(Ordering::Acquire)
     }
 
     /// Routes wakes to `waker`, the fresh waker of the thread that now serves the connection. A

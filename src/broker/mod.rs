@@ -87,6 +87,7 @@ use std::thread::{self, JoinHandle};
 
 use parking_lot::{Condvar, Mutex};
 
+pub use control::ClientInfo;
 pub use options::{
     Access, AuthRequest, AuthResult, AuthStep, AuthVerdict, Authenticator, Authorizer, BrokerEvent,
     BrokerOptions, DisconnectReason, EnhancedAuthenticator, EventHook, HookVerdict, HookedMessage,
@@ -327,6 +328,48 @@ impl Broker {
             .route(publication, &mut scratch, &mut wakeups);
         wakeups.wake_all();
         Ok(())
+    }
+
+    /// Closes the connection of the client with `client_id`, as MQTT 5.0's "administrative
+    /// action" (DISCONNECT 0x98 to a 5.0 client), publishing its will or not; its session stays
+    /// as its expiry says. Returns whether such a client was connected. Does not wait for the
+    /// connection to close.
+    pub fn disconnect_client(&self, client_id: &str, publish_will: bool) -> bool {
+        let session = self
+            .shared
+            .runtime
+            .state
+            .sessions
+            .lock()
+            .get(client_id)
+            .cloned();
+        let Some(control) = session.and_then(|s| s.lock().attached.clone()) else {
+            return false;
+        };
+        control.kick(publish_will);
+        true
+    }
+
+    /// The clients connected now.
+    pub fn clients(&self) -> Vec<ClientInfo> {
+        let sessions: Vec<_> = self
+            .shared
+            .runtime
+            .state
+            .sessions
+            .lock()
+            .values()
+            .cloned()
+            .collect();
+        sessions
+            .iter()
+            .filter_map(|session| {
+                let state = session.lock();
+                let mut info = state.attached.as_ref()?.info.get()?.clone();
+                info.queued = state.queue.len();
+                Some(info)
+            })
+            .collect()
     }
 
     pub fn stats(&self) -> BrokerStats {

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use std::collections::HashMap;
 
 use super::auth::Reauthentication;
-use super::control::{ConnectionControl, ResumeQueue};
+use super::control::{
+    ClientInfo, ConnectionControl, KICK_WITH_WILL, KICK_WITHOUT_WILL, ResumeQueue,
+};
 use super::flows::{Flows, Inflight};
 use super::handlers::will_publication;
 use super::handshake::Accepted;
@@ -222,6 +224,14 @@ impl Online {
             unsent_count: 0,
             extra_properties: Vec::new(),
         };
+        let _ = online.control.info.set(ClientInfo {
+            client_id: Arc::clone(&online.client_id),
+            username: online.username.clone(),
+            peer,
+            protocol_level: connect.protocol.level(),
+            connected_since: std::time::SystemTime::now(),
+            queued: 0,
+        });
         online.acl = online
             .state
             .options
@@ -420,6 +430,11 @@ impl Online {
             if self.runtime.is_stopping() {
                 return Outcome::Closed(DisconnectReason::BrokerStopping);
             }
+            match self.control.kicked() {
+                KICK_WITH_WILL => return Outcome::Closed(DisconnectReason::Kicked),
+                KICK_WITHOUT_WILL => return Outcome::Closed(DisconnectReason::KickedWithoutWill),
+                _ => {}
+            }
             if self.control.is_taken_over() {
                 return Outcome::Closed(self.last_words(DisconnectReason::TakenOver));
             }
@@ -604,6 +619,9 @@ impl Online {
             DisconnectReason::TakenOver => ReasonCode::SESSION_TAKEN_OVER,
             DisconnectReason::KeepAliveTimeout => ReasonCode::KEEP_ALIVE_TIMEOUT,
             DisconnectReason::BrokerStopping => ReasonCode::SERVER_SHUTTING_DOWN,
+            DisconnectReason::Kicked | DisconnectReason::KickedWithoutWill => {
+                ReasonCode::ADMINISTRATIVE_ACTION
+            }
             DisconnectReason::ProtocolViolation => {
                 self.close_code.unwrap_or(ReasonCode::PROTOCOL_ERROR)
             }

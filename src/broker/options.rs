@@ -54,6 +54,10 @@ pub enum DisconnectReason {
     TakenOver,
     /// The broker is stopping.
     BrokerStopping,
+    /// The host closed the connection (`Broker::disconnect_client`) and asked for the will.
+    Kicked,
+    /// The host closed the connection and asked that the will be discarded.
+    KickedWithoutWill,
 }
 
 impl DisconnectReason {
@@ -62,7 +66,9 @@ impl DisconnectReason {
     pub fn publishes_will(self) -> bool {
         !matches!(
             self,
-            DisconnectReason::ClientDisconnected | DisconnectReason::BrokerStopping
+            DisconnectReason::ClientDisconnected
+                | DisconnectReason::BrokerStopping
+                | DisconnectReason::KickedWithoutWill
         )
     }
 
@@ -74,6 +80,8 @@ impl DisconnectReason {
             DisconnectReason::ProtocolViolation => "protocol violation",
             DisconnectReason::TakenOver => "taken over by a new connection with the same client id",
             DisconnectReason::BrokerStopping => "broker stopping",
+            DisconnectReason::Kicked => "disconnected by the host",
+            DisconnectReason::KickedWithoutWill => "disconnected by the host, will discarded",
         }
     }
 }

@@ -470,3 +470,45 @@ fn message_hook_drops_and_rewrites() {
     }
     assert!(sub.try_recv(Duration::from_millis(200)).is_err());
 }
+
+/// The host lists connected clients and closes one, with or without its will.
+#[test]
+fn host_lists_and_kicks_clients() {
+    let broker = start_default_broker();
+    let mut watcher = RawClient::clean(broker.port(), "watcher");
+    watcher.subscribe_ok(1, &[("will/#", QoS::AtMostOnce)]);
+    let with_will = |id: &str| {
+        let mut connect = connect_packet(id, true);
+        connect.will = Some(will(
+            &format!("will/{id}"),
+            id.as_bytes(),
+            QoS::AtMostOnce,
+            false,
+        ));
+        connect.username = Some(format!("user-{id}"));
+        RawClient::connect_with(broker.port(), connect).0
+    };
+    let mut loud = with_will("loud");
+    let mut quiet = with_will("quiet");
+    let clients = broker.clients();
+    let mut ids: Vec<_> = clients.iter().map(|c| c.client_id.to_string()).collect();
+    ids.sort();
+    assert_eq!(ids, ["loud", "quiet", "watcher"]);
+    let loud_info = clients.iter().find(|c| &*c.client_id == "loud").unwrap();
+    assert_eq!(loud_info.username.as_deref(), Some("user-loud"));
+    assert_eq!(loud_info.protocol_level, 4);
+    assert!(broker.disconnect_client("loud", true));
+    loud.expect_closed(READ_TIMEOUT);
+    match watcher.recv() {
+        Packet::Publish(p) => assert_eq!(p.topic.as_str(), "will/loud"),
+        other => panic!("expected the will, got {other:?}"),
+    }
+    assert!(broker.disconnect_client("quiet", false));
+    quiet.expect_closed(READ_TIMEOUT);
+    assert!(
+        watcher.try_recv(Duration::from_millis(300)).is_err(),
+        "no will"
+    );
+    assert!(!broker.disconnect_client("nobody", true));
+    eventually("two clients gone", || broker.clients().len() == 1);
+}

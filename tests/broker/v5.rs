@@ -974,7 +974,7 @@ mod c_api {
     use mqtt::ffi::*;
 
     /// A broker built and started through the C API; freed on drop.
-    pub(super) struct CBroker(*mut mqtt_broker);
+    pub(super) struct CBroker(pub(super) *mut mqtt_broker);
 
     impl CBroker {
         pub(super) fn start(opts: *mut mqtt_broker_options) -> CBroker {
@@ -1442,5 +1442,41 @@ mod c_hook {
         assert_eq!(got.topic.as_str(), "renamed");
         assert_eq!(&*got.payload, b"x");
         sub.expect_nothing(Duration::from_millis(200));
+    }
+
+    unsafe extern "C" fn collect(userdata: *mut c_void, client: *const mqtt_client_info) {
+        let seen = unsafe { &*(userdata as *const std::sync::Mutex<Vec<(String, c_int)>>) };
+        let client = unsafe { &*client };
+        let id = unsafe { CStr::from_ptr(client.client_id) }
+            .to_string_lossy()
+            .into_owned();
+        seen.lock().unwrap().push((id, client.protocol_level));
+    }
+
+    /// The client list and the kick through the C API; a 5.0 client is told why (0x98).
+    #[test]
+    fn clients_and_kick_from_c() {
+        let broker = CBroker::start(mqtt_broker_options_new());
+        let (mut five, _) = broker.join(connect5("five", Properties::new()));
+        let seen: std::sync::Mutex<Vec<(String, c_int)>> = std::sync::Mutex::new(Vec::new());
+        let status = unsafe {
+            mqtt_broker_clients(broker.0, Some(collect), &seen as *const _ as *mut c_void)
+        };
+        assert_eq!(status, mqtt_status::Ok);
+        assert_eq!(*seen.lock().unwrap(), [("five".to_owned(), 5)]);
+        let status = unsafe { mqtt_broker_disconnect_client(broker.0, c"five".as_ptr(), false) };
+        assert_eq!(status, mqtt_status::Ok);
+        assert_eq!(five.expect_disconnect(), ReasonCode::ADMINISTRATIVE_ACTION);
+        // The client sees the close a moment before the broker has detached it.
+        let deadline = Instant::now() + READ_TIMEOUT;
+        loop {
+            let status =
+                unsafe { mqtt_broker_disconnect_client(broker.0, c"five".as_ptr(), false) };
+            if status == mqtt_status::NotFound {
+                break;
+            }
+            assert!(Instant::now() < deadline, "still connected: {status:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }

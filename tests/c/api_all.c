@@ -330,6 +330,8 @@ static void check_broker_options(void) {
     /* Service files and mosquitto.conf. */
     CHECK_OK(mqtt_broker_options_set_sys_interval_s(opts, 0));
     CHECK_OK(mqtt_broker_options_set_message_hook(opts, NULL, NULL));
+    CHECK_FAILS(mqtt_broker_disconnect_client(NULL, "c", true), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_clients(NULL, NULL, NULL), MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_broker_options_set_message_hook(NULL, NULL, NULL), MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_hook_reply_replace(NULL, "t", NULL, 0), MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_broker_options_set_sys_interval_s(NULL, 10), MQTT_STATUS_NULL_ARGUMENT);

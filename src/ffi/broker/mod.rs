@@ -107,6 +107,10 @@ pub enum mqtt_disconnect_reason {
     TakenOver = 5,
     /// The broker is stopping; no will is published.
     BrokerStopping = 6,
+    /// The host closed it with `mqtt_broker_disconnect_client`; the will was published.
+    Kicked = 7,
+    /// The host closed it with `mqtt_broker_disconnect_client`; the will was discarded.
+    KickedWithoutWill = 8,
 }
 
 impl From<DisconnectReason> for mqtt_disconnect_reason {
@@ -118,6 +122,8 @@ impl From<DisconnectReason> for mqtt_disconnect_reason {
             DisconnectReason::ProtocolViolation => mqtt_disconnect_reason::ProtocolViolation,
             DisconnectReason::TakenOver => mqtt_disconnect_reason::TakenOver,
             DisconnectReason::BrokerStopping => mqtt_disconnect_reason::BrokerStopping,
+            DisconnectReason::Kicked => mqtt_disconnect_reason::Kicked,
+            DisconnectReason::KickedWithoutWill => mqtt_disconnect_reason::KickedWithoutWill,
         }
     }
 }
@@ -274,6 +280,27 @@ pub type mqtt_broker_message_hook = Option<
         reply: *mut mqtt_hook_reply,
     ) -> c_int,
 >;
+
+/// A connected client, passed to the callback of `mqtt_broker_clients`. Every pointer in it is
+/// valid only during the callback.
+#[repr(C)]
+pub struct mqtt_client_info {
+    pub client_id: *const c_char,
+    /// NULL when the client presented no user name.
+    pub username: *const c_char,
+    /// The peer's address as "ip:port".
+    pub peer: *const c_char,
+    /// 3 (MQTT 3.1), 4 (3.1.1) or 5 (5.0).
+    pub protocol_level: c_int,
+    /// When the CONNECT was accepted, in seconds since the Unix epoch.
+    pub connected_since: u64,
+    /// Messages waiting in the client's session queue.
+    pub queued: usize,
+}
+
+/// Receives one connected client of `mqtt_broker_clients`.
+pub type mqtt_broker_client_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, client: *const mqtt_client_info)>;
 
 /// Receives connect and disconnect events. `event` and its strings are valid only during the
 /// call.

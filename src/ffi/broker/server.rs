@@ -1,6 +1,6 @@
 //! Creating, starting, stopping and querying a broker (`mqtt_broker_new`, `_start`, ...).
 
-use std::ffi::{c_char, c_int};
+use std::ffi::{CString, c_char, c_int, c_void};
 use std::ptr;
 
 use super::super::args::{bytes_arg, c_str_arg, out_arg, qos_arg};
@@ -8,7 +8,10 @@ use super::super::error::FfiError;
 use super::super::guard::{guard_or, guard_quiet, guard_status, guard_void};
 use super::super::handle::{free_handle, handle_ref, into_handle};
 use super::super::status::mqtt_status;
-use super::{mqtt_broker, mqtt_broker_options, mqtt_broker_statistics};
+use super::{
+    mqtt_broker, mqtt_broker_client_callback, mqtt_broker_options, mqtt_broker_statistics,
+    mqtt_client_info,
+};
 use crate::broker::{Broker, BrokerOptions, BrokerState, PublishError};
 
 fn port_arg(port: &str) -> Result<u16, FfiError> {
@@ -229,6 +232,84 @@ pub unsafe extern "C" fn mqtt_broker_stats(
             messages_sent: s.messages_sent,
             messages_dropped: s.messages_dropped,
         });
+        Ok(())
+    })
+}
+
+/// Closes the connection of the client with `client_id`, publishing its will if `publish_will`
+/// (an MQTT 5.0 client is told why: DISCONNECT 0x98, administrative action). Its session stays
+/// or ends as its expiry says. Returns at once; the event callback reports the disconnect with
+/// `MQTT_DISCONNECT_REASON_KICKED` or `_KICKED_WITHOUT_WILL`. Thread-safe; may be called from the
+/// broker's callbacks.
+///
+/// Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT`, `MQTT_STATUS_INVALID_UTF8` or
+/// `MQTT_STATUS_NOT_FOUND` (no client with that identifier is connected).
+///
+/// # Safety
+/// `broker` is NULL or a live broker; `client_id` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_broker_disconnect_client(
+    broker: *const mqtt_broker,
+    client_id: *const c_char,
+    publish_will: bool,
+) -> mqtt_status {
+    guard_status(|| {
+        // SAFETY: per the caller.
+        let broker = unsafe { handle_ref(broker, "broker") }?;
+        // SAFETY: per the caller.
+        let client_id = unsafe { c_str_arg(client_id, "client_id") }?;
+        if broker.broker.disconnect_client(client_id, publish_will) {
+            Ok(())
+        } else {
+            Err(FfiError::new(
+                mqtt_status::NotFound,
+                format!("no client {client_id:?} is connected"),
+            ))
+        }
+    })
+}
+
+/// Calls `cb` once for every client connected now, with its identifier, user name, address,
+/// protocol level, connection time and queued messages (`mqtt_client_info`, valid during the
+/// call). Blocks only while the list is taken, not while `cb` runs; `cb` runs on the calling
+/// thread and may call any broker function but `mqtt_broker_free`.
+///
+/// Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`.
+///
+/// # Safety
+/// `broker` is NULL or a live broker; `cb`, if not NULL, is safe to call with `userdata`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_broker_clients(
+    broker: *const mqtt_broker,
+    cb: mqtt_broker_client_callback,
+    userdata: *mut c_void,
+) -> mqtt_status {
+    guard_status(|| {
+        // SAFETY: per the caller.
+        let broker = unsafe { handle_ref(broker, "broker") }?;
+        let cb = cb.ok_or_else(|| FfiError::null_argument("cb"))?;
+        for client in broker.broker.clients() {
+            let client_id = CString::new(&*client.client_id).unwrap_or_default();
+            let username = client
+                .username
+                .as_deref()
+                .map(|u| CString::new(u).unwrap_or_default());
+            let peer = CString::new(client.peer.to_string()).unwrap_or_default();
+            let since = client
+                .connected_since
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let info = mqtt_client_info {
+                client_id: client_id.as_ptr(),
+                username: username.as_ref().map_or(ptr::null(), |u| u.as_ptr()),
+                peer: peer.as_ptr(),
+                protocol_level: c_int::from(client.protocol_level),
+                connected_since: since,
+                queued: client.queued,
+            };
+            // SAFETY: per the caller; `info` and its strings live for the call.
+            unsafe { cb(userdata, &info) };
+        }
         Ok(())
     })
 }
