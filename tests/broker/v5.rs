@@ -152,6 +152,16 @@ fn subscribe(peer: &mut Peer, packet_id: u16, topics: Vec<SubscribeTopic>, props
     }
 }
 
+/// Subscribes to one filter with default options and checks the SUBACK.
+fn subscribe_one(peer: &mut Peer, packet_id: u16, filter: &str, qos: QoS) {
+    subscribe(
+        peer,
+        packet_id,
+        vec![SubscribeTopic::new(filter, qos)],
+        Properties::new(),
+    );
+}
+
 fn publish(topic: &str, payload: &[u8], qospid: QosPid, props: Properties) -> Packet {
     Packet::Publish(Publish {
         dup: false,
@@ -212,12 +222,7 @@ fn an_authentication_method_is_refused() {
 fn properties_are_forwarded_unchanged() {
     let broker = broker(BrokerOptions::default());
     let mut sub = join5(&broker, "sub");
-    subscribe(
-        &mut sub,
-        1,
-        vec![SubscribeTopic::new("req/#", QoS::AtLeastOnce)],
-        Properties::new(),
-    );
+    subscribe_one(&mut sub, 1, "req/#", QoS::AtLeastOnce);
     let mut publisher = join5(&broker, "pub");
     let sent = vec![
         Property::PayloadFormatIndicator(1),
@@ -262,12 +267,7 @@ fn expired_messages_are_not_delivered() {
     let broker = broker(BrokerOptions::default());
     let asked = Properties(vec![Property::SessionExpiryInterval(60)]);
     let (mut sub, _) = join(&broker, connect5("away", asked.clone()));
-    subscribe(
-        &mut sub,
-        1,
-        vec![SubscribeTopic::new("t", QoS::AtLeastOnce)],
-        Properties::new(),
-    );
+    subscribe_one(&mut sub, 1, "t", QoS::AtLeastOnce);
     sub.send(&Packet::Disconnect(Disconnect::default()));
     drop(sub);
     let mut publisher = join5(&broker, "pub");
@@ -387,12 +387,7 @@ fn retain_handling() {
 fn topic_aliases_from_the_client() {
     let broker = broker(BrokerOptions::default());
     let mut sub = join5(&broker, "sub");
-    subscribe(
-        &mut sub,
-        1,
-        vec![SubscribeTopic::new("long/topic/name", QoS::AtMostOnce)],
-        Properties::new(),
-    );
+    subscribe_one(&mut sub, 1, "long/topic/name", QoS::AtMostOnce);
     let mut publisher = join5(&broker, "pub");
     let alias = |n| Properties(vec![Property::TopicAlias(n)]);
     publisher.send(&publish(
@@ -438,12 +433,7 @@ fn topic_aliases_to_the_client() {
     let broker = broker(BrokerOptions::default());
     let asked = Properties(vec![Property::TopicAliasMaximum(1)]);
     let (mut sub, _) = join(&broker, connect5("sub", asked));
-    subscribe(
-        &mut sub,
-        1,
-        vec![SubscribeTopic::new("a/#", QoS::AtMostOnce)],
-        Properties::new(),
-    );
+    subscribe_one(&mut sub, 1, "a/#", QoS::AtMostOnce);
     for topic in ["a/1", "a/1", "a/2"] {
         broker.publish(topic, b"x", QoS::AtMostOnce, false).unwrap();
     }
@@ -465,12 +455,7 @@ fn receive_maximum_of_the_client() {
     let broker = broker(BrokerOptions::default());
     let asked = Properties(vec![Property::ReceiveMaximum(2)]);
     let (mut sub, _) = join(&broker, connect5("sub", asked));
-    subscribe(
-        &mut sub,
-        1,
-        vec![SubscribeTopic::new("t", QoS::AtLeastOnce)],
-        Properties::new(),
-    );
+    subscribe_one(&mut sub, 1, "t", QoS::AtLeastOnce);
     for n in 0..5u8 {
         broker.publish("t", &[n], QoS::AtLeastOnce, false).unwrap();
     }
@@ -495,12 +480,7 @@ fn maximum_packet_size_of_the_client() {
     let broker = broker(BrokerOptions::default());
     let asked = Properties(vec![Property::MaximumPacketSize(64)]);
     let (mut sub, _) = join(&broker, connect5("sub", asked));
-    subscribe(
-        &mut sub,
-        1,
-        vec![SubscribeTopic::new("t", QoS::AtMostOnce)],
-        Properties::new(),
-    );
+    subscribe_one(&mut sub, 1, "t", QoS::AtMostOnce);
     broker
         .publish("t", &[0; 100], QoS::AtMostOnce, false)
         .unwrap();
@@ -521,19 +501,9 @@ fn mixed_revisions_share_topics() {
     connect.protocol = ProtocolLevel::V311;
     old.send(&Packet::Connect(connect));
     assert!(matches!(old.next(), Some(Packet::Connack(c)) if c.code == ReasonCode::SUCCESS));
-    subscribe(
-        &mut old,
-        1,
-        vec![SubscribeTopic::new("m/#", QoS::AtLeastOnce)],
-        Properties::new(),
-    );
+    subscribe_one(&mut old, 1, "m/#", QoS::AtLeastOnce);
     let mut new = join5(&broker, "new");
-    subscribe(
-        &mut new,
-        1,
-        vec![SubscribeTopic::new("m/#", QoS::AtLeastOnce)],
-        Properties::new(),
-    );
+    subscribe_one(&mut new, 1, "m/#", QoS::AtLeastOnce);
     let props = Properties(vec![Property::UserProperty("k".into(), "v".into())]);
     new.send(&publish("m/5", b"five", QosPid::AtMostOnce, props));
     let got = old.expect_publish();
@@ -576,12 +546,7 @@ fn disconnect_reason_codes() {
 fn an_acknowledgement_of_the_wrong_kind_is_a_protocol_error() {
     let broker = broker(BrokerOptions::default());
     let mut sub = join5(&broker, "sub");
-    subscribe(
-        &mut sub,
-        1,
-        vec![SubscribeTopic::new("t", QoS::AtLeastOnce)],
-        Properties::new(),
-    );
+    subscribe_one(&mut sub, 1, "t", QoS::AtLeastOnce);
     broker.publish("t", b"x", QoS::AtLeastOnce, false).unwrap();
     let got = sub.expect_publish();
     sub.send(&Packet::Pubrec(Ack::new(got.qospid.packet_id().unwrap())));
@@ -613,12 +578,7 @@ fn sessions_expire_after_their_interval() {
 fn disconnect_with_will_message() {
     let broker = broker(BrokerOptions::default());
     let mut watcher = join5(&broker, "watcher");
-    subscribe(
-        &mut watcher,
-        1,
-        vec![SubscribeTopic::new("will/#", QoS::AtMostOnce)],
-        Properties::new(),
-    );
+    subscribe_one(&mut watcher, 1, "will/#", QoS::AtMostOnce);
     let mut connect = connect5("leaver", Properties::new());
     let mut will = LastWill::new(
         TopicName::new("will/leaver").unwrap(),
@@ -677,12 +637,7 @@ fn payload_format_and_authorization_reason_codes() {
 fn unsuback_codes() {
     let broker = broker(BrokerOptions::default());
     let mut peer = join5(&broker, "p");
-    subscribe(
-        &mut peer,
-        1,
-        vec![SubscribeTopic::new("a", QoS::AtMostOnce)],
-        Properties::new(),
-    );
+    subscribe_one(&mut peer, 1, "a", QoS::AtMostOnce);
     peer.send(&Packet::Unsubscribe(Unsubscribe {
         packet_id: id(2),
         filters: vec!["a".into(), "b".into()],
@@ -724,12 +679,7 @@ fn shared_subscriptions_spread_messages_over_the_group() {
             Properties::new(),
         );
     }
-    subscribe(
-        &mut watcher,
-        1,
-        vec![SubscribeTopic::new("jobs/#", QoS::AtMostOnce)],
-        Properties::new(),
-    );
+    subscribe_one(&mut watcher, 1, "jobs/#", QoS::AtMostOnce);
     assert!(
         watcher.expect_publish().retain,
         "the plain subscription gets the retained one"
@@ -825,12 +775,7 @@ fn connect_with_will(client_id: &str, delay: u32, session_expiry: u32) -> Connec
 fn will_delay_interval() {
     let broker = broker(BrokerOptions::default());
     let mut watcher = join5(&broker, "watcher");
-    subscribe(
-        &mut watcher,
-        1,
-        vec![SubscribeTopic::new("will/#", QoS::AtMostOnce)],
-        Properties::new(),
-    );
+    subscribe_one(&mut watcher, 1, "will/#", QoS::AtMostOnce);
     // Session ends with the connection: the will goes at once despite its delay.
     let (peer, _) = join(&broker, connect_with_will("ends", 30, 0));
     drop(peer);
@@ -1305,12 +1250,7 @@ fn undefined_reason_codes_and_auth_flags_are_malformed() {
 fn will_user_properties_keep_their_order() {
     let broker = broker(BrokerOptions::default());
     let mut watcher = join5(&broker, "watcher");
-    subscribe(
-        &mut watcher,
-        1,
-        vec![SubscribeTopic::new("will/#", QoS::AtMostOnce)],
-        Properties::new(),
-    );
+    subscribe_one(&mut watcher, 1, "will/#", QoS::AtMostOnce);
     let mut connect = connect5("leaver", Properties::new());
     let mut will = LastWill::new(
         TopicName::new("will/leaver").unwrap(),
@@ -1342,18 +1282,8 @@ fn shared_members_get_their_own_qos_and_refusals_are_final() {
     let broker = broker(BrokerOptions::default());
     let mut low = join5(&broker, "low");
     let mut high = join5(&broker, "high");
-    subscribe(
-        &mut low,
-        1,
-        vec![SubscribeTopic::new("$share/g/jobs", QoS::AtMostOnce)],
-        Properties::new(),
-    );
-    subscribe(
-        &mut high,
-        1,
-        vec![SubscribeTopic::new("$share/g/jobs", QoS::AtLeastOnce)],
-        Properties::new(),
-    );
+    subscribe_one(&mut low, 1, "$share/g/jobs", QoS::AtMostOnce);
+    subscribe_one(&mut high, 1, "$share/g/jobs", QoS::AtLeastOnce);
     for n in 0..2u8 {
         broker
             .publish("jobs", &[n], QoS::AtLeastOnce, false)
@@ -1415,12 +1345,7 @@ mod c_hook {
         assert_eq!(status, mqtt_status::Ok);
         let broker = CBroker::start(opts);
         let (mut sub, _) = broker.join(connect5("sub", Properties::new()));
-        subscribe(
-            &mut sub,
-            1,
-            vec![SubscribeTopic::new("#", QoS::AtMostOnce)],
-            Properties::new(),
-        );
+        subscribe_one(&mut sub, 1, "#", QoS::AtMostOnce);
         let (mut publisher, _) = broker.join(connect5("pub", Properties::new()));
         publisher.send(&publish(
             "secret",
