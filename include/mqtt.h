@@ -1088,6 +1088,19 @@ mqtt_status mqtt_broker_options_set_maximum_qos(mqtt_broker_options *opts, int q
 mqtt_status mqtt_broker_options_set_feature(mqtt_broker_options *opts, int feature, bool enabled);
 
 /**
+ * MQTT 5.0: sets the longest keep-alive, in seconds, a 5.0 client may ask for (mosquitto's
+ * `max_keepalive`); a client asking for more, or for none (0), is told this value in CONNACK
+ * (Server Keep Alive) and held to it. 0 (the default) means no maximum. 3.1.1 clients, which
+ * cannot be told, keep their own. Between 0 and 65535.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` or `MQTT_STATUS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `opts` is NULL or a live options object.
+ */
+mqtt_status mqtt_broker_options_set_max_keep_alive(mqtt_broker_options *opts, int seconds);
+
+/**
  * MQTT 5.0: sets a keep-alive, in seconds, that the broker imposes on 5.0 clients instead of
  * the one they ask for (Server Keep Alive in CONNACK); -1 (the default) leaves each client its
  * own. Between -1 and 65535.

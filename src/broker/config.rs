@@ -27,9 +27,8 @@ impl BrokerOptions {
     /// Applies what `config` says that this broker supports: one listener (`listener` or the
     /// default listener: port, bind address, `max_connections`), `allow_anonymous`,
     /// `password_file` and `acl_file` (loaded now), `max_queued_messages`,
-    /// `max_inflight_messages`, `max_packet_size`, `message_size_limit` and `sys_interval`.
-    /// Refused as not
-    /// supported yet: more than one listener, TLS or WebSocket listeners, `persistence true`,
+    /// `max_inflight_messages`, `max_packet_size`, `message_size_limit`, `max_keepalive` and
+    /// `sys_interval`. Refused as not supported yet: more than one listener, TLS or WebSocket listeners, `persistence true`,
     /// bridges. Logging keywords are read but the broker program logs as its flags say.
     pub fn apply_config(&mut self, config: &Config) -> Result<(), ConfigError> {
         let origin = config
@@ -89,6 +88,8 @@ impl BrokerOptions {
             0 => usize::from(u16::MAX),
             n => usize::from(n),
         };
+        // mosquitto: 0 means no maximum.
+        self.max_keep_alive = (config.max_keepalive > 0).then_some(config.max_keepalive);
         self.sys_interval = std::time::Duration::from_secs(u64::from(config.sys_interval));
         if config.max_packet_size > 0 {
             self.max_packet_size = config.max_packet_size as usize;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::auth;
 use super::control::ConnectionControl;
 use super::io::Io;
-use super::options::{AuthRequest, AuthResult};
+use super::options::{AuthRequest, AuthResult, BrokerOptions};
 use super::refusal::refuse;
 use super::registry::Attached;
 use super::runtime::Runtime;
@@ -148,13 +148,25 @@ fn terms(state: &State, connect: &Connect) -> Result<(Arc<str>, Terms), ReasonCo
     });
     let terms = Terms {
         expiry_interval: requested.min(cap),
-        keep_alive: match state.options.server_keep_alive {
-            Some(keep_alive) if v5 => keep_alive,
-            _ => connect.keep_alive,
-        },
+        keep_alive: granted_keep_alive(&state.options, v5, connect.keep_alive),
         assigned_id,
     };
     Ok((client_id, terms))
+}
+
+/// The keep-alive the broker holds a client to. MQTT 5.0 [MQTT-3.2.2-21]: when the broker sends
+/// a Server Keep Alive the client must use it, so a 5.0 client gets the imposed value or, past
+/// `max_keep_alive` (0 meaning "never" counts as past it), the maximum; a 3.1.1 client cannot be
+/// told and keeps its own.
+fn granted_keep_alive(options: &BrokerOptions, v5: bool, asked: u16) -> u16 {
+    if !v5 {
+        return asked;
+    }
+    match (options.server_keep_alive, options.max_keep_alive) {
+        (Some(imposed), _) => imposed,
+        (None, Some(max)) if asked == 0 || asked > max => max,
+        _ => asked,
+    }
 }
 
 /// Decides who may connect without enhanced authentication: files first, then the callback, as

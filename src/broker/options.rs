@@ -260,6 +260,10 @@ pub struct BrokerOptions {
     /// MQTT 5.0: a keep-alive the broker imposes instead of the client's (Server Keep Alive,
     /// MQTT 5.0 section 3.2.2.3.14). Default none.
     pub server_keep_alive: Option<u16>,
+    /// MQTT 5.0: the longest keep-alive a 5.0 client may ask for (mosquitto's `max_keepalive`);
+    /// one asking for more, or for none (0), is told this value as Server Keep Alive. 3.1.1
+    /// clients cannot be told, so it does not apply to them, as in mosquitto 2. Default none.
+    pub max_keep_alive: Option<u16>,
     /// How often the `$SYS` topics are published (mosquitto's `sys_interval`; default 10 s);
     /// zero publishes none.
     pub sys_interval: Duration,
@@ -301,6 +305,7 @@ impl Default for BrokerOptions {
             shared_subscriptions: true,
             subscription_identifiers: true,
             server_keep_alive: None,
+            max_keep_alive: None,
             response_information: None,
             sys_interval: Duration::from_secs(10),
         }
@@ -392,6 +397,7 @@ impl fmt::Debug for BrokerOptions {
             .field("shared_subscriptions", &self.shared_subscriptions)
             .field("subscription_identifiers", &self.subscription_identifiers)
             .field("server_keep_alive", &self.server_keep_alive)
+            .field("max_keep_alive", &self.max_keep_alive)
             .field("response_information", &self.response_information)
             .field("sys_interval", &self.sys_interval)
             .finish()

@@ -6,6 +6,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
+
+use mqtt::broker::BrokerOptions;
 
 use mqtt::service::acl::{AclAccess, AclFile};
 use mqtt::service::config::{
@@ -379,6 +382,35 @@ fn config_file_with_every_keyword() {
     assert_eq!(b.cafile.as_deref(), Some(Path::new("ca.pem")));
     assert_eq!(b.certfile.as_deref(), Some(Path::new("bridge.pem")));
     assert_eq!(b.keyfile.as_deref(), Some(Path::new("bridge.key")));
+}
+
+/// What a configuration file sets reaches the broker's options, with mosquitto's meanings of 0.
+#[test]
+fn config_limits_reach_the_broker_options() {
+    let apply = |text: &str| {
+        let mut options = BrokerOptions::default();
+        options
+            .apply_config(&Config::parse(text, "m.conf").unwrap())
+            .unwrap();
+        options
+    };
+    let o = apply(
+        "max_keepalive 120\nsys_interval 0\nmax_queued_messages 0\n\
+         max_inflight_messages 5\nmax_packet_size 4096\nmessage_size_limit 1000\n",
+    );
+    assert_eq!(o.max_keep_alive, Some(120));
+    assert_eq!(o.sys_interval, Duration::ZERO);
+    assert_eq!(o.max_queued_messages, usize::MAX, "0 means no limit");
+    assert_eq!(o.max_inflight_messages, 5);
+    assert_eq!(
+        o.max_packet_size, 4096,
+        "message_size_limit counts payload only, so the packet limit is the tighter"
+    );
+
+    let o = apply("max_keepalive 0\n");
+    assert_eq!(o.max_keep_alive, None, "0 means no maximum");
+    // mosquitto's default maximum is 65535: a 5.0 client asking for no keep-alive gets that.
+    assert_eq!(apply("").max_keep_alive, Some(65535));
 }
 
 #[test]

@@ -173,6 +173,54 @@ fn publish(topic: &str, payload: &[u8], qospid: QosPid, props: Properties) -> Pa
     })
 }
 
+/// mosquitto's `max_keepalive`: a 5.0 client asking for more, or for no keep-alive at all, is
+/// told the maximum as Server Keep Alive (MQTT 5.0 section 3.2.2.3.14) and held to it
+/// ([MQTT-3.1.2-22]: silent for 1.5 × keep-alive closes the connection, here with 0x8D); one
+/// asking for less keeps its own, and a 3.1.1 client, which cannot be told, is left alone.
+#[test]
+fn max_keep_alive_caps_what_5_0_clients_ask() {
+    let broker = broker(BrokerOptions {
+        max_keep_alive: Some(1),
+        ..BrokerOptions::default()
+    });
+    let asking = |keep_alive| Connect {
+        keep_alive,
+        ..connect5("", Properties::new())
+    };
+    let (_long, connack) = join(&broker, asking(600));
+    assert_eq!(
+        connack.properties.integer(PropertyId::ServerKeepAlive),
+        Some(1)
+    );
+    let (mut never, connack) = join(&broker, asking(0));
+    assert_eq!(
+        connack.properties.integer(PropertyId::ServerKeepAlive),
+        Some(1)
+    );
+    let (_within, connack) = join(&broker, asking(1));
+    assert_eq!(
+        connack.properties.integer(PropertyId::ServerKeepAlive),
+        None
+    );
+    let (mut old, connack) = join(
+        &broker,
+        Connect {
+            protocol: ProtocolLevel::V311,
+            keep_alive: 0,
+            ..connect5("old", Properties::new())
+        },
+    );
+    assert_eq!(connack.code, ReasonCode::SUCCESS);
+
+    assert_eq!(never.expect_disconnect(), ReasonCode::KEEP_ALIVE_TIMEOUT);
+    old.send(&Packet::Pingreq);
+    assert_eq!(
+        old.next(),
+        Some(Packet::Pingresp),
+        "3.1.1 keeps keep-alive 0"
+    );
+}
+
 /// [MQTT-3.1.3-6], [MQTT-3.1.3-7], [MQTT-3.2.2-16]: an empty client id gets one, returned in
 /// CONNACK; [MQTT-3.2.2-9]: CONNACK announces the broker's Maximum QoS and other limits.
 #[test]
@@ -979,6 +1027,16 @@ mod c_api {
             );
             assert_eq!(
                 mqtt_broker_options_set_server_keep_alive(opts, 20),
+                mqtt_status::Ok
+            );
+            for bad in [-1, 65536] {
+                assert_eq!(
+                    mqtt_broker_options_set_max_keep_alive(opts, bad),
+                    mqtt_status::InvalidArgument
+                );
+            }
+            assert_eq!(
+                mqtt_broker_options_set_max_keep_alive(opts, 600),
                 mqtt_status::Ok
             );
             assert_eq!(

@@ -308,6 +308,9 @@ static void check_broker_options(void) {
     CHECK_OK(mqtt_broker_options_set_feature(opts, MQTT_BROKER_FEATURE_RETAIN_AVAILABLE, true));
     CHECK_OK(mqtt_broker_options_set_server_keep_alive(opts, 30));
     CHECK_OK(mqtt_broker_options_set_server_keep_alive(opts, -1));
+    CHECK_OK(mqtt_broker_options_set_max_keep_alive(opts, 600));
+    CHECK_OK(mqtt_broker_options_set_max_keep_alive(opts, 0));
+    CHECK_FAILS(mqtt_broker_options_set_max_keep_alive(opts, -1), MQTT_STATUS_INVALID_ARGUMENT);
     CHECK_OK(mqtt_broker_options_set_response_information(opts, "responses/"));
     CHECK_OK(mqtt_broker_options_set_response_information(opts, NULL));
     CHECK_OK(mqtt_broker_options_set_enhanced_authenticator(opts, NULL, NULL));
@@ -323,6 +326,7 @@ static void check_broker_options(void) {
     CHECK_FAILS(mqtt_broker_options_set_maximum_qos(NULL, 1), MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_broker_options_set_feature(NULL, 0, true), MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_broker_options_set_server_keep_alive(NULL, 1), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_max_keep_alive(NULL, 1), MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_broker_options_set_response_information(NULL, "r"), MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_broker_options_set_enhanced_authenticator(NULL, NULL, NULL),
                 MQTT_STATUS_NULL_ARGUMENT);
