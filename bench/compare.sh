@@ -14,7 +14,8 @@
 #   --connections N     idle connections in the idle scenario (10000)
 #   --scenarios "..."   subset of: qos0 qos1 qos2 fanin fanout pairs latency0 latency1 latency2 idle,
 #                       and any of them with the suffix _v5 (e.g. qos1_v5) to run it over MQTT 5.0
-#                       (rumqttd then on its v5 listener)
+#                       (rumqttd then on its v5 listener), or _acl to run it with an ACL file of
+#                       1,000 rules that the clients' topics must pass (ours and mosquitto only)
 #   --brokers "..."     subset of: ours mosquitto rumqttd
 #   --window N          messages in flight per topic (3000)
 #   --payload B         payload bytes (16)
@@ -199,13 +200,39 @@ next_connection_delay_ms = 0
 EOF
 }
 
-# start_broker NAME [v4|v5]: starts it pinned to CPU 0 on a fresh port; sets BROKER_PID and PORT.
+# write_acl_configs PORT: adds an ACL file to both configurations. Anonymous clients are held to
+# the rules before the first `user` line: 999 that never match the load generator's topics
+# (loadgen/PID/GROUP), half plain and half %c patterns, then the one that lets them through, so
+# every check walks past all of them in a broker that tries rules in order.
+write_acl_configs() {
+    local n
+    {
+        for n in $(seq 0 499); do echo "topic readwrite elsewhere/$n/#"; done
+        for n in $(seq 0 498); do echo "pattern readwrite devices/%c/$n/+"; done
+        echo "topic readwrite loadgen/#"
+        echo "user someone"
+        echo "topic readwrite #"
+    } >"$RUN_DIR/acl"
+    # mosquitto started as root reads its files as the user it drops to.
+    chmod a+rx "$RUN_DIR" && chmod a+r "$RUN_DIR/acl"
+    echo "acl_file $RUN_DIR/acl" >>"$RUN_DIR/mosquitto.conf"
+    printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 0\nacl_file %s\n' \
+        "$1" "$RUN_DIR/acl" >"$RUN_DIR/ours.conf"
+}
+
+# start_broker NAME [v4|v5] [acl]: starts it pinned to CPU 0 on a fresh port; sets BROKER_PID and
+# PORT.
 start_broker() {
-    local name=$1 version=${2:-v4}
+    local name=$1 version=${2:-v4} acl=${3:-}
     PORT=$(free_port)
     write_configs "$PORT" "$version"
+    [ -z "$acl" ] || write_acl_configs "$PORT"
     case "$name" in
-        ours) $PIN0 "$OUR_BROKER" -p "$PORT" --max-connections $((CONNECTIONS + 100)) >"$RUN_DIR/broker.log" 2>&1 & ;;
+        ours) if [ -n "$acl" ]; then
+                  $PIN0 "$OUR_BROKER" -c "$RUN_DIR/ours.conf" >"$RUN_DIR/broker.log" 2>&1 &
+              else
+                  $PIN0 "$OUR_BROKER" -p "$PORT" --max-connections $((CONNECTIONS + 100)) >"$RUN_DIR/broker.log" 2>&1 &
+              fi ;;
         mosquitto) $PIN0 "$MOSQUITTO" -c "$RUN_DIR/mosquitto.conf" >"$RUN_DIR/broker.log" 2>&1 & ;;
         rumqttd) $PIN0 "$RUMQTTD" -q -c "$RUN_DIR/rumqttd.toml" >"$RUN_DIR/broker.log" 2>&1 & ;;
         *) die "unknown broker $name" ;;
@@ -228,12 +255,17 @@ loadgen_args() {
 }
 
 run_one() {
-    local scenario=$1 broker=$2 round=$3 line base=$1 version=v4 protocol=4
-    # A scenario with the suffix _v5 is the same load over MQTT 5.0.
-    if [[ $scenario == *_v5 ]]; then
-        base=${scenario%_v5} version=v5 protocol=5
+    local scenario=$1 broker=$2 round=$3 line base=$1 version=v4 protocol=4 acl=""
+    # The suffix _acl is the same load through 1,000 ACL rules (rumqttd reads no ACL file).
+    if [[ $scenario == *_acl ]]; then
+        [ "$broker" != rumqttd ] || return 0
+        base=${scenario%_acl} acl=1
     fi
-    if ! start_broker "$broker" "$version"; then
+    # A scenario with the suffix _v5 is the same load over MQTT 5.0.
+    if [[ $base == *_v5 ]]; then
+        base=${base%_v5} version=v5 protocol=5
+    fi
+    if ! start_broker "$broker" "$version" "$acl"; then
         echo "RESULT scenario=$scenario broker=$broker round=$round status=broker_failed" >>"$RESULTS"
         log "$scenario/$broker: broker did not start"
         return
