@@ -54,6 +54,7 @@
 //! [`Broker::stop`] from a callback starts the stop without waiting for it.
 
 mod accept;
+mod acl_memo;
 mod auth;
 mod config;
 mod control;

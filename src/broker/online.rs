@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use std::collections::HashMap;
 
+use super::acl_memo::AclMemo;
 use super::auth::Reauthentication;
 use super::control::{
     ClientInfo, ConnectionControl, KICK_WITH_WILL, KICK_WITHOUT_WILL, ResumeQueue,
@@ -33,7 +34,7 @@ use crate::protocol::{
     Disconnect, LastWill, Packet, Property, PropertyId, QoS, QosPid, ReasonCode, encode_publish,
     encode_publish_v5,
 };
-use crate::service::acl::{AclAccess, ClientAcl};
+use crate::service::acl::AclAccess;
 use crate::topic::TopicName;
 use crate::waker::Waker;
 
@@ -135,7 +136,7 @@ pub(crate) struct Online {
     /// A re-authentication in progress.
     pub(crate) reauth: Option<Reauthentication>,
     /// What the broker's ACL file says for this client, compiled once at connect.
-    pub(crate) acl: Option<ClientAcl>,
+    pub(crate) acl: Option<AclMemo>,
     /// 1.5 × the keep-alive in force; `None` for keep-alive 0.
     keep_alive_limit: Option<Duration>,
     pub(crate) last_received: Instant,
@@ -232,12 +233,10 @@ impl Online {
             connected_since: std::time::SystemTime::now(),
             queued: 0,
         });
-        online.acl = online
-            .state
-            .options
-            .acl_file
-            .as_ref()
-            .map(|acl| acl.for_client(&online.client_id, online.username.as_deref()));
+        online.acl =
+            online.state.options.acl_file.as_ref().map(|acl| {
+                AclMemo::new(acl.for_client(&online.client_id, online.username.as_deref()))
+            });
         online.resend_unacknowledged();
         if let Some(hook) = &online.state.options.event_hook {
             hook(&BrokerEvent::Connected {
