@@ -5,8 +5,9 @@
  *
  * Listens on 127.0.0.1:1883 unless told otherwise (-p 0 picks a free port; -c reads a
  * mosquitto.conf, whose listener -p and -b override) and prints "listening on ADDRESS:PORT"
- * once it accepts connections. Runs until SIGINT or SIGTERM, then
- * closes every connection and exits 0. -v logs connects and disconnects to stderr. A usage error
+ * once it accepts connections. SIGHUP reads the password and ACL files again (as mosquitto
+ * does; on an error the old ones stay and the reason is printed). Runs until SIGINT or SIGTERM,
+ * then closes every connection and exits 0. -v logs connects and disconnects to stderr. A usage error
  * exits 2; a port that cannot be bound (e.g. in use) exits 1.
  */
 #include <errno.h>
@@ -144,13 +145,14 @@ int main(int argc, char **argv) {
         }
     }
 
-    /* Block the stop signals before the broker starts its threads, which inherit the mask, so
-     * only sigwait below receives them. */
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    if (pthread_sigmask(SIG_BLOCK, &stop_signals, NULL) != 0) {
+    /* Block the signals handled here before the broker starts its threads, which inherit the
+     * mask, so only sigwait below receives them. */
+    sigset_t handled_signals;
+    sigemptyset(&handled_signals);
+    sigaddset(&handled_signals, SIGINT);
+    sigaddset(&handled_signals, SIGTERM);
+    sigaddset(&handled_signals, SIGHUP);
+    if (pthread_sigmask(SIG_BLOCK, &handled_signals, NULL) != 0) {
         fprintf(stderr, "broker: cannot block signals\n");
         return 1;
     }
@@ -210,7 +212,19 @@ int main(int argc, char **argv) {
     fflush(stdout);
 
     int signal_number = 0;
-    while (sigwait(&stop_signals, &signal_number) != 0) {
+    for (;;) {
+        if (sigwait(&handled_signals, &signal_number) != 0) {
+            continue;
+        }
+        if (signal_number != SIGHUP) {
+            break;
+        }
+        if (mqtt_broker_reload(broker) == MQTT_STATUS_OK) {
+            fprintf(stderr, "broker: reloaded the password and ACL files\n");
+        } else {
+            fprintf(stderr, "broker: reload failed, keeping the old files: %s\n",
+                    mqtt_last_error());
+        }
     }
     if (verbose) {
         fprintf(stderr, "stopping on signal %d\n", signal_number);

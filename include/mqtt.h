@@ -723,7 +723,8 @@ extern "C" {
  * Reads a mosquitto.conf (and its `include_dir`s) and applies what it says: one listener
  * (`listener PORT [ADDRESS]` or `port` / `bind_address`, with `max_connections`),
  * `allow_anonymous`, `password_file`, `acl_file`, `max_queued_messages`,
- * `max_inflight_messages`, `max_packet_size`, `message_size_limit`. Keywords mosquitto knows but
+ * `max_inflight_messages`, `max_packet_size`, `message_size_limit`, `max_keepalive`,
+ * `sys_interval`. Keywords mosquitto knows but
  * this broker does not support yet (a second listener, TLS or WebSocket listeners,
  * `persistence true`, bridges) are refused. Settings made before are kept unless the file
  * changes them; setters called after override it. Blocks while reading the files.
@@ -787,6 +788,22 @@ mqtt_status mqtt_broker_options_set_allow_anonymous(mqtt_broker_options *opts, b
  * `opts` is NULL or a live options object.
  */
 int mqtt_broker_options_get_port(const mqtt_broker_options *opts);
+
+/**
+ * Reads the broker's password and ACL files again from where they were loaded, as mosquitto
+ * does on SIGHUP (the broker program calls this on SIGHUP): connections made from now on use the
+ * new files, and a connected client's ACL follows at its next publish or delivery. Files the
+ * broker was started without stay absent. Blocks while reading the files (a password check
+ * on another thread is not held up); thread-safe, and may be called from the broker's callbacks.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT`, `MQTT_STATUS_IO` (a file cannot be
+ * read) or `MQTT_STATUS_INVALID_ARGUMENT` (a malformed line; `mqtt_last_error()` says
+ * `FILE:LINE: reason`). On failure the old files stay in force.
+ *
+ * # Safety
+ * `broker` is NULL or a live broker.
+ */
+mqtt_status mqtt_broker_reload(const mqtt_broker *broker);
 
 /**
  * Creates broker options with the defaults: bind address 127.0.0.1, at most 1024 connections,

@@ -154,10 +154,12 @@ impl Online {
     pub(crate) fn authorized(&self, topic: &str, access: Access) -> bool {
         let by_file = match (&self.acl, access) {
             (None, _) => true,
-            (Some(acl), Access::Publish) => acl.check(topic, AclAccess::Write),
+            (Some(acl), Access::Publish) => {
+                acl.check(&self.state.service_files, topic, AclAccess::Write)
+            }
             (Some(acl), Access::Subscribe) => {
                 let filter = split_shared(topic).map_or(topic, |(_, filter)| filter);
-                acl.may_ever_read(filter)
+                acl.may_ever_read(&self.state.service_files, filter)
             }
         };
         by_file

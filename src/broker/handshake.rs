@@ -186,7 +186,8 @@ fn authenticate(
     if username.is_none() && !options.allow_anonymous {
         return Err(ReasonCode::NOT_AUTHORIZED);
     }
-    if let (Some(file), Some(user)) = (&options.password_file, username)
+    let passwords = state.service_files.passwords();
+    if let (Some(file), Some(user)) = (&passwords, username)
         && file.contains(user)
     {
         return if file.check_connect(user, connect.password.as_deref()) {
@@ -209,7 +210,7 @@ fn authenticate(
                 AuthResult::NotAuthorized => Err(ReasonCode::NOT_AUTHORIZED),
             }
         }
-        None if options.password_file.is_some() && username.is_some() => {
+        None if passwords.is_some() && username.is_some() => {
             Err(ReasonCode::BAD_USER_NAME_OR_PASSWORD)
         }
         None => Ok(()),
@@ -363,7 +364,7 @@ pub(crate) fn accept_at_once(
     let options = &state.options;
     let method = connect.properties.get(PropertyId::AuthenticationMethod);
     if options.authenticator.is_some()
-        || options.password_file.is_some()
+        || state.service_files.has_passwords()
         || !options.allow_anonymous
         || method.is_some()
     {

@@ -72,6 +72,7 @@ mod registry;
 mod retained;
 mod router;
 mod runtime;
+mod service_files;
 mod session;
 mod state;
 mod stats;
@@ -329,6 +330,15 @@ impl Broker {
             .route(publication, &mut scratch, &mut wakeups);
         wakeups.wake_all();
         Ok(())
+    }
+
+    /// Reads the password and ACL files again from where they were loaded, as mosquitto does on
+    /// SIGHUP: connections made from now on use the new files, and a connected client's ACL
+    /// follows at its next publish or delivery. Files the broker was started without stay
+    /// absent. Blocks while reading the files; an error names the file and line and leaves the
+    /// old files in force.
+    pub fn reload(&self) -> Result<(), crate::service::ConfigError> {
+        self.shared.runtime.state.service_files.reload()
     }
 
     /// Closes the connection of the client with `client_id`, as MQTT 5.0's "administrative

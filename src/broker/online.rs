@@ -233,10 +233,11 @@ impl Online {
             connected_since: std::time::SystemTime::now(),
             queued: 0,
         });
-        online.acl =
-            online.state.options.acl_file.as_ref().map(|acl| {
-                AclMemo::new(acl.for_client(&online.client_id, online.username.as_deref()))
-            });
+        online.acl = AclMemo::new(
+            &online.state.service_files,
+            Arc::clone(&online.client_id),
+            online.username.clone(),
+        );
         online.resend_unacknowledged();
         if let Some(hook) = &online.state.options.event_hook {
             hook(&BrokerEvent::Connected {
@@ -525,7 +526,11 @@ impl Online {
                 }
                 // The ACL file's read rules apply to every message, as in mosquitto.
                 if let Some(acl) = &self.acl
-                    && !acl.check(delivery.message.topic.as_str(), AclAccess::Read)
+                    && !acl.check(
+                        &self.state.service_files,
+                        delivery.message.topic.as_str(),
+                        AclAccess::Read,
+                    )
                 {
                     continue;
                 }

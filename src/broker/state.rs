@@ -16,12 +16,15 @@ use parking_lot::{Mutex, RwLock};
 
 use super::options::BrokerOptions;
 use super::retained::RetainedStore;
+use super::service_files::ServiceFiles;
 use super::session::Session;
 use super::stats::{BrokerStats, Counters};
 use super::subscriptions::SubscriptionTree;
 
 pub(crate) struct State {
     pub options: BrokerOptions,
+    /// The password and ACL files in force: those of `options` until a reload replaces them.
+    pub service_files: ServiceFiles,
     pub counters: Counters,
     /// Sessions by client id. Lock order: this lock, then a session's lock; never the reverse.
     pub sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
@@ -34,6 +37,10 @@ pub(crate) struct State {
 impl State {
     pub fn new(options: BrokerOptions) -> State {
         State {
+            service_files: ServiceFiles::new(
+                options.password_file.clone(),
+                options.acl_file.clone(),
+            ),
             options,
             counters: Counters::default(),
             sessions: Mutex::new(HashMap::new()),

@@ -118,6 +118,26 @@ impl Running {
         assert_eq!(rc, 0);
     }
 
+    /// The next line the broker writes to stderr, within 10 s.
+    fn stderr_line(&mut self) -> String {
+        let mut stderr = self.stderr.take().expect("stderr piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Byte by byte, so nothing after the line is read ahead and lost.
+        thread::spawn(move || {
+            let mut line = Vec::new();
+            let mut byte = [0u8; 1];
+            while matches!(stderr.read(&mut byte), Ok(1)) && byte[0] != b'\n' {
+                line.push(byte[0]);
+            }
+            let _ = tx.send((String::from_utf8_lossy(&line).into_owned(), stderr));
+        });
+        let (line, stderr) = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a line on stderr");
+        self.stderr = Some(stderr);
+        line
+    }
+
     /// Sends `signal` and returns the exit status and everything written to stderr.
     fn stop_with(mut self, signal: i32) -> (ExitStatus, String) {
         self.signal(signal);
@@ -332,6 +352,19 @@ fn interoperates_with_mosquitto_clients() {
 }
 
 /// Connects with a user name and password; returns the client and the CONNACK return code.
+/// A QoS 0 PUBLISH, not retained.
+fn say(topic: &str, payload: &[u8]) -> Packet {
+    publish(topic, payload, QosPid::AtMostOnce, false)
+}
+
+/// The next packet is a PUBLISH on `topic`.
+fn expect_topic(client: &mut RawClient, topic: &str) {
+    match client.recv() {
+        Packet::Publish(p) => assert_eq!(p.topic.as_str(), topic),
+        other => panic!("expected PUBLISH, got {other:?}"),
+    }
+}
+
 fn connect_as(port: u16, user: Option<&str>, password: &str) -> (RawClient, ConnectReturnCode) {
     let mut connect = connect_packet(user.unwrap_or("anonymous"), true);
     connect.username = user.map(str::to_owned);
@@ -374,7 +407,7 @@ fn config_file_with_password_and_acl_files() {
             acl.display()
         ),
     );
-    let broker = Running::start(&["-c", conf.to_str().unwrap(), "-b", "127.0.0.1"]);
+    let mut broker = Running::start(&["-c", conf.to_str().unwrap(), "-b", "127.0.0.1"]);
     let port = broker.port;
     assert_eq!(
         connect_as(port, None, "").1,
@@ -412,15 +445,10 @@ fn config_file_with_password_and_acl_files() {
     bob.subscribe_ok(1, &[("alice/#", QoS::AtMostOnce)]);
 
     // Write access: bob may publish news, alice may not.
-    bob.send(&publish("news/1", b"from bob", QosPid::AtMostOnce, false));
-    alice.send(&publish("news/2", b"from alice", QosPid::AtMostOnce, false));
+    bob.send(&say("news/1", b"from bob"));
+    alice.send(&say("news/2", b"from alice"));
     // The pattern gives alice her own device tree.
-    alice.send(&publish(
-        "devices/alice/lamp",
-        b"on",
-        QosPid::AtMostOnce,
-        false,
-    ));
+    alice.send(&say("devices/alice/lamp", b"on"));
     let mut got = Vec::new();
     for _ in 0..2 {
         match alice.recv() {
@@ -431,25 +459,50 @@ fn config_file_with_password_and_acl_files() {
     got.sort();
     assert_eq!(got, ["devices/alice/lamp", "news/1"]);
     // Read access per message: bob's alice/# subscription only lets alice/inbox through.
-    alice.send(&publish(
-        "alice/diary",
-        b"private",
-        QosPid::AtMostOnce,
-        false,
-    ));
-    alice.send(&publish(
-        "alice/inbox",
-        b"hello bob",
-        QosPid::AtMostOnce,
-        false,
-    ));
-    match bob.recv() {
-        Packet::Publish(p) => assert_eq!(p.topic.as_str(), "alice/inbox"),
-        other => panic!("expected PUBLISH, got {other:?}"),
-    }
+    alice.send(&say("alice/diary", b"private"));
+    alice.send(&say("alice/inbox", b"hello bob"));
+    expect_topic(&mut bob, "alice/inbox");
     assert!(
         bob.try_recv(Duration::from_millis(300)).is_err(),
         "nothing else reaches bob"
+    );
+
+    // SIGHUP reads both files again, as mosquitto's does. A bad file leaves the old ones in force.
+    std::fs::write(&acl, "user alice\ntopic sometimes alice/#\n").unwrap();
+    broker.signal(libc::SIGHUP);
+    let line = broker.stderr_line();
+    assert!(
+        line.contains("reload failed") && line.contains(&format!("{}:2:", acl.display())),
+        "{line}"
+    );
+    alice.send(&say("alice/diary", b"still private"));
+    assert!(bob.try_recv(Duration::from_millis(300)).is_err());
+    // A good reload: bob may now read all of alice/#, even while connected, and alice has a new
+    // password for her next connection.
+    std::fs::write(
+        &acl,
+        "user alice\ntopic readwrite alice/#\nuser bob\ntopic read alice/#\n",
+    )
+    .unwrap();
+    let status = Command::new(&passwd_tool)
+        .args(["-b", passwd.to_str().unwrap(), "alice", "new-secret"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    broker.signal(libc::SIGHUP);
+    assert_eq!(
+        broker.stderr_line(),
+        "broker: reloaded the password and ACL files"
+    );
+    alice.send(&say("alice/diary", b"shared now"));
+    expect_topic(&mut bob, "alice/diary");
+    assert_eq!(
+        connect_as(port, Some("alice"), "secret-a").1,
+        ConnectReturnCode::BadUsernameOrPassword
+    );
+    assert_eq!(
+        connect_as(port, Some("alice"), "new-secret").1,
+        ConnectReturnCode::Accepted
     );
     let (status, _) = broker.stop_with(libc::SIGTERM);
     assert!(status.success());

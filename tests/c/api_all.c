@@ -335,6 +335,7 @@ static void check_broker_options(void) {
     CHECK_OK(mqtt_broker_options_set_sys_interval_s(opts, 0));
     CHECK_OK(mqtt_broker_options_set_message_hook(opts, NULL, NULL));
     CHECK_FAILS(mqtt_broker_disconnect_client(NULL, "c", true), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_reload(NULL), MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_broker_clients(NULL, NULL, NULL), MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_broker_options_set_message_hook(NULL, NULL, NULL), MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_hook_reply_replace(NULL, "t", NULL, 0), MQTT_STATUS_NULL_ARGUMENT);
@@ -425,6 +426,8 @@ static void check_broker_life_cycle(void) {
     }
     CHECK(mqtt_broker_port(broker) == 0);
     CHECK_FAILS(mqtt_broker_stats(broker, NULL), MQTT_STATUS_NULL_ARGUMENT);
+    /* Without password or ACL files, a reload has nothing to read. */
+    CHECK_OK(mqtt_broker_reload(broker));
     /* Publishing into a broker that is not running is allowed. */
     CHECK_OK(mqtt_broker_publish(broker, "idle/topic", (const uint8_t *)"x", 1, 1, true));
     CHECK_OK(mqtt_broker_stats(broker, &stats));

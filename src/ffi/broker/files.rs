@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use super::super::args::{c_str_arg, opt_c_str_arg};
 use super::super::error::FfiError;
-use super::super::guard::guard_quiet;
+use super::super::guard::{guard_quiet, guard_status};
 use super::super::handle::{handle_ref, with_options};
 use super::super::status::mqtt_status;
-use super::mqtt_broker_options;
+use super::{mqtt_broker, mqtt_broker_options};
 use crate::broker::BrokerOptions;
 use crate::service::acl::AclFile;
 use crate::service::passwd::PasswordFile;
@@ -29,7 +29,8 @@ fn file_error(error: ConfigError) -> FfiError {
 /// Reads a mosquitto.conf (and its `include_dir`s) and applies what it says: one listener
 /// (`listener PORT [ADDRESS]` or `port` / `bind_address`, with `max_connections`),
 /// `allow_anonymous`, `password_file`, `acl_file`, `max_queued_messages`,
-/// `max_inflight_messages`, `max_packet_size`, `message_size_limit`. Keywords mosquitto knows but
+/// `max_inflight_messages`, `max_packet_size`, `message_size_limit`, `max_keepalive`,
+/// `sys_interval`. Keywords mosquitto knows but
 /// this broker does not support yet (a second listener, TLS or WebSocket listeners,
 /// `persistence true`, bridges) are refused. Settings made before are kept unless the file
 /// changes them; setters called after override it. Blocks while reading the files.
@@ -147,5 +148,26 @@ pub unsafe extern "C" fn mqtt_broker_options_get_port(opts: *const mqtt_broker_o
         // SAFETY: per the caller.
         let opts = unsafe { handle_ref(opts, "opts") }?;
         Ok(c_int::from(opts.inner.port))
+    })
+}
+
+/// Reads the broker's password and ACL files again from where they were loaded, as mosquitto
+/// does on SIGHUP (the broker program calls this on SIGHUP): connections made from now on use the
+/// new files, and a connected client's ACL follows at its next publish or delivery. Files the
+/// broker was started without stay absent. Blocks while reading the files (a password check
+/// on another thread is not held up); thread-safe, and may be called from the broker's callbacks.
+///
+/// Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT`, `MQTT_STATUS_IO` (a file cannot be
+/// read) or `MQTT_STATUS_INVALID_ARGUMENT` (a malformed line; `mqtt_last_error()` says
+/// `FILE:LINE: reason`). On failure the old files stay in force.
+///
+/// # Safety
+/// `broker` is NULL or a live broker.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_broker_reload(broker: *const mqtt_broker) -> mqtt_status {
+    guard_status(|| {
+        // SAFETY: per the caller.
+        let broker = unsafe { handle_ref(broker, "broker") }?;
+        broker.broker.reload().map_err(file_error)
     })
 }
