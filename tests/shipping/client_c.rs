@@ -381,7 +381,10 @@ fn c_api_calls_from_a_callback_on_the_loop_thread() {
         );
     }
     let deadline = Instant::now() + Duration::from_secs(5);
-    while nested.statuses.lock().unwrap().len() < 4 && Instant::now() < deadline {
+    // The echoes arrive after the calls that caused them return: wait for both.
+    while (nested.statuses.lock().unwrap().len() < 4 || nested.echoes.lock().unwrap().len() < 2)
+        && Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(*nested.statuses.lock().unwrap(), [mqtt_status::Ok; 4]);
