@@ -376,6 +376,54 @@ typedef struct mqtt_connection mqtt_connection;
 typedef struct mqtt_hook_reply mqtt_hook_reply;
 
 /**
+ * A received application message, as a message callback sees it. Every pointer in it is valid
+ * only until the callback returns: copy what you keep.
+ */
+typedef struct {
+    /**
+     * The topic name, NUL-terminated UTF-8.
+     */
+    const char *topic;
+    /**
+     * Length of `topic` in bytes, without the NUL.
+     */
+    size_t topic_len;
+    /**
+     * The payload bytes (not NUL-terminated; may contain NUL bytes). Not NULL, even when empty.
+     */
+    const uint8_t *payload;
+    size_t payload_len;
+    /**
+     * The QoS it was delivered with: 0, 1 or 2 (an `mqtt_qos` value).
+     */
+    int qos;
+    /**
+     * Set when the broker sent a retained message because of a new subscription.
+     */
+    bool retain;
+    /**
+     * Set when the broker redelivers a message it may have sent before.
+     */
+    bool dup;
+} mqtt_message;
+
+/**
+ * Receives a message of one of the host's own subscriptions (`mqtt_broker_subscribe`):
+ * `userdata` is the pointer given there; `message` and its strings are valid only during the
+ * call (`dup` is always false).
+ *
+ * Which thread calls it: the broker's host-subscriber thread, one message at a time in the
+ * order they were routed; the first `mqtt_broker_subscribe` starts it and `mqtt_broker_free`
+ * ends it.
+ *
+ * What it may call: every libmqtt function, including `mqtt_broker_publish`,
+ * `mqtt_broker_subscribe` and `mqtt_broker_unsubscribe` on the same broker — none deadlocks —
+ * but not `mqtt_broker_free` on it. A slow callback delays only the host's own messages; past
+ * `max_queued_messages` waiting, further ones are dropped and counted.
+ */
+typedef void (*mqtt_broker_message_callback)(void *userdata, const mqtt_message *message);
+
+/**
  * Decides whether a client may connect. Returns an `mqtt_auth_result` value as an `int`.
  * `username` and `password` are NULL when the client sent none (`password_len` is then 0); the
  * password is binary and not NUL-terminated. The strings are valid only during the call.
@@ -605,38 +653,6 @@ typedef struct {
 typedef void (*mqtt_broker_client_callback)(void *userdata, const mqtt_client_info *client);
 
 /**
- * A received application message, as a message callback sees it. Every pointer in it is valid
- * only until the callback returns: copy what you keep.
- */
-typedef struct {
-    /**
-     * The topic name, NUL-terminated UTF-8.
-     */
-    const char *topic;
-    /**
-     * Length of `topic` in bytes, without the NUL.
-     */
-    size_t topic_len;
-    /**
-     * The payload bytes (not NUL-terminated; may contain NUL bytes). Not NULL, even when empty.
-     */
-    const uint8_t *payload;
-    size_t payload_len;
-    /**
-     * The QoS it was delivered with: 0, 1 or 2 (an `mqtt_qos` value).
-     */
-    int qos;
-    /**
-     * Set when the broker sent a retained message because of a new subscription.
-     */
-    bool retain;
-    /**
-     * Set when the broker redelivers a message it may have sent before.
-     */
-    bool dup;
-} mqtt_message;
-
-/**
  * A message callback: `userdata` is the pointer given to `mqtt_subscribe`; `message` is valid
  * only during the call.
  *
@@ -804,6 +820,44 @@ int mqtt_broker_options_get_port(const mqtt_broker_options *opts);
  * `broker` is NULL or a live broker.
  */
 mqtt_status mqtt_broker_reload(const mqtt_broker *broker);
+
+/**
+ * Subscribes the host program to `filter` in its own broker: `cb` receives every matching
+ * message, and at once the retained ones, at min(publish QoS, `qos`), on the broker's
+ * host-subscriber thread (see `mqtt_broker_message_callback`). Subscribing again to the same
+ * filter replaces its callback, userdata and QoS. Works whether or not the broker is running;
+ * the ACL file and the authorizer do not apply to the host. Shared subscriptions (`$share/...`)
+ * are for clients and are refused. Does not block beyond a short lock (the first call starts
+ * the thread). Thread-safe, including from the broker's own callbacks.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` (`broker`, `filter` or `cb`),
+ * `MQTT_STATUS_INVALID_UTF8`, `MQTT_STATUS_INVALID_TOPIC` (not a valid topic filter, or a shared
+ * one), `MQTT_STATUS_INVALID_QOS` or `MQTT_STATUS_IO` (the thread could not be started).
+ *
+ * # Safety
+ * `broker` is NULL or a live broker; `filter` is NULL or a NUL-terminated string; `cb`, if not
+ * NULL, is safe to call with `userdata` from the host-subscriber thread until
+ * `mqtt_broker_unsubscribe` for this filter returns, or the broker is freed.
+ */
+mqtt_status mqtt_broker_subscribe(const mqtt_broker *broker,
+                                  const char *filter,
+                                  int qos,
+                                  mqtt_broker_message_callback cb,
+                                  void *userdata);
+
+/**
+ * Removes the host's subscription to exactly `filter` (as `mqtt_broker_subscribe` gave it). Once
+ * it returns, the callback is not called for messages routed afterwards; one the
+ * host-subscriber thread is already running finishes. Thread-safe, including from the broker's
+ * own callbacks.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT`, `MQTT_STATUS_INVALID_UTF8` or
+ * `MQTT_STATUS_NOT_FOUND` (the host has no subscription to `filter`).
+ *
+ * # Safety
+ * `broker` is NULL or a live broker; `filter` is NULL or a NUL-terminated string.
+ */
+mqtt_status mqtt_broker_unsubscribe(const mqtt_broker *broker, const char *filter);
 
 /**
  * Creates broker options with the defaults: bind address 127.0.0.1, at most 1024 connections,

@@ -61,6 +61,7 @@ mod control;
 mod flows;
 mod handlers;
 mod handshake;
+mod host;
 mod io;
 mod listener;
 mod message;
@@ -90,6 +91,7 @@ use std::thread::{self, JoinHandle};
 use parking_lot::{Condvar, Mutex};
 
 pub use control::ClientInfo;
+pub use host::{HostCallback, HostMessage};
 pub use options::{
     Access, AuthRequest, AuthResult, AuthStep, AuthVerdict, Authenticator, Authorizer, BrokerEvent,
     BrokerOptions, DisconnectReason, EnhancedAuthenticator, EventHook, HookVerdict, HookedMessage,
@@ -125,6 +127,30 @@ impl fmt::Display for PublishError {
 
 impl std::error::Error for PublishError {}
 
+/// Why [`Broker::subscribe`] refused a subscription.
+#[derive(Debug)]
+pub enum SubscribeError {
+    InvalidFilter(TopicError),
+    /// `$share/...`: share groups are for clients; the host sees every message it subscribes to.
+    SharedFilter,
+    /// The host-subscriber thread could not be started.
+    Thread(stdio::Error),
+}
+
+impl fmt::Display for SubscribeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SubscribeError::InvalidFilter(e) => write!(f, "invalid topic filter: {e}"),
+            SubscribeError::SharedFilter => {
+                write!(f, "the host cannot join a shared subscription ($share/...)")
+            }
+            SubscribeError::Thread(e) => write!(f, "cannot start the host-subscriber thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SubscribeError {}
+
 /// Where a broker is in its life: created, running (between `start` and `stop`), or stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BrokerState {
@@ -151,6 +177,8 @@ struct Shared {
     port: AtomicU16,
     state: Mutex<RunState>,
     stopped: Condvar,
+    /// The host's in-process subscriptions, started by the first one.
+    host: Mutex<Option<Arc<host::HostSubscriber>>>,
 }
 
 /// An MQTT 3.1.1 broker serving on its own threads.
@@ -176,6 +204,7 @@ impl Broker {
                 port: AtomicU16::new(0),
                 state: Mutex::new(RunState::Created),
                 stopped: Condvar::new(),
+                host: Mutex::new(None),
             }),
         }
     }
@@ -332,6 +361,47 @@ impl Broker {
         Ok(())
     }
 
+    /// Subscribes the host itself to `filter`: `callback` receives every matching message (and,
+    /// at once, the retained ones), at min(publish QoS, `qos`), on the broker's host-subscriber
+    /// thread, which the first subscription starts. Subscribing again to the same filter replaces
+    /// its callback and QoS. Works whether or not the broker is running; the ACL file and the
+    /// authorizer do not apply to the host. The callback may call any broker function (publish,
+    /// subscribe, unsubscribe) but must not drop the broker. Messages wait in a queue bounded by
+    /// `max_queued_messages`, so a slow callback delays (and past the bound loses) only the host's
+    /// own messages.
+    pub fn subscribe(
+        &self,
+        filter: &str,
+        qos: QoS,
+        callback: HostCallback,
+    ) -> Result<(), SubscribeError> {
+        if subscriptions::split_shared(filter).is_some() {
+            return Err(SubscribeError::SharedFilter);
+        }
+        let host = {
+            let mut host = self.shared.host.lock();
+            match &*host {
+                Some(h) => Arc::clone(h),
+                None => {
+                    let state = Arc::clone(&self.shared.runtime.state);
+                    let started = Arc::new(
+                        host::HostSubscriber::start(state).map_err(SubscribeError::Thread)?,
+                    );
+                    *host = Some(Arc::clone(&started));
+                    started
+                }
+            }
+        };
+        host.subscribe(filter, qos, callback)
+            .map_err(SubscribeError::InvalidFilter)
+    }
+
+    /// Removes the host's subscription to exactly `filter`. Returns whether there was one.
+    pub fn unsubscribe(&self, filter: &str) -> bool {
+        let host = self.shared.host.lock().clone();
+        host.is_some_and(|h| h.unsubscribe(filter))
+    }
+
     /// Reads the password and ACL files again from where they were loaded, as mosquitto does on
     /// SIGHUP: connections made from now on use the new files, and a connected client's ACL
     /// follows at its next publish or delivery. Files the broker was started without stay
@@ -438,5 +508,8 @@ impl Shared {
 impl Drop for Broker {
     fn drop(&mut self) {
         self.stop();
+        if let Some(host) = self.shared.host.lock().take() {
+            host.shut_down();
+        }
     }
 }

@@ -512,3 +512,107 @@ fn host_lists_and_kicks_clients() {
     assert!(!broker.disconnect_client("nobody", true));
     eventually("two clients gone", || broker.clients().len() == 1);
 }
+
+/// In-process subscriptions: the host receives what matches its filters (retained ones at once,
+/// with RETAIN set, [MQTT-3.3.1-6]) at min(publish QoS, its QoS) ([MQTT-3.8.4-6]); its callback
+/// may publish into the broker and unsubscribe without deadlock; after unsubscribing nothing
+/// more arrives; share groups are for clients.
+#[test]
+fn host_subscribes_in_process() {
+    use mqtt::broker::{HostMessage, SubscribeError};
+    use std::sync::{Arc, Mutex, mpsc};
+
+    let broker = Arc::new(start_default_broker());
+    broker
+        .publish("sensors/old", b"kept", QoS::AtLeastOnce, true)
+        .unwrap();
+    let (tx, rx) = mpsc::channel::<(String, Vec<u8>, QoS, bool)>();
+    let tx = Mutex::new(tx);
+    let weak = Arc::downgrade(&broker);
+    broker
+        .subscribe(
+            "sensors/#",
+            QoS::AtLeastOnce,
+            Arc::new(move |m: &HostMessage<'_>| {
+                let _ = tx.lock().unwrap().send((
+                    m.topic.to_owned(),
+                    m.payload.to_vec(),
+                    m.qos,
+                    m.retain,
+                ));
+                // Calling back into the broker from the callback must not deadlock.
+                if m.topic == "sensors/echo"
+                    && let Some(broker) = weak.upgrade()
+                {
+                    broker
+                        .publish("echoed", m.payload, QoS::AtMostOnce, false)
+                        .unwrap();
+                    assert!(broker.unsubscribe("sensors/#"));
+                }
+            }),
+        )
+        .unwrap();
+    let next = || rx.recv_timeout(Duration::from_secs(5)).expect("a message");
+    assert_eq!(
+        next(),
+        (
+            "sensors/old".into(),
+            b"kept".to_vec(),
+            QoS::AtLeastOnce,
+            true
+        )
+    );
+
+    let mut watcher = RawClient::clean(broker.port(), "watcher");
+    watcher.subscribe_ok(1, &[("echoed", QoS::AtMostOnce)]);
+    let mut client = RawClient::clean(broker.port(), "client");
+    client.send(&publish(
+        "other/x",
+        b"not for the host",
+        QosPid::AtMostOnce,
+        false,
+    ));
+    client.send(&publish("sensors/a", b"zero", QosPid::AtMostOnce, false));
+    client.send(&publish(
+        "sensors/b",
+        b"two",
+        QosPid::ExactlyOnce(pid(1)),
+        false,
+    ));
+    assert!(matches!(client.recv(), Packet::Pubrec(a) if a.packet_id == pid(1)));
+    assert_eq!(
+        next(),
+        ("sensors/a".into(), b"zero".to_vec(), QoS::AtMostOnce, false)
+    );
+    assert_eq!(
+        next(),
+        ("sensors/b".into(), b"two".to_vec(), QoS::AtLeastOnce, false)
+    );
+    client.send(&publish("sensors/echo", b"ping", QosPid::AtMostOnce, false));
+    assert_eq!(next().0, "sensors/echo");
+    let echoed = watcher.recv_publish();
+    assert_eq!(
+        (echoed.topic.as_str(), &*echoed.payload),
+        ("echoed", &b"ping"[..])
+    );
+
+    // The callback unsubscribed: nothing more arrives, and the broker has let go of the callback
+    // (its sender is dropped once nothing is left in the channel).
+    client.send(&publish("sensors/late", b"x", QosPid::AtMostOnce, false));
+    client.sync();
+    assert_eq!(
+        rx.recv_timeout(QUIET),
+        Err(mpsc::RecvTimeoutError::Disconnected)
+    );
+    assert!(!broker.unsubscribe("sensors/#"), "already gone");
+
+    let nothing = Arc::new(|_: &HostMessage<'_>| {});
+    assert!(matches!(
+        broker.subscribe("$share/g/x", QoS::AtMostOnce, nothing.clone()),
+        Err(SubscribeError::SharedFilter)
+    ));
+    assert!(matches!(
+        broker.subscribe("a/#/b", QoS::AtMostOnce, nothing),
+        Err(SubscribeError::InvalidFilter(_))
+    ));
+}

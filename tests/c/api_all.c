@@ -75,6 +75,28 @@ static int failures;
 
 static const uint8_t secret[] = {'s', 'e', 'c', 'r', 'e', 't'};
 
+/* A host subscription's callback, on the broker's host-subscriber thread: counts the retained
+ * message it should get. */
+static pthread_mutex_t host_lock = PTHREAD_MUTEX_INITIALIZER;
+static int host_received;
+
+static void host_message(void *userdata, const mqtt_message *message) {
+    int *received = userdata;
+    pthread_mutex_lock(&host_lock);
+    if (strcmp(message->topic, "idle/topic") == 0 && message->payload_len == 1 &&
+        message->retain) {
+        *received += 1;
+    }
+    pthread_mutex_unlock(&host_lock);
+}
+
+static int host_seen(void) {
+    pthread_mutex_lock(&host_lock);
+    int seen = host_received;
+    pthread_mutex_unlock(&host_lock);
+    return seen;
+}
+
 static void sleep_ms(long ms) {
     struct timespec pause;
     pause.tv_sec = ms / 1000;
@@ -433,6 +455,28 @@ static void check_broker_life_cycle(void) {
     CHECK_OK(mqtt_broker_stats(broker, &stats));
     CHECK(stats.retained_messages == 1);
     CHECK(stats.clients_connected == 0);
+    /* In-process subscriptions work before start too; the retained message arrives at once. */
+    CHECK_FAILS(mqtt_broker_subscribe(NULL, "idle/#", 1, host_message, &host_received),
+                MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_subscribe(broker, NULL, 1, host_message, &host_received),
+                MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_subscribe(broker, "idle/#", 1, NULL, NULL), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_subscribe(broker, "idle/#", 3, host_message, &host_received),
+                MQTT_STATUS_INVALID_QOS);
+    CHECK_FAILS(mqtt_broker_subscribe(broker, "a/#/b", 1, host_message, &host_received),
+                MQTT_STATUS_INVALID_TOPIC);
+    CHECK_FAILS(mqtt_broker_subscribe(broker, "$share/g/a", 1, host_message, &host_received),
+                MQTT_STATUS_INVALID_TOPIC);
+    CHECK_OK(mqtt_broker_subscribe(broker, "idle/#", 1, host_message, &host_received));
+    CHECK_OK(mqtt_broker_subscribe(broker, "other", 0, host_message, &host_received));
+    CHECK_OK(mqtt_broker_unsubscribe(broker, "other"));
+    CHECK_FAILS(mqtt_broker_unsubscribe(broker, "other"), MQTT_STATUS_NOT_FOUND);
+    CHECK_FAILS(mqtt_broker_unsubscribe(NULL, "other"), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_unsubscribe(broker, NULL), MQTT_STATUS_NULL_ARGUMENT);
+    for (int waited = 0; waited < 20000 && host_seen() == 0; waited += 10) {
+        sleep_ms(10);
+    }
+    CHECK(host_seen() == 1);
     CHECK_OK(mqtt_broker_stop(broker));
     CHECK_OK(mqtt_broker_stop(broker));
     CHECK_OK(mqtt_broker_wait(broker));

@@ -14,11 +14,13 @@
 
 mod callbacks;
 mod files;
+mod host;
 mod options;
 mod options_v5;
 mod server;
 
 pub use files::*;
+pub use host::*;
 pub use options::*;
 pub use options_v5::*;
 pub use server::*;
