@@ -107,6 +107,16 @@ impl Peer {
     }
 }
 
+/// A QoS 0, non-retained will on `topic`.
+fn qos0_will(topic: &str, payload: Vec<u8>) -> LastWill {
+    LastWill::new(
+        TopicName::new(topic).unwrap(),
+        payload,
+        QoS::AtMostOnce,
+        false,
+    )
+}
+
 fn connect5(client_id: &str, properties: Properties) -> Connect {
     Connect {
         protocol: ProtocolLevel::V5,
@@ -628,12 +638,7 @@ fn disconnect_with_will_message() {
     let mut watcher = join5(&broker, "watcher");
     subscribe_one(&mut watcher, 1, "will/#", QoS::AtMostOnce);
     let mut connect = connect5("leaver", Properties::new());
-    let mut will = LastWill::new(
-        TopicName::new("will/leaver").unwrap(),
-        b"gone".to_vec(),
-        QoS::AtMostOnce,
-        false,
-    );
+    let mut will = qos0_will("will/leaver", b"gone".to_vec());
     will.properties
         .push(Property::ContentType("text/plain".into()));
     connect.will = Some(will);
@@ -802,12 +807,7 @@ fn shared_subscription_rules() {
 }
 
 fn connect_with_will(client_id: &str, delay: u32, session_expiry: u32) -> Connect {
-    let mut will = LastWill::new(
-        TopicName::new("will/x").unwrap(),
-        client_id.as_bytes().to_vec(),
-        QoS::AtMostOnce,
-        false,
-    );
+    let mut will = qos0_will("will/x", client_id.as_bytes().to_vec());
     will.properties.push(Property::WillDelayInterval(delay));
     let mut connect = connect5(
         client_id,
@@ -1310,12 +1310,7 @@ fn will_user_properties_keep_their_order() {
     let mut watcher = join5(&broker, "watcher");
     subscribe_one(&mut watcher, 1, "will/#", QoS::AtMostOnce);
     let mut connect = connect5("leaver", Properties::new());
-    let mut will = LastWill::new(
-        TopicName::new("will/leaver").unwrap(),
-        b"gone".to_vec(),
-        QoS::AtMostOnce,
-        false,
-    );
+    let mut will = qos0_will("will/leaver", b"gone".to_vec());
     for (k, v) in [("z", "1"), ("a", "2"), ("z", "3")] {
         will.properties
             .push(Property::UserProperty(k.into(), v.into()));
