@@ -1,17 +1,18 @@
 //! `mqtt_broker_subscribe` / `mqtt_broker_unsubscribe`: the host receives messages from its own
 //! broker without a loopback client.
 
-use std::ffi::{CString, c_char, c_int, c_void};
+use std::ffi::{c_char, c_int, c_void};
 use std::sync::Arc;
 
 use super::super::args::{UserData, c_str_arg, qos_arg};
-use super::super::client::mqtt_message;
+use super::super::client::{deliver_to_c, mqtt_message};
 use super::super::error::FfiError;
 use super::super::guard::guard_status;
 use super::super::handle::handle_ref;
 use super::super::status::mqtt_status;
 use super::mqtt_broker;
 use crate::broker::{HostMessage, SubscribeError};
+use crate::client::Message;
 
 /// Receives a message of one of the host's own subscriptions (`mqtt_broker_subscribe`):
 /// `userdata` is the pointer given there; `message` and its strings are valid only during the
@@ -60,20 +61,17 @@ pub unsafe extern "C" fn mqtt_broker_subscribe(
         let qos = qos_arg(qos)?;
         let cb = cb.ok_or_else(|| FfiError::null_argument("cb"))?;
         let userdata = UserData::new(userdata);
-        let callback = Arc::new(move |message: &HostMessage<'_>| {
-            let topic = CString::new(message.topic).unwrap_or_default();
-            let c_message = mqtt_message {
-                topic: topic.as_ptr(),
-                topic_len: message.topic.len(),
-                payload: message.payload.as_ptr(),
-                payload_len: message.payload.len(),
-                qos: message.qos as c_int,
-                retain: message.retain,
+        let callback = Arc::new(move |m: &HostMessage<'_>| {
+            let message = Message {
+                topic: m.topic,
+                payload: m.payload,
+                qos: m.qos,
+                retain: m.retain,
                 dup: false,
             };
-            // SAFETY: the caller of `mqtt_broker_subscribe` promised `cb` may be called with
-            // `userdata` from this thread; `c_message` and its strings live through the call.
-            unsafe { cb(userdata.as_ptr(), &c_message) };
+            // The caller of `mqtt_broker_subscribe` promised `cb` may be called with `userdata`
+            // from this thread.
+            deliver_to_c(cb, userdata, &message);
         });
         broker
             .broker

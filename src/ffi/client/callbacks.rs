@@ -81,7 +81,9 @@ pub(super) fn c_published_callback(
     })
 }
 
-fn deliver_to_c(
+/// Calls a C message callback with `m`: the topic NUL-terminated, the payload never NULL. Also
+/// serves the broker's in-process subscriptions, whose callbacks take the same `mqtt_message`.
+pub(crate) fn deliver_to_c(
     callback: unsafe extern "C" fn(*mut c_void, *const mqtt_message),
     userdata: UserData,
     m: &Message<'_>,

@@ -15,6 +15,7 @@ mod connection;
 mod lifetime;
 mod options;
 
+pub(crate) use callbacks::deliver_to_c;
 pub use connection::*;
 pub use options::*;
 
