@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use super::flows::{Ack as FlowAck, Acknowledged};
-use super::message::Delivery;
 use super::online::Online;
 use super::options::{Access, DisconnectReason, HookVerdict, HookedMessage, MessageHook};
 use super::router::Publication;
@@ -423,12 +422,7 @@ impl Online {
                     id => Box::new([id]),
                 };
                 for r in retained_now {
-                    retained.push(Delivery {
-                        message: r.message,
-                        qos: r.qos.min(grant.qos),
-                        retain: true,
-                        identifiers: identifiers.clone(),
-                    });
+                    retained.push(r.delivery(grant.qos, identifiers.clone()));
                 }
             }
             codes.push(SubackCode::Granted(grant.qos).to_reason());

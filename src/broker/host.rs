@@ -18,7 +18,6 @@ use std::thread::{self, JoinHandle, ThreadId};
 use parking_lot::Mutex;
 
 use super::control::ConnectionControl;
-use super::message::Delivery;
 use super::session::{NEVER_EXPIRES, Session};
 use super::state::State;
 use super::subscriptions::Grant;
@@ -107,16 +106,11 @@ impl HostSubscriber {
         self.state
             .subscribe(&self.session, filter, Grant::from(qos));
         let mut wakeups = super::session::Wakeups::default();
+        let max_queued = self.state.options.max_queued_messages;
         for r in retained {
-            let delivery = Delivery {
-                message: r.message,
-                qos: r.qos.min(qos),
-                retain: true,
-                identifiers: Box::default(),
-            };
-            let max = self.state.options.max_queued_messages;
+            let delivery = r.delivery(qos, Box::default());
             self.session
-                .offer(delivery, max, &self.state.counters, &mut wakeups);
+                .offer(delivery, max_queued, &self.state.counters, &mut wakeups);
         }
         wakeups.wake_all();
         Ok(())

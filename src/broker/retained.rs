@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::message::Message;
+use super::message::{Delivery, Message};
 use crate::protocol::QoS;
 use crate::topic::{TopicName, matches_str};
 
@@ -12,6 +12,19 @@ use crate::topic::{TopicName, matches_str};
 pub(crate) struct Retained {
     pub message: Arc<Message>,
     pub qos: QoS,
+}
+
+impl Retained {
+    /// This message sent because of a new subscription granted `granted`: RETAIN set
+    /// ([MQTT-3.3.1-8]), at min(its QoS, `granted`) ([MQTT-3.8.4-6]).
+    pub fn delivery(self, granted: QoS, identifiers: Box<[u32]>) -> Delivery {
+        Delivery {
+            message: self.message,
+            qos: self.qos.min(granted),
+            retain: true,
+            identifiers,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
