@@ -119,9 +119,38 @@ typedef enum {
      */
     MQTT_STATUS_REFUSED_NOT_AUTHORIZED = 55,
     /**
-     * The server refused a subscription (SUBACK return code 0x80).
+     * An MQTT 5.0 CONNACK refused the connection with another reason code (server busy,
+     * banned, quota exceeded, ...), or with a Reason String: `mqtt_last_reason_code()` gives
+     * the code, `mqtt_last_error()` the text.
+     */
+    MQTT_STATUS_REFUSED = 56,
+    /**
+     * An MQTT 5.0 server redirects the client (reason code 0x9C use another server or 0x9D
+     * server moved, in CONNACK or DISCONNECT): `mqtt_last_error()` names the server
+     * reference when the server gave one (MQTT 5.0 section 4.11).
+     */
+    MQTT_STATUS_SERVER_MOVED = 57,
+    /**
+     * MQTT 5.0 enhanced authentication could not go on: the authentication callback gave
+     * up, or the server's AUTH was not what the exchange allows.
+     */
+    MQTT_STATUS_AUTH_FAILED = 58,
+    /**
+     * The server refused a subscription (SUBACK return code 0x80; in MQTT 5.0 any reason
+     * code of 0x80 or above, which `mqtt_last_reason_code()` gives).
      */
     MQTT_STATUS_SUBSCRIBE_FAILED = 60,
+    /**
+     * An MQTT 5.0 PUBACK or PUBREC refused the message (reason code 0x80 or above, e.g. 0x87
+     * not authorized, 0x97 quota exceeded, 0x99 payload format invalid): the server did not
+     * take it. `mqtt_last_reason_code()` gives the code.
+     */
+    MQTT_STATUS_PUBLISH_REFUSED = 61,
+    /**
+     * An MQTT 5.0 UNSUBACK refused to unsubscribe (reason code 0x80 or above); the
+     * subscription and its callback stay.
+     */
+    MQTT_STATUS_UNSUBSCRIBE_FAILED = 62,
     /**
      * Not an error: the connection is down, and the publish waits — in the offline queue
      * (automatic reconnects on), or in the persistent session for its re-send — and goes out
@@ -281,6 +310,12 @@ typedef enum {
      * The broker broke the protocol.
      */
     MQTT_CLOSE_REASON_PROTOCOL_ERROR = 7,
+    /**
+     * An MQTT 5.0 broker sent DISCONNECT: `mqtt_last_reason_code()` in the callback gives its
+     * reason code (0x8B server shutting down, 0x8E session taken over, 0x9C use another
+     * server, ...).
+     */
+    MQTT_CLOSE_REASON_SERVER_DISCONNECT = 8,
 } mqtt_close_reason;
 
 /**
@@ -374,6 +409,22 @@ typedef struct mqtt_connection mqtt_connection;
  * `mqtt_hook_reply_replace`; only valid during the callback.
  */
 typedef struct mqtt_hook_reply mqtt_hook_reply;
+
+/**
+ * MQTT 5.0 properties for one or many publishes (`mqtt_publish_ex`, `mqtt_publish_async_ex`,
+ * the will through `mqtt_connect_options_set_will_properties`). Create with
+ * `mqtt_publish_options_new`, release with `mqtt_publish_options_free`. Not thread-safe while
+ * being modified; the calls that take it only read it, and it may be reused or freed as soon
+ * as they return.
+ */
+typedef struct mqtt_publish_options mqtt_publish_options;
+
+/**
+ * MQTT 5.0 subscription options and SUBSCRIBE properties (`mqtt_subscribe_ex`,
+ * `mqtt_subscribe_many_ex`). Create with `mqtt_subscribe_options_new`, release with
+ * `mqtt_subscribe_options_free`; same threading rules as `mqtt_publish_options`.
+ */
+typedef struct mqtt_subscribe_options mqtt_subscribe_options;
 
 /**
  * A received application message, as a message callback sees it. Every pointer in it is valid
@@ -674,8 +725,11 @@ typedef void (*mqtt_message_callback)(void *userdata, const mqtt_message *messag
  * A publish completion callback (see `mqtt_connection_set_on_published`): `userdata` is the
  * pointer given with it, `packet_id` the identifier `mqtt_publish_async` returned (or that
  * `mqtt_publish` used), and `status` how the publish ended: `MQTT_STATUS_OK` once PUBACK
- * (QoS 1) or PUBCOMP (QoS 2) arrived, `MQTT_STATUS_CLOSED` when a clean-session
- * `mqtt_reconnect` discarded it unacknowledged (it may or may not have been delivered).
+ * (QoS 1) or PUBCOMP (QoS 2) arrived, `MQTT_STATUS_PUBLISH_REFUSED` when an MQTT 5.0 PUBACK
+ * or PUBREC refused it (`mqtt_last_reason_code()` gives the code during the call),
+ * `MQTT_STATUS_CLOSED` when a clean-session `mqtt_reconnect` discarded it unacknowledged (it
+ * may or may not have been delivered), `MQTT_STATUS_QUEUE_FULL` when the offline queue dropped
+ * it.
  *
  * Which thread calls it: for `MQTT_STATUS_OK`, the thread that read the acknowledgement — the
  * loop thread while `mqtt_loop_start` is in effect; otherwise the thread inside
@@ -730,6 +784,28 @@ typedef void (*mqtt_disconnect_callback)(void *userdata, int reason, bool will_r
  * `mqtt_connection_is_connected`); keep it short. No lock is held.
  */
 typedef void (*mqtt_log_callback)(void *userdata, int level, const char *message);
+
+/**
+ * Answers a step of MQTT 5.0 enhanced authentication (MQTT 5.0 section 4.12): `method` is the
+ * Authentication Method (NUL-terminated), `data`/`len` the server's Authentication Data (may
+ * be empty). Write the reply's Authentication Data into `out` (room for `out_capacity` =
+ * 65535 bytes), its length into `*out_len`, and return 0; return anything else to give up
+ * (the connection then fails with `MQTT_STATUS_AUTH_FAILED`).
+ *
+ * Which thread calls it: during connect the thread inside `mqtt_connect` / `mqtt_reconnect`
+ * (or the loop thread for an automatic reconnect); afterwards, for re-authentication, the
+ * thread reading the connection, as for message callbacks.
+ *
+ * What it may call: libmqtt functions that do not block (status, topic and message
+ * functions). No lock is held.
+ */
+typedef int (*mqtt_auth_callback)(void *userdata,
+                                  const char *method,
+                                  const uint8_t *data,
+                                  size_t len,
+                                  uint8_t *out,
+                                  size_t out_capacity,
+                                  size_t *out_len);
 
 #ifdef __cplusplus
 extern "C" {
@@ -1769,6 +1845,116 @@ mqtt_status mqtt_loop_write(const mqtt_connection *connection);
 mqtt_status mqtt_loop_misc(const mqtt_connection *connection);
 
 /**
+ * Copies a message — topic, payload, flags and every property — so it can be kept after the
+ * callback returns. Release the copy with `mqtt_message_free`. Returns NULL (with
+ * `mqtt_last_error()`) when `message` is NULL or not from libmqtt.
+ *
+ * Does not block. Callable from any thread, including inside the message callback.
+ *
+ * # Safety
+ * `message` is NULL or a message libmqtt handed out (in a callback, during the call; or from
+ * `mqtt_message_copy` / `mqtt_request`, not yet freed).
+ */
+mqtt_message *mqtt_message_copy(const mqtt_message *message);
+
+/**
+ * Releases a message from `mqtt_message_copy` or `mqtt_request`. NULL is a no-op. Never pass a
+ * message a callback received: those belong to the library.
+ *
+ * # Safety
+ * `message` is NULL or a pointer from `mqtt_message_copy` or `mqtt_request` not freed before.
+ */
+void mqtt_message_free(mqtt_message *message);
+
+/**
+ * How many User Properties the message carries (MQTT 5.0), 0 for none or a NULL message.
+ *
+ * The property accessors below do not block, may be called from any thread, and take a message
+ * the library handed out: in a callback during the call, or a copy until freed. Strings they
+ * return are NUL-terminated and live as long as the message.
+ *
+ * # Safety
+ * `message` is NULL or a message libmqtt handed out.
+ */
+size_t mqtt_message_user_property_count(const mqtt_message *message);
+
+/**
+ * The User Property at `index` (0-based, in the order the publisher gave them,
+ * [MQTT-3.3.2-18] of MQTT 5.0): `*name` and `*value` receive NUL-terminated strings that live
+ * as long as the message. Returns `MQTT_STATUS_NOT_FOUND` past the last one.
+ *
+ * # Safety
+ * `message` as for `mqtt_message_user_property_count`; `name` and `value` are writable.
+ */
+mqtt_status mqtt_message_user_property_at(const mqtt_message *message,
+                                          size_t index,
+                                          const char **name,
+                                          const char **value);
+
+/**
+ * The Content Type property (MQTT 5.0 section 3.3.2.3.9), or NULL when absent. The string
+ * belongs to the message and stays valid as long as it does.
+ *
+ * # Safety
+ * `message` as for `mqtt_message_user_property_count`.
+ */
+const char *mqtt_message_content_type(const mqtt_message *message);
+
+/**
+ * The Response Topic property (MQTT 5.0 section 3.3.2.3.5), or NULL when absent. The string
+ * belongs to the message and stays valid as long as it does.
+ *
+ * # Safety
+ * `message` as for `mqtt_message_user_property_count`.
+ */
+const char *mqtt_message_response_topic(const mqtt_message *message);
+
+/**
+ * The Correlation Data property (binary), or NULL when absent; `*len` (may be NULL) receives
+ * its length (0 when absent). The bytes belong to the message and stay valid as long as it
+ * does.
+ *
+ * # Safety
+ * `message` as for `mqtt_message_user_property_count`; `len` is NULL or writable.
+ */
+const uint8_t *mqtt_message_correlation_data(const mqtt_message *message, size_t *len);
+
+/**
+ * Whether the message carries a Message Expiry Interval; if so `*seconds` (may be NULL)
+ * receives what remains of it — the server subtracts the time the message waited
+ * ([MQTT-3.3.2-6] of MQTT 5.0).
+ *
+ * # Safety
+ * `message` as for `mqtt_message_user_property_count`; `seconds` is NULL or writable.
+ */
+bool mqtt_message_expiry_interval(const mqtt_message *message, uint32_t *seconds);
+
+/**
+ * The Payload Format Indicator: 1 (UTF-8 text), 0 (unspecified bytes), or -1 when absent.
+ *
+ * # Safety
+ * `message` as for `mqtt_message_user_property_count`.
+ */
+int mqtt_message_payload_format(const mqtt_message *message);
+
+/**
+ * How many Subscription Identifiers the message carries: one for each matching subscription
+ * made with an identifier (MQTT 5.0 section 3.3.2.3.8).
+ *
+ * # Safety
+ * `message` as for `mqtt_message_user_property_count`.
+ */
+size_t mqtt_message_subscription_identifier_count(const mqtt_message *message);
+
+/**
+ * The Subscription Identifier at `index` (0-based), or 0 (never an identifier) past the last.
+ *
+ * # Safety
+ * `message` as for `mqtt_message_user_property_count`.
+ */
+uint32_t mqtt_message_subscription_identifier_at(const mqtt_message *message, size_t index);
+
+/**
  * New connection settings with the defaults: generated client id, clean session, keep-alive
  * 60 s, no user name, password or will, connect timeout 30 s, operation timeout 30 s,
  * protocol level 4 (MQTT 3.1.1), at most 1024 QoS 1/2 publishes in flight, no automatic
@@ -1900,10 +2086,12 @@ mqtt_status mqtt_connect_options_set_operation_timeout(mqtt_connect_options *opt
                                                        int timeout_ms);
 
 /**
- * Sets the protocol level: 4 for MQTT 3.1.1 (default) or 3 for MQTT 3.1 ("MQIsdp").
+ * Sets the protocol level: 4 for MQTT 3.1.1 (default), 5 for MQTT 5.0, or 3 for MQTT 3.1
+ * ("MQIsdp"). Level 5 enables the MQTT 5.0 setters (`mqtt_connect_options_set_session_expiry`
+ * and the others), publish and subscribe options, reason codes and `mqtt_request`.
  *
  * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL,
- * `MQTT_STATUS_INVALID_ARGUMENT` for a level other than 3 or 4.
+ * `MQTT_STATUS_INVALID_ARGUMENT` for a level other than 3, 4 or 5.
  *
  * # Safety
  * `options` is a handle from `mqtt_connect_options_new`.
@@ -2048,6 +2236,422 @@ mqtt_status mqtt_connect_options_set_offline_queue(mqtt_connect_options *options
                                                    bool queue_qos0);
 
 /**
+ * `mqtt_publish` with MQTT 5.0 properties from `options` (NULL: none). Blocks as `mqtt_publish`
+ * does. The acknowledgement's reason code is available from `mqtt_last_reason_code()` (0x00,
+ * or 0x10 no matching subscribers); a refusal (0x80 and above) returns
+ * `MQTT_STATUS_PUBLISH_REFUSED`. A packet larger than the server's Maximum Packet Size is not
+ * sent: `MQTT_STATUS_TOO_LARGE`. When the server allows topic aliases the topic goes as an
+ * alias after its first use, unless the options forbid it. Properties on a connection below
+ * protocol level 5: `MQTT_STATUS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * As for `mqtt_publish`; `options` is NULL or a handle from `mqtt_publish_options_new`.
+ */
+mqtt_status mqtt_publish_ex(const mqtt_connection *connection,
+                            const char *topic,
+                            const uint8_t *payload,
+                            size_t len,
+                            int qos,
+                            bool retain,
+                            const mqtt_publish_options *options);
+
+/**
+ * `mqtt_publish_async` with MQTT 5.0 properties from `options` (NULL: none). The window also
+ * respects the server's Receive Maximum. A refusal arrives later, through
+ * `mqtt_wait_published` or the on_published callback (`MQTT_STATUS_PUBLISH_REFUSED`).
+ *
+ * # Safety
+ * As for `mqtt_publish_async`; `options` is NULL or a handle from `mqtt_publish_options_new`.
+ */
+mqtt_status mqtt_publish_async_ex(const mqtt_connection *connection,
+                                  const char *topic,
+                                  const uint8_t *payload,
+                                  size_t len,
+                                  int qos,
+                                  bool retain,
+                                  const mqtt_publish_options *options,
+                                  uint16_t *packet_id);
+
+/**
+ * `mqtt_subscribe` with MQTT 5.0 subscription options (NULL: MQTT 3.1.1's behaviour): No
+ * Local, Retain As Published, Retain Handling, a Subscription Identifier and SUBSCRIBE user
+ * properties. `*reason_code` (may be NULL) receives the SUBACK reason code — the granted QoS
+ * (0, 1, 2) or the refusal (0x80 and above: 0x87 not authorized, 0x8F topic filter invalid,
+ * 0x9E shared subscriptions not supported, 0xA1 subscription identifiers not supported, 0xA2
+ * wildcard subscriptions not supported) — on `MQTT_STATUS_OK` and on
+ * `MQTT_STATUS_SUBSCRIBE_FAILED`. Options other than the defaults on a connection below
+ * protocol level 5: `MQTT_STATUS_INVALID_ARGUMENT`. Otherwise as `mqtt_subscribe`, whose
+ * callback runs on the thread documented at `mqtt_message_callback` (the loop thread, or the
+ * thread reading inside a blocking call).
+ *
+ * # Safety
+ * As for `mqtt_subscribe`; `options` is NULL or a handle from `mqtt_subscribe_options_new`;
+ * `reason_code` is NULL or a writable int.
+ */
+mqtt_status mqtt_subscribe_ex(const mqtt_connection *connection,
+                              const char *filter,
+                              int qos,
+                              const mqtt_subscribe_options *options,
+                              mqtt_message_callback callback,
+                              void *userdata,
+                              int *reason_code);
+
+/**
+ * `mqtt_subscribe_many` with MQTT 5.0 subscription options (NULL: MQTT 3.1.1's behaviour), the
+ * same for every filter. `reason_codes[i]` (the array may be NULL) receives the SUBACK reason
+ * code for `filters[i]`: the granted QoS or a refusal (0x80 and above), whose callback is
+ * removed again; the call succeeds even if some filters were refused. The callback runs on
+ * the thread documented at `mqtt_message_callback`.
+ *
+ * # Safety
+ * As for `mqtt_subscribe_many`; `options` is NULL or a handle from
+ * `mqtt_subscribe_options_new`; `reason_codes` NULL or `count` writable ints.
+ */
+mqtt_status mqtt_subscribe_many_ex(const mqtt_connection *connection,
+                                   const char *const *filters,
+                                   const int *qos,
+                                   size_t count,
+                                   const mqtt_subscribe_options *options,
+                                   mqtt_message_callback callback,
+                                   void *userdata,
+                                   int *reason_codes);
+
+/**
+ * MQTT 5.0 request/response (MQTT 5.0 section 4.10): publishes `payload` to `topic` at `qos`
+ * with a Response Topic and a fresh Correlation Data, and waits up to `timeout_ms` (above 0)
+ * for the response: the message on the response topic carrying the same Correlation Data.
+ * The response topic is below the server's Response Information when it gave one
+ * (`mqtt_connect_options_set_request_response_information`), otherwise
+ * `libmqtt/response/CLIENT_ID`; it is subscribed to (QoS 1) on the first request. Responses
+ * are taken aside on arrival: no message callback sees them.
+ *
+ * On `MQTT_STATUS_OK`, `*response` receives the response, to read with the `mqtt_message_*`
+ * accessors and release with `mqtt_message_free`. Returns `MQTT_STATUS_TIMEOUT` when no
+ * response came, `MQTT_STATUS_INVALID_ARGUMENT` below protocol level 5, and the statuses of
+ * `mqtt_publish_ex` and `mqtt_subscribe`. Blocks; callable from any thread and from inside a
+ * callback (the response is read meanwhile).
+ *
+ * # Safety
+ * As for `mqtt_publish`; `response` points to a writable `mqtt_message *`.
+ */
+mqtt_status mqtt_request(const mqtt_connection *connection,
+                         const char *topic,
+                         const uint8_t *payload,
+                         size_t len,
+                         int qos,
+                         int timeout_ms,
+                         mqtt_message **response);
+
+/**
+ * MQTT 5.0 re-authentication (MQTT 5.0 section 4.12.1): sends AUTH (re-authenticate, 0x19)
+ * with the connect's Authentication Method and `data`/`len`, answers the server's AUTH
+ * packets through the authentication callback, and waits (at most the operation timeout) for
+ * the server's success. Returns `MQTT_STATUS_AUTH_FAILED` when the connection did not use
+ * enhanced authentication, `MQTT_STATUS_CLOSED` when the server refused (it closes the
+ * connection; `mqtt_last_reason_code()` gives its reason), `MQTT_STATUS_TIMEOUT`. Blocks.
+ *
+ * # Safety
+ * `connection` is a live handle; `data` NULL (with `len` 0) or `len` readable bytes.
+ */
+mqtt_status mqtt_reauthenticate(const mqtt_connection *connection, const uint8_t *data, size_t len);
+
+/**
+ * `mqtt_disconnect` with an MQTT 5.0 reason code (0..255; 0x00 normal, 0x04 "disconnect with
+ * will message" asks the server to publish the will all the same) and a new Session Expiry
+ * Interval in seconds (-1 leaves it unchanged; MQTT 5.0 forbids raising it from 0,
+ * [MQTT-3.14.2-2]). Below protocol level 5 neither is sent.
+ *
+ * # Safety
+ * `connection` is a live handle.
+ */
+mqtt_status mqtt_disconnect_ex(const mqtt_connection *connection,
+                               int reason_code,
+                               int64_t session_expiry);
+
+/**
+ * Sets the MQTT 5.0 Session Expiry Interval in seconds (default 0: the session ends with the
+ * connection; 0xFFFFFFFF: never). Above 0 the session also persists on this side:
+ * unacknowledged publishes are re-sent after a reconnect, which resumes the session. The
+ * MQTT 5.0 setters below take effect only with protocol level 5
+ * (`mqtt_connect_options_set_protocol_level`); `mqtt_connect` refuses them at levels 3 and 4
+ * with `MQTT_STATUS_INVALID_ARGUMENT`.
+ *
+ * Does not block. Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`.
+ */
+mqtt_status mqtt_connect_options_set_session_expiry(mqtt_connect_options *options,
+                                                    uint32_t seconds);
+
+/**
+ * Sets the MQTT 5.0 Receive Maximum: how many QoS 1/2 messages the server may send before
+ * this client acknowledged them, 1..65535 (default: not sent, meaning 65535).
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT`, or
+ * `MQTT_STATUS_INVALID_ARGUMENT` for 0.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`.
+ */
+mqtt_status mqtt_connect_options_set_receive_maximum(mqtt_connect_options *options,
+                                                     uint16_t maximum);
+
+/**
+ * Sets the largest packet this client accepts, in bytes (at least 2; default: the protocol's
+ * maximum). Larger incoming packets close the connection; with protocol level 5 the value is
+ * sent as Maximum Packet Size, so the server never sends one.
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT`, or
+ * `MQTT_STATUS_INVALID_ARGUMENT` below 2.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`.
+ */
+mqtt_status mqtt_connect_options_set_maximum_packet_size(mqtt_connect_options *options,
+                                                         uint32_t bytes);
+
+/**
+ * Sets the MQTT 5.0 Topic Alias Maximum: how many topic aliases the server may use in
+ * messages to this client (default 0: none). The client resolves them; callbacks always see
+ * the topic name.
+ *
+ * Does not block. Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`.
+ */
+mqtt_status mqtt_connect_options_set_topic_alias_maximum(mqtt_connect_options *options,
+                                                         uint16_t maximum);
+
+/**
+ * Sets MQTT 5.0 Request Response Information: asks the server for Response Information in
+ * CONNACK, which `mqtt_request` uses as the basis of its response topic.
+ *
+ * Does not block. Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`.
+ */
+mqtt_status mqtt_connect_options_set_request_response_information(mqtt_connect_options *options,
+                                                                  bool on);
+
+/**
+ * Sets MQTT 5.0 Request Problem Information (default on): off asks the server to leave out
+ * Reason Strings and User Properties except in PUBLISH, CONNACK and DISCONNECT.
+ *
+ * Does not block. Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`.
+ */
+mqtt_status mqtt_connect_options_set_request_problem_information(mqtt_connect_options *options,
+                                                                 bool on);
+
+/**
+ * Adds an MQTT 5.0 User Property to CONNECT (both strings copied; repeatable, order kept).
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT`, or
+ * `MQTT_STATUS_INVALID_UTF8`.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`; `name` and `value` NUL-terminated.
+ */
+mqtt_status mqtt_connect_options_add_user_property(mqtt_connect_options *options,
+                                                   const char *name,
+                                                   const char *value);
+
+/**
+ * Sets the MQTT 5.0 properties of the will set with `mqtt_connect_options_set_will` (call
+ * that first): those of `properties` (message expiry, content type, response topic,
+ * correlation data, payload format, user properties; copied) and the Will Delay Interval in
+ * seconds (the server waits that long after the connection ends before publishing the will,
+ * MQTT 5.0 section 3.1.3.2.2). `properties` may be NULL for none.
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL,
+ * `MQTT_STATUS_INVALID_STATE` when no will is set.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`; `properties` NULL or a handle from
+ * `mqtt_publish_options_new`.
+ */
+mqtt_status mqtt_connect_options_set_will_properties(mqtt_connect_options *options,
+                                                     const mqtt_publish_options *properties,
+                                                     uint32_t will_delay);
+
+/**
+ * Turns on MQTT 5.0 enhanced authentication (MQTT 5.0 section 4.12): CONNECT names `method`
+ * with `data`/`len` (may be empty) as initial Authentication Data, and `callback` answers each
+ * AUTH the server sends to continue, at connect and during `mqtt_reauthenticate`. `method`
+ * NULL turns it off again.
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` (options NULL, or
+ * method given without callback), `MQTT_STATUS_INVALID_UTF8`.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`; `method` NULL or NUL-terminated;
+ * `data` NULL (with `len` 0) or `len` readable bytes; `callback` may be called with
+ * `userdata` from the threads described at `mqtt_auth_callback` until the connection is freed.
+ */
+mqtt_status mqtt_connect_options_set_authentication(mqtt_connect_options *options,
+                                                    const char *method,
+                                                    const uint8_t *data,
+                                                    size_t len,
+                                                    mqtt_auth_callback callback,
+                                                    void *userdata);
+
+/**
+ * New publish options: no properties, topic aliases allowed. Release with
+ * `mqtt_publish_options_free`. Returns NULL only if memory is exhausted.
+ */
+mqtt_publish_options *mqtt_publish_options_new(void);
+
+/**
+ * Releases publish options. NULL is a no-op.
+ *
+ * # Safety
+ * `options` is NULL or a pointer from `mqtt_publish_options_new` not freed before.
+ */
+void mqtt_publish_options_free(mqtt_publish_options *options);
+
+/**
+ * Sets the Message Expiry Interval in seconds: the server drops the message once it waited
+ * that long for a subscriber, and forwards what remains of it.
+ *
+ * The `mqtt_publish_options_*` setters do not block and return `MQTT_STATUS_OK`,
+ * `MQTT_STATUS_NULL_ARGUMENT`, or (strings) `MQTT_STATUS_INVALID_UTF8`.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_publish_options_new`.
+ */
+mqtt_status mqtt_publish_options_set_message_expiry(mqtt_publish_options *options,
+                                                    uint32_t seconds);
+
+/**
+ * Sets the Content Type (copied), e.g. a MIME type.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_publish_options_new`; `content_type` NUL-terminated.
+ */
+mqtt_status mqtt_publish_options_set_content_type(mqtt_publish_options *options,
+                                                  const char *content_type);
+
+/**
+ * Sets the Response Topic (copied): where a responder should publish its response. Must be a
+ * valid topic name (checked by the publish: `MQTT_STATUS_INVALID_TOPIC`).
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_publish_options_new`; `topic` NUL-terminated.
+ */
+mqtt_status mqtt_publish_options_set_response_topic(mqtt_publish_options *options,
+                                                    const char *topic);
+
+/**
+ * Sets the Correlation Data (copied, binary, at most 65535 bytes).
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_publish_options_new`; `data` NULL (with `len` 0) or `len`
+ * readable bytes.
+ */
+mqtt_status mqtt_publish_options_set_correlation_data(mqtt_publish_options *options,
+                                                      const uint8_t *data,
+                                                      size_t len);
+
+/**
+ * Sets the Payload Format Indicator: 1 says the payload is UTF-8 text (the server may check
+ * it), 0 unspecified bytes. Other values: `MQTT_STATUS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_publish_options_new`.
+ */
+mqtt_status mqtt_publish_options_set_payload_format(mqtt_publish_options *options, int format);
+
+/**
+ * Adds a User Property (copied; repeatable, order kept end to end).
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_publish_options_new`; `name` and `value` NUL-terminated.
+ */
+mqtt_status mqtt_publish_options_add_user_property(mqtt_publish_options *options,
+                                                   const char *name,
+                                                   const char *value);
+
+/**
+ * Sets whether the publish may go with a topic alias when the server allows them (default
+ * true): the library assigns aliases itself, least recently used first when all are taken.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_publish_options_new`.
+ */
+mqtt_status mqtt_publish_options_set_topic_alias(mqtt_publish_options *options, bool allowed);
+
+/**
+ * New subscribe options with MQTT 3.1.1's behaviour: own messages delivered, RETAIN cleared
+ * on forwarded messages, retained messages sent on every subscribe, no identifier. Release
+ * with `mqtt_subscribe_options_free`. Returns NULL only if memory is exhausted.
+ */
+mqtt_subscribe_options *mqtt_subscribe_options_new(void);
+
+/**
+ * Releases subscribe options. NULL is a no-op.
+ *
+ * # Safety
+ * `options` is NULL or a pointer from `mqtt_subscribe_options_new` not freed before.
+ */
+void mqtt_subscribe_options_free(mqtt_subscribe_options *options);
+
+/**
+ * Sets No Local: messages this client publishes are not sent back to it (MQTT 5.0
+ * [MQTT-3.8.3-3]).
+ *
+ * The `mqtt_subscribe_options_*` setters do not block and return `MQTT_STATUS_OK`,
+ * `MQTT_STATUS_NULL_ARGUMENT`, or `MQTT_STATUS_INVALID_ARGUMENT` for a value out of range.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_subscribe_options_new`.
+ */
+mqtt_status mqtt_subscribe_options_set_no_local(mqtt_subscribe_options *options, bool on);
+
+/**
+ * Sets Retain As Published: forwarded messages keep the RETAIN flag they were published with.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_subscribe_options_new`.
+ */
+mqtt_status mqtt_subscribe_options_set_retain_as_published(mqtt_subscribe_options *options,
+                                                           bool on);
+
+/**
+ * Sets Retain Handling: 0 send retained messages on subscribe, 1 only when the subscription is
+ * new, 2 never.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_subscribe_options_new`.
+ */
+mqtt_status mqtt_subscribe_options_set_retain_handling(mqtt_subscribe_options *options,
+                                                       int handling);
+
+/**
+ * Sets the Subscription Identifier, 1..268435455 (0 removes it): the server sends it back
+ * with every message this subscription delivers (`mqtt_message_subscription_identifier_at`).
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_subscribe_options_new`.
+ */
+mqtt_status mqtt_subscribe_options_set_subscription_identifier(mqtt_subscribe_options *options,
+                                                               uint32_t identifier);
+
+/**
+ * Adds a User Property to the SUBSCRIBE (copied; repeatable, order kept).
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_subscribe_options_new`; `name` and `value` NUL-terminated.
+ */
+mqtt_status mqtt_subscribe_options_add_user_property(mqtt_subscribe_options *options,
+                                                     const char *name,
+                                                     const char *value);
+
+/**
  * The message describing the most recent failed call on the calling thread, or "" if the most
  * recent fallible call succeeded. Never NULL. The string belongs to the library and stays valid
  * until the next libmqtt call on the same thread; copy it to keep it.
@@ -2059,6 +2663,25 @@ const char *mqtt_last_error(void);
  * succeeded). Useful after functions that return NULL or `false` on failure.
  */
 mqtt_status mqtt_last_status(void);
+
+/**
+ * The MQTT 5.0 reason code (0..255) the most recent call on the calling thread received from
+ * the server, or -1 when it received none (MQTT 3.1.1 connections receive none but CONNACK's
+ * return code, reported as its MQTT 5.0 equivalent).
+ *
+ * Set by `mqtt_connect`/`mqtt_connect_ex` and `mqtt_reconnect` (CONNACK: 0x00 or the
+ * refusal), `mqtt_publish`/`mqtt_publish_ex` and `mqtt_wait_published` (PUBACK, PUBREC or
+ * PUBCOMP: 0x00, 0x10 no matching subscribers, or the refusal), `mqtt_subscribe`,
+ * `mqtt_subscribe_ex` and the `_many` forms (the first filter's SUBACK code; the others in
+ * their output array), `mqtt_unsubscribe` (UNSUBACK: 0x00, 0x11 no subscription existed, or the
+ * refusal), and by any call failing with `MQTT_STATUS_CLOSED` because the server sent
+ * DISCONNECT (its reason code). Inside the on_disconnect callback it is the server's
+ * DISCONNECT reason code (or -1), and inside the on_published callback the reason code that
+ * ended the publish.
+ *
+ * Does not block; never fails.
+ */
+int mqtt_last_reason_code(void);
 
 /**
  * A static, NUL-terminated description of `status` (e.g. "invalid topic"). The argument is an

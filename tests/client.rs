@@ -13,5 +13,6 @@ mod client {
     mod lifecycle;
     mod mosquitto;
     mod reconnect;
+    mod v5;
     mod wire;
 }

@@ -67,7 +67,7 @@ pub fn publish_qos1(run: &ClientRun<'_>, line: &mut ResultLine) -> Result<bool, 
     for id in &ids {
         let left = run.deadline.saturating_duration_since(Instant::now());
         match client.wait_published(*id, Some(left)) {
-            Ok(()) => acked += 1,
+            Ok(_) => acked += 1,
             Err(e) => {
                 failure.get_or_insert(format!("waiting for PUBACK: {e}"));
                 break;

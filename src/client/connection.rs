@@ -21,23 +21,26 @@ use std::collections::VecDeque;
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 
 use crate::protocol::{
-    Connack, ConnectReturnCode, Packet, PacketId, Properties, Publish, QoS, QosPid, SubackCode,
-    Subscribe, SubscribeTopic,
+    Ack, Auth, Connack, ConnectReturnCode, Disconnect, Packet, PacketId, Properties, Property,
+    PropertyId, ProtocolLevel, Publish, QoS, QosPid, ReasonCode, SubackCode, Subscribe,
+    SubscribeTopic,
 };
 
-use super::error::{ClientError, CloseReason};
+use super::aliases::{AliasUse, IncomingAliases, OutgoingAliases};
+use super::error::{ClientError, CloseReason, ServerReason};
 use super::inbound::Inbound;
 use super::options::{Callbacks, LogLevel, OfflineQueue};
 use super::outbound::{Outbound, SendError};
 use super::published::{PublishOutcome, PublishedCallback};
-use super::session::{AckOutcome, Enqueued, QueueError, Resend, Session};
+use super::request::Requests;
+use super::session::{AckOutcome, Enqueued, OutgoingMessage, QueueError, Resend, Session};
 use super::subscriptions::{Message, MessageCallback, Subscriptions};
 use super::transport::{self, Readiness};
 use crate::waker::Waker;
@@ -45,12 +48,19 @@ use crate::waker::Waker;
 /// The most read steps one `loop_read` takes.
 const MAX_STEPS_PER_LOOP_READ: usize = 1000;
 
-/// One TCP connection to the broker with its send and receive buffers.
+/// One TCP connection to the broker with its send and receive buffers, and what MQTT 5.0
+/// scopes to one network connection: the server's Maximum Packet Size and the topic aliases.
 pub(crate) struct Link {
     stream: TcpStream,
     outbound: Outbound,
     inbound: Mutex<Inbound>,
     generation: u64,
+    /// The server's Maximum Packet Size from CONNACK; 0 while unknown or unlimited.
+    server_max_packet_size: AtomicU32,
+    /// Set once CONNACK gave the server's Topic Alias Maximum. Locked inside the send lock
+    /// (see [`Shared::send_publish`]), never the other way round.
+    pub(crate) outgoing_aliases: Mutex<OutgoingAliases>,
+    incoming_aliases: Mutex<IncomingAliases>,
 }
 
 /// A message read but not yet dispatched, with the callback chosen on arrival (so an
@@ -73,7 +83,9 @@ pub(crate) struct State {
     pub(crate) messages_processed: u64,
     pub(crate) loop_thread: Option<ThreadId>,
     /// The SUBSCRIBE a reconnect sent to restore the subscriptions; its SUBACK is only logged.
-    resubscribe_id: Option<PacketId>,
+    resubscribe_ids: Vec<PacketId>,
+    /// Re-authentications finished (AUTH success from the server), for `reauthenticate`.
+    pub(crate) reauthentications: u64,
 }
 
 impl State {
@@ -114,7 +126,15 @@ pub(crate) struct Shared {
     changed: Condvar,
     pub(crate) subscriptions: Mutex<Subscriptions>,
     on_published: Mutex<Option<PublishedCallback>>,
-    keep_alive: Option<Duration>,
+    /// The keep-alive in force in milliseconds (0: off): the one asked for, or the server's
+    /// (MQTT 5.0 Server Keep Alive, [MQTT-3.2.2-21] of MQTT 5.0).
+    keep_alive_ms: AtomicU64,
+    pub(crate) protocol: ProtocolLevel,
+    /// The Topic Alias Maximum this client announced.
+    topic_alias_maximum: u16,
+    /// MQTT 5.0 enhanced authentication's method, when CONNECT named one.
+    pub(crate) auth_method: Option<String>,
+    pub(crate) requests: Requests,
     pub(crate) operation_timeout: Duration,
     max_packet_size: usize,
     /// Clean session 0: identifiers stay valid across connections.
@@ -180,33 +200,69 @@ pub(crate) struct LinkSettings {
     pub(crate) resubscribe: bool,
     pub(crate) offline_queue: OfflineQueue,
     pub(crate) callbacks: Callbacks,
+    pub(crate) protocol: ProtocolLevel,
+    pub(crate) topic_alias_maximum: u16,
+    pub(crate) auth_method: Option<String>,
+}
+
+/// What [`new_link`] needs besides the socket.
+#[derive(Clone, Copy)]
+struct LinkShape {
+    operation_timeout: Duration,
+    max_packet_size: usize,
+    protocol: ProtocolLevel,
+    topic_alias_maximum: u16,
 }
 
 fn new_link(
     stream: TcpStream,
-    operation_timeout: Duration,
-    max_packet_size: usize,
+    shape: LinkShape,
     generation: u64,
 ) -> Result<Arc<Link>, ClientError> {
     stream
-        .set_write_timeout(Some(operation_timeout))
+        .set_write_timeout(Some(shape.operation_timeout))
         .map_err(ClientError::Io)?;
     Ok(Arc::new(Link {
         stream,
         outbound: Outbound::new(),
-        inbound: Mutex::new(Inbound::new(max_packet_size)),
+        inbound: Mutex::new(Inbound::new(shape.max_packet_size, shape.protocol)),
         generation,
+        server_max_packet_size: AtomicU32::new(0),
+        outgoing_aliases: Mutex::new(OutgoingAliases::new(0)),
+        incoming_aliases: Mutex::new(IncomingAliases::new(shape.topic_alias_maximum)),
     }))
+}
+
+impl Link {
+    /// Takes in what an MQTT 5.0 CONNACK says about this connection: the server's Maximum
+    /// Packet Size and Topic Alias Maximum.
+    fn apply_connack(&self, connack: &Connack) {
+        let p = &connack.properties;
+        if let Some(max) = p.integer(PropertyId::MaximumPacketSize) {
+            self.server_max_packet_size.store(max, Ordering::Relaxed);
+        }
+        let aliases = p.integer(PropertyId::TopicAliasMaximum).unwrap_or(0);
+        *self.outgoing_aliases.lock() = OutgoingAliases::new(aliases as u16);
+    }
+
+    /// The server's Maximum Packet Size, if it announced one.
+    pub(crate) fn server_max_packet_size(&self) -> Option<u32> {
+        match self.server_max_packet_size.load(Ordering::Relaxed) {
+            0 => None,
+            max => Some(max),
+        }
+    }
 }
 
 impl Shared {
     pub(crate) fn new(stream: TcpStream, settings: LinkSettings) -> Result<Shared, ClientError> {
-        let link = new_link(
-            stream,
-            settings.operation_timeout,
-            settings.max_packet_size,
-            0,
-        )?;
+        let shape = LinkShape {
+            operation_timeout: settings.operation_timeout,
+            max_packet_size: settings.max_packet_size,
+            protocol: settings.protocol,
+            topic_alias_maximum: settings.topic_alias_maximum,
+        };
+        let link = new_link(stream, shape, 0)?;
         Ok(Shared {
             link: RwLock::new(link),
             next_generation: AtomicU64::new(1),
@@ -221,13 +277,18 @@ impl Shared {
                 pending_dispatch: VecDeque::new(),
                 messages_processed: 0,
                 loop_thread: None,
-                resubscribe_id: None,
+                resubscribe_ids: Vec::new(),
+                reauthentications: 0,
             }),
             dispatch_queued: AtomicBool::new(false),
             changed: Condvar::new(),
             subscriptions: Mutex::new(Subscriptions::default()),
             on_published: Mutex::new(None),
-            keep_alive: (!settings.keep_alive.is_zero()).then_some(settings.keep_alive),
+            keep_alive_ms: AtomicU64::new(settings.keep_alive.as_millis() as u64),
+            protocol: settings.protocol,
+            topic_alias_maximum: settings.topic_alias_maximum,
+            auth_method: settings.auth_method,
+            requests: Requests::default(),
             operation_timeout: settings.operation_timeout,
             max_packet_size: settings.max_packet_size,
             persistent: settings.persistent,
@@ -252,12 +313,44 @@ impl Shared {
     /// A link over a freshly connected socket, not yet in use (see [`Shared::install_link`]).
     pub(crate) fn prepare_link(&self, stream: TcpStream) -> Result<Arc<Link>, ClientError> {
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-        new_link(
-            stream,
-            self.operation_timeout,
-            self.max_packet_size,
-            generation,
-        )
+        let shape = LinkShape {
+            operation_timeout: self.operation_timeout,
+            max_packet_size: self.max_packet_size,
+            protocol: self.protocol,
+            topic_alias_maximum: self.topic_alias_maximum,
+        };
+        new_link(stream, shape, generation)
+    }
+
+    /// Takes in a successful CONNACK on `link` before the link is used: MQTT 5.0's Receive
+    /// Maximum (the publish window), Server Keep Alive, Maximum Packet Size and Topic Alias
+    /// Maximum.
+    pub(crate) fn apply_connack(&self, link: &Link, connack: &Connack) {
+        if !self.protocol.is_v5() {
+            return;
+        }
+        link.apply_connack(connack);
+        let p = &connack.properties;
+        let receive_maximum = p.integer(PropertyId::ReceiveMaximum).unwrap_or(65535);
+        self.state
+            .lock()
+            .session
+            .set_server_receive_maximum(receive_maximum as u16);
+        if let Some(seconds) = p.integer(PropertyId::ServerKeepAlive) {
+            self.keep_alive_ms
+                .store(u64::from(seconds) * 1000, Ordering::Relaxed);
+        }
+        if let Some(info) = p.string(PropertyId::ResponseInformation) {
+            self.requests.set_response_information(info);
+        }
+    }
+
+    /// The keep-alive period in force, if any.
+    pub(crate) fn keep_alive(&self) -> Option<Duration> {
+        match self.keep_alive_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
     }
 
     pub(crate) fn set_on_published(&self, callback: Option<PublishedCallback>) {
@@ -334,14 +427,9 @@ impl Shared {
     pub(crate) fn enqueue_offline(
         &self,
         st: &mut MutexGuard<'_, State>,
-        topic: &str,
-        payload: &[u8],
-        qos: QoS,
-        retain: bool,
+        message: &OutgoingMessage<'_>,
     ) -> Result<Option<PacketId>, ClientError> {
-        let enqueued = st
-            .session
-            .enqueue(&self.offline_queue, topic, payload, qos, retain);
+        let enqueued = st.session.enqueue(&self.offline_queue, message);
         let Enqueued {
             id,
             dropped,
@@ -417,34 +505,42 @@ impl Shared {
         };
         // The broker has no session: subscribe again to what the application subscribed to,
         // first thing, so the filters and callbacks registered before keep working.
-        st.resubscribe_id = None;
-        let resubscribe = if filters.is_empty() {
-            None
-        } else {
-            st.session
-                .allocate(super::session::Outgoing::Suback(None))
-                .map(|packet_id| {
-                    st.resubscribe_id = Some(packet_id);
-                    Packet::Subscribe(Subscribe {
-                        packet_id,
-                        topics: filters
-                            .iter()
-                            .map(|(filter, qos)| SubscribeTopic::new(filter.clone(), *qos))
-                            .collect(),
-                        properties: Properties::new(),
-                    })
-                })
-        };
+        // One SUBSCRIBE per Subscription Identifier, which is a property of the whole packet.
+        st.resubscribe_ids.clear();
+        let mut groups: std::collections::BTreeMap<Option<u32>, Vec<SubscribeTopic>> =
+            std::collections::BTreeMap::new();
+        for (topic, identifier) in &filters {
+            groups.entry(*identifier).or_default().push(topic.clone());
+        }
+        let mut resubscribe = Vec::new();
+        for (identifier, topics) in groups {
+            let Some(packet_id) = st.session.allocate(super::session::Outgoing::Suback(None))
+            else {
+                break;
+            };
+            st.resubscribe_ids.push(packet_id);
+            resubscribe.push(Packet::Subscribe(Subscribe {
+                packet_id,
+                topics,
+                properties: Properties(
+                    identifier
+                        .map(Property::SubscriptionIdentifier)
+                        .into_iter()
+                        .collect(),
+                ),
+            }));
+        }
         // Publishes queued while offline go after the re-sends, in the order they were made.
         let offline = st.session.take_offline();
+        let protocol = self.protocol;
         let queued = link.outbound.queue(|buf| {
-            if let Some(subscribe) = &resubscribe {
-                subscribe.encode(buf)?;
+            for subscribe in &resubscribe {
+                subscribe.encode_for(protocol, buf)?;
             }
             for resend in &resends {
                 match resend {
                     Resend::Publish(encoded) => buf.extend_from_slice(encoded),
-                    Resend::Pubrel(id) => Packet::Pubrel((*id).into()).encode(buf)?,
+                    Resend::Pubrel(id) => Packet::Pubrel((*id).into()).encode_for(protocol, buf)?,
                 }
             }
             for encoded in &offline {
@@ -463,7 +559,7 @@ impl Shared {
         for id in discarded {
             self.notify_published(id, PublishOutcome::Discarded);
         }
-        if resubscribe.is_some() {
+        if !resubscribe.is_empty() {
             self.log(LogLevel::Info, || {
                 format!(
                     "no session present: subscribing again to {} filter(s)",
@@ -593,15 +689,22 @@ impl Shared {
         self.send_on(&self.link(), encode)
     }
 
-    /// [`Shared::send_with`] on a given link.
+    /// [`Shared::send_with`] on a given link. A packet above the server's Maximum Packet Size
+    /// is not sent ([MQTT-3.2.2-15] of MQTT 5.0) and fails with `PacketTooLarge`.
     pub(crate) fn send_on(
         &self,
         link: &Link,
         encode: impl FnOnce(&mut Vec<u8>) -> Result<(), crate::protocol::EncodeError>,
     ) -> Result<(), ClientError> {
-        match link.outbound.send(&link.stream, encode) {
+        let limit = link.server_max_packet_size();
+        let checked = |buf: &mut Vec<u8>| {
+            let start = buf.len();
+            encode(buf).map_err(ClientError::Encode)?;
+            check_size(buf, start, limit)
+        };
+        match link.outbound.send(&link.stream, checked) {
             Ok(()) => Ok(()),
-            Err(SendError::Encode(e)) => Err(ClientError::Encode(e)),
+            Err(SendError::Encode(e)) => Err(e),
             Err(SendError::Io(e)) => {
                 self.close_link(link, CloseReason::Io(e.to_string()));
                 // The reason recorded for the connection, not this write's own error, so every
@@ -613,12 +716,68 @@ impl Shared {
         }
     }
 
+    /// Sends an MQTT 5.0 or older PUBLISH on `link`; with `alias` (and a server that allows
+    /// topic aliases) the topic goes as a topic alias once the server knows it. The alias is
+    /// chosen under the send lock, so the PUBLISH that sets a mapping reaches the wire before
+    /// any that uses it. A PUBLISH that would exceed the server's Maximum Packet Size only
+    /// because of the alias goes without one.
+    pub(crate) fn send_publish(
+        &self,
+        link: &Link,
+        message: &OutgoingMessage<'_>,
+        qospid: QosPid,
+        alias: bool,
+    ) -> Result<(), ClientError> {
+        let Some(properties) = message.properties.filter(|_| alias) else {
+            return self.send_on(link, |buf| message.encode(buf, false, qospid));
+        };
+        let limit = link.server_max_packet_size();
+        self.send_on(link, |buf| {
+            let mut aliases = link.outgoing_aliases.lock();
+            let Some(choice) = aliases.alias_for(message.topic) else {
+                return message.encode(buf, false, qospid);
+            };
+            let (topic, number) = match choice {
+                AliasUse::Known(n) => ("", n),
+                AliasUse::Assign(n) => (message.topic, n),
+            };
+            let start = buf.len();
+            let encoded = crate::protocol::encode_publish_v5(
+                buf,
+                false,
+                qospid,
+                message.retain,
+                topic,
+                message.payload,
+                properties,
+                &[Property::TopicAlias(number)],
+            );
+            let too_large = limit.is_some_and(|max| buf.len() - start > max as usize);
+            if encoded.is_err() || too_large {
+                buf.truncate(start);
+                if matches!(choice, AliasUse::Assign(_)) {
+                    aliases.forget(message.topic);
+                }
+                return message.encode(buf, false, qospid);
+            }
+            Ok(())
+        })
+    }
+
     pub(crate) fn send_packet(&self, packet: &Packet) -> Result<(), ClientError> {
-        self.send_with(|buf| packet.encode(buf))
+        let protocol = self.protocol;
+        self.send_with(|buf| packet.encode_for(protocol, buf))
+    }
+
+    /// [`Shared::send_packet`] on a given link.
+    pub(crate) fn send_packet_on(&self, link: &Link, packet: &Packet) -> Result<(), ClientError> {
+        let protocol = self.protocol;
+        self.send_on(link, |buf| packet.encode_for(protocol, buf))
     }
 
     /// Reads from `link` until the first packet, which must be CONNACK ([MQTT-3.2.0-1]), or
-    /// `deadline`.
+    /// `deadline`. In MQTT 5.0 enhanced authentication, AUTH packets may come first: each is
+    /// answered through the authentication callback (MQTT 5.0 section 4.12).
     pub(crate) fn read_connack(
         &self,
         link: &Link,
@@ -629,6 +788,12 @@ impl Shared {
             match inbound.next_packet() {
                 Err(e) => return Err(ClientError::Protocol(e.to_string())),
                 Ok(Some(Packet::Connack(c))) => return Ok(c),
+                Ok(Some(Packet::Auth(auth))) if self.auth_method.is_some() => {
+                    let reply = self
+                        .answer_auth(&auth)
+                        .map_err(|e| ClientError::Authentication(e.to_string()))?;
+                    self.send_packet_on(link, &reply)?;
+                }
                 Ok(Some(other)) => {
                     return Err(ClientError::Protocol(format!(
                         "expected CONNACK, got {:?} [MQTT-3.2.0-1]",
@@ -773,7 +938,7 @@ impl Shared {
         let next = link.inbound.lock().next_packet();
         match next {
             Err(e) => {
-                self.close_link(&link, e.into());
+                self.fail_link(&link, e.reason_code(), e.to_string());
                 return false;
             }
             Ok(Some(packet)) => {
@@ -879,7 +1044,7 @@ impl Shared {
     /// Sends PINGREQ when nothing was sent for a keep-alive period ([MQTT-3.1.2-23]); fails when
     /// a PINGREQ went unanswered for a whole period. Returns when the next duty falls due.
     fn keep_alive_duty(&self, link: &Link) -> Result<Option<Instant>, CloseReason> {
-        let Some(period) = self.keep_alive else {
+        let Some(period) = self.keep_alive() else {
             return Ok(None);
         };
         let now = Instant::now();
@@ -895,7 +1060,7 @@ impl Shared {
             return Ok(Some(ping_due));
         }
         self.start_ping();
-        self.send_on(link, |buf| Packet::Pingreq.encode(buf))
+        self.send_packet_on(link, &Packet::Pingreq)
             .map_err(|_| CloseReason::Io("PINGREQ could not be sent".into()))?;
         Ok(Some(now + period))
     }
@@ -913,32 +1078,55 @@ impl Shared {
 
     fn handle(&self, link: &Arc<Link>, packet: Packet, nesting: Nesting) {
         let send = |packet: Packet| {
-            let _ = self.send_on(link, |buf| packet.encode(buf));
+            let _ = self.send_packet_on(link, &packet);
         };
         let (outcome, published) = match packet {
             Packet::Publish(p) => return self.on_publish(link, p, nesting),
             Packet::Puback(ack) => {
                 let id = ack.packet_id;
-                (self.state.lock().session.on_puback(id), Some(id))
+                let result = ack_result(&ack);
+                let outcome = PublishOutcome::of(result.as_ref());
+                let done = self.state.lock().session.on_puback(id, result);
+                (done, Some((id, outcome)))
             }
             Packet::Pubcomp(ack) => {
                 let id = ack.packet_id;
-                (self.state.lock().session.on_pubcomp(id), Some(id))
+                let result = ack_result(&ack);
+                let outcome = PublishOutcome::of(result.as_ref());
+                let done = self.state.lock().session.on_pubcomp(id, result);
+                (done, Some((id, outcome)))
             }
-            Packet::Pubrec(ack) => (self.state.lock().session.on_pubrec(ack.packet_id), None),
+            Packet::Pubrec(ack) => {
+                let id = ack.packet_id;
+                let result = ack_result(&ack);
+                let refused = result.as_ref().is_some_and(|r| !r.code.is_success());
+                let outcome = PublishOutcome::of(result.as_ref());
+                let done = self.state.lock().session.on_pubrec(id, result);
+                (done, refused.then_some((id, outcome)))
+            }
             Packet::Suback(s) => {
-                let codes: Vec<SubackCode> =
-                    s.codes.into_iter().map(SubackCode::from_reason).collect();
                 let mut st = self.state.lock();
-                if st.resubscribe_id == Some(s.packet_id) {
-                    st.resubscribe_id = None;
+                if let Some(i) = st.resubscribe_ids.iter().position(|id| *id == s.packet_id) {
+                    st.resubscribe_ids.swap_remove(i);
                     st.session.abandon(s.packet_id);
                     drop(st);
+                    let codes: Vec<SubackCode> =
+                        s.codes.into_iter().map(SubackCode::from_reason).collect();
                     return self.log_resubscribed(&codes);
                 }
-                (st.session.on_suback(s.packet_id, codes), None)
+                (st.session.on_suback(s.packet_id, s.codes), None)
             }
-            Packet::Unsuback(u) => (self.state.lock().session.on_unsuback(u.packet_id), None),
+            Packet::Unsuback(u) => (
+                self.state.lock().session.on_unsuback(u.packet_id, u.codes),
+                None,
+            ),
+            Packet::Disconnect(d) if self.protocol.is_v5() => {
+                let reason = ServerReason::new(d.reason, &d.properties);
+                return self.close_link(link, CloseReason::ServerDisconnect(reason));
+            }
+            Packet::Auth(auth) if self.auth_method.is_some() => {
+                return self.on_auth(link, &auth);
+            }
             Packet::Pubrel(ack) => {
                 // [MQTT-4.3.3-2]: release the identifier, then answer PUBCOMP even if unknown.
                 self.state.lock().session.release_qos2(ack.packet_id);
@@ -967,8 +1155,8 @@ impl Shared {
         match outcome {
             AckOutcome::Done => {
                 self.changed.notify_all();
-                if let Some(id) = published {
-                    self.notify_published(id, PublishOutcome::Acknowledged);
+                if let Some((id, outcome)) = published {
+                    self.notify_published(id, outcome);
                 }
             }
             AckOutcome::SendPubrel(id) => send(Packet::Pubrel(id.into())),
@@ -988,15 +1176,31 @@ impl Shared {
         }
     }
 
-    fn on_publish(&self, link: &Arc<Link>, publish: Publish, nesting: Nesting) {
+    fn on_publish(&self, link: &Arc<Link>, mut publish: Publish, nesting: Nesting) {
+        if self.protocol.is_v5()
+            && let Err((code, text)) = link.incoming_aliases.lock().resolve(&mut publish)
+        {
+            return self.fail_link(link, code, text);
+        }
         let callback = self.callback_for(&publish);
         let mut st = self.state.lock();
         if let QosPid::ExactlyOnce(id) = publish.qospid
             && !st.session.receive_qos2(id)
         {
             drop(st);
-            let _ = self.send_on(link, |buf| Packet::Pubrec(id.into()).encode(buf));
+            let _ = self.send_packet_on(link, &Packet::Pubrec(id.into()));
             return;
+        }
+        if self.requests.is_waiting() {
+            let message = message_of(&publish);
+            if self.requests.answer(&message) {
+                // Taken aside on arrival, so a request made inside a callback (which queues
+                // messages until it returns) still sees its response.
+                st.messages_processed += 1;
+                drop(st);
+                self.changed.notify_all();
+                return self.acknowledge(&publish, link);
+            }
         }
         let queued = (publish, callback, Arc::clone(link));
         if st.dispatching && nesting == Nesting::Queue {
@@ -1057,13 +1261,7 @@ impl Shared {
     /// still acknowledged.
     fn deliver(&self, publish: &Publish, callback: Option<MessageCallback>, link: &Arc<Link>) {
         match callback {
-            Some(callback) => callback(&Message {
-                topic: publish.topic.as_str(),
-                payload: &publish.payload,
-                qos: publish.qospid.qos(),
-                retain: publish.retain,
-                dup: publish.dup,
-            }),
+            Some(callback) => callback(&message_of(publish)),
             None => self.log(LogLevel::Warning, || {
                 format!(
                     "message on {:?} dropped: no subscription callback matches and no default \
@@ -1072,6 +1270,11 @@ impl Shared {
                 )
             }),
         }
+        self.acknowledge(publish, link);
+    }
+
+    /// PUBACK for QoS 1, PUBREC for QoS 2 (see [`Shared::deliver`] for the link it goes on).
+    fn acknowledge(&self, publish: &Publish, link: &Arc<Link>) {
         let ack = match publish.qospid {
             QosPid::AtMostOnce => return,
             QosPid::AtLeastOnce(id) => Packet::Puback(id.into()),
@@ -1084,8 +1287,99 @@ impl Shared {
         } else {
             link
         };
-        let _ = self.send_on(link, |buf| ack.encode(buf));
+        let _ = self.send_packet_on(link, &ack);
     }
+
+    /// Closes `link` for a protocol error of the server's: an MQTT 5.0 client first sends
+    /// DISCONNECT with the reason code (MQTT 5.0 section 4.13.1).
+    fn fail_link(&self, link: &Link, code: ReasonCode, text: String) {
+        if self.protocol.is_v5() {
+            let _ = self.send_packet_on(link, &Packet::Disconnect(Disconnect::new(code)));
+        }
+        self.close_link(link, CloseReason::ProtocolViolation(text));
+    }
+
+    /// The client's AUTH answering the server's AUTH `auth` (continue, 0x18), from the
+    /// authentication callback; `Err` when the exchange cannot go on.
+    fn answer_auth(&self, auth: &Auth) -> Result<Packet, ClientError> {
+        let method = self.auth_method.as_deref().unwrap_or_default();
+        let named = auth.properties.string(PropertyId::AuthenticationMethod);
+        if auth.reason != ReasonCode::CONTINUE_AUTHENTICATION || named != Some(method) {
+            return Err(ClientError::Authentication(format!(
+                "unexpected AUTH 0x{:02X} for method {named:?} [MQTT-4.12.0-5]",
+                auth.reason.0
+            )));
+        }
+        let callback = self.callbacks.on_auth.as_ref().ok_or_else(|| {
+            ClientError::Authentication("no authentication callback to continue".into())
+        })?;
+        let data = auth
+            .properties
+            .binary(PropertyId::AuthenticationData)
+            .unwrap_or_default();
+        let reply = callback(method, data).map_err(ClientError::Authentication)?;
+        Ok(auth_packet(
+            ReasonCode::CONTINUE_AUTHENTICATION,
+            method,
+            reply,
+        ))
+    }
+
+    /// An AUTH from the server on an open connection: a step of re-authentication.
+    fn on_auth(&self, link: &Link, auth: &Auth) {
+        if auth.reason == ReasonCode::SUCCESS {
+            self.state.lock().reauthentications += 1;
+            self.changed.notify_all();
+            return;
+        }
+        match self.answer_auth(auth) {
+            Ok(reply) => {
+                let _ = self.send_packet_on(link, &reply);
+            }
+            Err(e) => self.fail_link(link, ReasonCode::NOT_AUTHORIZED, e.to_string()),
+        }
+    }
+}
+
+/// The view of `publish` callbacks get.
+fn message_of(publish: &Publish) -> Message<'_> {
+    Message {
+        topic: publish.topic.as_str(),
+        payload: &publish.payload,
+        qos: publish.qospid.qos(),
+        retain: publish.retain,
+        dup: publish.dup,
+        properties: &publish.properties,
+    }
+}
+
+/// An AUTH packet naming `method`, with `data` unless empty.
+pub(crate) fn auth_packet(reason: ReasonCode, method: &str, data: Vec<u8>) -> Packet {
+    let mut properties = Properties(vec![Property::AuthenticationMethod(method.to_owned())]);
+    if !data.is_empty() {
+        properties.push(Property::AuthenticationData(data));
+    }
+    Packet::Auth(Auth { reason, properties })
+}
+
+/// What an acknowledgement says beyond plain success: an MQTT 5.0 reason code other than 0, or
+/// any Reason String.
+fn ack_result(ack: &Ack) -> Option<ServerReason> {
+    (ack.reason != ReasonCode::SUCCESS || !ack.properties.is_empty())
+        .then(|| ServerReason::new(ack.reason, &ack.properties))
+}
+
+/// Fails with `PacketTooLarge`, removing the packet from `buf`, when the bytes written since
+/// `start` exceed the server's Maximum Packet Size `limit`.
+fn check_size(buf: &mut Vec<u8>, start: usize, limit: Option<u32>) -> Result<(), ClientError> {
+    if let Some(maximum) = limit
+        && buf.len() - start > maximum as usize
+    {
+        let size = buf.len() - start;
+        buf.truncate(start);
+        return Err(ClientError::PacketTooLarge { size, maximum });
+    }
+    Ok(())
 }
 
 /// Serves the connection on the loop thread until it is closed or `stop` returns true.

@@ -4,7 +4,9 @@
 use std::fmt;
 use std::io;
 
-use crate::protocol::{ConnectReturnCode, DecodeError, EncodeError, ReasonCode};
+use crate::protocol::{
+    Connack, ConnectReturnCode, DecodeError, EncodeError, Properties, PropertyId, ReasonCode,
+};
 use crate::topic::TopicError;
 
 /// Why a connection is no longer usable. Kept by the connection so every later call reports the
@@ -23,8 +25,54 @@ pub enum CloseReason {
     Io(String),
     /// No PINGRESP arrived within the keep-alive period after a PINGREQ.
     KeepAliveTimeout,
-    /// The broker sent something MQTT 3.1.1 does not allow a server to send.
+    /// The broker sent something the protocol does not allow a server to send.
     ProtocolViolation(String),
+    /// An MQTT 5.0 server sent DISCONNECT (MQTT 5.0 section 3.14) with this reason code, and
+    /// perhaps a Reason String and a Server Reference (0x9C use another server, 0x9D server
+    /// moved).
+    ServerDisconnect(ServerReason),
+}
+
+/// A reason code an MQTT 5.0 server gave, with the texts that may come with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerReason {
+    pub code: ReasonCode,
+    /// The Reason String property, meant for people.
+    pub reason_string: Option<String>,
+    /// The Server Reference property: where to connect instead (MQTT 5.0 section 4.11).
+    pub server_reference: Option<String>,
+}
+
+impl ServerReason {
+    pub(crate) fn new(code: ReasonCode, properties: &Properties) -> ServerReason {
+        ServerReason {
+            code,
+            reason_string: properties
+                .string(PropertyId::ReasonString)
+                .map(str::to_owned),
+            server_reference: properties
+                .string(PropertyId::ServerReference)
+                .map(str::to_owned),
+        }
+    }
+}
+
+impl fmt::Display for ServerReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "reason code 0x{:02X} ({})",
+            self.code.0,
+            self.code.description()
+        )?;
+        if let Some(text) = &self.reason_string {
+            write!(f, ": {text}")?;
+        }
+        if let Some(server) = &self.server_reference {
+            write!(f, "; use server {server}")?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for CloseReason {
@@ -41,6 +89,9 @@ impl fmt::Display for CloseReason {
                 f.write_str("broker did not answer PINGREQ within the keep-alive period")
             }
             CloseReason::ProtocolViolation(e) => write!(f, "broker broke the protocol: {e}"),
+            CloseReason::ServerDisconnect(reason) => {
+                write!(f, "broker sent DISCONNECT, {reason}")
+            }
         }
     }
 }
@@ -67,8 +118,23 @@ pub enum ClientError {
     BadUsernameOrPassword,
     /// CONNACK 0x05.
     NotAuthorized,
-    /// SUBACK returned 0x80 for this filter.
+    /// SUBACK returned 0x80 (MQTT 3.1.1) or a reason code of 0x80 or above (MQTT 5.0) for
+    /// this filter.
     SubscribeRefused(String),
+    /// An MQTT 5.0 CONNACK refused the connection with a reason code that has no MQTT 3.1.1
+    /// equivalent among the variants above, or with a Reason String or Server Reference.
+    Refused(ServerReason),
+    /// An MQTT 5.0 PUBACK or PUBREC answered a QoS 1 or 2 publish with a reason code of 0x80 or
+    /// above (not authorized, quota exceeded, ...): the server did not accept the message.
+    PublishRefused(ServerReason),
+    /// An MQTT 5.0 UNSUBACK answered with a reason code of 0x80 or above.
+    UnsubscribeRefused(String, ReasonCode),
+    /// The packet is larger than the Maximum Packet Size the MQTT 5.0 server announced; it was
+    /// not sent ([MQTT-3.2.2-15] of MQTT 5.0).
+    PacketTooLarge { size: usize, maximum: u32 },
+    /// `reauthenticate` without enhanced authentication at connect, or an AUTH exchange the
+    /// client's callback gave up.
+    Authentication(String),
     /// The connection is closed; nothing more can be sent or received on it.
     Closed(CloseReason),
     /// The broker broke the protocol during connect (the connection is closed).
@@ -90,6 +156,32 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// The refusal error for a CONNACK that does not accept the connection. MQTT 5.0 reason
+    /// codes with an MQTT 3.1.1 equivalent and nothing more to say become that variant.
+    pub(crate) fn from_connack(connack: &Connack, v5: bool) -> Option<ClientError> {
+        if connack.code.is_success() {
+            return None;
+        }
+        let reason = ServerReason::new(connack.code, &connack.properties);
+        let plain = reason.reason_string.is_none() && reason.server_reference.is_none();
+        // 0x84..0x88 mean what MQTT 3.1.1's 1..5 mean (MQTT 5.0 section 3.2.2.2).
+        let equivalent = matches!(connack.code.0, 0x84..=0x88);
+        if v5 && !(plain && equivalent) {
+            return Some(ClientError::Refused(reason));
+        }
+        Self::from_refusal(connack.code)
+    }
+
+    /// The reason code a server gave for this failure, if it gave one.
+    pub fn reason_code(&self) -> Option<ReasonCode> {
+        match self {
+            ClientError::Refused(r) | ClientError::PublishRefused(r) => Some(r.code),
+            ClientError::UnsubscribeRefused(_, code) => Some(*code),
+            ClientError::Closed(CloseReason::ServerDisconnect(r)) => Some(r.code),
+            other => other.refusal_code().map(ConnectReturnCode::to_reason),
+        }
+    }
+
     /// The refusal error for a non-zero CONNACK return code.
     pub(crate) fn from_refusal(code: ReasonCode) -> Option<ClientError> {
         Some(match ConnectReturnCode::from_reason(code) {
@@ -153,6 +245,21 @@ impl fmt::Display for ClientError {
                 f.write_str("not connected: queued, sent after the reconnect")
             }
             ClientError::QueueFull => f.write_str("not connected and the offline queue is full"),
+            ClientError::Refused(reason) => write!(f, "broker refused the connection: {reason}"),
+            ClientError::PublishRefused(reason) => {
+                write!(f, "broker refused the publish: {reason}")
+            }
+            ClientError::UnsubscribeRefused(filter, code) => write!(
+                f,
+                "broker refused to unsubscribe from {filter:?}: reason code 0x{:02X} ({})",
+                code.0,
+                code.description()
+            ),
+            ClientError::PacketTooLarge { size, maximum } => write!(
+                f,
+                "packet of {size} bytes exceeds the server's Maximum Packet Size of {maximum}"
+            ),
+            ClientError::Authentication(s) => write!(f, "authentication: {s}"),
             _ => unreachable!("refusals are handled above"),
         }
     }

@@ -8,18 +8,19 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::protocol::{
-    Disconnect, MAX_REMAINING_LENGTH, Packet, PacketId, Properties, QoS, QosPid, SubackCode,
-    Subscribe, SubscribeTopic, Unsubscribe, encode_publish,
+    Connack, Disconnect, MAX_REMAINING_LENGTH, Packet, PacketId, Properties, PropertyId, QoS,
+    QosPid, ReasonCode, SubackCode, Subscribe, SubscribeTopic, Unsubscribe,
 };
 use crate::topic::{TopicFilter, TopicName};
 
-use super::connection::{LinkSettings, Nesting, OnClose, Shared};
+use super::connection::{LinkSettings, Nesting, OnClose, Shared, auth_packet};
 use super::error::{ClientError, CloseReason};
+use super::message_options::{PublishOptions, SubscribeOptions};
 use super::options::ConnectOptions;
 use super::published::PublishedCallback;
 use super::reconnect::{Endpoint, run_loop};
-use super::session::Outgoing;
-use super::subscriptions::{Message, MessageCallback};
+use super::session::{Outgoing, OutgoingMessage};
+use super::subscriptions::{Message, MessageCallback, OwnedMessage, Requested};
 use super::transport;
 
 /// Stack of the loop thread: room for user callbacks, far below the 8 MiB default.
@@ -62,9 +63,10 @@ impl Client {
     /// for CONNACK, all within `options.connect_timeout`. A refusal comes back as its own error
     /// variant (`ClientError::NotAuthorized`, ...).
     pub fn connect(host: &str, port: u16, options: &ConnectOptions) -> Result<Client, ClientError> {
-        let connect = options.to_connect()?;
+        let mut connect = options.to_connect()?;
         let deadline = Instant::now() + options.connect_timeout;
         let stream = transport::connect(host, port, deadline)?;
+        let v5 = options.protocol.is_v5();
         let shared = Shared::new(
             stream,
             LinkSettings {
@@ -72,18 +74,39 @@ impl Client {
                 operation_timeout: options.operation_timeout,
                 max_inflight: options.max_inflight as usize,
                 max_packet_size: options.max_packet_size,
-                persistent: !options.clean_session,
+                persistent: options.persistent(),
                 auto_reconnect: options.reconnect_delay.is_some(),
                 resubscribe: options.resubscribe,
                 offline_queue: options.offline_queue,
                 callbacks: options.callbacks.clone(),
+                protocol: options.protocol,
+                topic_alias_maximum: options
+                    .properties
+                    .integer(PropertyId::TopicAliasMaximum)
+                    .unwrap_or(0) as u16,
+                auth_method: connect
+                    .properties
+                    .string(PropertyId::AuthenticationMethod)
+                    .map(str::to_owned),
             },
         )?;
         shared.send_packet(&Packet::Connect(connect.clone()))?;
         let connack = shared.read_connack(&shared.link(), deadline)?;
         shared.notify_connect(&connack);
-        if let Some(refusal) = ClientError::from_refusal(connack.code) {
+        if let Some(refusal) = ClientError::from_connack(&connack, v5) {
             return Err(refusal);
+        }
+        shared.apply_connack(&shared.link(), &connack);
+        // MQTT 5.0: the server may assign the id ([MQTT-3.2.2-16] of MQTT 5.0); reconnects
+        // send it, and resume the session (Clean Start 0) when it outlives a connection.
+        if let Some(assigned) = connack
+            .properties
+            .string(PropertyId::AssignedClientIdentifier)
+        {
+            connect.client_id = assigned.to_owned();
+        }
+        if v5 && options.persistent() {
+            connect.clean_session = false;
         }
         Ok(Client {
             shared: Arc::new(shared),
@@ -93,6 +116,7 @@ impl Client {
                 port,
                 connect,
                 connect_timeout: options.connect_timeout,
+                connack: Mutex::new(connack.clone()),
                 session_present: AtomicBool::new(connack.session_present),
                 auto: options
                     .reconnect_delay
@@ -172,9 +196,22 @@ impl Client {
         self.shared.set_on_published(callback);
     }
 
-    /// The client identifier sent in CONNECT (the generated one when none was given).
+    /// The client identifier: the one sent in CONNECT (the generated one when none was given),
+    /// or the one an MQTT 5.0 server assigned (Assigned Client Identifier).
     pub fn client_id(&self) -> &str {
         &self.client_id
+    }
+
+    /// The protocol revision in use.
+    pub fn protocol(&self) -> crate::protocol::ProtocolLevel {
+        self.shared.protocol
+    }
+
+    /// The last CONNACK: in MQTT 5.0 its properties say what the server allows (Receive
+    /// Maximum, Maximum QoS, Retain Available, Maximum Packet Size, Topic Alias Maximum,
+    /// Server Keep Alive, Response Information, ...).
+    pub fn connack(&self) -> Connack {
+        self.endpoint.connack.lock().clone()
     }
 
     /// CONNACK's session-present flag: the broker resumed a stored session ([MQTT-3.2.2-2]).
@@ -233,6 +270,39 @@ impl Client {
         filters: &[(&str, QoS)],
         callback: MessageCallback,
     ) -> Result<Vec<SubackCode>, ClientError> {
+        let codes = self.subscribe_ex(filters, &SubscribeOptions::default(), callback)?;
+        Ok(codes.into_iter().map(SubackCode::from_reason).collect())
+    }
+
+    /// [`Client::subscribe_many`] with MQTT 5.0 subscription options (the same for every
+    /// filter) and SUBSCRIBE properties; returns the SUBACK reason codes, one per filter: the
+    /// granted QoS (0, 1, 2) or a failure of 0x80 and above (0x87 not authorized, 0x8F topic
+    /// filter invalid, 0x9E shared subscriptions not supported, 0xA1, 0xA2, ...), whose callbacks
+    /// are removed again. Options other than the defaults need MQTT 5.0.
+    pub fn subscribe_ex(
+        &self,
+        filters: &[(&str, QoS)],
+        options: &SubscribeOptions,
+        callback: MessageCallback,
+    ) -> Result<Vec<ReasonCode>, ClientError> {
+        if options.is_v5_only() && !self.shared.protocol.is_v5() {
+            return Err(ClientError::InvalidArgument(
+                "subscription options and properties need MQTT 5.0".into(),
+            ));
+        }
+        if options.options.retain_handling > 2 {
+            return Err(ClientError::InvalidArgument(
+                "Retain Handling must be 0, 1 or 2".into(),
+            ));
+        }
+        if options
+            .subscription_identifier
+            .is_some_and(|id| id == 0 || id > crate::protocol::MAX_VAR_INT)
+        {
+            return Err(ClientError::InvalidArgument(
+                "a Subscription Identifier is 1 to 268,435,455".into(),
+            ));
+        }
         if filters.is_empty() {
             return Err(ClientError::InvalidArgument(
                 "SUBSCRIBE needs at least one filter [MQTT-3.8.3-3]".into(),
@@ -249,17 +319,24 @@ impl Client {
             let mut table = self.shared.subscriptions.lock();
             parsed
                 .iter()
-                .map(|(filter, qos)| table.insert(filter.clone(), *qos, Arc::clone(&callback)))
+                .map(|(filter, qos)| {
+                    let requested = Requested {
+                        qos: *qos,
+                        options: options.options,
+                        identifier: options.subscription_identifier,
+                    };
+                    table.insert(filter.clone(), requested, Arc::clone(&callback))
+                })
                 .collect()
         };
-        let result = self.request_subscription(&parsed);
+        let result = self.request_subscription(&parsed, options);
         {
             let mut table = self.shared.subscriptions.lock();
             // Undone in reverse, so a filter given twice ends as it was.
             for (i, ((filter, _), previous)) in parsed.iter().zip(previous).enumerate().rev() {
                 let granted = matches!(
                     result.as_ref().map(|codes| codes[i]),
-                    Ok(SubackCode::Granted(_))
+                    Ok(code) if code.is_success()
                 );
                 if !granted {
                     table.restore(filter, previous);
@@ -272,16 +349,21 @@ impl Client {
     fn request_subscription(
         &self,
         filters: &[(TopicFilter, QoS)],
-    ) -> Result<Vec<SubackCode>, ClientError> {
+        options: &SubscribeOptions,
+    ) -> Result<Vec<ReasonCode>, ClientError> {
         let deadline = self.deadline();
         let id = self.allocate_id(Outgoing::Suback(None), deadline)?;
         let packet = Packet::Subscribe(Subscribe {
             packet_id: id,
             topics: filters
                 .iter()
-                .map(|(filter, qos)| SubscribeTopic::new(filter.to_string(), *qos))
+                .map(|(filter, qos)| SubscribeTopic {
+                    filter: filter.to_string(),
+                    qos: *qos,
+                    options: options.options,
+                })
                 .collect(),
-            properties: Properties::new(),
+            properties: options.properties(),
         });
         let codes = self.send_and_wait(id, &packet, deadline, |st| st.session.take_suback(id))?;
         if codes.len() != filters.len() {
@@ -294,21 +376,38 @@ impl Client {
         Ok(codes)
     }
 
-    /// Unsubscribes from `filter`, waits for UNSUBACK, then removes its callback.
-    pub fn unsubscribe(&self, filter: &str) -> Result<(), ClientError> {
+    /// Unsubscribes from `filter`, waits for UNSUBACK, then removes its callback. Returns the
+    /// MQTT 5.0 reason code (0x00 success, 0x11 no subscription existed; always 0x00 before
+    /// MQTT 5.0); a code of 0x80 or above fails with `UnsubscribeRefused` and keeps the
+    /// callback, as the subscription stays.
+    pub fn unsubscribe(&self, filter: &str) -> Result<ReasonCode, ClientError> {
         TopicFilter::validate(filter)?;
         let deadline = self.deadline();
-        let id = self.allocate_id(Outgoing::Unsuback(false), deadline)?;
+        let id = self.allocate_id(Outgoing::Unsuback(None), deadline)?;
         let packet = Packet::Unsubscribe(Unsubscribe {
             packet_id: id,
             filters: vec![filter.to_owned()],
             properties: Properties::new(),
         });
-        self.send_and_wait(id, &packet, deadline, |st| {
-            st.session.take_unsuback(id).then_some(())
-        })?;
+        let codes = self.send_and_wait(id, &packet, deadline, |st| st.session.take_unsuback(id))?;
+        let code = if self.shared.protocol.is_v5() {
+            match codes.as_slice() {
+                [code] => *code,
+                _ => {
+                    return Err(ClientError::Protocol(format!(
+                        "UNSUBACK with {} reason codes for 1 filter [MQTT-3.11.3-1]",
+                        codes.len()
+                    )));
+                }
+            }
+        } else {
+            ReasonCode::SUCCESS
+        };
+        if !code.is_success() {
+            return Err(ClientError::UnsubscribeRefused(filter.to_owned(), code));
+        }
         self.shared.subscriptions.lock().remove(filter);
-        Ok(())
+        Ok(code)
     }
 
     fn allocate_id(&self, what: Outgoing, deadline: Instant) -> Result<PacketId, ClientError> {
@@ -346,7 +445,8 @@ impl Client {
     /// [`Client::publish_async`]). A QoS 1/2 publish whose connection is lost while it waits,
     /// and that a reconnect will still send (a persistent session, [MQTT-4.4.0-1]), also ends
     /// with `Queued` rather than `Timeout`: a timeout never hides a message that will still go
-    /// out.
+    /// out. An MQTT 5.0 refusal (PUBACK or PUBREC of 0x80 and above) fails with
+    /// `PublishRefused`.
     pub fn publish(
         &self,
         topic: &str,
@@ -354,9 +454,26 @@ impl Client {
         qos: QoS,
         retain: bool,
     ) -> Result<(), ClientError> {
+        self.publish_ex(topic, payload, qos, retain, &PublishOptions::default())
+            .map(|_| ())
+    }
+
+    /// [`Client::publish`] with MQTT 5.0 properties (see [`PublishOptions`]); returns the
+    /// reason code of the acknowledgement (0x00, or 0x10 no matching subscribers; 0x00 for QoS
+    /// 0 and before MQTT 5.0). With the server's permission (Topic Alias Maximum above 0) the
+    /// topic goes as a topic alias after its first use, unless the options forbid it.
+    pub fn publish_ex(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+        options: &PublishOptions,
+    ) -> Result<ReasonCode, ClientError> {
         let deadline = self.deadline();
-        let Some(id) = self.start_publish(topic, payload, qos, retain, deadline)? else {
-            return Ok(());
+        let message = self.outgoing(topic, payload, qos, retain, options)?;
+        let Some(id) = self.start_publish(&message, !options.no_topic_alias, deadline)? else {
+            return Ok(ReasonCode::SUCCESS);
         };
         match self.wait_published_until(id, Some(deadline)) {
             Err(ClientError::Timeout) => {
@@ -374,7 +491,8 @@ impl Client {
 
     /// Sends a PUBLISH without waiting for its acknowledgement, so many can be in flight; returns
     /// the packet identifier for QoS 1 and 2 (`None` for QoS 0). Blocks while `max_inflight`
-    /// publishes await acknowledgement (at most the operation timeout).
+    /// publishes await acknowledgement (at most the operation timeout) — or, in MQTT 5.0, the
+    /// server's Receive Maximum when that is lower ([MQTT-3.3.4-7] of MQTT 5.0).
     ///
     /// While the connection is down (lost, not ended by this client) and automatic reconnects
     /// are on, the publish is put in the offline queue — bounded by
@@ -389,29 +507,107 @@ impl Client {
         qos: QoS,
         retain: bool,
     ) -> Result<Option<PacketId>, ClientError> {
-        self.start_publish(topic, payload, qos, retain, self.deadline())
+        self.publish_async_ex(topic, payload, qos, retain, &PublishOptions::default())
     }
 
-    fn start_publish(
+    /// [`Client::publish_async`] with MQTT 5.0 properties (see [`Client::publish_ex`]).
+    pub fn publish_async_ex(
         &self,
         topic: &str,
         payload: &[u8],
         qos: QoS,
         retain: bool,
-        deadline: Instant,
+        options: &PublishOptions,
     ) -> Result<Option<PacketId>, ClientError> {
+        let message = self.outgoing(topic, payload, qos, retain, options)?;
+        self.start_publish(&message, !options.no_topic_alias, self.deadline())
+    }
+
+    /// Checks a publish's arguments against the protocol and what the server allows.
+    fn outgoing<'a>(
+        &self,
+        topic: &'a str,
+        payload: &'a [u8],
+        qos: QoS,
+        retain: bool,
+        options: &'a PublishOptions,
+    ) -> Result<OutgoingMessage<'a>, ClientError> {
         TopicName::validate(topic)?;
-        let size = 2 + topic.len() + 2 + payload.len();
-        if size > MAX_REMAINING_LENGTH {
+        let v5 = self.shared.protocol.is_v5();
+        if !v5 && !options.properties.is_empty() {
+            return Err(ClientError::InvalidArgument(
+                "publish properties need MQTT 5.0".into(),
+            ));
+        }
+        if v5 {
+            let allowed = options.properties.iter().all(|p| {
+                !matches!(
+                    p.id(),
+                    PropertyId::TopicAlias | PropertyId::SubscriptionIdentifier
+                )
+            });
+            if !allowed {
+                return Err(ClientError::InvalidArgument(
+                    "the client sets Topic Alias itself, and a Subscription Identifier is the \
+                     server's to add [MQTT-3.3.4-6]"
+                        .into(),
+                ));
+            }
+            options
+                .properties
+                .validate(crate::protocol::PropertyContext::Publish)
+                .map_err(|e| ClientError::InvalidArgument(format!("publish properties: {e}")))?;
+            if let Some(response) = options.properties.string(PropertyId::ResponseTopic) {
+                TopicName::validate(response)?;
+            }
+            // MQTT 5.0 [MQTT-3.3.1-?]: the server said what it supports in CONNACK.
+            let connack = self.endpoint.connack.lock();
+            let max_qos = connack.properties.integer(PropertyId::MaximumQos);
+            if max_qos.is_some_and(|max| (qos as u32) > max) {
+                return Err(ClientError::InvalidArgument(format!(
+                    "the server supports QoS up to {} (Maximum QoS in CONNACK)",
+                    max_qos.unwrap_or(2)
+                )));
+            }
+            if retain && connack.properties.integer(PropertyId::RetainAvailable) == Some(0) {
+                return Err(ClientError::InvalidArgument(
+                    "the server does not support retained messages (Retain Available 0)".into(),
+                ));
+            }
+        }
+        let message = OutgoingMessage {
+            topic,
+            payload,
+            qos,
+            retain,
+            properties: v5.then_some(&options.properties),
+        };
+        let size = message.size(qos != QoS::AtMostOnce);
+        if size > MAX_REMAINING_LENGTH + 5 {
             return Err(ClientError::InvalidArgument(format!(
                 "PUBLISH of {size} bytes exceeds the protocol maximum"
             )));
         }
+        if let Some(maximum) = self.shared.link().server_max_packet_size()
+            && size > maximum as usize
+        {
+            return Err(ClientError::PacketTooLarge { size, maximum });
+        }
+        Ok(message)
+    }
+
+    fn start_publish(
+        &self,
+        message: &OutgoingMessage<'_>,
+        alias: bool,
+        deadline: Instant,
+    ) -> Result<Option<PacketId>, ClientError> {
         let shared = &self.shared;
+        let qos = message.qos;
         {
             let mut st = shared.lock_state();
             if shared.queues_offline(&st, qos) {
-                let id = shared.enqueue_offline(&mut st, topic, payload, qos, retain)?;
+                let id = shared.enqueue_offline(&mut st, message)?;
                 return Err(ClientError::Queued(id));
             }
         }
@@ -419,8 +615,7 @@ impl Client {
             if let Some(e) = shared.closed_error() {
                 return Err(e);
             }
-            let qospid = QosPid::AtMostOnce;
-            shared.send_with(|buf| encode_publish(buf, false, qospid, retain, topic, payload))?;
+            shared.send_publish(&shared.link(), message, QosPid::AtMostOnce, alias)?;
             return Ok(None);
         }
         // The link is read together with the identifier: a clean-session reconnect in between
@@ -436,27 +631,30 @@ impl Client {
         })?;
         let qospid = QosPid::new(qos, id);
         if !shared.persistent() {
-            shared.send_on(&link, |buf| {
-                encode_publish(buf, false, qospid, retain, topic, payload)
-            })?;
+            shared.send_publish(&link, message, qospid, alias)?;
             return Ok(Some(id));
         }
-        let mut encoded = Vec::with_capacity(size + 8);
-        encode_publish(&mut encoded, false, qospid, retain, topic, payload)?;
+        let mut encoded = Vec::with_capacity(message.size(true));
+        message.encode(&mut encoded, false, qospid)?;
         // Kept before it is first sent, so an acknowledgement cannot come before it is kept.
         // The link is read under the same lock: a reconnect that installs a new link later
         // re-sends the message there (after this send on the old link went out or failed); one
-        // that installed it earlier did not know the message, which goes out once, here.
+        // that installed it earlier did not know the message, which goes out once, here. The
+        // kept form names the topic in full: an alias would mean nothing on the next connection.
         let link = {
             let mut st = shared.lock_state();
             st.session.keep_publish(id, &encoded);
             shared.link()
         };
         // A failed write leaves the message in the session; a reconnect re-sends it.
-        let _ = shared.send_on(&link, |buf| {
-            buf.extend_from_slice(&encoded);
-            Ok(())
-        });
+        let _ = if alias && message.properties.is_some() {
+            shared.send_publish(&link, message, qospid, alias)
+        } else {
+            shared.send_on(&link, |buf| {
+                buf.extend_from_slice(&encoded);
+                Ok(())
+            })
+        };
         Ok(Some(id))
     }
 
@@ -465,12 +663,14 @@ impl Client {
     /// session 0 a lost connection does not end the wait: the message is re-sent by
     /// [`Client::reconnect`] and the wait ends when that is acknowledged, when the timeout
     /// passes, or with `Closed` once the client disconnects. With clean session 1 it fails
-    /// with `Closed` when the connection is lost.
+    /// with `Closed` when the connection is lost. Returns the MQTT 5.0 reason code as
+    /// [`Client::publish_ex`] does (known only when this is the first to ask since the
+    /// acknowledgement: later calls report 0x00).
     pub fn wait_published(
         &self,
         id: PacketId,
         timeout: Option<Duration>,
-    ) -> Result<(), ClientError> {
+    ) -> Result<ReasonCode, ClientError> {
         self.wait_published_until(id, timeout.map(|t| Instant::now() + t))
     }
 
@@ -478,13 +678,86 @@ impl Client {
         &self,
         id: PacketId,
         deadline: Option<Instant>,
-    ) -> Result<(), ClientError> {
-        self.shared.wait(
+    ) -> Result<ReasonCode, ClientError> {
+        let result = self.shared.wait(
             deadline,
             Nesting::Queue,
             OnClose::AwaitReconnect(id),
-            |st| (!st.session.is_publish_inflight(id)).then_some(()),
-        )
+            |st| (!st.session.is_publish_inflight(id)).then(|| st.session.take_result(id)),
+        )?;
+        match result {
+            None => Ok(ReasonCode::SUCCESS),
+            Some(reason) if reason.code.is_success() => Ok(reason.code),
+            Some(reason) => Err(ClientError::PublishRefused(reason)),
+        }
+    }
+
+    /// MQTT 5.0 request/response (MQTT 5.0 section 4.10): publishes `payload` to `topic` with
+    /// a Response Topic — below the server's Response Information when it gave one
+    /// ([`ConnectOptions::request_response_information`]), else `libmqtt/response/CLIENT_ID` —
+    /// and a fresh Correlation Data, and waits up to `timeout` for the message on the response
+    /// topic that carries the same Correlation Data. The response topic is subscribed to (QoS
+    /// 1) on the first request. The response is taken aside on arrival: no callback sees it.
+    pub fn request(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        timeout: Duration,
+    ) -> Result<OwnedMessage, ClientError> {
+        if !self.shared.protocol.is_v5() {
+            return Err(ClientError::InvalidArgument(
+                "request/response needs MQTT 5.0".into(),
+            ));
+        }
+        let deadline = Instant::now() + timeout;
+        let response_topic = match self.shared.requests.subscribed() {
+            Some(topic) => topic,
+            None => {
+                let topic = self.shared.requests.response_topic(&self.client_id);
+                // Responses never reach this callback: they are taken aside on arrival.
+                self.subscribe(&topic, QoS::AtLeastOnce, |_| {})?;
+                self.shared.requests.set_subscribed(topic.clone());
+                topic
+            }
+        };
+        let correlation = self.shared.requests.register();
+        let options = PublishOptions::new()
+            .response_topic(response_topic)
+            .correlation_data(&correlation);
+        let result = self
+            .publish_ex(topic, payload, qos, false, &options)
+            .and_then(|_| {
+                self.shared.wait_for(Some(deadline), Nesting::Queue, |_| {
+                    self.shared.requests.take(&correlation)
+                })
+            });
+        if result.is_err() {
+            self.shared.requests.cancel(&correlation);
+        }
+        result
+    }
+
+    /// MQTT 5.0 re-authentication (MQTT 5.0 section 4.12.1): sends AUTH (0x19) with the
+    /// Authentication Method of the connect and `data`, answers the server's AUTH packets
+    /// through the authentication callback, and waits (at most the operation timeout) for the
+    /// server's AUTH success. A refusal ends the connection: `Closed` with the server's reason.
+    pub fn reauthenticate(&self, data: &[u8]) -> Result<(), ClientError> {
+        let Some(method) = &self.shared.auth_method else {
+            return Err(ClientError::Authentication(
+                "re-authentication needs enhanced authentication at connect [MQTT-4.12.1-1]".into(),
+            ));
+        };
+        let deadline = self.deadline();
+        let before = self.shared.lock_state().reauthentications;
+        self.shared.send_packet(&auth_packet(
+            ReasonCode::RE_AUTHENTICATE,
+            method,
+            data.to_vec(),
+        ))?;
+        self.shared.wait_for(Some(deadline), Nesting::Queue, |st| {
+            (st.reauthentications > before).then_some(())
+        })
     }
 
     /// Reads until one PUBLISH has been processed — dispatched to the most specific matching
@@ -636,13 +909,29 @@ impl Client {
     /// connection ([MQTT-3.14.4-1]) and stops the loop thread (a later [`Client::reconnect`]
     /// starts it again). A second call does nothing.
     pub fn disconnect(&self) -> Result<(), ClientError> {
+        self.disconnect_with(ReasonCode::NORMAL_DISCONNECTION, None)
+    }
+
+    /// [`Client::disconnect`] with an MQTT 5.0 reason code — 0x04 asks the server to publish
+    /// the will all the same ([MQTT-3.14.4-3] of MQTT 5.0) — and, when given, a new Session
+    /// Expiry Interval ([MQTT-3.14.2-2] of MQTT 5.0: not from 0 to above 0). Before MQTT 5.0
+    /// neither is sent.
+    pub fn disconnect_with(
+        &self,
+        reason: ReasonCode,
+        session_expiry: Option<u32>,
+    ) -> Result<(), ClientError> {
+        let mut packet = Disconnect::new(reason);
+        if let Some(seconds) = session_expiry {
+            packet
+                .properties
+                .push(crate::protocol::Property::SessionExpiryInterval(seconds));
+        }
         // Recorded before DISCONNECT goes out, so the broker closing in response is not
         // mistaken for the cause; after a lost connection it still ends waiters that wait for
         // a reconnect, and stops automatic reconnects.
         let result = match self.shared.mark_ended(CloseReason::Disconnected) {
-            None => self
-                .shared
-                .send_packet(&Packet::Disconnect(Disconnect::default())),
+            None => self.shared.send_packet(&Packet::Disconnect(packet)),
             Some(CloseReason::Disconnected) => Ok(()),
             Some(other) => Err(ClientError::Closed(other)),
         };

@@ -4,7 +4,7 @@
 use std::io::{self, Read};
 use std::net::TcpStream;
 
-use crate::protocol::{DecodeError, Decoder, Packet};
+use crate::protocol::{DecodeError, Decoder, Packet, ProtocolLevel};
 
 /// Bytes requested from the kernel per read when the buffer has room.
 const READ_CHUNK: usize = 64 * 1024;
@@ -19,12 +19,12 @@ pub(crate) struct Inbound {
 }
 
 impl Inbound {
-    pub(crate) fn new(max_packet_size: usize) -> Inbound {
+    pub(crate) fn new(max_packet_size: usize, protocol: ProtocolLevel) -> Inbound {
         Inbound {
             buf: vec![0; READ_CHUNK],
             start: 0,
             end: 0,
-            decoder: Decoder::with_max_packet_size(max_packet_size),
+            decoder: Decoder::with_max_packet_size(max_packet_size).with_protocol(protocol),
         }
     }
 

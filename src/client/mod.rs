@@ -1,4 +1,4 @@
-//! The blocking MQTT 3.1.1 client: explicit receive or a background loop thread.
+//! The blocking MQTT client (3.1, 3.1.1 and 5.0): explicit receive or a background loop thread.
 //!
 //! ```no_run
 //! use mqtt::client::{Client, ConnectOptions};
@@ -42,23 +42,28 @@
 //! event loop can drive the connection: [`Client::socket`], [`Client::want_write`],
 //! [`Client::loop_read`], [`Client::loop_write`], [`Client::loop_misc`].
 
+mod aliases;
 mod connection;
 mod error;
 mod handle;
 mod inbound;
+mod message_options;
 mod options;
 mod outbound;
 mod published;
 mod reconnect;
+mod request;
 mod session;
 mod subscriptions;
 mod transport;
 
-pub use error::{ClientError, CloseReason};
+pub use error::{ClientError, CloseReason, ServerReason};
 pub use handle::Client;
+pub use message_options::{PublishOptions, SubscribeOptions};
 pub use options::{
-    Callbacks, ConnectCallback, ConnectOptions, DisconnectCallback, LogCallback, LogLevel,
-    OfflineQueue, QueueOverflow, Will,
+    AuthCallback, Callbacks, ConnectCallback, ConnectOptions, DisconnectCallback, LogCallback,
+    LogLevel, OfflineQueue, QueueOverflow, Will,
 };
 pub use published::{PublishOutcome, PublishedCallback};
-pub use subscriptions::{Message, MessageCallback};
+pub(crate) use subscriptions::NO_PROPERTIES;
+pub use subscriptions::{Message, MessageCallback, OwnedMessage};

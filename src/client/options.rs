@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::protocol::{Connect, LastWill, Properties, ProtocolLevel, QoS};
+use crate::protocol::{
+    Connect, LastWill, Properties, Property, PropertyContext, PropertyId, ProtocolLevel, QoS,
+};
 use crate::topic::TopicName;
 
 use super::error::{ClientError, CloseReason};
@@ -19,6 +21,10 @@ pub struct Will {
     pub payload: Vec<u8>,
     pub qos: QoS,
     pub retain: bool,
+    /// MQTT 5.0 will properties (MQTT 5.0 section 3.1.3.2): Will Delay Interval, Message Expiry
+    /// Interval, Content Type, Response Topic, Correlation Data, Payload Format Indicator, User
+    /// Properties. Empty for the older revisions.
+    pub properties: Properties,
 }
 
 /// Called with CONNACK's session-present flag and return code (0 accepted, 1..5 refused) each
@@ -46,6 +52,14 @@ pub enum LogLevel {
 /// messages no callback took, offline-queue overflow) on whichever thread made them.
 pub type LogCallback = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;
 
+/// Answers one step of MQTT 5.0 enhanced authentication (MQTT 5.0 section 4.12): given the
+/// Authentication Method and the server's Authentication Data of an AUTH packet (continue,
+/// 0x18), returns the data for the client's next AUTH, or `Err` with a text to give up (the
+/// connection is closed). Called on the thread that reads the AUTH: the one inside
+/// [`Client::connect`](super::Client::connect) or a reconnect during the connect, otherwise the
+/// reading thread as for message callbacks.
+pub type AuthCallback = Arc<dyn Fn(&str, &[u8]) -> Result<Vec<u8>, String> + Send + Sync>;
+
 /// The callbacks a client has from its first CONNECT on. Compared by identity.
 #[derive(Clone, Default)]
 pub struct Callbacks {
@@ -55,10 +69,11 @@ pub struct Callbacks {
     pub on_connect: Option<ConnectCallback>,
     pub on_disconnect: Option<DisconnectCallback>,
     pub on_log: Option<LogCallback>,
+    pub on_auth: Option<AuthCallback>,
 }
 
 impl Callbacks {
-    fn parts(&self) -> [Option<*const ()>; 4] {
+    fn parts(&self) -> [Option<*const ()>; 5] {
         [
             self.on_message
                 .as_ref()
@@ -70,6 +85,7 @@ impl Callbacks {
                 .as_ref()
                 .map(|c| Arc::as_ptr(c).cast::<()>()),
             self.on_log.as_ref().map(|c| Arc::as_ptr(c).cast::<()>()),
+            self.on_auth.as_ref().map(|c| Arc::as_ptr(c).cast::<()>()),
         ]
     }
 }
@@ -84,12 +100,13 @@ impl Eq for Callbacks {}
 
 impl fmt::Debug for Callbacks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let [m, c, d, l] = self.parts().map(|p| p.is_some());
+        let [m, c, d, l, a] = self.parts().map(|p| p.is_some());
         f.debug_struct("Callbacks")
             .field("on_message", &m)
             .field("on_connect", &c)
             .field("on_disconnect", &d)
             .field("on_log", &l)
+            .field("on_auth", &a)
             .finish()
     }
 }
@@ -145,15 +162,21 @@ pub struct ConnectOptions {
     pub will: Option<Will>,
     /// Bounds name resolution fallbacks, the TCP connect and the wait for CONNACK together.
     pub connect_timeout: Duration,
-    /// Level 4 ("MQTT", 3.1.1) or level 3 ("MQIsdp", 3.1).
+    /// Level 5 (MQTT 5.0), level 4 ("MQTT", 3.1.1) or level 3 ("MQIsdp", 3.1).
     pub protocol: ProtocolLevel,
+    /// MQTT 5.0 CONNECT properties, set through the typed methods ([`ConnectOptions::session_expiry`],
+    /// [`ConnectOptions::receive_maximum`], ...). Maximum Packet Size is added from
+    /// `max_packet_size` when that is below the protocol's maximum.
+    pub properties: Properties,
     /// How long `publish` (QoS 1 and 2), `subscribe`, `unsubscribe` and `ping` wait for their
     /// acknowledgement, and how long a write may stay blocked before the connection counts as lost.
     pub operation_timeout: Duration,
     /// How many QoS 1 and 2 publishes may await acknowledgement at once; `publish_async` blocks
     /// while the window is full.
     pub max_inflight: u16,
-    /// Incoming packets larger than this close the connection before any buffer is sized for them.
+    /// Incoming packets larger than this close the connection before any buffer is sized for
+    /// them; an MQTT 5.0 client also tells the server (Maximum Packet Size), which then never
+    /// sends a larger one ([MQTT-3.1.2-24] of MQTT 5.0).
     pub max_packet_size: usize,
     /// `Some` makes the loop thread reconnect by itself when the connection is lost, as
     /// [`Client::reconnect`](super::Client::reconnect) would, waiting this long before the first
@@ -181,6 +204,7 @@ impl Default for ConnectOptions {
             will: None,
             connect_timeout: Duration::from_secs(30),
             protocol: ProtocolLevel::V311,
+            properties: Properties::new(),
             operation_timeout: Duration::from_secs(30),
             max_inflight: 1024,
             max_packet_size: crate::protocol::MAX_REMAINING_LENGTH + 5,
@@ -231,8 +255,111 @@ impl ConnectOptions {
             payload: payload.to_vec(),
             qos,
             retain,
+            properties: Properties::new(),
         });
         self
+    }
+
+    /// Sets the MQTT 5.0 will properties (see [`Will::properties`]) of the will set before.
+    pub fn will_properties(mut self, properties: Properties) -> Self {
+        if let Some(will) = &mut self.will {
+            will.properties = properties;
+        }
+        self
+    }
+
+    /// MQTT 5.0 Session Expiry Interval in seconds (MQTT 5.0 section 3.1.2.11.2): how long the
+    /// server keeps the session after the connection ends; 0 (the default) ends it with the
+    /// connection, 0xFFFFFFFF never. Above 0 the session is persistent on this side too:
+    /// unacknowledged publishes are re-sent after a reconnect, which asks to resume the session
+    /// (Clean Start 0) whatever the first connect asked.
+    pub fn session_expiry(mut self, seconds: u32) -> Self {
+        set_property(
+            &mut self.properties,
+            Property::SessionExpiryInterval(seconds),
+        );
+        self
+    }
+
+    /// MQTT 5.0 Receive Maximum (MQTT 5.0 section 3.1.2.11.3): how many QoS 1 and 2 messages
+    /// the server may have unacknowledged towards this client at once (1..65535).
+    pub fn receive_maximum(mut self, maximum: u16) -> Self {
+        set_property(&mut self.properties, Property::ReceiveMaximum(maximum));
+        self
+    }
+
+    /// MQTT 5.0 Topic Alias Maximum (MQTT 5.0 section 3.1.2.11.5): how many topic aliases the
+    /// server may use towards this client (default 0: none).
+    pub fn topic_alias_maximum(mut self, maximum: u16) -> Self {
+        set_property(&mut self.properties, Property::TopicAliasMaximum(maximum));
+        self
+    }
+
+    /// MQTT 5.0 Request Response Information: asks the server for a Response Information
+    /// string in CONNACK, the basis of response topics ([`Client::request`](super::Client::request)
+    /// uses it).
+    pub fn request_response_information(mut self, on: bool) -> Self {
+        set_property(
+            &mut self.properties,
+            Property::RequestResponseInformation(u8::from(on)),
+        );
+        self
+    }
+
+    /// MQTT 5.0 Request Problem Information (default on): off asks the server not to send
+    /// Reason Strings and User Properties except in PUBLISH, CONNACK and DISCONNECT.
+    pub fn request_problem_information(mut self, on: bool) -> Self {
+        set_property(
+            &mut self.properties,
+            Property::RequestProblemInformation(u8::from(on)),
+        );
+        self
+    }
+
+    /// Adds an MQTT 5.0 User Property to CONNECT (repeatable; order kept).
+    pub fn user_property(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.properties
+            .push(Property::UserProperty(name.into(), value.into()));
+        self
+    }
+
+    /// MQTT 5.0 enhanced authentication (MQTT 5.0 section 4.12): the Authentication Method,
+    /// the initial Authentication Data, and the callback that answers each AUTH the server
+    /// sends to continue (also during [`Client::reauthenticate`](super::Client::reauthenticate)).
+    pub fn authentication(
+        mut self,
+        method: impl Into<String>,
+        data: Option<&[u8]>,
+        callback: impl Fn(&str, &[u8]) -> Result<Vec<u8>, String> + Send + Sync + 'static,
+    ) -> Self {
+        set_property(
+            &mut self.properties,
+            Property::AuthenticationMethod(method.into()),
+        );
+        self.properties.remove(PropertyId::AuthenticationData);
+        if let Some(data) = data {
+            self.properties
+                .push(Property::AuthenticationData(data.to_vec()));
+        }
+        self.callbacks.on_auth = Some(Arc::new(callback));
+        self
+    }
+
+    /// The Session Expiry Interval asked for (0 when none).
+    pub(crate) fn session_expiry_interval(&self) -> u32 {
+        self.properties
+            .integer(PropertyId::SessionExpiryInterval)
+            .unwrap_or(0)
+    }
+
+    /// Whether the session outlives a connection on this side: clean session 0 before MQTT 5.0,
+    /// a Session Expiry Interval above 0 in MQTT 5.0.
+    pub(crate) fn persistent(&self) -> bool {
+        if self.protocol.is_v5() {
+            self.session_expiry_interval() > 0
+        } else {
+            !self.clean_session
+        }
     }
 
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
@@ -311,7 +438,9 @@ impl ConnectOptions {
     pub(crate) fn to_connect(&self) -> Result<Connect, ClientError> {
         let keep_alive = u16::try_from(self.keep_alive.as_secs())
             .map_err(|_| ClientError::InvalidArgument("keep-alive above 65535 s".into()))?;
-        if self.password.is_some() && self.username.is_none() {
+        let v5 = self.protocol.is_v5();
+        // MQTT 5.0 drops the rule (MQTT 5.0 section 3.1.2.9).
+        if !v5 && self.password.is_some() && self.username.is_none() {
             return Err(ClientError::InvalidArgument(
                 "a password needs a user name [MQTT-3.1.2-22]".into(),
             ));
@@ -333,14 +462,47 @@ impl ConnectOptions {
                 "the reconnect delay must be above zero and at most its maximum".into(),
             ));
         }
+        let will_properties = self.will.as_ref().map(|w| &w.properties);
+        if !v5 && (!self.properties.is_empty() || will_properties.is_some_and(|p| !p.is_empty())) {
+            return Err(ClientError::InvalidArgument(
+                "MQTT 5.0 properties need protocol level 5".into(),
+            ));
+        }
+        let mut properties = self.properties.clone();
+        if v5 && self.max_packet_size < crate::protocol::MAX_REMAINING_LENGTH + 5 {
+            let max = u32::try_from(self.max_packet_size.max(2)).unwrap_or(u32::MAX);
+            set_property(&mut properties, Property::MaximumPacketSize(max));
+        }
+        properties
+            .validate(PropertyContext::Connect)
+            .map_err(|e| ClientError::InvalidArgument(format!("CONNECT properties: {e}")))?;
+        if properties.integer(PropertyId::ReceiveMaximum) == Some(0) {
+            return Err(ClientError::InvalidArgument(
+                "Receive Maximum must be at least 1 (MQTT 5.0 section 3.1.2.11.3)".into(),
+            ));
+        }
+        if properties.get(PropertyId::AuthenticationData).is_some()
+            && properties.get(PropertyId::AuthenticationMethod).is_none()
+        {
+            return Err(ClientError::InvalidArgument(
+                "Authentication Data needs an Authentication Method [MQTT-3.1.2-30]".into(),
+            ));
+        }
         let will = match &self.will {
             None => None,
-            Some(w) => Some(LastWill::new(
-                TopicName::new(&w.topic).map_err(ClientError::InvalidTopic)?,
-                w.payload.clone(),
-                w.qos,
-                w.retain,
-            )),
+            Some(w) => {
+                w.properties
+                    .validate(PropertyContext::Will)
+                    .map_err(|e| ClientError::InvalidArgument(format!("will properties: {e}")))?;
+                let mut will = LastWill::new(
+                    TopicName::new(&w.topic).map_err(ClientError::InvalidTopic)?,
+                    w.payload.clone(),
+                    w.qos,
+                    w.retain,
+                );
+                will.properties = w.properties.clone();
+                Some(will)
+            }
         };
         let client_id = match &self.client_id {
             Some(id) => id.clone(),
@@ -348,7 +510,8 @@ impl ConnectOptions {
         };
         // [MQTT-3.1.3-7]: a zero-byte client id only goes with clean session 1. Refused here, as
         // libmosquitto does, rather than silently switching the session the caller asked for.
-        if client_id.is_empty() && !self.clean_session {
+        // MQTT 5.0 lets the server assign one either way ([MQTT-3.1.3-6] of MQTT 5.0).
+        if !v5 && client_id.is_empty() && !self.clean_session {
             return Err(ClientError::InvalidArgument(
                 "an empty client id requires clean session [MQTT-3.1.3-7]".into(),
             ));
@@ -366,9 +529,15 @@ impl ConnectOptions {
             will,
             username: self.username.clone(),
             password: self.password.clone(),
-            properties: Properties::new(),
+            properties,
         })
     }
+}
+
+/// Puts `property` into `properties`, replacing one with the same identifier.
+pub(crate) fn set_property(properties: &mut Properties, property: Property) {
+    properties.remove(property.id());
+    properties.push(property);
 }
 
 /// "mqtt-" plus process id, clock and a counter in hex, cut to the 23 characters every server

@@ -26,9 +26,9 @@ pub(crate) struct Outbound {
     pending: Mutex<Pending>,
 }
 
-/// What became of a [`Outbound::send`].
-pub(crate) enum SendError {
-    Encode(EncodeError),
+/// What became of a [`Outbound::send`]: the encoder's own error, or the write's.
+pub(crate) enum SendError<E> {
+    Encode(E),
     Io(io::Error),
 }
 
@@ -66,11 +66,11 @@ impl Outbound {
 
     /// Appends what `encode` writes and makes sure it reaches the socket: either this call
     /// writes it, or a flush already running on another thread will before it stops.
-    pub(crate) fn send(
+    pub(crate) fn send<E>(
         &self,
         stream: &TcpStream,
-        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>,
-    ) -> Result<(), SendError> {
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(), SendError<E>> {
         let mut p = self.pending.lock();
         encode(&mut p.buf).map_err(SendError::Encode)?;
         if p.flushing {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::protocol::{Connect, Packet};
+use crate::protocol::{Connack, Connect, Packet};
 
 use super::connection::{Shared, serve_until_closed};
 use super::error::{ClientError, CloseReason};
@@ -22,6 +22,8 @@ pub(crate) struct Endpoint {
     /// The CONNECT to send again, with the client id actually used (a generated one too).
     pub(crate) connect: Connect,
     pub(crate) connect_timeout: Duration,
+    /// The last successful CONNACK.
+    pub(crate) connack: Mutex<Connack>,
     pub(crate) session_present: AtomicBool,
     /// First and largest backoff step between automatic attempts (each wait is jittered);
     /// `None`: no automatic reconnect.
@@ -43,16 +45,17 @@ impl Endpoint {
     ) -> Result<(), ClientError> {
         let stream = transport::connect(&self.host, self.port, deadline)?;
         let link = shared.prepare_link(stream)?;
-        let connect = Packet::Connect(self.connect.clone());
-        shared.send_on(&link, |buf| connect.encode(buf))?;
+        shared.send_packet_on(&link, &Packet::Connect(self.connect.clone()))?;
         let connack = shared.read_connack(&link, deadline)?;
         shared.notify_connect(&connack);
-        if let Some(refusal) = ClientError::from_refusal(connack.code) {
+        if let Some(refusal) = ClientError::from_connack(&connack, shared.protocol.is_v5()) {
             return Err(refusal);
         }
+        shared.apply_connack(&link, &connack);
         shared.install_link(link, connack.session_present)?;
         self.session_present
             .store(connack.session_present, Ordering::Release);
+        *self.connack.lock() = connack;
         Ok(())
     }
 

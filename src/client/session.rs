@@ -7,8 +7,11 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
-use crate::protocol::{EncodeError, PacketId, QoS, QosPid, SubackCode, encode_publish};
+use crate::protocol::{
+    EncodeError, PacketId, Properties, QoS, QosPid, ReasonCode, encode_publish, encode_publish_v5,
+};
 
+use super::error::ServerReason;
 use super::options::{OfflineQueue, QueueOverflow};
 
 /// What an identifier this client chose is waiting for.
@@ -20,10 +23,11 @@ pub(crate) enum Outgoing {
     Pubrec,
     /// PUBREL sent after PUBREC.
     Pubcomp,
-    /// SUBSCRIBE sent; the codes once SUBACK arrives.
-    Suback(Option<Vec<SubackCode>>),
-    /// UNSUBSCRIBE sent; true once UNSUBACK arrives.
-    Unsuback(bool),
+    /// SUBSCRIBE sent; the reason codes once SUBACK arrives (MQTT 3.1.1 return codes read as
+    /// the MQTT 5.0 codes of the same value).
+    Suback(Option<Vec<ReasonCode>>),
+    /// UNSUBSCRIBE sent; the reason codes once UNSUBACK arrives (none in MQTT 3.1.1).
+    Unsuback(Option<Vec<ReasonCode>>),
 }
 
 /// The reaction an acknowledgement calls for.
@@ -86,8 +90,13 @@ pub(crate) struct Session {
     offline: VecDeque<OfflinePublish>,
     offline_bytes: usize,
     outgoing: HashMap<u16, Outgoing>,
+    /// How finished publishes ended, when the server said more than plain success (an MQTT 5.0
+    /// reason code other than 0, or a Reason String); dropped when the identifier is reused.
+    results: HashMap<u16, ServerReason>,
     inflight_publishes: usize,
+    /// The window in force: the configured one, or less when the server's Receive Maximum is.
     max_inflight: usize,
+    configured_inflight: usize,
     /// QoS 2 PUBLISH identifiers dispatched and not yet released by PUBREL: a resent PUBLISH
     /// with one of these is acknowledged but not dispatched again (section 4.3.3, method B).
     awaiting_pubrel: HashSet<u16>,
@@ -111,8 +120,10 @@ impl Session {
             next_order: 0,
             next_id: 0,
             outgoing: HashMap::new(),
+            results: HashMap::new(),
             inflight_publishes: 0,
             max_inflight,
+            configured_inflight: max_inflight,
             awaiting_pubrel: HashSet::new(),
             pings_sent: 0,
             pingresps_received: 0,
@@ -122,6 +133,17 @@ impl Session {
 
     pub(crate) fn window_full(&self) -> bool {
         self.inflight_publishes >= self.max_inflight
+    }
+
+    /// Applies the Receive Maximum of the server's CONNACK (65535 when it sent none): never
+    /// more QoS 1/2 publishes unacknowledged than that (MQTT 5.0 [MQTT-3.3.4-7]).
+    pub(crate) fn set_server_receive_maximum(&mut self, maximum: u16) {
+        self.max_inflight = self.configured_inflight.min(usize::from(maximum.max(1)));
+    }
+
+    /// How the publish `id` ended, when the server said more than plain success; taken once.
+    pub(crate) fn take_result(&mut self, id: PacketId) -> Option<ServerReason> {
+        self.results.remove(&id.get())
     }
 
     /// Reserves a fresh identifier for `what`; `None` when all 65535 are in use.
@@ -139,6 +161,9 @@ impl Session {
                     self.inflight_publishes += 1;
                 }
                 v.insert(what);
+                if !self.results.is_empty() {
+                    self.results.remove(&id.get());
+                }
                 return Some(id);
             }
         }
@@ -183,23 +208,37 @@ impl Session {
         true
     }
 
-    fn finish_publish(&mut self, id: PacketId) {
+    fn finish_publish(&mut self, id: PacketId, result: Option<ServerReason>) {
         self.outgoing.remove(&id.get());
         self.unfinished.remove(&id.get());
         self.inflight_publishes -= 1;
+        if let Some(result) = result {
+            self.results.insert(id.get(), result);
+        }
     }
 
-    pub(crate) fn on_puback(&mut self, id: PacketId) -> AckOutcome {
+    /// PUBACK; `result` is what the server said beyond plain success (MQTT 5.0).
+    pub(crate) fn on_puback(&mut self, id: PacketId, result: Option<ServerReason>) -> AckOutcome {
         if self.outgoing.get(&id.get()) == Some(&Outgoing::Puback) {
-            self.finish_publish(id);
+            self.finish_publish(id, result);
             AckOutcome::Done
         } else {
             AckOutcome::Unexpected
         }
     }
 
-    /// PUBREC: the sender answers with PUBREL and then waits for PUBCOMP ([MQTT-4.3.3-1]).
-    pub(crate) fn on_pubrec(&mut self, id: PacketId) -> AckOutcome {
+    /// PUBREC: the sender answers with PUBREL and then waits for PUBCOMP ([MQTT-4.3.3-1]). An
+    /// MQTT 5.0 PUBREC with a reason code of 0x80 or above ends the exchange instead: the
+    /// identifier is free again and no PUBREL follows (MQTT 5.0 section 4.3.3).
+    pub(crate) fn on_pubrec(&mut self, id: PacketId, result: Option<ServerReason>) -> AckOutcome {
+        if let Some(refusal) = result.as_ref().filter(|r| !r.code.is_success()) {
+            if self.outgoing.get(&id.get()) == Some(&Outgoing::Pubrec) {
+                let refusal = refusal.clone();
+                self.finish_publish(id, Some(refusal));
+                return AckOutcome::Done;
+            }
+            return AckOutcome::Unexpected;
+        }
         match self.outgoing.get_mut(&id.get()) {
             Some(state @ Outgoing::Pubrec) => {
                 *state = Outgoing::Pubcomp;
@@ -218,16 +257,16 @@ impl Session {
         }
     }
 
-    pub(crate) fn on_pubcomp(&mut self, id: PacketId) -> AckOutcome {
+    pub(crate) fn on_pubcomp(&mut self, id: PacketId, result: Option<ServerReason>) -> AckOutcome {
         if self.outgoing.get(&id.get()) == Some(&Outgoing::Pubcomp) {
-            self.finish_publish(id);
+            self.finish_publish(id, result);
             AckOutcome::Done
         } else {
             AckOutcome::Unexpected
         }
     }
 
-    pub(crate) fn on_suback(&mut self, id: PacketId, codes: Vec<SubackCode>) -> AckOutcome {
+    pub(crate) fn on_suback(&mut self, id: PacketId, codes: Vec<ReasonCode>) -> AckOutcome {
         match self.outgoing.get_mut(&id.get()) {
             Some(Outgoing::Suback(slot @ None)) => {
                 *slot = Some(codes);
@@ -237,10 +276,10 @@ impl Session {
         }
     }
 
-    pub(crate) fn on_unsuback(&mut self, id: PacketId) -> AckOutcome {
+    pub(crate) fn on_unsuback(&mut self, id: PacketId, codes: Vec<ReasonCode>) -> AckOutcome {
         match self.outgoing.get_mut(&id.get()) {
-            Some(Outgoing::Unsuback(done @ false)) => {
-                *done = true;
+            Some(Outgoing::Unsuback(slot @ None)) => {
+                *slot = Some(codes);
                 AckOutcome::Done
             }
             _ => AckOutcome::Unexpected,
@@ -248,7 +287,7 @@ impl Session {
     }
 
     /// Takes the SUBACK codes for `id` once they have arrived, freeing the identifier.
-    pub(crate) fn take_suback(&mut self, id: PacketId) -> Option<Vec<SubackCode>> {
+    pub(crate) fn take_suback(&mut self, id: PacketId) -> Option<Vec<ReasonCode>> {
         if let Some(Outgoing::Suback(Some(_))) = self.outgoing.get(&id.get())
             && let Some(Outgoing::Suback(codes)) = self.outgoing.remove(&id.get())
         {
@@ -257,14 +296,15 @@ impl Session {
         None
     }
 
-    /// Whether UNSUBACK for `id` has arrived; frees the identifier if so.
-    pub(crate) fn take_unsuback(&mut self, id: PacketId) -> bool {
-        if self.outgoing.get(&id.get()) == Some(&Outgoing::Unsuback(true)) {
-            self.outgoing.remove(&id.get());
-            true
-        } else {
-            false
+    /// Takes the UNSUBACK codes for `id` once they have arrived (empty in MQTT 3.1.1),
+    /// freeing the identifier.
+    pub(crate) fn take_unsuback(&mut self, id: PacketId) -> Option<Vec<ReasonCode>> {
+        if let Some(Outgoing::Unsuback(Some(_))) = self.outgoing.get(&id.get())
+            && let Some(Outgoing::Unsuback(codes)) = self.outgoing.remove(&id.get())
+        {
+            return codes;
         }
+        None
     }
 
     /// Frees a SUBSCRIBE or UNSUBSCRIBE identifier whose caller stopped waiting; a late reply
@@ -294,13 +334,11 @@ impl Session {
     pub(crate) fn enqueue(
         &mut self,
         limits: &OfflineQueue,
-        topic: &str,
-        payload: &[u8],
-        qos: QoS,
-        retain: bool,
+        message: &OutgoingMessage<'_>,
     ) -> Result<Enqueued, QueueError> {
+        let qos = message.qos;
         // The encoded size does not depend on the identifier's value.
-        let size = 2 + 2 + topic.len() + payload.len() + 5;
+        let size = message.size(qos != QoS::AtMostOnce);
         if size > limits.max_bytes || limits.max_messages == 0 {
             return Err(QueueError::Full);
         }
@@ -334,7 +372,7 @@ impl Session {
         };
         let mut encoded = Vec::with_capacity(size);
         let qospid = id.map_or(QosPid::AtMostOnce, |id| QosPid::new(qos, id));
-        if let Err(e) = encode_publish(&mut encoded, false, qospid, retain, topic, payload) {
+        if let Err(e) = message.encode(&mut encoded, false, qospid) {
             if let Some(id) = id {
                 self.outgoing.remove(&id.get());
                 self.inflight_publishes -= 1;
@@ -436,6 +474,64 @@ impl Session {
     }
 }
 
+/// A PUBLISH to make, before it has an identifier.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OutgoingMessage<'a> {
+    pub(crate) topic: &'a str,
+    pub(crate) payload: &'a [u8],
+    pub(crate) qos: QoS,
+    pub(crate) retain: bool,
+    /// `Some` for an MQTT 5.0 connection: the PUBLISH properties (perhaps none).
+    pub(crate) properties: Option<&'a Properties>,
+}
+
+impl OutgoingMessage<'_> {
+    /// Bytes the PUBLISH takes on the wire with the full topic name, with or without a packet
+    /// identifier.
+    pub(crate) fn size(&self, with_id: bool) -> usize {
+        let properties = self.properties.map_or(0, |p| {
+            let body = p.body_len().unwrap_or(usize::MAX / 4);
+            var_int_len(body) + body
+        });
+        let remaining =
+            2 + self.topic.len() + 2 * usize::from(with_id) + properties + self.payload.len();
+        1 + var_int_len(remaining) + remaining
+    }
+
+    /// Appends the PUBLISH with the full topic name and no Topic Alias: the form kept for
+    /// re-sending, valid on any connection.
+    pub(crate) fn encode(
+        &self,
+        out: &mut Vec<u8>,
+        dup: bool,
+        qospid: QosPid,
+    ) -> Result<(), EncodeError> {
+        match self.properties {
+            None => encode_publish(out, dup, qospid, self.retain, self.topic, self.payload),
+            Some(properties) => encode_publish_v5(
+                out,
+                dup,
+                qospid,
+                self.retain,
+                self.topic,
+                self.payload,
+                properties,
+                &[],
+            ),
+        }
+    }
+}
+
+/// Bytes a Variable Byte Integer takes (MQTT 5.0 section 1.5.5).
+fn var_int_len(value: usize) -> usize {
+    match value {
+        0..=127 => 1,
+        128..=16_383 => 2,
+        16_384..=2_097_151 => 3,
+        _ => 4,
+    }
+}
+
 /// The DUP bit of a PUBLISH's first byte (section 3.3.1.1).
 const DUP_FLAG: u8 = 0x08;
 
@@ -453,7 +549,7 @@ mod tests {
         s.next_id = u16::MAX - 1;
         let a = s.allocate(Outgoing::Puback).unwrap();
         assert_eq!(a.get(), u16::MAX);
-        let b = s.allocate(Outgoing::Unsuback(false)).unwrap();
+        let b = s.allocate(Outgoing::Unsuback(None)).unwrap();
         assert_eq!(b.get(), 1, "zero is never an identifier [MQTT-2.3.1-1]");
         s.next_id = u16::MAX - 1;
         let c = s.allocate(Outgoing::Puback).unwrap();
@@ -465,12 +561,12 @@ mod tests {
         let mut s = Session::new(1, false);
         let p = s.allocate_publish(QoS::ExactlyOnce).unwrap();
         assert!(s.window_full());
-        assert_eq!(s.on_puback(p), AckOutcome::Unexpected);
-        assert_eq!(s.on_pubcomp(p), AckOutcome::Unexpected);
-        assert_eq!(s.on_pubrec(p), AckOutcome::SendPubrel(p));
-        assert_eq!(s.on_pubrec(p), AckOutcome::SendPubrel(p));
+        assert_eq!(s.on_puback(p, None), AckOutcome::Unexpected);
+        assert_eq!(s.on_pubcomp(p, None), AckOutcome::Unexpected);
+        assert_eq!(s.on_pubrec(p, None), AckOutcome::SendPubrel(p));
+        assert_eq!(s.on_pubrec(p, None), AckOutcome::SendPubrel(p));
         assert!(s.is_publish_inflight(p));
-        assert_eq!(s.on_pubcomp(p), AckOutcome::Done);
+        assert_eq!(s.on_pubcomp(p, None), AckOutcome::Done);
         assert!(!s.is_publish_inflight(p));
         assert!(!s.window_full());
     }
@@ -480,14 +576,14 @@ mod tests {
         let mut s = Session::new(1, false);
         let sub = s.allocate(Outgoing::Suback(None)).unwrap();
         assert_eq!(s.take_suback(sub), None);
-        let codes = vec![SubackCode::Granted(QoS::AtLeastOnce)];
+        let codes = vec![ReasonCode::GRANTED_QOS_1];
         assert_eq!(s.on_suback(sub, codes.clone()), AckOutcome::Done);
         assert_eq!(s.on_suback(sub, codes.clone()), AckOutcome::Unexpected);
         assert_eq!(s.take_suback(sub), Some(codes));
         assert_eq!(s.take_suback(sub), None);
-        let unsub = s.allocate(Outgoing::Unsuback(false)).unwrap();
+        let unsub = s.allocate(Outgoing::Unsuback(None)).unwrap();
         s.abandon(unsub);
-        assert_eq!(s.on_unsuback(unsub), AckOutcome::Unexpected);
+        assert_eq!(s.on_unsuback(unsub, vec![]), AckOutcome::Unexpected);
         assert!(!s.window_full());
     }
 
@@ -512,8 +608,8 @@ mod tests {
         ] {
             assert!(s.keep_publish(id, &encoded(id, qos)));
         }
-        assert_eq!(s.on_puback(c), AckOutcome::Done);
-        assert_eq!(s.on_pubrec(a), AckOutcome::SendPubrel(a));
+        assert_eq!(s.on_puback(c, None), AckOutcome::Done);
+        assert_eq!(s.on_pubrec(a, None), AckOutcome::SendPubrel(a));
         assert!(s.receive_qos2(id(9)));
         let mut dup_b = encoded(b, QoS::AtLeastOnce);
         dup_b[0] |= DUP_FLAG;
@@ -536,8 +632,8 @@ mod tests {
             s.receive_qos2(id(9)),
             "a new broker session re-sends nothing"
         );
-        assert_eq!(s.on_puback(b), AckOutcome::Done);
-        assert_eq!(s.on_pubcomp(a), AckOutcome::Done);
+        assert_eq!(s.on_puback(b, None), AckOutcome::Done);
+        assert_eq!(s.on_pubcomp(a, None), AckOutcome::Done);
         assert_eq!(s.resume(true), vec![]);
         assert!(!s.window_full());
     }
@@ -554,6 +650,24 @@ mod tests {
         assert!(!s.keep_publish(b, &encoded(b, QoS::ExactlyOnce)));
         assert!(!s.is_publish_inflight(a) && !s.window_full());
         assert!(s.receive_qos2(id(3)));
+    }
+
+    #[test]
+    fn refused_pubrec_ends_the_exchange_and_keeps_the_reason() {
+        let mut s = Session::new(1, false);
+        let p = s.allocate_publish(QoS::ExactlyOnce).unwrap();
+        let refusal = ServerReason {
+            code: ReasonCode::QUOTA_EXCEEDED,
+            reason_string: Some("full".into()),
+            server_reference: None,
+        };
+        // MQTT 5.0 section 4.3.3: no PUBREL after a PUBREC of 0x80 or above.
+        assert_eq!(s.on_pubrec(p, Some(refusal.clone())), AckOutcome::Done);
+        assert!(!s.is_publish_inflight(p) && !s.window_full());
+        assert_eq!(s.take_result(p), Some(refusal));
+        assert_eq!(s.take_result(p), None);
+        s.set_server_receive_maximum(0);
+        assert_eq!(s.max_inflight, 1);
     }
 
     #[test]

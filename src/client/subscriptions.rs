@@ -13,7 +13,7 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use crate::protocol::QoS;
+use crate::protocol::{Properties, PropertyId, QoS, SubscribeTopic, SubscriptionOptions};
 use crate::topic::{TopicFilter, matches_str};
 
 /// An application message as a callback sees it; the borrowed parts live only for the call.
@@ -24,6 +24,63 @@ pub struct Message<'a> {
     pub qos: QoS,
     pub retain: bool,
     pub dup: bool,
+    /// The MQTT 5.0 PUBLISH properties as received (Payload Format Indicator, Message Expiry
+    /// Interval with the time that remains, Content Type, Response Topic, Correlation Data,
+    /// User Properties in order, Subscription Identifiers); empty before MQTT 5.0. A Topic
+    /// Alias is resolved into `topic` and not shown.
+    pub properties: &'a Properties,
+}
+
+/// No properties, for messages that have none.
+pub(crate) static NO_PROPERTIES: Properties = Properties(Vec::new());
+
+impl Message<'_> {
+    /// A copy that owns its parts, to keep beyond the callback.
+    pub fn to_owned(&self) -> OwnedMessage {
+        OwnedMessage {
+            topic: self.topic.to_owned(),
+            payload: self.payload.to_vec(),
+            qos: self.qos,
+            retain: self.retain,
+            dup: self.dup,
+            properties: self.properties.clone(),
+        }
+    }
+
+    /// The Correlation Data property, if any.
+    pub fn correlation_data(&self) -> Option<&[u8]> {
+        self.properties.binary(PropertyId::CorrelationData)
+    }
+
+    /// The Response Topic property, if any.
+    pub fn response_topic(&self) -> Option<&str> {
+        self.properties.string(PropertyId::ResponseTopic)
+    }
+}
+
+/// A received message that owns its parts (see [`Message::to_owned`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedMessage {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub qos: QoS,
+    pub retain: bool,
+    pub dup: bool,
+    pub properties: Properties,
+}
+
+impl OwnedMessage {
+    /// The borrowed view callbacks get.
+    pub fn as_message(&self) -> Message<'_> {
+        Message {
+            topic: &self.topic,
+            payload: &self.payload,
+            qos: self.qos,
+            retain: self.retain,
+            dup: self.dup,
+            properties: &self.properties,
+        }
+    }
 }
 
 /// A message callback. It runs on whichever thread is reading the connection (see the module
@@ -57,16 +114,35 @@ impl Specificity {
     }
 }
 
+/// What a subscription asked for, to subscribe again the same way after a reconnect without
+/// a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Requested {
+    pub(crate) qos: QoS,
+    pub(crate) options: SubscriptionOptions,
+    pub(crate) identifier: Option<u32>,
+}
+
+#[cfg(test)]
+impl Requested {
+    pub(crate) fn qos(qos: QoS) -> Requested {
+        Requested {
+            qos,
+            options: SubscriptionOptions::default(),
+            identifier: None,
+        }
+    }
+}
+
 struct Entry {
     filter: TopicFilter,
     specificity: Specificity,
     callback: MessageCallback,
-    /// The QoS asked for, to subscribe again after a reconnect without a session.
-    qos: QoS,
+    requested: Requested,
 }
 
-/// A filter's callback and requested QoS, as [`Subscriptions::insert`] replaces it.
-pub(crate) type Registered = (MessageCallback, QoS);
+/// A filter's callback and request, as [`Subscriptions::insert`] replaces it.
+pub(crate) type Registered = (MessageCallback, Requested);
 
 #[derive(Default)]
 pub(crate) struct Subscriptions {
@@ -74,31 +150,39 @@ pub(crate) struct Subscriptions {
 }
 
 impl Subscriptions {
-    /// Sets the callback and QoS for `filter`, returning the ones it replaces.
+    /// Sets the callback and request for `filter`, returning the ones it replaces.
     pub(crate) fn insert(
         &mut self,
         filter: TopicFilter,
-        qos: QoS,
+        requested: Requested,
         callback: MessageCallback,
     ) -> Option<Registered> {
         if let Some(e) = self.entries.iter_mut().find(|e| e.filter == filter) {
-            let old_qos = std::mem::replace(&mut e.qos, qos);
-            return Some((std::mem::replace(&mut e.callback, callback), old_qos));
+            let old = std::mem::replace(&mut e.requested, requested);
+            return Some((std::mem::replace(&mut e.callback, callback), old));
         }
         self.entries.push(Entry {
             specificity: Specificity::of(filter.as_str()),
             filter,
             callback,
-            qos,
+            requested,
         });
         None
     }
 
-    /// Every filter with its QoS: what to subscribe again to.
-    pub(crate) fn filters(&self) -> Vec<(String, QoS)> {
+    /// Every filter as it was asked for, with its Subscription Identifier: what to subscribe
+    /// again to.
+    pub(crate) fn filters(&self) -> Vec<(SubscribeTopic, Option<u32>)> {
         self.entries
             .iter()
-            .map(|e| (e.filter.to_string(), e.qos))
+            .map(|e| {
+                let topic = SubscribeTopic {
+                    filter: e.filter.to_string(),
+                    qos: e.requested.qos,
+                    options: e.requested.options,
+                };
+                (topic, e.requested.identifier)
+            })
             .collect()
     }
 
@@ -115,8 +199,8 @@ impl Subscriptions {
     /// `insert` whose subscription the broker refused.
     pub(crate) fn restore(&mut self, filter: &TopicFilter, previous: Option<Registered>) {
         match previous {
-            Some((cb, qos)) => {
-                self.insert(filter.clone(), qos, cb);
+            Some((cb, requested)) => {
+                self.insert(filter.clone(), requested, cb);
             }
             None => {
                 self.remove(filter.as_str());
@@ -156,7 +240,7 @@ mod tests {
         for f in filters {
             t.insert(
                 TopicFilter::new(f).unwrap(),
-                QoS::AtMostOnce,
+                Requested::qos(QoS::AtMostOnce),
                 Arc::new(|_: &Message<'_>| {}),
             );
         }
@@ -234,8 +318,12 @@ mod tests {
         let mut t = table(&["a/b"]);
         let f = TopicFilter::new("a/b").unwrap();
         assert!(
-            t.insert(f.clone(), QoS::AtLeastOnce, Arc::new(|_: &Message<'_>| {}))
-                .is_some()
+            t.insert(
+                f.clone(),
+                Requested::qos(QoS::AtLeastOnce),
+                Arc::new(|_: &Message<'_>| {})
+            )
+            .is_some()
         );
         assert_eq!(t.entries.len(), 1);
         t.restore(&f, None);

@@ -58,9 +58,28 @@ pub enum mqtt_status {
     RefusedBadCredentials = 54,
     /// CONNACK 0x05: the client is not authorized to connect.
     RefusedNotAuthorized = 55,
+    /// An MQTT 5.0 CONNACK refused the connection with another reason code (server busy,
+    /// banned, quota exceeded, ...), or with a Reason String: `mqtt_last_reason_code()` gives
+    /// the code, `mqtt_last_error()` the text.
+    Refused = 56,
+    /// An MQTT 5.0 server redirects the client (reason code 0x9C use another server or 0x9D
+    /// server moved, in CONNACK or DISCONNECT): `mqtt_last_error()` names the server
+    /// reference when the server gave one (MQTT 5.0 section 4.11).
+    ServerMoved = 57,
+    /// MQTT 5.0 enhanced authentication could not go on: the authentication callback gave
+    /// up, or the server's AUTH was not what the exchange allows.
+    AuthFailed = 58,
 
-    /// The server refused a subscription (SUBACK return code 0x80).
+    /// The server refused a subscription (SUBACK return code 0x80; in MQTT 5.0 any reason
+    /// code of 0x80 or above, which `mqtt_last_reason_code()` gives).
     SubscribeFailed = 60,
+    /// An MQTT 5.0 PUBACK or PUBREC refused the message (reason code 0x80 or above, e.g. 0x87
+    /// not authorized, 0x97 quota exceeded, 0x99 payload format invalid): the server did not
+    /// take it. `mqtt_last_reason_code()` gives the code.
+    PublishRefused = 61,
+    /// An MQTT 5.0 UNSUBACK refused to unsubscribe (reason code 0x80 or above); the
+    /// subscription and its callback stay.
+    UnsubscribeFailed = 62,
 
     /// Not an error: the connection is down, and the publish waits — in the offline queue
     /// (automatic reconnects on), or in the persistent session for its re-send — and goes out
@@ -103,7 +122,12 @@ impl mqtt_status {
             53 => S::RefusedServerUnavailable,
             54 => S::RefusedBadCredentials,
             55 => S::RefusedNotAuthorized,
+            56 => S::Refused,
+            57 => S::ServerMoved,
+            58 => S::AuthFailed,
             60 => S::SubscribeFailed,
+            61 => S::PublishRefused,
+            62 => S::UnsubscribeFailed,
             90 => S::Panic,
             _ => return None,
         })
@@ -149,7 +173,12 @@ impl mqtt_status {
             S::RefusedServerUnavailable => c"connection refused: server unavailable",
             S::RefusedBadCredentials => c"connection refused: bad user name or password",
             S::RefusedNotAuthorized => c"connection refused: not authorized",
+            S::Refused => c"connection refused",
+            S::ServerMoved => c"server moved: use another server",
+            S::AuthFailed => c"authentication failed",
             S::SubscribeFailed => c"subscription refused",
+            S::PublishRefused => c"publish refused",
+            S::UnsubscribeFailed => c"unsubscribe refused",
             S::Panic => c"internal error (panic)",
         }
     }
@@ -245,7 +274,7 @@ mod tests {
             }
         }
         assert_eq!(
-            known, 25,
+            known, 30,
             "a status was added without updating from_raw (or this count)"
         );
     }

@@ -568,7 +568,7 @@ static void check_connect_options(void) {
     CHECK_FAILS(mqtt_connect_options_set_connect_timeout(opts, 0), MQTT_STATUS_INVALID_ARGUMENT);
     CHECK_FAILS(mqtt_connect_options_set_connect_timeout(opts, -5), MQTT_STATUS_INVALID_ARGUMENT);
     CHECK_FAILS(mqtt_connect_options_set_operation_timeout(opts, 0), MQTT_STATUS_INVALID_ARGUMENT);
-    CHECK_FAILS(mqtt_connect_options_set_protocol_level(opts, 5), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_options_set_protocol_level(opts, 6), MQTT_STATUS_INVALID_ARGUMENT);
     CHECK_FAILS(mqtt_connect_options_set_protocol_level(opts, 2), MQTT_STATUS_INVALID_ARGUMENT);
     CHECK_FAILS(mqtt_connect_options_set_max_inflight(opts, 0), MQTT_STATUS_INVALID_ARGUMENT);
     CHECK_FAILS(mqtt_connect_options_set_max_inflight(opts, 65536), MQTT_STATUS_INVALID_ARGUMENT);

@@ -48,7 +48,12 @@ static const int known_statuses[] = {
     MQTT_STATUS_REFUSED_SERVER_UNAVAILABLE,
     MQTT_STATUS_REFUSED_BAD_CREDENTIALS,
     MQTT_STATUS_REFUSED_NOT_AUTHORIZED,
+    MQTT_STATUS_REFUSED,
+    MQTT_STATUS_SERVER_MOVED,
+    MQTT_STATUS_AUTH_FAILED,
     MQTT_STATUS_SUBSCRIBE_FAILED,
+    MQTT_STATUS_PUBLISH_REFUSED,
+    MQTT_STATUS_UNSUBSCRIBE_FAILED,
     MQTT_STATUS_QUEUED,
     MQTT_STATUS_QUEUE_FULL,
     MQTT_STATUS_PANIC,
@@ -80,7 +85,7 @@ static void check_status_strings(void) {
     }
     /* Values that are not statuses are safe to pass and named as such. */
     {
-        const int unknown[] = {-1, 7, 19, 46, 56, 91, 1000, INT_MIN, INT_MAX};
+        const int unknown[] = {-1, 7, 19, 46, 59, 91, 1000, INT_MIN, INT_MAX};
         for (i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
             CHECK_STR(mqtt_status_str(unknown[i]), "unknown status");
         }

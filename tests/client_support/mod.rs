@@ -78,10 +78,34 @@ impl FakeConn {
     }
 
     pub fn send(&mut self, packet: &Packet) {
-        self.packets
-            .stream
-            .write_all(&packet.to_bytes().unwrap())
-            .unwrap();
+        let bytes = packet.to_bytes_for(self.packets.protocol).unwrap();
+        self.packets.stream.write_all(&bytes).unwrap();
+    }
+
+    /// Encodes and decodes MQTT 5.0 packets from now on.
+    #[allow(dead_code)]
+    pub fn speak_v5(&mut self) {
+        self.packets.protocol = mqtt::protocol::ProtocolLevel::V5;
+    }
+
+    /// Reads an MQTT 5.0 CONNECT and accepts it with a CONNACK carrying `properties`; the
+    /// connection speaks MQTT 5.0 from then on.
+    #[allow(dead_code)]
+    pub fn accept_connect_v5(
+        &mut self,
+        properties: mqtt::protocol::Properties,
+    ) -> mqtt::protocol::Connect {
+        let Packet::Connect(c) = self.read(WAIT) else {
+            panic!("first packet is not CONNECT");
+        };
+        assert_eq!(c.protocol, mqtt::protocol::ProtocolLevel::V5);
+        self.packets.protocol = mqtt::protocol::ProtocolLevel::V5;
+        self.send(&Packet::Connack(mqtt::protocol::Connack {
+            properties,
+            session_present: false,
+            code: mqtt::protocol::ReasonCode::SUCCESS,
+        }));
+        c
     }
 
     /// Reads CONNECT and accepts it.

@@ -265,7 +265,7 @@ pub fn api_calls_from_callbacks(port: u16) {
             record("ping", client.ping().map(|()| "ok".into()));
             record(
                 "unsubscribe",
-                client.unsubscribe("cb/echo").map(|()| "ok".into()),
+                client.unsubscribe("cb/echo").map(|_| "ok".into()),
             );
         })
         .unwrap();

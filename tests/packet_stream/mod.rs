@@ -6,7 +6,7 @@ use std::io::{ErrorKind, Read};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use mqtt::protocol::{Decoder, Packet};
+use mqtt::protocol::{Decoder, Packet, ProtocolLevel};
 
 /// What a read observed instead of a packet.
 #[derive(Debug, PartialEq, Eq)]
@@ -20,6 +20,8 @@ pub enum ReadEnd {
 pub struct PacketStream {
     pub stream: TcpStream,
     buf: Vec<u8>,
+    /// The revision whose rules decode the peer's packets (MQTT 3.1.1 unless set).
+    pub protocol: ProtocolLevel,
 }
 
 impl PacketStream {
@@ -27,6 +29,7 @@ impl PacketStream {
         PacketStream {
             stream,
             buf: Vec::new(),
+            protocol: ProtocolLevel::V311,
         }
     }
 
@@ -35,7 +38,10 @@ impl PacketStream {
     pub fn try_read(&mut self, within: Duration) -> Result<Packet, ReadEnd> {
         let deadline = Instant::now() + within;
         loop {
-            match Decoder::default().decode(&self.buf) {
+            match Decoder::default()
+                .with_protocol(self.protocol)
+                .decode(&self.buf)
+            {
                 Ok(Some((packet, used))) => {
                     self.buf.drain(..used);
                     return Ok(packet);

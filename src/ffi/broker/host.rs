@@ -68,6 +68,7 @@ pub unsafe extern "C" fn mqtt_broker_subscribe(
                 qos: m.qos,
                 retain: m.retain,
                 dup: false,
+                properties: &crate::client::NO_PROPERTIES,
             };
             // The caller of `mqtt_broker_subscribe` promised `cb` may be called with `userdata`
             // from this thread.

@@ -6,15 +6,13 @@ use std::sync::Arc;
 
 use super::super::args::UserData;
 use super::super::status::mqtt_status;
+use super::message::MessageView;
 use super::{mqtt_close_reason, mqtt_message};
 use crate::client::{
     CloseReason, ConnectCallback, DisconnectCallback, LogCallback, LogLevel, Message,
     MessageCallback, PublishOutcome, PublishedCallback,
 };
 use crate::protocol::PacketId;
-
-/// Where an empty payload points, so C never sees NULL.
-static EMPTY_PAYLOAD: [u8; 1] = [0];
 
 /// Topics up to this length are NUL-terminated on the stack; longer ones are copied to the heap.
 const STACK_TOPIC: usize = 256;
@@ -45,6 +43,10 @@ pub(super) fn c_disconnect_callback(
     userdata: UserData,
 ) -> DisconnectCallback {
     Arc::new(move |reason: &CloseReason, will_reconnect: bool| {
+        super::super::reason::set_last_reason_code(match reason {
+            CloseReason::ServerDisconnect(r) => Some(r.code),
+            _ => None,
+        });
         let reason = mqtt_close_reason::from(reason) as c_int;
         // SAFETY: the C caller supplied this function and userdata for exactly these calls.
         unsafe { callback(userdata.as_ptr(), reason, will_reconnect) };
@@ -65,7 +67,9 @@ pub(super) fn c_log_callback(
 }
 
 /// A C publish completion callback as a [`PublishedCallback`]: `Acknowledged` becomes
-/// `MQTT_STATUS_OK`, `Discarded` `MQTT_STATUS_CLOSED`, `Dropped` `MQTT_STATUS_QUEUE_FULL`.
+/// `MQTT_STATUS_OK`, `Refused` `MQTT_STATUS_PUBLISH_REFUSED` (with the reason code for
+/// `mqtt_last_reason_code()`), `Discarded` `MQTT_STATUS_CLOSED`, `Dropped`
+/// `MQTT_STATUS_QUEUE_FULL`.
 pub(super) fn c_published_callback(
     callback: unsafe extern "C" fn(*mut c_void, u16, mqtt_status),
     userdata: UserData,
@@ -73,9 +77,14 @@ pub(super) fn c_published_callback(
     Arc::new(move |id: PacketId, outcome: PublishOutcome| {
         let status = match outcome {
             PublishOutcome::Acknowledged => mqtt_status::Ok,
+            PublishOutcome::Refused(_) => mqtt_status::PublishRefused,
             PublishOutcome::Discarded => mqtt_status::Closed,
             PublishOutcome::Dropped => mqtt_status::QueueFull,
         };
+        super::super::reason::set_last_reason_code(match outcome {
+            PublishOutcome::Refused(code) => Some(code),
+            _ => None,
+        });
         // SAFETY: the C caller supplied this function and userdata for exactly these calls.
         unsafe { callback(userdata.as_ptr(), id.get(), status) };
     })
@@ -97,20 +106,8 @@ pub(crate) fn deliver_to_c(
         heap = [m.topic.as_bytes(), &[0]].concat();
         &heap
     };
-    let message = mqtt_message {
-        topic: topic.as_ptr().cast(),
-        topic_len: m.topic.len(),
-        payload: if m.payload.is_empty() {
-            EMPTY_PAYLOAD.as_ptr()
-        } else {
-            m.payload.as_ptr()
-        },
-        payload_len: m.payload.len(),
-        qos: m.qos as c_int,
-        retain: m.retain,
-        dup: m.dup,
-    };
+    let view = MessageView::new(mqtt_message::of(m, topic.as_ptr().cast()), m.properties);
     // SAFETY: the C caller of mqtt_subscribe supplied this function for exactly this call; the
     // message and everything it points to live until it returns.
-    unsafe { callback(userdata.as_ptr(), &message) };
+    unsafe { callback(userdata.as_ptr(), view.as_message()) };
 }

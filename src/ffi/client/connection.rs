@@ -2,19 +2,20 @@
 
 use std::ffi::{CString, c_char, c_int, c_void};
 
-use super::super::args::{UserData, bytes_arg, c_str_arg, out_arg, qos_arg};
+use super::super::args::{UserData, c_str_arg, out_arg};
 use super::super::error::FfiError;
 use super::super::guard::{guard_or, guard_quiet, guard_status, guard_void};
 use super::super::handle::{handle_ref, into_handle};
 use super::super::status::mqtt_status;
-use super::callbacks::{c_message_callback, c_published_callback};
+use super::callbacks::c_published_callback;
 use super::lifetime::free_connection;
+use super::v5_calls::{mqtt_publish_async_ex, mqtt_publish_ex, subscribe_codes};
 use super::{
     connection_arg, mqtt_connect_options, mqtt_connection, mqtt_message_callback,
     mqtt_published_callback, packet_id_arg, timeout_arg,
 };
 use crate::client::{Client, ClientError, ConnectOptions};
-use crate::protocol::{PacketId, SubackCode};
+use crate::protocol::SubackCode;
 
 /// The shared body of `mqtt_connect` and `mqtt_connect_ex`.
 ///
@@ -127,24 +128,29 @@ pub unsafe extern "C" fn mqtt_subscribe(
     granted_qos: *mut c_int,
 ) -> mqtt_status {
     guard_status(|| {
-        // SAFETY: the caller passes a live handle, a string and an int pointer or NULL.
-        let (client, filter) =
-            unsafe { (connection_arg(connection)?, c_str_arg(filter, "filter")?) };
         let granted_out = if granted_qos.is_null() {
             None
         } else {
             // SAFETY: non-NULL, so writable per the caller.
             Some(unsafe { out_arg(granted_qos, "granted_qos") }?)
         };
-        let qos = qos_arg(qos)?;
-        let callback = callback.ok_or_else(|| FfiError::null_argument("callback"))?;
-        let userdata = UserData::new(userdata);
-        let granted =
-            client.subscribe_callback(filter, qos, c_message_callback(callback, userdata))?;
-        if let Some(out) = granted_out {
-            out.write(granted as c_int);
+        let options = std::ptr::null();
+        // SAFETY: one filter and one QoS; the rest per the caller.
+        let codes =
+            unsafe { subscribe_codes(connection, &filter, &qos, 1, options, callback, userdata) }?;
+        match SubackCode::from_reason(codes[0]) {
+            SubackCode::Granted(granted) => {
+                if let Some(out) = granted_out {
+                    out.write(granted as c_int);
+                }
+                Ok(())
+            }
+            SubackCode::Failure => {
+                // SAFETY: checked non-NULL and UTF-8 by `subscribe_codes`.
+                let filter = unsafe { c_str_arg(filter, "filter") }?;
+                Err(ClientError::SubscribeRefused(filter.to_owned()).into())
+            }
         }
-        Ok(())
     })
 }
 /// Subscribes to `count` filters in one SUBSCRIBE: `filters[i]` with the requested `qos[i]` (0,
@@ -174,40 +180,16 @@ pub unsafe extern "C" fn mqtt_subscribe_many(
     granted_qos: *mut c_int,
 ) -> mqtt_status {
     guard_status(|| {
-        // SAFETY: the caller passes a live handle.
-        let client = unsafe { connection_arg(connection) }?;
-        if count == 0 {
-            return Err(FfiError::invalid_argument(
-                "SUBSCRIBE needs at least one filter [MQTT-3.8.3-3]",
-            ));
-        }
-        if filters.is_null() || qos.is_null() {
-            return Err(FfiError::null_argument(if filters.is_null() {
-                "filters"
-            } else {
-                "qos"
-            }));
-        }
-        // SAFETY: non-NULL, with `count` elements per the caller.
-        let (filter_ptrs, qos_values) = unsafe {
-            (
-                std::slice::from_raw_parts(filters, count),
-                std::slice::from_raw_parts(qos, count),
-            )
-        };
-        let mut requested = Vec::with_capacity(count);
-        for (&filter, &q) in filter_ptrs.iter().zip(qos_values) {
-            // SAFETY: each is a NUL-terminated string per the caller.
-            requested.push((unsafe { c_str_arg(filter, "filters[i]") }?, qos_arg(q)?));
-        }
-        let callback = callback.ok_or_else(|| FfiError::null_argument("callback"))?;
-        let userdata = UserData::new(userdata);
-        let codes = client.subscribe_many(&requested, c_message_callback(callback, userdata))?;
+        let options = std::ptr::null();
+        // SAFETY: forwarded to the caller.
+        let codes = unsafe {
+            subscribe_codes(connection, filters, qos, count, options, callback, userdata)
+        }?;
         if !granted_qos.is_null() {
             // SAFETY: non-NULL, so `count` writable ints per the caller.
             let out = unsafe { std::slice::from_raw_parts_mut(granted_qos, count) };
             for (slot, code) in out.iter_mut().zip(codes) {
-                *slot = match code {
+                *slot = match SubackCode::from_reason(code) {
                     SubackCode::Granted(q) => q as c_int,
                     SubackCode::Failure => 0x80,
                 };
@@ -267,18 +249,18 @@ pub unsafe extern "C" fn mqtt_publish(
     qos: c_int,
     retain: bool,
 ) -> mqtt_status {
-    guard_status(|| {
-        // SAFETY: the caller passes a live handle, a string and a buffer.
-        let (client, topic, payload) = unsafe {
-            (
-                connection_arg(connection)?,
-                c_str_arg(topic, "topic")?,
-                bytes_arg(payload, len, "payload")?,
-            )
-        };
-        client.publish(topic, payload, qos_arg(qos)?, retain)?;
-        Ok(())
-    })
+    // SAFETY: forwarded to the caller; no options.
+    unsafe {
+        mqtt_publish_ex(
+            connection,
+            topic,
+            payload,
+            len,
+            qos,
+            retain,
+            std::ptr::null(),
+        )
+    }
 }
 
 /// Publishes without waiting for the acknowledgement, so many QoS 1/2 messages can be in flight
@@ -300,29 +282,13 @@ pub unsafe extern "C" fn mqtt_publish_async(
     retain: bool,
     packet_id: *mut u16,
 ) -> mqtt_status {
-    guard_status(|| {
-        // SAFETY: the caller passes a live handle, a string and a buffer.
-        let (client, topic, payload) = unsafe {
-            (
-                connection_arg(connection)?,
-                c_str_arg(topic, "topic")?,
-                bytes_arg(payload, len, "payload")?,
-            )
-        };
-        let id_out = if packet_id.is_null() {
-            None
-        } else {
-            // SAFETY: non-NULL, so writable per the caller.
-            Some(unsafe { out_arg(packet_id, "packet_id") }?)
-        };
-        let result = client.publish_async(topic, payload, qos_arg(qos)?, retain);
-        // A queued publish has its identifier already: the caller waits for it like any other.
-        if let (Ok(id) | Err(ClientError::Queued(id)), Some(out)) = (&result, id_out) {
-            out.write(id.map_or(0, PacketId::get));
-        }
-        result?;
-        Ok(())
-    })
+    let options = std::ptr::null();
+    // SAFETY: forwarded to the caller; no options.
+    unsafe {
+        mqtt_publish_async_ex(
+            connection, topic, payload, len, qos, retain, options, packet_id,
+        )
+    }
 }
 
 /// Waits until the publish with `packet_id` (from `mqtt_publish_async`) is acknowledged — PUBACK

@@ -13,11 +13,17 @@
 mod callbacks;
 mod connection;
 mod lifetime;
+mod message;
 mod options;
+mod v5_calls;
+mod v5_options;
 
 pub(crate) use callbacks::deliver_to_c;
 pub use connection::*;
+pub use message::*;
 pub use options::*;
+pub use v5_calls::*;
+pub use v5_options::*;
 
 use std::ffi::{CString, c_char, c_int, c_void};
 use std::sync::atomic::AtomicUsize;
@@ -27,12 +33,30 @@ use super::error::FfiError;
 use super::handle::OptionsHandle;
 use super::status::mqtt_status;
 use crate::client::{Client, ClientError, CloseReason, ConnectOptions};
-use crate::protocol::PacketId;
+use crate::protocol::{PacketId, ReasonCode};
 
 impl From<ClientError> for FfiError {
     fn from(error: ClientError) -> Self {
         let message = error.to_string();
+        super::reason::set_last_reason_code(error.reason_code());
+        let redirect = |code: ReasonCode| matches!(code.0, 0x9C | 0x9D);
         let status = match error {
+            ClientError::Refused(r) if redirect(r.code) => mqtt_status::ServerMoved,
+            ClientError::Refused(r) => match r.code {
+                ReasonCode::UNSUPPORTED_PROTOCOL_VERSION => mqtt_status::RefusedProtocolVersion,
+                ReasonCode::CLIENT_IDENTIFIER_NOT_VALID => mqtt_status::RefusedIdentifier,
+                ReasonCode::BAD_USER_NAME_OR_PASSWORD => mqtt_status::RefusedBadCredentials,
+                ReasonCode::NOT_AUTHORIZED => mqtt_status::RefusedNotAuthorized,
+                ReasonCode::SERVER_UNAVAILABLE => mqtt_status::RefusedServerUnavailable,
+                _ => mqtt_status::Refused,
+            },
+            ClientError::PublishRefused(_) => mqtt_status::PublishRefused,
+            ClientError::UnsubscribeRefused(..) => mqtt_status::UnsubscribeFailed,
+            ClientError::PacketTooLarge { .. } => mqtt_status::TooLarge,
+            ClientError::Authentication(_) => mqtt_status::AuthFailed,
+            ClientError::Closed(CloseReason::ServerDisconnect(r)) if redirect(r.code) => {
+                mqtt_status::ServerMoved
+            }
             ClientError::InvalidArgument(_) => mqtt_status::InvalidArgument,
             ClientError::InvalidTopic(_) => mqtt_status::InvalidTopic,
             ClientError::Resolve(_) => mqtt_status::Resolve,
@@ -121,8 +145,11 @@ pub type mqtt_message_callback =
 /// A publish completion callback (see `mqtt_connection_set_on_published`): `userdata` is the
 /// pointer given with it, `packet_id` the identifier `mqtt_publish_async` returned (or that
 /// `mqtt_publish` used), and `status` how the publish ended: `MQTT_STATUS_OK` once PUBACK
-/// (QoS 1) or PUBCOMP (QoS 2) arrived, `MQTT_STATUS_CLOSED` when a clean-session
-/// `mqtt_reconnect` discarded it unacknowledged (it may or may not have been delivered).
+/// (QoS 1) or PUBCOMP (QoS 2) arrived, `MQTT_STATUS_PUBLISH_REFUSED` when an MQTT 5.0 PUBACK
+/// or PUBREC refused it (`mqtt_last_reason_code()` gives the code during the call),
+/// `MQTT_STATUS_CLOSED` when a clean-session `mqtt_reconnect` discarded it unacknowledged (it
+/// may or may not have been delivered), `MQTT_STATUS_QUEUE_FULL` when the offline queue dropped
+/// it.
 ///
 /// Which thread calls it: for `MQTT_STATUS_OK`, the thread that read the acknowledgement — the
 /// loop thread while `mqtt_loop_start` is in effect; otherwise the thread inside
@@ -156,6 +183,10 @@ pub enum mqtt_close_reason {
     KeepAliveTimeout = 6,
     /// The broker broke the protocol.
     ProtocolError = 7,
+    /// An MQTT 5.0 broker sent DISCONNECT: `mqtt_last_reason_code()` in the callback gives its
+    /// reason code (0x8B server shutting down, 0x8E session taken over, 0x9C use another
+    /// server, ...).
+    ServerDisconnect = 8,
 }
 
 impl From<&CloseReason> for mqtt_close_reason {
@@ -168,6 +199,7 @@ impl From<&CloseReason> for mqtt_close_reason {
             CloseReason::Io(_) => mqtt_close_reason::Io,
             CloseReason::KeepAliveTimeout => mqtt_close_reason::KeepAliveTimeout,
             CloseReason::ProtocolViolation(_) => mqtt_close_reason::ProtocolError,
+            CloseReason::ServerDisconnect(_) => mqtt_close_reason::ServerDisconnect,
         }
     }
 }
@@ -339,7 +371,7 @@ mod tests {
             );
             assert_eq!(mqtt_connect_options_set_keep_alive(o, 5), mqtt_status::Ok);
             assert_eq!(
-                mqtt_connect_options_set_protocol_level(o, 5),
+                mqtt_connect_options_set_protocol_level(o, 6),
                 mqtt_status::InvalidArgument
             );
             assert_eq!(

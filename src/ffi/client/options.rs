@@ -197,11 +197,14 @@ pub unsafe extern "C" fn mqtt_connect_options_set_will(
             };
             crate::topic::TopicName::validate(topic)
                 .map_err(|e| FfiError::invalid_topic("will topic", e))?;
+            // Will properties set before (MQTT 5.0) stay.
+            let properties = o.will.take().map(|w| w.properties).unwrap_or_default();
             o.will = Some(Will {
                 topic: topic.to_owned(),
                 payload: bytes_arg(payload, len, "payload")?.to_vec(),
                 qos: qos_arg(qos)?,
                 retain,
+                properties,
             });
             Ok(())
         })
@@ -253,10 +256,12 @@ pub unsafe extern "C" fn mqtt_connect_options_set_operation_timeout(
     }
 }
 
-/// Sets the protocol level: 4 for MQTT 3.1.1 (default) or 3 for MQTT 3.1 ("MQIsdp").
+/// Sets the protocol level: 4 for MQTT 3.1.1 (default), 5 for MQTT 5.0, or 3 for MQTT 3.1
+/// ("MQIsdp"). Level 5 enables the MQTT 5.0 setters (`mqtt_connect_options_set_session_expiry`
+/// and the others), publish and subscribe options, reason codes and `mqtt_request`.
 ///
 /// Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is NULL,
-/// `MQTT_STATUS_INVALID_ARGUMENT` for a level other than 3 or 4.
+/// `MQTT_STATUS_INVALID_ARGUMENT` for a level other than 3, 4 or 5.
 ///
 /// # Safety
 /// `options` is a handle from `mqtt_connect_options_new`.
@@ -271,9 +276,10 @@ pub unsafe extern "C" fn mqtt_connect_options_set_protocol_level(
             o.protocol = match level {
                 3 => ProtocolLevel::V31,
                 4 => ProtocolLevel::V311,
+                5 => ProtocolLevel::V5,
                 other => {
                     return Err(FfiError::invalid_argument(format!(
-                        "protocol level must be 3 or 4, not {other}"
+                        "protocol level must be 3, 4 or 5, not {other}"
                     )));
                 }
             };
