@@ -1,5 +1,5 @@
-//! Memory safety at the C surface: the C test of the whole API (tests/c/api_all.c) and the
-//! example programs (topic_match; broker, subscribe and publish driven together as in the demo)
+//! Memory safety at the C surface: the C tests of the whole API (tests/c/api_all.c, and
+//! tests/c/client_v5.c for the MQTT 5.0 client) and the example programs (topic_match; broker, subscribe and publish driven together as in the demo)
 //! run under gcc's AddressSanitizer + UndefinedBehaviorSanitizer and under valgrind's memcheck,
 //! with zero errors and zero definitely or indirectly lost bytes.
 //!
@@ -150,13 +150,14 @@ fn assert_clean(what: &str, output: &Output) {
     }
 }
 
-fn api_all(checker: Checker) {
+/// Runs a C test program of tests/c that reports "all N checks passed".
+fn c_checks(checker: Checker, name: &str) {
     if !checker.available() {
         return;
     }
-    let program = checker.compile(&root().join("tests/c/api_all.c"));
+    let program = checker.compile(&root().join(format!("tests/c/{name}.c")));
     let output = run(&mut checker.command(&program), RUN_LIMIT);
-    assert_clean("api_all", &output);
+    assert_clean(name, &output);
     assert!(
         output.stdout.starts_with("all ") && output.stdout.ends_with(" checks passed\n"),
         "{}",
@@ -166,12 +167,24 @@ fn api_all(checker: Checker) {
 
 #[test]
 fn api_all_is_clean_under_asan_and_ubsan() {
-    api_all(Checker::Sanitizers);
+    c_checks(Checker::Sanitizers, "api_all");
 }
 
 #[test]
 fn api_all_is_clean_under_valgrind() {
-    api_all(Checker::Valgrind);
+    c_checks(Checker::Valgrind, "api_all");
+}
+
+/// The MQTT 5.0 client API (tests/c/client_v5.c): properties, options, reason codes,
+/// request/response and enhanced authentication.
+#[test]
+fn client_v5_is_clean_under_asan_and_ubsan() {
+    c_checks(Checker::Sanitizers, "client_v5");
+}
+
+#[test]
+fn client_v5_is_clean_under_valgrind() {
+    c_checks(Checker::Valgrind, "client_v5");
 }
 
 fn topic_match(checker: Checker) {

@@ -6,6 +6,7 @@ use super::super::args::{UserData, c_str_arg, out_arg};
 use super::super::error::FfiError;
 use super::super::guard::{guard_or, guard_quiet, guard_status, guard_void};
 use super::super::handle::{handle_ref, into_handle};
+use super::super::reason::set_last_reason_code;
 use super::super::status::mqtt_status;
 use super::callbacks::c_published_callback;
 use super::lifetime::free_connection;
@@ -42,7 +43,9 @@ unsafe fn open_connection(
         // SAFETY: non-NULL, so a live handle per the caller.
         &unsafe { handle_ref(options, "options") }?.options
     };
+    set_last_reason_code(None);
     let client = Client::connect(host, port, options)?;
+    set_last_reason_code(Some(client.connack().code));
     let client_id = CString::new(client.client_id())
         .map_err(|_| FfiError::invalid_argument("client id contains a NUL byte"))?;
     Ok(into_handle(mqtt_connection {
@@ -214,7 +217,8 @@ pub unsafe extern "C" fn mqtt_unsubscribe(
         // SAFETY: the caller passes a live handle and a string.
         let (client, filter) =
             unsafe { (connection_arg(connection)?, c_str_arg(filter, "filter")?) };
-        client.unsubscribe(filter)?;
+        set_last_reason_code(None);
+        set_last_reason_code(Some(client.unsubscribe(filter)?));
         Ok(())
     })
 }
@@ -317,7 +321,9 @@ pub unsafe extern "C" fn mqtt_wait_published(
         // SAFETY: the caller passes a live handle.
         let client = unsafe { connection_arg(connection) }?;
         let id = packet_id_arg(packet_id)?;
-        client.wait_published(id, timeout_arg(timeout_ms, "timeout_ms")?)?;
+        set_last_reason_code(None);
+        let code = client.wait_published(id, timeout_arg(timeout_ms, "timeout_ms")?)?;
+        set_last_reason_code(Some(code));
         Ok(())
     })
 }
@@ -445,7 +451,10 @@ pub unsafe extern "C" fn mqtt_disconnect(connection: *const mqtt_connection) -> 
 pub unsafe extern "C" fn mqtt_reconnect(connection: *const mqtt_connection) -> mqtt_status {
     guard_status(|| {
         // SAFETY: the caller passes a live handle.
-        unsafe { connection_arg(connection) }?.reconnect()?;
+        let client = unsafe { connection_arg(connection) }?;
+        set_last_reason_code(None);
+        client.reconnect()?;
+        set_last_reason_code(Some(client.connack().code));
         Ok(())
     })
 }
