@@ -132,6 +132,8 @@ pub(crate) struct Shared {
     pub(crate) protocol: ProtocolLevel,
     /// The Topic Alias Maximum this client announced.
     topic_alias_maximum: u16,
+    /// The Receive Maximum this client announced (65535 when none).
+    receive_maximum: u16,
     /// MQTT 5.0 enhanced authentication's method, when CONNECT named one.
     pub(crate) auth_method: Option<String>,
     pub(crate) requests: Requests,
@@ -202,6 +204,7 @@ pub(crate) struct LinkSettings {
     pub(crate) callbacks: Callbacks,
     pub(crate) protocol: ProtocolLevel,
     pub(crate) topic_alias_maximum: u16,
+    pub(crate) receive_maximum: u16,
     pub(crate) auth_method: Option<String>,
 }
 
@@ -287,6 +290,7 @@ impl Shared {
             keep_alive_ms: AtomicU64::new(settings.keep_alive.as_millis() as u64),
             protocol: settings.protocol,
             topic_alias_maximum: settings.topic_alias_maximum,
+            receive_maximum: settings.receive_maximum,
             auth_method: settings.auth_method,
             requests: Requests::default(),
             operation_timeout: settings.operation_timeout,
@@ -1184,12 +1188,28 @@ impl Shared {
         }
         let callback = self.callback_for(&publish);
         let mut st = self.state.lock();
-        if let QosPid::ExactlyOnce(id) = publish.qospid
-            && !st.session.receive_qos2(id)
+        match publish.qospid {
+            QosPid::AtMostOnce => {}
+            QosPid::AtLeastOnce(_) => st.session.receive_qos1(),
+            QosPid::ExactlyOnce(id) => {
+                if !st.session.receive_qos2(id) {
+                    drop(st);
+                    let _ = self.send_packet_on(link, &Packet::Pubrec(id.into()));
+                    return;
+                }
+            }
+        }
+        // MQTT 5.0 section 3.3.4: more unacknowledged QoS 1/2 messages than the Receive
+        // Maximum this client announced is the server's protocol error.
+        if self.protocol.is_v5()
+            && st.session.incoming_unacknowledged() > usize::from(self.receive_maximum)
         {
             drop(st);
-            let _ = self.send_packet_on(link, &Packet::Pubrec(id.into()));
-            return;
+            let text = format!(
+                "more than Receive Maximum {} unacknowledged QoS 1/2 messages",
+                self.receive_maximum
+            );
+            return self.fail_link(link, ReasonCode::RECEIVE_MAXIMUM_EXCEEDED, text);
         }
         if self.requests.is_waiting() {
             let message = message_of(&publish);
@@ -1277,7 +1297,10 @@ impl Shared {
     fn acknowledge(&self, publish: &Publish, link: &Arc<Link>) {
         let ack = match publish.qospid {
             QosPid::AtMostOnce => return,
-            QosPid::AtLeastOnce(id) => Packet::Puback(id.into()),
+            QosPid::AtLeastOnce(id) => {
+                self.state.lock().session.acknowledged_qos1();
+                Packet::Puback(id.into())
+            }
             QosPid::ExactlyOnce(id) => Packet::Pubrec(id.into()),
         };
         let current;

@@ -121,8 +121,9 @@ pub enum ClientError {
     /// SUBACK returned 0x80 (MQTT 3.1.1) or a reason code of 0x80 or above (MQTT 5.0) for
     /// this filter.
     SubscribeRefused(String),
-    /// An MQTT 5.0 CONNACK refused the connection with a reason code that has no MQTT 3.1.1
-    /// equivalent among the variants above, or with a Reason String or Server Reference.
+    /// An MQTT 5.0 CONNACK refused the connection (0x87 not authorized, 0x86 bad user name or
+    /// password, 0x8A banned, 0x9C use another server, ...), with its Reason String and
+    /// Server Reference. The variants above are MQTT 3.1.1's return codes.
     Refused(ServerReason),
     /// An MQTT 5.0 PUBACK or PUBREC answered a QoS 1 or 2 publish with a reason code of 0x80 or
     /// above (not authorized, quota exceeded, ...): the server did not accept the message.
@@ -156,18 +157,17 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// The refusal error for a CONNACK that does not accept the connection. MQTT 5.0 reason
-    /// codes with an MQTT 3.1.1 equivalent and nothing more to say become that variant.
+    /// The refusal error for a CONNACK that does not accept the connection: an MQTT 5.0 one
+    /// keeps its reason code and texts (`Refused`), an MQTT 3.1.1 one becomes its variant.
     pub(crate) fn from_connack(connack: &Connack, v5: bool) -> Option<ClientError> {
         if connack.code.is_success() {
             return None;
         }
-        let reason = ServerReason::new(connack.code, &connack.properties);
-        let plain = reason.reason_string.is_none() && reason.server_reference.is_none();
-        // 0x84..0x88 mean what MQTT 3.1.1's 1..5 mean (MQTT 5.0 section 3.2.2.2).
-        let equivalent = matches!(connack.code.0, 0x84..=0x88);
-        if v5 && !(plain && equivalent) {
-            return Some(ClientError::Refused(reason));
+        if v5 {
+            return Some(ClientError::Refused(ServerReason::new(
+                connack.code,
+                &connack.properties,
+            )));
         }
         Self::from_refusal(connack.code)
     }

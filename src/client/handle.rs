@@ -84,6 +84,10 @@ impl Client {
                     .properties
                     .integer(PropertyId::TopicAliasMaximum)
                     .unwrap_or(0) as u16,
+                receive_maximum: options
+                    .properties
+                    .integer(PropertyId::ReceiveMaximum)
+                    .unwrap_or(65535) as u16,
                 auth_method: connect
                     .properties
                     .string(PropertyId::AuthenticationMethod)

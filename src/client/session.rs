@@ -100,6 +100,8 @@ pub(crate) struct Session {
     /// QoS 2 PUBLISH identifiers dispatched and not yet released by PUBREL: a resent PUBLISH
     /// with one of these is acknowledged but not dispatched again (section 4.3.3, method B).
     awaiting_pubrel: HashSet<u16>,
+    /// QoS 1 PUBLISH packets received on this connection and not yet acknowledged.
+    incoming_qos1: usize,
     /// Clean session 0: unfinished publishes are kept for re-sending.
     persistent: bool,
     unfinished: HashMap<u16, Unfinished>,
@@ -125,6 +127,7 @@ impl Session {
             max_inflight,
             configured_inflight: max_inflight,
             awaiting_pubrel: HashSet::new(),
+            incoming_qos1: 0,
             pings_sent: 0,
             pingresps_received: 0,
             ping_outstanding_since: None,
@@ -324,6 +327,21 @@ impl Session {
         self.awaiting_pubrel.insert(id.get())
     }
 
+    /// Counts a QoS 1 PUBLISH received; [`Session::acknowledged_qos1`] when PUBACK goes out.
+    pub(crate) fn receive_qos1(&mut self) {
+        self.incoming_qos1 += 1;
+    }
+
+    pub(crate) fn acknowledged_qos1(&mut self) {
+        self.incoming_qos1 = self.incoming_qos1.saturating_sub(1);
+    }
+
+    /// QoS 1 and 2 PUBLISH packets received for which no PUBACK or PUBCOMP went out yet: what
+    /// the Receive Maximum this client announced bounds (MQTT 5.0 section 3.3.4).
+    pub(crate) fn incoming_unacknowledged(&self) -> usize {
+        self.incoming_qos1 + self.awaiting_pubrel.len()
+    }
+
     /// PUBREL: the identifier may be used for a new message again.
     pub(crate) fn release_qos2(&mut self, id: PacketId) {
         self.awaiting_pubrel.remove(&id.get());
@@ -413,6 +431,7 @@ impl Session {
             .retain(|_, what| !matches!(what, Outgoing::Suback(_) | Outgoing::Unsuback(_)));
         self.pingresps_received = self.pings_sent;
         self.ping_outstanding_since = None;
+        self.incoming_qos1 = 0;
     }
 
     /// A clean-session reconnect: the broker starts a new session, so every unfinished publish

@@ -667,3 +667,58 @@ fn mqtt5_only_options_are_refused_on_older_levels() {
     assert!(client.is_connected());
     broker.stop();
 }
+
+/// More unacknowledged QoS 1 messages than the Receive Maximum this client announced is the
+/// server's protocol error: the client sends DISCONNECT 0x93 (MQTT 5.0 section 3.3.4). Messages
+/// are left unacknowledged here because the first one's callback waits for a PINGRESP, and
+/// what arrives meanwhile is queued until the callback returns.
+#[test]
+fn wire_receive_maximum_exceeded_by_the_server() {
+    let broker = FakeBroker::start(|mut conn| {
+        let connect = conn.accept_connect_v5(Properties::new());
+        assert_eq!(
+            connect.properties.integer(PropertyId::ReceiveMaximum),
+            Some(2)
+        );
+        let qos1 = |n: u16| {
+            Packet::Publish(Publish {
+                dup: false,
+                qospid: QosPid::AtLeastOnce(crate::client_support::id(n)),
+                retain: false,
+                topic: TopicName::new("rm/t").unwrap(),
+                payload: Arc::from(&b"p"[..]),
+                properties: Properties::new(),
+            })
+        };
+        let Packet::Subscribe(s) = conn.read(WAIT) else {
+            panic!("expected SUBSCRIBE")
+        };
+        conn.send(&Packet::Suback(Suback {
+            packet_id: s.packet_id,
+            codes: vec![ReasonCode::GRANTED_QOS_1],
+            properties: Properties::new(),
+        }));
+        conn.send(&qos1(1));
+        assert_eq!(conn.read(WAIT), Packet::Pingreq);
+        conn.send(&qos1(2));
+        conn.send(&qos1(3));
+        assert_eq!(
+            conn.read(WAIT),
+            Packet::Disconnect(mqtt::protocol::Disconnect::new(
+                ReasonCode::RECEIVE_MAXIMUM_EXCEEDED
+            ))
+        );
+    });
+    let client = Arc::new(connect(broker.port, &v5().receive_maximum(2)));
+    let weak = Arc::downgrade(&client);
+    client
+        .subscribe("rm/#", QoS::AtLeastOnce, move |_| {
+            if let Some(c) = weak.upgrade() {
+                let _ = c.ping();
+            }
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let _ = client.receive_message(Some(WAIT));
+    crate::client_support::wait_until_closed(&client);
+    broker.finish();
+}
