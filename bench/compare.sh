@@ -23,7 +23,8 @@
 #   --nice N            niceness of brokers and load (default -5 as root, else 0): on a machine
 #                       shared with other work this keeps the scheduler from interleaving it
 #   --no-install        fail instead of installing missing tools
-#   --client-bench      also run the client-side comparison: our client vs libmosquitto
+#   --client-bench      also run the client-side comparison: our client vs libmosquitto,
+#                       over MQTT 3.1.1 and 5.0 (CLIENT_VERSIONS="4 5")
 #   --publish           copy the chart to docs/benchmarks.png (docs/BENCHMARKS.md shows it)
 set -euo pipefail
 
@@ -290,8 +291,10 @@ run_one() {
 # ---------------------------------------------------------------- client side
 # Our client library and libmosquitto, each through a small C program doing the same thing
 # (bench/client/{mqtt,mosq}_bench.c) against our broker: pipelined QoS 1 publish rate and QoS 0
-# receive rate (fed by the load generator's publish scenario).
+# receive rate (fed by the load generator's publish scenario), over MQTT 3.1.1 and MQTT 5.0
+# (CLIENT_VERSIONS, default "4 5"; the 5.0 scenarios are named *_v5).
 CLIENT_MESSAGES=${CLIENT_MESSAGES:-200000}
+CLIENT_VERSIONS=${CLIENT_VERSIONS:-4 5}
 
 build_client_benches() {
     if [ ! -e /usr/include/mosquitto.h ]; then
@@ -328,7 +331,7 @@ client_receive() {
         --messages "$CLIENT_MESSAGES" --window 1000 --duration 60 --timeout 90 >/dev/null 2>&1 || true
     wait "$LOAD_PID" || true
     LOAD_PID=""
-    (grep '^RESULT ' "$out" || echo "RESULT scenario=client_recv_qos0 broker=$library status=no_result") |
+    (grep '^RESULT ' "$out" || echo "RESULT scenario=client_recv_qos0$SUFFIX broker=$library status=no_result") |
         tail -1 | sed "s/\$/ round=$round/" >>"$RESULTS"
     grep -v '^RESULT \|^READY' "$out" | sed 's/^/    /' >&2 || true
 }
@@ -339,23 +342,29 @@ client_publish() {
         libmqtt) $PIN1 "$MQTT_BENCH" pub1 "$PORT" "$CLIENT_MESSAGES" 1000 "$PAYLOAD" >"$out" 2>&1 || true ;;
         libmosquitto) $PIN1 "$MOSQ_BENCH" pub1 "$PORT" "$CLIENT_MESSAGES" 1000 "$PAYLOAD" >"$out" 2>&1 || true ;;
     esac
-    (grep '^RESULT ' "$out" || echo "RESULT scenario=client_pub_qos1 broker=$library status=no_result") |
+    (grep '^RESULT ' "$out" || echo "RESULT scenario=client_pub_qos1$SUFFIX broker=$library status=no_result") |
         tail -1 | sed "s/\$/ round=$round/" >>"$RESULTS"
     grep -v '^RESULT ' "$out" | sed 's/^/    /' >&2 || true
 }
 
 client_bench() {
     build_client_benches
-    for round in $(seq "$ROUNDS"); do
-        for library in libmqtt libmosquitto; do
-            for what in publish receive; do
-                log "client $what round $round/$ROUNDS: $library"
-                start_broker ours || { log "our broker did not start"; continue; }
-                "client_$what" "$library" "$round"
-                stop_broker
+    for version in $CLIENT_VERSIONS; do
+        export BENCH_MQTT_VERSION=$version
+        SUFFIX=""
+        [ "$version" = 5 ] && SUFFIX=_v5
+        for round in $(seq "$ROUNDS"); do
+            for library in libmqtt libmosquitto; do
+                for what in publish receive; do
+                    log "client $what (MQTT level $version) round $round/$ROUNDS: $library"
+                    start_broker ours || { log "our broker did not start"; continue; }
+                    "client_$what" "$library" "$round"
+                    stop_broker
+                done
             done
         done
     done
+    unset BENCH_MQTT_VERSION
 }
 
 machine_info() {

@@ -14,7 +14,7 @@ BROKER_ORDER = ["ours", "mosquitto", "rumqttd"]
 THROUGHPUT = ["qos0", "qos1", "qos2", "fanin", "fanout", "pairs"]
 LATENCY = ["latency0", "latency1", "latency2"]
 IDLE = ["idle"]
-CLIENT = ["client_pub_qos1", "client_recv_qos0"]
+CLIENT = ["client_pub_qos1", "client_recv_qos0", "client_pub_qos1_v5", "client_recv_qos0_v5"]
 # The same loads over MQTT 5.0 (compare.sh runs NAME_v5 for any scenario NAME).
 V5 = [s + "_v5" for s in THROUGHPUT + LATENCY]
 # The same loads with 1,000 ACL rules loaded (compare.sh runs NAME_acl).

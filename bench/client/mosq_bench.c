@@ -10,6 +10,7 @@
  */
 #include <mosquitto.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,13 +116,25 @@ static long parse_long(const char *text, const char *what) {
     return v;
 }
 
+/* MQTT 5.0 when BENCH_MQTT_VERSION=5 in the environment, else 3.1.1. */
+static bool use_v5(void) {
+    const char *v = getenv("BENCH_MQTT_VERSION");
+    return v != NULL && strcmp(v, "5") == 0;
+}
+
+/* The scenario name's suffix for the protocol in use. */
+static const char *version_suffix(void) {
+    return use_v5() ? "_v5" : "";
+}
+
 static struct mosquitto *start(struct state *s, const char *id, int port, int window) {
     struct mosquitto *mosq = mosquitto_new(id, true, s);
     if (mosq == NULL) {
         fprintf(stderr, "mosq_bench: mosquitto_new failed\n");
         exit(1);
     }
-    mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION,
+                         use_v5() ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
     if (window > 0) {
         mosquitto_max_inflight_messages_set(mosq, (unsigned int)window);
     }
@@ -183,9 +196,9 @@ static int publish_qos1(int port, long messages, int window, long payload_len) {
     free(payload);
     printf("client pub1 (libmosquitto): %ld of %ld QoS 1 publishes acknowledged in %.3f s\n", acked,
            messages, elapsed);
-    printf("RESULT scenario=client_pub_qos1 broker=libmosquitto sent=%ld delivered=%ld "
+    printf("RESULT scenario=client_pub_qos1%s broker=libmosquitto sent=%ld delivered=%ld "
            "msgs_per_s=%.0f status=%s\n",
-           queued, acked, elapsed > 0 ? (double)acked / elapsed : 0.0, done ? "ok" : "incomplete");
+           version_suffix(), queued, acked, elapsed > 0 ? (double)acked / elapsed : 0.0, done ? "ok" : "incomplete");
     return done ? 0 : 1;
 }
 
@@ -226,9 +239,9 @@ static int receive_qos0(int port, const char *topic, long messages) {
     stop(mosq);
     printf("client recv0 (libmosquitto): %ld of %ld QoS 0 messages received in %.3f s\n", received,
            messages, elapsed);
-    printf("RESULT scenario=client_recv_qos0 broker=libmosquitto expected=%ld delivered=%ld "
+    printf("RESULT scenario=client_recv_qos0%s broker=libmosquitto expected=%ld delivered=%ld "
            "lost=%ld msgs_per_s=%.0f status=%s\n",
-           messages, received, messages - received,
+           version_suffix(), messages, received, messages - received,
            elapsed > 0 ? (double)received / elapsed : 0.0,
            received == messages ? "ok" : "incomplete");
     return received == messages ? 0 : 1;

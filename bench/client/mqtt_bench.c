@@ -6,10 +6,12 @@
  *   mqtt_bench recv0 PORT TOPIC MESSAGES            QoS 0 receive rate (another program publishes;
  *                                                   "READY" on stdout once subscribed)
  *
+ * BENCH_MQTT_VERSION=5 in the environment runs both over MQTT 5.0 (scenario names get "_v5").
  * Both run the library's loop thread, as mosq_bench runs libmosquitto's, and print a RESULT line
  * for bench/summarize.py. Every wait is bounded.
  */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +54,17 @@ static void on_message(void *userdata, const mqtt_message *message) {
     pthread_mutex_unlock(&c->lock);
 }
 
+/* MQTT 5.0 when BENCH_MQTT_VERSION=5 in the environment, else 3.1.1. */
+static bool use_v5(void) {
+    const char *v = getenv("BENCH_MQTT_VERSION");
+    return v != NULL && strcmp(v, "5") == 0;
+}
+
+/* The scenario name's suffix for the protocol in use. */
+static const char *version_suffix(void) {
+    return use_v5() ? "_v5" : "";
+}
+
 static long parse_long(const char *text, const char *what) {
     char *end;
     long v = strtol(text, &end, 10);
@@ -69,6 +82,9 @@ static mqtt_connection *start(const char *port, const char *id, int window) {
     }
     mqtt_status status = mqtt_connect_options_set_client_id(options, id);
     if (status == MQTT_STATUS_OK) status = mqtt_connect_options_set_keep_alive(options, 60);
+    if (status == MQTT_STATUS_OK && use_v5()) {
+        status = mqtt_connect_options_set_protocol_level(options, 5);
+    }
     if (status == MQTT_STATUS_OK && window > 0) {
         status = mqtt_connect_options_set_max_inflight(options, window);
     }
@@ -132,9 +148,9 @@ static int publish_qos1(const char *port, long messages, int window, long payloa
     int ok = acked == messages;
     printf("client pub1 (libmqtt): %ld of %ld QoS 1 publishes acknowledged in %.3f s\n", acked,
            messages, elapsed);
-    printf("RESULT scenario=client_pub_qos1 broker=libmqtt sent=%ld delivered=%ld "
+    printf("RESULT scenario=client_pub_qos1%s broker=libmqtt sent=%ld delivered=%ld "
            "msgs_per_s=%.0f status=%s\n",
-           sent, acked, elapsed > 0 ? (double)acked / elapsed : 0.0, ok ? "ok" : "incomplete");
+           version_suffix(), sent, acked, elapsed > 0 ? (double)acked / elapsed : 0.0, ok ? "ok" : "incomplete");
     return ok ? 0 : 1;
 }
 
@@ -171,9 +187,9 @@ static int receive_qos0(const char *port, const char *topic, long messages) {
     double elapsed = c.last_at - c.first_at;
     printf("client recv0 (libmqtt): %ld of %ld QoS 0 messages received in %.3f s\n", received,
            messages, elapsed);
-    printf("RESULT scenario=client_recv_qos0 broker=libmqtt expected=%ld delivered=%ld "
+    printf("RESULT scenario=client_recv_qos0%s broker=libmqtt expected=%ld delivered=%ld "
            "lost=%ld msgs_per_s=%.0f status=%s\n",
-           messages, received, messages - received,
+           version_suffix(), messages, received, messages - received,
            elapsed > 0 ? (double)received / elapsed : 0.0,
            received == messages ? "ok" : "incomplete");
     return received == messages ? 0 : 1;

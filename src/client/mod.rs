@@ -32,6 +32,18 @@
 //! session 0, re-sends what was not acknowledged ([MQTT-4.4.0-1]). [`Client::set_on_published`]
 //! reports how each QoS 1/2 publish ended, for pipelined senders.
 //!
+//! # MQTT 5.0
+//! With [`ConnectOptions::protocol`] set to [`ProtocolLevel::V5`](crate::protocol::ProtocolLevel)
+//! the CONNECT properties come from typed methods ([`ConnectOptions::session_expiry`], ...),
+//! publishes and subscriptions take [`PublishOptions`] and [`SubscribeOptions`]
+//! ([`Client::publish_ex`], [`Client::subscribe_ex`]), and a received [`Message`] carries its
+//! properties. Results carry the server's reason codes; failures keep them
+//! ([`ClientError::reason_code`]). The client keeps the limits the CONNACK sets (Receive
+//! Maximum, Maximum Packet Size, Topic Alias Maximum with automatic aliases, Server Keep
+//! Alive, Maximum QoS, Retain Available) and the Receive Maximum it announced.
+//! [`Client::request`] does request/response; [`Client::reauthenticate`] enhanced
+//! re-authentication.
+//!
 //! # Lifecycle
 //! The [`Callbacks`] in [`ConnectOptions`] apply from the first CONNECT on: a default message
 //! callback for messages no filter's callback takes (a resumed session's queued messages, say),
