@@ -2,78 +2,131 @@
  * publish: send one message to an MQTT broker, in the style of mosquitto_pub.
  *
  *   publish [-h host] [-p port] -t topic (-m message | -n) [-q qos] [-r] [-i client-id]
- *           [-u user] [-P password] [-k keepalive]
+ *           [-u user] [-P password] [-k keepalive] [-V version]
+ *           [-D command property value [-D ...]]
  *
- * -n sends an empty message. Waits for the acknowledgement the QoS asks for, then disconnects.
+ * -n sends an empty message; --help prints the usage. Waits for the acknowledgement the QoS asks for, then disconnects.
  * Exits 0 on success, 1 on failure (with a message on stderr), 2 on bad usage.
+ *
+ * -V picks the protocol: 5 (or mqttv5) for MQTT 5.0, 311 (mqttv311, the default) for 3.1.1,
+ * 31 (mqttv31) for 3.1. -D adds an MQTT 5.0 property, as mosquitto_pub's -D does, and so makes
+ * the client an MQTT 5.0 one; a -V 311 or -V 31 after a -D is an error. The properties:
+ *
+ *   -D connect session-expiry-interval N     -D publish message-expiry-interval N
+ *   -D connect receive-maximum N             -D publish content-type TEXT
+ *   -D connect maximum-packet-size N         -D publish response-topic TOPIC
+ *   -D connect topic-alias-maximum N         -D publish correlation-data TEXT
+ *   -D connect request-response-information 0|1
+ *   -D connect request-problem-information 0|1
+ *   -D connect user-property NAME VALUE      -D publish payload-format-indicator 0|1
+ *                                            -D publish user-property NAME VALUE
+ *                                            -D publish topic-alias N
+ *
+ * Commands and property names are those of the MQTT 5.0 specification in lower case with '-'
+ * between words, matched regardless of case. User properties keep their order. libmqtt picks
+ * topic aliases itself: any topic-alias N above 0 allows one (a single publish sends the topic
+ * name in full anyway; an alias only replaces it from the second use on). A property that
+ * MQTT 5.0 does not allow for the command, and the commands this program has no use for
+ * (disconnect, will, auth, ...), are usage errors. A refused publish or connection reports the
+ * server's reason code.
  */
-#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "mqtt.h"
+#define CLI_NAME "publish"
+#define CLI_PACKET "PUBLISH"
+#include "cli_v5.h"
 
 static void usage(const char *program) {
     fprintf(stderr,
             "usage: %s [-h host] [-p port] -t topic (-m message | -n) [-q qos] [-r]\n"
-            "          [-i client-id] [-u user] [-P password] [-k keepalive]\n"
-            "  -n  send an empty message\n"
-            "  -r  ask the broker to retain the message\n",
+            "          [-i client-id] [-u user] [-P password] [-k keepalive] [-V version]\n"
+            "          [-D command property value ...]\n"
+            "  -n  send an empty message (--help: print this)\n"
+            "  -r  ask the broker to retain the message\n"
+            CLI_V5_USAGE
+            "        -D publish message-expiry-interval N | topic-alias N\n"
+            "        -D publish content-type|response-topic|correlation-data TEXT\n"
+            "        -D publish payload-format-indicator 0|1\n"
+            "        -D publish user-property NAME VALUE\n",
             program);
 }
 
-static int fail(const char *what, mqtt_status status) {
-    fprintf(stderr, "publish: %s: %s (%s)\n", what, mqtt_status_str((int)status),
-            mqtt_last_error());
-    return 1;
+/* What the -D publish properties change. */
+struct properties {
+    mqtt_publish_options *publish;
+    int topic_alias; /* -D publish topic-alias given */
+};
+
+static void free_properties(struct properties *props) {
+    mqtt_publish_options_free(props->publish);
 }
 
-static int parse_int(const char *text, long min, long max, long *out) {
-    char *end = NULL;
-    errno = 0;
-    long value = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || value < min || value > max) {
-        return -1;
+/* Applies one valid -D other than a CONNECT one (see cli_v5.h). */
+static int apply_property(struct properties *props, const struct cli_property *property) {
+    mqtt_publish_options *options = props->publish;
+    const char *name = property->name, *value = property->value;
+    long long n = 0;
+    mqtt_status status;
+    if (property->command != CMD_PUBLISH) {
+        return property_unsupported(property);
     }
-    *out = value;
-    return 0;
+    if (strcmp(name, "message-expiry-interval") == 0) {
+        if (property_number(property, 0, 4294967295LL, &n) != 0) return -1;
+        status = mqtt_publish_options_set_message_expiry(options, (uint32_t)n);
+    } else if (strcmp(name, "content-type") == 0) {
+        status = mqtt_publish_options_set_content_type(options, value);
+    } else if (strcmp(name, "response-topic") == 0) {
+        status = mqtt_publish_options_set_response_topic(options, value);
+    } else if (strcmp(name, "correlation-data") == 0) {
+        status = mqtt_publish_options_set_correlation_data(options, (const uint8_t *)value,
+                                                           strlen(value));
+    } else if (strcmp(name, "payload-format-indicator") == 0) {
+        if (property_number(property, 0, 1, &n) != 0) return -1;
+        status = mqtt_publish_options_set_payload_format(options, (int)n);
+    } else if (strcmp(name, "user-property") == 0) {
+        status = mqtt_publish_options_add_user_property(options, value, property->second);
+    } else if (strcmp(name, "topic-alias") == 0) {
+        /* libmqtt assigns aliases itself; any N allows it to. */
+        if (property_number(property, 1, 65535, &n) != 0) return -1;
+        props->topic_alias = 1;
+        status = MQTT_STATUS_OK;
+    } else {
+        return property_unsupported(property);
+    }
+    return property_status(property, status);
 }
 
 int main(int argc, char **argv) {
-    const char *host = "localhost";
-    const char *port = "1883";
     const char *topic = NULL, *message = NULL;
-    const char *client_id = NULL, *user = NULL, *password = NULL;
-    long qos = 0, keep_alive = 60;
     int retain = 0, empty = 0;
+    int exit_code = 0;
+    mqtt_connection *connection = NULL;
 
+    struct properties props = {mqtt_publish_options_new(), 0};
+    struct cli_options cli;
+    if (cli_init(&cli, &props, props.publish != NULL) != 0) {
+        return 1;
+    }
+
+    static const struct option long_options[] = {{"help", no_argument, NULL, 'H'},
+                                                 {NULL, 0, NULL, 0}};
     int opt;
-    while ((opt = getopt(argc, argv, "h:p:t:m:nq:ri:u:P:k:")) != -1) {
+    /* '+': stop at the first non-option, so the -D values that follow its command are never
+     * reordered. */
+    while ((opt = getopt_long(argc, argv, "+h:p:t:m:nq:ri:u:P:k:V:D:", long_options, NULL)) !=
+           -1) {
         switch (opt) {
-        case 'h': host = optarg; break;
-        case 'p': port = optarg; break;
         case 't': topic = optarg; break;
         case 'm': message = optarg; break;
         case 'n': empty = 1; break;
-        case 'q':
-            if (parse_int(optarg, 0, 2, &qos) != 0) {
-                fprintf(stderr, "publish: -q must be 0, 1 or 2\n");
-                return 2;
-            }
-            break;
         case 'r': retain = 1; break;
-        case 'i': client_id = optarg; break;
-        case 'u': user = optarg; break;
-        case 'P': password = optarg; break;
-        case 'k':
-            if (parse_int(optarg, 0, 65535, &keep_alive) != 0) {
-                fprintf(stderr, "publish: -k must be 0..65535 seconds\n");
-                return 2;
-            }
-            break;
-        default: usage(argv[0]); return 2;
+        case 'H':
+            usage(argv[0]);
+            goto done;
+        default:
+            if (cli_option(&cli, opt, argc, argv) != 0) goto usage_error;
         }
     }
     if (topic == NULL || (message == NULL) == (empty == 0) || optind != argc) {
@@ -81,50 +134,40 @@ int main(int argc, char **argv) {
             fprintf(stderr, "publish: give either -m or -n, not both\n");
         }
         usage(argv[0]);
-        return 2;
+        goto usage_error;
     }
-    if (password != NULL && user == NULL) {
-        fprintf(stderr, "publish: -P needs -u\n");
-        return 2;
+    if (cli_check(&cli) != 0) {
+        goto usage_error;
     }
 
-    mqtt_connect_options *options = mqtt_connect_options_new();
-    if (options == NULL) {
-        return fail("options", mqtt_last_status());
-    }
-    mqtt_status status = mqtt_connect_options_set_client_id(options, client_id);
-    if (status == MQTT_STATUS_OK) status = mqtt_connect_options_set_keep_alive(options, (int)keep_alive);
-    if (status == MQTT_STATUS_OK) status = mqtt_connect_options_set_username(options, user);
-    if (status == MQTT_STATUS_OK && password != NULL) {
-        status = mqtt_connect_options_set_password(options, (const uint8_t *)password,
-                                                   strlen(password));
+    mqtt_status status = cli_connect_options(&cli);
+    if (status == MQTT_STATUS_OK && cli.level == 5) {
+        /* mosquitto_pub sends a topic alias only when asked to. */
+        status = mqtt_publish_options_set_topic_alias(props.publish, props.topic_alias != 0);
     }
     if (status != MQTT_STATUS_OK) {
-        mqtt_connect_options_free(options);
-        return fail("options", status);
+        exit_code = fail("options", status);
+        goto done;
     }
-    mqtt_connection *connection = mqtt_connect(host, port, options);
+    connection = cli_connect(&cli);
     if (connection == NULL) {
-        /* Before any other libmqtt call, which would reset mqtt_last_error(). */
-        fprintf(stderr, "publish: cannot connect to %s:%s: %s (%s)\n", host, port,
-                mqtt_status_str((int)mqtt_last_status()), mqtt_last_error());
-        mqtt_connect_options_free(options);
-        return 1;
+        exit_code = 1;
+        goto done;
     }
-    mqtt_connect_options_free(options);
 
-    int exit_code = 0;
     size_t len = empty ? 0 : strlen(message);
-    status = mqtt_publish(connection, topic, empty ? NULL : (const uint8_t *)message, len,
-                          (int)qos, retain);
-    if (status != MQTT_STATUS_OK) {
-        exit_code = fail(topic, status);
+    const uint8_t *payload = empty ? NULL : (const uint8_t *)message;
+    int qos = (int)cli.qos;
+    if (cli.level == 5) {
+        status = mqtt_publish_ex(connection, topic, payload, len, qos, retain, props.publish);
     } else {
-        status = mqtt_disconnect(connection);
-        if (status != MQTT_STATUS_OK) {
-            exit_code = fail("disconnect", status);
-        }
+        status = mqtt_publish(connection, topic, payload, len, qos, retain);
     }
-    mqtt_connection_free(connection);
-    return exit_code;
+    exit_code = status != MQTT_STATUS_OK ? fail(topic, status) : cli_disconnect(connection);
+    goto done;
+
+usage_error:
+    exit_code = 2;
+done:
+    return cli_finish(&cli, connection, exit_code);
 }

@@ -12,6 +12,7 @@ mod interop {
     mod client_mosquitto;
     mod mosquitto_clients;
     mod paho;
+    mod programs_v5;
     mod rumqttc;
     mod v5;
 }
