@@ -210,7 +210,8 @@ typedef enum {
      */
     MQTT_DISCONNECT_REASON_CLIENT_DISCONNECTED = 1,
     /**
-     * The socket closed or failed without DISCONNECT; the will was published.
+     * The socket closed or failed without DISCONNECT, or an MQTT 5.0 client sent DISCONNECT
+     * 0x04 (disconnect with will message): the will was published.
      */
     MQTT_DISCONNECT_REASON_CONNECTION_LOST = 2,
     /**

@@ -1,10 +1,11 @@
 // mqtt.hpp: a small C++17 wrapper over libmqtt's C API (mqtt.h).
 //
 // Handles are owned by move-only classes whose destructors call the matching _free function.
-// A failing call throws mqtt::Error, which carries the mqtt_status and the text of
-// mqtt_last_error() taken on the failing thread. Callbacks are std::function objects; the
-// wrapper keeps each one alive for as long as the C library may call it, and passes it to C
-// through a trampoline that never lets an exception escape into C.
+// A failing call throws mqtt::Error, which carries the mqtt_status, the text of
+// mqtt_last_error() and the MQTT 5.0 reason code of mqtt_last_reason_code(), all taken on the
+// failing thread. Callbacks are std::function objects; the wrapper keeps each one alive for as
+// long as the C library may call it, and passes it to C through a trampoline that never lets an
+// exception escape into C.
 //
 // Threads (as in mqtt.h): message handlers run on the thread reading the connection — the loop
 // thread after loop_start(), otherwise the thread inside receive() or a call waiting for a reply.
@@ -14,11 +15,19 @@
 // connection, or on the thread calling connect, reconnect, disconnect or the destructor; a
 // broker's event handler on the broker's threads. A Connection may be destroyed from any
 // thread while others are blocked in its calls (they throw Error with MQTT_STATUS_CLOSED).
+//
+// MQTT 5.0: ConnectOptions::protocol_level(5) turns it on, with the v5 connect options
+// (session_expiry, receive_maximum, user_property, will_properties, authentication, ...).
+// PublishOptions and SubscribeOptions carry a publish's properties and a subscription's
+// options; a Message gives the properties of a received message (an OwnedMessage keeps a copy);
+// Connection::request() does request/response. Reason codes come with exceptions
+// (Error::reason_code()) and from the v5 calls' return values; reason_code_name() names them.
 #ifndef MQTT_HPP
 #define MQTT_HPP
 
 #include <mqtt.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -34,18 +43,51 @@
 
 namespace mqtt {
 
-/// A failed libmqtt call: what was called, its status and mqtt_last_error()'s explanation.
+/// The name of an MQTT 5.0 reason code (mqtt_reason_code_str), e.g. "not authorized" for 0x87.
+inline std::string reason_code_name(int code) { return mqtt_reason_code_str(code); }
+
+/// The MQTT 5.0 reason code the calling thread's most recent call received from the server
+/// (mqtt_last_reason_code()), -1 for none. Inside an on_published handler it is the code that
+/// ended the publish, inside an on_disconnect handler the server's DISCONNECT reason code.
+inline int last_reason_code() noexcept { return mqtt_last_reason_code(); }
+
+/// A failed libmqtt call: what was called, its status, mqtt_last_error()'s explanation and the
+/// MQTT 5.0 reason code the call received (mqtt_last_reason_code(), -1 for none: e.g. 0x87 for
+/// a publish the server refused as not authorized).
 class Error : public std::runtime_error {
 public:
     Error(const std::string &call, mqtt_status status)
-        : std::runtime_error(call + ": " + mqtt_status_str(static_cast<int>(status)) + " (" +
-                             mqtt_last_error() + ")"),
-          status_(status) {}
+        : Error(call, status, mqtt_last_reason_code()) {}
 
     mqtt_status status() const noexcept { return status_; }
 
+    /// The reason code the failing call received from the server, -1 for none.
+    int reason_code() const noexcept { return reason_code_; }
+
+    /// The name of reason_code() ("not authorized"), "" when there is none.
+    std::string reason_name() const {
+        return reason_code_ < 0 ? std::string() : reason_code_name(reason_code_);
+    }
+
 private:
+    // The reason code is read before anything else: mqtt_status_str and mqtt_last_error do not
+    // change it, but reading it first makes that irrelevant.
+    Error(const std::string &call, mqtt_status status, int reason_code)
+        : std::runtime_error(call + ": " + mqtt_status_str(static_cast<int>(status)) + " (" +
+                             mqtt_last_error() + ")" + describe_reason(reason_code)),
+          status_(status), reason_code_(reason_code) {}
+
+    static std::string describe_reason(int code) {
+        if (code < 0) {
+            return std::string();
+        }
+        char hex[16];
+        std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned>(code));
+        return std::string(" [reason code ") + hex + " " + mqtt_reason_code_str(code) + "]";
+    }
+
     mqtt_status status_;
+    int reason_code_;
 };
 
 namespace detail {
@@ -69,12 +111,28 @@ struct Free {
     void operator()(mqtt_broker *p) const noexcept { mqtt_broker_free(p); }
     void operator()(mqtt_connect_options *p) const noexcept { mqtt_connect_options_free(p); }
     void operator()(mqtt_connection *p) const noexcept { mqtt_connection_free(p); }
+    void operator()(mqtt_publish_options *p) const noexcept { mqtt_publish_options_free(p); }
+    void operator()(mqtt_subscribe_options *p) const noexcept { mqtt_subscribe_options_free(p); }
+    void operator()(mqtt_message *p) const noexcept { mqtt_message_free(p); }
 };
 
 template <typename T> using Handle = std::unique_ptr<T, Free>;
 
 inline const std::uint8_t *bytes(std::string_view data) {
     return reinterpret_cast<const std::uint8_t *>(data.data());
+}
+
+inline std::string_view text(const std::uint8_t *data, std::size_t len) {
+    return len == 0 ? std::string_view()
+                    : std::string_view(reinterpret_cast<const char *>(data), len);
+}
+
+/// An interval in whole seconds as the 32-bit count MQTT 5.0 carries.
+inline std::uint32_t seconds32(std::chrono::seconds interval, const char *what) {
+    if (interval.count() < 0 || interval.count() > 0xFFFFFFFFLL) {
+        throw std::out_of_range(std::string(what) + ": not within 0..4294967295 seconds");
+    }
+    return static_cast<std::uint32_t>(interval.count());
 }
 
 /// An exception thrown by a callback has nowhere to go: C cannot unwind it.
@@ -90,15 +148,119 @@ inline void report_callback_exception(const char *which) noexcept {
 
 } // namespace detail
 
-/// A received message as a handler sees it. The views are valid only until the handler returns:
-/// copy what you keep.
-struct Message {
+class OwnedMessage;
+
+/// MQTT 5.0 User Properties: name and value pairs, in the order the publisher gave them.
+using UserProperties = std::vector<std::pair<std::string, std::string>>;
+
+/// A received message: topic, payload, flags and its MQTT 5.0 properties (absent ones are
+/// std::nullopt, and all are absent for MQTT 3.1.1). A handler's Message is a view, valid only
+/// until the handler returns: call copy() for an OwnedMessage to keep. The string views it
+/// returns live as long as the message.
+class Message {
+public:
+    explicit Message(const mqtt_message *message)
+        : topic(message->topic, message->topic_len),
+          payload(detail::text(message->payload, message->payload_len)), qos(message->qos),
+          retain(message->retain), dup(message->dup), message_(message) {}
+
     std::string_view topic;
     std::string_view payload;
     int qos;
     bool retain;
     bool dup;
+
+    /// The User Properties, copied, in order.
+    UserProperties user_properties() const {
+        UserProperties properties;
+        const std::size_t count = mqtt_message_user_property_count(message_);
+        properties.reserve(count);
+        for (std::size_t i = 0; i < count; ++i) {
+            const char *name = nullptr;
+            const char *value = nullptr;
+            detail::check(mqtt_message_user_property_at(message_, i, &name, &value),
+                          "mqtt_message_user_property_at");
+            properties.emplace_back(name, value);
+        }
+        return properties;
+    }
+
+    std::optional<std::string_view> content_type() const {
+        return optional_text(mqtt_message_content_type(message_));
+    }
+
+    std::optional<std::string_view> response_topic() const {
+        return optional_text(mqtt_message_response_topic(message_));
+    }
+
+    /// Binary, like the payload.
+    std::optional<std::string_view> correlation_data() const {
+        std::size_t len = 0;
+        const std::uint8_t *data = mqtt_message_correlation_data(message_, &len);
+        if (data == nullptr) {
+            return std::nullopt;
+        }
+        return detail::text(data, len);
+    }
+
+    /// What remains of the Message Expiry Interval (the server subtracts the time it waited).
+    std::optional<std::chrono::seconds> message_expiry() const {
+        std::uint32_t seconds = 0;
+        if (!mqtt_message_expiry_interval(message_, &seconds)) {
+            return std::nullopt;
+        }
+        return std::chrono::seconds(seconds);
+    }
+
+    /// The Payload Format Indicator: 1 UTF-8 text, 0 unspecified bytes.
+    std::optional<int> payload_format() const {
+        const int format = mqtt_message_payload_format(message_);
+        if (format < 0) {
+            return std::nullopt;
+        }
+        return format;
+    }
+
+    /// One for each matching subscription made with an identifier.
+    std::vector<std::uint32_t> subscription_identifiers() const {
+        std::vector<std::uint32_t> identifiers(
+            mqtt_message_subscription_identifier_count(message_));
+        for (std::size_t i = 0; i < identifiers.size(); ++i) {
+            identifiers[i] = mqtt_message_subscription_identifier_at(message_, i);
+        }
+        return identifiers;
+    }
+
+    /// A copy of the message with every property, which may be kept (mqtt_message_copy).
+    OwnedMessage copy() const;
+
+    const mqtt_message *get() const noexcept { return message_; }
+
+private:
+    static std::optional<std::string_view> optional_text(const char *text) {
+        if (text == nullptr) {
+            return std::nullopt;
+        }
+        return std::string_view(text);
+    }
+
+    const mqtt_message *message_;
 };
+
+/// A message that belongs to the program: a Message::copy() or a Connection::request()
+/// response. Move-only; its views stay valid as long as it lives, also in the object it was
+/// moved to (not in the moved-from one).
+class OwnedMessage : public Message {
+public:
+    /// Takes `message`, from mqtt_message_copy or mqtt_request, to free it.
+    explicit OwnedMessage(mqtt_message *message)
+        : Message(detail::check_handle(message, "mqtt_message_copy")), handle_(message) {}
+
+private:
+    detail::Handle<mqtt_message> handle_;
+};
+
+inline OwnedMessage Message::copy() const { return OwnedMessage(mqtt_message_copy(message_)); }
 
 using MessageHandler = std::function<void(const Message &)>;
 
@@ -120,15 +282,44 @@ using Authorizer = std::function<bool(std::string_view client_id, std::string_vi
 /// Told of every CONNACK: session present flag and return code (0 accepted).
 using ConnectHandler = std::function<void(bool session_present, int code)>;
 /// Told once per connection when it ends: an mqtt_close_reason value, and whether the library
-/// will reconnect by itself.
+/// will reconnect by itself. For MQTT_CLOSE_REASON_SERVER_DISCONNECT (an MQTT 5.0 DISCONNECT
+/// from the server) last_reason_code() gives the server's reason code during the call.
 using DisconnectHandler = std::function<void(mqtt_close_reason reason, bool will_reconnect)>;
 /// Receives the client's log lines (an mqtt_log_level value and the text).
 using LogHandler = std::function<void(int level, std::string_view message)>;
-/// Learns how each QoS 1/2 publish ended: MQTT_STATUS_OK, MQTT_STATUS_CLOSED (discarded) or
-/// MQTT_STATUS_QUEUE_FULL (dropped from the offline queue).
+/// Learns how each QoS 1/2 publish ended: MQTT_STATUS_OK, MQTT_STATUS_CLOSED (discarded),
+/// MQTT_STATUS_QUEUE_FULL (dropped from the offline queue) or MQTT_STATUS_PUBLISH_REFUSED (an
+/// MQTT 5.0 refusal, whose code last_reason_code() gives during the call).
 using PublishedHandler = std::function<void(std::uint16_t packet_id, mqtt_status status)>;
 /// Receives the broker's connect and disconnect events.
 using BrokerEventHandler = std::function<void(const mqtt_broker_event &event)>;
+/// Answers a step of MQTT 5.0 enhanced authentication on the client: gets the Authentication
+/// Method and the server's Authentication Data, returns the reply's data (at most 65535 bytes),
+/// or std::nullopt to give up (the connection then fails with MQTT_STATUS_AUTH_FAILED).
+using AuthHandler =
+    std::function<std::optional<std::string>(std::string_view method, std::string_view data)>;
+
+/// One step of an MQTT 5.0 enhanced authentication exchange, as the broker's enhanced
+/// authenticator sees it (valid during the call; see mqtt_auth_step).
+struct AuthStep {
+    std::uint64_t exchange;
+    std::string_view client_id;
+    std::optional<std::string_view> username;
+    std::string_view method;
+    std::string_view data;
+    std::uint32_t step;
+    bool reauthenticating;
+    std::string_view peer;
+};
+
+/// An enhanced authenticator's decision: 0x00 success, 0x18 continue (another AUTH round) or a
+/// failure reason code of 0x80 and above; `data` goes to the client (none when empty).
+struct AuthDecision {
+    int reason_code;
+    std::string data;
+};
+
+using EnhancedAuthenticator = std::function<AuthDecision(const AuthStep &)>;
 
 namespace detail {
 
@@ -139,10 +330,7 @@ extern "C" {
 
 inline void mqtt_hpp_message_trampoline(void *userdata, const mqtt_message *message) {
     const auto &handler = *static_cast<const MessageHandler *>(userdata);
-    const Message view{std::string_view(message->topic, message->topic_len),
-                       std::string_view(reinterpret_cast<const char *>(message->payload),
-                                        message->payload_len),
-                       message->qos, message->retain, message->dup};
+    const Message view(message);
     try {
         handler(view);
     } catch (...) {
@@ -224,6 +412,53 @@ inline void mqtt_hpp_broker_event_trampoline(void *userdata, const mqtt_broker_e
     }
 }
 
+/// An exception or an oversized reply gives up the authentication.
+inline int mqtt_hpp_auth_trampoline(void *userdata, const char *method, const std::uint8_t *data,
+                                    std::size_t len, std::uint8_t *out, std::size_t out_capacity,
+                                    std::size_t *out_len) {
+    try {
+        const std::optional<std::string> reply =
+            (*static_cast<const AuthHandler *>(userdata))(method, text(data, len));
+        if (!reply || reply->size() > out_capacity) {
+            return 1;
+        }
+        std::copy(reply->begin(), reply->end(), out);
+        *out_len = reply->size();
+        return 0;
+    } catch (...) {
+        report_callback_exception("an authentication handler");
+        return 1;
+    }
+}
+
+/// An exception refuses the client (0x87 not authorized).
+inline int mqtt_hpp_enhanced_authenticator_trampoline(void *userdata, const mqtt_auth_step *step,
+                                                      mqtt_auth_reply *reply) {
+    try {
+        AuthStep view{step->exchange,
+                      step->client_id,
+                      std::nullopt,
+                      step->method,
+                      text(step->data, step->data_len),
+                      step->step,
+                      step->reauthenticating,
+                      step->peer};
+        if (step->username != nullptr) {
+            view.username = step->username;
+        }
+        const AuthDecision decision = (*static_cast<const EnhancedAuthenticator *>(userdata))(view);
+        if (!decision.data.empty() &&
+            mqtt_auth_reply_set_data(reply, bytes(decision.data), decision.data.size()) !=
+                MQTT_STATUS_OK) {
+            return 0x87;
+        }
+        return decision.reason_code;
+    } catch (...) {
+        report_callback_exception("an enhanced authenticator");
+        return 0x87;
+    }
+}
+
 } // extern "C"
 
 /// Keeps a handler alive in a shared object C can point at; returns the pointer C gets.
@@ -284,12 +519,33 @@ public:
         return *this;
     }
 
+    /// MQTT 5.0: the Response Information given to clients that ask for it (the base of their
+    /// response topics for request/response).
+    BrokerOptions &response_information(const std::string &info) {
+        detail::check(mqtt_broker_options_set_response_information(handle_.get(), info.c_str()),
+                      "mqtt_broker_options_set_response_information");
+        return *this;
+    }
+
+    /// MQTT 5.0: decides every step of the enhanced authentication a CONNECT with an
+    /// Authentication Method opens, and of re-authentications. Runs on the broker's connection
+    /// threads, concurrently for different clients: must be thread-safe.
+    BrokerOptions &enhanced_authenticator(EnhancedAuthenticator authenticate) {
+        void *userdata = detail::share(enhanced_authenticator_, std::move(authenticate));
+        detail::check(mqtt_broker_options_set_enhanced_authenticator(
+                          handle_.get(), detail::mqtt_hpp_enhanced_authenticator_trampoline,
+                          userdata),
+                      "mqtt_broker_options_set_enhanced_authenticator");
+        return *this;
+    }
+
 private:
     friend class Broker;
     detail::Handle<mqtt_broker_options> handle_;
     std::shared_ptr<const Authenticator> authenticator_;
     std::shared_ptr<const Authorizer> authorizer_;
     std::shared_ptr<const BrokerEventHandler> event_handler_;
+    std::shared_ptr<const EnhancedAuthenticator> enhanced_authenticator_;
 };
 
 /// An embedded broker. Destroying it stops it (blocking until its threads have finished).
@@ -299,6 +555,7 @@ public:
     explicit Broker(const std::string &port = "0", const BrokerOptions &options = BrokerOptions())
         : authenticator_(options.authenticator_), authorizer_(options.authorizer_),
           event_handler_(options.event_handler_),
+          enhanced_authenticator_(options.enhanced_authenticator_),
           handle_(detail::check_handle(mqtt_broker_new(port.c_str(), options.handle_.get()),
                                        "mqtt_broker_new")) {}
 
@@ -330,7 +587,124 @@ private:
     std::shared_ptr<const Authenticator> authenticator_;
     std::shared_ptr<const Authorizer> authorizer_;
     std::shared_ptr<const BrokerEventHandler> event_handler_;
+    std::shared_ptr<const EnhancedAuthenticator> enhanced_authenticator_;
     detail::Handle<mqtt_broker> handle_;
+};
+
+/// MQTT 5.0 properties of a publish (Connection::publish, publish_async) or of the will
+/// (ConnectOptions::will_properties). Setters return *this so they chain. The calls that take
+/// it only read it: it may be reused for many publishes.
+class PublishOptions {
+public:
+    PublishOptions()
+        : handle_(detail::check_handle(mqtt_publish_options_new(), "mqtt_publish_options_new")) {}
+
+    /// The server drops the message once it waited that long for a subscriber.
+    PublishOptions &message_expiry(std::chrono::seconds interval) {
+        detail::check(mqtt_publish_options_set_message_expiry(
+                          handle_.get(), detail::seconds32(interval, "message_expiry")),
+                      "mqtt_publish_options_set_message_expiry");
+        return *this;
+    }
+
+    PublishOptions &content_type(const std::string &type) {
+        detail::check(mqtt_publish_options_set_content_type(handle_.get(), type.c_str()),
+                      "mqtt_publish_options_set_content_type");
+        return *this;
+    }
+
+    PublishOptions &response_topic(const std::string &topic) {
+        detail::check(mqtt_publish_options_set_response_topic(handle_.get(), topic.c_str()),
+                      "mqtt_publish_options_set_response_topic");
+        return *this;
+    }
+
+    /// Binary, at most 65535 bytes.
+    PublishOptions &correlation_data(std::string_view data) {
+        detail::check(mqtt_publish_options_set_correlation_data(
+                          handle_.get(), detail::bytes(data), data.size()),
+                      "mqtt_publish_options_set_correlation_data");
+        return *this;
+    }
+
+    /// 1: the payload is UTF-8 text (the server may check it); 0: unspecified bytes.
+    PublishOptions &payload_format(int format) {
+        detail::check(mqtt_publish_options_set_payload_format(handle_.get(), format),
+                      "mqtt_publish_options_set_payload_format");
+        return *this;
+    }
+
+    /// Adds a User Property; repeatable, the order is kept end to end.
+    PublishOptions &user_property(const std::string &name, const std::string &value) {
+        detail::check(
+            mqtt_publish_options_add_user_property(handle_.get(), name.c_str(), value.c_str()),
+            "mqtt_publish_options_add_user_property");
+        return *this;
+    }
+
+    /// Whether the topic may go as a topic alias when the server allows them (default true).
+    PublishOptions &topic_alias(bool allowed) {
+        detail::check(mqtt_publish_options_set_topic_alias(handle_.get(), allowed),
+                      "mqtt_publish_options_set_topic_alias");
+        return *this;
+    }
+
+    const mqtt_publish_options *get() const noexcept { return handle_.get(); }
+
+private:
+    detail::Handle<mqtt_publish_options> handle_;
+};
+
+/// MQTT 5.0 subscription options (Connection::subscribe, subscribe_many); the defaults behave
+/// as MQTT 3.1.1. Setters return *this so they chain.
+class SubscribeOptions {
+public:
+    SubscribeOptions()
+        : handle_(
+              detail::check_handle(mqtt_subscribe_options_new(), "mqtt_subscribe_options_new")) {}
+
+    /// Messages this client publishes are not sent back to it.
+    SubscribeOptions &no_local(bool on = true) {
+        detail::check(mqtt_subscribe_options_set_no_local(handle_.get(), on),
+                      "mqtt_subscribe_options_set_no_local");
+        return *this;
+    }
+
+    /// Forwarded messages keep the RETAIN flag they were published with.
+    SubscribeOptions &retain_as_published(bool on = true) {
+        detail::check(mqtt_subscribe_options_set_retain_as_published(handle_.get(), on),
+                      "mqtt_subscribe_options_set_retain_as_published");
+        return *this;
+    }
+
+    /// 0 send retained messages on subscribe, 1 only for a new subscription, 2 never.
+    SubscribeOptions &retain_handling(int handling) {
+        detail::check(mqtt_subscribe_options_set_retain_handling(handle_.get(), handling),
+                      "mqtt_subscribe_options_set_retain_handling");
+        return *this;
+    }
+
+    /// 1..268435455 (0 removes it): comes back with every message the subscription delivers
+    /// (Message::subscription_identifiers()).
+    SubscribeOptions &subscription_identifier(std::uint32_t identifier) {
+        detail::check(
+            mqtt_subscribe_options_set_subscription_identifier(handle_.get(), identifier),
+            "mqtt_subscribe_options_set_subscription_identifier");
+        return *this;
+    }
+
+    /// Adds a User Property to the SUBSCRIBE; repeatable, the order is kept.
+    SubscribeOptions &user_property(const std::string &name, const std::string &value) {
+        detail::check(
+            mqtt_subscribe_options_add_user_property(handle_.get(), name.c_str(), value.c_str()),
+            "mqtt_subscribe_options_add_user_property");
+        return *this;
+    }
+
+    const mqtt_subscribe_options *get() const noexcept { return handle_.get(); }
+
+private:
+    detail::Handle<mqtt_subscribe_options> handle_;
 };
 
 /// Settings for Connection::connect. Setters return *this so they chain.
@@ -419,6 +793,89 @@ public:
         return *this;
     }
 
+    /// 4 for MQTT 3.1.1 (the default), 5 for MQTT 5.0 (which the setters below need), 3 for
+    /// MQTT 3.1.
+    ConnectOptions &protocol_level(int level) {
+        detail::check(mqtt_connect_options_set_protocol_level(handle_.get(), level),
+                      "mqtt_connect_options_set_protocol_level");
+        return *this;
+    }
+
+    /// MQTT 5.0 Session Expiry Interval (default 0: the session ends with the connection;
+    /// 0xFFFFFFFF seconds: never).
+    ConnectOptions &session_expiry(std::chrono::seconds interval) {
+        detail::check(mqtt_connect_options_set_session_expiry(
+                          handle_.get(), detail::seconds32(interval, "session_expiry")),
+                      "mqtt_connect_options_set_session_expiry");
+        return *this;
+    }
+
+    /// How many QoS 1/2 messages the server may send before this client acknowledged them.
+    ConnectOptions &receive_maximum(std::uint16_t maximum) {
+        detail::check(mqtt_connect_options_set_receive_maximum(handle_.get(), maximum),
+                      "mqtt_connect_options_set_receive_maximum");
+        return *this;
+    }
+
+    /// The largest packet this client accepts, in bytes.
+    ConnectOptions &maximum_packet_size(std::uint32_t bytes) {
+        detail::check(mqtt_connect_options_set_maximum_packet_size(handle_.get(), bytes),
+                      "mqtt_connect_options_set_maximum_packet_size");
+        return *this;
+    }
+
+    /// How many topic aliases the server may use towards this client (default 0).
+    ConnectOptions &topic_alias_maximum(std::uint16_t maximum) {
+        detail::check(mqtt_connect_options_set_topic_alias_maximum(handle_.get(), maximum),
+                      "mqtt_connect_options_set_topic_alias_maximum");
+        return *this;
+    }
+
+    /// Asks the server for Response Information, the base of request()'s response topic.
+    ConnectOptions &request_response_information(bool on = true) {
+        detail::check(mqtt_connect_options_set_request_response_information(handle_.get(), on),
+                      "mqtt_connect_options_set_request_response_information");
+        return *this;
+    }
+
+    /// Off asks the server to leave out Reason Strings and User Properties in most packets.
+    ConnectOptions &request_problem_information(bool on) {
+        detail::check(mqtt_connect_options_set_request_problem_information(handle_.get(), on),
+                      "mqtt_connect_options_set_request_problem_information");
+        return *this;
+    }
+
+    /// Adds a User Property to CONNECT; repeatable, the order is kept.
+    ConnectOptions &user_property(const std::string &name, const std::string &value) {
+        detail::check(
+            mqtt_connect_options_add_user_property(handle_.get(), name.c_str(), value.c_str()),
+            "mqtt_connect_options_add_user_property");
+        return *this;
+    }
+
+    /// The MQTT 5.0 properties of the will (set will() first) and the Will Delay Interval.
+    ConnectOptions &will_properties(const PublishOptions &properties,
+                                    std::chrono::seconds delay = std::chrono::seconds(0)) {
+        detail::check(mqtt_connect_options_set_will_properties(
+                          handle_.get(), properties.get(), detail::seconds32(delay, "will delay")),
+                      "mqtt_connect_options_set_will_properties");
+        return *this;
+    }
+
+    /// MQTT 5.0 enhanced authentication with `method` and the initial Authentication Data;
+    /// `handler` answers each AUTH the server sends, at connect and in reauthenticate(). It
+    /// runs on the thread inside connect or reconnect, later on the thread reading the
+    /// connection.
+    ConnectOptions &authentication(const std::string &method, std::string_view data,
+                                   AuthHandler handler) {
+        void *userdata = detail::share(handlers_.auth, std::move(handler));
+        detail::check(mqtt_connect_options_set_authentication(
+                          handle_.get(), method.c_str(), detail::bytes(data), data.size(),
+                          detail::mqtt_hpp_auth_trampoline, userdata),
+                      "mqtt_connect_options_set_authentication");
+        return *this;
+    }
+
     /// Receives every message no subscription's handler takes (a resumed session's included).
     ConnectOptions &on_message(MessageHandler handler) {
         void *userdata = detail::share(handlers_.message, std::move(handler));
@@ -462,6 +919,7 @@ private:
         std::shared_ptr<const ConnectHandler> connect;
         std::shared_ptr<const DisconnectHandler> disconnect;
         std::shared_ptr<const LogHandler> log;
+        std::shared_ptr<const AuthHandler> auth;
     };
     detail::Handle<mqtt_connect_options> handle_;
     Handlers handlers_;
@@ -510,6 +968,25 @@ public:
         return granted;
     }
 
+    /// MQTT 5.0: subscribe_many() with `options` for every filter; returns the SUBACK reason
+    /// code per filter, the granted QoS or a refusal (0x80 and above, e.g. 0x87 not
+    /// authorized), whose handler is dropped again.
+    std::vector<int> subscribe_many(const std::vector<std::pair<std::string, int>> &filters,
+                                    MessageHandler handler, const SubscribeOptions &options) {
+        std::vector<const char *> names;
+        std::vector<int> qos;
+        for (const auto &f : filters) {
+            names.push_back(f.first.c_str());
+            qos.push_back(f.second);
+        }
+        std::vector<int> codes(filters.size(), -1);
+        detail::check(mqtt_subscribe_many_ex(handle_.get(), names.data(), qos.data(), names.size(),
+                                             options.get(), detail::mqtt_hpp_message_trampoline,
+                                             handlers_->keep(std::move(handler)), codes.data()),
+                      "mqtt_subscribe_many_ex");
+        return codes;
+    }
+
     /// Publishes without waiting for the acknowledgement (see mqtt_publish_async); a message
     /// queued while disconnected is not an error.
     PublishResult publish_async(const std::string &topic, std::string_view payload, int qos = 0,
@@ -520,6 +997,20 @@ public:
                                                       retain, &id);
         if (status != MQTT_STATUS_QUEUED) {
             detail::check(status, "mqtt_publish_async");
+        }
+        return PublishResult{id, status == MQTT_STATUS_QUEUED};
+    }
+
+    /// MQTT 5.0: publish_async() with the properties of `options`. A refusal comes later:
+    /// wait_published() throws Error with MQTT_STATUS_PUBLISH_REFUSED and its reason_code().
+    PublishResult publish_async(const std::string &topic, std::string_view payload, int qos,
+                                bool retain, const PublishOptions &options) {
+        std::uint16_t id = 0;
+        const mqtt_status status =
+            mqtt_publish_async_ex(handle_.get(), topic.c_str(), detail::bytes(payload),
+                                  payload.size(), qos, retain, options.get(), &id);
+        if (status != MQTT_STATUS_QUEUED) {
+            detail::check(status, "mqtt_publish_async_ex");
         }
         return PublishResult{id, status == MQTT_STATUS_QUEUED};
     }
@@ -568,6 +1059,22 @@ public:
         return granted;
     }
 
+    /// MQTT 5.0: subscribe() with `options` (No Local, Retain As Published, Retain Handling, a
+    /// Subscription Identifier, user properties). Returns the SUBACK reason code, which is the
+    /// granted QoS; a refusal throws Error with MQTT_STATUS_SUBSCRIBE_FAILED, whose
+    /// reason_code() says why (0x87 not authorized, 0x8F topic filter invalid, ...).
+    int subscribe(const std::string &filter, int qos, MessageHandler handler,
+                  const SubscribeOptions &options) {
+        int code = -1;
+        detail::check(mqtt_subscribe_ex(handle_.get(), filter.c_str(), qos, options.get(),
+                                        detail::mqtt_hpp_message_trampoline,
+                                        handlers_->keep(std::move(handler)), &code),
+                      "mqtt_subscribe_ex");
+        return code;
+    }
+
+    /// In MQTT 5.0 a refusal throws Error with MQTT_STATUS_UNSUBSCRIBE_FAILED and its
+    /// reason_code(); the subscription then stays.
     void unsubscribe(const std::string &filter) {
         detail::check(mqtt_unsubscribe(handle_.get(), filter.c_str()), "mqtt_unsubscribe");
     }
@@ -578,6 +1085,41 @@ public:
         detail::check(mqtt_publish(handle_.get(), topic.c_str(), detail::bytes(payload),
                                    payload.size(), qos, retain),
                       "mqtt_publish");
+    }
+
+    /// MQTT 5.0: publish() with the properties of `options`. Returns the acknowledgement's
+    /// reason code: 0x00, or 0x10 no matching subscribers (0 for QoS 0). A refusal throws
+    /// Error with MQTT_STATUS_PUBLISH_REFUSED, whose reason_code() says why (0x87 not
+    /// authorized, 0x97 quota exceeded, 0x99 payload format invalid, ...).
+    int publish(const std::string &topic, std::string_view payload, int qos, bool retain,
+                const PublishOptions &options) {
+        detail::check(mqtt_publish_ex(handle_.get(), topic.c_str(), detail::bytes(payload),
+                                      payload.size(), qos, retain, options.get()),
+                      "mqtt_publish_ex");
+        return mqtt_last_reason_code();
+    }
+
+    /// MQTT 5.0 request/response: publishes `payload` to `topic` with a Response Topic and a
+    /// fresh Correlation Data, and waits up to `timeout` for the response carrying the same
+    /// Correlation Data; std::nullopt when none came in time. No handler sees the response.
+    std::optional<OwnedMessage> request(const std::string &topic, std::string_view payload,
+                                        int qos, std::chrono::milliseconds timeout) {
+        mqtt_message *response = nullptr;
+        const mqtt_status status =
+            mqtt_request(handle_.get(), topic.c_str(), detail::bytes(payload), payload.size(),
+                         qos, static_cast<int>(timeout.count()), &response);
+        if (status == MQTT_STATUS_TIMEOUT) {
+            return std::nullopt;
+        }
+        detail::check(status, "mqtt_request");
+        return OwnedMessage(response);
+    }
+
+    /// MQTT 5.0 re-authentication with the connect's Authentication Method; the
+    /// ConnectOptions::authentication handler answers the server.
+    void reauthenticate(std::string_view data = std::string_view()) {
+        detail::check(mqtt_reauthenticate(handle_.get(), detail::bytes(data), data.size()),
+                      "mqtt_reauthenticate");
     }
 
     /// Processes one incoming message on this thread; false if none came within `timeout`.
@@ -599,6 +1141,17 @@ public:
 
     /// Sends DISCONNECT (the broker discards the will) and closes the connection.
     void disconnect() { detail::check(mqtt_disconnect(handle_.get()), "mqtt_disconnect"); }
+
+    /// MQTT 5.0: DISCONNECT with `reason_code` (0x04 asks the server to publish the will all
+    /// the same) and, if given, a new Session Expiry Interval.
+    void disconnect(int reason_code,
+                    std::optional<std::chrono::seconds> session_expiry = std::nullopt) {
+        const std::int64_t expiry =
+            session_expiry ? std::int64_t{detail::seconds32(*session_expiry, "session_expiry")}
+                           : -1;
+        detail::check(mqtt_disconnect_ex(handle_.get(), reason_code, expiry),
+                      "mqtt_disconnect_ex");
+    }
 
     bool connected() const noexcept { return mqtt_connection_is_connected(handle_.get()); }
 

@@ -1,4 +1,4 @@
-"""libmqtt from Python, through ctypes: an embedded MQTT 3.1.1 broker and a client.
+"""libmqtt from Python, through ctypes: an embedded MQTT broker and a client (3.1.1 or 5.0).
 
 The shared library is looked up in this order: the path in the environment variable
 LIBMQTT_PATH; target/release/libmqtt.so of the source tree this file sits in (after
@@ -6,8 +6,20 @@ LIBMQTT_PATH; target/release/libmqtt.so of the source tree this file sits in (af
 examples-c install``), found by ``ctypes.util.find_library``.
 
 Errors: every failing call raises :class:`MqttError`, whose ``status`` is the ``mqtt_status``
-code, ``status_text`` its ``mqtt_status_str()`` and ``detail`` the ``mqtt_last_error()`` text,
-read on the thread that made the call (the library keeps it per thread).
+code, ``status_text`` its ``mqtt_status_str()``, ``detail`` the ``mqtt_last_error()`` text and
+``reason_code`` the MQTT 5.0 reason code the call received from the server
+(``mqtt_last_reason_code()``, None when it received none; ``reason_text`` names it), all read on
+the thread that made the call (the library keeps them per thread).
+
+MQTT 5.0: ``ConnectOptions(protocol_level=5, ...)`` turns it on, with ``session_expiry``,
+``receive_maximum``, ``user_properties``, ``will_properties``, ``authentication`` and the other
+v5 settings. :meth:`Connection.publish` takes the publish properties as keyword arguments
+(``user_properties=[("k", "v")], content_type=..., response_topic=..., correlation_data=b"..",
+message_expiry=..., payload_format=...``), :meth:`Connection.subscribe` the subscription options
+(``no_local``, ``retain_as_published``, ``retain_handling``, ``subscription_identifier``), and
+every :class:`Message` carries the properties it arrived with. :meth:`Connection.request` does
+request/response. A refusal raises MqttError with STATUS_PUBLISH_REFUSED, STATUS_SUBSCRIBE_FAILED
+or STATUS_UNSUBSCRIBE_FAILED and the server's ``reason_code`` (0x87 not authorized, ...).
 
 Threads and the GIL:
 
@@ -52,6 +64,8 @@ __all__ = [
     "Message",
     "MqttError",
     "library",
+    "last_reason_code",
+    "reason_code_str",
     "topic_matches",
     "version",
     "AUTH_ACCEPT",
@@ -64,6 +78,12 @@ __all__ = [
     "STATUS_CLOSED",
     "STATUS_QUEUED",
     "STATUS_QUEUE_FULL",
+    "STATUS_REFUSED",
+    "STATUS_SERVER_MOVED",
+    "STATUS_AUTH_FAILED",
+    "STATUS_SUBSCRIBE_FAILED",
+    "STATUS_PUBLISH_REFUSED",
+    "STATUS_UNSUBSCRIBE_FAILED",
     "CLOSE_REASONS",
     "QUEUE_REFUSE_NEW",
     "QUEUE_DROP_OLDEST",
@@ -76,6 +96,13 @@ STATUS_CLOSED = 43
 # A publish made while disconnected with auto-reconnect on waits in the offline queue.
 STATUS_QUEUED = 70
 STATUS_QUEUE_FULL = 71
+# MQTT 5.0 refusals; MqttError.reason_code says why.
+STATUS_REFUSED = 56
+STATUS_SERVER_MOVED = 57
+STATUS_AUTH_FAILED = 58
+STATUS_SUBSCRIBE_FAILED = 60
+STATUS_PUBLISH_REFUSED = 61
+STATUS_UNSUBSCRIBE_FAILED = 62
 
 # mqtt_close_reason: why a connection ended, as on_disconnect receives it.
 CLOSE_REASONS = {
@@ -86,6 +113,8 @@ CLOSE_REASONS = {
     5: "io error",
     6: "keep-alive timeout",
     7: "protocol error",
+    # An MQTT 5.0 DISCONNECT from the server: last_reason_code() in on_disconnect gives its code.
+    8: "server disconnect",
 }
 
 # mqtt_queue_overflow: what a full offline queue does.
@@ -165,6 +194,22 @@ class _BrokerEvent(ctypes.Structure):
         ("session_present", ctypes.c_bool),
         ("reason", ctypes.c_int),
         ("reason_text", ctypes.c_char_p),
+        ("protocol_level", ctypes.c_int),
+        ("reason_code", ctypes.c_int),
+    ]
+
+
+class _AuthStep(ctypes.Structure):
+    _fields_ = [
+        ("exchange", ctypes.c_uint64),
+        ("client_id", ctypes.c_char_p),
+        ("username", ctypes.c_char_p),
+        ("method", ctypes.c_char_p),
+        ("data", ctypes.c_void_p),
+        ("data_len", ctypes.c_size_t),
+        ("step", ctypes.c_uint32),
+        ("reauthenticating", ctypes.c_bool),
+        ("peer", ctypes.c_char_p),
     ]
 
 
@@ -186,6 +231,19 @@ _AUTHENTICATOR = ctypes.CFUNCTYPE(
 _AUTHORIZER = ctypes.CFUNCTYPE(
     ctypes.c_bool, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int
 )
+_AUTH_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_int,
+    ctypes.c_void_p,
+    ctypes.c_char_p,
+    ctypes.c_void_p,
+    ctypes.c_size_t,
+    ctypes.POINTER(ctypes.c_uint8),
+    ctypes.c_size_t,
+    ctypes.POINTER(ctypes.c_size_t),
+)
+_ENHANCED_AUTHENTICATOR = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(_AuthStep), ctypes.c_void_p
+)
 
 _status = ctypes.c_int
 _handle = ctypes.c_void_p
@@ -202,7 +260,9 @@ def _declare(name, restype, *argtypes):
 
 _last_error = _declare("mqtt_last_error", _text)
 _last_status = _declare("mqtt_last_status", _status)
+_last_reason_code = _declare("mqtt_last_reason_code", ctypes.c_int)
 _status_str = _declare("mqtt_status_str", _text, ctypes.c_int)
+_reason_code_str = _declare("mqtt_reason_code_str", _text, ctypes.c_int)
 _version = _declare("mqtt_version", _text)
 _topic_matches = _declare(
     "mqtt_topic_matches", _status, _text, _text, ctypes.POINTER(ctypes.c_bool)
@@ -224,6 +284,16 @@ _broker_options_set_authorizer = _declare(
 )
 _broker_options_set_event_callback = _declare(
     "mqtt_broker_options_set_event_callback", _status, _handle, _EVENT_CALLBACK, ctypes.c_void_p
+)
+_broker_options_set_response_information = _declare(
+    "mqtt_broker_options_set_response_information", _status, _handle, _text
+)
+_broker_options_set_enhanced_authenticator = _declare(
+    "mqtt_broker_options_set_enhanced_authenticator", _status, _handle, _ENHANCED_AUTHENTICATOR,
+    ctypes.c_void_p,
+)
+_auth_reply_set_data = _declare(
+    "mqtt_auth_reply_set_data", _status, ctypes.c_void_p, _bytes, ctypes.c_size_t
 )
 _broker_new = _declare("mqtt_broker_new", _handle, _text, _handle)
 _broker_start = _declare("mqtt_broker_start", _status, _handle)
@@ -288,23 +358,116 @@ _connect_options_set_on_disconnect = _declare(
 _connect_options_set_on_log = _declare(
     "mqtt_connect_options_set_on_log", _status, _handle, _LOG_CALLBACK, ctypes.c_void_p
 )
+_connect_options_set_protocol_level = _declare(
+    "mqtt_connect_options_set_protocol_level", _status, _handle, ctypes.c_int
+)
+_connect_options_set_session_expiry = _declare(
+    "mqtt_connect_options_set_session_expiry", _status, _handle, ctypes.c_uint32
+)
+_connect_options_set_receive_maximum = _declare(
+    "mqtt_connect_options_set_receive_maximum", _status, _handle, ctypes.c_uint16
+)
+_connect_options_set_maximum_packet_size = _declare(
+    "mqtt_connect_options_set_maximum_packet_size", _status, _handle, ctypes.c_uint32
+)
+_connect_options_set_topic_alias_maximum = _declare(
+    "mqtt_connect_options_set_topic_alias_maximum", _status, _handle, ctypes.c_uint16
+)
+_connect_options_set_request_response_information = _declare(
+    "mqtt_connect_options_set_request_response_information", _status, _handle, ctypes.c_bool
+)
+_connect_options_set_request_problem_information = _declare(
+    "mqtt_connect_options_set_request_problem_information", _status, _handle, ctypes.c_bool
+)
+_connect_options_add_user_property = _declare(
+    "mqtt_connect_options_add_user_property", _status, _handle, _text, _text
+)
+_connect_options_set_will_properties = _declare(
+    "mqtt_connect_options_set_will_properties", _status, _handle, _handle, ctypes.c_uint32
+)
+_connect_options_set_authentication = _declare(
+    "mqtt_connect_options_set_authentication", _status, _handle, _text, _bytes, ctypes.c_size_t,
+    _AUTH_CALLBACK, ctypes.c_void_p,
+)
 _connect_ex = _declare(
     "mqtt_connect_ex", _status, _text, _text, _handle, ctypes.POINTER(ctypes.c_void_p)
 )
-_subscribe = _declare(
-    "mqtt_subscribe", _status, _handle, _text, ctypes.c_int, _MESSAGE_CALLBACK, ctypes.c_void_p,
-    ctypes.POINTER(ctypes.c_int),
+
+_publish_options_new = _declare("mqtt_publish_options_new", _handle)
+_publish_options_free = _declare("mqtt_publish_options_free", None, _handle)
+_publish_options_set_message_expiry = _declare(
+    "mqtt_publish_options_set_message_expiry", _status, _handle, ctypes.c_uint32
 )
-_subscribe_many = _declare(
-    "mqtt_subscribe_many", _status, _handle, ctypes.POINTER(ctypes.c_char_p),
-    ctypes.POINTER(ctypes.c_int), ctypes.c_size_t, _MESSAGE_CALLBACK, ctypes.c_void_p,
+_publish_options_set_content_type = _declare(
+    "mqtt_publish_options_set_content_type", _status, _handle, _text
+)
+_publish_options_set_response_topic = _declare(
+    "mqtt_publish_options_set_response_topic", _status, _handle, _text
+)
+_publish_options_set_correlation_data = _declare(
+    "mqtt_publish_options_set_correlation_data", _status, _handle, _bytes, ctypes.c_size_t
+)
+_publish_options_set_payload_format = _declare(
+    "mqtt_publish_options_set_payload_format", _status, _handle, ctypes.c_int
+)
+_publish_options_add_user_property = _declare(
+    "mqtt_publish_options_add_user_property", _status, _handle, _text, _text
+)
+_publish_options_set_topic_alias = _declare(
+    "mqtt_publish_options_set_topic_alias", _status, _handle, ctypes.c_bool
+)
+_subscribe_options_new = _declare("mqtt_subscribe_options_new", _handle)
+_subscribe_options_free = _declare("mqtt_subscribe_options_free", None, _handle)
+_subscribe_options_set_no_local = _declare(
+    "mqtt_subscribe_options_set_no_local", _status, _handle, ctypes.c_bool
+)
+_subscribe_options_set_retain_as_published = _declare(
+    "mqtt_subscribe_options_set_retain_as_published", _status, _handle, ctypes.c_bool
+)
+_subscribe_options_set_retain_handling = _declare(
+    "mqtt_subscribe_options_set_retain_handling", _status, _handle, ctypes.c_int
+)
+_subscribe_options_set_subscription_identifier = _declare(
+    "mqtt_subscribe_options_set_subscription_identifier", _status, _handle, ctypes.c_uint32
+)
+_subscribe_options_add_user_property = _declare(
+    "mqtt_subscribe_options_add_user_property", _status, _handle, _text, _text
+)
+
+_message_p = ctypes.POINTER(_Message)
+_message_free = _declare("mqtt_message_free", None, _message_p)
+_message_user_property_count = _declare(
+    "mqtt_message_user_property_count", ctypes.c_size_t, _message_p
+)
+_message_user_property_at = _declare(
+    "mqtt_message_user_property_at", _status, _message_p, ctypes.c_size_t,
+    ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_char_p),
+)
+_message_content_type = _declare("mqtt_message_content_type", _text, _message_p)
+_message_response_topic = _declare("mqtt_message_response_topic", _text, _message_p)
+_message_correlation_data = _declare(
+    "mqtt_message_correlation_data", ctypes.c_void_p, _message_p, ctypes.POINTER(ctypes.c_size_t)
+)
+_message_expiry_interval = _declare(
+    "mqtt_message_expiry_interval", ctypes.c_bool, _message_p, ctypes.POINTER(ctypes.c_uint32)
+)
+_message_payload_format = _declare("mqtt_message_payload_format", ctypes.c_int, _message_p)
+_message_subscription_identifier_count = _declare(
+    "mqtt_message_subscription_identifier_count", ctypes.c_size_t, _message_p
+)
+_message_subscription_identifier_at = _declare(
+    "mqtt_message_subscription_identifier_at", ctypes.c_uint32, _message_p, ctypes.c_size_t
+)
+_subscribe_ex = _declare(
+    "mqtt_subscribe_ex", _status, _handle, _text, ctypes.c_int, _handle, _MESSAGE_CALLBACK,
+    ctypes.c_void_p, ctypes.POINTER(ctypes.c_int),
+)
+_subscribe_many_ex = _declare(
+    "mqtt_subscribe_many_ex", _status, _handle, ctypes.POINTER(ctypes.c_char_p),
+    ctypes.POINTER(ctypes.c_int), ctypes.c_size_t, _handle, _MESSAGE_CALLBACK, ctypes.c_void_p,
     ctypes.POINTER(ctypes.c_int),
 )
 _unsubscribe = _declare("mqtt_unsubscribe", _status, _handle, _text)
-_publish_async = _declare(
-    "mqtt_publish_async", _status, _handle, _text, _bytes, ctypes.c_size_t, ctypes.c_int,
-    ctypes.c_bool, ctypes.POINTER(ctypes.c_uint16),
-)
 _wait_published = _declare(
     "mqtt_wait_published", _status, _handle, ctypes.c_uint16, ctypes.c_int
 )
@@ -317,9 +480,20 @@ _connection_want_write = _declare("mqtt_connection_want_write", ctypes.c_bool, _
 _loop_read = _declare("mqtt_loop_read", _status, _handle)
 _loop_write = _declare("mqtt_loop_write", _status, _handle)
 _loop_misc = _declare("mqtt_loop_misc", _status, _handle)
-_publish = _declare(
-    "mqtt_publish", _status, _handle, _text, _bytes, ctypes.c_size_t, ctypes.c_int, ctypes.c_bool
+_publish_ex = _declare(
+    "mqtt_publish_ex", _status, _handle, _text, _bytes, ctypes.c_size_t, ctypes.c_int,
+    ctypes.c_bool, _handle,
 )
+_publish_async_ex = _declare(
+    "mqtt_publish_async_ex", _status, _handle, _text, _bytes, ctypes.c_size_t, ctypes.c_int,
+    ctypes.c_bool, _handle, ctypes.POINTER(ctypes.c_uint16),
+)
+_request = _declare(
+    "mqtt_request", _status, _handle, _text, _bytes, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+    ctypes.POINTER(_message_p),
+)
+_reauthenticate = _declare("mqtt_reauthenticate", _status, _handle, _bytes, ctypes.c_size_t)
+_disconnect_ex = _declare("mqtt_disconnect_ex", _status, _handle, ctypes.c_int, ctypes.c_int64)
 _receive_message = _declare("mqtt_receive_message", _status, _handle, ctypes.c_int)
 _loop_start = _declare("mqtt_loop_start", _status, _handle)
 _loop_stop = _declare("mqtt_loop_stop", _status, _handle)
@@ -330,15 +504,22 @@ _connection_free = _declare("mqtt_connection_free", None, _handle)
 
 
 class MqttError(Exception):
-    """A libmqtt call failed: ``status`` (an mqtt_status int), ``status_text`` and ``detail``."""
+    """A libmqtt call failed: ``status`` (an mqtt_status int), ``status_text``, ``detail``, and
+    ``reason_code``, the MQTT 5.0 reason code the call received from the server (e.g. 0x87 for
+    a publish refused as not authorized; None when it received none), named by
+    ``reason_text``."""
 
     def __init__(self, call, status):
+        # Read right away, on the failing thread: the next libmqtt call on it overwrites them.
+        code = _last_reason_code()
+        self.detail = _last_error().decode(errors="replace")
         self.call = call
         self.status = status
         self.status_text = _status_str(status).decode()
-        # Read right away, on the failing thread: the next libmqtt call on it overwrites it.
-        self.detail = _last_error().decode(errors="replace")
-        super().__init__(f"{call}: {self.status_text} ({self.detail})")
+        self.reason_code = None if code < 0 else code
+        self.reason_text = None if code < 0 else reason_code_str(code)
+        reason = "" if code < 0 else f" [reason code 0x{code:02X} {self.reason_text}]"
+        super().__init__(f"{call}: {self.status_text} ({self.detail}){reason}")
 
 
 def _check(call, status):
@@ -374,6 +555,19 @@ def version():
     return _version().decode()
 
 
+def last_reason_code():
+    """The MQTT 5.0 reason code the calling thread's most recent call received from the server,
+    or None. In an ``on_published`` callback it is the code that ended the publish, in an
+    ``on_disconnect`` callback the server's DISCONNECT reason code."""
+    code = _last_reason_code()
+    return None if code < 0 else code
+
+
+def reason_code_str(code):
+    """The name of an MQTT 5.0 reason code, e.g. "not authorized" for 0x87."""
+    return _reason_code_str(code).decode()
+
+
 def topic_matches(topic_filter, topic):
     """Whether topic name `topic` matches `topic_filter` (MQTT section 4.7)."""
     matches = ctypes.c_bool(False)
@@ -385,43 +579,122 @@ def topic_matches(topic_filter, topic):
 
 
 class Message:
-    """A received message, copied out of the library's buffers, so it may be kept."""
+    """A received message, copied out of the library's buffers, so it may be kept.
 
-    __slots__ = ("topic", "payload", "qos", "retain", "dup")
+    Besides ``topic`` (str), ``payload`` (bytes), ``qos``, ``retain`` and ``dup`` it carries the
+    MQTT 5.0 properties it arrived with (None, or empty lists, when absent, as always for MQTT
+    3.1.1): ``user_properties`` (a list of (name, value) str pairs, in the publisher's order),
+    ``content_type`` and ``response_topic`` (str), ``correlation_data`` (bytes),
+    ``message_expiry`` (the seconds that remain of the Message Expiry Interval),
+    ``payload_format`` (1 UTF-8 text, 0 bytes) and ``subscription_identifiers`` (a list of
+    ints, one per matching subscription made with an identifier)."""
 
-    def __init__(self, topic, payload, qos, retain, dup):
+    __slots__ = (
+        "topic",
+        "payload",
+        "qos",
+        "retain",
+        "dup",
+        "user_properties",
+        "content_type",
+        "response_topic",
+        "correlation_data",
+        "message_expiry",
+        "payload_format",
+        "subscription_identifiers",
+    )
+
+    def __init__(self, topic, payload, qos, retain, dup, user_properties=(), content_type=None,
+                 response_topic=None, correlation_data=None, message_expiry=None,
+                 payload_format=None, subscription_identifiers=()):
         self.topic = topic
         self.payload = payload
         self.qos = qos
         self.retain = retain
         self.dup = dup
+        self.user_properties = list(user_properties)
+        self.content_type = content_type
+        self.response_topic = response_topic
+        self.correlation_data = correlation_data
+        self.message_expiry = message_expiry
+        self.payload_format = payload_format
+        self.subscription_identifiers = list(subscription_identifiers)
 
     @classmethod
-    def _from_c(cls, message):
+    def _from_c(cls, pointer):
+        """Copies everything out of a library message (a POINTER(_Message)) while it is valid:
+        in its callback, or before mqtt_message_free."""
+        message = pointer.contents
         topic = ctypes.string_at(message.topic, message.topic_len).decode()
         payload = ctypes.string_at(message.payload, message.payload_len)
-        return cls(topic, payload, message.qos, message.retain, message.dup)
+        user_properties = []
+        for index in range(_message_user_property_count(pointer)):
+            name, value = ctypes.c_char_p(), ctypes.c_char_p()
+            _check(
+                "mqtt_message_user_property_at",
+                _message_user_property_at(
+                    pointer, index, ctypes.byref(name), ctypes.byref(value)
+                ),
+            )
+            user_properties.append((name.value.decode(), value.value.decode()))
+        length = ctypes.c_size_t(0)
+        data = _message_correlation_data(pointer, ctypes.byref(length))
+        expiry = ctypes.c_uint32(0)
+        has_expiry = _message_expiry_interval(pointer, ctypes.byref(expiry))
+        payload_format = _message_payload_format(pointer)
+        return cls(
+            topic,
+            payload,
+            message.qos,
+            message.retain,
+            message.dup,
+            user_properties=user_properties,
+            content_type=_decode_optional(_message_content_type(pointer)),
+            response_topic=_decode_optional(_message_response_topic(pointer)),
+            correlation_data=None if data is None else ctypes.string_at(data, length.value),
+            message_expiry=expiry.value if has_expiry else None,
+            payload_format=None if payload_format < 0 else payload_format,
+            subscription_identifiers=[
+                _message_subscription_identifier_at(pointer, index)
+                for index in range(_message_subscription_identifier_count(pointer))
+            ],
+        )
 
     def __repr__(self):
-        return (
+        text = (
             f"Message(topic={self.topic!r}, payload={self.payload!r}, qos={self.qos}, "
-            f"retain={self.retain}, dup={self.dup})"
+            f"retain={self.retain}, dup={self.dup}"
         )
+        for name in Message.__slots__[5:]:
+            value = getattr(self, name)
+            if value not in (None, []):
+                text += f", {name}={value!r}"
+        return text + ")"
 
 
 class BrokerOptions:
     """Settings for a :class:`Broker`; they are copied when the broker is created."""
 
     def __init__(self, bind_address=None, max_connections=None, authenticator=None,
-                 authorizer=None, on_event=None):
+                 authorizer=None, on_event=None, response_information=None,
+                 enhanced_authenticator=None):
         """`authenticator(client_id, username, password)` gets str, str or None, bytes or None
         and returns AUTH_ACCEPT, AUTH_BAD_CREDENTIALS or AUTH_NOT_AUTHORIZED (True / False work
         too). `authorizer(client_id, username, topic, access)` returns whether the client may
         publish to (ACCESS_PUBLISH) or subscribe with (ACCESS_SUBSCRIBE) `topic`. Both run on
         the broker's connection threads, concurrently. `on_event(event)` gets a dict (kind
         "connected" or "disconnected", client_id, username, peer, clean_session,
-        session_present, reason, reason_text) for every accepted connection and its end, on a
-        broker thread."""
+        session_present, reason, reason_text, protocol_level, reason_code) for every accepted
+        connection and its end, on a broker thread.
+
+        MQTT 5.0: `response_information` is the Response Information given to clients that ask
+        for it (the base of their request/response topics). `enhanced_authenticator(step)`
+        decides each step of an enhanced authentication: `step` is a dict (exchange, client_id,
+        username, method, data (bytes), step, reauthenticating, peer); it returns a reason code
+        (0x00 success, 0x18 continue, 0x80 and above refuse) or (reason code, data for the
+        client). It runs on the broker's connection threads; raising refuses with 0x87."""
+        self.response_information = response_information
+        self.enhanced_authenticator = enhanced_authenticator
         self.on_event = on_event
         self.bind_address = bind_address
         self.max_connections = max_connections
@@ -477,6 +750,22 @@ class Broker:
             _check(
                 "mqtt_broker_options_set_event_callback",
                 _broker_options_set_event_callback(c_options, callback, None),
+            )
+        if options.response_information is not None:
+            _check(
+                "mqtt_broker_options_set_response_information",
+                _broker_options_set_response_information(
+                    c_options, _encode(options.response_information)
+                ),
+            )
+        if options.enhanced_authenticator is not None:
+            callback = _ENHANCED_AUTHENTICATOR(
+                _enhanced_authenticator_trampoline(options.enhanced_authenticator)
+            )
+            self._callbacks.append(callback)
+            _check(
+                "mqtt_broker_options_set_enhanced_authenticator",
+                _broker_options_set_enhanced_authenticator(c_options, callback, None),
             )
 
     def _live(self):
@@ -579,10 +868,64 @@ def _event_trampoline(on_event):
                     "session_present": e.session_present,
                     "reason": e.reason,
                     "reason_text": _decode_optional(e.reason_text),
+                    "protocol_level": e.protocol_level,
+                    "reason_code": None if e.reason_code < 0 else e.reason_code,
                 }
             )
         except BaseException:
             _report_callback_exception("a broker event callback")
+
+    return trampoline
+
+
+def _enhanced_authenticator_trampoline(authenticate):
+    def trampoline(_userdata, step, reply):
+        try:
+            s = step.contents
+            verdict = authenticate(
+                {
+                    "exchange": s.exchange,
+                    "client_id": _decode_optional(s.client_id),
+                    "username": _decode_optional(s.username),
+                    "method": _decode_optional(s.method),
+                    "data": ctypes.string_at(s.data, s.data_len) if s.data else b"",
+                    "step": s.step,
+                    "reauthenticating": s.reauthenticating,
+                    "peer": _decode_optional(s.peer),
+                }
+            )
+            code, data = verdict if isinstance(verdict, tuple) else (verdict, None)
+            if data:
+                buffer, length = _byte_buffer(data)
+                _check("mqtt_auth_reply_set_data", _auth_reply_set_data(reply, buffer, length))
+            return int(code)
+        except BaseException:
+            _report_callback_exception("an enhanced authenticator", "client refused")
+            return 0x87
+
+    return trampoline
+
+
+def _auth_trampoline(answer):
+    """A client's authentication callback: `answer(method, data)` returns the reply's bytes, or
+    None to give up."""
+
+    def trampoline(_userdata, method, data, length, out, capacity, out_len):
+        try:
+            reply = answer(
+                _decode_optional(method), ctypes.string_at(data, length) if data else b""
+            )
+            if reply is None:
+                return 1
+            reply = _encode(reply)
+            if len(reply) > capacity:
+                raise ValueError(f"authentication data of {len(reply)} bytes; at most {capacity}")
+            ctypes.memmove(out, reply, len(reply))
+            out_len[0] = len(reply)
+            return 0
+        except BaseException:
+            _report_callback_exception("an authentication callback", "authentication given up")
+            return 1
 
     return trampoline
 
@@ -602,11 +945,102 @@ def _guarded(what, function):
 def _message_trampoline(callback):
     def trampoline(_userdata, message):
         try:
-            callback(Message._from_c(message.contents))
+            callback(Message._from_c(message))
         except BaseException:
             _report_callback_exception("a message callback")
 
     return trampoline
+
+
+def _pairs(properties):
+    """User properties as (name, value) pairs: from a list of pairs or a dict."""
+    return list(properties.items()) if isinstance(properties, dict) else list(properties)
+
+
+def _publish_options(user_properties=None, content_type=None, response_topic=None,
+                     correlation_data=None, message_expiry=None, payload_format=None,
+                     topic_alias=None):
+    """C publish options holding the MQTT 5.0 properties given, or None when none is; the
+    caller frees them with _publish_options_free."""
+    given = (user_properties, content_type, response_topic, correlation_data, message_expiry,
+             payload_format, topic_alias)
+    if all(value is None for value in given):
+        return None
+    handle = _checked_handle("mqtt_publish_options_new", _publish_options_new())
+    try:
+        for name, value in _pairs(user_properties or ()):
+            _check(
+                "mqtt_publish_options_add_user_property",
+                _publish_options_add_user_property(handle, _encode(name), _encode(value)),
+            )
+        if content_type is not None:
+            _check(
+                "mqtt_publish_options_set_content_type",
+                _publish_options_set_content_type(handle, _encode(content_type)),
+            )
+        if response_topic is not None:
+            _check(
+                "mqtt_publish_options_set_response_topic",
+                _publish_options_set_response_topic(handle, _encode(response_topic)),
+            )
+        if correlation_data is not None:
+            data, length = _byte_buffer(correlation_data)
+            _check(
+                "mqtt_publish_options_set_correlation_data",
+                _publish_options_set_correlation_data(handle, data, length),
+            )
+        if message_expiry is not None:
+            _check(
+                "mqtt_publish_options_set_message_expiry",
+                _publish_options_set_message_expiry(handle, int(message_expiry)),
+            )
+        if payload_format is not None:
+            _check(
+                "mqtt_publish_options_set_payload_format",
+                _publish_options_set_payload_format(handle, int(payload_format)),
+            )
+        if topic_alias is not None:
+            _check(
+                "mqtt_publish_options_set_topic_alias",
+                _publish_options_set_topic_alias(handle, bool(topic_alias)),
+            )
+        return handle
+    except BaseException:
+        _publish_options_free(handle)
+        raise
+
+
+def _subscribe_options(no_local=False, retain_as_published=False, retain_handling=0,
+                       subscription_identifier=None, user_properties=None):
+    """C subscribe options, or None for MQTT 3.1.1's behaviour (the defaults); the caller
+    frees them with _subscribe_options_free."""
+    if (not no_local and not retain_as_published and not retain_handling
+            and subscription_identifier is None and user_properties is None):
+        return None
+    handle = _checked_handle("mqtt_subscribe_options_new", _subscribe_options_new())
+    try:
+        _check("mqtt_subscribe_options_set_no_local",
+               _subscribe_options_set_no_local(handle, bool(no_local)))
+        _check("mqtt_subscribe_options_set_retain_as_published",
+               _subscribe_options_set_retain_as_published(handle, bool(retain_as_published)))
+        _check("mqtt_subscribe_options_set_retain_handling",
+               _subscribe_options_set_retain_handling(handle, int(retain_handling)))
+        if subscription_identifier is not None:
+            _check(
+                "mqtt_subscribe_options_set_subscription_identifier",
+                _subscribe_options_set_subscription_identifier(
+                    handle, int(subscription_identifier)
+                ),
+            )
+        for name, value in _pairs(user_properties or ()):
+            _check(
+                "mqtt_subscribe_options_add_user_property",
+                _subscribe_options_add_user_property(handle, _encode(name), _encode(value)),
+            )
+        return handle
+    except BaseException:
+        _subscribe_options_free(handle)
+        raise
 
 
 class ConnectOptions:
@@ -615,14 +1049,39 @@ class ConnectOptions:
     def __init__(self, client_id=None, username=None, password=None, keep_alive=None,
                  clean_session=None, will=None, connect_timeout=None, operation_timeout=None,
                  auto_reconnect=None, resubscribe=None, offline_queue=None, on_message=None,
-                 on_connect=None, on_disconnect=None, on_log=None):
+                 on_connect=None, on_disconnect=None, on_log=None, protocol_level=None,
+                 session_expiry=None, receive_maximum=None, maximum_packet_size=None,
+                 topic_alias_maximum=None, request_response_information=None,
+                 request_problem_information=None, user_properties=None, will_properties=None,
+                 will_delay=None, authentication=None):
         """`will` is (topic, payload, qos, retain) or None. Timeouts are in seconds.
         `auto_reconnect` is (min_delay, max_delay) in seconds: the loop thread reconnects by
         itself with exponential backoff and jitter. `offline_queue` is (max_messages,
         max_bytes, QUEUE_REFUSE_NEW or QUEUE_DROP_OLDEST, queue_qos0). Callbacks:
         `on_message(message)` gets every message no subscription's callback takes;
         `on_connect(session_present, code)`; `on_disconnect(reason, will_reconnect)` with a
-        CLOSE_REASONS key; `on_log(level, text)`."""
+        CLOSE_REASONS key; `on_log(level, text)`.
+
+        MQTT 5.0 (`protocol_level=5`; 4, MQTT 3.1.1, is the default, 3 MQTT 3.1):
+        `session_expiry` in seconds, `receive_maximum`, `maximum_packet_size` (bytes),
+        `topic_alias_maximum`, `request_response_information` and `request_problem_information`
+        (bools), `user_properties` for CONNECT ([(name, value), ...] or a dict),
+        `will_properties` (a dict of :meth:`Connection.publish`'s property keywords, for the
+        will) with `will_delay` seconds, and `authentication=(method, data, answer)` for
+        enhanced authentication, where `answer(method, data)` gets the server's data (bytes)
+        and returns the reply (bytes or str), or None to give up; it runs on the thread inside
+        connect, later on the thread reading the connection."""
+        self.protocol_level = protocol_level
+        self.session_expiry = session_expiry
+        self.receive_maximum = receive_maximum
+        self.maximum_packet_size = maximum_packet_size
+        self.topic_alias_maximum = topic_alias_maximum
+        self.request_response_information = request_response_information
+        self.request_problem_information = request_problem_information
+        self.user_properties = user_properties
+        self.will_properties = will_properties
+        self.will_delay = will_delay
+        self.authentication = authentication
         self.connect_timeout = connect_timeout
         self.operation_timeout = operation_timeout
         self.auto_reconnect = auto_reconnect
@@ -681,10 +1140,54 @@ class ConnectOptions:
                     "mqtt_connect_options_set_will",
                     _connect_options_set_will(handle, _encode(topic), data, length, qos, retain),
                 )
+            self._set_v5(handle, keep)
             return handle
         except BaseException:
             _connect_options_free(handle)
             raise
+
+    def _set_v5(self, handle, keep):
+        # The protocol level first: the MQTT 5.0 settings below need it at connect.
+        settings = [
+            ("protocol_level", _connect_options_set_protocol_level),
+            ("session_expiry", _connect_options_set_session_expiry),
+            ("receive_maximum", _connect_options_set_receive_maximum),
+            ("maximum_packet_size", _connect_options_set_maximum_packet_size),
+            ("topic_alias_maximum", _connect_options_set_topic_alias_maximum),
+            ("request_response_information", _connect_options_set_request_response_information),
+            ("request_problem_information", _connect_options_set_request_problem_information),
+        ]
+        for name, setter in settings:
+            value = getattr(self, name)
+            if value is not None:
+                _check(f"mqtt_connect_options_set_{name}", setter(handle, value))
+        for name, value in _pairs(self.user_properties or ()):
+            _check(
+                "mqtt_connect_options_add_user_property",
+                _connect_options_add_user_property(handle, _encode(name), _encode(value)),
+            )
+        if self.will_properties is not None or self.will_delay is not None:
+            properties = _publish_options(**(self.will_properties or {}))
+            try:
+                _check(
+                    "mqtt_connect_options_set_will_properties",
+                    _connect_options_set_will_properties(
+                        handle, properties, int(self.will_delay or 0)
+                    ),
+                )
+            finally:
+                _publish_options_free(properties)
+        if self.authentication is not None:
+            method, data, answer = self.authentication
+            callback = _AUTH_CALLBACK(_auth_trampoline(answer))
+            keep.append(callback)
+            buffer, length = _byte_buffer(data or b"")
+            _check(
+                "mqtt_connect_options_set_authentication",
+                _connect_options_set_authentication(
+                    handle, _encode(method), buffer, length, callback, None
+                ),
+            )
 
     def _set_extras(self, handle, keep):
         ms = lambda seconds: int(seconds * 1000)  # noqa: E731
@@ -767,60 +1270,143 @@ class Connection:
             raise ValueError("the connection is closed")
         return self._handle
 
-    def subscribe(self, topic_filter, callback, qos=0):
-        """Subscribes and waits for SUBACK; returns the granted QoS. `callback(message)` runs
-        for each :class:`Message` whose most specific matching subscription is `topic_filter`,
-        on the thread described in the module's documentation."""
+    def subscribe(self, topic_filter, *args, qos=None, callback=None, no_local=False,
+                  retain_as_published=False, retain_handling=0, subscription_identifier=None,
+                  user_properties=None):
+        """subscribe(topic_filter, qos, callback, *, no_local=False, retain_as_published=False,
+        retain_handling=0, subscription_identifier=None, user_properties=None)
+
+        Subscribes and waits for SUBACK; returns its reason code, which is the granted QoS.
+        `callback(message)` runs for each :class:`Message` whose most specific matching
+        subscription is `topic_filter`, on the thread described in the module's documentation.
+        The earlier order ``subscribe(topic_filter, callback, qos=0)`` works too.
+
+        The MQTT 5.0 subscription options: `no_local` (this client's own messages are not sent
+        back to it), `retain_as_published`, `retain_handling` (0 retained messages on every
+        subscribe, 1 only for a new subscription, 2 never), `subscription_identifier`
+        (1..268435455, which comes back in ``message.subscription_identifiers``) and SUBSCRIBE
+        `user_properties`. A refusal raises MqttError with STATUS_SUBSCRIBE_FAILED and the
+        SUBACK's ``reason_code`` (0x87 not authorized, 0x8F topic filter invalid, ...)."""
+        for arg in args:
+            if callable(arg) and callback is None:
+                callback = arg
+            elif not callable(arg) and qos is None:
+                qos = arg
+            else:
+                raise TypeError("subscribe() takes a topic filter, a QoS and a callback")
+        if callback is None:
+            raise TypeError("subscribe() needs a callback")
         c_callback = _MESSAGE_CALLBACK(_message_trampoline(callback))
         self._callbacks.append(c_callback)
-        granted = ctypes.c_int(-1)
-        _check(
-            "mqtt_subscribe",
-            _subscribe(
-                self._live(), _encode(topic_filter), qos, c_callback, None, ctypes.byref(granted)
-            ),
-        )
-        return granted.value
+        code = ctypes.c_int(-1)
+        options = _subscribe_options(no_local, retain_as_published, retain_handling,
+                                     subscription_identifier, user_properties)
+        try:
+            _check(
+                "mqtt_subscribe",
+                _subscribe_ex(
+                    self._live(), _encode(topic_filter), qos or 0, options, c_callback, None,
+                    ctypes.byref(code),
+                ),
+            )
+        finally:
+            _subscribe_options_free(options)
+        return code.value
 
-    def subscribe_many(self, filters, callback):
-        """Subscribes to [(filter, qos), ...] in one SUBSCRIBE; returns the granted QoS per
-        filter, 0x80 (128) for one the broker refused."""
+    def subscribe_many(self, filters, callback, **options):
+        """Subscribes to [(filter, qos), ...] in one SUBSCRIBE; returns the SUBACK reason code
+        per filter: the granted QoS, or 0x80 and above for one the broker refused (0x80 for
+        MQTT 3.1.1; in 5.0 the reason, e.g. 0x87 not authorized). Takes the keyword options of
+        :meth:`subscribe`, the same for every filter."""
         c_callback = _MESSAGE_CALLBACK(_message_trampoline(callback))
         self._callbacks.append(c_callback)
         count = len(filters)
         names = (ctypes.c_char_p * count)(*[_encode(f) for f, _ in filters])
         qos = (ctypes.c_int * count)(*[q for _, q in filters])
-        granted = (ctypes.c_int * count)()
-        _check(
-            "mqtt_subscribe_many",
-            _subscribe_many(self._live(), names, qos, count, c_callback, None, granted),
-        )
-        return list(granted)
+        codes = (ctypes.c_int * count)()
+        c_options = _subscribe_options(**options)
+        try:
+            _check(
+                "mqtt_subscribe_many",
+                _subscribe_many_ex(
+                    self._live(), names, qos, count, c_options, c_callback, None, codes
+                ),
+            )
+        finally:
+            _subscribe_options_free(c_options)
+        return list(codes)
 
     def unsubscribe(self, topic_filter):
+        """Unsubscribes and waits for UNSUBACK. In MQTT 5.0 a refusal raises MqttError with
+        STATUS_UNSUBSCRIBE_FAILED and its ``reason_code``; the subscription then stays."""
         _check("mqtt_unsubscribe", _unsubscribe(self._live(), _encode(topic_filter)))
 
-    def publish(self, topic, payload=b"", qos=0, retain=False):
+    def publish(self, topic, payload=b"", qos=0, retain=False, **properties):
         """Publishes; blocks until PUBACK (QoS 1) or PUBCOMP (QoS 2), at most the operation
-        timeout. `payload` is bytes or str (sent as UTF-8)."""
-        data, length = _byte_buffer(payload)
-        _check(
-            "mqtt_publish", _publish(self._live(), _encode(topic), data, length, qos, retain)
-        )
+        timeout. `payload` is bytes or str (sent as UTF-8). Returns the acknowledgement's
+        reason code: 0x00 (also for QoS 0), or in MQTT 5.0 0x10 no matching subscribers.
 
-    def publish_async(self, topic, payload=b"", qos=0, retain=False):
+        MQTT 5.0 properties, as keywords: `user_properties` ([(name, value), ...] or a dict;
+        the order is kept), `content_type`, `response_topic`, `correlation_data` (bytes),
+        `message_expiry` (seconds), `payload_format` (1 UTF-8 text, 0 bytes) and `topic_alias`
+        (False forbids sending the topic as an alias). A refusal raises MqttError with
+        STATUS_PUBLISH_REFUSED and the ``reason_code`` (0x87 not authorized, 0x97 quota
+        exceeded, 0x99 payload format invalid, ...)."""
+        data, length = _byte_buffer(payload)
+        options = _publish_options(**properties)
+        try:
+            _check(
+                "mqtt_publish",
+                _publish_ex(self._live(), _encode(topic), data, length, qos, retain, options),
+            )
+        finally:
+            _publish_options_free(options)
+        return last_reason_code()
+
+    def publish_async(self, topic, payload=b"", qos=0, retain=False, **properties):
         """Publishes without waiting for the acknowledgement; returns the packet id (0 for
         QoS 0) to pass to :meth:`wait_published`. While disconnected with auto-reconnect on,
         the message is queued and the id is returned just the same (its status would be
-        STATUS_QUEUED)."""
+        STATUS_QUEUED). Takes the MQTT 5.0 properties of :meth:`publish`; a refusal comes
+        later, from wait_published (MqttError with STATUS_PUBLISH_REFUSED) or on_published."""
         data, length = _byte_buffer(payload)
         packet_id = ctypes.c_uint16(0)
-        status = _publish_async(
-            self._live(), _encode(topic), data, length, qos, retain, ctypes.byref(packet_id)
-        )
+        options = _publish_options(**properties)
+        try:
+            status = _publish_async_ex(
+                self._live(), _encode(topic), data, length, qos, retain, options,
+                ctypes.byref(packet_id),
+            )
+        finally:
+            _publish_options_free(options)
         if status != STATUS_QUEUED:
             _check("mqtt_publish_async", status)
         return packet_id.value
+
+    def request(self, topic, payload=b"", qos=1, timeout=30):
+        """MQTT 5.0 request/response: publishes `payload` to `topic` with a Response Topic and
+        a fresh Correlation Data, and waits up to `timeout` seconds for the response carrying
+        the same Correlation Data. Returns it as a :class:`Message`, or None when none came in
+        time. No subscription callback sees the response."""
+        data, length = _byte_buffer(payload)
+        response = _message_p()
+        status = _request(
+            self._live(), _encode(topic), data, length, qos, max(1, int(timeout * 1000)),
+            ctypes.byref(response),
+        )
+        if status == STATUS_TIMEOUT:
+            return None
+        _check("mqtt_request", status)
+        try:
+            return Message._from_c(response)
+        finally:
+            _message_free(response)
+
+    def reauthenticate(self, data=b""):
+        """MQTT 5.0 re-authentication with the connect's Authentication Method; the
+        `authentication` callback of :class:`ConnectOptions` answers the server."""
+        buffer, length = _byte_buffer(data)
+        _check("mqtt_reauthenticate", _reauthenticate(self._live(), buffer, length))
 
     def wait_published(self, packet_id, timeout=None):
         """Waits until the publish `packet_id` is acknowledged; returns False on timeout."""
@@ -885,9 +1471,17 @@ class Connection:
         """Stops the loop thread and waits for it to finish."""
         _check("mqtt_loop_stop", _loop_stop(self._live()))
 
-    def disconnect(self):
-        """Sends DISCONNECT (the broker then discards the will) and closes the connection."""
-        _check("mqtt_disconnect", _disconnect(self._live()))
+    def disconnect(self, reason_code=None, session_expiry=None):
+        """Sends DISCONNECT (the broker then discards the will) and closes the connection. MQTT
+        5.0: with `reason_code` (0x04 asks the broker to publish the will all the same) and a
+        new `session_expiry` in seconds."""
+        if reason_code is None and session_expiry is None:
+            _check("mqtt_disconnect", _disconnect(self._live()))
+            return
+        expiry = -1 if session_expiry is None else int(session_expiry)
+        _check(
+            "mqtt_disconnect_ex", _disconnect_ex(self._live(), reason_code or 0, expiry)
+        )
 
     @property
     def connected(self):

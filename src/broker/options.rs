@@ -44,7 +44,8 @@ pub enum Access {
 pub enum DisconnectReason {
     /// The client sent DISCONNECT: its will is discarded.
     ClientDisconnected,
-    /// End of stream or a socket error without DISCONNECT.
+    /// End of stream or a socket error without DISCONNECT, or an MQTT 5.0 DISCONNECT 0x04
+    /// (disconnect with will message): the will is published.
     ConnectionLost,
     /// Nothing received for 1.5 × the keep-alive.
     KeepAliveTimeout,

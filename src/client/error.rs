@@ -227,10 +227,7 @@ impl fmt::Display for ClientError {
             ClientError::ConnectFailed(s) => write!(f, "cannot connect: {s}"),
             ClientError::Timeout => f.write_str("timed out"),
             ClientError::SubscribeRefused(filter) => {
-                write!(
-                    f,
-                    "broker refused the subscription to {filter:?} (SUBACK 0x80)"
-                )
+                write!(f, "broker refused the subscription to {filter:?}")
             }
             ClientError::Closed(reason) => write!(f, "connection closed: {reason}"),
             ClientError::Protocol(s) => write!(f, "protocol error: {s}"),

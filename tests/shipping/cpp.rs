@@ -1,10 +1,24 @@
 //! The C++17 wrapper (bindings/cpp/mqtt.hpp) and its demo: built by `make -C examples-c cpp`
-//! with `-std=c++17 -Wall -Wextra -Wpedantic -Werror`, then run.
+//! with `-std=c++17 -Wall -Wextra -Wpedantic -Werror`, then run. A second program (CHECKS below,
+//! compiled with the same flags) drives the wrapper's MQTT 5.0 surface against the library's
+//! own broker and checks every value that comes back.
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use super::support::*;
+
+/// The flags examples-c/Makefile builds the demo with.
+const CXX_FLAGS: &[&str] = &[
+    "-std=c++17",
+    "-Wall",
+    "-Wextra",
+    "-Wpedantic",
+    "-Werror",
+    "-O2",
+    "-g",
+];
 
 #[test]
 fn cpp_demo_builds_warning_free_and_runs() {
@@ -30,27 +44,548 @@ fn cpp_demo_builds_warning_free_and_runs() {
             finished.describe()
         );
     }
+    // The refusal's exception carries the reason code (0x86 is MQTT 5.0's name for CONNACK 4).
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.starts_with("refused as expected: ")
+                && line.ends_with("[reason code 0x86 bad user name or password]")),
+        "{}",
+        finished.describe()
+    );
+}
+
+/// The demo's MQTT 5.0 part: a publish with two user properties, content type, response topic,
+/// correlation data, message expiry and payload format arrives with every property intact and
+/// with the subscription's identifier; a request gets the responder's answer on the response
+/// topic built from the broker's Response Information.
+#[test]
+fn cpp_demo_round_trips_mqtt_5_properties_and_a_request() {
+    make(&["cpp"], &[]);
+    let finished = run_ok(
+        Command::new(root().join("examples-c/build/cpp-demo")).env_remove("LD_LIBRARY_PATH"),
+        Duration::from_secs(60),
+    );
+    let v5: Vec<&str> = finished
+        .stdout
+        .lines()
+        .filter(|line| line.starts_with("v5 "))
+        .collect();
+    let (expiry, rest): (Vec<&str>, Vec<&str>) = v5
+        .iter()
+        .partition(|line| line.starts_with("v5 message expiry: "));
+    assert_eq!(
+        rest,
+        [
+            r#"v5 received v5/sensors/kitchen {"t":21.5}"#,
+            "v5 user properties: unit=celsius sensor=kitchen",
+            "v5 content type: application/json",
+            "v5 response topic: v5/replies",
+            "v5 correlation data: corr-1",
+            "v5 payload format: 1",
+            "v5 subscription identifiers: 42",
+            "v5 response replies/cpp-v5 echo: ping (text/plain)",
+            "v5 request response topic: replies/cpp-v5",
+        ],
+        "{}",
+        finished.describe()
+    );
+    // Published with 300 s; the broker forwards what remains of it.
+    let seconds: Vec<u32> = expiry
+        .iter()
+        .filter_map(|line| line["v5 message expiry: ".len()..].parse().ok())
+        .collect();
+    assert!(
+        matches!(seconds.as_slice(), [s] if (290..=300).contains(s)),
+        "{}",
+        finished.describe()
+    );
+}
+
+/// MQTT 5.0 through the wrapper, each value checked by the program (CHECKS): every publish
+/// property at QoS 1 and 2 and their absence on a plain publish, subscription identifiers,
+/// OwnedMessage copies that survive a move, No Local, request() with a responder (and its
+/// timeout), refusals as mqtt::Error with status, reason code and name (publish at QoS 1 and
+/// 2, asynchronous publish, payload format 0x99, subscribe, subscribe_many), v5 calls below
+/// level 5, enhanced authentication with re-authentication, and a will with properties
+/// published by DISCONNECT 0x04.
+#[test]
+fn cpp_wrapper_speaks_mqtt_5_with_the_embedded_broker() {
+    let scratch = ScratchDir::new("cpp-checks");
+    let program = build_checks(&scratch);
+    let finished = run(
+        Command::new(&program).env_remove("LD_LIBRARY_PATH"),
+        Duration::from_secs(60),
+    );
+    assert!(finished.success(), "{}", finished.describe());
+    assert_eq!(
+        finished.stdout.trim(),
+        "checks passed",
+        "{}",
+        finished.describe()
+    );
 }
 
 /// The demo under valgrind: the wrapper's destructors release every handle, and the callbacks
 /// it hands to C are never used after they are freed. Skipped when valgrind is missing, except
-/// under CI=true, where `.ci/run` has installed it.
+/// under CI=true, where `.ci/run` has installed it. The MQTT 5.0 checks program too: options,
+/// message copies and the authentication handlers.
 #[test]
 fn cpp_demo_is_clean_under_valgrind() {
     if !valgrind_present() {
         return;
     }
     make(&["cpp"], &[]);
-    run_ok(
-        Command::new("valgrind")
-            .args([
-                "--quiet",
-                "--error-exitcode=99",
-                "--leak-check=full",
-                "--errors-for-leak-kinds=definite,indirect",
-            ])
-            .arg(root().join("examples-c/build/cpp-demo"))
-            .env_remove("LD_LIBRARY_PATH"),
-        Duration::from_secs(180),
-    );
+    let scratch = ScratchDir::new("cpp-checks-valgrind");
+    let checks = build_checks(&scratch);
+    for program in [root().join("examples-c/build/cpp-demo"), checks] {
+        run_ok(
+            Command::new("valgrind")
+                .args([
+                    "--quiet",
+                    "--error-exitcode=99",
+                    "--leak-check=full",
+                    "--errors-for-leak-kinds=definite,indirect",
+                ])
+                .arg(program)
+                .env_remove("LD_LIBRARY_PATH"),
+            Duration::from_secs(180),
+        );
+    }
 }
+
+/// Writes CHECKS to `scratch` and compiles it with the demo's flags against mqtt.hpp and the
+/// release library.
+fn build_checks(scratch: &ScratchDir) -> PathBuf {
+    // Builds target/release/libmqtt.so and include/mqtt.h under the lock every C build takes.
+    make(&["cpp"], &[]);
+    let source = scratch.path().join("checks.cpp");
+    std::fs::write(&source, CHECKS).unwrap();
+    let program = scratch.path().join("checks");
+    let mut command = Command::new("c++");
+    command
+        .args(CXX_FLAGS)
+        .arg("-I")
+        .arg(root().join("bindings/cpp"));
+    link_with_library(&mut command, &source, &program);
+    run_ok(&mut command, Duration::from_secs(180));
+    program
+}
+
+const CHECKS: &str = r##"// MQTT 5.0 through mqtt.hpp against the library's own broker. Prints "checks passed" or
+// exits 1 after listing every failed check on stderr. Every wait is bounded.
+#include "mqtt.hpp"
+
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+int failures = 0;
+
+void check(bool condition, const std::string &what) {
+    if (!condition) {
+        ++failures;
+        std::cerr << "FAILED: " << what << "\n";
+    }
+}
+
+using namespace std::chrono_literals;
+
+/// Copies of the messages a handler received, awaited by the main thread.
+class Inbox {
+public:
+    mqtt::MessageHandler handler() {
+        return [this](const mqtt::Message &message) {
+            mqtt::OwnedMessage copy = message.copy();
+            const std::lock_guard<std::mutex> guard(mutex_);
+            messages_.push_back(std::move(copy));
+            arrived_.notify_all();
+        };
+    }
+
+    /// Whether `count` messages arrived within `limit`.
+    bool wait_for(std::size_t count, std::chrono::milliseconds limit = 10s) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        return arrived_.wait_for(lock, limit, [&] { return messages_.size() >= count; });
+    }
+
+    std::vector<std::string> payloads() {
+        const std::lock_guard<std::mutex> guard(mutex_);
+        std::vector<std::string> out;
+        for (const auto &m : messages_) {
+            out.emplace_back(m.payload);
+        }
+        return out;
+    }
+
+    /// The message at `index`; call after wait_for(index + 1) succeeded.
+    const mqtt::OwnedMessage &at(std::size_t index) {
+        const std::lock_guard<std::mutex> guard(mutex_);
+        return messages_.at(index);
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable arrived_;
+    std::vector<mqtt::OwnedMessage> messages_;
+};
+
+mqtt::ConnectOptions v5(const std::string &client_id) {
+    mqtt::ConnectOptions options;
+    options.client_id(client_id).protocol_level(5);
+    return options;
+}
+
+template <typename Call> std::optional<mqtt::Error> error_of(Call call) {
+    try {
+        call();
+    } catch (const mqtt::Error &error) {
+        return error;
+    }
+    return std::nullopt;
+}
+
+void properties_arrive(std::uint16_t port) {
+    mqtt::Connection sub = mqtt::Connection::connect("127.0.0.1", port, v5("props-sub"));
+    Inbox inbox;
+    check(sub.subscribe("props/#", 2, inbox.handler(),
+                        mqtt::SubscribeOptions().subscription_identifier(7)) == 2,
+          "SUBACK reason code 2");
+    sub.loop_start();
+
+    // Every v5 connect option at once; the topic alias maximum of the broker (10) lets the
+    // second publish to the same topic go as an alias.
+    mqtt::ConnectOptions all = v5("props-pub");
+    all.session_expiry(60s)
+        .receive_maximum(10)
+        .maximum_packet_size(1 << 20)
+        .topic_alias_maximum(5)
+        .request_problem_information(false)
+        .request_response_information(false)
+        .user_property("connect", "1");
+    mqtt::Connection pub = mqtt::Connection::connect("127.0.0.1", port, all);
+
+    const std::string correlation("\x00\x01\xff", 3);
+    mqtt::PublishOptions options;
+    options.user_property("a", "1")
+        .user_property("b", "2")
+        .content_type("text/plain; charset=utf-8")
+        .response_topic("props/reply")
+        .correlation_data(correlation)
+        .message_expiry(60s)
+        .payload_format(1);
+    check(pub.publish("props/full", "hello", 1, false, options) == 0x00, "PUBACK code 0x00");
+    check(pub.publish("props/full", "again", 2, false, options) == 0x00, "PUBCOMP code 0x00");
+    pub.publish("props/plain", "bare", 1, false, mqtt::PublishOptions());
+    check(inbox.wait_for(3), "three messages arrived");
+    if (!inbox.wait_for(3)) {
+        return;
+    }
+    for (std::size_t i = 0; i < 2; ++i) {
+        const mqtt::OwnedMessage &m = inbox.at(i);
+        const std::string which = "message " + std::to_string(i) + ": ";
+        check(m.topic == "props/full", which + "topic " + std::string(m.topic));
+        check(m.qos == static_cast<int>(i + 1), which + "qos");
+        check(m.user_properties() == mqtt::UserProperties{{"a", "1"}, {"b", "2"}},
+              which + "user properties in order");
+        check(m.content_type() == std::optional<std::string_view>("text/plain; charset=utf-8"),
+              which + "content type");
+        check(m.response_topic() == std::optional<std::string_view>("props/reply"),
+              which + "response topic");
+        check(m.correlation_data() == std::optional<std::string_view>(correlation),
+              which + "binary correlation data");
+        const auto expiry = m.message_expiry();
+        check(expiry && *expiry <= 60s && *expiry >= 55s, which + "message expiry about 60 s");
+        check(m.payload_format() == std::optional<int>(1), which + "payload format 1");
+        check(m.subscription_identifiers() == std::vector<std::uint32_t>{7},
+              which + "subscription identifier 7");
+    }
+    check(inbox.at(0).payload == "hello" && inbox.at(1).payload == "again", "payloads");
+    const mqtt::OwnedMessage &plain = inbox.at(2);
+    check(plain.payload == "bare", "plain payload");
+    check(plain.user_properties().empty(), "no user properties");
+    check(!plain.content_type() && !plain.response_topic() && !plain.correlation_data() &&
+              !plain.message_expiry() && !plain.payload_format(),
+          "no properties on a plain publish");
+    check(plain.subscription_identifiers() == std::vector<std::uint32_t>{7},
+          "the identifier comes with a plain publish too");
+
+    // A copy of a copy keeps everything, and stays valid after a move.
+    mqtt::OwnedMessage copy = inbox.at(0).copy();
+    mqtt::OwnedMessage moved = std::move(copy);
+    check(moved.topic == "props/full" && moved.payload == "hello" &&
+              moved.correlation_data() == std::optional<std::string_view>(correlation) &&
+              moved.user_properties().size() == 2,
+          "a moved copy keeps its views");
+    sub.loop_stop();
+    sub.disconnect();
+    pub.disconnect();
+}
+
+void no_local_suppresses_own_messages(std::uint16_t port) {
+    mqtt::Connection self = mqtt::Connection::connect("127.0.0.1", port, v5("nolocal-self"));
+    mqtt::Connection other = mqtt::Connection::connect("127.0.0.1", port, v5("nolocal-other"));
+    Inbox mine;
+    Inbox control;
+    self.subscribe("nolocal/t", 1, mine.handler(), mqtt::SubscribeOptions().no_local());
+    other.subscribe("nolocal/t", 1, control.handler(), mqtt::SubscribeOptions());
+    self.loop_start();
+    other.loop_start();
+    self.publish("nolocal/t", "from self", 1, false, mqtt::PublishOptions());
+    other.publish("nolocal/t", "from other", 1, false, mqtt::PublishOptions());
+    check(control.wait_for(2), "the control subscriber got both");
+    check(mine.wait_for(1), "the no-local subscriber got the other's message");
+    check(mine.payloads() == std::vector<std::string>{"from other"},
+          "no-local: only the other's message, not its own");
+    self.loop_stop();
+    other.loop_stop();
+}
+
+void request_gets_a_response(std::uint16_t port) {
+    mqtt::Connection responder =
+        mqtt::Connection::connect("127.0.0.1", port, v5("checks-responder"));
+    std::mutex mutex;
+    std::string seen_response_topic;
+    responder.subscribe("svc/echo", 1, [&](const mqtt::Message &request) {
+        const auto reply_to = request.response_topic();
+        const auto correlation = request.correlation_data();
+        if (!reply_to || !correlation) {
+            return;
+        }
+        {
+            const std::lock_guard<std::mutex> guard(mutex);
+            seen_response_topic = std::string(*reply_to);
+        }
+        mqtt::PublishOptions reply;
+        reply.correlation_data(*correlation).user_property("handled-by", "responder");
+        responder.publish(std::string(*reply_to), "pong:" + std::string(request.payload), 1,
+                          false, reply);
+    });
+    responder.loop_start();
+
+    mqtt::Connection requester = mqtt::Connection::connect("127.0.0.1", port, v5("checks-req"));
+    const auto response = requester.request("svc/echo", "ping", 1, 10s);
+    check(response.has_value(), "a response came");
+    if (response) {
+        check(response->payload == "pong:ping",
+              "response payload " + std::string(response->payload));
+        check(response->topic == "libmqtt/response/checks-req",
+              "response topic " + std::string(response->topic));
+        check(response->user_properties() ==
+                  mqtt::UserProperties{{"handled-by", "responder"}},
+              "the response's user property");
+        check(response->correlation_data().has_value() && !response->correlation_data()->empty(),
+              "the response carries the correlation data");
+    }
+    {
+        const std::lock_guard<std::mutex> guard(mutex);
+        check(seen_response_topic == "libmqtt/response/checks-req",
+              "the request's response topic: " + seen_response_topic);
+    }
+    // Nobody answers here.
+    check(!requester.request("svc/nobody", "ping", 1, 300ms).has_value(),
+          "request times out without a responder");
+    responder.loop_stop();
+
+    mqtt::Connection v4 = mqtt::Connection::connect("127.0.0.1", port);
+    const auto refused = error_of([&] { v4.request("svc/echo", "ping", 1, 1s); });
+    check(refused && refused->status() == MQTT_STATUS_INVALID_ARGUMENT,
+          "request below protocol level 5 is an invalid argument");
+    const auto with_properties = error_of([&] {
+        v4.publish("t", "x", 1, false, mqtt::PublishOptions().content_type("text/plain"));
+    });
+    check(with_properties && with_properties->status() == MQTT_STATUS_INVALID_ARGUMENT,
+          "properties below protocol level 5 are an invalid argument");
+}
+
+void refusals_carry_reason_codes(std::uint16_t port) {
+    mqtt::Connection c = mqtt::Connection::connect("127.0.0.1", port, v5("refused"));
+
+    for (int qos : {1, 2}) {
+        const auto e = error_of([&] {
+            c.publish("news/readonly", "x", qos, false,
+                      mqtt::PublishOptions().user_property("k", "v"));
+        });
+        const std::string which = "QoS " + std::to_string(qos) + " publish refused: ";
+        check(e.has_value(), which + "throws");
+        if (e) {
+            check(e->status() == MQTT_STATUS_PUBLISH_REFUSED, which + "PUBLISH_REFUSED");
+            check(e->reason_code() == 0x87, which + "reason 0x87, got " +
+                                                std::to_string(e->reason_code()));
+            check(e->reason_name() == "not authorized", which + e->reason_name());
+            check(std::string(e->what()).find("[reason code 0x87 not authorized]") !=
+                      std::string::npos,
+                  which + e->what());
+        }
+    }
+
+    const auto bad_utf8 = error_of([&] {
+        c.publish("text/t", std::string("\xff\xfe", 2), 1, false,
+                  mqtt::PublishOptions().payload_format(1));
+    });
+    check(bad_utf8 && bad_utf8->status() == MQTT_STATUS_PUBLISH_REFUSED &&
+              bad_utf8->reason_code() == 0x99,
+          "invalid UTF-8 with payload format 1 is refused with 0x99");
+
+    const auto async = c.publish_async("news/readonly", "x", 1, false, mqtt::PublishOptions());
+    const auto async_refused = error_of([&] { c.wait_published(async.packet_id, 10s); });
+    check(async_refused && async_refused->status() == MQTT_STATUS_PUBLISH_REFUSED &&
+              async_refused->reason_code() == 0x87,
+          "an asynchronous publish's refusal comes through wait_published with 0x87");
+
+    const auto sub_refused = error_of([&] {
+        c.subscribe("secret/#", 1, [](const mqtt::Message &) {}, mqtt::SubscribeOptions());
+    });
+    check(sub_refused && sub_refused->status() == MQTT_STATUS_SUBSCRIBE_FAILED &&
+              sub_refused->reason_code() == 0x87 &&
+              sub_refused->reason_name() == "not authorized",
+          "a refused subscription throws SUBSCRIBE_FAILED with 0x87");
+
+    const std::vector<int> codes = c.subscribe_many(
+        {{"open/+", 1}, {"secret/x", 0}}, [](const mqtt::Message &) {},
+        mqtt::SubscribeOptions().retain_handling(2));
+    check(codes == std::vector<int>{1, 0x87}, "subscribe_many reason codes {1, 0x87}");
+
+    // UNSUBACK 0x11 (no subscription existed) is not a refusal.
+    check(!error_of([&] { c.unsubscribe("never/subscribed"); }), "unsubscribing nothing is fine");
+    check(mqtt::reason_code_name(0x11) == "no subscription existed", mqtt::reason_code_name(0x11));
+
+    const auto local =
+        error_of([&] { c.publish("bad/+", "x", 1, false, mqtt::PublishOptions()); });
+    check(local && local->status() == MQTT_STATUS_INVALID_TOPIC && local->reason_code() == -1 &&
+              local->reason_name().empty(),
+          "a local error carries no reason code");
+
+    bool threw = false;
+    try {
+        mqtt::ConnectOptions().protocol_level(6);
+    } catch (const mqtt::Error &e) {
+        threw = e.status() == MQTT_STATUS_INVALID_ARGUMENT;
+    }
+    check(threw, "protocol level 6 is an invalid argument");
+    c.disconnect();
+}
+
+void enhanced_authentication(std::uint16_t port) {
+    std::mutex mutex;
+    std::vector<std::string> steps;
+    mqtt::ConnectOptions options = v5("auth-ok");
+    options.authentication("token", "hello", [&](std::string_view method, std::string_view data) {
+        const std::lock_guard<std::mutex> guard(mutex);
+        steps.push_back(std::string(method) + ":" + std::string(data));
+        return std::optional<std::string>(data == "challenge" ? "answer" : "again-answer");
+    });
+    mqtt::Connection c = mqtt::Connection::connect("127.0.0.1", port, options);
+    check(c.connected(), "connected with enhanced authentication");
+    c.reauthenticate("again");
+    check(c.connected(), "still connected after re-authentication");
+    {
+        const std::lock_guard<std::mutex> guard(mutex);
+        check(steps == std::vector<std::string>{"token:challenge", "token:rechallenge"},
+              "the handler answered both challenges");
+    }
+    c.disconnect();
+
+    mqtt::ConnectOptions wrong = v5("auth-wrong");
+    wrong.authentication("token", "hello", [](std::string_view, std::string_view) {
+        return std::optional<std::string>("wrong");
+    });
+    const auto refused = error_of([&] { mqtt::Connection::connect("127.0.0.1", port, wrong); });
+    check(refused && refused->status() == MQTT_STATUS_REFUSED_NOT_AUTHORIZED &&
+              refused->reason_code() == 0x87,
+          "a wrong answer is refused with 0x87");
+
+    mqtt::ConnectOptions give_up = v5("auth-give-up");
+    give_up.authentication("token", "hello",
+                           [](std::string_view, std::string_view) { return std::nullopt; });
+    const auto failed = error_of([&] { mqtt::Connection::connect("127.0.0.1", port, give_up); });
+    check(failed && failed->status() == MQTT_STATUS_AUTH_FAILED,
+          "a handler that gives up fails the connect with AUTH_FAILED");
+}
+
+void will_with_properties(std::uint16_t port) {
+    mqtt::Connection watcher = mqtt::Connection::connect("127.0.0.1", port, v5("will-watcher"));
+    Inbox wills;
+    watcher.subscribe("wills/#", 1, wills.handler(), mqtt::SubscribeOptions());
+    watcher.loop_start();
+    mqtt::ConnectOptions options = v5("will-owner");
+    options.will("wills/owner", "gone", 1)
+        .will_properties(
+            mqtt::PublishOptions().content_type("text/plain").user_property("why", "test"), 0s);
+    mqtt::Connection owner = mqtt::Connection::connect("127.0.0.1", port, options);
+    owner.disconnect(0x04);
+    check(wills.wait_for(1), "DISCONNECT 0x04 published the will");
+    if (wills.wait_for(1)) {
+        const mqtt::OwnedMessage &will = wills.at(0);
+        check(will.payload == "gone", "the will's payload");
+        check(will.content_type() == std::optional<std::string_view>("text/plain"),
+              "the will's content type");
+        check(will.user_properties() == mqtt::UserProperties{{"why", "test"}},
+              "the will's user property");
+    }
+    watcher.loop_stop();
+}
+
+int authenticate_step(const mqtt::AuthStep &step, std::string &reply) {
+    if (step.method != "token") {
+        return 0x8C;
+    }
+    if (!step.reauthenticating) {
+        if (step.step == 0 && step.data == "hello") {
+            reply = "challenge";
+            return 0x18;
+        }
+        return step.step == 1 && step.data == "answer" ? 0x00 : 0x87;
+    }
+    if (step.step == 0 && step.data == "again") {
+        reply = "rechallenge";
+        return 0x18;
+    }
+    return step.step == 1 && step.data == "again-answer" ? 0x00 : 0x87;
+}
+
+} // namespace
+
+int main() {
+    try {
+        mqtt::BrokerOptions options;
+        options.authorizer([](std::string_view, std::string_view topic, mqtt_access access) {
+            if (access == MQTT_ACCESS_PUBLISH) {
+                return topic.find("readonly") == std::string_view::npos;
+            }
+            return topic.rfind("secret/", 0) != 0;
+        });
+        options.enhanced_authenticator([](const mqtt::AuthStep &step) {
+            mqtt::AuthDecision decision{0x87, std::string()};
+            decision.reason_code = authenticate_step(step, decision.data);
+            return decision;
+        });
+        mqtt::Broker broker("0", options);
+        broker.start();
+        properties_arrive(broker.port());
+        no_local_suppresses_own_messages(broker.port());
+        request_gets_a_response(broker.port());
+        refusals_carry_reason_codes(broker.port());
+        enhanced_authentication(broker.port());
+        will_with_properties(broker.port());
+        broker.stop();
+    } catch (const std::exception &e) {
+        ++failures;
+        std::cerr << "FAILED: unexpected exception: " << e.what() << "\n";
+    }
+    if (failures == 0) {
+        std::cout << "checks passed\n";
+        return 0;
+    }
+    std::cout << failures << " checks failed\n";
+    return 1;
+}
+"##;

@@ -1,6 +1,9 @@
 //! The Python binding (bindings/python/libmqtt.py, ctypes) through its example: an embedded
 //! broker with Python authenticator and authorizer, a subscription whose Python callback runs on
-//! the loop thread, a callback that raises, and publishes from the client and the broker.
+//! the loop thread, a callback that raises, and publishes from the client and the broker; then
+//! MQTT 5.0 (properties, subscription identifier, No Local, a refusal, request/response). Two
+//! scripts check the rest of the module (CHECKS) and its MQTT 5.0 surface (V5_CHECKS) value by
+//! value.
 
 use std::process::Command;
 use std::time::Duration;
@@ -42,6 +45,34 @@ fn python_example_embeds_a_broker_and_receives_through_a_callback() {
     // The authorizer refused the publish to example/readonly/news.
     assert!(
         !finished.stdout.contains("readonly"),
+        "{}",
+        finished.describe()
+    );
+    // MQTT 5.0: every property of the publish intact (two user properties in order), the
+    // subscription identifier, No Local (the client's own v5/chat message is not delivered
+    // back, the responder's is), the refusal's reason code, and the response to a request on
+    // the topic built from the broker's Response Information.
+    let v5: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|line| line.starts_with("v5 "))
+        .collect();
+    assert_eq!(
+        v5,
+        [
+            "v5 subscribed with reason code 1",
+            r#"v5 received v5/sensors/kitchen {"t": 21.5}"#,
+            "v5 user properties: [('unit', 'celsius'), ('sensor', 'kitchen')]",
+            "v5 content type: application/json",
+            "v5 response topic: v5/replies",
+            "v5 correlation data: b'corr-1'",
+            "v5 message expiry: 300",
+            "v5 payload format: 1",
+            "v5 subscription identifiers: [42]",
+            "v5 no local: v5/chat hello from the responder",
+            "v5 publish refused: status 61, reason code 0x87 (not authorized)",
+            "v5 response replies/python-v5 echo: ping (text/plain)",
+        ],
         "{}",
         finished.describe()
     );
@@ -87,6 +118,38 @@ fn python_binding_reports_errors_keeps_callbacks_alive_and_receives_on_the_calli
         finished
             .stderr
             .contains("libmqtt: exception in an authenticator (client refused)"),
+        "{}",
+        finished.describe()
+    );
+}
+
+/// MQTT 5.0 through the module against its embedded broker (V5_CHECKS), each value checked:
+/// every publish property at QoS 1 and 2 and none on a plain publish, the subscription
+/// identifier, both argument orders of subscribe(), No Local against a control subscriber,
+/// request() answered by a second client (and None when nobody answers), v5 calls below level
+/// 5, refusals as MqttError with status, reason_code and reason_text (publish at QoS 1 and 2,
+/// payload format 0x99, publish_async through wait_published, subscribe, subscribe_many),
+/// enhanced authentication with re-authentication, a will with properties published by
+/// DISCONNECT 0x04, and the broker's events carrying protocol level and reason code.
+#[test]
+fn python_binding_speaks_mqtt_5_with_the_embedded_broker() {
+    make(&[], &[]);
+    let scratch = ScratchDir::new("python-v5-checks");
+    let script = scratch.path().join("v5_checks.py");
+    std::fs::write(&script, V5_CHECKS).unwrap();
+    let finished = run(
+        Command::new("python3")
+            .arg(&script)
+            .env("PYTHONPATH", root().join("bindings/python"))
+            .env("LIBMQTT_PATH", release_dir().join("libmqtt.so"))
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env_remove("LD_LIBRARY_PATH"),
+        Duration::from_secs(60),
+    );
+    assert!(finished.success(), "{}", finished.describe());
+    assert_eq!(
+        finished.stdout.trim(),
+        "v5 checks passed",
         "{}",
         finished.describe()
     );
@@ -177,3 +240,247 @@ with libmqtt.Broker(options=libmqtt.BrokerOptions(authenticator=raising_authenti
 print("checks passed" if not failures else f"{len(failures)} checks failed")
 sys.exit(1 if failures else 0)
 "#;
+
+const V5_CHECKS: &str = r##"
+import queue
+import sys
+import threading
+
+import libmqtt
+
+failures = []
+
+def check(condition, what):
+    if not condition:
+        failures.append(what)
+        print(f"FAILED: {what}", file=sys.stderr)
+
+def error_of(call):
+    try:
+        call()
+    except libmqtt.MqttError as error:
+        return error
+    return None
+
+def v5(client_id, **settings):
+    return libmqtt.ConnectOptions(client_id=client_id, protocol_level=5, **settings)
+
+def take(inbox, count, timeout=10):
+    taken = []
+    try:
+        for _ in range(count):
+            taken.append(inbox.get(timeout=timeout))
+    except queue.Empty:
+        pass
+    return taken
+
+def authorize(client_id, username, topic, access):
+    if access == libmqtt.ACCESS_PUBLISH:
+        return "readonly" not in topic.split("/")
+    return not topic.startswith("secret/")
+
+def enhanced(step):
+    # Method "token": CONNECT sends "hello", the broker challenges, "answer" is right; a
+    # re-authentication sends "again" and must answer "again-answer".
+    if step["method"] != "token":
+        return 0x8C
+    if step["reauthenticating"]:
+        first, challenge, right = b"again", b"rechallenge", b"again-answer"
+    else:
+        first, challenge, right = b"hello", b"challenge", b"answer"
+    if step["step"] == 0 and step["data"] == first:
+        return 0x18, challenge
+    return 0x00 if step["step"] == 1 and step["data"] == right else 0x87
+
+events = []
+options = libmqtt.BrokerOptions(authorizer=authorize, enhanced_authenticator=enhanced,
+                                on_event=events.append)
+with libmqtt.Broker(options=options) as broker:
+    broker.start()
+    port = broker.port
+
+    # Every publish property arrives intact, at QoS 1 and 2; a plain publish has none.
+    inbox = queue.Queue()
+    with libmqtt.Connection.connect("127.0.0.1", port, v5("props-sub")) as sub, \
+            libmqtt.Connection.connect("127.0.0.1", port, v5(
+                "props-pub", session_expiry=60, receive_maximum=10, maximum_packet_size=1 << 20,
+                topic_alias_maximum=5, request_problem_information=False,
+                request_response_information=False, user_properties={"connect": "1"})) as pub:
+        # The brief's argument order: filter, QoS, callback.
+        check(sub.subscribe("props/#", 2, inbox.put, subscription_identifier=7) == 2,
+              "SUBACK reason code 2")
+        sub.loop_start()
+        properties = dict(
+            user_properties=[("a", "1"), ("b", "2")],
+            content_type="text/plain; charset=utf-8",
+            response_topic="props/reply",
+            correlation_data=b"\x00\x01\xff",
+            message_expiry=60,
+            payload_format=1,
+        )
+        check(pub.publish("props/full", "hello", qos=1, **properties) == 0,
+              "PUBACK reason code 0")
+        check(pub.publish("props/full", b"again", qos=2, **properties) == 0,
+              "PUBCOMP reason code 0")
+        pub.publish("props/plain", b"bare", qos=1)
+        received = take(inbox, 3)
+        check(len(received) == 3, f"three messages, got {received}")
+        for message, qos, payload in zip(received[:2], (1, 2), (b"hello", b"again")):
+            which = f"QoS {qos}"
+            check(message.topic == "props/full", f"{which} topic {message.topic}")
+            check(message.qos == qos and message.payload == payload, f"{which}: {message}")
+            check(message.user_properties == [("a", "1"), ("b", "2")],
+                  f"{which} user properties in order: {message.user_properties}")
+            check(message.content_type == "text/plain; charset=utf-8", f"{which} content type")
+            check(message.response_topic == "props/reply", f"{which} response topic")
+            check(message.correlation_data == b"\x00\x01\xff", f"{which} correlation data")
+            check(message.message_expiry is not None and 55 <= message.message_expiry <= 60,
+                  f"{which} message expiry {message.message_expiry}")
+            check(message.payload_format == 1, f"{which} payload format")
+            check(message.subscription_identifiers == [7], f"{which} subscription identifier")
+        if len(received) == 3:
+            plain = received[2]
+            check(plain.payload == b"bare" and plain.user_properties == [], f"plain: {plain}")
+            check((plain.content_type, plain.response_topic, plain.correlation_data,
+                   plain.message_expiry, plain.payload_format) == (None,) * 5,
+                  f"no properties on a plain publish: {plain}")
+            check(plain.subscription_identifiers == [7], "the identifier on a plain publish")
+        sub.loop_stop()
+
+    # No Local: the subscriber does not get its own message, a control subscriber does.
+    mine, control = queue.Queue(), queue.Queue()
+    with libmqtt.Connection.connect("127.0.0.1", port, v5("nolocal-self")) as me, \
+            libmqtt.Connection.connect("127.0.0.1", port, v5("nolocal-other")) as other:
+        me.subscribe("nolocal/t", 1, lambda m: mine.put(m.payload), no_local=True)
+        # The module's earlier argument order still works.
+        other.subscribe("nolocal/t", lambda m: control.put(m.payload), qos=1)
+        me.loop_start()
+        other.loop_start()
+        me.publish("nolocal/t", b"from self", qos=1)
+        other.publish("nolocal/t", b"from other", qos=1)
+        check(sorted(take(control, 2)) == [b"from other", b"from self"],
+              "the control subscriber got both")
+        check(take(mine, 1) == [b"from other"], "no-local subscriber got the other's message")
+        check(take(mine, 1, timeout=0.3) == [], "and not its own")
+        me.loop_stop()
+        other.loop_stop()
+
+    # request(): a second client answers on the Response Topic with the Correlation Data.
+    seen = queue.Queue()
+    with libmqtt.Connection.connect("127.0.0.1", port, v5("responder")) as responder, \
+            libmqtt.Connection.connect("127.0.0.1", port, v5("requester")) as requester:
+        def answer(request):
+            seen.put((request.response_topic, request.correlation_data))
+            responder.publish(request.response_topic, b"pong:" + request.payload, qos=1,
+                              correlation_data=request.correlation_data,
+                              user_properties=[("handled-by", "responder")])
+        responder.subscribe("svc/echo", 1, answer)
+        responder.loop_start()
+        response = requester.request("svc/echo", b"ping", qos=1, timeout=10)
+        check(isinstance(response, libmqtt.Message), f"a response: {response!r}")
+        if response is not None:
+            check(response.payload == b"pong:ping", f"response payload {response.payload!r}")
+            check(response.topic == "libmqtt/response/requester", f"topic {response.topic}")
+            check(response.user_properties == [("handled-by", "responder")],
+                  f"response user properties {response.user_properties}")
+            topic, correlation = seen.get(timeout=1)
+            check(topic == "libmqtt/response/requester", f"the request's response topic {topic}")
+            check(response.correlation_data == correlation and len(correlation) > 0,
+                  "the response carries the request's correlation data")
+        check(requester.request("svc/nobody", b"ping", qos=1, timeout=0.3) is None,
+              "request returns None when nobody answers")
+        responder.loop_stop()
+
+    with libmqtt.Connection.connect("127.0.0.1", port) as v4:
+        error = error_of(lambda: v4.request("svc/echo", b"ping", timeout=1))
+        check(error is not None and error.status == 2, f"request below level 5: {error}")
+        error = error_of(lambda: v4.publish("t", b"x", qos=1, content_type="text/plain"))
+        check(error is not None and error.status == 2, f"properties below level 5: {error}")
+
+    # Refusals surface the reason code.
+    with libmqtt.Connection.connect("127.0.0.1", port, v5("refused")) as c:
+        for qos in (1, 2):
+            error = error_of(lambda: c.publish("news/readonly", b"x", qos=qos,
+                                               user_properties=[("k", "v")]))
+            check(error is not None, f"QoS {qos} refused publish raises")
+            if error is not None:
+                check(error.status == libmqtt.STATUS_PUBLISH_REFUSED, f"status {error.status}")
+                check(error.reason_code == 0x87, f"reason code {error.reason_code}")
+                check(error.reason_text == "not authorized", error.reason_text)
+                check("[reason code 0x87 not authorized]" in str(error), str(error))
+        error = error_of(lambda: c.publish("text/t", b"\xff\xfe", qos=1, payload_format=1))
+        check(error is not None and error.status == libmqtt.STATUS_PUBLISH_REFUSED
+              and error.reason_code == 0x99, f"invalid UTF-8 refused with 0x99: {error}")
+        packet_id = c.publish_async("news/readonly", b"x", qos=1, content_type="text/plain")
+        error = error_of(lambda: c.wait_published(packet_id, timeout=10))
+        check(error is not None and error.status == libmqtt.STATUS_PUBLISH_REFUSED
+              and error.reason_code == 0x87, f"async refusal through wait_published: {error}")
+        error = error_of(lambda: c.subscribe("secret/#", 1, lambda m: None))
+        check(error is not None and error.status == libmqtt.STATUS_SUBSCRIBE_FAILED
+              and error.reason_code == 0x87 and error.reason_text == "not authorized",
+              f"refused subscription: {error}")
+        codes = c.subscribe_many([("open/+", 1), ("secret/x", 0)], lambda m: None,
+                                 retain_handling=2)
+        check(codes == [1, 0x87], f"subscribe_many reason codes {codes}")
+        check(error_of(lambda: c.unsubscribe("never/subscribed")) is None,
+              "unsubscribing nothing (0x11) is not an error")
+        check(libmqtt.reason_code_str(0x11) == "no subscription existed",
+              libmqtt.reason_code_str(0x11))
+        error = error_of(lambda: c.publish("bad/+", b"x", qos=1, content_type="text/plain"))
+        check(error is not None and error.status == 4 and error.reason_code is None
+              and error.reason_text is None, f"a local error has no reason code: {error}")
+        try:
+            c.subscribe("x", 1)
+            check(False, "subscribe without a callback raises")
+        except TypeError:
+            pass
+
+    # Enhanced authentication and re-authentication.
+    answered = []
+    def answer(method, data):
+        answered.append((method, data))
+        return b"answer" if data == b"challenge" else "again-answer"
+    with libmqtt.Connection.connect("127.0.0.1", port, v5(
+            "auth-ok", authentication=("token", b"hello", answer))) as c:
+        check(c.connected, "connected with enhanced authentication")
+        c.reauthenticate(b"again")
+        check(c.connected, "still connected after re-authentication")
+        check(answered == [("token", b"challenge"), ("token", b"rechallenge")],
+              f"both challenges answered: {answered}")
+    error = error_of(lambda: libmqtt.Connection.connect("127.0.0.1", port, v5(
+        "auth-wrong", authentication=("token", b"hello", lambda m, d: b"wrong"))))
+    check(error is not None and error.status == 55 and error.reason_code == 0x87,
+          f"a wrong answer is refused with 0x87: {error}")
+    error = error_of(lambda: libmqtt.Connection.connect("127.0.0.1", port, v5(
+        "auth-give-up", authentication=("token", b"hello", lambda m, d: None))))
+    check(error is not None and error.status == libmqtt.STATUS_AUTH_FAILED,
+          f"giving up fails with AUTH_FAILED: {error}")
+
+    # A will with properties, published on DISCONNECT 0x04.
+    wills = queue.Queue()
+    with libmqtt.Connection.connect("127.0.0.1", port, v5("will-watcher")) as watcher:
+        watcher.subscribe("wills/#", 1, wills.put)
+        watcher.loop_start()
+        owner = libmqtt.Connection.connect("127.0.0.1", port, v5(
+            "will-owner", will=("wills/owner", b"gone", 1, False),
+            will_properties=dict(content_type="text/plain", user_properties=[("why", "test")]),
+            will_delay=0))
+        owner.disconnect(reason_code=0x04)
+        owner.close()
+        got = take(wills, 1)
+        check(len(got) == 1, "DISCONNECT 0x04 published the will")
+        if got:
+            check(got[0].payload == b"gone" and got[0].content_type == "text/plain"
+                  and got[0].user_properties == [("why", "test")], f"the will: {got[0]}")
+        watcher.loop_stop()
+
+    connected = [e for e in events if e["kind"] == "connected" and e["client_id"] == "props-pub"]
+    check(len(connected) == 1 and connected[0]["protocol_level"] == 5,
+          f"the broker saw protocol level 5: {connected}")
+    ended = [e for e in events if e["kind"] == "disconnected" and e["client_id"] == "will-owner"]
+    check(len(ended) == 1 and ended[0]["reason_code"] == 0x04,
+          f"the broker saw DISCONNECT 0x04: {ended}")
+
+print("v5 checks passed" if not failures else f"{len(failures)} checks failed")
+sys.exit(1 if failures else 0)
+"##;

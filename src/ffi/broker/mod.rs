@@ -99,7 +99,8 @@ pub enum mqtt_disconnect_reason {
     None = 0,
     /// The client sent DISCONNECT; its will was discarded.
     ClientDisconnected = 1,
-    /// The socket closed or failed without DISCONNECT; the will was published.
+    /// The socket closed or failed without DISCONNECT, or an MQTT 5.0 client sent DISCONNECT
+    /// 0x04 (disconnect with will message): the will was published.
     ConnectionLost = 2,
     /// Nothing arrived for 1.5 × the keep-alive; the will was published.
     KeepAliveTimeout = 3,

@@ -10,12 +10,12 @@ use super::super::reason::set_last_reason_code;
 use super::super::status::mqtt_status;
 use super::callbacks::c_published_callback;
 use super::lifetime::free_connection;
-use super::v5_calls::{mqtt_publish_async_ex, mqtt_publish_ex, subscribe_codes};
+use super::v5_calls::{mqtt_publish_async_ex, mqtt_publish_ex, subscribe_codes, subscribe_refused};
 use super::{
     connection_arg, mqtt_connect_options, mqtt_connection, mqtt_message_callback,
     mqtt_published_callback, packet_id_arg, timeout_arg,
 };
-use crate::client::{Client, ClientError, ConnectOptions};
+use crate::client::{Client, ConnectOptions};
 use crate::protocol::SubackCode;
 
 /// The shared body of `mqtt_connect` and `mqtt_connect_ex`.
@@ -150,8 +150,10 @@ pub unsafe extern "C" fn mqtt_subscribe(
             }
             SubackCode::Failure => {
                 // SAFETY: checked non-NULL and UTF-8 by `subscribe_codes`.
-                let filter = unsafe { c_str_arg(filter, "filter") }?;
-                Err(ClientError::SubscribeRefused(filter.to_owned()).into())
+                Err(subscribe_refused(
+                    unsafe { c_str_arg(filter, "filter") }?,
+                    codes[0],
+                ))
             }
         }
     })

@@ -74,6 +74,7 @@ pub unsafe extern "C" fn mqtt_publish_async_ex(
     packet_id: *mut u16,
 ) -> mqtt_status {
     guard_status(|| {
+        set_last_reason_code(None);
         let defaults = PublishOptions::default();
         // SAFETY: the caller passes a live handle, a string, a buffer and a handle or NULL.
         let (client, topic, payload, options) = unsafe {
@@ -197,11 +198,26 @@ pub unsafe extern "C" fn mqtt_subscribe_ex(
             Ok(())
         } else {
             // SAFETY: checked non-NULL and UTF-8 by `subscribe_codes`.
-            let filter = unsafe { c_str_arg(filter, "filter") }?;
-            Err(ClientError::SubscribeRefused(filter.to_owned()).into())
+            Err(subscribe_refused(
+                unsafe { c_str_arg(filter, "filter") }?,
+                code,
+            ))
         }
-        .inspect_err(|_| set_last_reason_code(Some(code)))
     })
+}
+
+/// The failure of a subscription the server refused with `code`, which
+/// `mqtt_last_reason_code()` then gives and the message names.
+pub(super) fn subscribe_refused(filter: &str, code: ReasonCode) -> FfiError {
+    set_last_reason_code(Some(code));
+    FfiError::new(
+        mqtt_status::SubscribeFailed,
+        format!(
+            "broker refused the subscription to {filter:?}: SUBACK reason code 0x{:02X} ({})",
+            code.0,
+            code.description()
+        ),
+    )
 }
 
 /// `mqtt_subscribe_many` with MQTT 5.0 subscription options (NULL: MQTT 3.1.1's behaviour), the
