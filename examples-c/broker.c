@@ -1,12 +1,15 @@
 /*
  * broker: a standalone MQTT 5.0 / 3.1.1 broker built on libmqtt's embeddable broker.
  *
- *     build/broker [-c FILE] [-p PORT] [-b ADDRESS] [--max-connections N] [-v]
+ *     build/broker [-c FILE] [-p PORT] [-b ADDRESS] [--listen URL ...] [TLS options]
+ *                  [--max-connections N] [-v]
  *
  * Listens on 127.0.0.1:1883 unless told otherwise (-p 0 picks a free port; -c reads a
- * mosquitto.conf, whose listener -p and -b override) and prints "listening on ADDRESS:PORT"
- * once it accepts connections. SIGHUP reads the password and ACL files again (as mosquitto
- * does; on an error the old ones stay and the reason is printed). Runs until SIGINT or SIGTERM,
+ * mosquitto.conf, whose listener -p and -b override; --listen mqtt://HOST:PORT,
+ * mqtts://HOST:PORT, ws://HOST:PORT/PATH or wss://HOST:PORT/PATH, repeatable, opens those
+ * listeners, the TLS ones with --certfile and --keyfile) and prints "listening on URL" per listener once it accepts connections. SIGHUP
+ * reads the password and ACL files and the TLS certificates again (as mosquitto does; on an
+ * error the old ones stay and the reason is printed). Runs until SIGINT or SIGTERM,
  * then closes every connection and exits 0. -v logs connects and disconnects to stderr. A usage error
  * exits 2; a port that cannot be bound (e.g. in use) exits 1.
  */
@@ -23,12 +26,23 @@
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: broker [-c FILE] [-p PORT] [-b ADDRESS] [--max-connections N] [-v]\n"
-            "  -c, --config-file FILE   read a mosquitto.conf: listener, allow_anonymous,\n"
-            "                           password_file, acl_file, max_queued_messages,\n"
-            "                           max_inflight_messages, max_packet_size, message_size_limit\n"
+            "usage: broker [-c FILE] [-p PORT] [-b ADDRESS] [--listen URL ...] [TLS options]\n"
+            "              [--max-connections N] [-v]\n"
+            "  -c, --config-file FILE   read a mosquitto.conf: listener (with certfile, keyfile,\n"
+            "                           cafile, require_certificate, use_identity_as_username),\n"
+            "                           allow_anonymous, password_file, acl_file,\n"
+            "                           max_queued_messages, max_inflight_messages,\n"
+            "                           max_packet_size, message_size_limit\n"
             "  -p, --port PORT          port to listen on (default 1883; 0 picks a free one)\n"
             "  -b, --bind ADDRESS       address to listen on (default 127.0.0.1)\n"
+            "      --listen URL         a listener: mqtt://HOST:PORT, mqtts://HOST:PORT,\n"
+            "                           ws://HOST:PORT[/PATH] or wss://HOST:PORT[/PATH] (path\n"
+            "                           default /mqtt; repeatable; IPv6 as [::1]); replaces -p, -b\n"
+            "      --certfile FILE      certificate chain (PEM) of the mqtts listeners\n"
+            "      --keyfile FILE       private key (PEM) of the mqtts listeners\n"
+            "      --cafile FILE        CA (PEM) that client certificates must chain to\n"
+            "      --require-certificate       clients must present a certificate\n"
+            "      --use-identity-as-username  the certificate's CN is the user name\n"
             "      --max-connections N  connections served at once (default 1024)\n"
             "  -v, --verbose            log connects and disconnects to stderr\n"
             "  -h, --help               show this help\n"
@@ -87,6 +101,80 @@ static bool parse_count(const char *text, size_t *out) {
     return true;
 }
 
+#define MAX_LISTENERS 16
+
+/* A --listen URL split into its parts: what the listener speaks, the host (brackets removed),
+ * the port, and for WebSocket the path (empty: the default /mqtt). */
+typedef struct {
+    bool tls;
+    bool websocket;
+    char host[256];
+    uint16_t port;
+    char path[256];
+} listen_url;
+
+static bool parse_listen_url(const char *url, listen_url *out) {
+    static const struct {
+        const char *scheme;
+        bool tls, websocket;
+    } schemes[] = {{"mqtt://", false, false},
+                   {"mqtts://", true, false},
+                   {"ws://", false, true},
+                   {"wss://", true, true}};
+    const char *rest = NULL;
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
+        size_t len = strlen(schemes[i].scheme);
+        if (strncmp(url, schemes[i].scheme, len) == 0) {
+            out->tls = schemes[i].tls;
+            out->websocket = schemes[i].websocket;
+            rest = url + len;
+        }
+    }
+    if (rest == NULL) {
+        return false;
+    }
+    out->path[0] = '\0';
+    const char *slash = strchr(rest, '/');
+    char authority[300];
+    size_t authority_len = slash ? (size_t)(slash - rest) : strlen(rest);
+    if (authority_len >= sizeof authority || (slash && (!out->websocket ||
+                                                        strlen(slash) >= sizeof out->path))) {
+        return false;
+    }
+    if (slash) {
+        strcpy(out->path, slash);
+    }
+    memcpy(authority, rest, authority_len);
+    authority[authority_len] = '\0';
+    rest = authority;
+    const char *colon = strrchr(rest, ':');
+    if (colon == NULL || colon == rest) {
+        return false;
+    }
+    const char *host = rest;
+    size_t host_len = (size_t)(colon - rest);
+    if (host[0] == '[') {
+        if (host_len < 3 || host[host_len - 1] != ']') {
+            return false;
+        }
+        host++;
+        host_len -= 2;
+    }
+    if (host_len >= sizeof out->host) {
+        return false;
+    }
+    memcpy(out->host, host, host_len);
+    out->host[host_len] = '\0';
+    char *end = NULL;
+    errno = 0;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    if (errno != 0 || end == colon + 1 || *end != '\0' || port > 65535) {
+        return false;
+    }
+    out->port = (uint16_t)port;
+    return true;
+}
+
 /* The value of an option taking one, or NULL (after printing usage) if it is missing. */
 static const char *option_value(int argc, char **argv, int *i) {
     if (*i + 1 >= argc) {
@@ -103,6 +191,10 @@ int main(int argc, char **argv) {
     const char *config = NULL;
     size_t max_connections = 0;
     bool verbose = false;
+    listen_url listens[MAX_LISTENERS];
+    size_t listen_count = 0;
+    const char *certfile = NULL, *keyfile = NULL, *cafile = NULL;
+    bool require_certificate = false, identity_as_username = false;
 
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -126,6 +218,33 @@ int main(int argc, char **argv) {
                 usage(stderr);
                 return 2;
             }
+        } else if (strcmp(arg, "--listen") == 0) {
+            const char *value = option_value(argc, argv, &i);
+            if (value == NULL) {
+                usage(stderr);
+                return 2;
+            }
+            if (listen_count == MAX_LISTENERS || !parse_listen_url(value, &listens[listen_count])) {
+                fprintf(stderr, "broker: --listen needs mqtt://HOST:PORT, mqtts://HOST:PORT, "
+                                "ws://HOST:PORT[/PATH] or wss://HOST:PORT[/PATH] (at most %d), "
+                                "not '%s'\n", MAX_LISTENERS, value);
+                usage(stderr);
+                return 2;
+            }
+            listen_count++;
+        } else if (strcmp(arg, "--certfile") == 0 || strcmp(arg, "--keyfile") == 0 ||
+                   strcmp(arg, "--cafile") == 0) {
+            const char *value = option_value(argc, argv, &i);
+            if (value == NULL) {
+                usage(stderr);
+                return 2;
+            }
+            *(arg[2] == 'c' && arg[3] == 'e' ? &certfile : arg[2] == 'k' ? &keyfile : &cafile) =
+                value;
+        } else if (strcmp(arg, "--require-certificate") == 0) {
+            require_certificate = true;
+        } else if (strcmp(arg, "--use-identity-as-username") == 0) {
+            identity_as_username = true;
         } else if (strcmp(arg, "--max-connections") == 0) {
             const char *value = option_value(argc, argv, &i);
             if (value == NULL) {
@@ -188,8 +307,51 @@ int main(int argc, char **argv) {
         mqtt_broker_options_free(opts);
         return 1;
     }
+    if (listen_count > 0) {
+        bool any_tls = false;
+        for (size_t i = 0; i < listen_count; i++) {
+            any_tls = any_tls || listens[i].tls;
+        }
+        if (any_tls != (certfile != NULL && keyfile != NULL) ||
+            ((require_certificate || identity_as_username) && cafile == NULL)) {
+            fprintf(stderr, "broker: mqtts and wss listeners need --certfile and --keyfile (and "
+                            "client certificates --cafile), and only they take them\n");
+            mqtt_broker_options_free(opts);
+            usage(stderr);
+            return 2;
+        }
+        mqtt_broker_tls_options *tls = mqtt_broker_tls_options_new();
+        mqtt_status set = tls == NULL ? MQTT_STATUS_IO : MQTT_STATUS_OK;
+        if (set == MQTT_STATUS_OK && any_tls) {
+            set = mqtt_broker_tls_options_set_certificate_files(tls, certfile, keyfile);
+        }
+        if (set == MQTT_STATUS_OK && cafile != NULL) {
+            int mode = require_certificate || identity_as_username ? 2 : 1;
+            set = mqtt_broker_tls_options_set_client_certificates(tls, cafile, mode,
+                                                                 identity_as_username);
+        }
+        for (size_t i = 0; i < listen_count && set == MQTT_STATUS_OK; i++) {
+            const listen_url *l = &listens[i];
+            if (l->websocket) {
+                set = mqtt_broker_options_add_websocket_listener(
+                    opts, l->host, l->port, l->path[0] ? l->path : NULL, NULL, 0,
+                    l->tls ? tls : NULL);
+            } else {
+                set = mqtt_broker_options_add_listener(
+                    opts, l->tls ? MQTT_LISTENER_KIND_TLS : MQTT_LISTENER_KIND_TCP, l->host,
+                    l->port, l->tls ? tls : NULL);
+            }
+        }
+        mqtt_broker_tls_options_free(tls);
+        if (set != MQTT_STATUS_OK) {
+            fprintf(stderr, "broker: %s\n", mqtt_last_error());
+            mqtt_broker_options_free(opts);
+            usage(stderr);
+            return 2;
+        }
+    }
     char config_port[8];
-    if (port == NULL) {
+    if (port == NULL && mqtt_broker_options_listener_count(opts) == 0) {
         snprintf(config_port, sizeof config_port, "%d", mqtt_broker_options_get_port(opts));
         port = config_port;
     }
@@ -207,8 +369,12 @@ int main(int argc, char **argv) {
         mqtt_broker_free(broker);
         return 1;
     }
-    printf("listening on %s:%u\n", address ? address : (config ? "*" : "127.0.0.1"),
-           (unsigned)mqtt_broker_port(broker));
+    for (size_t i = 0; i < mqtt_broker_listener_count(broker); i++) {
+        char url[64];
+        if (mqtt_broker_listener_url(broker, i, url, sizeof url) == MQTT_STATUS_OK) {
+            printf("listening on %s\n", url);
+        }
+    }
     fflush(stdout);
 
     int signal_number = 0;
@@ -220,7 +386,7 @@ int main(int argc, char **argv) {
             break;
         }
         if (mqtt_broker_reload(broker) == MQTT_STATUS_OK) {
-            fprintf(stderr, "broker: reloaded the password and ACL files\n");
+            fprintf(stderr, "broker: reloaded the password and ACL files and TLS certificates\n");
         } else {
             fprintf(stderr, "broker: reload failed, keeping the old files: %s\n",
                     mqtt_last_error());

@@ -2,7 +2,8 @@
  * cli_v5.h: the command-line handling that publish.c and subscribe.c share; both include it.
  *
  * It holds what the two mosquitto-style programs do alike: the options both take (-h, -p, -i,
- * -u, -P, -k, -q, -V and -D), MQTT 5.0's -D properties (the table of the packets each property
+ * -u, -P, -k, -q, -V, -D, -L and the TLS options --cafile, --cert, --key and --insecure), MQTT
+ * 5.0's -D properties (the table of the packets each property
  * may appear in, parsing a -D, applying the CONNECT ones), putting the options into the
  * mqtt_connect_options, connecting, disconnecting and freeing what was made, and error lines
  * ending with the server's reason code.
@@ -13,7 +14,8 @@
  *   CLI_NAME    its name, which starts its messages ("publish")
  *   CLI_PACKET  the packet it sends properties for besides CONNECT ("PUBLISH")
  * and after it, the things this header declares for it: `struct properties` (what its other -D
- * properties go into), `free_properties`, `usage` and `apply_property`.
+ * properties go into), `free_properties`, `usage` and `apply_property`. Its getopt_long call
+ * takes "L:" among the short options and CLI_LONG_OPTIONS among the long ones.
  */
 #ifndef LIBMQTT_EXAMPLES_CLI_V5_H
 #define LIBMQTT_EXAMPLES_CLI_V5_H
@@ -39,6 +41,24 @@
     "        -D connect topic-alias-maximum N\n"                                               \
     "        -D connect request-response-information|request-problem-information 0|1\n"       \
     "        -D connect user-property NAME VALUE\n"
+
+/* The usage lines for -L and the TLS options. */
+#define CLI_TLS_USAGE                                                                          \
+    "  -L  the broker as a URL: mqtt(s)://[user[:password]@]host[:port]/topic (mqtts: TLS,\n" \
+    "      port 8883 unless given; the topic is the one to use)\n"                              \
+    "  --cafile FILE  TLS: trust the CA certificates in FILE (PEM; default: the system's)\n"   \
+    "  --cert FILE    TLS: the client certificate (PEM), with --key\n"                        \
+    "  --key FILE     TLS: the client certificate's private key (PEM)\n"                      \
+    "  --insecure     TLS: do not verify the server's certificate or name (tests only)\n"     \
+    "      Any TLS option connects over TLS, on port 8883 unless -p or -L says otherwise.\n"
+
+/* The long options cli_option takes, for the programs' getopt_long tables. */
+enum cli_long_option { CLI_OPT_CAFILE = 512, CLI_OPT_CERT, CLI_OPT_KEY, CLI_OPT_INSECURE };
+#define CLI_LONG_OPTIONS                                                                       \
+    {"cafile", required_argument, NULL, CLI_OPT_CAFILE},                                       \
+        {"cert", required_argument, NULL, CLI_OPT_CERT},                                       \
+        {"key", required_argument, NULL, CLI_OPT_KEY},                                         \
+        {"insecure", no_argument, NULL, CLI_OPT_INSECURE}
 
 /* Ends an error line with the server's reason code when it refused (0x80 and above) and
  * libmqtt's message does not already name the reason. */
@@ -115,6 +135,12 @@ static int apply_property(struct properties *props, const struct cli_property *p
 
 struct cli_options {
     const char *host, *port, *client_id, *user, *password;
+    const char *cafile, *cert, *key; /* --cafile, --cert, --key */
+    int insecure;                    /* --insecure */
+    int host_given;                  /* -h */
+    const char *url;       /* -L without user and topic: "mqtt(s)://host[:port]", or NULL */
+    const char *url_topic; /* -L's topic */
+    char *url_buffer;      /* what url, url_topic and -L's user and password point into */
     long qos, keep_alive;
     int level;                     /* the protocol level: 5, 4 (3.1.1, the default) or 3 */
     int have_properties;           /* a -D was given */
@@ -129,7 +155,7 @@ struct cli_options {
  * cli->connect. */
 static int cli_init(struct cli_options *cli, struct properties *properties, int allocated) {
     struct cli_options defaults = {
-        .host = "localhost", .port = "1883", .keep_alive = 60, .level = 4,
+        .host = "localhost", .keep_alive = 60, .level = 4,
         .connect = mqtt_connect_options_new(), .properties = properties,
     };
     *cli = defaults;
@@ -146,6 +172,7 @@ static int cli_init(struct cli_options *cli, struct properties *properties, int 
  * `exit_code`, for the end of main. */
 static int cli_finish(struct cli_options *cli, mqtt_connection *connection, int exit_code) {
     mqtt_connection_free(connection);
+    free(cli->url_buffer);
     mqtt_connect_options_free(cli->connect);
     free_properties(cli->properties);
     return exit_code;
@@ -318,13 +345,69 @@ static int cli_property_option(struct cli_options *cli, const char *command_text
 
 /* ---- Reading, checking and using the shared options ---------------------------------------- */
 
+/* -L mqtt(s)://[user[:password]@]host[:port]/topic, as mosquitto's clients take it: keeps
+ * "scheme://host[:port]" for mqtt_connect_url (which checks the host and port), the topic, and
+ * the user and password if given. Returns -1 after a message on bad usage or out of memory. */
+static int cli_url_option(struct cli_options *cli, const char *arg) {
+    size_t scheme_len = 0;
+    if (strncasecmp(arg, "mqtt://", 7) == 0) {
+        scheme_len = 7;
+    } else if (strncasecmp(arg, "mqtts://", 8) == 0) {
+        scheme_len = 8;
+    } else {
+        fprintf(stderr, CLI_NAME ": -L: the URL must start with mqtt:// or mqtts://\n");
+        return -1;
+    }
+    if (cli->url != NULL) {
+        fprintf(stderr, CLI_NAME ": -L may be given once\n");
+        return -1;
+    }
+    /* One allocation: the URL split in place, then "scheme://host[:port]" after it. */
+    size_t len = strlen(arg);
+    char *buffer = malloc(2 * len + 2);
+    if (buffer == NULL) {
+        fprintf(stderr, CLI_NAME ": out of memory\n");
+        return -1;
+    }
+    memcpy(buffer, arg, len + 1);
+    char *authority = buffer + scheme_len;
+    char *slash = strchr(authority, '/');
+    if (slash == NULL || slash[1] == '\0') {
+        fprintf(stderr, CLI_NAME ": -L: the URL needs a topic: mqtt(s)://host[:port]/topic\n");
+        free(buffer);
+        return -1;
+    }
+    *slash = '\0';
+    char *at = strrchr(authority, '@');
+    if (at != NULL) {
+        *at = '\0';
+        char *colon = strchr(authority, ':');
+        if (colon != NULL) {
+            *colon = '\0';
+            cli->password = colon + 1;
+        }
+        cli->user = authority;
+        authority = at + 1;
+    }
+    char *url = buffer + len + 1;
+    memcpy(url, arg, scheme_len);
+    strcpy(url + scheme_len, authority);
+    cli->url_buffer = buffer;
+    cli->url = url;
+    cli->url_topic = slash + 1;
+    return 0;
+}
+
 /* Takes one of the options both programs take, which getopt_long returned as `opt`: -h, -p, -i,
- * -u, -P, -k, -q, -V or -D; any other prints the usage. Returns -1 (after a message) on bad
- * usage. */
+ * -u, -P, -k, -q, -V, -D, -L, --cafile, --cert, --key or --insecure; any other prints the usage.
+ * Returns -1 (after a message) on bad usage. */
 static int cli_option(struct cli_options *cli, int opt, int argc, char **argv) {
     const char *arg = optarg;
     switch (opt) {
-    case 'h': cli->host = arg; break;
+    case 'h':
+        cli->host = arg;
+        cli->host_given = 1;
+        break;
     case 'p': cli->port = arg; break;
     case 'i': cli->client_id = arg; break;
     case 'u': cli->user = arg; break;
@@ -351,6 +434,11 @@ static int cli_option(struct cli_options *cli, int opt, int argc, char **argv) {
         cli->late_version = cli->level < 5 && cli->have_properties ? arg : NULL;
         break;
     case 'D': return cli_property_option(cli, arg, argc, argv, &optind);
+    case 'L': return cli_url_option(cli, arg);
+    case CLI_OPT_CAFILE: cli->cafile = arg; break;
+    case CLI_OPT_CERT: cli->cert = arg; break;
+    case CLI_OPT_KEY: cli->key = arg; break;
+    case CLI_OPT_INSECURE: cli->insecure = 1; break;
     default: usage(argv[0]); return -1;
     }
     return 0;
@@ -362,12 +450,25 @@ static int cli_check(const struct cli_options *cli) {
         fprintf(stderr, CLI_NAME ": -P needs -u\n");
         return -1;
     }
+    if ((cli->cert == NULL) != (cli->key == NULL)) {
+        fprintf(stderr, CLI_NAME ": --cert and --key go together\n");
+        return -1;
+    }
+    if (cli->url != NULL && (cli->host_given || cli->port != NULL)) {
+        fprintf(stderr, CLI_NAME ": -L names the broker: give either -L or -h/-p\n");
+        return -1;
+    }
     if (cli->late_version != NULL) {
         fprintf(stderr, CLI_NAME ": -D properties need MQTT 5.0, but -V %s came after them\n",
                 cli->late_version);
         return -1;
     }
     return 0;
+}
+
+/* Whether a TLS option was given. */
+static int cli_tls(const struct cli_options *cli) {
+    return cli->cafile != NULL || cli->cert != NULL || cli->insecure;
 }
 
 /* Puts the shared options into cli->connect; the status of the first that failed. */
@@ -385,17 +486,31 @@ static mqtt_status cli_connect_options(const struct cli_options *cli) {
         status = mqtt_connect_options_set_password(options, (const uint8_t *)cli->password,
                                                    strlen(cli->password));
     }
+    if (status == MQTT_STATUS_OK && cli_tls(cli)) {
+        status = mqtt_connect_options_set_tls(options, cli->cafile, cli->cert, cli->key);
+    }
+    if (status == MQTT_STATUS_OK && cli->insecure) {
+        status = mqtt_connect_options_set_tls_insecure(options, true);
+    }
     return status;
 }
 
-/* Connects with cli->connect; NULL after a message (with the reason code of a refusal). */
+/* Connects with cli->connect, to -L's URL or else to -h and -p (by default 1883, or 8883 with
+ * TLS); NULL after a message (with the reason code of a refusal). */
 static mqtt_connection *cli_connect(const struct cli_options *cli) {
-    mqtt_connection *connection = mqtt_connect(cli->host, cli->port, cli->connect);
+    const char *port = cli->port != NULL ? cli->port : cli_tls(cli) ? "8883" : "1883";
+    mqtt_connection *connection = cli->url != NULL
+                                      ? mqtt_connect_url(cli->url, cli->connect)
+                                      : mqtt_connect(cli->host, port, cli->connect);
     if (connection == NULL) {
         /* Before any other libmqtt call, which would reset mqtt_last_error(). */
         int reason = mqtt_last_reason_code();
-        fprintf(stderr, CLI_NAME ": cannot connect to %s:%s: %s (%s)", cli->host, cli->port,
-                mqtt_status_str((int)mqtt_last_status()), mqtt_last_error());
+        if (cli->url != NULL) {
+            fprintf(stderr, CLI_NAME ": cannot connect to %s", cli->url);
+        } else {
+            fprintf(stderr, CLI_NAME ": cannot connect to %s:%s", cli->host, port);
+        }
+        fprintf(stderr, ": %s (%s)", mqtt_status_str((int)mqtt_last_status()), mqtt_last_error());
         print_reason(reason, mqtt_last_error());
     }
     return connection;

@@ -1,9 +1,17 @@
 /*
  * publish: send one message to an MQTT broker, in the style of mosquitto_pub.
  *
- *   publish [-h host] [-p port] -t topic (-m message | -n) [-q qos] [-r] [-i client-id]
- *           [-u user] [-P password] [-k keepalive] [-V version]
+ *   publish [-h host] [-p port | -L URL] -t topic (-m message | -n) [-q qos] [-r]
+ *           [-i client-id] [-u user] [-P password] [-k keepalive] [-V version]
  *           [-D command property value [-D ...]]
+ *           [--cafile FILE] [--cert FILE --key FILE] [--insecure]
+ *
+ * -L names the broker as mosquitto_pub's -L does, mqtt(s)://[user[:password]@]host[:port]/topic,
+ * the topic taking the place of -t; mqtts:// connects over TLS (port 8883 unless given). The TLS
+ * options are mosquitto_pub's: --cafile the CA certificates to trust (default: the system's),
+ * --cert and --key a client certificate, --insecure no verification of the server's certificate
+ * (for tests; mosquitto_pub's skips only the name check). Any of them connects over TLS, on
+ * port 8883 unless -p says otherwise.
  *
  * -n sends an empty message; --help prints the usage. Waits for the acknowledgement the QoS asks for, then disconnects.
  * Exits 0 on success, 1 on failure (with a message on stderr), 2 on bad usage.
@@ -40,11 +48,13 @@
 
 static void usage(const char *program) {
     fprintf(stderr,
-            "usage: %s [-h host] [-p port] -t topic (-m message | -n) [-q qos] [-r]\n"
+            "usage: %s [-h host] [-p port | -L URL] -t topic (-m message | -n) [-q qos] [-r]\n"
             "          [-i client-id] [-u user] [-P password] [-k keepalive] [-V version]\n"
             "          [-D command property value ...]\n"
+            "          [--cafile FILE] [--cert FILE --key FILE] [--insecure]\n"
             "  -n  send an empty message (--help: print this)\n"
             "  -r  ask the broker to retain the message\n"
+            CLI_TLS_USAGE
             CLI_V5_USAGE
             "        -D publish message-expiry-interval N | topic-alias N\n"
             "        -D publish content-type|response-topic|correlation-data TEXT\n"
@@ -110,12 +120,12 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    static const struct option long_options[] = {{"help", no_argument, NULL, 'H'},
-                                                 {NULL, 0, NULL, 0}};
+    static const struct option long_options[] = {
+        {"help", no_argument, NULL, 'H'}, CLI_LONG_OPTIONS, {NULL, 0, NULL, 0}};
     int opt;
     /* '+': stop at the first non-option, so the -D values that follow its command are never
      * reordered. */
-    while ((opt = getopt_long(argc, argv, "+h:p:t:m:nq:ri:u:P:k:V:D:", long_options, NULL)) !=
+    while ((opt = getopt_long(argc, argv, "+h:p:t:m:nq:ri:u:P:k:V:D:L:", long_options, NULL)) !=
            -1) {
         switch (opt) {
         case 't': topic = optarg; break;
@@ -128,6 +138,9 @@ int main(int argc, char **argv) {
         default:
             if (cli_option(&cli, opt, argc, argv) != 0) goto usage_error;
         }
+    }
+    if (topic == NULL) {
+        topic = cli.url_topic;
     }
     if (topic == NULL || (message == NULL) == (empty == 0) || optind != argc) {
         if (message != NULL && empty) {

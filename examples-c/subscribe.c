@@ -1,10 +1,18 @@
 /*
  * subscribe: print messages from an MQTT broker, in the style of mosquitto_sub.
  *
- *   subscribe [-h host] [-p port] -t filter [-t filter ...] [-q qos] [-i client-id]
+ *   subscribe [-h host] [-p port | -L URL] -t filter [-t filter ...] [-q qos] [-i client-id]
  *             [-u user] [-P password] [-k keepalive] [-c] [-C count] [-W seconds] [-v]
  *             [-F format] [-N] [-V version] [-D command property value [-D ...]]
  *             [--nl] [--rap] [--retain-handling 0|1|2]
+ *             [--cafile FILE] [--cert FILE --key FILE] [--insecure]
+ *
+ * -L names the broker as mosquitto_sub's -L does, mqtt(s)://[user[:password]@]host[:port]/filter,
+ * the filter subscribed to besides any -t; mqtts:// connects over TLS (port 8883 unless given).
+ * The TLS options are mosquitto_sub's: --cafile the CA certificates to trust (default: the
+ * system's), --cert and --key a client certificate, --insecure no verification of the server's
+ * certificate (for tests; mosquitto_sub's skips only the name check). Any of them connects over
+ * TLS, on port 8883 unless -p says otherwise.
  *
  * Prints each payload on its own line (with -v: "topic payload"; -N leaves out the newline).
  * Exits 0 after -C count messages (or, without -C, when the broker closes the connection), 1 on
@@ -64,10 +72,11 @@ struct received {
 
 static void usage(const char *program) {
     fprintf(stderr,
-            "usage: %s [-h host] [-p port] -t filter [-t filter ...] [-q qos] [-i client-id]\n"
-            "          [-u user] [-P password] [-k keepalive] [-c] [-C count] [-W seconds] [-v]\n"
-            "          [-F format] [-N] [-V version] [-D command property value ...]\n"
-            "          [--nl] [--rap] [--retain-handling 0|1|2]\n"
+            "usage: %s [-h host] [-p port | -L URL] -t filter [-t filter ...] [-q qos]\n"
+            "          [-i client-id] [-u user] [-P password] [-k keepalive] [-c] [-C count]\n"
+            "          [-W seconds] [-v] [-F format] [-N] [-V version]\n"
+            "          [-D command property value ...] [--nl] [--rap] [--retain-handling 0|1|2]\n"
+            "          [--cafile FILE] [--cert FILE --key FILE] [--insecure]\n"
             "  -c  keep the session (clean session off; with -V 5 it never expires)\n"
             "  -C  exit after receiving count messages\n"
             "  -W  give up (exit 1) after this many seconds\n"
@@ -78,6 +87,7 @@ static void usage(const char *program) {
             "      format, %%S subscription identifier, %%A topic alias, %%I %%U @X @N time,\n"
             "      %%%% @@ \\n \\t \\r \\v \\a \\e \\0 \\\\\n"
             "  -N  no newline after each message\n"
+            CLI_TLS_USAGE
             CLI_V5_USAGE
             "        -D subscribe subscription-identifier N\n"
             "        -D subscribe user-property NAME VALUE\n"
@@ -438,12 +448,13 @@ int main(int argc, char **argv) {
         {"retain-as-published", no_argument, NULL, OPT_RETAIN_AS_PUBLISHED},
         {"retain-handling", required_argument, NULL, OPT_RETAIN_HANDLING},
         {"help", no_argument, NULL, OPT_HELP},
+        CLI_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     int opt;
     /* '+': stop at the first non-option, so the -D values that follow its command are never
      * reordered. */
-    while ((opt = getopt_long(argc, argv, "+h:p:t:q:i:u:P:k:cC:W:vV:D:F:N", long_options,
+    while ((opt = getopt_long(argc, argv, "+h:p:t:q:i:u:P:k:cC:W:vV:D:F:NL:", long_options,
                               NULL)) != -1) {
         switch (opt) {
         case 't':
@@ -495,6 +506,13 @@ int main(int argc, char **argv) {
         default:
             if (cli_option(&cli, opt, argc, argv) != 0) goto usage_error;
         }
+    }
+    if (cli.url_topic != NULL) {
+        if (filter_count == MAX_FILTERS) {
+            fprintf(stderr, "subscribe: at most %d filters\n", MAX_FILTERS);
+            goto usage_error;
+        }
+        filters[filter_count++] = cli.url_topic;
     }
     if (filter_count == 0 || optind != argc) {
         usage(argv[0]);

@@ -99,6 +99,13 @@ typedef enum {
      */
     MQTT_STATUS_PROTOCOL_ERROR = 45,
     /**
+     * TLS failed: the server's certificate was not accepted (unknown issuer, wrong host
+     * name, expired), the server refused the handshake (e.g. it requires a client
+     * certificate), or the TLS settings could not be used (an unreadable CA, certificate or
+     * key file); `mqtt_last_error()` says which.
+     */
+    MQTT_STATUS_TLS = 46,
+    /**
      * CONNACK 0x01: the server does not support the requested protocol level.
      */
     MQTT_STATUS_REFUSED_PROTOCOL_VERSION = 51,
@@ -370,6 +377,29 @@ typedef enum {
 } mqtt_broker_feature;
 
 /**
+ * What a listener speaks, passed as an `int` to `mqtt_broker_options_add_listener`.
+ */
+typedef enum {
+    /**
+     * MQTT over TCP.
+     */
+    MQTT_LISTENER_KIND_TCP = 0,
+    /**
+     * MQTT over TLS 1.2/1.3 (ALPN "mqtt"); needs TLS options with a certificate and key.
+     */
+    MQTT_LISTENER_KIND_TLS = 1,
+    /**
+     * MQTT over WebSocket, on path `/mqtt` (see `mqtt_broker_options_add_websocket_listener`
+     * for another path or an Origin list).
+     */
+    MQTT_LISTENER_KIND_WEB_SOCKET = 2,
+    /**
+     * MQTT over WebSocket over TLS, on path `/mqtt`; needs TLS options.
+     */
+    MQTT_LISTENER_KIND_WEB_SOCKET_TLS = 3,
+} mqtt_listener_kind;
+
+/**
  * Where the enhanced authenticator leaves the data for the client, with
  * `mqtt_auth_reply_set_data`; only valid during the callback.
  */
@@ -389,6 +419,14 @@ typedef struct mqtt_broker mqtt_broker;
  * options object from two threads at once.
  */
 typedef struct mqtt_broker_options mqtt_broker_options;
+
+/**
+ * A TLS listener's certificate, key and client-certificate policy (mosquitto's `certfile`,
+ * `keyfile`, `cafile`, `require_certificate`, `use_identity_as_username`). Created by
+ * `mqtt_broker_tls_options_new`, released by `mqtt_broker_tls_options_free`;
+ * `mqtt_broker_options_add_listener` copies it. Not thread-safe while being changed.
+ */
+typedef struct mqtt_broker_tls_options mqtt_broker_tls_options;
 
 /**
  * Connection settings for `mqtt_connect`. Create with `mqtt_connect_options_new`, release with
@@ -886,12 +924,14 @@ int mqtt_broker_options_get_port(const mqtt_broker_options *opts);
  * Reads the broker's password and ACL files again from where they were loaded, as mosquitto
  * does on SIGHUP (the broker program calls this on SIGHUP): connections made from now on use the
  * new files, and a connected client's ACL follows at its next publish or delivery. Files the
- * broker was started without stay absent. Blocks while reading the files (a password check
+ * broker was started without stay absent. Then reads the TLS listeners' certificate files
+ * again, as `mqtt_broker_reload_tls` does. Blocks while reading the files (a password check
  * on another thread is not held up); thread-safe, and may be called from the broker's callbacks.
  *
  * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT`, `MQTT_STATUS_IO` (a file cannot be
- * read) or `MQTT_STATUS_INVALID_ARGUMENT` (a malformed line; `mqtt_last_error()` says
- * `FILE:LINE: reason`). On failure the old files stay in force.
+ * read), `MQTT_STATUS_INVALID_ARGUMENT` (a malformed line; `mqtt_last_error()` says
+ * `FILE:LINE: reason`) or `MQTT_STATUS_TLS` (a certificate or key does not load). On failure
+ * the old files stay in force.
  *
  * # Safety
  * `broker` is NULL or a live broker.
@@ -935,6 +975,170 @@ mqtt_status mqtt_broker_subscribe(const mqtt_broker *broker,
  * `broker` is NULL or a live broker; `filter` is NULL or a NUL-terminated string.
  */
 mqtt_status mqtt_broker_unsubscribe(const mqtt_broker *broker, const char *filter);
+
+/**
+ * New TLS options: no certificate, key or CA yet, no client certificates asked for. Release
+ * with `mqtt_broker_tls_options_free`. Returns NULL only if memory is exhausted.
+ */
+mqtt_broker_tls_options *mqtt_broker_tls_options_new(void);
+
+/**
+ * Releases TLS options. NULL is a no-op.
+ *
+ * # Safety
+ * `tls` is NULL or a pointer from `mqtt_broker_tls_options_new` not freed before.
+ */
+void mqtt_broker_tls_options_free(mqtt_broker_tls_options *tls);
+
+/**
+ * Sets the certificate chain (PEM, leaf first) and private key (PEM: PKCS#8, PKCS#1 or SEC1)
+ * from files, read when the broker starts and again by `mqtt_broker_reload_tls`.
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` or
+ * `MQTT_STATUS_INVALID_UTF8`.
+ *
+ * # Safety
+ * `tls` is a live handle; `cert_file` and `key_file` are NUL-terminated paths.
+ */
+mqtt_status mqtt_broker_tls_options_set_certificate_files(mqtt_broker_tls_options *tls,
+                                                          const char *cert_file,
+                                                          const char *key_file);
+
+/**
+ * Sets the certificate chain and private key from PEM data in memory (copied).
+ *
+ * Does not block. Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`.
+ *
+ * # Safety
+ * `tls` is a live handle; `cert_pem`/`key_pem` point to `cert_len`/`key_len` readable bytes.
+ */
+mqtt_status mqtt_broker_tls_options_set_certificate_pem(mqtt_broker_tls_options *tls,
+                                                        const uint8_t *cert_pem,
+                                                        size_t cert_len,
+                                                        const uint8_t *key_pem,
+                                                        size_t key_len);
+
+/**
+ * Asks clients for a certificate signed by a CA of `ca_file` (PEM): `mode` 0 asks for none
+ * (default), 1 requests one (clients without a certificate are still accepted), 2 requires
+ * one (mosquitto's `require_certificate true`). With `identity_as_username` the verified
+ * certificate's Common Name (or whole subject) becomes the user name and the password file is
+ * not consulted (mosquitto's `use_identity_as_username`); the authenticator callback, if any,
+ * still decides.
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` (NULL `tls`, or NULL
+ * `ca_file` with a mode above 0), `MQTT_STATUS_INVALID_ARGUMENT` (mode out of range, or
+ * identity as user name without a required certificate).
+ *
+ * # Safety
+ * `tls` is a live handle; `ca_file` is NULL or a NUL-terminated path.
+ */
+mqtt_status mqtt_broker_tls_options_set_client_certificates(mqtt_broker_tls_options *tls,
+                                                            const char *ca_file,
+                                                            int mode,
+                                                            bool identity_as_username);
+
+/**
+ * Adds a listener to the options: `kind` (an `mqtt_listener_kind`), the address to bind (an
+ * IPv4 or IPv6 address, or a host name resolved at start) and the port (0 picks a free one),
+ * and for TLS the TLS options (copied; NULL for TCP). All listeners share sessions,
+ * subscriptions and retained messages. When the options have listeners, `mqtt_broker_new`
+ * takes NULL as its port and opens exactly these; given a port too, it opens a TCP listener
+ * on it first.
+ *
+ * Does not block (the certificate files are read at start). Returns `MQTT_STATUS_OK`,
+ * `MQTT_STATUS_NULL_ARGUMENT` (TLS kinds without TLS options), `MQTT_STATUS_INVALID_UTF8`, or
+ * `MQTT_STATUS_INVALID_ARGUMENT` (unknown kind, TLS options without certificate and key).
+ *
+ * # Safety
+ * `opts` is a live options object; `address` is NUL-terminated; `tls` is NULL or a live
+ * handle.
+ */
+mqtt_status mqtt_broker_options_add_listener(mqtt_broker_options *opts,
+                                             int kind,
+                                             const char *address,
+                                             uint16_t port,
+                                             const mqtt_broker_tls_options *tls);
+
+/**
+ * Adds a WebSocket listener (MQTT 5.0 section 6) serving `path` (NULL: `/mqtt`; "" every
+ * path, as mosquitto does), accepting upgrades only from the `origin_count` origins in
+ * `origins` (e.g. "https://example.com"; none: any origin), over TLS when `tls` is not NULL.
+ * Otherwise as `mqtt_broker_options_add_listener`. Clients must offer the subprotocol `mqtt`
+ * (or `mqttv3.1`); other requests get an HTTP error.
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT`,
+ * `MQTT_STATUS_INVALID_UTF8` or `MQTT_STATUS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `opts` is a live options object; `address` is NUL-terminated; `path` is NULL or
+ * NUL-terminated; `origins` points to `origin_count` NUL-terminated strings (NULL when 0);
+ * `tls` is NULL or a live handle.
+ */
+mqtt_status mqtt_broker_options_add_websocket_listener(mqtt_broker_options *opts,
+                                                       const char *address,
+                                                       uint16_t port,
+                                                       const char *path,
+                                                       const char *const *origins,
+                                                       size_t origin_count,
+                                                       const mqtt_broker_tls_options *tls);
+
+/**
+ * How many listeners the broker has once started (0 before, or for NULL). A pure getter.
+ *
+ * # Safety
+ * `broker` is NULL or a live broker.
+ */
+size_t mqtt_broker_listener_count(const mqtt_broker *broker);
+
+/**
+ * The port listener `index` (0-based, in the order added; the `mqtt_broker_new` port's TCP
+ * listener first) got once started; 0 for an index out of range, before start, or for NULL.
+ * A pure getter.
+ *
+ * # Safety
+ * `broker` is NULL or a live broker.
+ */
+uint16_t mqtt_broker_listener_port(const mqtt_broker *broker, size_t index);
+
+/**
+ * Writes the URL of listener `index` — `mqtt://ADDRESS:PORT`, `mqtts://…`, `ws://ADDRESS:PORT/PATH`
+ * or `wss://…`, an IPv6 address in brackets, the port it got — NUL-terminated into `out`
+ * (`size` bytes).
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT`,
+ * `MQTT_STATUS_NOT_FOUND` (no such listener, or not started), or `MQTT_STATUS_TOO_LARGE`
+ * (`out` too small; nothing written). 64 bytes suffice but for a long WebSocket path.
+ *
+ * # Safety
+ * `broker` is NULL or a live broker; `out` points to `size` writable bytes.
+ */
+mqtt_status mqtt_broker_listener_url(const mqtt_broker *broker,
+                                     size_t index,
+                                     char *out,
+                                     size_t size);
+
+/**
+ * How many listeners the options hold (`mqtt_broker_options_add_listener`, or a configuration
+ * file's); 0 for NULL or none. A pure getter.
+ *
+ * # Safety
+ * `opts` is NULL or a live options object.
+ */
+size_t mqtt_broker_options_listener_count(const mqtt_broker_options *opts);
+
+/**
+ * Reads the certificate, key and CA files of every TLS listener again: connections accepted
+ * from now on use them; open connections keep theirs. On failure (`mqtt_last_error()` names
+ * the file) the listener keeps its configuration. `mqtt_broker_reload` does this too. Blocks
+ * while reading the files; thread-safe.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` or `MQTT_STATUS_TLS`.
+ *
+ * # Safety
+ * `broker` is NULL or a live broker.
+ */
+mqtt_status mqtt_broker_reload_tls(const mqtt_broker *broker);
 
 /**
  * Creates broker options with the defaults: bind address 127.0.0.1, at most 1024 connections,
@@ -1319,8 +1523,11 @@ mqtt_status mqtt_auth_reply_set_data(mqtt_auth_reply *reply, const uint8_t *data
  * free port, see `mqtt_broker_port`) with `opts`, or the defaults when `opts` is NULL. The
  * options are copied. Nothing listens until `mqtt_broker_start`. Does not block.
  *
+ * With listeners added to `opts` (`mqtt_broker_options_add_listener`), `port` may be NULL:
+ * the broker opens exactly those; a `port` given as well opens a TCP listener on it first.
+ *
  * Returns a new broker owned by the caller (release it with `mqtt_broker_free`), or NULL with
- * `MQTT_STATUS_NULL_ARGUMENT` (NULL `port`), `MQTT_STATUS_INVALID_UTF8` or
+ * `MQTT_STATUS_NULL_ARGUMENT` (NULL `port` without listeners), `MQTT_STATUS_INVALID_UTF8` or
  * `MQTT_STATUS_INVALID_ARGUMENT` (not a port number) in `mqtt_last_status()`.
  *
  * # Safety
@@ -1466,7 +1673,8 @@ mqtt_status mqtt_broker_clients(const mqtt_broker *broker,
  * `mqtt_last_status()` / `mqtt_last_error()` telling why: `MQTT_STATUS_RESOLVE`,
  * `MQTT_STATUS_IO` (no address accepted the TCP connection), `MQTT_STATUS_TIMEOUT`, one of the
  * `MQTT_STATUS_REFUSED_*` codes (the broker's CONNACK refusal; `mqtt_last_error()` gives its
- * reason), `MQTT_STATUS_PROTOCOL_ERROR`, `MQTT_STATUS_INVALID_ARGUMENT`.
+ * reason), `MQTT_STATUS_PROTOCOL_ERROR`, `MQTT_STATUS_INVALID_ARGUMENT`, and with TLS settings
+ * (`mqtt_connect_options_set_tls`) `MQTT_STATUS_TLS` when TLS failed.
  *
  * # Safety
  * `host` and `port` are NUL-terminated strings (or NULL, an error); `options` is NULL or a
@@ -1709,7 +1917,8 @@ mqtt_status mqtt_disconnect(const mqtt_connection *connection);
  * stopped and joined first (the callback it runs finishes) and started again on success;
  * called from a callback on the loop thread, the loop continues on the new connection after
  * the callback returns. Returns `MQTT_STATUS_OK`, a connect failure (`MQTT_STATUS_RESOLVE`,
- * `MQTT_STATUS_IO`, `MQTT_STATUS_TIMEOUT`, a `MQTT_STATUS_REFUSED_*` refusal), or
+ * `MQTT_STATUS_IO`, `MQTT_STATUS_TIMEOUT`, `MQTT_STATUS_TLS`, a `MQTT_STATUS_REFUSED_*`
+ * refusal), or
  * `MQTT_STATUS_TIMEOUT` when another `mqtt_reconnect` did not finish within the connect
  * timeout; after a failure the connection stays closed and this may be called again.
  *
@@ -1793,7 +2002,8 @@ int mqtt_connection_socket(const mqtt_connection *connection);
 
 /**
  * Whether bytes wait in the connection's send buffer — the re-sends and offline queue a
- * reconnect put there — so an event loop should wait for the socket to be writable and call
+ * reconnect put there, or over TLS records that reading produced — so an event loop should
+ * wait for the socket to be writable and call
  * `mqtt_loop_write`. Other packets are written by the call that makes them. A pure getter:
  * does not block and leaves `mqtt_last_status()` and `mqtt_last_error()` as they were; false
  * for NULL.
@@ -2237,6 +2447,80 @@ mqtt_status mqtt_connect_options_set_offline_queue(mqtt_connect_options *options
                                                    bool queue_qos0);
 
 /**
+ * Turns TLS on for `mqtt_connect` (and every reconnect): the server's certificate must be
+ * signed by a CA in `ca_file` (PEM; NULL: the system's CA certificates) and name the host
+ * connected to (see `mqtt_connect_options_set_tls_server_name`, and
+ * `mqtt_connect_options_set_tls_insecure` for tests). `cert_file` and `key_file` (PEM: the
+ * certificate chain, leaf first, and its private key) give a client certificate for servers
+ * that ask for one; pass both or neither. TLS 1.2 and 1.3, ALPN "mqtt", SNI with the host
+ * name. The files are read by `mqtt_connect`, which fails with `MQTT_STATUS_TLS` when one
+ * cannot be used. Calling it again replaces the files and keeps the other TLS settings.
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` when `options` is
+ * NULL, `MQTT_STATUS_INVALID_ARGUMENT` when only one of `cert_file` and `key_file` is given or
+ * a name is empty, `MQTT_STATUS_INVALID_UTF8` when a name is not UTF-8.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`; `ca_file`, `cert_file` and
+ * `key_file` are NULL or NUL-terminated strings.
+ */
+mqtt_status mqtt_connect_options_set_tls(mqtt_connect_options *options,
+                                         const char *ca_file,
+                                         const char *cert_file,
+                                         const char *key_file);
+
+/**
+ * With `insecure` true, accepts any server certificate for any name: the connection is
+ * encrypted but the server is not authenticated, so use it for tests only (mosquitto's
+ * `--insecure` skips only the name check). Turns TLS on, with the defaults of
+ * `mqtt_connect_options_set_tls(options, NULL, NULL, NULL)` unless set.
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, or `MQTT_STATUS_NULL_ARGUMENT` when `options` is
+ * NULL.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`.
+ */
+mqtt_status mqtt_connect_options_set_tls_insecure(mqtt_connect_options *options, bool insecure);
+
+/**
+ * The name the server's certificate must carry, also sent as SNI, instead of the host
+ * connected to (connecting to an address whose certificate names a host, say); NULL restores
+ * the host. Turns TLS on, with the defaults of
+ * `mqtt_connect_options_set_tls(options, NULL, NULL, NULL)` unless set.
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` when `options` is
+ * NULL, `MQTT_STATUS_INVALID_ARGUMENT` when `server_name` is neither a DNS name nor an IP
+ * address, `MQTT_STATUS_INVALID_UTF8` when it is not UTF-8.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`; `server_name` is NULL or a
+ * NUL-terminated string.
+ */
+mqtt_status mqtt_connect_options_set_tls_server_name(mqtt_connect_options *options,
+                                                     const char *server_name);
+
+/**
+ * `mqtt_connect` to the broker `url` names: "mqtt://host[:port]" over TCP (port 1883 unless
+ * given) or "mqtts://host[:port]" over TLS (port 8883) with the TLS settings of `options`, or
+ * without them the defaults (the system's CA certificates, the host name verified). An IPv6
+ * address goes in brackets ("mqtts://[::1]"); nothing may follow the port but one "/". Blocks
+ * at most the connect timeout; `options` may be NULL for the defaults and is only read.
+ *
+ * Returns the connection, to be released with `mqtt_connection_free`, or NULL with
+ * `mqtt_last_status()` / `mqtt_last_error()` telling why: `MQTT_STATUS_INVALID_ARGUMENT` for a
+ * malformed URL, for "ws://" and "wss://" (WebSocket is not supported yet) and for "mqtt://"
+ * with TLS settings in `options` (use "mqtts://"); `MQTT_STATUS_TLS` when TLS failed (the
+ * server's certificate not accepted, the handshake refused, a file that cannot be used);
+ * otherwise as `mqtt_connect`.
+ *
+ * # Safety
+ * `url` is a NUL-terminated string (or NULL, an error); `options` is NULL or a handle from
+ * `mqtt_connect_options_new`.
+ */
+mqtt_connection *mqtt_connect_url(const char *url, const mqtt_connect_options *options);
+
+/**
  * `mqtt_publish` with MQTT 5.0 properties from `options` (NULL: none). Blocks as `mqtt_publish`
  * does. The acknowledgement's reason code is available from `mqtt_last_reason_code()` (0x00,
  * or 0x10 no matching subscribers); a refusal (0x80 and above) returns
@@ -2360,7 +2644,7 @@ mqtt_status mqtt_reauthenticate(const mqtt_connection *connection, const uint8_t
  * `mqtt_disconnect` with an MQTT 5.0 reason code (0..255; 0x00 normal, 0x04 "disconnect with
  * will message" asks the server to publish the will all the same) and a new Session Expiry
  * Interval in seconds (-1 leaves it unchanged; MQTT 5.0 forbids raising it from 0,
- * [MQTT-3.14.2-2]). Below protocol level 5 neither is sent.
+ * MQTT 5.0 section 3.14.2.2.2). Below protocol level 5 neither is sent.
  *
  * # Safety
  * `connection` is a live handle.

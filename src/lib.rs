@@ -9,5 +9,6 @@ pub mod ffi;
 pub mod protocol;
 pub mod service;
 mod socket;
+pub mod tls;
 pub mod topic;
 mod waker;

@@ -107,3 +107,45 @@ pub(crate) fn poll_many(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> 
     }
     Ok(())
 }
+
+/// A socket descriptor as `Read` and `Write`, for rustls's `read_tls` / `write_tls`: reads with
+/// read(2), writes with send(2) and `MSG_NOSIGNAL` (a peer that went away must not raise SIGPIPE
+/// in a host program that kept its default action). Whether it blocks is the socket's setting.
+pub(crate) struct FdStream(pub RawFd);
+
+impl io::Read for FdStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            // SAFETY: reads at most buf.len() bytes into a live, writable slice.
+            let n = unsafe { libc::read(self.0, buf.as_mut_ptr().cast(), buf.len()) };
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+    }
+}
+
+impl io::Write for FdStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        loop {
+            // SAFETY: sends from a live slice on a descriptor the caller owns.
+            let n =
+                unsafe { libc::send(self.0, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

@@ -17,6 +17,8 @@ mod broker {
     mod service_files;
     mod sessions;
     mod stress;
+    mod tls;
     mod v5;
+    mod websocket;
     mod will;
 }

@@ -13,6 +13,7 @@ mod client {
     mod lifecycle;
     mod mosquitto;
     mod reconnect;
+    mod tls;
     mod v5;
     mod wire;
 }

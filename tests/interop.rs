@@ -7,11 +7,17 @@ mod fixture;
 mod interop_support;
 mod mosquitto;
 mod packet_stream;
+// The certificates and TLS mosquitto of the client's TLS tests, shared with this binary.
+#[allow(dead_code)]
+#[path = "client/tls/support.rs"]
+mod tls_support;
 
 mod interop {
+    mod broker_tls;
     mod client_mosquitto;
     mod mosquitto_clients;
     mod paho;
+    mod programs_tls;
     mod programs_v5;
     mod rumqttc;
     mod v5;

@@ -5,7 +5,7 @@
 //! CONNECT and then serves the connection ([`super::online`]).
 
 use std::io;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -34,9 +34,8 @@ pub(crate) struct Greeting {
 /// else (an authenticator to call, a session to take over, a refusal to deliver) goes to a
 /// connection thread. Errors when the connection ended here (see [`greet`]); the socket is then
 /// closed.
-pub(crate) fn start(runtime: &Arc<Runtime>, stream: TcpStream, peer: SocketAddr) -> io::Result<()> {
+pub(crate) fn start(runtime: &Arc<Runtime>, io: Io, peer: SocketAddr) -> io::Result<()> {
     let control = Arc::new(ConnectionControl::new());
-    let io = Io::new(stream, runtime.state.options.max_packet_size)?;
     let Some(parking) = runtime.parking.get().cloned() else {
         let thread_runtime = Arc::clone(runtime);
         return spawn_connection_thread(runtime, move || {

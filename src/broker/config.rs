@@ -6,11 +6,14 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use super::listeners::{Listener, ListenerKind};
 use super::options::BrokerOptions;
+use super::websocket::WebSocketOptions;
 use crate::service::acl::AclFile;
-use crate::service::config::{Config, ListenerProtocol};
+use crate::service::config::{Config, ListenerConfig, ListenerProtocol};
 use crate::service::passwd::PasswordFile;
 use crate::service::{ConfigError, ConfigErrorKind};
+use crate::tls::{ClientAuth, Pem, ServerTls};
 
 /// The largest fixed header plus topic and properties a PUBLISH adds to its payload, for
 /// mosquitto's `message_size_limit` (a payload limit) expressed as a packet limit.
@@ -24,12 +27,13 @@ impl BrokerOptions {
         self.apply_config(&config)
     }
 
-    /// Applies what `config` says that this broker supports: one listener (`listener` or the
-    /// default listener: port, bind address, `max_connections`), `allow_anonymous`,
+    /// Applies what `config` says that this broker supports: its listeners (`listener` or the
+    /// default listener: port, bind address, `max_connections`, `protocol mqtt|websockets`; TLS
+    /// with `certfile`, `keyfile`, `cafile`, `require_certificate`,
+    /// `use_identity_as_username`), `allow_anonymous`,
     /// `password_file` and `acl_file` (loaded now), `max_queued_messages`,
     /// `max_inflight_messages`, `max_packet_size`, `message_size_limit`, `max_keepalive` and
-    /// `sys_interval`. Refused as not supported yet: more than one listener, TLS or WebSocket listeners, `persistence true`,
-    /// bridges. Logging keywords are read but the broker program logs as its flags say.
+    /// `sys_interval`. Refused as not supported yet: `persistence true`, bridges. Logging keywords are read but the broker program logs as its flags say.
     pub fn apply_config(&mut self, config: &Config) -> Result<(), ConfigError> {
         let origin = config
             .files
@@ -37,31 +41,23 @@ impl BrokerOptions {
             .map(|p| p.as_path())
             .unwrap_or(Path::new("-"));
         let listeners = config.all_listeners();
-        if let Some(second) = listeners.get(1) {
-            let (file, line) = &second.defined_at;
-            return Err(ConfigError::unsupported(
-                file,
-                *line,
-                "a second listener: one listener per broker until several are supported",
-            ));
+        let mut bound = Vec::with_capacity(listeners.len());
+        for listener in &listeners {
+            bound.push(listener_of(listener)?);
         }
-        if let Some(listener) = listeners.first() {
-            let (file, line) = &listener.defined_at;
-            if listener.protocol != ListenerProtocol::Mqtt || listener.certfile.is_some() {
-                return Err(ConfigError::unsupported(
-                    file,
-                    *line,
-                    "TLS and WebSocket listeners are not supported yet",
-                ));
-            }
-            self.port = listener.port;
-            self.bind_address = listener
-                .address
-                .clone()
-                .unwrap_or_else(|| "0.0.0.0".to_owned());
-            if let Some(max) = listener.max_connections {
-                self.max_connections = max.max(1) as usize;
-            }
+        if let [only] = bound.as_slice()
+            && only.kind == ListenerKind::Tcp
+        {
+            // One plain listener: the classic port and address, which -p and -b also set.
+            self.port = only.port;
+            self.bind_address = only.address.clone();
+        } else {
+            self.listeners = bound;
+        }
+        // mosquitto counts max_connections per listener; this broker has one limit: the
+        // first listener that sets one gives it.
+        if let Some(max) = listeners.iter().find_map(|l| l.max_connections) {
+            self.max_connections = max.max(1) as usize;
         }
         if config.persistence {
             return Err(unsupported(origin, "persistence: not supported yet"));
@@ -100,6 +96,62 @@ impl BrokerOptions {
         }
         Ok(())
     }
+}
+
+/// The listener a configuration's `listener` section describes: plain, or TLS when it has a
+/// `certfile`.
+fn listener_of(listener: &ListenerConfig) -> Result<Listener, ConfigError> {
+    let (file, line) = &listener.defined_at;
+    let address = listener
+        .address
+        .clone()
+        .unwrap_or_else(|| "0.0.0.0".to_owned());
+    let tls = match &listener.certfile {
+        None if listener.require_certificate || listener.use_identity_as_username => {
+            return Err(ConfigError::unsupported(
+                file,
+                *line,
+                "require_certificate and use_identity_as_username need certfile and keyfile",
+            ));
+        }
+        None => None,
+        Some(certfile) => {
+            let Some(keyfile) = &listener.keyfile else {
+                return Err(ConfigError::unsupported(
+                    file,
+                    *line,
+                    "certfile without keyfile",
+                ));
+            };
+            let path = |p: &Path| Pem::File(p.to_string_lossy().into_owned());
+            let mut tls = ServerTls::new(path(certfile), path(keyfile));
+            tls.client_ca = listener.cafile.as_deref().map(path);
+            tls.client_auth = if listener.require_certificate {
+                ClientAuth::Require
+            } else {
+                ClientAuth::None
+            };
+            tls.use_identity_as_username = listener.use_identity_as_username;
+            // Read now, so a bad file is reported with the configuration's line.
+            tls.config()
+                .map_err(|e| ConfigError::invalid(file, *line, e.to_string()))?;
+            Some(tls)
+        }
+    };
+    Ok(match (listener.protocol, tls) {
+        (ListenerProtocol::Mqtt, None) => Listener::tcp(address, listener.port),
+        (ListenerProtocol::Mqtt, Some(tls)) => Listener::tls(address, listener.port, tls),
+        // mosquitto's websockets listeners serve every path.
+        (_, tls) => Listener::websocket(
+            address,
+            listener.port,
+            WebSocketOptions {
+                path: String::new(),
+                allowed_origins: Vec::new(),
+            },
+            tls,
+        ),
+    })
 }
 
 fn unsupported(origin: &Path, reason: &str) -> ConfigError {

@@ -175,18 +175,27 @@ fn granted_keep_alive(options: &BrokerOptions, v5: bool, asked: u16) -> u16 {
 /// password (else 0x04, bad user name or password); one it does not list is left to the
 /// authenticator callback, and refused with 0x04 when there is none. Without a password file the
 /// callback decides alone, and without either everyone allowed so far is accepted.
+///
+/// On a listener with `use_identity_as_username` the user name is the client certificate's
+/// identity, which the TLS handshake already verified: the password file is not consulted (as
+/// in mosquitto), only the callback, if any, which is told the identity.
 fn authenticate(
     state: &State,
     connect: &Connect,
     client_id: &str,
     peer: SocketAddr,
+    certificate: &Certificate,
 ) -> Result<(), ReasonCode> {
     let options = &state.options;
     let username = connect.username.as_deref();
     if username.is_none() && !options.allow_anonymous {
         return Err(ReasonCode::NOT_AUTHORIZED);
     }
-    let passwords = state.service_files.passwords();
+    let passwords = if certificate.as_username {
+        None
+    } else {
+        state.service_files.passwords()
+    };
     if let (Some(file), Some(user)) = (&passwords, username)
         && file.contains(user)
     {
@@ -203,6 +212,7 @@ fn authenticate(
                 username,
                 password: connect.password.as_deref(),
                 peer,
+                certificate_identity: certificate.identity.as_deref(),
             };
             match authenticate(&request) {
                 AuthResult::Accept => Ok(()),
@@ -223,12 +233,25 @@ fn authenticate(
 pub(crate) fn accept(
     runtime: &Runtime,
     mut io: Io,
-    connect: Connect,
+    mut connect: Connect,
     peer: SocketAddr,
     control: &Arc<ConnectionControl>,
 ) -> Option<(Io, Accepted)> {
     io.set_protocol(connect.protocol);
     let state = &runtime.state;
+    let certificate = Certificate {
+        identity: io.certificate_identity(),
+        as_username: io.identity_as_username(),
+    };
+    if certificate.as_username {
+        // mosquitto's use_identity_as_username: the certificate names the user.
+        let Some(identity) = &certificate.identity else {
+            refuse(runtime, io, ReasonCode::NOT_AUTHORIZED);
+            return None;
+        };
+        connect.username = Some(identity.clone());
+        connect.password = None;
+    }
     let (client_id, terms) = match terms(state, &connect) {
         Ok(granted) => granted,
         Err(code) => {
@@ -247,7 +270,7 @@ pub(crate) fn accept(
             }
             Err(None) => return None,
         }
-    } else if let Err(code) = authenticate(state, &connect, &client_id, peer) {
+    } else if let Err(code) = authenticate(state, &connect, &client_id, peer, &certificate) {
         refuse(runtime, io, code);
         return None;
     }
@@ -367,6 +390,7 @@ pub(crate) fn accept_at_once(
         || state.service_files.has_passwords()
         || !options.allow_anonymous
         || method.is_some()
+        || io.identity_as_username()
     {
         return Err(Box::new((io, connect)));
     }
@@ -388,6 +412,13 @@ pub(crate) fn accept_at_once(
             attached,
         },
     ))
+}
+
+/// What the TLS handshake learnt of the client: its certificate's identity, and whether the
+/// listener makes it the user name.
+struct Certificate {
+    identity: Option<String>,
+    as_username: bool,
 }
 
 /// A client identifier no client is likely to have chosen: a per-process start stamp plus a

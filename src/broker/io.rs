@@ -1,14 +1,25 @@
 //! A connection's socket with its input and output buffers: reads append to one reusable buffer
 //! that the incremental decoder consumes; responses and deliveries are encoded into one output
 //! buffer and written with as few `send(2)` calls as the socket allows.
+//!
+//! On a TLS listener the socket carries rustls records: `fill` feeds what arrived to the
+//! `ServerConnection` and moves every decrypted byte into the input buffer (so nothing waits
+//! inside rustls while the connection sleeps in poll or the parking lot), and `flush` hands the
+//! output to rustls and writes the records. On a WebSocket listener the (plain or TLS) bytes
+//! carry the HTTP upgrade and then frames ([`super::websocket`]). The rest of the broker sees
+//! MQTT bytes whatever the listener.
 
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
 use std::time::Instant;
 
+use rustls::{ServerConfig, ServerConnection};
+
+use super::websocket::WebSocketLayer;
 use crate::protocol::{Connect, DecodeError, Decoder, Packet, ProtocolLevel};
-use crate::socket::{Ready, poll2, read_into_spare, timeout_ms};
+use crate::socket::{FdStream, Ready, poll2, read_into_spare, timeout_ms};
 
 /// First read size; doubled (up to `MAX_READ_CHUNK`) whenever a read fills the space offered, so
 /// idle connections stay small and busy ones read in large batches.
@@ -17,6 +28,53 @@ const MAX_READ_CHUNK: usize = 64 * 1024;
 /// Buffers grown beyond these by one large packet or burst are shrunk once drained.
 const INPUT_KEEP: usize = 256 * 1024;
 const OUTPUT_KEEP: usize = 256 * 1024;
+
+/// Reads the TLS records the socket has (at most `MAX_READ_CHUNK` bytes of them), lets rustls
+/// process them and appends the plaintext to `target`; returns the plaintext bytes and whether
+/// the peer closed. A TLS error is `InvalidData`, after the alert went out.
+fn read_tls_into(
+    tls: &mut ServerConnection,
+    fd: RawFd,
+    target: &mut Vec<u8>,
+    read: &mut u64,
+) -> io::Result<(usize, bool)> {
+    let mut socket = FdStream(fd);
+    let mut raw = 0usize;
+    let mut plaintext = 0usize;
+    let mut end_of_stream = false;
+    while raw < MAX_READ_CHUNK {
+        match tls.read_tls(&mut socket) {
+            Ok(0) => {
+                end_of_stream = true;
+                break;
+            }
+            Ok(n) => raw += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e),
+        }
+        let state = match tls.process_new_packets() {
+            Ok(state) => state,
+            Err(e) => {
+                let _ = tls.write_tls(&mut socket);
+                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            }
+        };
+        let ready = state.plaintext_bytes_to_read();
+        if ready > 0 {
+            let len = target.len();
+            target.resize(len + ready, 0);
+            let n = tls.reader().read(&mut target[len..])?;
+            target.truncate(len + n);
+            plaintext += n;
+        }
+        if state.peer_has_closed() {
+            end_of_stream = true;
+            break;
+        }
+    }
+    *read += raw as u64;
+    Ok((plaintext, end_of_stream))
+}
 
 /// What the first bytes a client sent amount to.
 pub(crate) enum FirstPacket {
@@ -42,6 +100,12 @@ pub(crate) struct Io {
     protocol: ProtocolLevel,
     /// Bytes read and written since the owner last took them ([`Io::take_traffic`]).
     traffic: (u64, u64),
+    /// The TLS session of a connection accepted on a TLS listener.
+    tls: Option<Box<ServerConnection>>,
+    /// The listener takes the client certificate's identity as the user name.
+    identity_as_username: bool,
+    /// The WebSocket layer of a connection accepted on a WebSocket listener.
+    ws: Option<Box<WebSocketLayer>>,
 }
 
 impl Io {
@@ -62,7 +126,52 @@ impl Io {
             output: Vec::new(),
             protocol: ProtocolLevel::V311,
             traffic: (0, 0),
+            tls: None,
+            identity_as_username: false,
+            ws: None,
         })
+    }
+
+    /// Carries MQTT in WebSocket frames from now on (the upgrade request comes first).
+    pub fn set_websocket(&mut self, layer: WebSocketLayer) {
+        self.ws = Some(Box::new(layer));
+    }
+
+    /// An `Io` for a socket accepted on a TLS listener: the handshake runs as bytes arrive.
+    pub fn with_tls(
+        stream: TcpStream,
+        max_packet_size: usize,
+        config: Arc<ServerConfig>,
+    ) -> io::Result<Io> {
+        let mut io = Io::new(stream, max_packet_size)?;
+        let connection = ServerConnection::new(config).map_err(io::Error::other)?;
+        io.tls = Some(Box::new(connection));
+        Ok(io)
+    }
+
+    /// Makes [`Io::certificate_identity`] the connection's user name (mosquitto's
+    /// `use_identity_as_username`).
+    pub fn set_identity_as_username(&mut self, on: bool) {
+        self.identity_as_username = on;
+    }
+
+    /// Whether the listener takes the user name from the client certificate.
+    pub fn identity_as_username(&self) -> bool {
+        self.identity_as_username
+    }
+
+    /// The identity of the client certificate the TLS handshake verified: its Common Name, or
+    /// its whole subject (see [`crate::tls::certificate_identity`]).
+    pub fn certificate_identity(&self) -> Option<String> {
+        let certificate = self.tls.as_ref()?.peer_certificates()?.first()?;
+        crate::tls::certificate_identity(certificate)
+    }
+
+    /// Whether bytes wait to be written: buffered output, or TLS records rustls holds.
+    pub fn has_pending_output(&self) -> bool {
+        !self.output.is_empty()
+            || self.tls.as_ref().is_some_and(|t| t.wants_write())
+            || self.ws.as_ref().is_some_and(|w| w.has_outgoing())
     }
 
     pub fn fd(&self) -> RawFd {
@@ -164,6 +273,12 @@ impl Io {
             self.input.drain(..self.consumed);
             self.consumed = 0;
         }
+        if self.ws.is_some() {
+            return self.fill_websocket();
+        }
+        if self.tls.is_some() {
+            return self.fill_tls();
+        }
         let len = self.input.len();
         let missing = self.wanted.saturating_sub(len);
         let spare = self.read_chunk.max(missing.min(len.max(self.read_chunk)));
@@ -177,8 +292,147 @@ impl Io {
         Ok(n)
     }
 
+    /// [`Io::fill`] on a TLS connection: reads the records the socket has (at most
+    /// `MAX_READ_CHUNK` bytes of them per call), lets rustls process them — handshake messages
+    /// are answered at once — and moves the plaintext into the input. `WouldBlock` when no
+    /// plaintext came (the handshake, or a partial record); a TLS error is `InvalidData`, after
+    /// the alert went out.
+    fn fill_tls(&mut self) -> io::Result<usize> {
+        let Some(tls) = self.tls.as_deref_mut() else {
+            return Err(io::ErrorKind::Unsupported.into());
+        };
+        let (plaintext, end_of_stream) =
+            read_tls_into(tls, self.fd, &mut self.input, &mut self.traffic.0)?;
+        self.write_tls()?;
+        match (plaintext, end_of_stream) {
+            (0, true) => Ok(0),
+            (0, false) => Err(io::ErrorKind::WouldBlock.into()),
+            (n, _) => Ok(n),
+        }
+    }
+
+    /// [`Io::fill`] on a WebSocket connection: reads the transport (plain or TLS) and lets the
+    /// WebSocket layer turn it into MQTT bytes; answers (the upgrade response, pongs, an HTTP
+    /// error) are written at once.
+    fn fill_websocket(&mut self) -> io::Result<usize> {
+        let mut raw = Vec::with_capacity(self.read_chunk);
+        let end_of_stream = match self.tls.as_deref_mut() {
+            Some(tls) => read_tls_into(tls, self.fd, &mut raw, &mut self.traffic.0)?.1,
+            None => match read_into_spare(self.fd, &mut raw) {
+                Ok(0) => true,
+                Ok(n) => {
+                    self.traffic.0 += n as u64;
+                    false
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+                Err(e) => return Err(e),
+            },
+        };
+        let Some(ws) = self.ws.as_deref_mut() else {
+            return Err(io::ErrorKind::Unsupported.into());
+        };
+        let received = ws.receive(&raw, &mut self.input);
+        // The upgrade response, pongs or an HTTP refusal go out whatever happened.
+        self.flush_websocket()?;
+        match received? {
+            None => Ok(0),
+            Some(0) if end_of_stream => Ok(0),
+            Some(0) => Err(io::ErrorKind::WouldBlock.into()),
+            Some(n) => Ok(n),
+        }
+    }
+
+    /// [`Io::flush`] on a WebSocket connection: the output becomes one binary frame, and the
+    /// frames go to the transport as far as it takes them.
+    fn flush_websocket(&mut self) -> io::Result<()> {
+        let Some(ws) = self.ws.as_deref_mut() else {
+            return Ok(());
+        };
+        if !self.output.is_empty() {
+            ws.send(&self.output)?;
+            self.output.clear();
+        }
+        let Some(outgoing) = ws.outgoing() else {
+            return Ok(());
+        };
+        let frames = std::mem::take(outgoing);
+        let taken = self.write_transport(&frames)?;
+        if taken < frames.len()
+            && let Some(outgoing) = self.ws.as_deref_mut().and_then(|w| w.outgoing())
+        {
+            outgoing.splice(0..0, frames[taken..].iter().copied());
+        }
+        Ok(())
+    }
+
+    /// Writes `bytes` to the transport without blocking: to the socket, or through rustls.
+    /// Returns how many it took.
+    fn write_transport(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if let Some(tls) = self.tls.as_deref_mut() {
+            let taken = tls.writer().write(bytes)?;
+            self.write_tls()?;
+            return Ok(taken);
+        }
+        let mut socket = FdStream(self.fd);
+        let mut written = 0;
+        while written < bytes.len() {
+            match socket.write(&bytes[written..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        self.traffic.1 += written as u64;
+        Ok(written)
+    }
+
+    /// Writes the TLS records rustls holds, as far as the socket takes them without blocking.
+    fn write_tls(&mut self) -> io::Result<()> {
+        let Some(tls) = self.tls.as_deref_mut() else {
+            return Ok(());
+        };
+        let mut socket = FdStream(self.fd);
+        while tls.wants_write() {
+            match tls.write_tls(&mut socket) {
+                Ok(n) => self.traffic.1 += n as u64,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Io::flush`] on a TLS connection: rustls takes the output (up to its buffer limit) and
+    /// the records go out as far as the socket takes them.
+    fn flush_tls(&mut self) -> io::Result<()> {
+        loop {
+            if !self.output.is_empty()
+                && let Some(tls) = self.tls.as_deref_mut()
+            {
+                let taken = tls.writer().write(&self.output)?;
+                self.output.drain(..taken);
+            }
+            self.write_tls()?;
+            let records_left = self.tls.as_ref().is_some_and(|t| t.wants_write());
+            if self.output.is_empty() || records_left {
+                break;
+            }
+        }
+        if self.output.is_empty() && self.output.capacity() > OUTPUT_KEEP {
+            self.output.shrink_to(MAX_READ_CHUNK);
+        }
+        Ok(())
+    }
+
     /// Writes as much buffered output as the socket takes without blocking.
     pub fn flush(&mut self) -> io::Result<()> {
+        if self.ws.is_some() {
+            return self.flush_websocket();
+        }
+        if self.tls.is_some() {
+            return self.flush_tls();
+        }
         let mut written = 0;
         while written < self.output.len() {
             let rest = &self.output[written..];
@@ -225,15 +479,30 @@ impl Io {
         // poll(2) ignores negative descriptors.
         poll2(
             self.fd,
-            !self.output.is_empty(),
+            self.has_pending_output(),
             waker.unwrap_or(-1),
             timeout_ms(deadline),
         )
     }
 
-    /// Shuts our side for writing: the peer reads what was sent, then end of stream.
-    pub fn shutdown_write(&self) {
+    /// Shuts our side for writing: the peer reads what was sent, then end of stream (on TLS,
+    /// after a close_notify alert).
+    pub fn shutdown_write(&mut self) {
+        self.close_tls();
         let _ = self.stream.shutdown(Shutdown::Write);
+    }
+
+    /// Sends WebSocket's close frame and TLS's close_notify, where the connection has them, as
+    /// far as the socket takes them.
+    fn close_tls(&mut self) {
+        if let Some(ws) = self.ws.as_deref_mut() {
+            ws.close();
+            let _ = self.flush_websocket();
+        }
+        if let Some(tls) = self.tls.as_deref_mut() {
+            tls.send_close_notify();
+            let _ = self.write_tls();
+        }
     }
 
     /// Reads and discards what the peer sent, a bounded amount per call so a peer that keeps
@@ -255,7 +524,8 @@ impl Io {
     }
 
     /// Shuts the socket both ways, so the peer learns at once that the connection is over.
-    pub fn shutdown(&self) {
+    pub fn shutdown(&mut self) {
+        self.close_tls();
         let _ = self.stream.shutdown(Shutdown::Both);
     }
 }

@@ -64,6 +64,7 @@ mod handshake;
 mod host;
 mod io;
 mod listener;
+mod listeners;
 mod message;
 mod online;
 mod options;
@@ -80,10 +81,10 @@ mod stats;
 mod subscriptions;
 mod sys;
 mod threads;
+mod websocket;
 
 use std::fmt;
 use std::io as stdio;
-use std::net::{TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::thread::{self, JoinHandle};
@@ -92,12 +93,14 @@ use parking_lot::{Condvar, Mutex};
 
 pub use control::ClientInfo;
 pub use host::{HostCallback, HostMessage};
+pub use listeners::{BoundListener, Listener, ListenerKind};
 pub use options::{
     Access, AuthRequest, AuthResult, AuthStep, AuthVerdict, Authenticator, Authorizer, BrokerEvent,
     BrokerOptions, DisconnectReason, EnhancedAuthenticator, EventHook, HookVerdict, HookedMessage,
     MIN_THREAD_STACK_SIZE, MessageHook,
 };
 pub use stats::BrokerStats;
+pub use websocket::WebSocketOptions;
 
 use self::runtime::Runtime;
 use self::state::State;
@@ -175,6 +178,8 @@ struct Shared {
     runtime: Arc<Runtime>,
     /// The bound port, readable without the state lock (which `stop` holds while joining).
     port: AtomicU16,
+    /// Every listener as bound.
+    listeners: Mutex<Vec<BoundListener>>,
     state: Mutex<RunState>,
     stopped: Condvar,
     /// The host's in-process subscriptions, started by the first one.
@@ -202,6 +207,7 @@ impl Broker {
             shared: Arc::new(Shared {
                 runtime: Arc::new(Runtime::new(Arc::new(State::new(options)))),
                 port: AtomicU16::new(0),
+                listeners: Mutex::new(Vec::new()),
                 state: Mutex::new(RunState::Created),
                 stopped: Condvar::new(),
                 host: Mutex::new(None),
@@ -234,12 +240,9 @@ impl Broker {
         }
         let runtime = &self.shared.runtime;
         let options = &runtime.state.options;
-        let addresses: Vec<_> = (options.bind_address.as_str(), options.port)
-            .to_socket_addrs()?
-            .collect();
-        let listener = TcpListener::bind(&addresses[..])?;
-        listener.set_nonblocking(true)?;
-        let port = listener.local_addr()?.port();
+        let (bound, described) = listeners::bind(&options.effective_listeners())?;
+        let port = described.first().map_or(0, |l| l.address.port());
+        *runtime.tls_slots.lock() = bound.iter().filter_map(|b| b.tls.clone()).collect();
         let waker = Arc::new(Waker::new()?);
         let _ = runtime.listener_waker.set(Arc::clone(&waker));
         let parker = match options.park_idle_after {
@@ -264,7 +267,7 @@ impl Broker {
         let spawned = thread::Builder::new()
             .name("mqtt-listener".to_owned())
             .stack_size(256 * 1024)
-            .spawn(move || listener::run(listener_runtime, listener, listener_waker));
+            .spawn(move || listener::run(listener_runtime, bound, listener_waker));
         let handle = match spawned {
             Ok(handle) => handle,
             Err(e) => {
@@ -279,6 +282,7 @@ impl Broker {
             }
         };
         self.shared.port.store(port, Ordering::Release);
+        *self.shared.listeners.lock() = described;
         *state = RunState::Running {
             listener: handle,
             parker,
@@ -296,8 +300,23 @@ impl Broker {
     }
 
     /// The bound port once started (the one chosen when configured with port 0); 0 before.
+    /// With several listeners, the first one's (see [`Broker::listeners`]).
     pub fn port(&self) -> u16 {
         self.shared.port.load(Ordering::Acquire)
+    }
+
+    /// Every listener once started, in the order configured, with the address and port it got;
+    /// empty before.
+    pub fn listeners(&self) -> Vec<BoundListener> {
+        self.shared.listeners.lock().clone()
+    }
+
+    /// Reads the certificate, key and CA files of every TLS listener again: connections
+    /// accepted from now on use them, connections already open keep theirs. On an error (the
+    /// first listener whose files do not make a configuration) nothing of that listener changes.
+    pub fn reload_tls(&self) -> Result<(), crate::tls::TlsError> {
+        let slots = self.shared.runtime.tls_slots.lock().clone();
+        slots.iter().try_for_each(|slot| slot.reload())
     }
 
     /// Closes the listener and every connection and joins all broker threads; returns when they

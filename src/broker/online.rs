@@ -364,8 +364,9 @@ impl Online {
     /// Writes the CONNACK just accepted; when that leaves nothing to write or read, frees the
     /// buffers and says the connection may park at once.
     pub(crate) fn settle(&mut self) -> bool {
-        let settled =
-            self.io.flush().is_ok() && self.io.output.is_empty() && self.io.buffered_input() == 0;
+        let settled = self.io.flush().is_ok()
+            && !self.io.has_pending_output()
+            && self.io.buffered_input() == 0;
         if settled {
             self.release_buffers();
         }
@@ -400,7 +401,7 @@ impl Online {
                 if self.io.flush().is_err() {
                     return Outcome::Closed(DisconnectReason::ConnectionLost);
                 }
-                if !output_full || !self.io.output.is_empty() {
+                if !output_full || self.io.has_pending_output() {
                     break;
                 }
             }
@@ -410,7 +411,7 @@ impl Online {
             // sent more: the thread is free for the next connection, which keeps connection
             // bursts from needing a thread each.
             let park_deadline = park_after
-                .filter(|_| self.io.output.is_empty())
+                .filter(|_| !self.io.has_pending_output())
                 .map(|after| {
                     if self.just_connected {
                         self.last_activity
@@ -469,7 +470,7 @@ impl Online {
             }
             if let Some(after) = park_after
                 && timed_out
-                && self.io.output.is_empty()
+                && !self.io.has_pending_output()
                 && (just_connected || self.last_activity.elapsed() >= after)
             {
                 return Outcome::Idle;

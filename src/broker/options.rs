@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::listeners::Listener;
 use crate::protocol::{QoS, ReasonCode};
 use crate::service::acl::AclFile;
 use crate::service::passwd::PasswordFile;
@@ -17,6 +18,9 @@ pub struct AuthRequest<'a> {
     pub username: Option<&'a str>,
     pub password: Option<&'a [u8]>,
     pub peer: SocketAddr,
+    /// On a TLS listener that asks for client certificates: the verified certificate's Common
+    /// Name (or whole subject). With `use_identity_as_username` it is also `username`.
+    pub certificate_identity: Option<&'a str>,
 }
 
 /// The authenticator's verdict, mapped onto CONNACK return codes (section 3.2.2.3).
@@ -189,6 +193,11 @@ pub struct BrokerOptions {
     pub bind_address: String,
     /// Port to listen on; 0 picks a free one (see `Broker::port`). Default 1883.
     pub port: u16,
+    /// The listening sockets, when there are several or any speaks TLS: then exactly these are
+    /// opened, and `bind_address` / `port` are not used. Empty (default): one MQTT-over-TCP
+    /// listener on `bind_address` and `port`. All listeners share sessions, subscriptions and
+    /// retained messages.
+    pub listeners: Vec<Listener>,
     /// Connections served at once; beyond it a client gets CONNACK 0x03 and is closed. Default 1024.
     pub max_connections: usize,
     /// The largest packet accepted from a client, fixed header included; a larger one closes the
@@ -282,6 +291,7 @@ impl Default for BrokerOptions {
         BrokerOptions {
             bind_address: "127.0.0.1".to_owned(),
             port: 1883,
+            listeners: Vec::new(),
             max_connections: 1024,
             max_packet_size: 16 * 1024 * 1024,
             max_queued_messages: 10_000,
@@ -315,6 +325,22 @@ impl Default for BrokerOptions {
 
 impl BrokerOptions {
     /// Defaults listening on `port`.
+    /// The listeners `start` opens: [`BrokerOptions::listeners`], or the one on `bind_address`
+    /// and `port`.
+    pub fn effective_listeners(&self) -> Vec<Listener> {
+        if self.listeners.is_empty() {
+            vec![Listener::tcp(self.bind_address.clone(), self.port)]
+        } else {
+            self.listeners.clone()
+        }
+    }
+
+    /// Adds a listener (see [`BrokerOptions::listeners`]).
+    pub fn listener(mut self, listener: Listener) -> Self {
+        self.listeners.push(listener);
+        self
+    }
+
     pub fn with_port(port: u16) -> Self {
         BrokerOptions {
             port,
@@ -365,6 +391,7 @@ impl fmt::Debug for BrokerOptions {
         f.debug_struct("BrokerOptions")
             .field("bind_address", &self.bind_address)
             .field("port", &self.port)
+            .field("listeners", &self.listeners)
             .field("max_connections", &self.max_connections)
             .field("max_packet_size", &self.max_packet_size)
             .field("max_queued_messages", &self.max_queued_messages)

@@ -40,7 +40,7 @@ pub(crate) fn refuse(runtime: &Runtime, mut io: Io, code: ReasonCode) {
     if io.flush().is_err() {
         return;
     }
-    if io.output.is_empty() {
+    if !io.has_pending_output() {
         io.shutdown_write();
     }
     let mut sockets = runtime.lingering.sockets.lock();
@@ -63,7 +63,7 @@ impl Lingering {
         fds.extend(sockets.iter().map(|r| libc::pollfd {
             fd: r.io.fd(),
             events: libc::POLLIN
-                | if r.io.output.is_empty() {
+                | if !r.io.has_pending_output() {
                     0
                 } else {
                     libc::POLLOUT
@@ -89,7 +89,7 @@ impl Lingering {
                 if r.io.flush().is_err() {
                     return false;
                 }
-                if r.io.output.is_empty() {
+                if !r.io.has_pending_output() {
                     r.io.shutdown_write();
                 }
             }

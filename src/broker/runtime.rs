@@ -39,6 +39,8 @@ pub(crate) struct Runtime {
     pub workers: Workers,
     /// Refused sockets the listener keeps open until their client has read the CONNACK.
     pub lingering: Lingering,
+    /// The TLS listeners' configurations, for `Broker::reload_tls`; set by `start`.
+    pub tls_slots: Mutex<Vec<Arc<super::listeners::TlsSlot>>>,
 }
 
 impl Runtime {
@@ -54,6 +56,7 @@ impl Runtime {
             parking: OnceLock::new(),
             workers: Workers::new(),
             lingering: Lingering::default(),
+            tls_slots: Mutex::new(Vec::new()),
         }
     }
 

@@ -18,8 +18,6 @@
 //! been replaced is ignored, so a late error from the old socket never closes the new one.
 
 use std::collections::VecDeque;
-use std::net::TcpStream;
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::thread::{self, ThreadId};
@@ -42,16 +40,18 @@ use super::published::{PublishOutcome, PublishedCallback};
 use super::request::Requests;
 use super::session::{AckOutcome, Enqueued, OutgoingMessage, QueueError, Resend, Session};
 use super::subscriptions::{Message, MessageCallback, Subscriptions};
-use super::transport::{self, Readiness};
+use super::tls_session::read_error;
+use super::transport::{self, Readiness, Transport};
 use crate::waker::Waker;
 
 /// The most read steps one `loop_read` takes.
 const MAX_STEPS_PER_LOOP_READ: usize = 1000;
 
-/// One TCP connection to the broker with its send and receive buffers, and what MQTT 5.0
-/// scopes to one network connection: the server's Maximum Packet Size and the topic aliases.
+/// One network connection to the broker (TCP, or TLS over TCP) with its send and receive
+/// buffers, and what MQTT 5.0 scopes to one network connection: the server's Maximum Packet Size
+/// and the topic aliases.
 pub(crate) struct Link {
-    stream: TcpStream,
+    transport: Transport,
     outbound: Outbound,
     inbound: Mutex<Inbound>,
     generation: u64,
@@ -129,6 +129,9 @@ pub(crate) struct Shared {
     /// The keep-alive in force in milliseconds (0: off): the one asked for, or the server's
     /// (MQTT 5.0 Server Keep Alive, [MQTT-3.2.2-21] of MQTT 5.0).
     keep_alive_ms: AtomicU64,
+    /// The keep-alive this client asked for, in milliseconds, restored by a CONNACK without
+    /// Server Keep Alive.
+    configured_keep_alive_ms: u64,
     pub(crate) protocol: ProtocolLevel,
     /// The Topic Alias Maximum this client announced.
     topic_alias_maximum: u16,
@@ -218,15 +221,16 @@ struct LinkShape {
 }
 
 fn new_link(
-    stream: TcpStream,
+    transport: Transport,
     shape: LinkShape,
     generation: u64,
 ) -> Result<Arc<Link>, ClientError> {
-    stream
+    transport
+        .stream()
         .set_write_timeout(Some(shape.operation_timeout))
         .map_err(ClientError::Io)?;
     Ok(Arc::new(Link {
-        stream,
+        transport,
         outbound: Outbound::new(),
         inbound: Mutex::new(Inbound::new(shape.max_packet_size, shape.protocol)),
         generation,
@@ -258,14 +262,14 @@ impl Link {
 }
 
 impl Shared {
-    pub(crate) fn new(stream: TcpStream, settings: LinkSettings) -> Result<Shared, ClientError> {
+    pub(crate) fn new(transport: Transport, settings: LinkSettings) -> Result<Shared, ClientError> {
         let shape = LinkShape {
             operation_timeout: settings.operation_timeout,
             max_packet_size: settings.max_packet_size,
             protocol: settings.protocol,
             topic_alias_maximum: settings.topic_alias_maximum,
         };
-        let link = new_link(stream, shape, 0)?;
+        let link = new_link(transport, shape, 0)?;
         Ok(Shared {
             link: RwLock::new(link),
             next_generation: AtomicU64::new(1),
@@ -288,6 +292,7 @@ impl Shared {
             subscriptions: Mutex::new(Subscriptions::default()),
             on_published: Mutex::new(None),
             keep_alive_ms: AtomicU64::new(settings.keep_alive.as_millis() as u64),
+            configured_keep_alive_ms: settings.keep_alive.as_millis() as u64,
             protocol: settings.protocol,
             topic_alias_maximum: settings.topic_alias_maximum,
             receive_maximum: settings.receive_maximum,
@@ -315,7 +320,7 @@ impl Shared {
     }
 
     /// A link over a freshly connected socket, not yet in use (see [`Shared::install_link`]).
-    pub(crate) fn prepare_link(&self, stream: TcpStream) -> Result<Arc<Link>, ClientError> {
+    pub(crate) fn prepare_link(&self, transport: Transport) -> Result<Arc<Link>, ClientError> {
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
         let shape = LinkShape {
             operation_timeout: self.operation_timeout,
@@ -323,7 +328,7 @@ impl Shared {
             protocol: self.protocol,
             topic_alias_maximum: self.topic_alias_maximum,
         };
-        new_link(stream, shape, generation)
+        new_link(transport, shape, generation)
     }
 
     /// Takes in a successful CONNACK on `link` before the link is used: MQTT 5.0's Receive
@@ -340,10 +345,11 @@ impl Shared {
             .lock()
             .session
             .set_server_receive_maximum(receive_maximum as u16);
-        if let Some(seconds) = p.integer(PropertyId::ServerKeepAlive) {
-            self.keep_alive_ms
-                .store(u64::from(seconds) * 1000, Ordering::Relaxed);
-        }
+        // [MQTT-3.2.2-21]: the Server Keep Alive of this CONNACK, or else the client's own.
+        let keep_alive = p
+            .integer(PropertyId::ServerKeepAlive)
+            .map_or(self.configured_keep_alive_ms, |s| u64::from(s) * 1000);
+        self.keep_alive_ms.store(keep_alive, Ordering::Relaxed);
         if let Some(info) = p.string(PropertyId::ResponseInformation) {
             self.requests.set_response_information(info);
         }
@@ -499,7 +505,7 @@ impl Shared {
         };
         let mut st = self.state.lock();
         if let Some(reason @ (CloseReason::Disconnected | CloseReason::Dropped)) = &st.closed {
-            transport::shut_down(&link.stream);
+            link.transport.shut_down();
             return Err(ClientError::Closed(reason.clone()));
         }
         let (resends, discarded) = if self.persistent {
@@ -580,7 +586,7 @@ impl Shared {
         let mut st = self.state.lock();
         let closed = self.record_close(&mut st, CloseReason::Reconnecting);
         st.closed = Some(CloseReason::Reconnecting);
-        transport::shut_down(&self.link.read().stream);
+        self.link.read().transport.shut_down();
         drop(st);
         self.changed.notify_all();
         self.waker.wake();
@@ -649,7 +655,7 @@ impl Shared {
     pub(crate) fn close(&self, reason: CloseReason) {
         let mut st = self.state.lock();
         let closed = self.record_close(&mut st, reason);
-        transport::shut_down(&self.link.read().stream);
+        self.link.read().transport.shut_down();
         drop(st);
         self.changed.notify_all();
         self.waker.wake();
@@ -667,7 +673,7 @@ impl Shared {
         } else {
             None
         };
-        transport::shut_down(&link.stream);
+        link.transport.shut_down();
         drop(st);
         self.changed.notify_all();
         self.waker.wake();
@@ -706,7 +712,7 @@ impl Shared {
             encode(buf).map_err(ClientError::Encode)?;
             check_size(buf, start, limit)
         };
-        match link.outbound.send(&link.stream, checked) {
+        match link.outbound.send(&link.transport, checked) {
             Ok(()) => Ok(()),
             Err(SendError::Encode(e)) => Err(e),
             Err(SendError::Io(e)) => {
@@ -809,14 +815,18 @@ impl Shared {
             if Instant::now() >= deadline {
                 return Err(ClientError::Timeout);
             }
-            match transport::wait_readable(link.stream.as_raw_fd(), &self.waker, Some(deadline)) {
+            match transport::wait_readable(link.transport.fd(), &self.waker, Some(deadline)) {
                 Err(e) => return Err(ClientError::Io(e)),
                 Ok(Readiness::Interrupted) => {}
-                Ok(Readiness::Readable) => match inbound.fill(&link.stream) {
+                Ok(Readiness::Readable) => match link.transport.read_into(&mut inbound) {
                     Ok(0) => return Err(ClientError::Closed(CloseReason::ClosedByPeer)),
                     Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(ClientError::Io(e)),
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+                        ) => {}
+                    Err(e) => return Err(read_error(e)),
                 },
             }
         }
@@ -959,11 +969,11 @@ impl Shared {
             }
         };
         let until = earliest(deadline, keep_alive_due);
-        match transport::wait_readable(link.stream.as_raw_fd(), &self.waker, until) {
+        match transport::wait_readable(link.transport.fd(), &self.waker, until) {
             Err(e) => self.close_link(&link, CloseReason::Io(e.to_string())),
             Ok(Readiness::Interrupted) => {}
             Ok(Readiness::Readable) => {
-                let filled = link.inbound.lock().fill(&link.stream);
+                let filled = link.transport.read_into(&mut link.inbound.lock());
                 match filled {
                     Ok(0) => self.close_link(&link, CloseReason::ClosedByPeer),
                     Ok(_) => return true,
@@ -1021,14 +1031,30 @@ impl Shared {
         self.send_with(|_| Ok(()))
     }
 
-    /// Bytes wait in the send buffer.
-    pub(crate) fn want_write(&self) -> bool {
-        self.link().outbound.has_pending()
+    /// Waits (until `deadline`) for what was sent so far to reach the socket: a packet handed
+    /// to another thread's flush (see [`Outbound::send`]) must not be cut off by a close.
+    pub(crate) fn wait_written(&self, deadline: Instant) {
+        let link = self.link();
+        while link.outbound.has_pending() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(1));
+        }
     }
 
-    /// The current socket (a reconnect replaces it).
+    /// Bytes wait in the send buffer, or TLS records to be written.
+    pub(crate) fn want_write(&self) -> bool {
+        let link = self.link();
+        link.outbound.has_pending() || link.transport.wants_write()
+    }
+
+    /// The current socket (a reconnect replaces it): the TCP socket, also under TLS.
     pub(crate) fn socket(&self) -> std::os::fd::RawFd {
-        self.link().stream.as_raw_fd()
+        self.link().transport.fd()
+    }
+
+    /// Ends TLS on the current link with close_notify (nothing over plain TCP), after the
+    /// DISCONNECT of a clean end.
+    pub(crate) fn close_notify(&self) {
+        self.link().transport.close_notify();
     }
 
     /// The external event loop's keep-alive step: PINGREQ when nothing was sent for a
@@ -1190,13 +1216,14 @@ impl Shared {
         let mut st = self.state.lock();
         match publish.qospid {
             QosPid::AtMostOnce => {}
-            QosPid::AtLeastOnce(_) => st.session.receive_qos1(),
+            QosPid::AtLeastOnce(_) => st.session.receive_unanswered(),
             QosPid::ExactlyOnce(id) => {
                 if !st.session.receive_qos2(id) {
                     drop(st);
                     let _ = self.send_packet_on(link, &Packet::Pubrec(id.into()));
                     return;
                 }
+                st.session.receive_unanswered();
             }
         }
         // MQTT 5.0 section 3.3.4: more unacknowledged QoS 1/2 messages than the Receive
@@ -1297,12 +1324,10 @@ impl Shared {
     fn acknowledge(&self, publish: &Publish, link: &Arc<Link>) {
         let ack = match publish.qospid {
             QosPid::AtMostOnce => return,
-            QosPid::AtLeastOnce(id) => {
-                self.state.lock().session.acknowledged_qos1();
-                Packet::Puback(id.into())
-            }
+            QosPid::AtLeastOnce(id) => Packet::Puback(id.into()),
             QosPid::ExactlyOnce(id) => Packet::Pubrec(id.into()),
         };
+        self.state.lock().session.answered();
         let current;
         let link = if self.persistent {
             current = self.link();
@@ -1359,7 +1384,8 @@ impl Shared {
             Ok(reply) => {
                 let _ = self.send_packet_on(link, &reply);
             }
-            Err(e) => self.fail_link(link, ReasonCode::NOT_AUTHORIZED, e.to_string()),
+            // 0x87 is the server's; a client giving up says unspecified error.
+            Err(e) => self.fail_link(link, ReasonCode::UNSPECIFIED_ERROR, e.to_string()),
         }
     }
 }

@@ -146,6 +146,10 @@ pub enum ClientError {
     LoopAlreadyRunning,
     /// An I/O error during connect.
     Io(io::Error),
+    /// TLS failed: the settings could not be used (an unreadable CA or certificate file, ...),
+    /// the server's certificate was not accepted (unknown issuer, wrong name, expired), or the
+    /// server refused the handshake (an alert, such as a missing client certificate).
+    Tls(String),
     /// Not a failure of the publish, only of the wish to finish it now: the connection is down and the
     /// publish waits in the offline queue (or, in a persistent session, for a re-send) until a
     /// reconnect sends it. The identifier (QoS 1/2) completes later through `wait_published`
@@ -234,6 +238,7 @@ impl fmt::Display for ClientError {
             ClientError::Encode(e) => write!(f, "cannot encode packet: {e}"),
             ClientError::LoopAlreadyRunning => f.write_str("the loop thread is already running"),
             ClientError::Io(e) => write!(f, "I/O error: {e}"),
+            ClientError::Tls(s) => write!(f, "TLS: {s}"),
             ClientError::Queued(Some(id)) => write!(
                 f,
                 "not connected: queued as packet id {id}, sent after the reconnect"

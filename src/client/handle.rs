@@ -21,7 +21,10 @@ use super::published::PublishedCallback;
 use super::reconnect::{Endpoint, run_loop};
 use super::session::{Outgoing, OutgoingMessage};
 use super::subscriptions::{Message, MessageCallback, OwnedMessage, Requested};
-use super::transport;
+use super::tls_session::TlsSetup;
+use super::transport::Transport;
+use super::url;
+use crate::tls::ClientTls;
 
 /// Stack of the loop thread: room for user callbacks, far below the 8 MiB default.
 const LOOP_STACK_SIZE: usize = 512 * 1024;
@@ -59,16 +62,50 @@ pub struct Client {
 }
 
 impl Client {
-    /// Resolves `host` (a name, an IPv4 or an IPv6 address), connects, sends CONNECT and waits
-    /// for CONNACK, all within `options.connect_timeout`. A refusal comes back as its own error
-    /// variant (`ClientError::NotAuthorized`, ...).
+    /// Resolves `host` (a name, an IPv4 or an IPv6 address), connects — over TLS when
+    /// `options.tls` is set — sends CONNECT and waits for CONNACK, all within
+    /// `options.connect_timeout`. A refusal comes back as its own error variant
+    /// (`ClientError::NotAuthorized`, ...), a TLS failure (certificate not accepted, handshake
+    /// refused) as `ClientError::Tls`.
     pub fn connect(host: &str, port: u16, options: &ConnectOptions) -> Result<Client, ClientError> {
+        Self::open(host, port, options.tls.as_ref(), options)
+    }
+
+    /// [`Client::connect`] to the broker `url` names: `mqtt://host[:port]` over TCP (port 1883
+    /// unless given) or `mqtts://host[:port]` over TLS (port 8883) with `options.tls`, or
+    /// without them the defaults: the system's CA certificates, the host name verified. An IPv6
+    /// address goes in brackets (`mqtts://[::1]`); nothing may follow the port but one `/`.
+    /// `ws://` and `wss://` fail with `InvalidArgument` ("WebSocket is not supported yet"), and
+    /// so does `mqtt://` with `options.tls` set, rather than connect without the TLS the options
+    /// ask for.
+    pub fn connect_url(url: &str, options: &ConnectOptions) -> Result<Client, ClientError> {
+        let target = url::parse(url)?;
+        let defaults = ClientTls::default();
+        let tls = match (target.secure, &options.tls) {
+            (true, tls) => Some(tls.as_ref().unwrap_or(&defaults)),
+            (false, None) => None,
+            (false, Some(_)) => {
+                return Err(ClientError::InvalidArgument(format!(
+                    "{url}: TLS settings given for a plain mqtt:// URL (use mqtts://)"
+                )));
+            }
+        };
+        Self::open(&target.host, target.port, tls, options)
+    }
+
+    fn open(
+        host: &str,
+        port: u16,
+        tls: Option<&ClientTls>,
+        options: &ConnectOptions,
+    ) -> Result<Client, ClientError> {
         let mut connect = options.to_connect()?;
         let deadline = Instant::now() + options.connect_timeout;
-        let stream = transport::connect(host, port, deadline)?;
+        let tls = tls.map(|tls| TlsSetup::new(tls, host)).transpose()?;
+        let transport = Transport::open(host, port, tls.as_ref(), deadline)?;
         let v5 = options.protocol.is_v5();
         let shared = Shared::new(
-            stream,
+            transport,
             LinkSettings {
                 keep_alive: options.keep_alive,
                 operation_timeout: options.operation_timeout,
@@ -118,6 +155,7 @@ impl Client {
             endpoint: Arc::new(Endpoint {
                 host: host.to_owned(),
                 port,
+                tls,
                 connect,
                 connect_timeout: options.connect_timeout,
                 connack: Mutex::new(connack.clone()),
@@ -311,6 +349,9 @@ impl Client {
             return Err(ClientError::InvalidArgument(
                 "SUBSCRIBE needs at least one filter [MQTT-3.8.3-3]".into(),
             ));
+        }
+        for (filter, _) in filters {
+            check_shared(filter, options)?;
         }
         let parsed = filters
             .iter()
@@ -564,7 +605,8 @@ impl Client {
             if let Some(response) = options.properties.string(PropertyId::ResponseTopic) {
                 TopicName::validate(response)?;
             }
-            // MQTT 5.0 [MQTT-3.3.1-?]: the server said what it supports in CONNACK.
+            // What the server supports, from its CONNACK: Maximum QoS ([MQTT-3.2.2-11] of MQTT
+            // 5.0) and Retain Available ([MQTT-3.2.2-14] of MQTT 5.0).
             let connack = self.endpoint.connack.lock();
             let max_qos = connack.properties.integer(PropertyId::MaximumQos);
             if max_qos.is_some_and(|max| (qos as u32) > max) {
@@ -873,9 +915,9 @@ impl Client {
         self.shared.socket()
     }
 
-    /// Whether bytes wait in the send buffer (the re-sends and offline queue after a reconnect):
-    /// wait for the socket to be writable, then call [`Client::loop_write`]. Other sends are
-    /// written by the call that makes them.
+    /// Whether bytes wait in the send buffer (the re-sends and offline queue after a reconnect,
+    /// or over TLS records that reading produced): wait for the socket to be writable, then
+    /// call [`Client::loop_write`]. Other sends are written by the call that makes them.
     pub fn want_write(&self) -> bool {
         self.shared.want_write()
     }
@@ -918,13 +960,23 @@ impl Client {
 
     /// [`Client::disconnect`] with an MQTT 5.0 reason code — 0x04 asks the server to publish
     /// the will all the same ([MQTT-3.14.4-3] of MQTT 5.0) — and, when given, a new Session
-    /// Expiry Interval ([MQTT-3.14.2-2] of MQTT 5.0: not from 0 to above 0). Before MQTT 5.0
+    /// Expiry Interval (MQTT 5.0 section 3.14.2.2.2: not from 0 to above 0). Before MQTT 5.0
     /// neither is sent.
     pub fn disconnect_with(
         &self,
         reason: ReasonCode,
         session_expiry: Option<u32>,
     ) -> Result<(), ClientError> {
+        // MQTT 5.0 table 3-10: the codes a client may send ([MQTT-3.14.2-1]).
+        const CLIENT_CODES: [u8; 13] = [
+            0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x90, 0x93, 0x94, 0x95, 0x96, 0x97, 0x99,
+        ];
+        if !CLIENT_CODES.contains(&reason.0) {
+            return Err(ClientError::InvalidArgument(format!(
+                "reason code 0x{:02X} is not one a client may send in DISCONNECT",
+                reason.0
+            )));
+        }
         let mut packet = Disconnect::new(reason);
         if let Some(seconds) = session_expiry {
             packet
@@ -935,7 +987,15 @@ impl Client {
         // mistaken for the cause; after a lost connection it still ends waiters that wait for
         // a reconnect, and stops automatic reconnects.
         let result = match self.shared.mark_ended(CloseReason::Disconnected) {
-            None => self.shared.send_packet(&Packet::Disconnect(packet)),
+            None => self
+                .shared
+                .send_packet(&Packet::Disconnect(packet))
+                .inspect(|()| {
+                    // Another thread may be flushing: DISCONNECT must reach the socket before
+                    // the close cuts it off.
+                    self.shared.wait_written(self.deadline());
+                    self.shared.close_notify();
+                }),
             Some(CloseReason::Disconnected) => Ok(()),
             Some(other) => Err(ClientError::Closed(other)),
         };
@@ -969,4 +1029,28 @@ impl Drop for Client {
     fn drop(&mut self) {
         self.shut_down();
     }
+}
+
+/// The rules of a shared subscription `$share/{ShareName}/{filter}` (MQTT 5.0 section 4.8.2):
+/// a non-empty share name without wildcards or `/` ([MQTT-4.8.2-1], [MQTT-4.8.2-2]), a
+/// filter after it, and no No Local ([MQTT-3.8.3-4]).
+fn check_shared(filter: &str, options: &SubscribeOptions) -> Result<(), ClientError> {
+    let Some(rest) = filter.strip_prefix("$share/") else {
+        return Ok(());
+    };
+    let valid = rest.split_once('/').is_some_and(|(name, inner)| {
+        !name.is_empty() && !name.contains(['+', '#']) && !inner.is_empty()
+    });
+    if !valid {
+        return Err(ClientError::InvalidArgument(format!(
+            "{filter:?}: a shared subscription is $share/NAME/FILTER with a share name \
+             without wildcards [MQTT-4.8.2-1] [MQTT-4.8.2-2]"
+        )));
+    }
+    if options.options.no_local {
+        return Err(ClientError::InvalidArgument(format!(
+            "{filter:?}: No Local on a shared subscription is a protocol error [MQTT-3.8.3-4]"
+        )));
+    }
+    Ok(())
 }

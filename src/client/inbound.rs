@@ -1,8 +1,7 @@
 //! The receive buffer: bytes read from the socket and decoded one packet at a time, so a nested
 //! reader (a client call made from inside a callback) continues exactly where the outer one was.
 
-use std::io::{self, Read};
-use std::net::TcpStream;
+use std::io;
 
 use crate::protocol::{DecodeError, Decoder, Packet, ProtocolLevel};
 
@@ -43,25 +42,31 @@ impl Inbound {
         }
     }
 
-    /// Reads once from `stream`; `Ok(0)` is end of stream. The buffer grows only when a packet
-    /// that has really arrived in part does not fit, so memory follows bytes received, not the
-    /// length a peer claims.
-    pub(crate) fn fill(&mut self, mut stream: &TcpStream) -> io::Result<usize> {
+    /// Reads once into the buffer's free end with `read` (which returns the byte count; `Ok(0)`
+    /// is end of stream) and keeps what it wrote. The buffer grows only when a packet that has
+    /// really arrived in part does not fit, so memory follows bytes received, not the length a
+    /// peer claims; `slack` allows that many bytes beyond the packet size limit, for a TLS
+    /// session that hands over all its decrypted bytes at once.
+    pub(crate) fn read_with(
+        &mut self,
+        slack: usize,
+        read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+    ) -> io::Result<usize> {
         if self.end == self.buf.len() {
             if self.start > 0 {
                 self.buf.copy_within(self.start..self.end, 0);
                 self.end -= self.start;
                 self.start = 0;
             } else {
-                let grown =
-                    (self.buf.len() * 2).min(self.decoder.max_packet_size().max(READ_CHUNK));
+                let limit = self.decoder.max_packet_size().max(READ_CHUNK) + slack;
+                let grown = (self.buf.len() * 2).min(limit);
                 if grown <= self.buf.len() {
                     return Err(io::Error::other("receive buffer at its packet size limit"));
                 }
                 self.buf.resize(grown, 0);
             }
         }
-        let n = stream.read(&mut self.buf[self.end..])?;
+        let n = read(&mut self.buf[self.end..])?;
         self.end += n;
         if self.start == self.end {
             self.start = 0;

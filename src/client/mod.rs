@@ -53,6 +53,16 @@
 //! [`OfflineQueue`] (`ClientError::Queued`). Without any thread of the library, the host's own
 //! event loop can drive the connection: [`Client::socket`], [`Client::want_write`],
 //! [`Client::loop_read`], [`Client::loop_write`], [`Client::loop_misc`].
+//!
+//! # TLS
+//! With [`ConnectOptions::tls`] (a [`ClientTls`](crate::tls::ClientTls): CA file or the
+//! system's CA certificates, an optional client certificate, an optional server name) the
+//! connection runs over TLS (rustls; MQTT 5.0 section 4.2 lets MQTT run over any ordered,
+//! lossless, bi-directional connection, [MQTT-4.2-1]): the handshake completes inside
+//! `connect` and every reconnect, within the connect timeout, the server's certificate and name
+//! verified unless `insecure`. [`Client::connect_url`] takes `mqtt://` and `mqtts://` URLs.
+//! Everything else — the loop thread, automatic reconnects, the event-loop calls on
+//! [`Client::socket`] (the TCP socket) — works the same over TLS.
 
 mod aliases;
 mod connection;
@@ -67,7 +77,9 @@ mod reconnect;
 mod request;
 mod session;
 mod subscriptions;
+mod tls_session;
 mod transport;
+mod url;
 
 pub use error::{ClientError, CloseReason, ServerReason};
 pub use handle::Client;

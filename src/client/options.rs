@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::protocol::{
     Connect, LastWill, Properties, Property, PropertyContext, PropertyId, ProtocolLevel, QoS,
 };
+use crate::tls::ClientTls;
 use crate::topic::TopicName;
 
 use super::error::{ClientError, CloseReason};
@@ -146,7 +147,7 @@ impl Default for OfflineQueue {
 
 /// Connection settings. `Default` gives: generated client id, clean session, keep-alive 60 s,
 /// no credentials, no will, 30 s connect timeout, MQTT 3.1.1, no automatic reconnect,
-/// resubscribe on, the default [`OfflineQueue`], no callbacks.
+/// resubscribe on, the default [`OfflineQueue`], no callbacks, no TLS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectOptions {
     /// `None` generates a unique id of at most 23 characters, which every server must accept
@@ -160,7 +161,8 @@ pub struct ConnectOptions {
     /// Binary; sending a password requires a user name ([MQTT-3.1.2-22]).
     pub password: Option<Vec<u8>>,
     pub will: Option<Will>,
-    /// Bounds name resolution fallbacks, the TCP connect and the wait for CONNACK together.
+    /// Bounds name resolution fallbacks, the TCP connect, the TLS handshake and the wait for
+    /// CONNACK together.
     pub connect_timeout: Duration,
     /// Level 5 (MQTT 5.0), level 4 ("MQTT", 3.1.1) or level 3 ("MQIsdp", 3.1).
     pub protocol: ProtocolLevel,
@@ -191,6 +193,12 @@ pub struct ConnectOptions {
     /// Where publishes go while the connection is down and automatic reconnects are on.
     pub offline_queue: OfflineQueue,
     pub callbacks: Callbacks,
+    /// `Some`: connect over TLS with these settings ([`Client::connect`] and every reconnect;
+    /// [`Client::connect_url`] with `mqtts://`). `None` (default): plain TCP.
+    ///
+    /// [`Client::connect`]: super::Client::connect
+    /// [`Client::connect_url`]: super::Client::connect_url
+    pub tls: Option<ClientTls>,
 }
 
 impl Default for ConnectOptions {
@@ -213,6 +221,7 @@ impl Default for ConnectOptions {
             resubscribe: true,
             offline_queue: OfflineQueue::default(),
             callbacks: Callbacks::default(),
+            tls: None,
         }
     }
 }
@@ -425,6 +434,12 @@ impl ConnectOptions {
     /// Sets whether filters are subscribed again after a reconnect without a session.
     pub fn resubscribe(mut self, on: bool) -> Self {
         self.resubscribe = on;
+        self
+    }
+
+    /// Connects over TLS with `tls` (see [`ConnectOptions::tls`]).
+    pub fn tls(mut self, tls: ClientTls) -> Self {
+        self.tls = Some(tls);
         self
     }
 

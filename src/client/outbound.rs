@@ -3,12 +3,11 @@
 //! appending, so packets from many threads coalesce into few system calls under load.
 
 use std::io;
-use std::net::TcpStream;
-use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use parking_lot::Mutex;
 
+use super::transport::Transport;
 use crate::protocol::EncodeError;
 
 /// A flushed buffer larger than this is not kept for reuse.
@@ -68,7 +67,7 @@ impl Outbound {
     /// writes it, or a flush already running on another thread will before it stops.
     pub(crate) fn send<E>(
         &self,
-        stream: &TcpStream,
+        transport: &Transport,
         encode: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
     ) -> Result<(), SendError<E>> {
         let mut p = self.pending.lock();
@@ -81,7 +80,7 @@ impl Outbound {
             let mut out = std::mem::take(&mut p.spare);
             std::mem::swap(&mut out, &mut p.buf);
             drop(p);
-            let result = send_all(stream, &out);
+            let result = transport.write_all(&out);
             out.clear();
             if out.capacity() > KEEP_CAPACITY {
                 out = Vec::with_capacity(16 * 1024);
@@ -100,33 +99,4 @@ impl Outbound {
             }
         }
     }
-}
-
-/// Writes all of `bytes`. `MSG_NOSIGNAL` because a C program embedding this library usually keeps
-/// SIGPIPE's default action, which would kill it when the broker has gone away.
-fn send_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
-    while !bytes.is_empty() {
-        // SAFETY: the pointer and length describe a live slice.
-        let n = unsafe {
-            libc::send(
-                stream.as_raw_fd(),
-                bytes.as_ptr().cast(),
-                bytes.len(),
-                libc::MSG_NOSIGNAL,
-            )
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            match e.kind() {
-                io::ErrorKind::Interrupted => continue,
-                // SO_SNDTIMEO expired: the broker has stopped reading.
-                io::ErrorKind::WouldBlock => {
-                    return Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out"));
-                }
-                _ => return Err(e),
-            }
-        }
-        bytes = &bytes[n as usize..];
-    }
-    Ok(())
 }

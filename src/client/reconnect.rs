@@ -13,12 +13,15 @@ use crate::protocol::{Connack, Connect, Packet};
 use super::connection::{Shared, serve_until_closed};
 use super::error::{ClientError, CloseReason};
 use super::options::LogLevel;
-use super::transport;
+use super::tls_session::TlsSetup;
+use super::transport::Transport;
 
 /// Where and how to connect again: everything a reconnect needs, shared with the loop thread.
 pub(crate) struct Endpoint {
     pub(crate) host: String,
     pub(crate) port: u16,
+    /// TLS settings for every connection, when the client uses TLS.
+    pub(crate) tls: Option<TlsSetup>,
     /// The CONNECT to send again, with the client id actually used (a generated one too).
     pub(crate) connect: Connect,
     pub(crate) connect_timeout: Duration,
@@ -43,8 +46,8 @@ impl Endpoint {
         shared: &Shared,
         deadline: Instant,
     ) -> Result<(), ClientError> {
-        let stream = transport::connect(&self.host, self.port, deadline)?;
-        let link = shared.prepare_link(stream)?;
+        let transport = Transport::open(&self.host, self.port, self.tls.as_ref(), deadline)?;
+        let link = shared.prepare_link(transport)?;
         shared.send_packet_on(&link, &Packet::Connect(self.connect.clone()))?;
         let connack = shared.read_connack(&link, deadline)?;
         shared.notify_connect(&connack);

@@ -100,8 +100,9 @@ pub(crate) struct Session {
     /// QoS 2 PUBLISH identifiers dispatched and not yet released by PUBREL: a resent PUBLISH
     /// with one of these is acknowledged but not dispatched again (section 4.3.3, method B).
     awaiting_pubrel: HashSet<u16>,
-    /// QoS 1 PUBLISH packets received on this connection and not yet acknowledged.
-    incoming_qos1: usize,
+    /// QoS 1 and QoS 2 PUBLISH packets received on this connection and not yet answered (PUBACK,
+    /// or PUBREC for QoS 2).
+    incoming_unanswered: usize,
     /// Clean session 0: unfinished publishes are kept for re-sending.
     persistent: bool,
     unfinished: HashMap<u16, Unfinished>,
@@ -127,7 +128,7 @@ impl Session {
             max_inflight,
             configured_inflight: max_inflight,
             awaiting_pubrel: HashSet::new(),
-            incoming_qos1: 0,
+            incoming_unanswered: 0,
             pings_sent: 0,
             pingresps_received: 0,
             ping_outstanding_since: None,
@@ -327,19 +328,23 @@ impl Session {
         self.awaiting_pubrel.insert(id.get())
     }
 
-    /// Counts a QoS 1 PUBLISH received; [`Session::acknowledged_qos1`] when PUBACK goes out.
-    pub(crate) fn receive_qos1(&mut self) {
-        self.incoming_qos1 += 1;
+    /// Counts a QoS 1 or 2 PUBLISH received; [`Session::answered`] when its PUBACK or PUBREC
+    /// goes out.
+    pub(crate) fn receive_unanswered(&mut self) {
+        self.incoming_unanswered += 1;
     }
 
-    pub(crate) fn acknowledged_qos1(&mut self) {
-        self.incoming_qos1 = self.incoming_qos1.saturating_sub(1);
+    pub(crate) fn answered(&mut self) {
+        self.incoming_unanswered = self.incoming_unanswered.saturating_sub(1);
     }
 
-    /// QoS 1 and 2 PUBLISH packets received for which no PUBACK or PUBCOMP went out yet: what
-    /// the Receive Maximum this client announced bounds (MQTT 5.0 section 3.3.4).
+    /// QoS 1 and 2 PUBLISH packets received and not yet answered: what the Receive Maximum
+    /// this client announced bounds (MQTT 5.0 section 3.3.4). The specification counts QoS 2
+    /// messages until PUBCOMP; mosquitto 2.0 frees them at PUBREC and so sends more than that,
+    /// which a strict count would answer with DISCONNECT 0x93. Counting to PUBREC still bounds
+    /// what the client holds (a message past PUBREC is only an identifier awaiting PUBREL).
     pub(crate) fn incoming_unacknowledged(&self) -> usize {
-        self.incoming_qos1 + self.awaiting_pubrel.len()
+        self.incoming_unanswered
     }
 
     /// PUBREL: the identifier may be used for a new message again.
@@ -431,7 +436,7 @@ impl Session {
             .retain(|_, what| !matches!(what, Outgoing::Suback(_) | Outgoing::Unsuback(_)));
         self.pingresps_received = self.pings_sent;
         self.ping_outstanding_since = None;
-        self.incoming_qos1 = 0;
+        self.incoming_unanswered = 0;
     }
 
     /// A clean-session reconnect: the broker starts a new session, so every unfinished publish

@@ -1,24 +1,96 @@
-//! The socket side: resolving and connecting within a deadline, and waiting until the socket is
-//! readable, a deadline passes or the client's waker (`crate::waker`) interrupts the wait.
+//! The socket side: resolving and connecting within a deadline, the [`Transport`] a link reads
+//! and writes (plain TCP, or TLS over it), and waiting until the socket is readable, a deadline
+//! passes or the client's waker (`crate::waker`) interrupts the wait.
 
-use std::io;
+use std::io::{self, Read};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsRawFd, RawFd};
 use std::thread;
 use std::time::Instant;
 
 use super::error::ClientError;
+use super::inbound::Inbound;
+use super::tls_session::{TlsSession, TlsSetup};
 use crate::socket::{poll2, timeout_ms};
 use crate::waker::Waker;
 
+/// One connection's byte stream: the TCP socket and, for `mqtts`, the TLS session over it. The
+/// plain path adds nothing to a read or a write but the check that there is no TLS.
+pub(crate) struct Transport {
+    stream: TcpStream,
+    tls: Option<Box<TlsSession>>,
+}
+
+impl Transport {
+    /// Connects to `host` and, with `tls`, completes the TLS handshake, all before `deadline`
+    /// (MQTT 5.0 section 4.2: the network connection MQTT runs over, here TCP or TLS).
+    pub(crate) fn open(
+        host: &str,
+        port: u16,
+        tls: Option<&TlsSetup>,
+        deadline: Instant,
+    ) -> Result<Transport, ClientError> {
+        let stream = connect(host, port, deadline)?;
+        let tls = match tls {
+            None => None,
+            Some(setup) => Some(Box::new(TlsSession::handshake(&stream, setup, deadline)?)),
+        };
+        Ok(Transport { stream, tls })
+    }
+
+    pub(crate) fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// The TCP socket's descriptor (also under TLS: poll it for readability).
+    pub(crate) fn fd(&self) -> RawFd {
+        self.stream.as_raw_fd()
+    }
+
+    /// Reads what has arrived into `inbound`; `Ok(0)` is end of stream. Call after
+    /// [`wait_readable`] reported the socket readable. Under TLS every record read is
+    /// decrypted and all its plaintext moved into `inbound`, so none waits unseen inside the
+    /// TLS session when the socket is polled again.
+    pub(crate) fn read_into(&self, inbound: &mut Inbound) -> io::Result<usize> {
+        match &self.tls {
+            None => inbound.read_with(0, |buf| (&self.stream).read(buf)),
+            Some(tls) => tls.read_into(&self.stream, inbound),
+        }
+    }
+
+    /// Writes all of `bytes` (blocking, bounded by the socket's write timeout); under TLS, also
+    /// every TLS record waiting to go out.
+    pub(crate) fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
+        match &self.tls {
+            None => send_all(self.stream.as_raw_fd(), bytes),
+            Some(tls) => tls.write_all(self.stream.as_raw_fd(), bytes),
+        }
+    }
+
+    /// TLS records wait to be written (never for plain TCP).
+    pub(crate) fn wants_write(&self) -> bool {
+        self.tls.as_ref().is_some_and(|tls| tls.wants_write())
+    }
+
+    /// Ends TLS with its close_notify alert (nothing for plain TCP), before a clean disconnect.
+    pub(crate) fn close_notify(&self) {
+        if let Some(tls) = &self.tls {
+            tls.close_notify(self.stream.as_raw_fd());
+        }
+    }
+
+    /// Ends the connection in both directions so a reader blocked on it returns at once; the
+    /// descriptor itself stays open until the transport is dropped, so it cannot be reused
+    /// meanwhile.
+    pub(crate) fn shut_down(&self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
+
 /// Resolves `host` (names, IPv4 and IPv6 literals) and connects to the first address that
 /// answers, all before `deadline`.
-pub(crate) fn connect(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, ClientError> {
-    // A bracketed IPv6 literal ("[::1]") is accepted as well as the bare form.
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
+fn connect(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, ClientError> {
+    let host = unbracket(host);
     let addrs = match host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
         Err(_) => resolve(host, port, deadline)?,
@@ -42,6 +114,13 @@ pub(crate) fn connect(host: &str, port: u16, deadline: Instant) -> Result<TcpStr
         }
     }
     Err(ClientError::ConnectFailed(failures.join("; ")))
+}
+
+/// `host` without the brackets of an IPv6 literal: "[::1]" is accepted as well as "::1".
+pub(crate) fn unbracket(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
 }
 
 /// Resolves a host name on a helper thread, so a slow resolver cannot hold `connect` past its
@@ -96,8 +175,25 @@ pub(crate) fn wait_readable(
     }
 }
 
-/// Ends the connection in both directions so a reader blocked on it returns at once; the
-/// descriptor itself stays open until the stream is dropped, so it cannot be reused meanwhile.
-pub(crate) fn shut_down(stream: &TcpStream) {
-    let _ = stream.shutdown(Shutdown::Both);
+/// Writes all of `bytes` to the socket `fd`. `MSG_NOSIGNAL` because a C program embedding this
+/// library usually keeps SIGPIPE's default action, which would kill it when the broker has gone
+/// away.
+pub(crate) fn send_all(fd: RawFd, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        // SAFETY: the pointer and length describe a live slice.
+        let n = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::Interrupted => continue,
+                // SO_SNDTIMEO expired: the broker has stopped reading.
+                io::ErrorKind::WouldBlock => {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out"));
+                }
+                _ => return Err(e),
+            }
+        }
+        bytes = &bytes[n as usize..];
+    }
+    Ok(())
 }

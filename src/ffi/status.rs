@@ -47,6 +47,11 @@ pub enum mqtt_status {
     Timeout = 44,
     /// The peer broke the MQTT protocol; the connection has been closed.
     ProtocolError = 45,
+    /// TLS failed: the server's certificate was not accepted (unknown issuer, wrong host
+    /// name, expired), the server refused the handshake (e.g. it requires a client
+    /// certificate), or the TLS settings could not be used (an unreadable CA, certificate or
+    /// key file); `mqtt_last_error()` says which.
+    Tls = 46,
 
     /// CONNACK 0x01: the server does not support the requested protocol level.
     RefusedProtocolVersion = 51,
@@ -115,6 +120,7 @@ impl mqtt_status {
             43 => S::Closed,
             44 => S::Timeout,
             45 => S::ProtocolError,
+            46 => S::Tls,
             70 => S::Queued,
             71 => S::QueueFull,
             51 => S::RefusedProtocolVersion,
@@ -166,6 +172,7 @@ impl mqtt_status {
             S::Closed => c"connection closed",
             S::Timeout => c"timed out",
             S::ProtocolError => c"protocol error",
+            S::Tls => c"TLS failure",
             S::Queued => c"queued until reconnected",
             S::QueueFull => c"offline queue full",
             S::RefusedProtocolVersion => c"connection refused: unacceptable protocol version",
@@ -274,7 +281,7 @@ mod tests {
             }
         }
         assert_eq!(
-            known, 30,
+            known, 31,
             "a status was added without updating from_raw (or this count)"
         );
     }

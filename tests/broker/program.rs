@@ -20,7 +20,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const BUILD_LIMIT: Duration = Duration::from_secs(900);
 const EXIT_LIMIT: Duration = Duration::from_secs(10);
 
-fn program() -> PathBuf {
+pub(super) fn program() -> PathBuf {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
         let root = Path::new(ROOT);
@@ -98,10 +98,13 @@ impl Running {
         let line = rx
             .recv_timeout(Duration::from_secs(10))
             .expect("the broker prints its address");
+        // "listening on mqtt://ADDRESS:PORT", one line per listener: the first one's port.
         let port = line
             .trim()
-            .strip_prefix("listening on 127.0.0.1:")
+            .strip_prefix("listening on mqtt://")
+            .and_then(|url| url.rsplit_once(':'))
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .1
             .parse()
             .expect("a port number");
         let stderr = child.stderr.take();
@@ -492,7 +495,7 @@ fn config_file_with_password_and_acl_files() {
     broker.signal(libc::SIGHUP);
     assert_eq!(
         broker.stderr_line(),
-        "broker: reloaded the password and ACL files"
+        "broker: reloaded the password and ACL files and TLS certificates"
     );
     alice.send(&say("alice/diary", b"shared now"));
     expect_topic(&mut bob, "alice/diary");
@@ -516,7 +519,10 @@ fn config_file_errors_name_the_line() {
     for (text, expected) in [
         ("listener 1883\nno_such_keyword 1\n", ":2: "),
         ("listener 1883\npersistence true\n", "not supported"),
-        ("listener 1883\nlistener 1884\n", ":2: a second listener"),
+        (
+            "listener 1883\ncertfile /nonexistent/c.pem\n",
+            ":1: this listener needs both",
+        ),
         ("password_file /nonexistent/passwd\n", "/nonexistent/passwd"),
     ] {
         let conf = scratch.write("bad.conf", text);

@@ -413,6 +413,48 @@ static void check_broker_options(void) {
                 MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_broker_options_set_event_callback(NULL, on_broker_event, NULL),
                 MQTT_STATUS_NULL_ARGUMENT);
+
+    /* Listeners and their TLS options. */
+    {
+        mqtt_broker_tls_options *tls = mqtt_broker_tls_options_new();
+        const char *origins[] = {"https://a.example"};
+        char url[64];
+        CHECK(tls != NULL);
+        CHECK(mqtt_broker_options_listener_count(opts) == 0);
+        CHECK_FAILS(mqtt_broker_options_add_listener(opts, 1, "127.0.0.1", 0, NULL),
+                    MQTT_STATUS_NULL_ARGUMENT);
+        CHECK_FAILS(mqtt_broker_options_add_listener(opts, 1, "127.0.0.1", 0, tls),
+                    MQTT_STATUS_INVALID_ARGUMENT);
+        CHECK_FAILS(mqtt_broker_options_add_listener(opts, 7, "127.0.0.1", 0, NULL),
+                    MQTT_STATUS_INVALID_ARGUMENT);
+        CHECK_FAILS(mqtt_broker_options_add_listener(opts, 0, NULL, 0, NULL),
+                    MQTT_STATUS_NULL_ARGUMENT);
+        CHECK_FAILS(mqtt_broker_options_add_listener(NULL, 0, "127.0.0.1", 0, NULL),
+                    MQTT_STATUS_NULL_ARGUMENT);
+        CHECK_FAILS(mqtt_broker_options_add_websocket_listener(opts, "127.0.0.1", 0, "/mqtt",
+                                                               NULL, 1, NULL),
+                    MQTT_STATUS_NULL_ARGUMENT);
+        CHECK_FAILS(mqtt_broker_tls_options_set_certificate_files(tls, NULL, "k.pem"),
+                    MQTT_STATUS_NULL_ARGUMENT);
+        CHECK_FAILS(mqtt_broker_tls_options_set_certificate_pem(tls, NULL, 0, NULL, 0),
+                    MQTT_STATUS_NULL_ARGUMENT);
+        CHECK_FAILS(mqtt_broker_tls_options_set_client_certificates(tls, "ca.pem", 3, false),
+                    MQTT_STATUS_INVALID_ARGUMENT);
+        CHECK_FAILS(mqtt_broker_tls_options_set_client_certificates(tls, "ca.pem", 1, true),
+                    MQTT_STATUS_INVALID_ARGUMENT);
+        CHECK_FAILS(mqtt_broker_tls_options_set_client_certificates(tls, NULL, 2, false),
+                    MQTT_STATUS_NULL_ARGUMENT);
+        CHECK_OK(mqtt_broker_options_add_listener(opts, 0, "127.0.0.1", 0, NULL));
+        CHECK_OK(mqtt_broker_options_add_websocket_listener(opts, "127.0.0.1", 0, "/ws", origins,
+                                                            1, NULL));
+        CHECK(mqtt_broker_options_listener_count(opts) == 2);
+        CHECK(mqtt_broker_listener_count(NULL) == 0);
+        CHECK(mqtt_broker_listener_port(NULL, 0) == 0);
+        CHECK_FAILS(mqtt_broker_listener_url(NULL, 0, url, sizeof url), MQTT_STATUS_NULL_ARGUMENT);
+        CHECK_FAILS(mqtt_broker_reload_tls(NULL), MQTT_STATUS_NULL_ARGUMENT);
+        mqtt_broker_tls_options_free(tls);
+        mqtt_broker_tls_options_free(NULL);
+    }
     mqtt_broker_options_free(opts);
     mqtt_broker_options_free(NULL);
 }
@@ -494,6 +536,20 @@ static void check_broker_life_cycle(void) {
     CHECK(port != 0);
     CHECK_FAILS(mqtt_broker_start(broker), MQTT_STATUS_ALREADY_RUNNING);
     snprintf(port_text, sizeof port_text, "%u", (unsigned)port);
+    {
+        /* The one listener, as a URL. */
+        char url[64], expected[64], tiny[8];
+        snprintf(expected, sizeof expected, "mqtt://127.0.0.1:%u", (unsigned)port);
+        CHECK(mqtt_broker_listener_count(broker) == 1);
+        CHECK(mqtt_broker_listener_port(broker, 0) == port);
+        CHECK(mqtt_broker_listener_port(broker, 1) == 0);
+        CHECK_OK(mqtt_broker_listener_url(broker, 0, url, sizeof url));
+        CHECK(strcmp(url, expected) == 0);
+        CHECK_FAILS(mqtt_broker_listener_url(broker, 1, url, sizeof url), MQTT_STATUS_NOT_FOUND);
+        CHECK_FAILS(mqtt_broker_listener_url(broker, 0, tiny, sizeof tiny), MQTT_STATUS_TOO_LARGE);
+        CHECK_FAILS(mqtt_broker_listener_url(broker, 0, NULL, 0), MQTT_STATUS_NULL_ARGUMENT);
+        CHECK_OK(mqtt_broker_reload_tls(broker));
+    }
     second = mqtt_broker_new(port_text, NULL);
     CHECK(second != NULL);
     if (second != NULL) {
@@ -585,6 +641,45 @@ static void check_connect_options(void) {
     CHECK_FAILS(mqtt_connect_options_set_operation_timeout(NULL, 1000), MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_connect_options_set_protocol_level(NULL, 4), MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_connect_options_set_max_inflight(NULL, 10), MQTT_STATUS_NULL_ARGUMENT);
+
+    /* TLS: the setters check their arguments (the files are read only at connect time). */
+    CHECK_OK(mqtt_connect_options_set_tls(opts, NULL, NULL, NULL));
+    CHECK_OK(mqtt_connect_options_set_tls(opts, "ca.pem", "client.pem", "client.key"));
+    CHECK_OK(mqtt_connect_options_set_tls_insecure(opts, true));
+    CHECK_OK(mqtt_connect_options_set_tls_insecure(opts, false));
+    CHECK_OK(mqtt_connect_options_set_tls_server_name(opts, "broker.example"));
+    CHECK_OK(mqtt_connect_options_set_tls_server_name(opts, "127.0.0.1"));
+    CHECK_OK(mqtt_connect_options_set_tls_server_name(opts, NULL));
+    CHECK_FAILS(mqtt_connect_options_set_tls(opts, NULL, "client.pem", NULL),
+                MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_options_set_tls(opts, NULL, NULL, "client.key"),
+                MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_options_set_tls(opts, "", NULL, NULL), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_options_set_tls(opts, "\xff", NULL, NULL), MQTT_STATUS_INVALID_UTF8);
+    CHECK_FAILS(mqtt_connect_options_set_tls(opts, NULL, "\xff", "k"), MQTT_STATUS_INVALID_UTF8);
+    CHECK_FAILS(mqtt_connect_options_set_tls_server_name(opts, "not a name!"),
+                MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_options_set_tls_server_name(opts, "\xff"), MQTT_STATUS_INVALID_UTF8);
+    CHECK_FAILS(mqtt_connect_options_set_tls(NULL, NULL, NULL, NULL), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_options_set_tls_insecure(NULL, true), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_options_set_tls_server_name(NULL, "x"), MQTT_STATUS_NULL_ARGUMENT);
+
+    /* URLs are checked before any connection is tried; mqtt:// refuses TLS settings. */
+    CHECK_NULL_WITH(mqtt_connect_url(NULL, NULL), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_NULL_WITH(mqtt_connect_url("\xff", NULL), MQTT_STATUS_INVALID_UTF8);
+    CHECK_NULL_WITH(mqtt_connect_url("localhost:1883", NULL), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_NULL_WITH(mqtt_connect_url("mqtt://", NULL), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_NULL_WITH(mqtt_connect_url("mqtt://localhost:0", NULL), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_NULL_WITH(mqtt_connect_url("mqtt://localhost/topic", NULL),
+                    MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_NULL_WITH(mqtt_connect_url("ws://localhost/mqtt", NULL), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_NULL_WITH(mqtt_connect_url("wss://localhost/mqtt", opts), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_NULL_WITH(mqtt_connect_url("mqtt://127.0.0.1:1", opts), MQTT_STATUS_INVALID_ARGUMENT);
+    /* The CA file cannot be read: a TLS failure, before any connection is tried. */
+    CHECK_OK(mqtt_connect_options_set_client_id(opts, NULL)); /* else the empty id fails first */
+    CHECK_OK(mqtt_connect_options_set_tls(opts, "/nonexistent/ca.pem", NULL, NULL));
+    CHECK_NULL_WITH(mqtt_connect_url("mqtts://127.0.0.1:1", opts), MQTT_STATUS_TLS);
+    CHECK_NULL_WITH(mqtt_connect("127.0.0.1", "1", opts), MQTT_STATUS_TLS);
     mqtt_connect_options_free(opts);
     mqtt_connect_options_free(NULL);
 }

@@ -43,6 +43,7 @@ static const int known_statuses[] = {
     MQTT_STATUS_CLOSED,
     MQTT_STATUS_TIMEOUT,
     MQTT_STATUS_PROTOCOL_ERROR,
+    MQTT_STATUS_TLS,
     MQTT_STATUS_REFUSED_PROTOCOL_VERSION,
     MQTT_STATUS_REFUSED_IDENTIFIER,
     MQTT_STATUS_REFUSED_SERVER_UNAVAILABLE,
@@ -85,7 +86,7 @@ static void check_status_strings(void) {
     }
     /* Values that are not statuses are safe to pass and named as such. */
     {
-        const int unknown[] = {-1, 7, 19, 46, 59, 91, 1000, INT_MIN, INT_MAX};
+        const int unknown[] = {-1, 7, 19, 47, 59, 91, 1000, INT_MIN, INT_MAX};
         for (i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
             CHECK_STR(mqtt_status_str(unknown[i]), "unknown status");
         }

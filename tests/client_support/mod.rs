@@ -11,7 +11,7 @@ use std::num::NonZeroU16;
 use mqtt::client::{Client, ConnectOptions};
 use mqtt::protocol::{Packet, Publish};
 
-use crate::packet_stream::PacketStream;
+use crate::packet_stream::{PacketStream, ReadEnd};
 
 pub mod proxy;
 pub mod scenarios;
@@ -106,6 +106,58 @@ impl FakeConn {
             code: mqtt::protocol::ReasonCode::SUCCESS,
         }));
         c
+    }
+
+    /// Like [`FakeConn::accept_connect_v5`], with the given session-present flag.
+    #[allow(dead_code)]
+    pub fn accept_connect_v5_with(
+        &mut self,
+        session_present: bool,
+        properties: mqtt::protocol::Properties,
+    ) -> mqtt::protocol::Connect {
+        let Packet::Connect(c) = self.read(WAIT) else {
+            panic!("first packet is not CONNECT");
+        };
+        assert_eq!(c.protocol, mqtt::protocol::ProtocolLevel::V5);
+        self.packets.protocol = mqtt::protocol::ProtocolLevel::V5;
+        self.send(&Packet::Connack(mqtt::protocol::Connack {
+            properties,
+            session_present,
+            code: mqtt::protocol::ReasonCode::SUCCESS,
+        }));
+        c
+    }
+
+    /// Sends `bytes` exactly as given: a packet built by hand, which the codec may refuse to
+    /// encode.
+    #[allow(dead_code)]
+    pub fn send_bytes(&mut self, bytes: &[u8]) {
+        self.packets.stream.write_all(bytes).unwrap();
+    }
+
+    /// The bytes of the client's next whole packet exactly as sent, or panics after `within`.
+    #[allow(dead_code)]
+    pub fn read_raw(&mut self, within: Duration) -> Vec<u8> {
+        self.packets
+            .try_read_raw(within)
+            .unwrap_or_else(|end| panic!("no packet from the client within {within:?}: {end:?}"))
+    }
+
+    /// The bytes of the client's next whole packet exactly as sent, or `None` on timeout or end
+    /// of stream.
+    #[allow(dead_code)]
+    pub fn try_read_raw(&mut self, within: Duration) -> Option<Vec<u8>> {
+        self.packets.try_read_raw(within).ok()
+    }
+
+    /// Asserts that the client closes the connection within `within` without sending anything
+    /// more.
+    #[allow(dead_code)]
+    pub fn expect_closed(&mut self, within: Duration) {
+        match self.packets.try_read_raw(within) {
+            Err(ReadEnd::Closed) => {}
+            other => panic!("expected the client to close the connection, got {other:?}"),
+        }
     }
 
     /// Reads CONNECT and accepts it.

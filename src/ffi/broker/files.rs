@@ -154,12 +154,14 @@ pub unsafe extern "C" fn mqtt_broker_options_get_port(opts: *const mqtt_broker_o
 /// Reads the broker's password and ACL files again from where they were loaded, as mosquitto
 /// does on SIGHUP (the broker program calls this on SIGHUP): connections made from now on use the
 /// new files, and a connected client's ACL follows at its next publish or delivery. Files the
-/// broker was started without stay absent. Blocks while reading the files (a password check
+/// broker was started without stay absent. Then reads the TLS listeners' certificate files
+/// again, as `mqtt_broker_reload_tls` does. Blocks while reading the files (a password check
 /// on another thread is not held up); thread-safe, and may be called from the broker's callbacks.
 ///
 /// Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT`, `MQTT_STATUS_IO` (a file cannot be
-/// read) or `MQTT_STATUS_INVALID_ARGUMENT` (a malformed line; `mqtt_last_error()` says
-/// `FILE:LINE: reason`). On failure the old files stay in force.
+/// read), `MQTT_STATUS_INVALID_ARGUMENT` (a malformed line; `mqtt_last_error()` says
+/// `FILE:LINE: reason`) or `MQTT_STATUS_TLS` (a certificate or key does not load). On failure
+/// the old files stay in force.
 ///
 /// # Safety
 /// `broker` is NULL or a live broker.
@@ -168,6 +170,10 @@ pub unsafe extern "C" fn mqtt_broker_reload(broker: *const mqtt_broker) -> mqtt_
     guard_status(|| {
         // SAFETY: per the caller.
         let broker = unsafe { handle_ref(broker, "broker") }?;
-        broker.broker.reload().map_err(file_error)
+        broker.broker.reload().map_err(file_error)?;
+        broker
+            .broker
+            .reload_tls()
+            .map_err(|e| FfiError::new(mqtt_status::Tls, e.to_string()))
     })
 }

@@ -8,6 +8,7 @@
 //! - `files`: mosquitto.conf, password and ACL files;
 //! - `callbacks`: the named adapters (`c_authenticator`, `c_authorizer`, `c_event_hook`) that
 //!   turn a C function pointer and its `userdata` into the broker's Rust hooks;
+//! - `listeners`: several listeners per broker, TLS options and certificate reload;
 //! - `server`: creating, starting, stopping and querying a broker.
 
 #![allow(non_camel_case_types, reason = "C API types carry their C names")]
@@ -15,12 +16,14 @@
 mod callbacks;
 mod files;
 mod host;
+mod listeners;
 mod options;
 mod options_v5;
 mod server;
 
 pub use files::*;
 pub use host::*;
+pub use listeners::*;
 pub use options::*;
 pub use options_v5::*;
 pub use server::*;

@@ -12,7 +12,7 @@ use super::{
     mqtt_broker, mqtt_broker_client_callback, mqtt_broker_options, mqtt_broker_statistics,
     mqtt_client_info,
 };
-use crate::broker::{Broker, BrokerOptions, BrokerState, PublishError};
+use crate::broker::{Broker, BrokerOptions, BrokerState, Listener, PublishError};
 
 fn port_arg(port: &str) -> Result<u16, FfiError> {
     port.trim().parse::<u16>().map_err(|_| {
@@ -26,8 +26,11 @@ fn port_arg(port: &str) -> Result<u16, FfiError> {
 /// free port, see `mqtt_broker_port`) with `opts`, or the defaults when `opts` is NULL. The
 /// options are copied. Nothing listens until `mqtt_broker_start`. Does not block.
 ///
+/// With listeners added to `opts` (`mqtt_broker_options_add_listener`), `port` may be NULL:
+/// the broker opens exactly those; a `port` given as well opens a TCP listener on it first.
+///
 /// Returns a new broker owned by the caller (release it with `mqtt_broker_free`), or NULL with
-/// `MQTT_STATUS_NULL_ARGUMENT` (NULL `port`), `MQTT_STATUS_INVALID_UTF8` or
+/// `MQTT_STATUS_NULL_ARGUMENT` (NULL `port` without listeners), `MQTT_STATUS_INVALID_UTF8` or
 /// `MQTT_STATUS_INVALID_ARGUMENT` (not a port number) in `mqtt_last_status()`.
 ///
 /// # Safety
@@ -38,15 +41,21 @@ pub unsafe extern "C" fn mqtt_broker_new(
     opts: *const mqtt_broker_options,
 ) -> *mut mqtt_broker {
     guard_or(ptr::null_mut(), || {
-        // SAFETY: the caller passes a NUL-terminated string or NULL.
-        let port = port_arg(unsafe { c_str_arg(port, "port") }?)?;
         let mut options = if opts.is_null() {
             BrokerOptions::default()
         } else {
             // SAFETY: non-NULL, and live per the caller.
             unsafe { handle_ref(opts, "opts") }?.inner.clone()
         };
-        options.port = port;
+        // A NULL port with listeners in the options opens exactly those.
+        if !port.is_null() || options.listeners.is_empty() {
+            // SAFETY: the caller passes a NUL-terminated string or NULL.
+            options.port = port_arg(unsafe { c_str_arg(port, "port") }?)?;
+            if !options.listeners.is_empty() {
+                let first = Listener::tcp(options.bind_address.clone(), options.port);
+                options.listeners.insert(0, first);
+            }
+        }
         Ok(into_handle(mqtt_broker {
             broker: Broker::new(options),
         }))

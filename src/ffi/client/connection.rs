@@ -15,7 +15,7 @@ use super::{
     connection_arg, mqtt_connect_options, mqtt_connection, mqtt_message_callback,
     mqtt_published_callback, packet_id_arg, timeout_arg,
 };
-use crate::client::{Client, ConnectOptions};
+use crate::client::{Client, ClientError, ConnectOptions};
 use crate::protocol::SubackCode;
 
 /// The shared body of `mqtt_connect` and `mqtt_connect_ex`.
@@ -36,6 +36,19 @@ unsafe fn open_connection(
         .ok_or_else(|| {
             FfiError::invalid_argument(format!("port must be a number 1..65535, not {port_text:?}"))
         })?;
+    // SAFETY: forwarded to the caller.
+    unsafe { connect_with(options, |options| Client::connect(host, port, options)) }
+}
+
+/// Connects with `connect`, given the settings behind `options` (NULL: the defaults), and
+/// wraps the client in a new handle; the shared end of every `mqtt_connect*` function.
+///
+/// # Safety
+/// `options` is NULL or a live handle from `mqtt_connect_options_new`.
+pub(super) unsafe fn connect_with(
+    options: *const mqtt_connect_options,
+    connect: impl FnOnce(&ConnectOptions) -> Result<Client, ClientError>,
+) -> Result<*mut mqtt_connection, FfiError> {
     let defaults = ConnectOptions::default();
     let options = if options.is_null() {
         &defaults
@@ -44,7 +57,7 @@ unsafe fn open_connection(
         &unsafe { handle_ref(options, "options") }?.options
     };
     set_last_reason_code(None);
-    let client = Client::connect(host, port, options)?;
+    let client = connect(options)?;
     set_last_reason_code(Some(client.connack().code));
     let client_id = CString::new(client.client_id())
         .map_err(|_| FfiError::invalid_argument("client id contains a NUL byte"))?;
@@ -63,7 +76,8 @@ unsafe fn open_connection(
 /// `mqtt_last_status()` / `mqtt_last_error()` telling why: `MQTT_STATUS_RESOLVE`,
 /// `MQTT_STATUS_IO` (no address accepted the TCP connection), `MQTT_STATUS_TIMEOUT`, one of the
 /// `MQTT_STATUS_REFUSED_*` codes (the broker's CONNACK refusal; `mqtt_last_error()` gives its
-/// reason), `MQTT_STATUS_PROTOCOL_ERROR`, `MQTT_STATUS_INVALID_ARGUMENT`.
+/// reason), `MQTT_STATUS_PROTOCOL_ERROR`, `MQTT_STATUS_INVALID_ARGUMENT`, and with TLS settings
+/// (`mqtt_connect_options_set_tls`) `MQTT_STATUS_TLS` when TLS failed.
 ///
 /// # Safety
 /// `host` and `port` are NUL-terminated strings (or NULL, an error); `options` is NULL or a
@@ -443,7 +457,8 @@ pub unsafe extern "C" fn mqtt_disconnect(connection: *const mqtt_connection) -> 
 /// stopped and joined first (the callback it runs finishes) and started again on success;
 /// called from a callback on the loop thread, the loop continues on the new connection after
 /// the callback returns. Returns `MQTT_STATUS_OK`, a connect failure (`MQTT_STATUS_RESOLVE`,
-/// `MQTT_STATUS_IO`, `MQTT_STATUS_TIMEOUT`, a `MQTT_STATUS_REFUSED_*` refusal), or
+/// `MQTT_STATUS_IO`, `MQTT_STATUS_TIMEOUT`, `MQTT_STATUS_TLS`, a `MQTT_STATUS_REFUSED_*`
+/// refusal), or
 /// `MQTT_STATUS_TIMEOUT` when another `mqtt_reconnect` did not finish within the connect
 /// timeout; after a failure the connection stays closed and this may be called again.
 ///
@@ -562,7 +577,8 @@ pub unsafe extern "C" fn mqtt_connection_socket(connection: *const mqtt_connecti
 }
 
 /// Whether bytes wait in the connection's send buffer — the re-sends and offline queue a
-/// reconnect put there — so an event loop should wait for the socket to be writable and call
+/// reconnect put there, or over TLS records that reading produced — so an event loop should
+/// wait for the socket to be writable and call
 /// `mqtt_loop_write`. Other packets are written by the call that makes them. A pure getter:
 /// does not block and leaves `mqtt_last_status()` and `mqtt_last_error()` as they were; false
 /// for NULL.

@@ -15,6 +15,7 @@ mod connection;
 mod lifetime;
 mod message;
 mod options;
+mod tls;
 mod v5_calls;
 mod v5_options;
 
@@ -22,6 +23,7 @@ pub(crate) use callbacks::deliver_to_c;
 pub use connection::*;
 pub use message::*;
 pub use options::*;
+pub use tls::*;
 pub use v5_calls::*;
 pub use v5_options::*;
 
@@ -75,6 +77,7 @@ impl From<ClientError> for FfiError {
             ClientError::Queued(_) => mqtt_status::Queued,
             ClientError::QueueFull => mqtt_status::QueueFull,
             ClientError::Io(e) => return FfiError::from(e),
+            ClientError::Tls(_) => mqtt_status::Tls,
         };
         FfiError::new(status, message)
     }
@@ -340,6 +343,7 @@ mod tests {
             ),
             (ClientError::LoopAlreadyRunning, mqtt_status::AlreadyRunning),
             (ClientError::Resolve("x".into()), mqtt_status::Resolve),
+            (ClientError::Tls("x".into()), mqtt_status::Tls),
         ];
         for (error, status) in cases {
             let text = error.to_string();

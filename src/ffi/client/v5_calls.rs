@@ -326,7 +326,7 @@ pub unsafe extern "C" fn mqtt_reauthenticate(
 /// `mqtt_disconnect` with an MQTT 5.0 reason code (0..255; 0x00 normal, 0x04 "disconnect with
 /// will message" asks the server to publish the will all the same) and a new Session Expiry
 /// Interval in seconds (-1 leaves it unchanged; MQTT 5.0 forbids raising it from 0,
-/// [MQTT-3.14.2-2]). Below protocol level 5 neither is sent.
+/// MQTT 5.0 section 3.14.2.2.2). Below protocol level 5 neither is sent.
 ///
 /// # Safety
 /// `connection` is a live handle.
