@@ -15,5 +15,6 @@ mod client {
     mod reconnect;
     mod tls;
     mod v5;
+    mod v5_conformance;
     mod wire;
 }

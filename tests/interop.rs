@@ -15,6 +15,7 @@ mod tls_support;
 mod interop {
     mod broker_tls;
     mod client_mosquitto;
+    mod client_v5;
     mod mosquitto_clients;
     mod paho;
     mod programs_tls;
