@@ -267,3 +267,28 @@ fn websocket_over_tls() {
     }
     broker.stop();
 }
+
+/// A frame header claiming 2^63 - 1 bytes is refused from the header alone: the connection
+/// closes at once, nothing is sized for the claim, and other clients go on.
+#[test]
+fn a_frame_claiming_2_pow_63_bytes_closes_the_connection() {
+    let (broker, plain, ws_port) = start(WebSocketOptions::default());
+    let mut raw = RawClient::clean(plain, "bystander");
+    let mut ws = open(ws_port, "/mqtt", Some("mqtt"), None).unwrap();
+    // FIN + binary, masked, 64-bit length 0x7FFF_FFFF_FFFF_FFFF, a mask key, a few bytes.
+    let mut header = vec![0x82, 0xFF];
+    header.extend_from_slice(&0x7FFF_FFFF_FFFF_FFFFu64.to_be_bytes());
+    header.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+    let socket = ws.get_mut();
+    std::io::Write::write_all(socket, &header).unwrap();
+    let mut sink = Vec::new();
+    let started = std::time::Instant::now();
+    let _ = std::io::Read::read_to_end(socket, &mut sink);
+    assert!(
+        started.elapsed() < READ_TIMEOUT,
+        "the connection stayed open"
+    );
+    raw.send(&Packet::Pingreq);
+    assert_eq!(raw.recv(), Packet::Pingresp);
+    broker.stop();
+}

@@ -13,8 +13,8 @@ use crate::interop_support::{PEER_TIMEOUT, mosquitto_clients_present};
 #[path = "../programs/mod.rs"]
 mod programs;
 
-use programs::{Output, examples_built, root, run_bounded};
 use crate::tls_support::{Issued, Pki, TlsMosquitto};
+use programs::{Output, examples_built, root, run_bounded};
 
 /// Our program `name` with `args`.
 fn ours(name: &str, args: &[&str]) -> Command {
