@@ -522,8 +522,43 @@ impl Shared {
         for (topic, identifier) in &filters {
             groups.entry(*identifier).or_default().push(topic.clone());
         }
-        let mut resubscribe = Vec::new();
+        // Each SUBSCRIBE within the server's Maximum Packet Size ([MQTT-3.2.2-15] of MQTT 5.0):
+        // a group that would exceed it is split; a filter too long for any is left out.
+        let limit = link
+            .server_max_packet_size()
+            .map_or(usize::MAX, |m| m as usize);
+        let mut chunks: Vec<(Option<u32>, Vec<SubscribeTopic>)> = Vec::new();
+        let mut too_long = 0usize;
         for (identifier, topics) in groups {
+            let properties = Properties(
+                identifier
+                    .map(Property::SubscriptionIdentifier)
+                    .into_iter()
+                    .collect(),
+            );
+            let mut chunk: Vec<SubscribeTopic> = Vec::new();
+            for topic in topics {
+                chunk.push(topic);
+                if subscribe_size(self.protocol, &chunk, &properties) <= limit {
+                    continue;
+                }
+                let topic = chunk.pop().expect("just pushed");
+                if !chunk.is_empty() {
+                    chunks.push((identifier, std::mem::take(&mut chunk)));
+                }
+                if subscribe_size(self.protocol, std::slice::from_ref(&topic), &properties) <= limit
+                {
+                    chunk.push(topic);
+                } else {
+                    too_long += 1;
+                }
+            }
+            if !chunk.is_empty() {
+                chunks.push((identifier, chunk));
+            }
+        }
+        let mut resubscribe = Vec::new();
+        for (identifier, topics) in chunks {
             let Some(packet_id) = st.session.allocate(super::session::Outgoing::Suback(None))
             else {
                 break;
@@ -568,6 +603,14 @@ impl Shared {
         let _ = self.send_on(&link, |_| Ok(()));
         for id in discarded {
             self.notify_published(id, PublishOutcome::Discarded);
+        }
+        if too_long > 0 {
+            self.log(LogLevel::Warning, || {
+                format!(
+                    "{too_long} filter(s) not subscribed again: a SUBSCRIBE with one alone exceeds \
+                     the server's Maximum Packet Size"
+                )
+            });
         }
         if !resubscribe.is_empty() {
             self.log(LogLevel::Info, || {
@@ -1186,11 +1229,32 @@ impl Shared {
             AckOutcome::Done => {
                 self.changed.notify_all();
                 if let Some((id, outcome)) = published {
+                    self.send_offline(link);
                     self.notify_published(id, outcome);
                 }
             }
             AckOutcome::SendPubrel(id) => send(Packet::Pubrel(id.into())),
             AckOutcome::Unexpected => {}
+        }
+    }
+
+    /// Sends what of the offline queue the send window now allows (an acknowledgement freed a
+    /// place in it).
+    fn send_offline(&self, link: &Link) {
+        let ready = {
+            let mut st = self.state.lock();
+            if !st.session.has_offline() {
+                return;
+            }
+            st.session.take_offline()
+        };
+        if !ready.is_empty() {
+            let _ = self.send_on(link, |buf| {
+                ready
+                    .iter()
+                    .for_each(|encoded| buf.extend_from_slice(encoded));
+                Ok(())
+            });
         }
     }
 
@@ -1388,6 +1452,24 @@ impl Shared {
             Err(e) => self.fail_link(link, ReasonCode::UNSPECIFIED_ERROR, e.to_string()),
         }
     }
+}
+
+/// Bytes a SUBSCRIBE of `topics` with `properties` takes on the wire (its identifier's value does
+/// not change the size).
+fn subscribe_size(
+    protocol: ProtocolLevel,
+    topics: &[SubscribeTopic],
+    properties: &Properties,
+) -> usize {
+    let packet = Packet::Subscribe(Subscribe {
+        packet_id: PacketId::MIN,
+        topics: topics.to_vec(),
+        properties: properties.clone(),
+    });
+    let mut out = Vec::new();
+    packet
+        .encode_for(protocol, &mut out)
+        .map_or(usize::MAX, |()| out.len())
 }
 
 /// The view of `publish` callbacks get.

@@ -413,20 +413,37 @@ impl Session {
         self.offline.iter().any(|q| q.id == Some(id))
     }
 
-    /// Empties the offline queue for sending on a new connection, in the order queued; a
-    /// persistent session keeps the QoS 1/2 ones for re-sending from now on.
+    /// Takes from the offline queue, in the order queued, what may be sent now: every publish up
+    /// to the first QoS 1/2 one that would exceed the send window — the server's Receive
+    /// Maximum counts publishes sent and unacknowledged ([MQTT-3.3.4-7] of MQTT 5.0); the rest
+    /// goes as acknowledgements free the window ([`Session::has_offline`]). A persistent
+    /// session keeps the QoS 1/2 ones for re-sending from now on.
     pub(crate) fn take_offline(&mut self) -> Vec<Vec<u8>> {
-        self.offline_bytes = 0;
-        let queued: Vec<OfflinePublish> = self.offline.drain(..).collect();
-        queued
-            .into_iter()
-            .map(|q| {
-                if let Some(id) = q.id {
-                    self.keep_publish(id, &q.encoded);
+        let waiting = self.offline.iter().filter(|q| q.id.is_some()).count();
+        let mut sent_inflight = self.inflight_publishes - waiting;
+        let mut out = Vec::new();
+        while let Some(front) = self.offline.front() {
+            if front.id.is_some() {
+                if sent_inflight >= self.max_inflight {
+                    break;
                 }
-                q.encoded
-            })
-            .collect()
+                sent_inflight += 1;
+            }
+            let Some(q) = self.offline.pop_front() else {
+                break;
+            };
+            self.offline_bytes -= q.encoded.len();
+            if let Some(id) = q.id {
+                self.keep_publish(id, &q.encoded);
+            }
+            out.push(q.encoded);
+        }
+        out
+    }
+
+    /// Whether publishes wait in the offline queue.
+    pub(crate) fn has_offline(&self) -> bool {
+        !self.offline.is_empty()
     }
 
     /// Forgets what belonged to the previous connection only: pings and the SUBSCRIBE and

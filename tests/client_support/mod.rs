@@ -46,6 +46,22 @@ pub fn wait_until_closed(client: &Client) {
     }
 }
 
+/// Asserts that the client's next receive ends with a protocol violation (`what` names the
+/// case).
+#[allow(dead_code)]
+pub fn expect_protocol_violation(client: &Client, what: &str) {
+    let result = client.receive_message(Some(WAIT));
+    assert!(
+        matches!(
+            result,
+            Err(mqtt::client::ClientError::Closed(
+                mqtt::client::CloseReason::ProtocolViolation(_)
+            ))
+        ),
+        "{what}: {result:?}"
+    );
+}
+
 /// The next packet on `conn`, which must be a PUBLISH.
 pub fn read_publish(conn: &mut FakeConn) -> Publish {
     match conn.read(WAIT) {

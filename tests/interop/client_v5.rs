@@ -53,6 +53,13 @@ fn mosquitto(extra: &str) -> Option<Mosquitto> {
     Mosquitto::start_with(&format!("allow_anonymous true\n{extra}"), &[])
 }
 
+/// A plain [`mosquitto`] and our client connected to it with [`options`].
+fn mosquitto_and_client() -> Option<(Mosquitto, Client)> {
+    let broker = mosquitto("")?;
+    let client = connect(broker.port, &options());
+    Some((broker, client))
+}
+
 fn options() -> ConnectOptions {
     ConnectOptions::new()
         .protocol(ProtocolLevel::V5)
@@ -103,6 +110,11 @@ fn subscribe_ok(
     let (code, rx) = subscribe(client, filter, qos, options);
     assert_eq!(code, ReasonCode(qos as u8), "SUBACK for {filter}");
     rx
+}
+
+/// [`subscribe_ok`] with default subscription options.
+fn subscribe_plain(client: &Client, filter: &str, qos: QoS) -> Receiver<OwnedMessage> {
+    subscribe_ok(client, filter, qos, &SubscribeOptions::new())
 }
 
 fn next(inbox: &Receiver<OwnedMessage>) -> OwnedMessage {
@@ -557,8 +569,9 @@ fn ack_reason(packet: &[u8]) -> u8 {
 /// 1 publish nobody subscribed to is answered with 0x10 No matching subscribers.
 #[test]
 fn publish_properties_of_our_client_reach_mosquitto_sub() {
-    let Some(broker) = mosquitto("") else { return };
-    let client = connect(broker.port, &options());
+    let Some((broker, client)) = mosquitto_and_client() else {
+        return;
+    };
     let subscriber = ready_mosquitto_sub(
         &client,
         broker.port,
@@ -617,14 +630,10 @@ fn publish_properties_of_our_client_reach_mosquitto_sub() {
 /// subscription has none, no Topic Alias shown.
 #[test]
 fn publish_properties_of_mosquitto_pub_reach_our_client() {
-    let Some(broker) = mosquitto("") else { return };
-    let client = connect(broker.port, &options());
-    let inbox = subscribe_ok(
-        &client,
-        "props/#",
-        QoS::ExactlyOnce,
-        &SubscribeOptions::new(),
-    );
+    let Some((broker, client)) = mosquitto_and_client() else {
+        return;
+    };
+    let inbox = subscribe_plain(&client, "props/#", QoS::ExactlyOnce);
     let properties: Vec<&str> = [
         ["user-property", "k1", "v1"].as_slice(),
         &["user-property", "k2", "v2"],
@@ -678,8 +687,9 @@ fn publish_properties_of_mosquitto_pub_reach_our_client() {
 /// from someone else (mosquitto_pub) still reaches our client.
 #[test]
 fn no_local_keeps_our_own_messages_from_us() {
-    let Some(broker) = mosquitto("") else { return };
-    let helper = connect(broker.port, &options());
+    let Some((broker, helper)) = mosquitto_and_client() else {
+        return;
+    };
     let watcher = ready_mosquitto_sub(&helper, broker.port, ("nl/#", "nl/ready"), "%t|%p", 2);
     let me = connect(broker.port, &options());
     // Retain Handling 2 keeps the retained marker away; No Local is what is tested.
@@ -760,8 +770,9 @@ fn retain_handling_0_1_2() {
 /// RETAIN 0 ([MQTT-3.3.1-12] (MQTT 5.0)); a non-retained one arrives with RETAIN 0 on both.
 #[test]
 fn retain_as_published() {
-    let Some(broker) = mosquitto("") else { return };
-    let keeps = connect(broker.port, &options());
+    let Some((broker, keeps)) = mosquitto_and_client() else {
+        return;
+    };
     let clears = connect(broker.port, &options());
     let kept = subscribe_ok(
         &keeps,
@@ -796,8 +807,9 @@ fn retain_as_published() {
 /// No subscription existed.
 #[test]
 fn subscription_identifiers_of_overlapping_subscriptions() {
-    let Some(broker) = mosquitto("") else { return };
-    let client = connect(broker.port, &options());
+    let Some((broker, client)) = mosquitto_and_client() else {
+        return;
+    };
     let (callback, inbox) = forwarding();
     let wide = SubscribeOptions::new().subscription_identifier(1);
     let narrow = SubscribeOptions::new().subscription_identifier(2);
@@ -1008,12 +1020,7 @@ fn paho_publisher_with_topic_aliases_reaches_our_subscriber() {
     }
     let tap = Tap::start(broker.port);
     let client = connect(tap.port, &options().topic_alias_maximum(10));
-    let inbox = subscribe_ok(
-        &client,
-        "paho/alias/#",
-        QoS::AtLeastOnce,
-        &SubscribeOptions::new(),
-    );
+    let inbox = subscribe_plain(&client, "paho/alias/#", QoS::AtLeastOnce);
     let publisher = paho(
         broker.port,
         &[
@@ -1159,12 +1166,7 @@ fn our_receive_maximum_against_mosquitto() {
     let Some(broker) = mosquitto("") else { return };
     let tap = Tap::start(broker.port);
     let client = connect(tap.port, &options().receive_maximum(2));
-    let inbox = subscribe_ok(
-        &client,
-        "burst/#",
-        QoS::ExactlyOnce,
-        &SubscribeOptions::new(),
-    );
+    let inbox = subscribe_plain(&client, "burst/#", QoS::ExactlyOnce);
     let mut expected = Vec::new();
     for (qos, count) in [("1", 40), ("2", 20)] {
         let topic = format!("burst/{qos}");
@@ -1306,12 +1308,7 @@ fn maximum_packet_size_of_mosquitto() {
         return;
     };
     let watcher = connect(broker.port, &options());
-    let inbox = subscribe_ok(
-        &watcher,
-        "mps/#",
-        QoS::AtLeastOnce,
-        &SubscribeOptions::new(),
-    );
+    let inbox = subscribe_plain(&watcher, "mps/#", QoS::AtLeastOnce);
     let client = connect(broker.port, &options());
     assert_eq!(
         client
@@ -1363,12 +1360,7 @@ fn maximum_packet_size_of_mosquitto() {
     let mut small = options();
     small.max_packet_size = 600;
     let limited = connect(broker.port, &small);
-    let limited_inbox = subscribe_ok(
-        &limited,
-        "mps/#",
-        QoS::AtLeastOnce,
-        &SubscribeOptions::new(),
-    );
+    let limited_inbox = subscribe_plain(&limited, "mps/#", QoS::AtLeastOnce);
     let big = "x".repeat(700);
     mosquitto_pub(broker.port, &["-q", "1", "-t", "mps/in", "-m", &big]);
     mosquitto_pub(broker.port, &["-q", "1", "-t", "mps/in", "-m", "fits"]);
@@ -1446,12 +1438,7 @@ fn session_expiry_keeps_the_session_across_reconnects() {
         broker.port,
         &options().client_id("v5-session-b").session_expiry(60),
     );
-    let inbox = subscribe_ok(
-        &client,
-        "sess/b",
-        QoS::AtLeastOnce,
-        &SubscribeOptions::new(),
-    );
+    let inbox = subscribe_plain(&client, "sess/b", QoS::AtLeastOnce);
     client.disconnect().unwrap();
     queue("sess/b", &["b0", "b1"]);
     client.reconnect().expect("reconnect");
@@ -1496,14 +1483,10 @@ fn session_expiry_keeps_the_session_across_reconnects() {
 /// ([MQTT-4.3.3-10] (MQTT 5.0)) and each QoS 1 message at least once.
 #[test]
 fn unacknowledged_publishes_are_resent_after_reconnect() {
-    let Some(broker) = mosquitto("") else { return };
-    let helper = connect(broker.port, &options());
-    let seen = subscribe_ok(
-        &helper,
-        "resend/#",
-        QoS::ExactlyOnce,
-        &SubscribeOptions::new(),
-    );
+    let Some((broker, helper)) = mosquitto_and_client() else {
+        return;
+    };
+    let seen = subscribe_plain(&helper, "resend/#", QoS::ExactlyOnce);
     let tap = Tap::start(broker.port);
     let client = connect(
         tap.port,
@@ -1598,12 +1581,7 @@ fn paho_v5_publisher_to_our_subscriber() {
         return;
     }
     let client = connect(broker.port, &options());
-    let inbox = subscribe_ok(
-        &client,
-        "paho/in/#",
-        QoS::ExactlyOnce,
-        &SubscribeOptions::new(),
-    );
+    let inbox = subscribe_plain(&client, "paho/in/#", QoS::ExactlyOnce);
     let publisher = paho(
         broker.port,
         &[
@@ -1809,12 +1787,7 @@ fn acl_file_refusals_reach_our_client() {
     };
     let tap = Tap::start(broker.port);
     let client = connect(tap.port, &options());
-    let open = subscribe_ok(
-        &client,
-        "acl/open/#",
-        QoS::AtLeastOnce,
-        &SubscribeOptions::new(),
-    );
+    let open = subscribe_plain(&client, "acl/open/#", QoS::AtLeastOnce);
     for qos in [QoS::AtLeastOnce, QoS::ExactlyOnce] {
         match client.publish("acl/readonly/x", b"denied", qos, false) {
             Err(ClientError::PublishRefused(reason)) => {
@@ -2023,8 +1996,9 @@ fn enhanced_authentication_refused_by_mosquitto() {
 fn will_properties_of_our_client_reach_mosquitto_sub() {
     use mqtt::protocol::{Properties, Property};
 
-    let Some(broker) = mosquitto("") else { return };
-    let helper = connect(broker.port, &options());
+    let Some((broker, helper)) = mosquitto_and_client() else {
+        return;
+    };
     let watcher = ready_mosquitto_sub(
         &helper,
         broker.port,
