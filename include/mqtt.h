@@ -1039,6 +1039,18 @@ mqtt_status mqtt_broker_tls_options_set_client_certificates(mqtt_broker_tls_opti
                                                             bool identity_as_username);
 
 /**
+ * The oldest TLS version the listener accepts: 12 for TLS 1.2 (default) or 13 for TLS 1.3
+ * only (mosquitto's `tls_version`).
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` or
+ * `MQTT_STATUS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `tls` is a live handle.
+ */
+mqtt_status mqtt_broker_tls_options_set_min_version(mqtt_broker_tls_options *tls, int version);
+
+/**
  * Adds a listener to the options: `kind` (an `mqtt_listener_kind`), the address to bind (an
  * IPv4 or IPv6 address, or a host name resolved at start) and the port (0 picks a free one),
  * and for TLS the TLS options (copied; NULL for TCP). All listeners share sessions,
@@ -2482,6 +2494,19 @@ mqtt_status mqtt_connect_options_set_tls(mqtt_connect_options *options,
  * `options` is a handle from `mqtt_connect_options_new`.
  */
 mqtt_status mqtt_connect_options_set_tls_insecure(mqtt_connect_options *options, bool insecure);
+
+/**
+ * The oldest TLS version the connection accepts: 12 for TLS 1.2 (default; 1.3 is preferred
+ * when the server has it) or 13 for TLS 1.3 only. Turns TLS on, with the defaults of
+ * `mqtt_connect_options_set_tls(options, NULL, NULL, NULL)` unless set.
+ *
+ * Does not block. Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` when `options` is
+ * NULL, `MQTT_STATUS_INVALID_ARGUMENT` for another value.
+ *
+ * # Safety
+ * `options` is a handle from `mqtt_connect_options_new`.
+ */
+mqtt_status mqtt_connect_options_set_tls_min_version(mqtt_connect_options *options, int version);
 
 /**
  * The name the server's certificate must carry, also sent as SNI, instead of the host

@@ -85,6 +85,26 @@ impl Pem {
     }
 }
 
+/// The oldest TLS version a side accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TlsVersion {
+    /// TLS 1.2 and 1.3 (default).
+    #[default]
+    V1_2,
+    /// TLS 1.3 only.
+    V1_3,
+}
+
+impl TlsVersion {
+    fn versions(self) -> &'static [&'static rustls::SupportedProtocolVersion] {
+        static TLS13_ONLY: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS13];
+        match self {
+            TlsVersion::V1_2 => rustls::ALL_VERSIONS,
+            TlsVersion::V1_3 => &TLS13_ONLY,
+        }
+    }
+}
+
 /// Whether a listener asks clients for a certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ClientAuth {
@@ -111,6 +131,8 @@ pub struct ServerTls {
     /// The client certificate's Common Name (or, without one, its whole subject) becomes the
     /// connection's user name, replacing what CONNECT says; requires client certificates.
     pub use_identity_as_username: bool,
+    /// The oldest TLS version accepted (mosquitto's `tls_version`).
+    pub min_version: TlsVersion,
 }
 
 impl ServerTls {
@@ -121,6 +143,7 @@ impl ServerTls {
             client_ca: None,
             client_auth: ClientAuth::None,
             use_identity_as_username: false,
+            min_version: TlsVersion::V1_2,
         }
     }
 
@@ -128,7 +151,7 @@ impl ServerTls {
     pub fn config(&self) -> Result<Arc<ServerConfig>, TlsError> {
         let provider = Arc::new(default_provider());
         let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(self.min_version.versions())
             .map_err(|e| TlsError(e.to_string()))?;
         let builder = match (self.client_auth, &self.client_ca) {
             (ClientAuth::None, _) => builder.with_no_client_auth(),
@@ -182,6 +205,8 @@ pub struct ClientTls {
     pub insecure: bool,
     /// The name to verify and send as SNI instead of the host connected to.
     pub server_name: Option<String>,
+    /// The oldest TLS version accepted.
+    pub min_version: TlsVersion,
 }
 
 impl ClientTls {
@@ -189,7 +214,7 @@ impl ClientTls {
     pub fn config(&self) -> Result<Arc<ClientConfig>, TlsError> {
         let provider = Arc::new(default_provider());
         let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(self.min_version.versions())
             .map_err(|e| TlsError(e.to_string()))?;
         let builder = if self.insecure {
             builder

@@ -381,3 +381,31 @@ fn the_program_listens_on_plain_and_tls_urls() {
     assert!(child.wait().unwrap().success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A listener whose TLS version floor is 1.3 refuses a TLS 1.2 client and serves a TLS 1.3 one.
+#[test]
+fn a_tls_1_3_floor_refuses_tls_1_2_clients() {
+    let ca = Authority::new("floor CA");
+    let mut tls = server_tls(&ca);
+    tls.min_version = mqtt::tls::TlsVersion::V1_3;
+    let (broker, _, secure) = start(tls, BrokerOptions::default());
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&ca.pem()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let tls12_only = Arc::new(
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_protocol_versions(&[&rustls::version::TLS12])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    assert!(TlsClient::open(secure, tls12_only).is_err());
+    let mut modern = TlsClient::open(secure, client_config(&ca.pem(), None)).unwrap();
+    assert_eq!(
+        modern.stream.conn.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_3)
+    );
+    assert_eq!(modern.connect("tls13").unwrap(), ReasonCode::SUCCESS);
+    broker.stop();
+}

@@ -444,6 +444,9 @@ static void check_broker_options(void) {
                     MQTT_STATUS_INVALID_ARGUMENT);
         CHECK_FAILS(mqtt_broker_tls_options_set_client_certificates(tls, NULL, 2, false),
                     MQTT_STATUS_NULL_ARGUMENT);
+        CHECK_FAILS(mqtt_broker_tls_options_set_min_version(tls, 11), MQTT_STATUS_INVALID_ARGUMENT);
+        CHECK_FAILS(mqtt_broker_tls_options_set_min_version(NULL, 13), MQTT_STATUS_NULL_ARGUMENT);
+        CHECK_OK(mqtt_broker_tls_options_set_min_version(tls, 13));
         CHECK_OK(mqtt_broker_options_add_listener(opts, 0, "127.0.0.1", 0, NULL));
         CHECK_OK(mqtt_broker_options_add_websocket_listener(opts, "127.0.0.1", 0, "/ws", origins,
                                                             1, NULL));
@@ -662,6 +665,8 @@ static void check_connect_options(void) {
     CHECK_FAILS(mqtt_connect_options_set_tls_server_name(opts, "\xff"), MQTT_STATUS_INVALID_UTF8);
     CHECK_FAILS(mqtt_connect_options_set_tls(NULL, NULL, NULL, NULL), MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_connect_options_set_tls_insecure(NULL, true), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_options_set_tls_min_version(NULL, 12), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_connect_options_set_tls_min_version(opts, 14), MQTT_STATUS_INVALID_ARGUMENT);
     CHECK_FAILS(mqtt_connect_options_set_tls_server_name(NULL, "x"), MQTT_STATUS_NULL_ARGUMENT);
 
     /* URLs are checked before any connection is tried; mqtt:// refuses TLS settings. */

@@ -39,6 +39,7 @@ pub struct mqtt_broker_tls_options {
     ca: Option<Pem>,
     client_auth: ClientAuth,
     identity_as_username: bool,
+    min_version: crate::tls::TlsVersion,
 }
 
 impl OptionsHandle for mqtt_broker_tls_options {
@@ -63,6 +64,7 @@ impl mqtt_broker_tls_options {
         settings.client_ca = self.ca.clone();
         settings.client_auth = self.client_auth;
         settings.use_identity_as_username = self.identity_as_username;
+        settings.min_version = self.min_version;
         Ok(settings)
     }
 }
@@ -79,6 +81,7 @@ pub extern "C" fn mqtt_broker_tls_options_new() -> *mut mqtt_broker_tls_options 
             ca: None,
             client_auth: ClientAuth::None,
             identity_as_username: false,
+            min_version: crate::tls::TlsVersion::V1_2,
         }))
     })
 }
@@ -198,6 +201,28 @@ pub unsafe extern "C" fn mqtt_broker_tls_options_set_client_certificates(
             };
             t.client_auth = auth;
             t.identity_as_username = identity_as_username;
+            Ok(())
+        })
+    }
+}
+
+/// The oldest TLS version the listener accepts: 12 for TLS 1.2 (default) or 13 for TLS 1.3
+/// only (mosquitto's `tls_version`).
+///
+/// Does not block. Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` or
+/// `MQTT_STATUS_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `tls` is a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_broker_tls_options_set_min_version(
+    tls: *mut mqtt_broker_tls_options,
+    version: c_int,
+) -> mqtt_status {
+    // SAFETY: per the caller.
+    unsafe {
+        with_options(tls, |t| {
+            t.min_version = super::super::client::tls_version_arg(version)?;
             Ok(())
         })
     }

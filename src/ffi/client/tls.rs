@@ -1,7 +1,7 @@
 //! TLS for the client: `mqtt_connect_options_set_tls*`, and `mqtt_connect_url` for `mqtt://` and
 //! `mqtts://` URLs.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_int};
 
 use super::super::args::{c_str_arg, opt_c_str_arg};
 use super::super::error::FfiError;
@@ -101,6 +101,40 @@ pub unsafe extern "C" fn mqtt_connect_options_set_tls_insecure(
             tls_of(o).insecure = insecure;
             Ok(())
         })
+    }
+}
+
+/// The oldest TLS version the connection accepts: 12 for TLS 1.2 (default; 1.3 is preferred
+/// when the server has it) or 13 for TLS 1.3 only. Turns TLS on, with the defaults of
+/// `mqtt_connect_options_set_tls(options, NULL, NULL, NULL)` unless set.
+///
+/// Does not block. Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` when `options` is
+/// NULL, `MQTT_STATUS_INVALID_ARGUMENT` for another value.
+///
+/// # Safety
+/// `options` is a handle from `mqtt_connect_options_new`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_connect_options_set_tls_min_version(
+    options: *mut mqtt_connect_options,
+    version: c_int,
+) -> mqtt_status {
+    // SAFETY: the caller passes a live handle.
+    unsafe {
+        with_options(options, |o| {
+            tls_of(o).min_version = tls_version_arg(version)?;
+            Ok(())
+        })
+    }
+}
+
+/// A TLS version floor from C: 12 or 13.
+pub(crate) fn tls_version_arg(version: c_int) -> Result<crate::tls::TlsVersion, FfiError> {
+    match version {
+        12 => Ok(crate::tls::TlsVersion::V1_2),
+        13 => Ok(crate::tls::TlsVersion::V1_3),
+        other => Err(FfiError::invalid_argument(format!(
+            "the TLS version floor is 12 (TLS 1.2) or 13 (TLS 1.3), not {other}"
+        ))),
     }
 }
 
