@@ -114,6 +114,9 @@ struct Free {
     void operator()(mqtt_publish_options *p) const noexcept { mqtt_publish_options_free(p); }
     void operator()(mqtt_subscribe_options *p) const noexcept { mqtt_subscribe_options_free(p); }
     void operator()(mqtt_message *p) const noexcept { mqtt_message_free(p); }
+    void operator()(mqtt_broker_tls_options *p) const noexcept {
+        mqtt_broker_tls_options_free(p);
+    }
 };
 
 template <typename T> using Handle = std::unique_ptr<T, Free>;
@@ -470,6 +473,55 @@ void *share(std::shared_ptr<const Handler> &slot, Handler handler) {
 
 } // namespace detail
 
+/// A TLS listener's certificate, key and client-certificate policy. Setters return *this so
+/// they chain; BrokerOptions::listener() copies it, so it may be reused or destroyed after.
+class TlsOptions {
+public:
+    TlsOptions()
+        : handle_(detail::check_handle(mqtt_broker_tls_options_new(),
+                                       "mqtt_broker_tls_options_new")) {}
+
+    /// PEM files (the chain, leaf first, and its private key), read when the broker starts
+    /// and again by Broker::reload_tls().
+    TlsOptions &certificate_files(const std::string &cert_file, const std::string &key_file) {
+        detail::check(mqtt_broker_tls_options_set_certificate_files(
+                          handle_.get(), cert_file.c_str(), key_file.c_str()),
+                      "mqtt_broker_tls_options_set_certificate_files");
+        return *this;
+    }
+
+    /// The certificate chain and key as PEM text.
+    TlsOptions &certificate_pem(std::string_view cert_pem, std::string_view key_pem) {
+        detail::check(mqtt_broker_tls_options_set_certificate_pem(
+                          handle_.get(), detail::bytes(cert_pem), cert_pem.size(),
+                          detail::bytes(key_pem), key_pem.size()),
+                      "mqtt_broker_tls_options_set_certificate_pem");
+        return *this;
+    }
+
+    /// Asks clients for a certificate signed by a CA of `ca_file`: `mode` 0 none, 1 requested,
+    /// 2 required; `identity_as_username` makes its name the user name.
+    TlsOptions &client_certificates(const std::string &ca_file, int mode,
+                                    bool identity_as_username = false) {
+        detail::check(mqtt_broker_tls_options_set_client_certificates(
+                          handle_.get(), ca_file.c_str(), mode, identity_as_username),
+                      "mqtt_broker_tls_options_set_client_certificates");
+        return *this;
+    }
+
+    /// 12 for TLS 1.2 (the default) or 13 for TLS 1.3 only.
+    TlsOptions &min_version(int version) {
+        detail::check(mqtt_broker_tls_options_set_min_version(handle_.get(), version),
+                      "mqtt_broker_tls_options_set_min_version");
+        return *this;
+    }
+
+    const mqtt_broker_tls_options *get() const noexcept { return handle_.get(); }
+
+private:
+    detail::Handle<mqtt_broker_tls_options> handle_;
+};
+
 /// Settings for a Broker. Setters return *this so they chain.
 class BrokerOptions {
 public:
@@ -480,6 +532,46 @@ public:
         detail::check(mqtt_broker_options_set_bind_address(handle_.get(), address.c_str()),
                       "mqtt_broker_options_set_bind_address");
         return *this;
+    }
+
+    /// Adds a listener: MQTT_LISTENER_KIND_TCP, _TLS, _WEB_SOCKET (path /mqtt) or
+    /// _WEB_SOCKET_TLS on `address`:`port` (0: the system's choice); `tls` (copied) is needed
+    /// for the TLS kinds. A Broker made with listeners opens exactly these (see Broker).
+    BrokerOptions &listener(mqtt_listener_kind kind, const std::string &address,
+                            std::uint16_t port, const TlsOptions *tls = nullptr) {
+        detail::check(mqtt_broker_options_add_listener(handle_.get(), static_cast<int>(kind),
+                                                       address.c_str(), port,
+                                                       tls ? tls->get() : nullptr),
+                      "mqtt_broker_options_add_listener");
+        return *this;
+    }
+
+    BrokerOptions &listener(mqtt_listener_kind kind, const std::string &address,
+                            std::uint16_t port, const TlsOptions &tls) {
+        return listener(kind, address, port, &tls);
+    }
+
+    /// A WebSocket listener serving `path` ("" every path) to the given `origins` (none: any),
+    /// over TLS when `tls` is given.
+    BrokerOptions &websocket_listener(const std::string &address, std::uint16_t port,
+                                      const std::string &path = "/mqtt",
+                                      const std::vector<std::string> &origins = {},
+                                      const TlsOptions *tls = nullptr) {
+        std::vector<const char *> names;
+        for (const auto &origin : origins) {
+            names.push_back(origin.c_str());
+        }
+        detail::check(mqtt_broker_options_add_websocket_listener(
+                          handle_.get(), address.c_str(), port, path.c_str(),
+                          names.empty() ? nullptr : names.data(), names.size(),
+                          tls ? tls->get() : nullptr),
+                      "mqtt_broker_options_add_websocket_listener");
+        return *this;
+    }
+
+    /// How many listeners have been added.
+    std::size_t listener_count() const noexcept {
+        return mqtt_broker_options_listener_count(handle_.get());
     }
 
     BrokerOptions &max_connections(std::size_t count) {
@@ -558,6 +650,51 @@ public:
           enhanced_authenticator_(options.enhanced_authenticator_),
           handle_(detail::check_handle(mqtt_broker_new(port.c_str(), options.handle_.get()),
                                        "mqtt_broker_new")) {}
+
+    /// Opens exactly the listeners added to `options` (BrokerOptions::listener).
+    explicit Broker(const BrokerOptions &options)
+        : authenticator_(options.authenticator_), authorizer_(options.authorizer_),
+          event_handler_(options.event_handler_),
+          enhanced_authenticator_(options.enhanced_authenticator_),
+          handle_(detail::check_handle(mqtt_broker_new(nullptr, options.handle_.get()),
+                                       "mqtt_broker_new")) {}
+
+    /// How many listeners the started broker has.
+    std::size_t listener_count() const noexcept { return mqtt_broker_listener_count(handle_.get()); }
+
+    /// The port listener `index` got (in the order added), 0 before start or out of range.
+    std::uint16_t listener_port(std::size_t index) const noexcept {
+        return mqtt_broker_listener_port(handle_.get(), index);
+    }
+
+    /// "mqtt://ADDRESS:PORT", "mqtts://...", "ws://ADDRESS:PORT/PATH" or "wss://...".
+    std::string listener_url(std::size_t index) const {
+        std::vector<char> buffer(64);
+        for (;;) {
+            const mqtt_status status =
+                mqtt_broker_listener_url(handle_.get(), index, buffer.data(), buffer.size());
+            if (status == MQTT_STATUS_TOO_LARGE) {
+                buffer.resize(buffer.size() * 4);
+                continue;
+            }
+            detail::check(status, "mqtt_broker_listener_url");
+            return std::string(buffer.data());
+        }
+    }
+
+    std::vector<std::string> listener_urls() const {
+        std::vector<std::string> urls;
+        for (std::size_t i = 0; i < listener_count(); ++i) {
+            urls.push_back(listener_url(i));
+        }
+        return urls;
+    }
+
+    /// Reads every TLS listener's certificate and key files again; throws Error with
+    /// MQTT_STATUS_TLS when one does not load (the listener then keeps the old ones).
+    void reload_tls() const {
+        detail::check(mqtt_broker_reload_tls(handle_.get()), "mqtt_broker_reload_tls");
+    }
 
     /// Starts listening; returns once clients can connect.
     void start() { detail::check(mqtt_broker_start(handle_.get()), "mqtt_broker_start"); }
@@ -779,6 +916,39 @@ public:
         return *this;
     }
 
+    /// TLS: the server's certificate must be signed by a CA of `ca_file` ("": the system's
+    /// CAs) and name the host; `cert_file` and `key_file` (both or neither) give a client
+    /// certificate. A failed handshake or an unusable file: Error with MQTT_STATUS_TLS.
+    ConnectOptions &tls(const std::string &ca_file, const std::string &cert_file = "",
+                        const std::string &key_file = "") {
+        const auto optional = [](const std::string &s) { return s.empty() ? nullptr : s.c_str(); };
+        detail::check(mqtt_connect_options_set_tls(handle_.get(), optional(ca_file),
+                                                   optional(cert_file), optional(key_file)),
+                      "mqtt_connect_options_set_tls");
+        return *this;
+    }
+
+    /// Accepts any server certificate (tests only). Turns TLS on.
+    ConnectOptions &tls_insecure(bool insecure) {
+        detail::check(mqtt_connect_options_set_tls_insecure(handle_.get(), insecure),
+                      "mqtt_connect_options_set_tls_insecure");
+        return *this;
+    }
+
+    /// The name the server's certificate must carry (also sent as SNI). Turns TLS on.
+    ConnectOptions &tls_server_name(const std::string &name) {
+        detail::check(mqtt_connect_options_set_tls_server_name(handle_.get(), name.c_str()),
+                      "mqtt_connect_options_set_tls_server_name");
+        return *this;
+    }
+
+    /// 12 (TLS 1.2, the default) or 13 (TLS 1.3 only). Turns TLS on.
+    ConnectOptions &tls_min_version(int version) {
+        detail::check(mqtt_connect_options_set_tls_min_version(handle_.get(), version),
+                      "mqtt_connect_options_set_tls_min_version");
+        return *this;
+    }
+
     ConnectOptions &resubscribe(bool on) {
         detail::check(mqtt_connect_options_set_resubscribe(handle_.get(), on),
                       "mqtt_connect_options_set_resubscribe");
@@ -947,6 +1117,15 @@ public:
         detail::check(
             mqtt_connect_ex(host.c_str(), std::to_string(port).c_str(), options.get(), &handle),
             "mqtt_connect");
+        return Connection(handle, options.handlers_);
+    }
+
+    /// Connects to "mqtt://host[:port]" (TCP) or "mqtts://host[:port]" (TLS, with the tls
+    /// settings of `options`), as connect() does.
+    static Connection connect_url(const std::string &url,
+                                  const ConnectOptions &options = ConnectOptions()) {
+        mqtt_connection *handle =
+            detail::check_handle(mqtt_connect_url(url.c_str(), options.get()), "mqtt_connect_url");
         return Connection(handle, options.handlers_);
     }
 

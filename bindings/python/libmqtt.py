@@ -84,6 +84,9 @@ __all__ = [
     "STATUS_SUBSCRIBE_FAILED",
     "STATUS_PUBLISH_REFUSED",
     "STATUS_UNSUBSCRIBE_FAILED",
+    "STATUS_TLS",
+    "LISTENER_KINDS",
+    "connect_url",
     "CLOSE_REASONS",
     "QUEUE_REFUSE_NEW",
     "QUEUE_DROP_OLDEST",
@@ -103,6 +106,12 @@ STATUS_AUTH_FAILED = 58
 STATUS_SUBSCRIBE_FAILED = 60
 STATUS_PUBLISH_REFUSED = 61
 STATUS_UNSUBSCRIBE_FAILED = 62
+# TLS failed: the server's certificate was not accepted, or a certificate, key or CA file
+# could not be used.
+STATUS_TLS = 46
+
+# mqtt_listener_kind: what a BrokerOptions listener speaks, by name.
+LISTENER_KINDS = {"tcp": 0, "tls": 1, "ws": 2, "wss": 3}
 
 # mqtt_close_reason: why a connection ended, as on_disconnect receives it.
 CLOSE_REASONS = {
@@ -307,6 +316,42 @@ _broker_publish = _declare(
 _broker_stats = _declare(
     "mqtt_broker_stats", _status, _handle, ctypes.POINTER(_BrokerStatistics)
 )
+_broker_tls_options_new = _declare("mqtt_broker_tls_options_new", _handle)
+_broker_tls_options_free = _declare("mqtt_broker_tls_options_free", None, _handle)
+_broker_tls_options_set_certificate_files = _declare(
+    "mqtt_broker_tls_options_set_certificate_files", _status, _handle, _text, _text
+)
+_broker_tls_options_set_certificate_pem = _declare(
+    "mqtt_broker_tls_options_set_certificate_pem", _status, _handle, _bytes, ctypes.c_size_t,
+    _bytes, ctypes.c_size_t,
+)
+_broker_tls_options_set_client_certificates = _declare(
+    "mqtt_broker_tls_options_set_client_certificates", _status, _handle, _text, ctypes.c_int,
+    ctypes.c_bool,
+)
+_broker_tls_options_set_min_version = _declare(
+    "mqtt_broker_tls_options_set_min_version", _status, _handle, ctypes.c_int
+)
+_broker_options_add_listener = _declare(
+    "mqtt_broker_options_add_listener", _status, _handle, ctypes.c_int, _text, ctypes.c_uint16,
+    _handle,
+)
+_broker_options_add_websocket_listener = _declare(
+    "mqtt_broker_options_add_websocket_listener", _status, _handle, _text, ctypes.c_uint16,
+    _text, ctypes.POINTER(ctypes.c_char_p), ctypes.c_size_t, _handle,
+)
+_broker_options_listener_count = _declare(
+    "mqtt_broker_options_listener_count", ctypes.c_size_t, _handle
+)
+_broker_listener_count = _declare("mqtt_broker_listener_count", ctypes.c_size_t, _handle)
+_broker_listener_port = _declare(
+    "mqtt_broker_listener_port", ctypes.c_uint16, _handle, ctypes.c_size_t
+)
+_broker_listener_url = _declare(
+    "mqtt_broker_listener_url", _status, _handle, ctypes.c_size_t, ctypes.c_char_p,
+    ctypes.c_size_t,
+)
+_broker_reload_tls = _declare("mqtt_broker_reload_tls", _status, _handle)
 
 _connect_options_new = _declare("mqtt_connect_options_new", _handle)
 _connect_options_free = _declare("mqtt_connect_options_free", None, _handle)
@@ -391,6 +436,19 @@ _connect_options_set_authentication = _declare(
 )
 _connect_ex = _declare(
     "mqtt_connect_ex", _status, _text, _text, _handle, ctypes.POINTER(ctypes.c_void_p)
+)
+_connect_url = _declare("mqtt_connect_url", _handle, _text, _handle)
+_connect_options_set_tls = _declare(
+    "mqtt_connect_options_set_tls", _status, _handle, _text, _text, _text
+)
+_connect_options_set_tls_insecure = _declare(
+    "mqtt_connect_options_set_tls_insecure", _status, _handle, ctypes.c_bool
+)
+_connect_options_set_tls_server_name = _declare(
+    "mqtt_connect_options_set_tls_server_name", _status, _handle, _text
+)
+_connect_options_set_tls_min_version = _declare(
+    "mqtt_connect_options_set_tls_min_version", _status, _handle, ctypes.c_int
 )
 
 _publish_options_new = _declare("mqtt_publish_options_new", _handle)
@@ -677,7 +735,7 @@ class BrokerOptions:
 
     def __init__(self, bind_address=None, max_connections=None, authenticator=None,
                  authorizer=None, on_event=None, response_information=None,
-                 enhanced_authenticator=None):
+                 enhanced_authenticator=None, listeners=None):
         """`authenticator(client_id, username, password)` gets str, str or None, bytes or None
         and returns AUTH_ACCEPT, AUTH_BAD_CREDENTIALS or AUTH_NOT_AUTHORIZED (True / False work
         too). `authorizer(client_id, username, topic, access)` returns whether the client may
@@ -692,7 +750,18 @@ class BrokerOptions:
         decides each step of an enhanced authentication: `step` is a dict (exchange, client_id,
         username, method, data (bytes), step, reauthenticating, peer); it returns a reason code
         (0x00 success, 0x18 continue, 0x80 and above refuse) or (reason code, data for the
-        client). It runs on the broker's connection threads; raising refuses with 0x87."""
+        client). It runs on the broker's connection threads; raising refuses with 0x87.
+
+        `listeners` opens exactly these instead of the `port` of :class:`Broker` (give
+        ``port=None``; a port given too opens a TCP listener on it first): a list of
+        ``(kind, address, port, tls)`` with kind "tcp", "tls", "ws" or "wss" (WebSocket on
+        path /mqtt) and `tls` None (tcp, ws) or a dict: ``cert_file`` and ``key_file`` (paths,
+        read at start and by :meth:`Broker.reload_tls`) or ``cert_pem`` and ``key_pem``
+        (bytes or str), ``client_ca_file`` with ``client_certificates`` (0 none, 1 requested,
+        2 required) and ``identity_as_username``, ``min_version`` (12 or 13). A WebSocket
+        listener may be a dict instead: ``dict(kind="ws", address=..., port=..., path=...,
+        origins=[...], tls=...)``. :meth:`Broker.listener_urls` tells where they listen."""
+        self.listeners = list(listeners or [])
         self.response_information = response_information
         self.enhanced_authenticator = enhanced_authenticator
         self.on_event = on_event
@@ -706,6 +775,7 @@ class Broker:
     """An embedded MQTT broker. Use as a context manager, or call :meth:`close`."""
 
     def __init__(self, port=0, options=None):
+        """`port` None opens only the listeners of `options` (see BrokerOptions)."""
         options = options or BrokerOptions()
         # The ctypes callbacks given to C: referenced here until the broker is freed.
         self._callbacks = []
@@ -713,7 +783,8 @@ class Broker:
         try:
             self._configure(c_options, options)
             self._handle = _checked_handle(
-                "mqtt_broker_new", _broker_new(str(port).encode(), c_options)
+                "mqtt_broker_new",
+                _broker_new(None if port is None else str(port).encode(), c_options),
             )
         finally:
             _broker_options_free(c_options)
@@ -758,6 +829,8 @@ class Broker:
                     c_options, _encode(options.response_information)
                 ),
             )
+        for listener in options.listeners:
+            _add_listener(c_options, listener)
         if options.enhanced_authenticator is not None:
             callback = _ENHANCED_AUTHENTICATOR(
                 _enhanced_authenticator_trampoline(options.enhanced_authenticator)
@@ -781,6 +854,33 @@ class Broker:
     def port(self):
         """The port listened on (the system's choice for port 0), once started."""
         return _broker_port(self._live())
+
+    def listener_urls(self):
+        """Where the started broker listens, one URL per listener in the order added (the
+        `port` listener first): "mqtt://127.0.0.1:PORT", "mqtts://...", "ws://.../mqtt"."""
+        handle = self._live()
+        urls = []
+        for index in range(_broker_listener_count(handle)):
+            buffer = ctypes.create_string_buffer(1024)
+            _check(
+                "mqtt_broker_listener_url",
+                _broker_listener_url(handle, index, buffer, len(buffer)),
+            )
+            urls.append(buffer.value.decode())
+        return urls
+
+    def listener_ports(self):
+        """The port of each listener once started, in the order of :meth:`listener_urls`."""
+        handle = self._live()
+        return [
+            _broker_listener_port(handle, index)
+            for index in range(_broker_listener_count(handle))
+        ]
+
+    def reload_tls(self):
+        """Reads every TLS listener's certificate and key files again (new connections use
+        them); raises MqttError with STATUS_TLS when one does not load."""
+        _check("mqtt_broker_reload_tls", _broker_reload_tls(self._live()))
 
     def publish(self, topic, payload=b"", qos=0, retain=False):
         """Publishes as if a client had sent it; never blocks on subscribers."""
@@ -815,6 +915,89 @@ class Broker:
 
     def __del__(self):
         self.close()
+
+
+def _tls_options(settings):
+    """mqtt_broker_tls_options from a listener's dict; the caller frees it."""
+    known = {"cert_file", "key_file", "cert_pem", "key_pem", "client_ca_file",
+             "client_certificates", "identity_as_username", "min_version"}
+    unknown = set(settings) - known
+    if unknown:
+        raise TypeError(f"unknown TLS settings: {sorted(unknown)}")
+    tls = _checked_handle("mqtt_broker_tls_options_new", _broker_tls_options_new())
+    try:
+        if "cert_file" in settings or "key_file" in settings:
+            _check(
+                "mqtt_broker_tls_options_set_certificate_files",
+                _broker_tls_options_set_certificate_files(
+                    tls, _encode(settings.get("cert_file")), _encode(settings.get("key_file"))
+                ),
+            )
+        if "cert_pem" in settings or "key_pem" in settings:
+            cert, cert_len = _byte_buffer(settings.get("cert_pem") or b"")
+            key, key_len = _byte_buffer(settings.get("key_pem") or b"")
+            _check(
+                "mqtt_broker_tls_options_set_certificate_pem",
+                _broker_tls_options_set_certificate_pem(tls, cert, cert_len, key, key_len),
+            )
+        mode = settings.get("client_certificates", 0)
+        if mode or "client_ca_file" in settings:
+            _check(
+                "mqtt_broker_tls_options_set_client_certificates",
+                _broker_tls_options_set_client_certificates(
+                    tls, _encode(settings.get("client_ca_file")), mode,
+                    bool(settings.get("identity_as_username", False)),
+                ),
+            )
+        if settings.get("min_version") is not None:
+            _check(
+                "mqtt_broker_tls_options_set_min_version",
+                _broker_tls_options_set_min_version(tls, settings["min_version"]),
+            )
+    except BaseException:
+        _broker_tls_options_free(tls)
+        raise
+    return tls
+
+
+def _add_listener(c_options, listener):
+    if isinstance(listener, dict):
+        listener = dict(listener)
+        kind = listener.pop("kind")
+        address = listener.pop("address", "127.0.0.1")
+        port = listener.pop("port", 0)
+        tls_settings = listener.pop("tls", None)
+        path = listener.pop("path", None)
+        origins = list(listener.pop("origins", None) or [])
+        if listener:
+            raise TypeError(f"unknown listener settings: {sorted(listener)}")
+    else:
+        kind, address, port, tls_settings = listener
+        path, origins = None, []
+    if kind not in LISTENER_KINDS:
+        raise ValueError(f"listener kind {kind!r}: not one of {sorted(LISTENER_KINDS)}")
+    tls = _tls_options(tls_settings) if tls_settings is not None else None
+    try:
+        if kind in ("ws", "wss") and (path is not None or origins):
+            c_origins = (ctypes.c_char_p * max(1, len(origins)))(*[_encode(o) for o in origins])
+            _check(
+                "mqtt_broker_options_add_websocket_listener",
+                _broker_options_add_websocket_listener(
+                    c_options, _encode(address), port, _encode(path),
+                    c_origins if origins else None, len(origins),
+                    tls if kind == "wss" else None,
+                ),
+            )
+        else:
+            _check(
+                "mqtt_broker_options_add_listener",
+                _broker_options_add_listener(
+                    c_options, LISTENER_KINDS[kind], _encode(address), port, tls
+                ),
+            )
+    finally:
+        if tls is not None:
+            _broker_tls_options_free(tls)
 
 
 def _decode_optional(text):
@@ -1053,7 +1236,7 @@ class ConnectOptions:
                  session_expiry=None, receive_maximum=None, maximum_packet_size=None,
                  topic_alias_maximum=None, request_response_information=None,
                  request_problem_information=None, user_properties=None, will_properties=None,
-                 will_delay=None, authentication=None):
+                 will_delay=None, authentication=None, tls=None):
         """`will` is (topic, payload, qos, retain) or None. Timeouts are in seconds.
         `auto_reconnect` is (min_delay, max_delay) in seconds: the loop thread reconnects by
         itself with exponential backoff and jitter. `offline_queue` is (max_messages,
@@ -1070,7 +1253,15 @@ class ConnectOptions:
         will) with `will_delay` seconds, and `authentication=(method, data, answer)` for
         enhanced authentication, where `answer(method, data)` gets the server's data (bytes)
         and returns the reply (bytes or str), or None to give up; it runs on the thread inside
-        connect, later on the thread reading the connection."""
+        connect, later on the thread reading the connection.
+
+        TLS: `tls` is a dict (``{}`` turns TLS on with the system's CA certificates):
+        ``ca_file`` (PEM; the server's certificate must be signed by one of its CAs and name
+        the host), ``cert_file`` and ``key_file`` (a client certificate, both or neither),
+        ``insecure`` (True accepts any certificate: tests only), ``server_name`` (the name the
+        certificate must carry, also sent as SNI) and ``min_version`` (12 or 13). A failed
+        handshake or an unusable file raises MqttError with STATUS_TLS."""
+        self.tls = tls
         self.protocol_level = protocol_level
         self.session_expiry = session_expiry
         self.receive_maximum = receive_maximum
@@ -1103,6 +1294,8 @@ class ConnectOptions:
         handle = _checked_handle("mqtt_connect_options_new", _connect_options_new())
         try:
             self._set_extras(handle, keep)
+            if self.tls is not None:
+                self._set_tls(handle)
             if self.client_id is not None:
                 _check(
                     "mqtt_connect_options_set_client_id",
@@ -1236,6 +1429,36 @@ class ConnectOptions:
                 _check(f"mqtt_connect_options_set_{name}", setter(handle, callback, None))
 
 
+    def _set_tls(self, handle):
+        settings = dict(self.tls)
+        unknown = set(settings) - {"ca_file", "cert_file", "key_file", "insecure",
+                                   "server_name", "min_version"}
+        if unknown:
+            raise TypeError(f"unknown TLS settings: {sorted(unknown)}")
+        _check(
+            "mqtt_connect_options_set_tls",
+            _connect_options_set_tls(
+                handle, _encode(settings.get("ca_file")), _encode(settings.get("cert_file")),
+                _encode(settings.get("key_file")),
+            ),
+        )
+        if settings.get("insecure") is not None:
+            _check(
+                "mqtt_connect_options_set_tls_insecure",
+                _connect_options_set_tls_insecure(handle, bool(settings["insecure"])),
+            )
+        if settings.get("server_name") is not None:
+            _check(
+                "mqtt_connect_options_set_tls_server_name",
+                _connect_options_set_tls_server_name(handle, _encode(settings["server_name"])),
+            )
+        if settings.get("min_version") is not None:
+            _check(
+                "mqtt_connect_options_set_tls_min_version",
+                _connect_options_set_tls_min_version(handle, settings["min_version"]),
+            )
+
+
 class Connection:
     """A client connection. Use as a context manager, or call :meth:`close`.
 
@@ -1264,6 +1487,18 @@ class Connection:
         finally:
             _connect_options_free(c_options)
         return cls(handle.value, callbacks)
+
+    @classmethod
+    def connect_url(cls, url, options=None):
+        """Connects to "mqtt://host[:port]" (TCP, port 1883 by default) or
+        "mqtts://host[:port]" (TLS, port 8883, with the `tls` settings of `options`)."""
+        callbacks = []
+        c_options = (options or ConnectOptions())._to_c(callbacks)
+        try:
+            handle = _checked_handle("mqtt_connect_url", _connect_url(_encode(url), c_options))
+        finally:
+            _connect_options_free(c_options)
+        return cls(handle, callbacks)
 
     def _live(self):
         if self._handle is None:
@@ -1509,3 +1744,8 @@ class Connection:
 
     def __del__(self):
         self.close()
+
+
+def connect_url(url, options=None):
+    """:meth:`Connection.connect_url`: connects to an mqtt:// or mqtts:// URL."""
+    return Connection.connect_url(url, options)

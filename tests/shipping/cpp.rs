@@ -154,13 +154,223 @@ fn cpp_demo_is_clean_under_valgrind() {
     }
 }
 
+/// TLS through the wrapper (TLS_CHECKS): a Broker opening only the listeners of its options
+/// (plain TCP and TLS from the PEM files written here, from TlsOptions), their ports and URLs,
+/// a client connecting over TLS with the self-signed certificate as CA (by host and port, and
+/// by mqtts:// URL) whose publishes reach a plain-TCP subscriber, and TLS failures as
+/// mqtt::Error with MQTT_STATUS_TLS (an unrelated CA, a wrong server name, a missing CA file,
+/// mqtts:// with an unrelated CA); then tls_insecure, TLS 1.3 only and reload_tls().
+#[test]
+fn cpp_wrapper_connects_over_tls_to_a_broker_with_several_listeners() {
+    let scratch = ScratchDir::new("cpp-tls-checks");
+    for prefix in ["", "other-"] {
+        let certified = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+        ])
+        .unwrap();
+        std::fs::write(
+            scratch.path().join(format!("{prefix}cert.pem")),
+            certified.cert.pem(),
+        )
+        .unwrap();
+        std::fs::write(
+            scratch.path().join(format!("{prefix}key.pem")),
+            certified.key_pair.serialize_pem(),
+        )
+        .unwrap();
+    }
+    let program = build_program(&scratch, TLS_CHECKS);
+    let finished = run(
+        Command::new(&program)
+            .arg(scratch.path())
+            .env_remove("LD_LIBRARY_PATH"),
+        Duration::from_secs(60),
+    );
+    assert!(finished.success(), "{}", finished.describe());
+    assert_eq!(
+        finished.stdout.trim(),
+        "tls checks passed",
+        "{}",
+        finished.describe()
+    );
+}
+
+const TLS_CHECKS: &str = r##"// TLS through mqtt.hpp. Prints "tls checks passed" or exits 1.
+#include "mqtt.hpp"
+
+#include <chrono>
+#include <condition_variable>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+int failures = 0;
+
+void check(bool condition, const std::string &what) {
+    if (!condition) {
+        ++failures;
+        std::cerr << "FAILED: " << what << "\n";
+    }
+}
+
+template <typename Call> std::optional<mqtt::Error> error_of(Call call) {
+    try {
+        call();
+    } catch (const mqtt::Error &error) {
+        return error;
+    }
+    return std::nullopt;
+}
+
+std::string status_of(const std::optional<mqtt::Error> &error) {
+    return error ? std::to_string(static_cast<int>(error->status())) : std::string("none");
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    using namespace std::chrono_literals;
+    if (argc != 2) {
+        return 2;
+    }
+    const std::string dir = argv[1];
+    const std::string cert = dir + "/cert.pem";
+    const std::string key = dir + "/key.pem";
+    const std::string other_ca = dir + "/other-cert.pem";
+    check(MQTT_STATUS_TLS == 46, "MQTT_STATUS_TLS is 46");
+
+    mqtt::TlsOptions tls;
+    tls.certificate_files(cert, key).min_version(12);
+    mqtt::BrokerOptions options;
+    options.listener(MQTT_LISTENER_KIND_TCP, "127.0.0.1", 0)
+        .listener(MQTT_LISTENER_KIND_TLS, "127.0.0.1", 0, tls)
+        .websocket_listener("127.0.0.1", 0, "/ws");
+    check(options.listener_count() == 3, "three listeners in the options");
+    mqtt::Broker broker(options);
+    broker.start();
+    check(broker.listener_count() == 3, "three listeners");
+    const std::uint16_t tcp_port = broker.listener_port(0);
+    const std::uint16_t tls_port = broker.listener_port(1);
+    const std::uint16_t ws_port = broker.listener_port(2);
+    check(tcp_port != 0 && tls_port != 0 && ws_port != 0 && tcp_port != tls_port,
+          "ports assigned");
+    const std::vector<std::string> urls = broker.listener_urls();
+    check(urls == std::vector<std::string>{"mqtt://127.0.0.1:" + std::to_string(tcp_port),
+                                           "mqtts://127.0.0.1:" + std::to_string(tls_port),
+                                           "ws://127.0.0.1:" + std::to_string(ws_port) + "/ws"},
+          "listener URLs");
+    check(error_of([&] { broker.listener_url(3); }).has_value(), "no fourth listener");
+
+    std::mutex mutex;
+    std::condition_variable arrived;
+    std::set<std::pair<std::string, std::string>> received;
+    mqtt::ConnectOptions sub_options;
+    sub_options.client_id("plain-sub");
+    mqtt::Connection sub = mqtt::Connection::connect("127.0.0.1", tcp_port, sub_options);
+    sub.subscribe("tls/#", 1, [&](const mqtt::Message &message) {
+        const std::lock_guard<std::mutex> guard(mutex);
+        received.emplace(std::string(message.topic), std::string(message.payload));
+        arrived.notify_all();
+    });
+    sub.loop_start();
+    {
+        mqtt::ConnectOptions trusted;
+        trusted.client_id("tls-pub").tls(cert);
+        mqtt::Connection pub = mqtt::Connection::connect("localhost", tls_port, trusted);
+        check(pub.connected(), "connected over TLS");
+        pub.publish("tls/by-host", "secret 1", 1);
+        mqtt::Connection by_url = mqtt::Connection::connect_url(urls[1], trusted);
+        by_url.publish("tls/by-url", "secret 2", 1);
+        mqtt::ConnectOptions tls13;
+        tls13.tls(cert).tls_min_version(13).tls_server_name("localhost");
+        mqtt::Connection modern = mqtt::Connection::connect("127.0.0.1", tls_port, tls13);
+        modern.publish("tls/tls13", "secret 3", 1);
+        mqtt::ConnectOptions insecure;
+        insecure.tls(other_ca).tls_insecure(true);
+        mqtt::Connection any = mqtt::Connection::connect("127.0.0.1", tls_port, insecure);
+        any.publish("tls/insecure", "secret 4", 1);
+    }
+    {
+        std::unique_lock<std::mutex> lock(mutex);
+        arrived.wait_for(lock, 10s, [&] { return received.size() >= 4; });
+        check(received == std::set<std::pair<std::string, std::string>>{
+                              {"tls/by-host", "secret 1"},
+                              {"tls/by-url", "secret 2"},
+                              {"tls/tls13", "secret 3"},
+                              {"tls/insecure", "secret 4"}},
+              "the plain subscriber got every TLS publish");
+    }
+    sub.loop_stop();
+
+    const auto fails_with_tls = [&](const std::string &what, mqtt::ConnectOptions &opts) {
+        opts.connect_timeout(5s);
+        const auto error =
+            error_of([&] { mqtt::Connection::connect("127.0.0.1", tls_port, opts); });
+        check(error && error->status() == MQTT_STATUS_TLS,
+              what + ": MQTT_STATUS_TLS, got " + status_of(error));
+    };
+    mqtt::ConnectOptions unrelated;
+    unrelated.tls(other_ca);
+    fails_with_tls("an unrelated CA", unrelated);
+    mqtt::ConnectOptions secure_off;
+    secure_off.tls(other_ca).tls_insecure(false);
+    fails_with_tls("insecure off", secure_off);
+    mqtt::ConnectOptions wrong_name;
+    wrong_name.tls(cert).tls_server_name("example.com");
+    fails_with_tls("a wrong server name", wrong_name);
+    mqtt::ConnectOptions missing;
+    missing.tls(dir + "/missing.pem");
+    fails_with_tls("a missing CA file", missing);
+    const auto by_url = error_of([&] { mqtt::Connection::connect_url(urls[1], unrelated); });
+    check(by_url && by_url->status() == MQTT_STATUS_TLS,
+          "mqtts:// with an unrelated CA: got " + status_of(by_url));
+    mqtt::ConnectOptions plain_with_tls;
+    plain_with_tls.tls(cert);
+    const auto plain_url = error_of([&] { mqtt::Connection::connect_url(urls[0], plain_with_tls); });
+    check(plain_url && plain_url->status() == MQTT_STATUS_INVALID_ARGUMENT,
+          "mqtt:// with TLS settings: got " + status_of(plain_url));
+    broker.reload_tls();
+
+    mqtt::BrokerOptions no_cert;
+    const auto refused =
+        error_of([&] { no_cert.listener(MQTT_LISTENER_KIND_TLS, "127.0.0.1", 0, mqtt::TlsOptions()); });
+    check(refused && refused->status() == MQTT_STATUS_INVALID_ARGUMENT,
+          "a TLS listener without certificate: got " + status_of(refused));
+    const auto no_tls = error_of([&] { no_cert.listener(MQTT_LISTENER_KIND_TLS, "127.0.0.1", 0); });
+    check(no_tls && no_tls->status() == MQTT_STATUS_NULL_ARGUMENT,
+          "a TLS listener without TLS options: got " + status_of(no_tls));
+
+    sub.disconnect();
+    broker.stop();
+    if (failures != 0) {
+        std::cout << failures << " checks failed\n";
+        return 1;
+    }
+    std::cout << "tls checks passed\n";
+    return 0;
+}
+"##;
+
 /// Writes CHECKS to `scratch` and compiles it with the demo's flags against mqtt.hpp and the
 /// release library.
 fn build_checks(scratch: &ScratchDir) -> PathBuf {
+    build_program(scratch, CHECKS)
+}
+
+/// Writes `text` to `scratch` and compiles it with the demo's flags against mqtt.hpp and the
+/// release library.
+fn build_program(scratch: &ScratchDir, text: &str) -> PathBuf {
     // Builds target/release/libmqtt.so and include/mqtt.h under the lock every C build takes.
     make(&["cpp"], &[]);
     let source = scratch.path().join("checks.cpp");
-    std::fs::write(&source, CHECKS).unwrap();
+    std::fs::write(&source, text).unwrap();
     let program = scratch.path().join("checks");
     let mut command = Command::new("c++");
     command

@@ -155,6 +155,178 @@ fn python_binding_speaks_mqtt_5_with_the_embedded_broker() {
     );
 }
 
+/// TLS through the module (TLS_CHECKS): a broker opening only its `listeners` (plain TCP and
+/// TLS from the PEM files written here, plus a WebSocket one), their URLs, a client connecting
+/// over TLS with the self-signed certificate as `ca_file` (by host and port, and by mqtts://
+/// URL) whose publishes reach a plain-TCP subscriber, and TLS failures as MqttError with
+/// STATUS_TLS: an unrelated CA, the system's CAs, a wrong server name, a missing CA file; then
+/// `insecure`, TLS 1.3 only, reload_tls() and mqtt:// with TLS settings refused.
+#[test]
+fn python_binding_connects_over_tls_to_a_broker_with_several_listeners() {
+    make(&[], &[]);
+    let scratch = ScratchDir::new("python-tls-checks");
+    write_self_signed(scratch.path(), "");
+    write_self_signed(scratch.path(), "other-");
+    let script = scratch.path().join("tls_checks.py");
+    std::fs::write(&script, TLS_CHECKS).unwrap();
+    let finished = run(
+        Command::new("python3")
+            .arg(&script)
+            .arg(scratch.path())
+            .env("PYTHONPATH", root().join("bindings/python"))
+            .env("LIBMQTT_PATH", release_dir().join("libmqtt.so"))
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env_remove("LD_LIBRARY_PATH"),
+        Duration::from_secs(60),
+    );
+    assert!(finished.success(), "{}", finished.describe());
+    assert_eq!(
+        finished.stdout.trim(),
+        "tls checks passed",
+        "{}",
+        finished.describe()
+    );
+}
+
+/// Writes `{prefix}cert.pem` and `{prefix}key.pem` to `dir`: a fresh self-signed certificate
+/// for localhost and 127.0.0.1.
+fn write_self_signed(dir: &std::path::Path, prefix: &str) {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .unwrap();
+    std::fs::write(dir.join(format!("{prefix}cert.pem")), certified.cert.pem()).unwrap();
+    std::fs::write(
+        dir.join(format!("{prefix}key.pem")),
+        certified.key_pair.serialize_pem(),
+    )
+    .unwrap();
+}
+
+const TLS_CHECKS: &str = r##"
+import os
+import queue
+import sys
+
+import libmqtt
+
+failures = []
+
+def check(condition, what):
+    if not condition:
+        failures.append(what)
+        print(f"FAILED: {what}", file=sys.stderr)
+
+def error_of(call):
+    try:
+        call().close()
+    except libmqtt.MqttError as error:
+        return error
+    return None
+
+certs = sys.argv[1]
+cert = os.path.join(certs, "cert.pem")
+key = os.path.join(certs, "key.pem")
+other_ca = os.path.join(certs, "other-cert.pem")
+
+check(libmqtt.STATUS_TLS == 46, "STATUS_TLS is 46")
+options = libmqtt.BrokerOptions(listeners=[
+    ("tcp", "127.0.0.1", 0, None),
+    ("tls", "127.0.0.1", 0, dict(cert_file=cert, key_file=key)),
+    ("ws", "127.0.0.1", 0, None),
+])
+with libmqtt.Broker(port=None, options=options) as broker:
+    broker.start()
+    urls = broker.listener_urls()
+    ports = broker.listener_ports()
+    check(len(urls) == 3 and len(ports) == 3, f"three listeners: {urls} {ports}")
+    check(all(p != 0 for p in ports) and len(set(ports)) == 3, f"three ports: {ports}")
+    tcp_port, tls_port = ports[0], ports[1]
+    check(urls[0] == f"mqtt://127.0.0.1:{tcp_port}", f"TCP URL {urls[0]}")
+    check(urls[1] == f"mqtts://127.0.0.1:{tls_port}", f"TLS URL {urls[1]}")
+    check(urls[2] == f"ws://127.0.0.1:{ports[2]}/mqtt", f"WebSocket URL {urls[2]}")
+
+    inbox = queue.Queue()
+    with libmqtt.Connection.connect("127.0.0.1", tcp_port,
+                                    libmqtt.ConnectOptions(client_id="plain-sub")) as sub:
+        sub.subscribe("tls/#", 1, inbox.put)
+        sub.loop_start()
+        trusted = libmqtt.ConnectOptions(client_id="tls-pub", tls=dict(ca_file=cert))
+        with libmqtt.Connection.connect("localhost", tls_port, trusted) as pub:
+            check(pub.connected, "connected over TLS by host name")
+            pub.publish("tls/by-host", b"secret 1", qos=1)
+        by_url = libmqtt.ConnectOptions(client_id="tls-url", tls=dict(ca_file=cert, min_version=12))
+        with libmqtt.connect_url(urls[1], by_url) as pub:
+            pub.publish("tls/by-url", "secret 2", qos=1)
+        tls13 = libmqtt.ConnectOptions(tls=dict(ca_file=cert, min_version=13,
+                                                server_name="localhost"))
+        with libmqtt.Connection.connect("127.0.0.1", tls_port, tls13) as pub:
+            pub.publish("tls/tls13", b"secret 3", qos=1)
+        with libmqtt.connect_url(urls[0]) as pub:
+            pub.publish("tls/plain", b"clear", qos=1)
+        received = []
+        try:
+            for _ in range(4):
+                message = inbox.get(timeout=10)
+                received.append((message.topic, message.payload))
+        except queue.Empty:
+            pass
+        check(sorted(received) == [("tls/by-host", b"secret 1"), ("tls/by-url", b"secret 2"),
+                                   ("tls/plain", b"clear"), ("tls/tls13", b"secret 3")],
+              f"the plain subscriber got every TLS publish: {received}")
+        sub.loop_stop()
+
+    # The certificate is not trusted, or names another host, or the CA file is missing.
+    failing = {
+        "an unrelated CA": dict(ca_file=other_ca),
+        "the system's CAs": {},
+        "insecure off": dict(ca_file=other_ca, insecure=False),
+        "a wrong server name": dict(ca_file=cert, server_name="example.com"),
+        "a missing CA file": dict(ca_file=os.path.join(certs, "missing.pem")),
+    }
+    for what, settings in failing.items():
+        error = error_of(lambda: libmqtt.Connection.connect(
+            "127.0.0.1", tls_port, libmqtt.ConnectOptions(connect_timeout=5, tls=settings)))
+        check(error is not None and error.status == libmqtt.STATUS_TLS,
+              f"{what}: status 46, got {error and error.status}")
+        check(error is None or error.status_text != "", f"{what}: status text")
+    error = error_of(lambda: libmqtt.connect_url(
+        urls[1], libmqtt.ConnectOptions(tls=dict(ca_file=other_ca))))
+    check(error is not None and error.status == libmqtt.STATUS_TLS,
+          f"mqtts:// with an unrelated CA: status 46, got {error and error.status}")
+    # TLS settings on an mqtt:// URL are refused, as is an unknown setting.
+    error = error_of(lambda: libmqtt.connect_url(
+        urls[0], libmqtt.ConnectOptions(tls=dict(ca_file=cert))))
+    check(error is not None and error.status == 2,
+          f"mqtt:// with TLS settings: invalid argument (2), got {error and error.status}")
+    try:
+        libmqtt.ConnectOptions(tls=dict(ca=cert))._to_c([])
+        check(False, "an unknown TLS setting raises")
+    except TypeError:
+        pass
+    # insecure accepts the untrusted certificate.
+    insecure = libmqtt.ConnectOptions(tls=dict(ca_file=other_ca, insecure=True))
+    with libmqtt.Connection.connect("127.0.0.1", tls_port, insecure) as pub:
+        check(pub.connected, "insecure connects")
+    broker.reload_tls()
+
+# A TLS listener without a certificate is refused when the options are built.
+try:
+    libmqtt.Broker(port=None, options=libmqtt.BrokerOptions(
+        listeners=[("tls", "127.0.0.1", 0, {})]))
+    check(False, "a TLS listener without certificate raises")
+except libmqtt.MqttError as error:
+    check(error.status == 2, f"invalid argument (2), got {error.status}")
+try:
+    libmqtt.Broker(port=None, options=libmqtt.BrokerOptions(
+        listeners=[("tls", "127.0.0.1", 0, None)]))
+    check(False, "a TLS listener without TLS options raises")
+except libmqtt.MqttError as error:
+    check(error.status != 0, f"refused, got {error.status}")
+
+print("tls checks passed" if not failures else f"{len(failures)} checks failed")
+sys.exit(1 if failures else 0)
+"##;
+
 const CHECKS: &str = r#"
 import gc
 import sys
