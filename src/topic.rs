@@ -194,6 +194,15 @@ impl AsRef<str> for TopicFilter {
     }
 }
 
+/// The share group and the filter of a shared subscription `$share/{group}/{filter}` (MQTT 5.0
+/// [MQTT-4.8.2-1], [MQTT-4.8.2-2]: a group name of at least one character without `/`, `+` or
+/// `#`, then a filter); `None` for any other filter.
+pub(crate) fn split_shared(filter: &str) -> Option<(&str, &str)> {
+    let rest = filter.strip_prefix("$share/")?;
+    let (group, inner) = rest.split_once('/')?;
+    (!group.is_empty() && !group.contains(['+', '#'])).then_some((group, inner))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,13 +10,14 @@ use super::online::Online;
 use super::options::{Access, DisconnectReason, HookVerdict, HookedMessage, MessageHook};
 use super::router::Publication;
 use super::session::NEVER_EXPIRES;
-use super::subscriptions::{Grant, split_shared};
+use super::subscriptions::Grant;
 use super::sys::client_may_publish;
 use crate::protocol::{
     Ack, Packet, Properties, PropertyContext, PropertyId, Publish, QosPid, ReasonCode, Suback,
     SubackCode, Subscribe, Unsuback, Unsubscribe,
 };
 use crate::service::acl::AclAccess;
+use crate::topic::split_shared;
 use crate::topic::{TopicFilter, TopicName};
 
 /// Why a packet ends the connection: the reason code for a 5.0 client's DISCONNECT.

@@ -394,7 +394,7 @@ impl Broker {
         qos: QoS,
         callback: HostCallback,
     ) -> Result<(), SubscribeError> {
-        if subscriptions::split_shared(filter).is_some() {
+        if crate::topic::split_shared(filter).is_some() {
             return Err(SubscribeError::SharedFilter);
         }
         let host = {

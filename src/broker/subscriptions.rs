@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::session::Session;
 use crate::protocol::QoS;
-use crate::topic::TopicFilter;
+use crate::topic::{TopicFilter, split_shared};
 
 /// What a subscription grants: the maximum QoS and the MQTT 5.0 options that shape each
 /// delivery (MQTT 5.0 section 3.8.3.1). MQTT 3.1.1 subscriptions have the defaults.
@@ -195,15 +195,6 @@ fn path_of(filter: &str) -> Path<'_> {
         multi,
         group,
     }
-}
-
-/// The share group and the filter of a shared subscription `$share/{group}/{filter}` (MQTT 5.0
-/// [MQTT-4.8.2-1], [MQTT-4.8.2-2]: a group name of at least one character without `/`, `+` or
-/// `#`, then a filter); `None` for any other filter.
-pub(crate) fn split_shared(filter: &str) -> Option<(&str, &str)> {
-    let rest = filter.strip_prefix("$share/")?;
-    let (group, inner) = rest.split_once('/')?;
-    (!group.is_empty() && !group.contains(['+', '#'])).then_some((group, inner))
 }
 
 /// A node still to visit while collecting: the node, the levels of the topic still to match

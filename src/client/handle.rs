@@ -11,7 +11,7 @@ use crate::protocol::{
     Connack, Disconnect, MAX_REMAINING_LENGTH, Packet, PacketId, Properties, PropertyId, QoS,
     QosPid, ReasonCode, SubackCode, Subscribe, SubscribeTopic, Unsubscribe,
 };
-use crate::topic::{TopicFilter, TopicName};
+use crate::topic::{TopicFilter, TopicName, split_shared};
 
 use super::connection::{LinkSettings, Nesting, OnClose, Shared, auth_packet};
 use super::error::{ClientError, CloseReason};
@@ -1035,12 +1035,10 @@ impl Drop for Client {
 /// a non-empty share name without wildcards or `/` ([MQTT-4.8.2-1], [MQTT-4.8.2-2]), a
 /// filter after it, and no No Local ([MQTT-3.8.3-4]).
 fn check_shared(filter: &str, options: &SubscribeOptions) -> Result<(), ClientError> {
-    let Some(rest) = filter.strip_prefix("$share/") else {
+    if !filter.starts_with("$share/") {
         return Ok(());
-    };
-    let valid = rest.split_once('/').is_some_and(|(name, inner)| {
-        !name.is_empty() && !name.contains(['+', '#']) && !inner.is_empty()
-    });
+    }
+    let valid = split_shared(filter).is_some_and(|(_, inner)| TopicFilter::validate(inner).is_ok());
     if !valid {
         return Err(ClientError::InvalidArgument(format!(
             "{filter:?}: a shared subscription is $share/NAME/FILTER with a share name \
