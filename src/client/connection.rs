@@ -19,7 +19,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
@@ -57,6 +57,10 @@ pub(crate) struct Link {
     generation: u64,
     /// The server's Maximum Packet Size from CONNACK; 0 while unknown or unlimited.
     server_max_packet_size: AtomicU32,
+    /// The server's Maximum QoS from CONNACK (2 when it announced none).
+    server_max_qos: AtomicU8,
+    /// The server's Retain Available from CONNACK (true when it announced none).
+    retain_available: AtomicBool,
     /// Set once CONNACK gave the server's Topic Alias Maximum. Locked inside the send lock
     /// (see [`Shared::send_publish`]), never the other way round.
     pub(crate) outgoing_aliases: Mutex<OutgoingAliases>,
@@ -235,6 +239,8 @@ fn new_link(
         inbound: Mutex::new(Inbound::new(shape.max_packet_size, shape.protocol)),
         generation,
         server_max_packet_size: AtomicU32::new(0),
+        server_max_qos: AtomicU8::new(2),
+        retain_available: AtomicBool::new(true),
         outgoing_aliases: Mutex::new(OutgoingAliases::new(0)),
         incoming_aliases: Mutex::new(IncomingAliases::new(shape.topic_alias_maximum)),
     }))
@@ -242,14 +248,30 @@ fn new_link(
 
 impl Link {
     /// Takes in what an MQTT 5.0 CONNACK says about this connection: the server's Maximum
-    /// Packet Size and Topic Alias Maximum.
+    /// Packet Size, Maximum QoS, Retain Available and Topic Alias Maximum.
     fn apply_connack(&self, connack: &Connack) {
         let p = &connack.properties;
         if let Some(max) = p.integer(PropertyId::MaximumPacketSize) {
             self.server_max_packet_size.store(max, Ordering::Relaxed);
         }
+        if let Some(max) = p.integer(PropertyId::MaximumQos) {
+            self.server_max_qos.store(max as u8, Ordering::Relaxed);
+        }
+        if p.integer(PropertyId::RetainAvailable) == Some(0) {
+            self.retain_available.store(false, Ordering::Relaxed);
+        }
         let aliases = p.integer(PropertyId::TopicAliasMaximum).unwrap_or(0);
         *self.outgoing_aliases.lock() = OutgoingAliases::new(aliases as u16);
+    }
+
+    /// The highest QoS the server accepts (its CONNACK's Maximum QoS, else 2).
+    pub(crate) fn server_max_qos(&self) -> u8 {
+        self.server_max_qos.load(Ordering::Relaxed)
+    }
+
+    /// Whether the server takes retained messages (its CONNACK's Retain Available, else true).
+    pub(crate) fn retain_available(&self) -> bool {
+        self.retain_available.load(Ordering::Relaxed)
     }
 
     /// The server's Maximum Packet Size, if it announced one.

@@ -605,21 +605,20 @@ impl Client {
             if let Some(response) = options.properties.string(PropertyId::ResponseTopic) {
                 TopicName::validate(response)?;
             }
-            // What the server supports, from its CONNACK: Maximum QoS ([MQTT-3.2.2-11] of MQTT
-            // 5.0) and Retain Available ([MQTT-3.2.2-14] of MQTT 5.0).
-            let connack = self.endpoint.connack.lock();
-            let max_qos = connack.properties.integer(PropertyId::MaximumQos);
-            if max_qos.is_some_and(|max| (qos as u32) > max) {
-                return Err(ClientError::InvalidArgument(format!(
-                    "the server supports QoS up to {} (Maximum QoS in CONNACK)",
-                    max_qos.unwrap_or(2)
-                )));
-            }
-            if retain && connack.properties.integer(PropertyId::RetainAvailable) == Some(0) {
-                return Err(ClientError::InvalidArgument(
-                    "the server does not support retained messages (Retain Available 0)".into(),
-                ));
-            }
+        }
+        let link = self.shared.link();
+        // What the server supports, from its CONNACK (MQTT 5.0 only): Maximum QoS
+        // ([MQTT-3.2.2-11] of MQTT 5.0) and Retain Available ([MQTT-3.2.2-14] of MQTT 5.0).
+        if (qos as u8) > link.server_max_qos() {
+            return Err(ClientError::InvalidArgument(format!(
+                "the server supports QoS up to {} (Maximum QoS in CONNACK)",
+                link.server_max_qos()
+            )));
+        }
+        if retain && !link.retain_available() {
+            return Err(ClientError::InvalidArgument(
+                "the server does not support retained messages (Retain Available 0)".into(),
+            ));
         }
         let message = OutgoingMessage {
             topic,
@@ -634,7 +633,7 @@ impl Client {
                 "PUBLISH of {size} bytes exceeds the protocol maximum"
             )));
         }
-        if let Some(maximum) = self.shared.link().server_max_packet_size()
+        if let Some(maximum) = link.server_max_packet_size()
             && size > maximum as usize
         {
             return Err(ClientError::PacketTooLarge { size, maximum });
