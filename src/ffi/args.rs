@@ -107,6 +107,21 @@ pub(crate) unsafe fn out_arg<T>(ptr: *mut T, name: &str) -> Result<OutArg<T>, Ff
     Ok(OutArg(ptr))
 }
 
+/// [`out_arg`] for an optional out-parameter: NULL is `None`.
+///
+/// # Safety
+/// As for [`out_arg`].
+pub(crate) unsafe fn opt_out_arg<T>(
+    ptr: *mut T,
+    name: &str,
+) -> Result<Option<OutArg<T>>, FfiError> {
+    if ptr.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: forwarded to the caller.
+    unsafe { out_arg(ptr, name) }.map(Some)
+}
+
 /// The `void *userdata` given with a callback. libmqtt never dereferences it; it only hands it
 /// back to the callback, possibly on another thread, which the header documents for every
 /// callback. That is why it may be sent between threads.

@@ -2,7 +2,7 @@
 
 use std::ffi::{CString, c_char, c_int, c_void};
 
-use super::super::args::{UserData, c_str_arg, out_arg};
+use super::super::args::{UserData, c_str_arg, opt_out_arg, out_arg};
 use super::super::error::FfiError;
 use super::super::guard::{guard_or, guard_quiet, guard_status, guard_void};
 use super::super::handle::{handle_ref, into_handle};
@@ -145,12 +145,8 @@ pub unsafe extern "C" fn mqtt_subscribe(
     granted_qos: *mut c_int,
 ) -> mqtt_status {
     guard_status(|| {
-        let granted_out = if granted_qos.is_null() {
-            None
-        } else {
-            // SAFETY: non-NULL, so writable per the caller.
-            Some(unsafe { out_arg(granted_qos, "granted_qos") }?)
-        };
+        // SAFETY: NULL or writable per the caller.
+        let granted_out = unsafe { opt_out_arg(granted_qos, "granted_qos") }?;
         let options = std::ptr::null();
         // SAFETY: one filter and one QoS; the rest per the caller.
         let codes =

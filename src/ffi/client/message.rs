@@ -8,7 +8,7 @@
 use std::cell::OnceCell;
 use std::ffi::{CString, c_char, c_int};
 
-use super::super::args::out_arg;
+use super::super::args::{opt_out_arg, out_arg};
 use super::super::error::FfiError;
 use super::super::guard::{guard_or, guard_quiet, guard_status, guard_void};
 use super::super::status::mqtt_status;
@@ -297,9 +297,9 @@ pub unsafe extern "C" fn mqtt_message_correlation_data(
         // SAFETY: per the caller.
         let view = unsafe { view(message) }?;
         let data = view.properties().binary(PropertyId::CorrelationData);
-        if !len.is_null() {
-            // SAFETY: non-NULL, so writable per the caller.
-            unsafe { out_arg(len, "len") }?.write(data.map_or(0, <[u8]>::len));
+        // SAFETY: NULL or writable per the caller.
+        if let Some(out) = unsafe { opt_out_arg(len, "len") }? {
+            out.write(data.map_or(0, <[u8]>::len));
         }
         Ok(data.map_or(std::ptr::null(), <[u8]>::as_ptr))
     })
@@ -322,9 +322,9 @@ pub unsafe extern "C" fn mqtt_message_expiry_interval(
         let Some(value) = view.properties().integer(PropertyId::MessageExpiryInterval) else {
             return Ok(false);
         };
-        if !seconds.is_null() {
-            // SAFETY: non-NULL, so writable per the caller.
-            unsafe { out_arg(seconds, "seconds") }?.write(value);
+        // SAFETY: NULL or writable per the caller.
+        if let Some(out) = unsafe { opt_out_arg(seconds, "seconds") }? {
+            out.write(value);
         }
         Ok(true)
     })

@@ -4,12 +4,13 @@
 use std::ffi::{c_char, c_int, c_void};
 use std::time::Duration;
 
-use super::super::args::{UserData, bytes_arg, c_str_arg, out_arg, qos_arg};
+use super::super::args::{UserData, bytes_arg, c_str_arg, opt_out_arg, out_arg, qos_arg};
 use super::super::error::FfiError;
 use super::super::guard::guard_status;
 use super::super::reason::set_last_reason_code;
 use super::super::status::mqtt_status;
 use super::callbacks::c_message_callback;
+use super::lifetime::ConnectionCall;
 use super::message::into_c_message;
 use super::v5_options::{
     mqtt_publish_options, mqtt_subscribe_options, publish_options_arg, subscribe_options_arg,
@@ -41,15 +42,9 @@ pub unsafe extern "C" fn mqtt_publish_ex(
     guard_status(|| {
         set_last_reason_code(None);
         let defaults = PublishOptions::default();
-        // SAFETY: the caller passes a live handle, a string, a buffer and a handle or NULL.
-        let (client, topic, payload, options) = unsafe {
-            (
-                connection_arg(connection)?,
-                c_str_arg(topic, "topic")?,
-                bytes_arg(payload, len, "payload")?,
-                publish_options_arg(options, &defaults)?,
-            )
-        };
+        // SAFETY: forwarded to the caller.
+        let (client, topic, payload, options) =
+            unsafe { publish_args(connection, topic, payload, len, options, &defaults) }?;
         let code = client.publish_ex(topic, payload, qos_arg(qos)?, retain, options)?;
         set_last_reason_code(Some(code));
         Ok(())
@@ -76,21 +71,11 @@ pub unsafe extern "C" fn mqtt_publish_async_ex(
     guard_status(|| {
         set_last_reason_code(None);
         let defaults = PublishOptions::default();
-        // SAFETY: the caller passes a live handle, a string, a buffer and a handle or NULL.
-        let (client, topic, payload, options) = unsafe {
-            (
-                connection_arg(connection)?,
-                c_str_arg(topic, "topic")?,
-                bytes_arg(payload, len, "payload")?,
-                publish_options_arg(options, &defaults)?,
-            )
-        };
-        let id_out = if packet_id.is_null() {
-            None
-        } else {
-            // SAFETY: non-NULL, so writable per the caller.
-            Some(unsafe { out_arg(packet_id, "packet_id") }?)
-        };
+        // SAFETY: forwarded to the caller.
+        let (client, topic, payload, options) =
+            unsafe { publish_args(connection, topic, payload, len, options, &defaults) }?;
+        // SAFETY: NULL or writable per the caller.
+        let id_out = unsafe { opt_out_arg(packet_id, "packet_id") }?;
         let result = client.publish_async_ex(topic, payload, qos_arg(qos)?, retain, options);
         // A queued publish has its identifier already: the caller waits for it like any other.
         if let (Ok(id) | Err(ClientError::Queued(id)), Some(out)) = (&result, id_out) {
@@ -99,6 +84,30 @@ pub unsafe extern "C" fn mqtt_publish_async_ex(
         result?;
         Ok(())
     })
+}
+
+/// The arguments of the publish calls, checked: the connection, topic, payload and options
+/// (`defaults` for NULL).
+///
+/// # Safety
+/// As for `mqtt_publish_ex`.
+unsafe fn publish_args(
+    connection: *const mqtt_connection,
+    topic: *const c_char,
+    payload: *const u8,
+    len: usize,
+    options: *const mqtt_publish_options,
+    defaults: &PublishOptions,
+) -> Result<(ConnectionCall, &str, &[u8], &PublishOptions), FfiError> {
+    // SAFETY: the caller passes a live handle, a string, a buffer and a handle or NULL.
+    unsafe {
+        Ok((
+            connection_arg(connection)?,
+            c_str_arg(topic, "topic")?,
+            bytes_arg(payload, len, "payload")?,
+            publish_options_arg(options, defaults)?,
+        ))
+    }
 }
 
 /// The body of the subscribe calls: `filters` with `qos`, `options`, one callback; the reason
@@ -181,12 +190,8 @@ pub unsafe extern "C" fn mqtt_subscribe_ex(
     reason_code: *mut c_int,
 ) -> mqtt_status {
     guard_status(|| {
-        let out = if reason_code.is_null() {
-            None
-        } else {
-            // SAFETY: non-NULL, so writable per the caller.
-            Some(unsafe { out_arg(reason_code, "reason_code") }?)
-        };
+        // SAFETY: NULL or writable per the caller.
+        let out = unsafe { opt_out_arg(reason_code, "reason_code") }?;
         // SAFETY: one filter and one QoS, per the caller.
         let codes =
             unsafe { subscribe_codes(connection, &filter, &qos, 1, options, callback, userdata) }?;
