@@ -192,6 +192,9 @@ impl Io {
         if self.output.is_empty() {
             self.output = Vec::new();
         }
+        if let Some(ws) = self.ws.as_deref_mut() {
+            ws.release_buffers();
+        }
         self.read_chunk = MIN_READ_CHUNK;
     }
 
@@ -315,23 +318,27 @@ impl Io {
     /// WebSocket layer turn it into MQTT bytes; answers (the upgrade response, pongs, an HTTP
     /// error) are written at once.
     fn fill_websocket(&mut self) -> io::Result<usize> {
-        let mut raw = Vec::with_capacity(self.read_chunk);
-        let end_of_stream = match self.tls.as_deref_mut() {
-            Some(tls) => read_tls_into(tls, self.fd, &mut raw, &mut self.traffic.0)?.1,
-            None => match read_into_spare(self.fd, &mut raw) {
-                Ok(0) => true,
-                Ok(n) => {
-                    self.traffic.0 += n as u64;
-                    false
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
-                Err(e) => return Err(e),
-            },
-        };
         let Some(ws) = self.ws.as_deref_mut() else {
             return Err(io::ErrorKind::Unsupported.into());
         };
-        let received = ws.receive(&raw, &mut self.input);
+        // The transport's bytes go straight into the buffer the WebSocket layer reads from.
+        let incoming = ws.incoming();
+        let end_of_stream = match self.tls.as_deref_mut() {
+            Some(tls) => read_tls_into(tls, self.fd, incoming, &mut self.traffic.0)?.1,
+            None => {
+                incoming.reserve(self.read_chunk);
+                match read_into_spare(self.fd, incoming) {
+                    Ok(0) => true,
+                    Ok(n) => {
+                        self.traffic.0 += n as u64;
+                        false
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        let received = ws.receive(&mut self.input);
         // The upgrade response, pongs or an HTTP refusal go out whatever happened.
         self.flush_websocket()?;
         match received? {
@@ -352,15 +359,12 @@ impl Io {
             ws.send(&self.output)?;
             self.output.clear();
         }
-        let Some(outgoing) = ws.outgoing() else {
-            return Ok(());
-        };
-        let frames = std::mem::take(outgoing);
+        let mut frames = std::mem::take(ws.outgoing());
         let taken = self.write_transport(&frames)?;
-        if taken < frames.len()
-            && let Some(outgoing) = self.ws.as_deref_mut().and_then(|w| w.outgoing())
-        {
-            outgoing.splice(0..0, frames[taken..].iter().copied());
+        // What the transport did not take goes back, to be written when the socket has room.
+        frames.drain(..taken);
+        if let Some(ws) = self.ws.as_deref_mut() {
+            *ws.outgoing() = frames;
         }
         Ok(())
     }

@@ -174,22 +174,41 @@ impl WebSocketLayer {
         }
     }
 
-    fn pipe(&mut self) -> Option<&mut Pipe> {
-        match self.state.as_mut()? {
-            State::Handshaking(mid) => Some(mid.get_mut().get_mut()),
-            State::Open(ws) => Some(ws.get_mut()),
-            State::Done(pipe) => Some(pipe),
+    /// The pipe, in every state (`receive` puts the state back before it returns).
+    fn pipe(&mut self) -> &mut Pipe {
+        match self
+            .state
+            .as_mut()
+            .expect("the state is only taken inside `receive`")
+        {
+            State::Handshaking(mid) => mid.get_mut().get_mut(),
+            State::Open(ws) => ws.get_mut(),
+            State::Done(pipe) => pipe,
         }
     }
 
-    /// Takes transport bytes and appends the MQTT bytes they complete to `input`; returns how
-    /// many, or `Ok(None)` once the peer closed (a close frame) or the upgrade was refused. A
-    /// text frame, a malformed frame or an oversized one is `InvalidData` (the connection is
-    /// closed, MQTT 5.0 section 6).
-    pub fn receive(&mut self, bytes: &[u8], input: &mut Vec<u8>) -> io::Result<Option<usize>> {
-        if let Some(pipe) = self.pipe() {
-            pipe.incoming.extend_from_slice(bytes);
+    /// The buffer the transport's bytes go into, for [`WebSocketLayer::receive`] to read.
+    pub fn incoming(&mut self) -> &mut Vec<u8> {
+        &mut self.pipe().incoming
+    }
+
+    /// Gives back the memory of empty buffers, for a connection about to idle.
+    pub fn release_buffers(&mut self) {
+        let pipe = self.pipe();
+        if pipe.consumed == pipe.incoming.len() {
+            pipe.incoming = Vec::new();
+            pipe.consumed = 0;
         }
+        if pipe.outgoing.is_empty() {
+            pipe.outgoing = Vec::new();
+        }
+    }
+
+    /// Reads what [`WebSocketLayer::incoming`] received and appends the MQTT bytes it completes
+    /// to `input`; returns how many, or `Ok(None)` once the peer closed (a close frame) or the
+    /// upgrade was refused. A text frame, a malformed frame or an oversized one is
+    /// `InvalidData` (the connection is closed, MQTT 5.0 section 6).
+    pub fn receive(&mut self, input: &mut Vec<u8>) -> io::Result<Option<usize>> {
         let mut added = 0;
         loop {
             match self.state.take() {
@@ -280,8 +299,8 @@ impl WebSocketLayer {
     }
 
     /// The bytes waiting to be written to the transport.
-    pub fn outgoing(&mut self) -> Option<&mut Vec<u8>> {
-        self.pipe().map(|pipe| &mut pipe.outgoing)
+    pub fn outgoing(&mut self) -> &mut Vec<u8> {
+        &mut self.pipe().outgoing
     }
 
     /// Whether bytes wait to be written to the transport.
