@@ -117,13 +117,7 @@ fn cpp_wrapper_speaks_mqtt_5_with_the_embedded_broker() {
         Command::new(&program).env_remove("LD_LIBRARY_PATH"),
         Duration::from_secs(60),
     );
-    assert!(finished.success(), "{}", finished.describe());
-    assert_eq!(
-        finished.stdout.trim(),
-        "checks passed",
-        "{}",
-        finished.describe()
-    );
+    assert_checks_passed(&finished, "checks passed");
 }
 
 /// The demo under valgrind: the wrapper's destructors release every handle, and the callbacks
@@ -164,21 +158,7 @@ fn cpp_demo_is_clean_under_valgrind() {
 fn cpp_wrapper_connects_over_tls_to_a_broker_with_several_listeners() {
     let scratch = ScratchDir::new("cpp-tls-checks");
     for prefix in ["", "other-"] {
-        let certified = rcgen::generate_simple_self_signed(vec![
-            "localhost".to_string(),
-            "127.0.0.1".to_string(),
-        ])
-        .unwrap();
-        std::fs::write(
-            scratch.path().join(format!("{prefix}cert.pem")),
-            certified.cert.pem(),
-        )
-        .unwrap();
-        std::fs::write(
-            scratch.path().join(format!("{prefix}key.pem")),
-            certified.key_pair.serialize_pem(),
-        )
-        .unwrap();
+        write_self_signed(scratch.path(), prefix);
     }
     let program = build_program(&scratch, TLS_CHECKS);
     let finished = run(
@@ -187,13 +167,7 @@ fn cpp_wrapper_connects_over_tls_to_a_broker_with_several_listeners() {
             .env_remove("LD_LIBRARY_PATH"),
         Duration::from_secs(60),
     );
-    assert!(finished.success(), "{}", finished.describe());
-    assert_eq!(
-        finished.stdout.trim(),
-        "tls checks passed",
-        "{}",
-        finished.describe()
-    );
+    assert_checks_passed(&finished, "tls checks passed");
 }
 
 const TLS_CHECKS: &str = r##"// TLS through mqtt.hpp. Prints "tls checks passed" or exits 1.

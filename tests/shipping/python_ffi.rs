@@ -94,26 +94,9 @@ fn python_example_embeds_a_broker_and_receives_through_a_callback() {
 /// and run on the thread inside receive(), statistics, closed and freed connections.
 #[test]
 fn python_binding_reports_errors_keeps_callbacks_alive_and_receives_on_the_calling_thread() {
-    make(&[], &[]);
     let scratch = ScratchDir::new("python-checks");
-    let script = scratch.path().join("checks.py");
-    std::fs::write(&script, CHECKS).unwrap();
-    let finished = run(
-        Command::new("python3")
-            .arg(&script)
-            .env("PYTHONPATH", root().join("bindings/python"))
-            .env("LIBMQTT_PATH", release_dir().join("libmqtt.so"))
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .env_remove("LD_LIBRARY_PATH"),
-        Duration::from_secs(60),
-    );
-    assert!(finished.success(), "{}", finished.describe());
-    assert_eq!(
-        finished.stdout.trim(),
-        "checks passed",
-        "{}",
-        finished.describe()
-    );
+    let finished = run_script(&scratch, CHECKS);
+    assert_checks_passed(&finished, "checks passed");
     assert!(
         finished
             .stderr
@@ -133,26 +116,8 @@ fn python_binding_reports_errors_keeps_callbacks_alive_and_receives_on_the_calli
 /// DISCONNECT 0x04, and the broker's events carrying protocol level and reason code.
 #[test]
 fn python_binding_speaks_mqtt_5_with_the_embedded_broker() {
-    make(&[], &[]);
     let scratch = ScratchDir::new("python-v5-checks");
-    let script = scratch.path().join("v5_checks.py");
-    std::fs::write(&script, V5_CHECKS).unwrap();
-    let finished = run(
-        Command::new("python3")
-            .arg(&script)
-            .env("PYTHONPATH", root().join("bindings/python"))
-            .env("LIBMQTT_PATH", release_dir().join("libmqtt.so"))
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .env_remove("LD_LIBRARY_PATH"),
-        Duration::from_secs(60),
-    );
-    assert!(finished.success(), "{}", finished.describe());
-    assert_eq!(
-        finished.stdout.trim(),
-        "v5 checks passed",
-        "{}",
-        finished.describe()
-    );
+    assert_checks_passed(&run_script(&scratch, V5_CHECKS), "v5 checks passed");
 }
 
 /// TLS through the module (TLS_CHECKS): a broker opening only its `listeners` (plain TCP and
@@ -163,13 +128,19 @@ fn python_binding_speaks_mqtt_5_with_the_embedded_broker() {
 /// `insecure`, TLS 1.3 only, reload_tls() and mqtt:// with TLS settings refused.
 #[test]
 fn python_binding_connects_over_tls_to_a_broker_with_several_listeners() {
-    make(&[], &[]);
     let scratch = ScratchDir::new("python-tls-checks");
     write_self_signed(scratch.path(), "");
     write_self_signed(scratch.path(), "other-");
-    let script = scratch.path().join("tls_checks.py");
-    std::fs::write(&script, TLS_CHECKS).unwrap();
-    let finished = run(
+    assert_checks_passed(&run_script(&scratch, TLS_CHECKS), "tls checks passed");
+}
+
+/// Runs the Python script `text` from `scratch` with the module of bindings/python and the
+/// release library (built first), the scratch directory as its argument, within a minute.
+fn run_script(scratch: &ScratchDir, text: &str) -> Finished {
+    make(&[], &[]);
+    let script = scratch.path().join("checks.py");
+    std::fs::write(&script, text).unwrap();
+    run(
         Command::new("python3")
             .arg(&script)
             .arg(scratch.path())
@@ -178,28 +149,7 @@ fn python_binding_connects_over_tls_to_a_broker_with_several_listeners() {
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .env_remove("LD_LIBRARY_PATH"),
         Duration::from_secs(60),
-    );
-    assert!(finished.success(), "{}", finished.describe());
-    assert_eq!(
-        finished.stdout.trim(),
-        "tls checks passed",
-        "{}",
-        finished.describe()
-    );
-}
-
-/// Writes `{prefix}cert.pem` and `{prefix}key.pem` to `dir`: a fresh self-signed certificate
-/// for localhost and 127.0.0.1.
-fn write_self_signed(dir: &std::path::Path, prefix: &str) {
-    let certified =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-            .unwrap();
-    std::fs::write(dir.join(format!("{prefix}cert.pem")), certified.cert.pem()).unwrap();
-    std::fs::write(
-        dir.join(format!("{prefix}key.pem")),
-        certified.key_pair.serialize_pem(),
     )
-    .unwrap();
 }
 
 const TLS_CHECKS: &str = r##"

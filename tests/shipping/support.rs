@@ -35,6 +35,27 @@ pub fn make(targets: &[&str], variables: &[(&str, &Path)]) -> Finished {
     finished
 }
 
+/// Asserts that a checks program or script exited 0 and printed exactly `summary` (e.g.
+/// "checks passed") on stdout.
+pub fn assert_checks_passed(finished: &Finished, summary: &str) {
+    assert!(finished.success(), "{}", finished.describe());
+    assert_eq!(finished.stdout.trim(), summary, "{}", finished.describe());
+}
+
+/// Writes `{prefix}cert.pem` and `{prefix}key.pem` to `dir`: a fresh self-signed certificate
+/// for localhost and 127.0.0.1.
+pub fn write_self_signed(dir: &Path, prefix: &str) {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .unwrap();
+    std::fs::write(dir.join(format!("{prefix}cert.pem")), certified.cert.pem()).unwrap();
+    std::fs::write(
+        dir.join(format!("{prefix}key.pem")),
+        certified.key_pair.serialize_pem(),
+    )
+    .unwrap();
+}
+
 /// A fresh directory under the system's temporary directory, removed when dropped.
 pub struct ScratchDir(PathBuf);
 
