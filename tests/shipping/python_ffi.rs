@@ -367,6 +367,7 @@ const V5_CHECKS: &str = r##"
 import queue
 import sys
 import threading
+import time
 
 import libmqtt
 
@@ -599,7 +600,15 @@ with libmqtt.Broker(options=options) as broker:
     connected = [e for e in events if e["kind"] == "connected" and e["client_id"] == "props-pub"]
     check(len(connected) == 1 and connected[0]["protocol_level"] == 5,
           f"the broker saw protocol level 5: {connected}")
-    ended = [e for e in events if e["kind"] == "disconnected" and e["client_id"] == "will-owner"]
+    # The broker reports the disconnect on the connection's thread, which may come after the
+    # will reached the watcher: wait for it, boundedly.
+    def owner_ended():
+        return [e for e in events
+                if e["kind"] == "disconnected" and e["client_id"] == "will-owner"]
+    deadline = time.monotonic() + 10
+    while not owner_ended() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    ended = owner_ended()
     check(len(ended) == 1 and ended[0]["reason_code"] == 0x04,
           f"the broker saw DISCONNECT 0x04: {ended}")
 
