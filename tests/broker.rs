@@ -10,8 +10,10 @@ mod packet_stream;
 
 mod broker {
     mod connect;
+    mod crash;
     mod ffi;
     mod fuzz_regressions;
+    mod persistence;
     mod program;
     mod pubsub;
     mod service_files;

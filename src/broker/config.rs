@@ -5,9 +5,10 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::listeners::{Listener, ListenerKind};
-use super::options::BrokerOptions;
+use super::options::{BrokerOptions, PersistenceSync};
 use super::websocket::WebSocketOptions;
 use crate::service::acl::AclFile;
 use crate::service::config::{Config, ListenerConfig, ListenerProtocol};
@@ -33,7 +34,10 @@ impl BrokerOptions {
     /// `use_identity_as_username`), `allow_anonymous`,
     /// `password_file` and `acl_file` (loaded now), `max_queued_messages`,
     /// `max_inflight_messages`, `max_packet_size`, `message_size_limit`, `max_keepalive` and
-    /// `sys_interval`. Refused as not supported yet: `persistence true`, bridges. Logging keywords are read but the broker program logs as its flags say.
+    /// `sys_interval`, and `persistence` with `persistence_location`, `persistence_file` and
+    /// `autosave_interval` (the sync interval; durable when absent or 0). Refused as not
+    /// supported yet: bridges. Logging keywords are read but the broker program logs as its
+    /// flags say.
     pub fn apply_config(&mut self, config: &Config) -> Result<(), ConfigError> {
         let origin = config
             .files
@@ -60,7 +64,13 @@ impl BrokerOptions {
             self.max_connections = max.max(1) as usize;
         }
         if config.persistence {
-            return Err(unsupported(origin, "persistence: not supported yet"));
+            self.persistence = Some(config.persistence_path());
+            // mosquitto saves every autosave_interval seconds (0: at exit only); without the
+            // keyword this broker commits durably, which loses nothing acknowledged.
+            self.persistence_sync = match config.autosave_interval {
+                None | Some(0) => PersistenceSync::Durable,
+                Some(seconds) => PersistenceSync::Interval(Duration::from_secs(u64::from(seconds))),
+            };
         }
         if let Some(bridge) = config.bridges.first() {
             return Err(unsupported(

@@ -25,6 +25,8 @@ pub(crate) struct Inflight {
     /// QoS 2 only: PUBREC received and PUBREL sent, so the message itself is settled
     /// ([MQTT-4.3.3-1]: after PUBREC the sender sends PUBREL and no longer resends the PUBLISH).
     pub released: bool,
+    /// Its number in the persistence store, if recorded there.
+    pub stored: Option<u64>,
 }
 
 /// Which acknowledgement settled (or advanced) an outgoing message.
@@ -85,28 +87,45 @@ impl Flows {
         }
     }
 
-    /// Applies an acknowledgement from the client.
-    pub fn acknowledge(&mut self, packet_id: PacketId, ack: Ack) -> Acknowledged {
+    /// Applies an acknowledgement from the client. Returns what it did and the store number of
+    /// the message it applied to.
+    pub fn acknowledge(&mut self, packet_id: PacketId, ack: Ack) -> (Acknowledged, Option<u64>) {
         let Some(index) = self.position(packet_id) else {
-            return Acknowledged::Unknown;
+            return (Acknowledged::Unknown, None);
         };
         let entry = &mut self.outgoing[index];
+        let stored = entry.stored;
         let outcome = match (ack, entry.qos, entry.released) {
             (Ack::Puback, QoS::AtLeastOnce, _) => Acknowledged::Settled,
             (Ack::Pubrec | Ack::PubrecFailed, QoS::ExactlyOnce, true) => {
                 // A PUBREC repeated after PUBREL was sent: answered with PUBREL again.
-                return Acknowledged::Released;
+                return (Acknowledged::Released, stored);
             }
             (Ack::Pubrec, QoS::ExactlyOnce, false) => {
                 entry.released = true;
-                return Acknowledged::Released;
+                return (Acknowledged::Released, stored);
             }
             (Ack::PubrecFailed, QoS::ExactlyOnce, false) => Acknowledged::Settled,
             (Ack::Pubcomp, QoS::ExactlyOnce, true) => Acknowledged::Settled,
-            _ => return Acknowledged::Mismatch,
+            _ => return (Acknowledged::Mismatch, stored),
         };
         self.outgoing.remove(index);
-        outcome
+        (outcome, stored)
+    }
+
+    /// Puts a message sent before a restart back in flight under its original `packet_id`
+    /// ([MQTT-4.4.0-1]); call in the order they were sent. The allocation number is chosen so
+    /// that it maps to `packet_id` and follows the previous one, which keeps `position` exact.
+    pub fn restore_inflight(&mut self, mut entry: Inflight) {
+        let after = self
+            .outgoing
+            .back()
+            .map_or(0, |last| last.seq + 1)
+            .max(self.next_seq);
+        let wanted = u64::from(entry.packet_id.get()) - 1;
+        entry.seq = after + (wanted + ID_SPACE - after % ID_SPACE) % ID_SPACE;
+        self.next_seq = entry.seq + 1;
+        self.outgoing.push_back(entry);
     }
 
     /// Where the message with `packet_id` sits in `outgoing`. Entries are in allocation order and
@@ -160,6 +179,7 @@ mod tests {
             message: message(),
             identifiers: Box::default(),
             released: false,
+            stored: None,
         });
         packet_id
     }
@@ -171,7 +191,7 @@ mod tests {
         for _ in 0..ID_SPACE * 2 {
             let id = push(&mut flows, QoS::AtLeastOnce);
             assert_ne!(id, stuck);
-            assert_eq!(flows.acknowledge(id, Ack::Puback), Acknowledged::Settled);
+            assert_eq!(flows.acknowledge(id, Ack::Puback).0, Acknowledged::Settled);
         }
         assert_eq!(flows.outgoing.len(), 1);
     }
@@ -186,9 +206,9 @@ mod tests {
         assert_eq!(ids[0].get(), 65533);
         assert_eq!(ids[3].get(), 1);
         for i in [5, 0, 7, 3, 1, 2, 6, 4] {
-            let first = flows.acknowledge(ids[i], Ack::Puback);
+            let first = flows.acknowledge(ids[i], Ack::Puback).0;
             assert_eq!(first, Acknowledged::Settled, "{i}");
-            let twice = flows.acknowledge(ids[i], Ack::Puback);
+            let twice = flows.acknowledge(ids[i], Ack::Puback).0;
             assert_eq!(twice, Acknowledged::Unknown, "{i} twice");
         }
         assert!(flows.outgoing.is_empty());
@@ -200,11 +220,14 @@ mod tests {
     fn qos2_needs_pubrec_before_pubcomp() {
         let mut flows = Flows::default();
         let id = push(&mut flows, QoS::ExactlyOnce);
-        assert_eq!(flows.acknowledge(id, Ack::Pubcomp), Acknowledged::Mismatch);
-        assert_eq!(flows.acknowledge(id, Ack::Puback), Acknowledged::Mismatch);
-        assert_eq!(flows.acknowledge(id, Ack::Pubrec), Acknowledged::Released);
-        assert_eq!(flows.acknowledge(id, Ack::Pubrec), Acknowledged::Released);
-        assert_eq!(flows.acknowledge(id, Ack::Pubcomp), Acknowledged::Settled);
+        assert_eq!(
+            flows.acknowledge(id, Ack::Pubcomp).0,
+            Acknowledged::Mismatch
+        );
+        assert_eq!(flows.acknowledge(id, Ack::Puback).0, Acknowledged::Mismatch);
+        assert_eq!(flows.acknowledge(id, Ack::Pubrec).0, Acknowledged::Released);
+        assert_eq!(flows.acknowledge(id, Ack::Pubrec).0, Acknowledged::Released);
+        assert_eq!(flows.acknowledge(id, Ack::Pubcomp).0, Acknowledged::Settled);
         assert!(flows.outgoing.is_empty());
     }
 
@@ -212,13 +235,46 @@ mod tests {
     fn qos1_refuses_pubrec_and_a_failed_pubrec_ends_qos2() {
         let mut flows = Flows::default();
         let one = push(&mut flows, QoS::AtLeastOnce);
-        assert_eq!(flows.acknowledge(one, Ack::Pubrec), Acknowledged::Mismatch);
-        assert_eq!(flows.acknowledge(one, Ack::Pubcomp), Acknowledged::Mismatch);
+        assert_eq!(
+            flows.acknowledge(one, Ack::Pubrec).0,
+            Acknowledged::Mismatch
+        );
+        assert_eq!(
+            flows.acknowledge(one, Ack::Pubcomp).0,
+            Acknowledged::Mismatch
+        );
         let two = push(&mut flows, QoS::ExactlyOnce);
         assert_eq!(
-            flows.acknowledge(two, Ack::PubrecFailed),
+            flows.acknowledge(two, Ack::PubrecFailed).0,
             Acknowledged::Settled
         );
+        assert_eq!(flows.outgoing.len(), 1);
+    }
+
+    /// [MQTT-4.4.0-1]: messages restored after a restart keep their packet identifiers, are
+    /// found by their acknowledgements, and new identifiers avoid them.
+    #[test]
+    fn restored_messages_keep_their_identifiers() {
+        let mut flows = Flows::default();
+        for id in [40_000, 7, 65_535, 8] {
+            flows.restore_inflight(Inflight {
+                seq: 0,
+                packet_id: PacketId::new(id).unwrap(),
+                qos: QoS::AtLeastOnce,
+                retain: false,
+                message: message(),
+                identifiers: Box::default(),
+                released: false,
+                stored: Some(u64::from(id)),
+            });
+        }
+        let fresh = push(&mut flows, QoS::AtLeastOnce);
+        assert!(![40_000, 7, 65_535, 8].contains(&fresh.get()));
+        for id in [8, 40_000, 65_535, 7] {
+            let packet_id = PacketId::new(id).unwrap();
+            let (done, stored) = flows.acknowledge(packet_id, Ack::Puback);
+            assert_eq!((done, stored), (Acknowledged::Settled, Some(u64::from(id))));
+        }
         assert_eq!(flows.outgoing.len(), 1);
     }
 }

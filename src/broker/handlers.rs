@@ -10,11 +10,12 @@ use super::online::Online;
 use super::options::{Access, DisconnectReason, HookVerdict, HookedMessage, MessageHook};
 use super::router::Publication;
 use super::session::NEVER_EXPIRES;
+use super::store::Change;
 use super::subscriptions::Grant;
 use super::sys::client_may_publish;
 use crate::protocol::{
-    Ack, Packet, Properties, PropertyContext, PropertyId, Publish, QosPid, ReasonCode, Suback,
-    SubackCode, Subscribe, Unsuback, Unsubscribe,
+    Ack, Packet, Properties, Property, PropertyContext, PropertyId, Publish, QosPid, ReasonCode,
+    Suback, SubackCode, Subscribe, Unsuback, Unsubscribe,
 };
 use crate::service::acl::AclAccess;
 use crate::topic::split_shared;
@@ -77,6 +78,9 @@ impl Online {
                 // sent even for an identifier not held (a resent PUBREL after reconnect), with
                 // 0x92 for a 5.0 client (MQTT 5.0 section 3.7.2.1).
                 let held = self.flows().awaiting_pubrel.remove(&ack.packet_id.get());
+                if held {
+                    self.journal_awaiting_pubrel(ack.packet_id.get(), false);
+                }
                 let mut pubcomp = Ack::new(ack.packet_id);
                 if !held {
                     pubcomp.reason = ReasonCode::PACKET_IDENTIFIER_NOT_FOUND;
@@ -138,7 +142,21 @@ impl Online {
     /// PUBREC) is a protocol error, as mosquitto treats it; one for no message in flight is a
     /// late duplicate and is ignored.
     fn on_ack(&mut self, ack: &Ack, kind: FlowAck) -> Result<Acknowledged, DisconnectReason> {
-        match self.flows().acknowledge(ack.packet_id, kind) {
+        let (outcome, stored) = self.flows().acknowledge(ack.packet_id, kind);
+        if let (Some(journal), Some(id)) = (&self.journal, stored) {
+            let client_id = Arc::clone(&self.client_id);
+            match outcome {
+                Acknowledged::Settled => journal.record(Change::Settled { client_id, id }),
+                Acknowledged::Released => journal.record(Change::Sent {
+                    client_id,
+                    id,
+                    packet_id: ack.packet_id,
+                    released: true,
+                }),
+                Acknowledged::Unknown | Acknowledged::Mismatch => {}
+            }
+        }
+        match outcome {
             Acknowledged::Mismatch => Err(self.violation(ReasonCode::PROTOCOL_ERROR)),
             outcome => Ok(outcome),
         }
@@ -248,6 +266,7 @@ impl Online {
         }
         let topic = &publish.topic;
         let mut reason = ReasonCode::SUCCESS;
+        let mut refusal: Option<Arc<str>> = None;
         if !client_may_publish(topic.as_str()) || !self.authorized(topic.as_str(), Access::Publish)
         {
             reason = ReasonCode::NOT_AUTHORIZED;
@@ -264,6 +283,19 @@ impl Online {
             reason = ReasonCode::PAYLOAD_FORMAT_INVALID;
         }
         if reason.is_success()
+            && publish.qospid != QosPid::AtMostOnce
+            && let Some(journal) = &self.state.journal
+            && let Some(why) = journal.failure()
+        {
+            // A message the broker cannot store is not acknowledged as if it were: a 5.0
+            // client is told why, a 3.1.1 client gets no PUBACK / PUBREC and sends it again.
+            if !self.v5 {
+                return Err(DisconnectReason::ConnectionLost);
+            }
+            reason = ReasonCode::QUOTA_EXCEEDED;
+            refusal = Some(why);
+        }
+        if reason.is_success()
             && let Some(hook) = &self.state.options.message_hook
         {
             reason = self.apply_hook(hook.clone(), &mut publish);
@@ -275,7 +307,7 @@ impl Online {
                 self.send(&Packet::Puback(Ack {
                     packet_id: id,
                     reason,
-                    properties: Properties::new(),
+                    properties: reason_string(refusal.as_deref()),
                 }));
                 reason.is_success()
             }
@@ -285,10 +317,13 @@ impl Online {
             QosPid::ExactlyOnce(id) => {
                 let first_time =
                     reason.is_success() && self.flows().awaiting_pubrel.insert(id.get());
+                if first_time {
+                    self.journal_awaiting_pubrel(id.get(), true);
+                }
                 self.send(&Packet::Pubrec(Ack {
                     packet_id: id,
                     reason,
-                    properties: Properties::new(),
+                    properties: reason_string(refusal.as_deref()),
                 }));
                 first_time
             }
@@ -455,6 +490,15 @@ impl Online {
         }
         self.send(&Packet::Unsuback(unsuback));
     }
+}
+
+/// A Reason String property saying `why`, if anything (MQTT 5.0 section 3.4.2.2.2).
+fn reason_string(why: Option<&str>) -> Properties {
+    let mut properties = Properties::new();
+    if let Some(why) = why {
+        properties.push(Property::ReasonString(why.to_owned()));
+    }
+    properties
 }
 
 /// The will of a connection as a message to route; the will properties travel with it.

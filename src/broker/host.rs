@@ -109,8 +109,13 @@ impl HostSubscriber {
         let max_queued = self.state.options.max_queued_messages;
         for r in retained {
             let delivery = r.delivery(qos, Box::default());
-            self.session
-                .offer(delivery, max_queued, &self.state.counters, &mut wakeups);
+            self.session.offer(
+                delivery,
+                max_queued,
+                &self.state.counters,
+                None,
+                &mut wakeups,
+            );
         }
         wakeups.wake_all();
         Ok(())

@@ -91,4 +91,7 @@ pub(crate) struct Delivery {
     /// The Subscription Identifiers of the session's subscriptions the message matched (MQTT 5.0
     /// [MQTT-3.3.4-3], [MQTT-3.3.4-4]); empty (no allocation) for most deliveries.
     pub identifiers: Box<[u32]>,
+    /// Its number in the persistence store, once recorded there (QoS 1 and 2 deliveries to a
+    /// persistent session when the broker persists).
+    pub stored: Option<u64>,
 }

@@ -69,6 +69,7 @@ mod message;
 mod online;
 mod options;
 mod parking;
+mod recovery;
 mod refusal;
 mod registry;
 mod retained;
@@ -78,6 +79,7 @@ mod service_files;
 mod session;
 mod state;
 mod stats;
+mod store;
 mod subscriptions;
 mod sys;
 mod threads;
@@ -100,6 +102,7 @@ pub use options::{
     MIN_THREAD_STACK_SIZE, MessageHook,
 };
 pub use stats::BrokerStats;
+pub use store::{PersistenceStats, PersistenceSync, StoreError};
 pub use websocket::WebSocketOptions;
 
 use self::runtime::Runtime;
@@ -175,12 +178,18 @@ enum RunState {
 }
 
 struct Shared {
-    runtime: Arc<Runtime>,
+    state: Arc<State>,
+    /// What serves connections; a new one for each start.
+    runtime: Mutex<Arc<Runtime>>,
+    /// The persistence store while running.
+    store: Mutex<Option<store::Store>>,
+    /// Whether the store's contents were taken up (by the first start).
+    restored: std::sync::atomic::AtomicBool,
     /// The bound port, readable without the state lock (which `stop` holds while joining).
     port: AtomicU16,
     /// Every listener as bound.
     listeners: Mutex<Vec<BoundListener>>,
-    state: Mutex<RunState>,
+    run_state: Mutex<RunState>,
     stopped: Condvar,
     /// The host's in-process subscriptions, started by the first one.
     host: Mutex<Option<Arc<host::HostSubscriber>>>,
@@ -194,7 +203,7 @@ pub struct Broker {
 impl fmt::Debug for Broker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Broker")
-            .field("options", &self.shared.runtime.state.options)
+            .field("options", &self.shared.state.options)
             .field("port", &self.port())
             .finish()
     }
@@ -203,12 +212,16 @@ impl fmt::Debug for Broker {
 impl Broker {
     /// A broker that will serve with `options` once started.
     pub fn new(options: BrokerOptions) -> Broker {
+        let state = Arc::new(State::new(options));
         Broker {
             shared: Arc::new(Shared {
-                runtime: Arc::new(Runtime::new(Arc::new(State::new(options)))),
+                runtime: Mutex::new(Arc::new(Runtime::new(Arc::clone(&state)))),
+                state,
+                store: Mutex::new(None),
+                restored: std::sync::atomic::AtomicBool::new(false),
                 port: AtomicU16::new(0),
                 listeners: Mutex::new(Vec::new()),
-                state: Mutex::new(RunState::Created),
+                run_state: Mutex::new(RunState::Created),
                 stopped: Condvar::new(),
                 host: Mutex::new(None),
             }),
@@ -216,14 +229,17 @@ impl Broker {
     }
 
     pub fn options(&self) -> &BrokerOptions {
-        &self.shared.runtime.state.options
+        &self.shared.state.options
     }
 
-    /// Binds the listening socket and starts the listener thread. Returns once the broker is
-    /// listening: a client may connect as soon as this returns. Fails if it was started before or
-    /// the address cannot be bound (`AddrInUse` for a port in use).
+    /// Binds the listening sockets, takes up what the persistence file holds (the first time)
+    /// and starts the listener thread. Returns once the broker is listening: a client may
+    /// connect as soon as this returns. Fails if it is running, an address cannot be bound
+    /// (`AddrInUse` for a port in use) or the persistence file cannot be used (`InvalidData`,
+    /// with a message naming the file). A stopped broker starts again with the sessions,
+    /// subscriptions and retained messages it had.
     pub fn start(&self) -> stdio::Result<()> {
-        let mut state = self.shared.state.lock();
+        let mut state = self.shared.run_state.lock();
         match *state {
             RunState::Created => {}
             RunState::Running { .. } | RunState::Stopping => {
@@ -233,14 +249,14 @@ impl Broker {
                 ));
             }
             RunState::Stopped => {
-                return Err(stdio::Error::other(
-                    "the broker was stopped; a stopped broker cannot be restarted",
-                ));
+                *self.shared.runtime.lock() =
+                    Arc::new(Runtime::new(Arc::clone(&self.shared.state)));
             }
         }
-        let runtime = &self.shared.runtime;
+        let runtime = &self.shared.runtime();
         let options = &runtime.state.options;
         let (bound, described) = listeners::bind(&options.effective_listeners())?;
+        self.shared.open_store()?;
         let port = described.first().map_or(0, |l| l.address.port());
         *runtime.tls_slots.lock() = bound.iter().filter_map(|b| b.tls.clone()).collect();
         let waker = Arc::new(Waker::new()?);
@@ -272,6 +288,7 @@ impl Broker {
             Ok(handle) => handle,
             Err(e) => {
                 runtime.stopping.store(true, Ordering::Release);
+                self.shared.close_store();
                 if let Some(parker) = parker {
                     if let Some(parking) = runtime.parking.get() {
                         parking.wake();
@@ -292,7 +309,7 @@ impl Broker {
     }
 
     pub fn state(&self) -> BrokerState {
-        match &*self.shared.state.lock() {
+        match &*self.shared.run_state.lock() {
             RunState::Created => BrokerState::Created,
             RunState::Running { .. } | RunState::Stopping => BrokerState::Running,
             RunState::Stopped => BrokerState::Stopped,
@@ -315,7 +332,7 @@ impl Broker {
     /// accepted from now on use them, connections already open keep theirs. On an error (the
     /// first listener whose files do not make a configuration) nothing of that listener changes.
     pub fn reload_tls(&self) -> Result<(), crate::tls::TlsError> {
-        let slots = self.shared.runtime.tls_slots.lock().clone();
+        let slots = self.shared.runtime().tls_slots.lock().clone();
         slots.iter().try_for_each(|slot| slot.reload())
     }
 
@@ -327,9 +344,12 @@ impl Broker {
     /// helper thread and returns at once, since a thread cannot join itself.
     pub fn stop(&self) {
         let on_own_thread =
-            threads::SERVING.with(|s| s.get()) == threads::runtime_tag(&self.shared.runtime);
+            threads::SERVING.with(|s| s.get()) == threads::runtime_tag(&self.shared.runtime());
         if on_own_thread {
-            self.shared.runtime.stopping.store(true, Ordering::Release);
+            self.shared
+                .runtime()
+                .stopping
+                .store(true, Ordering::Release);
             let shared = Arc::clone(&self.shared);
             let _ = thread::Builder::new()
                 .name("mqtt-stop".to_owned())
@@ -341,7 +361,7 @@ impl Broker {
 
     /// Blocks until the broker has stopped (returns at once if it is not running).
     pub fn wait(&self) {
-        let mut state = self.shared.state.lock();
+        let mut state = self.shared.run_state.lock();
         while matches!(*state, RunState::Running { .. } | RunState::Stopping) {
             self.shared.stopped.wait(&mut state);
         }
@@ -373,7 +393,6 @@ impl Broker {
             internal: false,
         };
         self.shared
-            .runtime
             .state
             .route(publication, &mut scratch, &mut wakeups);
         wakeups.wake_all();
@@ -402,7 +421,7 @@ impl Broker {
             match &*host {
                 Some(h) => Arc::clone(h),
                 None => {
-                    let state = Arc::clone(&self.shared.runtime.state);
+                    let state = Arc::clone(&self.shared.state);
                     let started = Arc::new(
                         host::HostSubscriber::start(state).map_err(SubscribeError::Thread)?,
                     );
@@ -427,7 +446,7 @@ impl Broker {
     /// absent. Blocks while reading the files; an error names the file and line and leaves the
     /// old files in force.
     pub fn reload(&self) -> Result<(), crate::service::ConfigError> {
-        self.shared.runtime.state.service_files.reload()
+        self.shared.state.service_files.reload()
     }
 
     /// Closes the connection of the client with `client_id`, as MQTT 5.0's "administrative
@@ -435,14 +454,7 @@ impl Broker {
     /// as its expiry says. Returns whether such a client was connected. Does not wait for the
     /// connection to close.
     pub fn disconnect_client(&self, client_id: &str, publish_will: bool) -> bool {
-        let session = self
-            .shared
-            .runtime
-            .state
-            .sessions
-            .lock()
-            .get(client_id)
-            .cloned();
+        let session = self.shared.state.sessions.lock().get(client_id).cloned();
         let Some(control) = session.and_then(|s| s.lock().attached.clone()) else {
             return false;
         };
@@ -454,7 +466,6 @@ impl Broker {
     pub fn clients(&self) -> Vec<ClientInfo> {
         let sessions: Vec<_> = self
             .shared
-            .runtime
             .state
             .sessions
             .lock()
@@ -473,13 +484,46 @@ impl Broker {
     }
 
     pub fn stats(&self) -> BrokerStats {
-        self.shared.runtime.state.stats()
+        self.shared.state.stats()
+    }
+
+    /// What the persistence store has done; `None` without persistence.
+    pub fn persistence_stats(&self) -> Option<PersistenceStats> {
+        self.shared.state.journal.as_ref().map(|j| j.stats())
     }
 }
 
 impl Shared {
+    fn runtime(&self) -> Arc<Runtime> {
+        Arc::clone(&self.runtime.lock())
+    }
+
+    /// Opens the persistence file, if the broker has one, taking up its contents on the first
+    /// start (later ones find them in memory already).
+    fn open_store(&self) -> stdio::Result<()> {
+        let (Some(path), Some(journal)) = (&self.state.options.persistence, &self.state.journal)
+        else {
+            return Ok(());
+        };
+        let (store, restored) = store::Store::open(path, journal)
+            .map_err(|e| stdio::Error::new(stdio::ErrorKind::InvalidData, e))?;
+        if !self.restored.swap(true, Ordering::AcqRel) {
+            self.state.restore(restored);
+        }
+        *self.store.lock() = Some(store);
+        Ok(())
+    }
+
+    /// Commits what is pending and closes the persistence file.
+    fn close_store(&self) {
+        let store = self.store.lock().take();
+        if let Some(store) = store {
+            store.close();
+        }
+    }
+
     fn stop(&self) {
-        let mut state = self.state.lock();
+        let mut state = self.run_state.lock();
         let (listener, parker, waker) = loop {
             match std::mem::replace(&mut *state, RunState::Stopping) {
                 RunState::Running {
@@ -497,7 +541,7 @@ impl Shared {
             }
         };
         drop(state);
-        let runtime = &self.runtime;
+        let runtime = &self.runtime();
         runtime.stopping.store(true, Ordering::Release);
         waker.wake();
         let _ = listener.join();
@@ -519,7 +563,8 @@ impl Shared {
         }
         runtime.finished.lock().clear();
         runtime.lingering.clear();
-        *self.state.lock() = RunState::Stopped;
+        self.close_store();
+        *self.run_state.lock() = RunState::Stopped;
         self.stopped.notify_all();
     }
 }

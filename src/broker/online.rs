@@ -21,18 +21,19 @@ use super::flows::{Flows, Inflight};
 use super::handlers::will_publication;
 use super::handshake::Accepted;
 use super::io::Io;
-use super::message::Message;
+use super::message::{Delivery, Message};
 use super::options::{Access, BrokerEvent, DisconnectReason};
 use super::runtime::Runtime;
 use super::session::{Session, Wakeups};
 use super::state::State;
 use super::stats::Counters;
+use super::store::{Change, Journal};
 use super::subscriptions::Subscriber;
 use super::sys::client_may_publish;
 use super::threads::ThreadEnd;
 use crate::protocol::{
-    Disconnect, LastWill, Packet, Property, PropertyId, QoS, QosPid, ReasonCode, encode_publish,
-    encode_publish_v5,
+    Disconnect, LastWill, Packet, PacketId, Property, PropertyId, QoS, QosPid, ReasonCode,
+    encode_publish, encode_publish_v5,
 };
 use crate::service::acl::AclAccess;
 use crate::topic::TopicName;
@@ -154,6 +155,8 @@ pub(crate) struct Online {
     unsent_count: u64,
     /// The per-delivery properties of the PUBLISH being encoded, reused.
     extra_properties: Vec<Property>,
+    /// Where this session's flows are recorded, when the broker persists it.
+    pub(crate) journal: Option<Journal>,
 }
 
 impl Online {
@@ -193,7 +196,12 @@ impl Online {
                 .map_or(usize::MAX, |n| n as usize),
             topic_alias_maximum: requested(PropertyId::TopicAliasMaximum).unwrap_or(0) as u16,
         };
+        let journal = state
+            .journal
+            .clone()
+            .filter(|_| attached.session.lock().journaled);
         let mut online = Online {
+            journal,
             runtime,
             state,
             v5: io.protocol().is_v5(),
@@ -398,7 +406,7 @@ impl Online {
             // mark must not leave deliveries waiting for a wake-up that will not come.
             loop {
                 let output_full = self.pump_deliveries();
-                if self.io.flush().is_err() {
+                if !self.stored_before_sending() || self.io.flush().is_err() {
                     return Outcome::Closed(DisconnectReason::ConnectionLost);
                 }
                 if !output_full || self.io.has_pending_output() {
@@ -523,6 +531,7 @@ impl Online {
                 // MQTT 5.0 [MQTT-3.3.2-5]: an expired message is not delivered.
                 if delivery.message.has_expired(now) {
                     expired += 1;
+                    self.journal_settled(delivery.stored);
                     continue;
                 }
                 // The ACL file's read rules apply to every message, as in mosquitto.
@@ -533,6 +542,7 @@ impl Online {
                         AclAccess::Read,
                     )
                 {
+                    self.journal_settled(delivery.stored);
                     continue;
                 }
                 let allocated = (delivery.qos != QoS::AtMostOnce).then(|| flows.allocate_id());
@@ -552,10 +562,13 @@ impl Online {
                 if !sent {
                     // Too large for this client (MQTT 5.0 [MQTT-3.1.2-25]): dropped for it alone.
                     expired += 1;
+                    self.journal_settled(delivery.stored);
                     continue;
                 }
                 if let Some((seq, packet_id)) = allocated {
+                    let stored = self.journal_sent(&delivery, packet_id);
                     flows.outgoing.push_back(Inflight {
+                        stored,
                         seq,
                         packet_id,
                         qos: delivery.qos,
@@ -582,7 +595,9 @@ impl Online {
             self.say_why(reason);
         }
         let reason_code = self.close_code.filter(|_| self.v5);
-        let _ = self.io.flush();
+        if self.stored_before_sending() {
+            let _ = self.io.flush();
+        }
         self.io.shutdown();
         if reason.publishes_will()
             && let Some(will) = self.will.take()
@@ -647,6 +662,71 @@ impl Online {
         let (read, written) = self.io.take_traffic();
         Counters::add(&counters.bytes_received, read);
         Counters::add(&counters.bytes_sent, written);
+    }
+
+    /// In durable persistence, waits until every change this thread recorded is on disk, so
+    /// that the output about to be written promises nothing the disk does not hold (a PUBACK,
+    /// a PUBREC, a QoS 2 PUBLISH under its identifier). When the store cannot write, the output
+    /// is discarded and the connection must close: its publisher got no acknowledgement and
+    /// sends again to whichever broker it reaches next.
+    fn stored_before_sending(&mut self) -> bool {
+        let Some(journal) = &self.state.journal else {
+            return true;
+        };
+        if journal.wait_for_this_thread().is_ok() {
+            return true;
+        }
+        self.io.output.clear();
+        false
+    }
+
+    /// Records that `delivery` was sent under `packet_id`, first recording the delivery itself
+    /// if it did not pass through the session queue (retained messages sent on subscribe).
+    /// Returns its store number.
+    fn journal_sent(&self, delivery: &Delivery, packet_id: PacketId) -> Option<u64> {
+        let journal = self.journal.as_ref()?;
+        let client_id = Arc::clone(&self.client_id);
+        let id = match delivery.stored {
+            Some(id) => id,
+            None => {
+                let id = journal.next_delivery_id();
+                journal.record(Change::Queued {
+                    client_id: Arc::clone(&client_id),
+                    id,
+                    delivery: delivery.clone(),
+                });
+                id
+            }
+        };
+        journal.record(Change::Sent {
+            client_id,
+            id,
+            packet_id,
+            released: false,
+        });
+        Some(id)
+    }
+
+    /// Records that the delivery numbered `stored` will not be sent (expired, not readable,
+    /// too large).
+    fn journal_settled(&self, stored: Option<u64>) {
+        if let (Some(journal), Some(id)) = (&self.journal, stored) {
+            journal.record(Change::Settled {
+                client_id: Arc::clone(&self.client_id),
+                id,
+            });
+        }
+    }
+
+    /// Records that incoming QoS 2 identifier `packet_id` awaits PUBREL (`held`) or no longer.
+    pub(crate) fn journal_awaiting_pubrel(&self, packet_id: u16, held: bool) {
+        if let Some(journal) = &self.journal {
+            journal.record(Change::AwaitingPubrel {
+                client_id: Arc::clone(&self.client_id),
+                packet_id,
+                held,
+            });
+        }
     }
 
     fn detach(&mut self) {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::listeners::Listener;
+pub use super::store::PersistenceSync;
 use crate::protocol::{QoS, ReasonCode};
 use crate::service::acl::AclFile;
 use crate::service::passwd::PasswordFile;
@@ -280,6 +281,12 @@ pub struct BrokerOptions {
     /// MQTT 5.0: the Response Information returned to a client that asks for it (MQTT 5.0
     /// section 3.2.2.3.15), the base of its response topics. Default none: not returned.
     pub response_information: Option<String>,
+    /// The file retained messages and persistent sessions are kept in, so they survive a
+    /// restart and a crash (see [`PersistenceSync`]); created if missing. `None` (default):
+    /// memory only.
+    pub persistence: Option<std::path::PathBuf>,
+    /// When changes reach the persistence file. Default [`PersistenceSync::Durable`].
+    pub persistence_sync: PersistenceSync,
 }
 
 /// The smallest connection-thread stack accepted: enough for the broker's own frames plus a
@@ -319,6 +326,8 @@ impl Default for BrokerOptions {
             max_keep_alive: None,
             response_information: None,
             sys_interval: Duration::from_secs(10),
+            persistence: None,
+            persistence_sync: PersistenceSync::Durable,
         }
     }
 }
@@ -427,6 +436,8 @@ impl fmt::Debug for BrokerOptions {
             .field("server_keep_alive", &self.server_keep_alive)
             .field("max_keep_alive", &self.max_keep_alive)
             .field("response_information", &self.response_information)
+            .field("persistence", &self.persistence)
+            .field("persistence_sync", &self.persistence_sync)
             .field("sys_interval", &self.sys_interval)
             .finish()
     }

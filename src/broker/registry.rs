@@ -7,10 +7,12 @@ use std::time::{Duration, Instant};
 
 use super::control::ConnectionControl;
 use super::flows::Flows;
+use super::recovery::session_record;
 use super::router::Publication;
-use super::session::{NEVER_EXPIRES, Session, Wakeups};
+use super::session::{NEVER_EXPIRES, Session, SessionState, Wakeups};
 use super::state::State;
 use super::stats::Counters;
+use super::store::Change;
 use super::subscriptions::Grant;
 use crate::protocol::QoS;
 use crate::topic::TopicFilter;
@@ -34,10 +36,11 @@ impl State {
         ))
     }
 
-    fn attach_to(session: Arc<Session>, control: &Arc<ConnectionControl>) -> Attached {
+    fn attach_to(&self, session: Arc<Session>, control: &Arc<ConnectionControl>) -> Attached {
         let flows = {
             let mut state = session.lock();
             session.set_attached(&mut state, Some(Arc::clone(control)));
+            self.journal_session(&session, &mut state);
             state.flows.take().unwrap_or_default()
         };
         Attached {
@@ -73,7 +76,7 @@ impl State {
                         let session = self.create_session(Arc::clone(&key), expiry_interval);
                         sessions.insert(key, Arc::clone(&session));
                         drop(sessions);
-                        return Self::attach_to(session, control);
+                        return self.attach_to(session, control);
                     }
                 }
             };
@@ -91,6 +94,7 @@ impl State {
             }
             if clean_start || state.expiry_interval == 0 {
                 state.ended = true;
+                self.journal_end(&existing, &mut state);
                 // The old session ends here, and with it the wait of its will (MQTT 5.0
                 // [MQTT-3.1.2-8]).
                 let will = state.delayed_will.take().map(|(_, will)| will);
@@ -106,12 +110,13 @@ impl State {
                 self.sessions
                     .lock()
                     .insert(Arc::clone(&existing.client_id), Arc::clone(&session));
-                return Self::attach_to(session, control);
+                return self.attach_to(session, control);
             }
             existing.set_attached(&mut state, Some(Arc::clone(control)));
             state.expiry_interval = expiry_interval;
             // MQTT 5.0 [MQTT-3.1.3-9]: the client is back before its will was due.
             state.delayed_will = None;
+            self.journal_session(&existing, &mut state);
             let flows = state.flows.take().unwrap_or_default();
             drop(state);
             return Attached {
@@ -138,7 +143,7 @@ impl State {
         let session = self.create_session(Arc::clone(&key), expiry_interval);
         sessions.insert(key, Arc::clone(&session));
         drop(sessions);
-        Some(Self::attach_to(session, control))
+        Some(self.attach_to(session, control))
     }
 
     /// Detaches the calling connection. A session with expiry interval 0 (clean session) ends
@@ -151,6 +156,7 @@ impl State {
         if state.expiry_interval == 0 || state.ended {
             let will = state.delayed_will.take().map(|(_, will)| will);
             let already_ended = mem::replace(&mut state.ended, true);
+            self.journal_end(session, &mut state);
             let subscriptions = mem::take(&mut state.subscriptions);
             dropped += state.queue.len() as u64 + flows.pending.len() as u64;
             state.queue.clear();
@@ -175,6 +181,7 @@ impl State {
             dropped += (before - state.queue.len()) as u64;
             state.flows = Some(flows);
             state.detached_at = Instant::now();
+            self.journal_session(session, &mut state);
             drop(state);
             session.notify_detached();
         }
@@ -195,11 +202,12 @@ impl State {
     /// Adds or replaces a subscription of `session`. Returns whether it is new (the filter was
     /// not subscribed before), for Retain Handling 1.
     pub fn subscribe(&self, session: &Arc<Session>, filter: TopicFilter, grant: Grant) -> bool {
-        let new = session
-            .lock()
-            .subscriptions
-            .insert(filter.clone(), grant)
-            .is_none();
+        let new = {
+            let mut state = session.lock();
+            let new = state.subscriptions.insert(filter.clone(), grant).is_none();
+            self.journal_session(session, &mut state);
+            new
+        };
         self.subscriptions
             .write()
             .subscribe(&filter, session, grant);
@@ -210,7 +218,10 @@ impl State {
     /// Returns whether it had one.
     pub fn unsubscribe(&self, session: &Arc<Session>, filter: &str) -> bool {
         if let Ok(filter) = TopicFilter::new(filter) {
-            session.lock().subscriptions.remove(&filter);
+            let mut state = session.lock();
+            if state.subscriptions.remove(&filter).is_some() {
+                self.journal_session(session, &mut state);
+            }
         }
         self.subscriptions.write().unsubscribe(filter, session.id)
     }
@@ -244,8 +255,12 @@ impl State {
             if idle || will_due {
                 wills.extend(state.delayed_will.take().map(|(_, will)| will));
             }
+            if will_due && !idle {
+                self.journal_session(session, &mut state);
+            }
             if idle {
                 state.ended = true;
+                self.journal_end(session, &mut state);
                 let filters = mem::take(&mut state.subscriptions);
                 let queued = state.queue.len() as u64;
                 state.queue.clear();
@@ -259,6 +274,34 @@ impl State {
             self.remove_subscriptions(&session, filters.into_keys());
         }
         self.publish_wills(wills);
+    }
+
+    /// Records `session` (its `state` locked by the caller) in the journal when it outlives its
+    /// connection or was recorded before; from then on its QoS 1 and 2 deliveries are recorded
+    /// too (see `Session::offer`).
+    pub(crate) fn journal_session(&self, session: &Session, state: &mut SessionState) {
+        let Some(journal) = &self.journal else {
+            return;
+        };
+        if state.expiry_interval == 0 && !state.journaled {
+            return;
+        }
+        journal.record(Change::Session {
+            client_id: Arc::clone(&session.client_id),
+            record: session_record(state),
+        });
+        state.journaled = true;
+    }
+
+    /// Records the end of `session` (its `state` locked by the caller), if it was recorded.
+    fn journal_end(&self, session: &Session, state: &mut SessionState) {
+        if mem::take(&mut state.journaled)
+            && let Some(journal) = &self.journal
+        {
+            journal.record(Change::SessionEnded {
+                client_id: Arc::clone(&session.client_id),
+            });
+        }
     }
 
     /// Routes wills whose time has come, with no lock held.

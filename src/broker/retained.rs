@@ -23,6 +23,7 @@ impl Retained {
             qos: self.qos.min(granted),
             retain: true,
             identifiers,
+            stored: None,
         }
     }
 }

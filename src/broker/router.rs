@@ -8,6 +8,7 @@ use super::retained::Retained;
 use super::session::Wakeups;
 use super::state::State;
 use super::stats::Counters;
+use super::store::Change;
 use super::subscriptions::Subscriber;
 use crate::protocol::{Properties, QoS};
 use crate::topic::TopicName;
@@ -61,6 +62,15 @@ impl State {
         let message = Arc::new(Message::new(topic, payload, properties, publisher, retain));
         if retain {
             self.retained.write().update(&message, qos);
+            // The broker's own `$SYS` messages are published afresh by every run.
+            if let Some(journal) = &self.journal
+                && !message.topic.as_str().starts_with('$')
+            {
+                journal.record(Change::Retained {
+                    topic: message.topic.clone(),
+                    retained: (!message.payload.is_empty()).then(|| (Arc::clone(&message), qos)),
+                });
+            }
         }
         scratch.clear();
         self.subscriptions
@@ -84,9 +94,13 @@ impl State {
             let (matches, tail) = rest.split_at(same);
             rest = tail;
             if let Some(delivery) = delivery_for(&message, qos, matches) {
-                first
-                    .session
-                    .offer(delivery, max_queued, &self.counters, wakeups);
+                first.session.offer(
+                    delivery,
+                    max_queued,
+                    &self.counters,
+                    self.journal.as_ref(),
+                    wakeups,
+                );
             }
         }
         scratch.clear();
@@ -120,5 +134,6 @@ fn delivery_for(message: &Arc<Message>, qos: QoS, matches: &[Subscriber]) -> Opt
         qos: qos.min(granted?),
         retain,
         identifiers: identifiers.into_boxed_slice(),
+        stored: None,
     })
 }

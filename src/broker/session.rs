@@ -14,6 +14,7 @@ use super::flows::Flows;
 use super::message::Delivery;
 use super::router::Publication;
 use super::stats::Counters;
+use super::store::{Change, Journal};
 use super::subscriptions::Grant;
 use crate::protocol::QoS;
 use crate::topic::TopicFilter;
@@ -55,6 +56,9 @@ pub(crate) struct SessionState {
     /// session ends, whichever comes first, and dropped if the client reconnects before
     /// (MQTT 5.0 [MQTT-3.1.2-8], [MQTT-3.1.3-9]).
     pub delayed_will: Option<(Instant, Publication)>,
+    /// The session is in the persistence store (persistence is on and its expiry interval was
+    /// above 0 when last recorded): its QoS 1 and 2 deliveries are recorded too, and its end.
+    pub journaled: bool,
 }
 
 /// Connections to wake once a batch of deliveries has been queued. Waking is deferred to the end
@@ -104,6 +108,7 @@ impl Session {
                 detached_at: Instant::now(),
                 expiry_interval,
                 delayed_will: None,
+                journaled: false,
             }),
             detached: Condvar::new(),
         }
@@ -140,11 +145,15 @@ impl Session {
     /// not read costs bounded memory and never slows the publisher. The connection is noted in
     /// `wakeups` only when the queue goes from empty to non-empty: one wake-up per batch, not per
     /// message.
+    ///
+    /// A QoS 1 or 2 delivery to a journaled session is recorded in `journal` under the session's
+    /// lock, so its record precedes whatever the serving connection later records about it.
     pub fn offer(
         &self,
-        delivery: Delivery,
+        mut delivery: Delivery,
         max_queued: usize,
         counters: &Counters,
+        journal: Option<&Journal>,
         wakeups: &mut Wakeups,
     ) {
         let mut state = self.state.lock();
@@ -156,6 +165,18 @@ impl Session {
             drop(state);
             Counters::add(&counters.messages_dropped, 1);
             return;
+        }
+        if state.journaled
+            && delivery.qos != QoS::AtMostOnce
+            && let Some(journal) = journal
+        {
+            let id = journal.next_delivery_id();
+            delivery.stored = Some(id);
+            journal.record(Change::Queued {
+                client_id: Arc::clone(&self.client_id),
+                id,
+                delivery: delivery.clone(),
+            });
         }
         let was_empty = state.queue.is_empty();
         state.queue.push_back(delivery);

@@ -19,6 +19,7 @@ use super::retained::RetainedStore;
 use super::service_files::ServiceFiles;
 use super::session::Session;
 use super::stats::{BrokerStats, Counters};
+use super::store::Journal;
 use super::subscriptions::SubscriptionTree;
 
 pub(crate) struct State {
@@ -31,11 +32,17 @@ pub(crate) struct State {
     /// Never held while taking a session's lock.
     pub subscriptions: RwLock<SubscriptionTree>,
     pub retained: RwLock<RetainedStore>,
+    /// Where changes to persisted data are recorded, when the broker persists.
+    pub journal: Option<Journal>,
     next_session_id: AtomicU64,
 }
 
 impl State {
     pub fn new(options: BrokerOptions) -> State {
+        let journal = options
+            .persistence
+            .as_ref()
+            .map(|_| Journal::new(options.persistence_sync));
         State {
             service_files: ServiceFiles::new(
                 options.password_file.clone(),
@@ -46,6 +53,7 @@ impl State {
             sessions: Mutex::new(HashMap::new()),
             subscriptions: RwLock::new(SubscriptionTree::default()),
             retained: RwLock::new(RetainedStore::default()),
+            journal,
             next_session_id: AtomicU64::new(1),
         }
     }

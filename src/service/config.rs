@@ -334,8 +334,10 @@ pub struct Config {
     /// `persistence_file`: file name (default `mosquitto.db`); see
     /// [`persistence_path`](Self::persistence_path).
     pub persistence_file: Option<String>,
-    /// `autosave_interval` seconds (default 1800; 0 = only at exit); the persistence sync interval.
-    pub autosave_interval: u32,
+    /// `autosave_interval` seconds (0 = only at exit in mosquitto), when given: the persistence
+    /// sync interval. `None` when not given (mosquitto saves every 1800 s; this broker then
+    /// commits durably).
+    pub autosave_interval: Option<u32>,
     /// `max_queued_messages` per client (default 1000, 0 = no limit).
     pub max_queued_messages: u32,
     /// `max_queued_bytes` per client (default 0 = no limit).
@@ -374,7 +376,7 @@ impl Default for Config {
             persistence: false,
             persistence_location: None,
             persistence_file: None,
-            autosave_interval: 1800,
+            autosave_interval: None,
             max_queued_messages: 1000,
             max_queued_bytes: 0,
             max_inflight_messages: 20,
@@ -702,7 +704,7 @@ impl Parser {
             "password_file" => line.path(&mut c.password_file)?,
             "allow_anonymous" => c.allow_anonymous_setting = Some(line.bool()?),
             "autosave_interval" => {
-                c.autosave_interval = line.int()?.clamp(0, u32::MAX.into()) as u32
+                c.autosave_interval = Some(line.int()?.clamp(0, u32::MAX.into()) as u32)
             }
             "persistence" | "retained_persistence" => c.persistence = line.bool()?,
             "persistence_file" => {
@@ -1246,7 +1248,7 @@ mod tests {
         assert!(c.allow_anonymous());
         assert_eq!(c.max_queued_messages, 1000);
         assert_eq!(c.max_inflight_messages, 20);
-        assert_eq!(c.autosave_interval, 1800);
+        assert_eq!(c.autosave_interval, None);
         assert_eq!(c.sys_interval, 10);
         assert_eq!(c.max_keepalive, 65535);
         assert_eq!(c.log_dest, vec![LogDest::Stderr]);
@@ -1318,7 +1320,7 @@ mod tests {
         assert_eq!(c.acl_file.as_deref(), Some(Path::new("acl")));
         assert!(c.persistence);
         assert_eq!(c.persistence_path(), PathBuf::from("/var/lib/m/m.db"));
-        assert_eq!(c.autosave_interval, 60);
+        assert_eq!(c.autosave_interval, Some(60));
         assert_eq!(c.max_queued_messages, 0);
         assert_eq!(c.max_queued_bytes, 1_000_000);
         assert_eq!(

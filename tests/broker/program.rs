@@ -71,14 +71,14 @@ fn wait_for(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
 }
 
 /// A running broker program; killed if the test ends without stopping it.
-struct Running {
+pub(super) struct Running {
     child: Child,
-    port: u16,
+    pub(super) port: u16,
     stderr: Option<ChildStderr>,
 }
 
 impl Running {
-    fn start(args: &[&str]) -> Running {
+    pub(super) fn start(args: &[&str]) -> Running {
         let mut child = Command::new(program())
             .args(["-p", "0"])
             .args(args)
@@ -115,7 +115,7 @@ impl Running {
         }
     }
 
-    fn signal(&self, signal: i32) {
+    pub(super) fn signal(&self, signal: i32) {
         // SAFETY: sends a signal to our own child process.
         let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
         assert_eq!(rc, 0);
@@ -142,7 +142,7 @@ impl Running {
     }
 
     /// Sends `signal` and returns the exit status and everything written to stderr.
-    fn stop_with(mut self, signal: i32) -> (ExitStatus, String) {
+    pub(super) fn stop_with(mut self, signal: i32) -> (ExitStatus, String) {
         self.signal(signal);
         let status = wait_for(&mut self.child, EXIT_LIMIT).expect("broker exits after signal");
         let mut log = String::new();
@@ -518,7 +518,10 @@ fn config_file_errors_name_the_line() {
     let scratch = Scratch::new("program-bad-config");
     for (text, expected) in [
         ("listener 1883\nno_such_keyword 1\n", ":2: "),
-        ("listener 1883\npersistence true\n", "not supported"),
+        (
+            "listener 1883\nconnection up\naddress 127.0.0.1:1\ntopic # out\n",
+            "not supported",
+        ),
         (
             "listener 1883\ncertfile /nonexistent/c.pem\n",
             ":1: this listener needs both",

@@ -319,7 +319,7 @@ fn config_file_with_every_keyword() {
     assert_eq!(c.acl_file, Some(d.join("acl")));
     assert!(c.persistence);
     assert_eq!(c.persistence_path(), d.join("data").join("broker.db"));
-    assert_eq!(c.autosave_interval, 300);
+    assert_eq!(c.autosave_interval, Some(300));
     assert_eq!(
         (c.max_queued_messages, c.max_queued_bytes),
         (5000, 10_000_000)

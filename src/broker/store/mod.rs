@@ -1,0 +1,485 @@
+//! Persistence: retained messages and persistent sessions (subscriptions, queued deliveries,
+//! QoS 1/2 state in both directions, delayed wills) kept in a crash-safe embedded store (redb)
+//! so they survive a restart of the broker or of its process, `kill -9` included.
+//!
+//! The data layer records each change as it makes it in a [`Journal`] (an append under one short
+//! lock); a writer thread commits what accumulated in one transaction. In
+//! [`PersistenceSync::Durable`] mode it commits as soon as anything is waiting, and a connection
+//! thread waits for the commit holding its changes before it writes to its socket, so nothing
+//! reaches a client (a PUBACK, a PUBREC, a PUBLISH) that the disk does not hold; changes of every
+//! connection made during one commit share the next one (group commit). In
+//! [`PersistenceSync::Interval`] mode it commits every interval and nobody waits: a crash loses
+//! at most that window.
+//!
+//! This module sits below the session layer: it knows messages and plain records, not sessions
+//! or the broker's state (see `recovery` for putting a restored store back into the state).
+
+mod records;
+mod writer;
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use super::message::{Delivery, Message};
+use crate::protocol::{PacketId, PropertyContext, QoS};
+use crate::topic::TopicName;
+
+use records::{Corrupt, FORMAT_VERSION, Reader, decode_sent, split_session_key};
+pub(crate) use records::{MessageRecord, SessionRecord, SubscriptionRecord, instant_of, wall_ms};
+
+const META: TableDefinition<&str, u32> = TableDefinition::new("meta");
+const RETAINED: TableDefinition<&str, &[u8]> = TableDefinition::new("retained");
+const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
+/// Deliveries queued for a persistent session, by client id and delivery number.
+const MESSAGES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("messages");
+/// The packet identifier of each delivery sent and not yet acknowledged, same keys.
+const SENT: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sent");
+/// Incoming QoS 2 packet identifiers awaiting PUBREL, by client id and identifier.
+const AWAITING_PUBREL: TableDefinition<&[u8], ()> = TableDefinition::new("awaiting_pubrel");
+
+/// When the store commits what changed, and so what a crash may lose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersistenceSync {
+    /// A change is on disk before any packet that depends on it leaves the broker: a PUBLISH is
+    /// acknowledged to its publisher only once stored. Commits are shared by every connection
+    /// waiting at the time.
+    Durable,
+    /// Commits every interval; a crash loses at most the changes of the last interval.
+    Interval(Duration),
+}
+
+/// Why the store could not be opened or written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "persistence file {}: {}",
+            self.path.display(),
+            self.reason
+        )
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// One change to what is persisted, in the order the broker made them.
+pub(crate) enum Change {
+    /// A topic's retained message set, or removed (`None`).
+    Retained {
+        topic: TopicName,
+        retained: Option<(Arc<Message>, QoS)>,
+    },
+    /// A persistent session created or changed (not its deliveries).
+    Session {
+        client_id: Arc<str>,
+        record: SessionRecord,
+    },
+    /// A session ended: it and everything of it goes.
+    SessionEnded { client_id: Arc<str> },
+    /// A delivery queued for a persistent session under number `id`.
+    Queued {
+        client_id: Arc<str>,
+        id: u64,
+        delivery: Delivery,
+    },
+    /// Delivery `id` sent under `packet_id`; `released`: PUBREC came back (PUBREL is owed).
+    Sent {
+        client_id: Arc<str>,
+        id: u64,
+        packet_id: PacketId,
+        released: bool,
+    },
+    /// Delivery `id` acknowledged, expired or dropped.
+    Settled { client_id: Arc<str>, id: u64 },
+    /// An incoming QoS 2 packet identifier now awaiting PUBREL (`held`), or released.
+    AwaitingPubrel {
+        client_id: Arc<str>,
+        packet_id: u16,
+        held: bool,
+    },
+}
+
+/// What a store held when opened, for the broker's state to take up before serving.
+#[derive(Debug, Default)]
+pub(crate) struct Restored {
+    pub retained: Vec<MessageRecord>,
+    pub sessions: BTreeMap<String, RestoredSession>,
+}
+
+#[derive(Debug)]
+pub(crate) struct RestoredSession {
+    pub record: SessionRecord,
+    /// In delivery-number order, which is the order they were queued in.
+    pub deliveries: Vec<RestoredDelivery>,
+    pub awaiting_pubrel: Vec<u16>,
+}
+
+#[derive(Debug)]
+pub(crate) struct RestoredDelivery {
+    pub id: u64,
+    pub message: MessageRecord,
+    /// The packet identifier it was sent under and whether PUBREC came back.
+    pub sent: Option<(PacketId, bool)>,
+}
+
+/// What the persistence store has done, from `Broker::persistence_stats`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PersistenceStats {
+    /// Transactions committed since the broker was created; each ends with one synchronous
+    /// write to disk (fsync), shared by every change it holds.
+    pub commits: u64,
+    /// Commits that failed (disk full, file unwritable); their changes are retried.
+    pub failures: u64,
+    /// How long the last commit took, in microseconds.
+    pub last_commit_micros: u64,
+    /// The size of the persistence file after the last commit.
+    pub bytes_on_disk: u64,
+}
+
+/// Counters of the store's work, for the broker's statistics.
+#[derive(Debug, Default)]
+pub(crate) struct StoreCounters {
+    /// Transactions committed; each is one synchronous write to disk.
+    pub commits: AtomicU64,
+    /// Commits that failed (the changes are retried).
+    pub failures: AtomicU64,
+    pub last_commit_micros: AtomicU64,
+    pub bytes_on_disk: AtomicU64,
+}
+
+thread_local! {
+    /// The last change this thread recorded: (journal, ticket). A connection thread waits for
+    /// it before writing to its socket in durable mode.
+    static LAST_TICKET: Cell<(usize, u64)> = const { Cell::new((0, 0)) };
+}
+
+struct Pending {
+    changes: Vec<Change>,
+    last_ticket: u64,
+}
+
+struct Progress {
+    committed: u64,
+    /// Why the last commit failed; cleared by the next that succeeds.
+    error: Option<Arc<str>>,
+}
+
+struct JournalInner {
+    sync: PersistenceSync,
+    pending: Mutex<Pending>,
+    /// Wakes the writer.
+    work: Condvar,
+    progress: Mutex<Progress>,
+    /// Wakes threads waiting for a commit.
+    committed: Condvar,
+    next_delivery_id: AtomicU64,
+    closing: AtomicBool,
+    counters: StoreCounters,
+}
+
+/// Where the data layer records its changes; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Journal {
+    inner: Arc<JournalInner>,
+}
+
+impl fmt::Debug for Journal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Journal")
+            .field("sync", &self.inner.sync)
+            .finish()
+    }
+}
+
+impl Journal {
+    pub fn new(sync: PersistenceSync) -> Journal {
+        Journal {
+            inner: Arc::new(JournalInner {
+                sync,
+                pending: Mutex::new(Pending {
+                    changes: Vec::new(),
+                    last_ticket: 0,
+                }),
+                work: Condvar::new(),
+                progress: Mutex::new(Progress {
+                    committed: 0,
+                    error: None,
+                }),
+                committed: Condvar::new(),
+                next_delivery_id: AtomicU64::new(1),
+                closing: AtomicBool::new(false),
+                counters: StoreCounters::default(),
+            }),
+        }
+    }
+
+    fn id(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
+    }
+
+    pub fn stats(&self) -> PersistenceStats {
+        let c = &self.inner.counters;
+        let get = |v: &AtomicU64| v.load(Ordering::Relaxed);
+        PersistenceStats {
+            commits: get(&c.commits),
+            failures: get(&c.failures),
+            last_commit_micros: get(&c.last_commit_micros),
+            bytes_on_disk: get(&c.bytes_on_disk),
+        }
+    }
+
+    /// A number for a new delivery, unique in the store.
+    pub fn next_delivery_id(&self) -> u64 {
+        self.inner.next_delivery_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Records `change`, to be committed after every change recorded before it.
+    pub fn record(&self, change: Change) {
+        let ticket = {
+            let mut pending = self.inner.pending.lock();
+            pending.last_ticket += 1;
+            let wake = pending.changes.is_empty();
+            pending.changes.push(change);
+            if wake {
+                self.inner.work.notify_one();
+            }
+            pending.last_ticket
+        };
+        LAST_TICKET.with(|t| t.set((self.id(), ticket)));
+    }
+
+    /// In durable mode, blocks until every change this thread recorded is on disk; `Err` when
+    /// the commit holding them failed (the caller must then not send what depends on them).
+    /// Returns at once in interval mode or when nothing is waiting.
+    pub fn wait_for_this_thread(&self) -> Result<(), Arc<str>> {
+        if self.inner.sync != PersistenceSync::Durable {
+            return Ok(());
+        }
+        let (journal, ticket) = LAST_TICKET.with(|t| t.get());
+        if journal != self.id() || ticket == 0 {
+            return Ok(());
+        }
+        let mut progress = self.inner.progress.lock();
+        loop {
+            if progress.committed >= ticket {
+                LAST_TICKET.with(|t| t.set((0, 0)));
+                return Ok(());
+            }
+            if let Some(error) = &progress.error {
+                return Err(Arc::clone(error));
+            }
+            if self.inner.closing.load(Ordering::Acquire) && progress.committed < ticket {
+                // The writer commits everything before it exits; give it a moment.
+                self.inner
+                    .committed
+                    .wait_for(&mut progress, Duration::from_millis(100));
+                if progress.committed < ticket && progress.error.is_none() {
+                    return Err(Arc::from("the store is closing"));
+                }
+                continue;
+            }
+            self.inner.committed.wait(&mut progress);
+        }
+    }
+
+    /// Why the last commit failed, while the store cannot write.
+    pub fn failure(&self) -> Option<Arc<str>> {
+        self.inner.progress.lock().error.clone()
+    }
+}
+
+/// An open store with its writer thread.
+pub(crate) struct Store {
+    journal: Journal,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path` and starts committing `journal`'s changes into
+    /// it. Returns what the store held. A file that is not a store, is damaged or was written by
+    /// a newer format is an error naming the file, and is left as it is.
+    pub fn open(path: &Path, journal: &Journal) -> Result<(Store, Restored), StoreError> {
+        let error = |reason: String| StoreError {
+            path: path.to_owned(),
+            reason,
+        };
+        let opened = catch_unwind(AssertUnwindSafe(|| open_database(path)));
+        let (db, restored) = match opened {
+            Ok(result) => result.map_err(error)?,
+            Err(_) => return Err(error("damaged: the store could not be read".into())),
+        };
+        let max_id = restored
+            .sessions
+            .values()
+            .flat_map(|s| s.deliveries.iter().map(|d| d.id))
+            .max()
+            .unwrap_or(0);
+        journal
+            .inner
+            .next_delivery_id
+            .fetch_max(max_id + 1, Ordering::Relaxed);
+        journal.inner.closing.store(false, Ordering::Release);
+        let writer = writer::start(db, path.to_owned(), journal.clone())
+            .map_err(|e| error(format!("cannot start its writer thread: {e}")))?;
+        Ok((
+            Store {
+                journal: journal.clone(),
+                writer: Some(writer),
+            },
+            restored,
+        ))
+    }
+
+    /// Commits everything recorded so far and closes the file.
+    pub fn close(mut self) {
+        self.shut();
+    }
+
+    fn shut(&mut self) {
+        if let Some(writer) = self.writer.take() {
+            self.journal.inner.closing.store(true, Ordering::Release);
+            {
+                let _pending = self.journal.inner.pending.lock();
+                self.journal.inner.work.notify_one();
+            }
+            let _ = writer.join();
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.shut();
+    }
+}
+
+fn open_database(path: &Path) -> Result<(Database, Restored), String> {
+    let mut builder = Database::builder();
+    // A file altered behind redb's back is refused rather than trusted.
+    builder.set_check_integrity_on_open(true);
+    let db = builder.create(path).map_err(|e| match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => {
+            "already open (another broker is using it)".to_owned()
+        }
+        redb::DatabaseError::Storage(redb::StorageError::Io(io)) => io.to_string(),
+        other => format!("not a libmqtt store or damaged ({other})"),
+    })?;
+    let db_error = |e: redb::Error| format!("cannot be read: {e}");
+    let txn = db.begin_write().map_err(|e| db_error(e.into()))?;
+    {
+        let mut meta = txn.open_table(META).map_err(|e| db_error(e.into()))?;
+        let version = meta
+            .get("format")
+            .map_err(|e| db_error(e.into()))?
+            .map(|v| v.value());
+        match version {
+            None => {
+                meta.insert("format", FORMAT_VERSION)
+                    .map_err(|e| db_error(e.into()))?;
+            }
+            Some(v) if v > FORMAT_VERSION => {
+                return Err(format!(
+                    "written by a newer libmqtt (store format {v}; this one reads up to {FORMAT_VERSION})"
+                ));
+            }
+            Some(_) => {}
+        }
+        // Create every table so that reading finds them.
+        txn.open_table(RETAINED).map_err(|e| db_error(e.into()))?;
+        txn.open_table(SESSIONS).map_err(|e| db_error(e.into()))?;
+        txn.open_table(MESSAGES).map_err(|e| db_error(e.into()))?;
+        txn.open_table(SENT).map_err(|e| db_error(e.into()))?;
+        txn.open_table(AWAITING_PUBREL)
+            .map_err(|e| db_error(e.into()))?;
+    }
+    txn.commit().map_err(|e| db_error(e.into()))?;
+    let restored = read_all(&db).map_err(|e| match e {
+        ReadError::Db(e) => db_error(e),
+        ReadError::Corrupt(Corrupt(what)) => format!("damaged: {what} cannot be read"),
+    })?;
+    Ok((db, restored))
+}
+
+enum ReadError {
+    Db(redb::Error),
+    Corrupt(Corrupt),
+}
+
+impl<E: Into<redb::Error>> From<E> for ReadError {
+    fn from(e: E) -> Self {
+        ReadError::Db(e.into())
+    }
+}
+
+fn read_all(db: &Database) -> Result<Restored, ReadError> {
+    let txn = db.begin_read()?;
+    let mut restored = Restored::default();
+    for entry in txn.open_table(RETAINED)?.iter()? {
+        let (_, value) = entry?;
+        let mut reader = Reader::new(value.value());
+        let message = MessageRecord::decode(&mut reader, PropertyContext::Publish)
+            .map_err(ReadError::Corrupt)?;
+        reader.finish().map_err(ReadError::Corrupt)?;
+        restored.retained.push(message);
+    }
+    for entry in txn.open_table(SESSIONS)?.iter()? {
+        let (key, value) = entry?;
+        let record = SessionRecord::decode(value.value()).map_err(ReadError::Corrupt)?;
+        restored.sessions.insert(
+            key.value().to_owned(),
+            RestoredSession {
+                record,
+                deliveries: Vec::new(),
+                awaiting_pubrel: Vec::new(),
+            },
+        );
+    }
+    let sent = txn.open_table(SENT)?;
+    for entry in txn.open_table(MESSAGES)?.iter()? {
+        let (key, value) = entry?;
+        let (client_id, id) = split_session_key(key.value()).map_err(ReadError::Corrupt)?;
+        let Some(session) = restored.sessions.get_mut(client_id) else {
+            // A delivery whose session ended in the same commit cannot exist; ignore strays.
+            continue;
+        };
+        let mut reader = Reader::new(value.value());
+        let message = MessageRecord::decode(&mut reader, PropertyContext::Publish)
+            .map_err(ReadError::Corrupt)?;
+        reader.finish().map_err(ReadError::Corrupt)?;
+        let sent = match sent.get(key.value())? {
+            None => None,
+            Some(bytes) => {
+                let (packet_id, released) =
+                    decode_sent(bytes.value()).map_err(ReadError::Corrupt)?;
+                PacketId::new(packet_id).map(|id| (id, released))
+            }
+        };
+        session
+            .deliveries
+            .push(RestoredDelivery { id, message, sent });
+    }
+    for entry in txn.open_table(AWAITING_PUBREL)?.iter()? {
+        let (key, _) = entry?;
+        let (client_id, packet_id) = split_session_key(key.value()).map_err(ReadError::Corrupt)?;
+        if let Some(session) = restored.sessions.get_mut(client_id) {
+            session.awaiting_pubrel.push(packet_id as u16);
+        }
+    }
+    Ok(restored)
+}

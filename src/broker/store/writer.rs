@@ -1,0 +1,211 @@
+//! The store's writer thread: takes every change recorded since its last commit and commits
+//! them in one transaction, as soon as any wait (durable) or every interval. A failed commit
+//! (disk full, file unwritable) keeps its changes and retries them first; threads waiting on
+//! them are told it failed meanwhile.
+
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use redb::{Database, Durability, ReadableTable};
+
+use super::records::{MessageRecord, encode_sent, session_key, session_range, wall_ms};
+use super::{
+    AWAITING_PUBREL, Change, Journal, MESSAGES, PersistenceSync, RETAINED, SENT, SESSIONS,
+};
+
+/// How long the writer waits before retrying a failed commit.
+const RETRY_AFTER: Duration = Duration::from_millis(200);
+
+pub(super) fn start(db: Database, path: PathBuf, journal: Journal) -> io::Result<JoinHandle<()>> {
+    thread::Builder::new()
+        .name("mqtt-store".to_owned())
+        .stack_size(256 * 1024)
+        .spawn(move || run(db, path, journal))
+}
+
+fn run(db: Database, path: PathBuf, journal: Journal) {
+    let inner = &journal.inner;
+    let mut carried: Vec<Change> = Vec::new();
+    let mut next_commit = Instant::now();
+    loop {
+        let (mut batch, ticket, closing) = {
+            let mut pending = inner.pending.lock();
+            loop {
+                let closing = inner.closing.load(Ordering::Acquire);
+                let waiting = !pending.changes.is_empty() || !carried.is_empty();
+                if closing && !waiting {
+                    return;
+                }
+                let due = match inner.sync {
+                    PersistenceSync::Durable => true,
+                    PersistenceSync::Interval(_) => Instant::now() >= next_commit,
+                };
+                if waiting && (due || closing) {
+                    break;
+                }
+                match inner.sync {
+                    PersistenceSync::Interval(_) if waiting => {
+                        inner.work.wait_until(&mut pending, next_commit);
+                    }
+                    _ => inner.work.wait(&mut pending),
+                }
+            }
+            let closing = inner.closing.load(Ordering::Acquire);
+            (
+                std::mem::take(&mut pending.changes),
+                pending.last_ticket,
+                closing,
+            )
+        };
+        if !carried.is_empty() {
+            carried.append(&mut batch);
+            batch = std::mem::take(&mut carried);
+        }
+        let started = Instant::now();
+        let outcome = catch_unwind(AssertUnwindSafe(|| commit(&db, &batch)))
+            .unwrap_or_else(|_| Err("the store library failed".to_owned()));
+        let counters = &inner.counters;
+        match outcome {
+            Ok(()) => {
+                counters.commits.fetch_add(1, Ordering::Relaxed);
+                counters
+                    .last_commit_micros
+                    .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                if let Ok(meta) = std::fs::metadata(&path) {
+                    counters.bytes_on_disk.store(meta.len(), Ordering::Relaxed);
+                }
+                let mut progress = inner.progress.lock();
+                progress.committed = ticket;
+                progress.error = None;
+                inner.committed.notify_all();
+            }
+            Err(reason) => {
+                counters.failures.fetch_add(1, Ordering::Relaxed);
+                let message: Arc<str> =
+                    Arc::from(format!("cannot write {}: {reason}", path.display()));
+                inner.progress.lock().error = Some(message);
+                inner.committed.notify_all();
+                carried = batch;
+                if closing {
+                    // Nothing more can be done; what was acknowledged was on disk already.
+                    return;
+                }
+                thread::sleep(RETRY_AFTER);
+            }
+        }
+        if let PersistenceSync::Interval(every) = inner.sync {
+            next_commit = started + every;
+        }
+    }
+}
+
+fn commit(db: &Database, batch: &[Change]) -> Result<(), String> {
+    let failed = |e: redb::Error| e.to_string();
+    let mut txn = db.begin_write().map_err(|e| failed(e.into()))?;
+    txn.set_durability(Durability::Immediate)
+        .map_err(|e| e.to_string())?;
+    apply(&txn, batch).map_err(failed)?;
+    txn.commit().map_err(|e| failed(e.into()))
+}
+
+fn apply(txn: &redb::WriteTransaction, batch: &[Change]) -> Result<(), redb::Error> {
+    let mut retained = txn.open_table(RETAINED)?;
+    let mut sessions = txn.open_table(SESSIONS)?;
+    let mut messages = txn.open_table(MESSAGES)?;
+    let mut sent = txn.open_table(SENT)?;
+    let mut awaiting = txn.open_table(AWAITING_PUBREL)?;
+    let mut bytes = Vec::new();
+    for change in batch {
+        match change {
+            Change::Retained { topic, retained: r } => match r {
+                None => {
+                    retained.remove(topic.as_str())?;
+                }
+                Some((message, qos)) => {
+                    bytes.clear();
+                    record_of(message, *qos, true, &[]).encode(&mut bytes);
+                    retained.insert(topic.as_str(), bytes.as_slice())?;
+                }
+            },
+            Change::Session { client_id, record } => {
+                sessions.insert(&**client_id, record.encode().as_slice())?;
+            }
+            Change::SessionEnded { client_id } => {
+                sessions.remove(&**client_id)?;
+                let (start, end) = session_range(client_id);
+                let range = start.as_slice()..end.as_slice();
+                messages.retain_in(range.clone(), |_, _| false)?;
+                sent.retain_in(range.clone(), |_, _| false)?;
+                awaiting.retain_in(range, |_, _| false)?;
+            }
+            Change::Queued {
+                client_id,
+                id,
+                delivery,
+            } => {
+                bytes.clear();
+                record_of(
+                    &delivery.message,
+                    delivery.qos,
+                    delivery.retain,
+                    &delivery.identifiers,
+                )
+                .encode(&mut bytes);
+                messages.insert(session_key(client_id, *id).as_slice(), bytes.as_slice())?;
+            }
+            Change::Sent {
+                client_id,
+                id,
+                packet_id,
+                released,
+            } => {
+                let key = session_key(client_id, *id);
+                // A delivery settled in an earlier change of this batch is not brought back.
+                if messages.get(key.as_slice())?.is_some() {
+                    let value = encode_sent(packet_id.get(), *released);
+                    sent.insert(key.as_slice(), value.as_slice())?;
+                }
+            }
+            Change::Settled { client_id, id } => {
+                let key = session_key(client_id, *id);
+                messages.remove(key.as_slice())?;
+                sent.remove(key.as_slice())?;
+            }
+            Change::AwaitingPubrel {
+                client_id,
+                packet_id,
+                held,
+            } => {
+                let key = session_key(client_id, u64::from(*packet_id));
+                if *held {
+                    awaiting.insert(key.as_slice(), ())?;
+                } else {
+                    awaiting.remove(key.as_slice())?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn record_of(
+    message: &crate::broker::message::Message,
+    qos: crate::protocol::QoS,
+    retain: bool,
+    identifiers: &[u32],
+) -> MessageRecord {
+    MessageRecord {
+        topic: message.topic.clone(),
+        payload: Arc::clone(&message.payload),
+        qos,
+        retain,
+        properties: message.properties.clone(),
+        expires_at_ms: message.expires_at.map(wall_ms),
+        identifiers: identifiers.into(),
+    }
+}

@@ -1,0 +1,376 @@
+//! Persistence: what a broker with a persistence file hands over to the next broker on that
+//! file — retained messages, persistent sessions with their subscriptions, queued messages and
+//! QoS 1/2 state in both directions — checked at the wire; damaged files refused with a clear
+//! error; a stopped broker started again. The `kill -9` crash test is in program.rs.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::common::*;
+use crate::fixture::start_broker;
+use mqtt::broker::{Broker, BrokerOptions, PersistenceSync};
+use mqtt::protocol::{Ack, Packet, QoS, QosPid};
+
+/// A fresh directory for one test's persistence file.
+fn store_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mqtt-persist-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn persistent(file: &Path, sync: PersistenceSync) -> Broker {
+    start_broker(BrokerOptions {
+        persistence: Some(file.to_owned()),
+        persistence_sync: sync,
+        ..BrokerOptions::default()
+    })
+}
+
+fn durable(file: &Path) -> Broker {
+    persistent(file, PersistenceSync::Durable)
+}
+
+fn packet_id_of(publish: &mqtt::protocol::Publish) -> mqtt::protocol::PacketId {
+    publish.qospid.packet_id().expect("QoS 1 or 2")
+}
+
+#[test]
+fn retained_messages_survive_a_restart() {
+    let file = store_dir("retained").join("store.db");
+    let broker = durable(&file);
+    let mut publisher = RawClient::clean(broker.port(), "pub");
+    publisher.send(&publish("r/a", b"alpha", QosPid::AtLeastOnce(pid(1)), true));
+    assert!(matches!(publisher.recv(), Packet::Puback(_)));
+    publisher.send(&publish("r/b", b"beta", QosPid::ExactlyOnce(pid(2)), true));
+    assert!(matches!(publisher.recv(), Packet::Pubrec(_)));
+    broker
+        .publish("r/c", b"gone", QoS::AtMostOnce, true)
+        .unwrap();
+    // [MQTT-3.3.1-10]: an empty retained payload deletes, on disk too.
+    broker.publish("r/c", b"", QoS::AtMostOnce, true).unwrap();
+    drop(publisher);
+    drop(broker);
+
+    let broker = durable(&file);
+    assert_eq!(broker.stats().retained_messages, 2);
+    let mut sub = RawClient::clean(broker.port(), "sub");
+    sub.subscribe_ok(1, &[("r/#", QoS::ExactlyOnce)]);
+    let mut got: Vec<(String, Vec<u8>, QoS, bool)> = (0..2)
+        .map(|_| {
+            let p = sub.recv_publish();
+            (
+                p.topic.as_str().to_owned(),
+                p.payload.to_vec(),
+                p.qospid.qos(),
+                p.retain,
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("r/a".into(), b"alpha".to_vec(), QoS::AtLeastOnce, true),
+            ("r/b".into(), b"beta".to_vec(), QoS::ExactlyOnce, true),
+        ]
+    );
+    sub.expect_silence(Duration::from_millis(200));
+}
+
+/// [MQTT-3.1.2-4] (3.1.1) across a restart: the session comes back with its subscriptions and
+/// the QoS 1 and 2 messages queued while the client was away, CONNACK session present 1
+/// ([MQTT-3.2.2-2]).
+#[test]
+fn a_persistent_session_and_its_queue_survive_a_restart() {
+    let file = store_dir("session").join("store.db");
+    let broker = durable(&file);
+    let (mut sub, _) = RawClient::connect(broker.port(), "away", false);
+    sub.subscribe_ok(1, &[("q/#", QoS::ExactlyOnce), ("other", QoS::AtLeastOnce)]);
+    sub.disconnect();
+    eventually("detached", || broker.stats().clients_connected == 0);
+    let mut publisher = RawClient::clean(broker.port(), "pub");
+    publisher.send(&publish("q/1", b"one", QosPid::AtLeastOnce(pid(1)), false));
+    assert!(matches!(publisher.recv(), Packet::Puback(_)));
+    publisher.send(&publish("q/2", b"two", QosPid::ExactlyOnce(pid(2)), false));
+    assert!(matches!(publisher.recv(), Packet::Pubrec(_)));
+    publisher.send(&publish("q/0", b"zero", QosPid::AtMostOnce, false));
+    publisher.sync();
+    drop(publisher);
+    broker.stop();
+    drop(broker);
+
+    let broker = durable(&file);
+    assert_eq!(broker.stats().sessions, 1);
+    assert_eq!(broker.stats().subscriptions, 2);
+    let (mut sub, connack) = RawClient::connect(broker.port(), "away", false);
+    assert!(connack.session_present);
+    let one = sub.recv_publish();
+    assert_eq!(
+        (one.topic.as_str(), one.payload.as_ref()),
+        ("q/1", &b"one"[..])
+    );
+    assert_eq!(one.qospid.qos(), QoS::AtLeastOnce);
+    let two = sub.recv_publish();
+    assert_eq!(
+        (two.topic.as_str(), two.payload.as_ref()),
+        ("q/2", &b"two"[..])
+    );
+    assert_eq!(two.qospid.qos(), QoS::ExactlyOnce);
+    sub.send(&Packet::Puback(Ack::new(packet_id_of(&one))));
+    sub.send(&Packet::Pubrec(Ack::new(packet_id_of(&two))));
+    assert!(matches!(sub.recv(), Packet::Pubrel(_)));
+    sub.send(&Packet::Pubcomp(Ack::new(packet_id_of(&two))));
+    // The subscriptions came back too.
+    broker
+        .publish("other", b"later", QoS::AtLeastOnce, false)
+        .unwrap();
+    let later = sub.recv_publish();
+    assert_eq!(later.payload.as_ref(), b"later");
+    sub.send(&Packet::Puback(Ack::new(packet_id_of(&later))));
+    sub.sync();
+    sub.disconnect();
+    eventually("detached", || broker.stats().clients_connected == 0);
+    drop(broker);
+
+    // Everything acknowledged is gone from the file: nothing is delivered a second time.
+    let broker = durable(&file);
+    let (mut sub, connack) = RawClient::connect(broker.port(), "away", false);
+    assert!(connack.session_present);
+    sub.expect_silence(Duration::from_millis(300));
+}
+
+/// [MQTT-4.4.0-1] (3.1.1) across a restart: messages sent and not acknowledged are sent again
+/// with DUP and their original identifiers, and a QoS 2 message whose PUBREC arrived before
+/// the restart continues with PUBREL, not a second PUBLISH.
+#[test]
+fn unacknowledged_deliveries_resume_with_their_identifiers_after_a_restart() {
+    let file = store_dir("inflight").join("store.db");
+    let broker = durable(&file);
+    let (mut sub, _) = RawClient::connect(broker.port(), "inflight", false);
+    sub.subscribe_ok(1, &[("f/#", QoS::ExactlyOnce)]);
+    broker
+        .publish("f/1", b"one", QoS::AtLeastOnce, false)
+        .unwrap();
+    broker
+        .publish("f/2", b"two", QoS::ExactlyOnce, false)
+        .unwrap();
+    broker
+        .publish("f/3", b"three", QoS::ExactlyOnce, false)
+        .unwrap();
+    let one = sub.recv_publish();
+    let two = sub.recv_publish();
+    let three = sub.recv_publish();
+    sub.send(&Packet::Pubrec(Ack::new(packet_id_of(&three))));
+    assert!(matches!(sub.recv(), Packet::Pubrel(ack) if ack.packet_id == packet_id_of(&three)));
+    sub.drop_abruptly();
+    eventually("detached", || broker.stats().clients_connected == 0);
+    drop(broker);
+
+    let broker = durable(&file);
+    let (mut sub, connack) = RawClient::connect(broker.port(), "inflight", false);
+    assert!(connack.session_present);
+    let again_one = sub.recv_publish();
+    let again_two = sub.recv_publish();
+    assert!(again_one.dup && again_two.dup);
+    assert_eq!(packet_id_of(&again_one), packet_id_of(&one));
+    assert_eq!(packet_id_of(&again_two), packet_id_of(&two));
+    assert_eq!(again_two.payload.as_ref(), b"two");
+    match sub.recv() {
+        Packet::Pubrel(ack) => assert_eq!(ack.packet_id, packet_id_of(&three)),
+        other => panic!("expected PUBREL for the released message, got {other:?}"),
+    }
+    sub.send(&Packet::Puback(Ack::new(packet_id_of(&one))));
+    sub.send(&Packet::Pubcomp(Ack::new(packet_id_of(&three))));
+    sub.expect_silence(Duration::from_millis(200));
+}
+
+/// [MQTT-4.3.3-2] (3.1.1) across a restart: a QoS 2 PUBLISH received and answered with PUBREC
+/// before the restart is not forwarded again when its sender resends it after.
+#[test]
+fn incoming_qos2_stays_exactly_once_across_a_restart() {
+    let file = store_dir("pubrel").join("store.db");
+    let broker = durable(&file);
+    let (mut sub, _) = RawClient::connect(broker.port(), "receiver", false);
+    sub.subscribe_ok(1, &[("x", QoS::AtLeastOnce)]);
+    let (mut sender, _) = RawClient::connect(broker.port(), "sender", false);
+    sender.send(&publish("x", b"once", QosPid::ExactlyOnce(pid(7)), false));
+    assert!(matches!(sender.recv(), Packet::Pubrec(_)));
+    let first = sub.recv_publish();
+    sub.send(&Packet::Puback(Ack::new(packet_id_of(&first))));
+    sub.sync();
+    sender.drop_abruptly();
+    sub.disconnect();
+    eventually("detached", || broker.stats().clients_connected == 0);
+    drop(broker);
+
+    let broker = durable(&file);
+    let (mut sub, connack) = RawClient::connect(broker.port(), "receiver", false);
+    assert!(connack.session_present);
+    let (mut sender, connack) = RawClient::connect(broker.port(), "sender", false);
+    assert!(connack.session_present);
+    let mut resent = publish("x", b"once", QosPid::ExactlyOnce(pid(7)), false);
+    if let Packet::Publish(p) = &mut resent {
+        p.dup = true;
+    }
+    sender.send(&resent);
+    assert!(matches!(sender.recv(), Packet::Pubrec(_)));
+    sender.send(&Packet::Pubrel(Ack::new(pid(7))));
+    match sender.recv() {
+        Packet::Pubcomp(ack) => assert_eq!(ack.packet_id, pid(7)),
+        other => panic!("expected PUBCOMP, got {other:?}"),
+    }
+    sub.expect_silence(Duration::from_millis(300));
+}
+
+/// Session expiry keeps counting while no broker runs: a session due to expire during the
+/// downtime is gone after the restart.
+#[test]
+fn session_expiry_counts_across_a_restart() {
+    let file = store_dir("expiry").join("store.db");
+    let options = || BrokerOptions {
+        persistence: Some(file.clone()),
+        session_expiry: Some(Duration::from_secs(1)),
+        ..BrokerOptions::default()
+    };
+    let broker = start_broker(options());
+    let (mut client, _) = RawClient::connect(broker.port(), "brief", false);
+    client.subscribe_ok(1, &[("t", QoS::AtLeastOnce)]);
+    client.disconnect();
+    eventually("detached", || broker.stats().clients_connected == 0);
+    drop(broker);
+    let broker = start_broker(options());
+    assert_eq!(broker.stats().sessions, 1, "not expired yet");
+    drop(broker);
+    std::thread::sleep(Duration::from_millis(1500));
+    let broker = start_broker(options());
+    eventually("expired", || broker.stats().sessions == 0);
+    let (_client, connack) = RawClient::connect(broker.port(), "brief", false);
+    assert!(!connack.session_present);
+}
+
+#[test]
+fn interval_mode_commits_within_its_interval() {
+    let file = store_dir("interval").join("store.db");
+    let broker = persistent(&file, PersistenceSync::Interval(Duration::from_millis(50)));
+    broker
+        .publish("i", b"kept", QoS::AtLeastOnce, true)
+        .unwrap();
+    eventually("committed", || {
+        broker
+            .persistence_stats()
+            .is_some_and(|s| s.commits >= 1 && s.bytes_on_disk > 0)
+    });
+    drop(broker);
+    let broker = durable(&file);
+    assert_eq!(broker.stats().retained_messages, 1);
+}
+
+#[test]
+fn a_stopped_broker_starts_again_with_its_state() {
+    let file = store_dir("restart").join("store.db");
+    for persistence in [None, Some(file)] {
+        let broker = start_broker(BrokerOptions {
+            persistence,
+            ..BrokerOptions::default()
+        });
+        let (mut client, _) = RawClient::connect(broker.port(), "again", false);
+        client.subscribe_ok(1, &[("s", QoS::AtLeastOnce)]);
+        broker.publish("kept", b"k", QoS::AtMostOnce, true).unwrap();
+        broker.stop();
+        client.expect_closed(Duration::from_secs(5));
+        broker.start().expect("starts again");
+        let (mut client, connack) = RawClient::connect(broker.port(), "again", false);
+        assert!(connack.session_present);
+        broker.publish("s", b"x", QoS::AtLeastOnce, false).unwrap();
+        assert_eq!(client.recv_publish().payload.as_ref(), b"x");
+        assert_eq!(broker.stats().retained_messages, 1);
+        broker.stop();
+    }
+}
+
+/// A file that is not a store, or a store cut short or with flipped bytes, is refused with an
+/// error naming the file, and left as it was.
+#[test]
+fn damaged_files_are_refused_and_left_alone() {
+    let dir = store_dir("damaged");
+    let good = dir.join("good.db");
+    {
+        let broker = durable(&good);
+        for i in 0..200 {
+            let topic = format!("d/{i}");
+            broker
+                .publish(&topic, &[7; 300], QoS::AtLeastOnce, true)
+                .unwrap();
+        }
+        drop(broker);
+    }
+    let bytes = std::fs::read(&good).unwrap();
+    let other_program = b"SQLite format 3\0 this is somebody else's file".repeat(100);
+    let truncated = bytes[..bytes.len() / 2].to_vec();
+    let mut flipped = bytes.clone();
+    for at in (4096..flipped.len()).step_by(997) {
+        flipped[at] ^= 0x5A;
+    }
+    for (name, content) in [
+        ("other.db", other_program),
+        ("truncated.db", truncated),
+        ("flipped.db", flipped),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, &content).unwrap();
+        let broker = Broker::new(BrokerOptions {
+            port: 0,
+            persistence: Some(path.clone()),
+            ..BrokerOptions::default()
+        });
+        let error = broker.start().expect_err(name);
+        assert_eq!(
+            error.kind(),
+            std::io::ErrorKind::InvalidData,
+            "{name}: {error}"
+        );
+        assert!(
+            error.to_string().contains(&path.display().to_string()),
+            "{name}: {error}"
+        );
+        drop(broker);
+        assert_eq!(std::fs::read(&path).unwrap(), content, "{name} was changed");
+    }
+}
+
+#[test]
+fn a_store_from_a_newer_format_is_refused() {
+    let file = store_dir("newer").join("store.db");
+    drop(durable(&file));
+    {
+        let db = redb::Database::create(&file).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut meta = txn
+                .open_table(redb::TableDefinition::<&str, u32>::new("meta"))
+                .unwrap();
+            meta.insert("format", 99).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let broker = Broker::new(BrokerOptions {
+        port: 0,
+        persistence: Some(file),
+        ..BrokerOptions::default()
+    });
+    let error = broker.start().unwrap_err().to_string();
+    assert!(error.contains("newer"), "{error}");
+}
+
+#[test]
+fn an_unwritable_location_is_reported() {
+    let file = Path::new("/nonexistent-directory/store.db");
+    let broker = Broker::new(BrokerOptions {
+        port: 0,
+        persistence: Some(file.to_owned()),
+        ..BrokerOptions::default()
+    });
+    let error = broker.start().unwrap_err().to_string();
+    assert!(error.contains("/nonexistent-directory/store.db"), "{error}");
+}
