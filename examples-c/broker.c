@@ -2,12 +2,15 @@
  * broker: a standalone MQTT 5.0 / 3.1.1 broker built on libmqtt's embeddable broker.
  *
  *     build/broker [-c FILE] [-p PORT] [-b ADDRESS] [--listen URL ...] [TLS options]
- *                  [--max-connections N] [-v]
+ *                  [--max-connections N] [--persistence FILE [--persistence-sync MODE]] [-v]
  *
  * Listens on 127.0.0.1:1883 unless told otherwise (-p 0 picks a free port; -c reads a
  * mosquitto.conf, whose listener -p and -b override; --listen mqtt://HOST:PORT,
  * mqtts://HOST:PORT, ws://HOST:PORT/PATH or wss://HOST:PORT/PATH, repeatable, opens those
- * listeners, the TLS ones with --certfile and --keyfile) and prints "listening on URL" per listener once it accepts connections. SIGHUP
+ * listeners, the TLS ones with --certfile and --keyfile) and prints "listening on URL" per
+ * listener once it accepts connections. --persistence FILE keeps retained messages and
+ * persistent sessions in FILE across restarts and crashes (durable by default: nothing is
+ * acknowledged before it is on disk; --persistence-sync MS commits every MS ms instead). SIGHUP
  * reads the password and ACL files and the TLS certificates again (as mosquitto does; on an
  * error the old ones stay and the reason is printed). Runs until SIGINT or SIGTERM,
  * then closes every connection and exits 0. -v logs connects and disconnects to stderr. A usage error
@@ -27,12 +30,13 @@
 static void usage(FILE *out) {
     fprintf(out,
             "usage: broker [-c FILE] [-p PORT] [-b ADDRESS] [--listen URL ...] [TLS options]\n"
-            "              [--max-connections N] [-v]\n"
+            "              [--max-connections N] [--persistence FILE] [-v]\n"
             "  -c, --config-file FILE   read a mosquitto.conf: listener (with certfile, keyfile,\n"
             "                           cafile, require_certificate, use_identity_as_username),\n"
             "                           allow_anonymous, password_file, acl_file,\n"
             "                           max_queued_messages, max_inflight_messages,\n"
-            "                           max_packet_size, message_size_limit\n"
+            "                           max_packet_size, message_size_limit, persistence,\n"
+            "                           persistence_location, persistence_file, autosave_interval\n"
             "  -p, --port PORT          port to listen on (default 1883; 0 picks a free one)\n"
             "  -b, --bind ADDRESS       address to listen on (default 127.0.0.1)\n"
             "      --listen URL         a listener: mqtt://HOST:PORT, mqtts://HOST:PORT,\n"
@@ -44,6 +48,12 @@ static void usage(FILE *out) {
             "      --require-certificate       clients must present a certificate\n"
             "      --use-identity-as-username  the certificate's CN is the user name\n"
             "      --max-connections N  connections served at once (default 1024)\n"
+            "      --persistence FILE   keep retained messages and persistent sessions in FILE\n"
+            "                           across restarts and crashes (created if missing)\n"
+            "      --persistence-sync durable|MS\n"
+            "                           durable (default): acknowledge a message only once it\n"
+            "                           is on disk; MS: commit every MS milliseconds, a crash\n"
+            "                           loses at most that window\n"
             "  -v, --verbose            log connects and disconnects to stderr\n"
             "  -h, --help               show this help\n"
             "Runs until SIGINT or SIGTERM.\n");
@@ -195,6 +205,8 @@ int main(int argc, char **argv) {
     size_t listen_count = 0;
     const char *certfile = NULL, *keyfile = NULL, *cafile = NULL;
     bool require_certificate = false, identity_as_username = false;
+    const char *persistence = NULL;
+    size_t persistence_interval_ms = 0;
 
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -245,6 +257,26 @@ int main(int argc, char **argv) {
             require_certificate = true;
         } else if (strcmp(arg, "--use-identity-as-username") == 0) {
             identity_as_username = true;
+        } else if (strcmp(arg, "--persistence") == 0) {
+            if ((persistence = option_value(argc, argv, &i)) == NULL) {
+                usage(stderr);
+                return 2;
+            }
+        } else if (strcmp(arg, "--persistence-sync") == 0) {
+            const char *value = option_value(argc, argv, &i);
+            if (value == NULL) {
+                usage(stderr);
+                return 2;
+            }
+            if (strcmp(value, "durable") == 0) {
+                persistence_interval_ms = 0;
+            } else if (!parse_count(value, &persistence_interval_ms) ||
+                       persistence_interval_ms > UINT32_MAX) {
+                fprintf(stderr, "broker: --persistence-sync needs durable or a number of "
+                                "milliseconds, not '%s'\n", value);
+                usage(stderr);
+                return 2;
+            }
         } else if (strcmp(arg, "--max-connections") == 0) {
             const char *value = option_value(argc, argv, &i);
             if (value == NULL) {
@@ -297,6 +329,14 @@ int main(int argc, char **argv) {
     }
     if (max_connections > 0 &&
         mqtt_broker_options_set_max_connections(opts, max_connections) != MQTT_STATUS_OK) {
+        fprintf(stderr, "broker: %s\n", mqtt_last_error());
+        mqtt_broker_options_free(opts);
+        return 2;
+    }
+    if (persistence != NULL &&
+        (mqtt_broker_options_set_persistence(opts, persistence) != MQTT_STATUS_OK ||
+         mqtt_broker_options_set_persistence_sync(opts, (uint32_t)persistence_interval_ms) !=
+             MQTT_STATUS_OK)) {
         fprintf(stderr, "broker: %s\n", mqtt_last_error());
         mqtt_broker_options_free(opts);
         return 2;

@@ -106,6 +106,12 @@ typedef enum {
      */
     MQTT_STATUS_TLS = 46,
     /**
+     * The broker's persistence file cannot be used: not a libmqtt store, damaged, written by
+     * a newer version, open in another broker, or not writable; `mqtt_last_error()` names the
+     * file and says which.
+     */
+    MQTT_STATUS_PERSISTENCE = 47,
+    /**
      * CONNACK 0x01: the server does not support the requested protocol level.
      */
     MQTT_STATUS_REFUSED_PROTOCOL_VERSION = 51,
@@ -671,6 +677,29 @@ typedef int (*mqtt_broker_enhanced_authenticator)(void *userdata,
                                                   mqtt_auth_reply *reply);
 
 /**
+ * What a broker's persistence store has done, filled by `mqtt_broker_persistence_stats`.
+ */
+typedef struct {
+    /**
+     * Transactions committed since the broker was created; each ends with one synchronous
+     * write (fsync) shared by every change it holds.
+     */
+    uint64_t commits;
+    /**
+     * Commits that failed (disk full, file unwritable); their changes are retried.
+     */
+    uint64_t failures;
+    /**
+     * How long the last commit took, in microseconds.
+     */
+    uint64_t last_commit_micros;
+    /**
+     * The size of the persistence file after the last commit, in bytes.
+     */
+    uint64_t bytes_on_disk;
+} mqtt_persistence_statistics;
+
+/**
  * A snapshot of a broker's counters, filled by `mqtt_broker_stats`.
  */
 typedef struct {
@@ -851,13 +880,14 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * Reads a mosquitto.conf (and its `include_dir`s) and applies what it says: one listener
- * (`listener PORT [ADDRESS]` or `port` / `bind_address`, with `max_connections`),
- * `allow_anonymous`, `password_file`, `acl_file`, `max_queued_messages`,
- * `max_inflight_messages`, `max_packet_size`, `message_size_limit`, `max_keepalive`,
- * `sys_interval`. Keywords mosquitto knows but
- * this broker does not support yet (a second listener, TLS or WebSocket listeners,
- * `persistence true`, bridges) are refused. Settings made before are kept unless the file
+ * Reads a mosquitto.conf (and its `include_dir`s) and applies what it says: its listeners
+ * (`listener PORT [ADDRESS]` or `port` / `bind_address`, with `max_connections`, `protocol
+ * mqtt|websockets`, `certfile`, `keyfile`, `cafile`, `require_certificate`,
+ * `use_identity_as_username`), `allow_anonymous`, `password_file`, `acl_file`,
+ * `max_queued_messages`, `max_inflight_messages`, `max_packet_size`, `message_size_limit`,
+ * `max_keepalive`, `sys_interval`, and `persistence true` with `persistence_location`,
+ * `persistence_file` and `autosave_interval` (see `mqtt_broker_options_set_persistence`).
+ * Keywords mosquitto knows but this broker does not support yet (bridges) are refused. Settings made before are kept unless the file
  * changes them; setters called after override it. Blocks while reading the files.
  *
  * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT`, `MQTT_STATUS_INVALID_UTF8`,
@@ -868,7 +898,8 @@ extern "C" {
  * # Safety
  * `opts` is NULL or a live options object; `path` is NULL or a NUL-terminated string.
  */
-mqtt_status mqtt_broker_options_load_config(mqtt_broker_options *opts, const char *path);
+mqtt_status mqtt_broker_options_load_config(mqtt_broker_options *opts,
+                                            const char *path);
 
 /**
  * Sets a mosquitto password file (made by `mosquitto_passwd`, `$7$` and `$6$` entries), read
@@ -1531,6 +1562,53 @@ mqtt_status mqtt_broker_options_set_enhanced_authenticator(mqtt_broker_options *
 mqtt_status mqtt_auth_reply_set_data(mqtt_auth_reply *reply, const uint8_t *data, size_t len);
 
 /**
+ * Keeps retained messages and persistent sessions (clean session 0 or a session expiry above
+ * 0: subscriptions, queued QoS 1/2 messages, messages in flight in both directions, delayed
+ * wills) in the file at `path`, so that they survive a restart of the broker or a crash of its
+ * process. The file is created at `mqtt_broker_start` if missing; a broker started on an
+ * existing file takes up what it holds before accepting clients. NULL (the default) keeps
+ * everything in memory only. The path is not checked here: `mqtt_broker_start` reports a file
+ * that cannot be used. Does not block.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` (NULL `opts`) or
+ * `MQTT_STATUS_INVALID_UTF8`.
+ *
+ * # Safety
+ * `opts` is NULL or a live options object; `path` is NULL or a NUL-terminated string.
+ */
+mqtt_status mqtt_broker_options_set_persistence(mqtt_broker_options *opts, const char *path);
+
+/**
+ * Sets when changes reach the persistence file. `interval_ms` 0 (the default) is durable: a
+ * PUBLISH is acknowledged to its publisher (PUBACK, PUBREC) only once it is on disk, and
+ * nothing else reaches a client before the disk holds it; the connections waiting at one
+ * moment share one commit, so many publishers share one fsync. Above 0, changes are committed
+ * every `interval_ms` milliseconds and nobody waits: faster, and a crash loses at most the
+ * last interval. Does not block.
+ *
+ * Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`.
+ *
+ * # Safety
+ * `opts` is NULL or a live options object.
+ */
+mqtt_status mqtt_broker_options_set_persistence_sync(mqtt_broker_options *opts,
+                                                     uint32_t interval_ms);
+
+/**
+ * Fills `*out` with what the broker's persistence store has done. Does not block;
+ * thread-safe.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT`, or `MQTT_STATUS_INVALID_STATE` when
+ * the broker has no persistence file; `*out` is written only on success.
+ *
+ * # Safety
+ * `broker` is NULL or a live broker; `out` is NULL or points to a writable
+ * `mqtt_persistence_statistics`.
+ */
+mqtt_status mqtt_broker_persistence_stats(const mqtt_broker *broker,
+                                          mqtt_persistence_statistics *out);
+
+/**
  * Creates a broker that will listen on `port` (a decimal string such as "1883"; "0" picks a
  * free port, see `mqtt_broker_port`) with `opts`, or the defaults when `opts` is NULL. The
  * options are copied. Nothing listens until `mqtt_broker_start`. Does not block.
@@ -1554,8 +1632,10 @@ mqtt_broker *mqtt_broker_new(const char *port, const mqtt_broker_options *opts);
  *
  * Returns `MQTT_STATUS_OK`; `MQTT_STATUS_ADDRESS_IN_USE` if the port is taken;
  * `MQTT_STATUS_RESOLVE` or `MQTT_STATUS_IO` if the address cannot be resolved or bound;
- * `MQTT_STATUS_ALREADY_RUNNING` if it is running; `MQTT_STATUS_INVALID_STATE` if it was stopped
- * (a stopped broker cannot be restarted); `MQTT_STATUS_NULL_ARGUMENT` for NULL.
+ * `MQTT_STATUS_ALREADY_RUNNING` if it is running; `MQTT_STATUS_PERSISTENCE` if the
+ * persistence file cannot be used (the message names it); `MQTT_STATUS_NULL_ARGUMENT` for
+ * NULL. A stopped broker starts again, with the sessions, subscriptions and retained messages
+ * it had (and, with persistence, those of the file the first start read).
  *
  * # Safety
  * `broker` is NULL or a live broker.
@@ -1575,8 +1655,9 @@ uint16_t mqtt_broker_port(const mqtt_broker *broker);
 
 /**
  * Stops the broker: closes the listening socket and every client connection (no wills are
- * published), and blocks until all its threads have finished. Stored sessions and retained
- * messages are discarded with the broker. Idempotent: stopping a stopped or never-started
+ * published), and blocks until all its threads have finished. Sessions, subscriptions and
+ * retained messages stay for a later `mqtt_broker_start`; with persistence they are committed
+ * to the file and it is closed, so another broker may open it. Idempotent: stopping a stopped or never-started
  * broker returns `MQTT_STATUS_OK` at once. Called from one of the broker's own callbacks it
  * starts the stop and returns at once (a thread cannot wait for itself).
  *

@@ -52,6 +52,10 @@ pub enum mqtt_status {
     /// certificate), or the TLS settings could not be used (an unreadable CA, certificate or
     /// key file); `mqtt_last_error()` says which.
     Tls = 46,
+    /// The broker's persistence file cannot be used: not a libmqtt store, damaged, written by
+    /// a newer version, open in another broker, or not writable; `mqtt_last_error()` names the
+    /// file and says which.
+    Persistence = 47,
 
     /// CONNACK 0x01: the server does not support the requested protocol level.
     RefusedProtocolVersion = 51,
@@ -121,6 +125,7 @@ impl mqtt_status {
             44 => S::Timeout,
             45 => S::ProtocolError,
             46 => S::Tls,
+            47 => S::Persistence,
             70 => S::Queued,
             71 => S::QueueFull,
             51 => S::RefusedProtocolVersion,
@@ -173,6 +178,7 @@ impl mqtt_status {
             S::Timeout => c"timed out",
             S::ProtocolError => c"protocol error",
             S::Tls => c"TLS failure",
+            S::Persistence => c"persistence file unusable",
             S::Queued => c"queued until reconnected",
             S::QueueFull => c"offline queue full",
             S::RefusedProtocolVersion => c"connection refused: unacceptable protocol version",
@@ -281,7 +287,7 @@ mod tests {
             }
         }
         assert_eq!(
-            known, 31,
+            known, 32,
             "a status was added without updating from_raw (or this count)"
         );
     }

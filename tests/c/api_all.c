@@ -374,6 +374,11 @@ static void check_broker_options(void) {
     CHECK_FAILS(mqtt_broker_options_set_password_file(NULL, NULL), MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_broker_options_set_acl_file(NULL, NULL), MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_broker_options_set_allow_anonymous(NULL, true), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_OK(mqtt_broker_options_set_persistence(opts, NULL));
+    CHECK_OK(mqtt_broker_options_set_persistence_sync(opts, 0));
+    CHECK_OK(mqtt_broker_options_set_persistence_sync(opts, 500));
+    CHECK_FAILS(mqtt_broker_options_set_persistence(NULL, "x.db"), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_persistence_sync(NULL, 0), MQTT_STATUS_NULL_ARGUMENT);
     CHECK(mqtt_broker_options_get_port(opts) == 1883);
     CHECK(mqtt_broker_options_get_port(NULL) == -1);
     CHECK(strcmp(mqtt_reason_code_str(0x8E), "session taken over") == 0);
@@ -483,9 +488,11 @@ static void check_broker_life_cycle(void) {
     CHECK_FAILS(mqtt_broker_wait(NULL), MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_broker_publish(NULL, "t", NULL, 0, 0, false), MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_broker_stats(NULL, &stats), MQTT_STATUS_NULL_ARGUMENT);
+    mqtt_persistence_statistics persisted;
+    CHECK_FAILS(mqtt_broker_persistence_stats(NULL, &persisted), MQTT_STATUS_NULL_ARGUMENT);
     mqtt_broker_free(NULL);
 
-    /* Stop before start, wait while not running, then a stopped broker cannot start. */
+    /* Stop before start, wait while not running, then a stopped broker starts again. */
     broker = mqtt_broker_new("0", NULL);
     CHECK(broker != NULL);
     if (broker == NULL) {
@@ -493,6 +500,9 @@ static void check_broker_life_cycle(void) {
     }
     CHECK(mqtt_broker_port(broker) == 0);
     CHECK_FAILS(mqtt_broker_stats(broker, NULL), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_persistence_stats(broker, NULL), MQTT_STATUS_NULL_ARGUMENT);
+    /* Without a persistence file there is nothing to report. */
+    CHECK_FAILS(mqtt_broker_persistence_stats(broker, &persisted), MQTT_STATUS_INVALID_STATE);
     /* Without password or ACL files, a reload has nothing to read. */
     CHECK_OK(mqtt_broker_reload(broker));
     /* Publishing into a broker that is not running is allowed. */
@@ -525,7 +535,10 @@ static void check_broker_life_cycle(void) {
     CHECK_OK(mqtt_broker_stop(broker));
     CHECK_OK(mqtt_broker_stop(broker));
     CHECK_OK(mqtt_broker_wait(broker));
-    CHECK_FAILS(mqtt_broker_start(broker), MQTT_STATUS_INVALID_STATE);
+    /* A stopped broker starts again, on a port of its own choosing again. */
+    CHECK_OK(mqtt_broker_start(broker));
+    CHECK(mqtt_broker_port(broker) != 0);
+    CHECK_OK(mqtt_broker_stop(broker));
     mqtt_broker_free(broker);
 
     /* Start, start again, a second broker on the same port, double stop, wait after stop. */

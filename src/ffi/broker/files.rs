@@ -26,13 +26,14 @@ fn file_error(error: ConfigError) -> FfiError {
     FfiError::new(status, error.to_string())
 }
 
-/// Reads a mosquitto.conf (and its `include_dir`s) and applies what it says: one listener
-/// (`listener PORT [ADDRESS]` or `port` / `bind_address`, with `max_connections`),
-/// `allow_anonymous`, `password_file`, `acl_file`, `max_queued_messages`,
-/// `max_inflight_messages`, `max_packet_size`, `message_size_limit`, `max_keepalive`,
-/// `sys_interval`. Keywords mosquitto knows but
-/// this broker does not support yet (a second listener, TLS or WebSocket listeners,
-/// `persistence true`, bridges) are refused. Settings made before are kept unless the file
+/// Reads a mosquitto.conf (and its `include_dir`s) and applies what it says: its listeners
+/// (`listener PORT [ADDRESS]` or `port` / `bind_address`, with `max_connections`, `protocol
+/// mqtt|websockets`, `certfile`, `keyfile`, `cafile`, `require_certificate`,
+/// `use_identity_as_username`), `allow_anonymous`, `password_file`, `acl_file`,
+/// `max_queued_messages`, `max_inflight_messages`, `max_packet_size`, `message_size_limit`,
+/// `max_keepalive`, `sys_interval`, and `persistence true` with `persistence_location`,
+/// `persistence_file` and `autosave_interval` (see `mqtt_broker_options_set_persistence`).
+/// Keywords mosquitto knows but this broker does not support yet (bridges) are refused. Settings made before are kept unless the file
 /// changes them; setters called after override it. Blocks while reading the files.
 ///
 /// Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT`, `MQTT_STATUS_INVALID_UTF8`,

@@ -9,6 +9,7 @@
 //! - `callbacks`: the named adapters (`c_authenticator`, `c_authorizer`, `c_event_hook`) that
 //!   turn a C function pointer and its `userdata` into the broker's Rust hooks;
 //! - `listeners`: several listeners per broker, TLS options and certificate reload;
+//! - `persistence`: the persistence file, its sync mode and statistics;
 //! - `server`: creating, starting, stopping and querying a broker.
 
 #![allow(non_camel_case_types, reason = "C API types carry their C names")]
@@ -19,6 +20,7 @@ mod host;
 mod listeners;
 mod options;
 mod options_v5;
+mod persistence;
 mod server;
 
 pub use files::*;
@@ -26,6 +28,7 @@ pub use host::*;
 pub use listeners::*;
 pub use options::*;
 pub use options_v5::*;
+pub use persistence::*;
 pub use server::*;
 
 use std::ffi::{c_char, c_int, c_void};

@@ -12,7 +12,7 @@ use super::{
     mqtt_broker, mqtt_broker_client_callback, mqtt_broker_options, mqtt_broker_statistics,
     mqtt_client_info,
 };
-use crate::broker::{Broker, BrokerOptions, BrokerState, Listener, PublishError};
+use crate::broker::{Broker, BrokerOptions, BrokerState, Listener, PublishError, StoreError};
 
 fn port_arg(port: &str) -> Result<u16, FfiError> {
     port.trim().parse::<u16>().map_err(|_| {
@@ -68,8 +68,10 @@ pub unsafe extern "C" fn mqtt_broker_new(
 ///
 /// Returns `MQTT_STATUS_OK`; `MQTT_STATUS_ADDRESS_IN_USE` if the port is taken;
 /// `MQTT_STATUS_RESOLVE` or `MQTT_STATUS_IO` if the address cannot be resolved or bound;
-/// `MQTT_STATUS_ALREADY_RUNNING` if it is running; `MQTT_STATUS_INVALID_STATE` if it was stopped
-/// (a stopped broker cannot be restarted); `MQTT_STATUS_NULL_ARGUMENT` for NULL.
+/// `MQTT_STATUS_ALREADY_RUNNING` if it is running; `MQTT_STATUS_PERSISTENCE` if the
+/// persistence file cannot be used (the message names it); `MQTT_STATUS_NULL_ARGUMENT` for
+/// NULL. A stopped broker starts again, with the sessions, subscriptions and retained messages
+/// it had (and, with persistence, those of the file the first start read).
 ///
 /// # Safety
 /// `broker` is NULL or a live broker.
@@ -86,14 +88,12 @@ pub unsafe extern "C" fn mqtt_broker_start(broker: *mut mqtt_broker) -> mqtt_sta
                     "the broker is already running",
                 ));
             }
-            BrokerState::Stopped => {
-                return Err(FfiError::new(
-                    mqtt_status::InvalidState,
-                    "the broker was stopped; a stopped broker cannot be restarted",
-                ));
-            }
+            BrokerState::Stopped => {}
         }
         broker.start().map_err(|e| {
+            if let Some(store) = e.get_ref().and_then(|e| e.downcast_ref::<StoreError>()) {
+                return FfiError::new(mqtt_status::Persistence, store.to_string());
+            }
             let address = format!(
                 "{}:{}",
                 broker.options().bind_address,
@@ -121,8 +121,9 @@ pub unsafe extern "C" fn mqtt_broker_port(broker: *const mqtt_broker) -> u16 {
 }
 
 /// Stops the broker: closes the listening socket and every client connection (no wills are
-/// published), and blocks until all its threads have finished. Stored sessions and retained
-/// messages are discarded with the broker. Idempotent: stopping a stopped or never-started
+/// published), and blocks until all its threads have finished. Sessions, subscriptions and
+/// retained messages stay for a later `mqtt_broker_start`; with persistence they are committed
+/// to the file and it is closed, so another broker may open it. Idempotent: stopping a stopped or never-started
 /// broker returns `MQTT_STATUS_OK` at once. Called from one of the broker's own callbacks it
 /// starts the stop and returns at once (a thread cannot wait for itself).
 ///
