@@ -390,8 +390,11 @@ fn browser_round_trip(protocol_level: u8) {
         "connections: {:?}",
         record.lock().connected
     );
-    // The retained message, the page's three and the one from Rust.
-    assert_eq!(broker.stats().messages_received, 5);
+    // The retained message, the page's three and the one from Rust; the browser's upgrade and
+    // frames were refused nowhere.
+    let stats = broker.stats();
+    assert_eq!(stats.messages_received, 5);
+    assert_eq!(stats.websocket_refused, 0);
     broker.stop();
 }
 
