@@ -736,6 +736,18 @@ typedef struct {
      * an absent client.
      */
     uint64_t messages_dropped;
+    /**
+     * TLS handshakes that failed on a TLS (or WebSocket over TLS) listener: not TLS at all, a
+     * client certificate untrusted, expired or missing where required, or not finished within
+     * the connect timeout.
+     */
+    uint64_t tls_handshakes_failed;
+    /**
+     * WebSocket connections refused or closed for breaking the protocol: an upgrade refused
+     * (path, subprotocol, origin) or not finished within the connect timeout, a text frame, a
+     * malformed frame or one above the maximum packet size.
+     */
+    uint64_t websocket_refused;
 } mqtt_broker_statistics;
 
 /**

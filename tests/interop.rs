@@ -1,6 +1,6 @@
 //! Test binary `interop`: peers this project did not write — mosquitto and its command-line
-//! clients, Python paho-mqtt and the rumqttc crate — against this crate's broker and client, in
-//! MQTT 3.1.1, 3.1 and 5.0.
+//! clients, Python paho-mqtt, the rumqttc crate and MQTT.js in headless Chromium — against this
+//! crate's broker and client, in MQTT 3.1.1, 3.1 and 5.0.
 
 mod common;
 mod fixture;
@@ -14,6 +14,7 @@ mod tls_support;
 
 mod interop {
     mod broker_tls;
+    mod browser;
     mod client_mosquitto;
     mod client_v5;
     mod mosquitto_clients;

@@ -189,6 +189,8 @@ class _BrokerStatistics(ctypes.Structure):
             "messages_received",
             "messages_sent",
             "messages_dropped",
+            "tls_handshakes_failed",
+            "websocket_refused",
         )
     ]
 

@@ -56,6 +56,7 @@ pub(crate) fn read_connect(runtime: &Runtime, mut io: Io) -> Option<(Io, Connect
 /// The next packet from a connection that has no thread waker yet, read before `deadline`:
 /// `Err(Some(error))` for a malformed one, `Err(None)` when the connection closed, the deadline
 /// passed or the broker is stopping.
+/// A TLS handshake or WebSocket upgrade the deadline cut short is counted in the broker's stats.
 pub(crate) fn read_packet(
     runtime: &Runtime,
     io: &mut Io,
@@ -67,6 +68,7 @@ pub(crate) fn read_packet(
         }
         loop {
             if Instant::now() >= deadline {
+                io.count_unfinished_handshake();
                 return Err(None);
             }
             let wake_at = deadline.min(Instant::now() + STOP_CHECK);

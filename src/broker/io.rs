@@ -8,6 +8,10 @@
 //! output to rustls and writes the records. On a WebSocket listener the (plain or TLS) bytes
 //! carry the HTTP upgrade and then frames ([`super::websocket`]). The rest of the broker sees
 //! MQTT bytes whatever the listener.
+//!
+//! A connection that the TLS layer refuses during its handshake, or the WebSocket layer refuses
+//! (its upgrade, or a frame), is counted once in the broker's stats (`tls_handshakes_failed`,
+//! `websocket_refused`), as is one whose handshake or upgrade the connect timeout cut short.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -17,6 +21,7 @@ use std::time::Instant;
 
 use rustls::{ServerConfig, ServerConnection};
 
+use super::stats::Counters;
 use super::websocket::WebSocketLayer;
 use crate::protocol::{Connect, DecodeError, Decoder, Packet, ProtocolLevel};
 use crate::socket::{FdStream, Ready, poll2, read_into_spare, timeout_ms};
@@ -76,6 +81,31 @@ fn read_tls_into(
     Ok((plaintext, end_of_stream))
 }
 
+/// Whether a failed read of TLS records refused the handshake: rustls rejected what arrived
+/// (not TLS, a bad record, a client certificate it does not accept, the client's fatal alert)
+/// before the handshake was over.
+fn refused_handshake(read: &io::Result<(usize, bool)>, tls: &ServerConnection) -> bool {
+    matches!(read, Err(e) if e.kind() == io::ErrorKind::InvalidData) && tls.is_handshaking()
+}
+
+/// Which layer refused a connection, for the broker's stats.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    TlsHandshake,
+    WebSocket,
+}
+
+/// Counts a refusal in the counters `refusals` holds, and takes them: a connection counts once.
+fn count_refusal(refusals: &mut Option<Arc<Counters>>, refusal: Refusal) {
+    if let Some(counters) = refusals.take() {
+        let counter = match refusal {
+            Refusal::TlsHandshake => &counters.tls_handshakes_failed,
+            Refusal::WebSocket => &counters.websocket_refused,
+        };
+        Counters::add(counter, 1);
+    }
+}
+
 /// What the first bytes a client sent amount to.
 pub(crate) enum FirstPacket {
     Connect(Box<Connect>),
@@ -106,6 +136,9 @@ pub(crate) struct Io {
     identity_as_username: bool,
     /// The WebSocket layer of a connection accepted on a WebSocket listener.
     ws: Option<Box<WebSocketLayer>>,
+    /// The broker's counters, where a connection of a TLS or WebSocket listener counts the
+    /// refusal that ends it; `None` on a plain listener and once counted.
+    refusals: Option<Arc<Counters>>,
 }
 
 impl Io {
@@ -129,6 +162,7 @@ impl Io {
             tls: None,
             identity_as_username: false,
             ws: None,
+            refusals: None,
         })
     }
 
@@ -147,6 +181,22 @@ impl Io {
         let connection = ServerConnection::new(config).map_err(io::Error::other)?;
         io.tls = Some(Box::new(connection));
         Ok(io)
+    }
+
+    /// Counts in `counters` a refusal by the connection's TLS or WebSocket layer (see the module
+    /// documentation).
+    pub fn count_refusals_in(&mut self, counters: Arc<Counters>) {
+        self.refusals = Some(counters);
+    }
+
+    /// Counts a TLS handshake or WebSocket upgrade still under way as failed, for a connection
+    /// about to be closed because its connect timeout ran out.
+    pub fn count_unfinished_handshake(&mut self) {
+        if self.tls.as_ref().is_some_and(|t| t.is_handshaking()) {
+            count_refusal(&mut self.refusals, Refusal::TlsHandshake);
+        } else if self.ws.as_ref().is_some_and(|w| w.is_upgrading()) {
+            count_refusal(&mut self.refusals, Refusal::WebSocket);
+        }
     }
 
     /// Makes [`Io::certificate_identity`] the connection's user name (mosquitto's
@@ -304,8 +354,11 @@ impl Io {
         let Some(tls) = self.tls.as_deref_mut() else {
             return Err(io::ErrorKind::Unsupported.into());
         };
-        let (plaintext, end_of_stream) =
-            read_tls_into(tls, self.fd, &mut self.input, &mut self.traffic.0)?;
+        let read = read_tls_into(tls, self.fd, &mut self.input, &mut self.traffic.0);
+        if refused_handshake(&read, tls) {
+            count_refusal(&mut self.refusals, Refusal::TlsHandshake);
+        }
+        let (plaintext, end_of_stream) = read?;
         self.write_tls()?;
         match (plaintext, end_of_stream) {
             (0, true) => Ok(0),
@@ -324,7 +377,13 @@ impl Io {
         // The transport's bytes go straight into the buffer the WebSocket layer reads from.
         let incoming = ws.incoming();
         let end_of_stream = match self.tls.as_deref_mut() {
-            Some(tls) => read_tls_into(tls, self.fd, incoming, &mut self.traffic.0)?.1,
+            Some(tls) => {
+                let read = read_tls_into(tls, self.fd, incoming, &mut self.traffic.0);
+                if refused_handshake(&read, tls) {
+                    count_refusal(&mut self.refusals, Refusal::TlsHandshake);
+                }
+                read?.1
+            }
             None => {
                 incoming.reserve(self.read_chunk);
                 match read_into_spare(self.fd, incoming) {
@@ -339,6 +398,9 @@ impl Io {
             }
         };
         let received = ws.receive(&mut self.input);
+        if received.is_err() {
+            count_refusal(&mut self.refusals, Refusal::WebSocket);
+        }
         // The upgrade response, pongs or an HTTP refusal go out whatever happened.
         self.flush_websocket()?;
         match received? {

@@ -105,13 +105,13 @@ fn accept_all(runtime: &Arc<Runtime>, listener: &Bound) {
             // CONNACK 0x03, server unavailable — in plain MQTT: a TLS or WebSocket client would
             // first need a handshake, which a full broker does not spend work on: closed.
             if listener.is_plain()
-                && let Ok(io) = listener.io(stream, state.options.max_packet_size)
+                && let Ok(io) = listener.io(stream, state.options.max_packet_size, &state.counters)
             {
                 refuse(runtime, io, ReasonCode::SERVER_UNAVAILABLE);
             }
             continue;
         }
-        let io = match listener.io(stream, state.options.max_packet_size) {
+        let io = match listener.io(stream, state.options.max_packet_size, &state.counters) {
             Ok(io) => io,
             Err(_) => continue,
         };

@@ -10,6 +10,7 @@ use parking_lot::RwLock;
 use rustls::ServerConfig;
 
 use super::io::Io;
+use super::stats::Counters;
 use super::websocket::{WebSocketLayer, WebSocketOptions};
 use crate::tls::{ServerTls, TlsError};
 
@@ -150,8 +151,14 @@ pub(crate) struct Bound {
 }
 
 impl Bound {
-    /// The `Io` of a socket this listener accepted.
-    pub fn io(&self, stream: TcpStream, max_packet_size: usize) -> io::Result<Io> {
+    /// The `Io` of a socket this listener accepted; on a TLS or WebSocket listener it counts its
+    /// refusal, if any, in `counters`.
+    pub fn io(
+        &self,
+        stream: TcpStream,
+        max_packet_size: usize,
+        counters: &Arc<Counters>,
+    ) -> io::Result<Io> {
         let mut io = match &self.tls {
             None => Io::new(stream, max_packet_size)?,
             Some(slot) => {
@@ -163,6 +170,9 @@ impl Bound {
         };
         if let Some(options) = &self.websocket {
             io.set_websocket(WebSocketLayer::new(Arc::clone(options), max_packet_size));
+        }
+        if !self.is_plain() {
+            io.count_refusals_in(Arc::clone(counters));
         }
         Ok(io)
     }

@@ -252,7 +252,8 @@ impl Parking {
         for token in due {
             // [MQTT-3.1.0-1] gives no time limit, but a socket that never sends CONNECT must not
             // hold a descriptor forever: past the connect timeout it is closed.
-            if self.take_greeting(token).is_some() {
+            if let Some(mut greeting) = self.take_greeting(token) {
+                greeting.io.count_unfinished_handshake();
                 runtime.live_connections.fetch_sub(1, Ordering::AcqRel);
                 continue;
             }

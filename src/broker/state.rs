@@ -26,7 +26,8 @@ pub(crate) struct State {
     pub options: BrokerOptions,
     /// The password and ACL files in force: those of `options` until a reload replaces them.
     pub service_files: ServiceFiles,
-    pub counters: Counters,
+    /// Shared with the connections of TLS and WebSocket listeners, which count their refusals.
+    pub counters: Arc<Counters>,
     /// Sessions by client id. Lock order: this lock, then a session's lock; never the reverse.
     pub sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
     /// Never held while taking a session's lock.
@@ -49,7 +50,7 @@ impl State {
                 options.acl_file.clone(),
             ),
             options,
-            counters: Counters::default(),
+            counters: Arc::default(),
             sessions: Mutex::new(HashMap::new()),
             subscriptions: RwLock::new(SubscriptionTree::default()),
             retained: RwLock::new(RetainedStore::default()),

@@ -28,6 +28,16 @@ pub struct BrokerStats {
     /// Bytes read from and written to client sockets after their CONNECT.
     pub bytes_received: u64,
     pub bytes_sent: u64,
+    /// TLS handshakes that failed on a TLS or WebSocket-over-TLS listener: refused by the TLS
+    /// layer (plaintext or garbage instead of TLS, a client certificate untrusted, expired or
+    /// missing where required, the client's own fatal alert) or not finished within the connect
+    /// timeout. A client that closes the socket mid-handshake is not counted.
+    pub tls_handshakes_failed: u64,
+    /// WebSocket connections refused or closed for breaking the protocol: an upgrade refused
+    /// (another path, no `mqtt` subprotocol, an origin not allowed, not an upgrade request at
+    /// all) or not finished within the connect timeout, and, once open, a text frame, a
+    /// malformed frame or one above the maximum packet size (MQTT 5.0 section 6).
+    pub websocket_refused: u64,
 }
 
 #[derive(Debug, Default)]
@@ -41,6 +51,8 @@ pub(crate) struct Counters {
     pub clients_maximum: AtomicU64,
     pub bytes_received: AtomicU64,
     pub bytes_sent: AtomicU64,
+    pub tls_handshakes_failed: AtomicU64,
+    pub websocket_refused: AtomicU64,
 }
 
 impl Counters {
@@ -72,6 +84,8 @@ impl Counters {
             clients_maximum: get(&self.clients_maximum),
             bytes_received: get(&self.bytes_received),
             bytes_sent: get(&self.bytes_sent),
+            tls_handshakes_failed: get(&self.tls_handshakes_failed),
+            websocket_refused: get(&self.websocket_refused),
         }
     }
 }

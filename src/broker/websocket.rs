@@ -298,6 +298,11 @@ impl WebSocketLayer {
         }
     }
 
+    /// Whether the upgrade request has not been answered yet.
+    pub fn is_upgrading(&self) -> bool {
+        matches!(self.state, Some(State::Handshaking(_)))
+    }
+
     /// The bytes waiting to be written to the transport.
     pub fn outgoing(&mut self) -> &mut Vec<u8> {
         &mut self.pipe().outgoing

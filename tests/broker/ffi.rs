@@ -219,6 +219,10 @@ fn publish_and_stats() {
         assert_eq!(stats.retained_messages, 1);
         assert_eq!(stats.messages_received, 2);
         assert_eq!(
+            (stats.tls_handshakes_failed, stats.websocket_refused),
+            (0, 0)
+        );
+        assert_eq!(
             mqtt_broker_stats(broker, ptr::null_mut()),
             mqtt_status::NullArgument
         );

@@ -1,6 +1,7 @@
 //! TLS listeners: a broker with a plain and a TLS listener sharing one set of sessions, client
-//! certificates (required, and the identity as user name), hostile input on the TLS port, a
-//! stalled handshake, and certificate reload with clients connected. The test's own client is
+//! certificates (required, and the identity as user name; missing, expired and untrusted ones
+//! refused), hostile input on the TLS port, a stalled handshake, each failed handshake counted
+//! once in the broker's stats, and certificate reload with clients connected. The test's own client is
 //! rustls over a TcpStream speaking raw MQTT packets; the certificates are made here with rcgen.
 
 use std::io::{ErrorKind, Read, Write};
@@ -14,8 +15,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
 use crate::common::{RawClient, connect_packet, publish, subscribe};
-use crate::fixture::READ_TIMEOUT;
-use mqtt::broker::{Access, Broker, BrokerOptions, Listener};
+use crate::fixture::{READ_TIMEOUT, eventually};
+use mqtt::broker::{Access, Broker, BrokerOptions, BrokerStats, Listener};
 use mqtt::protocol::{Decoder, Packet, QoS, QosPid, ReasonCode};
 use mqtt::tls::{ClientAuth, Pem, ServerTls};
 
@@ -42,10 +43,21 @@ impl Authority {
     /// A leaf certificate for `names` (DNS names or IP addresses) with Common Name `cn`:
     /// (certificate PEM, key PEM).
     pub(super) fn issue(&self, cn: &str, names: &[&str]) -> (Vec<u8>, Vec<u8>) {
+        self.issue_with(cn, names, |_| {})
+    }
+
+    /// [`Authority::issue`] with `adjust` applied to the certificate's parameters first.
+    fn issue_with(
+        &self,
+        cn: &str,
+        names: &[&str],
+        adjust: impl FnOnce(&mut CertificateParams),
+    ) -> (Vec<u8>, Vec<u8>) {
         let mut params =
             CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
                 .unwrap();
         params.distinguished_name.push(DnType::CommonName, cn);
+        adjust(&mut params);
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
         (cert.pem().into_bytes(), key.serialize_pem().into_bytes())
@@ -103,6 +115,29 @@ pub(super) fn client_config(ca_pem: &[u8], identity: Option<(&[u8], &[u8])>) -> 
     Arc::new(config)
 }
 
+/// After one bad input: waits until `counter` of the broker's stats reads `expected`, lets
+/// `bystander` show that a client connected before still publishes and receives, and checks
+/// that the counter moved no further (the refusal was counted exactly once).
+pub(super) fn counted_once(
+    broker: &Broker,
+    counter: fn(&BrokerStats) -> u64,
+    expected: u64,
+    bystander: impl FnOnce(),
+) {
+    eventually(&format!("the refusal counted ({expected})"), || {
+        counter(&broker.stats()) == expected
+    });
+    bystander();
+    assert_eq!(counter(&broker.stats()), expected, "counted more than once");
+}
+
+/// A client certificate and its key, as PEM.
+type Identity<'a> = (&'a [u8], &'a [u8]);
+
+fn tls_failures(stats: &BrokerStats) -> u64 {
+    stats.tls_handshakes_failed
+}
+
 /// An MQTT client over rustls, speaking raw packets.
 struct TlsClient {
     stream: StreamOwned<ClientConnection, TcpStream>,
@@ -153,6 +188,16 @@ impl TlsClient {
             other => panic!("expected CONNACK, got {other:?}"),
         }
     }
+
+    /// Publishes `payload` at QoS 0 to `topic`, which the client subscribed to, and receives it
+    /// back.
+    fn echo(&mut self, topic: &str, payload: &[u8]) {
+        self.send(&publish(topic, payload, QosPid::AtMostOnce, false));
+        match self.recv().unwrap() {
+            Packet::Publish(p) => assert_eq!((p.topic.as_str(), &p.payload[..]), (topic, payload)),
+            other => panic!("expected PUBLISH, got {other:?}"),
+        }
+    }
 }
 
 /// A plain and a TLS listener serve one broker: a subscriber over TLS receives what a plain
@@ -185,9 +230,11 @@ fn tls_and_plain_listeners_share_one_broker() {
     broker.stop();
 }
 
-/// With `require_certificate`, a client without a certificate fails the handshake; one with a
-/// certificate from the CA connects, and with `use_identity_as_username` its Common Name is the
-/// user name the authorizer sees (mosquitto's listener options).
+/// With `require_certificate`, a client without a certificate, with an expired one, or with one
+/// from another CA fails the handshake, each counted once in `tls_handshakes_failed` while a
+/// client with a good certificate goes on publishing and receiving; one with a certificate from
+/// the CA connects, and with `use_identity_as_username` its Common Name is the user name the
+/// authorizer sees (mosquitto's listener options).
 #[test]
 fn client_certificates_are_required_and_name_the_user() {
     let ca = Authority::new("test CA");
@@ -204,13 +251,6 @@ fn client_certificates_are_required_and_name_the_user() {
         });
     let (broker, _, secure) = start(tls, options);
 
-    let anonymous = TlsClient::open(secure, client_config(&ca.pem(), None))
-        .and_then(|mut c| c.connect("no-cert"));
-    assert!(
-        anonymous.is_err(),
-        "no certificate, no connection: {anonymous:?}"
-    );
-
     let (cert, key) = ca.issue("device-17", &[]);
     let config = client_config(&ca.pem(), Some((&cert, &key)));
     let mut client = TlsClient::open(secure, config).unwrap();
@@ -222,17 +262,39 @@ fn client_certificates_are_required_and_name_the_user() {
         [Some("device-17".to_owned())]
     );
 
-    // A certificate from another CA is refused too.
+    let (expired_cert, expired_key) = ca.issue_with("expired", &[], |params| {
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    });
     let other = Authority::new("other CA");
-    let (cert, key) = other.issue("intruder", &[]);
-    let stranger = TlsClient::open(secure, client_config(&ca.pem(), Some((&cert, &key))))
-        .and_then(|mut c| c.connect("stranger"));
-    assert!(stranger.is_err());
+    let (stranger_cert, stranger_key) = other.issue("intruder", &[]);
+    let refused: [(&str, Option<Identity>); 3] = [
+        ("no certificate", None),
+        (
+            "an expired certificate",
+            Some((&expired_cert, &expired_key)),
+        ),
+        (
+            "a certificate from another CA",
+            Some((&stranger_cert, &stranger_key)),
+        ),
+    ];
+    for (n, (what, identity)) in refused.into_iter().enumerate() {
+        let attempt = TlsClient::open(secure, client_config(&ca.pem(), identity))
+            .and_then(|mut c| c.connect("refused"));
+        assert!(attempt.is_err(), "{what}: no connection, got {attempt:?}");
+        counted_once(&broker, tls_failures, n as u64 + 1, || {
+            client.echo("a/b", what.as_bytes());
+        });
+    }
+    assert_eq!(broker.stats().clients_connected, 1);
     broker.stop();
 }
 
 /// Plaintext MQTT and random bytes sent to the TLS port close that connection only; a client
-/// that opens the socket and never completes the handshake is dropped at the connect timeout.
+/// that starts a handshake and never completes it is dropped at the connect timeout. Each is
+/// counted once in `tls_handshakes_failed`, and clients connected before go on publishing and
+/// receiving, over TLS and plain TCP.
 #[test]
 fn bad_input_on_the_tls_port_closes_only_that_connection() {
     let ca = Authority::new("test CA");
@@ -243,38 +305,46 @@ fn bad_input_on_the_tls_port_closes_only_that_connection() {
     let (broker, plain, secure) = start(server_tls(&ca), options);
     let mut good = TlsClient::open(secure, client_config(&ca.pem(), None)).unwrap();
     assert_eq!(good.connect("good").unwrap(), ReasonCode::SUCCESS);
+    good.send(&subscribe(1, &[("good/#", QoS::AtMostOnce)]));
+    assert!(matches!(good.recv().unwrap(), Packet::Suback(_)));
+    let mut raw = RawClient::clean(plain, "plain");
+    raw.subscribe_ok(1, &[("plain/#", QoS::AtMostOnce)]);
+    assert_eq!(broker.stats().tls_handshakes_failed, 0, "good handshakes");
 
-    let mut plaintext = TcpStream::connect(("127.0.0.1", secure)).unwrap();
-    plaintext.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
-    plaintext
-        .write_all(
-            &Packet::Connect(connect_packet("plain", true))
-                .to_bytes()
-                .unwrap(),
-        )
+    let plaintext_connect = Packet::Connect(connect_packet("plain", true))
+        .to_bytes()
         .unwrap();
-    let mut garbage = TcpStream::connect(("127.0.0.1", secure)).unwrap();
-    garbage.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
-    garbage
-        .write_all(&[0x16, 0x03, 0x01, 0xff, 0xff, 1, 2, 3])
-        .unwrap();
-    let stalled = TcpStream::connect(("127.0.0.1", secure)).unwrap();
-    stalled.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
-    for (name, mut socket) in [
-        ("plaintext", plaintext),
-        ("garbage", garbage),
-        ("stalled", stalled),
-    ] {
+    let inputs: [(&str, &[u8]); 3] = [
+        ("plaintext", &plaintext_connect),
+        // A handshake record claiming more than TLS allows.
+        ("garbage", &[0x16, 0x03, 0x01, 0xff, 0xff, 1, 2, 3]),
+        // The header of a ClientHello record whose 80 bytes never come.
+        ("stalled", &[0x16, 0x03, 0x01, 0x00, 0x50]),
+    ];
+    for (n, (name, input)) in inputs.into_iter().enumerate() {
+        let mut socket = TcpStream::connect(("127.0.0.1", secure)).unwrap();
+        socket.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        socket.write_all(input).unwrap();
         let started = Instant::now();
         let mut sink = Vec::new();
         // An alert at most, then end of stream.
         let _ = socket.read_to_end(&mut sink);
         assert!(sink.len() < 64, "{name}: {} bytes back", sink.len());
         assert!(started.elapsed() < READ_TIMEOUT, "{name} was not closed");
+        counted_once(&broker, tls_failures, n as u64 + 1, || {
+            good.echo("good/after", name.as_bytes());
+            raw.send(&publish(
+                "plain/after",
+                name.as_bytes(),
+                QosPid::AtMostOnce,
+                false,
+            ));
+            assert_eq!(&raw.recv_publish().payload[..], name.as_bytes());
+        });
     }
     good.send(&Packet::Pingreq);
     assert_eq!(good.recv().unwrap(), Packet::Pingresp);
-    RawClient::clean(plain, "still-plain").disconnect();
+    raw.disconnect();
     broker.stop();
 }
 

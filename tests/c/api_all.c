@@ -982,6 +982,8 @@ static void check_round_trip(void) {
     CHECK(stats.retained_messages == 2); /* api/async and api/host */
     CHECK(stats.messages_received >= 10);
     CHECK(stats.messages_sent >= 10);
+    CHECK(stats.tls_handshakes_failed == 0); /* no TLS listener */
+    CHECK(stats.websocket_refused == 0);     /* no WebSocket listener */
     CHECK_OK(mqtt_broker_publish(broker, "api/host", NULL, 0, 0, true)); /* clears it */
     CHECK(receive_until(sub, &sub_inbox, 11));
     CHECK_OK(mqtt_broker_stats(broker, &stats));

@@ -346,6 +346,8 @@ with libmqtt.Broker(options=libmqtt.BrokerOptions(authenticator=raising_authenti
         stats = broker.stats()
         check(stats["clients_connected"] == 1, f"one client connected: {stats}")
         check(stats["subscriptions"] == 20, f"20 subscriptions: {stats}")
+        check(stats["tls_handshakes_failed"] == 0, f"no TLS listener, no failure: {stats}")
+        check(stats["websocket_refused"] == 0, f"no WebSocket listener, no refusal: {stats}")
         connection.disconnect()
         check(not connection.connected, "disconnected")
         try:

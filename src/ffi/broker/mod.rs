@@ -186,6 +186,14 @@ pub struct mqtt_broker_statistics {
     /// Messages discarded: a session's queue was full (slow or absent subscriber), or QoS 0 for
     /// an absent client.
     pub messages_dropped: u64,
+    /// TLS handshakes that failed on a TLS (or WebSocket over TLS) listener: not TLS at all, a
+    /// client certificate untrusted, expired or missing where required, or not finished within
+    /// the connect timeout.
+    pub tls_handshakes_failed: u64,
+    /// WebSocket connections refused or closed for breaking the protocol: an upgrade refused
+    /// (path, subprotocol, origin) or not finished within the connect timeout, a text frame, a
+    /// malformed frame or one above the maximum packet size.
+    pub websocket_refused: u64,
 }
 
 /// Decides whether a client may connect. Returns an `mqtt_auth_result` value as an `int`.

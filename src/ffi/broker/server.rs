@@ -241,6 +241,8 @@ pub unsafe extern "C" fn mqtt_broker_stats(
             messages_received: s.messages_received,
             messages_sent: s.messages_sent,
             messages_dropped: s.messages_dropped,
+            tls_handshakes_failed: s.tls_handshakes_failed,
+            websocket_refused: s.websocket_refused,
         });
         Ok(())
     })
