@@ -19,6 +19,7 @@ mod interop {
     mod client_v5;
     mod mosquitto_clients;
     mod paho;
+    mod persistence;
     mod programs_tls;
     mod programs_v5;
     mod rumqttc;

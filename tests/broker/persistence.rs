@@ -374,3 +374,82 @@ fn an_unwritable_location_is_reported() {
     let error = broker.start().unwrap_err().to_string();
     assert!(error.contains("/nonexistent-directory/store.db"), "{error}");
 }
+
+/// A small tmpfs, unmounted when dropped; `None` where mounting is not allowed.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(name: &str, size: &str) -> Option<SmallDisk> {
+        let dir = store_dir(name);
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then_some(SmallDisk(dir))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A full disk: the message that cannot be stored is not acknowledged (the connection closes
+/// without PUBACK and its publisher sends it again elsewhere), later QoS 1 messages are refused
+/// the same way, QoS 0 traffic goes on, and every message acknowledged before is in the file.
+#[test]
+fn a_full_disk_refuses_what_it_cannot_store_and_loses_nothing_acknowledged() {
+    let Some(disk) = SmallDisk::mount("full", "768k") else {
+        eprintln!("SKIPPED: mounting a tmpfs needs root (or CAP_SYS_ADMIN)");
+        return;
+    };
+    let file = disk.0.join("store.db");
+    let broker = durable(&file);
+    let mut watcher = RawClient::clean(broker.port(), "watcher");
+    watcher.subscribe_ok(1, &[("live", QoS::AtMostOnce)]);
+    let mut publisher = RawClient::clean(broker.port(), "filler");
+    let mut acknowledged = 0;
+    let payload = [0x42u8; 16 * 1024];
+    for i in 0..200u16 {
+        let topic = format!("fill/{i}");
+        publisher.send(&publish(
+            &topic,
+            &payload,
+            QosPid::AtLeastOnce(pid(i + 1)),
+            true,
+        ));
+        match publisher.try_recv(Duration::from_secs(5)) {
+            Ok(Packet::Puback(_)) => acknowledged += 1,
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(_) => break,
+        }
+    }
+    assert!(acknowledged > 0 && acknowledged < 200, "{acknowledged}");
+    let stats = broker.persistence_stats().unwrap();
+    assert!(stats.failures >= 1, "{stats:?}");
+
+    let mut late = RawClient::clean(broker.port(), "late");
+    late.send(&publish(
+        "fill/late",
+        &payload,
+        QosPid::AtLeastOnce(pid(1)),
+        true,
+    ));
+    late.expect_closed(Duration::from_secs(5));
+    let mut talker = RawClient::clean(broker.port(), "talker");
+    talker.send(&publish("live", b"still", QosPid::AtMostOnce, false));
+    assert_eq!(watcher.recv_publish().payload.as_ref(), b"still");
+    drop(broker);
+
+    let copy = store_dir("full-copy").join("store.db");
+    std::fs::copy(&file, &copy).unwrap();
+    let broker = durable(&copy);
+    assert!(
+        broker.stats().retained_messages >= acknowledged,
+        "{} stored, {acknowledged} acknowledged",
+        broker.stats().retained_messages
+    );
+}

@@ -24,7 +24,7 @@ const PEER_TIMED_OUT: i32 = 3;
 /// paho_peer.py's exit status when the broker closed the connection.
 const PEER_LOST: i32 = 4;
 
-fn paho(port: u16, version: &str, command: &str, args: &[&str]) -> Command {
+pub(super) fn paho(port: u16, version: &str, command: &str, args: &[&str]) -> Command {
     let mut process = Command::new("python3");
     process
         .arg(paho_script())
@@ -40,7 +40,7 @@ fn paho(port: u16, version: &str, command: &str, args: &[&str]) -> Command {
 }
 
 /// paho_peer.py's line for a received message (payload "-" when empty).
-fn message(qos: QoS, retain: bool, topic: &str, payload: &[u8]) -> String {
+pub(super) fn message(qos: QoS, retain: bool, topic: &str, payload: &[u8]) -> String {
     let payload = if payload.is_empty() {
         "-".to_owned()
     } else {
@@ -55,7 +55,7 @@ fn message(qos: QoS, retain: bool, topic: &str, payload: &[u8]) -> String {
 
 /// Message lines grouped by QoS, each group in arrival order: paho hands a QoS 2 message to
 /// the application only at PUBREL, a round trip after a QoS 0 or 1 message sent after it.
-fn by_qos(lines: &[String]) -> [Vec<&str>; 3] {
+pub(super) fn by_qos(lines: &[String]) -> [Vec<&str>; 3] {
     let mut groups: [Vec<&str>; 3] = Default::default();
     for line in lines.iter().filter(|l| l.starts_with("message ")) {
         let qos: usize = line["message ".len()..][..1].parse().unwrap();
@@ -66,7 +66,7 @@ fn by_qos(lines: &[String]) -> [Vec<&str>; 3] {
 
 /// Starts a paho subscriber and waits until its SUBACK arrived; asserts the CONNACK's
 /// session-present flag and the granted QoS.
-fn paho_subscriber(
+pub(super) fn paho_subscriber(
     port: u16,
     version: &str,
     args: &[&str],
