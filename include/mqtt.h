@@ -531,6 +531,45 @@ typedef int (*mqtt_broker_authenticator)(void *userdata,
                                          size_t password_len);
 
 /**
+ * What a connecting client presents, for `mqtt_broker_authenticator_ex`. Every pointer is
+ * valid only during the call; strings are NUL-terminated UTF-8.
+ */
+typedef struct {
+    /**
+     * The client identifier (after the broker assigned one to an empty id).
+     */
+    const char *client_id;
+    /**
+     * NULL when the client sent no user name.
+     */
+    const char *username;
+    /**
+     * The password bytes (binary, not NUL-terminated); NULL when none was sent.
+     */
+    const uint8_t *password;
+    size_t password_len;
+    /**
+     * The peer's address as "ip:port" ("[ip6]:port" for IPv6).
+     */
+    const char *peer;
+    /**
+     * On a TLS listener that asks for client certificates: the verified certificate's Common
+     * Name (or whole subject); NULL otherwise.
+     */
+    const char *certificate_identity;
+    /**
+     * 3 (MQTT 3.1), 4 (3.1.1) or 5 (5.0).
+     */
+    uint8_t protocol_level;
+} mqtt_auth_request;
+
+/**
+ * Decides whether a client may connect, seeing all it presents (`mqtt_auth_request`). Returns
+ * an `mqtt_auth_result` value as an `int`.
+ */
+typedef int (*mqtt_broker_authenticator_ex)(void *userdata, const mqtt_auth_request *request);
+
+/**
  * Decides whether a client may publish to `topic` (a topic name) or subscribe with it (a topic
  * filter). Returning false refuses: a subscription gets return code 0x80 in SUBACK, a PUBLISH is
  * acknowledged as usual but not forwarded ([MQTT-3.3.5-2]). `username` is NULL when the client
@@ -1347,6 +1386,28 @@ mqtt_status mqtt_broker_options_set_park_idle_after_ms(mqtt_broker_options *opts
 mqtt_status mqtt_broker_options_set_authenticator(mqtt_broker_options *opts,
                                                   mqtt_broker_authenticator cb,
                                                   void *userdata);
+
+/**
+ * Sets an authenticator that also sees the client's address, its TLS certificate identity
+ * and protocol level (`mqtt_auth_request`), in place of any set by
+ * `mqtt_broker_options_set_authenticator` (and replaced by it: the last one set is used); NULL
+ * `cb` removes it. `cb` returns an `mqtt_auth_result` value as `mqtt_broker_authenticator`
+ * does; the request and its strings are valid only during the call.
+ *
+ * Threads: as for `mqtt_broker_options_set_authenticator`: `cb` runs on the connection's own
+ * thread, concurrently with other connections' callbacks, and may call
+ * `mqtt_broker_publish`, `mqtt_broker_stats`, `mqtt_broker_port` and `mqtt_broker_stop`; it
+ * must not call `mqtt_broker_free` or `mqtt_broker_wait` on its own broker.
+ *
+ * Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT` (NULL `opts`).
+ *
+ * # Safety
+ * `opts` is NULL or a live options object; `cb`, if not NULL, is safe to call with `userdata`
+ * from any thread for as long as a broker created from these options exists.
+ */
+mqtt_status mqtt_broker_options_set_authenticator_ex(mqtt_broker_options *opts,
+                                                     mqtt_broker_authenticator_ex cb,
+                                                     void *userdata);
 
 /**
  * Sets the authorizer, called for every topic filter in a SUBSCRIBE, every PUBLISH a client

@@ -215,6 +215,7 @@ fn authenticate(
                 password: connect.password.as_deref(),
                 peer,
                 certificate_identity: certificate.identity.as_deref(),
+                protocol_level: connect.protocol.level(),
             };
             match authenticate(&request) {
                 AuthResult::Accept => Ok(()),

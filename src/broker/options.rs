@@ -22,6 +22,8 @@ pub struct AuthRequest<'a> {
     /// On a TLS listener that asks for client certificates: the verified certificate's Common
     /// Name (or whole subject). With `use_identity_as_username` it is also `username`.
     pub certificate_identity: Option<&'a str>,
+    /// The protocol level the client speaks: 3 (MQTT 3.1), 4 (3.1.1) or 5 (5.0).
+    pub protocol_level: u8,
 }
 
 /// The authenticator's verdict, mapped onto CONNACK return codes (section 3.2.2.3).

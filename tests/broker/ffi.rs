@@ -297,6 +297,74 @@ fn authenticator_results_map_to_connack_codes() {
     }
 }
 
+/// What the extended authenticator saw, one line per CONNECT.
+static SEEN_REQUESTS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+unsafe extern "C" fn authenticate_ex(
+    _userdata: *mut c_void,
+    request: *const mqtt_auth_request,
+) -> c_int {
+    let request = unsafe { &*request };
+    let text = |p: *const c_char| {
+        (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_owned())
+    };
+    let password = (!request.password.is_null())
+        .then(|| unsafe { std::slice::from_raw_parts(request.password, request.password_len) });
+    SEEN_REQUESTS.lock().unwrap().push(format!(
+        "{} {:?} {:?} {} {:?} {}",
+        text(request.client_id).unwrap(),
+        text(request.username),
+        password,
+        text(request.peer).unwrap(),
+        text(request.certificate_identity),
+        request.protocol_level
+    ));
+    if password == Some(b"pw") {
+        mqtt_auth_result::Accept as c_int
+    } else {
+        mqtt_auth_result::BadCredentials as c_int
+    }
+}
+
+/// The extended authenticator gets the peer address and protocol level besides the
+/// credentials (and no certificate identity on a plain listener); its verdicts map as the
+/// plain one's.
+#[test]
+fn extended_authenticator_sees_the_peer() {
+    unsafe {
+        let opts = mqtt_broker_options_new();
+        assert_eq!(
+            mqtt_broker_options_set_authenticator_ex(opts, Some(authenticate_ex), ptr::null_mut()),
+            mqtt_status::Ok
+        );
+        let broker = new_broker(opts);
+        mqtt_broker_options_free(opts);
+        let port = mqtt_broker_port(broker);
+        let mut connect = connect_packet("ex-auth", true);
+        connect.username = Some("bob".to_owned());
+        connect.password = Some(b"pw".to_vec());
+        let (client, connack) = RawClient::connect_with(port, connect);
+        assert_eq!(connack.code, ConnectReturnCode::Accepted.to_reason());
+        let local = client.stream.local_addr().unwrap();
+        let (_, refused) = RawClient::connect_with(port, connect_packet("anonymous", true));
+        assert_eq!(
+            refused.code,
+            ConnectReturnCode::BadUsernameOrPassword.to_reason()
+        );
+        let seen = SEEN_REQUESTS.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert_eq!(
+            seen[0],
+            format!("ex-auth Some(\"bob\") Some([112, 119]) {local} None 4")
+        );
+        assert!(
+            seen[1].starts_with("anonymous None None 127.0.0.1:"),
+            "{seen:?}"
+        );
+        mqtt_broker_free(broker);
+    }
+}
+
 unsafe extern "C" fn authorize(
     _userdata: *mut c_void,
     client_id: *const c_char,

@@ -234,7 +234,7 @@ fn tls_and_plain_listeners_share_one_broker() {
 /// from another CA fails the handshake, each counted once in `tls_handshakes_failed` while a
 /// client with a good certificate goes on publishing and receiving; one with a certificate from
 /// the CA connects, and with `use_identity_as_username` its Common Name is the user name the
-/// authorizer sees (mosquitto's listener options).
+/// authorizer sees (mosquitto's listener options), and the authenticator is told it.
 #[test]
 fn client_certificates_are_required_and_name_the_user() {
     let ca = Authority::new("test CA");
@@ -244,10 +244,19 @@ fn client_certificates_are_required_and_name_the_user() {
     tls.use_identity_as_username = true;
     let users = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&users);
-    let options =
-        BrokerOptions::default().authorizer(move |_, user: Option<&str>, _, _: Access| {
+    let identities = Arc::new(Mutex::new(Vec::new()));
+    let authenticated = Arc::clone(&identities);
+    let options = BrokerOptions::default()
+        .authorizer(move |_, user: Option<&str>, _, _: Access| {
             seen.lock().unwrap().push(user.map(str::to_owned));
             true
+        })
+        .authenticator(move |request: &mqtt::broker::AuthRequest<'_>| {
+            authenticated
+                .lock()
+                .unwrap()
+                .push(request.certificate_identity.map(str::to_owned));
+            mqtt::broker::AuthResult::Accept
         });
     let (broker, _, secure) = start(tls, options);
 
@@ -259,6 +268,11 @@ fn client_certificates_are_required_and_name_the_user() {
     assert!(matches!(client.recv().unwrap(), Packet::Suback(_)));
     assert_eq!(
         users.lock().unwrap().as_slice(),
+        [Some("device-17".to_owned())]
+    );
+    // The authenticator is told the certificate's identity.
+    assert_eq!(
+        identities.lock().unwrap().as_slice(),
         [Some("device-17".to_owned())]
     );
 

@@ -375,6 +375,8 @@ static void check_broker_options(void) {
     CHECK_FAILS(mqtt_broker_options_set_acl_file(NULL, NULL), MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_broker_options_set_allow_anonymous(NULL, true), MQTT_STATUS_NULL_ARGUMENT);
     CHECK_OK(mqtt_broker_options_set_persistence(opts, NULL));
+    CHECK_OK(mqtt_broker_options_set_authenticator_ex(opts, NULL, NULL));
+    CHECK_FAILS(mqtt_broker_options_set_authenticator_ex(NULL, NULL, NULL), MQTT_STATUS_NULL_ARGUMENT);
     CHECK_OK(mqtt_broker_options_set_persistence_sync(opts, 0));
     CHECK_OK(mqtt_broker_options_set_persistence_sync(opts, 500));
     CHECK_FAILS(mqtt_broker_options_set_persistence(NULL, "x.db"), MQTT_STATUS_NULL_ARGUMENT);

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use super::super::args::UserData;
 use super::{
-    mqtt_access, mqtt_auth_reply, mqtt_auth_result, mqtt_auth_step, mqtt_broker_event,
-    mqtt_broker_event_kind, mqtt_disconnect_reason, mqtt_hook_reply, mqtt_hooked_message,
+    mqtt_access, mqtt_auth_reply, mqtt_auth_request, mqtt_auth_result, mqtt_auth_step,
+    mqtt_broker_event, mqtt_broker_event_kind, mqtt_disconnect_reason, mqtt_hook_reply,
+    mqtt_hooked_message,
 };
 use crate::broker::{
     Access, AuthRequest, AuthResult, AuthStep, AuthVerdict, Authenticator, Authorizer, BrokerEvent,
@@ -36,7 +37,7 @@ pub(super) fn c_authenticator(
         };
         // SAFETY: the setter's caller promised `cb` may be called with `userdata`
         // from any thread; every pointer is valid for the call.
-        let verdict = unsafe {
+        auth_result(unsafe {
             cb(
                 userdata.as_ptr(),
                 client_id.as_ptr(),
@@ -44,13 +45,49 @@ pub(super) fn c_authenticator(
                 password,
                 password_len,
             )
-        };
-        match verdict {
-            v if v == mqtt_auth_result::Accept as c_int => AuthResult::Accept,
-            v if v == mqtt_auth_result::BadCredentials as c_int => AuthResult::BadCredentials,
-            _ => AuthResult::NotAuthorized,
-        }
+        })
     })
+}
+
+/// A C authenticator that sees the whole [`AuthRequest`] (peer address, certificate
+/// identity, protocol level) as the broker's [`Authenticator`]; verdicts as
+/// [`c_authenticator`].
+pub(super) fn c_authenticator_ex(
+    cb: unsafe extern "C" fn(*mut c_void, *const mqtt_auth_request) -> c_int,
+    userdata: UserData,
+) -> Authenticator {
+    Arc::new(move |request: &AuthRequest<'_>| {
+        let client_id = callback_string(request.client_id);
+        let username = request.username.map(callback_string);
+        let peer = callback_string(&request.peer.to_string());
+        let identity = request.certificate_identity.map(callback_string);
+        let (password, password_len) = match request.password {
+            Some(p) => (p.as_ptr(), p.len()),
+            None => (ptr::null(), 0),
+        };
+        let c_request = mqtt_auth_request {
+            client_id: client_id.as_ptr(),
+            username: username.as_ref().map_or(ptr::null(), |u| u.as_ptr()),
+            password,
+            password_len,
+            peer: peer.as_ptr(),
+            certificate_identity: identity.as_ref().map_or(ptr::null(), |i| i.as_ptr()),
+            protocol_level: request.protocol_level,
+        };
+        // SAFETY: the setter's caller promised `cb` may be called with `userdata` from any
+        // thread; the request and every string it points to live for the call.
+        auth_result(unsafe { cb(userdata.as_ptr(), &c_request) })
+    })
+}
+
+/// The verdict a C authenticator returned; anything but accept or bad credentials refuses
+/// (fails closed).
+fn auth_result(verdict: c_int) -> AuthResult {
+    match verdict {
+        v if v == mqtt_auth_result::Accept as c_int => AuthResult::Accept,
+        v if v == mqtt_auth_result::BadCredentials as c_int => AuthResult::BadCredentials,
+        _ => AuthResult::NotAuthorized,
+    }
 }
 
 /// A C authorizer as the broker's [`Authorizer`].

@@ -196,6 +196,32 @@ pub struct mqtt_broker_statistics {
     pub websocket_refused: u64,
 }
 
+/// What a connecting client presents, for `mqtt_broker_authenticator_ex`. Every pointer is
+/// valid only during the call; strings are NUL-terminated UTF-8.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct mqtt_auth_request {
+    /// The client identifier (after the broker assigned one to an empty id).
+    pub client_id: *const c_char,
+    /// NULL when the client sent no user name.
+    pub username: *const c_char,
+    /// The password bytes (binary, not NUL-terminated); NULL when none was sent.
+    pub password: *const u8,
+    pub password_len: usize,
+    /// The peer's address as "ip:port" ("[ip6]:port" for IPv6).
+    pub peer: *const c_char,
+    /// On a TLS listener that asks for client certificates: the verified certificate's Common
+    /// Name (or whole subject); NULL otherwise.
+    pub certificate_identity: *const c_char,
+    /// 3 (MQTT 3.1), 4 (3.1.1) or 5 (5.0).
+    pub protocol_level: u8,
+}
+
+/// Decides whether a client may connect, seeing all it presents (`mqtt_auth_request`). Returns
+/// an `mqtt_auth_result` value as an `int`.
+pub type mqtt_broker_authenticator_ex =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, request: *const mqtt_auth_request) -> c_int>;
+
 /// Decides whether a client may connect. Returns an `mqtt_auth_result` value as an `int`.
 /// `username` and `password` are NULL when the client sent none (`password_len` is then 0); the
 /// password is binary and not NUL-terminated. The strings are valid only during the call.

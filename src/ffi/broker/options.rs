@@ -9,10 +9,12 @@ use super::super::error::FfiError;
 use super::super::guard::{guard_or, guard_status, guard_void};
 use super::super::handle::{free_handle, handle_mut, into_handle, with_options};
 use super::super::status::mqtt_status;
-use super::callbacks::{c_authenticator, c_authorizer, c_event_hook, c_message_hook};
+use super::callbacks::{
+    c_authenticator, c_authenticator_ex, c_authorizer, c_event_hook, c_message_hook,
+};
 use super::{
-    mqtt_broker_authenticator, mqtt_broker_authorizer, mqtt_broker_event_callback,
-    mqtt_broker_message_hook, mqtt_broker_options, mqtt_hook_reply,
+    mqtt_broker_authenticator, mqtt_broker_authenticator_ex, mqtt_broker_authorizer,
+    mqtt_broker_event_callback, mqtt_broker_message_hook, mqtt_broker_options, mqtt_hook_reply,
 };
 use crate::broker::{BrokerOptions, MIN_THREAD_STACK_SIZE};
 use crate::protocol::MAX_REMAINING_LENGTH;
@@ -286,6 +288,37 @@ pub unsafe extern "C" fn mqtt_broker_options_set_authenticator(
     let userdata = UserData::new(userdata);
     let change = |o: &mut BrokerOptions| {
         o.authenticator = cb.map(|cb| c_authenticator(cb, userdata));
+        Ok(())
+    };
+    // SAFETY: forwarded to the caller.
+    unsafe { with_options(opts, change) }
+}
+
+/// Sets an authenticator that also sees the client's address, its TLS certificate identity
+/// and protocol level (`mqtt_auth_request`), in place of any set by
+/// `mqtt_broker_options_set_authenticator` (and replaced by it: the last one set is used); NULL
+/// `cb` removes it. `cb` returns an `mqtt_auth_result` value as `mqtt_broker_authenticator`
+/// does; the request and its strings are valid only during the call.
+///
+/// Threads: as for `mqtt_broker_options_set_authenticator`: `cb` runs on the connection's own
+/// thread, concurrently with other connections' callbacks, and may call
+/// `mqtt_broker_publish`, `mqtt_broker_stats`, `mqtt_broker_port` and `mqtt_broker_stop`; it
+/// must not call `mqtt_broker_free` or `mqtt_broker_wait` on its own broker.
+///
+/// Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT` (NULL `opts`).
+///
+/// # Safety
+/// `opts` is NULL or a live options object; `cb`, if not NULL, is safe to call with `userdata`
+/// from any thread for as long as a broker created from these options exists.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_broker_options_set_authenticator_ex(
+    opts: *mut mqtt_broker_options,
+    cb: mqtt_broker_authenticator_ex,
+    userdata: *mut c_void,
+) -> mqtt_status {
+    let userdata = UserData::new(userdata);
+    let change = |o: &mut BrokerOptions| {
+        o.authenticator = cb.map(|cb| c_authenticator_ex(cb, userdata));
         Ok(())
     };
     // SAFETY: forwarded to the caller.
