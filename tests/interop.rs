@@ -16,6 +16,7 @@ mod interop {
     mod broker_tls;
     mod client_mosquitto;
     mod client_v5;
+    mod client_websocket;
     mod mosquitto_clients;
     mod paho;
     mod programs_tls;
