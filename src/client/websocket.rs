@@ -8,9 +8,10 @@
 //!   bounded by the connect deadline. The request offers the subprotocol `mqtt`
 //!   ([MQTT-6.0.0-3]); a response that does not select it fails the connection
 //!   ([MQTT-6.0.0-4]), as does any answer but `101 Switching Protocols`.
-//! - **Reading** (one thread at a time, after the socket polled readable): under the state lock,
-//!   read what the transport has without blocking into the pipe, then read frames until none is
-//!   complete, moving the MQTT bytes of every binary frame into the receive buffer. A packet may
+//! - **Reading** (one thread at a time, after the socket polled readable): read what the
+//!   transport has without blocking (the TLS session may send an alert or a key update meanwhile),
+//!   then under the state lock hand it to the pipe and read frames until none is complete,
+//!   moving the MQTT bytes of every binary frame into the receive buffer. A packet may
 //!   span frames and a frame may hold several packets ([MQTT-6.0.0-2]): the receive buffer
 //!   decodes packets from the bytes as they come, frame boundaries play no part. What stays in
 //!   tungstenite is only a frame in part, so nothing complete waits unseen when the socket is
@@ -21,8 +22,8 @@
 //!   sent with the lock released, so a reader is never held up by a blocked write. The sending
 //!   lock keeps frames whole and in order on the wire.
 //!
-//! The state lock is never held across a blocking call. Lock order: sending, then state; the
-//! state lock may be held while the TLS session's locks are taken, never the other way round.
+//! The state lock is never held across a blocking call, nor while the TLS session's locks are
+//! taken. Lock order: received, then state; sending, then state.
 
 use std::fmt;
 use std::io::{self, Read};
@@ -104,6 +105,8 @@ impl WebSocketSetup {
         let mut config = WebSocketConfig::default();
         // Frames go straight into the pipe; `write_all` takes them out at once.
         config.write_buffer_size = 0;
+        // tungstenite reserves the length a frame header announces (the memory is written only
+        // as the bytes arrive), so this limit also bounds that reservation.
         config.max_message_size = Some(self.max_message);
         config.max_frame_size = Some(self.max_message);
         config
@@ -153,6 +156,9 @@ pub(crate) struct WebSocketSession {
     /// Held by the one thread sending frames, so each reaches the socket whole and in the
     /// order it was framed; the buffer holds them on their way.
     sending: Mutex<Vec<u8>>,
+    /// The transport's bytes on their way into the pipe, read by the one reading thread
+    /// without the state lock.
+    received: Mutex<Vec<u8>>,
     /// How far beyond its packet size limit the receive buffer may grow in one read step: the
     /// transport's bytes of the step and a message completed by them.
     slack: usize,
@@ -194,6 +200,7 @@ impl WebSocketSession {
                             ended: false,
                         }),
                         sending: Mutex::new(Vec::new()),
+                        received: Mutex::new(Vec::new()),
                         slack: setup.max_message + PLAINTEXT_SLACK,
                     });
                 }
@@ -251,14 +258,26 @@ impl WebSocketSession {
     /// over; a text frame or a frame RFC 6455 forbids is an error [`is_protocol_failure`]
     /// recognises, after a close frame saying why went out.
     pub(crate) fn read_into(&self, stream: &TcpStream, inbound: &mut Inbound) -> io::Result<usize> {
-        let mut state = self.state.lock();
-        if state.ended {
+        if self.state.lock().ended {
             return Ok(0);
         }
-        let received = read_transport(stream, self.tls.as_deref(), &mut state.pipe().incoming)?;
+        let mut bytes = self.received.lock();
+        let received = read_transport(stream, self.tls.as_deref(), &mut bytes)?;
         if received == 0 {
             return Ok(0);
         }
+        let mut state = self.state.lock();
+        let pipe = state.pipe();
+        if pipe.consumed == pipe.incoming.len() {
+            // As after every read step: tungstenite took all the pipe held.
+            pipe.incoming.clear();
+            pipe.consumed = 0;
+            std::mem::swap(&mut pipe.incoming, &mut *bytes);
+        } else {
+            pipe.incoming.extend_from_slice(&bytes);
+            bytes.clear();
+        }
+        drop(bytes);
         let frames = read_frames(&mut state.socket, inbound, self.slack);
         // Pongs, a close frame answering the server's, or ours after a text frame: flushed into
         // the pipe and sent now. When another thread is sending, it sends these too (see
