@@ -2,9 +2,9 @@
  * cli_v5.h: the command-line handling that publish.c and subscribe.c share; both include it.
  *
  * It holds what the two mosquitto-style programs do alike: the options both take (-h, -p, -i,
- * -u, -P, -k, -q, -V, -D, -L and the TLS options --cafile, --cert, --key and --insecure), MQTT
- * 5.0's -D properties (the table of the packets each property
- * may appear in, parsing a -D, applying the CONNECT ones), putting the options into the
+ * -u, -P, -k, -q, -V, -D, -L with an mqtt, mqtts, ws or wss URL, and the TLS options --cafile,
+ * --cert, --key and --insecure), MQTT 5.0's -D properties (the table of the packets each
+ * property may appear in, parsing a -D, applying the CONNECT ones), putting the options into the
  * mqtt_connect_options, connecting, disconnecting and freeing what was made, and error lines
  * ending with the server's reason code.
  *
@@ -45,7 +45,8 @@
 /* The usage lines for -L and the TLS options. */
 #define CLI_TLS_USAGE                                                                          \
     "  -L  the broker as a URL: mqtt(s)://[user[:password]@]host[:port]/topic (mqtts: TLS,\n" \
-    "      port 8883 unless given; the topic is the one to use)\n"                              \
+    "      port 8883 unless given; the topic is the one to use), or ws(s)://... the same over\n" \
+    "      WebSocket on path /mqtt (ws: port 80, wss: over TLS, port 443)\n"                    \
     "  --cafile FILE  TLS: trust the CA certificates in FILE (PEM; default: the system's)\n"   \
     "  --cert FILE    TLS: the client certificate (PEM), with --key\n"                        \
     "  --key FILE     TLS: the client certificate's private key (PEM)\n"                      \
@@ -138,7 +139,7 @@ struct cli_options {
     const char *cafile, *cert, *key; /* --cafile, --cert, --key */
     int insecure;                    /* --insecure */
     int host_given;                  /* -h */
-    const char *url;       /* -L without user and topic: "mqtt(s)://host[:port]", or NULL */
+    const char *url;       /* -L without user and topic: "scheme://host[:port]", or NULL */
     const char *url_topic; /* -L's topic */
     char *url_buffer;      /* what url, url_topic and -L's user and password point into */
     long qos, keep_alive;
@@ -345,17 +346,22 @@ static int cli_property_option(struct cli_options *cli, const char *command_text
 
 /* ---- Reading, checking and using the shared options ---------------------------------------- */
 
-/* -L mqtt(s)://[user[:password]@]host[:port]/topic, as mosquitto's clients take it: keeps
- * "scheme://host[:port]" for mqtt_connect_url (which checks the host and port), the topic, and
- * the user and password if given. Returns -1 after a message on bad usage or out of memory. */
+/* -L mqtt(s)://[user[:password]@]host[:port]/topic, as mosquitto's clients take it, or the
+ * same with ws:// or wss:// for MQTT over WebSocket: keeps "scheme://host[:port]" for
+ * mqtt_connect_url (which checks the host and port, and for ws and wss requests its default
+ * path /mqtt), the topic, and the user and password if given. Returns -1 after a message on bad
+ * usage or out of memory. */
 static int cli_url_option(struct cli_options *cli, const char *arg) {
+    static const char *const schemes[] = {"mqtt://", "mqtts://", "ws://", "wss://"};
     size_t scheme_len = 0;
-    if (strncasecmp(arg, "mqtt://", 7) == 0) {
-        scheme_len = 7;
-    } else if (strncasecmp(arg, "mqtts://", 8) == 0) {
-        scheme_len = 8;
-    } else {
-        fprintf(stderr, CLI_NAME ": -L: the URL must start with mqtt:// or mqtts://\n");
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
+        if (strncasecmp(arg, schemes[i], strlen(schemes[i])) == 0) {
+            scheme_len = strlen(schemes[i]);
+        }
+    }
+    if (scheme_len == 0) {
+        fprintf(stderr,
+                CLI_NAME ": -L: the URL must start with mqtt://, mqtts://, ws:// or wss://\n");
         return -1;
     }
     if (cli->url != NULL) {
@@ -373,7 +379,7 @@ static int cli_url_option(struct cli_options *cli, const char *arg) {
     char *authority = buffer + scheme_len;
     char *slash = strchr(authority, '/');
     if (slash == NULL || slash[1] == '\0') {
-        fprintf(stderr, CLI_NAME ": -L: the URL needs a topic: mqtt(s)://host[:port]/topic\n");
+        fprintf(stderr, CLI_NAME ": -L: the URL needs a topic: scheme://host[:port]/topic\n");
         free(buffer);
         return -1;
     }

@@ -7,7 +7,8 @@
  *           [--cafile FILE] [--cert FILE --key FILE] [--insecure]
  *
  * -L names the broker as mosquitto_pub's -L does, mqtt(s)://[user[:password]@]host[:port]/topic,
- * the topic taking the place of -t; mqtts:// connects over TLS (port 8883 unless given). The TLS
+ * the topic taking the place of -t; mqtts:// connects over TLS (port 8883 unless given), ws:// and
+ * wss:// over WebSocket on path /mqtt (ports 80 and 443; wss:// over TLS). The TLS
  * options are mosquitto_pub's: --cafile the CA certificates to trust (default: the system's),
  * --cert and --key a client certificate, --insecure no verification of the server's certificate
  * (for tests; mosquitto_pub's skips only the name check). Any of them connects over TLS, on

@@ -8,7 +8,8 @@
  *             [--cafile FILE] [--cert FILE --key FILE] [--insecure]
  *
  * -L names the broker as mosquitto_sub's -L does, mqtt(s)://[user[:password]@]host[:port]/filter,
- * the filter subscribed to besides any -t; mqtts:// connects over TLS (port 8883 unless given).
+ * the filter subscribed to besides any -t; mqtts:// connects over TLS (port 8883 unless given),
+ * ws:// and wss:// over WebSocket on path /mqtt (ports 80 and 443; wss:// over TLS).
  * The TLS options are mosquitto_sub's: --cafile the CA certificates to trust (default: the
  * system's), --cert and --key a client certificate, --insecure no verification of the server's
  * certificate (for tests; mosquitto_sub's skips only the name check). Any of them connects over

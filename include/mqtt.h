@@ -2681,17 +2681,28 @@ mqtt_status mqtt_connect_options_set_tls_server_name(mqtt_connect_options *optio
 
 /**
  * `mqtt_connect` to the broker `url` names: "mqtt://host[:port]" over TCP (port 1883 unless
- * given) or "mqtts://host[:port]" over TLS (port 8883) with the TLS settings of `options`, or
- * without them the defaults (the system's CA certificates, the host name verified). An IPv6
- * address goes in brackets ("mqtts://[::1]"); nothing may follow the port but one "/". Blocks
- * at most the connect timeout; `options` may be NULL for the defaults and is only read.
+ * given), "mqtts://host[:port]" over TLS (port 8883), "ws://host[:port][/path]" over
+ * WebSocket (port 80) or "wss://host[:port][/path]" over WebSocket over TLS (port 443), as
+ * MQTT.js and Paho take them. TLS uses the TLS settings of `options`, or without them the
+ * defaults (the system's CA certificates, the host name verified). An IPv6 address goes in
+ * brackets ("mqtts://[::1]"). After an MQTT URL's port nothing may follow but one "/"; a
+ * WebSocket URL's path (and query) is what the upgrade requests, "/mqtt" when it names none
+ * (or only "/"). Blocks at most the connect timeout; `options` may be NULL for the defaults
+ * and is only read.
+ *
+ * Over WebSocket (MQTT 5.0 and 3.1.1 section 6) the upgrade offers the subprotocol "mqtt"
+ * [MQTT-6.0.0-3] and must select it [MQTT-6.0.0-4]; MQTT travels in binary frames
+ * [MQTT-6.0.0-1], packets read whatever the frame boundaries [MQTT-6.0.0-2]; a text frame
+ * from the server closes the connection. Reconnects, the loop thread and the event-loop calls
+ * on `mqtt_connection_socket` (the TCP socket) work as over TCP.
  *
  * Returns the connection, to be released with `mqtt_connection_free`, or NULL with
  * `mqtt_last_status()` / `mqtt_last_error()` telling why: `MQTT_STATUS_INVALID_ARGUMENT` for a
- * malformed URL, for "ws://" and "wss://" (WebSocket is not supported yet) and for "mqtt://"
- * with TLS settings in `options` (use "mqtts://"); `MQTT_STATUS_TLS` when TLS failed (the
- * server's certificate not accepted, the handshake refused, a file that cannot be used);
- * otherwise as `mqtt_connect`.
+ * malformed URL and for "mqtt://" or "ws://" with TLS settings in `options` (use "mqtts://"
+ * or "wss://"); `MQTT_STATUS_TLS` when TLS failed (the server's certificate not accepted, the
+ * handshake refused, a file that cannot be used); `MQTT_STATUS_PROTOCOL_ERROR` when the server
+ * refused the WebSocket upgrade (an HTTP error, the subprotocol not selected); otherwise as
+ * `mqtt_connect`.
  *
  * # Safety
  * `url` is a NUL-terminated string (or NULL, an error); `options` is NULL or a handle from

@@ -12,3 +12,4 @@ mod socket;
 pub mod tls;
 pub mod topic;
 mod waker;
+mod websocket;

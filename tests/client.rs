@@ -16,5 +16,6 @@ mod client {
     mod tls;
     mod v5;
     mod v5_conformance;
+    mod websocket;
     mod wire;
 }

@@ -17,6 +17,7 @@ mod interop {
     mod browser;
     mod client_mosquitto;
     mod client_v5;
+    mod client_websocket;
     mod mosquitto_clients;
     mod paho;
     mod persistence;

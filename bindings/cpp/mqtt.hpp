@@ -1120,8 +1120,9 @@ public:
         return Connection(handle, options.handlers_);
     }
 
-    /// Connects to "mqtt://host[:port]" (TCP) or "mqtts://host[:port]" (TLS, with the tls
-    /// settings of `options`), as connect() does.
+    /// Connects to "mqtt://host[:port]" (TCP), "mqtts://host[:port]" (TLS, with the tls
+    /// settings of `options`), "ws://host[:port][/path]" (WebSocket, path /mqtt by default) or
+    /// "wss://host[:port][/path]" (WebSocket over TLS), as connect() does.
     static Connection connect_url(const std::string &url,
                                   const ConnectOptions &options = ConnectOptions()) {
         mqtt_connection *handle =

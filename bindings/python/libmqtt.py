@@ -1492,8 +1492,10 @@ class Connection:
 
     @classmethod
     def connect_url(cls, url, options=None):
-        """Connects to "mqtt://host[:port]" (TCP, port 1883 by default) or
-        "mqtts://host[:port]" (TLS, port 8883, with the `tls` settings of `options`)."""
+        """Connects to "mqtt://host[:port]" (TCP, port 1883 by default),
+        "mqtts://host[:port]" (TLS, port 8883, with the `tls` settings of `options`),
+        "ws://host[:port][/path]" (WebSocket, port 80, path /mqtt by default) or
+        "wss://host[:port][/path]" (WebSocket over TLS, port 443)."""
         callbacks = []
         c_options = (options or ConnectOptions())._to_c(callbacks)
         try:
@@ -1749,5 +1751,5 @@ class Connection:
 
 
 def connect_url(url, options=None):
-    """:meth:`Connection.connect_url`: connects to an mqtt:// or mqtts:// URL."""
+    """:meth:`Connection.connect_url`: connects to an mqtt://, mqtts://, ws:// or wss:// URL."""
     return Connection.connect_url(url, options)

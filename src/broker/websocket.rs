@@ -5,7 +5,7 @@
 //! span frames and a frame may hold several, [MQTT-6.0.0-2], [MQTT-6.0.0-3]); MQTT bytes go out
 //! as one binary frame per [`WebSocketLayer::send`] ([MQTT-6.0.0-1]).
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::sync::Arc;
 
 use tungstenite::handshake::server::{Callback, ErrorResponse, Request, Response};
@@ -13,6 +13,8 @@ use tungstenite::handshake::{HandshakeError, MidHandshake, server::ServerHandsha
 use tungstenite::http::{HeaderValue, StatusCode};
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
+
+use crate::websocket::Pipe;
 
 /// The subprotocols a client may ask for: `mqtt` (MQTT 5.0 and 3.1.1, section 6) and
 /// `mqttv3.1`, which MQTT 3.1 clients (and older libraries) send.
@@ -35,41 +37,6 @@ impl Default for WebSocketOptions {
             path: "/mqtt".to_owned(),
             allowed_origins: Vec::new(),
         }
-    }
-}
-
-/// The in-memory stream tungstenite reads from and writes to: `incoming` holds transport bytes
-/// not yet consumed, `outgoing` what tungstenite wants written.
-#[derive(Debug, Default)]
-pub(crate) struct Pipe {
-    incoming: Vec<u8>,
-    consumed: usize,
-    outgoing: Vec<u8>,
-}
-
-impl Read for Pipe {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let available = &self.incoming[self.consumed..];
-        if available.is_empty() {
-            self.incoming.clear();
-            self.consumed = 0;
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        let n = available.len().min(buf.len());
-        buf[..n].copy_from_slice(&available[..n]);
-        self.consumed += n;
-        Ok(n)
-    }
-}
-
-impl Write for Pipe {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.outgoing.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 

@@ -42,14 +42,15 @@ use super::session::{AckOutcome, Enqueued, OutgoingMessage, QueueError, Resend, 
 use super::subscriptions::{Message, MessageCallback, Subscriptions};
 use super::tls_session::read_error;
 use super::transport::{self, Readiness, Transport};
+use super::websocket::is_protocol_failure;
 use crate::waker::Waker;
 
 /// The most read steps one `loop_read` takes.
 const MAX_STEPS_PER_LOOP_READ: usize = 1000;
 
-/// One network connection to the broker (TCP, or TLS over TCP) with its send and receive
-/// buffers, and what MQTT 5.0 scopes to one network connection: the server's Maximum Packet Size
-/// and the topic aliases.
+/// One network connection to the broker (TCP, TLS over TCP, or WebSocket over either) with its
+/// send and receive buffers, and what MQTT 5.0 scopes to one network connection: the server's
+/// Maximum Packet Size and the topic aliases.
 pub(crate) struct Link {
     transport: Transport,
     outbound: Outbound,
@@ -1047,6 +1048,10 @@ impl Shared {
                             e.kind(),
                             std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
                         ) => {}
+                    // A text frame, say: the broker broke MQTT over WebSocket's rules.
+                    Err(e) if is_protocol_failure(&e) => {
+                        self.close_link(&link, CloseReason::ProtocolViolation(e.to_string()))
+                    }
                     Err(e) => self.close_link(&link, CloseReason::Io(e.to_string())),
                 }
             }
@@ -1105,19 +1110,20 @@ impl Shared {
         }
     }
 
-    /// Bytes wait in the send buffer, or TLS records to be written.
+    /// Bytes wait in the send buffer, or TLS records or WebSocket frames to be written.
     pub(crate) fn want_write(&self) -> bool {
         let link = self.link();
         link.outbound.has_pending() || link.transport.wants_write()
     }
 
-    /// The current socket (a reconnect replaces it): the TCP socket, also under TLS.
+    /// The current socket (a reconnect replaces it): the TCP socket, also under TLS and
+    /// WebSocket.
     pub(crate) fn socket(&self) -> std::os::fd::RawFd {
         self.link().transport.fd()
     }
 
-    /// Ends TLS on the current link with close_notify (nothing over plain TCP), after the
-    /// DISCONNECT of a clean end.
+    /// Ends TLS on the current link with close_notify and a WebSocket with a close frame
+    /// (nothing over plain TCP), after the DISCONNECT of a clean end.
     pub(crate) fn close_notify(&self) {
         self.link().transport.close_notify();
     }

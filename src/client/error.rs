@@ -138,7 +138,8 @@ pub enum ClientError {
     Authentication(String),
     /// The connection is closed; nothing more can be sent or received on it.
     Closed(CloseReason),
-    /// The broker broke the protocol during connect (the connection is closed).
+    /// The broker broke the protocol during connect (the connection is closed), or refused the
+    /// WebSocket upgrade (an HTTP error, the subprotocol `mqtt` not selected).
     Protocol(String),
     /// A packet could not be encoded (a field or the whole packet too long).
     Encode(EncodeError),

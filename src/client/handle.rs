@@ -24,6 +24,7 @@ use super::subscriptions::{Message, MessageCallback, OwnedMessage, Requested};
 use super::tls_session::TlsSetup;
 use super::transport::Transport;
 use super::url;
+use super::websocket::WebSocketSetup;
 use crate::tls::ClientTls;
 
 /// Stack of the loop thread: room for user callbacks, far below the 8 MiB default.
@@ -68,16 +69,28 @@ impl Client {
     /// (`ClientError::NotAuthorized`, ...), a TLS failure (certificate not accepted, handshake
     /// refused) as `ClientError::Tls`.
     pub fn connect(host: &str, port: u16, options: &ConnectOptions) -> Result<Client, ClientError> {
-        Self::open(host, port, options.tls.as_ref(), options)
+        Self::open(host, port, options.tls.as_ref(), None, options)
     }
 
     /// [`Client::connect`] to the broker `url` names: `mqtt://host[:port]` over TCP (port 1883
-    /// unless given) or `mqtts://host[:port]` over TLS (port 8883) with `options.tls`, or
-    /// without them the defaults: the system's CA certificates, the host name verified. An IPv6
-    /// address goes in brackets (`mqtts://[::1]`); nothing may follow the port but one `/`.
-    /// `ws://` and `wss://` fail with `InvalidArgument` ("WebSocket is not supported yet"), and
-    /// so does `mqtt://` with `options.tls` set, rather than connect without the TLS the options
-    /// ask for.
+    /// unless given), `mqtts://host[:port]` over TLS (port 8883), `ws://host[:port][/path]`
+    /// over WebSocket (port 80) or `wss://host[:port][/path]` over WebSocket over TLS (port
+    /// 443), as MQTT.js and Paho take them. TLS uses `options.tls`, or without them the
+    /// defaults: the system's CA certificates, the host name verified. An IPv6 address goes in
+    /// brackets (`mqtts://[::1]`). After an MQTT URL's port nothing may follow but one `/`; a
+    /// WebSocket URL's path (and query) is what the upgrade requests, `/mqtt` when it names
+    /// none (or only `/`).
+    ///
+    /// Over WebSocket (MQTT 5.0 and 3.1.1 section 6) the upgrade offers the subprotocol `mqtt`
+    /// ([MQTT-6.0.0-3]) and fails with `ClientError::Protocol` when the server refuses it
+    /// (an HTTP status other than 101, or a response not selecting `mqtt`, [MQTT-6.0.0-4]);
+    /// MQTT goes in binary frames ([MQTT-6.0.0-1]), and packets are read whatever the frame
+    /// boundaries ([MQTT-6.0.0-2]). A text frame from the server closes the connection; pings
+    /// are answered. Everything else (reconnects, the loop thread, the event-loop calls on
+    /// [`Client::socket`], the TCP socket) works as over TCP.
+    ///
+    /// `mqtt://` and `ws://` with `options.tls` set fail with `InvalidArgument`, rather than
+    /// connect without the TLS the options ask for.
     pub fn connect_url(url: &str, options: &ConnectOptions) -> Result<Client, ClientError> {
         let target = url::parse(url)?;
         let defaults = ClientTls::default();
@@ -85,24 +98,39 @@ impl Client {
             (true, tls) => Some(tls.as_ref().unwrap_or(&defaults)),
             (false, None) => None,
             (false, Some(_)) => {
+                let secure = if target.websocket.is_some() {
+                    "wss://"
+                } else {
+                    "mqtts://"
+                };
                 return Err(ClientError::InvalidArgument(format!(
-                    "{url}: TLS settings given for a plain mqtt:// URL (use mqtts://)"
+                    "{url}: TLS settings given for a URL without TLS (use {secure})"
                 )));
             }
         };
-        Self::open(&target.host, target.port, tls, options)
+        let websocket = target.websocket.as_deref().map(|path| {
+            WebSocketSetup::new(
+                &target.host,
+                target.port,
+                target.secure,
+                path,
+                options.max_packet_size,
+            )
+        });
+        Self::open(&target.host, target.port, tls, websocket, options)
     }
 
     fn open(
         host: &str,
         port: u16,
         tls: Option<&ClientTls>,
+        websocket: Option<WebSocketSetup>,
         options: &ConnectOptions,
     ) -> Result<Client, ClientError> {
         let mut connect = options.to_connect()?;
         let deadline = Instant::now() + options.connect_timeout;
         let tls = tls.map(|tls| TlsSetup::new(tls, host)).transpose()?;
-        let transport = Transport::open(host, port, tls.as_ref(), deadline)?;
+        let transport = Transport::open(host, port, tls.as_ref(), websocket.as_ref(), deadline)?;
         let v5 = options.protocol.is_v5();
         let shared = Shared::new(
             transport,
@@ -156,6 +184,7 @@ impl Client {
                 host: host.to_owned(),
                 port,
                 tls,
+                websocket,
                 connect,
                 connect_timeout: options.connect_timeout,
                 connack: Mutex::new(connack.clone()),

@@ -63,6 +63,16 @@
 //! verified unless `insecure`. [`Client::connect_url`] takes `mqtt://` and `mqtts://` URLs.
 //! Everything else — the loop thread, automatic reconnects, the event-loop calls on
 //! [`Client::socket`] (the TCP socket) — works the same over TLS.
+//!
+//! # WebSocket
+//! [`Client::connect_url`] also takes `ws://host[:port][/path]` and `wss://host[:port][/path]`
+//! (ports 80 and 443, path `/mqtt` unless given): MQTT over WebSocket (MQTT 5.0 and 3.1.1
+//! section 6, RFC 6455, with tungstenite), and for `wss` over TLS with the same settings as
+//! `mqtts`. The upgrade offers the subprotocol `mqtt` ([MQTT-6.0.0-3]) and runs inside connect
+//! and every reconnect, within the connect timeout; MQTT travels in binary frames
+//! ([MQTT-6.0.0-1]) however packets and frames line up ([MQTT-6.0.0-2]). The loop thread,
+//! reconnects and the event-loop calls on [`Client::socket`] (still the TCP socket) work the
+//! same over WebSocket.
 
 mod aliases;
 mod connection;
@@ -80,6 +90,7 @@ mod subscriptions;
 mod tls_session;
 mod transport;
 mod url;
+mod websocket;
 
 pub use error::{ClientError, CloseReason, ServerReason};
 pub use handle::Client;

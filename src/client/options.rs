@@ -194,7 +194,7 @@ pub struct ConnectOptions {
     pub offline_queue: OfflineQueue,
     pub callbacks: Callbacks,
     /// `Some`: connect over TLS with these settings ([`Client::connect`] and every reconnect;
-    /// [`Client::connect_url`] with `mqtts://`). `None` (default): plain TCP.
+    /// [`Client::connect_url`] with `mqtts://` or `wss://`). `None` (default): plain TCP.
     ///
     /// [`Client::connect`]: super::Client::connect
     /// [`Client::connect_url`]: super::Client::connect_url

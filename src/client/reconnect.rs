@@ -15,6 +15,7 @@ use super::error::{ClientError, CloseReason};
 use super::options::LogLevel;
 use super::tls_session::TlsSetup;
 use super::transport::Transport;
+use super::websocket::WebSocketSetup;
 
 /// Where and how to connect again: everything a reconnect needs, shared with the loop thread.
 pub(crate) struct Endpoint {
@@ -22,6 +23,8 @@ pub(crate) struct Endpoint {
     pub(crate) port: u16,
     /// TLS settings for every connection, when the client uses TLS.
     pub(crate) tls: Option<TlsSetup>,
+    /// The WebSocket upgrade for every connection, when the client uses `ws` or `wss`.
+    pub(crate) websocket: Option<WebSocketSetup>,
     /// The CONNECT to send again, with the client id actually used (a generated one too).
     pub(crate) connect: Connect,
     pub(crate) connect_timeout: Duration,
@@ -46,7 +49,13 @@ impl Endpoint {
         shared: &Shared,
         deadline: Instant,
     ) -> Result<(), ClientError> {
-        let transport = Transport::open(&self.host, self.port, self.tls.as_ref(), deadline)?;
+        let transport = Transport::open(
+            &self.host,
+            self.port,
+            self.tls.as_ref(),
+            self.websocket.as_ref(),
+            deadline,
+        )?;
         let link = shared.prepare_link(transport)?;
         shared.send_packet_on(&link, &Packet::Connect(self.connect.clone()))?;
         let connack = shared.read_connack(&link, deadline)?;

@@ -32,11 +32,11 @@ use crate::socket::{poll2, timeout_ms};
 use crate::tls::ClientTls;
 
 /// Socket bytes one read step takes at most before it lets the packets be handled.
-const READ_BUDGET: usize = 64 * 1024;
+pub(crate) const READ_BUDGET: usize = 64 * 1024;
 
 /// How far beyond its packet size limit the receive buffer may grow to take the plaintext of one
 /// read step: [`READ_BUDGET`] plus one read's worth and a record in part (16 KiB) decrypted.
-const PLAINTEXT_SLACK: usize = READ_BUDGET + 64 * 1024;
+pub(crate) const PLAINTEXT_SLACK: usize = READ_BUDGET + 64 * 1024;
 
 /// A sealed-records buffer larger than this is not kept for reuse.
 const KEEP_CAPACITY: usize = 256 * 1024;
@@ -79,20 +79,24 @@ impl fmt::Display for TlsFailure {
 impl std::error::Error for TlsFailure {}
 
 /// The error for a read that failed while connecting: `ClientError::Tls` when TLS failed (an
-/// alert from the server refusing the client's certificate, say), else `ClientError::Io`.
+/// alert from the server refusing the client's certificate, say), `ClientError::Protocol` when
+/// the server broke the WebSocket rules (a text frame), else `ClientError::Io`.
 pub(crate) fn read_error(e: io::Error) -> ClientError {
-    match e
+    if let Some(TlsFailure(tls)) = e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<TlsFailure>())
     {
-        Some(TlsFailure(tls)) => ClientError::Tls(tls.to_string()),
-        None => ClientError::Io(e),
+        return ClientError::Tls(tls.to_string());
     }
+    if super::websocket::is_protocol_failure(&e) {
+        return ClientError::Protocol(e.to_string());
+    }
+    ClientError::Io(e)
 }
 
-/// The socket as rustls's reader: `recv` with `MSG_DONTWAIT`, so a read under the session lock
-/// never blocks.
-struct NonBlocking(RawFd);
+/// The socket as rustls's reader (and the WebSocket layer's, over plain TCP): `recv` with
+/// `MSG_DONTWAIT`, so a read under a session lock never blocks.
+pub(crate) struct NonBlocking(pub(crate) RawFd);
 
 impl Read for NonBlocking {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -109,6 +113,31 @@ impl Read for NonBlocking {
             return Err(io::Error::last_os_error());
         }
         Ok(n as usize)
+    }
+}
+
+/// Where a read step puts the plaintext it decrypted: the receive buffer, or under a WebSocket
+/// (`wss`) the bytes the WebSocket layer reads its frames from.
+pub(crate) trait Plaintext {
+    /// Reads once with `read` into free room and keeps what it wrote; returns the byte count
+    /// (`Ok(0)` is end of stream).
+    fn fill(&mut self, read: impl FnOnce(&mut [u8]) -> io::Result<usize>) -> io::Result<usize>;
+}
+
+impl Plaintext for Inbound {
+    fn fill(&mut self, read: impl FnOnce(&mut [u8]) -> io::Result<usize>) -> io::Result<usize> {
+        self.read_with(PLAINTEXT_SLACK, read)
+    }
+}
+
+impl Plaintext for Vec<u8> {
+    fn fill(&mut self, read: impl FnOnce(&mut [u8]) -> io::Result<usize>) -> io::Result<usize> {
+        const CHUNK: usize = 16 * 1024;
+        let len = self.len();
+        self.resize(len + CHUNK, 0);
+        let result = read(&mut self[len..]);
+        self.truncate(len + result.as_ref().map_or(0, |&n| n));
+        result
     }
 }
 
@@ -201,11 +230,16 @@ impl TlsSession {
         })
     }
 
-    /// See [`Transport::read_into`](super::transport::Transport::read_into). Reads without
+    /// See [`Transport::read_into`](super::transport::Transport::read_into); the plaintext goes
+    /// into `inbound` (the receive buffer, or the WebSocket layer's input). Reads without
     /// blocking: spurious readiness gives `WouldBlock`. A TLS failure sends rustls's alert and
     /// returns an error [`read_error`] recognises; the server's close_notify ends the stream
-    /// once the plaintext before it is handed over.
-    pub(crate) fn read_into(&self, stream: &TcpStream, inbound: &mut Inbound) -> io::Result<usize> {
+    /// once the plaintext before it is handed over. Returns the socket bytes read.
+    pub(crate) fn read_into(
+        &self,
+        stream: &TcpStream,
+        inbound: &mut impl Plaintext,
+    ) -> io::Result<usize> {
         let fd = stream.as_raw_fd();
         let mut conn = self.conn.lock();
         let mut received = 0;
@@ -303,9 +337,9 @@ impl TlsSession {
 
 /// Moves all the plaintext `conn` holds into `inbound`; true when the server's close_notify
 /// ended the stream.
-fn drain_plaintext(conn: &mut ClientConnection, inbound: &mut Inbound) -> io::Result<bool> {
+fn drain_plaintext(conn: &mut ClientConnection, inbound: &mut impl Plaintext) -> io::Result<bool> {
     loop {
-        match inbound.read_with(PLAINTEXT_SLACK, |buf| conn.reader().read(buf)) {
+        match inbound.fill(|buf| conn.reader().read(buf)) {
             Ok(0) => return Ok(true),
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),

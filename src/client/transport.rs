@@ -1,6 +1,6 @@
 //! The socket side: resolving and connecting within a deadline, the [`Transport`] a link reads
-//! and writes (plain TCP, or TLS over it), and waiting until the socket is readable, a deadline
-//! passes or the client's waker (`crate::waker`) interrupts the wait.
+//! and writes (plain TCP, TLS over it, or WebSocket over either), and waiting until the socket
+//! is readable, a deadline passes or the client's waker (`crate::waker`) interrupts the wait.
 
 use std::io::{self, Read};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
@@ -11,23 +11,36 @@ use std::time::Instant;
 use super::error::ClientError;
 use super::inbound::Inbound;
 use super::tls_session::{TlsSession, TlsSetup};
+use super::websocket::{WebSocketSession, WebSocketSetup};
 use crate::socket::{poll2, timeout_ms};
 use crate::waker::Waker;
 
-/// One connection's byte stream: the TCP socket and, for `mqtts`, the TLS session over it. The
-/// plain path adds nothing to a read or a write but the check that there is no TLS.
+/// One connection's byte stream: the TCP socket and what runs over it. The plain path adds
+/// nothing to a read or a write but the check of which layer there is.
 pub(crate) struct Transport {
     stream: TcpStream,
-    tls: Option<Box<TlsSession>>,
+    layer: Layer,
+}
+
+/// What runs between MQTT and the TCP socket.
+enum Layer {
+    /// `mqtt`: nothing.
+    Plain,
+    /// `mqtts`: TLS.
+    Tls(Box<TlsSession>),
+    /// `ws`, and `wss` with TLS under the WebSocket (MQTT 5.0 and 3.1.1 section 6).
+    WebSocket(Box<WebSocketSession>),
 }
 
 impl Transport {
-    /// Connects to `host` and, with `tls`, completes the TLS handshake, all before `deadline`
-    /// (MQTT 5.0 section 4.2: the network connection MQTT runs over, here TCP or TLS).
+    /// Connects to `host`, with `tls` completes the TLS handshake and with `websocket` the
+    /// WebSocket upgrade over it, all before `deadline` (MQTT 5.0 section 4.2: the network
+    /// connection MQTT runs over, here TCP, TLS or WebSocket).
     pub(crate) fn open(
         host: &str,
         port: u16,
         tls: Option<&TlsSetup>,
+        websocket: Option<&WebSocketSetup>,
         deadline: Instant,
     ) -> Result<Transport, ClientError> {
         let stream = connect(host, port, deadline)?;
@@ -35,14 +48,21 @@ impl Transport {
             None => None,
             Some(setup) => Some(Box::new(TlsSession::handshake(&stream, setup, deadline)?)),
         };
-        Ok(Transport { stream, tls })
+        let layer = match (websocket, tls) {
+            (Some(setup), tls) => Layer::WebSocket(Box::new(WebSocketSession::handshake(
+                &stream, tls, setup, deadline,
+            )?)),
+            (None, Some(tls)) => Layer::Tls(tls),
+            (None, None) => Layer::Plain,
+        };
+        Ok(Transport { stream, layer })
     }
 
     pub(crate) fn stream(&self) -> &TcpStream {
         &self.stream
     }
 
-    /// The TCP socket's descriptor (also under TLS: poll it for readability).
+    /// The TCP socket's descriptor (also under TLS and WebSocket: poll it for readability).
     pub(crate) fn fd(&self) -> RawFd {
         self.stream.as_raw_fd()
     }
@@ -50,32 +70,43 @@ impl Transport {
     /// Reads what has arrived into `inbound`; `Ok(0)` is end of stream. Call after
     /// [`wait_readable`] reported the socket readable. Under TLS every record read is
     /// decrypted and all its plaintext moved into `inbound`, so none waits unseen inside the
-    /// TLS session when the socket is polled again.
+    /// TLS session when the socket is polled again; under WebSocket every complete frame is
+    /// read and its MQTT bytes moved into `inbound`, so only a frame in part stays behind.
     pub(crate) fn read_into(&self, inbound: &mut Inbound) -> io::Result<usize> {
-        match &self.tls {
-            None => inbound.read_with(0, |buf| (&self.stream).read(buf)),
-            Some(tls) => tls.read_into(&self.stream, inbound),
+        match &self.layer {
+            Layer::Plain => inbound.read_with(0, |buf| (&self.stream).read(buf)),
+            Layer::Tls(tls) => tls.read_into(&self.stream, inbound),
+            Layer::WebSocket(ws) => ws.read_into(&self.stream, inbound),
         }
     }
 
     /// Writes all of `bytes` (blocking, bounded by the socket's write timeout); under TLS, also
-    /// every TLS record waiting to go out.
+    /// every TLS record waiting to go out; under WebSocket as one binary frame, after every
+    /// frame waiting.
     pub(crate) fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
-        match &self.tls {
-            None => send_all(self.stream.as_raw_fd(), bytes),
-            Some(tls) => tls.write_all(self.stream.as_raw_fd(), bytes),
+        match &self.layer {
+            Layer::Plain => send_all(self.stream.as_raw_fd(), bytes),
+            Layer::Tls(tls) => tls.write_all(self.stream.as_raw_fd(), bytes),
+            Layer::WebSocket(ws) => ws.write_all(self.stream.as_raw_fd(), bytes),
         }
     }
 
-    /// TLS records wait to be written (never for plain TCP).
+    /// TLS records or WebSocket frames wait to be written (never for plain TCP).
     pub(crate) fn wants_write(&self) -> bool {
-        self.tls.as_ref().is_some_and(|tls| tls.wants_write())
+        match &self.layer {
+            Layer::Plain => false,
+            Layer::Tls(tls) => tls.wants_write(),
+            Layer::WebSocket(ws) => ws.wants_write(),
+        }
     }
 
-    /// Ends TLS with its close_notify alert (nothing for plain TCP), before a clean disconnect.
+    /// Ends TLS with its close_notify alert, and a WebSocket with a close frame (then TLS's
+    /// close_notify under `wss`); nothing for plain TCP. Before a clean disconnect.
     pub(crate) fn close_notify(&self) {
-        if let Some(tls) = &self.tls {
-            tls.close_notify(self.stream.as_raw_fd());
+        match &self.layer {
+            Layer::Plain => {}
+            Layer::Tls(tls) => tls.close_notify(self.stream.as_raw_fd()),
+            Layer::WebSocket(ws) => ws.close(self.stream.as_raw_fd()),
         }
     }
 

@@ -1,9 +1,15 @@
 //! The broker URLs [`Client::connect_url`](super::Client::connect_url) takes:
-//! `mqtt://host[:port]` and `mqtts://host[:port]`.
+//! `mqtt://host[:port]`, `mqtts://host[:port]`, `ws://host[:port][/path]` and
+//! `wss://host[:port][/path]`.
 
 use std::net::Ipv6Addr;
 
+use tungstenite::http::uri::PathAndQuery;
+
 use super::error::ClientError;
+
+/// The request path of a `ws://` or `wss://` URL that names none, as MQTT.js and Paho use.
+pub(crate) const DEFAULT_WEBSOCKET_PATH: &str = "/mqtt";
 
 /// What a broker URL names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,33 +17,55 @@ pub(crate) struct BrokerUrl {
     /// A name or an IP address; an IPv6 address without its brackets.
     pub(crate) host: String,
     pub(crate) port: u16,
-    /// `mqtts`: TLS.
+    /// `mqtts` or `wss`: TLS.
     pub(crate) secure: bool,
+    /// `ws` or `wss`: MQTT over WebSocket, and the path (with any query) to request.
+    pub(crate) websocket: Option<String>,
 }
 
-/// Parses `mqtt://host[:port]` (port 1883 by default) or `mqtts://host[:port]` (8883), the
-/// scheme in any case, an IPv6 address in brackets, and nothing after the port but one `/`.
-/// `ws://` and `wss://` are refused as not supported yet.
+/// Parses `mqtt://host[:port]` (port 1883 by default), `mqtts://host[:port]` (8883),
+/// `ws://host[:port][/path]` (80) or `wss://host[:port][/path]` (443), the scheme in any case
+/// and an IPv6 address in brackets. After an MQTT URL's port nothing may follow but one `/`; a
+/// WebSocket URL may name a path and a query (no path, or `/` alone, is `/mqtt`), but no
+/// fragment (RFC 6455 section 3) and no user.
 pub(crate) fn parse(url: &str) -> Result<BrokerUrl, ClientError> {
     let invalid = |why: &str| ClientError::InvalidArgument(format!("URL {url:?}: {why}"));
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| invalid("expected mqtt://host[:port] or mqtts://host[:port]"))?;
-    let (secure, default_port) = match scheme.to_ascii_lowercase().as_str() {
-        "mqtt" => (false, 1883),
-        "mqtts" => (true, 8883),
-        "ws" | "wss" => {
-            return Err(ClientError::InvalidArgument(
-                "WebSocket is not supported yet".into(),
-            ));
-        }
-        _ => return Err(invalid("the scheme must be mqtt or mqtts")),
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+        invalid("expected mqtt://, mqtts://, ws:// or wss:// and then host[:port]")
+    })?;
+    let (secure, websocket, default_port) = match scheme.to_ascii_lowercase().as_str() {
+        "mqtt" => (false, false, 1883),
+        "mqtts" => (true, false, 8883),
+        "ws" => (false, true, 80),
+        "wss" => (true, true, 443),
+        _ => return Err(invalid("the scheme must be mqtt, mqtts, ws or wss")),
     };
-    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    let (authority, path) = if websocket {
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(end);
+        if path.contains('#') {
+            return Err(invalid("a WebSocket URL has no fragment (#)"));
+        }
+        if !path.is_empty() && !path.starts_with('/') {
+            return Err(invalid("the path must start with '/'"));
+        }
+        let path = match path {
+            "" | "/" => DEFAULT_WEBSOCKET_PATH,
+            path => path,
+        };
+        if path.parse::<PathAndQuery>().is_err() {
+            return Err(invalid("the path holds characters a URL may not"));
+        }
+        (authority, Some(path.to_owned()))
+    } else {
+        (rest.strip_suffix('/').unwrap_or(rest), None)
+    };
     if authority.contains(['/', '?', '#', '@']) {
-        return Err(invalid(
-            "only a host and a port may follow the scheme (no user, path or query)",
-        ));
+        return Err(invalid(if websocket {
+            "only a host, a port and a path may follow the scheme (no user)"
+        } else {
+            "only a host and a port may follow the scheme (no user, path or query)"
+        }));
     }
     let (host, port) = match authority.strip_prefix('[') {
         Some(bracketed) => {
@@ -79,6 +107,7 @@ pub(crate) fn parse(url: &str) -> Result<BrokerUrl, ClientError> {
         host: host.to_owned(),
         port,
         secure,
+        websocket: path,
     })
 }
 
@@ -108,13 +137,34 @@ mod tests {
         assert_eq!(ok("mqtt://[fe80::1]:2000"), ("fe80::1".into(), 2000, false));
     }
 
+    fn ws_url(url: &str) -> (String, u16, bool, String) {
+        let parsed = parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+        let path = parsed
+            .websocket
+            .unwrap_or_else(|| panic!("{url}: not WebSocket"));
+        (parsed.host, parsed.port, parsed.secure, path)
+    }
+
     #[test]
-    fn websocket_is_not_supported_yet() {
+    fn websocket_urls_default_ports_and_path() {
+        let ws =
+            |host: &str, port, secure, path: &str| (host.to_owned(), port, secure, path.to_owned());
+        assert_eq!(ws_url("ws://broker"), ws("broker", 80, false, "/mqtt"));
+        assert_eq!(ws_url("wss://broker/"), ws("broker", 443, true, "/mqtt"));
         assert_eq!(
-            refused("ws://broker/mqtt"),
-            "WebSocket is not supported yet"
+            ws_url("WS://broker:9001/mqtt"),
+            ws("broker", 9001, false, "/mqtt")
         );
-        assert_eq!(refused("wss://broker"), "WebSocket is not supported yet");
+        assert_eq!(
+            ws_url("wss://[::1]:8443/a/b?x=1&y"),
+            ws("::1", 8443, true, "/a/b?x=1&y")
+        );
+        assert_eq!(
+            ws_url("ws://127.0.0.1:1/"),
+            ws("127.0.0.1", 1, false, "/mqtt")
+        );
+        assert_eq!(ws_url("ws://h/ws/"), ws("h", 80, false, "/ws/"));
+        assert_eq!(parse("mqtt://broker").unwrap().websocket, None);
     }
 
     #[test]
@@ -135,6 +185,16 @@ mod tests {
             "mqtt://[::1",
             "mqtt://[broker]",
             "mqtt://[::1]x",
+            "tcp://broker",
+            "ws://",
+            "ws:///mqtt",
+            "ws://user@broker/mqtt",
+            "ws://broker#frag",
+            "ws://broker/mqtt#frag",
+            "ws://broker?x",
+            "ws://broker:0/mqtt",
+            "ws://::1/mqtt",
+            "wss://broker/a b",
         ] {
             assert!(refused(url).starts_with("URL "), "{url}");
         }

@@ -6,7 +6,7 @@
 //! thread with reconnects, and the host event-loop calls. Skipped with a message when mosquitto
 //! is missing, a failure under CI=true.
 
-mod support;
+pub mod support;
 
 use std::net::TcpListener;
 use std::sync::Arc;

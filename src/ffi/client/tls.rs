@@ -1,5 +1,5 @@
-//! TLS for the client: `mqtt_connect_options_set_tls*`, and `mqtt_connect_url` for `mqtt://` and
-//! `mqtts://` URLs.
+//! TLS for the client: `mqtt_connect_options_set_tls*`, and `mqtt_connect_url` for `mqtt://`,
+//! `mqtts://`, `ws://` and `wss://` URLs.
 
 use std::ffi::{c_char, c_int};
 
@@ -173,17 +173,28 @@ pub unsafe extern "C" fn mqtt_connect_options_set_tls_server_name(
 }
 
 /// `mqtt_connect` to the broker `url` names: "mqtt://host[:port]" over TCP (port 1883 unless
-/// given) or "mqtts://host[:port]" over TLS (port 8883) with the TLS settings of `options`, or
-/// without them the defaults (the system's CA certificates, the host name verified). An IPv6
-/// address goes in brackets ("mqtts://[::1]"); nothing may follow the port but one "/". Blocks
-/// at most the connect timeout; `options` may be NULL for the defaults and is only read.
+/// given), "mqtts://host[:port]" over TLS (port 8883), "ws://host[:port][/path]" over
+/// WebSocket (port 80) or "wss://host[:port][/path]" over WebSocket over TLS (port 443), as
+/// MQTT.js and Paho take them. TLS uses the TLS settings of `options`, or without them the
+/// defaults (the system's CA certificates, the host name verified). An IPv6 address goes in
+/// brackets ("mqtts://[::1]"). After an MQTT URL's port nothing may follow but one "/"; a
+/// WebSocket URL's path (and query) is what the upgrade requests, "/mqtt" when it names none
+/// (or only "/"). Blocks at most the connect timeout; `options` may be NULL for the defaults
+/// and is only read.
+///
+/// Over WebSocket (MQTT 5.0 and 3.1.1 section 6) the upgrade offers the subprotocol "mqtt"
+/// [MQTT-6.0.0-3] and must select it [MQTT-6.0.0-4]; MQTT travels in binary frames
+/// [MQTT-6.0.0-1], packets read whatever the frame boundaries [MQTT-6.0.0-2]; a text frame
+/// from the server closes the connection. Reconnects, the loop thread and the event-loop calls
+/// on `mqtt_connection_socket` (the TCP socket) work as over TCP.
 ///
 /// Returns the connection, to be released with `mqtt_connection_free`, or NULL with
 /// `mqtt_last_status()` / `mqtt_last_error()` telling why: `MQTT_STATUS_INVALID_ARGUMENT` for a
-/// malformed URL, for "ws://" and "wss://" (WebSocket is not supported yet) and for "mqtt://"
-/// with TLS settings in `options` (use "mqtts://"); `MQTT_STATUS_TLS` when TLS failed (the
-/// server's certificate not accepted, the handshake refused, a file that cannot be used);
-/// otherwise as `mqtt_connect`.
+/// malformed URL and for "mqtt://" or "ws://" with TLS settings in `options` (use "mqtts://"
+/// or "wss://"); `MQTT_STATUS_TLS` when TLS failed (the server's certificate not accepted, the
+/// handshake refused, a file that cannot be used); `MQTT_STATUS_PROTOCOL_ERROR` when the server
+/// refused the WebSocket upgrade (an HTTP error, the subprotocol not selected); otherwise as
+/// `mqtt_connect`.
 ///
 /// # Safety
 /// `url` is a NUL-terminated string (or NULL, an error); `options` is NULL or a handle from
@@ -261,7 +272,11 @@ mod tests {
     #[test]
     fn connect_url_refuses_bad_urls_before_connecting() {
         unsafe {
-            for url in [c"ws://localhost/mqtt", c"mqtt://", c"tcp://localhost:1883"] {
+            for url in [
+                c"ws://localhost/mqtt#x",
+                c"mqtt://",
+                c"tcp://localhost:1883",
+            ] {
                 assert!(mqtt_connect_url(url.as_ptr(), std::ptr::null()).is_null());
                 assert_eq!(mqtt_last_status(), mqtt_status::InvalidArgument);
             }
@@ -273,6 +288,8 @@ mod tests {
                 mqtt_status::Ok
             );
             assert!(mqtt_connect_url(c"mqtt://127.0.0.1:1".as_ptr(), o).is_null());
+            assert_eq!(mqtt_last_status(), mqtt_status::InvalidArgument);
+            assert!(mqtt_connect_url(c"ws://127.0.0.1:1/mqtt".as_ptr(), o).is_null());
             assert_eq!(mqtt_last_status(), mqtt_status::InvalidArgument);
             mqtt_connect_options_free(o);
         }
