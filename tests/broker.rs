@@ -9,6 +9,7 @@ mod fixture;
 mod packet_stream;
 
 mod broker {
+    mod bridge;
     mod connect;
     mod crash;
     mod ffi;

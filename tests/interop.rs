@@ -13,6 +13,7 @@ mod packet_stream;
 mod tls_support;
 
 mod interop {
+    mod bridge;
     mod broker_tls;
     mod browser;
     mod client_mosquitto;

@@ -8,13 +8,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::listeners::{Listener, ListenerKind};
-use super::options::{BrokerOptions, PersistenceSync};
+use super::options::{BridgeOptions, BrokerOptions, PersistenceSync};
 use super::websocket::WebSocketOptions;
+use crate::protocol::ProtocolLevel;
+use crate::service::ConfigError;
 use crate::service::acl::AclFile;
+use crate::service::config::{BridgeConfig, BridgeProtocol, RestartTimeout};
 use crate::service::config::{Config, ListenerConfig, ListenerProtocol};
 use crate::service::passwd::PasswordFile;
-use crate::service::{ConfigError, ConfigErrorKind};
-use crate::tls::{ClientAuth, Pem, ServerTls};
+use crate::tls::{ClientAuth, ClientTls, Pem, ServerTls};
 
 /// The largest fixed header plus topic and properties a PUBLISH adds to its payload, for
 /// mosquitto's `message_size_limit` (a payload limit) expressed as a packet limit.
@@ -35,15 +37,10 @@ impl BrokerOptions {
     /// `password_file` and `acl_file` (loaded now), `max_queued_messages`,
     /// `max_inflight_messages`, `max_packet_size`, `message_size_limit`, `max_keepalive` and
     /// `sys_interval`, and `persistence` with `persistence_location`, `persistence_file` and
-    /// `autosave_interval` (the sync interval; durable when absent or 0). Refused as not
-    /// supported yet: bridges. Logging keywords are read but the broker program logs as its
+    /// `autosave_interval` (the sync interval; durable when absent or 0). Bridges (`connection`
+    /// sections) become [`BridgeOptions`]. Logging keywords are read but the broker program logs as its
     /// flags say.
     pub fn apply_config(&mut self, config: &Config) -> Result<(), ConfigError> {
-        let origin = config
-            .files
-            .first()
-            .map(|p| p.as_path())
-            .unwrap_or(Path::new("-"));
         let listeners = config.all_listeners();
         let mut bound = Vec::with_capacity(listeners.len());
         for listener in &listeners {
@@ -72,12 +69,7 @@ impl BrokerOptions {
                 Some(seconds) => PersistenceSync::Interval(Duration::from_secs(u64::from(seconds))),
             };
         }
-        if let Some(bridge) = config.bridges.first() {
-            return Err(unsupported(
-                origin,
-                &format!("bridge connection {}: not supported yet", bridge.name),
-            ));
-        }
+        self.bridges = config.bridges.iter().map(bridge_of).collect();
         self.allow_anonymous = config.allow_anonymous();
         if let Some(path) = &config.password_file {
             self.password_file = Some(Arc::new(PasswordFile::load(path)?));
@@ -164,11 +156,48 @@ fn listener_of(listener: &ListenerConfig) -> Result<Listener, ConfigError> {
     })
 }
 
-fn unsupported(origin: &Path, reason: &str) -> ConfigError {
-    ConfigError {
-        file: origin.to_owned(),
-        line: None,
-        reason: reason.to_owned(),
-        kind: ConfigErrorKind::Unsupported,
+/// A mosquitto `connection` section as a bridge. `try_private` is read but not sent (loops are
+/// cut by No Local and echo detection instead); `start_type lazy` connects at start like
+/// `automatic`.
+fn bridge_of(config: &BridgeConfig) -> BridgeOptions {
+    let (restart_base, restart_cap) = match config.restart_timeout {
+        RestartTimeout::Constant(s) => (s, s),
+        RestartTimeout::Backoff { base, cap } => (base, cap),
+    };
+    let path = |p: &Path| Pem::File(p.display().to_string());
+    let tls = (config.cafile.is_some() || config.certfile.is_some()).then(|| ClientTls {
+        ca: config.cafile.as_deref().map(path),
+        certificate: config
+            .certfile
+            .as_deref()
+            .zip(config.keyfile.as_deref())
+            .map(|(c, k)| (path(c), path(k))),
+        insecure: config.insecure,
+        ..ClientTls::default()
+    });
+    BridgeOptions {
+        name: config.name.clone(),
+        addresses: config
+            .addresses
+            .iter()
+            .map(|a| (a.host.clone(), a.port))
+            .collect(),
+        round_robin: config.round_robin,
+        remote_client_id: config.remote_clientid.clone(),
+        username: config.remote_username.clone(),
+        password: config.remote_password.clone().map(String::into_bytes),
+        protocol: match config.protocol {
+            BridgeProtocol::Mqtt31 => ProtocolLevel::V31,
+            BridgeProtocol::Mqtt311 => ProtocolLevel::V311,
+            BridgeProtocol::Mqtt50 => ProtocolLevel::V5,
+        },
+        clean_session: config.cleansession,
+        keep_alive: Duration::from_secs(u64::from(config.keepalive_interval)),
+        tls,
+        topics: config.topics.clone(),
+        notifications: config.notifications,
+        restart_base: Duration::from_secs(u64::from(restart_base.max(1))),
+        restart_cap: Duration::from_secs(u64::from(restart_cap.max(restart_base).max(1))),
+        start: config.start_type,
     }
 }

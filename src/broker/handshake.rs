@@ -109,6 +109,11 @@ fn terms(state: &State, connect: &Connect) -> Result<(Arc<str>, Terms), ReasonCo
     if assigned_id && !connect.clean_session && !v5 {
         return Err(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
     }
+    // The broker's own bridge sessions cannot be taken over by a client ([MQTT-3.1.3-5] lets
+    // a server refuse identifiers; CONNACK 0x02, 0x85 in MQTT 5.0).
+    if connect.client_id.starts_with(super::bridge::SESSION_PREFIX) {
+        return Err(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
+    }
     // Enhanced authentication needs a host that offers it (MQTT 5.0 section 4.12).
     if connect
         .properties

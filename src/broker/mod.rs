@@ -56,6 +56,7 @@
 mod accept;
 mod acl_memo;
 mod auth;
+mod bridge;
 mod config;
 mod control;
 mod flows;
@@ -93,6 +94,7 @@ use std::thread::{self, JoinHandle};
 
 use parking_lot::{Condvar, Mutex};
 
+pub use bridge::{BridgeDirection, BridgeOptions, BridgeStart, BridgeStatus, BridgeTopic};
 pub use control::ClientInfo;
 pub use host::{HostCallback, HostMessage};
 pub use listeners::{BoundListener, Listener, ListenerKind};
@@ -185,6 +187,8 @@ struct Shared {
     store: Mutex<Option<store::Store>>,
     /// Whether the store's contents were taken up (by the first start).
     restored: std::sync::atomic::AtomicBool,
+    /// The bridges while running.
+    bridges: Mutex<Vec<bridge::Bridge>>,
     /// The bound port, readable without the state lock (which `stop` holds while joining).
     port: AtomicU16,
     /// Every listener as bound.
@@ -219,6 +223,7 @@ impl Broker {
                 state,
                 store: Mutex::new(None),
                 restored: std::sync::atomic::AtomicBool::new(false),
+                bridges: Mutex::new(Vec::new()),
                 port: AtomicU16::new(0),
                 listeners: Mutex::new(Vec::new()),
                 run_state: Mutex::new(RunState::Created),
@@ -278,6 +283,8 @@ impl Broker {
             }
             None => None,
         };
+        // Bridges subscribe before clients can connect, so no message misses them.
+        self.shared.start_bridges();
         let listener_runtime = Arc::clone(runtime);
         let listener_waker = Arc::clone(&waker);
         let spawned = thread::Builder::new()
@@ -288,6 +295,7 @@ impl Broker {
             Ok(handle) => handle,
             Err(e) => {
                 runtime.stopping.store(true, Ordering::Release);
+                self.shared.stop_bridges();
                 self.shared.close_store();
                 if let Some(parker) = parker {
                     if let Some(parking) = runtime.parking.get() {
@@ -487,6 +495,16 @@ impl Broker {
         self.shared.state.stats()
     }
 
+    /// Each bridge's state and counters, in the order configured; empty while stopped.
+    pub fn bridges(&self) -> Vec<BridgeStatus> {
+        self.shared
+            .bridges
+            .lock()
+            .iter()
+            .map(bridge::Bridge::status)
+            .collect()
+    }
+
     /// What the persistence store has done; `None` without persistence.
     pub fn persistence_stats(&self) -> Option<PersistenceStats> {
         self.shared.state.journal.as_ref().map(|j| j.stats())
@@ -512,6 +530,29 @@ impl Shared {
         }
         *self.store.lock() = Some(store);
         Ok(())
+    }
+
+    /// Starts every configured bridge; one that cannot get a thread is reported on its status
+    /// line and skipped.
+    fn start_bridges(&self) {
+        let mut running = self.bridges.lock();
+        for options in &self.state.options.bridges {
+            match bridge::Bridge::start(&self.state, options) {
+                Ok(bridge) => running.push(bridge),
+                Err(e) => eprintln!(
+                    "libmqtt: bridge {}: cannot start its thread: {e}",
+                    options.name
+                ),
+            }
+        }
+    }
+
+    /// Disconnects every bridge and joins its thread; their local sessions stay.
+    fn stop_bridges(&self) {
+        let bridges = std::mem::take(&mut *self.bridges.lock());
+        for bridge in bridges {
+            bridge.stop();
+        }
     }
 
     /// Commits what is pending and closes the persistence file.
@@ -563,6 +604,7 @@ impl Shared {
         }
         runtime.finished.lock().clear();
         runtime.lingering.clear();
+        self.stop_bridges();
         self.close_store();
         *self.run_state.lock() = RunState::Stopped;
         self.stopped.notify_all();

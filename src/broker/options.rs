@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use super::bridge::BridgeOptions;
 use super::listeners::Listener;
 pub use super::store::PersistenceSync;
 use crate::protocol::{QoS, ReasonCode};
@@ -289,6 +290,8 @@ pub struct BrokerOptions {
     pub persistence: Option<std::path::PathBuf>,
     /// When changes reach the persistence file. Default [`PersistenceSync::Durable`].
     pub persistence_sync: PersistenceSync,
+    /// Bridges to upstream brokers, started with the broker (see [`BridgeOptions`]).
+    pub bridges: Vec<BridgeOptions>,
 }
 
 /// The smallest connection-thread stack accepted: enough for the broker's own frames plus a
@@ -330,6 +333,7 @@ impl Default for BrokerOptions {
             sys_interval: Duration::from_secs(10),
             persistence: None,
             persistence_sync: PersistenceSync::Durable,
+            bridges: Vec::new(),
         }
     }
 }
@@ -440,6 +444,7 @@ impl fmt::Debug for BrokerOptions {
             .field("response_information", &self.response_information)
             .field("persistence", &self.persistence)
             .field("persistence_sync", &self.persistence_sync)
+            .field("bridges", &self.bridges)
             .field("sys_interval", &self.sys_interval)
             .finish()
     }

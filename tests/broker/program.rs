@@ -518,10 +518,7 @@ fn config_file_errors_name_the_line() {
     let scratch = Scratch::new("program-bad-config");
     for (text, expected) in [
         ("listener 1883\nno_such_keyword 1\n", ":2: "),
-        (
-            "listener 1883\nconnection up\naddress 127.0.0.1:1\ntopic # out\n",
-            "not supported",
-        ),
+        ("listener 1883\nautosave_on_changes true\n", "not supported"),
         (
             "listener 1883\ncertfile /nonexistent/c.pem\n",
             ":1: this listener needs both",

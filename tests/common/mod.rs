@@ -180,6 +180,29 @@ impl RawClient {
         }
     }
 
+    /// The next PUBLISH with its QoS flow completed (PUBACK; PUBREC, PUBREL, PUBCOMP), as
+    /// (topic, payload, QoS, retain).
+    // Not called by every binary that includes this module.
+    #[allow(dead_code)]
+    pub fn recv_completed(&mut self) -> (String, Vec<u8>, QoS, bool) {
+        let p = self.recv_publish();
+        match p.qospid {
+            QosPid::AtLeastOnce(id) => self.send(&Packet::Puback(id.into())),
+            QosPid::ExactlyOnce(id) => {
+                self.send(&Packet::Pubrec(id.into()));
+                assert!(matches!(self.recv(), Packet::Pubrel(_)));
+                self.send(&Packet::Pubcomp(id.into()));
+            }
+            QosPid::AtMostOnce => {}
+        }
+        (
+            p.topic.as_str().to_owned(),
+            p.payload.to_vec(),
+            p.qospid.qos(),
+            p.retain,
+        )
+    }
+
     /// Asserts nothing arrives for `quiet`.
     pub fn expect_silence(&mut self, quiet: Duration) {
         match self.try_recv(quiet) {

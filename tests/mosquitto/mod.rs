@@ -141,6 +141,29 @@ impl Mosquitto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Stops mosquitto (SIGKILL), runs `meanwhile`, then starts it again with the same
+    /// configuration on the same port. Panics if it does not come back within 5 s.
+    // Used by the interop binary only.
+    #[allow(dead_code)]
+    pub fn restart_after(&mut self, meanwhile: impl FnOnce()) {
+        self.kill();
+        meanwhile();
+        let log = fs::File::create(self.dir.join("log")).unwrap();
+        self.child = Command::new(find_mosquitto().expect("mosquitto was there"))
+            .arg("-c")
+            .arg(self.dir.join("mosquitto.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn mosquitto");
+        assert!(
+            self.wait_ready(Duration::from_secs(5)),
+            "mosquitto did not come back: {}",
+            fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+        );
+    }
 }
 
 impl Drop for Mosquitto {
