@@ -406,10 +406,55 @@ typedef enum {
 } mqtt_listener_kind;
 
 /**
+ * Which way a bridge topic rule carries messages (mosquitto's `out`, `in`, `both`), passed as
+ * an `int` to `mqtt_bridge_options_add_topic`.
+ */
+typedef enum {
+    /**
+     * Local → remote.
+     */
+    MQTT_BRIDGE_DIRECTION_OUT = 0,
+    /**
+     * Remote → local.
+     */
+    MQTT_BRIDGE_DIRECTION_IN = 1,
+    /**
+     * Both ways.
+     */
+    MQTT_BRIDGE_DIRECTION_BOTH = 2,
+} mqtt_bridge_direction;
+
+/**
+ * When a bridge connects (mosquitto's `start_type`), passed as an `int`.
+ */
+typedef enum {
+    /**
+     * At broker start, reconnecting after every loss (the default).
+     */
+    MQTT_BRIDGE_START_AUTOMATIC = 0,
+    /**
+     * As `Automatic` (mosquitto connects once messages wait; this broker at start).
+     */
+    MQTT_BRIDGE_START_LAZY = 1,
+    /**
+     * At broker start, not reconnecting once the link ends.
+     */
+    MQTT_BRIDGE_START_ONCE = 2,
+} mqtt_bridge_start;
+
+/**
  * Where the enhanced authenticator leaves the data for the client, with
  * `mqtt_auth_reply_set_data`; only valid during the callback.
  */
 typedef struct mqtt_auth_reply mqtt_auth_reply;
+
+/**
+ * One bridge's settings. Created by `mqtt_bridge_options_new` with mosquitto's defaults
+ * (MQTT 3.1.1, persistent remote session, keep-alive 60 s, reconnects after 5 s doubling up to
+ * 30 s, state notifications on), released by `mqtt_bridge_options_free`;
+ * `mqtt_broker_options_add_bridge` copies it. Not thread-safe while being changed.
+ */
+typedef struct mqtt_bridge_options mqtt_bridge_options;
 
 /**
  * A broker created by `mqtt_broker_new` and released by `mqtt_broker_free`. Every function
@@ -470,6 +515,32 @@ typedef struct mqtt_publish_options mqtt_publish_options;
  * `mqtt_subscribe_options_free`; same threading rules as `mqtt_publish_options`.
  */
 typedef struct mqtt_subscribe_options mqtt_subscribe_options;
+
+/**
+ * A running bridge's state and counters, filled by `mqtt_broker_bridge_status`.
+ */
+typedef struct {
+    /**
+     * The link to the remote is up.
+     */
+    bool connected;
+    /**
+     * Connections made to the remote (the first and every reconnect).
+     */
+    uint64_t connects;
+    /**
+     * Messages sent to the remote.
+     */
+    uint64_t messages_out;
+    /**
+     * Messages brought in from the remote.
+     */
+    uint64_t messages_in;
+    /**
+     * Echoes of its own messages an MQTT 3.1.1 remote sent back, dropped.
+     */
+    uint64_t echoes_dropped;
+} mqtt_bridge_status;
 
 /**
  * A received application message, as a message callback sees it. Every pointer in it is valid
@@ -929,6 +1000,189 @@ typedef int (*mqtt_auth_callback)(void *userdata,
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * A new bridge named `name` (its local session `$bridge/NAME`, its state topic
+ * `$SYS/broker/connection/NAME/state`, its default remote client id `HOSTNAME.NAME`) to
+ * `host:port`, without topic rules yet. Release with `mqtt_bridge_options_free`.
+ *
+ * Returns NULL on NULL or non-UTF-8 arguments or an empty name (`mqtt_last_error()` says
+ * which). Does not block.
+ *
+ * # Safety
+ * `name` and `host` are NUL-terminated strings.
+ */
+mqtt_bridge_options *mqtt_bridge_options_new(const char *name, const char *host, uint16_t port);
+
+/**
+ * Releases bridge options. NULL is a no-op.
+ *
+ * # Safety
+ * `bridge` is NULL or a pointer from `mqtt_bridge_options_new` not freed before.
+ */
+void mqtt_bridge_options_free(mqtt_bridge_options *bridge);
+
+/**
+ * Adds a fallback remote address, tried after the earlier ones fail (see
+ * `mqtt_bridge_options_set_round_robin`).
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` or `MQTT_STATUS_INVALID_UTF8`.
+ *
+ * # Safety
+ * `bridge` is a live handle; `host` is NUL-terminated.
+ */
+mqtt_status mqtt_bridge_options_add_address(mqtt_bridge_options *bridge,
+                                            const char *host,
+                                            uint16_t port);
+
+/**
+ * Adds a topic rule, as mosquitto's `topic PATTERN DIRECTION QOS LOCAL_PREFIX REMOTE_PREFIX`:
+ * local topic `LOCAL_PREFIX + T` (T matching `pattern`) is remote topic `REMOTE_PREFIX + T`.
+ * `pattern` "" maps the prefixes one to one; NULL prefixes are empty. `direction` is an
+ * `mqtt_bridge_direction`; `qos` (0 to 2) is the QoS of the bridge's subscription on the side
+ * messages come from.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT`, `MQTT_STATUS_INVALID_UTF8`,
+ * `MQTT_STATUS_INVALID_QOS`, `MQTT_STATUS_INVALID_TOPIC` (the filters the rule makes are not
+ * valid) or `MQTT_STATUS_INVALID_ARGUMENT` (unknown direction).
+ *
+ * # Safety
+ * `bridge` is a live handle; `pattern` is NUL-terminated; the prefixes are NULL or
+ * NUL-terminated.
+ */
+mqtt_status mqtt_bridge_options_add_topic(mqtt_bridge_options *bridge,
+                                          const char *pattern,
+                                          int direction,
+                                          int qos,
+                                          const char *local_prefix,
+                                          const char *remote_prefix);
+
+/**
+ * Sets the client id used towards the remote (default `HOSTNAME.NAME`).
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` or `MQTT_STATUS_INVALID_UTF8`.
+ *
+ * # Safety
+ * `bridge` is a live handle; `client_id` is NUL-terminated.
+ */
+mqtt_status mqtt_bridge_options_set_remote_client_id(mqtt_bridge_options *bridge,
+                                                     const char *client_id);
+
+/**
+ * Sets the user name (NULL: none) and password (`password_len` bytes; NULL: none) the bridge
+ * connects with.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` or `MQTT_STATUS_INVALID_UTF8`.
+ *
+ * # Safety
+ * `bridge` is a live handle; `username` is NULL or NUL-terminated; `password` points to
+ * `password_len` bytes (NULL when 0).
+ */
+mqtt_status mqtt_bridge_options_set_credentials(mqtt_bridge_options *bridge,
+                                                const char *username,
+                                                const uint8_t *password,
+                                                size_t password_len);
+
+/**
+ * Sets the protocol towards the remote: 3 (MQTT 3.1), 4 (3.1.1, the default) or 5 (5.0,
+ * whose No Local keeps a `both` rule from echoing).
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` or `MQTT_STATUS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `bridge` is a live handle.
+ */
+mqtt_status mqtt_bridge_options_set_protocol_level(mqtt_bridge_options *bridge, int level);
+
+/**
+ * Sets whether the remote discards the bridge's session when the link ends (default false:
+ * it keeps the subscriptions and queues messages meanwhile), and the keep-alive in seconds
+ * (default 60; 0 keeps the default).
+ *
+ * Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`.
+ *
+ * # Safety
+ * `bridge` is a live handle.
+ */
+mqtt_status mqtt_bridge_options_set_session(mqtt_bridge_options *bridge,
+                                            bool clean_session,
+                                            uint16_t keep_alive_s);
+
+/**
+ * Sets how the bridge reconnects: waits from `base_ms` doubling up to `cap_ms` with jitter
+ * (mosquitto's `restart_timeout base cap`), whether it stays on the next address after a
+ * failure (`round_robin`) or returns to the first, `start` (an `mqtt_bridge_start`), and
+ * whether it publishes its state on `$SYS/broker/connection/NAME/state`.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` or `MQTT_STATUS_INVALID_ARGUMENT`
+ * (0 delays, cap below base, unknown start type).
+ *
+ * # Safety
+ * `bridge` is a live handle.
+ */
+mqtt_status mqtt_bridge_options_set_reconnect(mqtt_bridge_options *bridge,
+                                              uint32_t base_ms,
+                                              uint32_t cap_ms,
+                                              bool round_robin,
+                                              int start,
+                                              bool notifications);
+
+/**
+ * Connects to the remote over TLS: `ca_file` (PEM; NULL: the system's CA store),
+ * `cert_file` and `key_file` (PEM, both or neither) for a client certificate, `insecure`
+ * accepting any server certificate (tests only). The files are read at each connect.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT`, `MQTT_STATUS_INVALID_UTF8` or
+ * `MQTT_STATUS_INVALID_ARGUMENT` (a certificate without its key).
+ *
+ * # Safety
+ * `bridge` is a live handle; the paths are NULL or NUL-terminated.
+ */
+mqtt_status mqtt_bridge_options_set_tls(mqtt_bridge_options *bridge,
+                                        const char *ca_file,
+                                        const char *cert_file,
+                                        const char *key_file,
+                                        bool insecure);
+
+/**
+ * Adds a copy of `bridge` to the broker options: a broker created from them starts the
+ * bridge with itself (before it accepts clients) and stops it with itself. `bridge` may be
+ * freed right after.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` or `MQTT_STATUS_INVALID_ARGUMENT` (no
+ * topic rule, or a name already used).
+ *
+ * # Safety
+ * `opts` is a live options object; `bridge` is a live handle.
+ */
+mqtt_status mqtt_broker_options_add_bridge(mqtt_broker_options *opts,
+                                           const mqtt_bridge_options *bridge);
+
+/**
+ * How many bridges the broker runs (0 while stopped or for NULL). Does not block.
+ *
+ * # Safety
+ * `broker` is NULL or a live broker.
+ */
+size_t mqtt_broker_bridge_count(const mqtt_broker *broker);
+
+/**
+ * Fills `*out` with bridge `index`'s state and counters (bridges in the order added), and
+ * writes its last error ("" when none: why the last attempt failed or the link ended) into
+ * `error` (`error_size` bytes, truncated to fit; NULL to skip). Does not block; thread-safe.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` or `MQTT_STATUS_NOT_FOUND` (no such
+ * bridge, or the broker is not running).
+ *
+ * # Safety
+ * `broker` is NULL or a live broker; `out` points to a writable `mqtt_bridge_status`;
+ * `error` is NULL or points to `error_size` writable bytes.
+ */
+mqtt_status mqtt_broker_bridge_status(const mqtt_broker *broker,
+                                      size_t index,
+                                      mqtt_bridge_status *out,
+                                      char *error,
+                                      size_t error_size);
 
 /**
  * Reads a mosquitto.conf (and its `include_dir`s) and applies what it says: its listeners

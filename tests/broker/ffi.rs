@@ -576,3 +576,106 @@ fn callbacks_may_publish_and_stop_without_deadlock() {
     sub.expect_closed(READ_TIMEOUT);
     slot.lock().take();
 }
+
+/// A bridge set up through the C API carries a message to the remote, and its status and
+/// last error are readable; bad bridge arguments are refused with their statuses.
+#[test]
+fn a_bridge_through_the_c_api() {
+    unsafe {
+        assert!(mqtt_bridge_options_new(c"".as_ptr(), c"h".as_ptr(), 1).is_null());
+        assert_eq!(mqtt_last_status(), mqtt_status::InvalidArgument);
+        assert!(mqtt_bridge_options_new(ptr::null(), c"h".as_ptr(), 1).is_null());
+        assert_eq!(mqtt_last_status(), mqtt_status::NullArgument);
+
+        let remote = crate::fixture::start_broker(BrokerOptions::default());
+        let mut upstream = RawClient::clean(remote.port(), "upstream");
+        upstream.subscribe_ok(1, &[("hq/#", QoS::AtLeastOnce)]);
+
+        let bridge =
+            mqtt_bridge_options_new(c"site".as_ptr(), c"127.0.0.1".as_ptr(), remote.port());
+        assert!(!bridge.is_null());
+        let out = mqtt_bridge_direction::Out as c_int;
+        assert_eq!(
+            mqtt_bridge_options_add_topic(bridge, c"#".as_ptr(), 7, 1, ptr::null(), ptr::null()),
+            mqtt_status::InvalidArgument
+        );
+        assert_eq!(
+            mqtt_bridge_options_add_topic(bridge, c"#".as_ptr(), out, 3, ptr::null(), ptr::null()),
+            mqtt_status::InvalidQos
+        );
+        assert_eq!(
+            mqtt_bridge_options_add_topic(
+                bridge,
+                c"a/#/b".as_ptr(),
+                out,
+                1,
+                ptr::null(),
+                ptr::null()
+            ),
+            mqtt_status::InvalidTopic
+        );
+        assert_eq!(
+            mqtt_bridge_options_add_topic(
+                bridge,
+                c"#".as_ptr(),
+                out,
+                1,
+                c"".as_ptr(),
+                c"hq/".as_ptr()
+            ),
+            mqtt_status::Ok
+        );
+        assert_eq!(
+            mqtt_bridge_options_set_reconnect(bridge, 100, 50, false, 0, true),
+            mqtt_status::InvalidArgument
+        );
+        assert_eq!(
+            mqtt_bridge_options_set_reconnect(bridge, 100, 400, false, 0, true),
+            mqtt_status::Ok
+        );
+        assert_eq!(
+            mqtt_bridge_options_set_protocol_level(bridge, 6),
+            mqtt_status::InvalidArgument
+        );
+        assert_eq!(
+            mqtt_bridge_options_set_protocol_level(bridge, 5),
+            mqtt_status::Ok
+        );
+        assert_eq!(
+            mqtt_bridge_options_set_remote_client_id(bridge, c"site-1".as_ptr()),
+            mqtt_status::Ok
+        );
+        let opts = mqtt_broker_options_new();
+        assert_eq!(
+            mqtt_broker_options_add_bridge(opts, bridge),
+            mqtt_status::Ok
+        );
+        assert_eq!(
+            mqtt_broker_options_add_bridge(opts, bridge),
+            mqtt_status::InvalidArgument
+        );
+        mqtt_bridge_options_free(bridge);
+        mqtt_bridge_options_free(ptr::null_mut());
+        let local = new_broker(opts);
+        mqtt_broker_options_free(opts);
+        assert_eq!(mqtt_broker_bridge_count(local), 1);
+        let mut status = mqtt_bridge_status::default();
+        let mut error = [0 as c_char; 64];
+        crate::fixture::eventually("bridge up", || {
+            mqtt_broker_bridge_status(local, 0, &mut status, error.as_mut_ptr(), error.len())
+                == mqtt_status::Ok
+                && status.connected
+        });
+        assert_eq!(
+            mqtt_broker_publish(local, c"t".as_ptr(), b"x".as_ptr(), 1, 1, false),
+            mqtt_status::Ok
+        );
+        assert_eq!(upstream.recv_completed().0, "hq/t");
+        assert!(remote.clients().iter().any(|c| &*c.client_id == "site-1"));
+        assert_eq!(
+            mqtt_broker_bridge_status(local, 1, &mut status, ptr::null_mut(), 0),
+            mqtt_status::NotFound
+        );
+        mqtt_broker_free(local);
+    }
+}

@@ -376,6 +376,40 @@ static void check_broker_options(void) {
     CHECK_FAILS(mqtt_broker_options_set_allow_anonymous(NULL, true), MQTT_STATUS_NULL_ARGUMENT);
     CHECK_OK(mqtt_broker_options_set_persistence(opts, NULL));
     CHECK_OK(mqtt_broker_options_set_authenticator_ex(opts, NULL, NULL));
+    {
+        mqtt_bridge_options *bridge = mqtt_bridge_options_new("up", "127.0.0.1", 1883);
+        CHECK(bridge != NULL);
+        CHECK(mqtt_bridge_options_new(NULL, "h", 1) == NULL);
+        CHECK(mqtt_last_status() == MQTT_STATUS_NULL_ARGUMENT);
+        CHECK_FAILS(mqtt_broker_options_add_bridge(opts, bridge), MQTT_STATUS_INVALID_ARGUMENT);
+        CHECK_OK(mqtt_bridge_options_add_topic(bridge, "#", MQTT_BRIDGE_DIRECTION_BOTH, 1, NULL, NULL));
+        CHECK_FAILS(mqtt_bridge_options_add_topic(bridge, "#", 9, 1, NULL, NULL),
+                    MQTT_STATUS_INVALID_ARGUMENT);
+        CHECK_FAILS(mqtt_bridge_options_add_topic(NULL, "#", 0, 1, NULL, NULL),
+                    MQTT_STATUS_NULL_ARGUMENT);
+        CHECK_OK(mqtt_bridge_options_add_address(bridge, "127.0.0.1", 1884));
+        CHECK_FAILS(mqtt_bridge_options_add_address(bridge, NULL, 1), MQTT_STATUS_NULL_ARGUMENT);
+        CHECK_OK(mqtt_bridge_options_set_remote_client_id(bridge, "edge"));
+        CHECK_FAILS(mqtt_bridge_options_set_remote_client_id(NULL, "x"), MQTT_STATUS_NULL_ARGUMENT);
+        CHECK_OK(mqtt_bridge_options_set_credentials(bridge, "u", (const uint8_t *)"p", 1));
+        CHECK_FAILS(mqtt_bridge_options_set_credentials(NULL, NULL, NULL, 0), MQTT_STATUS_NULL_ARGUMENT);
+        CHECK_OK(mqtt_bridge_options_set_protocol_level(bridge, 5));
+        CHECK_FAILS(mqtt_bridge_options_set_protocol_level(bridge, 2), MQTT_STATUS_INVALID_ARGUMENT);
+        CHECK_OK(mqtt_bridge_options_set_session(bridge, false, 30));
+        CHECK_FAILS(mqtt_bridge_options_set_session(NULL, false, 30), MQTT_STATUS_NULL_ARGUMENT);
+        CHECK_OK(mqtt_bridge_options_set_reconnect(bridge, 1000, 5000, true, MQTT_BRIDGE_START_AUTOMATIC, true));
+        CHECK_FAILS(mqtt_bridge_options_set_reconnect(bridge, 0, 5, true, 0, true), MQTT_STATUS_INVALID_ARGUMENT);
+        CHECK_OK(mqtt_bridge_options_set_tls(bridge, NULL, NULL, NULL, false));
+        CHECK_FAILS(mqtt_bridge_options_set_tls(bridge, NULL, "c.pem", NULL, false), MQTT_STATUS_INVALID_ARGUMENT);
+        CHECK_FAILS(mqtt_bridge_options_set_tls(NULL, NULL, NULL, NULL, false), MQTT_STATUS_NULL_ARGUMENT);
+        CHECK_FAILS(mqtt_broker_options_add_bridge(NULL, bridge), MQTT_STATUS_NULL_ARGUMENT);
+        CHECK_FAILS(mqtt_broker_options_add_bridge(opts, NULL), MQTT_STATUS_NULL_ARGUMENT);
+        mqtt_bridge_options_free(bridge);
+        mqtt_bridge_options_free(NULL);
+        mqtt_bridge_status bridge_status;
+        CHECK(mqtt_broker_bridge_count(NULL) == 0);
+        CHECK_FAILS(mqtt_broker_bridge_status(NULL, 0, &bridge_status, NULL, 0), MQTT_STATUS_NULL_ARGUMENT);
+    }
     CHECK_FAILS(mqtt_broker_options_set_authenticator_ex(NULL, NULL, NULL), MQTT_STATUS_NULL_ARGUMENT);
     CHECK_OK(mqtt_broker_options_set_persistence_sync(opts, 0));
     CHECK_OK(mqtt_broker_options_set_persistence_sync(opts, 500));
@@ -692,7 +726,7 @@ static void check_connect_options(void) {
     CHECK_NULL_WITH(mqtt_connect_url("mqtt://localhost:0", NULL), MQTT_STATUS_INVALID_ARGUMENT);
     CHECK_NULL_WITH(mqtt_connect_url("mqtt://localhost/topic", NULL),
                     MQTT_STATUS_INVALID_ARGUMENT);
-    CHECK_NULL_WITH(mqtt_connect_url("ws://localhost/mqtt", NULL), MQTT_STATUS_INVALID_ARGUMENT);
+    CHECK_NULL_WITH(mqtt_connect_url("http://localhost/mqtt", NULL), MQTT_STATUS_INVALID_ARGUMENT);
     CHECK_NULL_WITH(mqtt_connect_url("wss://localhost/mqtt", opts), MQTT_STATUS_INVALID_ARGUMENT);
     CHECK_NULL_WITH(mqtt_connect_url("mqtt://127.0.0.1:1", opts), MQTT_STATUS_INVALID_ARGUMENT);
     /* The CA file cannot be read: a TLS failure, before any connection is tried. */

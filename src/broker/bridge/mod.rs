@@ -100,6 +100,19 @@ impl BridgeOptions {
         local_prefix: &str,
         remote_prefix: &str,
     ) -> BridgeOptions {
+        self.add_topic(pattern, direction, qos, local_prefix, remote_prefix);
+        self
+    }
+
+    /// [`BridgeOptions::topic`] on a borrowed value.
+    pub fn add_topic(
+        &mut self,
+        pattern: &str,
+        direction: BridgeDirection,
+        qos: u8,
+        local_prefix: &str,
+        remote_prefix: &str,
+    ) {
         let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
         self.topics.push(BridgeTopic {
             pattern: some(pattern),
@@ -108,7 +121,6 @@ impl BridgeOptions {
             local_prefix: some(local_prefix),
             remote_prefix: some(remote_prefix),
         });
-        self
     }
 
     /// The client id used towards the remote.

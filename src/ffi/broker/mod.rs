@@ -10,10 +10,12 @@
 //!   turn a C function pointer and its `userdata` into the broker's Rust hooks;
 //! - `listeners`: several listeners per broker, TLS options and certificate reload;
 //! - `persistence`: the persistence file, its sync mode and statistics;
+//! - `bridge`: bridges to upstream brokers and their status;
 //! - `server`: creating, starting, stopping and querying a broker.
 
 #![allow(non_camel_case_types, reason = "C API types carry their C names")]
 
+mod bridge;
 mod callbacks;
 mod files;
 mod host;
@@ -23,6 +25,7 @@ mod options_v5;
 mod persistence;
 mod server;
 
+pub use bridge::*;
 pub use files::*;
 pub use host::*;
 pub use listeners::*;
