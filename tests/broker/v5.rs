@@ -844,8 +844,11 @@ fn will_delay_interval() {
         Properties(vec![Property::SessionExpiryInterval(60)]),
     );
     again.clean_session = false;
-    let (_back, connack) = join(&broker, again);
+    let (mut back, connack) = join(&broker, again);
     assert!(connack.session_present);
+    // Gone, not merely held while the client is connected: leaving normally publishes nothing.
+    back.send(&Packet::Disconnect(Disconnect::new(ReasonCode::SUCCESS)));
+    assert_eq!(back.next(), None, "closed after DISCONNECT");
     watcher.expect_nothing(Duration::from_millis(3000));
 }
 
