@@ -267,11 +267,19 @@ inline OwnedMessage Message::copy() const { return OwnedMessage(mqtt_message_cop
 
 using MessageHandler = std::function<void(const Message &)>;
 
-/// What a client presented in CONNECT, as the authenticator sees it (valid during the call).
+/// What a client presented in CONNECT, and where from, as the authenticator sees it (valid
+/// during the call; see mqtt_auth_request).
 struct Credentials {
     std::string_view client_id;
     std::optional<std::string_view> username;
     std::optional<std::string_view> password;
+    /// The client's address as "ip:port" ("[ip6]:port" for IPv6).
+    std::string_view peer;
+    /// On a TLS listener that asks for client certificates: the verified certificate's Common
+    /// Name (or whole subject); std::nullopt otherwise.
+    std::optional<std::string_view> certificate_identity;
+    /// 3 (MQTT 3.1), 4 (3.1.1) or 5 (5.0).
+    int protocol_level = 0;
 };
 
 /// Returns MQTT_AUTH_RESULT_ACCEPT, _BAD_CREDENTIALS or _NOT_AUTHORIZED.
@@ -341,17 +349,19 @@ inline void mqtt_hpp_message_trampoline(void *userdata, const mqtt_message *mess
     }
 }
 
-inline int mqtt_hpp_authenticator_trampoline(void *userdata, const char *client_id,
-                                             const char *username, const std::uint8_t *password,
-                                             std::size_t password_len) {
+inline int mqtt_hpp_authenticator_trampoline(void *userdata, const mqtt_auth_request *request) {
     const auto &authenticate = *static_cast<const Authenticator *>(userdata);
-    Credentials credentials{client_id, std::nullopt, std::nullopt};
-    if (username != nullptr) {
-        credentials.username = username;
+    Credentials credentials{request->client_id, std::nullopt, std::nullopt, request->peer,
+                            std::nullopt, request->protocol_level};
+    if (request->username != nullptr) {
+        credentials.username = request->username;
     }
-    if (password != nullptr) {
-        credentials.password =
-            std::string_view(reinterpret_cast<const char *>(password), password_len);
+    if (request->password != nullptr) {
+        credentials.password = std::string_view(
+            reinterpret_cast<const char *>(request->password), request->password_len);
+    }
+    if (request->certificate_identity != nullptr) {
+        credentials.certificate_identity = request->certificate_identity;
     }
     try {
         return authenticate(credentials);
@@ -580,14 +590,17 @@ public:
         return *this;
     }
 
-    /// Runs on the broker's connection threads, concurrently: must be thread-safe.
+    /// Decides whether a client may connect from what it presents and where it connects from
+    /// (Credentials: client id, user name, password, peer address, TLS certificate identity,
+    /// protocol level; through mqtt_broker_options_set_authenticator_ex). Runs on the broker's
+    /// connection threads, concurrently: must be thread-safe.
     BrokerOptions &authenticator(Authenticator authenticate) {
         // A new object each time: a broker already created keeps the one it was given.
         authenticator_ = std::make_shared<const Authenticator>(std::move(authenticate));
-        detail::check(mqtt_broker_options_set_authenticator(
+        detail::check(mqtt_broker_options_set_authenticator_ex(
                           handle_.get(), detail::mqtt_hpp_authenticator_trampoline,
                           const_cast<Authenticator *>(authenticator_.get())),
-                      "mqtt_broker_options_set_authenticator");
+                      "mqtt_broker_options_set_authenticator_ex");
         return *this;
     }
 
@@ -628,6 +641,30 @@ public:
                           handle_.get(), detail::mqtt_hpp_enhanced_authenticator_trampoline,
                           userdata),
                       "mqtt_broker_options_set_enhanced_authenticator");
+        return *this;
+    }
+
+    /// Keeps retained messages and persistent sessions (subscriptions, queued and in-flight
+    /// QoS 1/2 messages, delayed wills) in the file at `path`, so that they survive a restart
+    /// of the broker or a crash of its process. Created at Broker::start() if missing; a
+    /// broker started on an existing file takes up what it holds. An unusable file makes
+    /// start() throw Error with MQTT_STATUS_PERSISTENCE.
+    BrokerOptions &persistence(const std::string &path) {
+        detail::check(mqtt_broker_options_set_persistence(handle_.get(), path.c_str()),
+                      "mqtt_broker_options_set_persistence");
+        return *this;
+    }
+
+    /// When changes reach the persistence file: 0 (the default) is durable, a publish is
+    /// acknowledged only once it is on disk; above 0, changes are committed every `interval`
+    /// and a crash loses at most the last interval.
+    BrokerOptions &persistence_sync(std::chrono::milliseconds interval) {
+        if (interval.count() < 0 || interval.count() > 0xFFFFFFFFLL) {
+            throw std::out_of_range("persistence_sync: not within 0..4294967295 ms");
+        }
+        detail::check(mqtt_broker_options_set_persistence_sync(
+                          handle_.get(), static_cast<std::uint32_t>(interval.count())),
+                      "mqtt_broker_options_set_persistence_sync");
         return *this;
     }
 
@@ -696,10 +733,15 @@ public:
         detail::check(mqtt_broker_reload_tls(handle_.get()), "mqtt_broker_reload_tls");
     }
 
-    /// Starts listening; returns once clients can connect.
+    /// Starts listening; returns once clients can connect. A stopped broker starts again with
+    /// the sessions, subscriptions and retained messages it had (with port "0" the system may
+    /// choose another port: ask port() again). Throws Error with MQTT_STATUS_PERSISTENCE when
+    /// the persistence file cannot be used.
     void start() { detail::check(mqtt_broker_start(handle_.get()), "mqtt_broker_start"); }
 
-    /// Closes every connection and blocks until the broker's threads have finished.
+    /// Closes every connection (publishing no wills) and blocks until the broker's threads have
+    /// finished; with persistence, commits to the file and closes it, so that another broker
+    /// may open it.
     void stop() { detail::check(mqtt_broker_stop(handle_.get()), "mqtt_broker_stop"); }
 
     std::uint16_t port() const { return mqtt_broker_port(handle_.get()); }
@@ -715,6 +757,16 @@ public:
     mqtt_broker_statistics stats() const {
         mqtt_broker_statistics stats{};
         detail::check(mqtt_broker_stats(handle_.get(), &stats), "mqtt_broker_stats");
+        return stats;
+    }
+
+    /// What the persistence store has done (commits, failures, last commit's duration, file
+    /// size); throws Error with MQTT_STATUS_INVALID_STATE when the broker has no persistence
+    /// file.
+    mqtt_persistence_statistics persistence_stats() const {
+        mqtt_persistence_statistics stats{};
+        detail::check(mqtt_broker_persistence_stats(handle_.get(), &stats),
+                      "mqtt_broker_persistence_stats");
         return stats;
     }
 

@@ -85,6 +85,8 @@ __all__ = [
     "STATUS_PUBLISH_REFUSED",
     "STATUS_UNSUBSCRIBE_FAILED",
     "STATUS_TLS",
+    "STATUS_PERSISTENCE",
+    "STATUS_INVALID_STATE",
     "LISTENER_KINDS",
     "connect_url",
     "CLOSE_REASONS",
@@ -109,6 +111,11 @@ STATUS_UNSUBSCRIBE_FAILED = 62
 # TLS failed: the server's certificate was not accepted, or a certificate, key or CA file
 # could not be used.
 STATUS_TLS = 46
+# The broker's persistence file cannot be used (not a libmqtt store, damaged, written by a newer
+# version, open in another broker, not writable): raised by Broker.start, naming the file.
+STATUS_PERSISTENCE = 47
+# A call that does not fit the object's state, e.g. Broker.persistence_stats without a file.
+STATUS_INVALID_STATE = 20
 
 # mqtt_listener_kind: what a BrokerOptions listener speaks, by name.
 LISTENER_KINDS = {"tcp": 0, "tls": 1, "ws": 2, "wss": 3}
@@ -210,6 +217,25 @@ class _BrokerEvent(ctypes.Structure):
     ]
 
 
+class _AuthRequest(ctypes.Structure):
+    _fields_ = [
+        ("client_id", ctypes.c_char_p),
+        ("username", ctypes.c_char_p),
+        ("password", ctypes.c_void_p),
+        ("password_len", ctypes.c_size_t),
+        ("peer", ctypes.c_char_p),
+        ("certificate_identity", ctypes.c_char_p),
+        ("protocol_level", ctypes.c_uint8),
+    ]
+
+
+class _PersistenceStatistics(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_uint64)
+        for name in ("commits", "failures", "last_commit_micros", "bytes_on_disk")
+    ]
+
+
 class _AuthStep(ctypes.Structure):
     _fields_ = [
         ("exchange", ctypes.c_uint64),
@@ -238,6 +264,7 @@ _AUTHENTICATOR = ctypes.CFUNCTYPE(
     ctypes.POINTER(ctypes.c_uint8),
     ctypes.c_size_t,
 )
+_AUTHENTICATOR_EX = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(_AuthRequest))
 # mqtt_access is a C enum, passed as an int.
 _AUTHORIZER = ctypes.CFUNCTYPE(
     ctypes.c_bool, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int
@@ -290,6 +317,16 @@ _broker_options_set_max_connections = _declare(
 _broker_options_set_authenticator = _declare(
     "mqtt_broker_options_set_authenticator", _status, _handle, _AUTHENTICATOR, ctypes.c_void_p
 )
+_broker_options_set_authenticator_ex = _declare(
+    "mqtt_broker_options_set_authenticator_ex", _status, _handle, _AUTHENTICATOR_EX,
+    ctypes.c_void_p,
+)
+_broker_options_set_persistence = _declare(
+    "mqtt_broker_options_set_persistence", _status, _handle, _text
+)
+_broker_options_set_persistence_sync = _declare(
+    "mqtt_broker_options_set_persistence_sync", _status, _handle, ctypes.c_uint32
+)
 _broker_options_set_authorizer = _declare(
     "mqtt_broker_options_set_authorizer", _status, _handle, _AUTHORIZER, ctypes.c_void_p
 )
@@ -317,6 +354,9 @@ _broker_publish = _declare(
 )
 _broker_stats = _declare(
     "mqtt_broker_stats", _status, _handle, ctypes.POINTER(_BrokerStatistics)
+)
+_broker_persistence_stats = _declare(
+    "mqtt_broker_persistence_stats", _status, _handle, ctypes.POINTER(_PersistenceStatistics)
 )
 _broker_tls_options_new = _declare("mqtt_broker_tls_options_new", _handle)
 _broker_tls_options_free = _declare("mqtt_broker_tls_options_free", None, _handle)
@@ -737,7 +777,8 @@ class BrokerOptions:
 
     def __init__(self, bind_address=None, max_connections=None, authenticator=None,
                  authorizer=None, on_event=None, response_information=None,
-                 enhanced_authenticator=None, listeners=None):
+                 enhanced_authenticator=None, listeners=None, authenticator_ex=None,
+                 persistence=None, persistence_sync=None):
         """`authenticator(client_id, username, password)` gets str, str or None, bytes or None
         and returns AUTH_ACCEPT, AUTH_BAD_CREDENTIALS or AUTH_NOT_AUTHORIZED (True / False work
         too). `authorizer(client_id, username, topic, access)` returns whether the client may
@@ -746,6 +787,21 @@ class BrokerOptions:
         "connected" or "disconnected", client_id, username, peer, clean_session,
         session_present, reason, reason_text, protocol_level, reason_code) for every accepted
         connection and its end, on a broker thread.
+
+        `authenticator_ex(request)`, in place of `authenticator`, also sees where the client
+        connects from: `request` is a dict (client_id, username (str or None), password (bytes
+        or None), peer ("ip:port"), certificate_identity (the verified client certificate's
+        name on a TLS listener that asks for one, else None), protocol_level (3, 4 or 5)); it
+        returns what `authenticator` does. Give one of the two, not both.
+
+        Persistence: `persistence` is a file (str, bytes or path) that keeps retained messages
+        and persistent sessions (subscriptions, queued and in-flight QoS 1/2 messages, delayed
+        wills) across a restart of the broker or a crash of the process; created at
+        :meth:`Broker.start` if missing, taken up if it exists (an unusable file raises
+        MqttError with STATUS_PERSISTENCE there). `persistence_sync` None or 0 (the default)
+        is durable: a publish is acknowledged only once it is on disk; a number of seconds
+        above 0 commits at that interval instead (faster; a crash loses at most the last
+        interval).
 
         MQTT 5.0: `response_information` is the Response Information given to clients that ask
         for it (the base of their request/response topics). `enhanced_authenticator(step)`
@@ -770,7 +826,10 @@ class BrokerOptions:
         self.bind_address = bind_address
         self.max_connections = max_connections
         self.authenticator = authenticator
+        self.authenticator_ex = authenticator_ex
         self.authorizer = authorizer
+        self.persistence = persistence
+        self.persistence_sync = persistence_sync
 
 
 class Broker:
@@ -808,6 +867,27 @@ class Broker:
             _check(
                 "mqtt_broker_options_set_authenticator",
                 _broker_options_set_authenticator(c_options, callback, None),
+            )
+        if options.authenticator_ex is not None:
+            if options.authenticator is not None:
+                raise TypeError("give authenticator or authenticator_ex, not both")
+            callback = _AUTHENTICATOR_EX(_authenticator_ex_trampoline(options.authenticator_ex))
+            self._callbacks.append(callback)
+            _check(
+                "mqtt_broker_options_set_authenticator_ex",
+                _broker_options_set_authenticator_ex(c_options, callback, None),
+            )
+        if options.persistence is not None:
+            _check(
+                "mqtt_broker_options_set_persistence",
+                _broker_options_set_persistence(c_options, os.fsencode(options.persistence)),
+            )
+        if options.persistence_sync:
+            _check(
+                "mqtt_broker_options_set_persistence_sync",
+                _broker_options_set_persistence_sync(
+                    c_options, _interval_ms(options.persistence_sync)
+                ),
             )
         if options.authorizer is not None:
             callback = _AUTHORIZER(_authorizer_trampoline(options.authorizer))
@@ -849,7 +929,10 @@ class Broker:
         return self._handle
 
     def start(self):
-        """Starts listening; returns as soon as clients can connect."""
+        """Starts listening; returns as soon as clients can connect. A stopped broker starts
+        again with the sessions, subscriptions and retained messages it had (with port 0 the
+        system may choose another port: read :attr:`port` again). Raises MqttError with
+        STATUS_PERSISTENCE when the persistence file cannot be used."""
         _check("mqtt_broker_start", _broker_start(self._live()))
 
     @property
@@ -898,8 +981,21 @@ class Broker:
         _check("mqtt_broker_stats", _broker_stats(self._live(), ctypes.byref(stats)))
         return {name: getattr(stats, name) for name, _ in _BrokerStatistics._fields_}
 
+    def persistence_stats(self):
+        """A dict of what the persistence store has done: commits (each one fsync), failures,
+        last_commit_micros and bytes_on_disk. Raises MqttError with STATUS_INVALID_STATE when
+        the broker has no persistence file."""
+        stats = _PersistenceStatistics()
+        _check(
+            "mqtt_broker_persistence_stats",
+            _broker_persistence_stats(self._live(), ctypes.byref(stats)),
+        )
+        return {name: getattr(stats, name) for name, _ in _PersistenceStatistics._fields_}
+
     def stop(self):
-        """Closes every connection and waits for the broker's threads to finish."""
+        """Closes every connection (publishing no wills) and waits for the broker's threads to
+        finish; with persistence, commits to the file and closes it, so another broker may open
+        it. :meth:`start` starts it again."""
         _check("mqtt_broker_stop", _broker_stop(self._live()))
 
     def close(self):
@@ -1019,6 +1115,38 @@ def _authenticator_trampoline(authenticate):
             return AUTH_NOT_AUTHORIZED
 
     return trampoline
+
+
+def _authenticator_ex_trampoline(authenticate):
+    def trampoline(_userdata, request):
+        try:
+            r = request.contents
+            verdict = authenticate(
+                {
+                    "client_id": _decode_optional(r.client_id),
+                    "username": _decode_optional(r.username),
+                    "password": (
+                        ctypes.string_at(r.password, r.password_len) if r.password else None
+                    ),
+                    "peer": _decode_optional(r.peer),
+                    "certificate_identity": _decode_optional(r.certificate_identity),
+                    "protocol_level": r.protocol_level,
+                }
+            )
+            return int(verdict)
+        except BaseException:
+            _report_callback_exception("an authenticator", "client refused")
+            return AUTH_NOT_AUTHORIZED
+
+    return trampoline
+
+
+def _interval_ms(seconds):
+    """A positive interval in seconds as the whole milliseconds C takes (at least 1)."""
+    ms = max(1, round(seconds * 1000))
+    if seconds < 0 or ms > 0xFFFFFFFF:
+        raise ValueError(f"interval of {seconds} s: not within 0.001..4294967.295 s")
+    return ms
 
 
 def _authorizer_trampoline(authorize):

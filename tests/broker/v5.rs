@@ -1,6 +1,7 @@
 //! The broker with MQTT 5.0 clients, at the wire: CONNACK properties, session expiry, properties
 //! forwarded, message expiry, subscription options and identifiers, topic aliases, flow control,
-//! maximum packet size, server DISCONNECT reason codes, and 3.1.1 and 5.0 clients side by side.
+//! maximum packet size, server DISCONNECT reason codes, delayed wills (also across a restart on a
+//! persistence file), and 3.1.1 and 5.0 clients side by side.
 //! Statement ids are MQTT 5.0's unless a test says otherwise.
 
 use std::io::{ErrorKind, Read, Write};
@@ -843,9 +844,112 @@ fn will_delay_interval() {
         Properties(vec![Property::SessionExpiryInterval(60)]),
     );
     again.clean_session = false;
-    let (_back, connack) = join(&broker, again);
+    let (mut back, connack) = join(&broker, again);
     assert!(connack.session_present);
+    // Gone, not merely held while the client is connected: leaving normally publishes nothing.
+    back.send(&Packet::Disconnect(Disconnect::new(ReasonCode::SUCCESS)));
+    assert_eq!(back.next(), None, "closed after DISCONNECT");
     watcher.expect_nothing(Duration::from_millis(3000));
+}
+
+/// A persistence file in a fresh temporary directory named after `name`.
+fn delayed_will_store(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("mqtt-v5-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("store.db")
+}
+
+fn persistent_broker(file: &std::path::Path) -> Broker {
+    broker(BrokerOptions {
+        persistence: Some(file.to_owned()),
+        ..BrokerOptions::default()
+    })
+}
+
+/// A 5.0 client with Session Expiry Interval 60 and a will delayed by 2 s loses its connection
+/// (no DISCONNECT) to a broker with a persistence file, which is stopped and dropped once it
+/// has seen the loss, well within the delay. Returns the moment of the loss.
+fn lose_a_client_with_a_delayed_will(file: &std::path::Path, client_id: &str) -> Instant {
+    let first = persistent_broker(file);
+    let (peer, connack) = join(&first, connect_with_will(client_id, 2, 60));
+    assert_eq!(connack.code, ReasonCode::SUCCESS);
+    let lost = Instant::now();
+    drop(peer);
+    // The connection thread has detached the session, storing the will with its due time.
+    crate::fixture::eventually("the connection is gone", || {
+        first.stats().clients_connected == 0
+    });
+    drop(first);
+    assert!(
+        lost.elapsed() < Duration::from_millis(1500),
+        "the first broker stopped within the delay"
+    );
+    lost
+}
+
+/// MQTT 5.0 [MQTT-3.1.2-8] across a restart: the delayed will is kept with the session in the
+/// persistence file, and the next broker on that file publishes it when its Will Delay
+/// Interval has passed since the connection was lost — not earlier, and not lost.
+#[test]
+fn a_delayed_will_survives_a_restart() {
+    let file = delayed_will_store("delayed-will");
+    let lost = lose_a_client_with_a_delayed_will(&file, "gone");
+
+    let second = persistent_broker(&file);
+    assert_eq!(second.stats().sessions, 1, "the session came back");
+    let mut watcher = join5(&second, "watcher");
+    subscribe_one(&mut watcher, 1, "will/#", QoS::AtMostOnce);
+    let will = match watcher.next_within(Duration::from_secs(8)) {
+        Some(Some(Packet::Publish(p))) => p,
+        other => panic!("expected the will within 8 s of the restart, got {other:?}"),
+    };
+    let after = lost.elapsed();
+    assert_eq!(
+        (will.topic.as_str(), &*will.payload),
+        ("will/x", &b"gone"[..])
+    );
+    // 2 s from the loss (the due time is kept in whole milliseconds of the wall clock), and
+    // within the broker's once-a-second sweep of due wills after it, with some slack.
+    assert!(
+        after >= Duration::from_millis(1990),
+        "published after {after:?}"
+    );
+    assert!(after < Duration::from_secs(6), "published after {after:?}");
+    watcher.expect_nothing(Duration::from_millis(300));
+}
+
+/// MQTT 5.0 [MQTT-3.1.3-9] across a restart: the client reconnects (Clean Start 0) to the next
+/// broker on the persistence file before its Will Delay Interval has passed, so its session
+/// resumes and the will is never published, neither while it is connected nor after it leaves
+/// with DISCONNECT.
+#[test]
+fn a_delayed_will_is_dropped_when_its_client_is_back_after_a_restart() {
+    let file = delayed_will_store("delayed-will-back");
+    let lost = lose_a_client_with_a_delayed_will(&file, "back");
+
+    let second = persistent_broker(&file);
+    let mut watcher = join5(&second, "watcher");
+    subscribe_one(&mut watcher, 1, "will/#", QoS::AtMostOnce);
+    let mut again = connect5(
+        "back",
+        Properties(vec![Property::SessionExpiryInterval(60)]),
+    );
+    again.clean_session = false;
+    let (mut back, connack) = join(&second, again);
+    assert_eq!(connack.code, ReasonCode::SUCCESS);
+    assert!(connack.session_present, "the session was resumed");
+    assert!(
+        lost.elapsed() < Duration::from_millis(1900),
+        "back within the delay"
+    );
+    // The old will is gone, not merely held while the client is connected: leaving normally
+    // (its new connection has no will) publishes nothing either.
+    back.send(&Packet::Disconnect(Disconnect::new(ReasonCode::SUCCESS)));
+    assert_eq!(back.next(), None, "closed after DISCONNECT");
+    // Past the old will's due time and the next sweep: still nothing.
+    let quiet_until = lost + Duration::from_millis(4500);
+    watcher.expect_nothing(quiet_until.saturating_duration_since(Instant::now()));
 }
 
 /// A toy method: the client sends a number, the broker challenges with number + 1, the client

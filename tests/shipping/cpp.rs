@@ -332,6 +332,278 @@ int main(int argc, char **argv) {
 }
 "##;
 
+/// Persistence, restart and the extended authenticator through the wrapper
+/// (PERSISTENCE_CHECKS): a Broker with a persistence file in the scratch directory stores a
+/// retained message (persistence_stats: commits ≥ 1, no failure, bytes on disk), is stopped and
+/// started again on the same object (the message still there), then destroyed; a new Broker on
+/// the same file has it (retained count 1, a subscriber receives it with the retain flag), as
+/// does one with persistence_sync(100ms). A broker without a file refuses persistence_stats with
+/// MQTT_STATUS_INVALID_STATE, a damaged file makes start() throw MQTT_STATUS_PERSISTENCE. The
+/// authenticator's Credentials carry the peer address (the client's own socket address), no
+/// certificate identity on plain TCP and the protocol level, and it refuses a wrong password.
+#[test]
+fn cpp_wrapper_persists_restarts_and_authenticates_with_the_peer_address() {
+    let scratch = ScratchDir::new("cpp-persistence-checks");
+    let program = build_program(&scratch, PERSISTENCE_CHECKS);
+    let finished = run(
+        Command::new(&program)
+            .arg(scratch.path())
+            .env_remove("LD_LIBRARY_PATH"),
+        Duration::from_secs(60),
+    );
+    assert_checks_passed(&finished, "persistence checks passed");
+}
+
+const PERSISTENCE_CHECKS: &str = r##"// Persistence, restart and the authenticator's peer address
+// through mqtt.hpp. Prints "persistence checks passed" or exits 1. Every wait is bounded.
+#include "mqtt.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+
+int failures = 0;
+
+void check(bool condition, const std::string &what) {
+    if (!condition) {
+        ++failures;
+        std::cerr << "FAILED: " << what << "\n";
+    }
+}
+
+template <typename Call> std::optional<mqtt::Error> error_of(Call call) {
+    try {
+        call();
+    } catch (const mqtt::Error &error) {
+        return error;
+    }
+    return std::nullopt;
+}
+
+std::string status_of(const std::optional<mqtt::Error> &error) {
+    return error ? std::to_string(static_cast<int>(error->status())) : std::string("none");
+}
+
+struct Received {
+    std::string topic;
+    std::string payload;
+    bool retain;
+};
+
+/// What a new subscriber to `filter` on the broker at `port` receives, waiting up to 10 s for
+/// `count` messages (then 200 ms for any more).
+std::vector<Received> receive_retained(std::uint16_t port, const std::string &filter,
+                                       std::size_t count) {
+    std::mutex mutex;
+    std::condition_variable arrived;
+    std::vector<Received> got;
+    mqtt::Connection sub = mqtt::Connection::connect("127.0.0.1", port, mqtt::ConnectOptions());
+    sub.subscribe(filter, 1, [&](const mqtt::Message &message) {
+        const std::lock_guard<std::mutex> guard(mutex);
+        got.push_back({std::string(message.topic), std::string(message.payload), message.retain});
+        arrived.notify_all();
+    });
+    sub.loop_start();
+    {
+        std::unique_lock<std::mutex> lock(mutex);
+        arrived.wait_for(lock, 10s, [&] { return got.size() >= count; });
+        arrived.wait_for(lock, 200ms, [&] { return got.size() > count; });
+    }
+    sub.loop_stop();
+    sub.disconnect();
+    const std::lock_guard<std::mutex> guard(mutex);
+    return got;
+}
+
+bool is_the_kept_message(const std::vector<Received> &got) {
+    return got.size() == 1 && got[0].topic == "persist/kept" && got[0].payload == "kept" &&
+           got[0].retain;
+}
+
+mqtt::BrokerOptions persistent(const std::string &file) {
+    mqtt::BrokerOptions options;
+    options.persistence(file);
+    return options;
+}
+
+/// The local address of a connection's socket as "ip:port".
+std::string local_address(int fd) {
+    sockaddr_in address{};
+    socklen_t len = sizeof address;
+    if (getsockname(fd, reinterpret_cast<sockaddr *>(&address), &len) != 0) {
+        return "getsockname failed";
+    }
+    char ip[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, &address.sin_addr, ip, sizeof ip);
+    return std::string(ip) + ":" + std::to_string(ntohs(address.sin_port));
+}
+
+void persistence(const std::string &dir) {
+    check(MQTT_STATUS_PERSISTENCE == 47, "MQTT_STATUS_PERSISTENCE is 47");
+    const std::string file = dir + "/store.db";
+    {
+        mqtt::Broker broker("0", persistent(file));
+        broker.start();
+        mqtt::ConnectOptions options;
+        options.client_id("persist-pub");
+        mqtt::Connection pub = mqtt::Connection::connect("127.0.0.1", broker.port(), options);
+        // Durable by default: PUBACK comes once the message is on disk.
+        pub.publish("persist/kept", "kept", 1, true);
+        pub.disconnect();
+        const mqtt_persistence_statistics stats = broker.persistence_stats();
+        check(stats.commits >= 1, "commits >= 1, got " + std::to_string(stats.commits));
+        check(stats.failures == 0, "no failed commit, got " + std::to_string(stats.failures));
+        check(stats.bytes_on_disk > 0, "bytes on disk");
+        check(broker.stats().retained_messages == 1, "one retained message");
+
+        // Restart of the same object.
+        broker.stop();
+        broker.stop();
+        broker.start();
+        check(broker.port() != 0, "listening again");
+        check(broker.stats().retained_messages == 1, "retained after restart of the object");
+        check(is_the_kept_message(receive_retained(broker.port(), "persist/#", 1)),
+              "a subscriber after the restart gets the retained message");
+        const auto again = error_of([&] { broker.start(); });
+        check(again && again->status() == MQTT_STATUS_ALREADY_RUNNING,
+              "start while running: got " + status_of(again));
+    }
+    {
+        // A new broker on the same file.
+        mqtt::Broker broker("0", persistent(file));
+        broker.start();
+        check(broker.stats().retained_messages == 1, "retained count 1 in the new broker");
+        check(is_the_kept_message(receive_retained(broker.port(), "persist/#", 1)),
+              "a subscriber to the new broker gets the retained message");
+        check(broker.persistence_stats().failures == 0, "no failure in the new broker");
+    }
+    {
+        // Committed every 100 ms: the message reaches the file by the stop at the latest.
+        const std::string interval_file = dir + "/interval.db";
+        mqtt::BrokerOptions options = persistent(interval_file);
+        options.persistence_sync(100ms);
+        {
+            mqtt::Broker broker("0", options);
+            broker.start();
+            broker.publish("persist/kept", "kept", 1, true);
+            broker.stop();
+            check(broker.persistence_stats().commits >= 1, "interval: committed by the stop");
+        }
+        mqtt::Broker broker("0", options);
+        broker.start();
+        check(is_the_kept_message(receive_retained(broker.port(), "persist/#", 1)),
+              "interval: the next broker has the retained message");
+        bool out_of_range = false;
+        try {
+            options.persistence_sync(-1ms);
+        } catch (const std::out_of_range &) {
+            out_of_range = true;
+        }
+        check(out_of_range, "a negative interval is refused");
+    }
+    {
+        mqtt::Broker memory;
+        memory.start();
+        const auto none = error_of([&] { memory.persistence_stats(); });
+        check(none && none->status() == MQTT_STATUS_INVALID_STATE,
+              "persistence_stats without a file: got " + status_of(none));
+    }
+    {
+        const std::string damaged = dir + "/damaged.db";
+        std::ofstream(damaged) << "not a libmqtt store, not at all";
+        mqtt::Broker broker("0", persistent(damaged));
+        const auto refused = error_of([&] { broker.start(); });
+        check(refused && refused->status() == MQTT_STATUS_PERSISTENCE,
+              "a damaged file: got " + status_of(refused));
+        check(refused && std::string(refused->what()).find("damaged.db") != std::string::npos,
+              "the error names the file");
+    }
+}
+
+void authenticator() {
+    std::mutex mutex;
+    std::vector<std::string> seen;
+    mqtt::BrokerOptions options;
+    options.authenticator([&](const mqtt::Credentials &credentials) {
+        const std::lock_guard<std::mutex> guard(mutex);
+        seen.push_back(std::string(credentials.client_id) + " " +
+                       std::string(credentials.username.value_or("-")) + " " +
+                       std::string(credentials.peer) + " " +
+                       std::string(credentials.certificate_identity.value_or("-")) + " " +
+                       std::to_string(credentials.protocol_level));
+        return credentials.password == std::optional<std::string_view>("right")
+                   ? MQTT_AUTH_RESULT_ACCEPT
+                   : MQTT_AUTH_RESULT_BAD_CREDENTIALS;
+    });
+    mqtt::Broker broker("0", options);
+    broker.start();
+
+    mqtt::ConnectOptions wrong;
+    wrong.client_id("auth-wrong").username("user").password("wrong");
+    const auto refused =
+        error_of([&] { mqtt::Connection::connect("127.0.0.1", broker.port(), wrong); });
+    check(refused && refused->status() == MQTT_STATUS_REFUSED_BAD_CREDENTIALS,
+          "a wrong password is refused: got " + status_of(refused));
+
+    mqtt::ConnectOptions right;
+    right.client_id("auth-right").username("user").password("right");
+    mqtt::Connection v4 = mqtt::Connection::connect("127.0.0.1", broker.port(), right);
+    const std::string v4_address = local_address(v4.socket());
+    right.client_id("auth-v5").protocol_level(5);
+    mqtt::Connection v5 = mqtt::Connection::connect("127.0.0.1", broker.port(), right);
+    const std::string v5_address = local_address(v5.socket());
+    check(v4.connected() && v5.connected(), "the right password is accepted");
+
+    const std::lock_guard<std::mutex> guard(mutex);
+    check(seen.size() == 3, "three requests, got " + std::to_string(seen.size()));
+    if (seen.size() == 3) {
+        const std::string suffix = " - 4";
+        check(seen[0].rfind("auth-wrong user 127.0.0.1:", 0) == 0 && seen[0].size() > 30 &&
+                  seen[0].compare(seen[0].size() - suffix.size(), suffix.size(), suffix) == 0,
+              "the refused client's request: " + seen[0]);
+        check(seen[1] == "auth-right user " + v4_address + " - 4",
+              "3.1.1 request " + seen[1] + " from " + v4_address);
+        check(seen[2] == "auth-v5 user " + v5_address + " - 5",
+              "5.0 request " + seen[2] + " from " + v5_address);
+    }
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        return 2;
+    }
+    try {
+        persistence(argv[1]);
+        authenticator();
+    } catch (const std::exception &e) {
+        std::cerr << "FAILED: unexpected exception: " << e.what() << "\n";
+        ++failures;
+    }
+    if (failures != 0) {
+        std::cout << failures << " checks failed\n";
+        return 1;
+    }
+    std::cout << "persistence checks passed\n";
+    return 0;
+}
+"##;
+
 /// Writes CHECKS to `scratch` and compiles it with the demo's flags against mqtt.hpp and the
 /// release library.
 fn build_checks(scratch: &ScratchDir) -> PathBuf {

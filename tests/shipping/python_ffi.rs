@@ -134,6 +134,265 @@ fn python_binding_connects_over_tls_to_a_broker_with_several_listeners() {
     assert_checks_passed(&run_script(&scratch, TLS_CHECKS), "tls checks passed");
 }
 
+/// Persistence, restart and the extended authenticator through the module
+/// (PERSISTENCE_CHECKS): first every ctypes struct of the module against the library's C
+/// layout, field by field (names, order, offsets, sizes; the header is generated from the same
+/// `#[repr(C)]` definitions). Then a Broker with a persistence file in the scratch directory
+/// stores a retained message (persistence_stats: commits ≥ 1, no failure, bytes on disk), is
+/// stopped and started again (the message still there), then closed; a new Broker on the same
+/// file has it (retained count 1, a subscriber receives it with the retain flag), as does one
+/// committing every 0.1 s. Without a file persistence_stats raises STATUS_INVALID_STATE, a
+/// damaged file makes start() raise STATUS_PERSISTENCE. `authenticator_ex` sees the peer
+/// address (the client's own socket address), no certificate identity on plain TCP and the
+/// protocol level, refuses a wrong password, and refuses when it raises.
+#[test]
+fn python_binding_persists_restarts_and_authenticates_with_the_peer_address() {
+    let scratch = ScratchDir::new("python-persistence-checks");
+    std::fs::write(scratch.path().join("layouts.txt"), c_layouts()).unwrap();
+    let finished = run_script(&scratch, PERSISTENCE_CHECKS);
+    assert_checks_passed(&finished, "persistence checks passed");
+    assert!(
+        finished
+            .stderr
+            .contains("libmqtt: exception in an authenticator (client refused)"),
+        "{}",
+        finished.describe()
+    );
+}
+
+/// The C layout of every struct the Python module mirrors, one `struct field offset size` line
+/// a field in declaration order, then `struct sizeof 0 size`.
+fn c_layouts() -> String {
+    /// The size of what `field` points to.
+    fn pointee_size<T>(_field: *const T) -> usize {
+        std::mem::size_of::<T>()
+    }
+    let mut out = String::new();
+    macro_rules! layout {
+        ($name:ident: $($field:ident),+) => {{
+            let value = std::mem::MaybeUninit::<mqtt::ffi::$name>::uninit();
+            let base = value.as_ptr();
+            $(
+                // SAFETY: only the address of the field is taken, nothing is read.
+                let size = pointee_size(unsafe { std::ptr::addr_of!((*base).$field) });
+                out.push_str(&format!(
+                    "{} {} {} {size}\n",
+                    stringify!($name),
+                    stringify!($field),
+                    std::mem::offset_of!(mqtt::ffi::$name, $field),
+                ));
+            )+
+            out.push_str(&format!(
+                "{} sizeof 0 {}\n",
+                stringify!($name),
+                std::mem::size_of::<mqtt::ffi::$name>()
+            ));
+        }};
+    }
+    layout!(mqtt_message: topic, topic_len, payload, payload_len, qos, retain, dup);
+    layout!(mqtt_broker_statistics: clients_connected, connections_accepted, sessions,
+        subscriptions, retained_messages, messages_received, messages_sent, messages_dropped,
+        tls_handshakes_failed, websocket_refused);
+    layout!(mqtt_broker_event: kind, client_id, username, peer, clean_session, session_present,
+        reason, reason_text, protocol_level, reason_code);
+    layout!(mqtt_auth_step: exchange, client_id, username, method, data, data_len, step,
+        reauthenticating, peer);
+    layout!(mqtt_auth_request: client_id, username, password, password_len, peer,
+        certificate_identity, protocol_level);
+    layout!(mqtt_persistence_statistics: commits, failures, last_commit_micros, bytes_on_disk);
+    out
+}
+
+const PERSISTENCE_CHECKS: &str = r##"
+import ctypes
+import os
+import pathlib
+import queue
+import socket
+import sys
+
+import libmqtt
+
+failures = []
+
+def check(condition, what):
+    if not condition:
+        failures.append(what)
+        print(f"FAILED: {what}", file=sys.stderr)
+
+def error_of(call):
+    try:
+        call()
+    except libmqtt.MqttError as error:
+        return error
+    return None
+
+scratch = sys.argv[1]
+
+# Every struct of the module is the C one: names, order, offsets and sizes of the fields.
+STRUCTS = {
+    "mqtt_message": libmqtt._Message,
+    "mqtt_broker_statistics": libmqtt._BrokerStatistics,
+    "mqtt_broker_event": libmqtt._BrokerEvent,
+    "mqtt_auth_step": libmqtt._AuthStep,
+    "mqtt_auth_request": libmqtt._AuthRequest,
+    "mqtt_persistence_statistics": libmqtt._PersistenceStatistics,
+}
+c_layouts = {}
+with open(os.path.join(scratch, "layouts.txt")) as layouts:
+    for line in layouts:
+        struct, field, offset, size = line.split()
+        c_layouts.setdefault(struct, []).append((field, int(offset), int(size)))
+check(sorted(c_layouts) == sorted(STRUCTS), f"the structs compared: {sorted(c_layouts)}")
+for name, struct in STRUCTS.items():
+    fields = [(field, getattr(struct, field).offset, getattr(struct, field).size)
+              for field, _ in struct._fields_]
+    fields.append(("sizeof", 0, ctypes.sizeof(struct)))
+    check(fields == c_layouts.get(name), f"{name}: {fields} != C {c_layouts.get(name)}")
+
+check(libmqtt.STATUS_PERSISTENCE == 47, "STATUS_PERSISTENCE is 47")
+check(libmqtt.STATUS_INVALID_STATE == 20, "STATUS_INVALID_STATE is 20")
+
+KEPT = [("persist/kept", b"kept", True)]
+
+def received(port, count=1):
+    """What a new subscriber to persist/# receives: `count` messages within 10 s, and any more
+    within 0.2 s."""
+    inbox = queue.Queue()
+    got = []
+    with libmqtt.Connection.connect("127.0.0.1", port) as sub:
+        sub.subscribe("persist/#", 1, inbox.put)
+        sub.loop_start()
+        try:
+            for _ in range(count):
+                got.append(inbox.get(timeout=10))
+            got.append(inbox.get(timeout=0.2))
+        except queue.Empty:
+            pass
+        sub.loop_stop()
+    return [(m.topic, m.payload, m.retain) for m in got]
+
+store = os.path.join(scratch, "store.db")
+broker = libmqtt.Broker(options=libmqtt.BrokerOptions(persistence=store))
+try:
+    broker.start()
+    with libmqtt.Connection.connect("127.0.0.1", broker.port,
+                                    libmqtt.ConnectOptions(client_id="persist-pub")) as pub:
+        # Durable by default: PUBACK comes once the message is on disk.
+        pub.publish("persist/kept", b"kept", qos=1, retain=True)
+    stats = broker.persistence_stats()
+    check(sorted(stats) == ["bytes_on_disk", "commits", "failures", "last_commit_micros"],
+          f"persistence stats keys: {stats}")
+    check(stats["commits"] >= 1, f"commits >= 1: {stats}")
+    check(stats["failures"] == 0, f"no failed commit: {stats}")
+    check(stats["bytes_on_disk"] > 0, f"bytes on disk: {stats}")
+    check(broker.stats()["retained_messages"] == 1, "one retained message")
+
+    # Restart of the same object.
+    broker.stop()
+    broker.stop()
+    broker.start()
+    check(broker.port != 0, "listening again")
+    check(broker.stats()["retained_messages"] == 1, "retained after the restart of the object")
+    got = received(broker.port)
+    check(got == KEPT, f"a subscriber after the restart gets the retained message: {got}")
+    error = error_of(broker.start)
+    check(error is not None and error.status == 21, f"start while running: {error}")
+finally:
+    broker.close()
+
+# A new broker on the same file (given as a path object).
+with libmqtt.Broker(options=libmqtt.BrokerOptions(persistence=pathlib.Path(store))) as broker:
+    broker.start()
+    check(broker.stats()["retained_messages"] == 1, "retained count 1 in the new broker")
+    got = received(broker.port)
+    check(got == KEPT, f"a subscriber to the new broker gets the retained message: {got}")
+    check(broker.persistence_stats()["failures"] == 0, "no failure in the new broker")
+
+# Committed every 0.1 s: the message reaches the file by the stop at the latest.
+options = libmqtt.BrokerOptions(persistence=os.path.join(scratch, "interval.db"),
+                                persistence_sync=0.1)
+with libmqtt.Broker(options=options) as broker:
+    broker.start()
+    broker.publish("persist/kept", b"kept", qos=1, retain=True)
+    broker.stop()
+    check(broker.persistence_stats()["commits"] >= 1, "interval: committed by the stop")
+with libmqtt.Broker(options=options) as broker:
+    broker.start()
+    got = received(broker.port)
+    check(got == KEPT, f"interval: the next broker has the retained message: {got}")
+try:
+    libmqtt.Broker(options=libmqtt.BrokerOptions(persistence=store, persistence_sync=-1))
+    check(False, "a negative interval raises")
+except ValueError:
+    pass
+
+with libmqtt.Broker() as memory:
+    memory.start()
+    error = error_of(memory.persistence_stats)
+    check(error is not None and error.status == libmqtt.STATUS_INVALID_STATE,
+          f"persistence_stats without a file: {error}")
+
+damaged = os.path.join(scratch, "damaged.db")
+with open(damaged, "w") as f:
+    f.write("not a libmqtt store, not at all")
+with libmqtt.Broker(options=libmqtt.BrokerOptions(persistence=damaged)) as broker:
+    error = error_of(broker.start)
+    check(error is not None and error.status == libmqtt.STATUS_PERSISTENCE,
+          f"a damaged file: {error}")
+    check(error is not None and "damaged.db" in error.detail, f"the error names the file: {error}")
+
+# The extended authenticator.
+def local_address(connection):
+    with socket.socket(fileno=os.dup(connection.socket())) as s:
+        host, port = s.getsockname()[:2]
+    return f"{host}:{port}"
+
+seen = []
+def authenticate(request):
+    seen.append(request)
+    if request["username"] == "boom":
+        raise ValueError("authenticator bug")
+    return libmqtt.AUTH_ACCEPT if request["password"] == b"right" else libmqtt.AUTH_BAD_CREDENTIALS
+
+with libmqtt.Broker(options=libmqtt.BrokerOptions(authenticator_ex=authenticate)) as broker:
+    broker.start()
+    error = error_of(lambda: libmqtt.Connection.connect("127.0.0.1", broker.port, libmqtt.ConnectOptions(
+        client_id="auth-wrong", username="user", password=b"wrong")))
+    check(error is not None and error.status == 54, f"a wrong password is refused: {error}")
+    error = error_of(lambda: libmqtt.Connection.connect("127.0.0.1", broker.port, libmqtt.ConnectOptions(
+        client_id="auth-boom", username="boom", password=b"right")))
+    check(error is not None and error.status == 55, f"a raising authenticator refuses: {error}")
+    right = dict(username="user", password="right")
+    with libmqtt.Connection.connect("127.0.0.1", broker.port, libmqtt.ConnectOptions(
+            client_id="auth-right", **right)) as v4, \
+            libmqtt.Connection.connect("127.0.0.1", broker.port, libmqtt.ConnectOptions(
+                client_id="auth-v5", protocol_level=5, **right)) as v5:
+        check(v4.connected and v5.connected, "the right password is accepted")
+        addresses = [local_address(v4), local_address(v5)]
+    check(len(seen) == 4, f"four requests: {seen}")
+    if len(seen) == 4:
+        wrong = seen[0]
+        check(wrong["client_id"] == "auth-wrong" and wrong["password"] == b"wrong"
+              and wrong["peer"].startswith("127.0.0.1:") and wrong["protocol_level"] == 4,
+              f"the refused client's request: {wrong}")
+        expected = [("auth-right", addresses[0], 4), ("auth-v5", addresses[1], 5)]
+        for request, (client_id, peer, level) in zip(seen[2:], expected):
+            check(request == dict(client_id=client_id, username="user", password=b"right",
+                                  peer=peer, certificate_identity=None, protocol_level=level),
+                  f"request {request} from {peer}")
+
+try:
+    libmqtt.Broker(options=libmqtt.BrokerOptions(authenticator=lambda *a: True,
+                                                 authenticator_ex=authenticate))
+    check(False, "authenticator and authenticator_ex together raise")
+except TypeError:
+    pass
+
+print("persistence checks passed" if not failures else f"{len(failures)} checks failed")
+sys.exit(1 if failures else 0)
+"##;
+
 /// Runs the Python script `text` from `scratch` with the module of bindings/python and the
 /// release library (built first), the scratch directory as its argument, within a minute.
 fn run_script(scratch: &ScratchDir, text: &str) -> Finished {
