@@ -55,6 +55,8 @@ options:
   --keep-alive SECONDS   keep alive announced in CONNECT, PINGREQ sent every half (60)
   --protocol 4|5         MQTT 3.1.1 (4, the default) or 5.0 (5) on every connection
   --spin                 latency scenarios: busy-poll instead of sleeping in epoll_wait
+  --persistent           subscribers connect with clean session 0 (a persistent session; in
+                         5.0 clean start 0 and a session expiry interval of an hour)
   --broker-pid PID       read the broker's CPU time and memory from /proc/PID
   --broker NAME          label for the RESULT line (unknown)
   --timeout SECONDS      hard limit for the whole run (60)
@@ -79,6 +81,7 @@ struct Options {
     broker: String,
     timeout: Duration,
     spin: bool,
+    persistent: bool,
     protocol: ProtocolLevel,
 }
 
@@ -102,6 +105,7 @@ fn parse_args() -> Result<Options, String> {
         broker: "unknown".into(),
         timeout: Duration::from_secs(60),
         spin: false,
+        persistent: false,
         protocol: ProtocolLevel::V311,
     };
     let mut args = std::env::args().skip(1);
@@ -112,6 +116,10 @@ fn parse_args() -> Result<Options, String> {
         }
         if flag == "--spin" {
             o.spin = true;
+            continue;
+        }
+        if flag == "--persistent" {
+            o.persistent = true;
             continue;
         }
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -303,6 +311,7 @@ fn run_traffic(
             .map_err(|e| format!("--topic {}: {e:?}", o.topic))?;
         engine.set_topic(&o.topic);
     }
+    engine.set_persistent_subscribers(o.persistent);
     let roles = engine.add_groups(shape.groups, shape.publishers, shape.subscribers, o.payload);
     let connected = engine.connect_all(&roles, o.concurrency, deadline);
     if connected.failed > 0 {
@@ -341,12 +350,13 @@ fn run_traffic(
     let ok = result.settled && lost == 0 && duplicates == 0 && engine.protocol_errors == 0;
 
     println!(
-        "{} against {} ({}): {} publishers -> {} subscribers x {} topics, QoS {}, {} B payload, window {}",
+        "{} against {} ({}): {} publishers -> {} {}subscribers x {} topics, QoS {}, {} B payload, window {}",
         o.scenario,
         o.broker,
         addr,
         shape.publishers,
         shape.subscribers,
+        if o.persistent { "persistent " } else { "" },
         shape.groups,
         cfg.qos as u8,
         cfg.payload_len,
@@ -390,6 +400,7 @@ fn run_traffic(
         .set("window", window)
         .set("publishers", shape.publishers * shape.groups)
         .set("subscribers", shape.subscribers * shape.groups)
+        .set("persistent", u8::from(o.persistent))
         .set("sent", result.sent)
         .set("expected", result.expected)
         .set("delivered", result.delivered)
