@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Summarises the RESULT lines of bench/compare.sh: medians per scenario and broker, our ratio to
-each peer, whether each target of the benchmark issue is met, a markdown table and a PNG chart.
+each peer, whether each target of the benchmark issue is met, a markdown table and a PNG chart;
+the persistent-subscriber scenarios (*_persist) get a table of their own comparing our broker in
+memory, durable and interval against mosquitto with persistence.
 
 usage: summarize.py RUNS_FILE MACHINE_FILE OUT_DIR
 """
@@ -10,8 +12,14 @@ import sys
 from pathlib import Path
 
 OURS = "ours"
-BROKER_ORDER = ["ours", "mosquitto", "rumqttd"]
+BROKER_ORDER = ["ours", "mosquitto", "rumqttd", "ours-durable", "ours-interval", "mosquitto-persist"]
 THROUGHPUT = ["qos0", "qos1", "qos2", "fanin", "fanout", "pairs"]
+# Fan-in (10 publishers -> 1 subscriber) at QoS 1 and 2; not in the chart.
+FANIN_QOS = ["fanin1", "fanin2"]
+# The subscriber with a persistent session (compare.sh runs NAME_persist), for the brokers with
+# persistence: ours in memory, durable and interval, mosquitto with `persistence true`.
+PERSIST = ["qos1_persist", "qos2_persist", "fanin1_persist", "fanin2_persist"]
+PERSIST_BROKERS = ["ours", "ours-durable", "ours-interval", "mosquitto-persist", "mosquitto"]
 LATENCY = ["latency0", "latency1", "latency2"]
 IDLE = ["idle"]
 CLIENT = ["client_pub_qos1", "client_recv_qos0", "client_pub_qos1_v5", "client_recv_qos0_v5"]
@@ -38,7 +46,7 @@ METRICS = {
 }
 
 SCENARIO_METRICS = {
-    **{s: ["msgs_per_s", "broker_cpu_us_per_msg", "lost"] for s in THROUGHPUT},
+    **{s: ["msgs_per_s", "broker_cpu_us_per_msg", "lost"] for s in THROUGHPUT + FANIN_QOS + PERSIST},
     "latency0": ["p50_us", "p99_us", "p999_us"],
     "latency1": ["p50_us", "p99_us", "p999_us", "ack_p50_us", "ack_p99_us"],
     "latency2": ["p50_us", "p99_us", "p999_us", "ack_p50_us", "ack_p99_us"],
@@ -137,7 +145,7 @@ def target(scenario, metric, table, connections, ours_name=OURS):
         if metric == "lost":
             return ("0", None) if ours is None else ("0", ours == 0)
         return "", None
-    if scenario in THROUGHPUT or scenario in CLIENT:
+    if scenario in THROUGHPUT or scenario in FANIN_QOS or scenario in CLIENT:
         if metric == "msgs_per_s" and scenario in CLIENT:
             peer = table.get((scenario, "libmosquitto"), {}).get(metric)
             return cmp(lambda a, b: a >= b, peer, "≥ libmosquitto")
@@ -168,7 +176,7 @@ def markdown(table, brokers, connections, ours_name=OURS):
         "met",
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for scenario in THROUGHPUT + LATENCY + IDLE + V5 + ACL + CLIENT:
+    for scenario in THROUGHPUT + FANIN_QOS + LATENCY + IDLE + V5 + ACL + CLIENT:
         if not any((scenario, b) in table for b in brokers):
             continue
         for metric in SCENARIO_METRICS[scenario]:
@@ -197,6 +205,71 @@ def markdown(table, brokers, connections, ours_name=OURS):
     return "\n".join(lines) + "\n"
 
 
+def spread(entry, metric):
+    """'median (min–max)' of a metric over the rounds."""
+    values = entry.get("values", {}).get(metric)
+    if not values:
+        return "–"
+    if len(values) == 1 or metric == "lost":
+        return fmt(entry.get(metric), metric)
+    lo, hi = min(values), max(values)
+    return f"{fmt(entry.get(metric), metric)} ({fmt(lo, metric)}–{fmt(hi, metric)})"
+
+
+def persistence_targets(scenario, table):
+    """The persistence issue's targets for a row of deliveries/s: [(text, met or None)]."""
+
+    def get(broker):
+        return table.get((scenario, broker), {}).get("msgs_per_s")
+
+    memory, durable, interval, mosq = get("ours"), get("ours-durable"), get("ours-interval"), get("mosquitto-persist")
+    out = []
+
+    def judge(text, a, b, factor, judged=True):
+        if a is None or not b:
+            return
+        ratio = a / b
+        verdict = ("yes" if ratio >= factor else "**no**") if judged else "(no target at QoS 2)"
+        out.append(f"{text}: {ratio:.2f} {verdict}")
+
+    # The durable targets are stated for QoS 1; QoS 2 ratios are shown without a verdict.
+    qos1 = scenario.startswith(("qos1", "fanin1"))
+    judge("durable ≥ 10 × mosquitto-persist", durable, mosq, 10, qos1)
+    judge("durable ≥ 0.3 × memory", durable, memory, 0.3, qos1)
+    judge("interval ≥ 0.8 × memory", interval, memory, 0.8)
+    return out
+
+
+def persistence_markdown(table):
+    brokers = [b for b in PERSIST_BROKERS if any((s, b) in table for s in PERSIST)]
+    head = ["scenario", "metric"] + [{"ours": "ours (memory)"}.get(b, b) for b in brokers] + ["target: ratio, met"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for scenario in PERSIST:
+        if not any((scenario, b) in table for b in brokers):
+            continue
+        for metric in SCENARIO_METRICS[scenario]:
+            label, unit, _ = METRICS[metric]
+            row = [scenario, label + (f" ({unit})" if unit else "")]
+            row += [spread(table.get((scenario, b), {}), metric) for b in brokers]
+            targets = persistence_targets(scenario, table) if metric == "msgs_per_s" else []
+            if metric == "lost":
+                losses = [table.get((scenario, b), {}).get("lost") for b in brokers]
+                known = [v for v in losses if v is not None]
+                if known:
+                    targets = ["0: " + ("yes" if all(v == 0 for v in known) else "**no**")]
+            row.append("; ".join(targets))
+            lines.append("| " + " | ".join(row) + " |")
+    incomplete = [
+        f"{s}/{b}: {e['ok']} of {e['runs']} runs complete"
+        for (s, b), e in sorted(table.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1])))
+        if e["ok"] < e["runs"] and s in PERSIST
+    ]
+    if incomplete:
+        lines += ["", "Runs that lost messages, failed or timed out: " + "; ".join(incomplete) + "."]
+    lines += ["", "Medians over the rounds, (min–max) of the rounds in brackets."]
+    return "\n".join(lines) + "\n"
+
+
 def chart(table, brokers, path):
     try:
         import matplotlib
@@ -221,6 +294,9 @@ def chart(table, brokers, path):
         "libmqtt": "#2b7bba",
         "libmosquitto": "#7f7f7f",
     }
+    if any(k[0] in PERSIST for k in table):
+        panels.append(("Persistent subscriber (deliveries/s, log)", PERSIST, "msgs_per_s", True))
+    colors.update({"ours-durable": "#1b4f72", "ours-interval": "#85c1e9", "mosquitto-persist": "#3f3f3f"})
     client_libraries = [b for b in ("libmqtt", "libmosquitto") if any(k[1] == b for k in table)]
     if client_libraries:
         panels.append(("Client library against our broker (msgs/s)", CLIENT, "msgs_per_s", False))
@@ -250,7 +326,8 @@ def chart(table, brokers, path):
         ax.grid(axis="y", alpha=0.3)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
-    axes.flat[0].legend()
+    if axes.flat[0].get_legend_handles_labels()[0]:
+        axes.flat[0].legend()
     fig.suptitle("MQTT brokers side by side (medians; broker on CPU 0, load on CPU 1)")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -269,6 +346,10 @@ def main():
     )
     connections = next((number(r.get("connections")) for r in runs if r.get("scenario") == "idle"), None)
     md = markdown(table, brokers, connections)
+    if md.count("\n") <= 2:
+        md = ""  # no scenario of the main table was run
+    if any(k[0] in PERSIST for k in table):
+        md += "\nPersistent subscriber (clean session 0):\n\n" + persistence_markdown(table)
     client_rows = [s for s in CLIENT if any(k[0] == s for k in table)]
     if client_rows:
         md += "\nClient side (against our broker):\n\n" + markdown(
