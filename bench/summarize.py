@@ -31,6 +31,8 @@ ACL = [s + "_acl" for s in THROUGHPUT]
 # metric -> (label, unit, higher_is_better)
 METRICS = {
     "msgs_per_s": ("deliveries/s", "", True),
+    "sustained_msgs_per_s": ("deliveries/s until the broker is idle", "", True),
+    "broker_busy_after_s": ("broker busy after the traffic", "s", False),
     "broker_cpu_us_per_msg": ("broker CPU per delivery", "µs", False),
     "lost": ("lost (sum over rounds)", "", False),
     "p50_us": ("publish→delivery p50", "µs", False),
@@ -46,7 +48,11 @@ METRICS = {
 }
 
 SCENARIO_METRICS = {
-    **{s: ["msgs_per_s", "broker_cpu_us_per_msg", "lost"] for s in THROUGHPUT + FANIN_QOS + PERSIST},
+    **{s: ["msgs_per_s", "broker_cpu_us_per_msg", "lost"] for s in THROUGHPUT + FANIN_QOS},
+    **{
+        s: ["msgs_per_s", "sustained_msgs_per_s", "broker_busy_after_s", "broker_cpu_us_per_msg", "lost"]
+        for s in PERSIST
+    },
     "latency0": ["p50_us", "p99_us", "p999_us"],
     "latency1": ["p50_us", "p99_us", "p999_us", "ack_p50_us", "ack_p99_us"],
     "latency2": ["p50_us", "p99_us", "p999_us", "ack_p50_us", "ack_p99_us"],
@@ -106,10 +112,12 @@ def aggregate(runs):
 def fmt(v, metric):
     if v is None:
         return "–"
-    if metric in ("msgs_per_s", "connect_per_s"):
+    if metric in ("msgs_per_s", "sustained_msgs_per_s", "connect_per_s"):
         return f"{v / 1000:.1f}k" if v >= 10000 else f"{v:.0f}"
     if metric in ("lost", "held"):
         return f"{v:.0f}"
+    if metric == "broker_busy_after_s":
+        return f"{v:.2f}"
     return f"{v:.1f}" if v >= 10 else f"{v:.2f}"
 
 
@@ -216,11 +224,11 @@ def spread(entry, metric):
     return f"{fmt(entry.get(metric), metric)} ({fmt(lo, metric)}–{fmt(hi, metric)})"
 
 
-def persistence_targets(scenario, table):
-    """The persistence issue's targets for a row of deliveries/s: [(text, met or None)]."""
+def persistence_targets(scenario, table, metric):
+    """The persistence issue's targets for a row of deliveries/s: ["text: ratio verdict"]."""
 
     def get(broker):
-        return table.get((scenario, broker), {}).get("msgs_per_s")
+        return table.get((scenario, broker), {}).get(metric)
 
     memory, durable, interval, mosq = get("ours"), get("ours-durable"), get("ours-interval"), get("mosquitto-persist")
     out = []
@@ -251,7 +259,8 @@ def persistence_markdown(table):
             label, unit, _ = METRICS[metric]
             row = [scenario, label + (f" ({unit})" if unit else "")]
             row += [spread(table.get((scenario, b), {}), metric) for b in brokers]
-            targets = persistence_targets(scenario, table) if metric == "msgs_per_s" else []
+            rates = ("msgs_per_s", "sustained_msgs_per_s")
+            targets = persistence_targets(scenario, table, metric) if metric in rates else []
             if metric == "lost":
                 losses = [table.get((scenario, b), {}).get("lost") for b in brokers]
                 known = [v for v in losses if v is not None]
