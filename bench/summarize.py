@@ -225,7 +225,13 @@ def spread(entry, metric):
 
 
 def persistence_targets(scenario, table, metric):
-    """The persistence issue's targets for a row of deliveries/s: ["text: ratio verdict"]."""
+    """The persistence issue's targets on a row of deliveries/s: ["text: ratio verdict"].
+
+    Durable against mosquitto-persist and against memory is judged on deliveries/s as the clients
+    see them (durable leaves no backlog, and a peer's own backlog does not count against it).
+    Interval is judged on deliveries/s until the broker is idle: its store commits in the
+    background, and what it has not committed yet is not persisted.
+    """
 
     def get(broker):
         return table.get((scenario, broker), {}).get(metric)
@@ -233,18 +239,21 @@ def persistence_targets(scenario, table, metric):
     memory, durable, interval, mosq = get("ours"), get("ours-durable"), get("ours-interval"), get("mosquitto-persist")
     out = []
 
-    def judge(text, a, b, factor, judged=True):
+    def judge(text, a, b, factor, verdict=True, why=""):
         if a is None or not b:
             return
         ratio = a / b
-        verdict = ("yes" if ratio >= factor else "**no**") if judged else "(no target at QoS 2)"
-        out.append(f"{text}: {ratio:.2f} {verdict}")
+        shown = ("yes" if ratio >= factor else "**no**") if verdict else f"({why})"
+        out.append(f"{text}: {ratio:.2f} {shown}")
 
     # The durable targets are stated for QoS 1; QoS 2 ratios are shown without a verdict.
     qos1 = scenario.startswith(("qos1", "fanin1"))
-    judge("durable ≥ 10 × mosquitto-persist", durable, mosq, 10, qos1)
-    judge("durable ≥ 0.3 × memory", durable, memory, 0.3, qos1)
-    judge("interval ≥ 0.8 × memory", interval, memory, 0.8)
+    if metric == "msgs_per_s":
+        judge("durable ≥ 10 × mosquitto-persist", durable, mosq, 10, qos1, "no target at QoS 2")
+        judge("durable ≥ 0.3 × memory", durable, memory, 0.3, qos1, "no target at QoS 2")
+        judge("interval ≥ 0.8 × memory", interval, memory, 0.8, False, "burst; judged on the next row")
+    else:
+        judge("interval ≥ 0.8 × memory", interval, memory, 0.8)
     return out
 
 
