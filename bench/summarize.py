@@ -33,6 +33,7 @@ METRICS = {
     "msgs_per_s": ("deliveries/s", "", True),
     "sustained_msgs_per_s": ("deliveries/s until the broker is idle", "", True),
     "broker_busy_after_s": ("broker busy after the traffic", "s", False),
+    "broker_peak_rss_mib": ("broker peak RSS", "MiB", False),
     "broker_cpu_us_per_msg": ("broker CPU per delivery", "µs", False),
     "lost": ("lost (sum over rounds)", "", False),
     "p50_us": ("publish→delivery p50", "µs", False),
@@ -50,7 +51,14 @@ METRICS = {
 SCENARIO_METRICS = {
     **{s: ["msgs_per_s", "broker_cpu_us_per_msg", "lost"] for s in THROUGHPUT + FANIN_QOS},
     **{
-        s: ["msgs_per_s", "sustained_msgs_per_s", "broker_busy_after_s", "broker_cpu_us_per_msg", "lost"]
+        s: [
+            "msgs_per_s",
+            "sustained_msgs_per_s",
+            "broker_busy_after_s",
+            "broker_cpu_us_per_msg",
+            "broker_peak_rss_mib",
+            "lost",
+        ]
         for s in PERSIST
     },
     "latency0": ["p50_us", "p99_us", "p999_us"],
@@ -75,6 +83,9 @@ def parse(path):
         if not line.startswith("RESULT "):
             continue
         fields = dict(f.split("=", 1) for f in line.split()[1:] if "=" in f)
+        peak = number(fields.get("broker_peak_rss_kib"))
+        if peak is not None:
+            fields["broker_peak_rss_mib"] = peak / 1024
         runs.append(fields)
     return runs
 

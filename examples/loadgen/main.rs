@@ -357,6 +357,7 @@ fn run_traffic(
         .zip(broker_cpu_before)
         .map(|(after, before)| after.saturating_sub(before));
     let broker_rss = o.broker_pid.and_then(proc_stats::resident_kib);
+    let broker_peak_rss = o.broker_pid.and_then(proc_stats::peak_resident_kib);
 
     let lost = result.expected.saturating_sub(result.delivered);
     let duplicates = result.delivered.saturating_sub(result.expected);
@@ -438,7 +439,8 @@ fn run_traffic(
         .set_opt("sustained_msgs_per_s", sustained, 0)
         .set_opt("broker_cpu_us_per_msg", broker_us, 3)
         .set_opt("loadgen_cpu_us_per_msg", own_us, 3)
-        .set_opt("broker_rss_kib", broker_rss.map(|v| v as f64), 0);
+        .set_opt("broker_rss_kib", broker_rss.map(|v| v as f64), 0)
+        .set_opt("broker_peak_rss_kib", broker_peak_rss.map(|v| v as f64), 0);
 
     if shape.latency {
         result.delivery_ns.sort_unstable();
