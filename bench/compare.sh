@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark of our broker (examples-c/build/broker), mosquitto and rumqttd.
+# Side-by-side benchmark of our broker (examples-c/build/broker), mosquitto and rumqttd, and of
+# their persistence (retained messages and persistent sessions kept on disk).
 #
 # One command from a fresh clone:   bench/compare.sh
 # Installs what is missing (Debian mosquitto, rumqttd into bench/.tools, matplotlib via pip),
@@ -15,8 +16,20 @@
 #   --scenarios "..."   subset of: qos0 qos1 qos2 fanin fanout pairs latency0 latency1 latency2 idle,
 #                       and any of them with the suffix _v5 (e.g. qos1_v5) to run it over MQTT 5.0
 #                       (rumqttd then on its v5 listener), or _acl to run it with an ACL file of
-#                       1,000 rules that the clients' topics must pass (ours and mosquitto only)
-#   --brokers "..."     subset of: ours mosquitto rumqttd
+#                       1,000 rules that the clients' topics must pass (ours and mosquitto only),
+#                       or _persist to give the subscriber a persistent session (clean session 0)
+#                       that a broker with persistence keeps on disk; fanin1 and fanin2 are fanin
+#                       at QoS 1 and 2. Persistence: --scenarios "qos1_persist qos2_persist
+#                       fanin1_persist fanin2_persist" --brokers "ours ours-durable ours-interval
+#                       mosquitto-persist"
+#   --brokers "..."     subset of: ours mosquitto rumqttd, and with persistence ours-durable
+#                       (--persistence FILE --persistence-sync durable: a QoS 1/2 message is
+#                       acknowledged once committed), ours-interval (--persistence-sync
+#                       --persist-interval) and mosquitto-persist (persistence true, its own
+#                       autosave); each run starts from an empty persistence file
+#   --persist-interval MS  commit interval of ours-interval (1000)
+#   --persist-dir DIR   where the persistence files go (default: the run's temporary directory,
+#                       under TMPDIR); must be on the disk to measure, not a tmpfs
 #   --window N          messages in flight per topic (3000)
 #   --payload B         payload bytes (16)
 #   --out DIR           results directory (bench/results)
@@ -43,6 +56,8 @@ INSTALL=1
 CLIENT_BENCH=0
 PUBLISH=0
 NICE=""
+PERSIST_INTERVAL=1000
+PERSIST_DIR=""
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -55,6 +70,8 @@ while [ $# -gt 0 ]; do
         --payload) PAYLOAD=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
         --nice) NICE=$2; shift 2 ;;
+        --persist-interval) PERSIST_INTERVAL=$2; shift 2 ;;
+        --persist-dir) PERSIST_DIR=$2; shift 2 ;;
         --no-install) INSTALL=0; shift ;;
         --client-bench) CLIENT_BENCH=1; shift ;;
         --publish) PUBLISH=1; shift ;;
@@ -69,11 +86,13 @@ die() { log "error: $*"; exit 1; }
 RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mqtt-compare.XXXXXX")
 BROKER_PID=""
 LOAD_PID=""
+PERSIST_USED=""
 
 cleanup() {
     local status=$?
     if [ -n "$LOAD_PID" ]; then kill "$LOAD_PID" 2>/dev/null || true; fi
     stop_broker
+    if [ -n "$PERSIST_USED" ]; then rm -rf "$PERSIST_USED"; fi
     rm -rf "$RUN_DIR"
     exit $status
 }
@@ -110,7 +129,9 @@ install_tools() {
     MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 
     RUMQTTD=$(command -v rumqttd || true)
-    if [ -z "$RUMQTTD" ]; then
+    if [ -z "$RUMQTTD" ] && [[ " $BROKERS " != *" rumqttd "* ]]; then
+        RUMQTTD="$TOOLS/bin/rumqttd"  # not needed for this run; its version is reported if there
+    elif [ -z "$RUMQTTD" ]; then
         RUMQTTD="$TOOLS/bin/rumqttd"
         if [ ! -x "$RUMQTTD" ]; then
             [ "$INSTALL" = 1 ] || die "rumqttd is not installed"
@@ -128,7 +149,7 @@ install_tools() {
     LOADGEN="$ROOT/target/release/examples/loadgen"
 
     OUR_BROKER="$ROOT/examples-c/build/broker"
-    if [[ " $BROKERS " == *" ours "* ]] || [ "$CLIENT_BENCH" = 1 ]; then
+    if [[ " $BROKERS " == *" ours"* ]] || [ "$CLIENT_BENCH" = 1 ]; then
         log "building our broker (make -C examples-c)"
         if ! make -C "$ROOT/examples-c" >"$RUN_DIR/make.log" 2>&1 || [ ! -x "$OUR_BROKER" ]; then
             tail -20 "$RUN_DIR/make.log" >&2
@@ -221,20 +242,46 @@ write_acl_configs() {
         "$1" "$RUN_DIR/acl" >"$RUN_DIR/ours.conf"
 }
 
+# write_persist_configs: a fresh, empty place for the persistence files of the next run. Our
+# broker gets a file, mosquitto a directory it can write as the user it drops to (`persistence
+# true` with its default autosave: it writes its database every 30 minutes and on shutdown).
+write_persist_configs() {
+    local dir=${PERSIST_DIR:-$RUN_DIR}/mqtt-persist
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    chmod a+rx "$RUN_DIR" && chmod 777 "$dir"
+    OURS_PERSIST_FILE="$dir/ours.db"
+    PERSIST_USED=$dir
+    sed -i 's/^persistence false$/persistence true/' "$RUN_DIR/mosquitto.conf"
+    echo "persistence_location $dir/" >>"$RUN_DIR/mosquitto.conf"
+}
+
 # start_broker NAME [v4|v5] [acl]: starts it pinned to CPU 0 on a fresh port; sets BROKER_PID and
 # PORT.
 start_broker() {
-    local name=$1 version=${2:-v4} acl=${3:-}
+    local name=$1 version=${2:-v4} acl=${3:-} persist=()
     PORT=$(free_port)
     write_configs "$PORT" "$version"
     [ -z "$acl" ] || write_acl_configs "$PORT"
+    case "$name" in
+        ours-durable|ours-interval|mosquitto-persist)
+            [ -z "$acl" ] || die "$name: the _acl scenarios are not run with persistence"
+            write_persist_configs ;;
+    esac
+    case "$name" in
+        ours-durable) persist=(--persistence "$OURS_PERSIST_FILE" --persistence-sync durable) ;;
+        ours-interval) persist=(--persistence "$OURS_PERSIST_FILE" --persistence-sync "$PERSIST_INTERVAL") ;;
+    esac
     case "$name" in
         ours) if [ -n "$acl" ]; then
                   $PIN0 "$OUR_BROKER" -c "$RUN_DIR/ours.conf" >"$RUN_DIR/broker.log" 2>&1 &
               else
                   $PIN0 "$OUR_BROKER" -p "$PORT" --max-connections $((CONNECTIONS + 100)) >"$RUN_DIR/broker.log" 2>&1 &
               fi ;;
-        mosquitto) $PIN0 "$MOSQUITTO" -c "$RUN_DIR/mosquitto.conf" >"$RUN_DIR/broker.log" 2>&1 & ;;
+        ours-durable|ours-interval)
+            $PIN0 "$OUR_BROKER" -p "$PORT" --max-connections $((CONNECTIONS + 100)) "${persist[@]}" \
+                >"$RUN_DIR/broker.log" 2>&1 & ;;
+        mosquitto|mosquitto-persist) $PIN0 "$MOSQUITTO" -c "$RUN_DIR/mosquitto.conf" >"$RUN_DIR/broker.log" 2>&1 & ;;
         rumqttd) $PIN0 "$RUMQTTD" -q -c "$RUN_DIR/rumqttd.toml" >"$RUN_DIR/broker.log" 2>&1 & ;;
         *) die "unknown broker $name" ;;
     esac
@@ -256,24 +303,36 @@ loadgen_args() {
 }
 
 run_one() {
-    local scenario=$1 broker=$2 round=$3 line base=$1 version=v4 protocol=4 acl=""
+    local scenario=$1 broker=$2 round=$3 line base=$1 version=v4 protocol=4 acl="" extra=()
     # The suffix _acl is the same load through 1,000 ACL rules (rumqttd reads no ACL file).
     if [[ $scenario == *_acl ]]; then
         [ "$broker" != rumqttd ] || return 0
         base=${scenario%_acl} acl=1
     fi
+    # The suffix _persist gives the subscribers persistent sessions (clean session 0), and the
+    # run lasts until the broker's CPU falls idle: a store still committing a backlog after the
+    # traffic counts in the broker's CPU per message and in sustained_msgs_per_s.
+    if [[ $base == *_persist ]]; then
+        base=${base%_persist}
+        extra+=(--persistent --until-broker-idle --timeout $((DURATION * 10 + 60)))
+    fi
     # A scenario with the suffix _v5 is the same load over MQTT 5.0.
     if [[ $base == *_v5 ]]; then
         base=${base%_v5} version=v5 protocol=5
     fi
+    # fanin1 and fanin2: ten publishers -> one subscriber at QoS 1 and 2.
+    local load=$base
+    case "$base" in
+        fanin1|fanin2) load=fanin; extra+=(--qos "${base#fanin}") ;;
+    esac
     if ! start_broker "$broker" "$version" "$acl"; then
         echo "RESULT scenario=$scenario broker=$broker round=$round status=broker_failed" >>"$RESULTS"
         log "$scenario/$broker: broker did not start"
         return
     fi
     # shellcheck disable=SC2046
-    $PIN1 "$LOADGEN" --scenario "$base" --port "$PORT" --broker "$broker" --protocol "$protocol" \
-        --broker-pid "$BROKER_PID" --payload "$PAYLOAD" $(loadgen_args "$base") \
+    $PIN1 "$LOADGEN" --scenario "$load" --port "$PORT" --broker "$broker" --protocol "$protocol" \
+        --broker-pid "$BROKER_PID" --payload "$PAYLOAD" $(loadgen_args "$load") "${extra[@]}" \
         >"$RUN_DIR/load.out" 2>&1 &
     LOAD_PID=$!
     wait "$LOAD_PID" || true
@@ -282,7 +341,12 @@ run_one() {
         log "$scenario/$broker: the broker exited during the run"
     fi
     stop_broker
-    line=$(grep '^RESULT ' "$RUN_DIR/load.out" | tail -1 | sed "s/scenario=$base /scenario=$scenario /" || true)
+    if [ -n "$PERSIST_USED" ]; then
+        log "$scenario/$broker: $(du -sb "$PERSIST_USED" | cut -f1) bytes of persistence files after the stop"
+        rm -rf "$PERSIST_USED"
+        PERSIST_USED=""
+    fi
+    line=$(grep '^RESULT ' "$RUN_DIR/load.out" | tail -1 | sed "s/scenario=$load /scenario=$scenario /" || true)
     [ -n "$line" ] || line="RESULT scenario=$scenario broker=$broker status=no_result"
     echo "$line round=$round" >>"$RESULTS"
     grep -v '^RESULT ' "$RUN_DIR/load.out" | sed 's/^/    /' >&2 || true
@@ -378,6 +442,10 @@ machine_info() {
         echo "mosquitto: $MOSQUITTO_VERSION"
         echo "rumqttd: $RUMQTTD_VERSION"
         echo "rounds: $ROUNDS, duration: ${DURATION}s, window: $WINDOW, payload: ${PAYLOAD}B, idle connections: $CONNECTIONS, nice: $NICE"
+        if [[ " $BROKERS " == *-persist* || " $BROKERS " == *ours-durable* || " $BROKERS " == *ours-interval* ]]; then
+            local dir=${PERSIST_DIR:-$RUN_DIR}
+            echo "persistence: files in $dir ($(df --output=fstype "$dir" | tail -1) on $(df --output=source "$dir" | tail -1)), ours-interval every ${PERSIST_INTERVAL} ms"
+        fi
         echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
     } >"$OUT/machine.txt"
 }
@@ -392,6 +460,13 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((CONNECTIONS + 100)
     log "warning: open-file limit $(ulimit -n) is below $CONNECTIONS idle connections"
 fi
 PIN0="nice -n $NICE taskset -c 0"
+if [ -n "$PERSIST_DIR" ]; then
+    mkdir -p "$PERSIST_DIR"
+    PERSIST_DIR=$(cd "$PERSIST_DIR" && pwd)
+fi
+if [ "$(stat -f -c %T "${PERSIST_DIR:-$RUN_DIR}")" = tmpfs ]; then
+    log "warning: the persistence files would be on a tmpfs, where fsync costs nothing; use --persist-dir"
+fi
 PIN1="nice -n $NICE taskset -c 1"
 install_tools
 mkdir -p "$OUT"

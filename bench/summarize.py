@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Summarises the RESULT lines of bench/compare.sh: medians per scenario and broker, our ratio to
-each peer, whether each target of the benchmark issue is met, a markdown table and a PNG chart.
+each peer, whether each target of the benchmark issue is met, a markdown table and a PNG chart;
+the persistent-subscriber scenarios (*_persist) get a table of their own comparing our broker in
+memory, durable and interval against mosquitto with persistence.
 
 usage: summarize.py RUNS_FILE MACHINE_FILE OUT_DIR
 """
@@ -10,8 +12,14 @@ import sys
 from pathlib import Path
 
 OURS = "ours"
-BROKER_ORDER = ["ours", "mosquitto", "rumqttd"]
+BROKER_ORDER = ["ours", "mosquitto", "rumqttd", "ours-durable", "ours-interval", "mosquitto-persist"]
 THROUGHPUT = ["qos0", "qos1", "qos2", "fanin", "fanout", "pairs"]
+# Fan-in (10 publishers -> 1 subscriber) at QoS 1 and 2; not in the chart.
+FANIN_QOS = ["fanin1", "fanin2"]
+# The subscriber with a persistent session (compare.sh runs NAME_persist), for the brokers with
+# persistence: ours in memory, durable and interval, mosquitto with `persistence true`.
+PERSIST = ["qos1_persist", "qos2_persist", "fanin1_persist", "fanin2_persist"]
+PERSIST_BROKERS = ["ours", "ours-durable", "ours-interval", "mosquitto-persist", "mosquitto"]
 LATENCY = ["latency0", "latency1", "latency2"]
 IDLE = ["idle"]
 CLIENT = ["client_pub_qos1", "client_recv_qos0", "client_pub_qos1_v5", "client_recv_qos0_v5"]
@@ -23,6 +31,9 @@ ACL = [s + "_acl" for s in THROUGHPUT]
 # metric -> (label, unit, higher_is_better)
 METRICS = {
     "msgs_per_s": ("deliveries/s", "", True),
+    "sustained_msgs_per_s": ("deliveries/s until the broker is idle", "", True),
+    "broker_busy_after_s": ("broker busy after the traffic", "s", False),
+    "broker_peak_rss_mib": ("broker peak RSS", "MiB", False),
     "broker_cpu_us_per_msg": ("broker CPU per delivery", "µs", False),
     "lost": ("lost (sum over rounds)", "", False),
     "p50_us": ("publish→delivery p50", "µs", False),
@@ -38,7 +49,18 @@ METRICS = {
 }
 
 SCENARIO_METRICS = {
-    **{s: ["msgs_per_s", "broker_cpu_us_per_msg", "lost"] for s in THROUGHPUT},
+    **{s: ["msgs_per_s", "broker_cpu_us_per_msg", "lost"] for s in THROUGHPUT + FANIN_QOS},
+    **{
+        s: [
+            "msgs_per_s",
+            "sustained_msgs_per_s",
+            "broker_busy_after_s",
+            "broker_cpu_us_per_msg",
+            "broker_peak_rss_mib",
+            "lost",
+        ]
+        for s in PERSIST
+    },
     "latency0": ["p50_us", "p99_us", "p999_us"],
     "latency1": ["p50_us", "p99_us", "p999_us", "ack_p50_us", "ack_p99_us"],
     "latency2": ["p50_us", "p99_us", "p999_us", "ack_p50_us", "ack_p99_us"],
@@ -61,6 +83,9 @@ def parse(path):
         if not line.startswith("RESULT "):
             continue
         fields = dict(f.split("=", 1) for f in line.split()[1:] if "=" in f)
+        peak = number(fields.get("broker_peak_rss_kib"))
+        if peak is not None:
+            fields["broker_peak_rss_mib"] = peak / 1024
         runs.append(fields)
     return runs
 
@@ -98,10 +123,12 @@ def aggregate(runs):
 def fmt(v, metric):
     if v is None:
         return "–"
-    if metric in ("msgs_per_s", "connect_per_s"):
+    if metric in ("msgs_per_s", "sustained_msgs_per_s", "connect_per_s"):
         return f"{v / 1000:.1f}k" if v >= 10000 else f"{v:.0f}"
     if metric in ("lost", "held"):
         return f"{v:.0f}"
+    if metric == "broker_busy_after_s":
+        return f"{v:.2f}"
     return f"{v:.1f}" if v >= 10 else f"{v:.2f}"
 
 
@@ -137,7 +164,7 @@ def target(scenario, metric, table, connections, ours_name=OURS):
         if metric == "lost":
             return ("0", None) if ours is None else ("0", ours == 0)
         return "", None
-    if scenario in THROUGHPUT or scenario in CLIENT:
+    if scenario in THROUGHPUT or scenario in FANIN_QOS or scenario in CLIENT:
         if metric == "msgs_per_s" and scenario in CLIENT:
             peer = table.get((scenario, "libmosquitto"), {}).get(metric)
             return cmp(lambda a, b: a >= b, peer, "≥ libmosquitto")
@@ -168,7 +195,7 @@ def markdown(table, brokers, connections, ours_name=OURS):
         "met",
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for scenario in THROUGHPUT + LATENCY + IDLE + V5 + ACL + CLIENT:
+    for scenario in THROUGHPUT + FANIN_QOS + LATENCY + IDLE + V5 + ACL + CLIENT:
         if not any((scenario, b) in table for b in brokers):
             continue
         for metric in SCENARIO_METRICS[scenario]:
@@ -197,6 +224,81 @@ def markdown(table, brokers, connections, ours_name=OURS):
     return "\n".join(lines) + "\n"
 
 
+def spread(entry, metric):
+    """'median (min–max)' of a metric over the rounds."""
+    values = entry.get("values", {}).get(metric)
+    if not values:
+        return "–"
+    if len(values) == 1 or metric == "lost":
+        return fmt(entry.get(metric), metric)
+    lo, hi = min(values), max(values)
+    return f"{fmt(entry.get(metric), metric)} ({fmt(lo, metric)}–{fmt(hi, metric)})"
+
+
+def persistence_targets(scenario, table, metric):
+    """The persistence issue's targets on a row of deliveries/s: ["text: ratio verdict"].
+
+    Durable against mosquitto-persist and against memory is judged on deliveries/s as the clients
+    see them (durable leaves no backlog, and a peer's own backlog does not count against it).
+    Interval is judged on deliveries/s until the broker is idle: its store commits in the
+    background, and what it has not committed yet is not persisted.
+    """
+
+    def get(broker):
+        return table.get((scenario, broker), {}).get(metric)
+
+    memory, durable, interval, mosq = get("ours"), get("ours-durable"), get("ours-interval"), get("mosquitto-persist")
+    out = []
+
+    def judge(text, a, b, factor, verdict=True, why=""):
+        if a is None or not b:
+            return
+        ratio = a / b
+        shown = ("yes" if ratio >= factor else "**no**") if verdict else f"({why})"
+        out.append(f"{text}: {ratio:.2f} {shown}")
+
+    # The durable targets are stated for QoS 1; QoS 2 ratios are shown without a verdict.
+    qos1 = scenario.startswith(("qos1", "fanin1"))
+    if metric == "msgs_per_s":
+        judge("durable ≥ 10 × mosquitto-persist", durable, mosq, 10, qos1, "no target at QoS 2")
+        judge("durable ≥ 0.3 × memory", durable, memory, 0.3, qos1, "no target at QoS 2")
+        judge("interval ≥ 0.8 × memory", interval, memory, 0.8, False, "burst; judged on the next row")
+    else:
+        judge("interval ≥ 0.8 × memory", interval, memory, 0.8)
+    return out
+
+
+def persistence_markdown(table):
+    brokers = [b for b in PERSIST_BROKERS if any((s, b) in table for s in PERSIST)]
+    head = ["scenario", "metric"] + [{"ours": "ours (memory)"}.get(b, b) for b in brokers] + ["target: ratio, met"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for scenario in PERSIST:
+        if not any((scenario, b) in table for b in brokers):
+            continue
+        for metric in SCENARIO_METRICS[scenario]:
+            label, unit, _ = METRICS[metric]
+            row = [scenario, label + (f" ({unit})" if unit else "")]
+            row += [spread(table.get((scenario, b), {}), metric) for b in brokers]
+            rates = ("msgs_per_s", "sustained_msgs_per_s")
+            targets = persistence_targets(scenario, table, metric) if metric in rates else []
+            if metric == "lost":
+                losses = [table.get((scenario, b), {}).get("lost") for b in brokers]
+                known = [v for v in losses if v is not None]
+                if known:
+                    targets = ["0: " + ("yes" if all(v == 0 for v in known) else "**no**")]
+            row.append("; ".join(targets))
+            lines.append("| " + " | ".join(row) + " |")
+    incomplete = [
+        f"{s}/{b}: {e['ok']} of {e['runs']} runs complete"
+        for (s, b), e in sorted(table.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1])))
+        if e["ok"] < e["runs"] and s in PERSIST
+    ]
+    if incomplete:
+        lines += ["", "Runs that lost messages, failed or timed out: " + "; ".join(incomplete) + "."]
+    lines += ["", "Medians over the rounds, (min–max) of the rounds in brackets."]
+    return "\n".join(lines) + "\n"
+
+
 def chart(table, brokers, path):
     try:
         import matplotlib
@@ -221,6 +323,9 @@ def chart(table, brokers, path):
         "libmqtt": "#2b7bba",
         "libmosquitto": "#7f7f7f",
     }
+    if any(k[0] in PERSIST for k in table):
+        panels.append(("Persistent subscriber (deliveries/s, log)", PERSIST, "msgs_per_s", True))
+    colors.update({"ours-durable": "#1b4f72", "ours-interval": "#85c1e9", "mosquitto-persist": "#3f3f3f"})
     client_libraries = [b for b in ("libmqtt", "libmosquitto") if any(k[1] == b for k in table)]
     if client_libraries:
         panels.append(("Client library against our broker (msgs/s)", CLIENT, "msgs_per_s", False))
@@ -250,7 +355,8 @@ def chart(table, brokers, path):
         ax.grid(axis="y", alpha=0.3)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
-    axes.flat[0].legend()
+    if axes.flat[0].get_legend_handles_labels()[0]:
+        axes.flat[0].legend()
     fig.suptitle("MQTT brokers side by side (medians; broker on CPU 0, load on CPU 1)")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -269,6 +375,10 @@ def main():
     )
     connections = next((number(r.get("connections")) for r in runs if r.get("scenario") == "idle"), None)
     md = markdown(table, brokers, connections)
+    if md.count("\n") <= 2:
+        md = ""  # no scenario of the main table was run
+    if any(k[0] in PERSIST for k in table):
+        md += "\nPersistent subscriber (clean session 0):\n\n" + persistence_markdown(table)
     client_rows = [s for s in CLIENT if any(k[0] == s for k in table)]
     if client_rows:
         md += "\nClient side (against our broker):\n\n" + markdown(

@@ -12,8 +12,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use mqtt::protocol::{
-    Connect, Decoder, FixedHeader, Packet, PacketType, Properties, ProtocolLevel, QoS, QosPid,
-    ReasonCode, Subscribe, SubscribeTopic, encode_publish, encode_publish_v5,
+    Connect, Decoder, FixedHeader, Packet, PacketType, Properties, Property, ProtocolLevel, QoS,
+    QosPid, ReasonCode, Subscribe, SubscribeTopic, encode_publish, encode_publish_v5,
 };
 
 use crate::sys::{self, BROKEN, Epoll, READABLE, WRITABLE};
@@ -191,6 +191,9 @@ pub struct Engine {
     qos: QoS,
     keep_alive: u16,
     client_prefix: String,
+    /// Subscribers connect with clean session 0 (MQTT 5.0: clean start 0 and a session expiry
+    /// interval), so the broker keeps a persistent session for each.
+    persistent_subscribers: bool,
     topic_prefix: String,
     fixed_topic: Option<String>,
     record_latency: bool,
@@ -230,6 +233,7 @@ impl Engine {
             qos,
             keep_alive,
             client_prefix: format!("lg{pid}-"),
+            persistent_subscribers: false,
             topic_prefix: format!("loadgen/{pid}/"),
             fixed_topic: None,
             record_latency: false,
@@ -252,6 +256,12 @@ impl Engine {
     /// can receive the messages.
     pub fn set_topic(&mut self, topic: &str) {
         self.fixed_topic = Some(topic.to_string());
+    }
+
+    /// Gives every subscriber a persistent session (clean session 0): what a broker with
+    /// persistence must keep on disk.
+    pub fn set_persistent_subscribers(&mut self, persistent: bool) {
+        self.persistent_subscribers = persistent;
     }
 
     fn topic_of(&self, group: usize) -> String {
@@ -327,15 +337,21 @@ impl Engine {
         self.epoll
             .add(fd.as_raw_fd(), READABLE | WRITABLE, index as u64)?;
         let mut out = Vec::new();
+        let persistent = self.persistent_subscribers && matches!(role, Role::Subscriber(_));
+        let mut properties = Properties::new();
+        if persistent && self.protocol.is_v5() {
+            // In 5.0 a session outlives its connection only with an expiry interval.
+            properties.push(Property::SessionExpiryInterval(3600));
+        }
         Packet::Connect(Connect {
             protocol: self.protocol,
-            clean_session: true,
+            clean_session: !persistent,
             keep_alive: self.keep_alive,
             client_id: format!("{}{index}", self.client_prefix),
             will: None,
             username: None,
             password: None,
-            properties: Properties::new(),
+            properties,
         })
         .encode(&mut out)
         .expect("CONNECT with a short client id always encodes");

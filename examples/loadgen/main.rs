@@ -55,6 +55,12 @@ options:
   --keep-alive SECONDS   keep alive announced in CONNECT, PINGREQ sent every half (60)
   --protocol 4|5         MQTT 3.1.1 (4, the default) or 5.0 (5) on every connection
   --spin                 latency scenarios: busy-poll instead of sleeping in epoll_wait
+  --persistent           subscribers connect with clean session 0 (a persistent session; in
+                         5.0 clean start 0 and a session expiry interval of an hour)
+  --until-broker-idle    after the traffic, keep the connections open until the broker's CPU
+                         falls idle (needs --broker-pid): work it still owes, such as a store
+                         committing a backlog, counts in its CPU per message, in
+                         broker_busy_after_s and in sustained_msgs_per_s
   --broker-pid PID       read the broker's CPU time and memory from /proc/PID
   --broker NAME          label for the RESULT line (unknown)
   --timeout SECONDS      hard limit for the whole run (60)
@@ -79,6 +85,8 @@ struct Options {
     broker: String,
     timeout: Duration,
     spin: bool,
+    persistent: bool,
+    until_broker_idle: bool,
     protocol: ProtocolLevel,
 }
 
@@ -102,6 +110,8 @@ fn parse_args() -> Result<Options, String> {
         broker: "unknown".into(),
         timeout: Duration::from_secs(60),
         spin: false,
+        persistent: false,
+        until_broker_idle: false,
         protocol: ProtocolLevel::V311,
     };
     let mut args = std::env::args().skip(1);
@@ -112,6 +122,14 @@ fn parse_args() -> Result<Options, String> {
         }
         if flag == "--spin" {
             o.spin = true;
+            continue;
+        }
+        if flag == "--persistent" {
+            o.persistent = true;
+            continue;
+        }
+        if flag == "--until-broker-idle" {
+            o.until_broker_idle = true;
             continue;
         }
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -303,6 +321,7 @@ fn run_traffic(
             .map_err(|e| format!("--topic {}: {e:?}", o.topic))?;
         engine.set_topic(&o.topic);
     }
+    engine.set_persistent_subscribers(o.persistent);
     let roles = engine.add_groups(shape.groups, shape.publishers, shape.subscribers, o.payload);
     let connected = engine.connect_all(&roles, o.concurrency, deadline);
     if connected.failed > 0 {
@@ -327,6 +346,10 @@ fn run_traffic(
     let broker_cpu_before = o.broker_pid.and_then(proc_stats::process_cpu_time);
     let own_cpu_before = proc_stats::own_cpu_time();
     let mut result = engine.run_traffic(&cfg, deadline);
+    let busy_after = match o.broker_pid {
+        Some(pid) if o.until_broker_idle => Some(wait_broker_idle(&mut engine, pid, deadline)),
+        _ => None,
+    };
     let own_cpu = proc_stats::own_cpu_time().saturating_sub(own_cpu_before);
     let broker_cpu = o
         .broker_pid
@@ -334,19 +357,22 @@ fn run_traffic(
         .zip(broker_cpu_before)
         .map(|(after, before)| after.saturating_sub(before));
     let broker_rss = o.broker_pid.and_then(proc_stats::resident_kib);
+    let broker_peak_rss = o.broker_pid.and_then(proc_stats::peak_resident_kib);
 
     let lost = result.expected.saturating_sub(result.delivered);
     let duplicates = result.delivered.saturating_sub(result.expected);
     let rate = per_second(result.delivered, result.elapsed);
+    let sustained = busy_after.map(|b| per_second(result.delivered, result.elapsed + b));
     let ok = result.settled && lost == 0 && duplicates == 0 && engine.protocol_errors == 0;
 
     println!(
-        "{} against {} ({}): {} publishers -> {} subscribers x {} topics, QoS {}, {} B payload, window {}",
+        "{} against {} ({}): {} publishers -> {} {}subscribers x {} topics, QoS {}, {} B payload, window {}",
         o.scenario,
         o.broker,
         addr,
         shape.publishers,
         shape.subscribers,
+        if o.persistent { "persistent " } else { "" },
         shape.groups,
         cfg.qos as u8,
         cfg.payload_len,
@@ -367,6 +393,13 @@ fn run_traffic(
         rate,
         per_second(result.sent, result.elapsed)
     );
+    if let (Some(busy), Some(sustained)) = (busy_after, sustained) {
+        println!(
+            "  broker busy {:.3} s after the traffic ended: {:.0} deliveries/s including it",
+            busy.as_secs_f64(),
+            sustained
+        );
+    }
     let broker_us = broker_cpu.and_then(|c| micros_per(c, result.delivered));
     let own_us = micros_per(own_cpu, result.delivered);
     match broker_us {
@@ -390,6 +423,7 @@ fn run_traffic(
         .set("window", window)
         .set("publishers", shape.publishers * shape.groups)
         .set("subscribers", shape.subscribers * shape.groups)
+        .set("persistent", u8::from(o.persistent))
         .set("sent", result.sent)
         .set("expected", result.expected)
         .set("delivered", result.delivered)
@@ -397,9 +431,16 @@ fn run_traffic(
         .set("duplicates", duplicates)
         .set("elapsed_s", format!("{:.3}", result.elapsed.as_secs_f64()))
         .set("msgs_per_s", format!("{rate:.0}"))
+        .set_opt(
+            "broker_busy_after_s",
+            busy_after.map(|b| b.as_secs_f64()),
+            3,
+        )
+        .set_opt("sustained_msgs_per_s", sustained, 0)
         .set_opt("broker_cpu_us_per_msg", broker_us, 3)
         .set_opt("loadgen_cpu_us_per_msg", own_us, 3)
-        .set_opt("broker_rss_kib", broker_rss.map(|v| v as f64), 0);
+        .set_opt("broker_rss_kib", broker_rss.map(|v| v as f64), 0)
+        .set_opt("broker_peak_rss_kib", broker_peak_rss.map(|v| v as f64), 0);
 
     if shape.latency {
         result.delivery_ns.sort_unstable();
@@ -435,6 +476,30 @@ fn run_traffic(
         .set("status", if ok { "ok" } else { "incomplete" });
     println!("{}", line.render());
     Ok(ok)
+}
+
+/// Services the connections until the broker's CPU falls idle (under 10 % of a CPU over
+/// `WINDOW`) or `deadline`; returns how long it stayed busy after the traffic ended, to the start
+/// of the first idle window.
+fn wait_broker_idle(engine: &mut Engine, pid: u32, deadline: Instant) -> Duration {
+    const WINDOW: Duration = Duration::from_millis(200);
+    let started = Instant::now();
+    let Some(mut last) = proc_stats::process_cpu_time(pid) else {
+        return Duration::ZERO;
+    };
+    let mut window_start = started;
+    while Instant::now() + WINDOW < deadline {
+        engine.idle_for(WINDOW);
+        let Some(now) = proc_stats::process_cpu_time(pid) else {
+            break;
+        };
+        if now.saturating_sub(last) < WINDOW / 10 {
+            return window_start - started;
+        }
+        last = now;
+        window_start = Instant::now();
+    }
+    window_start - started
 }
 
 fn run_client(o: &Options, deadline: Instant) -> Result<bool, String> {

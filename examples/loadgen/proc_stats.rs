@@ -30,6 +30,12 @@ pub fn resident_kib(pid: u32) -> Option<u64> {
     kib_field(&status, "VmRSS:")
 }
 
+/// Peak resident set size in KiB (VmHWM of /proc/PID/status), since the process started.
+pub fn peak_resident_kib(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    kib_field(&status, "VmHWM:")
+}
+
 /// Number of threads of a process (Threads: of /proc/PID/status).
 pub fn thread_count(pid: u32) -> Option<u64> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
