@@ -46,6 +46,7 @@ const OUTPUT_HIGH_WATER: usize = 64 * 1024;
 /// Serves an accepted connection on the calling thread until it closes, or until it has been
 /// idle long enough to wait in the parking lot without a thread.
 pub(crate) fn drive(mut online: Box<Online>) -> ThreadEnd {
+    Journal::forget_this_thread();
     if online.waker.is_none() {
         match Waker::new().map(Arc::new) {
             Ok(waker) => {

@@ -202,9 +202,10 @@ fn crash_rounds(file: &Path, sync: &str, rounds: usize) -> Outcome {
             })
             .collect();
         thread::sleep(Duration::from_millis(150 + random.below(450)));
-        kills.push(Instant::now());
         running.signal(libc::SIGKILL);
+        // Dropping waits for the process to end: nothing is acknowledged after this instant.
         drop(running);
+        kills.push(Instant::now());
         for (counter, publisher) in counters.iter_mut().zip(publishers) {
             *counter = publisher.join().expect("publisher thread");
         }

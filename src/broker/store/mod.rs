@@ -180,11 +180,19 @@ struct Progress {
     error: Option<Arc<str>>,
 }
 
+/// Changes waiting for the writer beyond which recording waits for it to take them: bounds the
+/// memory a fast publisher can pile up in interval mode, and the work a crash can lose.
+pub(crate) const MAX_PENDING: usize = 65_536;
+
 struct JournalInner {
     sync: PersistenceSync,
     pending: Mutex<Pending>,
     /// Wakes the writer.
     work: Condvar,
+    /// Wakes threads waiting for room in `pending`.
+    room: Condvar,
+    /// A writer is running (recording waits for room only then).
+    writing: AtomicBool,
     progress: Mutex<Progress>,
     /// Wakes threads waiting for a commit.
     committed: Condvar,
@@ -217,6 +225,8 @@ impl Journal {
                     last_ticket: 0,
                 }),
                 work: Condvar::new(),
+                room: Condvar::new(),
+                writing: AtomicBool::new(false),
                 progress: Mutex::new(Progress {
                     committed: 0,
                     error: None,
@@ -249,12 +259,18 @@ impl Journal {
         self.inner.next_delivery_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Records `change`, to be committed after every change recorded before it.
+    /// Records `change`, to be committed after every change recorded before it. Waits while
+    /// [`MAX_PENDING`] changes are already waiting for a running writer.
     pub fn record(&self, change: Change) {
         let ticket = {
             let mut pending = self.inner.pending.lock();
+            while pending.changes.len() >= MAX_PENDING && self.inner.writing.load(Ordering::Acquire)
+            {
+                self.inner.work.notify_one();
+                self.inner.room.wait(&mut pending);
+            }
             pending.last_ticket += 1;
-            let wake = pending.changes.is_empty();
+            let wake = pending.changes.is_empty() || pending.changes.len() == MAX_PENDING / 2;
             pending.changes.push(change);
             if wake {
                 self.inner.work.notify_one();
@@ -298,6 +314,12 @@ impl Journal {
         }
     }
 
+    /// Forgets what this thread recorded: a connection thread starting to serve another
+    /// connection must not wait for (or fail on) the previous one's changes.
+    pub fn forget_this_thread() {
+        LAST_TICKET.with(|t| t.set((0, 0)));
+    }
+
     /// Why the last commit failed, while the store cannot write.
     pub fn failure(&self) -> Option<Arc<str>> {
         self.inner.progress.lock().error.clone()
@@ -335,6 +357,7 @@ impl Store {
             .next_delivery_id
             .fetch_max(max_id + 1, Ordering::Relaxed);
         journal.inner.closing.store(false, Ordering::Release);
+        journal.inner.writing.store(true, Ordering::Release);
         let writer = writer::start(db, path.to_owned(), journal.clone())
             .map_err(|e| error(format!("cannot start its writer thread: {e}")))?;
         Ok((
@@ -359,6 +382,9 @@ impl Store {
                 self.journal.inner.work.notify_one();
             }
             let _ = writer.join();
+            self.journal.inner.writing.store(false, Ordering::Release);
+            let _pending = self.journal.inner.pending.lock();
+            self.journal.inner.room.notify_all();
         }
     }
 }

@@ -3,6 +3,7 @@
 //! (disk full, file unwritable) keeps its changes and retries them first; threads waiting on
 //! them are told it failed meanwhile.
 
+use std::collections::HashSet;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
@@ -15,7 +16,8 @@ use redb::{Database, Durability, ReadableTable};
 
 use super::records::{MessageRecord, encode_sent, session_key, session_range, wall_ms};
 use super::{
-    AWAITING_PUBREL, Change, Journal, MESSAGES, PersistenceSync, RETAINED, SENT, SESSIONS,
+    AWAITING_PUBREL, Change, Journal, MAX_PENDING, MESSAGES, PersistenceSync, RETAINED, SENT,
+    SESSIONS,
 };
 
 /// How long the writer waits before retrying a failed commit.
@@ -41,9 +43,12 @@ fn run(db: Database, path: PathBuf, journal: Journal) {
                 if closing && !waiting {
                     return;
                 }
+                // Half the pending bound commits early, so recording rarely has to wait.
                 let due = match inner.sync {
                     PersistenceSync::Durable => true,
-                    PersistenceSync::Interval(_) => Instant::now() >= next_commit,
+                    PersistenceSync::Interval(_) => {
+                        Instant::now() >= next_commit || pending.changes.len() >= MAX_PENDING / 2
+                    }
                 };
                 if waiting && (due || closing) {
                     break;
@@ -56,6 +61,7 @@ fn run(db: Database, path: PathBuf, journal: Journal) {
                 }
             }
             let closing = inner.closing.load(Ordering::Acquire);
+            inner.room.notify_all();
             (
                 std::mem::take(&mut pending.changes),
                 pending.last_ticket,
@@ -113,7 +119,28 @@ fn commit(db: &Database, batch: &[Change]) -> Result<(), String> {
     txn.commit().map_err(|e| failed(e.into()))
 }
 
+/// The deliveries both queued and settled within `batch`: they never need to touch the disk
+/// (a subscriber that keeps up acknowledges most messages within one commit).
+fn settled_within(batch: &[Change]) -> HashSet<(&str, u64)> {
+    let mut queued = HashSet::new();
+    let mut both = HashSet::new();
+    for change in batch {
+        match change {
+            Change::Queued { client_id, id, .. } => {
+                queued.insert((&**client_id, *id));
+            }
+            Change::Settled { client_id, id } if queued.contains(&(&**client_id, *id)) => {
+                both.insert((&**client_id, *id));
+            }
+            _ => {}
+        }
+    }
+    both
+}
+
 fn apply(txn: &redb::WriteTransaction, batch: &[Change]) -> Result<(), redb::Error> {
+    let transient = settled_within(batch);
+    let skip = |client_id: &str, id: u64| transient.contains(&(client_id, id));
     let mut retained = txn.open_table(RETAINED)?;
     let mut sessions = txn.open_table(SESSIONS)?;
     let mut messages = txn.open_table(MESSAGES)?;
@@ -143,6 +170,10 @@ fn apply(txn: &redb::WriteTransaction, batch: &[Change]) -> Result<(), redb::Err
                 sent.retain_in(range.clone(), |_, _| false)?;
                 awaiting.retain_in(range, |_, _| false)?;
             }
+            Change::Queued { client_id, id, .. }
+            | Change::Sent { client_id, id, .. }
+            | Change::Settled { client_id, id }
+                if skip(client_id, *id) => {}
             Change::Queued {
                 client_id,
                 id,
