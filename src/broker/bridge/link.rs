@@ -541,3 +541,33 @@ fn jittered(delay: Duration) -> Duration {
     let offset = if spread == 0 { 0 } else { nanos % spread };
     delay - delay / 4 + Duration::from_millis(offset)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each message sent is recognised once as an echo; others, and a second copy, are not.
+    #[test]
+    fn an_echo_is_dropped_once_per_message_sent() {
+        let mut echoes = Echoes::default();
+        let sent = Echoes::key("a/b", b"x");
+        echoes.sent(sent);
+        echoes.sent(sent);
+        assert!(!echoes.forget(Echoes::key("a/b", b"y")));
+        assert!(!echoes.forget(Echoes::key("a/c", b"x")));
+        assert!(echoes.forget(sent));
+        assert!(echoes.forget(sent));
+        assert!(!echoes.forget(sent), "only as many echoes as messages sent");
+    }
+
+    #[test]
+    fn jitter_stays_within_a_quarter_either_side() {
+        for _ in 0..100 {
+            let d = jittered(Duration::from_millis(1000));
+            assert!(
+                d >= Duration::from_millis(750) && d < Duration::from_millis(1250),
+                "{d:?}"
+            );
+        }
+    }
+}

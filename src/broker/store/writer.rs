@@ -240,3 +240,55 @@ fn record_of(
         identifiers: identifiers.into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::message::{Delivery, Message};
+    use crate::protocol::{Properties, QoS};
+    use crate::topic::TopicName;
+
+    fn queued(client: &str, id: u64) -> Change {
+        let message = Message::new(
+            TopicName::new("t").unwrap(),
+            Arc::from(&b"x"[..]),
+            Properties::new(),
+            None,
+            false,
+        );
+        Change::Queued {
+            client_id: Arc::from(client),
+            id,
+            delivery: Delivery {
+                message: Arc::new(message),
+                qos: QoS::AtLeastOnce,
+                retain: false,
+                identifiers: Box::default(),
+                stored: Some(id),
+            },
+        }
+    }
+
+    fn settled(client: &str, id: u64) -> Change {
+        Change::Settled {
+            client_id: Arc::from(client),
+            id,
+        }
+    }
+
+    /// Only a delivery queued and settled in the same batch is left out; one settled here but
+    /// queued in an earlier commit must still be deleted, and one queued after its client's
+    /// other delivery settled is kept.
+    #[test]
+    fn only_deliveries_queued_and_settled_in_one_batch_are_transient() {
+        let batch = [
+            queued("a", 1),
+            settled("b", 7),
+            settled("a", 1),
+            queued("a", 2),
+            queued("b", 8),
+        ];
+        let transient = settled_within(&batch);
+        assert_eq!(transient, HashSet::from([("a", 1)]));
+    }
+}
