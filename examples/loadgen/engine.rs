@@ -179,6 +179,8 @@ pub struct TrafficOutcome {
 
 pub struct Engine {
     addr: SocketAddr,
+    /// Where subscribers connect when it is not `addr` (a bridged broker's remote peer).
+    subscriber_addr: Option<SocketAddr>,
     epoll: Epoll,
     conns: Vec<Conn>,
     groups: Vec<Group>,
@@ -222,6 +224,7 @@ impl Engine {
         let now = Instant::now();
         Ok(Engine {
             addr,
+            subscriber_addr: None,
             epoll: Epoll::new(1024)?,
             conns: Vec::new(),
             groups: Vec::new(),
@@ -256,6 +259,12 @@ impl Engine {
     /// can receive the messages.
     pub fn set_topic(&mut self, topic: &str) {
         self.fixed_topic = Some(topic.to_string());
+    }
+
+    /// Connects subscribers to `addr` instead of the publishers' broker: publishers on one
+    /// broker, subscribers on another that receives the messages through a bridge.
+    pub fn set_subscriber_addr(&mut self, addr: SocketAddr) {
+        self.subscriber_addr = Some(addr);
     }
 
     /// Gives every subscriber a persistent session (clean session 0): what a broker with
@@ -333,7 +342,11 @@ impl Engine {
 
     fn open(&mut self, role: Role) -> std::io::Result<()> {
         let index = self.conns.len();
-        let fd = sys::connect_nonblocking(&self.addr)?;
+        let addr = match (role, self.subscriber_addr) {
+            (Role::Subscriber(_), Some(addr)) => addr,
+            _ => self.addr,
+        };
+        let fd = sys::connect_nonblocking(&addr)?;
         self.epoll
             .add(fd.as_raw_fd(), READABLE | WRITABLE, index as u64)?;
         let mut out = Vec::new();

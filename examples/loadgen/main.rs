@@ -42,6 +42,8 @@ scenarios:
 options:
   --host HOST            broker host (127.0.0.1)
   --port PORT            broker port (required)
+  --subscriber-port PORT subscribers connect to this port of --host instead (publishers to
+                         --port): measures a bridge from the broker at --port to this one
   --qos N                QoS for fanin/fanout/pairs (0)
   --payload BYTES        payload size (16)
   --window N             messages in flight per topic (3000)
@@ -71,6 +73,7 @@ struct Options {
     topic: String,
     host: String,
     port: Option<u16>,
+    subscriber_port: Option<u16>,
     qos: QoS,
     payload: usize,
     window: usize,
@@ -96,6 +99,7 @@ fn parse_args() -> Result<Options, String> {
         topic: "loadgen/feed".into(),
         host: "127.0.0.1".into(),
         port: None,
+        subscriber_port: None,
         qos: QoS::AtMostOnce,
         payload: 16,
         window: 3000,
@@ -159,6 +163,12 @@ fn parse_args() -> Result<Options, String> {
             "--host" => o.host = value,
             "--port" => {
                 o.port = Some(u16::try_from(number(&value)?).map_err(|_| "--port: out of range")?)
+            }
+            "--subscriber-port" => {
+                o.subscriber_port = Some(
+                    u16::try_from(number(&value)?)
+                        .map_err(|_| "--subscriber-port: out of range")?,
+                )
             }
             "--qos" => {
                 o.qos = u8::try_from(number(&value)?)
@@ -322,6 +332,9 @@ fn run_traffic(
         engine.set_topic(&o.topic);
     }
     engine.set_persistent_subscribers(o.persistent);
+    if let Some(port) = o.subscriber_port {
+        engine.set_subscriber_addr(SocketAddr::new(addr.ip(), port));
+    }
     let roles = engine.add_groups(shape.groups, shape.publishers, shape.subscribers, o.payload);
     let connected = engine.connect_all(&roles, o.concurrency, deadline);
     if connected.failed > 0 {
