@@ -684,14 +684,26 @@ impl Online {
     /// Records that `delivery` was sent under `packet_id`, first recording the delivery itself
     /// if it did not pass through the session queue (retained messages sent on subscribe).
     /// Returns its store number.
+    ///
+    /// A QoS 1 delivery's record does not hold up the write: should a crash lose it, the
+    /// delivery is sent again under a new identifier, a duplicate QoS 1 allows. A QoS 2
+    /// delivery's identifier is on disk before the PUBLISH leaves, so that exactly-once holds
+    /// across a crash ([MQTT-4.3.3-2] on the receiver's side needs the same identifier).
     fn journal_sent(&self, delivery: &Delivery, packet_id: PacketId) -> Option<u64> {
         let journal = self.journal.as_ref()?;
+        let record = |change| {
+            if delivery.qos == QoS::ExactlyOnce {
+                journal.record(change);
+            } else {
+                journal.record_without_waiting(change);
+            }
+        };
         let client_id = Arc::clone(&self.client_id);
         let id = match delivery.stored {
             Some(id) => id,
             None => {
                 let id = journal.next_delivery_id();
-                journal.record(Change::Queued {
+                record(Change::Queued {
                     client_id: Arc::clone(&client_id),
                     id,
                     delivery: delivery.clone(),
@@ -699,7 +711,7 @@ impl Online {
                 id
             }
         };
-        journal.record(Change::Sent {
+        record(Change::Sent {
             client_id,
             id,
             packet_id,

@@ -260,9 +260,22 @@ impl Journal {
     }
 
     /// Records `change`, to be committed after every change recorded before it. Waits while
-    /// [`MAX_PENDING`] changes are already waiting for a running writer.
+    /// [`MAX_PENDING`] changes are already waiting for a running writer. In durable mode the
+    /// calling thread then waits for it before writing to its socket (see
+    /// [`Journal::wait_for_this_thread`]).
     pub fn record(&self, change: Change) {
-        let ticket = {
+        let ticket = self.append(change);
+        LAST_TICKET.with(|t| t.set((self.id(), ticket)));
+    }
+
+    /// Records `change` without making the calling thread wait for it before writing: for a
+    /// change whose loss in a crash costs at most a duplicate QoS 1 delivery.
+    pub fn record_without_waiting(&self, change: Change) {
+        self.append(change);
+    }
+
+    fn append(&self, change: Change) -> u64 {
+        {
             let mut pending = self.inner.pending.lock();
             while pending.changes.len() >= MAX_PENDING && self.inner.writing.load(Ordering::Acquire)
             {
@@ -276,8 +289,7 @@ impl Journal {
                 self.inner.work.notify_one();
             }
             pending.last_ticket
-        };
-        LAST_TICKET.with(|t| t.set((self.id(), ticket)));
+        }
     }
 
     /// In durable mode, blocks until every change this thread recorded is on disk; `Err` when

@@ -119,28 +119,39 @@ fn commit(db: &Database, batch: &[Change]) -> Result<(), String> {
     txn.commit().map_err(|e| failed(e.into()))
 }
 
-/// The deliveries both queued and settled within `batch`: they never need to touch the disk
-/// (a subscriber that keeps up acknowledges most messages within one commit).
-fn settled_within(batch: &[Change]) -> HashSet<(&str, u64)> {
+/// Deliveries by client id and store number.
+type DeliveryKeys<'a> = HashSet<(&'a str, u64)>;
+
+/// What of `batch` a later change in it makes moot: the deliveries both queued and settled
+/// within it, which never need to touch the disk (a subscriber that keeps up acknowledges
+/// most messages within one commit), and the deliveries settled in it, whose being sent need
+/// not be written first.
+fn settled_within(batch: &[Change]) -> (DeliveryKeys<'_>, DeliveryKeys<'_>) {
     let mut queued = HashSet::new();
     let mut both = HashSet::new();
+    let mut settled = HashSet::new();
     for change in batch {
         match change {
             Change::Queued { client_id, id, .. } => {
                 queued.insert((&**client_id, *id));
             }
-            Change::Settled { client_id, id } if queued.contains(&(&**client_id, *id)) => {
-                both.insert((&**client_id, *id));
+            Change::Settled { client_id, id } => {
+                let key = (&**client_id, *id);
+                if queued.contains(&key) {
+                    both.insert(key);
+                }
+                settled.insert(key);
             }
             _ => {}
         }
     }
-    both
+    (both, settled)
 }
 
 fn apply(txn: &redb::WriteTransaction, batch: &[Change]) -> Result<(), redb::Error> {
-    let transient = settled_within(batch);
+    let (transient, settled) = settled_within(batch);
     let skip = |client_id: &str, id: u64| transient.contains(&(client_id, id));
+    let moot = |client_id: &str, id: u64| settled.contains(&(client_id, id));
     let mut retained = txn.open_table(RETAINED)?;
     let mut sessions = txn.open_table(SESSIONS)?;
     let mut messages = txn.open_table(MESSAGES)?;
@@ -174,6 +185,7 @@ fn apply(txn: &redb::WriteTransaction, batch: &[Change]) -> Result<(), redb::Err
             | Change::Sent { client_id, id, .. }
             | Change::Settled { client_id, id }
                 if skip(client_id, *id) => {}
+            Change::Sent { client_id, id, .. } if moot(client_id, *id) => {}
             Change::Queued {
                 client_id,
                 id,
@@ -288,7 +300,8 @@ mod tests {
             queued("a", 2),
             queued("b", 8),
         ];
-        let transient = settled_within(&batch);
+        let (transient, settled) = settled_within(&batch);
         assert_eq!(transient, HashSet::from([("a", 1)]));
+        assert_eq!(settled, HashSet::from([("a", 1), ("b", 7)]));
     }
 }
