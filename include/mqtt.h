@@ -1128,6 +1128,19 @@ mqtt_status mqtt_bridge_options_set_reconnect(mqtt_bridge_options *bridge,
                                               bool notifications);
 
 /**
+ * Sets mosquitto's `try_private` (default true): over MQTT 3.1/3.1.1 the bridge announces
+ * itself (the protocol level's top bit), so a remote that understands it keeps retained flags
+ * and does not echo the bridge's messages; a remote that refuses it is connected to again as
+ * a plain client.
+ *
+ * Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`.
+ *
+ * # Safety
+ * `bridge` is a live handle.
+ */
+mqtt_status mqtt_bridge_options_set_try_private(mqtt_bridge_options *bridge, bool try_private);
+
+/**
  * Connects to the remote over TLS: `ca_file` (PEM; NULL: the system's CA store),
  * `cert_file` and `key_file` (PEM, both or neither) for a client certificate, `insecure`
  * accepting any server certificate (tests only). The files are read at each connect.

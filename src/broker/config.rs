@@ -156,8 +156,7 @@ fn listener_of(listener: &ListenerConfig) -> Result<Listener, ConfigError> {
     })
 }
 
-/// A mosquitto `connection` section as a bridge. `try_private` is read but not sent (loops are
-/// cut by No Local and echo detection instead); `start_type lazy` connects at start like
+/// A mosquitto `connection` section as a bridge. `start_type lazy` connects at start like
 /// `automatic`.
 fn bridge_of(config: &BridgeConfig) -> BridgeOptions {
     let (restart_base, restart_cap) = match config.restart_timeout {
@@ -199,5 +198,6 @@ fn bridge_of(config: &BridgeConfig) -> BridgeOptions {
         restart_base: Duration::from_secs(u64::from(restart_base.max(1))),
         restart_cap: Duration::from_secs(u64::from(restart_cap.max(restart_base).max(1))),
         start: config.start_type,
+        try_private: config.try_private,
     }
 }

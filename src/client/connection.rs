@@ -845,6 +845,30 @@ impl Shared {
         self.send_with(|buf| packet.encode_for(protocol, buf))
     }
 
+    /// Sends CONNECT; with `bridge_announce`, its protocol level byte carries the top bit
+    /// (mosquitto's `try_private` bridge convention, 0x83 / 0x84).
+    pub(crate) fn send_connect(
+        &self,
+        link: Option<&Link>,
+        connect: &crate::protocol::Connect,
+        bridge_announce: bool,
+    ) -> Result<(), ClientError> {
+        let protocol = self.protocol;
+        let packet = Packet::Connect(connect.clone());
+        let encode = |buf: &mut Vec<u8>| {
+            let start = buf.len();
+            packet.encode_for(protocol, buf)?;
+            if bridge_announce {
+                mark_bridge(&mut buf[start..]);
+            }
+            Ok(())
+        };
+        match link {
+            Some(link) => self.send_on(link, encode),
+            None => self.send_with(encode),
+        }
+    }
+
     /// [`Shared::send_packet`] on a given link.
     pub(crate) fn send_packet_on(&self, link: &Link, packet: &Packet) -> Result<(), ClientError> {
         let protocol = self.protocol;
@@ -1544,4 +1568,49 @@ fn check_size(buf: &mut Vec<u8>, start: usize, limit: Option<u32>) -> Result<(),
 /// Serves the connection on the loop thread until it is closed or `stop` returns true.
 pub(crate) fn serve_until_closed(shared: &Shared, stop: &dyn Fn() -> bool) {
     while shared.serve_once(stop) {}
+}
+
+/// Sets the top bit of the protocol level in an encoded CONNECT: after the fixed header (a
+/// type byte and a Variable Byte Integer) come the protocol name (a two-byte length and the
+/// name) and then the level.
+fn mark_bridge(connect: &mut [u8]) {
+    let mut at = 1;
+    while connect.get(at).is_some_and(|b| b & 0x80 != 0) {
+        at += 1;
+    }
+    at += 1;
+    if let Some(len) = connect.get(at..at + 2) {
+        let level = at + 2 + usize::from(u16::from_be_bytes([len[0], len[1]]));
+        if let Some(byte) = connect.get_mut(level) {
+            *byte |= 0x80;
+        }
+    }
+}
+
+#[cfg(test)]
+mod bridge_tests {
+    use super::mark_bridge;
+    use crate::protocol::{Connect, Packet, ProtocolLevel};
+
+    /// mosquitto's try_private: only the protocol level byte changes, 4 becoming 0x84.
+    #[test]
+    fn a_bridge_sets_the_top_bit_of_the_protocol_level() {
+        let connect = Connect {
+            protocol: ProtocolLevel::V311,
+            clean_session: false,
+            keep_alive: 60,
+            client_id: "edge".into(),
+            will: None,
+            username: None,
+            password: None,
+            properties: Default::default(),
+        };
+        let plain = Packet::Connect(connect).to_bytes().unwrap();
+        let mut marked = plain.clone();
+        mark_bridge(&mut marked);
+        // 0x10, remaining length, 0x00 0x04 "MQTT", level.
+        assert_eq!(plain[8], 4);
+        assert_eq!(marked[8], 0x84);
+        assert_eq!((&plain[..8], &plain[9..]), (&marked[..8], &marked[9..]));
+    }
 }

@@ -159,7 +159,7 @@ impl Client {
                     .map(str::to_owned),
             },
         )?;
-        shared.send_packet(&Packet::Connect(connect.clone()))?;
+        shared.send_connect(None, &connect, options.bridge_announce)?;
         let connack = shared.read_connack(&shared.link(), deadline)?;
         shared.notify_connect(&connack);
         if let Some(refusal) = ClientError::from_connack(&connack, v5) {
@@ -186,6 +186,7 @@ impl Client {
                 tls,
                 websocket,
                 connect,
+                bridge_announce: options.bridge_announce,
                 connect_timeout: options.connect_timeout,
                 connack: Mutex::new(connack.clone()),
                 session_present: AtomicBool::new(connack.session_present),

@@ -199,6 +199,11 @@ pub struct ConnectOptions {
     /// [`Client::connect`]: super::Client::connect
     /// [`Client::connect_url`]: super::Client::connect_url
     pub tls: Option<ClientTls>,
+    /// Announce a bridge: the CONNECT's protocol level carries the top bit (mosquitto's
+    /// `try_private`), so a broker that understands it treats the connection as a bridge
+    /// (no echo of its own messages, retained flags kept). A broker that does not refuses
+    /// it with CONNACK 0x01. Default false.
+    pub bridge_announce: bool,
 }
 
 impl Default for ConnectOptions {
@@ -222,6 +227,7 @@ impl Default for ConnectOptions {
             offline_queue: OfflineQueue::default(),
             callbacks: Callbacks::default(),
             tls: None,
+            bridge_announce: false,
         }
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::protocol::{Connack, Connect, Packet};
+use crate::protocol::{Connack, Connect};
 
 use super::connection::{Shared, serve_until_closed};
 use super::error::{ClientError, CloseReason};
@@ -27,6 +27,8 @@ pub(crate) struct Endpoint {
     pub(crate) websocket: Option<WebSocketSetup>,
     /// The CONNECT to send again, with the client id actually used (a generated one too).
     pub(crate) connect: Connect,
+    /// Announce a bridge in every CONNECT (see `ConnectOptions::bridge_announce`).
+    pub(crate) bridge_announce: bool,
     pub(crate) connect_timeout: Duration,
     /// The last successful CONNACK.
     pub(crate) connack: Mutex<Connack>,
@@ -57,7 +59,7 @@ impl Endpoint {
             deadline,
         )?;
         let link = shared.prepare_link(transport)?;
-        shared.send_packet_on(&link, &Packet::Connect(self.connect.clone()))?;
+        shared.send_connect(Some(&link), &self.connect, self.bridge_announce)?;
         let connack = shared.read_connack(&link, deadline)?;
         shared.notify_connect(&connack);
         if let Some(refusal) = ClientError::from_connack(&connack, shared.protocol.is_v5()) {

@@ -399,6 +399,8 @@ static void check_broker_options(void) {
         CHECK_FAILS(mqtt_bridge_options_set_session(NULL, false, 30), MQTT_STATUS_NULL_ARGUMENT);
         CHECK_OK(mqtt_bridge_options_set_reconnect(bridge, 1000, 5000, true, MQTT_BRIDGE_START_AUTOMATIC, true));
         CHECK_FAILS(mqtt_bridge_options_set_reconnect(bridge, 0, 5, true, 0, true), MQTT_STATUS_INVALID_ARGUMENT);
+        CHECK_OK(mqtt_bridge_options_set_try_private(bridge, false));
+        CHECK_FAILS(mqtt_bridge_options_set_try_private(NULL, true), MQTT_STATUS_NULL_ARGUMENT);
         CHECK_OK(mqtt_bridge_options_set_tls(bridge, NULL, NULL, NULL, false));
         CHECK_FAILS(mqtt_bridge_options_set_tls(bridge, NULL, "c.pem", NULL, false), MQTT_STATUS_INVALID_ARGUMENT);
         CHECK_FAILS(mqtt_bridge_options_set_tls(NULL, NULL, NULL, NULL, false), MQTT_STATUS_NULL_ARGUMENT);

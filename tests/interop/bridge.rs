@@ -104,6 +104,16 @@ fn rules_carry_messages_both_ways_with_mosquitto() {
         here.recv_completed(),
         ("l/b/z".into(), b"in".to_vec(), QoS::ExactlyOnce, false)
     );
+    // try_private: mosquitto takes the bridge for one and keeps the RETAIN flag on what it
+    // forwards, so a retained message published there is retained here too.
+    mosquitto_pub(remote.port, &["-t", "r/b/kept", "-m", "r", "-q", "1", "-r"]);
+    assert_eq!(here.recv_completed().0, "l/b/kept");
+    let mut late = RawClient::clean(local.port(), "late-local");
+    late.subscribe_ok(1, &[("l/b/kept", QoS::AtLeastOnce)]);
+    assert_eq!(
+        late.recv_completed(),
+        ("l/b/kept".into(), b"r".to_vec(), QoS::AtLeastOnce, true)
+    );
     // both: each side sees each message once.
     mosquitto_pub(
         remote.port,

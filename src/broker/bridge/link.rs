@@ -189,7 +189,9 @@ impl Link {
     /// Connects to the first remote that answers, waiting between attempts with exponential
     /// backoff and jitter; `None` when stopped first.
     fn connect(&self) -> Option<Client> {
-        let options = self.connect_options();
+        let mut options = self.connect_options();
+        options.bridge_announce =
+            self.options.try_private && self.options.protocol != ProtocolLevel::V5;
         let mut delay = self.options.restart_base;
         let mut index = 0;
         loop {
@@ -208,6 +210,14 @@ impl Link {
                         self.note_error(e);
                     }
                     return Some(client);
+                }
+                Err(ClientError::UnacceptableProtocolVersion) if options.bridge_announce => {
+                    // mosquitto's fallback: a remote that does not know bridges gets a plain
+                    // client, at once.
+                    self.note_error(format!(
+                        "{host}:{port}: no bridge support, connecting as a client"
+                    ));
+                    options.bridge_announce = false;
                 }
                 Err(e) => {
                     self.note_error(format!("{host}:{port}: {e}"));

@@ -66,6 +66,11 @@ pub struct BridgeOptions {
     /// `Automatic` (default) and `Lazy` connect at start and reconnect; `Once` does not
     /// reconnect after the link ends.
     pub start: BridgeStart,
+    /// mosquitto's `try_private` (default true): over MQTT 3.1/3.1.1, announce a bridge (the
+    /// protocol level's top bit) so that a remote that understands it keeps retained flags and
+    /// does not echo the bridge's messages; a remote that refuses it (CONNACK 0x01) is
+    /// connected to again without.
+    pub try_private: bool,
 }
 
 impl BridgeOptions {
@@ -87,6 +92,7 @@ impl BridgeOptions {
             restart_base: Duration::from_secs(5),
             restart_cap: Duration::from_secs(30),
             start: BridgeStart::Automatic,
+            try_private: true,
         }
     }
 
