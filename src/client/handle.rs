@@ -130,7 +130,27 @@ impl Client {
         let mut connect = options.to_connect()?;
         let deadline = Instant::now() + options.connect_timeout;
         let tls = tls.map(|tls| TlsSetup::new(tls, host)).transpose()?;
-        let transport = Transport::open(host, port, tls.as_ref(), websocket.as_ref(), deadline)?;
+        // The first server that answers, then its fallbacks in order.
+        let servers = std::iter::once((host, port)).chain(
+            options
+                .fallback_addresses
+                .iter()
+                .map(|(host, port)| (host.as_str(), *port)),
+        );
+        let mut opened = Err(ClientError::Timeout);
+        for (index, (host, port)) in servers.enumerate() {
+            match Transport::open(host, port, tls.as_ref(), websocket.as_ref(), deadline) {
+                Ok(transport) => {
+                    opened = Ok((index, transport));
+                    break;
+                }
+                Err(e) => opened = Err(e),
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+        }
+        let (current, transport) = opened?;
         let v5 = options.protocol.is_v5();
         let shared = Shared::new(
             transport,
@@ -183,6 +203,9 @@ impl Client {
             endpoint: Arc::new(Endpoint {
                 host: host.to_owned(),
                 port,
+                fallbacks: options.fallback_addresses.clone(),
+                round_robin: options.round_robin,
+                current: std::sync::atomic::AtomicUsize::new(current),
                 tls,
                 websocket,
                 connect,

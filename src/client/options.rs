@@ -204,6 +204,13 @@ pub struct ConnectOptions {
     /// (no echo of its own messages, retained flags kept). A broker that does not refuses
     /// it with CONNACK 0x01. Default false.
     pub bridge_announce: bool,
+    /// Other servers `(host, port)` a reconnect tries, in order, when the one before does not
+    /// answer (Paho's server URI list, mosquitto's bridge `addresses`). Default none.
+    pub fallback_addresses: Vec<(String, u16)>,
+    /// With fallbacks: `true` stays on the server that last answered and moves on from there;
+    /// `false` (default) starts every reconnect from the first server (a primary with
+    /// fallbacks, returning to it as soon as it answers).
+    pub round_robin: bool,
 }
 
 impl Default for ConnectOptions {
@@ -228,6 +235,8 @@ impl Default for ConnectOptions {
             callbacks: Callbacks::default(),
             tls: None,
             bridge_announce: false,
+            fallback_addresses: Vec::new(),
+            round_robin: false,
         }
     }
 }

@@ -21,6 +21,11 @@ use super::websocket::WebSocketSetup;
 pub(crate) struct Endpoint {
     pub(crate) host: String,
     pub(crate) port: u16,
+    /// Servers tried after `host:port` (see `ConnectOptions::fallback_addresses`).
+    pub(crate) fallbacks: Vec<(String, u16)>,
+    pub(crate) round_robin: bool,
+    /// The server that answered last: 0 is `host:port`, then the fallbacks.
+    pub(crate) current: std::sync::atomic::AtomicUsize,
     /// TLS settings for every connection, when the client uses TLS.
     pub(crate) tls: Option<TlsSetup>,
     /// The WebSocket upgrade for every connection, when the client uses `ws` or `wss`.
@@ -51,13 +56,7 @@ impl Endpoint {
         shared: &Shared,
         deadline: Instant,
     ) -> Result<(), ClientError> {
-        let transport = Transport::open(
-            &self.host,
-            self.port,
-            self.tls.as_ref(),
-            self.websocket.as_ref(),
-            deadline,
-        )?;
+        let transport = self.open_transport(deadline)?;
         let link = shared.prepare_link(transport)?;
         shared.send_connect(Some(&link), &self.connect, self.bridge_announce)?;
         let connack = shared.read_connack(&link, deadline)?;
@@ -71,6 +70,42 @@ impl Endpoint {
             .store(connack.session_present, Ordering::Release);
         *self.connack.lock() = connack;
         Ok(())
+    }
+
+    /// Opens the network connection to the first server that answers, starting from the first
+    /// one, or with round robin from the one that answered last.
+    fn open_transport(&self, deadline: Instant) -> Result<Transport, ClientError> {
+        let count = 1 + self.fallbacks.len();
+        let start = if self.round_robin {
+            self.current.load(Ordering::Acquire) % count
+        } else {
+            0
+        };
+        let mut last_error = None;
+        for step in 0..count {
+            let index = (start + step) % count;
+            let (host, port) = match index {
+                0 => (self.host.as_str(), self.port),
+                n => (self.fallbacks[n - 1].0.as_str(), self.fallbacks[n - 1].1),
+            };
+            match Transport::open(
+                host,
+                port,
+                self.tls.as_ref(),
+                self.websocket.as_ref(),
+                deadline,
+            ) {
+                Ok(transport) => {
+                    self.current.store(index, Ordering::Release);
+                    return Ok(transport);
+                }
+                Err(e) => last_error = Some(e),
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+        }
+        Err(last_error.unwrap_or(ClientError::Timeout))
     }
 
     /// One automatic attempt, unless another reconnect is under way.

@@ -336,3 +336,43 @@ fn a_mosquitto_bridge_section_works() {
     );
     assert!(remote.clients().iter().any(|c| &*c.client_id == "edge-7"));
 }
+
+/// A first address that does not answer is skipped, and when the address the bridge reached
+/// goes away, the bridge's reconnects fail over to the next one (mosquitto's `addresses`).
+#[test]
+fn addresses_fail_over_in_order() {
+    let dead = {
+        let probe = TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let first = start_broker(BrokerOptions::default());
+    let second = start_broker(BrokerOptions::default());
+    let mut options = BridgeOptions::new("multi", "127.0.0.1", dead).topic(
+        "f/#",
+        BridgeDirection::Out,
+        1,
+        "",
+        "",
+    );
+    options.addresses.push(("127.0.0.1".into(), first.port()));
+    options.addresses.push(("127.0.0.1".into(), second.port()));
+    let local = bridged(options);
+    connected(&local);
+    let mut at_first = RawClient::clean(first.port(), "at-first");
+    at_first.subscribe_ok(1, &[("f/#", QoS::AtLeastOnce)]);
+    local
+        .publish("f/1", b"one", QoS::AtLeastOnce, false)
+        .unwrap();
+    assert_eq!(at_first.recv_completed().1, b"one");
+
+    let mut at_second = RawClient::clean(second.port(), "at-second");
+    at_second.subscribe_ok(1, &[("f/#", QoS::AtLeastOnce)]);
+    drop(at_first);
+    first.stop();
+    eventually("link lost", || !local.bridges()[0].connected);
+    connected(&local);
+    local
+        .publish("f/2", b"two", QoS::AtLeastOnce, false)
+        .unwrap();
+    assert_eq!(at_second.recv_completed().1, b"two");
+}

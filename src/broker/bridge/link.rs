@@ -192,13 +192,16 @@ impl Link {
         let mut options = self.connect_options();
         options.bridge_announce =
             self.options.try_private && self.options.protocol != ProtocolLevel::V5;
+        options.round_robin = self.options.round_robin;
         let mut delay = self.options.restart_base;
-        let mut index = 0;
+        let ((host, port), fallbacks) = self.options.addresses.split_first()?;
+        // The client tries the fallbacks in order whenever the first address does not answer,
+        // at this connect and at every reconnect.
+        options.fallback_addresses = fallbacks.to_vec();
         loop {
-            if self.stopping() || self.options.addresses.is_empty() {
+            if self.stopping() {
                 return None;
             }
-            let (host, port) = &self.options.addresses[index % self.options.addresses.len()];
             match Client::connect(host, *port, &options) {
                 Ok(client) => {
                     if let Err(e) = self.subscribe_remotely(&client) {
@@ -221,12 +224,9 @@ impl Link {
                 }
                 Err(e) => {
                     self.note_error(format!("{host}:{port}: {e}"));
-                    if self.options.start == BridgeStart::Once
-                        && index + 1 >= self.options.addresses.len()
-                    {
+                    if self.options.start == BridgeStart::Once {
                         return None;
                     }
-                    index += 1;
                     if self.sleep(jittered(delay)) {
                         return None;
                     }
