@@ -433,7 +433,8 @@ typedef enum {
      */
     MQTT_BRIDGE_START_AUTOMATIC = 0,
     /**
-     * As `Automatic` (mosquitto connects once messages wait; this broker at start).
+     * Once 10 messages wait for the remote (mosquitto's default `threshold`); then as
+     * `Automatic`.
      */
     MQTT_BRIDGE_START_LAZY = 1,
     /**

@@ -156,8 +156,7 @@ fn listener_of(listener: &ListenerConfig) -> Result<Listener, ConfigError> {
     })
 }
 
-/// A mosquitto `connection` section as a bridge. `start_type lazy` connects at start like
-/// `automatic`.
+/// A mosquitto `connection` section as a bridge.
 fn bridge_of(config: &BridgeConfig) -> BridgeOptions {
     let (restart_base, restart_cap) = match config.restart_timeout {
         RestartTimeout::Constant(s) => (s, s),

@@ -376,3 +376,30 @@ fn addresses_fail_over_in_order() {
         .unwrap();
     assert_eq!(at_second.recv_completed().1, b"two");
 }
+
+/// `start_type lazy`: the bridge connects only once 10 messages wait (mosquitto's default
+/// `threshold`), then delivers them all.
+#[test]
+fn a_lazy_bridge_connects_when_messages_wait() {
+    let remote = start_broker(BrokerOptions::default());
+    let mut options = BridgeOptions::new("lazy", "127.0.0.1", remote.port()).topic(
+        "z/#",
+        BridgeDirection::Out,
+        1,
+        "",
+        "",
+    );
+    options.start = mqtt::broker::BridgeStart::Lazy;
+    let local = bridged(options);
+    let mut upstream = RawClient::clean(remote.port(), "upstream");
+    upstream.subscribe_ok(1, &[("z/#", QoS::AtLeastOnce)]);
+    for i in 0..9u8 {
+        local.publish("z/m", &[i], QoS::AtLeastOnce, false).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(local.bridges()[0].connects, 0, "not yet: 9 waiting");
+    local.publish("z/m", &[9], QoS::AtLeastOnce, false).unwrap();
+    connected(&local);
+    let got: Vec<Vec<u8>> = (0..10).map(|_| upstream.recv_completed().1).collect();
+    assert_eq!(got, (0..10u8).map(|i| vec![i]).collect::<Vec<_>>());
+}

@@ -32,6 +32,8 @@ use crate::waker::Waker;
 const ECHO_WINDOW: Duration = Duration::from_secs(10);
 /// At most this many sent messages are remembered for echo detection.
 const ECHO_MEMORY: usize = 10_000;
+/// Messages waiting before a `lazy` bridge connects (mosquitto's default `threshold`).
+const LAZY_THRESHOLD: usize = 10;
 
 pub(super) struct Link {
     state: Arc<State>,
@@ -146,13 +148,27 @@ impl Link {
     /// Serves the bridge until stopped, then gives the local session back.
     pub(super) fn run(self, attached: Attached) {
         let session = attached.session;
-        if let Some(client) = self.connect() {
+        let wanted = self.options.start != BridgeStart::Lazy || self.wait_for_queue(&session);
+        if let Some(client) = wanted.then(|| self.connect()).flatten() {
             self.pump(&session, &client);
             let _ = client.disconnect();
             client.loop_stop();
         }
         self.set_connected(false);
         self.state.detach(&session, attached.flows);
+    }
+
+    /// `start_type lazy`: waits until [`LAZY_THRESHOLD`] messages wait for the remote (as
+    /// mosquitto's default `threshold`); false when stopped first.
+    fn wait_for_queue(&self, session: &Session) -> bool {
+        while !self.stopping() {
+            if session.lock().queue.len() >= LAZY_THRESHOLD {
+                return true;
+            }
+            self.wait(Duration::from_millis(100));
+            self.waker.reset();
+        }
+        false
     }
 
     /// Subscribes the local session to every `out` rule (No Local, Retain As Published), and

@@ -63,8 +63,9 @@ pub struct BridgeOptions {
     /// (mosquitto's `restart_timeout base cap`; default 5 s and 30 s).
     pub restart_base: Duration,
     pub restart_cap: Duration,
-    /// `Automatic` (default) and `Lazy` connect at start and reconnect; `Once` does not
-    /// reconnect after the link ends.
+    /// `Automatic` (default) connects at start and reconnects; `Lazy` connects once 10
+    /// messages wait for the remote (mosquitto's default `threshold`) and then stays
+    /// connected; `Once` does not reconnect after the link ends.
     pub start: BridgeStart,
     /// mosquitto's `try_private` (default true): over MQTT 3.1/3.1.1, announce a bridge (the
     /// protocol level's top bit) so that a remote that understands it keeps retained flags and

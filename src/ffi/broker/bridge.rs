@@ -35,7 +35,8 @@ pub enum mqtt_bridge_direction {
 pub enum mqtt_bridge_start {
     /// At broker start, reconnecting after every loss (the default).
     Automatic = 0,
-    /// As `Automatic` (mosquitto connects once messages wait; this broker at start).
+    /// Once 10 messages wait for the remote (mosquitto's default `threshold`); then as
+    /// `Automatic`.
     Lazy = 1,
     /// At broker start, not reconnecting once the link ends.
     Once = 2,
