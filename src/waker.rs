@@ -51,6 +51,18 @@ impl Waker {
         n == std::mem::size_of::<u64>() as isize && value > 0
     }
 
+    /// Sleeps until woken or `timeout` passes (`None`: until woken). Does not consume the wake:
+    /// call [`Waker::reset`] before looking at what it announced.
+    pub fn wait(&self, timeout: Option<std::time::Duration>) {
+        let mut fds = [libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        // An error (only EINVAL or ENOMEM here) is a spurious wake-up to the caller's loop.
+        let _ = crate::socket::poll_many(&mut fds, timeout);
+    }
+
     /// Makes the descriptor unreadable again. Call before looking at what the wake announced, so a
     /// wake that races with the look is not lost.
     pub fn reset(&self) {

@@ -9,7 +9,6 @@
 //! queued message is delivered exactly once.
 
 use std::collections::VecDeque;
-use std::os::fd::AsRawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -159,7 +158,7 @@ impl Worker {
         let mut queue = VecDeque::new();
         let mut matching: Vec<HostCallback> = Vec::new();
         while !self.stop.load(Ordering::Acquire) {
-            self.wait();
+            self.waker.wait(None);
             self.waker.reset();
             self.session.take_queue(&mut queue);
             for delivery in queue.drain(..) {
@@ -187,15 +186,5 @@ impl Worker {
                 }
             }
         }
-    }
-
-    fn wait(&self) {
-        let mut fds = [libc::pollfd {
-            fd: self.waker.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        // SAFETY: polls one live descriptor through a live array; EINTR just loops back.
-        unsafe { libc::poll(fds.as_mut_ptr(), 1, -1) };
     }
 }

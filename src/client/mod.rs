@@ -100,5 +100,6 @@ pub use options::{
     LogLevel, OfflineQueue, QueueOverflow, Will,
 };
 pub use published::{PublishOutcome, PublishedCallback};
+pub(crate) use reconnect::{jittered, seed};
 pub(crate) use subscriptions::NO_PROPERTIES;
 pub use subscriptions::{Message, MessageCallback, OwnedMessage};

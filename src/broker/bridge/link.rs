@@ -4,7 +4,6 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -23,6 +22,7 @@ use crate::broker::store::Change;
 use crate::broker::subscriptions::Grant;
 use crate::client::{
     Client, ClientError, ConnectOptions, Message, OfflineQueue, PublishOutcome, SubscribeOptions,
+    jittered,
 };
 use crate::protocol::{PacketId, Properties, ProtocolLevel, QoS};
 use crate::topic::{TopicFilter, TopicName};
@@ -165,7 +165,7 @@ impl Link {
             if session.lock().queue.len() >= LAZY_THRESHOLD {
                 return true;
             }
-            self.wait(Duration::from_millis(100));
+            self.waker.wait(Some(Duration::from_millis(100)));
             self.waker.reset();
         }
         false
@@ -210,6 +210,8 @@ impl Link {
             self.options.try_private && self.options.protocol != ProtocolLevel::V5;
         options.round_robin = self.options.round_robin;
         let mut delay = self.options.restart_base;
+        // The same equal jitter as the client's own reconnects, which take over once connected.
+        let mut random = crate::client::seed();
         let ((host, port), fallbacks) = self.options.addresses.split_first()?;
         // The client tries the fallbacks in order whenever the first address does not answer,
         // at this connect and at every reconnect.
@@ -243,7 +245,7 @@ impl Link {
                     if self.options.start == BridgeStart::Once {
                         return None;
                     }
-                    if self.sleep(jittered(delay)) {
+                    if self.sleep(jittered(delay, &mut random)) {
                         return None;
                     }
                     delay = (delay * 2).min(self.options.restart_cap);
@@ -374,7 +376,7 @@ impl Link {
                     }
                 }
             }
-            self.wait(Duration::from_millis(200));
+            self.waker.wait(Some(Duration::from_millis(200)));
             self.waker.reset();
         }
     }
@@ -455,21 +457,10 @@ impl Link {
             if left.is_zero() {
                 return false;
             }
-            self.wait(left.min(Duration::from_millis(200)));
+            self.waker.wait(Some(left.min(Duration::from_millis(200))));
             self.waker.reset();
         }
         true
-    }
-
-    fn wait(&self, timeout: Duration) {
-        let mut fds = [libc::pollfd {
-            fd: self.waker.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: polls one live descriptor through a live array.
-        unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) };
     }
 }
 
@@ -558,16 +549,6 @@ fn notify_state(state: &State, name: &str, notify: bool, up: bool) {
     wakeups.wake_all();
 }
 
-/// `delay` give or take a quarter, so many bridges do not reconnect in step.
-fn jittered(delay: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos() as u64);
-    let spread = delay.as_millis() as u64 / 2;
-    let offset = if spread == 0 { 0 } else { nanos % spread };
-    delay - delay / 4 + Duration::from_millis(offset)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -584,16 +565,5 @@ mod tests {
         assert!(echoes.forget(sent));
         assert!(echoes.forget(sent));
         assert!(!echoes.forget(sent), "only as many echoes as messages sent");
-    }
-
-    #[test]
-    fn jitter_stays_within_a_quarter_either_side() {
-        for _ in 0..100 {
-            let d = jittered(Duration::from_millis(1000));
-            assert!(
-                d >= Duration::from_millis(750) && d < Duration::from_millis(1250),
-                "{d:?}"
-            );
-        }
     }
 }
