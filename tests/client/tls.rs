@@ -19,6 +19,7 @@ use mqtt::client::{Client, ClientError, ConnectOptions, OwnedMessage, PublishOpt
 use mqtt::protocol::{ProtocolLevel, QoS};
 use mqtt::tls::{ClientTls, Pem};
 
+use crate::client_support::scenarios::event_loop_receives;
 use crate::client_support::{WAIT, options};
 use support::{Issued, Pki, TlsMosquitto};
 
@@ -365,57 +366,8 @@ fn tls_event_loop_calls() {
         return;
     };
     let client = connect_tls(broker.tls_port, &tls_options(&pki, "tls-events"));
-    let rx = collect(&client, "events/#", QoS::AtLeastOnce);
     let other = connect_tls(broker.tls_port, &tls_options(&pki, "tls-other"));
-    let large = vec![7u8; 300 * 1024];
-    other
-        .publish("events/large", &large, QoS::AtLeastOnce, false)
-        .unwrap();
-    other
-        .publish("events/small", b"s", QoS::AtMostOnce, false)
-        .unwrap();
-    client
-        .publish("events/own", b"o", QoS::AtMostOnce, false)
-        .unwrap();
-
-    let mut received = Vec::new();
-    let deadline = Instant::now() + WAIT;
-    while received.len() < 3 {
-        assert!(Instant::now() < deadline, "got {} of 3", received.len());
-        let mut fd = libc::pollfd {
-            fd: client.socket(),
-            events: libc::POLLIN
-                | if client.want_write() {
-                    libc::POLLOUT
-                } else {
-                    0
-                },
-            revents: 0,
-        };
-        // SAFETY: one live pollfd.
-        let n = unsafe { libc::poll(&mut fd, 1, 100) };
-        assert!(n >= 0, "poll: {}", std::io::Error::last_os_error());
-        if fd.revents & libc::POLLIN != 0 {
-            client.loop_read().unwrap();
-        }
-        if fd.revents & libc::POLLOUT != 0 {
-            client.loop_write().unwrap();
-        }
-        client.loop_misc().unwrap();
-        received.extend(rx.try_iter().map(|m| (m.topic, m.payload.len())));
-    }
-    received.sort();
-    assert_eq!(
-        received,
-        [
-            ("events/large".to_owned(), large.len()),
-            ("events/own".to_owned(), 1),
-            ("events/small".to_owned(), 1),
-        ]
-    );
-    assert!(!client.want_write());
-    client.disconnect().unwrap();
-    other.disconnect().unwrap();
+    event_loop_receives(&client, &other);
 }
 
 /// A server that accepts TCP and never answers the ClientHello: connect fails with `Timeout`

@@ -27,6 +27,7 @@ use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tungstenite::{Message, WebSocket};
 
 use super::tls::support::Pki;
+use crate::client_support::scenarios::event_loop_receives;
 use crate::client_support::{WAIT, options};
 use crate::programs::{examples_built, root, run_bounded};
 use mqtt::broker::{Broker, BrokerOptions, Listener, WebSocketOptions};
@@ -253,56 +254,8 @@ fn ws_reconnects_after_the_broker_drops_it() {
 fn ws_event_loop_calls() {
     let setup = Setup::start();
     let client = setup.connect("wss", &setup.options("wss", "ws-events"));
-    let rx = collect(&client, "events/#", QoS::AtLeastOnce);
     let other = setup.connect("ws", &setup.options("ws", "ws-other"));
-    let large = vec![7u8; 300 * 1024];
-    other
-        .publish("events/large", &large, QoS::AtLeastOnce, false)
-        .unwrap();
-    other
-        .publish("events/small", b"s", QoS::AtMostOnce, false)
-        .unwrap();
-    client
-        .publish("events/own", b"o", QoS::AtMostOnce, false)
-        .unwrap();
-    let mut received = Vec::new();
-    let deadline = Instant::now() + WAIT;
-    while received.len() < 3 {
-        assert!(Instant::now() < deadline, "got {} of 3", received.len());
-        let mut fd = libc::pollfd {
-            fd: client.socket(),
-            events: libc::POLLIN
-                | if client.want_write() {
-                    libc::POLLOUT
-                } else {
-                    0
-                },
-            revents: 0,
-        };
-        // SAFETY: one live pollfd.
-        let n = unsafe { libc::poll(&mut fd, 1, 100) };
-        assert!(n >= 0, "poll: {}", std::io::Error::last_os_error());
-        if fd.revents & libc::POLLIN != 0 {
-            client.loop_read().unwrap();
-        }
-        if fd.revents & libc::POLLOUT != 0 {
-            client.loop_write().unwrap();
-        }
-        client.loop_misc().unwrap();
-        received.extend(rx.try_iter().map(|m| (m.topic, m.payload.len())));
-    }
-    received.sort();
-    assert_eq!(
-        received,
-        [
-            ("events/large".to_owned(), large.len()),
-            ("events/own".to_owned(), 1),
-            ("events/small".to_owned(), 1),
-        ]
-    );
-    assert!(!client.want_write());
-    client.disconnect().unwrap();
-    other.disconnect().unwrap();
+    event_loop_receives(&client, &other);
 }
 
 /// `ws://` with TLS settings is refused rather than connecting without TLS; `wss://` without

@@ -498,3 +498,63 @@ pub fn qos2_publish_cut_before_pubcomp(port: u16) {
     let copies = interrupted_publish(port, QoS::ExactlyOnce, |p| matches!(p, Packet::Pubcomp(_)));
     assert_eq!(copies, 1);
 }
+
+/// The host's event loop drives `client`: poll its socket, `loop_read`, `loop_write` while
+/// `want_write`, `loop_misc`. It receives a large message (many reads, and over TLS or
+/// WebSocket many records or frames), a small one and its own, all from `other` and itself.
+pub fn event_loop_receives(client: &Client, other: &Client) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    client
+        .subscribe("events/#", QoS::AtLeastOnce, move |m| {
+            let _ = tx.send((m.topic.to_owned(), m.payload.len()));
+        })
+        .expect("subscribe");
+    let large = vec![7u8; 300 * 1024];
+    other
+        .publish("events/large", &large, QoS::AtLeastOnce, false)
+        .unwrap();
+    other
+        .publish("events/small", b"s", QoS::AtMostOnce, false)
+        .unwrap();
+    client
+        .publish("events/own", b"o", QoS::AtMostOnce, false)
+        .unwrap();
+    let mut received = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while received.len() < 3 {
+        assert!(Instant::now() < deadline, "got {} of 3", received.len());
+        let mut fd = libc::pollfd {
+            fd: client.socket(),
+            events: libc::POLLIN
+                | if client.want_write() {
+                    libc::POLLOUT
+                } else {
+                    0
+                },
+            revents: 0,
+        };
+        // SAFETY: one live pollfd.
+        let n = unsafe { libc::poll(&mut fd, 1, 100) };
+        assert!(n >= 0, "poll: {}", std::io::Error::last_os_error());
+        if fd.revents & libc::POLLIN != 0 {
+            client.loop_read().unwrap();
+        }
+        if fd.revents & libc::POLLOUT != 0 {
+            client.loop_write().unwrap();
+        }
+        client.loop_misc().unwrap();
+        received.extend(rx.try_iter());
+    }
+    received.sort();
+    assert_eq!(
+        received,
+        [
+            ("events/large".to_owned(), large.len()),
+            ("events/own".to_owned(), 1),
+            ("events/small".to_owned(), 1),
+        ]
+    );
+    assert!(!client.want_write());
+    client.disconnect().unwrap();
+    other.disconnect().unwrap();
+}
