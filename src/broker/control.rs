@@ -6,6 +6,7 @@
 //! whoever holds it (the parking lot) to resume it instead, through [`ResumeQueue`]. This file is
 //! part of the data layer: sessions hold a connection's control, so it names no runtime type.
 
+use std::any::Any;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -20,6 +21,19 @@ use crate::waker::Waker;
 /// lock (it is called with one held).
 pub(crate) trait ResumeQueue: Send + Sync {
     fn request_resume(&self, token: u64);
+}
+
+/// A connection as its thread lends it out while waiting in poll(2): a publisher with a few
+/// deliveries for it writes them to its socket itself rather than waking the thread, which saves
+/// a cross-thread wake-up (a context switch and two syscalls) on every sparse message — the
+/// latency mosquitto's single thread never pays.
+pub(crate) trait Outlet: Send {
+    /// Writes the session's queued deliveries. Returns false when the connection's own thread
+    /// has to look at it: output is left over for POLLOUT, or the socket failed.
+    fn deliver_now(&mut self) -> bool;
+
+    /// The connection itself again, for the thread that lent it.
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
 }
 
 enum WakeTarget {
@@ -40,6 +54,9 @@ pub(crate) struct ConnectionControl {
     /// Set by the host to close the connection: [`KICK_WITH_WILL`] or [`KICK_WITHOUT_WILL`].
     kicked: AtomicU8,
     target: Mutex<WakeTarget>,
+    /// The connection while its thread waits in poll(2). Lock order: taken last, and only with
+    /// `try_lock` by anyone but the lending thread, so a publisher never waits on a subscriber.
+    lent: Mutex<Option<Box<dyn Outlet>>>,
     /// Who is connected, for the host's list of clients; set once the CONNECT is accepted.
     pub info: OnceLock<ClientInfo>,
 }
@@ -74,6 +91,7 @@ impl ConnectionControl {
             taken_over: AtomicBool::new(false),
             kicked: AtomicU8::new(0),
             target: Mutex::new(WakeTarget::Unset { pending: false }),
+            lent: Mutex::new(None),
             info: OnceLock::new(),
         }
     }
@@ -86,6 +104,26 @@ impl ConnectionControl {
             WakeTarget::Thread(waker) => waker.wake(),
             WakeTarget::Parked { lot, token } => lot.request_resume(*token),
         }
+    }
+
+    /// Lends the connection out while its thread waits; see [`Outlet`].
+    pub fn lend(&self, outlet: Box<dyn Outlet>) {
+        *self.lent.lock() = Some(outlet);
+    }
+
+    /// Takes back what [`lend`](Self::lend) lent, waiting for a publisher still writing with it.
+    pub fn reclaim(&self) -> Option<Box<dyn Any + Send>> {
+        self.lent.lock().take().map(Outlet::into_any)
+    }
+
+    /// Writes the connection's queued deliveries on the calling thread if its own thread is
+    /// waiting and nobody else is writing for it. Returns false when the caller must wake it
+    /// instead. Never blocks.
+    pub fn deliver_directly(&self) -> bool {
+        let Some(mut lent) = self.lent.try_lock() else {
+            return false;
+        };
+        lent.as_mut().is_some_and(|outlet| outlet.deliver_now())
     }
 
     /// Asks the connection to close, publishing its will ([MQTT-3.1.4-2]).

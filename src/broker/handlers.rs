@@ -28,11 +28,15 @@ impl Online {
     /// Handles every complete packet buffered. A malformed packet is a protocol violation that
     /// closes this connection only (section 4.8; MQTT 5.0 section 4.13).
     pub(crate) fn handle_input(&mut self) -> Result<(), DisconnectReason> {
-        let mut received_any = false;
+        // A read of a few packets is sparse traffic, where a message's latency is mostly the
+        // wake-up of its subscriber's thread; a read of many is load, where handing the writing
+        // to the subscribers' threads keeps publisher and subscribers working in parallel.
+        const SPARSE_AT_MOST: usize = 4;
+        let mut received = 0;
         let result = loop {
             match self.io.next_packet() {
                 Ok(Some(packet)) => {
-                    received_any = true;
+                    received += 1;
                     if let Err(reason) = self.handle(packet) {
                         break Err(reason);
                     }
@@ -41,8 +45,12 @@ impl Online {
                 Err(error) => break Err(self.violation(error.reason_code())),
             }
         };
-        self.wakeups.wake_all();
-        if received_any {
+        if received <= SPARSE_AT_MOST {
+            self.wakeups.deliver_or_wake_all();
+        } else {
+            self.wakeups.wake_all();
+        }
+        if received > 0 {
             self.last_received = std::time::Instant::now();
         }
         result

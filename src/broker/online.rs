@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use super::acl_memo::AclMemo;
 use super::auth::Reauthentication;
 use super::control::{
-    ClientInfo, ConnectionControl, KICK_WITH_WILL, KICK_WITHOUT_WILL, ResumeQueue,
+    ClientInfo, ConnectionControl, KICK_WITH_WILL, KICK_WITHOUT_WILL, Outlet, ResumeQueue,
 };
 use super::flows::{Flows, Inflight};
 use super::handlers::will_publication;
@@ -36,6 +36,7 @@ use crate::protocol::{
     encode_publish, encode_publish_v5,
 };
 use crate::service::acl::AclAccess;
+use crate::socket::{Ready, poll2, timeout_ms};
 use crate::topic::TopicName;
 use crate::waker::Waker;
 
@@ -61,7 +62,9 @@ pub(crate) fn drive(mut online: Box<Online>) -> ThreadEnd {
         }
     }
     loop {
-        match online.run() {
+        let (back, outcome) = online.run();
+        online = back;
+        match outcome {
             Outcome::Closed(reason) => {
                 online.finish(reason);
                 return ThreadEnd::Closed;
@@ -391,11 +394,11 @@ impl Online {
 
     /// Runs until the connection has to end (and says why) or has been idle for
     /// `park_idle_after`.
-    fn run(&mut self) -> Outcome {
+    fn run(mut self: Box<Self>) -> (Box<Self>, Outcome) {
         // Packets pipelined behind CONNECT (or buffered before parking) may already be in the
         // input buffer; the socket will not announce them again.
         if let Err(reason) = self.handle_input() {
-            return Outcome::Closed(reason);
+            return (self, Outcome::Closed(reason));
         }
         let park_after = self
             .state
@@ -408,7 +411,7 @@ impl Online {
             loop {
                 let output_full = self.pump_deliveries();
                 if !self.stored_before_sending() || self.io.flush().is_err() {
-                    return Outcome::Closed(DisconnectReason::ConnectionLost);
+                    return (self, Outcome::Closed(DisconnectReason::ConnectionLost));
                 }
                 if !output_full || self.io.has_pending_output() {
                     break;
@@ -432,21 +435,24 @@ impl Online {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let waker_fd = self.waker.as_ref().map(|w| w.as_raw_fd());
-            let ready = match self.io.wait(waker_fd, deadline) {
-                Ok(ready) => ready,
-                Err(_) => return Outcome::Closed(DisconnectReason::ConnectionLost),
+            let (ready, back) = self.wait(deadline);
+            self = back;
+            let Ok(ready) = ready else {
+                return (self, Outcome::Closed(DisconnectReason::ConnectionLost));
             };
             if self.runtime.is_stopping() {
-                return Outcome::Closed(DisconnectReason::BrokerStopping);
+                return (self, Outcome::Closed(DisconnectReason::BrokerStopping));
             }
             match self.control.kicked() {
-                KICK_WITH_WILL => return Outcome::Closed(DisconnectReason::Kicked),
-                KICK_WITHOUT_WILL => return Outcome::Closed(DisconnectReason::KickedWithoutWill),
+                KICK_WITH_WILL => return (self, Outcome::Closed(DisconnectReason::Kicked)),
+                KICK_WITHOUT_WILL => {
+                    return (self, Outcome::Closed(DisconnectReason::KickedWithoutWill));
+                }
                 _ => {}
             }
             if self.control.is_taken_over() {
-                return Outcome::Closed(self.last_words(DisconnectReason::TakenOver));
+                let reason = self.last_words(DisconnectReason::TakenOver);
+                return (self, Outcome::Closed(reason));
             }
             let now = Instant::now();
             let timed_out = !(ready.woken || ready.readable || ready.writable || ready.closed);
@@ -461,30 +467,51 @@ impl Online {
             }
             if ready.readable || ready.closed {
                 match self.io.fill() {
-                    Ok(0) => return Outcome::Closed(DisconnectReason::ConnectionLost),
+                    Ok(0) => return (self, Outcome::Closed(DisconnectReason::ConnectionLost)),
                     Ok(_) => {
                         if let Err(reason) = self.handle_input() {
-                            return Outcome::Closed(reason);
+                            return (self, Outcome::Closed(reason));
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(_) => return Outcome::Closed(DisconnectReason::ConnectionLost),
+                    Err(_) => return (self, Outcome::Closed(DisconnectReason::ConnectionLost)),
                 }
             }
             // [MQTT-3.1.2-24]: nothing received for 1.5 × keep-alive closes the connection.
             if let Some(limit) = self.keep_alive_limit
                 && self.last_received.elapsed() >= limit
             {
-                return Outcome::Closed(DisconnectReason::KeepAliveTimeout);
+                return (self, Outcome::Closed(DisconnectReason::KeepAliveTimeout));
             }
             if let Some(after) = park_after
                 && timed_out
                 && !self.io.has_pending_output()
                 && (just_connected || self.last_activity.elapsed() >= after)
             {
-                return Outcome::Idle;
+                return (self, Outcome::Idle);
             }
         }
+    }
+
+    /// Waits for input, room for pending output, a wake-up or `deadline`. Meanwhile the
+    /// connection is lent to publishers (see [`Outlet`]) unless every change must be on disk
+    /// before it is sent, which only this thread's journal tickets can tell.
+    fn wait(self: Box<Self>, deadline: Option<Instant>) -> (io::Result<Ready>, Box<Self>) {
+        let waker = self.waker.as_ref().map_or(-1, |w| w.as_raw_fd());
+        if self.state.journal.is_some() || waker < 0 {
+            let ready = self.io.wait(Some(waker), deadline);
+            return (ready, self);
+        }
+        let socket = self.io.fd();
+        let want_write = self.io.has_pending_output();
+        let control = Arc::clone(&self.control);
+        control.lend(self);
+        let ready = poll2(socket, want_write, waker, timeout_ms(deadline));
+        let online = control
+            .reclaim()
+            .and_then(|any| any.downcast::<Online>().ok())
+            .expect("a lent connection comes back to its thread");
+        (ready, online)
     }
 
     /// Handles what the client sent before the connection is closed for `reason`: a DISCONNECT
@@ -748,6 +775,27 @@ impl Online {
             self.state.detach(&self.session, flows);
             Counters::sub(&self.state.counters.clients_connected, 1);
         }
+    }
+}
+
+impl Outlet for Online {
+    fn deliver_now(&mut self) -> bool {
+        loop {
+            let output_full = self.pump_deliveries();
+            if self.io.flush().is_err() {
+                return false;
+            }
+            if !output_full || self.io.has_pending_output() {
+                break;
+            }
+        }
+        self.count_traffic();
+        self.last_activity = Instant::now();
+        !self.io.has_pending_output()
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+        self
     }
 }
 

@@ -82,13 +82,34 @@ impl Wakeups {
 
     /// Wakes every connection noted since the last call, each once.
     pub fn wake_all(&mut self) {
+        self.dedup();
+        for connection in self.pending.drain(..) {
+            connection.wake();
+        }
+    }
+
+    /// Like [`wake_all`](Self::wake_all), but when only a few connections wait, writes their
+    /// deliveries on this thread where their own is idle in poll(2) (see
+    /// [`super::control::Outlet`]). Beyond a few, waking keeps the writing spread over their
+    /// threads, which is what carries fan-out throughput.
+    pub fn deliver_or_wake_all(&mut self) {
+        const DIRECT_AT_MOST: usize = 4;
+        self.dedup();
+        if self.pending.len() > DIRECT_AT_MOST {
+            return self.wake_all();
+        }
+        for connection in self.pending.drain(..) {
+            if !connection.deliver_directly() {
+                connection.wake();
+            }
+        }
+    }
+
+    fn dedup(&mut self) {
         if self.pending.len() > 1 {
             self.pending
                 .sort_unstable_by_key(|c| Arc::as_ptr(c) as usize);
             self.pending.dedup_by(|a, b| Arc::ptr_eq(a, b));
-        }
-        for connection in self.pending.drain(..) {
-            connection.wake();
         }
     }
 }

@@ -616,3 +616,67 @@ fn host_subscribes_in_process() {
         Err(SubscribeError::InvalidFilter(_))
     ));
 }
+
+/// A publisher whose reads hold a packet or two has its deliveries written by its own thread
+/// straight to an idle subscriber's socket; a publisher sending in bursts hands them to the
+/// subscriber's thread. Both paths feed one subscriber here, at QoS 1, so that deliveries also
+/// wait for room in the subscriber's window of unacknowledged messages: each publisher's messages
+/// must still arrive once each and in order ([MQTT-4.6.0-5]: ordered per topic, as for a
+/// non-overlapping subscription).
+#[test]
+fn mqtt_4_6_0_5_order_holds_when_sparse_and_bursty_publishers_share_a_subscriber() {
+    const SPARSE: u32 = 300;
+    const BURSTS: u32 = 20;
+    const PER_BURST: u32 = 50;
+    let broker = start_default_broker();
+    let mut sub = RawClient::clean(broker.port(), "sub");
+    sub.subscribe_ok(1, &[("order/+", QoS::AtLeastOnce)]);
+    let port = broker.port();
+    let sparse = std::thread::spawn(move || {
+        let mut publisher = RawClient::clean(port, "sparse");
+        for seq in 0..SPARSE {
+            let qospid = QosPid::AtLeastOnce(pid(seq as u16 + 1));
+            publisher.send(&publish("order/sparse", &seq.to_be_bytes(), qospid, false));
+            if seq % 16 == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        assert_all_acknowledged(&mut publisher, SPARSE);
+    });
+    let bursty = std::thread::spawn(move || {
+        let mut publisher = RawClient::clean(port, "bursty");
+        for burst in 0..BURSTS {
+            let mut bytes = Vec::new();
+            for i in 0..PER_BURST {
+                let seq = burst * PER_BURST + i;
+                let qospid = QosPid::AtLeastOnce(pid(seq as u16 + 1));
+                let packet = publish("order/bursty", &seq.to_be_bytes(), qospid, false);
+                bytes.extend(packet.to_bytes().expect("test packet encodes"));
+            }
+            publisher.send_bytes(&bytes);
+        }
+        assert_all_acknowledged(&mut publisher, BURSTS * PER_BURST);
+    });
+    let mut next = std::collections::HashMap::from([("order/sparse", 0u32), ("order/bursty", 0)]);
+    for _ in 0..SPARSE + BURSTS * PER_BURST {
+        let p = sub.recv_publish();
+        if let QosPid::AtLeastOnce(id) = p.qospid {
+            sub.send(&Packet::Puback(id.into()));
+        }
+        let seq = u32::from_be_bytes(p.payload[..4].try_into().expect("4-byte payload"));
+        let expected = next
+            .get_mut(p.topic.as_str())
+            .expect("a topic published here");
+        assert_eq!(seq, *expected, "out of order on {}", p.topic.as_str());
+        *expected += 1;
+    }
+    sparse.join().expect("sparse publisher");
+    bursty.join().expect("bursty publisher");
+    sub.expect_silence(QUIET);
+}
+
+fn assert_all_acknowledged(publisher: &mut RawClient, sent: u32) {
+    let acks = publisher.sync_collect();
+    assert_eq!(acks.len(), sent as usize);
+    assert!(acks.iter().all(|p| matches!(p, Packet::Puback(_))));
+}
