@@ -495,10 +495,11 @@ impl Online {
 
     /// Waits for input, room for pending output, a wake-up or `deadline`. Meanwhile the
     /// connection is lent to publishers (see [`Outlet`]) unless every change must be on disk
-    /// before it is sent, which only this thread's journal tickets can tell.
+    /// before it is sent (durable persistence), which only this thread's journal tickets can
+    /// tell.
     fn wait(self: Box<Self>, deadline: Option<Instant>) -> (io::Result<Ready>, Box<Self>) {
         let waker = self.waker.as_ref().map_or(-1, |w| w.as_raw_fd());
-        if self.state.journal.is_some() || waker < 0 {
+        if self.state.journal.as_ref().is_some_and(Journal::is_durable) || waker < 0 {
             let ready = self.io.wait(Some(waker), deadline);
             return (ready, self);
         }

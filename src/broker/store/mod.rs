@@ -254,6 +254,11 @@ impl Journal {
         }
     }
 
+    /// Whether output waits for the disk (see [`Journal::wait_for_this_thread`]).
+    pub fn is_durable(&self) -> bool {
+        self.inner.sync == PersistenceSync::Durable
+    }
+
     /// A number for a new delivery, unique in the store.
     pub fn next_delivery_id(&self) -> u64 {
         self.inner.next_delivery_id.fetch_add(1, Ordering::Relaxed)
