@@ -628,7 +628,12 @@ impl Online {
             let _ = self.io.flush();
         }
         self.io.shutdown();
-        if reason.publishes_will()
+        // A broker that stops publishes no will (as mosquitto), but one that persists keeps a
+        // delayed will with the session: the client lost its connection all the same, so the
+        // next broker on the file publishes it when due unless the client is back in time.
+        let keeps_delayed_will =
+            reason == DisconnectReason::BrokerStopping && self.session.lock().journaled;
+        if (reason.publishes_will() || keeps_delayed_will)
             && let Some(will) = self.will.take()
             && client_may_publish(will.topic.as_str())
             && self.authorized(will.topic.as_str(), Access::Publish)
@@ -643,7 +648,7 @@ impl Online {
                 // (MQTT 5.0 [MQTT-3.1.2-8]); detaching ends a session with expiry 0 at once.
                 let due = Instant::now() + Duration::from_secs(u64::from(delay));
                 self.session.lock().delayed_will = Some((due, publication));
-            } else {
+            } else if reason.publishes_will() {
                 self.state
                     .route(publication, &mut self.scratch, &mut self.wakeups);
                 self.wakeups.wake_all();

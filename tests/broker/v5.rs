@@ -898,25 +898,45 @@ fn a_delayed_will_survives_a_restart() {
 
     let second = persistent_broker(&file);
     assert_eq!(second.stats().sessions, 1, "the session came back");
-    let mut watcher = join5(&second, "watcher");
+    let mut watcher = expect_the_delayed_will(&second, lost, b"gone");
+    watcher.expect_nothing(Duration::from_millis(300));
+}
+
+/// Subscribes a watcher to `will/#` on `broker` and asserts the will `payload` arrives 2 s
+/// after `lost` (the due time is kept in whole milliseconds of the wall clock), and within the
+/// broker's once-a-second sweep of due wills after that, with some slack.
+fn expect_the_delayed_will(broker: &Broker, lost: Instant, payload: &[u8]) -> Peer {
+    let mut watcher = join5(broker, "watcher");
     subscribe_one(&mut watcher, 1, "will/#", QoS::AtMostOnce);
     let will = match watcher.next_within(Duration::from_secs(8)) {
         Some(Some(Packet::Publish(p))) => p,
         other => panic!("expected the will within 8 s of the restart, got {other:?}"),
     };
     let after = lost.elapsed();
-    assert_eq!(
-        (will.topic.as_str(), &*will.payload),
-        ("will/x", &b"gone"[..])
-    );
-    // 2 s from the loss (the due time is kept in whole milliseconds of the wall clock), and
-    // within the broker's once-a-second sweep of due wills after it, with some slack.
+    assert_eq!((will.topic.as_str(), &*will.payload), ("will/x", payload));
     assert!(
         after >= Duration::from_millis(1990),
         "published after {after:?}"
     );
     assert!(after < Duration::from_secs(6), "published after {after:?}");
-    watcher.expect_nothing(Duration::from_millis(300));
+    watcher
+}
+
+/// MQTT 5.0 [MQTT-3.1.2-8] when the broker itself stops: a stopping broker publishes no will,
+/// but its client lost the connection without DISCONNECT all the same, so a broker with a
+/// persistence file keeps the delayed will with the session and the next broker on the file
+/// publishes it once the delay has passed since the stop.
+#[test]
+fn a_connected_clients_delayed_will_survives_a_stop() {
+    let file = delayed_will_store("delayed-will-stop");
+    let first = persistent_broker(&file);
+    let (_peer, connack) = join(&first, connect_with_will("stopped", 2, 60));
+    assert_eq!(connack.code, ReasonCode::SUCCESS);
+    let stopped = Instant::now();
+    drop(first);
+
+    let second = persistent_broker(&file);
+    expect_the_delayed_will(&second, stopped, b"stopped");
 }
 
 /// MQTT 5.0 [MQTT-3.1.3-9] across a restart: the client reconnects (Clean Start 0) to the next
