@@ -154,7 +154,13 @@ impl Online {
         if let (Some(journal), Some(id)) = (&self.journal, stored) {
             let client_id = Arc::clone(&self.client_id);
             match outcome {
-                Acknowledged::Settled => journal.record(Change::Settled { client_id, id }),
+                // A settled delivery whose record a crash loses is sent again: a duplicate
+                // QoS 1 allows, and for QoS 2 the PUBREL owed (recorded before it was sent)
+                // is sent again, which the receiver answers with PUBCOMP whatever it holds
+                // ([MQTT-4.3.3-11], MQTT 5.0). So nothing waits for it.
+                Acknowledged::Settled => {
+                    journal.record_without_waiting(Change::Settled { client_id, id });
+                }
                 Acknowledged::Released => journal.record(Change::Sent {
                     client_id,
                     id,

@@ -754,10 +754,11 @@ impl Online {
     }
 
     /// Records that the delivery numbered `stored` will not be sent (expired, not readable,
-    /// too large).
+    /// too large). Nothing waits for it: should a crash lose it, the next broker comes to the
+    /// same verdict.
     fn journal_settled(&self, stored: Option<u64>) {
         if let (Some(journal), Some(id)) = (&self.journal, stored) {
-            journal.record(Change::Settled {
+            journal.record_without_waiting(Change::Settled {
                 client_id: Arc::clone(&self.client_id),
                 id,
             });
