@@ -22,6 +22,7 @@ mod broker {
     mod stress;
     mod tls;
     mod v5;
+    mod v5_control_characters;
     mod websocket;
     mod will;
 }

@@ -13,27 +13,27 @@ use mqtt::broker::{AuthVerdict, Broker, BrokerOptions};
 use mqtt::protocol::*;
 use mqtt::topic::TopicName;
 
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
-fn broker(options: BrokerOptions) -> Broker {
+pub(super) fn broker(options: BrokerOptions) -> Broker {
     let broker = Broker::new(BrokerOptions { port: 0, ..options });
     broker.start().expect("broker starts");
     broker
 }
 
-fn id(n: u16) -> PacketId {
+pub(super) fn id(n: u16) -> PacketId {
     PacketId::new(n).unwrap()
 }
 
 /// A client speaking raw packets of one protocol revision.
-struct Peer {
-    stream: TcpStream,
-    protocol: ProtocolLevel,
+pub(super) struct Peer {
+    pub(super) stream: TcpStream,
+    pub(super) protocol: ProtocolLevel,
     input: Vec<u8>,
 }
 
 impl Peer {
-    fn open(broker: &Broker, protocol: ProtocolLevel) -> Peer {
+    pub(super) fn open(broker: &Broker, protocol: ProtocolLevel) -> Peer {
         let stream = TcpStream::connect(("127.0.0.1", broker.port())).unwrap();
         stream.set_nodelay(true).unwrap();
         Peer {
@@ -43,24 +43,24 @@ impl Peer {
         }
     }
 
-    fn send(&mut self, packet: &Packet) {
+    pub(super) fn send(&mut self, packet: &Packet) {
         let bytes = packet.to_bytes_for(self.protocol).unwrap();
         self.stream.write_all(&bytes).unwrap();
     }
 
-    fn send_raw(&mut self, bytes: &[u8]) {
+    pub(super) fn send_raw(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).unwrap();
     }
 
     /// The next packet, or `None` once the broker closed the connection; panics after the read
     /// timeout.
-    fn next(&mut self) -> Option<Packet> {
+    pub(super) fn next(&mut self) -> Option<Packet> {
         self.next_within(READ_TIMEOUT)
             .unwrap_or_else(|| panic!("no packet within {READ_TIMEOUT:?}"))
     }
 
     /// `Some(packet or None for closed)`, or `None` when nothing arrived within `wait`.
-    fn next_within(&mut self, wait: Duration) -> Option<Option<Packet>> {
+    pub(super) fn next_within(&mut self, wait: Duration) -> Option<Option<Packet>> {
         let decoder = Decoder::default().with_protocol(self.protocol);
         let deadline = Instant::now() + wait;
         loop {
@@ -83,21 +83,21 @@ impl Peer {
         }
     }
 
-    fn expect_publish(&mut self) -> Publish {
+    pub(super) fn expect_publish(&mut self) -> Publish {
         match self.next() {
             Some(Packet::Publish(p)) => p,
             other => panic!("expected PUBLISH, got {other:?}"),
         }
     }
 
-    fn expect_nothing(&mut self, wait: Duration) {
+    pub(super) fn expect_nothing(&mut self, wait: Duration) {
         if let Some(got) = self.next_within(wait) {
             panic!("expected nothing, got {got:?}");
         }
     }
 
     /// The reason code of the DISCONNECT the broker sends before closing.
-    fn expect_disconnect(&mut self) -> ReasonCode {
+    pub(super) fn expect_disconnect(&mut self) -> ReasonCode {
         match self.next() {
             Some(Packet::Disconnect(d)) => {
                 assert_eq!(self.next(), None, "closed after DISCONNECT");
@@ -109,7 +109,7 @@ impl Peer {
 }
 
 /// A QoS 0, non-retained will on `topic`.
-fn qos0_will(topic: &str, payload: Vec<u8>) -> LastWill {
+pub(super) fn qos0_will(topic: &str, payload: Vec<u8>) -> LastWill {
     LastWill::new(
         TopicName::new(topic).unwrap(),
         payload,
@@ -118,7 +118,7 @@ fn qos0_will(topic: &str, payload: Vec<u8>) -> LastWill {
     )
 }
 
-fn connect5(client_id: &str, properties: Properties) -> Connect {
+pub(super) fn connect5(client_id: &str, properties: Properties) -> Connect {
     Connect {
         protocol: ProtocolLevel::V5,
         clean_session: true,
@@ -132,7 +132,7 @@ fn connect5(client_id: &str, properties: Properties) -> Connect {
 }
 
 /// Connects an MQTT 5.0 client and returns it with its CONNACK.
-fn join(broker: &Broker, connect: Connect) -> (Peer, Connack) {
+pub(super) fn join(broker: &Broker, connect: Connect) -> (Peer, Connack) {
     let mut peer = Peer::open(broker, connect.protocol);
     peer.send(&Packet::Connect(connect));
     match peer.next() {
@@ -141,13 +141,18 @@ fn join(broker: &Broker, connect: Connect) -> (Peer, Connack) {
     }
 }
 
-fn join5(broker: &Broker, client_id: &str) -> Peer {
+pub(super) fn join5(broker: &Broker, client_id: &str) -> Peer {
     let (peer, connack) = join(broker, connect5(client_id, Properties::new()));
     assert_eq!(connack.code, ReasonCode::SUCCESS);
     peer
 }
 
-fn subscribe(peer: &mut Peer, packet_id: u16, topics: Vec<SubscribeTopic>, props: Properties) {
+pub(super) fn subscribe(
+    peer: &mut Peer,
+    packet_id: u16,
+    topics: Vec<SubscribeTopic>,
+    props: Properties,
+) {
     let count = topics.len();
     peer.send(&Packet::Subscribe(Subscribe {
         packet_id: id(packet_id),
@@ -164,7 +169,7 @@ fn subscribe(peer: &mut Peer, packet_id: u16, topics: Vec<SubscribeTopic>, props
 }
 
 /// Subscribes to one filter with default options and checks the SUBACK.
-fn subscribe_one(peer: &mut Peer, packet_id: u16, filter: &str, qos: QoS) {
+pub(super) fn subscribe_one(peer: &mut Peer, packet_id: u16, filter: &str, qos: QoS) {
     subscribe(
         peer,
         packet_id,
@@ -173,7 +178,7 @@ fn subscribe_one(peer: &mut Peer, packet_id: u16, filter: &str, qos: QoS) {
     );
 }
 
-fn publish(topic: &str, payload: &[u8], qospid: QosPid, props: Properties) -> Packet {
+pub(super) fn publish(topic: &str, payload: &[u8], qospid: QosPid, props: Properties) -> Packet {
     Packet::Publish(Publish {
         dup: false,
         qospid,
