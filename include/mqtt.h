@@ -2084,6 +2084,27 @@ mqtt_status mqtt_broker_disconnect_client(const mqtt_broker *broker,
                                           bool publish_will);
 
 /**
+ * Sends the MQTT 5.0 client with `client_id` to another server: DISCONNECT 0x9D (server moved)
+ * if `permanent`, else 0x9C (use another server), carrying `server_reference` as its Server
+ * Reference, then the connection closes. An MQTT 3.1.1 client cannot be told and is just
+ * disconnected. Its will is published and its session stays or ends as its expiry says. Returns
+ * at once; the event callback reports the disconnect with `MQTT_DISCONNECT_REASON_KICKED` and
+ * the reason code sent. Thread-safe; may be called from the broker's callbacks.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT`, `MQTT_STATUS_INVALID_UTF8`,
+ * `MQTT_STATUS_INVALID_ARGUMENT` (`server_reference` longer than 65,535 bytes) or
+ * `MQTT_STATUS_NOT_FOUND` (no client with that identifier is connected).
+ *
+ * # Safety
+ * `broker` is NULL or a live broker; `client_id` and `server_reference` are NULL or
+ * NUL-terminated strings.
+ */
+mqtt_status mqtt_broker_redirect_client(const mqtt_broker *broker,
+                                        const char *client_id,
+                                        const char *server_reference,
+                                        bool permanent);
+
+/**
  * Calls `cb` once for every client connected now, with its identifier, user name, address,
  * protocol level, connection time and queued messages (`mqtt_client_info`, valid during the
  * call). Blocks only while the list is taken, not while `cb` runs; `cb` runs on the calling

@@ -23,6 +23,7 @@ mod broker {
     mod tls;
     mod v5;
     mod v5_control_characters;
+    mod v5_redirect;
     mod websocket;
     mod will;
 }

@@ -42,6 +42,17 @@ pub(crate) struct ConnectionControl {
     target: Mutex<WakeTarget>,
     /// Who is connected, for the host's list of clients; set once the CONNECT is accepted.
     pub info: OnceLock<ClientInfo>,
+    /// Where the host sends the client instead, set before a kick that redirects it.
+    redirect: OnceLock<Redirect>,
+}
+
+/// The server a redirected MQTT 5.0 client is told to use (MQTT 5.0 section 4.11).
+#[derive(Debug, Clone)]
+pub(crate) struct Redirect {
+    /// The Server Reference property's value.
+    pub server_reference: String,
+    /// Server moved (0x9D) rather than use another server (0x9C).
+    pub permanent: bool,
 }
 
 /// A connected client as the host lists it.
@@ -75,6 +86,7 @@ impl ConnectionControl {
             kicked: AtomicU8::new(0),
             target: Mutex::new(WakeTarget::Unset { pending: false }),
             info: OnceLock::new(),
+            redirect: OnceLock::new(),
         }
     }
 
@@ -107,6 +119,19 @@ impl ConnectionControl {
         };
         self.kicked.store(how, Ordering::Release);
         self.wake();
+    }
+
+    /// Asks the connection to close, sending its client to another server; the will is
+    /// published, as for any close the client did not ask for (MQTT 5.0 section 3.1.2.5). A
+    /// second redirect before the close keeps the first one's server.
+    pub fn redirect(&self, redirect: Redirect) {
+        let _ = self.redirect.set(redirect);
+        self.kick(true);
+    }
+
+    /// Where the host sent the client, if it redirected it.
+    pub fn redirection(&self) -> Option<&Redirect> {
+        self.redirect.get()
     }
 
     /// 0, or how the host asked the connection to close.

@@ -633,10 +633,12 @@ impl Online {
     }
 
     /// A server closing an MQTT 5.0 connection says why in a DISCONNECT (MQTT 5.0 section
-    /// 4.13.2): 0x8E taken over, 0x8D keep-alive timeout, 0x8B shutting down, or the code of the
-    /// rule the client broke. Nothing is sent when the client closed or disconnected itself.
+    /// 4.13.2): 0x8E taken over, 0x8D keep-alive timeout, 0x8B shutting down, 0x98 when the host
+    /// closed it, 0x9C or 0x9D with a Server Reference when the host redirected the client
+    /// (section 4.11), or the code of the rule the client broke. Nothing is sent when the client
+    /// closed or disconnected itself.
     fn say_why(&mut self, reason: DisconnectReason) {
-        let code = match reason {
+        let mut disconnect = Disconnect::new(match reason {
             DisconnectReason::TakenOver => ReasonCode::SESSION_TAKEN_OVER,
             DisconnectReason::KeepAliveTimeout => ReasonCode::KEEP_ALIVE_TIMEOUT,
             DisconnectReason::BrokerStopping => ReasonCode::SERVER_SHUTTING_DOWN,
@@ -647,9 +649,29 @@ impl Online {
                 self.close_code.unwrap_or(ReasonCode::PROTOCOL_ERROR)
             }
             DisconnectReason::ClientDisconnected | DisconnectReason::ConnectionLost => return,
-        };
-        self.close_code = Some(code);
-        self.io.send(&Packet::Disconnect(Disconnect::new(code)));
+        });
+        if reason == DisconnectReason::Kicked
+            && let Some(redirect) = self.control.redirection()
+        {
+            disconnect.reason = if redirect.permanent {
+                ReasonCode::SERVER_MOVED
+            } else {
+                ReasonCode::USE_ANOTHER_SERVER
+            };
+            disconnect
+                .properties
+                .push(Property::ServerReference(redirect.server_reference.clone()));
+        }
+        self.close_code = Some(disconnect.reason);
+        let before = self.io.output.len();
+        self.io.send(&Packet::Disconnect(disconnect.clone()));
+        // [MQTT-3.1.2-24]: a Server Reference too long for the client's Maximum Packet Size is
+        // left out; the reason code still goes.
+        if self.io.output.len() - before > self.limits.max_packet_size {
+            self.io.output.truncate(before);
+            disconnect.properties = Default::default();
+            self.io.send(&Packet::Disconnect(disconnect));
+        }
     }
 
     /// Adds the messages and bytes sent and received since the last call to the broker's counters

@@ -1531,6 +1531,49 @@ mod c_hook {
         sub.expect_nothing(Duration::from_millis(200));
     }
 
+    /// A redirect through the C API: DISCONNECT 0x9D with the Server Reference; the arguments
+    /// are checked.
+    #[test]
+    fn redirect_from_c() {
+        let broker = CBroker::start(mqtt_broker_options_new());
+        let (mut five, _) = broker.join(connect5("five", Properties::new()));
+        let redirect = |client_id: *const std::ffi::c_char, reference: *const std::ffi::c_char| unsafe {
+            mqtt_broker_redirect_client(broker.0, client_id, reference, true)
+        };
+        assert_eq!(
+            redirect(ptr::null(), c"there".as_ptr()),
+            mqtt_status::NullArgument
+        );
+        assert_eq!(
+            redirect(c"five".as_ptr(), ptr::null()),
+            mqtt_status::NullArgument
+        );
+        assert_eq!(
+            redirect(c"none".as_ptr(), c"there".as_ptr()),
+            mqtt_status::NotFound
+        );
+        let long = std::ffi::CString::new("x".repeat(65_536)).unwrap();
+        assert_eq!(
+            redirect(c"five".as_ptr(), long.as_ptr()),
+            mqtt_status::InvalidArgument
+        );
+        assert_eq!(
+            redirect(c"five".as_ptr(), c"there:1883".as_ptr()),
+            mqtt_status::Ok
+        );
+        match five.next() {
+            Some(Packet::Disconnect(d)) => {
+                assert_eq!(d.reason, ReasonCode::SERVER_MOVED);
+                assert_eq!(
+                    d.properties.string(PropertyId::ServerReference),
+                    Some("there:1883")
+                );
+            }
+            other => panic!("expected DISCONNECT, got {other:?}"),
+        }
+        assert_eq!(five.next(), None);
+    }
+
     unsafe extern "C" fn collect(userdata: *mut c_void, client: *const mqtt_client_info) {
         let seen = unsafe { &*(userdata as *const std::sync::Mutex<Vec<(String, c_int)>>) };
         let client = unsafe { &*client };
