@@ -24,6 +24,7 @@ mod broker {
     mod v5;
     mod v5_control_characters;
     mod v5_redirect;
+    mod v5_shared;
     mod websocket;
     mod will;
 }

@@ -577,6 +577,7 @@ impl Online {
                         message: delivery.message,
                         identifiers: delivery.identifiers,
                         released: false,
+                        shared: delivery.shared,
                     });
                 }
             }
