@@ -307,7 +307,7 @@ impl Online {
             QosPid::AtMostOnce => reason.is_success(),
             // [MQTT-4.3.2-2]: PUBACK with the packet's identifier.
             QosPid::AtLeastOnce(id) => {
-                self.send(&Packet::Puback(Ack {
+                self.send_acknowledgement(Packet::Puback(Ack {
                     packet_id: id,
                     reason,
                     properties: reason_string(refusal.as_deref()),
@@ -323,7 +323,7 @@ impl Online {
                 if first_time {
                     self.journal_awaiting_pubrel(id.get(), true);
                 }
-                self.send(&Packet::Pubrec(Ack {
+                self.send_acknowledgement(Packet::Pubrec(Ack {
                     packet_id: id,
                     reason,
                     properties: reason_string(refusal.as_deref()),

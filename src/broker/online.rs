@@ -108,6 +108,9 @@ struct ClientLimits {
     /// Its Topic Alias Maximum: how many aliases the broker may set on this connection (MQTT 5.0
     /// [MQTT-3.1.2-26], [MQTT-3.1.2-27], [MQTT-3.3.2-11]).
     topic_alias_maximum: u16,
+    /// Its Request Problem Information is not 0: acknowledgements may carry a Reason String
+    /// (MQTT 5.0 [MQTT-3.1.2-29]).
+    problem_information: bool,
 }
 
 /// A connection whose CONNECT was accepted.
@@ -196,6 +199,7 @@ impl Online {
             max_packet_size: requested(PropertyId::MaximumPacketSize)
                 .map_or(usize::MAX, |n| n as usize),
             topic_alias_maximum: requested(PropertyId::TopicAliasMaximum).unwrap_or(0) as u16,
+            problem_information: requested(PropertyId::RequestProblemInformation) != Some(0),
         };
         let journal = state
             .journal
@@ -306,9 +310,12 @@ impl Online {
                     .iter()
                     .map(|id| Property::SubscriptionIdentifier(*id)),
             );
-            // Reading the clock only for messages that expire keeps it off the fan-out path.
+            // Reading the clock only for messages that expire keeps it off the fan-out path. A
+            // QoS 2 message sent again after it expired (it no longer expires once sent, MQTT
+            // 5.0 [MQTT-4.3.3-7]) goes without an interval rather than with 0.
             if message.expires_at.is_some()
                 && let Some(left) = message.seconds_left(Instant::now())
+                && left > 0
             {
                 extra.push(Property::MessageExpiryInterval(left));
             }
@@ -352,6 +359,27 @@ impl Online {
         }
         self.unsent_count += 1;
         true
+    }
+
+    /// Sends a PUBACK or PUBREC, without its Reason String and User Properties when the client
+    /// asked for no problem information (MQTT 5.0 [MQTT-3.1.2-29]) or when they would make the
+    /// packet larger than its Maximum Packet Size ([MQTT-3.4.2-2], [MQTT-3.4.2-3],
+    /// [MQTT-3.5.2-2], [MQTT-3.5.2-3]).
+    pub(crate) fn send_acknowledgement(&mut self, mut packet: Packet) {
+        let before = self.io.output.len();
+        if self.limits.problem_information {
+            self.io.send(&packet);
+            if self.io.output.len() - before <= self.limits.max_packet_size {
+                return;
+            }
+            self.io.output.truncate(before);
+        }
+        if let Packet::Puback(ack) | Packet::Pubrec(ack) = &mut packet {
+            ack.properties
+                .0
+                .retain(|p| !matches!(p.id(), PropertyId::ReasonString | PropertyId::UserProperty));
+        }
+        self.io.send(&packet);
     }
 
     pub(crate) fn socket_fd(&self) -> RawFd {

@@ -959,7 +959,7 @@ fn a_delayed_will_is_dropped_when_its_client_is_back_after_a_restart() {
 
 /// A toy method: the client sends a number, the broker challenges with number + 1, the client
 /// must answer number + 2.
-fn counting_broker() -> Broker {
+pub(super) fn counting_broker() -> Broker {
     broker(BrokerOptions::default().enhanced_authenticator(|step| {
         if step.method != "count" {
             return AuthVerdict::Fail(ReasonCode::BAD_AUTHENTICATION_METHOD);
@@ -973,7 +973,7 @@ fn counting_broker() -> Broker {
     }))
 }
 
-fn auth(reason: ReasonCode, method: &str, data: &[u8]) -> Packet {
+pub(super) fn auth(reason: ReasonCode, method: &str, data: &[u8]) -> Packet {
     Packet::Auth(Auth {
         reason,
         properties: Properties(vec![
@@ -983,7 +983,7 @@ fn auth(reason: ReasonCode, method: &str, data: &[u8]) -> Packet {
     })
 }
 
-fn expect_auth(peer: &mut Peer) -> Auth {
+pub(super) fn expect_auth(peer: &mut Peer) -> Auth {
     match peer.next() {
         Some(Packet::Auth(a)) => a,
         other => panic!("expected AUTH, got {other:?}"),
