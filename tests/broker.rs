@@ -25,6 +25,7 @@ mod broker {
     mod v5_control_characters;
     mod v5_redirect;
     mod v5_shared;
+    mod v5_statements;
     mod websocket;
     mod will;
 }
