@@ -4,7 +4,7 @@
 //! unacknowledged QoS 1 messages and the messages it had not been sent yet go to another member.
 //! Statement ids are MQTT 5.0's.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mqtt::broker::{Broker, BrokerOptions};
 use mqtt::protocol::*;
@@ -202,6 +202,12 @@ fn a_3_1_1_member_hands_over_too() {
     publish_job(&broker, 2, QoS::AtLeastOnce);
     assert_eq!(&*lone.expect_publish().payload, [2]);
     drop(lone);
+    // Every session ended (and handed over what it could) before the next member joins.
+    let deadline = Instant::now() + READ_TIMEOUT;
+    while broker.stats().sessions > 0 {
+        assert!(Instant::now() < deadline, "sessions left");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let mut late = member(&broker, "late", vec![], QoS::AtLeastOnce);
     late.expect_nothing(Duration::from_millis(300));
 }
