@@ -11,7 +11,7 @@ use super::control::ConnectionControl;
 use super::handlers::has_control_characters;
 use super::io::Io;
 use super::options::{AuthRequest, AuthResult, BrokerOptions};
-use super::refusal::refuse;
+use super::refusal::{refuse, refuse_with};
 use super::registry::Attached;
 use super::runtime::Runtime;
 use super::session::NEVER_EXPIRES;
@@ -289,8 +289,8 @@ pub(crate) fn accept(
     if let Some(method) = method {
         match auth::exchange_at_connect(runtime, &mut io, &connect, method, &client_id, peer) {
             Ok(data) => auth_data = data,
-            Err(Some(code)) => {
-                refuse(runtime, io, code);
+            Err(Some(connack)) => {
+                refuse_with(runtime, io, connack);
                 return None;
             }
             Err(None) => return None,

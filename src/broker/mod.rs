@@ -95,7 +95,7 @@ use std::thread::{self, JoinHandle};
 use parking_lot::{Condvar, Mutex};
 
 pub use bridge::{BridgeDirection, BridgeOptions, BridgeStart, BridgeStatus, BridgeTopic};
-pub use control::ClientInfo;
+pub use control::{ClientInfo, Redirect};
 pub use host::{HostCallback, HostMessage};
 pub use listeners::{BoundListener, Listener, ListenerKind};
 pub use options::{
@@ -510,7 +510,7 @@ impl Broker {
         server_reference: &str,
         permanent: bool,
     ) -> Result<(), RedirectError> {
-        if server_reference.contains('\0') || server_reference.len() > usize::from(u16::MAX) {
+        if !control::Redirect::is_valid_reference(server_reference) {
             return Err(RedirectError::InvalidServerReference);
         }
         let control = self

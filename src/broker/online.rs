@@ -120,7 +120,7 @@ pub(crate) struct Online {
     pub(crate) state: Arc<State>,
     pub(crate) io: Io,
     pub(crate) peer: SocketAddr,
-    control: Arc<ConnectionControl>,
+    pub(crate) control: Arc<ConnectionControl>,
     /// The waker this connection's thread polls; `None` while parked (no thread, no descriptor).
     waker: Option<Arc<Waker>>,
     pub(crate) client_id: Arc<str>,
@@ -679,17 +679,15 @@ impl Online {
             }
             DisconnectReason::ClientDisconnected | DisconnectReason::ConnectionLost => return,
         });
-        if reason == DisconnectReason::Kicked
-            && let Some(redirect) = self.control.redirection()
-        {
-            disconnect.reason = if redirect.permanent {
-                ReasonCode::SERVER_MOVED
-            } else {
-                ReasonCode::USE_ANOTHER_SERVER
-            };
-            disconnect
-                .properties
-                .push(Property::ServerReference(redirect.server_reference.clone()));
+        // The host's redirect, or the enhanced authenticator's (which ends the connection as
+        // a refused re-authentication does).
+        let redirectable = matches!(
+            reason,
+            DisconnectReason::Kicked | DisconnectReason::ProtocolViolation
+        );
+        if redirectable && let Some(redirect) = self.control.redirection() {
+            disconnect.reason = redirect.code();
+            disconnect.properties.extend(redirect.property());
         }
         self.close_code = Some(disconnect.reason);
         let before = self.io.output.len();

@@ -1235,6 +1235,55 @@ mod c_api {
         }
     }
 
+    /// Sends every client elsewhere: "moved" permanently, others for now; an over-long
+    /// reference is refused.
+    unsafe extern "C" fn elsewhere(
+        _userdata: *mut c_void,
+        step: *const mqtt_auth_step,
+        reply: *mut mqtt_auth_reply,
+    ) -> c_int {
+        let client_id = unsafe { CStr::from_ptr((*step).client_id) };
+        let long = std::ffi::CString::new("x".repeat(65_536)).unwrap();
+        let status = unsafe { mqtt_auth_reply_set_server_reference(reply, long.as_ptr()) };
+        assert_eq!(status, mqtt_status::TooLarge);
+        let status = unsafe { mqtt_auth_reply_set_server_reference(reply, c"b:1883".as_ptr()) };
+        assert_eq!(status, mqtt_status::Ok);
+        if client_id.to_bytes() == b"moved" {
+            0x9D
+        } else {
+            0x9C
+        }
+    }
+
+    /// MQTT 5.0 section 4.11 through the C enhanced authenticator: 0x9C or 0x9D with the
+    /// reply's server reference reaches the client in CONNACK.
+    #[test]
+    fn enhanced_authenticator_redirects_from_c() {
+        let opts = mqtt_broker_options_new();
+        let status = unsafe {
+            mqtt_broker_options_set_enhanced_authenticator(
+                opts,
+                Some(elsewhere),
+                std::ptr::null_mut(),
+            )
+        };
+        assert_eq!(status, mqtt_status::Ok);
+        let broker = CBroker::start(opts);
+        for (client_id, code) in [
+            ("moving", ReasonCode::USE_ANOTHER_SERVER),
+            ("moved", ReasonCode::SERVER_MOVED),
+        ] {
+            let method = Properties(vec![Property::AuthenticationMethod("any".into())]);
+            let (mut peer, connack) = broker.join(connect5(client_id, method));
+            assert_eq!(connack.code, code);
+            assert_eq!(
+                connack.properties.string(PropertyId::ServerReference),
+                Some("b:1883")
+            );
+            assert_eq!(peer.next(), None);
+        }
+    }
+
     static EVENTS: Mutex<Vec<(c_int, c_int, c_int)>> = Mutex::new(Vec::new());
 
     unsafe extern "C" fn record(_userdata: *mut c_void, event: *const mqtt_broker_event) {

@@ -5,7 +5,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mqtt::broker::{BrokerEvent, BrokerOptions, DisconnectReason, RedirectError};
+use mqtt::broker::{
+    AuthVerdict, BrokerEvent, BrokerOptions, DisconnectReason, Redirect, RedirectError,
+};
 use mqtt::protocol::*;
 
 use super::v5::*;
@@ -130,4 +132,55 @@ fn a_server_reference_too_large_for_the_client_is_left_out() {
     let disconnect = expect_disconnect_packet(&mut peer);
     assert_eq!(disconnect.reason, ReasonCode::USE_ANOTHER_SERVER);
     assert!(disconnect.properties.is_empty());
+}
+
+/// The enhanced authenticator redirects too (MQTT 5.0 section 4.11): at connect with CONNACK
+/// 0x9C and the Server Reference ([MQTT-3.2.2-7]: then the close), when re-authenticating with
+/// DISCONNECT 0x9D and the Server Reference; a reference that is no MQTT string is left out.
+#[test]
+fn the_enhanced_authenticator_redirects_at_connect_and_reauthentication() {
+    let broker = broker(BrokerOptions::default().enhanced_authenticator(|step| {
+        let redirect = |server_reference: &str, permanent| {
+            AuthVerdict::Redirect(Redirect {
+                server_reference: server_reference.to_owned(),
+                permanent,
+            })
+        };
+        match (step.reauthenticating, step.data) {
+            (true, _) => redirect("moved.example", true),
+            (false, Some([1])) => redirect("busy.example", false),
+            (false, Some([2])) => redirect("bad\0reference", false),
+            (false, _) => AuthVerdict::Success(None),
+        }
+    }));
+    let connect = |client_id: &str, data: &[u8]| {
+        connect5(
+            client_id,
+            Properties(vec![
+                Property::AuthenticationMethod("m".into()),
+                Property::AuthenticationData(data.to_vec()),
+            ]),
+        )
+    };
+    let (mut busy, connack) = join(&broker, connect("busy", &[1]));
+    assert_eq!(connack.code, ReasonCode::USE_ANOTHER_SERVER);
+    assert_eq!(
+        connack.properties.string(PropertyId::ServerReference),
+        Some("busy.example")
+    );
+    assert_eq!(busy.next(), None);
+    let (mut bad, connack) = join(&broker, connect("bad", &[2]));
+    assert_eq!(connack.code, ReasonCode::USE_ANOTHER_SERVER);
+    assert!(connack.properties.is_empty());
+    assert_eq!(bad.next(), None);
+
+    let (mut peer, connack) = join(&broker, connect("here", &[0]));
+    assert_eq!(connack.code, ReasonCode::SUCCESS);
+    peer.send(&auth(ReasonCode::RE_AUTHENTICATE, "m", &[0]));
+    let disconnect = expect_disconnect_packet(&mut peer);
+    assert_eq!(disconnect.reason, ReasonCode::SERVER_MOVED);
+    assert_eq!(
+        disconnect.properties.string(PropertyId::ServerReference),
+        Some("moved.example")
+    );
 }

@@ -353,6 +353,9 @@ static void check_broker_options(void) {
     CHECK_FAILS(mqtt_broker_options_set_enhanced_authenticator(NULL, NULL, NULL),
                 MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_auth_reply_set_data(NULL, NULL, 0), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_auth_reply_set_server_reference(NULL, "elsewhere:1883"),
+                MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_auth_reply_set_server_reference(NULL, NULL), MQTT_STATUS_NULL_ARGUMENT);
     /* Service files and mosquitto.conf. */
     CHECK_OK(mqtt_broker_options_set_sys_interval_s(opts, 0));
     CHECK_OK(mqtt_broker_options_set_message_hook(opts, NULL, NULL));
