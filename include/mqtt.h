@@ -445,7 +445,8 @@ typedef enum {
 
 /**
  * Where the enhanced authenticator leaves the data for the client, with
- * `mqtt_auth_reply_set_data`; only valid during the callback.
+ * `mqtt_auth_reply_set_data`, and the server it sends a refused client to, with
+ * `mqtt_auth_reply_set_server_reference`; only valid during the callback.
  */
 typedef struct mqtt_auth_reply mqtt_auth_reply;
 
@@ -1872,6 +1873,8 @@ mqtt_status mqtt_broker_options_set_response_information(mqtt_broker_options *op
  * success, 0x18 continue (another AUTH round), or a failure code of 0x80 and above (0x87 not
  * authorized, 0x8C bad authentication method, ...), which refuses the client. Data for the
  * client (with success or continue) is handed over with `mqtt_auth_reply_set_data(reply, ...)`.
+ * Returning 0x9C (use another server) or 0x9D (server moved) after
+ * `mqtt_auth_reply_set_server_reference(reply, ...)` sends the client to that server.
  *
  * Threads: `cb` runs on connection threads, concurrently for different clients; one exchange's
  * steps come one after another. It may call `mqtt_broker_publish`, `mqtt_broker_stats`,
@@ -1887,6 +1890,23 @@ mqtt_status mqtt_broker_options_set_response_information(mqtt_broker_options *op
 mqtt_status mqtt_broker_options_set_enhanced_authenticator(mqtt_broker_options *opts,
                                                            mqtt_broker_enhanced_authenticator cb,
                                                            void *userdata);
+
+/**
+ * Names the server a client refused with 0x9C (use another server) or 0x9D (server moved) is
+ * sent to: its CONNACK, or its DISCONNECT when re-authenticating, carries `server_reference`
+ * as the Server Reference (MQTT 5.0 section 4.11); NULL sets none. Only valid inside the
+ * enhanced authenticator callback that received `reply`; runs on that callback's thread and
+ * does not block. The string is copied.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` (NULL `reply`),
+ * `MQTT_STATUS_INVALID_UTF8` or `MQTT_STATUS_TOO_LARGE` (over 65535 bytes).
+ *
+ * # Safety
+ * `reply` is the pointer the callback received, during the callback; `server_reference` is
+ * NULL or a NUL-terminated string.
+ */
+mqtt_status mqtt_auth_reply_set_server_reference(mqtt_auth_reply *reply,
+                                                 const char *server_reference);
 
 /**
  * Hands the data to send to the client with this authentication step (CONNACK on success,
@@ -2082,6 +2102,27 @@ mqtt_status mqtt_broker_stats(const mqtt_broker *broker, mqtt_broker_statistics 
 mqtt_status mqtt_broker_disconnect_client(const mqtt_broker *broker,
                                           const char *client_id,
                                           bool publish_will);
+
+/**
+ * Sends the MQTT 5.0 client with `client_id` to another server: DISCONNECT 0x9D (server moved)
+ * if `permanent`, else 0x9C (use another server), carrying `server_reference` as its Server
+ * Reference, then the connection closes. An MQTT 3.1.1 client cannot be told and is just
+ * disconnected. Its will is published and its session stays or ends as its expiry says. Returns
+ * at once; the event callback reports the disconnect with `MQTT_DISCONNECT_REASON_KICKED` and
+ * the reason code sent. Thread-safe; may be called from the broker's callbacks.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT`, `MQTT_STATUS_INVALID_UTF8`,
+ * `MQTT_STATUS_INVALID_ARGUMENT` (`server_reference` longer than 65,535 bytes) or
+ * `MQTT_STATUS_NOT_FOUND` (no client with that identifier is connected).
+ *
+ * # Safety
+ * `broker` is NULL or a live broker; `client_id` and `server_reference` are NULL or
+ * NUL-terminated strings.
+ */
+mqtt_status mqtt_broker_redirect_client(const mqtt_broker *broker,
+                                        const char *client_id,
+                                        const char *server_reference,
+                                        bool permanent);
 
 /**
  * Calls `cb` once for every client connected now, with its identifier, user name, address,

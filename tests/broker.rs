@@ -22,6 +22,10 @@ mod broker {
     mod stress;
     mod tls;
     mod v5;
+    mod v5_control_characters;
+    mod v5_redirect;
+    mod v5_shared;
+    mod v5_statements;
     mod websocket;
     mod will;
 }

@@ -15,7 +15,7 @@ use super::online::Online;
 use super::options::{AuthStep, AuthVerdict, DisconnectReason};
 use super::runtime::Runtime;
 use crate::protocol::{
-    Auth, Connect, Packet, Properties, Property, PropertyContext, PropertyId, ReasonCode,
+    Auth, Connack, Connect, Packet, Properties, Property, PropertyContext, PropertyId, ReasonCode,
 };
 
 /// Numbers exchanges for the host (see [`AuthStep::exchange`]).
@@ -33,10 +33,11 @@ fn auth_packet(reason: ReasonCode, method: &str, data: Option<Vec<u8>>) -> Packe
 
 /// Runs the exchange a CONNECT with Authentication Method `method` opens, reading the client's
 /// AUTH packets within the connect timeout. `Ok` with the data for CONNACK on success;
-/// `Err(Some(code))` for a refusal to send in CONNACK before closing (MQTT 5.0 [MQTT-4.12.0-1],
-/// [MQTT-4.12.0-4]) — the host's, or 0x82 for a packet other than AUTH 0x18 with the same
-/// method ([MQTT-4.12.0-3], [MQTT-4.12.0-5]); `Err(None)` when the connection ended. Every AUTH
-/// the broker sends continues with 0x18 and names the method ([MQTT-4.12.0-2]).
+/// `Err(Some(connack))` for the refusing CONNACK to send before closing (MQTT 5.0
+/// [MQTT-4.12.0-1], [MQTT-4.12.0-4]) — the host's code (and Server Reference, when it redirects
+/// the client), or 0x82 for a packet other than AUTH 0x18 with the same method
+/// ([MQTT-4.12.0-3], [MQTT-4.12.0-5]); `Err(None)` when the connection ended. Every AUTH the
+/// broker sends continues with 0x18 and names the method ([MQTT-4.12.0-2]).
 pub(crate) fn exchange_at_connect(
     runtime: &Runtime,
     io: &mut Io,
@@ -44,13 +45,14 @@ pub(crate) fn exchange_at_connect(
     method: &str,
     client_id: &str,
     peer: SocketAddr,
-) -> Result<Option<Vec<u8>>, Option<ReasonCode>> {
+) -> Result<Option<Vec<u8>>, Option<Connack>> {
+    let refusal = |code| Some(Connack::new(false, code));
     let authenticate = runtime
         .state
         .options
         .enhanced_authenticator
         .as_ref()
-        .ok_or(Some(ReasonCode::BAD_AUTHENTICATION_METHOD))?;
+        .ok_or(refusal(ReasonCode::BAD_AUTHENTICATION_METHOD))?;
     let deadline = Instant::now() + runtime.state.options.connect_timeout;
     let exchange = next_exchange();
     let mut data = connect
@@ -71,7 +73,12 @@ pub(crate) fn exchange_at_connect(
         match verdict {
             AuthVerdict::Success(data) => return Ok(data),
             AuthVerdict::Fail(code) => {
-                return Err(Some(valid_refusal(code, PropertyContext::Connack)));
+                return Err(refusal(valid_refusal(code, PropertyContext::Connack)));
+            }
+            AuthVerdict::Redirect(redirect) => {
+                let mut connack = Connack::new(false, redirect.code());
+                connack.properties.extend(redirect.property());
+                return Err(Some(connack));
             }
             AuthVerdict::Continue(challenge) => {
                 io.send(&auth_packet(
@@ -93,8 +100,8 @@ pub(crate) fn exchange_at_connect(
                     .binary(PropertyId::AuthenticationData)
                     .map(<[u8]>::to_vec)
             }
-            Ok(_) => return Err(Some(ReasonCode::PROTOCOL_ERROR)),
-            Err(Some(error)) => return Err(Some(error.reason_code())),
+            Ok(_) => return Err(refusal(ReasonCode::PROTOCOL_ERROR)),
+            Err(Some(error)) => return Err(refusal(error.reason_code())),
             Err(None) => return Err(None),
         };
     }
@@ -167,6 +174,11 @@ impl Online {
             }
             AuthVerdict::Fail(code) => {
                 let code = valid_refusal(code, PropertyContext::Disconnect);
+                Err(self.violation(code))
+            }
+            AuthVerdict::Redirect(redirect) => {
+                let code = redirect.code();
+                self.control.remember_redirect(redirect);
                 Err(self.violation(code))
             }
         }

@@ -14,6 +14,7 @@ use std::time::SystemTime;
 
 use parking_lot::Mutex;
 
+use crate::protocol::{Property, ReasonCode};
 use crate::waker::Waker;
 
 /// Where a connection without a thread waits: asked to give the connection filed under `token`
@@ -59,6 +60,41 @@ pub(crate) struct ConnectionControl {
     lent: Mutex<Option<Box<dyn Outlet>>>,
     /// Who is connected, for the host's list of clients; set once the CONNECT is accepted.
     pub info: OnceLock<ClientInfo>,
+    /// Where the host sends the client instead, set before a kick that redirects it.
+    redirect: OnceLock<Redirect>,
+}
+
+/// The server a redirected MQTT 5.0 client is told to use (MQTT 5.0 section 4.11).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    /// The Server Reference property's value.
+    pub server_reference: String,
+    /// Server moved (0x9D) rather than use another server (0x9C).
+    pub permanent: bool,
+}
+
+impl Redirect {
+    /// Whether `server_reference` can go in a packet: an MQTT string holds no U+0000 and at most
+    /// 65,535 bytes.
+    pub(crate) fn is_valid_reference(server_reference: &str) -> bool {
+        !server_reference.contains('\0') && server_reference.len() <= usize::from(u16::MAX)
+    }
+
+    /// The reason code the client is told.
+    pub(crate) fn code(&self) -> ReasonCode {
+        if self.permanent {
+            ReasonCode::SERVER_MOVED
+        } else {
+            ReasonCode::USE_ANOTHER_SERVER
+        }
+    }
+
+    /// The Server Reference property, unless the reference cannot go in a packet (a host's
+    /// enhanced authenticator may give any string; the client is then told the code alone).
+    pub(crate) fn property(&self) -> Option<Property> {
+        Redirect::is_valid_reference(&self.server_reference)
+            .then(|| Property::ServerReference(self.server_reference.clone()))
+    }
 }
 
 /// A connected client as the host lists it.
@@ -93,6 +129,7 @@ impl ConnectionControl {
             target: Mutex::new(WakeTarget::Unset { pending: false }),
             lent: Mutex::new(None),
             info: OnceLock::new(),
+            redirect: OnceLock::new(),
         }
     }
 
@@ -145,6 +182,25 @@ impl ConnectionControl {
         };
         self.kicked.store(how, Ordering::Release);
         self.wake();
+    }
+
+    /// Asks the connection to close, sending its client to another server; the will is
+    /// published, as for any close the client did not ask for (MQTT 5.0 section 3.1.2.5). A
+    /// second redirect before the close keeps the first one's server.
+    pub fn redirect(&self, redirect: Redirect) {
+        self.remember_redirect(redirect);
+        self.kick(true);
+    }
+
+    /// Records where the client is sent, for the DISCONNECT that ends a connection the
+    /// enhanced authenticator redirected while re-authenticating it.
+    pub fn remember_redirect(&self, redirect: Redirect) {
+        let _ = self.redirect.set(redirect);
+    }
+
+    /// Where the host sent the client, if it redirected it.
+    pub fn redirection(&self) -> Option<&Redirect> {
+        self.redirect.get()
     }
 
     /// 0, or how the host asked the connection to close.

@@ -27,6 +27,8 @@ pub(crate) struct Inflight {
     pub released: bool,
     /// Its number in the persistence store, if recorded there.
     pub stored: Option<u64>,
+    /// The shared subscription it came through (see [`Delivery::shared`]).
+    pub shared: Option<Arc<str>>,
 }
 
 /// Which acknowledgement settled (or advanced) an outgoing message.
@@ -180,6 +182,7 @@ mod tests {
             identifiers: Box::default(),
             released: false,
             stored: None,
+            shared: None,
         });
         packet_id
     }
@@ -266,6 +269,7 @@ mod tests {
                 identifiers: Box::default(),
                 released: false,
                 stored: Some(u64::from(id)),
+                shared: None,
             });
         }
         let fresh = push(&mut flows, QoS::AtLeastOnce);

@@ -63,6 +63,9 @@ impl Online {
     }
 
     fn handle(&mut self, packet: Packet) -> Result<(), DisconnectReason> {
+        if names_control_characters(&packet) {
+            return Err(self.violation(ReasonCode::MALFORMED_PACKET));
+        }
         match packet {
             Packet::Publish(publish) => self.on_publish(publish)?,
             Packet::Puback(ack) => {
@@ -318,7 +321,7 @@ impl Online {
             QosPid::AtMostOnce => reason.is_success(),
             // [MQTT-4.3.2-2]: PUBACK with the packet's identifier.
             QosPid::AtLeastOnce(id) => {
-                self.send(&Packet::Puback(Ack {
+                self.send_acknowledgement(Packet::Puback(Ack {
                     packet_id: id,
                     reason,
                     properties: reason_string(refusal.as_deref()),
@@ -334,7 +337,7 @@ impl Online {
                 if first_time {
                     self.journal_awaiting_pubrel(id.get(), true);
                 }
-                self.send(&Packet::Pubrec(Ack {
+                self.send_acknowledgement(Packet::Pubrec(Ack {
                     packet_id: id,
                     reason,
                     properties: reason_string(refusal.as_deref()),
@@ -503,6 +506,35 @@ impl Online {
             unsuback.codes.push(code);
         }
         self.send(&Packet::Unsuback(unsuback));
+    }
+}
+
+/// Whether `text` holds a control character, U+0001 to U+001F or U+007F to U+009F (U+0000 the
+/// codec already refuses). MQTT 5.0 section 1.5.4 (3.1.1 section 1.5.3) lets a receiver treat a
+/// string holding one as malformed; the broker does so for client identifiers, user names, topic
+/// names and topic filters, as mosquitto 2.0 does, and at every protocol level. Payloads and
+/// property values are left alone.
+pub(crate) fn has_control_characters(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    // U+0080..U+009F are the two-byte sequences C2 80..C2 9F; every other control is one byte.
+    bytes.iter().enumerate().any(|(i, &b)| {
+        b < 0x20 || b == 0x7f || (b == 0xc2 && bytes.get(i + 1).is_some_and(|n| *n <= 0x9f))
+    })
+}
+
+/// Whether a PUBLISH topic or a SUBSCRIBE or UNSUBSCRIBE filter holds a control character.
+fn names_control_characters(packet: &Packet) -> bool {
+    match packet {
+        Packet::Publish(publish) => has_control_characters(publish.topic.as_str()),
+        Packet::Subscribe(subscribe) => subscribe
+            .topics
+            .iter()
+            .any(|t| has_control_characters(&t.filter)),
+        Packet::Unsubscribe(unsubscribe) => unsubscribe
+            .filters
+            .iter()
+            .any(|f| has_control_characters(f)),
+        _ => false,
     }
 }
 

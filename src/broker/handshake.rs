@@ -8,9 +8,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::auth;
 use super::control::ConnectionControl;
+use super::handlers::has_control_characters;
 use super::io::Io;
 use super::options::{AuthRequest, AuthResult, BrokerOptions};
-use super::refusal::refuse;
+use super::refusal::{refuse, refuse_with};
 use super::registry::Attached;
 use super::runtime::Runtime;
 use super::session::NEVER_EXPIRES;
@@ -110,9 +111,24 @@ fn terms(state: &State, connect: &Connect) -> Result<(Arc<str>, Terms), ReasonCo
         return Err(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
     }
     // The broker's own bridge sessions cannot be taken over by a client ([MQTT-3.1.3-5] lets
-    // a server refuse identifiers; CONNACK 0x02, 0x85 in MQTT 5.0).
-    if connect.client_id.starts_with(super::bridge::SESSION_PREFIX) {
+    // a server refuse identifiers; CONNACK 0x02, 0x85 in MQTT 5.0). Control characters are
+    // refused the same way, as mosquitto does.
+    if connect.client_id.starts_with(super::bridge::SESSION_PREFIX)
+        || has_control_characters(&connect.client_id)
+    {
         return Err(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
+    }
+    // A user name or will topic with control characters reads as a malformed CONNECT (see
+    // `has_control_characters`), closed without CONNACK like any other.
+    let will_topic = connect.will.as_ref().map(|w| w.topic.as_str());
+    if connect
+        .username
+        .iter()
+        .map(String::as_str)
+        .chain(will_topic)
+        .any(has_control_characters)
+    {
+        return Err(ReasonCode::MALFORMED_PACKET);
     }
     // Enhanced authentication needs a host that offers it (MQTT 5.0 section 4.12).
     if connect
@@ -262,6 +278,7 @@ pub(crate) fn accept(
     }
     let (client_id, terms) = match terms(state, &connect) {
         Ok(granted) => granted,
+        Err(ReasonCode::MALFORMED_PACKET) => return None,
         Err(code) => {
             refuse(runtime, io, code);
             return None;
@@ -272,8 +289,8 @@ pub(crate) fn accept(
     if let Some(method) = method {
         match auth::exchange_at_connect(runtime, &mut io, &connect, method, &client_id, peer) {
             Ok(data) => auth_data = data,
-            Err(Some(code)) => {
-                refuse(runtime, io, code);
+            Err(Some(connack)) => {
+                refuse_with(runtime, io, connack);
                 return None;
             }
             Err(None) => return None,

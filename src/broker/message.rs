@@ -94,4 +94,8 @@ pub(crate) struct Delivery {
     /// Its number in the persistence store, once recorded there (QoS 1 and 2 deliveries to a
     /// persistent session when the broker persists).
     pub stored: Option<u64>,
+    /// The shared subscription (`$share/{group}/{filter}`) it came through, whose other members
+    /// take it over if the session ends before it is delivered (MQTT 5.0 section 4.8.2). Not
+    /// kept in the persistence store: after a restart it stays with its session.
+    pub shared: Option<Arc<str>>,
 }

@@ -95,7 +95,7 @@ use std::thread::{self, JoinHandle};
 use parking_lot::{Condvar, Mutex};
 
 pub use bridge::{BridgeDirection, BridgeOptions, BridgeStart, BridgeStatus, BridgeTopic};
-pub use control::ClientInfo;
+pub use control::{ClientInfo, Redirect};
 pub use host::{HostCallback, HostMessage};
 pub use listeners::{BoundListener, Listener, ListenerKind};
 pub use options::{
@@ -134,6 +134,28 @@ impl fmt::Display for PublishError {
 }
 
 impl std::error::Error for PublishError {}
+
+/// Why [`Broker::redirect_client`] did nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedirectError {
+    /// No client with that identifier is connected.
+    NotConnected,
+    /// The server reference is no MQTT string: it holds U+0000 or exceeds 65,535 bytes.
+    InvalidServerReference,
+}
+
+impl fmt::Display for RedirectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RedirectError::NotConnected => "no client with that identifier is connected",
+            RedirectError::InvalidServerReference => {
+                "the server reference holds U+0000 or exceeds 65535 bytes"
+            }
+        })
+    }
+}
+
+impl std::error::Error for RedirectError {}
 
 /// Why [`Broker::subscribe`] refused a subscription.
 #[derive(Debug)]
@@ -462,12 +484,43 @@ impl Broker {
     /// as its expiry says. Returns whether such a client was connected. Does not wait for the
     /// connection to close.
     pub fn disconnect_client(&self, client_id: &str, publish_will: bool) -> bool {
-        let session = self.shared.state.sessions.lock().get(client_id).cloned();
-        let Some(control) = session.and_then(|s| s.lock().attached.clone()) else {
+        let Some(control) = self.connection_of(client_id) else {
             return false;
         };
         control.kick(publish_will);
         true
+    }
+
+    /// The connection serving the session of `client_id`, if one does.
+    fn connection_of(&self, client_id: &str) -> Option<Arc<control::ConnectionControl>> {
+        let session = self.shared.state.sessions.lock().get(client_id).cloned();
+        session.and_then(|s| s.lock().attached.clone())
+    }
+
+    /// Sends the MQTT 5.0 client with `client_id` to another server (MQTT 5.0 section 4.11):
+    /// DISCONNECT 0x9D (server moved) when `permanent`, else 0x9C (use another server), with
+    /// `server_reference` as its Server Reference, then the connection closes. An MQTT 3.1.1
+    /// client, which cannot be told, is just disconnected. The will is published and the session
+    /// stays as its expiry says, as for [`Broker::disconnect_client`] with `publish_will`, which
+    /// is also how the event hook reports it (with the reason code sent). Does not wait for the
+    /// connection to close.
+    pub fn redirect_client(
+        &self,
+        client_id: &str,
+        server_reference: &str,
+        permanent: bool,
+    ) -> Result<(), RedirectError> {
+        if !control::Redirect::is_valid_reference(server_reference) {
+            return Err(RedirectError::InvalidServerReference);
+        }
+        let control = self
+            .connection_of(client_id)
+            .ok_or(RedirectError::NotConnected)?;
+        control.redirect(control::Redirect {
+            server_reference: server_reference.to_owned(),
+            permanent,
+        });
+        Ok(())
     }
 
     /// The clients connected now.

@@ -111,6 +111,9 @@ struct ClientLimits {
     /// Its Topic Alias Maximum: how many aliases the broker may set on this connection (MQTT 5.0
     /// [MQTT-3.1.2-26], [MQTT-3.1.2-27], [MQTT-3.3.2-11]).
     topic_alias_maximum: u16,
+    /// Its Request Problem Information is not 0: acknowledgements may carry a Reason String
+    /// (MQTT 5.0 [MQTT-3.1.2-29]).
+    problem_information: bool,
 }
 
 /// A connection whose CONNECT was accepted.
@@ -120,7 +123,7 @@ pub(crate) struct Online {
     pub(crate) state: Arc<State>,
     pub(crate) io: Io,
     pub(crate) peer: SocketAddr,
-    control: Arc<ConnectionControl>,
+    pub(crate) control: Arc<ConnectionControl>,
     /// The waker this connection's thread polls; `None` while parked (no thread, no descriptor).
     waker: Option<Arc<Waker>>,
     pub(crate) client_id: Arc<str>,
@@ -199,6 +202,7 @@ impl Online {
             max_packet_size: requested(PropertyId::MaximumPacketSize)
                 .map_or(usize::MAX, |n| n as usize),
             topic_alias_maximum: requested(PropertyId::TopicAliasMaximum).unwrap_or(0) as u16,
+            problem_information: requested(PropertyId::RequestProblemInformation) != Some(0),
         };
         let journal = state
             .journal
@@ -309,9 +313,12 @@ impl Online {
                     .iter()
                     .map(|id| Property::SubscriptionIdentifier(*id)),
             );
-            // Reading the clock only for messages that expire keeps it off the fan-out path.
+            // Reading the clock only for messages that expire keeps it off the fan-out path. A
+            // QoS 2 message sent again after it expired (it no longer expires once sent, MQTT
+            // 5.0 [MQTT-4.3.3-7]) goes without an interval rather than with 0.
             if message.expires_at.is_some()
                 && let Some(left) = message.seconds_left(Instant::now())
+                && left > 0
             {
                 extra.push(Property::MessageExpiryInterval(left));
             }
@@ -355,6 +362,27 @@ impl Online {
         }
         self.unsent_count += 1;
         true
+    }
+
+    /// Sends a PUBACK or PUBREC, without its Reason String and User Properties when the client
+    /// asked for no problem information (MQTT 5.0 [MQTT-3.1.2-29]) or when they would make the
+    /// packet larger than its Maximum Packet Size ([MQTT-3.4.2-2], [MQTT-3.4.2-3],
+    /// [MQTT-3.5.2-2], [MQTT-3.5.2-3]).
+    pub(crate) fn send_acknowledgement(&mut self, mut packet: Packet) {
+        let before = self.io.output.len();
+        if self.limits.problem_information {
+            self.io.send(&packet);
+            if self.io.output.len() - before <= self.limits.max_packet_size {
+                return;
+            }
+            self.io.output.truncate(before);
+        }
+        if let Packet::Puback(ack) | Packet::Pubrec(ack) = &mut packet {
+            ack.properties
+                .0
+                .retain(|p| !matches!(p.id(), PropertyId::ReasonString | PropertyId::UserProperty));
+        }
+        self.io.send(&packet);
     }
 
     pub(crate) fn socket_fd(&self) -> RawFd {
@@ -605,6 +633,7 @@ impl Online {
                         message: delivery.message,
                         identifiers: delivery.identifiers,
                         released: false,
+                        shared: delivery.shared,
                     });
                 }
             }
@@ -666,10 +695,12 @@ impl Online {
     }
 
     /// A server closing an MQTT 5.0 connection says why in a DISCONNECT (MQTT 5.0 section
-    /// 4.13.2): 0x8E taken over, 0x8D keep-alive timeout, 0x8B shutting down, or the code of the
-    /// rule the client broke. Nothing is sent when the client closed or disconnected itself.
+    /// 4.13.2): 0x8E taken over, 0x8D keep-alive timeout, 0x8B shutting down, 0x98 when the host
+    /// closed it, 0x9C or 0x9D with a Server Reference when the host redirected the client
+    /// (section 4.11), or the code of the rule the client broke. Nothing is sent when the client
+    /// closed or disconnected itself.
     fn say_why(&mut self, reason: DisconnectReason) {
-        let code = match reason {
+        let mut disconnect = Disconnect::new(match reason {
             DisconnectReason::TakenOver => ReasonCode::SESSION_TAKEN_OVER,
             DisconnectReason::KeepAliveTimeout => ReasonCode::KEEP_ALIVE_TIMEOUT,
             DisconnectReason::BrokerStopping => ReasonCode::SERVER_SHUTTING_DOWN,
@@ -680,9 +711,27 @@ impl Online {
                 self.close_code.unwrap_or(ReasonCode::PROTOCOL_ERROR)
             }
             DisconnectReason::ClientDisconnected | DisconnectReason::ConnectionLost => return,
-        };
-        self.close_code = Some(code);
-        self.io.send(&Packet::Disconnect(Disconnect::new(code)));
+        });
+        // The host's redirect, or the enhanced authenticator's (which ends the connection as
+        // a refused re-authentication does).
+        let redirectable = matches!(
+            reason,
+            DisconnectReason::Kicked | DisconnectReason::ProtocolViolation
+        );
+        if redirectable && let Some(redirect) = self.control.redirection() {
+            disconnect.reason = redirect.code();
+            disconnect.properties.extend(redirect.property());
+        }
+        self.close_code = Some(disconnect.reason);
+        let before = self.io.output.len();
+        self.io.send(&Packet::Disconnect(disconnect.clone()));
+        // [MQTT-3.1.2-24]: a Server Reference too long for the client's Maximum Packet Size is
+        // left out; the reason code still goes.
+        if self.io.output.len() - before > self.limits.max_packet_size {
+            self.io.output.truncate(before);
+            disconnect.properties = Default::default();
+            self.io.send(&Packet::Disconnect(disconnect));
+        }
     }
 
     /// Adds the messages and bytes sent and received since the last call to the broker's counters

@@ -153,6 +153,11 @@ pub enum AuthVerdict {
     /// Refused with this reason code, e.g. 0x87 not authorized or 0x8C bad authentication
     /// method: CONNACK with it while connecting, DISCONNECT with it when re-authenticating.
     Fail(ReasonCode),
+    /// Refused and sent to another server (MQTT 5.0 section 4.11): CONNACK while connecting,
+    /// DISCONNECT when re-authenticating, with 0x9D (server moved) if `permanent`, else 0x9C
+    /// (use another server), and the Server Reference (left out if it holds U+0000 or exceeds
+    /// 65,535 bytes).
+    Redirect(super::Redirect),
 }
 
 /// Decides MQTT 5.0 enhanced authentication exchanges; called on the connection's thread.

@@ -129,6 +129,7 @@ impl State {
                             identifiers,
                             released,
                             stored: Some(delivery.id),
+                            shared: None,
                         }),
                         None => state.queue.push_back(Delivery {
                             message,
@@ -136,6 +137,7 @@ impl State {
                             retain,
                             identifiers,
                             stored: Some(delivery.id),
+                            shared: None,
                         }),
                     }
                 }

@@ -35,8 +35,13 @@ pub(crate) struct Lingering {
 /// Sends a CONNACK with `code` (session present 0 with any non-zero code, [MQTT-3.2.2-4]; an
 /// MQTT 3.1.1 client gets the return code of the same meaning) and hands the socket to the
 /// listener to linger; returns at once.
-pub(crate) fn refuse(runtime: &Runtime, mut io: Io, code: ReasonCode) {
-    io.send(&Packet::Connack(Connack::new(false, code)));
+pub(crate) fn refuse(runtime: &Runtime, io: Io, code: ReasonCode) {
+    refuse_with(runtime, io, Connack::new(false, code));
+}
+
+/// [`refuse`] with a refusing CONNACK that carries properties (an MQTT 5.0 Server Reference).
+pub(crate) fn refuse_with(runtime: &Runtime, mut io: Io, connack: Connack) {
+    io.send(&Packet::Connack(connack));
     if io.flush().is_err() {
         return;
     }

@@ -1,12 +1,14 @@
 //! Sessions by client id: attaching a connection (creating, resuming or taking over a session)
 //! and detaching it (keeping or discarding the session), plus expiry of idle persistent sessions.
 
+use std::collections::VecDeque;
 use std::mem;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::control::ConnectionControl;
 use super::flows::Flows;
+use super::message::Delivery;
 use super::recovery::session_record;
 use super::router::Publication;
 use super::session::{NEVER_EXPIRES, Session, SessionState, Wakeups};
@@ -99,11 +101,14 @@ impl State {
                 // [MQTT-3.1.2-8]).
                 let will = state.delayed_will.take().map(|(_, will)| will);
                 let subscriptions = mem::take(&mut state.subscriptions);
+                let mut flows = state.flows.take();
+                let leftovers = shared_leftovers(&mut state.queue, flows.as_deref_mut());
                 let dropped = state.queue.len() as u64;
                 state.queue.clear();
                 drop(state);
                 Counters::add(&self.counters.messages_dropped, dropped);
                 self.remove_subscriptions(&existing, subscriptions.into_keys());
+                self.hand_over(leftovers);
                 self.publish_wills(will);
                 let session = self.create_session(Arc::clone(&existing.client_id), expiry_interval);
                 Counters::sub(&self.counters.sessions, 1);
@@ -158,11 +163,13 @@ impl State {
             let already_ended = mem::replace(&mut state.ended, true);
             self.journal_end(session, &mut state);
             let subscriptions = mem::take(&mut state.subscriptions);
+            let leftovers = shared_leftovers(&mut state.queue, Some(&mut flows));
             dropped += state.queue.len() as u64 + flows.pending.len() as u64;
             state.queue.clear();
             drop(state);
             session.notify_detached();
             self.remove_subscriptions(session, subscriptions.into_keys());
+            self.hand_over(leftovers);
             self.publish_wills(will);
             if !already_ended {
                 let mut sessions = self.sessions.lock();
@@ -262,16 +269,19 @@ impl State {
                 state.ended = true;
                 self.journal_end(session, &mut state);
                 let filters = mem::take(&mut state.subscriptions);
+                let mut flows = state.flows.take();
+                let leftovers = shared_leftovers(&mut state.queue, flows.as_deref_mut());
                 let queued = state.queue.len() as u64;
                 state.queue.clear();
-                expired.push((Arc::clone(session), filters, queued));
+                expired.push((Arc::clone(session), filters, queued, leftovers));
             }
             !idle
         });
-        for (session, filters, queued) in expired {
+        for (session, filters, queued, leftovers) in expired {
             Counters::add(&self.counters.messages_dropped, queued);
             Counters::sub(&self.counters.sessions, 1);
             self.remove_subscriptions(&session, filters.into_keys());
+            self.hand_over(leftovers);
         }
         self.publish_wills(wills);
     }
@@ -304,6 +314,47 @@ impl State {
         }
     }
 
+    /// Gives the messages an ended session `leftovers` (see [`shared_leftovers`]) to another
+    /// member of the share group each came through, at most at that member's granted QoS and
+    /// with its Subscription Identifier; one whose group has no member left is dropped. Call
+    /// once the ended session has left the subscription tree, with no lock held.
+    fn hand_over(&self, leftovers: Vec<Delivery>) {
+        if leftovers.is_empty() {
+            return;
+        }
+        let mut wakeups = Wakeups::default();
+        for delivery in leftovers {
+            let Some(group) = delivery.shared.as_deref() else {
+                continue;
+            };
+            let Some(member) = self.subscriptions.read().pick_member(group) else {
+                Counters::add(&self.counters.messages_dropped, 1);
+                continue;
+            };
+            let grant = member.grant;
+            let identifiers: Box<[u32]> = match grant.identifier {
+                0 => Box::default(),
+                id => Box::new([id]),
+            };
+            let retain = grant.retain_as_published && delivery.message.retain;
+            let handed = Delivery {
+                qos: delivery.qos.min(grant.qos),
+                retain,
+                identifiers,
+                stored: None,
+                ..delivery
+            };
+            member.session.offer(
+                handed,
+                self.options.max_queued_messages,
+                &self.counters,
+                self.journal.as_ref(),
+                &mut wakeups,
+            );
+        }
+        wakeups.wake_all();
+    }
+
     /// Routes wills whose time has come, with no lock held.
     fn publish_wills(&self, wills: impl IntoIterator<Item = Publication>) {
         let mut scratch = Vec::new();
@@ -313,4 +364,35 @@ impl State {
         }
         wakeups.wake_all();
     }
+}
+
+/// What a session that ends owes the other members of its share groups (MQTT 5.0 section 4.8.2),
+/// taken out of its `queue` and `flows` in the order the client would have received them: QoS 1
+/// messages sent and not acknowledged, which another member should get, and QoS 1 and 2 messages
+/// not sent yet. A QoS 2 message whose PUBLISH went out stays with the ended session: it must
+/// not reach another member ([MQTT-4.8.2-5]).
+fn shared_leftovers(queue: &mut VecDeque<Delivery>, flows: Option<&mut Flows>) -> Vec<Delivery> {
+    let handed = |d: &Delivery| d.shared.is_some() && d.qos != QoS::AtMostOnce;
+    let mut leftovers = Vec::new();
+    if let Some(flows) = flows {
+        leftovers.extend(
+            flows
+                .outgoing
+                .iter()
+                .filter(|m| m.shared.is_some() && m.qos == QoS::AtLeastOnce)
+                .map(|m| Delivery {
+                    message: Arc::clone(&m.message),
+                    qos: m.qos,
+                    retain: m.retain,
+                    identifiers: Box::default(),
+                    stored: None,
+                    shared: m.shared.clone(),
+                }),
+        );
+        leftovers.extend(flows.pending.iter().filter(|d| handed(d)).cloned());
+        flows.pending.retain(|d| !handed(d));
+    }
+    leftovers.extend(queue.iter().filter(|d| handed(d)).cloned());
+    queue.retain(|d| !handed(d));
+    leftovers
 }

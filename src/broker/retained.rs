@@ -24,6 +24,7 @@ impl Retained {
             retain: true,
             identifiers,
             stored: None,
+            shared: None,
         }
     }
 }

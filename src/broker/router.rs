@@ -135,5 +135,7 @@ fn delivery_for(message: &Arc<Message>, qos: QoS, matches: &[Subscriber]) -> Opt
         retain,
         identifiers: identifiers.into_boxed_slice(),
         stored: None,
+        // A share group's pick is always alone in `matches`.
+        shared: matches[0].group.clone(),
     })
 }

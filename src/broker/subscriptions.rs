@@ -4,6 +4,8 @@
 //! A shared subscription `$share/{group}/{filter}` (MQTT 5.0 section 4.8.2, also accepted from
 //! MQTT 3.1.1 clients as mosquitto does) sits at its filter's node as a member of its group;
 //! each message matching it goes to one member, chosen round robin among the connected ones.
+//! When a member's session ends, another member takes over the messages it still owed (see
+//! `State::hand_over` in registry.rs).
 //!
 //! Everything is iterative: a filter or topic may hold tens of thousands of levels, more than a
 //! small connection-thread stack could recurse through.
@@ -47,6 +49,9 @@ impl From<QoS> for Grant {
 pub(crate) struct Subscriber {
     pub session: Arc<Session>,
     pub grant: Grant,
+    /// For a member of a share group, its whole filter `$share/{group}/{filter}`: deliveries
+    /// remember it so that the group can take them over (MQTT 5.0 section 4.8.2).
+    pub group: Option<Arc<str>>,
 }
 
 #[derive(Debug, Default)]
@@ -296,6 +301,7 @@ impl SubscriptionTree {
         list.push(Subscriber {
             session: Arc::clone(session),
             grant,
+            group: path.group.map(|_| Arc::from(filter.as_str())),
         });
         self.len += 1;
         true
@@ -387,6 +393,22 @@ impl SubscriptionTree {
         }
         self.len -= 1;
         true
+    }
+
+    /// The member of the share group subscribed as `shared` (`$share/{group}/{filter}`) that
+    /// takes over a message another member's session left: picked as for a new message.
+    pub fn pick_member(&self, shared: &str) -> Option<Subscriber> {
+        let path = path_of(shared);
+        let name = path.group?;
+        let mut node = &self.root;
+        for step in &path.steps {
+            node = node.child(*step)?;
+        }
+        node.shared
+            .iter()
+            .find(|g| &*g.name == name && g.multi == path.multi)?
+            .pick()
+            .cloned()
     }
 
     /// Appends every subscription matching `topic` to `out` (a session subscribed through several

@@ -453,3 +453,67 @@ fn a_full_disk_refuses_what_it_cannot_store_and_loses_nothing_acknowledged() {
         broker.stats().retained_messages
     );
 }
+
+/// MQTT 5.0: once the store cannot write, a 5.0 publisher's QoS 1 and 2 messages are refused
+/// with PUBACK or PUBREC 0x97 (quota exceeded) and a Reason String saying why — left out for a
+/// client that asked for no problem information ([MQTT-3.1.2-29]) and for one whose Maximum
+/// Packet Size it would exceed ([MQTT-3.4.2-2], [MQTT-3.5.2-2]).
+#[test]
+fn a_full_store_tells_5_0_publishers_why_within_their_limits() {
+    use super::v5::{Peer, connect5, join};
+    use mqtt::protocol::{Properties, Property, PropertyId, ReasonCode};
+
+    let Some(disk) = SmallDisk::mount("full5", "512k") else {
+        eprintln!("SKIPPED: mounting a tmpfs needs root (or CAP_SYS_ADMIN)");
+        return;
+    };
+    let broker = durable(&disk.0.join("store.db"));
+    let payload = [0x42u8; 16 * 1024];
+    let publish_to = |peer: &mut Peer, topic: &str, qospid: QosPid| {
+        peer.send(&Packet::Publish(mqtt::protocol::Publish {
+            dup: false,
+            qospid,
+            retain: true,
+            topic: mqtt::topic::TopicName::new(topic).unwrap(),
+            payload: std::sync::Arc::from(&payload[..]),
+            properties: Properties::new(),
+        }));
+        peer.next()
+    };
+    // Fill the disk: the message that finds it full closes its connection unacknowledged.
+    let (mut filler, _) = join(&broker, connect5("filler", Properties::new()));
+    for i in 1..=100u16 {
+        match publish_to(
+            &mut filler,
+            &format!("fill/{i}"),
+            QosPid::AtLeastOnce(pid(i)),
+        ) {
+            Some(Packet::Puback(a)) if a.reason == ReasonCode::SUCCESS => {}
+            Some(Packet::Disconnect(_)) | None => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(broker.persistence_stats().unwrap().failures >= 1);
+
+    let refused = |properties: Vec<Property>| {
+        let (mut peer, _) = join(&broker, connect5("late", Properties(properties)));
+        let puback = publish_to(&mut peer, "late/1", QosPid::AtLeastOnce(pid(1)));
+        let pubrec = publish_to(&mut peer, "late/2", QosPid::ExactlyOnce(pid(2)));
+        [puback, pubrec].map(|packet| match packet {
+            Some(Packet::Puback(a) | Packet::Pubrec(a)) => {
+                assert_eq!(a.reason, ReasonCode::QUOTA_EXCEEDED);
+                a.properties
+                    .string(PropertyId::ReasonString)
+                    .map(str::to_owned)
+            }
+            other => panic!("expected PUBACK or PUBREC, got {other:?}"),
+        })
+    };
+    let told = refused(Vec::new());
+    assert!(told.iter().all(Option::is_some), "{told:?}");
+    assert_eq!(
+        refused(vec![Property::RequestProblemInformation(0)]),
+        [None, None]
+    );
+    assert_eq!(refused(vec![Property::MaximumPacketSize(8)]), [None, None]);
+}

@@ -13,27 +13,27 @@ use mqtt::broker::{AuthVerdict, Broker, BrokerOptions};
 use mqtt::protocol::*;
 use mqtt::topic::TopicName;
 
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
-fn broker(options: BrokerOptions) -> Broker {
+pub(super) fn broker(options: BrokerOptions) -> Broker {
     let broker = Broker::new(BrokerOptions { port: 0, ..options });
     broker.start().expect("broker starts");
     broker
 }
 
-fn id(n: u16) -> PacketId {
+pub(super) fn id(n: u16) -> PacketId {
     PacketId::new(n).unwrap()
 }
 
 /// A client speaking raw packets of one protocol revision.
-struct Peer {
-    stream: TcpStream,
-    protocol: ProtocolLevel,
+pub(super) struct Peer {
+    pub(super) stream: TcpStream,
+    pub(super) protocol: ProtocolLevel,
     input: Vec<u8>,
 }
 
 impl Peer {
-    fn open(broker: &Broker, protocol: ProtocolLevel) -> Peer {
+    pub(super) fn open(broker: &Broker, protocol: ProtocolLevel) -> Peer {
         let stream = TcpStream::connect(("127.0.0.1", broker.port())).unwrap();
         stream.set_nodelay(true).unwrap();
         Peer {
@@ -43,24 +43,24 @@ impl Peer {
         }
     }
 
-    fn send(&mut self, packet: &Packet) {
+    pub(super) fn send(&mut self, packet: &Packet) {
         let bytes = packet.to_bytes_for(self.protocol).unwrap();
         self.stream.write_all(&bytes).unwrap();
     }
 
-    fn send_raw(&mut self, bytes: &[u8]) {
+    pub(super) fn send_raw(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).unwrap();
     }
 
     /// The next packet, or `None` once the broker closed the connection; panics after the read
     /// timeout.
-    fn next(&mut self) -> Option<Packet> {
+    pub(super) fn next(&mut self) -> Option<Packet> {
         self.next_within(READ_TIMEOUT)
             .unwrap_or_else(|| panic!("no packet within {READ_TIMEOUT:?}"))
     }
 
     /// `Some(packet or None for closed)`, or `None` when nothing arrived within `wait`.
-    fn next_within(&mut self, wait: Duration) -> Option<Option<Packet>> {
+    pub(super) fn next_within(&mut self, wait: Duration) -> Option<Option<Packet>> {
         let decoder = Decoder::default().with_protocol(self.protocol);
         let deadline = Instant::now() + wait;
         loop {
@@ -83,21 +83,21 @@ impl Peer {
         }
     }
 
-    fn expect_publish(&mut self) -> Publish {
+    pub(super) fn expect_publish(&mut self) -> Publish {
         match self.next() {
             Some(Packet::Publish(p)) => p,
             other => panic!("expected PUBLISH, got {other:?}"),
         }
     }
 
-    fn expect_nothing(&mut self, wait: Duration) {
+    pub(super) fn expect_nothing(&mut self, wait: Duration) {
         if let Some(got) = self.next_within(wait) {
             panic!("expected nothing, got {got:?}");
         }
     }
 
     /// The reason code of the DISCONNECT the broker sends before closing.
-    fn expect_disconnect(&mut self) -> ReasonCode {
+    pub(super) fn expect_disconnect(&mut self) -> ReasonCode {
         match self.next() {
             Some(Packet::Disconnect(d)) => {
                 assert_eq!(self.next(), None, "closed after DISCONNECT");
@@ -109,7 +109,7 @@ impl Peer {
 }
 
 /// A QoS 0, non-retained will on `topic`.
-fn qos0_will(topic: &str, payload: Vec<u8>) -> LastWill {
+pub(super) fn qos0_will(topic: &str, payload: Vec<u8>) -> LastWill {
     LastWill::new(
         TopicName::new(topic).unwrap(),
         payload,
@@ -118,7 +118,7 @@ fn qos0_will(topic: &str, payload: Vec<u8>) -> LastWill {
     )
 }
 
-fn connect5(client_id: &str, properties: Properties) -> Connect {
+pub(super) fn connect5(client_id: &str, properties: Properties) -> Connect {
     Connect {
         protocol: ProtocolLevel::V5,
         clean_session: true,
@@ -132,7 +132,7 @@ fn connect5(client_id: &str, properties: Properties) -> Connect {
 }
 
 /// Connects an MQTT 5.0 client and returns it with its CONNACK.
-fn join(broker: &Broker, connect: Connect) -> (Peer, Connack) {
+pub(super) fn join(broker: &Broker, connect: Connect) -> (Peer, Connack) {
     let mut peer = Peer::open(broker, connect.protocol);
     peer.send(&Packet::Connect(connect));
     match peer.next() {
@@ -141,13 +141,18 @@ fn join(broker: &Broker, connect: Connect) -> (Peer, Connack) {
     }
 }
 
-fn join5(broker: &Broker, client_id: &str) -> Peer {
+pub(super) fn join5(broker: &Broker, client_id: &str) -> Peer {
     let (peer, connack) = join(broker, connect5(client_id, Properties::new()));
     assert_eq!(connack.code, ReasonCode::SUCCESS);
     peer
 }
 
-fn subscribe(peer: &mut Peer, packet_id: u16, topics: Vec<SubscribeTopic>, props: Properties) {
+pub(super) fn subscribe(
+    peer: &mut Peer,
+    packet_id: u16,
+    topics: Vec<SubscribeTopic>,
+    props: Properties,
+) {
     let count = topics.len();
     peer.send(&Packet::Subscribe(Subscribe {
         packet_id: id(packet_id),
@@ -164,7 +169,7 @@ fn subscribe(peer: &mut Peer, packet_id: u16, topics: Vec<SubscribeTopic>, props
 }
 
 /// Subscribes to one filter with default options and checks the SUBACK.
-fn subscribe_one(peer: &mut Peer, packet_id: u16, filter: &str, qos: QoS) {
+pub(super) fn subscribe_one(peer: &mut Peer, packet_id: u16, filter: &str, qos: QoS) {
     subscribe(
         peer,
         packet_id,
@@ -173,7 +178,7 @@ fn subscribe_one(peer: &mut Peer, packet_id: u16, filter: &str, qos: QoS) {
     );
 }
 
-fn publish(topic: &str, payload: &[u8], qospid: QosPid, props: Properties) -> Packet {
+pub(super) fn publish(topic: &str, payload: &[u8], qospid: QosPid, props: Properties) -> Packet {
     Packet::Publish(Publish {
         dup: false,
         qospid,
@@ -974,7 +979,7 @@ fn a_delayed_will_is_dropped_when_its_client_is_back_after_a_restart() {
 
 /// A toy method: the client sends a number, the broker challenges with number + 1, the client
 /// must answer number + 2.
-fn counting_broker() -> Broker {
+pub(super) fn counting_broker() -> Broker {
     broker(BrokerOptions::default().enhanced_authenticator(|step| {
         if step.method != "count" {
             return AuthVerdict::Fail(ReasonCode::BAD_AUTHENTICATION_METHOD);
@@ -988,7 +993,7 @@ fn counting_broker() -> Broker {
     }))
 }
 
-fn auth(reason: ReasonCode, method: &str, data: &[u8]) -> Packet {
+pub(super) fn auth(reason: ReasonCode, method: &str, data: &[u8]) -> Packet {
     Packet::Auth(Auth {
         reason,
         properties: Properties(vec![
@@ -998,7 +1003,7 @@ fn auth(reason: ReasonCode, method: &str, data: &[u8]) -> Packet {
     })
 }
 
-fn expect_auth(peer: &mut Peer) -> Auth {
+pub(super) fn expect_auth(peer: &mut Peer) -> Auth {
     match peer.next() {
         Some(Packet::Auth(a)) => a,
         other => panic!("expected AUTH, got {other:?}"),
@@ -1247,6 +1252,55 @@ mod c_api {
                 );
             }
             other => panic!("expected CONNACK, got {other:?}"),
+        }
+    }
+
+    /// Sends every client elsewhere: "moved" permanently, others for now; an over-long
+    /// reference is refused.
+    unsafe extern "C" fn elsewhere(
+        _userdata: *mut c_void,
+        step: *const mqtt_auth_step,
+        reply: *mut mqtt_auth_reply,
+    ) -> c_int {
+        let client_id = unsafe { CStr::from_ptr((*step).client_id) };
+        let long = std::ffi::CString::new("x".repeat(65_536)).unwrap();
+        let status = unsafe { mqtt_auth_reply_set_server_reference(reply, long.as_ptr()) };
+        assert_eq!(status, mqtt_status::TooLarge);
+        let status = unsafe { mqtt_auth_reply_set_server_reference(reply, c"b:1883".as_ptr()) };
+        assert_eq!(status, mqtt_status::Ok);
+        if client_id.to_bytes() == b"moved" {
+            0x9D
+        } else {
+            0x9C
+        }
+    }
+
+    /// MQTT 5.0 section 4.11 through the C enhanced authenticator: 0x9C or 0x9D with the
+    /// reply's server reference reaches the client in CONNACK.
+    #[test]
+    fn enhanced_authenticator_redirects_from_c() {
+        let opts = mqtt_broker_options_new();
+        let status = unsafe {
+            mqtt_broker_options_set_enhanced_authenticator(
+                opts,
+                Some(elsewhere),
+                std::ptr::null_mut(),
+            )
+        };
+        assert_eq!(status, mqtt_status::Ok);
+        let broker = CBroker::start(opts);
+        for (client_id, code) in [
+            ("moving", ReasonCode::USE_ANOTHER_SERVER),
+            ("moved", ReasonCode::SERVER_MOVED),
+        ] {
+            let method = Properties(vec![Property::AuthenticationMethod("any".into())]);
+            let (mut peer, connack) = broker.join(connect5(client_id, method));
+            assert_eq!(connack.code, code);
+            assert_eq!(
+                connack.properties.string(PropertyId::ServerReference),
+                Some("b:1883")
+            );
+            assert_eq!(peer.next(), None);
         }
     }
 
@@ -1544,6 +1598,49 @@ mod c_hook {
         assert_eq!(got.topic.as_str(), "renamed");
         assert_eq!(&*got.payload, b"x");
         sub.expect_nothing(Duration::from_millis(200));
+    }
+
+    /// A redirect through the C API: DISCONNECT 0x9D with the Server Reference; the arguments
+    /// are checked.
+    #[test]
+    fn redirect_from_c() {
+        let broker = CBroker::start(mqtt_broker_options_new());
+        let (mut five, _) = broker.join(connect5("five", Properties::new()));
+        let redirect = |client_id: *const std::ffi::c_char, reference: *const std::ffi::c_char| unsafe {
+            mqtt_broker_redirect_client(broker.0, client_id, reference, true)
+        };
+        assert_eq!(
+            redirect(ptr::null(), c"there".as_ptr()),
+            mqtt_status::NullArgument
+        );
+        assert_eq!(
+            redirect(c"five".as_ptr(), ptr::null()),
+            mqtt_status::NullArgument
+        );
+        assert_eq!(
+            redirect(c"none".as_ptr(), c"there".as_ptr()),
+            mqtt_status::NotFound
+        );
+        let long = std::ffi::CString::new("x".repeat(65_536)).unwrap();
+        assert_eq!(
+            redirect(c"five".as_ptr(), long.as_ptr()),
+            mqtt_status::InvalidArgument
+        );
+        assert_eq!(
+            redirect(c"five".as_ptr(), c"there:1883".as_ptr()),
+            mqtt_status::Ok
+        );
+        match five.next() {
+            Some(Packet::Disconnect(d)) => {
+                assert_eq!(d.reason, ReasonCode::SERVER_MOVED);
+                assert_eq!(
+                    d.properties.string(PropertyId::ServerReference),
+                    Some("there:1883")
+                );
+            }
+            other => panic!("expected DISCONNECT, got {other:?}"),
+        }
+        assert_eq!(five.next(), None);
     }
 
     unsafe extern "C" fn collect(userdata: *mut c_void, client: *const mqtt_client_info) {

@@ -353,10 +353,15 @@ static void check_broker_options(void) {
     CHECK_FAILS(mqtt_broker_options_set_enhanced_authenticator(NULL, NULL, NULL),
                 MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_auth_reply_set_data(NULL, NULL, 0), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_auth_reply_set_server_reference(NULL, "elsewhere:1883"),
+                MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_auth_reply_set_server_reference(NULL, NULL), MQTT_STATUS_NULL_ARGUMENT);
     /* Service files and mosquitto.conf. */
     CHECK_OK(mqtt_broker_options_set_sys_interval_s(opts, 0));
     CHECK_OK(mqtt_broker_options_set_message_hook(opts, NULL, NULL));
     CHECK_FAILS(mqtt_broker_disconnect_client(NULL, "c", true), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_redirect_client(NULL, "c", "elsewhere:1883", false),
+                MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_broker_reload(NULL), MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_broker_clients(NULL, NULL, NULL), MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_broker_options_set_message_hook(NULL, NULL, NULL), MQTT_STATUS_NULL_ARGUMENT);
@@ -589,6 +594,13 @@ static void check_broker_life_cycle(void) {
     port = mqtt_broker_port(broker);
     CHECK(port != 0);
     CHECK_FAILS(mqtt_broker_start(broker), MQTT_STATUS_ALREADY_RUNNING);
+    /* Redirecting needs both strings and a connected client. */
+    CHECK_FAILS(mqtt_broker_redirect_client(broker, NULL, "elsewhere", true),
+                MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_redirect_client(broker, "nobody", NULL, true),
+                MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_redirect_client(broker, "nobody", "elsewhere", true),
+                MQTT_STATUS_NOT_FOUND);
     snprintf(port_text, sizeof port_text, "%u", (unsigned)port);
     {
         /* The one listener, as a URL. */

@@ -302,6 +302,7 @@ mod tests {
                 retain: false,
                 identifiers: Box::default(),
                 stored: Some(id),
+                shared: None,
             },
         }
     }

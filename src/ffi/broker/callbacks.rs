@@ -13,7 +13,7 @@ use super::{
 };
 use crate::broker::{
     Access, AuthRequest, AuthResult, AuthStep, AuthVerdict, Authenticator, Authorizer, BrokerEvent,
-    EnhancedAuthenticator, EventHook, HookVerdict, HookedMessage, MessageHook,
+    EnhancedAuthenticator, EventHook, HookVerdict, HookedMessage, MessageHook, Redirect,
 };
 use crate::protocol::ReasonCode;
 
@@ -184,7 +184,8 @@ pub(super) fn c_event_hook(
 
 /// A C enhanced authenticator as the broker's [`EnhancedAuthenticator`]: the returned `int` is a
 /// reason code — 0x00 success, 0x18 continue, anything else a refusal (a value that is not a
-/// failure code refuses with 0x87, so a mistake fails closed).
+/// failure code refuses with 0x87, so a mistake fails closed); 0x9C or 0x9D with a server
+/// reference in the reply redirects the client.
 pub(super) fn c_enhanced_authenticator(
     cb: unsafe extern "C" fn(*mut c_void, *const mqtt_auth_step, *mut mqtt_auth_reply) -> c_int,
     userdata: UserData,
@@ -209,13 +210,24 @@ pub(super) fn c_enhanced_authenticator(
             reauthenticating: step.reauthenticating,
             peer: peer.as_ptr(),
         };
-        let mut reply = mqtt_auth_reply { data: None };
+        let mut reply = mqtt_auth_reply {
+            data: None,
+            server_reference: None,
+        };
         // SAFETY: as for the authenticator; `c_step` and `reply` live for the call.
         let code = unsafe { cb(userdata.as_ptr(), &c_step, &mut reply) };
         match u8::try_from(code).map(ReasonCode) {
             Ok(ReasonCode::SUCCESS) => AuthVerdict::Success(reply.data),
             Ok(ReasonCode::CONTINUE_AUTHENTICATION) => {
                 AuthVerdict::Continue(reply.data.unwrap_or_default())
+            }
+            Ok(code @ (ReasonCode::USE_ANOTHER_SERVER | ReasonCode::SERVER_MOVED))
+                if let Some(server_reference) = reply.server_reference =>
+            {
+                AuthVerdict::Redirect(Redirect {
+                    server_reference,
+                    permanent: code == ReasonCode::SERVER_MOVED,
+                })
             }
             Ok(code) if !code.is_success() => AuthVerdict::Fail(code),
             _ => AuthVerdict::Fail(ReasonCode::NOT_AUTHORIZED),

@@ -279,9 +279,11 @@ pub struct mqtt_auth_step {
 }
 
 /// Where the enhanced authenticator leaves the data for the client, with
-/// `mqtt_auth_reply_set_data`; only valid during the callback.
+/// `mqtt_auth_reply_set_data`, and the server it sends a refused client to, with
+/// `mqtt_auth_reply_set_server_reference`; only valid during the callback.
 pub struct mqtt_auth_reply {
     pub(crate) data: Option<Vec<u8>>,
+    pub(crate) server_reference: Option<String>,
 }
 
 /// Decides one step of an MQTT 5.0 enhanced authentication (see

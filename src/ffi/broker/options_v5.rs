@@ -219,6 +219,8 @@ pub unsafe extern "C" fn mqtt_broker_options_set_response_information(
 /// success, 0x18 continue (another AUTH round), or a failure code of 0x80 and above (0x87 not
 /// authorized, 0x8C bad authentication method, ...), which refuses the client. Data for the
 /// client (with success or continue) is handed over with `mqtt_auth_reply_set_data(reply, ...)`.
+/// Returning 0x9C (use another server) or 0x9D (server moved) after
+/// `mqtt_auth_reply_set_server_reference(reply, ...)` sends the client to that server.
 ///
 /// Threads: `cb` runs on connection threads, concurrently for different clients; one exchange's
 /// steps come one after another. It may call `mqtt_broker_publish`, `mqtt_broker_stats`,
@@ -243,6 +245,39 @@ pub unsafe extern "C" fn mqtt_broker_options_set_enhanced_authenticator(
     };
     // SAFETY: forwarded to the caller.
     unsafe { with_options(opts, change) }
+}
+
+/// Names the server a client refused with 0x9C (use another server) or 0x9D (server moved) is
+/// sent to: its CONNACK, or its DISCONNECT when re-authenticating, carries `server_reference`
+/// as the Server Reference (MQTT 5.0 section 4.11); NULL sets none. Only valid inside the
+/// enhanced authenticator callback that received `reply`; runs on that callback's thread and
+/// does not block. The string is copied.
+///
+/// Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` (NULL `reply`),
+/// `MQTT_STATUS_INVALID_UTF8` or `MQTT_STATUS_TOO_LARGE` (over 65535 bytes).
+///
+/// # Safety
+/// `reply` is the pointer the callback received, during the callback; `server_reference` is
+/// NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_auth_reply_set_server_reference(
+    reply: *mut mqtt_auth_reply,
+    server_reference: *const c_char,
+) -> mqtt_status {
+    guard_status(|| {
+        // SAFETY: per the caller.
+        let reply = unsafe { handle_mut(reply, "reply") }?;
+        // SAFETY: per the caller.
+        let server_reference = unsafe { opt_c_str_arg(server_reference, "server_reference") }?;
+        if server_reference.is_some_and(|s| s.len() > usize::from(u16::MAX)) {
+            return Err(FfiError::new(
+                mqtt_status::TooLarge,
+                "a server reference of over 65535 bytes".to_owned(),
+            ));
+        }
+        reply.server_reference = server_reference.map(str::to_owned);
+        Ok(())
+    })
 }
 
 /// Hands the data to send to the client with this authentication step (CONNACK on success,

@@ -12,7 +12,9 @@ use super::{
     mqtt_broker, mqtt_broker_client_callback, mqtt_broker_options, mqtt_broker_statistics,
     mqtt_client_info,
 };
-use crate::broker::{Broker, BrokerOptions, BrokerState, Listener, PublishError, StoreError};
+use crate::broker::{
+    Broker, BrokerOptions, BrokerState, Listener, PublishError, RedirectError, StoreError,
+};
 
 fn port_arg(port: &str) -> Result<u16, FfiError> {
     port.trim().parse::<u16>().map_err(|_| {
@@ -278,6 +280,47 @@ pub unsafe extern "C" fn mqtt_broker_disconnect_client(
                 format!("no client {client_id:?} is connected"),
             ))
         }
+    })
+}
+
+/// Sends the MQTT 5.0 client with `client_id` to another server: DISCONNECT 0x9D (server moved)
+/// if `permanent`, else 0x9C (use another server), carrying `server_reference` as its Server
+/// Reference, then the connection closes. An MQTT 3.1.1 client cannot be told and is just
+/// disconnected. Its will is published and its session stays or ends as its expiry says. Returns
+/// at once; the event callback reports the disconnect with `MQTT_DISCONNECT_REASON_KICKED` and
+/// the reason code sent. Thread-safe; may be called from the broker's callbacks.
+///
+/// Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT`, `MQTT_STATUS_INVALID_UTF8`,
+/// `MQTT_STATUS_INVALID_ARGUMENT` (`server_reference` longer than 65,535 bytes) or
+/// `MQTT_STATUS_NOT_FOUND` (no client with that identifier is connected).
+///
+/// # Safety
+/// `broker` is NULL or a live broker; `client_id` and `server_reference` are NULL or
+/// NUL-terminated strings.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_broker_redirect_client(
+    broker: *const mqtt_broker,
+    client_id: *const c_char,
+    server_reference: *const c_char,
+    permanent: bool,
+) -> mqtt_status {
+    guard_status(|| {
+        // SAFETY: per the caller.
+        let broker = unsafe { handle_ref(broker, "broker") }?;
+        // SAFETY: per the caller.
+        let client_id = unsafe { c_str_arg(client_id, "client_id") }?;
+        // SAFETY: per the caller.
+        let server_reference = unsafe { c_str_arg(server_reference, "server_reference") }?;
+        broker
+            .broker
+            .redirect_client(client_id, server_reference, permanent)
+            .map_err(|e| {
+                let status = match e {
+                    RedirectError::NotConnected => mqtt_status::NotFound,
+                    RedirectError::InvalidServerReference => mqtt_status::InvalidArgument,
+                };
+                FfiError::new(status, format!("{client_id:?}: {e}"))
+            })
     })
 }
 
