@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::auth;
 use super::control::ConnectionControl;
 use super::io::Io;
+use super::log::broker_log;
 use super::options::{AuthRequest, AuthResult, BrokerOptions};
 use super::refusal::refuse;
 use super::registry::Attached;
@@ -263,6 +264,13 @@ pub(crate) fn accept(
     let (client_id, terms) = match terms(state, &connect) {
         Ok(granted) => granted,
         Err(code) => {
+            broker_log!(
+                state.options.log,
+                Notice,
+                "Client {} from {peer} refused: {}.",
+                connect.client_id,
+                code.description()
+            );
             refuse(runtime, io, code);
             return None;
         }
@@ -279,6 +287,12 @@ pub(crate) fn accept(
             Err(None) => return None,
         }
     } else if let Err(code) = authenticate(state, &connect, &client_id, peer, &certificate) {
+        broker_log!(
+            state.options.log,
+            Notice,
+            "Client {client_id} from {peer} refused: {}.",
+            code.description()
+        );
         refuse(runtime, io, code);
         return None;
     }

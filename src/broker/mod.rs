@@ -66,6 +66,7 @@ mod host;
 mod io;
 mod listener;
 mod listeners;
+mod log;
 mod message;
 mod online;
 mod options;
@@ -98,6 +99,8 @@ pub use bridge::{BridgeDirection, BridgeOptions, BridgeStart, BridgeStatus, Brid
 pub use control::ClientInfo;
 pub use host::{HostCallback, HostMessage};
 pub use listeners::{BoundListener, Listener, ListenerKind};
+use log::broker_log;
+pub use log::{BrokerLog, LogCallback, LogTimestamp, LogType};
 pub use options::{
     Access, AuthRequest, AuthResult, AuthStep, AuthVerdict, Authenticator, Authorizer, BrokerEvent,
     BrokerOptions, DisconnectReason, EnhancedAuthenticator, EventHook, HookVerdict, HookedMessage,
@@ -307,6 +310,7 @@ impl Broker {
             }
         };
         self.shared.port.store(port, Ordering::Release);
+        log_start(options, &described);
         *self.shared.listeners.lock() = described;
         *state = RunState::Running {
             listener: handle,
@@ -617,5 +621,31 @@ impl Drop for Broker {
         if let Some(host) = self.shared.host.lock().take() {
             host.shut_down();
         }
+    }
+}
+
+/// The log lines of a start: the version, each listener (`notice`, as mosquitto's "Opening ipv4
+/// listen socket"), and the warnings of the password and ACL files (`warning`).
+fn log_start(options: &BrokerOptions, listeners: &[BoundListener]) {
+    let log = &options.log;
+    broker_log!(
+        log,
+        Notice,
+        "libmqtt version {} running",
+        env!("CARGO_PKG_VERSION")
+    );
+    for listener in listeners {
+        broker_log!(
+            log,
+            Notice,
+            "Opening {} listen socket on {}.",
+            listener.scheme,
+            listener.address
+        );
+    }
+    let acl = options.acl_file.iter().flat_map(|f| f.warnings());
+    let passwd = options.password_file.iter().flat_map(|f| f.warnings());
+    for warning in acl.chain(passwd) {
+        broker_log!(log, Warning, "Warning: {warning}");
     }
 }
