@@ -11,8 +11,8 @@
  * listener once it accepts connections. --persistence FILE keeps retained messages and
  * persistent sessions in FILE across restarts and crashes (durable by default: nothing is
  * acknowledged before it is on disk; --persistence-sync MS commits every MS ms instead). SIGHUP
- * reads the password and ACL files and the TLS certificates again (as mosquitto does; on an
- * error the old ones stay and the reason is printed). Runs until SIGINT or SIGTERM,
+ * reads the password and ACL files and the TLS certificates again and opens the log file anew
+ * (as mosquitto does; on an error the old ones stay and the reason is printed). Runs until SIGINT or SIGTERM,
  * then closes every connection and exits 0. -v logs connects and disconnects to stderr; with -c
  * the file's log_type and log_dest lines say what the library logs where (mosquitto's lines:
  * "New client connected from ADDR as ID (p2, c1, k60).", subscriptions...). A usage error

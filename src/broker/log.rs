@@ -8,7 +8,7 @@
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -36,7 +36,8 @@ pub enum LogTimestamp {
 enum Target {
     Stdout,
     Stderr,
-    File(Arc<Mutex<File>>),
+    /// A file opened for appending, and its path, to open it again ([`BrokerLog::reopen_files`]).
+    File(Arc<(PathBuf, Mutex<File>)>),
     Callback(LogCallback),
 }
 
@@ -91,7 +92,9 @@ impl BrokerLog {
             let target = match dest {
                 LogDest::Stdout => Target::Stdout,
                 LogDest::Stderr => Target::Stderr,
-                LogDest::File(path) => Target::File(Arc::new(Mutex::new(open_append(path)?))),
+                LogDest::File(path) => {
+                    Target::File(Arc::new((path.clone(), Mutex::new(open_append(path)?))))
+                }
             };
             sinks.push(Sink { mask, target });
         }
@@ -113,6 +116,24 @@ impl BrokerLog {
             });
         }
         self.update_mask();
+    }
+
+    /// Opens every log file again (what mosquitto does on SIGHUP, so that a rotated log is
+    /// followed by a new file); lines go on to the old file until the new one is open. On an
+    /// error that file keeps its old descriptor; returns the first file that failed.
+    pub fn reopen_files(&self) -> Result<(), (PathBuf, io::Error)> {
+        let mut first_error = None;
+        for sink in &self.sinks {
+            if let Target::File(file) = &sink.target {
+                match open_append(&file.0) {
+                    Ok(new) => *file.1.lock() = new,
+                    Err(e) => {
+                        first_error.get_or_insert((file.0.clone(), e));
+                    }
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     fn update_mask(&mut self) {
@@ -146,6 +167,7 @@ impl BrokerLog {
                 }
                 Target::File(file) => {
                     let _ = file
+                        .1
                         .lock()
                         .write_all(line.get_or_insert_with(stamped).as_bytes());
                 }
@@ -255,5 +277,29 @@ mod tests {
         let (year, message) = lines[1].split_once(": ").unwrap();
         assert_eq!(year.len(), 4, "{text}");
         assert_eq!(message, "Client c1 disconnected.");
+    }
+
+    #[test]
+    fn reopening_follows_a_rotated_file() {
+        let path = std::env::temp_dir().join(format!("mqtt-log-rotate-{}.log", std::process::id()));
+        let rotated = path.with_extension("log.1");
+        let mut log = BrokerLog::default();
+        log.set_destinations(
+            &[LogType::Notice],
+            &[LogDest::File(path.clone())],
+            LogTimestamp::None,
+        )
+        .unwrap();
+        broker_log!(log, Notice, "before");
+        std::fs::rename(&path, &rotated).unwrap();
+        broker_log!(log, Notice, "still the old file");
+        log.reopen_files().unwrap();
+        broker_log!(log, Notice, "after");
+        let old = std::fs::read_to_string(&rotated).unwrap();
+        let new = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_file(&rotated).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(old, "before\nstill the old file\n");
+        assert_eq!(new, "after\n");
     }
 }

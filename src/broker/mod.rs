@@ -455,10 +455,24 @@ impl Broker {
     /// Reads the password and ACL files again from where they were loaded, as mosquitto does on
     /// SIGHUP: connections made from now on use the new files, and a connected client's ACL
     /// follows at its next publish or delivery. Files the broker was started without stay
-    /// absent. Blocks while reading the files; an error names the file and line and leaves the
+    /// absent. Also opens the log file again (`log_dest file`), so a rotated log is followed by a
+    /// new file. Blocks while reading the files; an error names the file and line and leaves the
     /// old files in force.
     pub fn reload(&self) -> Result<(), crate::service::ConfigError> {
-        self.shared.state.service_files.reload()
+        let files = self.shared.state.service_files.reload();
+        let logs = self
+            .shared
+            .state
+            .options
+            .log
+            .reopen_files()
+            .map_err(|(path, e)| crate::service::ConfigError {
+                file: path,
+                line: None,
+                reason: format!("cannot open the log file again: {e}"),
+                kind: crate::service::ConfigErrorKind::Io,
+            });
+        files.and(logs)
     }
 
     /// Closes the connection of the client with `client_id`, as MQTT 5.0's "administrative

@@ -159,7 +159,8 @@ pub unsafe extern "C" fn mqtt_broker_options_get_port(opts: *const mqtt_broker_o
 /// Reads the broker's password and ACL files again from where they were loaded, as mosquitto
 /// does on SIGHUP (the broker program calls this on SIGHUP): connections made from now on use the
 /// new files, and a connected client's ACL follows at its next publish or delivery. Files the
-/// broker was started without stay absent. Then reads the TLS listeners' certificate files
+/// broker was started without stay absent; opens the log file (`log_dest file`) again, so a
+/// rotated log is followed by a new file. Then reads the TLS listeners' certificate files
 /// again, as `mqtt_broker_reload_tls` does. Blocks while reading the files (a password check
 /// on another thread is not held up); thread-safe, and may be called from the broker's callbacks.
 ///
