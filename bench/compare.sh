@@ -13,10 +13,22 @@
 #   --rounds N          rounds per scenario (3)
 #   --duration S        publishing seconds per throughput/latency run (2)
 #   --connections N     idle connections in the idle scenario (10000)
+#   --pairs N           publisher/subscriber pairs of pairs500 (500), each with --pairs-window
+#                       messages in flight (100)
+#   --idle-max N        idle connections of idle19k (19000: a process may open at most 20,000
+#                       files on the machine this was written for) over --idle-processes (4)
 #   --scenarios "..."   subset of: qos0 qos1 qos2 fanin fanout pairs latency0 latency1 latency2 idle,
+#                       pairs500 (--pairs publisher/subscriber pairs at QoS 1, 1,000 active
+#                       connections: throughput, CPU per message, broker threads and peak memory;
+#                       not in the default set), idle19k (--idle-max idle connections from
+#                       --idle-processes load generators on source addresses 127.0.0.1, .2, ...:
+#                       accept rate, memory per connection, threads; not in the default set),
 #                       and any of them with the suffix _v5 (e.g. qos1_v5) to run it over MQTT 5.0
 #                       (rumqttd then on its v5 listener), or _acl to run it with an ACL file of
 #                       1,000 rules that the clients' topics must pass (ours and mosquitto only),
+#                       or _vary to send every message to a topic of its own (the subscribers
+#                       on loadgen/PID/GROUP/+: a broker's per-topic caches never hit; e.g.
+#                       qos1_vary and qos1_vary_acl: the ACL check with a new topic per message),
 #                       or _persist to give the subscriber a persistent session (clean session 0)
 #                       that a broker with persistence keeps on disk; fanin1 and fanin2 are fanin
 #                       at QoS 1 and 2. Persistence: --scenarios "qos1_persist qos2_persist
@@ -36,9 +48,16 @@
 #   --nice N            niceness of brokers and load (default -5 as root, else 0): on a machine
 #                       shared with other work this keeps the scheduler from interleaving it
 #   --no-install        fail instead of installing missing tools
-#   --client-bench      also run the client-side comparison: our client vs libmosquitto,
-#                       over MQTT 3.1.1 and 5.0 (CLIENT_VERSIONS="4 5")
+#   --client-bench      also run the client-side comparison: our client vs libmosquitto and
+#                       Paho C (MQTTClient and MQTTAsync; Debian libpaho-mqtt-dev), QoS 1
+#                       publish rate, QoS 0 receive rate and publish->receive latency, over
+#                       MQTT 3.1.1 and 5.0 (CLIENT_VERSIONS="4 5"; Paho in 3.1.1 only)
 #   --publish           copy the chart to docs/benchmarks.png (docs/BENCHMARKS.md shows it)
+#   --check             regression guard before merging a hot-path change (not for CI): a short
+#                       subset (CHECK_SCENARIOS: qos0 qos1 qos2 fanout pairs latency0 latency1
+#                       qos1_acl qos1_vary qos1_vary_acl), 1 round of 1 s, results in
+#                       bench/results/check; exits 1 if a target is missed. Options after
+#                       --check override its choices (e.g. --check --brokers "ours mosquitto").
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -48,6 +67,12 @@ OUT="$BENCH/results"
 ROUNDS=3
 DURATION=2
 CONNECTIONS=10000
+PAIRS=500
+PAIRS_WINDOW=100
+IDLE_MAX=19000
+IDLE_PROCESSES=4
+CHECK=0
+CHECK_SCENARIOS=${CHECK_SCENARIOS:-qos0 qos1 qos2 fanout pairs latency0 latency1 qos1_acl qos1_vary qos1_vary_acl}
 WINDOW=3000
 PAYLOAD=16
 SCENARIOS="qos0 qos1 qos2 fanin fanout pairs latency0 latency1 latency2 idle"
@@ -64,6 +89,11 @@ while [ $# -gt 0 ]; do
         --rounds) ROUNDS=$2; shift 2 ;;
         --duration) DURATION=$2; shift 2 ;;
         --connections) CONNECTIONS=$2; shift 2 ;;
+        --pairs) PAIRS=$2; shift 2 ;;
+        --pairs-window) PAIRS_WINDOW=$2; shift 2 ;;
+        --idle-max) IDLE_MAX=$2; shift 2 ;;
+        --idle-processes) IDLE_PROCESSES=$2; shift 2 ;;
+        --check) CHECK=1 ROUNDS=1 DURATION=1 SCENARIOS=$CHECK_SCENARIOS OUT="$BENCH/results/check"; shift ;;
         --scenarios) SCENARIOS=$2; shift 2 ;;
         --brokers) BROKERS=$2; shift 2 ;;
         --window) WINDOW=$2; shift 2 ;;
@@ -238,7 +268,8 @@ write_acl_configs() {
     # mosquitto started as root reads its files as the user it drops to.
     chmod a+rx "$RUN_DIR" && chmod a+r "$RUN_DIR/acl"
     echo "acl_file $RUN_DIR/acl" >>"$RUN_DIR/mosquitto.conf"
-    printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 0\nacl_file %s\n' \
+    # Errors only, as mosquitto's configuration above (a mosquitto.conf logs notices by default).
+    printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 0\nacl_file %s\nlog_dest stderr\nlog_type error\n' \
         "$1" "$RUN_DIR/acl" >"$RUN_DIR/ours.conf"
 }
 
@@ -276,10 +307,10 @@ start_broker() {
         ours) if [ -n "$acl" ]; then
                   $PIN0 "$OUR_BROKER" -c "$RUN_DIR/ours.conf" >"$RUN_DIR/broker.log" 2>&1 &
               else
-                  $PIN0 "$OUR_BROKER" -p "$PORT" --max-connections $((CONNECTIONS + 100)) >"$RUN_DIR/broker.log" 2>&1 &
+                  $PIN0 "$OUR_BROKER" -p "$PORT" --max-connections "$MAX_CONNECTIONS" >"$RUN_DIR/broker.log" 2>&1 &
               fi ;;
         ours-durable|ours-interval)
-            $PIN0 "$OUR_BROKER" -p "$PORT" --max-connections $((CONNECTIONS + 100)) "${persist[@]}" \
+            $PIN0 "$OUR_BROKER" -p "$PORT" --max-connections "$MAX_CONNECTIONS" "${persist[@]}" \
                 >"$RUN_DIR/broker.log" 2>&1 & ;;
         mosquitto|mosquitto-persist) $PIN0 "$MOSQUITTO" -c "$RUN_DIR/mosquitto.conf" >"$RUN_DIR/broker.log" 2>&1 & ;;
         rumqttd) $PIN0 "$RUMQTTD" -q -c "$RUN_DIR/rumqttd.toml" >"$RUN_DIR/broker.log" 2>&1 & ;;
@@ -302,6 +333,85 @@ loadgen_args() {
     esac
 }
 
+# broker_status_field PID FIELD: a field of /proc/PID/status (VmRSS in KiB, Threads; empty if
+# gone).
+broker_status_field() {
+    awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status" 2>/dev/null || true
+}
+
+# established_to PORT: TCP connections established to PORT on this machine, the broker's side
+# (a broker may hold more than one descriptor per connection, so its descriptors do not count
+# them).
+established_to() {
+    ss -Htn state established "( sport = :$1 )" 2>/dev/null | wc -l
+}
+
+# run_idle_split SCENARIO BROKER ROUND VERSION PROTOCOL: IDLE_MAX idle connections from
+# IDLE_PROCESSES load generators, each from its own source address 127.0.0.N (its own ephemeral
+# ports, and its own open-file limit), 100 handshakes in progress in all as in the idle scenario
+# (more overflow a listen backlog such as mosquitto's, and the SYNs retried after 1 s then
+# measure the kernel's timer). The generators start together; the accept rate is all
+# the connections they established (CONNACK received) over the longest time one of them took.
+# This script reads the broker's memory and threads once every connection is established and
+# held; the generators' RESULT lines give how many each established and held.
+run_idle_split() {
+    local scenario=$1 broker=$2 round=$3 version=$4 protocol=$5 i each count=0 connect_s=0
+    local rss_before rss_after avail_before avail_after threads established=0 held=0
+    local status=ok pids=() hold=$((IDLE_MAX / 2000 + 10)) line running
+    each=$(((IDLE_MAX + IDLE_PROCESSES - 1) / IDLE_PROCESSES))
+    if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((each + 100)) ]; then
+        log "$scenario: open-file limit $(ulimit -n) is below $each connections per generator; use more --idle-processes"
+    fi
+    if ! start_broker "$broker" "$version"; then
+        echo "RESULT scenario=$scenario broker=$broker round=$round status=broker_failed" >>"$RESULTS"
+        return
+    fi
+    rss_before=$(broker_status_field "$BROKER_PID" VmRSS)
+    avail_before=$(awk '/MemAvailable/ {print $2}' /proc/meminfo)
+    for i in $(seq "$IDLE_PROCESSES"); do
+        $PIN1 "$LOADGEN" --scenario idle --port "$PORT" --broker "$broker" --protocol "$protocol" \
+            --source "127.0.0.$i" --connections "$each" --hold "$hold" \
+            --concurrency $(((100 + IDLE_PROCESSES - 1) / IDLE_PROCESSES)) \
+            --timeout $((each / 100 + hold + 60)) >"$RUN_DIR/idle.$i.out" 2>&1 &
+        pids+=($!)
+    done
+    # Every connection established, or the generators gave up.
+    while :; do
+        count=$(established_to "$PORT")
+        [ "$count" -ge $((each * IDLE_PROCESSES)) ] && break
+        running=0
+        for i in "${pids[@]}"; do kill -0 "$i" 2>/dev/null && running=1; done
+        [ "$running" = 1 ] || break
+        sleep 0.2
+    done
+    sleep 1  # let the broker finish its per-connection setup before memory is read
+    rss_after=$(broker_status_field "$BROKER_PID" VmRSS)
+    threads=$(broker_status_field "$BROKER_PID" Threads)
+    avail_after=$(awk '/MemAvailable/ {print $2}' /proc/meminfo)
+    for i in "${pids[@]}"; do wait "$i" || status=incomplete; done
+    for i in $(seq "$IDLE_PROCESSES"); do
+        line=$(grep '^RESULT ' "$RUN_DIR/idle.$i.out" | tail -1 || true)
+        [[ $line == *status=ok* ]] || status=incomplete
+        established=$((established + $(sed -n 's/.* established=\([0-9]*\).*/\1/p' <<<"$line" | grep . || echo 0)))
+        held=$((held + $(sed -n 's/.* held=\([0-9]*\).*/\1/p' <<<"$line" | grep . || echo 0)))
+        connect_s=$(awk -v a="$connect_s" -v b="$(sed -n 's/.* connect_s=\([0-9.]*\).*/\1/p' <<<"$line")" \
+            'BEGIN {print (b + 0 > a + 0) ? b : a}')
+        grep -v '^RESULT ' "$RUN_DIR/idle.$i.out" | sed "s/^/    [$i] /" >&2 || true
+    done
+    stop_broker
+    awk -v s="$scenario" -v b="$broker" -v r="$round" -v n="$((each * IDLE_PROCESSES))" \
+        -v c="$count" -v e="$established" -v h="$held" -v t="$connect_s" -v p="$IDLE_PROCESSES" \
+        -v r0="${rss_before:-}" -v r1="${rss_after:-}" -v a0="$avail_before" -v a1="$avail_after" \
+        -v th="${threads:-na}" -v st="$status" 'BEGIN {
+            rss = (r0 != "" && r1 != "" && c > 0) ? sprintf("%.2f", (r1 - r0) / c) : "na"
+            sys = c > 0 ? sprintf("%.2f", (a0 - a1) / c) : "na"
+            printf "RESULT scenario=%s broker=%s connections=%d processes=%d established=%d held=%d", s, b, n, p, e, h
+            rate = (t > 0) ? sprintf("%.0f", e / t) : "na"
+            printf " connect_s=%.3f connect_per_s=%s broker_rss_per_conn_kib=%s sys_mem_per_conn_kib=%s", t, rate, rss, sys
+            printf " broker_threads=%s status=%s round=%s\n", th, (st == "ok" && c >= n) ? "ok" : "incomplete", r
+        }' >>"$RESULTS"
+}
+
 run_one() {
     local scenario=$1 broker=$2 round=$3 line base=$1 version=v4 protocol=4 acl="" extra=()
     # The suffix _acl is the same load through 1,000 ACL rules (rumqttd reads no ACL file).
@@ -316,14 +426,22 @@ run_one() {
         base=${base%_persist}
         extra+=(--persistent --until-broker-idle --timeout $((DURATION * 10 + 60)))
     fi
+    # The suffix _vary: every message to a topic of its own.
+    if [[ $base == *_vary ]]; then
+        base=${base%_vary}
+        extra+=(--vary-topics)
+    fi
     # A scenario with the suffix _v5 is the same load over MQTT 5.0.
     if [[ $base == *_v5 ]]; then
         base=${base%_v5} version=v5 protocol=5
     fi
-    # fanin1 and fanin2: ten publishers -> one subscriber at QoS 1 and 2.
+    # fanin1 and fanin2: ten publishers -> one subscriber at QoS 1 and 2; pairs500: many pairs
+    # at QoS 1 with a smaller window each; idle19k: its own driver.
     local load=$base
     case "$base" in
         fanin1|fanin2) load=fanin; extra+=(--qos "${base#fanin}") ;;
+        pairs500) load=pairs; extra+=(--clients "$PAIRS" --qos 1 --window "$PAIRS_WINDOW") ;;
+        idle19k) run_idle_split "$scenario" "$broker" "$round" "$version" "$protocol"; return ;;
     esac
     if ! start_broker "$broker" "$version" "$acl"; then
         echo "RESULT scenario=$scenario broker=$broker round=$round status=broker_failed" >>"$RESULTS"
@@ -353,38 +471,63 @@ run_one() {
 }
 
 # ---------------------------------------------------------------- client side
-# Our client library and libmosquitto, each through a small C program doing the same thing
-# (bench/client/{mqtt,mosq}_bench.c) against our broker: pipelined QoS 1 publish rate and QoS 0
-# receive rate (fed by the load generator's publish scenario), over MQTT 3.1.1 and MQTT 5.0
-# (CLIENT_VERSIONS, default "4 5"; the 5.0 scenarios are named *_v5).
+# Our client library, libmosquitto and Paho C (its MQTTClient and MQTTAsync APIs), each through a
+# small C program doing the same thing (bench/client/{mqtt,mosq,paho}_bench.c) against our broker:
+# pipelined QoS 1 publish rate, QoS 0 receive rate (fed by the load generator's publish
+# scenario) and publish->receive latency (one connection publishing QoS 0 to its own
+# subscription, one message at a time), over MQTT 3.1.1 and MQTT 5.0 (CLIENT_VERSIONS, default
+# "4 5"; the 5.0 scenarios are named *_v5; Paho runs in the 3.1.1 rounds only).
 CLIENT_MESSAGES=${CLIENT_MESSAGES:-200000}
+CLIENT_SAMPLES=${CLIENT_SAMPLES:-5000}
 CLIENT_VERSIONS=${CLIENT_VERSIONS:-4 5}
+CLIENT_LIBRARIES="libmqtt libmosquitto paho-sync paho-async"
+
+# install_dev_package HEADER PACKAGE: installs the Debian package that provides HEADER.
+install_dev_package() {
+    [ -e "/usr/include/$1" ] && return 0
+    [ "$INSTALL" = 1 ] || die "$2 is not installed"
+    log "installing $2 (Debian package)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "$2" >/dev/null ||
+        { as_root apt-get update >/dev/null && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "$2" >/dev/null; }
+}
 
 build_client_benches() {
-    if [ ! -e /usr/include/mosquitto.h ]; then
-        [ "$INSTALL" = 1 ] || die "libmosquitto-dev is not installed"
-        log "installing libmosquitto-dev (Debian package)"
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y libmosquitto-dev >/dev/null
-    fi
+    install_dev_package mosquitto.h libmosquitto-dev
+    install_dev_package MQTTAsync.h libpaho-mqtt-dev
     local strict="-std=c99 -Wall -Wextra -Wpedantic -Werror -D_POSIX_C_SOURCE=200809L -O2"
     MOSQ_BENCH="$RUN_DIR/mosq_bench"
     MQTT_BENCH="$RUN_DIR/mqtt_bench"
+    PAHO_SYNC_BENCH="$RUN_DIR/paho_sync_bench"
+    PAHO_ASYNC_BENCH="$RUN_DIR/paho_async_bench"
     # shellcheck disable=SC2086
     ${CC:-cc} $strict -o "$MOSQ_BENCH" "$BENCH/client/mosq_bench.c" -lmosquitto -lpthread
+    # Paho's two APIs are two libraries with symbols in common: one program each.
+    # shellcheck disable=SC2086
+    ${CC:-cc} $strict -o "$PAHO_SYNC_BENCH" "$BENCH/client/paho_bench.c" -lpaho-mqtt3c -lpthread
+    # shellcheck disable=SC2086
+    ${CC:-cc} $strict -DPAHO_ASYNC -o "$PAHO_ASYNC_BENCH" "$BENCH/client/paho_bench.c" -lpaho-mqtt3a -lpthread
     # libmqtt.so was built by `make -C examples-c` along with our broker.
     # shellcheck disable=SC2086
     ${CC:-cc} $strict -I"$ROOT/include" -o "$MQTT_BENCH" "$BENCH/client/mqtt_bench.c" \
         -L"$ROOT/target/release" -Wl,-rpath,"$ROOT/target/release" -lmqtt -lpthread
 }
 
+# client_program LIBRARY: the benchmark program of that library.
+client_program() {
+    case "$1" in
+        libmqtt) echo "$MQTT_BENCH" ;;
+        libmosquitto) echo "$MOSQ_BENCH" ;;
+        paho-sync) echo "$PAHO_SYNC_BENCH" ;;
+        paho-async) echo "$PAHO_ASYNC_BENCH" ;;
+        *) die "unknown client library $1" ;;
+    esac
+}
+
 # client_receive LIBRARY ROUND: starts the receiver on CPU 1, waits for READY, feeds it.
 client_receive() {
     local library=$1 round=$2 topic="bench/client/feed" out="$RUN_DIR/receiver.out"
     : >"$out"
-    case "$library" in
-        libmqtt) $PIN1 "$MQTT_BENCH" recv0 "$PORT" "$topic" "$CLIENT_MESSAGES" >"$out" 2>&1 & ;;
-        libmosquitto) $PIN1 "$MOSQ_BENCH" recv0 "$PORT" "$topic" "$CLIENT_MESSAGES" >"$out" 2>&1 & ;;
-    esac
+    $PIN1 "$(client_program "$library")" recv0 "$PORT" "$topic" "$CLIENT_MESSAGES" >"$out" 2>&1 &
     LOAD_PID=$!
     for _ in $(seq 100); do
         grep -q READY "$out" && break
@@ -402,11 +545,17 @@ client_receive() {
 
 client_publish() {
     local library=$1 round=$2 out="$RUN_DIR/publisher.out"
-    case "$library" in
-        libmqtt) $PIN1 "$MQTT_BENCH" pub1 "$PORT" "$CLIENT_MESSAGES" 1000 "$PAYLOAD" >"$out" 2>&1 || true ;;
-        libmosquitto) $PIN1 "$MOSQ_BENCH" pub1 "$PORT" "$CLIENT_MESSAGES" 1000 "$PAYLOAD" >"$out" 2>&1 || true ;;
-    esac
+    $PIN1 "$(client_program "$library")" pub1 "$PORT" "$CLIENT_MESSAGES" 1000 "$PAYLOAD" >"$out" 2>&1 || true
     (grep '^RESULT ' "$out" || echo "RESULT scenario=client_pub_qos1$SUFFIX broker=$library status=no_result") |
+        tail -1 | sed "s/\$/ round=$round/" >>"$RESULTS"
+    grep -v '^RESULT ' "$out" | sed 's/^/    /' >&2 || true
+}
+
+# client_latency LIBRARY ROUND: publish->receive round trips through our broker, one at a time.
+client_latency() {
+    local library=$1 round=$2 out="$RUN_DIR/latency.out"
+    $PIN1 "$(client_program "$library")" lat "$PORT" "$CLIENT_SAMPLES" "$PAYLOAD" >"$out" 2>&1 || true
+    (grep '^RESULT ' "$out" || echo "RESULT scenario=client_latency0$SUFFIX broker=$library status=no_result") |
         tail -1 | sed "s/\$/ round=$round/" >>"$RESULTS"
     grep -v '^RESULT ' "$out" | sed 's/^/    /' >&2 || true
 }
@@ -418,8 +567,10 @@ client_bench() {
         SUFFIX=""
         [ "$version" = 5 ] && SUFFIX=_v5
         for round in $(seq "$ROUNDS"); do
-            for library in libmqtt libmosquitto; do
-                for what in publish receive; do
+            for library in $CLIENT_LIBRARIES; do
+                # Paho runs over MQTT 3.1.1 only.
+                [[ $version = 4 || $library != paho-* ]] || continue
+                for what in publish receive latency; do
                     log "client $what (MQTT level $version) round $round/$ROUNDS: $library"
                     start_broker ours || { log "our broker did not start"; continue; }
                     "client_$what" "$library" "$round"
@@ -459,6 +610,10 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((CONNECTIONS + 100)) ]; then
     log "warning: open-file limit $(ulimit -n) is below $CONNECTIONS idle connections"
 fi
+# Our broker's connection limit: enough for every scenario's count.
+MAX_CONNECTIONS=$((CONNECTIONS + 100))
+[[ " $SCENARIOS " != *" idle19k "* ]] || MAX_CONNECTIONS=$((IDLE_MAX > CONNECTIONS ? IDLE_MAX + 100 : MAX_CONNECTIONS))
+[[ " $SCENARIOS " != *" pairs500"* ]] || MAX_CONNECTIONS=$((2 * PAIRS + 100 > MAX_CONNECTIONS ? 2 * PAIRS + 100 : MAX_CONNECTIONS))
 PIN0="nice -n $NICE taskset -c 0"
 if [ -n "$PERSIST_DIR" ]; then
     mkdir -p "$PERSIST_DIR"
@@ -487,6 +642,11 @@ if [ "$CLIENT_BENCH" = 1 ]; then
     client_bench
 fi
 
+if [ "$CHECK" = 1 ]; then
+    # A missed target makes summarize.py, and so this script (set -e), exit 1.
+    python3 "$BENCH/summarize.py" --check "$RESULTS" "$OUT/machine.txt" "$OUT"
+    exit 0
+fi
 python3 "$BENCH/summarize.py" "$RESULTS" "$OUT/machine.txt" "$OUT"
 if [ "$PUBLISH" = 1 ]; then
     if [ -f "$OUT/compare.png" ]; then

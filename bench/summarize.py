@@ -4,7 +4,10 @@ each peer, whether each target of the benchmark issue is met, a markdown table a
 the persistent-subscriber scenarios (*_persist) get a table of their own comparing our broker in
 memory, durable and interval against mosquitto with persistence.
 
-usage: summarize.py RUNS_FILE MACHINE_FILE OUT_DIR
+usage: summarize.py [--check] RUNS_FILE MACHINE_FILE OUT_DIR
+
+With --check (bench/compare.sh --check), also lists every target missed and every run that did
+not complete, and exits 1 if there is any.
 """
 
 import statistics
@@ -21,12 +24,27 @@ FANIN_QOS = ["fanin1", "fanin2"]
 PERSIST = ["qos1_persist", "qos2_persist", "fanin1_persist", "fanin2_persist"]
 PERSIST_BROKERS = ["ours", "ours-durable", "ours-interval", "mosquitto-persist", "mosquitto"]
 LATENCY = ["latency0", "latency1", "latency2"]
-IDLE = ["idle"]
-CLIENT = ["client_pub_qos1", "client_recv_qos0", "client_pub_qos1_v5", "client_recv_qos0_v5"]
+IDLE = ["idle", "idle19k"]
+# Many active connections: 500 publisher/subscriber pairs at QoS 1 (compare.sh pairs500).
+PAIRS = ["pairs500"]
+CLIENT = [
+    "client_pub_qos1",
+    "client_recv_qos0",
+    "client_latency0",
+    "client_pub_qos1_v5",
+    "client_recv_qos0_v5",
+    "client_latency0_v5",
+]
+# The client libraries of compare.sh --client-bench: ours first, then the peers.
+CLIENT_LIBRARIES = ["libmqtt", "libmosquitto", "paho-sync", "paho-async"]
 # The same loads over MQTT 5.0 (compare.sh runs NAME_v5 for any scenario NAME).
 V5 = [s + "_v5" for s in THROUGHPUT + LATENCY]
 # The same loads with 1,000 ACL rules loaded (compare.sh runs NAME_acl).
 ACL = [s + "_acl" for s in THROUGHPUT]
+# Every message to a topic of its own (compare.sh runs NAME_vary), without and with the ACL file:
+# the ACL check when no per-topic memo helps.
+VARY = [s + "_vary" for s in THROUGHPUT]
+VARY_ACL = [s + "_vary_acl" for s in THROUGHPUT]
 
 # metric -> (label, unit, higher_is_better)
 METRICS = {
@@ -46,10 +64,12 @@ METRICS = {
     "broker_rss_per_conn_kib": ("broker RSS per connection", "KiB", False),
     "kernel_stack_per_conn_kib": ("kernel stacks per connection", "KiB", False),
     "held": ("connections held (min)", "", True),
+    "broker_threads": ("broker threads", "", False),
 }
 
 SCENARIO_METRICS = {
     **{s: ["msgs_per_s", "broker_cpu_us_per_msg", "lost"] for s in THROUGHPUT + FANIN_QOS},
+    **{s: ["msgs_per_s", "broker_cpu_us_per_msg", "broker_threads", "broker_peak_rss_mib", "lost"] for s in PAIRS},
     **{
         s: [
             "msgs_per_s",
@@ -71,10 +91,12 @@ SCENARIO_METRICS = {
         "kernel_stack_per_conn_kib",
         "held",
     ],
-    **{s: ["msgs_per_s"] for s in CLIENT},
+    "idle19k": ["connect_per_s", "sys_mem_per_conn_kib", "broker_rss_per_conn_kib", "broker_threads", "held"],
+    **{s: ["p50_us", "p99_us"] if "latency" in s else ["msgs_per_s"] for s in CLIENT},
 }
 SCENARIO_METRICS.update({s: SCENARIO_METRICS[s[: -len("_v5")]] for s in V5})
-SCENARIO_METRICS.update({s: SCENARIO_METRICS[s[: -len("_acl")]] for s in ACL})
+SCENARIO_METRICS.update({s: SCENARIO_METRICS[s[: -len("_vary")]] for s in VARY})
+SCENARIO_METRICS.update({s: SCENARIO_METRICS[s[: -len("_acl")]] for s in ACL + VARY_ACL})
 
 
 def parse(path):
@@ -105,6 +127,9 @@ def aggregate(runs):
         entry = table.setdefault(key, {"runs": 0, "ok": 0, "values": {}})
         entry["runs"] += 1
         entry["ok"] += run.get("status") == "ok"
+        connections = number(run.get("connections"))
+        if connections is not None:
+            entry["connections"] = connections
         for metric in METRICS:
             v = number(run.get(metric))
             if v is not None:
@@ -156,7 +181,7 @@ def target(scenario, metric, table, connections, ours_name=OURS):
         if metric in ("p50_us", "p99_us"):
             return cmp(lambda a, b: a <= b, mosq, "≤ mosquitto")
         return "", None
-    if scenario in ACL:
+    if scenario in ACL or scenario in VARY_ACL:
         # Issue 18: with 1,000 ACL rules loaded, throughput within 5% of no ACL.
         base = table.get((scenario[: -len("_acl")], ours_name), {}).get(metric)
         if metric == "msgs_per_s":
@@ -164,10 +189,20 @@ def target(scenario, metric, table, connections, ours_name=OURS):
         if metric == "lost":
             return ("0", None) if ours is None else ("0", ours == 0)
         return "", None
-    if scenario in THROUGHPUT or scenario in FANIN_QOS or scenario in CLIENT:
-        if metric == "msgs_per_s" and scenario in CLIENT:
-            peer = table.get((scenario, "libmosquitto"), {}).get(metric)
-            return cmp(lambda a, b: a >= b, peer, "≥ libmosquitto")
+    if scenario in CLIENT:
+        # Issue 17: our client at least as fast as every peer library, latency no higher.
+        peers = [
+            (name, table.get((scenario, name), {}).get(metric))
+            for name in CLIENT_LIBRARIES
+            if name != ours_name and (scenario, name) in table
+        ]
+        peers = [(name, v) for name, v in peers if v is not None]
+        better = (lambda a, b: a >= b) if metric == "msgs_per_s" else (lambda a, b: a <= b)
+        text = ("≥ " if metric == "msgs_per_s" else "≤ ") + ", ".join(name for name, _ in peers)
+        if ours is None or not peers:
+            return text, None
+        return text, all(better(ours, v) for _, v in peers)
+    if scenario in THROUGHPUT or scenario in FANIN_QOS or scenario in PAIRS:
         if metric == "msgs_per_s":
             return cmp(lambda a, b: a >= b, rum, "≥ rumqttd")
         if metric == "broker_cpu_us_per_msg":
@@ -176,6 +211,11 @@ def target(scenario, metric, table, connections, ours_name=OURS):
             return ("0", None) if ours is None else ("0", ours == 0)
     if scenario in LATENCY and metric in ("p50_us", "p99_us"):
         return cmp(lambda a, b: a <= b, mosq, "≤ mosquitto")
+    if scenario == "idle19k":
+        wanted = table.get((scenario, ours_name), {}).get("connections")
+        if metric == "held" and ours is not None and wanted:
+            return f"= {wanted:.0f}", ours >= wanted
+        return "", None
     if scenario == "idle":
         if ours is None:
             return "", None
@@ -195,7 +235,7 @@ def markdown(table, brokers, connections, ours_name=OURS):
         "met",
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for scenario in THROUGHPUT + FANIN_QOS + LATENCY + IDLE + V5 + ACL + CLIENT:
+    for scenario in THROUGHPUT + FANIN_QOS + PAIRS + LATENCY + IDLE + V5 + ACL + VARY + VARY_ACL + CLIENT:
         if not any((scenario, b) in table for b in brokers):
             continue
         for metric in SCENARIO_METRICS[scenario]:
@@ -222,6 +262,24 @@ def markdown(table, brokers, connections, ours_name=OURS):
     if incomplete:
         lines += ["", "Runs that lost messages, failed or timed out: " + "; ".join(incomplete) + "."]
     return "\n".join(lines) + "\n"
+
+
+def misses(table, brokers, connections, ours_name=OURS, scenarios=None):
+    """["scenario metric: ours V, target T"] for every row whose target is judged and missed,
+    and every run of these brokers that did not complete."""
+    out = []
+    for scenario in scenarios or (THROUGHPUT + FANIN_QOS + PAIRS + LATENCY + IDLE + V5 + ACL + VARY + VARY_ACL):
+        if (scenario, ours_name) not in table:
+            continue
+        for metric in SCENARIO_METRICS.get(scenario, []):
+            text, met = target(scenario, metric, table, connections, ours_name)
+            if met is False:
+                ours = table[(scenario, ours_name)].get(metric)
+                out.append(f"{scenario} {METRICS[metric][0]}: {ours_name} {fmt(ours, metric)}, target {text}")
+    for (scenario, broker), entry in sorted(table.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1]))):
+        if broker in brokers and entry["ok"] < entry["runs"]:
+            out.append(f"{scenario}/{broker}: {entry['ok']} of {entry['runs']} runs complete")
+    return out
 
 
 def spread(entry, metric):
@@ -322,17 +380,20 @@ def chart(table, brokers, path):
         "rumqttd": "#e07b39",
         "libmqtt": "#2b7bba",
         "libmosquitto": "#7f7f7f",
+        "paho-sync": "#6a9f58",
+        "paho-async": "#a3c98f",
     }
     if any(k[0] in PERSIST for k in table):
         panels.append(("Persistent subscriber (deliveries/s, log)", PERSIST, "msgs_per_s", True))
     colors.update({"ours-durable": "#1b4f72", "ours-interval": "#85c1e9", "mosquitto-persist": "#3f3f3f"})
-    client_libraries = [b for b in ("libmqtt", "libmosquitto") if any(k[1] == b for k in table)]
+    client_libraries = [b for b in CLIENT_LIBRARIES if any(k[1] == b for k in table)]
+    client_rates = [s for s in CLIENT if "latency" not in s]
     if client_libraries:
-        panels.append(("Client library against our broker (msgs/s)", CLIENT, "msgs_per_s", False))
+        panels.append(("Client library against our broker (msgs/s)", client_rates, "msgs_per_s", False))
     columns = (len(panels) + 1) // 2
     fig, axes = plt.subplots(2, columns, figsize=(5.4 * columns, 8.5), squeeze=False)
     for ax, (title, scenarios, metric, log) in zip(axes.flat, panels):
-        series = client_libraries if scenarios is CLIENT else brokers
+        series = client_libraries if scenarios is client_rates else brokers
         width = 0.8 / max(len(series), 1)
         plotted = False
         for i, broker in enumerate(series):
@@ -350,7 +411,7 @@ def chart(table, brokers, path):
         ax.set_title(title, fontsize=10)
         if log and plotted:
             ax.set_yscale("log")
-        if scenarios is CLIENT and plotted:
+        if scenarios is client_rates and plotted:
             ax.legend()
         ax.grid(axis="y", alpha=0.3)
     for ax in list(axes.flat)[len(panels):]:
@@ -364,14 +425,17 @@ def chart(table, brokers, path):
 
 
 def main():
-    if len(sys.argv) != 4:
+    args = sys.argv[1:]
+    check = "--check" in args
+    args = [a for a in args if a != "--check"]
+    if len(args) != 3:
         sys.exit(__doc__)
-    runs_file, machine_file, out_dir = sys.argv[1:]
+    runs_file, machine_file, out_dir = args
     runs = parse(runs_file)
     table = aggregate(runs)
     present = {b for _, b in table}
     brokers = [b for b in BROKER_ORDER if b in present] + sorted(
-        b for b in present if b not in BROKER_ORDER and b not in ("libmosquitto", "libmqtt")
+        b for b in present if b not in BROKER_ORDER and b not in CLIENT_LIBRARIES
     )
     connections = next((number(r.get("connections")) for r in runs if r.get("scenario") == "idle"), None)
     md = markdown(table, brokers, connections)
@@ -381,9 +445,8 @@ def main():
         md += "\nPersistent subscriber (clean session 0):\n\n" + persistence_markdown(table)
     client_rows = [s for s in CLIENT if any(k[0] == s for k in table)]
     if client_rows:
-        md += "\nClient side (against our broker):\n\n" + markdown(
-            table, ["libmqtt", "libmosquitto"], None, ours_name="libmqtt"
-        )
+        libraries = [b for b in CLIENT_LIBRARIES if b in present]
+        md += "\nClient side (against our broker):\n\n" + markdown(table, libraries, None, ours_name="libmqtt")
     machine = Path(machine_file).read_text() if Path(machine_file).exists() else ""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -392,6 +455,14 @@ def main():
     drew = chart(table, brokers, out / "compare.png")
     print(summary)
     print(f"written: {out / 'summary.md'}" + (f", {out / 'compare.png'}" if drew else ""))
+    if check:
+        missed = misses(table, brokers, connections)
+        if client_rows:
+            missed += misses(table, libraries, None, ours_name="libmqtt", scenarios=CLIENT)
+        if missed:
+            print("\ncheck: FAILED, targets missed:\n  " + "\n  ".join(missed))
+            sys.exit(1)
+        print("\ncheck: every target judged was met")
 
 
 if __name__ == "__main__":

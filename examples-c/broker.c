@@ -11,9 +11,11 @@
  * listener once it accepts connections. --persistence FILE keeps retained messages and
  * persistent sessions in FILE across restarts and crashes (durable by default: nothing is
  * acknowledged before it is on disk; --persistence-sync MS commits every MS ms instead). SIGHUP
- * reads the password and ACL files and the TLS certificates again (as mosquitto does; on an
- * error the old ones stay and the reason is printed). Runs until SIGINT or SIGTERM,
- * then closes every connection and exits 0. -v logs connects and disconnects to stderr. A usage error
+ * reads the password and ACL files and the TLS certificates again and opens the log file anew
+ * (as mosquitto does; on an error the old ones stay and the reason is printed). Runs until SIGINT or SIGTERM,
+ * then closes every connection and exits 0. -v logs connects and disconnects to stderr; with -c
+ * the file's log_type and log_dest lines say what the library logs where (mosquitto's lines:
+ * "New client connected from ADDR as ID (p2, c1, k60).", subscriptions...). A usage error
  * exits 2; a port that cannot be bound (e.g. in use) exits 1.
  */
 #include <errno.h>
@@ -37,7 +39,11 @@ static void usage(FILE *out) {
             "                           max_queued_messages, max_inflight_messages,\n"
             "                           max_packet_size, message_size_limit, persistence,\n"
             "                           persistence_location, persistence_file, autosave_interval,\n"
-            "                           bridges (connection sections)\n"
+            "                           bridges (connection sections), sys_interval,\n"
+            "                           log_type, log_dest (stdout, stderr, file PATH, none),\n"
+            "                           log_timestamp, log_timestamp_format; as in mosquitto,\n"
+            "                           without log_dest lines errors, warnings, notices and\n"
+            "                           information go to stderr\n"
             "  -p, --port PORT          port to listen on (default 1883; 0 picks a free one)\n"
             "  -b, --bind ADDRESS       address to listen on (default 127.0.0.1)\n"
             "      --listen URL         a listener: mqtt://HOST:PORT, mqtts://HOST:PORT,\n"

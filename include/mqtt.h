@@ -343,6 +343,52 @@ typedef enum {
 } mqtt_log_level;
 
 /**
+ * The types of the broker's log lines, as bits of the mask given to
+ * `mqtt_broker_options_set_log_callback` and as the `type` its callback receives (an `int`).
+ * The values are libmosquitto's `MOSQ_LOG_*`, and the types mosquitto.conf's `log_type` names.
+ */
+typedef enum {
+    /**
+     * `information`: nothing at the moment (mosquitto's informational lines).
+     */
+    MQTT_BROKER_LOG_TYPE_INFORMATION = 1,
+    /**
+     * `notice`: the start and its listeners; "New client connected from ADDR as ID (p2, c1,
+     * k60, u'USER')."; "Client ID disconnected." (and the other ways a connection ends).
+     */
+    MQTT_BROKER_LOG_TYPE_NOTICE = 2,
+    /**
+     * `warning`: suspicious lines of the password and ACL files, at the start.
+     */
+    MQTT_BROKER_LOG_TYPE_WARNING = 4,
+    /**
+     * `error`.
+     */
+    MQTT_BROKER_LOG_TYPE_ERROR = 8,
+    /**
+     * `debug`: "Received PACKET from ID" for every packet a client sends (costly: every PUBLISH
+     * is formatted).
+     */
+    MQTT_BROKER_LOG_TYPE_DEBUG = 16,
+    /**
+     * `subscribe`: "ID QOS FILTER" for each filter a client subscribes to.
+     */
+    MQTT_BROKER_LOG_TYPE_SUBSCRIBE = 32,
+    /**
+     * `unsubscribe`: "ID FILTER" for each filter a client unsubscribes from.
+     */
+    MQTT_BROKER_LOG_TYPE_UNSUBSCRIBE = 64,
+    /**
+     * `websockets`: accepted in masks; the broker writes no lines of this type yet.
+     */
+    MQTT_BROKER_LOG_TYPE_WEBSOCKETS = 128,
+    /**
+     * Every type.
+     */
+    MQTT_BROKER_LOG_TYPE_ALL = 65535,
+} mqtt_broker_log_type;
+
+/**
  * What a full offline queue does with one more publish (see
  * `mqtt_connect_options_set_offline_queue`), passed as an `int`.
  */
@@ -706,6 +752,22 @@ typedef struct {
  * call.
  */
 typedef void (*mqtt_broker_event_callback)(void *userdata, const mqtt_broker_event *event);
+
+/**
+ * Receives the broker's log lines of the types asked for: `type` is one
+ * `mqtt_broker_log_type` bit and `message` the line, without time stamp or newline, valid only
+ * during the call.
+ *
+ * Which thread calls it: the broker thread the event happens on — a connection's thread, the
+ * listener or parking thread (connects accepted at once, parked connections closing), or the
+ * thread inside `mqtt_broker_start` for the start lines — concurrently from several threads.
+ *
+ * What it may call: `mqtt_broker_publish`, `mqtt_broker_stats`, `mqtt_broker_port`, and
+ * anything outside libmqtt that does not block for long (it delays the connection or, on the
+ * listener or parking thread, every new connection); not `mqtt_broker_free`,
+ * `mqtt_broker_wait` or `mqtt_broker_stop` on its own broker. No broker lock is held.
+ */
+typedef void (*mqtt_broker_log_callback)(void *userdata, int type, const char *message);
 
 /**
  * A PUBLISH from a client, passed to the message hook before it is routed. Every pointer in it
@@ -1205,8 +1267,12 @@ mqtt_status mqtt_broker_bridge_status(const mqtt_broker *broker,
  * mqtt|websockets`, `certfile`, `keyfile`, `cafile`, `require_certificate`,
  * `use_identity_as_username`), `allow_anonymous`, `password_file`, `acl_file`,
  * `max_queued_messages`, `max_inflight_messages`, `max_packet_size`, `message_size_limit`,
- * `max_keepalive`, `sys_interval`, and `persistence true` with `persistence_location`,
- * `persistence_file` and `autosave_interval` (see `mqtt_broker_options_set_persistence`).
+ * `max_keepalive`, `sys_interval`, `persistence true` with `persistence_location`,
+ * `persistence_file` and `autosave_interval` (see `mqtt_broker_options_set_persistence`), and
+ * the log: `log_type`, `log_dest stdout|stderr|file PATH|none` (the file opened now, for
+ * appending), `log_timestamp`, `log_timestamp_format` — as in mosquitto, a file without
+ * `log_dest` lines logs errors, warnings, notices and information to stderr (see
+ * `mqtt_broker_log_type` for the lines; a log callback set before stays).
  * Keywords mosquitto knows but this broker does not support yet (bridges) are refused. Settings made before are kept unless the file
  * changes them; setters called after override it. Blocks while reading the files.
  *
@@ -1275,7 +1341,8 @@ int mqtt_broker_options_get_port(const mqtt_broker_options *opts);
  * Reads the broker's password and ACL files again from where they were loaded, as mosquitto
  * does on SIGHUP (the broker program calls this on SIGHUP): connections made from now on use the
  * new files, and a connected client's ACL follows at its next publish or delivery. Files the
- * broker was started without stay absent. Then reads the TLS listeners' certificate files
+ * broker was started without stay absent; opens the log file (`log_dest file`) again, so a
+ * rotated log is followed by a new file. Then reads the TLS listeners' certificate files
  * again, as `mqtt_broker_reload_tls` does. Blocks while reading the files (a password check
  * on another thread is not held up); thread-safe, and may be called from the broker's callbacks.
  *
@@ -1721,6 +1788,27 @@ mqtt_status mqtt_broker_options_set_authorizer(mqtt_broker_options *opts,
 mqtt_status mqtt_broker_options_set_event_callback(mqtt_broker_options *opts,
                                                    mqtt_broker_event_callback cb,
                                                    void *userdata);
+
+/**
+ * Sets the log callback (NULL removes it), called with `userdata` for every broker log line of
+ * a type in `types` (a mask of `mqtt_broker_log_type` bits, `MQTT_BROKER_LOG_TYPE_ALL` for
+ * all; 0 calls it for nothing), as libmosquitto's log callback: connects, disconnects,
+ * subscriptions... See `mqtt_broker_log_callback` for the lines, the thread that calls it and
+ * what it may call. A configuration's `log_dest` destinations
+ * (`mqtt_broker_options_load_config`) are written as well, with their own `log_type`s; the
+ * callback costs nothing for the types it does not take.
+ *
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` (NULL `opts`) or
+ * `MQTT_STATUS_INVALID_ARGUMENT` (`types` has bits outside `MQTT_BROKER_LOG_TYPE_ALL`).
+ *
+ * # Safety
+ * `opts` is NULL or a live options object; `cb`, if not NULL, is safe to call with `userdata`
+ * from any thread for as long as a broker created from these options exists.
+ */
+mqtt_status mqtt_broker_options_set_log_callback(mqtt_broker_options *opts,
+                                                 uint32_t types,
+                                                 mqtt_broker_log_callback cb,
+                                                 void *userdata);
 
 /**
  * Sets how often the `$SYS` topics (mosquitto's names: `$SYS/broker/clients/connected`,

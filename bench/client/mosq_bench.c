@@ -4,79 +4,23 @@
  *   mosq_bench pub1  PORT MESSAGES WINDOW PAYLOAD   pipelined QoS 1 publishes, rate until all PUBACKs
  *   mosq_bench recv0 PORT TOPIC MESSAGES            QoS 0 receive rate (another program publishes;
  *                                                   "READY" on stdout once subscribed)
+ *   mosq_bench lat   PORT SAMPLES PAYLOAD           publish->receive latency: one connection
+ *                                                   subscribed to its own topic publishes a QoS 0
+ *                                                   message when the previous one has arrived
  *
  * Prints a RESULT line in the load generator's format for bench/summarize.py. Every wait is
  * bounded, so a broker that stops answering makes the program fail instead of hang.
  */
 #include <mosquitto.h>
-#include <pthread.h>
 #include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
-#define CONNECT_TIMEOUT_S 10.0
-#define RUN_TIMEOUT_S 60.0
-#define IDLE_TIMEOUT_S 2.0
-
-struct state {
-    pthread_mutex_t lock;
-    pthread_cond_t changed;
-    int connected;
-    int subscribed;
-    long target;
-    long count;
-    double first_at;
-    double last_at;
-};
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Waits until `*flag` reaches `value` or `seconds` pass; returns whether it did. */
-static int wait_for(struct state *s, const long *flag, long value, double seconds) {
-    double deadline = now_s() + seconds;
-    int reached;
-    pthread_mutex_lock(&s->lock);
-    while (*flag < value && now_s() < deadline) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 50 * 1000 * 1000;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec += 1;
-            until.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&s->changed, &s->lock, &until);
-    }
-    reached = *flag >= value;
-    pthread_mutex_unlock(&s->lock);
-    return reached;
-}
-
-static void bump(struct state *s, long *counter) {
-    pthread_mutex_lock(&s->lock);
-    double t = now_s();
-    if (*counter == 0) {
-        s->first_at = t;
-    }
-    s->last_at = t;
-    *counter += 1;
-    pthread_cond_broadcast(&s->changed);
-    pthread_mutex_unlock(&s->lock);
-}
+#include "bench_common.h"
 
 /* Called on libmosquitto's network thread. */
 static void on_connect(struct mosquitto *mosq, void *obj, int rc) {
     struct state *s = obj;
     (void)mosq;
-    pthread_mutex_lock(&s->lock);
-    s->connected = rc == 0 ? 1 : -1;
-    pthread_cond_broadcast(&s->changed);
-    pthread_mutex_unlock(&s->lock);
+    set_flag(s, &s->connected, rc == 0 ? 1 : -1);
 }
 
 static void on_publish(struct mosquitto *mosq, void *obj, int mid) {
@@ -93,10 +37,7 @@ static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int qos_cou
     (void)mid;
     (void)qos_count;
     (void)granted;
-    pthread_mutex_lock(&s->lock);
-    s->subscribed = 1;
-    pthread_cond_broadcast(&s->changed);
-    pthread_mutex_unlock(&s->lock);
+    set_flag(s, &s->subscribed, 1);
 }
 
 static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg) {
@@ -104,16 +45,6 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
     (void)mosq;
     (void)msg;
     bump(s, &s->count);
-}
-
-static long parse_long(const char *text, const char *what) {
-    char *end;
-    long v = strtol(text, &end, 10);
-    if (*text == '\0' || *end != '\0' || v <= 0) {
-        fprintf(stderr, "mosq_bench: bad %s: %s\n", what, text);
-        exit(2);
-    }
-    return v;
 }
 
 /* MQTT 5.0 when BENCH_MQTT_VERSION=5 in the environment, else 3.1.1. */
@@ -147,18 +78,7 @@ static struct mosquitto *start(struct state *s, const char *id, int port, int wi
         fprintf(stderr, "mosq_bench: cannot connect to 127.0.0.1:%d\n", port);
         exit(1);
     }
-    long connected = 0;
-    double deadline = now_s() + CONNECT_TIMEOUT_S;
-    while (now_s() < deadline) {
-        pthread_mutex_lock(&s->lock);
-        connected = s->connected;
-        pthread_mutex_unlock(&s->lock);
-        if (connected != 0) {
-            break;
-        }
-        wait_for(s, &s->count, 1, 0.05);
-    }
-    if (connected != 1) {
+    if (wait_flag(s, &s->connected, CONNECT_TIMEOUT_S) != 1) {
         fprintf(stderr, "mosq_bench: CONNECT not accepted\n");
         exit(1);
     }
@@ -172,7 +92,7 @@ static void stop(struct mosquitto *mosq) {
 }
 
 static int publish_qos1(int port, long messages, int window, long payload_len) {
-    struct state s = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, messages, 0, 0, 0};
+    struct state s = STATE_INITIALIZER(messages);
     struct mosquitto *mosq = start(&s, "mosq-bench-pub", port, window);
     char *payload = malloc((size_t)payload_len);
     if (payload == NULL) {
@@ -187,64 +107,51 @@ static int publish_qos1(int port, long messages, int window, long payload_len) {
             break;
         }
     }
-    int done = wait_for(&s, &s.count, messages, RUN_TIMEOUT_S - (now_s() - started));
-    pthread_mutex_lock(&s.lock);
-    long acked = s.count;
-    double elapsed = s.last_at - started;
-    pthread_mutex_unlock(&s.lock);
+    long acked;
+    double elapsed;
+    int done = wait_acked(&s, messages, started, &acked, &elapsed);
     stop(mosq);
     free(payload);
-    printf("client pub1 (libmosquitto): %ld of %ld QoS 1 publishes acknowledged in %.3f s\n", acked,
-           messages, elapsed);
-    printf("RESULT scenario=client_pub_qos1%s broker=libmosquitto sent=%ld delivered=%ld "
-           "msgs_per_s=%.0f status=%s\n",
-           version_suffix(), queued, acked, elapsed > 0 ? (double)acked / elapsed : 0.0, done ? "ok" : "incomplete");
-    return done ? 0 : 1;
+    return report_published("libmosquitto", version_suffix(), queued, acked, messages, elapsed, done);
 }
 
 static int receive_qos0(int port, const char *topic, long messages) {
-    struct state s = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, messages, 0, 0, 0};
+    struct state s = STATE_INITIALIZER(messages);
     struct mosquitto *mosq = start(&s, "mosq-bench-sub", port, 0);
     mosquitto_subscribe(mosq, NULL, topic, 0);
-    long subscribed = 0;
-    double deadline = now_s() + CONNECT_TIMEOUT_S;
-    while (subscribed == 0 && now_s() < deadline) {
-        wait_for(&s, &s.count, 1, 0.05);
-        pthread_mutex_lock(&s.lock);
-        subscribed = s.subscribed;
-        pthread_mutex_unlock(&s.lock);
-    }
-    if (!subscribed) {
+    if (!wait_flag(&s, &s.subscribed, CONNECT_TIMEOUT_S)) {
         fprintf(stderr, "mosq_bench: no SUBACK\n");
         return 1;
     }
     printf("READY\n");
     fflush(stdout);
-    double started = now_s();
-    for (;;) {
-        if (wait_for(&s, &s.count, messages, 0.1)) {
-            break;
-        }
-        pthread_mutex_lock(&s.lock);
-        int idle = s.count > 0 && now_s() - s.last_at > IDLE_TIMEOUT_S;
-        pthread_mutex_unlock(&s.lock);
-        if (idle || now_s() - started > RUN_TIMEOUT_S) {
-            break;
-        }
-    }
-    pthread_mutex_lock(&s.lock);
-    long received = s.count;
-    double elapsed = s.last_at - s.first_at;
-    pthread_mutex_unlock(&s.lock);
+    double elapsed;
+    long received = wait_received(&s, messages, &elapsed);
     stop(mosq);
-    printf("client recv0 (libmosquitto): %ld of %ld QoS 0 messages received in %.3f s\n", received,
-           messages, elapsed);
-    printf("RESULT scenario=client_recv_qos0%s broker=libmosquitto expected=%ld delivered=%ld "
-           "lost=%ld msgs_per_s=%.0f status=%s\n",
-           version_suffix(), messages, received, messages - received,
-           elapsed > 0 ? (double)received / elapsed : 0.0,
-           received == messages ? "ok" : "incomplete");
-    return received == messages ? 0 : 1;
+    return report_received("libmosquitto", version_suffix(), received, messages, elapsed);
+}
+
+static int publish0(void *connection, const char *topic, void *payload, long len) {
+    return mosquitto_publish(connection, NULL, topic, (int)len, payload, 0, false) ==
+           MOSQ_ERR_SUCCESS;
+}
+
+static int latency0(int port, long samples, long payload_len) {
+    struct state s = STATE_INITIALIZER(samples);
+    struct mosquitto *mosq = start(&s, "mosq-bench-lat", port, 0);
+    char topic[64];
+    /* The counter counts messages received: a QoS 0 publish sent is no event here. */
+    mosquitto_publish_callback_set(mosq, NULL);
+    latency_topic(topic, sizeof topic);
+    mosquitto_subscribe(mosq, NULL, topic, 0);
+    if (!wait_flag(&s, &s.subscribed, CONNECT_TIMEOUT_S)) {
+        fprintf(stderr, "mosq_bench: no SUBACK\n");
+        return 1;
+    }
+    int rc = measure_latency("libmosquitto", version_suffix(), &s, publish0, mosq, topic, samples,
+                             payload_len);
+    stop(mosq);
+    return rc;
 }
 
 int main(int argc, char **argv) {
@@ -262,7 +169,15 @@ int main(int argc, char **argv) {
         mosquitto_lib_cleanup();
         return rc;
     }
+    if (argc >= 5 && strcmp(argv[1], "lat") == 0) {
+        mosquitto_lib_init();
+        int rc = latency0((int)parse_long(argv[2], "port"), parse_long(argv[3], "samples"),
+                          parse_long(argv[4], "payload"));
+        mosquitto_lib_cleanup();
+        return rc;
+    }
     fprintf(stderr, "usage: mosq_bench pub1 PORT MESSAGES WINDOW PAYLOAD\n"
-                    "       mosq_bench recv0 PORT TOPIC MESSAGES\n");
+                    "       mosq_bench recv0 PORT TOPIC MESSAGES\n"
+                    "       mosq_bench lat PORT SAMPLES PAYLOAD\n");
     return 2;
 }

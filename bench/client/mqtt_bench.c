@@ -5,53 +5,24 @@
  *   mqtt_bench pub1  PORT MESSAGES WINDOW PAYLOAD   pipelined QoS 1 publishes, rate until all PUBACKs
  *   mqtt_bench recv0 PORT TOPIC MESSAGES            QoS 0 receive rate (another program publishes;
  *                                                   "READY" on stdout once subscribed)
+ *   mqtt_bench lat   PORT SAMPLES PAYLOAD           publish->receive latency: one connection
+ *                                                   subscribed to its own topic publishes a QoS 0
+ *                                                   message when the previous one has arrived
  *
  * BENCH_MQTT_VERSION=5 in the environment runs both over MQTT 5.0 (scenario names get "_v5").
  * Both run the library's loop thread, as mosq_bench runs libmosquitto's, and print a RESULT line
  * for bench/summarize.py. Every wait is bounded.
  */
-#include <pthread.h>
 #include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
+#include "bench_common.h"
 #include "mqtt.h"
-
-#define RUN_TIMEOUT_S 60.0
-#define IDLE_TIMEOUT_S 2.0
-
-struct counter {
-    pthread_mutex_t lock;
-    long count;
-    double first_at;
-    double last_at;
-};
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 /* Message callback; runs on the library's loop thread. */
 static void on_message(void *userdata, const mqtt_message *message) {
-    struct counter *c = userdata;
+    struct state *s = userdata;
     (void)message;
-    pthread_mutex_lock(&c->lock);
-    double t = now_s();
-    if (c->count == 0) {
-        c->first_at = t;
-    }
-    c->last_at = t;
-    c->count += 1;
-    pthread_mutex_unlock(&c->lock);
+    bump(s, &s->count);
 }
 
 /* MQTT 5.0 when BENCH_MQTT_VERSION=5 in the environment, else 3.1.1. */
@@ -63,16 +34,6 @@ static bool use_v5(void) {
 /* The scenario name's suffix for the protocol in use. */
 static const char *version_suffix(void) {
     return use_v5() ? "_v5" : "";
-}
-
-static long parse_long(const char *text, const char *what) {
-    char *end;
-    long v = strtol(text, &end, 10);
-    if (*text == '\0' || *end != '\0' || v <= 0) {
-        fprintf(stderr, "mqtt_bench: bad %s: %s\n", what, text);
-        exit(2);
-    }
-    return v;
 }
 
 static mqtt_connection *start(const char *port, const char *id, int window) {
@@ -145,17 +106,12 @@ static int publish_qos1(const char *port, long messages, int window, long payloa
     stop(connection);
     free(ids);
     free(payload);
-    int ok = acked == messages;
-    printf("client pub1 (libmqtt): %ld of %ld QoS 1 publishes acknowledged in %.3f s\n", acked,
-           messages, elapsed);
-    printf("RESULT scenario=client_pub_qos1%s broker=libmqtt sent=%ld delivered=%ld "
-           "msgs_per_s=%.0f status=%s\n",
-           version_suffix(), sent, acked, elapsed > 0 ? (double)acked / elapsed : 0.0, ok ? "ok" : "incomplete");
-    return ok ? 0 : 1;
+    return report_published("libmqtt", version_suffix(), sent, acked, messages, elapsed,
+                            acked == messages);
 }
 
 static int receive_qos0(const char *port, const char *topic, long messages) {
-    struct counter c = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
+    struct state c = STATE_INITIALIZER(messages);
     mqtt_connection *connection = start(port, "mqtt-bench-sub", 0);
     if (connection == NULL) {
         return 1;
@@ -170,29 +126,33 @@ static int receive_qos0(const char *port, const char *topic, long messages) {
     }
     printf("READY\n");
     fflush(stdout);
-    double started = now_s();
-    for (;;) {
-        sleep_ms(20);
-        pthread_mutex_lock(&c.lock);
-        long received = c.count;
-        double last = c.last_at;
-        pthread_mutex_unlock(&c.lock);
-        if (received >= messages || now_s() - started > RUN_TIMEOUT_S ||
-            (received > 0 && now_s() - last > IDLE_TIMEOUT_S)) {
-            break;
-        }
-    }
+    double elapsed;
+    long received = wait_received(&c, messages, &elapsed);
     stop(connection);
-    long received = c.count;
-    double elapsed = c.last_at - c.first_at;
-    printf("client recv0 (libmqtt): %ld of %ld QoS 0 messages received in %.3f s\n", received,
-           messages, elapsed);
-    printf("RESULT scenario=client_recv_qos0%s broker=libmqtt expected=%ld delivered=%ld "
-           "lost=%ld msgs_per_s=%.0f status=%s\n",
-           version_suffix(), messages, received, messages - received,
-           elapsed > 0 ? (double)received / elapsed : 0.0,
-           received == messages ? "ok" : "incomplete");
-    return received == messages ? 0 : 1;
+    return report_received("libmqtt", version_suffix(), received, messages, elapsed);
+}
+
+static int publish0(void *connection, const char *topic, void *payload, long len) {
+    return mqtt_publish(connection, topic, payload, (size_t)len, 0, false) == MQTT_STATUS_OK;
+}
+
+static int latency0(const char *port, long samples, long payload_len) {
+    struct state s = STATE_INITIALIZER(samples);
+    mqtt_connection *connection = start(port, "mqtt-bench-lat", 0);
+    char topic[64];
+    if (connection == NULL) {
+        return 1;
+    }
+    latency_topic(topic, sizeof topic);
+    if (mqtt_subscribe(connection, topic, 0, on_message, &s, NULL) != MQTT_STATUS_OK) {
+        fprintf(stderr, "mqtt_bench: subscribe: %s\n", mqtt_last_error());
+        stop(connection);
+        return 1;
+    }
+    int rc = measure_latency("libmqtt", version_suffix(), &s, publish0, connection, topic, samples,
+                             payload_len);
+    stop(connection);
+    return rc;
 }
 
 int main(int argc, char **argv) {
@@ -205,7 +165,12 @@ int main(int argc, char **argv) {
         parse_long(argv[2], "port");
         return receive_qos0(argv[2], argv[3], parse_long(argv[4], "messages"));
     }
+    if (argc >= 5 && strcmp(argv[1], "lat") == 0) {
+        parse_long(argv[2], "port");
+        return latency0(argv[2], parse_long(argv[3], "samples"), parse_long(argv[4], "payload"));
+    }
     fprintf(stderr, "usage: mqtt_bench pub1 PORT MESSAGES WINDOW PAYLOAD\n"
-                    "       mqtt_bench recv0 PORT TOPIC MESSAGES\n");
+                    "       mqtt_bench recv0 PORT TOPIC MESSAGES\n"
+                    "       mqtt_bench lat PORT SAMPLES PAYLOAD\n");
     return 2;
 }

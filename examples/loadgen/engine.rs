@@ -6,7 +6,7 @@
 //! bounds the messages of a group not yet delivered to every subscriber (and, for QoS 1/2, not yet
 //! acknowledged), so a broker's queues never grow past it and nothing is dropped for lack of room.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU16;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -123,6 +123,10 @@ struct Conn {
 struct Group {
     template: Vec<u8>,
     pid_offset: usize,
+    /// With varying topics: where the topic's last level (TOPIC_COUNTER_DIGITS digits) sits in
+    /// the template, and the number the next message gets there.
+    counter_offset: Option<usize>,
+    next_counter: u64,
     publishers: Vec<usize>,
     subscribers: Vec<usize>,
     sent: u64,
@@ -131,6 +135,17 @@ struct Group {
     rotate: usize,
     wanted_subscribers: usize,
     last_sent_at: Instant,
+}
+
+/// Digits of the per-message counter that ends a varying topic (`loadgen/PID/GROUP/00000042`).
+const TOPIC_COUNTER_DIGITS: usize = 8;
+
+/// Writes `n` modulo 10^digits as `out.len()` decimal digits, leading zeros included.
+fn write_counter(out: &mut [u8], mut n: u64) {
+    for byte in out.iter_mut().rev() {
+        *byte = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
 }
 
 impl Group {
@@ -181,6 +196,8 @@ pub struct Engine {
     addr: SocketAddr,
     /// Where subscribers connect when it is not `addr` (a bridged broker's remote peer).
     subscriber_addr: Option<SocketAddr>,
+    /// The local address every connection is made from (the system's choice when `None`).
+    source: Option<IpAddr>,
     epoll: Epoll,
     conns: Vec<Conn>,
     groups: Vec<Group>,
@@ -198,6 +215,9 @@ pub struct Engine {
     persistent_subscribers: bool,
     topic_prefix: String,
     fixed_topic: Option<String>,
+    /// Every message of a group goes to a topic of its own (`loadgen/PID/GROUP/COUNTER`); the
+    /// group's subscribers subscribe to `loadgen/PID/GROUP/+`.
+    vary_topics: bool,
     record_latency: bool,
     now: Instant,
     last_delivery_at: Option<Instant>,
@@ -225,6 +245,7 @@ impl Engine {
         Ok(Engine {
             addr,
             subscriber_addr: None,
+            source: None,
             epoll: Epoll::new(1024)?,
             conns: Vec::new(),
             groups: Vec::new(),
@@ -239,6 +260,7 @@ impl Engine {
             persistent_subscribers: false,
             topic_prefix: format!("loadgen/{pid}/"),
             fixed_topic: None,
+            vary_topics: false,
             record_latency: false,
             now,
             last_delivery_at: None,
@@ -267,16 +289,42 @@ impl Engine {
         self.subscriber_addr = Some(addr);
     }
 
+    /// Makes every connection from `ip` (e.g. one of 127.0.0.x: each source address has its own
+    /// ephemeral ports towards the broker).
+    pub fn set_source(&mut self, ip: IpAddr) {
+        self.source = Some(ip);
+    }
+
     /// Gives every subscriber a persistent session (clean session 0): what a broker with
     /// persistence must keep on disk.
     pub fn set_persistent_subscribers(&mut self, persistent: bool) {
         self.persistent_subscribers = persistent;
     }
 
+    /// Sends every message of a group to a topic of its own (not with [`Engine::set_topic`]):
+    /// a broker's per-topic caches (an ACL check remembered for the last topic, say) never hit.
+    pub fn set_vary_topics(&mut self, vary: bool) {
+        self.vary_topics = vary;
+    }
+
+    /// The topic of a group's publish template (with varying topics, its counter zeroed).
     fn topic_of(&self, group: usize) -> String {
         match &self.fixed_topic {
             Some(topic) => topic.clone(),
+            None if self.vary_topics => format!(
+                "{}{group}/{}",
+                self.topic_prefix,
+                "0".repeat(TOPIC_COUNTER_DIGITS)
+            ),
             None => format!("{}{group}", self.topic_prefix),
+        }
+    }
+
+    /// The filter a group's subscribers subscribe to.
+    fn filter_of(&self, group: usize) -> String {
+        match &self.fixed_topic {
+            None if self.vary_topics => format!("{}{group}/+", self.topic_prefix),
+            _ => self.topic_of(group),
         }
     }
 
@@ -316,9 +364,19 @@ impl Engine {
             // The packet id sits before the payload (and, in 5.0, the empty property length).
             let properties_len = usize::from(self.protocol.is_v5());
             let pid_offset = template.len() - payload.len() - properties_len - 2;
+            // The topic follows the fixed header and its 2-byte length; its last digits count.
+            let counter_offset = (self.vary_topics && self.fixed_topic.is_none()).then(|| {
+                let start = template
+                    .windows(topic.len())
+                    .position(|w| w == topic.as_bytes())
+                    .expect("the topic is in its PUBLISH");
+                start + topic.len() - TOPIC_COUNTER_DIGITS
+            });
             self.groups.push(Group {
                 template,
                 pid_offset,
+                counter_offset,
+                next_counter: 0,
                 publishers: Vec::new(),
                 subscribers: Vec::new(),
                 sent: 0,
@@ -346,7 +404,7 @@ impl Engine {
             (Role::Subscriber(_), Some(addr)) => addr,
             _ => self.addr,
         };
-        let fd = sys::connect_nonblocking(&addr)?;
+        let fd = sys::connect_nonblocking(&addr, self.source)?;
         self.epoll
             .add(fd.as_raw_fd(), READABLE | WRITABLE, index as u64)?;
         let mut out = Vec::new();
@@ -371,7 +429,7 @@ impl Engine {
         if let Role::Subscriber(group) = role {
             Packet::Subscribe(Subscribe {
                 packet_id: NonZeroU16::MIN,
-                topics: vec![SubscribeTopic::new(self.topic_of(group), self.qos)],
+                topics: vec![SubscribeTopic::new(self.filter_of(group), self.qos)],
                 properties: Properties::new(),
             })
             .encode_for(self.protocol, &mut out)
@@ -617,6 +675,14 @@ impl Engine {
                         let pid = pids.allocate().expect("window is below the id space");
                         let at = start + group.pid_offset;
                         conn.out[at..at + 2].copy_from_slice(&pid.to_be_bytes());
+                    }
+                    if let Some(offset) = group.counter_offset {
+                        let at = start + offset;
+                        write_counter(
+                            &mut conn.out[at..at + TOPIC_COUNTER_DIGITS],
+                            group.next_counter,
+                        );
+                        group.next_counter += 1;
                     }
                 }
                 if n > 0 {

@@ -42,6 +42,8 @@ scenarios:
 options:
   --host HOST            broker host (127.0.0.1)
   --port PORT            broker port (required)
+  --source ADDRESS       connect from this local address (e.g. 127.0.0.2; several generators
+                         on different 127.0.0.x addresses each get their own ephemeral ports)
   --subscriber-port PORT subscribers connect to this port of --host instead (publishers to
                          --port): measures a bridge from the broker at --port to this one
   --qos N                QoS for fanin/fanout/pairs (0)
@@ -57,6 +59,8 @@ options:
   --keep-alive SECONDS   keep alive announced in CONNECT, PINGREQ sent every half (60)
   --protocol 4|5         MQTT 3.1.1 (4, the default) or 5.0 (5) on every connection
   --spin                 latency scenarios: busy-poll instead of sleeping in epoll_wait
+  --vary-topics          every message to a topic of its own (loadgen/PID/GROUP/COUNTER, the
+                         subscribers on loadgen/PID/GROUP/+): defeats per-topic caches
   --persistent           subscribers connect with clean session 0 (a persistent session; in
                          5.0 clean start 0 and a session expiry interval of an hour)
   --until-broker-idle    after the traffic, keep the connections open until the broker's CPU
@@ -74,6 +78,7 @@ struct Options {
     host: String,
     port: Option<u16>,
     subscriber_port: Option<u16>,
+    source: Option<std::net::IpAddr>,
     qos: QoS,
     payload: usize,
     window: usize,
@@ -89,6 +94,7 @@ struct Options {
     timeout: Duration,
     spin: bool,
     persistent: bool,
+    vary_topics: bool,
     until_broker_idle: bool,
     protocol: ProtocolLevel,
 }
@@ -100,6 +106,7 @@ fn parse_args() -> Result<Options, String> {
         host: "127.0.0.1".into(),
         port: None,
         subscriber_port: None,
+        source: None,
         qos: QoS::AtMostOnce,
         payload: 16,
         window: 3000,
@@ -115,6 +122,7 @@ fn parse_args() -> Result<Options, String> {
         timeout: Duration::from_secs(60),
         spin: false,
         persistent: false,
+        vary_topics: false,
         until_broker_idle: false,
         protocol: ProtocolLevel::V311,
     };
@@ -126,6 +134,10 @@ fn parse_args() -> Result<Options, String> {
         }
         if flag == "--spin" {
             o.spin = true;
+            continue;
+        }
+        if flag == "--vary-topics" {
+            o.vary_topics = true;
             continue;
         }
         if flag == "--persistent" {
@@ -161,6 +173,13 @@ fn parse_args() -> Result<Options, String> {
                 }
             }
             "--host" => o.host = value,
+            "--source" => {
+                o.source = Some(
+                    value
+                        .parse()
+                        .map_err(|_| format!("--source: not an IP address: {value}"))?,
+                )
+            }
             "--port" => {
                 o.port = Some(u16::try_from(number(&value)?).map_err(|_| "--port: out of range")?)
             }
@@ -332,6 +351,10 @@ fn run_traffic(
         engine.set_topic(&o.topic);
     }
     engine.set_persistent_subscribers(o.persistent);
+    if let Some(ip) = o.source {
+        engine.set_source(ip);
+    }
+    engine.set_vary_topics(o.vary_topics);
     if let Some(port) = o.subscriber_port {
         engine.set_subscriber_addr(SocketAddr::new(addr.ip(), port));
     }
@@ -371,6 +394,9 @@ fn run_traffic(
         .map(|(after, before)| after.saturating_sub(before));
     let broker_rss = o.broker_pid.and_then(proc_stats::resident_kib);
     let broker_peak_rss = o.broker_pid.and_then(proc_stats::peak_resident_kib);
+    // Read while every connection is still open: a broker with a thread per active connection
+    // shows them here.
+    let broker_threads = o.broker_pid.and_then(proc_stats::thread_count);
 
     let lost = result.expected.saturating_sub(result.delivered);
     let duplicates = result.delivered.saturating_sub(result.expected);
@@ -437,6 +463,7 @@ fn run_traffic(
         .set("publishers", shape.publishers * shape.groups)
         .set("subscribers", shape.subscribers * shape.groups)
         .set("persistent", u8::from(o.persistent))
+        .set("vary_topics", u8::from(o.vary_topics))
         .set("sent", result.sent)
         .set("expected", result.expected)
         .set("delivered", result.delivered)
@@ -453,7 +480,8 @@ fn run_traffic(
         .set_opt("broker_cpu_us_per_msg", broker_us, 3)
         .set_opt("loadgen_cpu_us_per_msg", own_us, 3)
         .set_opt("broker_rss_kib", broker_rss.map(|v| v as f64), 0)
-        .set_opt("broker_peak_rss_kib", broker_peak_rss.map(|v| v as f64), 0);
+        .set_opt("broker_peak_rss_kib", broker_peak_rss.map(|v| v as f64), 0)
+        .set_opt("broker_threads", broker_threads.map(|t| t as f64), 0);
 
     if shape.latency {
         result.delivery_ns.sort_unstable();
@@ -550,6 +578,9 @@ fn run_idle(o: &Options, addr: SocketAddr, deadline: Instant) -> Result<bool, St
     }
     let mut engine = Engine::new(addr, QoS::AtMostOnce, o.keep_alive, o.protocol)
         .map_err(|e| format!("epoll: {e}"))?;
+    if let Some(ip) = o.source {
+        engine.set_source(ip);
+    }
     let rss_before = o.broker_pid.and_then(proc_stats::resident_kib);
     let available_before = proc_stats::mem_available_kib();
     let kernel_stack_before = proc_stats::kernel_stack_kib();

@@ -3,7 +3,7 @@
 
 use std::io;
 use std::mem;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
@@ -23,8 +23,8 @@ fn check_size(ret: libc::ssize_t) -> io::Result<usize> {
 }
 
 /// Starts a non-blocking connect with Nagle disabled: the generator batches its own writes, and
-/// the latency scenario must not wait for delayed ACKs.
-pub fn connect_nonblocking(addr: &SocketAddr) -> io::Result<OwnedFd> {
+/// the latency scenario must not wait for delayed ACKs. With `source`, from that local address.
+pub fn connect_nonblocking(addr: &SocketAddr, source: Option<IpAddr>) -> io::Result<OwnedFd> {
     let family = match addr {
         SocketAddr::V4(_) => libc::AF_INET,
         SocketAddr::V6(_) => libc::AF_INET6,
@@ -40,7 +40,45 @@ pub fn connect_nonblocking(addr: &SocketAddr) -> io::Result<OwnedFd> {
     // SAFETY: `fd` was just returned by socket(2) and is not owned elsewhere.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     set_int_option(fd.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)?;
+    if let Some(ip) = source {
+        // The port is chosen at connect(2), per destination, so a source address is not limited
+        // to one ephemeral range in all (best effort: older kernels lack the option).
+        let _ = set_int_option(
+            fd.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            1,
+        );
+        let (storage, len) = sockaddr_of(&SocketAddr::new(ip, 0));
+        // SAFETY: `storage` holds a valid address of `len` bytes.
+        check(unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                &storage as *const _ as *const libc::sockaddr,
+                len as libc::socklen_t,
+            )
+        })?;
+    }
+    let (storage, len) = sockaddr_of(addr);
+    // SAFETY: `storage` holds a valid address of `len` bytes.
+    let ret = unsafe {
+        libc::connect(
+            fd.as_raw_fd(),
+            &storage as *const _ as *const libc::sockaddr,
+            len as libc::socklen_t,
+        )
+    };
+    if ret < 0 {
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINPROGRESS) {
+            return Err(err);
+        }
+    }
+    Ok(fd)
+}
 
+/// `addr` as a `sockaddr_storage` and the length of the address in it.
+fn sockaddr_of(addr: &SocketAddr) -> (libc::sockaddr_storage, usize) {
     // SAFETY: sockaddr_storage is plain data for which all-zero bytes are valid.
     let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
     let len = match addr {
@@ -62,21 +100,7 @@ pub fn connect_nonblocking(addr: &SocketAddr) -> io::Result<OwnedFd> {
             mem::size_of::<libc::sockaddr_in6>()
         }
     };
-    // SAFETY: `storage` holds a valid address of `len` bytes.
-    let ret = unsafe {
-        libc::connect(
-            fd.as_raw_fd(),
-            &storage as *const _ as *const libc::sockaddr,
-            len as libc::socklen_t,
-        )
-    };
-    if ret < 0 {
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EINPROGRESS) {
-            return Err(err);
-        }
-    }
-    Ok(fd)
+    (storage, len)
 }
 
 fn set_int_option(

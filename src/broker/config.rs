@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::listeners::{Listener, ListenerKind};
+use super::log::LogTimestamp;
 use super::options::{BridgeOptions, BrokerOptions, PersistenceSync};
 use super::websocket::WebSocketOptions;
 use crate::protocol::ProtocolLevel;
@@ -38,8 +39,10 @@ impl BrokerOptions {
     /// `max_inflight_messages`, `max_packet_size`, `message_size_limit`, `max_keepalive` and
     /// `sys_interval`, and `persistence` with `persistence_location`, `persistence_file` and
     /// `autosave_interval` (the sync interval; durable when absent or 0). Bridges (`connection`
-    /// sections) become [`BridgeOptions`]. Logging keywords are read but the broker program logs as its
-    /// flags say.
+    /// sections) become [`BridgeOptions`]. `log_type`, `log_dest`, `log_timestamp` and
+    /// `log_timestamp_format` set [`BrokerOptions::log`]'s streams and file (opened now, for
+    /// appending) as mosquitto does: without `log_dest` lines, errors, warnings, notices and
+    /// information go to stderr. A log callback set before stays.
     pub fn apply_config(&mut self, config: &Config) -> Result<(), ConfigError> {
         let listeners = config.all_listeners();
         let mut bound = Vec::with_capacity(listeners.len());
@@ -70,6 +73,14 @@ impl BrokerOptions {
             };
         }
         self.bridges = config.bridges.iter().map(bridge_of).collect();
+        let timestamp = match (config.log_timestamp, &config.log_timestamp_format) {
+            (false, _) => LogTimestamp::None,
+            (true, None) => LogTimestamp::Unix,
+            (true, Some(format)) => LogTimestamp::Format(format.clone()),
+        };
+        self.log
+            .set_destinations(&config.log_types, &config.log_dest, timestamp)
+            .map_err(|e| log_file_error(config, &e))?;
         self.allow_anonymous = config.allow_anonymous();
         if let Some(path) = &config.password_file {
             self.password_file = Some(Arc::new(PasswordFile::load(path)?));
@@ -97,6 +108,21 @@ impl BrokerOptions {
             self.max_packet_size = self.max_packet_size.min(limit);
         }
         Ok(())
+    }
+}
+
+/// A log file that cannot be opened, reported at its `log_dest file` line (the error names the
+/// log file and the system's reason).
+fn log_file_error(config: &Config, error: &std::io::Error) -> ConfigError {
+    let (file, line) = config
+        .log_file_defined_at
+        .clone()
+        .unwrap_or_else(|| (config.files.first().cloned().unwrap_or_default(), 0));
+    ConfigError {
+        file,
+        line: Some(line),
+        reason: format!("cannot open the log file {error}"),
+        kind: crate::service::ConfigErrorKind::Io,
     }
 }
 

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use super::flows::{Ack as FlowAck, Acknowledged};
+use super::log::{LogType, broker_log};
 use super::online::Online;
 use super::options::{Access, DisconnectReason, HookVerdict, HookedMessage, MessageHook};
 use super::router::Publication;
@@ -56,6 +57,28 @@ impl Online {
         result
     }
 
+    /// The `debug` log line for a packet received, mosquitto's "Received PUBLISH from ID (d0, q1,
+    /// r0, m1, 'topic', ... (16 bytes))" form.
+    fn log_received(&self, packet: &Packet) {
+        let name = format!("{:?}", packet.packet_type()).to_uppercase();
+        let log = &self.state.options.log;
+        match packet {
+            Packet::Publish(p) => broker_log!(
+                log,
+                Debug,
+                "Received {name} from {} (d{}, q{}, r{}, m{}, '{}', ... ({} bytes))",
+                self.client_id,
+                u8::from(p.dup),
+                p.qospid.qos() as u8,
+                u8::from(p.retain),
+                p.qospid.packet_id().map_or(0, |pid| pid.get()),
+                p.topic.as_str(),
+                p.payload.len()
+            ),
+            _ => broker_log!(log, Debug, "Received {name} from {}", self.client_id),
+        }
+    }
+
     /// Records why the connection ends for breaking a rule.
     pub(crate) fn violation(&mut self, code: Violation) -> DisconnectReason {
         self.close_code = Some(code);
@@ -63,6 +86,9 @@ impl Online {
     }
 
     fn handle(&mut self, packet: Packet) -> Result<(), DisconnectReason> {
+        if self.state.options.log.enabled(LogType::Debug) {
+            self.log_received(&packet);
+        }
         if names_control_characters(&packet) {
             return Err(self.violation(ReasonCode::MALFORMED_PACKET));
         }
@@ -478,6 +504,14 @@ impl Online {
                     retained.push(r.delivery(grant.qos, identifiers.clone()));
                 }
             }
+            broker_log!(
+                self.state.options.log,
+                Subscribe,
+                "{} {} {}",
+                self.client_id,
+                grant.qos as u8,
+                topic.filter
+            );
             codes.push(SubackCode::Granted(grant.qos).to_reason());
         }
         self.send(&Packet::Suback(Suback {
@@ -495,6 +529,12 @@ impl Online {
     fn on_unsubscribe(&mut self, unsubscribe: Unsubscribe) {
         let mut unsuback = Unsuback::new(unsubscribe.packet_id);
         for filter in &unsubscribe.filters {
+            broker_log!(
+                self.state.options.log,
+                Unsubscribe,
+                "{} {filter}",
+                self.client_id
+            );
             let existed = self.state.unsubscribe(&self.session, filter);
             let code = if TopicFilter::validate(filter).is_err() {
                 ReasonCode::TOPIC_FILTER_INVALID

@@ -10,6 +10,7 @@ use super::auth;
 use super::control::ConnectionControl;
 use super::handlers::has_control_characters;
 use super::io::Io;
+use super::log::broker_log;
 use super::options::{AuthRequest, AuthResult, BrokerOptions};
 use super::refusal::{refuse, refuse_with};
 use super::registry::Attached;
@@ -280,6 +281,13 @@ pub(crate) fn accept(
         Ok(granted) => granted,
         Err(ReasonCode::MALFORMED_PACKET) => return None,
         Err(code) => {
+            broker_log!(
+                state.options.log,
+                Notice,
+                "Client {} from {peer} refused: {}.",
+                connect.client_id,
+                code.description()
+            );
             refuse(runtime, io, code);
             return None;
         }
@@ -296,6 +304,12 @@ pub(crate) fn accept(
             Err(None) => return None,
         }
     } else if let Err(code) = authenticate(state, &connect, &client_id, peer, &certificate) {
+        broker_log!(
+            state.options.log,
+            Notice,
+            "Client {client_id} from {peer} refused: {}.",
+            code.description()
+        );
         refuse(runtime, io, code);
         return None;
     }

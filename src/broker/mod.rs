@@ -66,6 +66,7 @@ mod host;
 mod io;
 mod listener;
 mod listeners;
+mod log;
 mod message;
 mod online;
 mod options;
@@ -98,6 +99,8 @@ pub use bridge::{BridgeDirection, BridgeOptions, BridgeStart, BridgeStatus, Brid
 pub use control::{ClientInfo, Redirect};
 pub use host::{HostCallback, HostMessage};
 pub use listeners::{BoundListener, Listener, ListenerKind};
+use log::broker_log;
+pub use log::{BrokerLog, LogCallback, LogTimestamp, LogType};
 pub use options::{
     Access, AuthRequest, AuthResult, AuthStep, AuthVerdict, Authenticator, Authorizer, BrokerEvent,
     BrokerOptions, DisconnectReason, EnhancedAuthenticator, EventHook, HookVerdict, HookedMessage,
@@ -329,6 +332,7 @@ impl Broker {
             }
         };
         self.shared.port.store(port, Ordering::Release);
+        log_start(options, &described);
         *self.shared.listeners.lock() = described;
         *state = RunState::Running {
             listener: handle,
@@ -473,10 +477,24 @@ impl Broker {
     /// Reads the password and ACL files again from where they were loaded, as mosquitto does on
     /// SIGHUP: connections made from now on use the new files, and a connected client's ACL
     /// follows at its next publish or delivery. Files the broker was started without stay
-    /// absent. Blocks while reading the files; an error names the file and line and leaves the
+    /// absent. Also opens the log file again (`log_dest file`), so a rotated log is followed by a
+    /// new file. Blocks while reading the files; an error names the file and line and leaves the
     /// old files in force.
     pub fn reload(&self) -> Result<(), crate::service::ConfigError> {
-        self.shared.state.service_files.reload()
+        let files = self.shared.state.service_files.reload();
+        let logs = self
+            .shared
+            .state
+            .options
+            .log
+            .reopen_files()
+            .map_err(|(path, e)| crate::service::ConfigError {
+                file: path,
+                line: None,
+                reason: format!("cannot open the log file again: {e}"),
+                kind: crate::service::ConfigErrorKind::Io,
+            });
+        files.and(logs)
     }
 
     /// Closes the connection of the client with `client_id`, as MQTT 5.0's "administrative
@@ -670,5 +688,31 @@ impl Drop for Broker {
         if let Some(host) = self.shared.host.lock().take() {
             host.shut_down();
         }
+    }
+}
+
+/// The log lines of a start: the version, each listener (`notice`, as mosquitto's "Opening ipv4
+/// listen socket"), and the warnings of the password and ACL files (`warning`).
+fn log_start(options: &BrokerOptions, listeners: &[BoundListener]) {
+    let log = &options.log;
+    broker_log!(
+        log,
+        Notice,
+        "libmqtt version {} running",
+        env!("CARGO_PKG_VERSION")
+    );
+    for listener in listeners {
+        broker_log!(
+            log,
+            Notice,
+            "Opening {} listen socket on {}.",
+            listener.scheme,
+            listener.address
+        );
+    }
+    let acl = options.acl_file.iter().flat_map(|f| f.warnings());
+    let passwd = options.password_file.iter().flat_map(|f| f.warnings());
+    for warning in acl.chain(passwd) {
+        broker_log!(log, Warning, "Warning: {warning}");
     }
 }

@@ -21,6 +21,7 @@ use super::flows::{Flows, Inflight};
 use super::handlers::will_publication;
 use super::handshake::Accepted;
 use super::io::Io;
+use super::log::broker_log;
 use super::message::{Delivery, Message};
 use super::options::{Access, BrokerEvent, DisconnectReason};
 use super::runtime::Runtime;
@@ -255,6 +256,21 @@ impl Online {
             online.username.clone(),
         );
         online.resend_unacknowledged();
+        broker_log!(
+            online.state.options.log,
+            Notice,
+            "New client connected from {peer} as {} (p{}, c{}, k{}{}).",
+            online.client_id,
+            // mosquitto's protocol numbers: 1 for 3.1, 2 for 3.1.1, 5 for 5.0.
+            match connect.protocol.level() {
+                3 => 1,
+                4 => 2,
+                level => level,
+            },
+            u8::from(connect.clean_session),
+            terms.keep_alive,
+            LoggedUser(online.username.as_deref()),
+        );
         if let Some(hook) = &online.state.options.event_hook {
             hook(&BrokerEvent::Connected {
                 client_id: &online.client_id,
@@ -684,6 +700,22 @@ impl Online {
             }
         }
         self.detach();
+        broker_log!(
+            self.state.options.log,
+            Notice,
+            "Client {} {}",
+            self.client_id,
+            match reason {
+                DisconnectReason::ClientDisconnected => "disconnected.",
+                DisconnectReason::ConnectionLost => "closed its connection.",
+                DisconnectReason::KeepAliveTimeout => "has exceeded timeout, disconnecting.",
+                DisconnectReason::ProtocolViolation => "disconnected due to protocol error.",
+                DisconnectReason::TakenOver => "already connected, closing old connection.",
+                DisconnectReason::BrokerStopping => "disconnected, broker stopping.",
+                DisconnectReason::Kicked | DisconnectReason::KickedWithoutWill =>
+                    "disconnected by the host.",
+            }
+        );
         if let Some(hook) = &self.state.options.event_hook {
             hook(&BrokerEvent::Disconnected {
                 client_id: &self.client_id,
@@ -860,5 +892,17 @@ impl Drop for Online {
     /// for it forever.
     fn drop(&mut self) {
         self.detach();
+    }
+}
+
+/// `, u'NAME'` after a connect's terms when the client gave a user name, as mosquitto logs it.
+struct LoggedUser<'a>(Option<&'a str>);
+
+impl std::fmt::Display for LoggedUser<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(name) => write!(f, ", u'{name}'"),
+            None => Ok(()),
+        }
     }
 }

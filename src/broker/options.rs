@@ -250,6 +250,9 @@ pub struct BrokerOptions {
     pub enhanced_authenticator: Option<EnhancedAuthenticator>,
     pub authorizer: Option<Authorizer>,
     pub event_hook: Option<EventHook>,
+    /// The broker's log (mosquitto's `log_type` lines: connects, disconnects, subscriptions...):
+    /// streams and a file from a configuration's `log_dest`, and a host callback. Default: none.
+    pub log: super::BrokerLog,
     /// Sees, and may drop or rewrite, every PUBLISH a client sends; `None` (the default) costs
     /// nothing on the routing path.
     pub message_hook: Option<MessageHook>,
@@ -324,6 +327,7 @@ impl Default for BrokerOptions {
             enhanced_authenticator: None,
             authorizer: None,
             event_hook: None,
+            log: super::BrokerLog::default(),
             message_hook: None,
             receive_maximum: u16::MAX,
             topic_alias_maximum: 10,
@@ -436,6 +440,7 @@ impl fmt::Debug for BrokerOptions {
             )
             .field("authorizer", &self.authorizer.is_some())
             .field("event_hook", &self.event_hook.is_some())
+            .field("log", &self.log)
             .field("message_hook", &self.message_hook.is_some())
             .field("receive_maximum", &self.receive_maximum)
             .field("topic_alias_maximum", &self.topic_alias_maximum)

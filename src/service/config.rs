@@ -126,6 +126,27 @@ pub enum LogType {
 }
 
 impl LogType {
+    /// The type's bit in a mask: mosquitto's `MOSQ_LOG_*` values, so a libmosquitto program's
+    /// masks mean the same here.
+    pub const fn bit(self) -> u32 {
+        match self {
+            LogType::Information => 0x01,
+            LogType::Notice => 0x02,
+            LogType::Warning => 0x04,
+            LogType::Error => 0x08,
+            LogType::Debug => 0x10,
+            LogType::Subscribe => 0x20,
+            LogType::Unsubscribe => 0x40,
+            LogType::WebSockets => 0x80,
+            LogType::Internal => 0x8000_0000,
+        }
+    }
+
+    /// The mask of `types`.
+    pub fn mask_of(types: &[LogType]) -> u32 {
+        types.iter().fold(0, |mask, t| mask | t.bit())
+    }
+
     const ALL: [LogType; 9] = [
         LogType::Error,
         LogType::Warning,
@@ -356,6 +377,14 @@ pub struct Config {
     pub log_types: Vec<LogType>,
     /// `log_dest` lines accumulated (default: stderr).
     pub log_dest: Vec<LogDest>,
+    /// Where the `log_dest file` line is (file, line), to name it when the log file cannot be
+    /// opened.
+    pub log_file_defined_at: Option<(PathBuf, usize)>,
+    /// `log_timestamp`: whether each line starts with the time (default true).
+    pub log_timestamp: bool,
+    /// `log_timestamp_format`: an strftime(3) format for that time, in local time (default:
+    /// none, the Unix time in seconds, as mosquitto).
+    pub log_timestamp_format: Option<String>,
     /// `connection` sections.
     pub bridges: Vec<BridgeConfig>,
     /// Every file read: the main file, then included ones in the order read.
@@ -386,6 +415,9 @@ impl Default for Config {
             sys_interval: 10,
             log_types: LogType::DEFAULT.to_vec(),
             log_dest: vec![LogDest::Stderr],
+            log_file_defined_at: None,
+            log_timestamp: true,
+            log_timestamp_format: None,
             bridges: Vec::new(),
             files: Vec::new(),
             defines_listeners: false,
@@ -474,8 +506,6 @@ const MOSQUITTO_ONLY: &[&str] = &[
     "local_password",
     "local_username",
     "log_facility",
-    "log_timestamp",
-    "log_timestamp_format",
     "max_inflight_bytes",
     "max_qos",
     "max_topic_alias",
@@ -744,6 +774,11 @@ impl Parser {
             }
             "log_type" => self.log_type(line)?,
             "log_dest" => self.log_dest(line)?,
+            "log_timestamp" => c.log_timestamp = line.bool()?,
+            "log_timestamp_format" => {
+                let value = line.string()?.to_owned();
+                line.set_once(&mut c.log_timestamp_format, value)?
+            }
             "include_dir" => {
                 // mosquitto processes include_dir only in the main file.
                 if level == 0 {
@@ -899,6 +934,7 @@ impl Parser {
                 if dests.iter().any(|d| matches!(d, LogDest::File(_))) {
                     return Err(line.invalid("duplicate `log_dest file` value"));
                 }
+                self.config.log_file_defined_at = Some((line.file.to_path_buf(), line.number));
                 LogDest::File(PathBuf::from(path))
             }
             "syslog" | "topic" | "dlt" => {

@@ -121,18 +121,29 @@ impl Running {
         assert_eq!(rc, 0);
     }
 
-    /// The next line the broker writes to stderr, within 10 s.
+    /// The next line the program itself writes to stderr, within 10 s: the library's log lines
+    /// (a configuration without `log_dest` logs to stderr, each line starting with the Unix time
+    /// and `: `) are skipped.
     fn stderr_line(&mut self) -> String {
         let mut stderr = self.stderr.take().expect("stderr piped");
         let (tx, rx) = std::sync::mpsc::channel();
         // Byte by byte, so nothing after the line is read ahead and lost.
         thread::spawn(move || {
-            let mut line = Vec::new();
-            let mut byte = [0u8; 1];
-            while matches!(stderr.read(&mut byte), Ok(1)) && byte[0] != b'\n' {
-                line.push(byte[0]);
-            }
-            let _ = tx.send((String::from_utf8_lossy(&line).into_owned(), stderr));
+            let line = loop {
+                let mut line = Vec::new();
+                let mut byte = [0u8; 1];
+                while matches!(stderr.read(&mut byte), Ok(1)) && byte[0] != b'\n' {
+                    line.push(byte[0]);
+                }
+                let text = String::from_utf8_lossy(&line).into_owned();
+                let logged = text.split_once(": ").is_some_and(|(time, _)| {
+                    !time.is_empty() && time.bytes().all(|b| b.is_ascii_digit())
+                });
+                if !logged {
+                    break text;
+                }
+            };
+            let _ = tx.send((line, stderr));
         });
         let (line, stderr) = rx
             .recv_timeout(Duration::from_secs(10))
@@ -511,6 +522,87 @@ fn config_file_with_password_and_acl_files() {
     assert!(status.success());
 }
 
+/// `log_type` and `log_dest file` in the configuration: the broker appends exactly the enabled
+/// types to the file, in mosquitto's words, with the time stamp `log_timestamp_format` asks for.
+#[test]
+fn config_file_log_lines_go_to_the_log_file() {
+    let scratch = Scratch::new("program-log");
+    let log = scratch.write("broker.log", "an earlier line\n");
+    let conf = scratch.write(
+        "broker.conf",
+        &format!(
+            "listener 0\nlog_type notice\nlog_type subscribe\nlog_dest stdout\n\
+             log_dest none\nlog_dest file {}\nlog_timestamp_format [%Y]\n",
+            log.display()
+        ),
+    );
+    let broker = Running::start(&["-c", conf.to_str().unwrap()]);
+    let (mut client, code) = connect_as(broker.port, Some("carol"), "");
+    assert_eq!(code, ConnectReturnCode::Accepted);
+    client.subscribe_ok(7, &[("log/#", QoS::AtLeastOnce)]);
+    client.send(&Packet::Unsubscribe(mqtt::protocol::Unsubscribe {
+        packet_id: std::num::NonZeroU16::new(8).unwrap(),
+        filters: vec!["log/#".into()],
+        properties: Default::default(),
+    }));
+    assert!(matches!(client.recv(), Packet::Unsuback(_)));
+    client.send(&Packet::Disconnect(mqtt::protocol::Disconnect::default()));
+    drop(client);
+    // The disconnect line is written once the broker has seen the connection end.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap();
+        if text.contains("disconnected.") || Instant::now() > deadline {
+            break text;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let (status, _) = broker.stop_with(libc::SIGTERM);
+    assert!(status.success());
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "an earlier line", "appended: {text}");
+    // `log_timestamp_format [%Y]`: "[2026]: " before each message.
+    let messages: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| {
+            let stamp = l.get(..8).unwrap_or("");
+            assert!(
+                stamp.starts_with('[')
+                    && stamp.ends_with("]: ")
+                    && stamp[1..5].bytes().all(|b| b.is_ascii_digit()),
+                "{l:?} without the year"
+            );
+            &l[8..]
+        })
+        .collect();
+    let connected = messages
+        .iter()
+        .find(|m| m.starts_with("New client connected from 127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no connect line: {text}"));
+    assert!(
+        connected.ends_with(" as carol (p2, c1, k60, u'carol')."),
+        "{connected}"
+    );
+    assert!(
+        messages.contains(&"carol 1 log/#"),
+        "subscribe line: {text}"
+    );
+    assert!(messages.contains(&"Client carol disconnected."), "{text}");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("Opening mqtt listen socket on 0.0.0.0:")),
+        "{text}"
+    );
+    // Not enabled: unsubscribe, debug and information lines.
+    assert!(
+        !messages.contains(&"carol log/#"),
+        "unsubscribe line: {text}"
+    );
+    assert!(!text.contains("Received"), "debug line: {text}");
+    assert_eq!(messages.len(), 5, "{text}");
+}
+
 /// A configuration the broker cannot honour stops it before it listens, naming the file and
 /// line (exit status 3).
 #[test]
@@ -524,6 +616,20 @@ fn config_file_errors_name_the_line() {
             ":1: this listener needs both",
         ),
         ("password_file /nonexistent/passwd\n", "/nonexistent/passwd"),
+        (
+            "listener 0\nlog_type chatter\n",
+            ":2: invalid `log_type` value \"chatter\"",
+        ),
+        (
+            "log_dest stdout\nlog_dest syslog\n",
+            ":2: `log_dest syslog` is known",
+        ),
+        ("log_dest carrier-pigeon\n", ":1: invalid `log_dest` value"),
+        ("log_timestamp maybe\n", ":1: "),
+        (
+            "\nlog_dest file /nonexistent/dir/broker.log\n",
+            ":2: cannot open the log file /nonexistent/dir/broker.log",
+        ),
     ] {
         let conf = scratch.write("bad.conf", text);
         let (status, out, err) = run_to_end(&["-c", conf.to_str().unwrap(), "-p", "0"]);

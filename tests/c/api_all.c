@@ -124,6 +124,9 @@ typedef struct {
     mqtt_disconnect_reason reasons[8]; /* by reason, how many disconnects */
     int reason_count[8];
     char last_connected[64];
+    int connect_lines;   /* log callback: "New client connected ..." (notice) */
+    int subscribe_lines; /* log callback: "ID QOS FILTER" (subscribe) */
+    int other_lines;     /* log callback: a type it did not ask for */
 } broker_log;
 
 static int authenticate(void *userdata, const char *client_id, const char *username,
@@ -192,6 +195,20 @@ static void on_broker_event(void *userdata, const mqtt_broker_event *event) {
         if ((int)event->reason >= 0 && (int)event->reason < 8) {
             log->reason_count[event->reason]++;
         }
+    }
+    pthread_mutex_unlock(&log->lock);
+}
+
+/* The broker's log lines of the types asked for (notice and subscribe). */
+static void on_broker_log(void *userdata, int type, const char *message) {
+    broker_log *log = userdata;
+    pthread_mutex_lock(&log->lock);
+    if (type == MQTT_BROKER_LOG_TYPE_NOTICE && strncmp(message, "New client connected", 20) == 0) {
+        log->connect_lines++;
+    } else if (type == MQTT_BROKER_LOG_TYPE_SUBSCRIBE && strstr(message, "api-all-sub ") == message) {
+        log->subscribe_lines++;
+    } else if (type != MQTT_BROKER_LOG_TYPE_NOTICE) {
+        log->other_lines++;
     }
     pthread_mutex_unlock(&log->lock);
 }
@@ -322,6 +339,10 @@ static void check_broker_options(void) {
     CHECK_OK(mqtt_broker_options_set_authenticator(opts, NULL, NULL));
     CHECK_OK(mqtt_broker_options_set_authorizer(opts, NULL, NULL));
     CHECK_OK(mqtt_broker_options_set_event_callback(opts, NULL, NULL));
+    CHECK_OK(mqtt_broker_options_set_log_callback(opts, MQTT_BROKER_LOG_TYPE_ALL, on_broker_log, NULL));
+    CHECK_OK(mqtt_broker_options_set_log_callback(opts, 0, NULL, NULL));
+    CHECK_FAILS(mqtt_broker_options_set_log_callback(opts, 0x10000, on_broker_log, NULL),
+                MQTT_STATUS_INVALID_ARGUMENT);
     /* MQTT 5.0 limits and capabilities. */
     CHECK_OK(mqtt_broker_options_set_receive_maximum(opts, 100));
     CHECK_OK(mqtt_broker_options_set_topic_alias_maximum(opts, 0));
@@ -460,6 +481,9 @@ static void check_broker_options(void) {
     CHECK_FAILS(mqtt_broker_options_set_authorizer(NULL, authorize, NULL),
                 MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_broker_options_set_event_callback(NULL, on_broker_event, NULL),
+                MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_log_callback(NULL, MQTT_BROKER_LOG_TYPE_ALL, on_broker_log,
+                                                     NULL),
                 MQTT_STATUS_NULL_ARGUMENT);
 
     /* Listeners and their TLS options. */
@@ -920,6 +944,9 @@ static void check_round_trip(void) {
     CHECK_OK(mqtt_broker_options_set_authenticator(broker_opts, authenticate, &log));
     CHECK_OK(mqtt_broker_options_set_authorizer(broker_opts, authorize, &log));
     CHECK_OK(mqtt_broker_options_set_event_callback(broker_opts, on_broker_event, &log));
+    CHECK_OK(mqtt_broker_options_set_log_callback(
+        broker_opts, MQTT_BROKER_LOG_TYPE_NOTICE | MQTT_BROKER_LOG_TYPE_SUBSCRIBE, on_broker_log,
+        &log));
     broker = mqtt_broker_new("0", broker_opts);
     /* The broker holds a copy: the options may go at once. */
     mqtt_broker_options_free(broker_opts);
@@ -984,6 +1011,10 @@ static void check_round_trip(void) {
     CHECK_FAILS(mqtt_subscribe(sub, "forbidden/#", 1, on_message, &refused_inbox, &granted),
                 MQTT_STATUS_SUBSCRIBE_FAILED);
     CHECK(granted == -1); /* written only on success */
+    /* The log callback: one line per connect and per granted filter, nothing of other types. */
+    CHECK(log_read(&log, &log.connect_lines) == 2);
+    CHECK(log_read(&log, &log.subscribe_lines) == 2);
+    CHECK(log_read(&log, &log.other_lines) == 0);
 
     /* Blocking publishes at QoS 0, 1 and 2, received by mqtt_receive_message. */
     CHECK_OK(mqtt_publish(pub, "api/a", (const uint8_t *)"zero", 4, 0, false));

@@ -13,7 +13,8 @@ use super::{
 };
 use crate::broker::{
     Access, AuthRequest, AuthResult, AuthStep, AuthVerdict, Authenticator, Authorizer, BrokerEvent,
-    EnhancedAuthenticator, EventHook, HookVerdict, HookedMessage, MessageHook, Redirect,
+    EnhancedAuthenticator, EventHook, HookVerdict, HookedMessage, LogCallback, LogType,
+    MessageHook, Redirect,
 };
 use crate::protocol::ReasonCode;
 
@@ -179,6 +180,19 @@ pub(super) fn c_event_hook(
         c_event.reason_text = reason_text.as_ref().map_or(ptr::null(), |r| r.as_ptr());
         // SAFETY: as for the authenticator; `c_event` lives for the call.
         unsafe { cb(userdata.as_ptr(), &c_event) };
+    })
+}
+
+/// A C log callback as the broker's [`LogCallback`]: the line becomes a NUL-terminated string
+/// that lives for the call.
+pub(super) fn c_log_callback(
+    cb: unsafe extern "C" fn(*mut c_void, c_int, *const c_char),
+    userdata: UserData,
+) -> LogCallback {
+    Arc::new(move |t: LogType, text: &str| {
+        let text = callback_string(text);
+        // SAFETY: as for the authenticator; `text` lives for the call. The bits fit an int.
+        unsafe { cb(userdata.as_ptr(), t.bit() as c_int, text.as_ptr()) };
     })
 }
 

@@ -31,8 +31,12 @@ fn file_error(error: ConfigError) -> FfiError {
 /// mqtt|websockets`, `certfile`, `keyfile`, `cafile`, `require_certificate`,
 /// `use_identity_as_username`), `allow_anonymous`, `password_file`, `acl_file`,
 /// `max_queued_messages`, `max_inflight_messages`, `max_packet_size`, `message_size_limit`,
-/// `max_keepalive`, `sys_interval`, and `persistence true` with `persistence_location`,
-/// `persistence_file` and `autosave_interval` (see `mqtt_broker_options_set_persistence`).
+/// `max_keepalive`, `sys_interval`, `persistence true` with `persistence_location`,
+/// `persistence_file` and `autosave_interval` (see `mqtt_broker_options_set_persistence`), and
+/// the log: `log_type`, `log_dest stdout|stderr|file PATH|none` (the file opened now, for
+/// appending), `log_timestamp`, `log_timestamp_format` — as in mosquitto, a file without
+/// `log_dest` lines logs errors, warnings, notices and information to stderr (see
+/// `mqtt_broker_log_type` for the lines; a log callback set before stays).
 /// Keywords mosquitto knows but this broker does not support yet (bridges) are refused. Settings made before are kept unless the file
 /// changes them; setters called after override it. Blocks while reading the files.
 ///
@@ -155,7 +159,8 @@ pub unsafe extern "C" fn mqtt_broker_options_get_port(opts: *const mqtt_broker_o
 /// Reads the broker's password and ACL files again from where they were loaded, as mosquitto
 /// does on SIGHUP (the broker program calls this on SIGHUP): connections made from now on use the
 /// new files, and a connected client's ACL follows at its next publish or delivery. Files the
-/// broker was started without stay absent. Then reads the TLS listeners' certificate files
+/// broker was started without stay absent; opens the log file (`log_dest file`) again, so a
+/// rotated log is followed by a new file. Then reads the TLS listeners' certificate files
 /// again, as `mqtt_broker_reload_tls` does. Blocks while reading the files (a password check
 /// on another thread is not held up); thread-safe, and may be called from the broker's callbacks.
 ///

@@ -350,6 +350,49 @@ pub struct mqtt_client_info {
 pub type mqtt_broker_client_callback =
     Option<unsafe extern "C" fn(userdata: *mut c_void, client: *const mqtt_client_info)>;
 
+/// The types of the broker's log lines, as bits of the mask given to
+/// `mqtt_broker_options_set_log_callback` and as the `type` its callback receives (an `int`).
+/// The values are libmosquitto's `MOSQ_LOG_*`, and the types mosquitto.conf's `log_type` names.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum mqtt_broker_log_type {
+    /// `information`: nothing at the moment (mosquitto's informational lines).
+    Information = 0x01,
+    /// `notice`: the start and its listeners; "New client connected from ADDR as ID (p2, c1,
+    /// k60, u'USER')."; "Client ID disconnected." (and the other ways a connection ends).
+    Notice = 0x02,
+    /// `warning`: suspicious lines of the password and ACL files, at the start.
+    Warning = 0x04,
+    /// `error`.
+    Error = 0x08,
+    /// `debug`: "Received PACKET from ID" for every packet a client sends (costly: every PUBLISH
+    /// is formatted).
+    Debug = 0x10,
+    /// `subscribe`: "ID QOS FILTER" for each filter a client subscribes to.
+    Subscribe = 0x20,
+    /// `unsubscribe`: "ID FILTER" for each filter a client unsubscribes from.
+    Unsubscribe = 0x40,
+    /// `websockets`: accepted in masks; the broker writes no lines of this type yet.
+    Websockets = 0x80,
+    /// Every type.
+    All = 0xFFFF,
+}
+
+/// Receives the broker's log lines of the types asked for: `type` is one
+/// `mqtt_broker_log_type` bit and `message` the line, without time stamp or newline, valid only
+/// during the call.
+///
+/// Which thread calls it: the broker thread the event happens on — a connection's thread, the
+/// listener or parking thread (connects accepted at once, parked connections closing), or the
+/// thread inside `mqtt_broker_start` for the start lines — concurrently from several threads.
+///
+/// What it may call: `mqtt_broker_publish`, `mqtt_broker_stats`, `mqtt_broker_port`, and
+/// anything outside libmqtt that does not block for long (it delays the connection or, on the
+/// listener or parking thread, every new connection); not `mqtt_broker_free`,
+/// `mqtt_broker_wait` or `mqtt_broker_stop` on its own broker. No broker lock is held.
+pub type mqtt_broker_log_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, r#type: c_int, message: *const c_char)>;
+
 /// Receives connect and disconnect events. `event` and its strings are valid only during the
 /// call.
 pub type mqtt_broker_event_callback =

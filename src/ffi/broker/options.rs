@@ -10,11 +10,12 @@ use super::super::guard::{guard_or, guard_status, guard_void};
 use super::super::handle::{free_handle, handle_mut, into_handle, with_options};
 use super::super::status::mqtt_status;
 use super::callbacks::{
-    c_authenticator, c_authenticator_ex, c_authorizer, c_event_hook, c_message_hook,
+    c_authenticator, c_authenticator_ex, c_authorizer, c_event_hook, c_log_callback, c_message_hook,
 };
 use super::{
     mqtt_broker_authenticator, mqtt_broker_authenticator_ex, mqtt_broker_authorizer,
-    mqtt_broker_event_callback, mqtt_broker_message_hook, mqtt_broker_options, mqtt_hook_reply,
+    mqtt_broker_event_callback, mqtt_broker_log_callback, mqtt_broker_log_type,
+    mqtt_broker_message_hook, mqtt_broker_options, mqtt_hook_reply,
 };
 use crate::broker::{BrokerOptions, MIN_THREAD_STACK_SIZE};
 use crate::protocol::MAX_REMAINING_LENGTH;
@@ -381,6 +382,42 @@ pub unsafe extern "C" fn mqtt_broker_options_set_event_callback(
     let userdata = UserData::new(userdata);
     let change = |o: &mut BrokerOptions| {
         o.event_hook = cb.map(|cb| c_event_hook(cb, userdata));
+        Ok(())
+    };
+    // SAFETY: forwarded to the caller.
+    unsafe { with_options(opts, change) }
+}
+
+/// Sets the log callback (NULL removes it), called with `userdata` for every broker log line of
+/// a type in `types` (a mask of `mqtt_broker_log_type` bits, `MQTT_BROKER_LOG_TYPE_ALL` for
+/// all; 0 calls it for nothing), as libmosquitto's log callback: connects, disconnects,
+/// subscriptions... See `mqtt_broker_log_callback` for the lines, the thread that calls it and
+/// what it may call. A configuration's `log_dest` destinations
+/// (`mqtt_broker_options_load_config`) are written as well, with their own `log_type`s; the
+/// callback costs nothing for the types it does not take.
+///
+/// Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT` (NULL `opts`) or
+/// `MQTT_STATUS_INVALID_ARGUMENT` (`types` has bits outside `MQTT_BROKER_LOG_TYPE_ALL`).
+///
+/// # Safety
+/// `opts` is NULL or a live options object; `cb`, if not NULL, is safe to call with `userdata`
+/// from any thread for as long as a broker created from these options exists.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_broker_options_set_log_callback(
+    opts: *mut mqtt_broker_options,
+    types: u32,
+    cb: mqtt_broker_log_callback,
+    userdata: *mut c_void,
+) -> mqtt_status {
+    let userdata = UserData::new(userdata);
+    let change = |o: &mut BrokerOptions| {
+        if types & !(mqtt_broker_log_type::All as u32) != 0 {
+            return Err(FfiError::invalid_argument(format!(
+                "types {types:#x} has bits outside MQTT_BROKER_LOG_TYPE_ALL (0xffff)"
+            )));
+        }
+        o.log
+            .set_callback(types, cb.map(|cb| c_log_callback(cb, userdata)));
         Ok(())
     };
     // SAFETY: forwarded to the caller.
