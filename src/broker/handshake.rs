@@ -321,6 +321,19 @@ pub(crate) fn accept(
         refuse(runtime, io, ReasonCode::SERVER_UNAVAILABLE);
         return None;
     };
+    let auth = method.map(|m| (m, auth_data));
+    let mut accepted = connack(state, &connect, &client_id, terms, auth);
+    if !fits_the_client(&mut accepted, &connect) {
+        // A bare refusal is 5 bytes; below that the client can be told nothing.
+        if connect
+            .properties
+            .integer(PropertyId::MaximumPacketSize)
+            .is_some_and(|limit| limit >= 5)
+        {
+            refuse(runtime, io, ReasonCode::PACKET_TOO_LARGE);
+        }
+        return None;
+    }
     control.attach_thread(&waker, false);
     let attached = state.attach(
         &client_id,
@@ -328,8 +341,7 @@ pub(crate) fn accept(
         terms.expiry_interval,
         control,
     );
-    let auth = method.map(|m| (m, auth_data));
-    connack(state, &mut io, &connect, &client_id, terms, &attached, auth);
+    send_connack(&mut io, accepted, &connect, &attached);
     Some((
         io,
         Accepted {
@@ -347,16 +359,12 @@ pub(crate) fn accept(
 /// protocol's default is left out.
 fn connack(
     state: &State,
-    io: &mut Io,
     connect: &Connect,
     client_id: &str,
     terms: Terms,
-    attached: &Attached,
     auth: Option<(&str, Option<Vec<u8>>)>,
-) {
-    // MQTT 3.1 has no session-present flag: its CONNACK's first byte is reserved, 0.
-    let session_present = attached.session_present && connect.protocol != ProtocolLevel::V31;
-    let mut connack = Connack::new(session_present, ReasonCode::SUCCESS);
+) -> Connack {
+    let mut connack = Connack::new(false, ReasonCode::SUCCESS);
     if connect.protocol.is_v5() {
         let options = &state.options;
         let p = &mut connack.properties;
@@ -410,6 +418,35 @@ fn connack(
             p.extend(data.map(Property::AuthenticationData));
         }
     }
+    connack
+}
+
+/// Whether `connack` fits the client's Maximum Packet Size, after leaving out what it may do
+/// without (Response Information). One that still does not fit (a long Assigned Client
+/// Identifier or Authentication Data) cannot be sent at all: MQTT 5.0 [MQTT-3.1.2-24].
+fn fits_the_client(connack: &mut Connack, connect: &Connect) -> bool {
+    let Some(limit) = connect.properties.integer(PropertyId::MaximumPacketSize) else {
+        return true;
+    };
+    let size = |c: &Connack| {
+        Packet::Connack(c.clone())
+            .to_bytes_for(connect.protocol)
+            .map_or(usize::MAX, |b| b.len())
+    };
+    if size(connack) <= limit as usize {
+        return true;
+    }
+    connack
+        .properties
+        .0
+        .retain(|p| p.id() != PropertyId::ResponseInformation);
+    size(connack) <= limit as usize
+}
+
+/// Sends the accepted CONNACK; MQTT 3.1 has no session-present flag (its first byte is reserved,
+/// 0).
+fn send_connack(io: &mut Io, mut connack: Connack, connect: &Connect, attached: &Attached) {
+    connack.session_present = attached.session_present && connect.protocol != ProtocolLevel::V31;
     io.send(&Packet::Connack(connack));
 }
 
@@ -436,11 +473,15 @@ pub(crate) fn accept_at_once(
     let Ok((client_id, terms)) = terms(state, &connect) else {
         return Err(Box::new((io, connect)));
     };
+    let mut accepted = connack(state, &connect, &client_id, terms, None);
+    if !fits_the_client(&mut accepted, &connect) {
+        return Err(Box::new((io, connect)));
+    }
     let Some(attached) = state.attach_if_vacant(&client_id, terms.expiry_interval, control) else {
         return Err(Box::new((io, connect)));
     };
     io.set_protocol(connect.protocol);
-    connack(state, &mut io, &connect, &client_id, terms, &attached, None);
+    send_connack(&mut io, accepted, &connect, &attached);
     Ok((
         io,
         Accepted {

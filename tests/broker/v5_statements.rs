@@ -338,3 +338,49 @@ fn acknowledgements_fit_a_small_maximum_packet_size() {
     let broker = counting_broker();
     every_packet_the_broker_sends(&broker, "small", vec![Property::MaximumPacketSize(40)]);
 }
+
+/// MQTT 5.0 [MQTT-3.1.2-24] for CONNACK itself: a CONNACK that would exceed the client's Maximum
+/// Packet Size first loses what it may do without (Response Information); one that still does
+/// not fit (here the exchange's Authentication Data) is not sent at all: the client is refused
+/// with a bare CONNACK 0x95 (5 bytes) and the connection closes, and no session is left behind.
+#[test]
+fn a_connack_that_cannot_fit_the_clients_maximum_packet_size_is_not_sent() {
+    let options = BrokerOptions {
+        response_information: Some("responses/for/clients/that/ask/for/them".into()),
+        ..BrokerOptions::default()
+    };
+    let broker = broker(options);
+    let asked = with(vec![
+        Property::RequestResponseInformation(1),
+        Property::MaximumPacketSize(20),
+    ]);
+    let mut peer = Peer::open(&broker, ProtocolLevel::V5);
+    peer.send(&Packet::Connect(connect5("fits", asked)));
+    match peer.next() {
+        Some(Packet::Connack(c)) => {
+            assert_eq!(c.code, ReasonCode::SUCCESS);
+            assert!(c.properties.get(PropertyId::ResponseInformation).is_none());
+        }
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+
+    let broker = counting_broker();
+    let mut peer = Peer::open(&broker, ProtocolLevel::V5);
+    let props = with(vec![
+        Property::MaximumPacketSize(24),
+        Property::AuthenticationMethod("count".into()),
+        Property::AuthenticationData(vec![1]),
+    ]);
+    peer.send(&Packet::Connect(connect5("too-small", props)));
+    assert!(matches!(peer.next(), Some(Packet::Auth(_))));
+    peer.send(&auth(ReasonCode::CONTINUE_AUTHENTICATION, "count", &[4]));
+    match peer.next() {
+        Some(Packet::Connack(c)) => {
+            assert_eq!(c.code, ReasonCode::PACKET_TOO_LARGE);
+            assert!(c.properties.is_empty());
+        }
+        other => panic!("expected CONNACK 0x95, got {other:?}"),
+    }
+    assert_eq!(peer.next(), None, "closed after the refusal");
+    assert_eq!(broker.stats().sessions, 0);
+}
