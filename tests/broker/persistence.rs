@@ -515,5 +515,7 @@ fn a_full_store_tells_5_0_publishers_why_within_their_limits() {
         refused(vec![Property::RequestProblemInformation(0)]),
         [None, None]
     );
-    assert_eq!(refused(vec![Property::MaximumPacketSize(8)]), [None, None]);
+    // Room for the CONNACK (which must fit too, [MQTT-3.1.2-24]) but not for a Reason String
+    // naming the store's path.
+    assert_eq!(refused(vec![Property::MaximumPacketSize(32)]), [None, None]);
 }
