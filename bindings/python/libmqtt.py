@@ -87,6 +87,15 @@ __all__ = [
     "STATUS_TLS",
     "STATUS_PERSISTENCE",
     "STATUS_INVALID_STATE",
+    "STATUS_NOT_FOUND",
+    "LOG_INFORMATION",
+    "LOG_NOTICE",
+    "LOG_WARNING",
+    "LOG_ERROR",
+    "LOG_DEBUG",
+    "LOG_SUBSCRIBE",
+    "LOG_UNSUBSCRIBE",
+    "LOG_ALL",
     "LISTENER_KINDS",
     "connect_url",
     "CLOSE_REASONS",
@@ -116,6 +125,19 @@ STATUS_TLS = 46
 STATUS_PERSISTENCE = 47
 # A call that does not fit the object's state, e.g. Broker.persistence_stats without a file.
 STATUS_INVALID_STATE = 20
+# No connected client has that identifier (Broker.disconnect_client, Broker.redirect_client).
+STATUS_NOT_FOUND = 22
+
+# mqtt_broker_log_type: the broker's log lines by type (libmosquitto's MOSQ_LOG_* bits), for
+# BrokerOptions(log=..., log_types=...).
+LOG_INFORMATION = 1
+LOG_NOTICE = 2
+LOG_WARNING = 4
+LOG_ERROR = 8
+LOG_DEBUG = 16
+LOG_SUBSCRIBE = 32
+LOG_UNSUBSCRIBE = 64
+LOG_ALL = 0xFFFF
 
 # mqtt_listener_kind: what a BrokerOptions listener speaks, by name.
 LISTENER_KINDS = {"tcp": 0, "tls": 1, "ws": 2, "wss": 3}
@@ -256,6 +278,7 @@ _CONNECT_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_bool, ctype
 _DISCONNECT_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_bool)
 _LOG_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p)
 _EVENT_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(_BrokerEvent))
+_LOG_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p)
 _AUTHENTICATOR = ctypes.CFUNCTYPE(
     ctypes.c_int,
     ctypes.c_void_p,
@@ -394,6 +417,16 @@ _broker_listener_url = _declare(
     ctypes.c_size_t,
 )
 _broker_reload_tls = _declare("mqtt_broker_reload_tls", _status, _handle)
+_broker_options_set_log_callback = _declare(
+    "mqtt_broker_options_set_log_callback", _status, _handle, ctypes.c_uint32, _LOG_CALLBACK,
+    ctypes.c_void_p,
+)
+_broker_disconnect_client = _declare(
+    "mqtt_broker_disconnect_client", _status, _handle, _text, ctypes.c_bool
+)
+_broker_redirect_client = _declare(
+    "mqtt_broker_redirect_client", _status, _handle, _text, _text, ctypes.c_bool
+)
 
 _connect_options_new = _declare("mqtt_connect_options_new", _handle)
 _connect_options_free = _declare("mqtt_connect_options_free", None, _handle)
@@ -778,7 +811,7 @@ class BrokerOptions:
     def __init__(self, bind_address=None, max_connections=None, authenticator=None,
                  authorizer=None, on_event=None, response_information=None,
                  enhanced_authenticator=None, listeners=None, authenticator_ex=None,
-                 persistence=None, persistence_sync=None):
+                 persistence=None, persistence_sync=None, log=None, log_types=LOG_ALL):
         """`authenticator(client_id, username, password)` gets str, str or None, bytes or None
         and returns AUTH_ACCEPT, AUTH_BAD_CREDENTIALS or AUTH_NOT_AUTHORIZED (True / False work
         too). `authorizer(client_id, username, topic, access)` returns whether the client may
@@ -818,7 +851,11 @@ class BrokerOptions:
         (bytes or str), ``client_ca_file`` with ``client_certificates`` (0 none, 1 requested,
         2 required) and ``identity_as_username``, ``min_version`` (12 or 13). A WebSocket
         listener may be a dict instead: ``dict(kind="ws", address=..., port=..., path=...,
-        origins=[...], tls=...)``. :meth:`Broker.listener_urls` tells where they listen."""
+        origins=[...], tls=...)``. :meth:`Broker.listener_urls` tells where they listen.
+
+        `log(log_type, line)` gets the broker's log lines of the types in `log_types` (a mask
+        of LOG_* bits, LOG_ALL by default) as libmosquitto's log callback does: connects,
+        disconnects, refusals, subscriptions. It runs on the broker's threads, concurrently."""
         self.listeners = list(listeners or [])
         self.response_information = response_information
         self.enhanced_authenticator = enhanced_authenticator
@@ -830,6 +867,8 @@ class BrokerOptions:
         self.authorizer = authorizer
         self.persistence = persistence
         self.persistence_sync = persistence_sync
+        self.log = log
+        self.log_types = log_types
 
 
 class Broker:
@@ -904,6 +943,13 @@ class Broker:
                 "mqtt_broker_options_set_event_callback",
                 _broker_options_set_event_callback(c_options, callback, None),
             )
+        if options.log is not None:
+            callback = _LOG_CALLBACK(_log_trampoline(options.log))
+            self._callbacks.append(callback)
+            _check(
+                "mqtt_broker_options_set_log_callback",
+                _broker_options_set_log_callback(c_options, options.log_types, callback, None),
+            )
         if options.response_information is not None:
             _check(
                 "mqtt_broker_options_set_response_information",
@@ -973,6 +1019,27 @@ class Broker:
         _check(
             "mqtt_broker_publish",
             _broker_publish(self._live(), _encode(topic), data, length, qos, retain),
+        )
+
+    def disconnect_client(self, client_id, publish_will=True):
+        """Closes the connection of the connected client `client_id` (a 5.0 client is told
+        0x98, administrative action), publishing its will if `publish_will`. Returns at once;
+        raises MqttError with STATUS_NOT_FOUND when no such client is connected."""
+        _check(
+            "mqtt_broker_disconnect_client",
+            _broker_disconnect_client(self._live(), _encode(client_id), publish_will),
+        )
+
+    def redirect_client(self, client_id, server_reference, permanent=False):
+        """Sends the connected MQTT 5.0 client `client_id` to `server_reference` (DISCONNECT
+        0x9D server moved if `permanent`, else 0x9C use another server); a 3.1.1 client is just
+        disconnected. Returns at once; raises MqttError with STATUS_NOT_FOUND when no such
+        client is connected."""
+        _check(
+            "mqtt_broker_redirect_client",
+            _broker_redirect_client(
+                self._live(), _encode(client_id), _encode(server_reference), permanent
+            ),
         )
 
     def stats(self):
@@ -1163,6 +1230,16 @@ def _authorizer_trampoline(authorize):
         except BaseException:
             _report_callback_exception("an authorizer", "access denied")
             return False
+
+    return trampoline
+
+
+def _log_trampoline(log):
+    def trampoline(_userdata, log_type, line):
+        try:
+            log(log_type, _decode_optional(line))
+        except BaseException:
+            _report_callback_exception("a broker log callback")
 
     return trampoline
 

@@ -873,6 +873,33 @@ with libmqtt.Broker(options=options) as broker:
     check(len(ended) == 1 and ended[0]["reason_code"] == 0x04,
           f"the broker saw DISCONNECT 0x04: {ended}")
 
+# The log callback and redirect_client: a 5.0 client sent elsewhere, its lines logged.
+lines = queue.Queue()
+options = libmqtt.BrokerOptions(log=lambda kind, line: lines.put((kind, line)),
+                                log_types=libmqtt.LOG_NOTICE)
+with libmqtt.Broker(options=options) as logged:
+    logged.start()
+    moved = libmqtt.Connection.connect("127.0.0.1", logged.port, v5("moved"))
+    try:
+        logged.redirect_client("moved", "elsewhere.example:1883", permanent=True)
+        deadline = time.monotonic() + 10
+        while logged.stats()["clients_connected"] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        check(logged.stats()["clients_connected"] == 0, "redirect_client closed the connection")
+    finally:
+        moved.close()
+    error = error_of(lambda: logged.redirect_client("nobody", "elsewhere.example"))
+    check(error is not None and error.status == libmqtt.STATUS_NOT_FOUND,
+          f"redirecting an unknown client: {error}")
+    error = error_of(lambda: logged.disconnect_client("nobody"))
+    check(error is not None and error.status == libmqtt.STATUS_NOT_FOUND,
+          f"disconnecting an unknown client: {error}")
+    logged_lines = take(lines, 20, timeout=0.5)
+    check(all(kind == libmqtt.LOG_NOTICE for kind, _ in logged_lines),
+          f"only notices: {logged_lines}")
+    check(any("moved" in line and "connected" in line for _, line in logged_lines),
+          f"the connect was logged: {logged_lines}")
+
 print("v5 checks passed" if not failures else f"{len(failures)} checks failed")
 sys.exit(1 if failures else 0)
 "##;
