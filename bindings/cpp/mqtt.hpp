@@ -304,6 +304,8 @@ using LogHandler = std::function<void(int level, std::string_view message)>;
 using PublishedHandler = std::function<void(std::uint16_t packet_id, mqtt_status status)>;
 /// Receives the broker's connect and disconnect events.
 using BrokerEventHandler = std::function<void(const mqtt_broker_event &event)>;
+/// A broker log line and its type (an mqtt_broker_log_type bit).
+using BrokerLogHandler = std::function<void(int type, const char *line)>;
 /// Answers a step of MQTT 5.0 enhanced authentication on the client: gets the Authentication
 /// Method and the server's Authentication Data, returns the reply's data (at most 65535 bytes),
 /// or std::nullopt to give up (the connection then fails with MQTT_STATUS_AUTH_FAILED).
@@ -422,6 +424,14 @@ inline void mqtt_hpp_broker_event_trampoline(void *userdata, const mqtt_broker_e
         (*static_cast<const BrokerEventHandler *>(userdata))(*event);
     } catch (...) {
         report_callback_exception("a broker event handler");
+    }
+}
+
+inline void mqtt_hpp_broker_log_trampoline(void *userdata, int type, const char *line) {
+    try {
+        (*static_cast<const BrokerLogHandler *>(userdata))(type, line);
+    } catch (...) {
+        report_callback_exception("a broker log handler");
     }
 }
 
@@ -624,6 +634,18 @@ public:
         return *this;
     }
 
+    /// Receives the broker's log lines of the types in `types` (mqtt_broker_log_type bits), as
+    /// libmosquitto's log callback. Runs on the broker's threads (see
+    /// mqtt_broker_options_set_log_callback): keep it short and thread-safe.
+    BrokerOptions &on_log(BrokerLogHandler handler,
+                          unsigned types = static_cast<unsigned>(MQTT_BROKER_LOG_TYPE_ALL)) {
+        void *userdata = detail::share(log_handler_, std::move(handler));
+        detail::check(mqtt_broker_options_set_log_callback(
+                          handle_.get(), types, detail::mqtt_hpp_broker_log_trampoline, userdata),
+                      "mqtt_broker_options_set_log_callback");
+        return *this;
+    }
+
     /// MQTT 5.0: the Response Information given to clients that ask for it (the base of their
     /// response topics for request/response).
     BrokerOptions &response_information(const std::string &info) {
@@ -674,6 +696,7 @@ private:
     std::shared_ptr<const Authenticator> authenticator_;
     std::shared_ptr<const Authorizer> authorizer_;
     std::shared_ptr<const BrokerEventHandler> event_handler_;
+    std::shared_ptr<const BrokerLogHandler> log_handler_;
     std::shared_ptr<const EnhancedAuthenticator> enhanced_authenticator_;
 };
 
@@ -683,7 +706,7 @@ public:
     /// `port` "0" lets the system choose; see port().
     explicit Broker(const std::string &port = "0", const BrokerOptions &options = BrokerOptions())
         : authenticator_(options.authenticator_), authorizer_(options.authorizer_),
-          event_handler_(options.event_handler_),
+          event_handler_(options.event_handler_), log_handler_(options.log_handler_),
           enhanced_authenticator_(options.enhanced_authenticator_),
           handle_(detail::check_handle(mqtt_broker_new(port.c_str(), options.handle_.get()),
                                        "mqtt_broker_new")) {}
@@ -691,7 +714,7 @@ public:
     /// Opens exactly the listeners added to `options` (BrokerOptions::listener).
     explicit Broker(const BrokerOptions &options)
         : authenticator_(options.authenticator_), authorizer_(options.authorizer_),
-          event_handler_(options.event_handler_),
+          event_handler_(options.event_handler_), log_handler_(options.log_handler_),
           enhanced_authenticator_(options.enhanced_authenticator_),
           handle_(detail::check_handle(mqtt_broker_new(nullptr, options.handle_.get()),
                                        "mqtt_broker_new")) {}
@@ -754,6 +777,24 @@ public:
                       "mqtt_broker_publish");
     }
 
+    /// Closes the connection of the connected client `client_id` (a 5.0 client is told 0x98),
+    /// publishing its will if `publish_will`. Returns at once; throws mqtt::Error with
+    /// MQTT_STATUS_NOT_FOUND when no such client is connected.
+    void disconnect_client(const std::string &client_id, bool publish_will = true) {
+        detail::check(mqtt_broker_disconnect_client(handle_.get(), client_id.c_str(), publish_will),
+                      "mqtt_broker_disconnect_client");
+    }
+
+    /// Sends the connected MQTT 5.0 client `client_id` to `server_reference` (DISCONNECT 0x9D
+    /// if `permanent`, else 0x9C); a 3.1.1 client is just disconnected. Returns at once; throws
+    /// mqtt::Error with MQTT_STATUS_NOT_FOUND when no such client is connected.
+    void redirect_client(const std::string &client_id, const std::string &server_reference,
+                         bool permanent = false) {
+        detail::check(mqtt_broker_redirect_client(handle_.get(), client_id.c_str(),
+                                                  server_reference.c_str(), permanent),
+                      "mqtt_broker_redirect_client");
+    }
+
     mqtt_broker_statistics stats() const {
         mqtt_broker_statistics stats{};
         detail::check(mqtt_broker_stats(handle_.get(), &stats), "mqtt_broker_stats");
@@ -776,6 +817,7 @@ private:
     std::shared_ptr<const Authenticator> authenticator_;
     std::shared_ptr<const Authorizer> authorizer_;
     std::shared_ptr<const BrokerEventHandler> event_handler_;
+    std::shared_ptr<const BrokerLogHandler> log_handler_;
     std::shared_ptr<const EnhancedAuthenticator> enhanced_authenticator_;
     detail::Handle<mqtt_broker> handle_;
 };

@@ -636,9 +636,11 @@ const CHECKS: &str = r##"// MQTT 5.0 through mqtt.hpp against the library's own 
 #include <condition_variable>
 #include <cstring>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -1008,6 +1010,50 @@ int authenticate_step(const mqtt::AuthStep &step, std::string &reply) {
     return step.step == 1 && step.data == "again-answer" ? 0x00 : 0x87;
 }
 
+/// The log handler and redirect_client: a 5.0 client sent elsewhere, only notices logged, the
+/// connect among them; unknown clients refused with MQTT_STATUS_NOT_FOUND.
+void redirect_and_log() {
+    auto lines = std::make_shared<std::vector<std::pair<int, std::string>>>();
+    auto lock = std::make_shared<std::mutex>();
+    mqtt::BrokerOptions options;
+    options.on_log(
+        [lines, lock](int type, const char *line) {
+            std::lock_guard<std::mutex> guard(*lock);
+            lines->emplace_back(type, line);
+        },
+        MQTT_BROKER_LOG_TYPE_NOTICE);
+    mqtt::Broker broker("0", options);
+    broker.start();
+    {
+        mqtt::ConnectOptions v5;
+        v5.protocol_level(5).client_id("moved");
+        mqtt::Connection moved = mqtt::Connection::connect("127.0.0.1", broker.port(), v5);
+        broker.redirect_client("moved", "elsewhere.example:1883", true);
+        for (int i = 0; i < 1000 && broker.stats().clients_connected != 0; ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        check(broker.stats().clients_connected == 0, "redirect_client closed the connection");
+    }
+    for (auto call : {+[](mqtt::Broker &b) { b.redirect_client("nobody", "elsewhere.example"); },
+                      +[](mqtt::Broker &b) { b.disconnect_client("nobody"); }}) {
+        try {
+            call(broker);
+            check(false, "an unknown client is refused");
+        } catch (const mqtt::Error &e) {
+            check(e.status() == MQTT_STATUS_NOT_FOUND, "unknown client: MQTT_STATUS_NOT_FOUND");
+        }
+    }
+    broker.stop();
+    std::lock_guard<std::mutex> guard(*lock);
+    bool connect_logged = false;
+    for (const auto &[type, line] : *lines) {
+        check(type == MQTT_BROKER_LOG_TYPE_NOTICE, "only notices logged: " + line);
+        connect_logged |= line.find("moved") != std::string::npos &&
+                          line.find("connected") != std::string::npos;
+    }
+    check(connect_logged, "the connect was logged");
+}
+
 } // namespace
 
 int main() {
@@ -1033,6 +1079,7 @@ int main() {
         enhanced_authentication(broker.port());
         will_with_properties(broker.port());
         broker.stop();
+        redirect_and_log();
     } catch (const std::exception &e) {
         ++failures;
         std::cerr << "FAILED: unexpected exception: " << e.what() << "\n";
