@@ -16,6 +16,8 @@ set -euo pipefail
 if [ "$(id -u)" = 0 ]; then NICE=-5; else NICE=0; fi
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/common.sh
+. "$ROOT/bench/common.sh"
 ROUNDS=3
 DURATION=2
 WINDOW=3000
@@ -44,30 +46,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-wait_listening() {
-    local port=$1
-    for _ in $(seq 200); do
-        if ss -Hltn "sport = :$port" | grep -q .; then return 0; fi
-        sleep 0.05
-    done
-    return 1
-}
 start_mosquitto() {
     MPORT=$(free_port)
-    cat >"$DIR/mosquitto.conf" <<EOF
-listener $MPORT 127.0.0.1
-allow_anonymous true
-persistence false
-max_connections -1
-max_queued_messages 0
-max_inflight_messages 0
-set_tcp_nodelay true
-log_dest stderr
-log_type error
-EOF
+    {
+        echo "listener $MPORT 127.0.0.1"
+        mosquitto_bench_settings
+    } >"$DIR/mosquitto.conf"
     nice -n "$NICE" taskset -c 0 "$MOSQUITTO" -c "$DIR/mosquitto.conf" >"$DIR/mosquitto.log" 2>&1 &
     MPID=$!
     PIDS+=("$MPID")

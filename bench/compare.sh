@@ -61,6 +61,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/common.sh
+. "$ROOT/bench/common.sh"
 BENCH="$ROOT/bench"
 TOOLS="$BENCH/.tools"
 OUT="$BENCH/results"
@@ -198,38 +200,14 @@ install_tools() {
 }
 
 # ---------------------------------------------------------------- brokers
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_listening() {
-    local port=$1 pid=$2
-    for _ in $(seq 200); do
-        kill -0 "$pid" 2>/dev/null || return 1
-        if command -v ss >/dev/null; then
-            if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then return 0; fi
-        elif (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.05
-    done
-    return 1
-}
+# free_port, wait_listening and mosquitto_bench_settings are in bench/common.sh.
 
 write_configs() {
     local port=$1 version=${2:-v4}
-    cat >"$RUN_DIR/mosquitto.conf" <<EOF
-listener $port 127.0.0.1
-allow_anonymous true
-persistence false
-max_connections -1
-# The load generator bounds messages in flight itself; no queue limit may drop them.
-max_queued_messages 0
-max_inflight_messages 0
-set_tcp_nodelay true
-log_dest stderr
-log_type error
-EOF
+    {
+        echo "listener $port 127.0.0.1"
+        mosquitto_bench_settings
+    } >"$RUN_DIR/mosquitto.conf"
     cat >"$RUN_DIR/rumqttd.toml" <<EOF
 id = 0
 

@@ -17,6 +17,8 @@ set -euo pipefail
 if [ "$(id -u)" = 0 ]; then NICE=-5; else NICE=0; fi
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/common.sh
+. "$ROOT/bench/common.sh"
 ROUNDS=3
 CONNECTIONS=2000
 DURATION=2
@@ -50,16 +52,6 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
     -keyout "$DIR/key.pem" -out "$DIR/cert.pem" 2>/dev/null
 chmod a+r "$DIR/key.pem" "$DIR/cert.pem"
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-wait_listening() {
-    for _ in $(seq 200); do
-        if ss -Hltn "sport = :$1" | grep -q .; then return 0; fi
-        sleep 0.05
-    done
-    return 1
-}
 # start BROKER tls|ws: sets BPID and URL.
 start() {
     local broker=$1 kind=$2 port
@@ -85,9 +77,7 @@ start() {
                     echo "listener $port"
                     echo "protocol websockets"
                 fi
-                printf '%s\n' "allow_anonymous true" "persistence false" "max_connections -1" \
-                    "max_queued_messages 0" "max_inflight_messages 0" "set_tcp_nodelay true" \
-                    "log_dest stderr" "log_type error"
+                mosquitto_bench_settings
             } >"$DIR/mosquitto.conf"
             nice -n "$NICE" taskset -c 0 "$MOSQUITTO" -c "$DIR/mosquitto.conf" >"$DIR/broker.log" 2>&1 & ;;
     esac
