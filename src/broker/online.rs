@@ -450,18 +450,9 @@ impl Online {
             .park_idle_after
             .filter(|_| self.runtime.parking.get().is_some());
         loop {
-            // Refill as long as the socket takes everything: stopping at the output high-water
-            // mark must not leave deliveries waiting for a wake-up that will not come.
-            loop {
-                let output_full = self.pump_deliveries();
-                if !self.stored_before_sending() || self.io.flush().is_err() {
-                    return (self, Outcome::Closed(DisconnectReason::ConnectionLost));
-                }
-                if !output_full || self.io.has_pending_output() {
-                    break;
-                }
+            if !self.pump_and_flush() {
+                return (self, Outcome::Closed(DisconnectReason::ConnectionLost));
             }
-            self.count_traffic();
             let keep_alive_deadline = self.keep_alive_deadline();
             // A connection that just got its CONNACK parks at once unless the client already
             // sent more: the thread is free for the next connection, which keeps connection
@@ -557,6 +548,24 @@ impl Online {
             .and_then(|any| any.downcast::<Online>().ok())
             .expect("a lent connection comes back to its thread");
         (ready, online)
+    }
+
+    /// Moves queued deliveries into the output and writes it, refilling as long as the socket
+    /// takes everything (stopping at the output high-water mark must not leave deliveries
+    /// waiting for a wake-up that will not come), then counts the traffic. False when the
+    /// socket or the store failed and the connection must close.
+    fn pump_and_flush(&mut self) -> bool {
+        loop {
+            let output_full = self.pump_deliveries();
+            if !self.stored_before_sending() || self.io.flush().is_err() {
+                return false;
+            }
+            if !output_full || self.io.has_pending_output() {
+                break;
+            }
+        }
+        self.count_traffic();
+        true
     }
 
     /// Handles what the client sent before the connection is closed for `reason`: a DISCONNECT
@@ -868,16 +877,9 @@ impl Online {
 
 impl Outlet for Online {
     fn deliver_now(&mut self) -> bool {
-        loop {
-            let output_full = self.pump_deliveries();
-            if self.io.flush().is_err() {
-                return false;
-            }
-            if !output_full || self.io.has_pending_output() {
-                break;
-            }
+        if !self.pump_and_flush() {
+            return false;
         }
-        self.count_traffic();
         self.last_activity = Instant::now();
         !self.io.has_pending_output()
     }
