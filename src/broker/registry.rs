@@ -298,7 +298,7 @@ impl State {
         }
         journal.record(Change::Session {
             client_id: Arc::clone(&session.client_id),
-            record: session_record(state),
+            record: Box::new(session_record(state)),
         });
         state.journaled = true;
     }

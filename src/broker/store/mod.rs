@@ -14,8 +14,13 @@
 //! This module sits below the session layer: it knows messages and plain records, not sessions
 //! or the broker's state (see `recovery` for putting a restored store back into the state).
 
+mod pending;
 mod records;
+#[cfg(test)]
+mod tests_support;
 mod writer;
+
+use pending::Pending;
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -88,7 +93,7 @@ pub(crate) enum Change {
     /// A persistent session created or changed (not its deliveries).
     Session {
         client_id: Arc<str>,
-        record: SessionRecord,
+        record: Box<SessionRecord>,
     },
     /// A session ended: it and everything of it goes.
     SessionEnded { client_id: Arc<str> },
@@ -113,6 +118,8 @@ pub(crate) enum Change {
         packet_id: u16,
         held: bool,
     },
+    /// Nothing: a change made moot before the writer took it (see `pending`).
+    Void,
 }
 
 /// What a store held when opened, for the broker's state to take up before serving.
@@ -169,11 +176,6 @@ thread_local! {
     static LAST_TICKET: Cell<(usize, u64)> = const { Cell::new((0, 0)) };
 }
 
-struct Pending {
-    changes: Vec<Change>,
-    last_ticket: u64,
-}
-
 struct Progress {
     committed: u64,
     /// Why the last commit failed; cleared by the next that succeeds.
@@ -220,10 +222,7 @@ impl Journal {
         Journal {
             inner: Arc::new(JournalInner {
                 sync,
-                pending: Mutex::new(Pending {
-                    changes: Vec::new(),
-                    last_ticket: 0,
-                }),
+                pending: Mutex::new(Pending::new()),
                 work: Condvar::new(),
                 room: Condvar::new(),
                 writing: AtomicBool::new(false),
@@ -282,18 +281,16 @@ impl Journal {
     fn append(&self, change: Change) -> u64 {
         {
             let mut pending = self.inner.pending.lock();
-            while pending.changes.len() >= MAX_PENDING && self.inner.writing.load(Ordering::Acquire)
-            {
+            while pending.len() >= MAX_PENDING && self.inner.writing.load(Ordering::Acquire) {
                 self.inner.work.notify_one();
                 self.inner.room.wait(&mut pending);
             }
-            pending.last_ticket += 1;
-            let wake = pending.changes.is_empty() || pending.changes.len() == MAX_PENDING / 2;
-            pending.changes.push(change);
+            let wake = !pending.has_work() || pending.len() + 1 == MAX_PENDING / 2;
+            let ticket = pending.push(change);
             if wake {
                 self.inner.work.notify_one();
             }
-            pending.last_ticket
+            ticket
         }
     }
 

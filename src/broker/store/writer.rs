@@ -4,7 +4,6 @@
 //! them are told it failed meanwhile.
 
 use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
@@ -15,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use redb::{Database, Durability, ReadableTable};
 
+use super::pending::DeliveryIdBuild;
 use super::records::{MessageRecord, encode_sent, session_key, session_range, wall_ms};
 use super::{
     AWAITING_PUBREL, Change, Journal, MAX_PENDING, MESSAGES, PersistenceSync, RETAINED, SENT,
@@ -43,7 +43,7 @@ fn run(db: Database, path: PathBuf, journal: Journal) {
             let mut pending = inner.pending.lock();
             loop {
                 let closing = inner.closing.load(Ordering::Acquire);
-                let waiting = !pending.changes.is_empty() || !carried.is_empty();
+                let waiting = pending.has_work() || !carried.is_empty();
                 if closing && !waiting {
                     return;
                 }
@@ -51,7 +51,7 @@ fn run(db: Database, path: PathBuf, journal: Journal) {
                 let due = match inner.sync {
                     PersistenceSync::Durable => true,
                     PersistenceSync::Interval(_) => {
-                        Instant::now() >= next_commit || pending.changes.len() >= MAX_PENDING / 2
+                        Instant::now() >= next_commit || pending.len() >= MAX_PENDING / 2
                     }
                 };
                 if waiting && (due || closing) {
@@ -66,19 +66,22 @@ fn run(db: Database, path: PathBuf, journal: Journal) {
             }
             let closing = inner.closing.load(Ordering::Acquire);
             inner.room.notify_all();
-            (
-                std::mem::replace(&mut pending.changes, std::mem::take(&mut spare)),
-                pending.last_ticket,
-                closing,
-            )
+            let (batch, ticket) = pending.take(std::mem::take(&mut spare));
+            (batch, ticket, closing)
         };
         if !carried.is_empty() {
             carried.append(&mut batch);
             batch = std::mem::take(&mut carried);
         }
         let started = Instant::now();
-        let outcome = catch_unwind(AssertUnwindSafe(|| commit(&db, &batch)))
-            .unwrap_or_else(|_| Err("the store library failed".to_owned()));
+        // Changes all voided (deliveries settled before they were taken) need no transaction,
+        // only their tickets marked committed.
+        let outcome = if batch.iter().all(|c| matches!(c, Change::Void)) {
+            Ok(())
+        } else {
+            catch_unwind(AssertUnwindSafe(|| commit(&db, &batch)))
+                .unwrap_or_else(|_| Err("the store library failed".to_owned()))
+        };
         let counters = &inner.counters;
         match outcome {
             Ok(()) => {
@@ -125,29 +128,7 @@ fn commit(db: &Database, batch: &[Change]) -> Result<(), String> {
     txn.commit().map_err(|e| failed(e.into()))
 }
 
-/// Delivery numbers, which are unique in the store, hashed by one multiplication: they are
-/// sequential integers the broker hands out, not input a peer chooses, so SipHash's defence
-/// against chosen keys buys nothing here and costs a tenth of the writer's time.
-#[derive(Default)]
-struct DeliveryIdHasher(u64);
-
-impl Hasher for DeliveryIdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.write_u64(self.0 ^ u64::from(*byte));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type DeliveryIds = HashSet<u64, BuildHasherDefault<DeliveryIdHasher>>;
+type DeliveryIds = HashSet<u64, DeliveryIdBuild>;
 
 /// What of `batch` a later change in it makes moot: the deliveries both queued and settled
 /// within it, which never need to touch the disk (a subscriber that keeps up acknowledges
@@ -244,6 +225,7 @@ fn apply(txn: &redb::WriteTransaction, batch: &[Change]) -> Result<(), redb::Err
                 messages.remove(key.as_slice())?;
                 sent.remove(key.as_slice())?;
             }
+            Change::Void => {}
             Change::AwaitingPubrel {
                 client_id,
                 packet_id,
@@ -281,38 +263,7 @@ fn record_of(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::broker::message::{Delivery, Message};
-    use crate::protocol::{Properties, QoS};
-    use crate::topic::TopicName;
-
-    fn queued(client: &str, id: u64) -> Change {
-        let message = Message::new(
-            TopicName::new("t").unwrap(),
-            Arc::from(&b"x"[..]),
-            Properties::new(),
-            None,
-            false,
-        );
-        Change::Queued {
-            client_id: Arc::from(client),
-            id,
-            delivery: Delivery {
-                message: Arc::new(message),
-                qos: QoS::AtLeastOnce,
-                retain: false,
-                identifiers: Box::default(),
-                stored: Some(id),
-                shared: None,
-            },
-        }
-    }
-
-    fn settled(client: &str, id: u64) -> Change {
-        Change::Settled {
-            client_id: Arc::from(client),
-            id,
-        }
-    }
+    use crate::broker::store::tests_support::{queued, settled};
 
     /// Only a delivery queued and settled in the same batch is left out; one settled here but
     /// queued in an earlier commit must still be deleted, and one queued after its client's

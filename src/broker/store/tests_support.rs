@@ -1,0 +1,46 @@
+//! Changes for the store's unit tests.
+
+use std::sync::Arc;
+
+use super::Change;
+use crate::broker::message::{Delivery, Message};
+use crate::protocol::{PacketId, Properties, QoS};
+use crate::topic::TopicName;
+
+pub(super) fn queued(client: &str, id: u64) -> Change {
+    let message = Message::new(
+        TopicName::new("t").unwrap(),
+        Arc::from(&b"x"[..]),
+        Properties::new(),
+        None,
+        false,
+    );
+    Change::Queued {
+        client_id: Arc::from(client),
+        id,
+        delivery: Delivery {
+            message: Arc::new(message),
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            identifiers: Box::default(),
+            stored: Some(id),
+            shared: None,
+        },
+    }
+}
+
+pub(super) fn sent(client: &str, id: u64) -> Change {
+    Change::Sent {
+        client_id: Arc::from(client),
+        id,
+        packet_id: PacketId::new(1).unwrap(),
+        released: false,
+    }
+}
+
+pub(super) fn settled(client: &str, id: u64) -> Change {
+    Change::Settled {
+        client_id: Arc::from(client),
+        id,
+    }
+}
