@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # TLS and WebSocket side by side: our broker (examples-c/build/broker --listen mqtts://... and
 # --listen ws://...) and mosquitto (listener + certfile/keyfile, listener + protocol websockets),
-# both driven by the same program, bench/tlsload.rs (the crate's own client), so the client's
-# cost is the same for both.
+# both driven by the same program, the load generator (examples/loadgen, --transport tls or ws):
+# one epoll thread that batches its packets, many to a TLS record (16 KiB) or to a WebSocket
+# message, so it spends a fraction of the CPU either broker does per message and the figures
+# measure the brokers, not the client.
 #
 #   bench/tls.sh [--rounds N] [--connections N] [--duration S] [--window N]
 #
-# Per round and broker: idle TLS connections (handshakes/s, broker RSS per connection), TLS QoS 0
-# and QoS 1 1->1, WebSocket QoS 0 and QoS 1 1->1. Broker on CPU 0, load on CPU 1; a fresh broker
+# Per round and broker: idle TLS connections (loadgen's idle scenario: connections per second
+# with 100 handshakes in progress, broker RSS per connection), then over TLS and over WebSocket
+# QoS 0 1->1, QoS 1 1->1 and QoS 0 fan-out 1->100. Broker on CPU 0, load on CPU 1; a fresh broker
 # for every measurement. The certificate is a self-signed ECDSA P-256 one made with openssl.
-# Needs `make -C examples-c` and `cargo build --release --example tlsload`. Appends the RESULT
-# lines to bench/results/tls.txt.
+# Needs `make -C examples-c` and `cargo build --release --example loadgen`. Appends the RESULT
+# lines (loadgen's, with the round) to bench/results/tls.txt.
 set -euo pipefail
 
 # Brokers and load at nice -5 as root (as compare.sh), so other work on the machine disturbs them less.
@@ -33,7 +36,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 OURS=$ROOT/examples-c/build/broker
-LOAD=$ROOT/target/release/examples/tlsload
+LOAD=$ROOT/target/release/examples/loadgen
 MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 OUT=$ROOT/bench/results
 mkdir -p "$OUT"
@@ -52,10 +55,11 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
     -keyout "$DIR/key.pem" -out "$DIR/cert.pem" 2>/dev/null
 chmod a+r "$DIR/key.pem" "$DIR/cert.pem"
 
-# start BROKER tls|ws: sets BPID and URL.
+# start BROKER tls|ws: sets BPID and PORT.
 start() {
     local broker=$1 kind=$2 port
     port=$(free_port)
+    PORT=$port
     case "$broker/$kind" in
         ours/tls)
             nice -n "$NICE" taskset -c 0 "$OURS" --listen "mqtts://127.0.0.1:$port" --certfile "$DIR/cert.pem" \
@@ -82,7 +86,6 @@ start() {
             nice -n "$NICE" taskset -c 0 "$MOSQUITTO" -c "$DIR/mosquitto.conf" >"$DIR/broker.log" 2>&1 & ;;
     esac
     BPID=$!
-    if [ "$kind" = tls ]; then URL="mqtts://127.0.0.1:$port"; else URL="ws://127.0.0.1:$port/mqtt"; fi
     wait_listening "$port" || { cat "$DIR/broker.log" >&2; return 1; }
 }
 stop() {
@@ -93,8 +96,8 @@ stop() {
 record() {
     local broker=$1 round=$2 line
     line=$(grep '^RESULT ' "$DIR/load.out" | tail -1 || true)
-    [ -n "$line" ] || line="RESULT status=no_result"
-    echo "$line broker=$broker round=$round" | tee -a "$OUT/tls.txt"
+    [ -n "$line" ] || line="RESULT broker=$broker status=no_result"
+    echo "$line round=$round" | tee -a "$OUT/tls.txt"
     grep -v '^RESULT ' "$DIR/load.out" | sed 's/^/    /' >&2 || true
 }
 
@@ -103,15 +106,18 @@ echo "# $(date -u '+%Y-%m-%d %H:%M UTC') commit $(git -C "$ROOT" rev-parse --sho
 for round in $(seq "$ROUNDS"); do
     for broker in ours mosquitto; do
         start "$broker" tls
-        nice -n "$NICE" taskset -c 1 "$LOAD" idle --url "$URL" --connections "$CONNECTIONS" --threads 2 --hold 1 \
-            --broker-pid "$BPID" >"$DIR/load.out" 2>&1 || true
+        nice -n "$NICE" taskset -c 1 "$LOAD" --scenario idle --transport tls --port "$PORT" \
+            --connections "$CONNECTIONS" --hold 1 --timeout $((CONNECTIONS / 100 + 60)) \
+            --broker "$broker" --broker-pid "$BPID" >"$DIR/load.out" 2>&1 || true
         record "$broker" "$round"
         stop
         for kind in tls ws; do
-            for qos in 0 1; do
+            for scenario in qos0 qos1 fanout; do
                 start "$broker" "$kind"
-                timeout 60 nice -n "$NICE" taskset -c 1 "$LOAD" throughput --url "$URL" --qos "$qos" \
-                    --duration "$DURATION" --window "$WINDOW" --broker-pid "$BPID" >"$DIR/load.out" 2>&1 || true
+                nice -n "$NICE" taskset -c 1 "$LOAD" --scenario "$scenario" --transport "$kind" \
+                    --ws-path /mqtt --port "$PORT" --duration "$DURATION" --window "$WINDOW" \
+                    --timeout $((DURATION * 3 + 30)) --broker "$broker" --broker-pid "$BPID" \
+                    >"$DIR/load.out" 2>&1 || true
                 record "$broker" "$round"
                 stop
             done

@@ -1,6 +1,7 @@
-//! TLS and WebSocket load through the crate's own client (`mqtt::client::Client::connect_url`),
-//! so one client drives every broker the same way (bench/tls.sh runs it against ours and
-//! mosquitto).
+//! TLS and WebSocket load through the crate's own client (`mqtt::client::Client::connect_url`):
+//! what the client costs over mqtts and ws. It writes one TLS record or WebSocket frame per
+//! PUBLISH, so it saturates before a broker does; bench/tls.sh measures the brokers with
+//! examples/loadgen (`--transport tls|ws`), which batches.
 //!
 //! ```text
 //! tlsload throughput --url URL [--qos 0|1] [--duration S] [--window N] [--payload B]

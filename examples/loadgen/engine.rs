@@ -5,6 +5,8 @@
 //! in the same batched way. A group is one topic with its publishers and subscribers; the window
 //! bounds the messages of a group not yet delivered to every subscriber (and, for QoS 1/2, not yet
 //! acknowledged), so a broker's queues never grow past it and nothing is dropped for lack of room.
+//! Over TLS or WebSocket ([`crate::wire`]) a batch is still handed over whole: it becomes full
+//! TLS records or one WebSocket message.
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU16;
@@ -17,9 +19,7 @@ use mqtt::protocol::{
 };
 
 use crate::sys::{self, BROKEN, Epoll, READABLE, WRITABLE};
-
-/// Bytes read per read() call; leftovers of a partial packet are carried to the next read.
-const READ_CHUNK: usize = 256 * 1024;
+use crate::wire::{READ_CHUNK, Sent, Transport, Wire};
 /// A publisher whose unsent bytes exceed this gets no new messages until the socket drains.
 const MAX_UNSENT: usize = 512 * 1024;
 /// In throughput runs, a poll that read less than this is followed by a short pause.
@@ -107,6 +107,8 @@ impl PidWindow {
 
 struct Conn {
     fd: Option<OwnedFd>,
+    /// TCP, or the TLS session or WebSocket over it.
+    wire: Wire,
     role: Role,
     phase: Phase,
     watching_writable: bool,
@@ -198,6 +200,7 @@ pub struct Engine {
     subscriber_addr: Option<SocketAddr>,
     /// The local address every connection is made from (the system's choice when `None`).
     source: Option<IpAddr>,
+    transport: Transport,
     epoll: Epoll,
     conns: Vec<Conn>,
     groups: Vec<Group>,
@@ -205,6 +208,8 @@ pub struct Engine {
     /// The revision every connection speaks (MQTT 3.1.1 or 5.0).
     protocol: ProtocolLevel,
     scratch: Vec<u8>,
+    /// TLS records read, before decryption.
+    raw: Vec<u8>,
     dirty: Vec<usize>,
     ready: Vec<(u64, u32)>,
     qos: QoS,
@@ -246,12 +251,14 @@ impl Engine {
             addr,
             subscriber_addr: None,
             source: None,
+            transport: Transport::Tcp,
             epoll: Epoll::new(1024)?,
             conns: Vec::new(),
             groups: Vec::new(),
             decoder: Decoder::with_max_packet_size(MAX_PACKET).with_protocol(protocol),
             protocol,
             scratch: vec![0; READ_CHUNK],
+            raw: Vec::new(),
             dirty: Vec::new(),
             ready: Vec::new(),
             qos,
@@ -287,6 +294,11 @@ impl Engine {
     /// broker, subscribers on another that receives the messages through a bridge.
     pub fn set_subscriber_addr(&mut self, addr: SocketAddr) {
         self.subscriber_addr = Some(addr);
+    }
+
+    /// Carries every connection over `transport` (plain TCP unless set).
+    pub fn set_transport(&mut self, transport: Transport) {
+        self.transport = transport;
     }
 
     /// Makes every connection from `ip` (e.g. one of 127.0.0.x: each source address has its own
@@ -405,6 +417,7 @@ impl Engine {
             _ => self.addr,
         };
         let fd = sys::connect_nonblocking(&addr, self.source)?;
+        let wire = self.transport.open(addr, fd.as_raw_fd())?;
         self.epoll
             .add(fd.as_raw_fd(), READABLE | WRITABLE, index as u64)?;
         let mut out = Vec::new();
@@ -445,6 +458,7 @@ impl Engine {
         };
         self.conns.push(Conn {
             fd: Some(fd),
+            wire,
             role,
             phase: Phase::Connecting,
             watching_writable: true,
@@ -778,6 +792,8 @@ impl Engine {
             self.handshakes_failed += 1;
         }
         conn.fd = None;
+        // Drops a TLS session or WebSocket with the socket.
+        conn.wire = Wire::Tcp;
         conn.phase = Phase::Closed;
         conn.out = Vec::new();
         conn.partial = Vec::new();
@@ -811,26 +827,27 @@ impl Engine {
             return;
         };
         let fd = fd.as_raw_fd();
-        while conn.out_pos < conn.out.len() {
-            match sys::write(fd, &conn.out[conn.out_pos..]) {
-                Ok(n) => conn.out_pos += n,
-                Err(e) if sys::would_block(&e) => {
-                    if !conn.watching_writable {
-                        conn.watching_writable = true;
-                        if let Err(e) = self.epoll.modify(fd, READABLE | WRITABLE, index as u64) {
-                            self.close(index, format!("epoll_ctl: {e}"));
-                        }
+        match conn.wire.send(fd, &conn.out, &mut conn.out_pos) {
+            Ok(Sent::Idle) => {}
+            Ok(Sent::Blocked) => {
+                if !conn.watching_writable {
+                    conn.watching_writable = true;
+                    if let Err(e) = self.epoll.modify(fd, READABLE | WRITABLE, index as u64) {
+                        self.close(index, format!("epoll_ctl: {e}"));
                     }
-                    return;
                 }
-                Err(e) => {
-                    self.close(index, format!("write: {e}"));
-                    return;
-                }
+                return;
+            }
+            Err(e) => {
+                self.close(index, format!("write: {e}"));
+                return;
             }
         }
-        conn.out.clear();
-        conn.out_pos = 0;
+        // Over WebSocket, CONNECT waits in `out` until the upgrade is done.
+        if conn.out_pos == conn.out.len() {
+            conn.out.clear();
+            conn.out_pos = 0;
+        }
         if conn.watching_writable {
             conn.watching_writable = false;
             if let Err(e) = self.epoll.modify(fd, READABLE, index as u64) {
@@ -846,11 +863,14 @@ impl Engine {
             scratch.resize(kept + READ_CHUNK, 0);
         }
         scratch[..kept].copy_from_slice(&self.conns[index].partial);
-        let Some(fd) = &self.conns[index].fd else {
+        let conn = &mut self.conns[index];
+        let Some(fd) = &conn.fd else {
             self.scratch = scratch;
             return;
         };
-        let read = sys::read(fd.as_raw_fd(), &mut scratch[kept..]);
+        let read = conn
+            .wire
+            .receive(fd.as_raw_fd(), &mut scratch, kept, &mut self.raw);
         if self.record_latency {
             self.now = Instant::now();
         }
@@ -888,6 +908,16 @@ impl Engine {
             Err(e) => self.close(index, format!("read: {e}")),
         }
         self.scratch = scratch;
+        // What the broker sent may have moved a handshake on: a TLS session's next messages,
+        // a WebSocket upgrade done and CONNECT free to go.
+        let conn = &self.conns[index];
+        if !conn.dirty
+            && conn.phase != Phase::Closed
+            && !matches!(conn.wire, Wire::Tcp)
+            && (conn.wire.wants_send() || conn.out_pos < conn.out.len())
+        {
+            self.flush(index);
+        }
     }
 
     fn queue(&mut self, index: usize, bytes: [u8; 4]) {

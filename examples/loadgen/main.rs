@@ -10,6 +10,7 @@ mod engine;
 mod proc_stats;
 mod report;
 mod sys;
+mod wire;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
@@ -19,6 +20,7 @@ use mqtt::protocol::{ProtocolLevel, QoS};
 
 use engine::{Engine, Role, TrafficConfig};
 use report::{ResultLine, micros_per, per_second, percentile_us};
+use wire::Transport;
 
 const USAGE: &str = "\
 usage: loadgen --port PORT [options] [--scenario NAME]
@@ -42,6 +44,11 @@ scenarios:
 options:
   --host HOST            broker host (127.0.0.1)
   --port PORT            broker port (required)
+  --transport tcp|tls|ws carry MQTT over plain TCP (the default), TLS (certificates not
+                         checked) or WebSocket (subprotocol mqtt); packets are batched the same
+                         way: a batch is one write(), TLS records of 16 KiB, one WebSocket
+                         message (not for the client_ scenarios)
+  --ws-path PATH         the path WebSocket connections request (/mqtt)
   --source ADDRESS       connect from this local address (e.g. 127.0.0.2; several generators
                          on different 127.0.0.x addresses each get their own ephemeral ports)
   --subscriber-port PORT subscribers connect to this port of --host instead (publishers to
@@ -97,6 +104,8 @@ struct Options {
     vary_topics: bool,
     until_broker_idle: bool,
     protocol: ProtocolLevel,
+    transport: String,
+    ws_path: String,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -125,6 +134,8 @@ fn parse_args() -> Result<Options, String> {
         vary_topics: false,
         until_broker_idle: false,
         protocol: ProtocolLevel::V311,
+        transport: "tcp".into(),
+        ws_path: "/mqtt".into(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -165,6 +176,8 @@ fn parse_args() -> Result<Options, String> {
         match flag.as_str() {
             "--scenario" => o.scenario = value,
             "--topic" => o.topic = value,
+            "--transport" => o.transport = value,
+            "--ws-path" => o.ws_path = value,
             "--protocol" => {
                 o.protocol = match value.as_str() {
                     "4" | "311" => ProtocolLevel::V311,
@@ -293,6 +306,9 @@ fn start_watchdog(timeout: Duration, mut line: ResultLine) {
 fn base_line(o: &Options) -> ResultLine {
     let mut line = ResultLine::default();
     line.set("scenario", &o.scenario).set("broker", &o.broker);
+    if o.transport != "tcp" {
+        line.set("transport", &o.transport);
+    }
     line
 }
 
@@ -342,6 +358,7 @@ fn run_traffic(
 ) -> Result<bool, String> {
     let mut engine = Engine::new(addr, shape.qos, o.keep_alive, o.protocol)
         .map_err(|e| format!("epoll: {e}"))?;
+    engine.set_transport(Transport::parse(&o.transport, &o.ws_path)?);
     if o.scenario == "publish" {
         if o.messages.is_none() {
             return Err("the publish scenario needs --messages".into());
@@ -544,6 +561,9 @@ fn wait_broker_idle(engine: &mut Engine, pid: u32, deadline: Instant) -> Duratio
 }
 
 fn run_client(o: &Options, deadline: Instant) -> Result<bool, String> {
+    if o.transport != "tcp" {
+        return Err("the client_ scenarios run over TCP only".into());
+    }
     let run = client_bench::ClientRun {
         host: &o.host,
         port: o.port.ok_or("--port is required")?,
@@ -578,6 +598,7 @@ fn run_idle(o: &Options, addr: SocketAddr, deadline: Instant) -> Result<bool, St
     }
     let mut engine = Engine::new(addr, QoS::AtMostOnce, o.keep_alive, o.protocol)
         .map_err(|e| format!("epoll: {e}"))?;
+    engine.set_transport(Transport::parse(&o.transport, &o.ws_path)?);
     if let Some(ip) = o.source {
         engine.set_source(ip);
     }

@@ -153,6 +153,13 @@ pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     check_size(unsafe { libc::write(fd, buf.as_ptr() as *const libc::c_void, buf.len()) })
 }
 
+/// Writes the buffers in order with one writev(2) (at most 1024 of them, Linux's IOV_MAX).
+pub fn writev(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    let count = bufs.len().min(1024) as libc::c_int;
+    // SAFETY: `IoSlice` is ABI-compatible with `iovec` on Unix, and `count` buffers are live.
+    check_size(unsafe { libc::writev(fd, bufs.as_ptr() as *const libc::iovec, count) })
+}
+
 pub fn would_block(err: &io::Error) -> bool {
     matches!(err.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EINTR))
 }
