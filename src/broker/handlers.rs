@@ -46,6 +46,7 @@ impl Online {
                 Err(error) => break Err(self.violation(error.reason_code())),
             }
         };
+        self.record_gathered();
         if received <= SPARSE_AT_MOST {
             self.wakeups.deliver_or_wake_all();
         } else {
@@ -180,7 +181,7 @@ impl Online {
     /// late duplicate and is ignored.
     fn on_ack(&mut self, ack: &Ack, kind: FlowAck) -> Result<Acknowledged, DisconnectReason> {
         let (outcome, stored) = self.flows().acknowledge(ack.packet_id, kind);
-        if let (Some(journal), Some(id)) = (&self.journal, stored) {
+        if let (Some(_), Some(id)) = (&self.journal, stored) {
             let client_id = Arc::clone(&self.client_id);
             match outcome {
                 // A settled delivery whose record a crash loses is sent again: a duplicate
@@ -188,9 +189,10 @@ impl Online {
                 // is sent again, which the receiver answers with PUBCOMP whatever it holds
                 // ([MQTT-4.3.3-11], MQTT 5.0). So nothing waits for it.
                 Acknowledged::Settled => {
-                    journal.record_without_waiting(Change::Settled { client_id, id });
+                    self.journal_gathered
+                        .push(Change::Settled { client_id, id });
                 }
-                Acknowledged::Released => journal.record(Change::Sent {
+                Acknowledged::Released => self.journal_now(Change::Sent {
                     client_id,
                     id,
                     packet_id: ack.packet_id,

@@ -165,6 +165,9 @@ pub(crate) struct Online {
     extra_properties: Vec<Property>,
     /// Where this session's flows are recorded, when the broker persists it.
     pub(crate) journal: Option<Journal>,
+    /// Changes nothing waits for, gathered while a read is handled or the output filled and
+    /// recorded together (see [`Online::journal_gathered`]).
+    pub(crate) journal_gathered: Vec<Change>,
 }
 
 impl Online {
@@ -211,6 +214,7 @@ impl Online {
             .filter(|_| attached.session.lock().journaled);
         let mut online = Online {
             journal,
+            journal_gathered: Vec::new(),
             runtime,
             state,
             v5: io.protocol().is_v5(),
@@ -557,6 +561,7 @@ impl Online {
     fn pump_and_flush(&mut self) -> bool {
         loop {
             let output_full = self.pump_deliveries();
+            self.record_gathered();
             if !self.stored_before_sending() || self.io.flush().is_err() {
                 return false;
             }
@@ -812,43 +817,61 @@ impl Online {
     /// delivery is sent again under a new identifier, a duplicate QoS 1 allows. A QoS 2
     /// delivery's identifier is on disk before the PUBLISH leaves, so that exactly-once holds
     /// across a crash ([MQTT-4.3.3-2] on the receiver's side needs the same identifier).
-    fn journal_sent(&self, delivery: &Delivery, packet_id: PacketId) -> Option<u64> {
+    fn journal_sent(&mut self, delivery: &Delivery, packet_id: PacketId) -> Option<u64> {
         let journal = self.journal.as_ref()?;
-        let record = |change| {
-            if delivery.qos == QoS::ExactlyOnce {
-                journal.record(change);
-            } else {
-                journal.record_without_waiting(change);
-            }
-        };
         let client_id = Arc::clone(&self.client_id);
-        let id = match delivery.stored {
-            Some(id) => id,
+        let (id, queued) = match delivery.stored {
+            Some(id) => (id, None),
             None => {
                 let id = journal.next_delivery_id();
-                record(Change::Queued {
+                let queued = Change::Queued {
                     client_id: Arc::clone(&client_id),
                     id,
                     delivery: delivery.clone(),
-                });
-                id
+                };
+                (id, Some(queued))
             }
         };
-        record(Change::Sent {
+        let sent = Change::Sent {
             client_id,
             id,
             packet_id,
             released: false,
-        });
+        };
+        for change in queued.into_iter().chain([sent]) {
+            if delivery.qos == QoS::ExactlyOnce {
+                self.journal_now(change);
+            } else {
+                self.journal_gathered.push(change);
+            }
+        }
         Some(id)
+    }
+
+    /// Records `change` so that this thread's output waits for it (durable persistence),
+    /// after what was gathered before it.
+    pub(crate) fn journal_now(&mut self, change: Change) {
+        if let Some(journal) = &self.journal {
+            journal.record_all_without_waiting(&mut self.journal_gathered);
+            journal.record(change);
+        }
+    }
+
+    /// Records the changes gathered (nothing waits for them); done before the output is
+    /// written, after a read was handled and before the session is detached, so they keep
+    /// their order with what this connection records next.
+    pub(crate) fn record_gathered(&mut self) {
+        if let Some(journal) = &self.journal {
+            journal.record_all_without_waiting(&mut self.journal_gathered);
+        }
     }
 
     /// Records that the delivery numbered `stored` will not be sent (expired, not readable,
     /// too large). Nothing waits for it: should a crash lose it, the next broker comes to the
     /// same verdict.
-    fn journal_settled(&self, stored: Option<u64>) {
-        if let (Some(journal), Some(id)) = (&self.journal, stored) {
-            journal.record_without_waiting(Change::Settled {
+    fn journal_settled(&mut self, stored: Option<u64>) {
+        if let (Some(_), Some(id)) = (&self.journal, stored) {
+            self.journal_gathered.push(Change::Settled {
                 client_id: Arc::clone(&self.client_id),
                 id,
             });
@@ -856,17 +879,16 @@ impl Online {
     }
 
     /// Records that incoming QoS 2 identifier `packet_id` awaits PUBREL (`held`) or no longer.
-    pub(crate) fn journal_awaiting_pubrel(&self, packet_id: u16, held: bool) {
-        if let Some(journal) = &self.journal {
-            journal.record(Change::AwaitingPubrel {
-                client_id: Arc::clone(&self.client_id),
-                packet_id,
-                held,
-            });
-        }
+    pub(crate) fn journal_awaiting_pubrel(&mut self, packet_id: u16, held: bool) {
+        self.journal_now(Change::AwaitingPubrel {
+            client_id: Arc::clone(&self.client_id),
+            packet_id,
+            held,
+        });
     }
 
     fn detach(&mut self) {
+        self.record_gathered();
         if let Some(flows) = self.flows.take() {
             self.count_traffic();
             self.state.detach(&self.session, flows);

@@ -272,26 +272,40 @@ impl Journal {
         LAST_TICKET.with(|t| t.set((self.id(), ticket)));
     }
 
-    /// Records `change` without making the calling thread wait for it before writing: for a
-    /// change whose loss in a crash costs at most a duplicate QoS 1 delivery.
-    pub fn record_without_waiting(&self, change: Change) {
-        self.append(change);
+    /// Records every change of `changes` (draining it) under one lock, without making the
+    /// calling thread wait for them before writing: for changes whose loss in a crash costs at
+    /// most a duplicate QoS 1 delivery. A connection gathers them while it handles a read or
+    /// fills its output, so that the lock is taken once per batch rather than per message.
+    pub fn record_all_without_waiting(&self, changes: &mut Vec<Change>) {
+        if changes.is_empty() {
+            return;
+        }
+        let mut pending = self.inner.pending.lock();
+        for change in changes.drain(..) {
+            self.append_locked(&mut pending, change);
+        }
     }
 
     fn append(&self, change: Change) -> u64 {
-        {
-            let mut pending = self.inner.pending.lock();
-            while pending.len() >= MAX_PENDING && self.inner.writing.load(Ordering::Acquire) {
-                self.inner.work.notify_one();
-                self.inner.room.wait(&mut pending);
-            }
-            let wake = !pending.has_work() || pending.len() + 1 == MAX_PENDING / 2;
-            let ticket = pending.push(change);
-            if wake {
-                self.inner.work.notify_one();
-            }
-            ticket
+        let mut pending = self.inner.pending.lock();
+        self.append_locked(&mut pending, change)
+    }
+
+    fn append_locked(
+        &self,
+        pending: &mut parking_lot::MutexGuard<'_, Pending>,
+        change: Change,
+    ) -> u64 {
+        while pending.len() >= MAX_PENDING && self.inner.writing.load(Ordering::Acquire) {
+            self.inner.work.notify_one();
+            self.inner.room.wait(pending);
         }
+        let wake = !pending.has_work() || pending.len() + 1 == MAX_PENDING / 2;
+        let ticket = pending.push(change);
+        if wake {
+            self.inner.work.notify_one();
+        }
+        ticket
     }
 
     /// In durable mode, blocks until every change this thread recorded is on disk; `Err` when
