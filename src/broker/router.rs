@@ -80,8 +80,16 @@ impl State {
             scratch.sort_unstable_by_key(|s| (s.session.id, s.grant.shared));
         }
         let max_queued = self.options.max_queued_messages;
+        /// How many subscribers ahead the next sessions' state is fetched.
+        const PREFETCH_AHEAD: usize = 2;
+        for s in scratch.iter().take(PREFETCH_AHEAD) {
+            s.session.prefetch();
+        }
         let mut rest = &scratch[..];
         while let Some(first) = rest.first() {
+            if let Some(ahead) = rest.get(PREFETCH_AHEAD) {
+                ahead.session.prefetch();
+            }
             // A session's non-shared subscriptions make one delivery; each share group that
             // picked it makes one more (MQTT 5.0 section 4.8.2).
             let same = if first.grant.shared {

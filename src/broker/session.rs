@@ -115,6 +115,21 @@ impl Wakeups {
 }
 
 impl Session {
+    /// Asks the CPU to bring the session's lock and queue into cache ahead of an
+    /// [`Session::offer`]: fanning a message out to many sessions touches each one's state
+    /// once, and with a thread per connection sharing the CPU those lines are rarely still
+    /// cached, so overlapping the misses of the next sessions with this one's work pays.
+    #[inline]
+    pub fn prefetch(&self) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            // SAFETY: a prefetch is only a hint, it never faults or changes memory; SSE is part
+            // of every x86_64 CPU.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(&self.state).cast::<i8>()) };
+        }
+    }
+
     pub fn new(id: u64, client_id: Arc<str>, expiry_interval: u32) -> Session {
         Session {
             id,
