@@ -37,6 +37,19 @@ pub(crate) trait Outlet: Send {
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
 }
 
+/// Where a connection stands with publishers that would deliver to it directly.
+enum Lending {
+    /// No thread of its own will look at its queue before being woken (parked, handshaking,
+    /// closing, or waiting without lending in durable persistence): publishers wake it.
+    Away,
+    /// Its thread is working and will look at its queue before it next waits: a publisher
+    /// only notes it missed the connection (`missed`), which [`ConnectionControl::lend`]
+    /// turns into one more pass instead of a wait, so no wake-up is needed.
+    Serving { missed: bool },
+    /// Lent while its thread waits in poll(2).
+    Lent(Box<dyn Outlet>),
+}
+
 enum WakeTarget {
     /// Not yet served by a thread or parked (the handshake, or a connection the listener accepted
     /// and is about to park); remembers a wake until one of them takes over.
@@ -57,7 +70,7 @@ pub(crate) struct ConnectionControl {
     target: Mutex<WakeTarget>,
     /// The connection while its thread waits in poll(2). Lock order: taken last, and only with
     /// `try_lock` by anyone but the lending thread, so a publisher never waits on a subscriber.
-    lent: Mutex<Option<Box<dyn Outlet>>>,
+    lent: Mutex<Lending>,
     /// Who is connected, for the host's list of clients; set once the CONNECT is accepted.
     pub info: OnceLock<ClientInfo>,
     /// Where the host sends the client instead, set before a kick that redirects it.
@@ -127,7 +140,7 @@ impl ConnectionControl {
             taken_over: AtomicBool::new(false),
             kicked: AtomicU8::new(0),
             target: Mutex::new(WakeTarget::Unset { pending: false }),
-            lent: Mutex::new(None),
+            lent: Mutex::new(Lending::Away),
             info: OnceLock::new(),
             redirect: OnceLock::new(),
         }
@@ -143,24 +156,60 @@ impl ConnectionControl {
         }
     }
 
-    /// Lends the connection out while its thread waits; see [`Outlet`].
-    pub fn lend(&self, outlet: Box<dyn Outlet>) {
-        *self.lent.lock() = Some(outlet);
+    /// Says the connection's thread serves it and looks at its queue before every wait, so a
+    /// publisher that finds it busy need not wake it (see [`Lending::Serving`]).
+    pub fn serve(&self) {
+        *self.lent.lock() = Lending::Serving { missed: false };
+    }
+
+    /// Says the thread no longer looks at the queue by itself (it parks, closes, or waits
+    /// without lending); publishers wake it from now on. Returns whether a publisher missed it
+    /// meanwhile, which the caller must then treat as a wake-up.
+    pub fn step_away(&self) -> bool {
+        let was = std::mem::replace(&mut *self.lent.lock(), Lending::Away);
+        matches!(was, Lending::Serving { missed: true })
+    }
+
+    /// Lends the connection out while its thread waits; see [`Outlet`]. Gives it back when a
+    /// publisher missed it since the thread last looked at its queue: the thread must look
+    /// again rather than wait.
+    pub fn lend(&self, outlet: Box<dyn Outlet>) -> Result<(), Box<dyn Outlet>> {
+        let mut lent = self.lent.lock();
+        if let Lending::Serving { missed: true } = *lent {
+            *lent = Lending::Serving { missed: false };
+            return Err(outlet);
+        }
+        *lent = Lending::Lent(outlet);
+        Ok(())
     }
 
     /// Takes back what [`lend`](Self::lend) lent, waiting for a publisher still writing with it.
     pub fn reclaim(&self) -> Option<Box<dyn Any + Send>> {
-        self.lent.lock().take().map(Outlet::into_any)
+        let mut lent = self.lent.lock();
+        match std::mem::replace(&mut *lent, Lending::Serving { missed: false }) {
+            Lending::Lent(outlet) => Some(outlet.into_any()),
+            other => {
+                *lent = other;
+                None
+            }
+        }
     }
 
     /// Writes the connection's queued deliveries on the calling thread if its own thread is
-    /// waiting and nobody else is writing for it. Returns false when the caller must wake it
-    /// instead. Never blocks.
+    /// waiting and nobody else is writing for it, or notes the delivery for its thread if that
+    /// thread is at work. Returns false when the caller must wake it instead. Never blocks.
     pub fn deliver_directly(&self) -> bool {
         let Some(mut lent) = self.lent.try_lock() else {
             return false;
         };
-        lent.as_mut().is_some_and(|outlet| outlet.deliver_now())
+        match &mut *lent {
+            Lending::Lent(outlet) => outlet.deliver_now(),
+            Lending::Serving { missed } => {
+                *missed = true;
+                true
+            }
+            Lending::Away => false,
+        }
     }
 
     /// Asks the connection to close, publishing its will ([MQTT-3.1.4-2]).

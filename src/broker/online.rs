@@ -441,8 +441,32 @@ impl Online {
     }
 
     /// Runs until the connection has to end (and says why) or has been idle for
-    /// `park_idle_after`.
+    /// `park_idle_after`. While it runs, a publisher that finds the thread at work only notes
+    /// the delivery (see [`ConnectionControl::serve`]); leaving, the thread takes such a note
+    /// as a wake-up, so a connection never parks on a delivery it was not woken for.
     fn run(mut self: Box<Self>) -> (Box<Self>, Outcome) {
+        let lends = self.lends();
+        loop {
+            if lends {
+                self.control.serve();
+            }
+            let (back, outcome) = self.serve_until_idle();
+            self = back;
+            let missed = lends && self.control.step_away();
+            if !(missed && matches!(outcome, Outcome::Idle)) {
+                return (self, outcome);
+            }
+        }
+    }
+
+    /// Whether the connection is lent to publishers while its thread waits: not when every
+    /// change must be on disk before it is sent (durable persistence), which only this
+    /// thread's journal tickets can tell, nor without a waker.
+    fn lends(&self) -> bool {
+        self.waker.is_some() && !self.state.journal.as_ref().is_some_and(Journal::is_durable)
+    }
+
+    fn serve_until_idle(mut self: Box<Self>) -> (Box<Self>, Outcome) {
         // Packets pipelined behind CONNECT (or buffered before parking) may already be in the
         // input buffer; the socket will not announce them again.
         if let Err(reason) = self.handle_input() {
@@ -533,19 +557,31 @@ impl Online {
     }
 
     /// Waits for input, room for pending output, a wake-up or `deadline`. Meanwhile the
-    /// connection is lent to publishers (see [`Outlet`]) unless every change must be on disk
-    /// before it is sent (durable persistence), which only this thread's journal tickets can
-    /// tell.
+    /// connection is lent to publishers (see [`Outlet`]) when it [`lends`](Self::lends); a
+    /// publisher that found the thread at work since its last look at the queue makes this
+    /// return at once, as woken.
     fn wait(self: Box<Self>, deadline: Option<Instant>) -> (io::Result<Ready>, Box<Self>) {
         let waker = self.waker.as_ref().map_or(-1, |w| w.as_raw_fd());
-        if self.state.journal.as_ref().is_some_and(Journal::is_durable) || waker < 0 {
+        if !self.lends() {
             let ready = self.io.wait(Some(waker), deadline);
             return (ready, self);
         }
         let socket = self.io.fd();
         let want_write = self.io.has_pending_output();
         let control = Arc::clone(&self.control);
-        control.lend(self);
+        if let Err(back) = control.lend(self) {
+            let online = back
+                .into_any()
+                .downcast::<Online>()
+                .expect("a connection that could not be lent is the thread's own");
+            let woken = Ready {
+                readable: false,
+                writable: false,
+                closed: false,
+                woken: true,
+            };
+            return (Ok(woken), online);
+        }
         let ready = poll2(socket, want_write, waker, timeout_ms(deadline));
         let online = control
             .reclaim()
