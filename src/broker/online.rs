@@ -856,30 +856,31 @@ impl Online {
     fn journal_sent(&mut self, delivery: &Delivery, packet_id: PacketId) -> Option<u64> {
         let journal = self.journal.as_ref()?;
         let client_id = Arc::clone(&self.client_id);
-        let (id, queued) = match delivery.stored {
-            Some(id) => (id, None),
+        let (id, change) = match delivery.stored {
+            Some(id) => {
+                let sent = Change::Sent {
+                    client_id,
+                    id,
+                    packet_id,
+                    released: false,
+                };
+                (id, sent)
+            }
             None => {
                 let id = journal.next_delivery_id();
                 let queued = Change::Queued {
-                    client_id: Arc::clone(&client_id),
+                    client_id,
                     id,
                     delivery: delivery.clone(),
+                    sent: Some((packet_id, false)),
                 };
-                (id, Some(queued))
+                (id, queued)
             }
         };
-        let sent = Change::Sent {
-            client_id,
-            id,
-            packet_id,
-            released: false,
-        };
-        for change in queued.into_iter().chain([sent]) {
-            if delivery.qos == QoS::ExactlyOnce {
-                self.journal_now(change);
-            } else {
-                self.journal_gathered.push(change);
-            }
+        if delivery.qos == QoS::ExactlyOnce {
+            self.journal_now(change);
+        } else {
+            self.journal_gathered.push(change);
         }
         Some(id)
     }

@@ -212,6 +212,7 @@ impl Session {
                 client_id: Arc::clone(&self.client_id),
                 id,
                 delivery: delivery.clone(),
+                sent: None,
             });
         }
         let was_empty = state.queue.is_empty();

@@ -39,7 +39,10 @@ use super::message::{Delivery, Message};
 use crate::protocol::{PacketId, PropertyContext, QoS};
 use crate::topic::TopicName;
 
-use records::{Corrupt, FORMAT_VERSION, Reader, decode_sent, split_session_key};
+use records::{
+    Corrupt, FORMAT_VERSION, Reader, decode_delivery, decode_sent, encode_delivery,
+    split_session_key,
+};
 pub(crate) use records::{MessageRecord, SessionRecord, SubscriptionRecord, instant_of, wall_ms};
 
 const META: TableDefinition<&str, u32> = TableDefinition::new("meta");
@@ -47,8 +50,10 @@ const RETAINED: TableDefinition<&str, &[u8]> = TableDefinition::new("retained");
 const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
 /// Deliveries queued for a persistent session, by client id and delivery number.
 const MESSAGES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("messages");
-/// The packet identifier of each delivery sent and not yet acknowledged, same keys.
-const SENT: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sent");
+/// Store format 1 kept the packet identifier of each delivery sent in a table of its own, same
+/// keys; format 2 keeps it in the delivery's record (one B-tree write per send, not two), and
+/// opening a format 1 store moves them there.
+const SENT_FORMAT_1: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sent");
 /// Incoming QoS 2 packet identifiers awaiting PUBREL, by client id and identifier.
 const AWAITING_PUBREL: TableDefinition<&[u8], ()> = TableDefinition::new("awaiting_pubrel");
 
@@ -97,11 +102,13 @@ pub(crate) enum Change {
     },
     /// A session ended: it and everything of it goes.
     SessionEnded { client_id: Arc<str> },
-    /// A delivery queued for a persistent session under number `id`.
+    /// A delivery queued for a persistent session under number `id`; `sent` as for
+    /// [`Change::Sent`] when it was sent before the writer took it (see `pending`).
     Queued {
         client_id: Arc<str>,
         id: u64,
         delivery: Delivery,
+        sent: Option<(PacketId, bool)>,
     },
     /// Delivery `id` sent under `packet_id`; `released`: PUBREC came back (PUBREL is owed).
     Sent {
@@ -452,13 +459,20 @@ fn open_database(path: &Path) -> Result<(Database, Restored), String> {
                     "written by a newer libmqtt (store format {v}; this one reads up to {FORMAT_VERSION})"
                 ));
             }
+            Some(1) => {
+                upgrade_from_format_1(&txn).map_err(|e| match e {
+                    ReadError::Db(e) => db_error(e),
+                    ReadError::Corrupt(Corrupt(what)) => format!("damaged: {what} cannot be read"),
+                })?;
+                meta.insert("format", FORMAT_VERSION)
+                    .map_err(|e| db_error(e.into()))?;
+            }
             Some(_) => {}
         }
         // Create every table so that reading finds them.
         txn.open_table(RETAINED).map_err(|e| db_error(e.into()))?;
         txn.open_table(SESSIONS).map_err(|e| db_error(e.into()))?;
         txn.open_table(MESSAGES).map_err(|e| db_error(e.into()))?;
-        txn.open_table(SENT).map_err(|e| db_error(e.into()))?;
         txn.open_table(AWAITING_PUBREL)
             .map_err(|e| db_error(e.into()))?;
     }
@@ -479,6 +493,35 @@ impl<E: Into<redb::Error>> From<E> for ReadError {
     fn from(e: E) -> Self {
         ReadError::Db(e.into())
     }
+}
+
+/// Rewrites a format 1 store's deliveries as format 2 records: each gets how far it got (from
+/// the table format 1 kept that in, which then goes) in front of its message.
+fn upgrade_from_format_1(txn: &redb::WriteTransaction) -> Result<(), ReadError> {
+    let mut messages = txn.open_table(MESSAGES)?;
+    let sent = txn.open_table(SENT_FORMAT_1)?;
+    let mut rewritten = Vec::new();
+    for entry in messages.iter()? {
+        let (key, value) = entry?;
+        let sent = match sent.get(key.value())? {
+            Some(bytes) => decode_sent(bytes.value()).map_err(ReadError::Corrupt)?,
+            None => None,
+        };
+        let mut reader = Reader::new(value.value());
+        let message = MessageRecord::decode(&mut reader, PropertyContext::Publish)
+            .map_err(ReadError::Corrupt)?;
+        reader.finish().map_err(ReadError::Corrupt)?;
+        let mut bytes = Vec::new();
+        encode_delivery(sent, &message, &mut bytes);
+        rewritten.push((key.value().to_vec(), bytes));
+    }
+    drop(sent);
+    for (key, bytes) in rewritten {
+        messages.insert(key.as_slice(), bytes.as_slice())?;
+    }
+    drop(messages);
+    txn.delete_table(SENT_FORMAT_1)?;
+    Ok(())
 }
 
 fn read_all(db: &Database) -> Result<Restored, ReadError> {
@@ -504,7 +547,6 @@ fn read_all(db: &Database) -> Result<Restored, ReadError> {
             },
         );
     }
-    let sent = txn.open_table(SENT)?;
     for entry in txn.open_table(MESSAGES)?.iter()? {
         let (key, value) = entry?;
         let (client_id, id) = split_session_key(key.value()).map_err(ReadError::Corrupt)?;
@@ -512,18 +554,9 @@ fn read_all(db: &Database) -> Result<Restored, ReadError> {
             // A delivery whose session ended in the same commit cannot exist; ignore strays.
             continue;
         };
-        let mut reader = Reader::new(value.value());
-        let message = MessageRecord::decode(&mut reader, PropertyContext::Publish)
-            .map_err(ReadError::Corrupt)?;
-        reader.finish().map_err(ReadError::Corrupt)?;
-        let sent = match sent.get(key.value())? {
-            None => None,
-            Some(bytes) => {
-                let (packet_id, released) =
-                    decode_sent(bytes.value()).map_err(ReadError::Corrupt)?;
-                PacketId::new(packet_id).map(|id| (id, released))
-            }
-        };
+        let (sent, message) = decode_delivery(value.value()).map_err(ReadError::Corrupt)?;
+        let sent = sent
+            .and_then(|(packet_id, released)| PacketId::new(packet_id).map(|id| (id, released)));
         session
             .deliveries
             .push(RestoredDelivery { id, message, sent });
@@ -536,4 +569,93 @@ fn read_all(db: &Database) -> Result<Restored, ReadError> {
         }
     }
     Ok(restored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Properties;
+    use records::session_key;
+
+    /// A store written by format 1 (packet identifiers in a table of their own) opens with
+    /// every delivery where it was, and is format 2 afterwards.
+    #[test]
+    fn a_format_1_store_is_upgraded_with_its_deliveries() {
+        let dir = std::env::temp_dir().join(format!("mqtt-store-v1-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("v1.redb");
+        let _ = std::fs::remove_file(&path);
+        let message = |payload: &[u8]| MessageRecord {
+            topic: TopicName::new("t").unwrap(),
+            payload: Arc::from(payload),
+            qos: QoS::ExactlyOnce,
+            retain: false,
+            properties: Properties::new(),
+            expires_at_ms: None,
+            identifiers: Box::default(),
+        };
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(META).unwrap().insert("format", 1).unwrap();
+            let session = SessionRecord {
+                expiry_interval: u32::MAX,
+                detached_at_ms: None,
+                subscriptions: Vec::new(),
+                delayed_will: None,
+            };
+            txn.open_table(SESSIONS)
+                .unwrap()
+                .insert("c", session.encode().as_slice())
+                .unwrap();
+            let mut messages = txn.open_table(MESSAGES).unwrap();
+            for (id, payload) in [(5u64, b"sent"), (6, b"wait")] {
+                let mut bytes = Vec::new();
+                message(payload).encode(&mut bytes);
+                messages
+                    .insert(session_key("c", id).as_slice(), bytes.as_slice())
+                    .unwrap();
+            }
+            drop(messages);
+            txn.open_table(SENT_FORMAT_1)
+                .unwrap()
+                .insert(session_key("c", 5).as_slice(), [0, 7, 1].as_slice())
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        for _ in 0..2 {
+            let journal = Journal::new(PersistenceSync::Durable);
+            let (store, restored) = Store::open(&path, &journal).unwrap();
+            let deliveries = &restored.sessions["c"].deliveries;
+            let found: Vec<_> = deliveries
+                .iter()
+                .map(|d| (d.id, d.sent.map(|(p, r)| (p.get(), r)), d.message.clone()))
+                .collect();
+            assert_eq!(
+                found,
+                [
+                    (5, Some((7, true)), message(b"sent")),
+                    (6, None, message(b"wait"))
+                ]
+            );
+            store.close();
+        }
+        let db = Database::open(&path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let format = txn
+            .open_table(META)
+            .unwrap()
+            .get("format")
+            .unwrap()
+            .unwrap()
+            .value();
+        assert_eq!(format, FORMAT_VERSION);
+        assert!(
+            txn.open_table(SENT_FORMAT_1).is_err(),
+            "the format 1 table is gone"
+        );
+        drop(txn);
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -1,7 +1,8 @@
 //! The changes waiting for the writer. A delivery settled while the record that queued it is
 //! still waiting here never needs the disk: its records are voided in place (and the Settled
 //! is not appended), so a subscriber that keeps up costs the writer nothing, and what waits
-//! stays as small as what is really in flight however long the commit interval.
+//! stays as small as what is really in flight however long the commit interval. A delivery
+//! sent while its Queued waits is folded into that Queued, so the writer stores both at once.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -99,7 +100,20 @@ impl Pending {
             Change::Queued { id, .. } => {
                 self.deliveries.insert(*id, Slots::first(true, at));
             }
-            Change::Sent { id, .. } => match self.deliveries.get_mut(id) {
+            Change::Sent {
+                id,
+                packet_id,
+                released,
+                ..
+            } => match self.deliveries.get_mut(id) {
+                // Sent before the writer took its Queued: the Queued says so itself, and the
+                // disk gets one write for both.
+                Some(slots) if slots.queued => {
+                    if let Change::Queued { sent, .. } = &mut self.changes[slots.at[0]] {
+                        *sent = Some((*packet_id, *released));
+                    }
+                    return self.last_ticket;
+                }
                 Some(slots) if slots.len < TRACKED => {
                     slots.at[slots.len] = at;
                     slots.len += 1;
@@ -183,18 +197,21 @@ mod tests {
 
     /// A delivery queued, sent and settled while waiting leaves nothing to write; one queued
     /// in an earlier commit keeps its Settled (the disk holds it), its waiting Sent voided.
+    /// A Sent whose Queued waits is folded into it.
     #[test]
     fn a_delivery_settled_before_the_writer_took_it_is_voided() {
         let mut p = Pending::new();
         p.push(queued("a", 1));
         p.push(sent("a", 1));
         p.push(queued("a", 2));
+        assert_eq!(p.push(sent("a", 2)), 4);
+        assert!(matches!(p.changes[1], Change::Queued { sent: Some(_), .. }));
         p.push(sent("a", 3));
-        assert_eq!(p.push(settled("a", 1)), 5);
+        assert_eq!(p.push(settled("a", 1)), 6);
         p.push(settled("a", 3));
-        assert_eq!(kinds(&p.changes), ["-", "-", "Q2", "-", "X3"]);
+        assert_eq!(kinds(&p.changes), ["-", "Q2", "-", "X3"]);
         let (batch, ticket) = p.take(Vec::new());
-        assert_eq!((batch.len(), ticket), (5, 6));
+        assert_eq!((batch.len(), ticket), (4, 7));
         assert!(!p.has_work());
         // Taken by the writer: delivery 2 is settled on disk like any other.
         p.push(settled("a", 2));

@@ -11,7 +11,7 @@ use crate::topic::TopicName;
 
 /// The store's format version, kept in its `meta` table: a store written by a newer version is
 /// refused rather than misread.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 2;
 
 /// Client ids cannot contain U+0000 ([MQTT-1.5.3-2] in 3.1.1, [MQTT-1.5.4-2] in 5.0), so a NUL
 /// ends the client-id part of a key and all of one session's keys share a prefix.
@@ -252,19 +252,48 @@ impl SessionRecord {
     }
 }
 
-/// How far a delivery got: its packet identifier once sent, and whether PUBREC came back.
-pub(crate) fn encode_sent(packet_id: u16, released: bool) -> [u8; 3] {
+/// How far a delivery got, as the first bytes of its record: its packet identifier once sent
+/// (zero before), and whether PUBREC came back. Fixed-size, so that sending rewrites it in place.
+pub(crate) const SENT_BYTES: usize = 3;
+
+pub(crate) fn encode_sent(sent: Option<(u16, bool)>) -> [u8; SENT_BYTES] {
+    let (packet_id, released) = sent.unwrap_or((0, false));
     let [a, b] = packet_id.to_be_bytes();
     [a, b, u8::from(released)]
 }
 
-pub(crate) fn decode_sent(bytes: &[u8]) -> Result<(u16, bool), Corrupt> {
+pub(crate) fn decode_sent(bytes: &[u8]) -> Result<Option<(u16, bool)>, Corrupt> {
     match bytes {
+        [0, 0, 0] => Ok(None),
         [a, b, released @ (0 | 1)] if [*a, *b] != [0, 0] => {
-            Ok((u16::from_be_bytes([*a, *b]), *released == 1))
+            Ok(Some((u16::from_be_bytes([*a, *b]), *released == 1)))
         }
         _ => Err(Corrupt("a delivery's packet identifier")),
     }
+}
+
+/// A queued delivery's record: how far it got, then its message.
+pub(crate) fn encode_delivery(
+    sent: Option<(u16, bool)>,
+    message: &MessageRecord,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(&encode_sent(sent));
+    message.encode(out);
+}
+
+/// Reads what [`encode_delivery`] wrote.
+pub(crate) fn decode_delivery(
+    bytes: &[u8],
+) -> Result<(Option<(u16, bool)>, MessageRecord), Corrupt> {
+    let Some((sent, message)) = bytes.split_at_checked(SENT_BYTES) else {
+        return Err(Corrupt("a delivery's packet identifier"));
+    };
+    let sent = decode_sent(sent)?;
+    let mut reader = Reader::new(message);
+    let message = MessageRecord::decode(&mut reader, PropertyContext::Publish)?;
+    reader.finish()?;
+    Ok((sent, message))
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {

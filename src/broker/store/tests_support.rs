@@ -26,6 +26,7 @@ pub(super) fn queued(client: &str, id: u64) -> Change {
             stored: Some(id),
             shared: None,
         },
+        sent: None,
     }
 }
 

@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 use redb::{Database, Durability, ReadableTable};
 
 use super::pending::DeliveryIdBuild;
-use super::records::{MessageRecord, encode_sent, session_key, session_range, wall_ms};
+use super::records::{
+    MessageRecord, SENT_BYTES, encode_delivery, encode_sent, session_key, session_range, wall_ms,
+};
 use super::{
-    AWAITING_PUBREL, Change, Journal, MAX_PENDING, MESSAGES, PersistenceSync, RETAINED, SENT,
-    SESSIONS,
+    AWAITING_PUBREL, Change, Journal, MAX_PENDING, MESSAGES, PersistenceSync, RETAINED, SESSIONS,
 };
 
 /// How long the writer waits before retrying a failed commit.
@@ -163,7 +164,6 @@ fn apply(txn: &redb::WriteTransaction, batch: &[Change]) -> Result<(), redb::Err
     let mut retained = txn.open_table(RETAINED)?;
     let mut sessions = txn.open_table(SESSIONS)?;
     let mut messages = txn.open_table(MESSAGES)?;
-    let mut sent = txn.open_table(SENT)?;
     let mut awaiting = txn.open_table(AWAITING_PUBREL)?;
     let mut bytes = Vec::new();
     for change in batch {
@@ -186,7 +186,6 @@ fn apply(txn: &redb::WriteTransaction, batch: &[Change]) -> Result<(), redb::Err
                 let (start, end) = session_range(client_id);
                 let range = start.as_slice()..end.as_slice();
                 messages.retain_in(range.clone(), |_, _| false)?;
-                sent.retain_in(range.clone(), |_, _| false)?;
                 awaiting.retain_in(range, |_, _| false)?;
             }
             Change::Queued { id, .. } | Change::Sent { id, .. } | Change::Settled { id, .. }
@@ -196,15 +195,17 @@ fn apply(txn: &redb::WriteTransaction, batch: &[Change]) -> Result<(), redb::Err
                 client_id,
                 id,
                 delivery,
+                sent,
             } => {
                 bytes.clear();
-                record_of(
+                let message = record_of(
                     &delivery.message,
                     delivery.qos,
                     delivery.retain,
                     &delivery.identifiers,
-                )
-                .encode(&mut bytes);
+                );
+                let sent = sent.map(|(packet_id, released)| (packet_id.get(), released));
+                encode_delivery(sent, &message, &mut bytes);
                 messages.insert(session_key(client_id, *id).as_slice(), bytes.as_slice())?;
             }
             Change::Sent {
@@ -215,15 +216,18 @@ fn apply(txn: &redb::WriteTransaction, batch: &[Change]) -> Result<(), redb::Err
             } => {
                 let key = session_key(client_id, *id);
                 // A delivery settled in an earlier change of this batch is not brought back.
-                if messages.get(key.as_slice())?.is_some() {
-                    let value = encode_sent(packet_id.get(), *released);
-                    sent.insert(key.as_slice(), value.as_slice())?;
+                let stored = messages.get(key.as_slice())?.map(|v| v.value().to_vec());
+                if let Some(mut record) = stored
+                    && record.len() >= SENT_BYTES
+                {
+                    record[..SENT_BYTES]
+                        .copy_from_slice(&encode_sent(Some((packet_id.get(), *released))));
+                    messages.insert(key.as_slice(), record.as_slice())?;
                 }
             }
             Change::Settled { client_id, id } => {
                 let key = session_key(client_id, *id);
                 messages.remove(key.as_slice())?;
-                sent.remove(key.as_slice())?;
             }
             Change::Void => {}
             Change::AwaitingPubrel {
