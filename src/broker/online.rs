@@ -503,6 +503,13 @@ impl Online {
             let Ok(ready) = ready else {
                 return (self, Outcome::Closed(DisconnectReason::ConnectionLost));
             };
+            // Consumed before the flags are read: a flag set before a wake that is consumed here
+            // is seen below, and a wake after this read stays pending for the next poll.
+            if ready.woken
+                && let Some(waker) = &self.waker
+            {
+                waker.reset();
+            }
             if self.runtime.is_stopping() {
                 return (self, Outcome::Closed(DisconnectReason::BrokerStopping));
             }
@@ -523,11 +530,6 @@ impl Online {
                 self.last_activity = now;
             }
             let just_connected = std::mem::take(&mut self.just_connected);
-            if ready.woken
-                && let Some(waker) = &self.waker
-            {
-                waker.reset();
-            }
             if ready.readable || ready.closed {
                 match self.io.fill() {
                     Ok(0) => return (self, Outcome::Closed(DisconnectReason::ConnectionLost)),
@@ -574,13 +576,13 @@ impl Online {
                 .into_any()
                 .downcast::<Online>()
                 .expect("a connection that could not be lent is the thread's own");
-            let woken = Ready {
-                readable: false,
-                writable: false,
-                closed: false,
+            // Still a look at the socket, without waiting: publishers missing the thread at
+            // every pass must not keep it from reading its client (a PINGREQ, its PUBACKs).
+            let ready = poll2(socket, want_write, waker, 0).map(|ready| Ready {
                 woken: true,
-            };
-            return (Ok(woken), online);
+                ..ready
+            });
+            return (ready, online);
         }
         let ready = poll2(socket, want_write, waker, timeout_ms(deadline));
         let online = control

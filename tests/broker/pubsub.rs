@@ -680,3 +680,60 @@ fn assert_all_acknowledged(publisher: &mut RawClient, sent: u32) {
     assert_eq!(acks.len(), sent as usize);
     assert!(acks.iter().all(|p| matches!(p, Packet::Puback(_))));
 }
+
+/// A subscriber fed by several sparse publishers, whose deliveries often find its connection's
+/// thread at work (they then only note the delivery for it), still has what it sends read:
+/// a PINGREQ sent in the middle of the traffic is answered while the traffic goes on
+/// ([MQTT-3.12.4-1]), not once it stops.
+#[test]
+fn mqtt_3_12_4_1_a_subscriber_busy_with_sparse_publishers_still_gets_its_pingresp() {
+    const PUBLISHERS: usize = 3;
+    let broker = start_default_broker();
+    let mut sub = RawClient::clean(broker.port(), "busy-sub");
+    sub.subscribe_ok(1, &[("busy/+", QoS::AtMostOnce)]);
+    let port = broker.port();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let publishers: Vec<_> = (0..PUBLISHERS)
+        .map(|n| {
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut publisher = RawClient::clean(port, &format!("busy-pub-{n}"));
+                let topic = format!("busy/{n}");
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed)
+                    && std::time::Instant::now() < deadline
+                {
+                    publisher.send(&publish(&topic, b"x", QosPid::AtMostOnce, false));
+                    // One packet per read of the broker (the direct-delivery path), yet often.
+                    let sent = std::time::Instant::now();
+                    while sent.elapsed() < Duration::from_micros(20) {
+                        std::hint::spin_loop();
+                    }
+                }
+            })
+        })
+        .collect();
+    // Traffic flowing first.
+    for _ in 0..1000 {
+        sub.recv_publish();
+    }
+    sub.send(&Packet::Pingreq);
+    let asked = std::time::Instant::now();
+    let answered = loop {
+        match sub.try_recv(Duration::from_secs(5)) {
+            Ok(Packet::Pingresp) => break Some(asked.elapsed()),
+            Ok(Packet::Publish(_)) => {}
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(_) => break None,
+        }
+    };
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for publisher in publishers {
+        publisher.join().expect("publisher");
+    }
+    let answered = answered.expect("PINGRESP");
+    assert!(
+        answered < Duration::from_secs(2),
+        "PINGRESP took {answered:?} under sparse traffic"
+    );
+}

@@ -25,6 +25,7 @@ use pending::Pending;
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Bound;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,8 +41,7 @@ use crate::protocol::{PacketId, PropertyContext, QoS};
 use crate::topic::TopicName;
 
 use records::{
-    Corrupt, FORMAT_VERSION, Reader, decode_delivery, decode_sent, encode_delivery,
-    split_session_key,
+    Corrupt, FORMAT_VERSION, Reader, decode_delivery, decode_sent, encode_sent, split_session_key,
 };
 pub(crate) use records::{MessageRecord, SessionRecord, SubscriptionRecord, instant_of, wall_ms};
 
@@ -496,29 +496,45 @@ impl<E: Into<redb::Error>> From<E> for ReadError {
 }
 
 /// Rewrites a format 1 store's deliveries as format 2 records: each gets how far it got (from
-/// the table format 1 kept that in, which then goes) in front of its message.
+/// the table format 1 kept that in, which then goes) in front of its message bytes, which are
+/// left as they were (read, and judged, as any delivery's when the store is read). In chunks, so
+/// that a large store is not held in memory at once.
 fn upgrade_from_format_1(txn: &redb::WriteTransaction) -> Result<(), ReadError> {
+    const CHUNK: usize = 4096;
     let mut messages = txn.open_table(MESSAGES)?;
     let sent = txn.open_table(SENT_FORMAT_1)?;
-    let mut rewritten = Vec::new();
-    for entry in messages.iter()? {
-        let (key, value) = entry?;
-        let sent = match sent.get(key.value())? {
-            Some(bytes) => decode_sent(bytes.value()).map_err(ReadError::Corrupt)?,
-            None => None,
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        let mut chunk = Vec::with_capacity(CHUNK);
+        let start = match &after {
+            Some(key) => Bound::Excluded(key.as_slice()),
+            None => Bound::Unbounded,
         };
-        let mut reader = Reader::new(value.value());
-        let message = MessageRecord::decode(&mut reader, PropertyContext::Publish)
-            .map_err(ReadError::Corrupt)?;
-        reader.finish().map_err(ReadError::Corrupt)?;
-        let mut bytes = Vec::new();
-        encode_delivery(sent, &message, &mut bytes);
-        rewritten.push((key.value().to_vec(), bytes));
+        for entry in messages
+            .range::<&[u8]>((start, Bound::Unbounded))?
+            .take(CHUNK)
+        {
+            let (key, value) = entry?;
+            let how_far = match sent.get(key.value())? {
+                // Format 1 wrote a row only once sent, under a non-zero identifier.
+                Some(bytes) => Some(decode_sent(bytes.value()).ok().flatten().ok_or(
+                    ReadError::Corrupt(Corrupt("a delivery's packet identifier")),
+                )?),
+                None => None,
+            };
+            let mut bytes = encode_sent(how_far).to_vec();
+            bytes.extend_from_slice(value.value());
+            chunk.push((key.value().to_vec(), bytes));
+        }
+        let Some((last, _)) = chunk.last() else {
+            break;
+        };
+        after = Some(last.clone());
+        for (key, bytes) in &chunk {
+            messages.insert(key.as_slice(), bytes.as_slice())?;
+        }
     }
     drop(sent);
-    for (key, bytes) in rewritten {
-        messages.insert(key.as_slice(), bytes.as_slice())?;
-    }
     drop(messages);
     txn.delete_table(SENT_FORMAT_1)?;
     Ok(())

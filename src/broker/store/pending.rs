@@ -108,7 +108,10 @@ impl Pending {
             } => match self.deliveries.get_mut(id) {
                 // Sent before the writer took its Queued: the Queued says so itself, and the
                 // disk gets one write for both.
-                Some(slots) if slots.queued => {
+                Some(slots)
+                    if slots.queued
+                        && matches!(self.changes[slots.at[0]], Change::Queued { .. }) =>
+                {
                     if let Change::Queued { sent, .. } = &mut self.changes[slots.at[0]] {
                         *sent = Some((*packet_id, *released));
                     }
