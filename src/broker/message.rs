@@ -95,7 +95,7 @@ pub(crate) struct Delivery {
     /// persistent session when the broker persists).
     pub stored: Option<u64>,
     /// The shared subscription (`$share/{group}/{filter}`) it came through, whose other members
-    /// take it over if the session ends before it is delivered (MQTT 5.0 section 4.8.2). Not
-    /// kept in the persistence store: after a restart it stays with its session.
+    /// take it over if the session ends before it is delivered (MQTT 5.0 section 4.8.2). Kept
+    /// in the persistence store with the delivery, so this holds across a restart too.
     pub shared: Option<Arc<str>>,
 }

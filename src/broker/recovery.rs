@@ -119,6 +119,7 @@ impl State {
                 });
                 for delivery in stored.deliveries {
                     let (message, qos, retain, identifiers) = message_of(delivery.message);
+                    let shared = delivery.shared.map(Arc::from);
                     match delivery.sent {
                         Some((packet_id, released)) => flows.restore_inflight(Inflight {
                             seq: 0,
@@ -129,7 +130,7 @@ impl State {
                             identifiers,
                             released,
                             stored: Some(delivery.id),
-                            shared: None,
+                            shared,
                         }),
                         None => state.queue.push_back(Delivery {
                             message,
@@ -137,7 +138,7 @@ impl State {
                             retain,
                             identifiers,
                             stored: Some(delivery.id),
-                            shared: None,
+                            shared,
                         }),
                     }
                 }

@@ -211,3 +211,47 @@ fn a_3_1_1_member_hands_over_too() {
     let mut late = member(&broker, "late", vec![], QoS::AtLeastOnce);
     late.expect_nothing(Duration::from_millis(300));
 }
+
+/// MQTT 5.0 section 4.8.2 across a restart of a broker that persists: the QoS 1 messages a
+/// member was sent or had queued still belong to the group after the restart, so when that
+/// member's session ends they go to another member, in order.
+#[test]
+fn shared_messages_of_a_persistent_member_go_to_another_member_after_a_restart() {
+    let dir = std::env::temp_dir().join(format!("mqtt-shared-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let options = || BrokerOptions {
+        persistence: Some(dir.join("store.db")),
+        ..BrokerOptions::default()
+    };
+    let first = broker(options());
+    let props = vec![
+        Property::ReceiveMaximum(1),
+        Property::SessionExpiryInterval(60),
+    ];
+    let mut a = member(&first, "a", props, QoS::AtLeastOnce);
+    for n in 1..=3 {
+        publish_job(&first, n, QoS::AtLeastOnce);
+    }
+    assert_eq!(&*a.expect_publish().payload, [1]);
+    let b = member(
+        &first,
+        "b",
+        vec![Property::SessionExpiryInterval(60)],
+        QoS::AtLeastOnce,
+    );
+    drop(a);
+    drop(b);
+    drop(first);
+
+    let second = broker(options());
+    let mut b = resume(&second, "b");
+    b.expect_nothing(Duration::from_millis(300));
+    // "a" comes back with Clean Start 1: its session ends, and with it its claim on 1, 2, 3.
+    let (mut fresh, connack) = join(&second, connect5("a", Properties::new()));
+    assert!(!connack.session_present);
+    assert_eq!(take_jobs(&mut b, 3), [1, 2, 3]);
+    fresh.expect_nothing(Duration::from_millis(200));
+    drop(second);
+    let _ = std::fs::remove_dir_all(&dir);
+}

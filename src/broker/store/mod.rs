@@ -150,6 +150,8 @@ pub(crate) struct RestoredDelivery {
     pub message: MessageRecord,
     /// The packet identifier it was sent under and whether PUBREC came back.
     pub sent: Option<(PacketId, bool)>,
+    /// The shared subscription it came through (`$share/{group}/{filter}`).
+    pub shared: Option<String>,
 }
 
 /// What the persistence store has done, from `Broker::persistence_stats`.
@@ -570,12 +572,15 @@ fn read_all(db: &Database) -> Result<Restored, ReadError> {
             // A delivery whose session ended in the same commit cannot exist; ignore strays.
             continue;
         };
-        let (sent, message) = decode_delivery(value.value()).map_err(ReadError::Corrupt)?;
+        let (sent, message, shared) = decode_delivery(value.value()).map_err(ReadError::Corrupt)?;
         let sent = sent
             .and_then(|(packet_id, released)| PacketId::new(packet_id).map(|id| (id, released)));
-        session
-            .deliveries
-            .push(RestoredDelivery { id, message, sent });
+        session.deliveries.push(RestoredDelivery {
+            id,
+            message,
+            sent,
+            shared,
+        });
     }
     for entry in txn.open_table(AWAITING_PUBREL)?.iter()? {
         let (key, _) = entry?;

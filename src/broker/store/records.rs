@@ -272,28 +272,44 @@ pub(crate) fn decode_sent(bytes: &[u8]) -> Result<Option<(u16, bool)>, Corrupt> 
     }
 }
 
-/// A queued delivery's record: how far it got, then its message.
+/// A queued delivery's record: how far it got, then its message, then the shared subscription
+/// (`$share/{group}/{filter}`) it came through, if any, so that after a restart the group can
+/// still take it over when its session ends (MQTT 5.0 section 4.8.2).
 pub(crate) fn encode_delivery(
     sent: Option<(u16, bool)>,
     message: &MessageRecord,
+    shared: Option<&str>,
     out: &mut Vec<u8>,
 ) {
     out.extend_from_slice(&encode_sent(sent));
     message.encode(out);
+    if let Some(shared) = shared {
+        put_bytes(out, shared.as_bytes());
+    }
 }
 
+/// What [`decode_delivery`] reads: how far it got, the message, the shared subscription.
+pub(crate) type DeliveryRecord = (Option<(u16, bool)>, MessageRecord, Option<String>);
+
 /// Reads what [`encode_delivery`] wrote.
-pub(crate) fn decode_delivery(
-    bytes: &[u8],
-) -> Result<(Option<(u16, bool)>, MessageRecord), Corrupt> {
+pub(crate) fn decode_delivery(bytes: &[u8]) -> Result<DeliveryRecord, Corrupt> {
     let Some((sent, message)) = bytes.split_at_checked(SENT_BYTES) else {
         return Err(Corrupt("a delivery's packet identifier"));
     };
     let sent = decode_sent(sent)?;
     let mut reader = Reader::new(message);
     let message = MessageRecord::decode(&mut reader, PropertyContext::Publish)?;
+    let shared = if reader.remaining() > 0 {
+        let filter = std::str::from_utf8(reader.bytes()?)
+            .ok()
+            .filter(|f| f.starts_with("$share/"))
+            .ok_or(Corrupt("a delivery's shared subscription"))?;
+        Some(filter.to_owned())
+    } else {
+        None
+    };
     reader.finish()?;
-    Ok((sent, message))
+    Ok((sent, message, shared))
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -398,6 +414,38 @@ mod tests {
             delayed_will: Some((99, message())),
         };
         assert_eq!(SessionRecord::decode(&session.encode()).unwrap(), session);
+    }
+
+    /// A delivery keeps how far it got and the shared subscription it came through; a
+    /// truncated record, and a shared subscription that is not one, is an error.
+    #[test]
+    fn deliveries_round_trip_and_damage_is_an_error() {
+        for (sent, shared) in [
+            (None, None),
+            (Some((7, true)), Some("$share/g/a/#")),
+            (Some((65535, false)), None),
+        ] {
+            let mut bytes = Vec::new();
+            encode_delivery(sent, &message(), shared, &mut bytes);
+            let (got_sent, got_message, got_shared) = decode_delivery(&bytes).unwrap();
+            assert_eq!(
+                (got_sent, got_message, got_shared.as_deref()),
+                (sent, message(), shared)
+            );
+            // Cut right after the message, a record reads as one that came through no shared
+            // subscription (the suffix is optional); every other cut is damage.
+            let without_shared = SENT_BYTES + {
+                let mut m = Vec::new();
+                message().encode(&mut m);
+                m.len()
+            };
+            for cut in (0..bytes.len()).filter(|&cut| cut != without_shared) {
+                assert!(decode_delivery(&bytes[..cut]).is_err(), "cut at {cut}");
+            }
+        }
+        let mut bytes = Vec::new();
+        encode_delivery(None, &message(), Some("not/shared"), &mut bytes);
+        assert!(decode_delivery(&bytes).is_err());
     }
 
     #[test]

@@ -205,7 +205,7 @@ fn apply(txn: &redb::WriteTransaction, batch: &[Change]) -> Result<(), redb::Err
                     &delivery.identifiers,
                 );
                 let sent = sent.map(|(packet_id, released)| (packet_id.get(), released));
-                encode_delivery(sent, &message, &mut bytes);
+                encode_delivery(sent, &message, delivery.shared.as_deref(), &mut bytes);
                 messages.insert(session_key(client_id, *id).as_slice(), bytes.as_slice())?;
             }
             Change::Sent {
