@@ -47,6 +47,7 @@ impl Online {
             }
         };
         self.record_gathered();
+        self.state.offer_routed(&mut self.wakeups);
         if received <= SPARSE_AT_MOST {
             self.wakeups.deliver_or_wake_all();
         } else {
@@ -384,7 +385,7 @@ impl Online {
                 internal: false,
             };
             self.state
-                .route(publication, &mut self.scratch, &mut self.wakeups);
+                .route_deferred(publication, &mut self.scratch, &mut self.wakeups);
         }
         Ok(())
     }

@@ -47,6 +47,20 @@ impl State {
         scratch: &mut Vec<Subscriber>,
         wakeups: &mut Wakeups,
     ) {
+        self.route_deferred(publication, scratch, wakeups);
+        self.offer_routed(wakeups);
+    }
+
+    /// [`route`](Self::route) without offering the deliveries yet: they wait in `wakeups` for
+    /// [`offer_routed`](Self::offer_routed), which a connection calls once it has routed every
+    /// message of one read, so that each subscriber's session (and the journal) is locked once
+    /// per read rather than once per message.
+    pub fn route_deferred(
+        &self,
+        publication: Publication,
+        scratch: &mut Vec<Subscriber>,
+        wakeups: &mut Wakeups,
+    ) {
         let Publication {
             topic,
             payload,
@@ -79,15 +93,26 @@ impl State {
         if scratch.len() > 1 {
             scratch.sort_unstable_by_key(|s| (s.session.id, s.grant.shared));
         }
+        // A message for a few sessions waits to be offered with the rest of the read (most
+        // reads carry many messages for the same few sessions); one fanned out to many is
+        // offered at once, after what waits (each session keeps its order), since its sessions
+        // rarely see two messages of one read and the wait would only add work.
+        const DEFERRED_AT_MOST: usize = 4;
+        let defer = scratch.len() <= DEFERRED_AT_MOST;
+        if !defer {
+            self.offer_routed(wakeups);
+        }
         let max_queued = self.options.max_queued_messages;
         /// How many subscribers ahead the next sessions' state is fetched.
         const PREFETCH_AHEAD: usize = 2;
-        for s in scratch.iter().take(PREFETCH_AHEAD) {
-            s.session.prefetch();
+        if !defer {
+            for s in scratch.iter().take(PREFETCH_AHEAD) {
+                s.session.prefetch();
+            }
         }
         let mut rest = &scratch[..];
         while let Some(first) = rest.first() {
-            if let Some(ahead) = rest.get(PREFETCH_AHEAD) {
+            if !defer && let Some(ahead) = rest.get(PREFETCH_AHEAD) {
                 ahead.session.prefetch();
             }
             // A session's non-shared subscriptions make one delivery; each share group that
@@ -101,7 +126,12 @@ impl State {
             };
             let (matches, tail) = rest.split_at(same);
             rest = tail;
-            if let Some(delivery) = delivery_for(&message, qos, matches) {
+            let Some(delivery) = delivery_for(&message, qos, matches) else {
+                continue;
+            };
+            if defer {
+                wakeups.routed.push((Arc::clone(&first.session), delivery));
+            } else {
                 first.session.offer(
                     delivery,
                     max_queued,
@@ -112,6 +142,15 @@ impl State {
             }
         }
         scratch.clear();
+    }
+
+    /// Offers what [`route_deferred`](Self::route_deferred) left in `wakeups` to the sessions.
+    pub fn offer_routed(&self, wakeups: &mut Wakeups) {
+        wakeups.offer_routed(
+            self.options.max_queued_messages,
+            &self.counters,
+            self.journal.as_ref(),
+        );
     }
 
     /// Retained messages matching `filter`, for a new subscription.

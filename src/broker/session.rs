@@ -67,6 +67,12 @@ pub(crate) struct SessionState {
 #[derive(Debug, Default)]
 pub(crate) struct Wakeups {
     pending: Vec<Arc<ConnectionControl>>,
+    /// Deliveries routed and not yet offered (see `State::route_deferred`): offered together,
+    /// session by session, so that each session's lock and the journal's are taken once per
+    /// batch rather than once per message.
+    pub(crate) routed: Vec<(Arc<Session>, Delivery)>,
+    /// Reused by [`Session::offer_all`] for the batch of one session.
+    batch: Vec<Delivery>,
 }
 
 impl Wakeups {
@@ -80,8 +86,46 @@ impl Wakeups {
         }
     }
 
+    /// Offers the deliveries routed since the last call to their sessions, in the order they
+    /// were routed within each session (see [`Session::offer_all`]).
+    pub fn offer_routed(
+        &mut self,
+        max_queued: usize,
+        counters: &Counters,
+        journal: Option<&Journal>,
+    ) {
+        if self.routed.is_empty() {
+            return;
+        }
+        // Stable: each session keeps the order its deliveries were routed in ([MQTT-4.6.0-5]).
+        if self.routed.len() > 1 {
+            self.routed.sort_by_key(|(session, _)| session.id);
+        }
+        let mut routed = std::mem::take(&mut self.routed);
+        let mut batch = std::mem::take(&mut self.batch);
+        let mut current: Option<Arc<Session>> = None;
+        for (session, delivery) in routed.drain(..) {
+            if let Some(open) = &current
+                && open.id != session.id
+            {
+                open.offer_all(&mut batch, max_queued, counters, journal, self);
+                current = None;
+            }
+            if current.is_none() {
+                current = Some(session);
+            }
+            batch.push(delivery);
+        }
+        if let Some(open) = current {
+            open.offer_all(&mut batch, max_queued, counters, journal, self);
+        }
+        self.routed = routed;
+        self.batch = batch;
+    }
+
     /// Wakes every connection noted since the last call, each once.
     pub fn wake_all(&mut self) {
+        debug_assert!(self.routed.is_empty(), "routed deliveries not offered");
         self.dedup();
         for connection in self.pending.drain(..) {
             connection.wake();
@@ -93,6 +137,7 @@ impl Wakeups {
     /// [`super::control::Outlet`]). Beyond a few, waking keeps the writing spread over their
     /// threads, which is what carries fan-out throughput.
     pub fn deliver_or_wake_all(&mut self) {
+        debug_assert!(self.routed.is_empty(), "routed deliveries not offered");
         const DIRECT_AT_MOST: usize = 4;
         self.dedup();
         if self.pending.len() > DIRECT_AT_MOST {
@@ -112,6 +157,12 @@ impl Wakeups {
             self.pending.dedup_by(|a, b| Arc::ptr_eq(a, b));
         }
     }
+}
+
+/// Whether a session in `state` takes one more delivery at `qos` (`room`: its queue is below
+/// `max_queued_messages`): not once it ended, nor when full, nor QoS 0 while its client is away.
+fn takes(state: &SessionState, room: bool, qos: QoS) -> bool {
+    !state.ended && room && !(state.attached.is_none() && qos == QoS::AtMostOnce)
 }
 
 impl Session {
@@ -193,32 +244,82 @@ impl Session {
         wakeups: &mut Wakeups,
     ) {
         let mut state = self.state.lock();
-        let absent = state.attached.is_none();
-        if state.ended
-            || state.queue.len() >= max_queued
-            || (absent && delivery.qos == QoS::AtMostOnce)
-        {
+        if !takes(&state, state.queue.len() < max_queued, delivery.qos) {
             drop(state);
             Counters::add(&counters.messages_dropped, 1);
             return;
         }
-        if state.journaled
-            && delivery.qos != QoS::AtMostOnce
-            && let Some(journal) = journal
+        if let Some(journal) = journal.filter(|_| state.journaled)
+            && let Some(queued) = self.numbered(&mut delivery, journal)
         {
-            let id = journal.next_delivery_id();
-            delivery.stored = Some(id);
-            journal.record(Change::Queued {
-                client_id: Arc::clone(&self.client_id),
-                id,
-                delivery: delivery.clone(),
-                sent: None,
-            });
+            journal.record(queued);
         }
         let was_empty = state.queue.is_empty();
         state.queue.push_back(delivery);
         if was_empty && let Some(connection) = &state.attached {
             wakeups.add(Arc::clone(connection));
+        }
+    }
+
+    /// Gives a QoS 1 or 2 `delivery` its number in the store and returns the record that
+    /// queues it (none for QoS 0, which is not stored).
+    fn numbered(&self, delivery: &mut Delivery, journal: &Journal) -> Option<Change> {
+        if delivery.qos == QoS::AtMostOnce {
+            return None;
+        }
+        let id = journal.next_delivery_id();
+        delivery.stored = Some(id);
+        Some(Change::Queued {
+            client_id: Arc::clone(&self.client_id),
+            id,
+            delivery: delivery.clone(),
+            sent: None,
+        })
+    }
+
+    /// [`offer`](Self::offer) for every delivery of `deliveries` (drained), in order, under one
+    /// take of the session's lock, their Queued records appended to `journal` together, before
+    /// any of them enters the queue.
+    pub fn offer_all(
+        &self,
+        deliveries: &mut Vec<Delivery>,
+        max_queued: usize,
+        counters: &Counters,
+        journal: Option<&Journal>,
+        wakeups: &mut Wakeups,
+    ) {
+        let mut state = self.state.lock();
+        let mut dropped = 0;
+        let mut room = max_queued.saturating_sub(state.queue.len());
+        let journal = journal.filter(|_| state.journaled);
+        let mut records = Vec::new();
+        deliveries.retain_mut(|delivery| {
+            if !takes(&state, room > 0, delivery.qos) {
+                dropped += 1;
+                return false;
+            }
+            room -= 1;
+            if let Some(journal) = journal
+                && let Some(queued) = self.numbered(delivery, journal)
+            {
+                records.push(queued);
+            }
+            true
+        });
+        if let Some(journal) = journal {
+            journal.record_all(&mut records);
+        }
+        let was_empty = state.queue.is_empty();
+        state.queue.extend(deliveries.drain(..));
+        if was_empty
+            && !state.queue.is_empty()
+            && let Some(connection) = &state.attached
+        {
+            wakeups.add(Arc::clone(connection));
+        }
+        drop(state);
+        if dropped > 0 {
+            Counters::add(&counters.messages_dropped, dropped);
         }
     }
 

@@ -281,6 +281,21 @@ impl Journal {
         LAST_TICKET.with(|t| t.set((self.id(), ticket)));
     }
 
+    /// Records every change of `changes` (draining it) as [`Journal::record`] does, under one
+    /// lock: the calling thread's output waits for the last of them in durable mode.
+    pub fn record_all(&self, changes: &mut Vec<Change>) {
+        if changes.is_empty() {
+            return;
+        }
+        let mut pending = self.inner.pending.lock();
+        let mut ticket = 0;
+        for change in changes.drain(..) {
+            ticket = self.append_locked(&mut pending, change);
+        }
+        drop(pending);
+        LAST_TICKET.with(|t| t.set((self.id(), ticket)));
+    }
+
     /// Records every change of `changes` (draining it) under one lock, without making the
     /// calling thread wait for them before writing: for changes whose loss in a crash costs at
     /// most a duplicate QoS 1 delivery. A connection gathers them while it handles a read or
