@@ -103,22 +103,15 @@ impl Wakeups {
         }
         let mut routed = std::mem::take(&mut self.routed);
         let mut batch = std::mem::take(&mut self.batch);
-        let mut current: Option<Arc<Session>> = None;
-        for (session, delivery) in routed.drain(..) {
-            if let Some(open) = &current
-                && open.id != session.id
-            {
-                open.offer_all(&mut batch, max_queued, counters, journal, self);
-                current = None;
-            }
-            if current.is_none() {
-                current = Some(session);
-            }
+        let mut deliveries = routed.drain(..).peekable();
+        while let Some((session, delivery)) = deliveries.next() {
             batch.push(delivery);
+            while let Some((_, more)) = deliveries.next_if(|(next, _)| next.id == session.id) {
+                batch.push(more);
+            }
+            session.offer_all(&mut batch, max_queued, counters, journal, self);
         }
-        if let Some(open) = current {
-            open.offer_all(&mut batch, max_queued, counters, journal, self);
-        }
+        drop(deliveries);
         self.routed = routed;
         self.batch = batch;
     }

@@ -284,16 +284,9 @@ impl Journal {
     /// Records every change of `changes` (draining it) as [`Journal::record`] does, under one
     /// lock: the calling thread's output waits for the last of them in durable mode.
     pub fn record_all(&self, changes: &mut Vec<Change>) {
-        if changes.is_empty() {
-            return;
+        if let Some(ticket) = self.append_all(changes) {
+            LAST_TICKET.with(|t| t.set((self.id(), ticket)));
         }
-        let mut pending = self.inner.pending.lock();
-        let mut ticket = 0;
-        for change in changes.drain(..) {
-            ticket = self.append_locked(&mut pending, change);
-        }
-        drop(pending);
-        LAST_TICKET.with(|t| t.set((self.id(), ticket)));
     }
 
     /// Records every change of `changes` (draining it) under one lock, without making the
@@ -301,13 +294,19 @@ impl Journal {
     /// most a duplicate QoS 1 delivery. A connection gathers them while it handles a read or
     /// fills its output, so that the lock is taken once per batch rather than per message.
     pub fn record_all_without_waiting(&self, changes: &mut Vec<Change>) {
+        self.append_all(changes);
+    }
+
+    /// Appends every change of `changes` (draining it) under one lock; the last one's ticket,
+    /// if there was any.
+    fn append_all(&self, changes: &mut Vec<Change>) -> Option<u64> {
         if changes.is_empty() {
-            return;
+            return None;
         }
         let mut pending = self.inner.pending.lock();
-        for change in changes.drain(..) {
-            self.append_locked(&mut pending, change);
-        }
+        changes.drain(..).fold(None, |_, change| {
+            Some(self.append_locked(&mut pending, change))
+        })
     }
 
     fn append(&self, change: Change) -> u64 {
