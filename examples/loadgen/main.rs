@@ -350,15 +350,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// An engine towards `addr` with the options every scenario shares: transport, source address.
+fn engine_for(o: &Options, addr: SocketAddr, qos: QoS) -> Result<Engine, String> {
+    let mut engine =
+        Engine::new(addr, qos, o.keep_alive, o.protocol).map_err(|e| format!("epoll: {e}"))?;
+    engine.set_transport(Transport::parse(&o.transport, &o.ws_path)?);
+    if let Some(ip) = o.source {
+        engine.set_source(ip);
+    }
+    Ok(engine)
+}
+
 fn run_traffic(
     o: &Options,
     shape: &Shape,
     addr: SocketAddr,
     deadline: Instant,
 ) -> Result<bool, String> {
-    let mut engine = Engine::new(addr, shape.qos, o.keep_alive, o.protocol)
-        .map_err(|e| format!("epoll: {e}"))?;
-    engine.set_transport(Transport::parse(&o.transport, &o.ws_path)?);
+    let mut engine = engine_for(o, addr, shape.qos)?;
     if o.scenario == "publish" {
         if o.messages.is_none() {
             return Err("the publish scenario needs --messages".into());
@@ -368,9 +377,6 @@ fn run_traffic(
         engine.set_topic(&o.topic);
     }
     engine.set_persistent_subscribers(o.persistent);
-    if let Some(ip) = o.source {
-        engine.set_source(ip);
-    }
     engine.set_vary_topics(o.vary_topics);
     if let Some(port) = o.subscriber_port {
         engine.set_subscriber_addr(SocketAddr::new(addr.ip(), port));
@@ -596,12 +602,7 @@ fn run_idle(o: &Options, addr: SocketAddr, deadline: Instant) -> Result<bool, St
             o.connections
         ));
     }
-    let mut engine = Engine::new(addr, QoS::AtMostOnce, o.keep_alive, o.protocol)
-        .map_err(|e| format!("epoll: {e}"))?;
-    engine.set_transport(Transport::parse(&o.transport, &o.ws_path)?);
-    if let Some(ip) = o.source {
-        engine.set_source(ip);
-    }
+    let mut engine = engine_for(o, addr, QoS::AtMostOnce)?;
     let rss_before = o.broker_pid.and_then(proc_stats::resident_kib);
     let available_before = proc_stats::mem_available_kib();
     let kernel_stack_before = proc_stats::kernel_stack_kib();
