@@ -47,7 +47,8 @@ impl Online {
             }
         };
         self.record_gathered();
-        self.state.offer_routed(&mut self.wakeups);
+        self.state
+            .offer_routed(&mut self.scratch, &mut self.wakeups);
         if received <= SPARSE_AT_MOST {
             self.wakeups.deliver_or_wake_all();
         } else {

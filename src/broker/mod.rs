@@ -415,7 +415,7 @@ impl Broker {
         if size > MAX_REMAINING_LENGTH {
             return Err(PublishError::PayloadTooLarge(payload.len()));
         }
-        let mut scratch = Vec::new();
+        let mut scratch = router::RouteScratch::default();
         let mut wakeups = session::Wakeups::default();
         let publication = router::Publication {
             topic,

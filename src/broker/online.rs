@@ -24,12 +24,12 @@ use super::io::Io;
 use super::log::broker_log;
 use super::message::{Delivery, Message};
 use super::options::{Access, BrokerEvent, DisconnectReason};
+use super::router::RouteScratch;
 use super::runtime::Runtime;
 use super::session::{Session, Wakeups};
 use super::state::State;
 use super::stats::Counters;
 use super::store::{Change, Journal};
-use super::subscriptions::Subscriber;
 use super::sys::client_may_publish;
 use super::threads::ThreadEnd;
 use crate::protocol::{
@@ -156,7 +156,7 @@ pub(crate) struct Online {
     pub(crate) session: Arc<Session>,
     /// Owned while attached; handed back to the session on detach.
     flows: Option<Box<Flows>>,
-    pub(crate) scratch: Vec<Subscriber>,
+    pub(crate) scratch: RouteScratch,
     /// Subscribers to wake once the packets of the current read are handled.
     pub(crate) wakeups: Wakeups,
     /// PUBLISH packets encoded since the counter was last updated.
@@ -241,7 +241,7 @@ impl Online {
             just_connected: true,
             session: attached.session,
             flows: Some(attached.flows),
-            scratch: Vec::new(),
+            scratch: RouteScratch::default(),
             wakeups: Wakeups::default(),
             unsent_count: 0,
             extra_properties: Vec::new(),
@@ -436,7 +436,7 @@ impl Online {
     /// Frees the buffers an idle connection does not need.
     fn release_buffers(&mut self) {
         self.io.release_buffers();
-        self.scratch = Vec::new();
+        self.scratch = RouteScratch::default();
         self.flows().pending.shrink_to_fit();
     }
 
@@ -656,7 +656,7 @@ impl Online {
                 // MQTT 5.0 [MQTT-3.3.2-5]: an expired message is not delivered.
                 if delivery.message.has_expired(now) {
                     expired += 1;
-                    self.journal_settled(delivery.stored);
+                    self.journal_settled(delivery.stored());
                     continue;
                 }
                 // The ACL file's read rules apply to every message, as in mosquitto.
@@ -667,7 +667,7 @@ impl Online {
                         AclAccess::Read,
                     )
                 {
-                    self.journal_settled(delivery.stored);
+                    self.journal_settled(delivery.stored());
                     continue;
                 }
                 let allocated = (delivery.qos != QoS::AtMostOnce).then(|| flows.allocate_id());
@@ -681,27 +681,30 @@ impl Online {
                     qospid,
                     false,
                     delivery.retain,
-                    &delivery.identifiers,
+                    delivery.identifiers(),
                     true,
                 );
                 if !sent {
                     // Too large for this client (MQTT 5.0 [MQTT-3.1.2-25]): dropped for it alone.
                     expired += 1;
-                    self.journal_settled(delivery.stored);
+                    self.journal_settled(delivery.stored());
                     continue;
                 }
                 if let Some((seq, packet_id)) = allocated {
                     let stored = self.journal_sent(&delivery, packet_id);
+                    let (qos, retain, message) =
+                        (delivery.qos, delivery.retain, Arc::clone(&delivery.message));
+                    let (identifiers, shared) = delivery.into_routing();
                     flows.outgoing.push_back(Inflight {
                         stored,
                         seq,
                         packet_id,
-                        qos: delivery.qos,
-                        retain: delivery.retain,
-                        message: delivery.message,
-                        identifiers: delivery.identifiers,
+                        qos,
+                        retain,
+                        message,
+                        identifiers,
                         released: false,
-                        shared: delivery.shared,
+                        shared,
                     });
                 }
             }
@@ -858,7 +861,7 @@ impl Online {
     fn journal_sent(&mut self, delivery: &Delivery, packet_id: PacketId) -> Option<u64> {
         let journal = self.journal.as_ref()?;
         let client_id = Arc::clone(&self.client_id);
-        let (id, change) = match delivery.stored {
+        let (id, change) = match delivery.stored() {
             Some(id) => {
                 let sent = Change::Sent {
                     client_id,

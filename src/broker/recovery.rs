@@ -132,14 +132,12 @@ impl State {
                             stored: Some(delivery.id),
                             shared,
                         }),
-                        None => state.queue.push_back(Delivery {
-                            message,
-                            qos,
-                            retain,
-                            identifiers,
-                            stored: Some(delivery.id),
-                            shared,
-                        }),
+                        None => {
+                            let mut queued =
+                                Delivery::new(message, qos, retain, identifiers, shared);
+                            queued.set_stored(delivery.id);
+                            state.queue.push_back(queued);
+                        }
                     }
                 }
                 state.flows = Some(flows);

@@ -10,7 +10,7 @@ use super::control::ConnectionControl;
 use super::flows::Flows;
 use super::message::Delivery;
 use super::recovery::session_record;
-use super::router::Publication;
+use super::router::{Publication, RouteScratch};
 use super::session::{NEVER_EXPIRES, Session, SessionState, Wakeups};
 use super::state::State;
 use super::stats::Counters;
@@ -324,10 +324,10 @@ impl State {
         }
         let mut wakeups = Wakeups::default();
         for delivery in leftovers {
-            let Some(group) = delivery.shared.as_deref() else {
+            let Some(group) = delivery.shared().cloned() else {
                 continue;
             };
-            let Some(member) = self.subscriptions.read().pick_member(group) else {
+            let Some(member) = self.subscriptions.read().pick_member(&group) else {
                 Counters::add(&self.counters.messages_dropped, 1);
                 continue;
             };
@@ -337,13 +337,13 @@ impl State {
                 id => Box::new([id]),
             };
             let retain = grant.retain_as_published && delivery.message.retain;
-            let handed = Delivery {
-                qos: delivery.qos.min(grant.qos),
+            let handed = Delivery::new(
+                delivery.message,
+                delivery.qos.min(grant.qos),
                 retain,
                 identifiers,
-                stored: None,
-                ..delivery
-            };
+                Some(group),
+            );
             member.session.offer(
                 handed,
                 self.options.max_queued_messages,
@@ -357,7 +357,7 @@ impl State {
 
     /// Routes wills whose time has come, with no lock held.
     fn publish_wills(&self, wills: impl IntoIterator<Item = Publication>) {
-        let mut scratch = Vec::new();
+        let mut scratch = RouteScratch::default();
         let mut wakeups = Wakeups::default();
         for will in wills {
             self.route(will, &mut scratch, &mut wakeups);
@@ -372,7 +372,7 @@ impl State {
 /// not sent yet. A QoS 2 message whose PUBLISH went out stays with the ended session: it must
 /// not reach another member ([MQTT-4.8.2-5]).
 fn shared_leftovers(queue: &mut VecDeque<Delivery>, flows: Option<&mut Flows>) -> Vec<Delivery> {
-    let handed = |d: &Delivery| d.shared.is_some() && d.qos != QoS::AtMostOnce;
+    let handed = |d: &Delivery| d.shared().is_some() && d.qos != QoS::AtMostOnce;
     let mut leftovers = Vec::new();
     if let Some(flows) = flows {
         leftovers.extend(
@@ -380,13 +380,14 @@ fn shared_leftovers(queue: &mut VecDeque<Delivery>, flows: Option<&mut Flows>) -
                 .outgoing
                 .iter()
                 .filter(|m| m.shared.is_some() && m.qos == QoS::AtLeastOnce)
-                .map(|m| Delivery {
-                    message: Arc::clone(&m.message),
-                    qos: m.qos,
-                    retain: m.retain,
-                    identifiers: Box::default(),
-                    stored: None,
-                    shared: m.shared.clone(),
+                .map(|m| {
+                    Delivery::new(
+                        Arc::clone(&m.message),
+                        m.qos,
+                        m.retain,
+                        Box::default(),
+                        m.shared.clone(),
+                    )
                 }),
         );
         leftovers.extend(flows.pending.iter().filter(|d| handed(d)).cloned());

@@ -18,14 +18,7 @@ impl Retained {
     /// This message sent because of a new subscription granted `granted`: RETAIN set
     /// ([MQTT-3.3.1-8]), at min(its QoS, `granted`) ([MQTT-3.8.4-6]).
     pub fn delivery(self, granted: QoS, identifiers: Box<[u32]>) -> Delivery {
-        Delivery {
-            message: self.message,
-            qos: self.qos.min(granted),
-            retain: true,
-            identifiers,
-            stored: None,
-            shared: None,
-        }
+        Delivery::new(self.message, self.qos.min(granted), true, identifiers, None)
     }
 }
 

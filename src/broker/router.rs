@@ -44,21 +44,27 @@ impl State {
     pub fn route(
         &self,
         publication: Publication,
-        scratch: &mut Vec<Subscriber>,
+        scratch: &mut RouteScratch,
         wakeups: &mut Wakeups,
     ) {
         self.route_deferred(publication, scratch, wakeups);
-        self.offer_routed(wakeups);
+        self.offer_routed(scratch, wakeups);
     }
 
-    /// [`route`](Self::route) without offering the deliveries yet: they wait in `wakeups` for
-    /// [`offer_routed`](Self::offer_routed), which a connection calls once it has routed every
-    /// message of one read, so that each subscriber's session (and the journal) is locked once
-    /// per read rather than once per message.
+    /// [`route`](Self::route) without offering the deliveries yet: they wait in `scratch` and
+    /// `wakeups` for [`offer_routed`](Self::offer_routed), which a connection calls once it has
+    /// routed every message of one read, so that each subscriber's session (and the journal) is
+    /// locked once per read rather than once per message.
+    ///
+    /// Deliveries wait in one of two ways, never both at once, so that every session receives
+    /// them in the order they were routed ([MQTT-4.6.0-5]): a message for a few sessions waits
+    /// alone in `wakeups`; messages fanned out to many sessions wait as a run on one topic in
+    /// `scratch`, which collects the topic's subscribers once for the whole run (a concurrent
+    /// subscription change takes effect after the run, as it would had it come a moment later).
     pub fn route_deferred(
         &self,
         publication: Publication,
-        scratch: &mut Vec<Subscriber>,
+        scratch: &mut RouteScratch,
         wakeups: &mut Wakeups,
     ) {
         let Publication {
@@ -86,66 +92,55 @@ impl State {
                 });
             }
         }
-        scratch.clear();
+        if scratch.continues_run(&message.topic) {
+            scratch.run.push((message, qos));
+            if scratch.run.len() >= RUN_AT_MOST {
+                self.offer_run(scratch, wakeups);
+            }
+            return;
+        }
+        self.offer_run(scratch, wakeups);
+        let subscribers = &mut scratch.subscribers;
         self.subscriptions
             .read()
-            .collect(message.topic.as_str(), scratch);
-        if scratch.len() > 1 {
-            scratch.sort_unstable_by_key(|s| (s.session.id, s.grant.shared));
+            .collect(message.topic.as_str(), subscribers);
+        let order = |s: &Subscriber| (s.session_id, s.grant.shared);
+        if !subscribers.is_sorted_by_key(order) {
+            subscribers.sort_unstable_by_key(order);
         }
         // A message for a few sessions waits to be offered with the rest of the read (most
-        // reads carry many messages for the same few sessions); one fanned out to many is
-        // offered at once, after what waits (each session keeps its order), since its sessions
-        // rarely see two messages of one read and the wait would only add work.
+        // reads carry many messages for the same few sessions); one fanned out to many starts a
+        // run, after what waits is offered (each session keeps its order).
         const DEFERRED_AT_MOST: usize = 4;
-        let defer = scratch.len() <= DEFERRED_AT_MOST;
-        if !defer {
-            self.offer_routed(wakeups);
+        if subscribers.len() <= DEFERRED_AT_MOST {
+            for_each_session(subscribers, |first, matches| {
+                if let Some(delivery) = delivery_for(&message, qos, matches) {
+                    wakeups.routed.push((Arc::clone(&first.session), delivery));
+                }
+            });
+            subscribers.clear();
+            return;
         }
-        let max_queued = self.options.max_queued_messages;
-        /// How many subscribers ahead the next sessions' state is fetched.
-        const PREFETCH_AHEAD: usize = 2;
-        if !defer {
-            for s in scratch.iter().take(PREFETCH_AHEAD) {
-                s.session.prefetch();
-            }
+        self.offer_routed_alone(wakeups);
+        // A share group picks a member per message (MQTT 5.0 section 4.8.2): no run, the
+        // message is offered at once.
+        let shared = subscribers.iter().any(|s| s.grant.shared);
+        if !shared {
+            scratch.run_topic = Some(message.topic.clone());
         }
-        let mut rest = &scratch[..];
-        while let Some(first) = rest.first() {
-            if !defer && let Some(ahead) = rest.get(PREFETCH_AHEAD) {
-                ahead.session.prefetch();
-            }
-            // A session's non-shared subscriptions make one delivery; each share group that
-            // picked it makes one more (MQTT 5.0 section 4.8.2).
-            let same = if first.grant.shared {
-                1
-            } else {
-                rest.iter()
-                    .take_while(|s| s.session.id == first.session.id && !s.grant.shared)
-                    .count()
-            };
-            let (matches, tail) = rest.split_at(same);
-            rest = tail;
-            let Some(delivery) = delivery_for(&message, qos, matches) else {
-                continue;
-            };
-            if defer {
-                wakeups.routed.push((Arc::clone(&first.session), delivery));
-            } else {
-                first.session.offer(
-                    delivery,
-                    max_queued,
-                    &self.counters,
-                    self.journal.as_ref(),
-                    wakeups,
-                );
-            }
+        scratch.run.push((message, qos));
+        if shared {
+            self.offer_run(scratch, wakeups);
         }
-        scratch.clear();
     }
 
-    /// Offers what [`route_deferred`](Self::route_deferred) left in `wakeups` to the sessions.
-    pub fn offer_routed(&self, wakeups: &mut Wakeups) {
+    /// Offers what [`route_deferred`](Self::route_deferred) left waiting to the sessions.
+    pub fn offer_routed(&self, scratch: &mut RouteScratch, wakeups: &mut Wakeups) {
+        self.offer_run(scratch, wakeups);
+        self.offer_routed_alone(wakeups);
+    }
+
+    fn offer_routed_alone(&self, wakeups: &mut Wakeups) {
         wakeups.offer_routed(
             self.options.max_queued_messages,
             &self.counters,
@@ -153,11 +148,105 @@ impl State {
         );
     }
 
+    /// Offers the messages of the open run to its subscribers, session by session, each
+    /// session's share under one take of its lock; ends the run. A message alone (not a run)
+    /// with a share group goes the same way.
+    fn offer_run(&self, scratch: &mut RouteScratch, wakeups: &mut Wakeups) {
+        let RouteScratch {
+            subscribers,
+            run_topic,
+            run,
+            batch,
+        } = scratch;
+        if run.is_empty() {
+            return;
+        }
+        let max_queued = self.options.max_queued_messages;
+        /// How many subscribers ahead the next sessions' state is fetched.
+        const PREFETCH_AHEAD: usize = 2;
+        for s in subscribers.iter().take(PREFETCH_AHEAD) {
+            s.session.prefetch();
+        }
+        let mut index = 0;
+        for_each_session(subscribers, |first, matches| {
+            if let Some(ahead) = subscribers.get(index + PREFETCH_AHEAD) {
+                ahead.session.prefetch();
+            }
+            index += matches.len();
+            batch.extend(
+                run.iter()
+                    .filter_map(|(message, qos)| delivery_for(message, *qos, matches)),
+            );
+            match batch.len() {
+                0 => {}
+                1 => first.session.offer(
+                    batch.pop().expect("one delivery"),
+                    max_queued,
+                    &self.counters,
+                    self.journal.as_ref(),
+                    wakeups,
+                ),
+                _ => first.session.offer_all(
+                    batch,
+                    max_queued,
+                    &self.counters,
+                    self.journal.as_ref(),
+                    wakeups,
+                ),
+            }
+        });
+        run.clear();
+        *run_topic = None;
+        subscribers.clear();
+    }
+
     /// Retained messages matching `filter`, for a new subscription.
     pub fn retained_matching(&self, filter: &str) -> Vec<Retained> {
         let mut out = Vec::new();
         self.retained.read().matching(filter, &mut out);
         out
+    }
+}
+
+/// Messages a run holds at most before it is offered, so that a subscriber's first message does
+/// not wait for a whole read of them and the batch stays small enough for the cache.
+const RUN_AT_MOST: usize = 128;
+
+/// What routing reuses from one message to the next on one thread, and the open run: messages on
+/// one topic, fanned out to the same subscribers, not offered yet (see
+/// [`State::route_deferred`]).
+#[derive(Debug, Default)]
+pub(crate) struct RouteScratch {
+    /// The subscribers of the last message collected, of the whole run while one is open.
+    subscribers: Vec<Subscriber>,
+    /// The topic of the open run; `None` while no run is open.
+    run_topic: Option<TopicName>,
+    run: Vec<(Arc<Message>, QoS)>,
+    /// One session's deliveries of the run, reused.
+    batch: Vec<Delivery>,
+}
+
+impl RouteScratch {
+    fn continues_run(&self, topic: &TopicName) -> bool {
+        self.run_topic.as_ref().is_some_and(|open| open == topic)
+    }
+}
+
+/// Calls `offer` once per delivery `subscribers` (sorted by session) make: a session's
+/// non-shared subscriptions together, each share group's pick alone (MQTT 5.0 section 4.8.2).
+fn for_each_session(subscribers: &[Subscriber], mut offer: impl FnMut(&Subscriber, &[Subscriber])) {
+    let mut rest = subscribers;
+    while let Some(first) = rest.first() {
+        let same = if first.grant.shared {
+            1
+        } else {
+            rest.iter()
+                .take_while(|s| s.session_id == first.session_id && !s.grant.shared)
+                .count()
+        };
+        let (matches, tail) = rest.split_at(same);
+        rest = tail;
+        offer(first, matches);
     }
 }
 
@@ -176,13 +265,12 @@ fn delivery_for(message: &Arc<Message>, qos: QoS, matches: &[Subscriber]) -> Opt
             identifiers.push(s.grant.identifier);
         }
     }
-    Some(Delivery {
-        message: Arc::clone(message),
-        qos: qos.min(granted?),
+    Some(Delivery::new(
+        Arc::clone(message),
+        qos.min(granted?),
         retain,
-        identifiers: identifiers.into_boxed_slice(),
-        stored: None,
+        identifiers.into_boxed_slice(),
         // A share group's pick is always alone in `matches`.
-        shared: matches[0].group.clone(),
-    })
+        matches[0].group.clone(),
+    ))
 }

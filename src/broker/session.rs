@@ -261,7 +261,7 @@ impl Session {
             return None;
         }
         let id = journal.next_delivery_id();
-        delivery.stored = Some(id);
+        delivery.set_stored(id);
         Some(Change::Queued {
             client_id: Arc::clone(&self.client_id),
             id,

@@ -83,7 +83,7 @@ mod tests {
     use super::*;
     use crate::broker::control::ConnectionControl;
     use crate::broker::message::Delivery;
-    use crate::broker::router::Publication;
+    use crate::broker::router::{Publication, RouteScratch};
     use crate::broker::session::{NEVER_EXPIRES, Wakeups};
     use crate::broker::subscriptions::Grant;
     use crate::protocol::{Properties, QoS};
@@ -115,7 +115,7 @@ mod tests {
             publisher: publisher.map(Arc::from),
             internal: false,
         };
-        state.route(publication, &mut Vec::new(), &mut wakeups);
+        state.route(publication, &mut RouteScratch::default(), &mut wakeups);
         wakeups.wake_all();
     }
 
@@ -302,7 +302,7 @@ mod tests {
             "published retained, kept by Retain As Published"
         );
         assert!(!got[1].retain);
-        let mut ids = got[0].identifiers.to_vec();
+        let mut ids = got[0].identifiers().to_vec();
         ids.sort_unstable();
         assert_eq!(ids, [7, 9]);
         assert_eq!(got[0].qos, QoS::AtLeastOnce);

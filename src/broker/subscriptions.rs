@@ -48,6 +48,9 @@ impl From<QoS> for Grant {
 #[derive(Debug, Clone)]
 pub(crate) struct Subscriber {
     pub session: Arc<Session>,
+    /// `session.id`, kept here so that routing orders and groups a message's subscribers without
+    /// touching each session's memory.
+    pub session_id: u64,
     pub grant: Grant,
     /// For a member of a share group, its whole filter `$share/{group}/{filter}`: deliveries
     /// remember it so that the group can take them over (MQTT 5.0 section 4.8.2).
@@ -294,15 +297,23 @@ impl SubscriptionTree {
             None if path.multi => &mut node.multi,
             None => &mut node.exact,
         };
-        if let Some(existing) = list.iter_mut().find(|s| s.session.id == session.id) {
+        // Kept in session order (share group members too): routing then finds a message's
+        // subscribers in order when they all come from one list, the common case, and sorts
+        // nothing.
+        let at = list.partition_point(|s| s.session_id < session.id);
+        if let Some(existing) = list.get_mut(at).filter(|s| s.session_id == session.id) {
             existing.grant = grant;
             return false;
         }
-        list.push(Subscriber {
-            session: Arc::clone(session),
-            grant,
-            group: path.group.map(|_| Arc::from(filter.as_str())),
-        });
+        list.insert(
+            at,
+            Subscriber {
+                session: Arc::clone(session),
+                session_id: session.id,
+                grant,
+                group: path.group.map(|_| Arc::from(filter.as_str())),
+            },
+        );
         self.len += 1;
         true
     }
@@ -341,7 +352,7 @@ impl SubscriptionTree {
             None if path.multi => &node.multi,
             None => &node.exact,
         };
-        let Some(position) = list.iter().position(|s| s.session.id == session_id) else {
+        let Ok(position) = list.binary_search_by_key(&session_id, |s| s.session_id) else {
             return false;
         };
         let last_empties = node.entries() == 1 && node.children.is_empty() && node.single.is_none();
@@ -383,10 +394,10 @@ impl SubscriptionTree {
                         }
                     }
                     None if path.multi => {
-                        node.multi.swap_remove(position);
+                        node.multi.remove(position);
                     }
                     None => {
-                        node.exact.swap_remove(position);
+                        node.exact.remove(position);
                     }
                 }
             }
@@ -504,6 +515,27 @@ mod tests {
                 .collect();
             assert_eq!(got, expected, "topic {topic}");
         }
+    }
+
+    /// Routing relies on one filter's subscribers coming out in session order, whatever order
+    /// they subscribed and unsubscribed in.
+    #[test]
+    fn one_filters_subscribers_stay_in_session_order() {
+        let mut tree = SubscriptionTree::default();
+        let f = TopicFilter::new("a/b").unwrap();
+        let sessions: Vec<_> = (0..8).map(session).collect();
+        for id in [5, 1, 7, 0, 3, 6, 2, 4] {
+            assert!(tree.subscribe(&f, &sessions[id], QoS::AtMostOnce.into()));
+        }
+        assert!(!tree.subscribe(&f, &sessions[3], QoS::AtLeastOnce.into()));
+        assert!(tree.unsubscribe("a/b", 6));
+        assert!(!tree.unsubscribe("a/b", 6));
+        let mut out = Vec::new();
+        tree.collect("a/b", &mut out);
+        let ids: Vec<_> = out.iter().map(|s| s.session_id).collect();
+        assert_eq!(ids, [0, 1, 2, 3, 4, 5, 7]);
+        assert!(out.iter().all(|s| s.session_id == s.session.id));
+        assert_eq!(out[3].grant.qos, QoS::AtLeastOnce);
     }
 
     #[test]

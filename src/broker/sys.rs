@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::router::Publication;
+use super::router::{Publication, RouteScratch};
 use super::session::Wakeups;
 use super::state::State;
 use crate::protocol::{Properties, QoS};
@@ -126,7 +126,7 @@ impl SysTopics {
                 ));
             }
         }
-        let mut scratch = Vec::new();
+        let mut scratch = RouteScratch::default();
         let mut wakeups = Wakeups::default();
         for (name, value) in values {
             let Ok(topic) = TopicName::new(&format!("$SYS/broker/{name}")) else {

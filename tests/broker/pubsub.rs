@@ -737,3 +737,58 @@ fn mqtt_3_12_4_1_a_subscriber_busy_with_sparse_publishers_still_gets_its_pingres
         "PINGRESP took {answered:?} under sparse traffic"
     );
 }
+
+/// One read that mixes messages fanned out to many sessions (which the broker offers as a run
+/// per topic, collecting the topic's subscribers once) with messages for one session, in runs
+/// longer and shorter than the broker's run limit: every subscriber still receives what it
+/// subscribed to once each and in publish order ([MQTT-4.6.0-5]), the one subscribed to both
+/// topics too, at QoS 1 as at QoS 0.
+#[test]
+fn mqtt_4_6_0_5_order_holds_across_fanned_out_runs_and_single_deliveries_of_one_read() {
+    const FANNED_OUT_TO: usize = 6;
+    let broker = start_default_broker();
+    let mut fans: Vec<RawClient> = (0..FANNED_OUT_TO)
+        .map(|n| {
+            let mut fan = RawClient::clean(broker.port(), &format!("fan-{n}"));
+            fan.subscribe_ok(1, &[("run/wide", QoS::AtLeastOnce)]);
+            fan
+        })
+        .collect();
+    fans[0].subscribe_ok(2, &[("run/narrow", QoS::AtLeastOnce)]);
+    // Runs of 1 to 300 wide messages (the broker offers at most 128 per run) between narrow ones.
+    let mut topics = Vec::new();
+    for length in [1, 5, 127, 128, 129, 300, 2, 40] {
+        topics.extend(std::iter::repeat_n("run/wide", length));
+        topics.push("run/narrow");
+    }
+    let mut bytes = Vec::new();
+    for (seq, topic) in topics.iter().enumerate() {
+        let qospid = match seq % 3 {
+            0 => QosPid::AtMostOnce,
+            _ => QosPid::AtLeastOnce(pid(seq as u16 + 1)),
+        };
+        let packet = publish(topic, &(seq as u32).to_be_bytes(), qospid, false);
+        bytes.extend(packet.to_bytes().expect("test packet encodes"));
+    }
+    let mut publisher = RawClient::clean(broker.port(), "run-pub");
+    publisher.send_bytes(&bytes);
+    for (n, fan) in fans.iter_mut().enumerate() {
+        let expected: Vec<u32> = (0..topics.len() as u32)
+            .filter(|&seq| n == 0 || topics[seq as usize] == "run/wide")
+            .collect();
+        let mut got = Vec::new();
+        while got.len() < expected.len() {
+            let p = fan.recv_publish();
+            if let QosPid::AtLeastOnce(id) = p.qospid {
+                fan.send(&Packet::Puback(id.into()));
+            }
+            got.push(u32::from_be_bytes(
+                p.payload[..4].try_into().expect("4 bytes"),
+            ));
+        }
+        assert_eq!(got, expected, "subscriber {n}");
+        fan.expect_silence(QUIET);
+    }
+    let at_least_once = (0..topics.len()).filter(|seq| seq % 3 != 0).count();
+    assert_all_acknowledged(&mut publisher, at_least_once as u32);
+}

@@ -414,6 +414,68 @@ fn subscription_options_and_identifiers() {
     assert!(!got.retain);
 }
 
+/// A burst on one topic fanned out to many sessions is offered as a run, its subscribers
+/// collected once; each delivery still carries its own subscriber's Subscription Identifier
+/// (MQTT 5.0 [MQTT-3.3.4-3]) and No Local still keeps the publisher's own messages from it
+/// ([MQTT-3.8.3-3]).
+#[test]
+fn a_fanned_out_burst_keeps_each_subscribers_identifier_and_no_local() {
+    const SUBSCRIBERS: u32 = 5;
+    const MESSAGES: u32 = 300;
+    let broker = broker(BrokerOptions::default());
+    let subscription = |no_local| {
+        vec![SubscribeTopic {
+            filter: "burst/t".into(),
+            qos: QoS::AtMostOnce,
+            options: SubscriptionOptions {
+                no_local,
+                retain_as_published: false,
+                retain_handling: 0,
+            },
+        }]
+    };
+    let mut subscribers: Vec<Peer> = (1..=SUBSCRIBERS)
+        .map(|n| {
+            let mut peer = join5(&broker, &format!("burst-{n}"));
+            let identifier = Properties(vec![Property::SubscriptionIdentifier(n)]);
+            subscribe(&mut peer, 1, subscription(false), identifier);
+            peer
+        })
+        .collect();
+    let mut me = join5(&broker, "burst-me");
+    let identifier = Properties(vec![Property::SubscriptionIdentifier(99)]);
+    subscribe(&mut me, 1, subscription(true), identifier);
+    let mut bytes = Vec::new();
+    for seq in 0..MESSAGES {
+        let packet = publish(
+            "burst/t",
+            &seq.to_be_bytes(),
+            QosPid::AtMostOnce,
+            Properties::new(),
+        );
+        bytes.extend(
+            packet
+                .to_bytes_for(ProtocolLevel::V5)
+                .expect("test packet encodes"),
+        );
+    }
+    me.send_raw(&bytes);
+    for (n, peer) in (1..).zip(subscribers.iter_mut()) {
+        for seq in 0..MESSAGES {
+            let got = peer.expect_publish();
+            assert_eq!(*got.payload, seq.to_be_bytes(), "subscriber {n}");
+            assert_eq!(
+                got.properties
+                    .subscription_identifiers()
+                    .collect::<Vec<_>>(),
+                [n],
+                "subscriber {n}, message {seq}"
+            );
+        }
+    }
+    me.expect_nothing(Duration::from_millis(300));
+}
+
 /// MQTT 5.0 section 3.8.3.1: Retain Handling 0 sends retained messages on every subscribe, 1
 /// only for a new subscription, 2 never ([MQTT-3.3.1-9] to [MQTT-3.3.1-11], [MQTT-3.8.4-4]).
 #[test]

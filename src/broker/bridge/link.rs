@@ -15,7 +15,7 @@ use super::{BridgeOptions, BridgeStart, Counters, SESSION_PREFIX};
 use crate::broker::control::ConnectionControl;
 use crate::broker::message::Delivery;
 use crate::broker::registry::Attached;
-use crate::broker::router::Publication;
+use crate::broker::router::{Publication, RouteScratch};
 use crate::broker::session::{NEVER_EXPIRES, Session, Wakeups};
 use crate::broker::state::State;
 use crate::broker::store::Change;
@@ -386,7 +386,7 @@ impl Link {
     fn send(&self, client: &Client, delivery: &Delivery) -> bool {
         let topic = delivery.message.topic.as_str();
         let Some(remote) = self.rules.iter().find_map(|r| r.to_remote(topic)) else {
-            self.settle(delivery.stored);
+            self.settle(delivery.stored());
             return true;
         };
         if self.options.protocol != ProtocolLevel::V5 {
@@ -407,12 +407,12 @@ impl Link {
             Err(e) => {
                 // Refused locally (too large for the remote, say): dropped, not retried.
                 self.note_error(format!("{remote}: {e}"));
-                self.settle(delivery.stored);
+                self.settle(delivery.stored());
                 return true;
             }
         };
         self.counters.messages_out.fetch_add(1, Ordering::Relaxed);
-        match (packet_id, delivery.stored) {
+        match (packet_id, delivery.stored()) {
             (Some(packet_id), Some(stored)) => {
                 let mut settling = self.settling.lock();
                 if settling.early.remove(&packet_id.get()) {
@@ -513,7 +513,7 @@ impl Incoming {
             publisher: Some(Arc::clone(&self.publisher)),
             internal: false,
         };
-        let mut scratch = Vec::new();
+        let mut scratch = RouteScratch::default();
         let mut wakeups = Wakeups::default();
         self.state.route(publication, &mut scratch, &mut wakeups);
         wakeups.wake_all();
@@ -545,7 +545,7 @@ fn notify_state(state: &State, name: &str, notify: bool, up: bool) {
         internal: true,
     };
     let mut wakeups = Wakeups::default();
-    state.route(publication, &mut Vec::new(), &mut wakeups);
+    state.route(publication, &mut RouteScratch::default(), &mut wakeups);
     wakeups.wake_all();
 }
 

@@ -15,17 +15,18 @@ pub(super) fn queued(client: &str, id: u64) -> Change {
         None,
         false,
     );
+    let mut delivery = Delivery::new(
+        Arc::new(message),
+        QoS::AtLeastOnce,
+        false,
+        Box::default(),
+        None,
+    );
+    delivery.set_stored(id);
     Change::Queued {
         client_id: Arc::from(client),
         id,
-        delivery: Delivery {
-            message: Arc::new(message),
-            qos: QoS::AtLeastOnce,
-            retain: false,
-            identifiers: Box::default(),
-            stored: Some(id),
-            shared: None,
-        },
+        delivery,
         sent: None,
     }
 }

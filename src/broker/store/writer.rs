@@ -202,10 +202,10 @@ fn apply(txn: &redb::WriteTransaction, batch: &[Change]) -> Result<(), redb::Err
                     &delivery.message,
                     delivery.qos,
                     delivery.retain,
-                    &delivery.identifiers,
+                    delivery.identifiers(),
                 );
                 let sent = sent.map(|(packet_id, released)| (packet_id.get(), released));
-                encode_delivery(sent, &message, delivery.shared.as_deref(), &mut bytes);
+                encode_delivery(sent, &message, delivery.shared().map(|s| &**s), &mut bytes);
                 messages.insert(session_key(client_id, *id).as_slice(), bytes.as_slice())?;
             }
             Change::Sent {
