@@ -25,6 +25,7 @@ use super::stats::Counters;
 use super::websocket::WebSocketLayer;
 use crate::protocol::{Connect, DecodeError, Decoder, Packet, ProtocolLevel};
 use crate::socket::{FdStream, Ready, poll2, read_into_spare, timeout_ms};
+use crate::topic::TopicName;
 
 /// First read size; doubled (up to `MAX_READ_CHUNK`) whenever a read fills the space offered, so
 /// idle connections stay small and busy ones read in large batches.
@@ -119,6 +120,8 @@ pub(crate) struct Io {
     stream: TcpStream,
     fd: RawFd,
     decoder: Decoder,
+    /// The topic of the last PUBLISH read, shared with the next one naming it.
+    last_topic: Option<TopicName>,
     input: Vec<u8>,
     /// Bytes at the front of `input` already decoded.
     consumed: usize,
@@ -152,6 +155,7 @@ impl Io {
             stream,
             fd,
             decoder: Decoder::with_max_packet_size(max_packet_size),
+            last_topic: None,
             input: Vec::new(),
             consumed: 0,
             wanted: 0,
@@ -246,6 +250,7 @@ impl Io {
             ws.release_buffers();
         }
         self.read_chunk = MIN_READ_CHUNK;
+        self.last_topic = None;
     }
 
     /// Decodes by the rules of the protocol level the client's CONNECT announced (MQTT 3.1 sets
@@ -294,7 +299,10 @@ impl Io {
     /// is sized for it.
     pub fn next_packet(&mut self) -> Result<Option<Packet>, DecodeError> {
         let available = &self.input[self.consumed..];
-        match self.decoder.decode(available)? {
+        match self
+            .decoder
+            .decode_reusing(available, &mut self.last_topic)?
+        {
             Some((packet, used)) => {
                 self.consumed += used;
                 if self.consumed == self.input.len() {

@@ -4,6 +4,7 @@
 use std::io;
 
 use crate::protocol::{DecodeError, Decoder, Packet, ProtocolLevel};
+use crate::topic::TopicName;
 
 /// Bytes requested from the kernel per read when the buffer has room.
 const READ_CHUNK: usize = 64 * 1024;
@@ -15,6 +16,8 @@ pub(crate) struct Inbound {
     /// Filled up to here.
     end: usize,
     decoder: Decoder,
+    /// The topic of the last PUBLISH read, shared with the next one naming it.
+    last_topic: Option<TopicName>,
 }
 
 impl Inbound {
@@ -24,12 +27,16 @@ impl Inbound {
             start: 0,
             end: 0,
             decoder: Decoder::with_max_packet_size(max_packet_size).with_protocol(protocol),
+            last_topic: None,
         }
     }
 
     /// The next complete packet already buffered, if any.
     pub(crate) fn next_packet(&mut self) -> Result<Option<Packet>, DecodeError> {
-        match self.decoder.decode(&self.buf[self.start..self.end])? {
+        match self
+            .decoder
+            .decode_reusing(&self.buf[self.start..self.end], &mut self.last_topic)?
+        {
             Some((packet, used)) => {
                 self.start += used;
                 if self.start == self.end {

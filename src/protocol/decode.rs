@@ -126,6 +126,18 @@ impl Decoder {
     /// Decodes one packet from the front of `buf`: `Ok(Some((packet, consumed)))`, or `Ok(None)` when
     /// `buf` holds only a prefix of a packet.
     pub fn decode(&self, buf: &[u8]) -> Result<Option<(Packet, usize)>, DecodeError> {
+        self.decode_reusing(buf, &mut None)
+    }
+
+    /// [`decode`](Self::decode) for a stream of packets: a PUBLISH naming the same topic as the
+    /// last one decoded with the same `last_topic` shares its [`TopicName`] instead of
+    /// validating and allocating it again (a publisher mostly repeats its topics), and a PUBLISH
+    /// naming another topic becomes the new `last_topic`.
+    pub fn decode_reusing(
+        &self,
+        buf: &[u8],
+        last_topic: &mut Option<TopicName>,
+    ) -> Result<Option<(Packet, usize)>, DecodeError> {
         let Some(header) = self.fixed_header(buf)? else {
             return Ok(None);
         };
@@ -133,7 +145,13 @@ impl Decoder {
         let Some(body) = buf.get(header.header_len..total) else {
             return Ok(None);
         };
-        let packet = decode_body(header.packet_type, header.flags, body, self.protocol)?;
+        let packet = decode_body(
+            header.packet_type,
+            header.flags,
+            body,
+            self.protocol,
+            last_topic,
+        )?;
         Ok(Some((packet, total)))
     }
 }
@@ -324,6 +342,7 @@ fn decode_body(
     flags: u8,
     body: &[u8],
     protocol: ProtocolLevel,
+    last_topic: &mut Option<TopicName>,
 ) -> Result<Packet, DecodeError> {
     let mut f = Fields {
         buf: body,
@@ -356,14 +375,21 @@ fn decode_body(
         }
         PacketType::Publish => {
             let qos = (flags >> 1) & 0b11;
-            let topic = if v5 {
-                match TopicName::new(f.string()?) {
-                    Ok(name) => name,
-                    Err(TopicError::Empty) => TopicName::aliased(),
+            // A topic name is a non-empty, wildcard-free string ([MQTT-3.3.2-1], [MQTT-3.3.2-2],
+            // [MQTT-4.7.3-1]).
+            let name = f.string()?;
+            let topic = match last_topic {
+                // Valid when it was first decoded, so valid again.
+                Some(last) if last.as_str() == name => last.clone(),
+                _ => match TopicName::new(name) {
+                    Ok(topic) => {
+                        *last_topic = Some(topic.clone());
+                        topic
+                    }
+                    // MQTT 5.0: an empty name stands for a Topic Alias (section 3.3.2.3.4).
+                    Err(TopicError::Empty) if v5 => TopicName::aliased(),
                     Err(e) => return Err(DecodeError::InvalidTopic(e)),
-                }
-            } else {
-                f.topic_name()?
+                },
             };
             let qospid = match qos {
                 0 => QosPid::AtMostOnce,

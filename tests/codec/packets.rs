@@ -1699,3 +1699,39 @@ fn every_encode_error_variant_is_reachable() {
         .collect();
     assert_eq!(reached.len(), 8, "reached {reached:?}");
 }
+
+/// A stream decoder that keeps the last PUBLISH's topic shares it with the next PUBLISH naming
+/// the same topic, and still checks every other name as a topic name ([MQTT-3.3.2-1],
+/// [MQTT-3.3.2-2], [MQTT-4.7.3-1]): a name it saw before is never confused with another.
+#[test]
+fn decode_reusing_shares_a_repeated_topic_and_still_checks_new_ones() {
+    let publish = |name: &str| frame(0x30, &cat(&[&field(name.as_bytes()), b"p"]));
+    let topic_of = |decoded: Result<Option<(Packet, usize)>, DecodeError>| match decoded {
+        Ok(Some((Packet::Publish(p), _))) => p.topic,
+        other => panic!("expected a PUBLISH, got {other:?}"),
+    };
+    let decoder = Decoder::default();
+    let mut last = None;
+    let first = topic_of(decoder.decode_reusing(&publish("a/b"), &mut last));
+    let again = topic_of(decoder.decode_reusing(&publish("a/b"), &mut last));
+    assert_eq!(again, topic("a/b"));
+    assert!(std::ptr::eq(first.as_str(), again.as_str()), "shared");
+    for refused in ["a/+", "a/#", ""] {
+        assert!(
+            matches!(
+                decoder.decode_reusing(&publish(refused), &mut last),
+                Err(DecodeError::InvalidTopic(_))
+            ),
+            "{refused:?} after a/b"
+        );
+    }
+    let other = topic_of(decoder.decode_reusing(&publish("a/c"), &mut last));
+    assert_eq!(other, topic("a/c"));
+    assert_eq!(last, Some(topic("a/c")));
+    let after = topic_of(decoder.decode_reusing(&publish("a/b"), &mut last));
+    assert!(
+        !std::ptr::eq(first.as_str(), after.as_str()),
+        "a/c came between"
+    );
+    assert_eq!(after, topic("a/b"));
+}
