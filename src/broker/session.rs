@@ -73,6 +73,8 @@ pub(crate) struct Wakeups {
     pub(crate) routed: Vec<(Arc<Session>, Delivery)>,
     /// Reused by [`Session::offer_all`] for the batch of one session.
     batch: Vec<Delivery>,
+    /// Reused by [`Session::offer_all`] for the batch's Queued records.
+    records: Vec<Change>,
 }
 
 impl Wakeups {
@@ -285,7 +287,7 @@ impl Session {
         let mut dropped = 0;
         let mut room = max_queued.saturating_sub(state.queue.len());
         let journal = journal.filter(|_| state.journaled);
-        let mut records = Vec::new();
+        let mut records = std::mem::take(&mut wakeups.records);
         deliveries.retain_mut(|delivery| {
             if !takes(&state, room > 0, delivery.qos) {
                 dropped += 1;
@@ -302,6 +304,7 @@ impl Session {
         if let Some(journal) = journal {
             journal.record_all(&mut records);
         }
+        wakeups.records = records;
         let was_empty = state.queue.is_empty();
         state.queue.extend(deliveries.drain(..));
         if was_empty

@@ -89,6 +89,7 @@ impl fmt::Display for StoreError {
 impl std::error::Error for StoreError {}
 
 /// One change to what is persisted, in the order the broker made them.
+#[derive(Debug)]
 pub(crate) enum Change {
     /// A topic's retained message set, or removed (`None`).
     Retained {
