@@ -100,14 +100,8 @@ impl State {
             return;
         }
         self.offer_run(scratch, wakeups);
+        scratch.collect(self, &message.topic);
         let subscribers = &mut scratch.subscribers;
-        self.subscriptions
-            .read()
-            .collect(message.topic.as_str(), subscribers);
-        let order = |s: &Subscriber| (s.session_id, s.grant.shared);
-        if !subscribers.is_sorted_by_key(order) {
-            subscribers.sort_unstable_by_key(order);
-        }
         // A message for a few sessions waits to be offered with the rest of the read (most
         // reads carry many messages for the same few sessions); one fanned out to many starts a
         // run, after what waits is offered (each session keeps its order).
@@ -118,13 +112,12 @@ impl State {
                     wakeups.routed.push((Arc::clone(&first.session), delivery));
                 }
             });
-            subscribers.clear();
             return;
         }
         self.offer_routed_alone(wakeups);
         // A share group picks a member per message (MQTT 5.0 section 4.8.2): no run, the
         // message is offered at once.
-        let shared = subscribers.iter().any(|s| s.grant.shared);
+        let shared = scratch.collected.is_none();
         if !shared {
             scratch.run_topic = Some(message.topic.clone());
         }
@@ -157,6 +150,7 @@ impl State {
             run_topic,
             run,
             batch,
+            ..
         } = scratch;
         if run.is_empty() {
             return;
@@ -197,7 +191,6 @@ impl State {
         });
         run.clear();
         *run_topic = None;
-        subscribers.clear();
     }
 
     /// Retained messages matching `filter`, for a new subscription.
@@ -219,6 +212,10 @@ const RUN_AT_MOST: usize = 128;
 pub(crate) struct RouteScratch {
     /// The subscribers of the last message collected, of the whole run while one is open.
     subscribers: Vec<Subscriber>,
+    /// The topic `subscribers` were collected for and the subscription tree's version then,
+    /// while they may serve the next message on that topic; `None` when a share group is
+    /// among them (it picks a member per message).
+    collected: Option<(TopicName, u64)>,
     /// The topic of the open run; `None` while no run is open.
     run_topic: Option<TopicName>,
     run: Vec<(Arc<Message>, QoS)>,
@@ -229,6 +226,31 @@ pub(crate) struct RouteScratch {
 impl RouteScratch {
     fn continues_run(&self, topic: &TopicName) -> bool {
         self.run_topic.as_ref().is_some_and(|open| open == topic)
+    }
+
+    /// Makes `subscribers` those of `topic` in session order, collecting them again unless
+    /// they were collected for the same topic and the tree has not changed since (a publisher
+    /// mostly repeats its topics, and walking the tree is most of routing a message to one
+    /// subscriber).
+    fn collect(&mut self, state: &State, topic: &TopicName) {
+        let tree = state.subscriptions.read();
+        let version = tree.version();
+        if self
+            .collected
+            .as_ref()
+            .is_some_and(|(last, at)| *at == version && last == topic)
+        {
+            return;
+        }
+        self.subscribers.clear();
+        tree.collect(topic.as_str(), &mut self.subscribers);
+        drop(tree);
+        let order = |s: &Subscriber| (s.session_id, s.grant.shared);
+        if !self.subscribers.is_sorted_by_key(order) {
+            self.subscribers.sort_unstable_by_key(order);
+        }
+        let shared = self.subscribers.iter().any(|s| s.grant.shared);
+        self.collected = (!shared).then(|| (topic.clone(), version));
     }
 }
 

@@ -256,9 +256,16 @@ impl<'a> Worklist<'a> {
 pub(crate) struct SubscriptionTree {
     root: Node,
     len: usize,
+    /// Changes with every subscribe and unsubscribe, so that a router may reuse what it
+    /// collected for a topic while the tree stays the same.
+    version: u64,
 }
 
 impl SubscriptionTree {
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
     /// Number of (filter, session) subscriptions held; the broker's subscription count.
     pub fn len(&self) -> usize {
         self.len
@@ -272,6 +279,7 @@ impl SubscriptionTree {
         session: &Arc<Session>,
         grant: Grant,
     ) -> bool {
+        self.version += 1;
         let path = path_of(filter.as_str());
         let mut node = &mut self.root;
         for step in &path.steps {
@@ -369,6 +377,7 @@ impl SubscriptionTree {
         drop(nodes);
 
         // Second pass: mutate.
+        self.version += 1;
         let mut node = &mut self.root;
         match cut {
             Some(depth) => {
@@ -536,6 +545,29 @@ mod tests {
         assert_eq!(ids, [0, 1, 2, 3, 4, 5, 7]);
         assert!(out.iter().all(|s| s.session_id == s.session.id));
         assert_eq!(out[3].grant.qos, QoS::AtLeastOnce);
+    }
+
+    /// A router reuses what it collected while the version stays the same: every change that
+    /// could alter a collect result, a replaced grant included, moves it.
+    #[test]
+    fn every_change_moves_the_version() {
+        let mut tree = SubscriptionTree::default();
+        let s = session(1);
+        let f = TopicFilter::new("a/+").unwrap();
+        let mut last = tree.version();
+        let mut moved = |tree: &SubscriptionTree| {
+            let moved = tree.version() != last;
+            last = tree.version();
+            moved
+        };
+        assert!(tree.subscribe(&f, &s, QoS::AtMostOnce.into()));
+        assert!(moved(&tree));
+        assert!(!tree.subscribe(&f, &s, QoS::AtLeastOnce.into()));
+        assert!(moved(&tree), "a replaced grant");
+        assert!(!tree.unsubscribe("a/b", 1));
+        assert!(!moved(&tree), "nothing removed");
+        assert!(tree.unsubscribe("a/+", 1));
+        assert!(moved(&tree));
     }
 
     #[test]

@@ -792,3 +792,42 @@ fn mqtt_4_6_0_5_order_holds_across_fanned_out_runs_and_single_deliveries_of_one_
     let at_least_once = (0..topics.len()).filter(|seq| seq % 3 != 0).count();
     assert_all_acknowledged(&mut publisher, at_least_once as u32);
 }
+
+/// A publisher repeating one topic has its subscribers looked up once for as long as the
+/// subscriptions stay the same; every SUBSCRIBE or UNSUBSCRIBE in between still applies to its
+/// next message: a new subscriber gets it, one that unsubscribed does not ([MQTT-3.10.4-2]),
+/// and a subscription replaced at another QoS delivers at that QoS ([MQTT-3.8.4-3]).
+#[test]
+fn mqtt_3_10_4_2_subscription_changes_apply_to_a_publishers_next_message_on_a_repeated_topic() {
+    let broker = start_default_broker();
+    let mut first = RawClient::clean(broker.port(), "repeat-first");
+    first.subscribe_ok(1, &[("repeat/t", QoS::AtMostOnce)]);
+    let mut publisher = RawClient::clean(broker.port(), "repeat-pub");
+    let mut send = |seq: u8| {
+        let qospid = QosPid::AtLeastOnce(pid(u16::from(seq) + 1));
+        publisher.send(&publish("repeat/t", &[seq], qospid, false));
+        assert!(matches!(publisher.recv(), Packet::Puback(_)));
+    };
+    send(0);
+    assert_eq!(&*first.recv_publish().payload, [0]);
+    let mut second = RawClient::clean(broker.port(), "repeat-second");
+    second.subscribe_ok(1, &[("repeat/+", QoS::AtLeastOnce)]);
+    send(1);
+    assert_eq!(&*first.recv_publish().payload, [1]);
+    let got = second.recv_publish();
+    assert_eq!(
+        (&*got.payload, got.qospid.qos()),
+        (&[1][..], QoS::AtLeastOnce)
+    );
+    second.send(&Packet::Puback(
+        got.qospid.packet_id().expect("QoS 1").into(),
+    ));
+    first.send(&unsubscribe(2, &["repeat/t"]));
+    assert!(matches!(first.recv(), Packet::Unsuback(_)));
+    second.subscribe_ok(2, &[("repeat/+", QoS::AtMostOnce)]);
+    send(2);
+    let got = second.recv_publish();
+    assert_eq!((&*got.payload, got.qospid), (&[2][..], QosPid::AtMostOnce));
+    first.expect_silence(QUIET);
+    second.expect_silence(QUIET);
+}
