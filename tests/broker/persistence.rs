@@ -185,6 +185,49 @@ fn unacknowledged_deliveries_resume_with_their_identifiers_after_a_restart() {
     sub.expect_silence(Duration::from_millis(200));
 }
 
+/// [MQTT-4.4.0-1] (3.1.1) when the broker stops under its clients: QoS 1 messages sent and not
+/// acknowledged by a client still connected come again with DUP and their identifiers after the
+/// restart, in both persistence modes (stopping commits what the connections recorded), and one
+/// acknowledged before the stop does not.
+#[test]
+fn qos1_in_flight_to_a_connected_client_keeps_its_identifier_across_a_stop() {
+    for (mode, sync) in [
+        ("durable", PersistenceSync::Durable),
+        (
+            "interval",
+            PersistenceSync::Interval(Duration::from_secs(60)),
+        ),
+    ] {
+        let file = store_dir(&format!("inflight-stop-{mode}")).join("store.db");
+        let broker = persistent(&file, sync);
+        let (mut sub, _) = RawClient::connect(broker.port(), "stays", false);
+        sub.subscribe_ok(1, &[("s/#", QoS::AtLeastOnce)]);
+        for payload in [&b"acked"[..], b"open-1", b"open-2"] {
+            broker
+                .publish("s/1", payload, QoS::AtLeastOnce, false)
+                .unwrap();
+        }
+        let acked = sub.recv_publish();
+        sub.send(&Packet::Puback(Ack::new(packet_id_of(&acked))));
+        let open: Vec<_> = (0..2).map(|_| sub.recv_publish()).collect();
+        sub.sync();
+        drop(broker);
+        sub.expect_closed(Duration::from_secs(5));
+
+        let broker = persistent(&file, sync);
+        let (mut sub, connack) = RawClient::connect(broker.port(), "stays", false);
+        assert!(connack.session_present, "{mode}");
+        for sent in &open {
+            let again = sub.recv_publish();
+            assert!(again.dup, "{mode}");
+            assert_eq!(packet_id_of(&again), packet_id_of(sent), "{mode}");
+            assert_eq!(again.payload, sent.payload, "{mode}");
+            sub.send(&Packet::Puback(Ack::new(packet_id_of(&again))));
+        }
+        sub.expect_silence(Duration::from_millis(200));
+    }
+}
+
 /// [MQTT-4.3.3-2] (3.1.1) across a restart: a QoS 2 PUBLISH received and answered with PUBREC
 /// before the restart is not forwarded again when its sender resends it after.
 #[test]
