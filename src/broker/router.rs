@@ -59,8 +59,9 @@ impl State {
     /// Deliveries wait in one of two ways, never both at once, so that every session receives
     /// them in the order they were routed ([MQTT-4.6.0-5]): a message for a few sessions waits
     /// alone in `wakeups`; messages fanned out to many sessions wait as a run on one topic in
-    /// `scratch`, which collects the topic's subscribers once for the whole run (a concurrent
-    /// subscription change takes effect after the run, as it would had it come a moment later).
+    /// `scratch`, which collects the topic's subscribers once for the whole run. A subscription
+    /// change ends the run: the messages routed before it go to the subscribers of before, the
+    /// next one to those of after.
     pub fn route_deferred(
         &self,
         publication: Publication,
@@ -92,7 +93,7 @@ impl State {
                 });
             }
         }
-        if scratch.continues_run(&message.topic) {
+        if scratch.continues_run(&message.topic, self.subscriptions.read().version()) {
             scratch.run.push((message, qos));
             if scratch.run.len() >= RUN_AT_MOST {
                 self.offer_run(scratch, wakeups);
@@ -101,8 +102,8 @@ impl State {
         }
         self.offer_run(scratch, wakeups);
         scratch.collect(self, &message.topic);
-        let subscribers = &mut scratch.subscribers;
-        // A message for a few sessions waits to be offered with the rest of the read (most
+        let subscribers = &scratch.subscribers;
+        // A message for a few subscriptions waits to be offered with the rest of the read (most
         // reads carry many messages for the same few sessions); one fanned out to many starts a
         // run, after what waits is offered (each session keeps its order).
         const DEFERRED_AT_MOST: usize = 4;
@@ -210,7 +211,10 @@ const RUN_AT_MOST: usize = 128;
 /// [`State::route_deferred`]).
 #[derive(Debug, Default)]
 pub(crate) struct RouteScratch {
-    /// The subscribers of the last message collected, of the whole run while one is open.
+    /// The subscribers of the last message collected, of the whole run while one is open. They
+    /// keep their sessions alive until the next collect or until the connection goes idle
+    /// ([`RouteScratch::default`] again), which delays freeing an ended session, never a
+    /// delivery: an ended session takes none.
     subscribers: Vec<Subscriber>,
     /// The topic `subscribers` were collected for and the subscription tree's version then,
     /// while they may serve the next message on that topic; `None` when a share group is
@@ -224,8 +228,16 @@ pub(crate) struct RouteScratch {
 }
 
 impl RouteScratch {
-    fn continues_run(&self, topic: &TopicName) -> bool {
+    /// Whether a message on `topic` joins the open run: only while the tree is still at
+    /// `version`, the one its subscribers were collected at, so that a SUBSCRIBE or UNSUBSCRIBE
+    /// handled between two messages of one read applies to the second ([MQTT-3.10.4-2],
+    /// [MQTT-3.8.4-3]); otherwise the run is offered as it stands and a new one begins.
+    fn continues_run(&self, topic: &TopicName, version: u64) -> bool {
         self.run_topic.as_ref().is_some_and(|open| open == topic)
+            && self
+                .collected
+                .as_ref()
+                .is_some_and(|(_, at)| *at == version)
     }
 
     /// Makes `subscribers` those of `topic` in session order, collecting them again unless

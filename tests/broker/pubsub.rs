@@ -831,3 +831,79 @@ fn mqtt_3_10_4_2_subscription_changes_apply_to_a_publishers_next_message_on_a_re
     first.expect_silence(QUIET);
     second.expect_silence(QUIET);
 }
+
+/// Six subscribers to `topic`, five of them others and the last one `me`, which also publishes.
+fn fanned_out_with(port: u16, topic: &str, subscribed: bool) -> (Vec<RawClient>, RawClient) {
+    let others = (0..5)
+        .map(|n| {
+            let mut other = RawClient::clean(port, &format!("mid-run-{n}"));
+            other.subscribe_ok(1, &[(topic, QoS::AtMostOnce)]);
+            other
+        })
+        .collect();
+    let mut me = RawClient::clean(port, "mid-run-me");
+    if subscribed {
+        me.subscribe_ok(1, &[(topic, QoS::AtMostOnce)]);
+    }
+    (others, me)
+}
+
+/// What `client` receives until it has been quiet for a while: the payloads of its PUBLISHes
+/// and the other packets, in order.
+fn received_until_quiet(client: &mut RawClient) -> Vec<Result<Vec<u8>, Packet>> {
+    let mut got = Vec::new();
+    while let Ok(packet) = client.try_recv(QUIET) {
+        got.push(match packet {
+            Packet::Publish(p) => Ok(p.payload.to_vec()),
+            other => Err(other),
+        });
+    }
+    got
+}
+
+/// [MQTT-3.10.4-2] within one read: PUBLISH, UNSUBSCRIBE, PUBLISH on a topic that fans out to
+/// many sessions (which the broker routes as a run): the client gets its UNSUBACK and the first
+/// message, which was already buffered for it and may follow the UNSUBACK ([MQTT-3.10.4-3]),
+/// and not the second.
+#[test]
+fn mqtt_3_10_4_2_an_unsubscribe_between_two_fanned_out_messages_of_one_read_applies() {
+    let broker = start_default_broker();
+    let (_others, mut me) = fanned_out_with(broker.port(), "mid/t", true);
+    let mut bytes = Vec::new();
+    for packet in [
+        publish("mid/t", &[0], QosPid::AtMostOnce, false),
+        unsubscribe(2, &["mid/t"]),
+        publish("mid/t", &[1], QosPid::AtMostOnce, false),
+    ] {
+        bytes.extend(packet.to_bytes().expect("test packet encodes"));
+    }
+    me.send_bytes(&bytes);
+    let got = received_until_quiet(&mut me);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(got.contains(&Ok(vec![0])), "{got:?}");
+    assert!(
+        got.iter().any(|p| matches!(p, Err(Packet::Unsuback(_)))),
+        "{got:?}"
+    );
+}
+
+/// [MQTT-3.8.4-3]'s other side within one read: PUBLISH, SUBSCRIBE, PUBLISH on a topic that fans
+/// out to many sessions: the new subscription gets the message published after its SUBACK.
+#[test]
+fn a_subscribe_between_two_fanned_out_messages_of_one_read_applies_to_the_second() {
+    let broker = start_default_broker();
+    let (_others, mut me) = fanned_out_with(broker.port(), "mid/t", false);
+    let mut bytes = Vec::new();
+    for packet in [
+        publish("mid/t", &[0], QosPid::AtMostOnce, false),
+        subscribe(2, &[("mid/t", QoS::AtMostOnce)]),
+        publish("mid/t", &[1], QosPid::AtMostOnce, false),
+    ] {
+        bytes.extend(packet.to_bytes().expect("test packet encodes"));
+    }
+    me.send_bytes(&bytes);
+    let got = received_until_quiet(&mut me);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(matches!(got[0], Err(Packet::Suback(_))), "{got:?}");
+    assert_eq!(got[1], Ok(vec![1]));
+}
