@@ -848,6 +848,18 @@ fn fanned_out_with(port: u16, topic: &str, subscribed: bool) -> (Vec<RawClient>,
     (others, me)
 }
 
+/// PUBLISH 0 on `mid/t`, `packet`, PUBLISH 1 on `mid/t`: the bytes of one write.
+fn publish_around(packet: &Packet) -> Vec<u8> {
+    [
+        &publish("mid/t", &[0], QosPid::AtMostOnce, false),
+        packet,
+        &publish("mid/t", &[1], QosPid::AtMostOnce, false),
+    ]
+    .iter()
+    .flat_map(|p| p.to_bytes().expect("test packet encodes"))
+    .collect()
+}
+
 /// What `client` receives until it has been quiet for a while: the payloads of its PUBLISHes
 /// and the other packets, in order.
 fn received_until_quiet(client: &mut RawClient) -> Vec<Result<Vec<u8>, Packet>> {
@@ -869,15 +881,7 @@ fn received_until_quiet(client: &mut RawClient) -> Vec<Result<Vec<u8>, Packet>> 
 fn mqtt_3_10_4_2_an_unsubscribe_between_two_fanned_out_messages_of_one_read_applies() {
     let broker = start_default_broker();
     let (_others, mut me) = fanned_out_with(broker.port(), "mid/t", true);
-    let mut bytes = Vec::new();
-    for packet in [
-        publish("mid/t", &[0], QosPid::AtMostOnce, false),
-        unsubscribe(2, &["mid/t"]),
-        publish("mid/t", &[1], QosPid::AtMostOnce, false),
-    ] {
-        bytes.extend(packet.to_bytes().expect("test packet encodes"));
-    }
-    me.send_bytes(&bytes);
+    me.send_bytes(&publish_around(&unsubscribe(2, &["mid/t"])));
     let got = received_until_quiet(&mut me);
     assert_eq!(got.len(), 2, "{got:?}");
     assert!(got.contains(&Ok(vec![0])), "{got:?}");
@@ -893,15 +897,10 @@ fn mqtt_3_10_4_2_an_unsubscribe_between_two_fanned_out_messages_of_one_read_appl
 fn a_subscribe_between_two_fanned_out_messages_of_one_read_applies_to_the_second() {
     let broker = start_default_broker();
     let (_others, mut me) = fanned_out_with(broker.port(), "mid/t", false);
-    let mut bytes = Vec::new();
-    for packet in [
-        publish("mid/t", &[0], QosPid::AtMostOnce, false),
-        subscribe(2, &[("mid/t", QoS::AtMostOnce)]),
-        publish("mid/t", &[1], QosPid::AtMostOnce, false),
-    ] {
-        bytes.extend(packet.to_bytes().expect("test packet encodes"));
-    }
-    me.send_bytes(&bytes);
+    me.send_bytes(&publish_around(&subscribe(
+        2,
+        &[("mid/t", QoS::AtMostOnce)],
+    )));
     let got = received_until_quiet(&mut me);
     assert_eq!(got.len(), 2, "{got:?}");
     assert!(matches!(got[0], Err(Packet::Suback(_))), "{got:?}");
