@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use redb::{Database, Durability, ReadableTable};
 
 use super::pending::DeliveryIdBuild;
+#[cfg(test)]
+use super::records::split_session_key;
 use super::records::{
     MessageRecord, SENT_BYTES, encode_delivery, encode_sent, session_key, session_range, wall_ms,
 };
@@ -166,6 +168,7 @@ fn apply(txn: &redb::WriteTransaction, batch: &[Change]) -> Result<(), redb::Err
     let mut messages = txn.open_table(MESSAGES)?;
     let mut awaiting = txn.open_table(AWAITING_PUBREL)?;
     let mut bytes = Vec::new();
+    let mut removed = Vec::new();
     for change in batch {
         match change {
             Change::Retained { topic, retained: r } => match r {
@@ -225,10 +228,9 @@ fn apply(txn: &redb::WriteTransaction, batch: &[Change]) -> Result<(), redb::Err
                     messages.insert(key.as_slice(), record.as_slice())?;
                 }
             }
-            Change::Settled { client_id, id } => {
-                let key = session_key(client_id, *id);
-                messages.remove(key.as_slice())?;
-            }
+            // Removed after the loop: nothing later in the batch brings a settled delivery back
+            // (a Sent of it is moot, and a session that ends takes all its records anyway).
+            Change::Settled { client_id, id } => removed.push((&**client_id, *id)),
             Change::Void => {}
             Change::AwaitingPubrel {
                 client_id,
@@ -243,6 +245,36 @@ fn apply(txn: &redb::WriteTransaction, batch: &[Change]) -> Result<(), redb::Err
                 }
             }
         }
+    }
+    remove_settled(&mut messages, &mut removed)
+}
+
+/// Removes the records of the deliveries in `settled`, with one range scan per session rather
+/// than one descent of the B-tree per delivery: a subscriber acknowledges in order, so what a
+/// batch settles of one session is mostly that session's oldest records, side by side, which a
+/// scan removes a leaf at a time (each removal by itself shifted the rest of its leaf). The
+/// scan also visits the session's records in between that are not settled and keeps them.
+fn remove_settled(
+    messages: &mut redb::Table<&[u8], &[u8]>,
+    settled: &mut [(&str, u64)],
+) -> Result<(), redb::Error> {
+    settled.sort_unstable();
+    for session in settled.chunk_by(|a, b| a.0 == b.0) {
+        let (client_id, first) = session[0];
+        let last = session[session.len() - 1].1;
+        if session.len() == 1 {
+            messages.remove(session_key(client_id, first).as_slice())?;
+            continue;
+        }
+        let is_settled = |key: &[u8]| {
+            let number = key
+                .len()
+                .checked_sub(8)
+                .map(|at| u64::from_be_bytes(key[at..].try_into().expect("8 bytes")));
+            number.is_some_and(|n| session.binary_search(&(client_id, n)).is_ok())
+        };
+        let (from, to) = (session_key(client_id, first), session_key(client_id, last));
+        messages.retain_in(from.as_slice()..=to.as_slice(), |key, _| !is_settled(key))?;
     }
     Ok(())
 }
@@ -284,5 +316,45 @@ mod tests {
         let (transient, settled) = settled_within(&batch);
         assert_eq!(transient, DeliveryIds::from_iter([1]));
         assert_eq!(settled, DeliveryIds::from_iter([1, 7]));
+    }
+
+    /// The range scans remove exactly the settled records: not the unsettled ones between them,
+    /// nor those of a client whose id starts with the other's, whatever order they came in.
+    #[test]
+    fn settled_records_go_and_the_rest_stay() {
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .unwrap();
+        let txn = db.begin_write().unwrap();
+        let remaining = {
+            let mut messages = txn.open_table(MESSAGES).unwrap();
+            for (client, count) in [("c", 10), ("c2", 5), ("d", 3)] {
+                for id in 1..=count {
+                    messages
+                        .insert(session_key(client, id).as_slice(), &b"r"[..])
+                        .unwrap();
+                }
+            }
+            let mut settled = vec![("c", 9), ("c2", 4), ("c", 2), ("c", 5), ("c", 3), ("d", 2)];
+            remove_settled(&mut messages, &mut settled).unwrap();
+            messages
+                .iter()
+                .unwrap()
+                .map(|entry| {
+                    let key = entry.unwrap().0;
+                    let (client, id) = split_session_key(key.value()).unwrap();
+                    (client.to_owned(), id)
+                })
+                .collect::<Vec<_>>()
+        };
+        let expected: Vec<(String, u64)> = [
+            ("c", [1, 4, 6, 7, 8, 10].as_slice()),
+            ("c2", &[1, 2, 3, 5]),
+            ("d", &[1, 3]),
+        ]
+        .iter()
+        .flat_map(|(client, ids)| ids.iter().map(|&id| (client.to_string(), id)))
+        .collect();
+        assert_eq!(remaining, expected);
     }
 }
