@@ -583,6 +583,10 @@ fn read_all(db: &Database) -> Result<Restored, ReadError> {
     for entry in txn.open_table(MESSAGES)?.iter()? {
         let (key, value) = entry?;
         let (client_id, id) = split_session_key(key.value()).map_err(ReadError::Corrupt)?;
+        // Numbers start at 1: a delivery numbered 0 could not be settled in the store.
+        if id == 0 {
+            return Err(ReadError::Corrupt(Corrupt("a delivery numbered 0")));
+        }
         let Some(session) = restored.sessions.get_mut(client_id) else {
             // A delivery whose session ended in the same commit cannot exist; ignore strays.
             continue;
@@ -613,6 +617,28 @@ mod tests {
     use crate::protocol::Properties;
     use records::session_key;
 
+    /// A persistent session with no subscriptions.
+    fn kept_session() -> SessionRecord {
+        SessionRecord {
+            expiry_interval: u32::MAX,
+            detached_at_ms: None,
+            subscriptions: Vec::new(),
+            delayed_will: None,
+        }
+    }
+
+    fn record(payload: &[u8], qos: QoS) -> MessageRecord {
+        MessageRecord {
+            topic: TopicName::new("t").unwrap(),
+            payload: Arc::from(payload),
+            qos,
+            retain: false,
+            properties: Properties::new(),
+            expires_at_ms: None,
+            identifiers: Box::default(),
+        }
+    }
+
     /// A store written by format 1 (packet identifiers in a table of their own) opens with
     /// every delivery where it was, and is format 2 afterwards.
     #[test]
@@ -621,25 +647,12 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("v1.redb");
         let _ = std::fs::remove_file(&path);
-        let message = |payload: &[u8]| MessageRecord {
-            topic: TopicName::new("t").unwrap(),
-            payload: Arc::from(payload),
-            qos: QoS::ExactlyOnce,
-            retain: false,
-            properties: Properties::new(),
-            expires_at_ms: None,
-            identifiers: Box::default(),
-        };
+        let message = |payload: &[u8]| record(payload, QoS::ExactlyOnce);
         {
             let db = Database::create(&path).unwrap();
             let txn = db.begin_write().unwrap();
             txn.open_table(META).unwrap().insert("format", 1).unwrap();
-            let session = SessionRecord {
-                expiry_interval: u32::MAX,
-                detached_at_ms: None,
-                subscriptions: Vec::new(),
-                delayed_will: None,
-            };
+            let session = kept_session();
             txn.open_table(SESSIONS)
                 .unwrap()
                 .insert("c", session.encode().as_slice())
@@ -692,6 +705,44 @@ mod tests {
         );
         drop(txn);
         drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Delivery numbers start at 1 (a delivery keeps its number in 8 bytes that are never 0 in
+    /// memory): a store holding a delivery numbered 0 was not written by us and is refused.
+    #[test]
+    fn a_delivery_numbered_0_is_refused() {
+        let dir = std::env::temp_dir().join(format!("mqtt-store-zero-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("zero.redb");
+        let _ = std::fs::remove_file(&path);
+        {
+            let journal = Journal::new(PersistenceSync::Durable);
+            let (store, _) = Store::open(&path, &journal).unwrap();
+            store.close();
+        }
+        {
+            let db = Database::open(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            let session = kept_session();
+            txn.open_table(SESSIONS)
+                .unwrap()
+                .insert("c", session.encode().as_slice())
+                .unwrap();
+            let message = record(b"x", QoS::AtLeastOnce);
+            let mut bytes = Vec::new();
+            records::encode_delivery(None, &message, None, &mut bytes);
+            txn.open_table(MESSAGES)
+                .unwrap()
+                .insert(session_key("c", 0).as_slice(), bytes.as_slice())
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let journal = Journal::new(PersistenceSync::Durable);
+        let error = Store::open(&path, &journal).err().expect("refused");
+        let message = error.to_string();
+        assert!(message.contains("numbered 0"), "{message}");
+        assert!(message.contains("zero.redb"), "{message}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
