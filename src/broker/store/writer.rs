@@ -218,7 +218,8 @@ fn apply(txn: &redb::WriteTransaction, batch: &[Change]) -> Result<(), redb::Err
                 released,
             } => {
                 let key = session_key(client_id, *id);
-                // A delivery settled in an earlier change of this batch is not brought back.
+                // Only a record on disk is updated, never created: a delivery settled in this
+                // batch does not get here (moot), one settled in an earlier batch is gone.
                 let stored = messages.get(key.as_slice())?.map(|v| v.value().to_vec());
                 if let Some(mut record) = stored
                     && record.len() >= SENT_BYTES
