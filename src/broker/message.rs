@@ -160,11 +160,12 @@ impl Delivery {
         self.stored = NonZeroU64::new(id);
     }
 
-    /// Its Subscription Identifiers and share group, moved out as it goes in flight.
-    pub fn into_routing(self) -> (Box<[u32]>, Option<Arc<str>>) {
+    /// Its message, Subscription Identifiers and share group, moved out (as it goes in flight,
+    /// or to another member of its share group).
+    pub fn into_parts(self) -> (Arc<Message>, Box<[u32]>, Option<Arc<str>>) {
         match self.routing {
-            Some(routing) => (routing.identifiers, routing.shared),
-            None => (Box::default(), None),
+            Some(routing) => (self.message, routing.identifiers, routing.shared),
+            None => (self.message, Box::default(), None),
         }
     }
 }

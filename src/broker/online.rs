@@ -692,9 +692,8 @@ impl Online {
                 }
                 if let Some((seq, packet_id)) = allocated {
                     let stored = self.journal_sent(&delivery, packet_id);
-                    let (qos, retain, message) =
-                        (delivery.qos, delivery.retain, Arc::clone(&delivery.message));
-                    let (identifiers, shared) = delivery.into_routing();
+                    let (qos, retain) = (delivery.qos, delivery.retain);
+                    let (message, identifiers, shared) = delivery.into_parts();
                     flows.outgoing.push_back(Inflight {
                         stored,
                         seq,

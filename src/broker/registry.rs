@@ -324,7 +324,8 @@ impl State {
         }
         let mut wakeups = Wakeups::default();
         for delivery in leftovers {
-            let Some(group) = delivery.shared().cloned() else {
+            let qos = delivery.qos;
+            let (message, _, Some(group)) = delivery.into_parts() else {
                 continue;
             };
             let Some(member) = self.subscriptions.read().pick_member(&group) else {
@@ -336,10 +337,10 @@ impl State {
                 0 => Box::default(),
                 id => Box::new([id]),
             };
-            let retain = grant.retain_as_published && delivery.message.retain;
+            let retain = grant.retain_as_published && message.retain;
             let handed = Delivery::new(
-                delivery.message,
-                delivery.qos.min(grant.qos),
+                message,
+                qos.min(grant.qos),
                 retain,
                 identifiers,
                 Some(group),
