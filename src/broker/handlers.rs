@@ -183,25 +183,19 @@ impl Online {
     /// late duplicate and is ignored.
     fn on_ack(&mut self, ack: &Ack, kind: FlowAck) -> Result<Acknowledged, DisconnectReason> {
         let (outcome, stored) = self.flows().acknowledge(ack.packet_id, kind);
-        if let (Some(_), Some(id)) = (&self.journal, stored) {
-            let client_id = Arc::clone(&self.client_id);
-            match outcome {
-                // A settled delivery whose record a crash loses is sent again: a duplicate
-                // QoS 1 allows, and for QoS 2 the PUBREL owed (recorded before it was sent)
-                // is sent again, which the receiver answers with PUBCOMP whatever it holds
-                // ([MQTT-4.3.3-11], MQTT 5.0). So nothing waits for it.
-                Acknowledged::Settled => {
-                    self.journal_gathered
-                        .push(Change::Settled { client_id, id });
-                }
-                Acknowledged::Released => self.journal_now(Change::Sent {
-                    client_id,
-                    id,
-                    packet_id: ack.packet_id,
-                    released: true,
-                }),
-                Acknowledged::Unknown | Acknowledged::Mismatch => {}
-            }
+        match (outcome, stored) {
+            // A settled delivery whose record a crash loses is sent again: a duplicate QoS 1
+            // allows, and for QoS 2 the PUBREL owed (recorded before it was sent) is sent again,
+            // which the receiver answers with PUBCOMP whatever it holds ([MQTT-4.3.3-11], MQTT
+            // 5.0). So nothing waits for it.
+            (Acknowledged::Settled, _) => self.journal_settled(stored),
+            (Acknowledged::Released, Some(id)) => self.journal_now(Change::Sent {
+                client_id: Arc::clone(&self.client_id),
+                id,
+                packet_id: ack.packet_id,
+                released: true,
+            }),
+            _ => {}
         }
         match outcome {
             Acknowledged::Mismatch => Err(self.violation(ReasonCode::PROTOCOL_ERROR)),

@@ -892,8 +892,8 @@ impl Online {
     /// Records `change` so that this thread's output waits for it (durable persistence),
     /// after what was gathered before it.
     pub(crate) fn journal_now(&mut self, change: Change) {
+        self.record_gathered();
         if let Some(journal) = &self.journal {
-            journal.record_all_without_waiting(&mut self.journal_gathered);
             journal.record(change);
         }
     }
@@ -907,10 +907,10 @@ impl Online {
         }
     }
 
-    /// Records that the delivery numbered `stored` will not be sent (expired, not readable,
-    /// too large). Nothing waits for it: should a crash lose it, the next broker comes to the
-    /// same verdict.
-    fn journal_settled(&mut self, stored: Option<u64>) {
+    /// Records that the delivery numbered `stored` is settled: acknowledged, or not to be sent
+    /// (expired, not readable, too large). Nothing waits for it: should a crash lose it, the
+    /// delivery is sent again, or the next broker comes to the same verdict.
+    pub(crate) fn journal_settled(&mut self, stored: Option<u64>) {
         if let (Some(_), Some(id)) = (&self.journal, stored) {
             self.journal_gathered.push(Change::Settled {
                 client_id: Arc::clone(&self.client_id),
