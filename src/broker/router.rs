@@ -172,22 +172,14 @@ impl State {
                 run.iter()
                     .filter_map(|(message, qos)| delivery_for(message, *qos, matches)),
             );
-            match batch.len() {
-                0 => {}
-                1 => first.session.offer(
-                    batch.pop().expect("one delivery"),
-                    max_queued,
-                    &self.counters,
-                    self.journal.as_ref(),
-                    wakeups,
-                ),
-                _ => first.session.offer_all(
+            if !batch.is_empty() {
+                first.session.offer_all(
                     batch,
                     max_queued,
                     &self.counters,
                     self.journal.as_ref(),
                     wakeups,
-                ),
+                );
             }
         });
         run.clear();
