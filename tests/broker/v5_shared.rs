@@ -43,6 +43,21 @@ fn publish_job(broker: &Broker, n: u8, qos: QoS) {
     broker.publish("jobs", &[n], qos, false).unwrap();
 }
 
+/// Member "a", with room for one message in flight and a session that outlives its connection,
+/// after three QoS 1 jobs: it has been sent the first, the other two wait in its session.
+fn member_a_holding_three_jobs(broker: &Broker) -> Peer {
+    let props = vec![
+        Property::ReceiveMaximum(1),
+        Property::SessionExpiryInterval(60),
+    ];
+    let mut a = member(broker, "a", props, QoS::AtLeastOnce);
+    for n in 1..=3 {
+        publish_job(broker, n, QoS::AtLeastOnce);
+    }
+    assert_eq!(&*a.expect_publish().payload, [1]);
+    a
+}
+
 /// Reads the payloads of the next `count` PUBLISHes, acknowledging each (answering PUBRELs as
 /// they come), then expects nothing more.
 fn take_jobs(peer: &mut Peer, count: usize) -> Vec<u8> {
@@ -155,15 +170,7 @@ fn mqtt_4_8_2_5_a_sent_qos_2_message_stays_with_a_member_whose_session_expires()
 #[test]
 fn qos_1_messages_of_a_member_whose_session_ends_go_to_another_member() {
     let broker = broker(BrokerOptions::default());
-    let props = vec![
-        Property::ReceiveMaximum(1),
-        Property::SessionExpiryInterval(60),
-    ];
-    let mut a = member(&broker, "a", props, QoS::AtLeastOnce);
-    for n in 1..=3 {
-        publish_job(&broker, n, QoS::AtLeastOnce);
-    }
-    assert_eq!(&*a.expect_publish().payload, [1]);
+    let a = member_a_holding_three_jobs(&broker);
     let mut b = member(&broker, "b", vec![], QoS::ExactlyOnce);
     drop(a);
     b.expect_nothing(Duration::from_millis(300));
@@ -225,15 +232,7 @@ fn shared_messages_of_a_persistent_member_go_to_another_member_after_a_restart()
         ..BrokerOptions::default()
     };
     let first = broker(options());
-    let props = vec![
-        Property::ReceiveMaximum(1),
-        Property::SessionExpiryInterval(60),
-    ];
-    let mut a = member(&first, "a", props, QoS::AtLeastOnce);
-    for n in 1..=3 {
-        publish_job(&first, n, QoS::AtLeastOnce);
-    }
-    assert_eq!(&*a.expect_publish().payload, [1]);
+    let a = member_a_holding_three_jobs(&first);
     let b = member(
         &first,
         "b",

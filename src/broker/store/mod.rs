@@ -627,6 +627,16 @@ mod tests {
         }
     }
 
+    /// A path for a store file of this test run, in a directory of its own (removed at the end
+    /// of the test), with no file there yet.
+    fn fresh_file(name: &str) -> (PathBuf, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("mqtt-store-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.redb"));
+        let _ = std::fs::remove_file(&path);
+        (dir, path)
+    }
+
     fn record(payload: &[u8], qos: QoS) -> MessageRecord {
         MessageRecord {
             topic: TopicName::new("t").unwrap(),
@@ -643,19 +653,15 @@ mod tests {
     /// every delivery where it was, and is format 2 afterwards.
     #[test]
     fn a_format_1_store_is_upgraded_with_its_deliveries() {
-        let dir = std::env::temp_dir().join(format!("mqtt-store-v1-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("v1.redb");
-        let _ = std::fs::remove_file(&path);
+        let (dir, path) = fresh_file("v1");
         let message = |payload: &[u8]| record(payload, QoS::ExactlyOnce);
         {
             let db = Database::create(&path).unwrap();
             let txn = db.begin_write().unwrap();
             txn.open_table(META).unwrap().insert("format", 1).unwrap();
-            let session = kept_session();
             txn.open_table(SESSIONS)
                 .unwrap()
-                .insert("c", session.encode().as_slice())
+                .insert("c", kept_session().encode().as_slice())
                 .unwrap();
             let mut messages = txn.open_table(MESSAGES).unwrap();
             for (id, payload) in [(5u64, b"sent"), (6, b"wait")] {
@@ -712,10 +718,7 @@ mod tests {
     /// memory): a store holding a delivery numbered 0 was not written by us and is refused.
     #[test]
     fn a_delivery_numbered_0_is_refused() {
-        let dir = std::env::temp_dir().join(format!("mqtt-store-zero-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("zero.redb");
-        let _ = std::fs::remove_file(&path);
+        let (dir, path) = fresh_file("zero");
         {
             let journal = Journal::new(PersistenceSync::Durable);
             let (store, _) = Store::open(&path, &journal).unwrap();
@@ -724,10 +727,9 @@ mod tests {
         {
             let db = Database::open(&path).unwrap();
             let txn = db.begin_write().unwrap();
-            let session = kept_session();
             txn.open_table(SESSIONS)
                 .unwrap()
-                .insert("c", session.encode().as_slice())
+                .insert("c", kept_session().encode().as_slice())
                 .unwrap();
             let message = record(b"x", QoS::AtLeastOnce);
             let mut bytes = Vec::new();
