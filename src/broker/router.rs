@@ -93,7 +93,7 @@ impl State {
                 });
             }
         }
-        if scratch.continues_run(&message.topic, self.subscriptions.read().version()) {
+        if scratch.continues_run(&message.topic, self) {
             scratch.run.push((message, qos));
             if scratch.run.len() >= RUN_AT_MOST {
                 self.offer_run(scratch, wakeups);
@@ -220,16 +220,17 @@ pub(crate) struct RouteScratch {
 }
 
 impl RouteScratch {
-    /// Whether a message on `topic` joins the open run: only while the tree is still at
-    /// `version`, the one its subscribers were collected at, so that a SUBSCRIBE or UNSUBSCRIBE
-    /// handled between two messages of one read applies to the second ([MQTT-3.10.4-2],
-    /// [MQTT-3.8.4-3]); otherwise the run is offered as it stands and a new one begins.
-    fn continues_run(&self, topic: &TopicName, version: u64) -> bool {
+    /// Whether a message on `topic` joins the open run: only while the subscription tree is
+    /// still at the version the run's subscribers were collected at, so that a SUBSCRIBE or
+    /// UNSUBSCRIBE handled between two messages of one read applies to the second
+    /// ([MQTT-3.10.4-2], [MQTT-3.8.4-3]); otherwise the run is offered as it stands and a new one
+    /// begins. The tree is looked at only when a run on `topic` is open.
+    fn continues_run(&self, topic: &TopicName, state: &State) -> bool {
         self.run_topic.as_ref().is_some_and(|open| open == topic)
             && self
                 .collected
                 .as_ref()
-                .is_some_and(|(_, at)| *at == version)
+                .is_some_and(|(_, at)| *at == state.subscriptions.read().version())
     }
 
     /// Makes `subscribers` those of `topic` in session order, collecting them again unless
