@@ -10,7 +10,7 @@
  * listeners, the TLS ones with --certfile and --keyfile) and prints "listening on URL" per
  * listener once it accepts connections. --persistence FILE keeps retained messages and
  * persistent sessions in FILE across restarts and crashes (durable by default: nothing is
- * acknowledged before it is on disk; --persistence-sync MS commits every MS ms instead). SIGHUP
+ * acknowledged before it is on disk; --persistence-sync MS loses at most MS ms in a crash). SIGHUP
  * reads the password and ACL files and the TLS certificates again and opens the log file anew
  * (as mosquitto does; on an error the old ones stay and the reason is printed). Runs until SIGINT or SIGTERM,
  * then closes every connection and exits 0. -v logs connects and disconnects to stderr; with -c

@@ -14,6 +14,7 @@ use std::time::SystemTime;
 
 use parking_lot::Mutex;
 
+use super::store::Kick;
 use crate::protocol::{Property, ReasonCode};
 use crate::waker::Waker;
 
@@ -281,5 +282,11 @@ impl ConnectionControl {
             WakeTarget::Unset { pending } => pending,
             WakeTarget::Parked { .. } => false,
         }
+    }
+}
+
+impl Kick for ConnectionControl {
+    fn kick(&self) {
+        self.wake();
     }
 }

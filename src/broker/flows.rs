@@ -7,6 +7,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use super::message::{Delivery, Message};
+use super::store::{Change, Journal};
 use crate::protocol::{PacketId, QoS};
 
 /// Packet identifiers cycle through 1..=65535 ([MQTT-2.3.1-1]: never 0).
@@ -71,6 +72,53 @@ pub(crate) struct Flows {
 }
 
 impl Flows {
+    /// Numbers every QoS 1 and 2 delivery held here or in `queue` (the session's) that is not
+    /// in the store yet, and appends the records that put it there to `records`, oldest first
+    /// (a restored session queues its deliveries in number order); those in flight with the
+    /// identifier they were sent under and whether PUBREC came back. For a connection that
+    /// deferred recording them (see `Journal::defers_deliveries`).
+    pub fn record_deferred(
+        &mut self,
+        client_id: &Arc<str>,
+        journal: &Journal,
+        queue: &mut VecDeque<Delivery>,
+        records: &mut Vec<Change>,
+    ) {
+        for inflight in self.outgoing.iter_mut().filter(|i| i.stored.is_none()) {
+            let id = journal.next_delivery_id();
+            inflight.stored = Some(id);
+            let delivery = Delivery::new(
+                Arc::clone(&inflight.message),
+                inflight.qos,
+                inflight.retain,
+                inflight.identifiers.clone(),
+                inflight.shared.clone(),
+            );
+            records.push(Change::Queued {
+                client_id: Arc::clone(client_id),
+                id,
+                delivery,
+                sent: Some((inflight.packet_id, inflight.released)),
+            });
+        }
+        let unstored = |d: &&mut Delivery| d.qos != QoS::AtMostOnce && d.stored().is_none();
+        for delivery in self
+            .pending
+            .iter_mut()
+            .chain(queue.iter_mut())
+            .filter(unstored)
+        {
+            let id = journal.next_delivery_id();
+            delivery.set_stored(id);
+            records.push(Change::Queued {
+                client_id: Arc::clone(client_id),
+                id,
+                delivery: delivery.clone(),
+                sent: None,
+            });
+        }
+    }
+
     /// A fresh identifier not used by any message in flight ([MQTT-2.3.1-2]).
     pub fn allocate_id(&mut self) -> (u64, PacketId) {
         loop {

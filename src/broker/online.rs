@@ -29,7 +29,7 @@ use super::runtime::Runtime;
 use super::session::{Session, Wakeups};
 use super::state::State;
 use super::stats::Counters;
-use super::store::{Change, Journal};
+use super::store::{Change, Journal, Kick};
 use super::sys::client_may_publish;
 use super::threads::ThreadEnd;
 use crate::protocol::{
@@ -168,6 +168,10 @@ pub(crate) struct Online {
     /// Changes nothing waits for, gathered while a read is handled or the output filled and
     /// recorded together (see [`Online::journal_gathered`]).
     pub(crate) journal_gathered: Vec<Change>,
+    /// The journal's epoch when this connection last recorded what it deferred (see
+    /// `Journal::defers_deliveries`), and whether it asked to be kicked at the next one.
+    seen_epoch: u64,
+    kick_asked: bool,
 }
 
 impl Online {
@@ -208,11 +212,14 @@ impl Online {
             topic_alias_maximum: requested(PropertyId::TopicAliasMaximum).unwrap_or(0) as u16,
             problem_information: requested(PropertyId::RequestProblemInformation) != Some(0),
         };
-        let journal = state
-            .journal
-            .clone()
-            .filter(|_| attached.session.lock().journaled);
+        let journal = state.journal.clone().filter(|journal| {
+            let mut session = attached.session.lock();
+            session.deferring = session.journaled && journal.defers_deliveries();
+            session.journaled
+        });
         let mut online = Online {
+            seen_epoch: journal.as_ref().map_or(0, Journal::epoch),
+            kick_asked: false,
             journal,
             journal_gathered: Vec::new(),
             runtime,
@@ -597,6 +604,7 @@ impl Online {
     /// waiting for a wake-up that will not come), then counts the traffic. False when the
     /// socket or the store failed and the connection must close.
     fn pump_and_flush(&mut self) -> bool {
+        self.record_deferred_if_due();
         loop {
             let output_full = self.pump_deliveries();
             self.record_gathered();
@@ -607,8 +615,56 @@ impl Online {
                 break;
             }
         }
+        self.ask_kick_while_holding();
         self.count_traffic();
         true
+    }
+
+    /// Whether this connection records its session's deliveries itself (see
+    /// `Journal::defers_deliveries`).
+    fn defers(&self) -> bool {
+        self.journal
+            .as_ref()
+            .is_some_and(Journal::defers_deliveries)
+    }
+
+    /// Records the deliveries this connection deferred once the journal's epoch has moved
+    /// since it last did, oldest first.
+    fn record_deferred_if_due(&mut self) {
+        let Some(journal) = self.journal.as_ref().filter(|j| j.defers_deliveries()) else {
+            return;
+        };
+        let epoch = journal.epoch();
+        if epoch == self.seen_epoch {
+            return;
+        }
+        self.seen_epoch = epoch;
+        self.kick_asked = false;
+        let flows = self.flows.as_mut().expect("flows are held while online");
+        let mut state = self.session.lock();
+        flows.record_deferred(
+            &self.client_id,
+            journal,
+            &mut state.queue,
+            &mut self.journal_gathered,
+        );
+    }
+
+    /// Asks the journal to kick the connection when its epoch next moves while it holds
+    /// deliveries it may not have recorded, so that they reach the disk within the interval
+    /// however long it then waits for its client.
+    fn ask_kick_while_holding(&mut self) {
+        if self.kick_asked || !self.defers() {
+            return;
+        }
+        let flows = self.flows.as_ref().expect("flows are held while online");
+        if flows.outgoing.is_empty() && flows.pending.is_empty() {
+            return;
+        }
+        if let Some(journal) = &self.journal {
+            self.kick_asked = true;
+            journal.kick_at_next_epoch(Arc::clone(&self.control) as Arc<dyn Kick>);
+        }
     }
 
     /// Handles what the client sent before the connection is closed for `reason`: a DISCONNECT
@@ -859,6 +915,10 @@ impl Online {
     /// across a crash ([MQTT-4.3.3-2] on the receiver's side needs the same identifier).
     fn journal_sent(&mut self, delivery: &Delivery, packet_id: PacketId) -> Option<u64> {
         let journal = self.journal.as_ref()?;
+        if delivery.stored().is_none() && journal.defers_deliveries() {
+            // Recorded with its identifier when the epoch moves, if still in flight.
+            return None;
+        }
         let client_id = Arc::clone(&self.client_id);
         let (id, change) = match delivery.stored() {
             Some(id) => {

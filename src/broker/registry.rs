@@ -158,6 +158,7 @@ impl State {
         let mut dropped = flows.drop_pending_qos0();
         let mut state = session.lock();
         session.set_attached(&mut state, None);
+        let deferred = mem::take(&mut state.deferring);
         if state.expiry_interval == 0 || state.ended {
             let will = state.delayed_will.take().map(|(_, will)| will);
             let already_ended = mem::replace(&mut state.ended, true);
@@ -189,6 +190,9 @@ impl State {
             state.flows = Some(flows);
             state.detached_at = Instant::now();
             self.journal_session(session, &mut state);
+            if deferred {
+                self.record_deferred(session, &mut state);
+            }
             drop(state);
             session.notify_detached();
         }
@@ -301,6 +305,21 @@ impl State {
             record: Box::new(session_record(state)),
         });
         state.journaled = true;
+    }
+
+    /// Records the deliveries the connection that served `session` deferred (see
+    /// `Journal::defers_deliveries`), its flows back in `state` (the session's, locked by the
+    /// caller): with no connection they are recorded as they are queued again.
+    fn record_deferred(&self, session: &Session, state: &mut SessionState) {
+        let (Some(journal), true) = (&self.journal, state.journaled) else {
+            return;
+        };
+        let Some(flows) = state.flows.as_mut() else {
+            return;
+        };
+        let mut records = Vec::new();
+        flows.record_deferred(&session.client_id, journal, &mut state.queue, &mut records);
+        journal.record_all_without_waiting(&mut records);
     }
 
     /// Records the end of `session` (its `state` locked by the caller), if it was recorded.

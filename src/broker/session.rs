@@ -59,6 +59,10 @@ pub(crate) struct SessionState {
     /// The session is in the persistence store (persistence is on and its expiry interval was
     /// above 0 when last recorded): its QoS 1 and 2 deliveries are recorded too, and its end.
     pub journaled: bool,
+    /// The connection serving the session records its QoS 1 and 2 deliveries itself, when the
+    /// journal's epoch moves and when it detaches, rather than each being recorded as queued
+    /// (see `Journal::defers_deliveries`); until then they are queued unnumbered.
+    pub deferring: bool,
 }
 
 /// Connections to wake once a batch of deliveries has been queued. Waking is deferred to the end
@@ -191,6 +195,7 @@ impl Session {
                 expiry_interval,
                 delayed_will: None,
                 journaled: false,
+                deferring: false,
             }),
             detached: Condvar::new(),
         }
@@ -229,7 +234,8 @@ impl Session {
     /// message.
     ///
     /// A QoS 1 or 2 delivery to a journaled session is recorded in `journal` under the session's
-    /// lock, so its record precedes whatever the serving connection later records about it.
+    /// lock, so its record precedes whatever the serving connection later records about it;
+    /// unless that connection is [`deferring`](SessionState::deferring).
     pub fn offer(
         &self,
         mut delivery: Delivery,
@@ -244,7 +250,7 @@ impl Session {
             Counters::add(&counters.messages_dropped, 1);
             return;
         }
-        if let Some(journal) = journal.filter(|_| state.journaled)
+        if let Some(journal) = journal.filter(|_| state.journaled && !state.deferring)
             && let Some(queued) = self.numbered(&mut delivery, journal)
         {
             journal.record(queued);
@@ -286,7 +292,7 @@ impl Session {
         let mut state = self.state.lock();
         let mut dropped = 0;
         let mut room = max_queued.saturating_sub(state.queue.len());
-        let journal = journal.filter(|_| state.journaled);
+        let journal = journal.filter(|_| state.journaled && !state.deferring);
         let mut records = std::mem::take(&mut wakeups.records);
         deliveries.retain_mut(|delivery| {
             if !takes(&state, room > 0, delivery.qos) {

@@ -309,6 +309,73 @@ fn interval_mode_commits_within_its_interval() {
     assert_eq!(broker.stats().retained_messages, 1);
 }
 
+/// Interval mode lets the connection serving a persistent session record its deliveries
+/// itself, once a quarter interval before each commit, so that those acknowledged within the
+/// interval never touch the disk; those it still holds must be on disk within the interval all
+/// the same, even when its client falls silent. A copy of the file taken then (what a crash
+/// would leave) hands them over: in flight with their identifiers ([MQTT-4.4.0-1], 3.1.1), a
+/// QoS 2 one released, and those beyond the in-flight window in order ([MQTT-4.6.0-5]).
+#[test]
+fn interval_mode_stores_what_a_silent_connection_holds_within_the_interval() {
+    let dir = store_dir("deferred");
+    let (file, copy) = (dir.join("store.db"), dir.join("copy.db"));
+    let broker = start_broker(BrokerOptions {
+        persistence: Some(file.clone()),
+        persistence_sync: PersistenceSync::Interval(Duration::from_millis(200)),
+        max_inflight_messages: 2,
+        ..BrokerOptions::default()
+    });
+    let (mut sub, _) = RawClient::connect(broker.port(), "silent", false);
+    sub.subscribe_ok(1, &[("d/#", QoS::ExactlyOnce)]);
+    for (payload, qos) in [
+        (&b"one"[..], QoS::AtLeastOnce),
+        (b"two", QoS::ExactlyOnce),
+        (b"three", QoS::AtLeastOnce),
+        (b"four", QoS::ExactlyOnce),
+    ] {
+        broker.publish("d/1", payload, qos, false).unwrap();
+    }
+    let one = sub.recv_publish();
+    let two = sub.recv_publish();
+    sub.send(&Packet::Pubrec(Ack::new(packet_id_of(&two))));
+    assert!(matches!(sub.recv(), Packet::Pubrel(ack) if ack.packet_id == packet_id_of(&two)));
+    sub.sync();
+    // Two intervals, then a copy while no commit runs.
+    std::thread::sleep(Duration::from_millis(400));
+    let commits = || broker.persistence_stats().map(|s| s.commits);
+    loop {
+        let before = commits();
+        std::fs::copy(&file, &copy).unwrap();
+        if commits() == before {
+            break;
+        }
+    }
+
+    let restored = durable(&copy);
+    let (mut back, connack) = RawClient::connect(restored.port(), "silent", false);
+    assert!(connack.session_present);
+    let again = back.recv_publish();
+    assert!(again.dup);
+    assert_eq!(packet_id_of(&again), packet_id_of(&one));
+    assert_eq!(again.payload.as_ref(), b"one");
+    match back.recv() {
+        Packet::Pubrel(ack) => assert_eq!(ack.packet_id, packet_id_of(&two)),
+        other => panic!("expected PUBREL for the released message, got {other:?}"),
+    }
+    back.send(&Packet::Puback(Ack::new(packet_id_of(&one))));
+    back.send(&Packet::Pubcomp(Ack::new(packet_id_of(&two))));
+    let three = back.recv_publish();
+    let four = back.recv_publish();
+    assert_eq!(three.payload.as_ref(), b"three");
+    assert_eq!(four.payload.as_ref(), b"four");
+    assert!(!three.dup && !four.dup);
+    back.send(&Packet::Puback(Ack::new(packet_id_of(&three))));
+    back.send(&Packet::Pubrec(Ack::new(packet_id_of(&four))));
+    assert!(matches!(back.recv(), Packet::Pubrel(_)));
+    back.expect_silence(Duration::from_millis(200));
+    drop(broker);
+}
+
 #[test]
 fn a_stopped_broker_starts_again_with_its_state() {
     let file = store_dir("restart").join("store.db");

@@ -8,8 +8,11 @@
 //! thread waits for the commit holding its changes before it writes to its socket, so nothing
 //! reaches a client (a PUBACK, a PUBREC, a PUBLISH) that the disk does not hold; changes of every
 //! connection made during one commit share the next one (group commit). In
-//! [`PersistenceSync::Interval`] mode it commits every interval and nobody waits: a crash loses
-//! at most that window.
+//! [`PersistenceSync::Interval`] mode it commits every three quarters of the interval and
+//! nobody waits: a crash loses at most the interval. A connected persistent subscriber's
+//! deliveries are then recorded by its connection, only those it still holds when the
+//! journal's epoch moves a quarter interval before a commit (see
+//! [`Journal::defers_deliveries`]).
 //!
 //! This module sits below the session layer: it knows messages and plain records, not sessions
 //! or the broker's state (see `recovery` for putting a restored store back into the state).
@@ -64,7 +67,8 @@ pub enum PersistenceSync {
     /// acknowledged to its publisher only once stored. Commits are shared by every connection
     /// waiting at the time.
     Durable,
-    /// Commits every interval; a crash loses at most the changes of the last interval.
+    /// Commits every three quarters of the interval; a crash loses at most the changes of the
+    /// last interval.
     Interval(Duration),
 }
 
@@ -192,6 +196,13 @@ struct Progress {
     error: Option<Arc<str>>,
 }
 
+/// Asked to record what it deferred (see [`Journal::defers_deliveries`]) once the writer moves
+/// to the next epoch: a connection waiting on its socket with deliveries in hand.
+pub(crate) trait Kick: Send + Sync {
+    /// Makes the connection look at the journal's epoch soon. Never blocks beyond a short lock.
+    fn kick(&self);
+}
+
 /// Changes waiting for the writer beyond which recording waits for it to take them: bounds the
 /// memory a fast publisher can pile up in interval mode, and the work a crash can lose.
 pub(crate) const MAX_PENDING: usize = 65_536;
@@ -209,6 +220,9 @@ struct JournalInner {
     /// Wakes threads waiting for a commit.
     committed: Condvar,
     next_delivery_id: AtomicU64,
+    /// Moved by the writer a quarter interval before each commit in interval mode: what a
+    /// connection deferred recording must be recorded before it sees the epoch move again.
+    epoch: AtomicU64,
     closing: AtomicBool,
     counters: StoreCounters,
 }
@@ -242,6 +256,7 @@ impl Journal {
                 }),
                 committed: Condvar::new(),
                 next_delivery_id: AtomicU64::new(1),
+                epoch: AtomicU64::new(0),
                 closing: AtomicBool::new(false),
                 counters: StoreCounters::default(),
             }),
@@ -266,6 +281,32 @@ impl Journal {
     /// Whether output waits for the disk (see [`Journal::wait_for_this_thread`]).
     pub fn is_durable(&self) -> bool {
         self.inner.sync == PersistenceSync::Durable
+    }
+
+    /// Whether a connected persistent subscriber's deliveries may go unrecorded until the
+    /// epoch moves (interval mode): most are acknowledged within the interval and so never
+    /// cost the journal anything. The connection records those still in hand when it sees the
+    /// epoch move, which the writer does a quarter interval before it commits, and when it
+    /// detaches; and it commits every three quarters of the interval, so a crash still loses
+    /// at most one interval. In durable mode every delivery is recorded before anything
+    /// depending on it is sent.
+    pub fn defers_deliveries(&self) -> bool {
+        matches!(self.inner.sync, PersistenceSync::Interval(_))
+    }
+
+    /// The writer's epoch (see [`Journal::defers_deliveries`]).
+    pub fn epoch(&self) -> u64 {
+        self.inner.epoch.load(Ordering::Acquire)
+    }
+
+    /// Has `kick` kicked when the epoch next moves. Call once per epoch.
+    pub fn kick_at_next_epoch(&self, kick: Arc<dyn Kick>) {
+        let mut pending = self.inner.pending.lock();
+        if pending.kicks.is_empty() {
+            // The writer may be waiting for work without a deadline.
+            self.inner.work.notify_one();
+        }
+        pending.kicks.push(kick);
     }
 
     /// A number for a new delivery, unique in the store.

@@ -6,8 +6,9 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
-use super::Change;
+use super::{Change, Kick};
 
 /// Voided changes are swept out once there are this many and they are half of all waiting.
 const SWEEP_AT: usize = 1024;
@@ -61,6 +62,8 @@ impl Slots {
 
 pub(super) struct Pending {
     changes: Vec<Change>,
+    /// Connections to kick when the epoch next moves (see `Journal::kick_at_next_epoch`).
+    pub kicks: Vec<Arc<dyn Kick>>,
     deliveries: HashMap<u64, Slots, DeliveryIdBuild>,
     voided: usize,
     /// The ticket of the last change recorded (voided ones included).
@@ -73,6 +76,7 @@ impl Pending {
     pub fn new() -> Pending {
         Pending {
             changes: Vec::new(),
+            kicks: Vec::new(),
             deliveries: HashMap::default(),
             voided: 0,
             last_ticket: 0,

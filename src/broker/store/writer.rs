@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use parking_lot::MutexGuard;
 use redb::{Database, Durability, ReadableTable};
 
 use super::pending::DeliveryIdBuild;
@@ -40,7 +41,16 @@ fn run(db: Database, path: PathBuf, journal: Journal) {
     // The last batch's vector, emptied: handed to the recorders so that a batch of tens of
     // thousands of changes does not grow a fresh vector (copying it at every doubling).
     let mut spare: Vec<Change> = Vec::new();
+    // Interval mode commits every three quarters of the interval and moves the epoch a quarter
+    // interval before each commit, so that what connections deferred (see
+    // `Journal::defers_deliveries`) is at most one interval old when committed.
+    let cycle = match inner.sync {
+        PersistenceSync::Interval(every) => Some((every - every / 4, every / 4)),
+        PersistenceSync::Durable => None,
+    };
     let mut next_commit = Instant::now();
+    // The epoch moved since the last commit.
+    let mut moved = false;
     loop {
         let (mut batch, ticket, closing) = {
             let mut pending = inner.pending.lock();
@@ -50,19 +60,43 @@ fn run(db: Database, path: PathBuf, journal: Journal) {
                 if closing && !waiting {
                     return;
                 }
+                let now = Instant::now();
+                let kicks_wait = !pending.kicks.is_empty() && !closing;
+                if let Some((period, lead)) = cycle {
+                    if kicks_wait && !waiting && now >= next_commit {
+                        // Nothing was committed this cycle: the next one starts now.
+                        next_commit = now + period;
+                        moved = false;
+                    }
+                    if kicks_wait && !moved && now + lead >= next_commit {
+                        moved = true;
+                        inner.epoch.fetch_add(1, Ordering::AcqRel);
+                        let kicks = std::mem::take(&mut pending.kicks);
+                        MutexGuard::unlocked(&mut pending, || {
+                            for kick in kicks {
+                                kick.kick();
+                            }
+                        });
+                        continue;
+                    }
+                }
                 // Half the pending bound commits early, so recording rarely has to wait.
                 let due = match inner.sync {
                     PersistenceSync::Durable => true,
                     PersistenceSync::Interval(_) => {
-                        Instant::now() >= next_commit || pending.len() >= MAX_PENDING / 2
+                        now >= next_commit || pending.len() >= MAX_PENDING / 2
                     }
                 };
                 if waiting && (due || closing) {
                     break;
                 }
-                match inner.sync {
-                    PersistenceSync::Interval(_) if waiting => {
-                        inner.work.wait_until(&mut pending, next_commit);
+                let commit_at = waiting.then_some(next_commit);
+                let move_at = cycle
+                    .filter(|_| kicks_wait && !moved)
+                    .map(|(_, lead)| next_commit.checked_sub(lead).unwrap_or(next_commit));
+                match commit_at.into_iter().chain(move_at).min() {
+                    Some(deadline) if cycle.is_some() => {
+                        inner.work.wait_until(&mut pending, deadline);
                     }
                     _ => inner.work.wait(&mut pending),
                 }
@@ -116,8 +150,9 @@ fn run(db: Database, path: PathBuf, journal: Journal) {
                 thread::sleep(RETRY_AFTER);
             }
         }
-        if let PersistenceSync::Interval(every) = inner.sync {
-            next_commit = started + every;
+        if let Some((period, _)) = cycle {
+            next_commit = started + period;
+            moved = false;
         }
     }
 }
