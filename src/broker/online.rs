@@ -172,6 +172,8 @@ pub(crate) struct Online {
     /// `Journal::defers_deliveries`), and whether it asked to be kicked at the next one.
     seen_epoch: u64,
     kick_asked: bool,
+    /// Sent deliveries it has not recorded since it last recorded what it deferred.
+    holds_unstored: bool,
 }
 
 impl Online {
@@ -220,6 +222,7 @@ impl Online {
         let mut online = Online {
             seen_epoch: journal.as_ref().map_or(0, Journal::epoch),
             kick_asked: false,
+            holds_unstored: false,
             journal,
             journal_gathered: Vec::new(),
             runtime,
@@ -640,6 +643,7 @@ impl Online {
         }
         self.seen_epoch = epoch;
         self.kick_asked = false;
+        self.holds_unstored = false;
         let flows = self.flows.as_mut().expect("flows are held while online");
         let mut state = self.session.lock();
         flows.record_deferred(
@@ -652,13 +656,15 @@ impl Online {
 
     /// Asks the journal to kick the connection when its epoch next moves while it holds
     /// deliveries it may not have recorded, so that they reach the disk within the interval
-    /// however long it then waits for its client.
+    /// however long it then waits for its client: those it sent since it last recorded, and
+    /// any waiting beyond the in-flight window (the session's queue is taken only once these
+    /// are gone, and a delivery queued while they are not empty might never wake it).
     fn ask_kick_while_holding(&mut self) {
         if self.kick_asked || !self.defers() {
             return;
         }
         let flows = self.flows.as_ref().expect("flows are held while online");
-        if flows.outgoing.is_empty() && flows.pending.is_empty() {
+        if !self.holds_unstored && flows.pending.is_empty() {
             return;
         }
         if let Some(journal) = &self.journal {
@@ -917,6 +923,7 @@ impl Online {
         let journal = self.journal.as_ref()?;
         if delivery.stored().is_none() && journal.defers_deliveries() {
             // Recorded with its identifier when the epoch moves, if still in flight.
+            self.holds_unstored = true;
             return None;
         }
         let client_id = Arc::clone(&self.client_id);

@@ -309,6 +309,18 @@ fn interval_mode_commits_within_its_interval() {
     assert_eq!(broker.stats().retained_messages, 1);
 }
 
+/// Copies `file` as a crash would leave it: while `broker` makes no commit.
+fn copy_between_commits(broker: &Broker, file: &Path, copy: &Path) {
+    let commits = || broker.persistence_stats().map(|s| s.commits);
+    loop {
+        let before = commits();
+        std::fs::copy(file, copy).unwrap();
+        if commits() == before {
+            return;
+        }
+    }
+}
+
 /// Interval mode lets the connection serving a persistent session record its deliveries
 /// itself, once a quarter interval before each commit, so that those acknowledged within the
 /// interval never touch the disk; those it still holds must be on disk within the interval all
@@ -340,16 +352,8 @@ fn interval_mode_stores_what_a_silent_connection_holds_within_the_interval() {
     sub.send(&Packet::Pubrec(Ack::new(packet_id_of(&two))));
     assert!(matches!(sub.recv(), Packet::Pubrel(ack) if ack.packet_id == packet_id_of(&two)));
     sub.sync();
-    // Two intervals, then a copy while no commit runs.
     std::thread::sleep(Duration::from_millis(400));
-    let commits = || broker.persistence_stats().map(|s| s.commits);
-    loop {
-        let before = commits();
-        std::fs::copy(&file, &copy).unwrap();
-        if commits() == before {
-            break;
-        }
-    }
+    copy_between_commits(&broker, &file, &copy);
 
     let restored = durable(&copy);
     let (mut back, connack) = RawClient::connect(restored.port(), "silent", false);
@@ -372,6 +376,42 @@ fn interval_mode_stores_what_a_silent_connection_holds_within_the_interval() {
     back.send(&Packet::Puback(Ack::new(packet_id_of(&three))));
     back.send(&Packet::Pubrec(Ack::new(packet_id_of(&four))));
     assert!(matches!(back.recv(), Packet::Pubrel(_)));
+    back.expect_silence(Duration::from_millis(200));
+    drop(broker);
+}
+
+/// The same after the epoch moved with nothing to record: a message sent later to the client
+/// holding an earlier one is on disk within the interval too.
+#[test]
+fn interval_mode_stores_what_is_sent_after_a_quiet_spell() {
+    let dir = store_dir("deferred-later");
+    let (file, copy) = (dir.join("store.db"), dir.join("copy.db"));
+    let broker = persistent(&file, PersistenceSync::Interval(Duration::from_millis(100)));
+    let (mut sub, _) = RawClient::connect(broker.port(), "holder", false);
+    sub.subscribe_ok(1, &[("q/#", QoS::AtLeastOnce)]);
+    broker
+        .publish("q/1", b"early", QoS::AtLeastOnce, false)
+        .unwrap();
+    let early = sub.recv_publish();
+    std::thread::sleep(Duration::from_millis(400));
+    broker
+        .publish("q/1", b"later", QoS::AtLeastOnce, false)
+        .unwrap();
+    let later = sub.recv_publish();
+    sub.sync();
+    std::thread::sleep(Duration::from_millis(200));
+    copy_between_commits(&broker, &file, &copy);
+
+    let restored = durable(&copy);
+    let (mut back, connack) = RawClient::connect(restored.port(), "holder", false);
+    assert!(connack.session_present);
+    for sent in [&early, &later] {
+        let again = back.recv_publish();
+        assert!(again.dup);
+        assert_eq!(packet_id_of(&again), packet_id_of(sent));
+        assert_eq!(again.payload, sent.payload);
+        back.send(&Packet::Puback(Ack::new(packet_id_of(&again))));
+    }
     back.expect_silence(Duration::from_millis(200));
     drop(broker);
 }

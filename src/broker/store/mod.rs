@@ -8,10 +8,9 @@
 //! thread waits for the commit holding its changes before it writes to its socket, so nothing
 //! reaches a client (a PUBACK, a PUBREC, a PUBLISH) that the disk does not hold; changes of every
 //! connection made during one commit share the next one (group commit). In
-//! [`PersistenceSync::Interval`] mode it commits every three quarters of the interval and
-//! nobody waits: a crash loses at most the interval. A connected persistent subscriber's
-//! deliveries are then recorded by its connection, only those it still holds when the
-//! journal's epoch moves a quarter interval before a commit (see
+//! [`PersistenceSync::Interval`] mode it commits every interval and nobody waits: a crash
+//! loses at most the interval. A connected persistent subscriber's deliveries are then
+//! recorded by its connection, only those it still holds when the journal's epoch moves (see
 //! [`Journal::defers_deliveries`]).
 //!
 //! This module sits below the session layer: it knows messages and plain records, not sessions
@@ -67,8 +66,7 @@ pub enum PersistenceSync {
     /// acknowledged to its publisher only once stored. Commits are shared by every connection
     /// waiting at the time.
     Durable,
-    /// Commits every three quarters of the interval; a crash loses at most the changes of the
-    /// last interval.
+    /// Commits every interval; a crash loses at most the changes of the last interval.
     Interval(Duration),
 }
 
@@ -220,8 +218,7 @@ struct JournalInner {
     /// Wakes threads waiting for a commit.
     committed: Condvar,
     next_delivery_id: AtomicU64,
-    /// Moved by the writer a quarter interval before each commit in interval mode: what a
-    /// connection deferred recording must be recorded before it sees the epoch move again.
+    /// Moved by the writer in interval mode (see [`Journal::defers_deliveries`]).
     epoch: AtomicU64,
     closing: AtomicBool,
     counters: StoreCounters,
@@ -286,10 +283,11 @@ impl Journal {
     /// Whether a connected persistent subscriber's deliveries may go unrecorded until the
     /// epoch moves (interval mode): most are acknowledged within the interval and so never
     /// cost the journal anything. The connection records those still in hand when it sees the
-    /// epoch move, which the writer does a quarter interval before it commits, and when it
-    /// detaches; and it commits every three quarters of the interval, so a crash still loses
-    /// at most one interval. In durable mode every delivery is recorded before anything
-    /// depending on it is sent.
+    /// epoch move, and when it detaches. While any connection asks to be kicked, the writer
+    /// moves the epoch every three quarters of the interval and commits a quarter interval
+    /// after each move, so a crash still loses at most one interval (unless a kicked connection
+    /// takes longer than that quarter to answer: then its records wait for the next commit).
+    /// In durable mode every delivery is recorded before anything depending on it is sent.
     pub fn defers_deliveries(&self) -> bool {
         matches!(self.inner.sync, PersistenceSync::Interval(_))
     }
@@ -786,6 +784,77 @@ mod tests {
         let message = error.to_string();
         assert!(message.contains("numbered 0"), "{message}");
         assert!(message.contains("zero.redb"), "{message}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Counts its kicks, as a connection would be woken.
+    #[derive(Default)]
+    struct CountedKicks(AtomicU64);
+
+    impl Kick for CountedKicks {
+        fn kick(&self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Plays a connection that holds deliveries it has not recorded for `run`: it asks to be
+    /// kicked, and asks again each time it sees the epoch move, while `between` runs every 10
+    /// ms. Returns how often the epoch moved and how often the connection was kicked.
+    fn holding_connection(
+        journal: &Journal,
+        run: Duration,
+        mut between: impl FnMut(),
+    ) -> (u64, u64) {
+        let kicks = Arc::new(CountedKicks::default());
+        let first = journal.epoch();
+        let mut seen = first;
+        journal.kick_at_next_epoch(Arc::clone(&kicks) as Arc<dyn Kick>);
+        let end = std::time::Instant::now() + run;
+        while std::time::Instant::now() < end {
+            if journal.epoch() != seen {
+                seen = journal.epoch();
+                journal.kick_at_next_epoch(Arc::clone(&kicks) as Arc<dyn Kick>);
+            }
+            between();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        (journal.epoch() - first, kicks.0.load(Ordering::Relaxed))
+    }
+
+    /// The epoch keeps moving every three quarters of the interval while a connection asks,
+    /// even when nothing is recorded in between (a client holding messages already stored).
+    #[test]
+    fn the_epoch_moves_while_asked_though_nothing_is_recorded() {
+        let (dir, path) = fresh_file("idle-epoch");
+        let journal = Journal::new(PersistenceSync::Interval(Duration::from_millis(100)));
+        let (store, _) = Store::open(&path, &journal).unwrap();
+        let (moves, kicks) = holding_connection(&journal, Duration::from_millis(800), || {});
+        // At once, then every 75 ms: about 11 in 800 ms.
+        assert!(moves >= 6, "moved {moves} times");
+        assert!(kicks >= moves - 1, "kicked {kicks} times for {moves} moves");
+        store.close();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Commits made early (half the pending bound reached under load) do not hold up the
+    /// epoch: it moves on its own cadence, and a commit follows each move.
+    #[test]
+    fn early_commits_do_not_hold_up_the_epoch() {
+        let (dir, path) = fresh_file("busy-epoch");
+        let journal = Journal::new(PersistenceSync::Interval(Duration::from_millis(400)));
+        let (store, _) = Store::open(&path, &journal).unwrap();
+        let mut next = 1;
+        let (moves, _) = holding_connection(&journal, Duration::from_millis(1000), || {
+            let mut changes: Vec<Change> = (next..next + MAX_PENDING as u64 / 2)
+                .map(|id| tests_support::settled("busy", id))
+                .collect();
+            next += changes.len() as u64;
+            journal.record_all_without_waiting(&mut changes);
+        });
+        assert!(journal.stats().commits >= 10, "{:?}", journal.stats());
+        // At once, at 300 ms, 600 ms and 900 ms.
+        assert!(moves >= 3, "moved {moves} times");
+        store.close();
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -41,18 +41,21 @@ fn run(db: Database, path: PathBuf, journal: Journal) {
     // The last batch's vector, emptied: handed to the recorders so that a batch of tens of
     // thousands of changes does not grow a fresh vector (copying it at every doubling).
     let mut spare: Vec<Change> = Vec::new();
-    // Interval mode commits every three quarters of the interval and moves the epoch a quarter
-    // interval before each commit, so that what connections deferred (see
-    // `Journal::defers_deliveries`) is at most one interval old when committed.
+    // Interval mode: what connections deferred (see `Journal::defers_deliveries`) must be
+    // committed within one interval of being deferred. So while any connection asks to be
+    // kicked, the epoch moves every three quarters of the interval, on its own cadence whatever
+    // the commits do, and a commit follows each move by a quarter interval, the time the kicked
+    // connections have to record what they hold. Other changes are committed every interval.
     let cycle = match inner.sync {
-        PersistenceSync::Interval(every) => Some((every - every / 4, every / 4)),
+        PersistenceSync::Interval(every) => Some((every, every - every / 4, every / 4)),
         PersistenceSync::Durable => None,
     };
     let mut next_commit = Instant::now();
-    // The epoch moved since the last commit.
-    let mut moved = false;
+    let mut next_move = Instant::now();
+    // The commit that follows the last move, until it is made.
+    let mut commit_after_move: Option<Instant> = None;
     loop {
-        let (mut batch, ticket, closing) = {
+        let (mut batch, ticket, closing, started) = {
             let mut pending = inner.pending.lock();
             loop {
                 let closing = inner.closing.load(Ordering::Acquire);
@@ -62,39 +65,42 @@ fn run(db: Database, path: PathBuf, journal: Journal) {
                 }
                 let now = Instant::now();
                 let kicks_wait = !pending.kicks.is_empty() && !closing;
-                if let Some((period, lead)) = cycle {
-                    if kicks_wait && !waiting && now >= next_commit {
-                        // Nothing was committed this cycle: the next one starts now.
-                        next_commit = now + period;
-                        moved = false;
-                    }
-                    if kicks_wait && !moved && now + lead >= next_commit {
-                        moved = true;
-                        inner.epoch.fetch_add(1, Ordering::AcqRel);
-                        let kicks = std::mem::take(&mut pending.kicks);
-                        MutexGuard::unlocked(&mut pending, || {
-                            for kick in kicks {
-                                kick.kick();
-                            }
-                        });
-                        continue;
-                    }
+                if let Some((_, period, lead)) = cycle
+                    && kicks_wait
+                    && now >= next_move
+                {
+                    next_move = now + period;
+                    commit_after_move = Some(now + lead);
+                    inner.epoch.fetch_add(1, Ordering::AcqRel);
+                    let kicks = std::mem::take(&mut pending.kicks);
+                    MutexGuard::unlocked(&mut pending, || {
+                        for kick in kicks {
+                            kick.kick();
+                        }
+                    });
+                    continue;
+                }
+                let after_move_due = commit_after_move.is_some_and(|at| now >= at);
+                if after_move_due && !waiting {
+                    // The kicked connections had nothing to record.
+                    commit_after_move = None;
                 }
                 // Half the pending bound commits early, so recording rarely has to wait.
                 let due = match inner.sync {
                     PersistenceSync::Durable => true,
                     PersistenceSync::Interval(_) => {
-                        now >= next_commit || pending.len() >= MAX_PENDING / 2
+                        now >= next_commit || after_move_due || pending.len() >= MAX_PENDING / 2
                     }
                 };
                 if waiting && (due || closing) {
                     break;
                 }
-                let commit_at = waiting.then_some(next_commit);
-                let move_at = cycle
-                    .filter(|_| kicks_wait && !moved)
-                    .map(|(_, lead)| next_commit.checked_sub(lead).unwrap_or(next_commit));
-                match commit_at.into_iter().chain(move_at).min() {
+                let deadlines = [
+                    waiting.then_some(next_commit),
+                    commit_after_move,
+                    kicks_wait.then_some(next_move),
+                ];
+                match deadlines.into_iter().flatten().min() {
                     Some(deadline) if cycle.is_some() => {
                         inner.work.wait_until(&mut pending, deadline);
                     }
@@ -104,13 +110,16 @@ fn run(db: Database, path: PathBuf, journal: Journal) {
             let closing = inner.closing.load(Ordering::Acquire);
             inner.room.notify_all();
             let (batch, ticket) = pending.take(std::mem::take(&mut spare));
-            (batch, ticket, closing)
+            (batch, ticket, closing, Instant::now())
         };
+        // What the kicked connections recorded before now is in this batch.
+        if commit_after_move.is_some_and(|at| started >= at) {
+            commit_after_move = None;
+        }
         if !carried.is_empty() {
             carried.append(&mut batch);
             batch = std::mem::take(&mut carried);
         }
-        let started = Instant::now();
         // Changes all voided (deliveries settled before they were taken) need no transaction,
         // only their tickets marked committed.
         let outcome = if batch.iter().all(|c| matches!(c, Change::Void)) {
@@ -150,9 +159,8 @@ fn run(db: Database, path: PathBuf, journal: Journal) {
                 thread::sleep(RETRY_AFTER);
             }
         }
-        if let Some((period, _)) = cycle {
-            next_commit = started + period;
-            moved = false;
+        if let Some((every, _, _)) = cycle {
+            next_commit = started + every;
         }
     }
 }

@@ -60,10 +60,11 @@ pub unsafe extern "C" fn mqtt_broker_options_set_persistence(
 /// PUBLISH is acknowledged to its publisher (PUBACK, PUBREC) only once it is on disk, and
 /// nothing else reaches a client before the disk holds it; the connections waiting at one
 /// moment share one commit, so many publishers share one fsync. Above 0, nobody waits and a
-/// crash loses at most the last `interval_ms` milliseconds: changes are committed every three
-/// quarters of the interval, and a message to a connected persistent subscriber is written
-/// only if still unacknowledged a quarter interval before a commit (so a subscriber that keeps
-/// up costs the disk nothing, and this mode runs at about the in-memory rate). Does not block.
+/// crash loses at most the last `interval_ms` milliseconds: changes are committed every
+/// interval, and a message to a connected persistent subscriber is written only if still
+/// unacknowledged when its connection is next asked to record what it holds (every three
+/// quarters of the interval, each followed by a commit), so a subscriber that keeps up costs
+/// the disk nothing and this mode runs at about the in-memory rate. Does not block.
 ///
 /// Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`.
 ///
