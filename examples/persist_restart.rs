@@ -165,7 +165,7 @@ fn session_topic(i: usize) -> String {
 /// CONNECT with clean session 0 and SUBSCRIBE (QoS 1) to the session's topic, in one write.
 fn session_packets(i: usize, subscribe: bool) -> Vec<u8> {
     let mut out = Vec::new();
-    Packet::Connect(Connect {
+    Packet::Connect(Box::new(Connect {
         protocol: ProtocolLevel::V311,
         clean_session: false,
         keep_alive: 0,
@@ -174,7 +174,7 @@ fn session_packets(i: usize, subscribe: bool) -> Vec<u8> {
         username: None,
         password: None,
         properties: Properties::new(),
-    })
+    }))
     .encode(&mut out)
     .expect("a short CONNECT encodes");
     if subscribe {

@@ -206,7 +206,7 @@ fn connecting_clients_wait_for_connect_and_are_answered_without_a_thread() {
     let encoded: Vec<Vec<u8>> = (0..clients.len())
         .map(|i| {
             let mut bytes = Vec::new();
-            Packet::Connect(connect_packet(&format!("greet{i}"), true))
+            Packet::Connect(Box::new(connect_packet(&format!("greet{i}"), true)))
                 .encode(&mut bytes)
                 .unwrap();
             bytes

@@ -427,7 +427,7 @@ impl Engine {
             // In 5.0 a session outlives its connection only with an expiry interval.
             properties.push(Property::SessionExpiryInterval(3600));
         }
-        Packet::Connect(Connect {
+        Packet::Connect(Box::new(Connect {
             protocol: self.protocol,
             clean_session: !persistent,
             keep_alive: self.keep_alive,
@@ -436,7 +436,7 @@ impl Engine {
             username: None,
             password: None,
             properties,
-        })
+        }))
         .encode(&mut out)
         .expect("CONNECT with a short client id always encodes");
         if let Role::Subscriber(group) = role {

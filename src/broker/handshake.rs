@@ -46,7 +46,7 @@ pub(crate) struct Accepted {
 pub(crate) fn read_connect(runtime: &Runtime, mut io: Io) -> Option<(Io, Connect)> {
     let deadline = Instant::now() + runtime.state.options.connect_timeout;
     match read_packet(runtime, &mut io, deadline) {
-        Ok(Packet::Connect(connect)) => Some((io, connect)),
+        Ok(Packet::Connect(connect)) => Some((io, *connect)),
         Err(Some(DecodeError::UnsupportedProtocolLevel(_))) => {
             refuse(runtime, io, ReasonCode::UNSUPPORTED_PROTOCOL_VERSION);
             None

@@ -282,7 +282,7 @@ impl Io {
         match self.decoder.decode(&self.input[self.consumed..]) {
             Ok(Some((Packet::Connect(connect), used))) => {
                 self.consumed += used;
-                FirstPacket::Connect(Box::new(connect))
+                FirstPacket::Connect(connect)
             }
             Ok(None) => FirstPacket::Incomplete,
             Ok(Some(_)) | Err(_) => FirstPacket::NotConnect,

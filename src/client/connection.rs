@@ -854,7 +854,7 @@ impl Shared {
         bridge_announce: bool,
     ) -> Result<(), ClientError> {
         let protocol = self.protocol;
-        let packet = Packet::Connect(connect.clone());
+        let packet = Packet::Connect(Box::new(connect.clone()));
         let encode = |buf: &mut Vec<u8>| {
             let start = buf.len();
             packet.encode_for(protocol, buf)?;
@@ -1605,7 +1605,7 @@ mod bridge_tests {
             password: None,
             properties: Default::default(),
         };
-        let plain = Packet::Connect(connect).to_bytes().unwrap();
+        let plain = Packet::Connect(Box::new(connect)).to_bytes().unwrap();
         let mut marked = plain.clone();
         mark_bridge(&mut marked);
         // 0x10, remaining length, 0x00 0x04 "MQTT", level.

@@ -350,7 +350,7 @@ fn decode_body(
     };
     let v5 = protocol.is_v5();
     let packet = match packet_type {
-        PacketType::Connect => Packet::Connect(decode_connect(&mut f)?),
+        PacketType::Connect => Packet::Connect(Box::new(decode_connect(&mut f)?)),
         PacketType::Connack => {
             // Bits 7-1 of the acknowledge flags are reserved and zero (section 3.2.2.1; MQTT 5.0
             // section 3.2.2.1); MQTT 3.1.1 return codes above 5 are reserved (section 3.2.2.3).

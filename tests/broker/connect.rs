@@ -13,7 +13,7 @@ use mqtt::protocol::{ConnectReturnCode, Packet, ProtocolLevel, QoS, QosPid};
 fn mqtt_3_2_2_accepted_connack_bytes() {
     let broker = start_default_broker();
     let mut client = RawClient::open(broker.port());
-    client.send(&Packet::Connect(connect_packet("bytes", true)));
+    client.send(&Packet::Connect(Box::new(connect_packet("bytes", true))));
     let mut raw = [0u8; 4];
     client.stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
     std::io::Read::read_exact(&mut client.stream, &mut raw).unwrap();
@@ -61,7 +61,7 @@ fn mqtt_3_1_0_1_first_packet_must_be_connect() {
 fn mqtt_3_1_0_2_second_connect_closes() {
     let broker = start_default_broker();
     let mut client = RawClient::clean(broker.port(), "twice");
-    client.send(&Packet::Connect(connect_packet("twice", true)));
+    client.send(&Packet::Connect(Box::new(connect_packet("twice", true))));
     client.expect_closed(READ_TIMEOUT);
 }
 
@@ -356,7 +356,7 @@ fn host_publish_reaches_subscriber() {
 fn packets_pipelined_behind_connect_are_handled() {
     let broker = start_default_broker();
     let mut client = RawClient::open(broker.port());
-    let mut bytes = Packet::Connect(connect_packet("eager", true))
+    let mut bytes = Packet::Connect(Box::new(connect_packet("eager", true)))
         .to_bytes()
         .unwrap();
     bytes.extend(

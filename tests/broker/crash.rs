@@ -32,7 +32,10 @@ impl Peer {
         let mut peer = Peer {
             packets: PacketStream::new(stream),
         };
-        peer.send(&Packet::Connect(connect_packet(client_id, clean_session)))?;
+        peer.send(&Packet::Connect(Box::new(connect_packet(
+            client_id,
+            clean_session,
+        ))))?;
         match peer.packets.try_read(Duration::from_secs(5)) {
             Ok(Packet::Connack(_)) => Some(peer),
             _ => None,

@@ -569,7 +569,7 @@ fn callbacks_may_publish_and_stop_without_deadlock() {
     assert_eq!(sub.recv_publish().payload.as_ref(), b"announcer");
     announcer.sync();
     let mut stopper = RawClient::open(broker.port());
-    stopper.send(&Packet::Connect(connect_packet("stopper", true)));
+    stopper.send(&Packet::Connect(Box::new(connect_packet("stopper", true))));
     stopper.expect_closed(READ_TIMEOUT);
     assert!(stopped_from_hook.load(Ordering::SeqCst));
     broker.wait();

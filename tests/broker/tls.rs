@@ -182,7 +182,7 @@ impl TlsClient {
 
     /// Connects with `client_id` and returns the CONNACK's reason code.
     fn connect(&mut self, client_id: &str) -> std::io::Result<ReasonCode> {
-        self.send(&Packet::Connect(connect_packet(client_id, true)));
+        self.send(&Packet::Connect(Box::new(connect_packet(client_id, true))));
         match self.recv()? {
             Packet::Connack(c) => Ok(c.code),
             other => panic!("expected CONNACK, got {other:?}"),
@@ -325,7 +325,7 @@ fn bad_input_on_the_tls_port_closes_only_that_connection() {
     raw.subscribe_ok(1, &[("plain/#", QoS::AtMostOnce)]);
     assert_eq!(broker.stats().tls_handshakes_failed, 0, "good handshakes");
 
-    let plaintext_connect = Packet::Connect(connect_packet("plain", true))
+    let plaintext_connect = Packet::Connect(Box::new(connect_packet("plain", true)))
         .to_bytes()
         .unwrap();
     let inputs: [(&str, &[u8]); 3] = [

@@ -134,7 +134,7 @@ pub(super) fn connect5(client_id: &str, properties: Properties) -> Connect {
 /// Connects an MQTT 5.0 client and returns it with its CONNACK.
 pub(super) fn join(broker: &Broker, connect: Connect) -> (Peer, Connack) {
     let mut peer = Peer::open(broker, connect.protocol);
-    peer.send(&Packet::Connect(connect));
+    peer.send(&Packet::Connect(Box::new(connect)));
     match peer.next() {
         Some(Packet::Connack(c)) => (peer, c),
         other => panic!("expected CONNACK, got {other:?}"),
@@ -625,7 +625,7 @@ fn mixed_revisions_share_topics() {
     let mut old = Peer::open(&broker, ProtocolLevel::V311);
     let mut connect = connect5("old", Properties::new());
     connect.protocol = ProtocolLevel::V311;
-    old.send(&Packet::Connect(connect));
+    old.send(&Packet::Connect(Box::new(connect)));
     assert!(matches!(old.next(), Some(Packet::Connack(c)) if c.code == ReasonCode::SUCCESS));
     subscribe_one(&mut old, 1, "m/#", QoS::AtLeastOnce);
     let mut new = join5(&broker, "new");
@@ -659,7 +659,10 @@ fn disconnect_reason_codes() {
     malformed.send_raw(&[0x40, 3, 0, 1, 0x92]); // PUBACK with a PUBREL-only reason code
     assert_eq!(malformed.expect_disconnect(), ReasonCode::MALFORMED_PACKET);
     let mut second_connect = join5(&broker, "twice");
-    second_connect.send(&Packet::Connect(connect5("twice", Properties::new())));
+    second_connect.send(&Packet::Connect(Box::new(connect5(
+        "twice",
+        Properties::new(),
+    ))));
     assert_eq!(
         second_connect.expect_disconnect(),
         ReasonCode::PROTOCOL_ERROR
@@ -786,7 +789,7 @@ fn shared_subscriptions_spread_messages_over_the_group() {
     let mut b = Peer::open(&broker, ProtocolLevel::V311);
     let mut connect = connect5("b", Properties::new());
     connect.protocol = ProtocolLevel::V311;
-    b.send(&Packet::Connect(connect));
+    b.send(&Packet::Connect(Box::new(connect)));
     assert!(matches!(b.next(), Some(Packet::Connack(_))));
     let mut watcher = join5(&broker, "watcher");
     for peer in [&mut a, &mut b] {
@@ -1088,7 +1091,7 @@ fn enhanced_authentication_and_reauthentication() {
         )
     };
     let mut peer = Peer::open(&broker, ProtocolLevel::V5);
-    peer.send(&Packet::Connect(with_method(4)));
+    peer.send(&Packet::Connect(Box::new(with_method(4))));
     let challenge = expect_auth(&mut peer);
     assert_eq!(challenge.reason, ReasonCode::CONTINUE_AUTHENTICATION);
     assert_eq!(
@@ -1132,7 +1135,7 @@ fn enhanced_authentication_and_reauthentication() {
     assert_eq!(peer.expect_disconnect(), ReasonCode::NOT_AUTHORIZED);
     // A wrong answer at connect time: CONNACK 0x87, then closed.
     let mut wrong = Peer::open(&broker, ProtocolLevel::V5);
-    wrong.send(&Packet::Connect(with_method(2)));
+    wrong.send(&Packet::Connect(Box::new(with_method(2))));
     expect_auth(&mut wrong);
     wrong.send(&auth(ReasonCode::CONTINUE_AUTHENTICATION, "count", &[5]));
     match wrong.next() {
@@ -1180,7 +1183,7 @@ mod c_api {
                 protocol: connect.protocol,
                 input: Vec::new(),
             };
-            peer.send(&Packet::Connect(connect));
+            peer.send(&Packet::Connect(Box::new(connect)));
             match peer.next() {
                 Some(Packet::Connack(c)) => (peer, c),
                 other => panic!("expected CONNACK, got {other:?}"),
@@ -1292,13 +1295,13 @@ mod c_api {
             protocol: ProtocolLevel::V5,
             input: Vec::new(),
         };
-        peer.send(&Packet::Connect(connect5(
+        peer.send(&Packet::Connect(Box::new(connect5(
             "auth",
             Properties(vec![
                 Property::AuthenticationMethod("count".into()),
                 Property::AuthenticationData(vec![4]),
             ]),
-        )));
+        ))));
         let challenge = expect_auth(&mut peer);
         assert_eq!(
             challenge.properties.binary(PropertyId::AuthenticationData),

@@ -74,7 +74,7 @@ fn mqtt_3_1_4_1_a_user_name_or_will_topic_with_a_control_character_closes_withou
             willing.will = Some(qos0_will(&format!("will/{control}"), b"w".to_vec()));
             for connect in [named, willing] {
                 let mut peer = Peer::open(&broker, protocol);
-                peer.send(&Packet::Connect(connect));
+                peer.send(&Packet::Connect(Box::new(connect)));
                 assert_eq!(peer.next(), None, "{protocol:?} {control:?}: no CONNACK");
             }
         }

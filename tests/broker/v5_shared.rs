@@ -192,10 +192,10 @@ fn qos_1_messages_of_a_member_whose_session_ends_go_to_another_member() {
 fn a_3_1_1_member_hands_over_too() {
     let broker = broker(BrokerOptions::default());
     let mut old = Peer::open(&broker, ProtocolLevel::V311);
-    old.send(&Packet::Connect(Connect {
+    old.send(&Packet::Connect(Box::new(Connect {
         protocol: ProtocolLevel::V311,
         ..connect5("old", Properties::new())
-    }));
+    })));
     assert!(matches!(old.next(), Some(Packet::Connack(_))));
     subscribe_one(&mut old, 1, GROUP, QoS::AtLeastOnce);
     publish_job(&broker, 1, QoS::AtLeastOnce);

@@ -253,7 +253,7 @@ fn every_packet_the_broker_sends(broker: &Broker, client_id: &str, extra: Vec<Pr
     props.push(Property::AuthenticationMethod("count".into()));
     props.push(Property::AuthenticationData(vec![1]));
     let mut peer = Peer::open(broker, ProtocolLevel::V5);
-    peer.send(&Packet::Connect(connect5(client_id, with(props))));
+    peer.send(&Packet::Connect(Box::new(connect5(client_id, with(props)))));
     let next = |peer: &mut Peer| checked(peer.next().expect("a packet"), max);
     assert!(matches!(next(&mut peer), Packet::Auth(_)));
     peer.send(&auth(ReasonCode::CONTINUE_AUTHENTICATION, "count", &[4]));
@@ -308,7 +308,10 @@ fn every_packet_the_broker_sends(broker: &Broker, client_id: &str, extra: Vec<Pr
     assert!(matches!(next(&mut peer), Packet::Auth(a) if a.reason == ReasonCode::SUCCESS));
 
     // A second CONNECT: DISCONNECT 0x82.
-    peer.send(&Packet::Connect(connect5(client_id, Properties::new())));
+    peer.send(&Packet::Connect(Box::new(connect5(
+        client_id,
+        Properties::new(),
+    ))));
     assert!(matches!(next(&mut peer), Packet::Disconnect(_)));
     assert_eq!(peer.next(), None);
 }
@@ -355,7 +358,7 @@ fn a_connack_that_cannot_fit_the_clients_maximum_packet_size_is_not_sent() {
         Property::MaximumPacketSize(20),
     ]);
     let mut peer = Peer::open(&broker, ProtocolLevel::V5);
-    peer.send(&Packet::Connect(connect5("fits", asked)));
+    peer.send(&Packet::Connect(Box::new(connect5("fits", asked))));
     match peer.next() {
         Some(Packet::Connack(c)) => {
             assert_eq!(c.code, ReasonCode::SUCCESS);
@@ -371,7 +374,7 @@ fn a_connack_that_cannot_fit_the_clients_maximum_packet_size_is_not_sent() {
         Property::AuthenticationMethod("count".into()),
         Property::AuthenticationData(vec![1]),
     ]);
-    peer.send(&Packet::Connect(connect5("too-small", props)));
+    peer.send(&Packet::Connect(Box::new(connect5("too-small", props))));
     assert!(matches!(peer.next(), Some(Packet::Auth(_))));
     peer.send(&auth(ReasonCode::CONTINUE_AUTHENTICATION, "count", &[4]));
     match peer.next() {

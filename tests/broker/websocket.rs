@@ -156,7 +156,7 @@ fn mqtt_travels_in_binary_frames() {
         buf: Vec::new(),
     };
     // CONNECT split across two frames.
-    let connect = Packet::Connect(connect_packet("over-ws", true))
+    let connect = Packet::Connect(Box::new(connect_packet("over-ws", true)))
         .to_bytes()
         .unwrap();
     let (head, tail) = connect.split_at(5);
@@ -235,7 +235,7 @@ fn bad_upgrades_get_http_errors() {
         ws: open(ws_port, "/mqtt", Some("mqttv3.1"), good).unwrap(),
         buf: Vec::new(),
     };
-    legacy.send(&[&Packet::Connect(connect_packet("legacy", true))]);
+    legacy.send(&[&Packet::Connect(Box::new(connect_packet("legacy", true)))]);
     assert!(matches!(legacy.recv(), Packet::Connack(_)));
     assert_eq!(broker.stats().websocket_refused, 4);
     assert_eq!(broker.stats().tls_handshakes_failed, 0);
@@ -312,7 +312,7 @@ fn websocket_over_tls() {
         .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
     let (ws, _) = client(request, tls).unwrap();
     let mut ws = ws;
-    let connect = Packet::Connect(connect_packet("over-wss", true))
+    let connect = Packet::Connect(Box::new(connect_packet("over-wss", true)))
         .to_bytes()
         .unwrap();
     ws.send(Message::Binary(connect.into())).unwrap();

@@ -121,7 +121,7 @@ impl FakeConn {
             session_present: false,
             code: mqtt::protocol::ReasonCode::SUCCESS,
         }));
-        c
+        *c
     }
 
     /// Like [`FakeConn::accept_connect_v5`], with the given session-present flag.
@@ -141,7 +141,7 @@ impl FakeConn {
             session_present,
             code: mqtt::protocol::ReasonCode::SUCCESS,
         }));
-        c
+        *c
     }
 
     /// Sends `bytes` exactly as given: a packet built by hand, which the codec may refuse to
@@ -191,7 +191,7 @@ impl FakeConn {
             session_present,
             code: mqtt::protocol::ConnectReturnCode::Accepted.to_reason(),
         }));
-        c
+        *c
     }
 
     /// Reads CONNECT and refuses it with `code`.

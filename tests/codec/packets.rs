@@ -82,7 +82,7 @@ fn connect_minimal() {
         0x00, 0x3C,                         // keep alive 60 s
         0x00, 0x01, b'c',                   // client id
     ];
-    assert_wire(&Packet::Connect(minimal_connect()), &wire);
+    assert_wire(&Packet::Connect(Box::new(minimal_connect())), &wire);
 }
 
 /// CONNECT with every optional field: will (QoS 1, retained), user name and password, payload in
@@ -114,7 +114,7 @@ fn connect_with_will_user_name_and_password() {
         password: Some(b"pw".to_vec()),
         ..minimal_connect()
     };
-    assert_wire(&Packet::Connect(connect), &wire);
+    assert_wire(&Packet::Connect(Box::new(connect)), &wire);
 }
 
 /// CONNECT with a will at QoS 2 (not retained, empty message), a user name without password and
@@ -146,7 +146,7 @@ fn connect_with_will_qos_2_and_user_name_only() {
         username: Some("me".into()),
         ..minimal_connect()
     };
-    assert_wire(&Packet::Connect(connect), &wire);
+    assert_wire(&Packet::Connect(Box::new(connect)), &wire);
 }
 
 /// MQTT 3.1 clients announce "MQIsdp" at level 3; both revisions are accepted.
@@ -167,7 +167,7 @@ fn connect_mqtt_3_1_mqisdp_level_3() {
         client_id: "cli".into(),
         ..minimal_connect()
     };
-    assert_wire(&Packet::Connect(connect), &wire);
+    assert_wire(&Packet::Connect(Box::new(connect)), &wire);
 }
 
 /// A zero-byte client id is well formed ([MQTT-3.1.3-6]); whether it is acceptable with clean
@@ -193,7 +193,7 @@ fn mqtt_3_1_3_6_connect_empty_client_id_and_binary_password() {
         password: Some(vec![0x00, 0xFF]),
         ..minimal_connect()
     };
-    assert_wire(&Packet::Connect(connect), &wire);
+    assert_wire(&Packet::Connect(Box::new(connect)), &wire);
 }
 
 /// CONNACK: acknowledge flags then return code (section 3.2.2), for every defined return code.
@@ -1307,7 +1307,7 @@ fn mqtt_3_10_3_2_unsubscribe_without_filters_rejected() {
 #[test]
 fn back_to_back_packets_decode_in_turn() {
     let packets = [
-        Packet::Connect(minimal_connect()),
+        Packet::Connect(Box::new(minimal_connect())),
         publish(false, QosPid::AtLeastOnce(id(3)), false, b"payload"),
         Packet::Pingreq,
         Packet::Pubrel(id(3).into()),
@@ -1340,7 +1340,7 @@ fn section_1_5_3_encoder_refuses_field_over_65535_bytes() {
     };
     let mut out = vec![9];
     assert_eq!(
-        Packet::Connect(connect).encode(&mut out),
+        Packet::Connect(Box::new(connect)).encode(&mut out),
         Err(EncodeError::FieldTooLong {
             field: "client id",
             len: 65_536
@@ -1351,8 +1351,11 @@ fn section_1_5_3_encoder_refuses_field_over_65535_bytes() {
         client_id: "x".repeat(65_535),
         ..minimal_connect()
     };
-    let wire = Packet::Connect(fits.clone()).to_bytes().unwrap();
-    assert_eq!(decode(&wire), Ok(Some((Packet::Connect(fits), wire.len()))));
+    let wire = Packet::Connect(Box::new(fits.clone())).to_bytes().unwrap();
+    assert_eq!(
+        decode(&wire),
+        Ok(Some((Packet::Connect(Box::new(fits)), wire.len())))
+    );
 }
 
 /// SUBSCRIBE, SUBACK and UNSUBSCRIBE without entries are not sent ([MQTT-3.8.3-3],
@@ -1393,14 +1396,14 @@ fn encoder_refuses_empty_subscribe_suback_unsubscribe() {
 /// Strings holding U+0000 are not sent ([MQTT-1.5.3-2]).
 #[test]
 fn mqtt_1_5_3_2_encoder_refuses_null_character() {
-    let client_id = Packet::Connect(Connect {
+    let client_id = Packet::Connect(Box::new(Connect {
         client_id: "a\0".into(),
         ..minimal_connect()
-    });
-    let user_name = Packet::Connect(Connect {
+    }));
+    let user_name = Packet::Connect(Box::new(Connect {
         username: Some("\0".into()),
         ..minimal_connect()
-    });
+    }));
     let filter = Packet::Subscribe(Subscribe {
         properties: Default::default(),
         packet_id: id(1),
@@ -1454,7 +1457,7 @@ fn mqtt_3_1_2_22_encoder_refuses_password_without_user_name() {
         ..minimal_connect()
     };
     assert_eq!(
-        Packet::Connect(connect).to_bytes(),
+        Packet::Connect(Box::new(connect)).to_bytes(),
         Err(EncodeError::PasswordWithoutUsername)
     );
 }
@@ -1652,10 +1655,10 @@ fn every_encode_error_variant_is_reachable() {
     }
     let oversized = vec![0u8; MAX_REMAINING_LENGTH];
     let results = [
-        Packet::Connect(Connect {
+        Packet::Connect(Box::new(Connect {
             username: Some("u".repeat(70_000)),
             ..minimal_connect()
-        })
+        }))
         .to_bytes(),
         encode_publish(
             &mut Vec::new(),
@@ -1672,16 +1675,16 @@ fn every_encode_error_variant_is_reachable() {
             filters: vec![],
         })
         .to_bytes(),
-        Packet::Connect(Connect {
+        Packet::Connect(Box::new(Connect {
             client_id: "\0".into(),
             ..minimal_connect()
-        })
+        }))
         .to_bytes(),
         publish(true, QosPid::AtMostOnce, true, b"").to_bytes(),
-        Packet::Connect(Connect {
+        Packet::Connect(Box::new(Connect {
             password: Some(vec![1]),
             ..minimal_connect()
-        })
+        }))
         .to_bytes(),
         Packet::Auth(Auth::default()).to_bytes(),
         Packet::Publish(Publish {

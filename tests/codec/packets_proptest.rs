@@ -168,7 +168,7 @@ fn unsubscribe() -> impl Strategy<Value = Unsubscribe> {
 /// Every one of the 14 packet types with valid fields.
 fn valid_packet() -> impl Strategy<Value = Packet> {
     prop_oneof![
-        connect().prop_map(Packet::Connect),
+        connect().prop_map(|c| Packet::Connect(Box::new(c))),
         connack().prop_map(Packet::Connack),
         publish().prop_map(Packet::Publish),
         packet_id().prop_map(|id| Packet::Puback(Ack::new(id))),
@@ -208,7 +208,7 @@ fn loose_packet() -> impl Strategy<Value = Packet> {
             c.client_id = client_id;
             c.username = username;
             c.password = password;
-            Packet::Connect(c)
+            Packet::Connect(Box::new(c))
         });
     let publish = (publish(), any::<bool>()).prop_map(|(mut p, dup)| {
         p.dup = dup;

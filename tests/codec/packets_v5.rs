@@ -51,7 +51,7 @@ fn connect_variable_header_of_the_specification() {
         false,
     );
     will.properties.push(Property::WillDelayInterval(5));
-    let connect = Packet::Connect(Connect {
+    let connect = Packet::Connect(Box::new(Connect {
         protocol: ProtocolLevel::V5,
         clean_session: true,
         keep_alive: 10,
@@ -60,7 +60,7 @@ fn connect_variable_header_of_the_specification() {
         username: Some("u".into()),
         password: Some(b"p".to_vec()),
         properties: Properties(vec![Property::SessionExpiryInterval(10)]),
-    });
+    }));
     let wire = connect.to_bytes().unwrap();
     let header = [
         0,
@@ -105,14 +105,16 @@ fn a_password_alone_is_allowed_in_5_0_only() {
         password: Some(b"p".to_vec()),
         properties: Properties::new(),
     };
-    let wire = Packet::Connect(connect.clone()).to_bytes().unwrap();
+    let wire = Packet::Connect(Box::new(connect.clone()))
+        .to_bytes()
+        .unwrap();
     assert_eq!(
         decode(&wire).unwrap().unwrap().0,
-        Packet::Connect(connect.clone())
+        Packet::Connect(Box::new(connect.clone()))
     );
     connect.protocol = ProtocolLevel::V311;
     assert_eq!(
-        Packet::Connect(connect).to_bytes(),
+        Packet::Connect(Box::new(connect)).to_bytes(),
         Err(EncodeError::PasswordWithoutUsername)
     );
 }
@@ -558,7 +560,7 @@ fn subscribe_topic() -> impl Strategy<Value = SubscribeTopic> {
 fn packet() -> impl Strategy<Value = Packet> {
     use PropertyContext as C;
     prop_oneof![
-        connect().prop_map(Packet::Connect),
+        connect().prop_map(|c| Packet::Connect(Box::new(c))),
         (any::<bool>(), reason_in(C::Connack), properties(C::Connack)).prop_map(
             |(session_present, code, properties)| Packet::Connack(Connack {
                 session_present,

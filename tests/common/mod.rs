@@ -114,7 +114,7 @@ impl RawClient {
     /// Opens a socket, sends `connect` and returns the client with the CONNACK it got.
     pub fn connect_with(port: u16, connect: Connect) -> (RawClient, Connack) {
         let mut client = RawClient::open(port);
-        client.send(&Packet::Connect(connect));
+        client.send(&Packet::Connect(Box::new(connect)));
         match client.recv() {
             Packet::Connack(connack) => (client, connack),
             other => panic!("expected CONNACK, got {other:?}"),

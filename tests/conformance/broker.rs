@@ -349,7 +349,7 @@ fn mqtt_3_1_4_5_nothing_processed_after_a_refused_connect() {
     }));
     let mut watcher = watch_everything(broker.port(), "watcher");
     let mut intruder = RawClient::open(broker.port());
-    let mut bytes = Packet::Connect(connect_packet("intruder", false))
+    let mut bytes = Packet::Connect(Box::new(connect_packet("intruder", false)))
         .to_bytes()
         .unwrap();
     for packet in [

@@ -48,7 +48,7 @@ impl Peer {
             panic!("first packet is not CONNECT")
         };
         self.send_bytes(&[0x20, 2, 0, 0]);
-        connect
+        *connect
     }
 
     /// Asserts the client closes the connection (end of stream) without sending anything more.

@@ -550,7 +550,7 @@ fn valid_stream(client_id: &str) -> Vec<u8> {
     connect.keep_alive = 5;
     connect.will = Some(will("storm/will", b"bye", QoS::AtLeastOnce, false));
     let packets = [
-        Packet::Connect(connect),
+        Packet::Connect(Box::new(connect)),
         subscribe(
             1,
             &[("storm/#", QoS::ExactlyOnce), ("storm", QoS::AtMostOnce)],

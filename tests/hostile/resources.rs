@@ -90,7 +90,7 @@ fn slowloris_and_silent_clients_closed_on_time_with_wills() {
     watcher.subscribe_ok(1, &[("wills/#", QoS::AtLeastOnce)]);
 
     let started = Instant::now();
-    let connect_bytes = Packet::Connect(connect_packet("trickler", true))
+    let connect_bytes = Packet::Connect(Box::new(connect_packet("trickler", true)))
         .to_bytes()
         .unwrap();
     let silent: Vec<RawClient> = (0..30).map(|_| RawClient::open(port)).collect();
