@@ -169,9 +169,9 @@ pub(crate) struct Online {
     /// recorded together (see [`Online::journal_gathered`]).
     pub(crate) journal_gathered: Vec<Change>,
     /// The journal's epoch when this connection last recorded what it deferred (see
-    /// `Journal::defers_deliveries`), and whether it asked to be kicked at the next one.
+    /// `Journal::defers_deliveries`), and the epoch it asked to be kicked at, if it did.
     seen_epoch: u64,
-    kick_asked: bool,
+    kick_for: Option<u64>,
     /// Sent deliveries it has not recorded since it last recorded what it deferred.
     holds_unstored: bool,
 }
@@ -221,7 +221,7 @@ impl Online {
         });
         let mut online = Online {
             seen_epoch: journal.as_ref().map_or(0, Journal::epoch),
-            kick_asked: false,
+            kick_for: None,
             holds_unstored: false,
             journal,
             journal_gathered: Vec::new(),
@@ -642,7 +642,6 @@ impl Online {
             return;
         }
         self.seen_epoch = epoch;
-        self.kick_asked = false;
         self.holds_unstored = false;
         let flows = self.flows.as_mut().expect("flows are held while online");
         let mut state = self.session.lock();
@@ -652,6 +651,20 @@ impl Online {
             &mut state.queue,
             &mut self.journal_gathered,
         );
+        drop(state);
+        self.record_gathered();
+        self.answer_kick(epoch);
+    }
+
+    /// Tells the journal this connection recorded what it held, if it was kicked at the move
+    /// to `epoch` (the latest): the writer commits what it recorded without waiting for its
+    /// next commit.
+    fn answer_kick(&mut self, epoch: u64) {
+        if self.kick_for.take() == Some(epoch)
+            && let Some(journal) = &self.journal
+        {
+            journal.answer_kick();
+        }
     }
 
     /// Asks the journal to kick the connection when its epoch next moves while it holds
@@ -660,16 +673,27 @@ impl Online {
     /// any waiting beyond the in-flight window (the session's queue is taken only once these
     /// are gone, and a delivery queued while they are not empty might never wake it).
     fn ask_kick_while_holding(&mut self) {
-        if self.kick_asked || !self.defers() {
+        if self.kick_for.is_some() || !self.defers() {
             return;
         }
         let flows = self.flows.as_ref().expect("flows are held while online");
-        if !self.holds_unstored && flows.pending.is_empty() {
+        // What is not recorded is always the newest: a suffix of the sent, the waiting and the
+        // session's queue, in that order.
+        let waiting_unstored = flows
+            .pending
+            .iter()
+            .rev()
+            .find(|d| d.qos != QoS::AtMostOnce)
+            .is_some_and(|d| d.stored().is_none());
+        let holds = self.holds_unstored
+            || waiting_unstored
+            || (!flows.pending.is_empty() && !self.session.lock().queue.is_empty());
+        if !holds {
             return;
         }
         if let Some(journal) = &self.journal {
-            self.kick_asked = true;
-            journal.kick_at_next_epoch(Arc::clone(&self.control) as Arc<dyn Kick>);
+            let at = journal.kick_at_next_epoch(Arc::clone(&self.control) as Arc<dyn Kick>);
+            self.kick_for = Some(at);
         }
     }
 
@@ -999,8 +1023,12 @@ impl Online {
         self.record_gathered();
         if let Some(flows) = self.flows.take() {
             self.count_traffic();
+            // Records what it deferred, as the session outlives it.
             self.state.detach(&self.session, flows);
             Counters::sub(&self.state.counters.clients_connected, 1);
+            if let Some(epoch) = self.journal.as_ref().map(Journal::epoch) {
+                self.answer_kick(epoch);
+            }
         }
     }
 }

@@ -31,7 +31,7 @@ use std::ops::Bound;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -194,6 +194,11 @@ struct Progress {
     error: Option<Arc<str>>,
 }
 
+/// Below this interval connections do not defer recording (see
+/// [`Journal::defers_deliveries`]): the window is too short to save much, and kicking them every
+/// few milliseconds would cost more than recording.
+const MIN_DEFERRING_INTERVAL: Duration = Duration::from_millis(10);
+
 /// Asked to record what it deferred (see [`Journal::defers_deliveries`]) once the writer moves
 /// to the next epoch: a connection waiting on its socket with deliveries in hand.
 pub(crate) trait Kick: Send + Sync {
@@ -220,6 +225,8 @@ struct JournalInner {
     next_delivery_id: AtomicU64,
     /// Moved by the writer in interval mode (see [`Journal::defers_deliveries`]).
     epoch: AtomicU64,
+    /// Connections kicked at the last move that have not yet recorded what they hold.
+    unanswered: AtomicUsize,
     closing: AtomicBool,
     counters: StoreCounters,
 }
@@ -254,6 +261,7 @@ impl Journal {
                 committed: Condvar::new(),
                 next_delivery_id: AtomicU64::new(1),
                 epoch: AtomicU64::new(0),
+                unanswered: AtomicUsize::new(0),
                 closing: AtomicBool::new(false),
                 counters: StoreCounters::default(),
             }),
@@ -285,11 +293,12 @@ impl Journal {
     /// cost the journal anything. The connection records those still in hand when it sees the
     /// epoch move, and when it detaches. While any connection asks to be kicked, the writer
     /// moves the epoch every three quarters of the interval and commits a quarter interval
-    /// after each move, so a crash still loses at most one interval (unless a kicked connection
-    /// takes longer than that quarter to answer: then its records wait for the next commit).
-    /// In durable mode every delivery is recorded before anything depending on it is sent.
+    /// after each move, and what a kicked connection records later than that is committed as
+    /// it comes, so a crash still loses at most one interval. Not for intervals under
+    /// [`MIN_DEFERRING_INTERVAL`]. In durable mode every delivery is recorded before anything
+    /// depending on it is sent.
     pub fn defers_deliveries(&self) -> bool {
-        matches!(self.inner.sync, PersistenceSync::Interval(_))
+        matches!(self.inner.sync, PersistenceSync::Interval(every) if every >= MIN_DEFERRING_INTERVAL)
     }
 
     /// The writer's epoch (see [`Journal::defers_deliveries`]).
@@ -297,14 +306,27 @@ impl Journal {
         self.inner.epoch.load(Ordering::Acquire)
     }
 
-    /// Has `kick` kicked when the epoch next moves. Call once per epoch.
-    pub fn kick_at_next_epoch(&self, kick: Arc<dyn Kick>) {
+    /// Has `kick` kicked when the epoch next moves, and returns the epoch it will move to. The
+    /// connection then records what it holds and says so with [`Journal::answer_kick`].
+    pub fn kick_at_next_epoch(&self, kick: Arc<dyn Kick>) -> u64 {
         let mut pending = self.inner.pending.lock();
         if pending.kicks.is_empty() {
             // The writer may be waiting for work without a deadline.
             self.inner.work.notify_one();
         }
         pending.kicks.push(kick);
+        self.epoch() + 1
+    }
+
+    /// Says that a connection kicked at the latest move has recorded what it held.
+    pub fn answer_kick(&self) {
+        let _ = self
+            .inner
+            .unanswered
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        // The writer may be waiting for the last answer with nothing else to commit.
+        let _pending = self.inner.pending.lock();
+        self.inner.work.notify_one();
     }
 
     /// A number for a new delivery, unique in the store.
@@ -856,5 +878,53 @@ mod tests {
         assert!(moves >= 3, "moved {moves} times");
         store.close();
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A kicked connection that answers after the commit following the move has what it
+    /// recorded committed at once, not at the next regular commit, so it too is on disk within
+    /// the interval.
+    #[test]
+    fn a_late_answer_is_committed_at_once() {
+        let (dir, path) = fresh_file("late-answer");
+        let journal = Journal::new(PersistenceSync::Interval(Duration::from_millis(800)));
+        let (store, _) = Store::open(&path, &journal).unwrap();
+        let commits = || journal.stats().commits;
+        journal.record(tests_support::settled("late", 1));
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while commits() < 1 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(commits(), 1);
+        // The next regular commit is 800 ms away; the move comes at once, its commit 200 ms
+        // after it.
+        let kicks = Arc::new(CountedKicks::default());
+        let at = journal.kick_at_next_epoch(Arc::clone(&kicks) as Arc<dyn Kick>);
+        while journal.epoch() < at {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(commits(), 1, "nothing to commit after the move yet");
+        journal.record(tests_support::settled("late", 2));
+        journal.answer_kick();
+        std::thread::sleep(Duration::from_millis(150));
+        assert_eq!(
+            commits(),
+            2,
+            "the late answer's record waits for the regular commit"
+        );
+        store.close();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Intervals under 10 ms record every delivery as it is queued: kicking connections every
+    /// few milliseconds would cost more than it saves (and at 0 it would never stop).
+    #[test]
+    fn short_intervals_do_not_defer() {
+        let defers = |ms| {
+            Journal::new(PersistenceSync::Interval(Duration::from_millis(ms))).defers_deliveries()
+        };
+        assert!(!defers(0) && !defers(9));
+        assert!(defers(10) && defers(1000));
+        assert!(!Journal::new(PersistenceSync::Durable).defers_deliveries());
     }
 }

@@ -52,8 +52,10 @@ fn run(db: Database, path: PathBuf, journal: Journal) {
     };
     let mut next_commit = Instant::now();
     let mut next_move = Instant::now();
-    // The commit that follows the last move, until it is made.
-    let mut commit_after_move: Option<Instant> = None;
+    // The commit that follows the last move (`at`), until it is made and every kicked
+    // connection has answered, or the next move is due (`until`): a connection answering
+    // after `at` has its records committed as soon as they come.
+    let mut commit_after_move: Option<(Instant, Instant)> = None;
     loop {
         let (mut batch, ticket, closing, started) = {
             let mut pending = inner.pending.lock();
@@ -70,9 +72,10 @@ fn run(db: Database, path: PathBuf, journal: Journal) {
                     && now >= next_move
                 {
                     next_move = now + period;
-                    commit_after_move = Some(now + lead);
+                    commit_after_move = Some((now + lead, next_move));
                     inner.epoch.fetch_add(1, Ordering::AcqRel);
                     let kicks = std::mem::take(&mut pending.kicks);
+                    inner.unanswered.store(kicks.len(), Ordering::Release);
                     MutexGuard::unlocked(&mut pending, || {
                         for kick in kicks {
                             kick.kick();
@@ -80,11 +83,14 @@ fn run(db: Database, path: PathBuf, journal: Journal) {
                     });
                     continue;
                 }
-                let after_move_due = commit_after_move.is_some_and(|at| now >= at);
-                if after_move_due && !waiting {
-                    // The kicked connections had nothing to record.
+                let answered = inner.unanswered.load(Ordering::Acquire) == 0;
+                if commit_after_move
+                    .is_some_and(|(at, until)| now >= until || (now >= at && !waiting && answered))
+                {
+                    // The kicked connections answered with nothing to record, or too late.
                     commit_after_move = None;
                 }
+                let after_move_due = commit_after_move.is_some_and(|(at, _)| now >= at);
                 // Half the pending bound commits early, so recording rarely has to wait.
                 let due = match inner.sync {
                     PersistenceSync::Durable => true,
@@ -95,9 +101,10 @@ fn run(db: Database, path: PathBuf, journal: Journal) {
                 if waiting && (due || closing) {
                     break;
                 }
+                // One already passed is waiting for work, which wakes the writer.
                 let deadlines = [
                     waiting.then_some(next_commit),
-                    commit_after_move,
+                    commit_after_move.map(|(at, until)| if now < at { at } else { until }),
                     kicks_wait.then_some(next_move),
                 ];
                 match deadlines.into_iter().flatten().min() {
@@ -112,8 +119,11 @@ fn run(db: Database, path: PathBuf, journal: Journal) {
             let (batch, ticket) = pending.take(std::mem::take(&mut spare));
             (batch, ticket, closing, Instant::now())
         };
-        // What the kicked connections recorded before now is in this batch.
-        if commit_after_move.is_some_and(|at| started >= at) {
+        // What the kicked connections recorded before now is in this batch; those that have not
+        // answered yet are waited for.
+        if commit_after_move.is_some_and(|(at, _)| started >= at)
+            && inner.unanswered.load(Ordering::Acquire) == 0
+        {
             commit_after_move = None;
         }
         if !carried.is_empty() {

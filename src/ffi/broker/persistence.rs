@@ -63,8 +63,9 @@ pub unsafe extern "C" fn mqtt_broker_options_set_persistence(
 /// crash loses at most the last `interval_ms` milliseconds: changes are committed every
 /// interval, and a message to a connected persistent subscriber is written only if still
 /// unacknowledged when its connection is next asked to record what it holds (every three
-/// quarters of the interval, each followed by a commit), so a subscriber that keeps up costs
-/// the disk nothing and this mode runs at about the in-memory rate. Does not block.
+/// quarters of the interval, each followed by a commit; from 10 ms up), so a subscriber that
+/// keeps up costs the disk nothing and this mode runs at about the in-memory rate. Does not
+/// block.
 ///
 /// Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`.
 ///
