@@ -85,21 +85,16 @@ impl Flows {
         records: &mut Vec<Change>,
     ) {
         for inflight in self.outgoing.iter_mut().filter(|i| i.stored.is_none()) {
-            let id = journal.next_delivery_id();
-            inflight.stored = Some(id);
-            let delivery = Delivery::new(
+            let mut delivery = Delivery::new(
                 Arc::clone(&inflight.message),
                 inflight.qos,
                 inflight.retain,
                 inflight.identifiers.clone(),
                 inflight.shared.clone(),
             );
-            records.push(Change::Queued {
-                client_id: Arc::clone(client_id),
-                id,
-                delivery,
-                sent: Some((inflight.packet_id, inflight.released)),
-            });
+            let sent = Some((inflight.packet_id, inflight.released));
+            records.push(journal.queued(client_id, &mut delivery, sent));
+            inflight.stored = delivery.stored();
         }
         let unstored = |d: &&mut Delivery| d.qos != QoS::AtMostOnce && d.stored().is_none();
         for delivery in self
@@ -108,14 +103,7 @@ impl Flows {
             .chain(queue.iter_mut())
             .filter(unstored)
         {
-            let id = journal.next_delivery_id();
-            delivery.set_stored(id);
-            records.push(Change::Queued {
-                client_id: Arc::clone(client_id),
-                id,
-                delivery: delivery.clone(),
-                sent: None,
-            });
+            records.push(journal.queued(client_id, delivery, None));
         }
     }
 

@@ -265,17 +265,7 @@ impl Session {
     /// Gives a QoS 1 or 2 `delivery` its number in the store and returns the record that
     /// queues it (none for QoS 0, which is not stored).
     fn numbered(&self, delivery: &mut Delivery, journal: &Journal) -> Option<Change> {
-        if delivery.qos == QoS::AtMostOnce {
-            return None;
-        }
-        let id = journal.next_delivery_id();
-        delivery.set_stored(id);
-        Some(Change::Queued {
-            client_id: Arc::clone(&self.client_id),
-            id,
-            delivery: delivery.clone(),
-            sent: None,
-        })
+        (delivery.qos != QoS::AtMostOnce).then(|| journal.queued(&self.client_id, delivery, None))
     }
 
     /// [`offer`](Self::offer) for every delivery of `deliveries` (drained), in order, under one

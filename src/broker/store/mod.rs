@@ -334,6 +334,24 @@ impl Journal {
         self.inner.next_delivery_id.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// Gives `delivery`, for the session of `client_id`, its number in the store and returns
+    /// the record that queues it there; `sent` as for [`Change::Queued`].
+    pub fn queued(
+        &self,
+        client_id: &Arc<str>,
+        delivery: &mut Delivery,
+        sent: Option<(PacketId, bool)>,
+    ) -> Change {
+        let id = self.next_delivery_id();
+        delivery.set_stored(id);
+        Change::Queued {
+            client_id: Arc::clone(client_id),
+            id,
+            delivery: delivery.clone(),
+            sent,
+        }
+    }
+
     /// Records `change`, to be committed after every change recorded before it. Waits while
     /// [`MAX_PENDING`] changes are already waiting for a running writer. In durable mode the
     /// calling thread then waits for it before writing to its socket (see
