@@ -2,7 +2,8 @@
  * broker: a standalone MQTT 5.0 / 3.1.1 broker built on libmqtt's embeddable broker.
  *
  *     build/broker [-c FILE] [-p PORT] [-b ADDRESS] [--listen URL ...] [TLS options]
- *                  [--max-connections N] [--persistence FILE [--persistence-sync MODE]] [-v]
+ *                  [--max-connections N] [--persistence FILE [--persistence-sync MODE]]
+ *                  [--busy-poll-us US] [-v]
  *
  * Listens on 127.0.0.1:1883 unless told otherwise (-p 0 picks a free port; -c reads a
  * mosquitto.conf, whose listener -p and -b override; --listen mqtt://HOST:PORT,
@@ -15,7 +16,8 @@
  * (as mosquitto does; on an error the old ones stay and the reason is printed). Runs until SIGINT or SIGTERM,
  * then closes every connection and exits 0. -v logs connects and disconnects to stderr; with -c
  * the file's log_type and log_dest lines say what the library logs where (mosquitto's lines:
- * "New client connected from ADDR as ID (p2, c1, k60).", subscriptions...). A usage error
+ * "New client connected from ADDR as ID (p2, c1, k60).", subscriptions...). --busy-poll-us
+ * sets how long a connection thread polls before it sleeps (default 50; 0 sleeps at once). A usage error
  * exits 2; a port that cannot be bound (e.g. in use) exits 1.
  */
 #include <errno.h>
@@ -32,7 +34,7 @@
 static void usage(FILE *out) {
     fprintf(out,
             "usage: broker [-c FILE] [-p PORT] [-b ADDRESS] [--listen URL ...] [TLS options]\n"
-            "              [--max-connections N] [--persistence FILE] [-v]\n"
+            "              [--max-connections N] [--persistence FILE] [--busy-poll-us US] [-v]\n"
             "  -c, --config-file FILE   read a mosquitto.conf: listener (with certfile, keyfile,\n"
             "                           cafile, require_certificate, use_identity_as_username),\n"
             "                           allow_anonymous, password_file, acl_file,\n"
@@ -61,6 +63,9 @@ static void usage(FILE *out) {
             "                           durable (default): acknowledge a message only once it\n"
             "                           is on disk; MS: commit every MS milliseconds, a crash\n"
             "                           loses at most that window\n"
+            "      --busy-poll-us US    a connection thread whose client answered quickly polls\n"
+            "                           its socket this long before it sleeps (default 50;\n"
+            "                           0 sleeps at once)\n"
             "  -v, --verbose            log connects and disconnects to stderr\n"
             "  -h, --help               show this help\n"
             "Runs until SIGINT or SIGTERM.\n");
@@ -207,6 +212,8 @@ int main(int argc, char **argv) {
     const char *address = NULL;
     const char *config = NULL;
     size_t max_connections = 0;
+    size_t busy_poll_us = 0;
+    bool busy_poll_set = false;
     bool verbose = false;
     listen_url listens[MAX_LISTENERS];
     size_t listen_count = 0;
@@ -296,6 +303,20 @@ int main(int argc, char **argv) {
                 usage(stderr);
                 return 2;
             }
+        } else if (strcmp(arg, "--busy-poll-us") == 0) {
+            const char *value = option_value(argc, argv, &i);
+            if (value == NULL) {
+                usage(stderr);
+                return 2;
+            }
+            if (strcmp(value, "0") != 0 &&
+                (!parse_count(value, &busy_poll_us) || busy_poll_us > UINT32_MAX)) {
+                fprintf(stderr, "broker: --busy-poll-us needs a number of microseconds, not '%s'\n",
+                        value);
+                usage(stderr);
+                return 2;
+            }
+            busy_poll_set = true;
         } else {
             fprintf(stderr, "broker: unknown option '%s'\n", arg);
             usage(stderr);
@@ -336,6 +357,12 @@ int main(int argc, char **argv) {
     }
     if (max_connections > 0 &&
         mqtt_broker_options_set_max_connections(opts, max_connections) != MQTT_STATUS_OK) {
+        fprintf(stderr, "broker: %s\n", mqtt_last_error());
+        mqtt_broker_options_free(opts);
+        return 2;
+    }
+    if (busy_poll_set &&
+        mqtt_broker_options_set_busy_poll_us(opts, (uint32_t)busy_poll_us) != MQTT_STATUS_OK) {
         fprintf(stderr, "broker: %s\n", mqtt_last_error());
         mqtt_broker_options_free(opts);
         return 2;

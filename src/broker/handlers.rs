@@ -56,6 +56,9 @@ impl Online {
         }
         if received > 0 {
             self.last_received = std::time::Instant::now();
+            // Likewise a wake-up costs sparse traffic most of its latency, and is shared by
+            // many packets under load, where polling would only take CPU from other threads.
+            self.busy_poll.traffic_is_sparse(received <= SPARSE_AT_MOST);
         }
         result
     }

@@ -57,6 +57,7 @@ mod accept;
 mod acl_memo;
 mod auth;
 mod bridge;
+mod busy_poll;
 mod config;
 mod control;
 mod flows;

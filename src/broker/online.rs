@@ -14,6 +14,7 @@ use std::collections::HashMap;
 
 use super::acl_memo::AclMemo;
 use super::auth::Reauthentication;
+use super::busy_poll::BusyPoll;
 use super::control::{
     ClientInfo, ConnectionControl, KICK_WITH_WILL, KICK_WITHOUT_WILL, Outlet, ResumeQueue,
 };
@@ -37,7 +38,7 @@ use crate::protocol::{
     encode_publish, encode_publish_v5,
 };
 use crate::service::acl::AclAccess;
-use crate::socket::{Ready, poll2, timeout_ms};
+use crate::socket::{Ready, poll2};
 use crate::topic::TopicName;
 use crate::waker::Waker;
 
@@ -174,6 +175,7 @@ pub(crate) struct Online {
     kick_for: Option<u64>,
     /// Sent deliveries it has not recorded since it last recorded what it deferred.
     holds_unstored: bool,
+    pub(crate) busy_poll: BusyPoll,
 }
 
 impl Online {
@@ -223,6 +225,7 @@ impl Online {
             seen_epoch: journal.as_ref().map_or(0, Journal::epoch),
             kick_for: None,
             holds_unstored: false,
+            busy_poll: BusyPoll::new(state.options.busy_poll),
             journal,
             journal_gathered: Vec::new(),
             runtime,
@@ -572,20 +575,23 @@ impl Online {
     /// connection is lent to publishers (see [`Outlet`]) when it [`lends`](Self::lends); a
     /// publisher that found the thread at work since its last look at the queue makes this
     /// return at once, as woken.
-    fn wait(self: Box<Self>, deadline: Option<Instant>) -> (io::Result<Ready>, Box<Self>) {
+    fn wait(mut self: Box<Self>, deadline: Option<Instant>) -> (io::Result<Ready>, Box<Self>) {
         let waker = self.waker.as_ref().map_or(-1, |w| w.as_raw_fd());
-        if !self.lends() {
-            let ready = self.io.wait(Some(waker), deadline);
-            return (ready, self);
-        }
         let socket = self.io.fd();
         let want_write = self.io.has_pending_output();
+        if !self.lends() {
+            let ready = self.busy_poll.wait(socket, want_write, waker, deadline);
+            return (ready, self);
+        }
         let control = Arc::clone(&self.control);
+        // The thread keeps its polling state while publishers hold the connection.
+        let mut busy_poll = std::mem::take(&mut self.busy_poll);
         if let Err(back) = control.lend(self) {
-            let online = back
+            let mut online = back
                 .into_any()
                 .downcast::<Online>()
                 .expect("a connection that could not be lent is the thread's own");
+            online.busy_poll = busy_poll;
             // Still a look at the socket, without waiting: publishers missing the thread at
             // every pass must not keep it from reading its client (a PINGREQ, its PUBACKs).
             let ready = poll2(socket, want_write, waker, 0).map(|ready| Ready {
@@ -594,11 +600,12 @@ impl Online {
             });
             return (ready, online);
         }
-        let ready = poll2(socket, want_write, waker, timeout_ms(deadline));
-        let online = control
+        let ready = busy_poll.wait(socket, want_write, waker, deadline);
+        let mut online = control
             .reclaim()
             .and_then(|any| any.downcast::<Online>().ok())
             .expect("a lent connection comes back to its thread");
+        online.busy_poll = busy_poll;
         (ready, online)
     }
 

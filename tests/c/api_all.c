@@ -332,6 +332,8 @@ static void check_broker_options(void) {
     CHECK_OK(mqtt_broker_options_set_session_expiry_s(opts, 3600));
     CHECK_OK(mqtt_broker_options_set_thread_stack_size(opts, 256 * 1024));
     CHECK_OK(mqtt_broker_options_set_park_idle_after_ms(opts, 0));
+    CHECK_OK(mqtt_broker_options_set_busy_poll_us(opts, 0));
+    CHECK_OK(mqtt_broker_options_set_busy_poll_us(opts, 20));
     CHECK_OK(mqtt_broker_options_set_authenticator(opts, authenticate, NULL));
     CHECK_OK(mqtt_broker_options_set_authorizer(opts, authorize, NULL));
     CHECK_OK(mqtt_broker_options_set_event_callback(opts, on_broker_event, NULL));
@@ -476,6 +478,7 @@ static void check_broker_options(void) {
     CHECK_FAILS(mqtt_broker_options_set_session_expiry_s(NULL, 1), MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_broker_options_set_thread_stack_size(NULL, 65536), MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_broker_options_set_park_idle_after_ms(NULL, 1), MQTT_STATUS_NULL_ARGUMENT);
+    CHECK_FAILS(mqtt_broker_options_set_busy_poll_us(NULL, 1), MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_broker_options_set_authenticator(NULL, authenticate, NULL),
                 MQTT_STATUS_NULL_ARGUMENT);
     CHECK_FAILS(mqtt_broker_options_set_authorizer(NULL, authorize, NULL),
