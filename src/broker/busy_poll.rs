@@ -25,6 +25,8 @@ use crate::socket::{Ready, poll2, timeout_ms};
 struct PollingPlaces {
     taken: AtomicUsize,
     limit: usize,
+    /// A yield that took this long ran another thread.
+    cpu_wanted: Duration,
 }
 
 /// The places every broker in the process shares, as they share the CPUs: half the CPUs this
@@ -36,6 +38,7 @@ fn process_places() -> &'static PollingPlaces {
         limit: std::thread::available_parallelism()
             .map_or(1, |n| n.get() / 2)
             .max(1),
+        cpu_wanted: CPU_WANTED,
     })
 }
 
@@ -44,7 +47,7 @@ fn process_places() -> &'static PollingPlaces {
 const CPU_WANTED: Duration = Duration::from_micros(5);
 
 /// After this many windows in a row that caught nothing, a thread skips the next 63.
-const MAX_BACKOFF: u32 = 6;
+const MAX_BACKOFF: u8 = 6;
 
 /// One of the places, given back when dropped.
 struct PollingPlace(&'static PollingPlaces);
@@ -67,20 +70,19 @@ impl Drop for PollingPlace {
     }
 }
 
-/// One connection thread's busy polling: its window and how many waits it skips.
+/// One connection thread's busy polling: its window and how many waits it skips. Small, as
+/// every connection has one, parked ones too.
 #[derive(Debug)]
 pub(crate) struct BusyPoll {
-    /// `None`: always sleep at once.
-    window: Option<Duration>,
-    /// Windows in a row that caught nothing.
-    misses: u32,
+    places: &'static PollingPlaces,
+    /// In microseconds; 0: always sleep at once.
+    window_us: u32,
     /// Waits left before the next window.
-    skip: u32,
+    skip: u16,
+    /// Windows in a row that caught nothing.
+    misses: u8,
     /// The last read brought few packets (see [`BusyPoll::traffic_is_sparse`]).
     sparse: bool,
-    /// A yield that took this long ran another thread.
-    cpu_wanted: Duration,
-    places: &'static PollingPlaces,
 }
 
 impl Default for BusyPoll {
@@ -93,12 +95,11 @@ impl Default for BusyPoll {
 impl BusyPoll {
     pub(crate) fn new(window: Option<Duration>) -> BusyPoll {
         BusyPoll {
-            window: window.filter(|w| !w.is_zero()),
-            misses: 0,
-            skip: 0,
-            sparse: true,
-            cpu_wanted: CPU_WANTED,
             places: process_places(),
+            window_us: window.map_or(0, |w| w.as_micros().min(u128::from(u32::MAX)) as u32),
+            skip: 0,
+            misses: 0,
+            sparse: true,
         }
     }
 
@@ -133,9 +134,10 @@ impl BusyPoll {
         waker: RawFd,
         deadline: Option<Instant>,
     ) -> io::Result<Option<Ready>> {
-        let Some(window) = self.window.filter(|_| self.sparse) else {
+        if self.window_us == 0 || !self.sparse {
             return Ok(None);
-        };
+        }
+        let window = Duration::from_micros(u64::from(self.window_us));
         if self.skip > 0 {
             self.skip -= 1;
             return Ok(None);
@@ -162,7 +164,7 @@ impl BusyPoll {
             let yielded_at = Instant::now();
             // SAFETY: sched_yield has no preconditions.
             unsafe { libc::sched_yield() };
-            if yielded_at.elapsed() >= self.cpu_wanted {
+            if yielded_at.elapsed() >= self.places.cpu_wanted {
                 contended = true;
             }
         }
@@ -181,9 +183,15 @@ mod tests {
 
     /// A poller with a place of its own, so tests running beside brokers always get it.
     fn own_poller(window: Option<Duration>) -> BusyPoll {
+        own_poller_yielding(window, CPU_WANTED)
+    }
+
+    /// The same, counting a yield of `cpu_wanted` or more as running another thread.
+    fn own_poller_yielding(window: Option<Duration>, cpu_wanted: Duration) -> BusyPoll {
         let places = Box::leak(Box::new(PollingPlaces {
             taken: AtomicUsize::new(0),
             limit: 1,
+            cpu_wanted,
         }));
         BusyPoll {
             places,
@@ -212,9 +220,8 @@ mod tests {
     #[test]
     fn input_within_the_window_is_returned_and_resets_the_backoff() {
         let (a, mut b) = UnixStream::pair().unwrap();
-        let mut busy = own_poller(Some(Duration::from_secs(5)));
         // Other tests keep the CPUs busy: this one is about input, not yielding.
-        busy.cpu_wanted = Duration::MAX;
+        let mut busy = own_poller_yielding(Some(Duration::from_secs(5)), Duration::MAX);
         busy.misses = 3;
         let writer = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(20));
@@ -256,8 +263,7 @@ mod tests {
     #[test]
     fn a_yield_that_ran_another_thread_ends_the_window() {
         let (a, mut b) = UnixStream::pair().unwrap();
-        let mut busy = own_poller(Some(Duration::from_secs(5)));
-        busy.cpu_wanted = Duration::ZERO;
+        let mut busy = own_poller_yielding(Some(Duration::from_secs(5)), Duration::ZERO);
         let writer = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(100));
             b.write_all(b"x").unwrap();
