@@ -63,9 +63,9 @@ static void usage(FILE *out) {
             "                           durable (default): acknowledge a message only once it\n"
             "                           is on disk; MS: commit every MS milliseconds, a crash\n"
             "                           loses at most that window\n"
-            "      --busy-poll-us US    a connection thread whose client answered quickly polls\n"
-            "                           its socket this long before it sleeps (default 50;\n"
-            "                           0 sleeps at once)\n"
+            "      --busy-poll-us US    a connection thread with sparse traffic polls its\n"
+            "                           socket this long before it sleeps (default 50, at\n"
+            "                           most 10000; 0 sleeps at once)\n"
             "  -v, --verbose            log connects and disconnects to stderr\n"
             "  -h, --help               show this help\n"
             "Runs until SIGINT or SIGTERM.\n");

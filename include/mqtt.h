@@ -1689,14 +1689,18 @@ mqtt_status mqtt_broker_options_set_session_expiry_s(mqtt_broker_options *opts, 
 mqtt_status mqtt_broker_options_set_thread_stack_size(mqtt_broker_options *opts, size_t stack_size);
 
 /**
- * Sets for how many microseconds a connection thread whose client answered quickly last time
- * keeps looking at its socket before it sleeps (default 50; 0 sleeps at once). Waking a
- * sleeping thread on an idle CPU is most of a loopback round trip, above all on virtual
- * machines; polling trades some CPU for it. The cost is bounded: at most half the CPUs (at
- * least one) poll at once, each yields to any other runnable thread, and a connection whose
- * traffic is sparser than the window soon stops polling.
+ * Sets for how many microseconds (at most 10000) a connection thread whose last wake-up
+ * brought little work keeps looking at its socket before it sleeps (default 50; 0 sleeps at
+ * once). Waking a sleeping thread on an idle CPU is most of a loopback round trip, above all
+ * on virtual machines; polling trades CPU for it. At most half the CPUs this process may use
+ * poll at once (at least one thread), each yields to threads waiting for the same CPU, a
+ * wake-up that brought many packets or deliveries does not poll, and a connection whose
+ * traffic is sparser than the window polls on one wait in 64 at most. A client that answers
+ * within the window every time keeps one CPU busy while nothing else wants it; polling does
+ * not give back a container's CPU quota: set 0 where that matters.
  *
- * Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`.
+ * Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT`, or `MQTT_STATUS_INVALID_ARGUMENT`
+ * above 10000.
  *
  * # Safety
  * `opts` is NULL or a live options object.

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use super::busy_poll::SPARSE_AT_MOST;
 use super::flows::{Ack as FlowAck, Acknowledged};
 use super::log::{LogType, broker_log};
 use super::online::Online;
@@ -32,7 +33,6 @@ impl Online {
         // A read of a few packets is sparse traffic, where a message's latency is mostly the
         // wake-up of its subscriber's thread; a read of many is load, where handing the writing
         // to the subscribers' threads keeps publisher and subscribers working in parallel.
-        const SPARSE_AT_MOST: usize = 4;
         let mut received = 0;
         let result = loop {
             match self.io.next_packet() {
@@ -56,9 +56,7 @@ impl Online {
         }
         if received > 0 {
             self.last_received = std::time::Instant::now();
-            // Likewise a wake-up costs sparse traffic most of its latency, and is shared by
-            // many packets under load, where polling would only take CPU from other threads.
-            self.busy_poll.traffic_is_sparse(received <= SPARSE_AT_MOST);
+            self.busy_poll.packets_read(received);
         }
         result
     }

@@ -105,7 +105,7 @@ pub use log::{BrokerLog, LogCallback, LogTimestamp, LogType};
 pub use options::{
     Access, AuthRequest, AuthResult, AuthStep, AuthVerdict, Authenticator, Authorizer, BrokerEvent,
     BrokerOptions, DisconnectReason, EnhancedAuthenticator, EventHook, HookVerdict, HookedMessage,
-    MIN_THREAD_STACK_SIZE, MessageHook,
+    MAX_BUSY_POLL, MIN_THREAD_STACK_SIZE, MessageHook,
 };
 pub use stats::BrokerStats;
 pub use store::{PersistenceStats, PersistenceSync, StoreError};

@@ -734,6 +734,7 @@ impl Online {
     fn pump_from(&mut self, flows: &mut Flows) -> bool {
         let window = self.limits.send_window;
         let mut expired = 0;
+        let mut sent = 0;
         let now = Instant::now();
         let full = 'pump: loop {
             while let Some(front) = flows.pending.front() {
@@ -769,7 +770,7 @@ impl Online {
                     None => QosPid::AtMostOnce,
                 };
                 // Topic and payload were validated and size-checked on the way in.
-                let sent = self.encode_delivery(
+                let encoded = self.encode_delivery(
                     &delivery.message,
                     qospid,
                     false,
@@ -777,12 +778,13 @@ impl Online {
                     delivery.identifiers(),
                     true,
                 );
-                if !sent {
+                if !encoded {
                     // Too large for this client (MQTT 5.0 [MQTT-3.1.2-25]): dropped for it alone.
                     expired += 1;
                     self.journal_settled(delivery.stored());
                     continue;
                 }
+                sent += 1;
                 if let Some((seq, packet_id)) = allocated {
                     let stored = self.journal_sent(&delivery, packet_id);
                     let (qos, retain) = (delivery.qos, delivery.retain);
@@ -806,6 +808,7 @@ impl Online {
             }
         };
         Counters::add(&self.state.counters.messages_dropped, expired);
+        self.busy_poll.deliveries_sent(sent);
         full
     }
 

@@ -232,11 +232,13 @@ pub struct BrokerOptions {
     /// A connection idle this long gives up its thread and waits in the parking lot until
     /// traffic resumes (default 500 ms); `None` keeps one thread per connection throughout.
     pub park_idle_after: Option<Duration>,
-    /// How long a connection thread whose client answered quickly last time keeps looking at
-    /// its socket before it sleeps (default 50 µs; `None` sleeps at once). Waking a sleeping
-    /// thread on an idle CPU is most of a loopback round trip, on virtual machines above all.
-    /// Half the CPUs poll at most (at least one), yielding to any runnable thread, and a
-    /// connection whose traffic is sparser than the window soon stops (see `busy_poll`).
+    /// How long a connection thread whose last wake-up brought little work keeps looking at
+    /// its socket before it sleeps (default 50 µs, at most [`MAX_BUSY_POLL`]; `None` sleeps
+    /// at once). Waking a sleeping thread on an idle CPU is most of a loopback round trip, on
+    /// virtual machines above all. At most half the CPUs this process may use poll at once,
+    /// yielding to threads waiting for the same CPU; load does not poll, and a connection
+    /// whose traffic is sparser than the window polls on one wait in 64 at most. A client
+    /// that answers within the window every time keeps a CPU busy while nobody else wants it.
     pub busy_poll: Option<Duration>,
     pub authenticator: Option<Authenticator>,
     /// A mosquitto password file (`mosquitto_passwd`): a client presenting a user name it lists
@@ -311,6 +313,11 @@ pub struct BrokerOptions {
 /// The smallest connection-thread stack accepted: enough for the broker's own frames plus a
 /// modest user callback.
 pub const MIN_THREAD_STACK_SIZE: usize = 32 * 1024;
+
+/// The longest busy polling window (`BrokerOptions::busy_poll`): polling pays only for answers
+/// that come within microseconds, and a longer window would keep a CPU busy for clients that
+/// send now and then.
+pub const MAX_BUSY_POLL: Duration = Duration::from_millis(10);
 
 impl Default for BrokerOptions {
     fn default() -> Self {

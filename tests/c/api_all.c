@@ -334,6 +334,8 @@ static void check_broker_options(void) {
     CHECK_OK(mqtt_broker_options_set_park_idle_after_ms(opts, 0));
     CHECK_OK(mqtt_broker_options_set_busy_poll_us(opts, 0));
     CHECK_OK(mqtt_broker_options_set_busy_poll_us(opts, 20));
+    CHECK_OK(mqtt_broker_options_set_busy_poll_us(opts, 10000));
+    CHECK_FAILS(mqtt_broker_options_set_busy_poll_us(opts, 10001), MQTT_STATUS_INVALID_ARGUMENT);
     CHECK_OK(mqtt_broker_options_set_authenticator(opts, authenticate, NULL));
     CHECK_OK(mqtt_broker_options_set_authorizer(opts, authorize, NULL));
     CHECK_OK(mqtt_broker_options_set_event_callback(opts, on_broker_event, NULL));

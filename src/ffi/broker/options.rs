@@ -17,7 +17,7 @@ use super::{
     mqtt_broker_event_callback, mqtt_broker_log_callback, mqtt_broker_log_type,
     mqtt_broker_message_hook, mqtt_broker_options, mqtt_hook_reply,
 };
-use crate::broker::{BrokerOptions, MIN_THREAD_STACK_SIZE};
+use crate::broker::{BrokerOptions, MAX_BUSY_POLL, MIN_THREAD_STACK_SIZE};
 use crate::protocol::MAX_REMAINING_LENGTH;
 use crate::topic::TopicName;
 
@@ -242,14 +242,18 @@ pub unsafe extern "C" fn mqtt_broker_options_set_thread_stack_size(
     unsafe { with_options(opts, change) }
 }
 
-/// Sets for how many microseconds a connection thread whose client answered quickly last time
-/// keeps looking at its socket before it sleeps (default 50; 0 sleeps at once). Waking a
-/// sleeping thread on an idle CPU is most of a loopback round trip, above all on virtual
-/// machines; polling trades some CPU for it. The cost is bounded: at most half the CPUs (at
-/// least one) poll at once, each yields to any other runnable thread, and a connection whose
-/// traffic is sparser than the window soon stops polling.
+/// Sets for how many microseconds (at most 10000) a connection thread whose last wake-up
+/// brought little work keeps looking at its socket before it sleeps (default 50; 0 sleeps at
+/// once). Waking a sleeping thread on an idle CPU is most of a loopback round trip, above all
+/// on virtual machines; polling trades CPU for it. At most half the CPUs this process may use
+/// poll at once (at least one thread), each yields to threads waiting for the same CPU, a
+/// wake-up that brought many packets or deliveries does not poll, and a connection whose
+/// traffic is sparser than the window polls on one wait in 64 at most. A client that answers
+/// within the window every time keeps one CPU busy while nothing else wants it; polling does
+/// not give back a container's CPU quota: set 0 where that matters.
 ///
-/// Returns `MQTT_STATUS_OK` or `MQTT_STATUS_NULL_ARGUMENT`.
+/// Returns `MQTT_STATUS_OK`, `MQTT_STATUS_NULL_ARGUMENT`, or `MQTT_STATUS_INVALID_ARGUMENT`
+/// above 10000.
 ///
 /// # Safety
 /// `opts` is NULL or a live options object.
@@ -259,7 +263,14 @@ pub unsafe extern "C" fn mqtt_broker_options_set_busy_poll_us(
     window_us: u32,
 ) -> mqtt_status {
     let change = |o: &mut BrokerOptions| {
-        o.busy_poll = (window_us > 0).then(|| Duration::from_micros(u64::from(window_us)));
+        let window = Duration::from_micros(u64::from(window_us));
+        if window > MAX_BUSY_POLL {
+            return Err(FfiError::invalid_argument(format!(
+                "busy poll window must be at most {} µs, not {window_us}",
+                MAX_BUSY_POLL.as_micros()
+            )));
+        }
+        o.busy_poll = (window_us > 0).then_some(window);
         Ok(())
     };
     // SAFETY: forwarded to the caller.
