@@ -7,7 +7,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use mqtt::broker::BrokerOptions;
+use mqtt::broker::{BrokerOptions, MAX_BUSY_POLL};
 use mqtt::protocol::{Ack, Packet, PacketId, QoS, QosPid};
 
 const PUBLISHERS: usize = 200;
@@ -237,4 +237,58 @@ fn stress(options: BrokerOptions) {
     let stats = broker.stats();
     assert_eq!(stats.messages_received, total as u64);
     assert_eq!(stats.messages_dropped, 0);
+}
+
+/// Request/response traffic, after which connection threads busy poll, alternating with bursts,
+/// after which they do not: with any window, and with none, every QoS 1 message is delivered
+/// once and in order ([MQTT-4.6.0-6], MQTT 3.1.1), and acknowledged to its publisher.
+#[test]
+fn busy_polling_keeps_every_message_once_and_in_order() {
+    for window in [None, Some(Duration::from_micros(50)), Some(MAX_BUSY_POLL)] {
+        let broker = start_broker(BrokerOptions {
+            busy_poll: window,
+            ..BrokerOptions::default()
+        });
+        let mut sub = RawClient::clean(broker.port(), "poll-sub");
+        sub.subscribe_ok(1, &[("poll", QoS::AtLeastOnce)]);
+        let mut publisher = RawClient::clean(broker.port(), "poll-pub");
+        let mut next: u32 = 0;
+        let packet_id = |n: u32| pid((n % 60_000) as u16 + 1);
+        let mut exchange = |count: u32, next: &mut u32| {
+            let first = *next;
+            for n in first..first + count {
+                publisher.send(&publish(
+                    "poll",
+                    &n.to_be_bytes(),
+                    QosPid::AtLeastOnce(packet_id(n)),
+                    false,
+                ));
+            }
+            for n in first..first + count {
+                let delivery = sub.recv_publish();
+                assert_eq!(
+                    &*delivery.payload,
+                    &n.to_be_bytes()[..],
+                    "window {window:?}"
+                );
+                let QosPid::AtLeastOnce(id) = delivery.qospid else {
+                    panic!("expected QoS 1, got {:?}", delivery.qospid)
+                };
+                sub.send(&Packet::Puback(id.into()));
+            }
+            for n in first..first + count {
+                assert_eq!(publisher.recv(), Packet::Puback(packet_id(n).into()));
+            }
+            *next += count;
+        };
+        for _ in 0..20 {
+            for _ in 0..20 {
+                exchange(1, &mut next);
+            }
+            exchange(50, &mut next);
+        }
+        sub.sync();
+        assert_eq!(broker.stats().messages_received, u64::from(next));
+        assert_eq!(broker.stats().messages_dropped, 0);
+    }
 }
