@@ -8,7 +8,7 @@
 //! waiting for the same CPU, and only then sleeps.
 //!
 //! What it costs is bounded: few threads poll at once (half the CPUs this process may use, at
-//! least one), each for at most the window (at most [`MAX_WINDOW`]); a yield that ran another
+//! least one), each for at most the window (at most [`MAX_BUSY_POLL`]); a yield that ran another
 //! thread ends the window; a window that passed without anything arriving makes the
 //! connection skip its next 1, 3, 7 … 63 windows, so a connection whose traffic is sparser than
 //! the window polls on one wait in 64 at most; and a wake-up that brought many packets or
@@ -52,9 +52,6 @@ fn process_places() -> &'static PollingPlaces {
 /// A yield that took this long ran another thread (one that finds nobody else runnable takes
 /// about a microsecond).
 const CPU_WANTED: Duration = Duration::from_micros(5);
-
-/// The longest window [`BusyPoll::new`] accepts.
-const MAX_WINDOW: Duration = MAX_BUSY_POLL;
 
 /// A wake-up that read at most this many packets and sent at most this many deliveries is
 /// sparse traffic, whose latency is mostly the wake-up (direct delivery draws the same line).
@@ -113,7 +110,7 @@ impl BusyPoll {
     pub(crate) fn new(window: Option<Duration>) -> BusyPoll {
         BusyPoll {
             places: process_places(),
-            window_us: window.map_or(0, |w| w.min(MAX_WINDOW).as_micros() as u32),
+            window_us: window.map_or(0, |w| w.min(MAX_BUSY_POLL).as_micros() as u32),
             skip: 0,
             misses: 0,
             read: 0,
@@ -267,7 +264,7 @@ mod tests {
     #[test]
     fn input_found_in_the_window_is_returned_and_resets_the_backoff() {
         let (a, mut b) = UnixStream::pair().unwrap();
-        let mut busy = own_poller(Some(MAX_WINDOW));
+        let mut busy = own_poller(Some(MAX_BUSY_POLL));
         busy.misses = 3;
         b.write_all(b"x").unwrap();
         let ready = busy.wait(a.as_raw_fd(), false, -1, None).unwrap();
@@ -311,7 +308,7 @@ mod tests {
     #[test]
     fn a_yield_that_ran_another_thread_ends_the_window() {
         let (a, _b) = UnixStream::pair().unwrap();
-        let mut busy = own_poller_yielding(Some(MAX_WINDOW), Duration::ZERO);
+        let mut busy = own_poller_yielding(Some(MAX_BUSY_POLL), Duration::ZERO);
         let started = Instant::now();
         let deadline = started + Duration::from_secs(1);
         let ready = busy.wait(a.as_raw_fd(), false, -1, Some(deadline)).unwrap();
@@ -323,7 +320,7 @@ mod tests {
     #[test]
     fn a_deadline_due_or_within_the_window_counts_no_miss() {
         let (a, _b) = UnixStream::pair().unwrap();
-        let mut busy = own_poller_yielding(Some(MAX_WINDOW), Duration::MAX);
+        let mut busy = own_poller_yielding(Some(MAX_BUSY_POLL), Duration::MAX);
         busy.wait(a.as_raw_fd(), false, -1, Some(Instant::now()))
             .unwrap();
         assert_eq!((busy.misses, busy.skip), (0, 0));
@@ -354,7 +351,7 @@ mod tests {
     fn windows_are_capped() {
         assert_eq!(
             own_poller(Some(Duration::from_secs(60))).window_us,
-            MAX_WINDOW.as_micros() as u32
+            MAX_BUSY_POLL.as_micros() as u32
         );
         assert_eq!(own_poller(Some(Duration::ZERO)).window_us, 0);
     }

@@ -309,21 +309,32 @@ fn interval_mode_commits_within_its_interval() {
     assert_eq!(broker.stats().retained_messages, 1);
 }
 
-/// Copies `file` as a crash would leave it: while `broker` makes no commit.
-fn copy_between_commits(broker: &Broker, file: &Path, copy: &Path) {
+/// Copies `file` as a crash would leave it (while `broker` makes no commit), starts a broker
+/// on the copy and reconnects `client_id` to its session, which must be there. Returns the
+/// restored broker, to keep it running, and the client.
+fn reconnect_after_a_crash(
+    broker: &Broker,
+    file: &Path,
+    copy: &Path,
+    client_id: &str,
+) -> (Broker, RawClient) {
     let commits = || broker.persistence_stats().map(|s| s.commits);
     loop {
         let before = commits();
         std::fs::copy(file, copy).unwrap();
         if commits() == before {
-            return;
+            break;
         }
     }
+    let restored = durable(copy);
+    let (client, connack) = RawClient::connect(restored.port(), client_id, false);
+    assert!(connack.session_present);
+    (restored, client)
 }
 
 /// Interval mode lets the connection serving a persistent session record its deliveries
-/// itself, once a quarter interval before each commit, so that those acknowledged within the
-/// interval never touch the disk; those it still holds must be on disk within the interval all
+/// itself, when the journal's epoch moves (a commit follows each move), so that those
+/// acknowledged within the interval never touch the disk; those it still holds must be on disk within the interval all
 /// the same, even when its client falls silent. A copy of the file taken then (what a crash
 /// would leave) hands them over: in flight with their identifiers ([MQTT-4.4.0-1], 3.1.1), a
 /// QoS 2 one released, and those beyond the in-flight window in order ([MQTT-4.6.0-5]).
@@ -353,11 +364,7 @@ fn interval_mode_stores_what_a_silent_connection_holds_within_the_interval() {
     assert!(matches!(sub.recv(), Packet::Pubrel(ack) if ack.packet_id == packet_id_of(&two)));
     sub.sync();
     std::thread::sleep(Duration::from_millis(400));
-    copy_between_commits(&broker, &file, &copy);
-
-    let restored = durable(&copy);
-    let (mut back, connack) = RawClient::connect(restored.port(), "silent", false);
-    assert!(connack.session_present);
+    let (_restored, mut back) = reconnect_after_a_crash(&broker, &file, &copy, "silent");
     let again = back.recv_publish();
     assert!(again.dup);
     assert_eq!(packet_id_of(&again), packet_id_of(&one));
@@ -400,11 +407,7 @@ fn interval_mode_stores_what_is_sent_after_a_quiet_spell() {
     let later = sub.recv_publish();
     sub.sync();
     std::thread::sleep(Duration::from_millis(200));
-    copy_between_commits(&broker, &file, &copy);
-
-    let restored = durable(&copy);
-    let (mut back, connack) = RawClient::connect(restored.port(), "holder", false);
-    assert!(connack.session_present);
+    let (_restored, mut back) = reconnect_after_a_crash(&broker, &file, &copy, "holder");
     for sent in [&early, &later] {
         let again = back.recv_publish();
         assert!(again.dup);

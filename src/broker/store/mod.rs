@@ -861,41 +861,48 @@ mod tests {
         (journal.epoch() - first, kicks.0.load(Ordering::Relaxed))
     }
 
+    /// Runs `body` with the journal of a fresh store committing every `interval_ms`, then
+    /// closes the store and removes its file.
+    fn with_interval_store(name: &str, interval_ms: u64, body: impl FnOnce(&Journal)) {
+        let (dir, path) = fresh_file(name);
+        let journal = Journal::new(PersistenceSync::Interval(Duration::from_millis(
+            interval_ms,
+        )));
+        let (store, _) = Store::open(&path, &journal).unwrap();
+        body(&journal);
+        store.close();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// The epoch keeps moving every three quarters of the interval while a connection asks,
     /// even when nothing is recorded in between (a client holding messages already stored).
     #[test]
     fn the_epoch_moves_while_asked_though_nothing_is_recorded() {
-        let (dir, path) = fresh_file("idle-epoch");
-        let journal = Journal::new(PersistenceSync::Interval(Duration::from_millis(100)));
-        let (store, _) = Store::open(&path, &journal).unwrap();
-        let (moves, kicks) = holding_connection(&journal, Duration::from_millis(800), || {});
-        // At once, then every 75 ms: about 11 in 800 ms.
-        assert!(moves >= 6, "moved {moves} times");
-        assert!(kicks >= moves - 1, "kicked {kicks} times for {moves} moves");
-        store.close();
-        let _ = std::fs::remove_dir_all(&dir);
+        with_interval_store("idle-epoch", 100, |journal| {
+            let (moves, kicks) = holding_connection(journal, Duration::from_millis(800), || {});
+            // At once, then every 75 ms: about 11 in 800 ms.
+            assert!(moves >= 6, "moved {moves} times");
+            assert!(kicks >= moves - 1, "kicked {kicks} times for {moves} moves");
+        });
     }
 
     /// Commits made early (half the pending bound reached under load) do not hold up the
     /// epoch: it moves on its own cadence, and a commit follows each move.
     #[test]
     fn early_commits_do_not_hold_up_the_epoch() {
-        let (dir, path) = fresh_file("busy-epoch");
-        let journal = Journal::new(PersistenceSync::Interval(Duration::from_millis(400)));
-        let (store, _) = Store::open(&path, &journal).unwrap();
-        let mut next = 1;
-        let (moves, _) = holding_connection(&journal, Duration::from_millis(1000), || {
-            let mut changes: Vec<Change> = (next..next + MAX_PENDING as u64 / 2)
-                .map(|id| tests_support::settled("busy", id))
-                .collect();
-            next += changes.len() as u64;
-            journal.record_all_without_waiting(&mut changes);
+        with_interval_store("busy-epoch", 400, |journal| {
+            let mut next = 1;
+            let (moves, _) = holding_connection(journal, Duration::from_millis(1000), || {
+                let mut changes: Vec<Change> = (next..next + MAX_PENDING as u64 / 2)
+                    .map(|id| tests_support::settled("busy", id))
+                    .collect();
+                next += changes.len() as u64;
+                journal.record_all_without_waiting(&mut changes);
+            });
+            assert!(journal.stats().commits >= 10, "{:?}", journal.stats());
+            // At once, at 300 ms, 600 ms and 900 ms.
+            assert!(moves >= 3, "moved {moves} times");
         });
-        assert!(journal.stats().commits >= 10, "{:?}", journal.stats());
-        // At once, at 300 ms, 600 ms and 900 ms.
-        assert!(moves >= 3, "moved {moves} times");
-        store.close();
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A kicked connection that answers after the commit following the move has what it
@@ -903,35 +910,32 @@ mod tests {
     /// the interval.
     #[test]
     fn a_late_answer_is_committed_at_once() {
-        let (dir, path) = fresh_file("late-answer");
-        let journal = Journal::new(PersistenceSync::Interval(Duration::from_millis(800)));
-        let (store, _) = Store::open(&path, &journal).unwrap();
-        let commits = || journal.stats().commits;
-        journal.record(tests_support::settled("late", 1));
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while commits() < 1 && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert_eq!(commits(), 1);
-        // The next regular commit is 800 ms away; the move comes at once, its commit 200 ms
-        // after it.
-        let kicks = Arc::new(CountedKicks::default());
-        let at = journal.kick_at_next_epoch(Arc::clone(&kicks) as Arc<dyn Kick>);
-        while journal.epoch() < at {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        std::thread::sleep(Duration::from_millis(300));
-        assert_eq!(commits(), 1, "nothing to commit after the move yet");
-        journal.record(tests_support::settled("late", 2));
-        journal.answer_kick();
-        std::thread::sleep(Duration::from_millis(150));
-        assert_eq!(
-            commits(),
-            2,
-            "the late answer's record waits for the regular commit"
-        );
-        store.close();
-        let _ = std::fs::remove_dir_all(&dir);
+        with_interval_store("late-answer", 800, |journal| {
+            let commits = || journal.stats().commits;
+            journal.record(tests_support::settled("late", 1));
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while commits() < 1 && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            assert_eq!(commits(), 1);
+            // The next regular commit is 800 ms away; the move comes at once, its commit 200 ms
+            // after it.
+            let kicks = Arc::new(CountedKicks::default());
+            let at = journal.kick_at_next_epoch(Arc::clone(&kicks) as Arc<dyn Kick>);
+            while journal.epoch() < at {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            assert_eq!(commits(), 1, "nothing to commit after the move yet");
+            journal.record(tests_support::settled("late", 2));
+            journal.answer_kick();
+            std::thread::sleep(Duration::from_millis(150));
+            assert_eq!(
+                commits(),
+                2,
+                "the late answer's record waits for the regular commit"
+            );
+        });
     }
 
     /// Intervals under 10 ms record every delivery as it is queued: kicking connections every
